@@ -1,0 +1,87 @@
+/*
+ * p11_token.h - signing with secp256k1 keys on a PKCS#11 token.
+ *
+ * One p11_token is one PKCS#11 module (dlopen + C_GetFunctionList, C_Initialize with OS
+ * locking) and one token in it (found by label or slot id), logged in as the user. Keys are
+ * found once (p11_token_find_key) and their object handles, CKA_EC_POINT public key and address
+ * are kept: no C_FindObjects on the signing path. Signing uses a pool of sessions, one per
+ * in-flight signature, at most max_sessions; a caller waits for a free session up to the
+ * deadline. CKM_ECDSA over the 32-byte digest as given; the raw r||s is returned DER-encoded.
+ *
+ * Fault recovery: a session that fails with CKR_SESSION_HANDLE_INVALID, CKR_SESSION_CLOSED,
+ * CKR_USER_NOT_LOGGED_IN, CKR_DEVICE_REMOVED, CKR_TOKEN_NOT_PRESENT, CKR_DEVICE_ERROR, ... is
+ * dropped; the token is re-opened / re-logged-in / keys re-found as needed and the signature is
+ * retried once. Only if that fails does p11_token_sign return AK_ERR_HSM_UNAVAILABLE; the next
+ * call tries again. Every HSM call is bounded by a deadline (AK_ERR_TIMEOUT past it).
+ *
+ * Thread safety: p11_token_sign, p11_token_health and p11_token_stats may be called from any
+ * number of threads at once. Open/find/close are start-up/shutdown operations (one thread).
+ *
+ * Ownership: p11_token_open() returns a token the caller frees with p11_token_close(); keys are
+ * owned by their token and live until it is closed. The PIN is copied into locked memory
+ * (kept for re-login after faults) and wiped at close; the caller wipes its own copy.
+ */
+#ifndef P11_TOKEN_H
+#define P11_TOKEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ak_err.h"
+#include "p11_uri.h"
+
+typedef struct p11_token p11_token;
+typedef struct p11_key p11_key;
+
+typedef struct {
+    const char *module_path;  /* e.g. /usr/lib/softhsm/libsofthsm2.so */
+    const char *token_label;  /* find the token by label (SoftHSM assigns random slot ids) */
+    int has_slot_id;          /* ... or by slot id */
+    unsigned long slot_id;
+    const char *pin;          /* user PIN; copied */
+    size_t pin_len;
+    unsigned max_sessions;    /* session pool bound; 0 -> 8 */
+    unsigned op_timeout_ms;   /* deadline for one signature incl. waiting for a session; 0 -> 5000 */
+} p11_token_config;
+
+typedef struct {
+    uint64_t sign_ok;        /* successful C_Sign calls */
+    uint64_t sign_errors;    /* failed signature attempts (any CK_RV != CKR_OK) */
+    uint64_t reconnects;     /* times sessions/login/keys were re-established after a fault */
+    uint64_t timeouts;       /* deadlines passed */
+    unsigned sessions_open;  /* sessions currently open in the pool */
+    unsigned sessions_in_use;/* sessions currently lent to a signer */
+    unsigned max_sessions;
+} p11_token_stats;
+
+/* err_msg (may be NULL) receives a secret-free reason on failure. */
+AK_WUR ak_err p11_token_open(p11_token **out, const p11_token_config *cfg, char *err_msg,
+                             size_t err_cap);
+void p11_token_close(p11_token *t); /* NULL allowed */
+
+/*
+ * Find a private key by the object / id of uri (token and module attributes of the uri are
+ * ignored here: the caller opened the token). The key must be EC on secp256k1 (CKA_EC_PARAMS
+ * = 06052b8104000a) with a readable CKA_EC_POINT on its public key object (or on the private
+ * key object itself); otherwise AK_ERR_KEY_TYPE / AK_ERR_KEY_NOT_FOUND with err_msg naming why.
+ */
+AK_WUR ak_err p11_token_find_key(p11_token *t, p11_key **out, const p11_uri *uri, char *err_msg,
+                                 size_t err_cap);
+
+const uint8_t *p11_key_pubkey(const p11_key *k); /* 65 bytes, 04|X|Y */
+const uint8_t *p11_key_address(const p11_key *k); /* 20 bytes */
+
+/* Sign the 32-byte digest; DER SEQUENCE{r,s} into der (cap >= AK_DER_SIG_MAX). */
+AK_WUR ak_err p11_token_sign(p11_token *t, p11_key *k, const uint8_t digest[32], uint8_t *der,
+                             size_t der_cap, size_t *der_len);
+
+/* Raw r||s form (no DER), for callers that want it (benchmarks, the connector's direct signer). */
+AK_WUR ak_err p11_token_sign_raw(p11_token *t, p11_key *k, const uint8_t digest[32],
+                                 uint8_t rs[64]);
+
+/* Cheap liveness: token present (C_GetTokenInfo) and a pooled session answers C_GetSessionInfo. */
+AK_WUR ak_err p11_token_health(p11_token *t);
+
+void p11_token_stats_get(p11_token *t, p11_token_stats *out);
+
+#endif

@@ -1,0 +1,47 @@
+/*
+ * ak_eip712.h - EIP-712 typed structured data hashing (the eth_signTypedData_v4 JSON form).
+ *
+ * Input: a cJSON object {types, primaryType, domain, message}. encodeType lists the primary
+ * type then its dependencies sorted by name; structs nest, arrays (fixed T[n] and dynamic T[])
+ * of any type including structs and arrays; bytes/string hashed; intN/uintN range-checked (JSON
+ * number, decimal string or 0x hex string; negative values for intN); bytesN (N 1..32) exact
+ * length; address strict; bool. The domain separator uses whichever EIP712Domain fields are
+ * declared. Bad typed data (unknown type, cycle, missing field, value out of range, limits) is
+ * AK_ERR_EIP712. Digest = keccak256(0x19 0x01 || domainSeparator || hashStruct(message)).
+ *
+ * Bounds (AK_ERR_LIMIT): at most AK_EIP712_MAX_TYPES types, AK_EIP712_MAX_FIELDS fields per type,
+ * nesting depth AK_EIP712_MAX_DEPTH, array length AK_EIP712_MAX_ARRAY.
+ */
+#ifndef AK_EIP712_H
+#define AK_EIP712_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "ak_err.h"
+#include "ak_u256.h"
+
+#define AK_EIP712_MAX_TYPES 64
+#define AK_EIP712_MAX_FIELDS 64
+#define AK_EIP712_MAX_DEPTH 16
+#define AK_EIP712_MAX_ARRAY 1024
+
+typedef struct {
+    uint8_t digest[32];      /* what gets signed */
+    uint8_t domain_hash[32]; /* domain separator */
+    uint8_t message_hash[32];/* hashStruct(primaryType, message) */
+    int has_chain_id;        /* domain declares and sets chainId */
+    ak_u256 chain_id;
+    int has_verifying_contract;
+    uint8_t verifying_contract[20];
+} ak_eip712_result;
+
+/* Hash a parsed typed-data object. */
+AK_WUR ak_err ak_eip712_hash(ak_eip712_result *out, const cJSON *typed_data);
+
+/* Parse JSON text (bounded by len) then ak_eip712_hash. */
+AK_WUR ak_err ak_eip712_hash_json(ak_eip712_result *out, const char *json, size_t len);
+
+#endif
