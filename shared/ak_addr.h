@@ -15,7 +15,8 @@
 
 #define AK_ADDR_STR_SIZE 43 /* "0x" + 40 + NUL */
 
-/* 65-byte 04|X|Y, or DER OCTET STRING (04 41 04|X|Y), or 33-byte compressed -> 04|X|Y on the curve. */
+/* 65-byte 04|X|Y, or DER OCTET STRING (04 41 04|X|Y), or 33-byte compressed -> 04|X|Y on the curve.
+ */
 AK_WUR ak_err ak_pubkey_parse(uint8_t pub65[65], const uint8_t *in, size_t len);
 /* DER SubjectPublicKeyInfo with id-ecPublicKey and namedCurve secp256k1 -> 04|X|Y. */
 AK_WUR ak_err ak_pubkey_parse_spki(uint8_t pub65[65], const uint8_t *der, size_t len);

@@ -10,7 +10,9 @@
  * AK_ERR_EIP712. Digest = keccak256(0x19 0x01 || domainSeparator || hashStruct(message)).
  *
  * Bounds (AK_ERR_LIMIT): at most AK_EIP712_MAX_TYPES types, AK_EIP712_MAX_FIELDS fields per type,
- * nesting depth AK_EIP712_MAX_DEPTH, array length AK_EIP712_MAX_ARRAY.
+ * nesting depth AK_EIP712_MAX_DEPTH, array length AK_EIP712_MAX_ARRAY, name length
+ * AK_EIP712_MAX_NAME. Where EIP-712 leaves a choice open, ak_eip712.c follows ethers v6 (its
+ * header comment lists each one). Unparsable JSON text is AK_ERR_JSON. On error *out is zeroed.
  */
 #ifndef AK_EIP712_H
 #define AK_EIP712_H
@@ -23,16 +25,17 @@
 #include "ak_err.h"
 #include "ak_u256.h"
 
-#define AK_EIP712_MAX_TYPES 64
+#define AK_EIP712_MAX_TYPES  64
 #define AK_EIP712_MAX_FIELDS 64
-#define AK_EIP712_MAX_DEPTH 16
-#define AK_EIP712_MAX_ARRAY 1024
+#define AK_EIP712_MAX_DEPTH  16
+#define AK_EIP712_MAX_ARRAY  1024
+#define AK_EIP712_MAX_NAME   256 /* bytes in a type or field name */
 
 typedef struct {
-    uint8_t digest[32];      /* what gets signed */
-    uint8_t domain_hash[32]; /* domain separator */
-    uint8_t message_hash[32];/* hashStruct(primaryType, message) */
-    int has_chain_id;        /* domain declares and sets chainId */
+    uint8_t digest[32];       /* what gets signed */
+    uint8_t domain_hash[32];  /* domain separator */
+    uint8_t message_hash[32]; /* hashStruct(primaryType, message) */
+    int has_chain_id;         /* domain declares and sets chainId */
     ak_u256 chain_id;
     int has_verifying_contract;
     uint8_t verifying_contract[20];
@@ -41,7 +44,7 @@ typedef struct {
 /* Hash a parsed typed-data object. */
 AK_WUR ak_err ak_eip712_hash(ak_eip712_result *out, const cJSON *typed_data);
 
-/* Parse JSON text (bounded by len) then ak_eip712_hash. */
+/* Parse JSON text (bounded by len; only whitespace may follow the value) then ak_eip712_hash. */
 AK_WUR ak_err ak_eip712_hash_json(ak_eip712_result *out, const char *json, size_t len);
 
 #endif

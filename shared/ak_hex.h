@@ -4,7 +4,9 @@
  * DATA: "0x" followed by an even number of hex digits (either case); "0x" alone is empty data.
  * QUANTITY: "0x" followed by 1..16 hex digits, no leading zeros ("0x0" is zero) - see ak_u256.h
  * for 256-bit quantities. Every decoder takes an explicit input length and an output capacity;
- * input longer than the capacity is AK_ERR_LIMIT, never truncated.
+ * input longer than the capacity is AK_ERR_LIMIT, never truncated. The prefix is a lowercase
+ * "0x" ("0X" is rejected). QUANTITY errors: AK_ERR_QUANTITY when malformed, AK_ERR_RANGE when
+ * well formed but more than 16 digits.
  */
 #ifndef AK_HEX_H
 #define AK_HEX_H
@@ -24,7 +26,8 @@
 AK_WUR ak_err ak_hex_decode(uint8_t *out, size_t out_cap, size_t *out_len, const char *hex,
                             size_t hex_len);
 
-/* As ak_hex_decode but the decoded length must be exactly out_len (e.g. 32 for a hash). */
+/* As ak_hex_decode but the decoded length must be exactly out_len (e.g. 32 for a hash); any
+ * other length is AK_ERR_HEX and leaves out untouched. */
 AK_WUR ak_err ak_hex_decode_exact(uint8_t *out, size_t out_len, const char *hex, size_t hex_len);
 
 /* Decode bare hex (no 0x prefix), even length; used for config files and test vectors. */

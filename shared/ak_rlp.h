@@ -55,11 +55,16 @@ int ak_rlp_iter_next(ak_rlp_iter *it, ak_rlp_item *out, ak_err *err);
 /* Number of items in a list, or an error. */
 AK_WUR ak_err ak_rlp_list_count(const ak_rlp_item *list, size_t *count);
 
-/* Integer views of a string item: canonical (no leading zeros), bounded. */
+/* Integer views of a string item: canonical (no leading zeros: AK_ERR_RLP; zero is the empty
+ * string 0x80, so a single 0x00 byte is rejected too), bounded (longer than 8 / 32 bytes:
+ * AK_ERR_RANGE). A list is AK_ERR_RLP. */
 AK_WUR ak_err ak_rlp_item_u64(uint64_t *out, const ak_rlp_item *item);
 AK_WUR ak_err ak_rlp_item_u256(ak_u256 *out, const ak_rlp_item *item);
 
-/* Walk a whole encoding recursively, strictly, with nesting bounded by max_depth. */
+/* Walk a whole encoding recursively, strictly, with nesting bounded by max_depth. in must be
+ * exactly one item (trailing bytes are AK_ERR_RLP). A list counts one level: max_depth 0 accepts
+ * only a string, 1 accepts [] but not [[]]. Deeper input is AK_ERR_LIMIT; max_depth above
+ * AK_RLP_MAX_DEPTH is AK_ERR_ARG. Uses no recursion (a fixed stack of AK_RLP_MAX_DEPTH). */
 AK_WUR ak_err ak_rlp_validate(const uint8_t *in, size_t len, unsigned max_depth);
 
 #endif

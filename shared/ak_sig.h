@@ -55,8 +55,13 @@ AK_WUR ak_err ak_sig_from_raw64(ak_sig *out, const uint8_t raw[64], const uint8_
 /* The public key (04|X|Y) that sig over digest recovers to. Requires low s. */
 AK_WUR ak_err ak_sig_recover_pubkey(uint8_t pub65[65], const ak_sig *sig, const uint8_t digest[32]);
 /* The address that sig over digest recovers to. */
-AK_WUR ak_err ak_sig_recover_address(uint8_t addr[20], const ak_sig *sig,
-                                     const uint8_t digest[32]);
+AK_WUR ak_err ak_sig_recover_address(uint8_t addr[20], const ak_sig *sig, const uint8_t digest[32]);
+
+/*
+ * AK_OK if sig is usable as an Ethereum signature: r and s in [1, n-1], s low (EIP-2), recid 0
+ * or 1. AK_ERR_SIG otherwise. Used before serializing and after parsing.
+ */
+AK_WUR ak_err ak_sig_check(const ak_sig *sig);
 
 /* 65-byte r || s || v with v = 27 + recid (eth_sign / personal_sign / EIP-712 form). */
 void ak_sig_to_rsv(uint8_t out[65], const ak_sig *sig);

@@ -21,23 +21,23 @@
 #include "ak_sig.h"
 #include "ak_u256.h"
 
-#define AK_TX_MAX_DATA (128u * 1024u)
-#define AK_TX_MAX_ACCESS_LIST (64u * 1024u)
-#define AK_TX_MAX_ENCODED (AK_TX_MAX_DATA + AK_TX_MAX_ACCESS_LIST + 1024u)
-#define AK_TX_MAX_CHAIN_ID ((UINT64_MAX - 36u) / 2u)
+#define AK_TX_MAX_DATA        ((size_t)128 * 1024)
+#define AK_TX_MAX_ACCESS_LIST ((size_t)64 * 1024)
+#define AK_TX_MAX_ENCODED     (AK_TX_MAX_DATA + AK_TX_MAX_ACCESS_LIST + 1024u)
+#define AK_TX_MAX_CHAIN_ID    ((UINT64_MAX - 36u) / 2u)
 
 typedef enum { AK_TX_LEGACY = 0, AK_TX_EIP2930 = 1, AK_TX_EIP1559 = 2 } ak_tx_type;
 
 typedef struct {
     ak_tx_type type;
-    uint64_t chain_id;  /* required for every type except legacy with pre155 set */
-    int pre155;         /* legacy only: sign without replay protection (explicit opt-in) */
+    uint64_t chain_id; /* required for every type except legacy with pre155 set */
+    int pre155;        /* legacy only: sign without replay protection (explicit opt-in) */
     uint64_t nonce;
-    ak_u256 gas_price;  /* legacy, EIP-2930 */
+    ak_u256 gas_price;                /* legacy, EIP-2930 */
     ak_u256 max_priority_fee_per_gas; /* EIP-1559 */
     ak_u256 max_fee_per_gas;          /* EIP-1559 */
     uint64_t gas_limit;
-    int has_to;         /* 0: contract creation */
+    int has_to; /* 0: contract creation */
     uint8_t to[20];
     ak_u256 value;
     const uint8_t *data; /* borrowed; may be NULL when data_len is 0 */
@@ -45,6 +45,13 @@ typedef struct {
     const uint8_t *access_list_rlp; /* borrowed RLP list; NULL means the empty list */
     size_t access_list_rlp_len;
 } ak_tx;
+
+/*
+ * The bytes whose Keccak-256 is signed: RLP([..., chainId, 0, 0]) for EIP-155 legacy (EIP-155's
+ * "signing data"), RLP of the six fields for pre-155, type byte || RLP([...]) for typed ones.
+ * cap >= data_len + access_list_rlp_len + 512 is always enough. *len set.
+ */
+AK_WUR ak_err ak_tx_signing_payload(uint8_t *out, size_t cap, size_t *len, const ak_tx *tx);
 
 /* The 32-byte digest to sign (EIP-155 / EIP-2718 typed payload hashing). */
 AK_WUR ak_err ak_tx_signing_hash(uint8_t out[32], const ak_tx *tx);
@@ -75,8 +82,8 @@ void ak_tx_hash(uint8_t out[32], const uint8_t *raw, size_t len);
  * access_list_rlp.
  */
 size_t ak_tx_access_list_begin(const ak_buf *b);
-AK_WUR ak_err ak_tx_access_list_add(ak_buf *b, const uint8_t address[20],
-                                    const uint8_t (*keys)[32], size_t n_keys);
+AK_WUR ak_err ak_tx_access_list_add(ak_buf *b, const uint8_t address[20], const uint8_t (*keys)[32],
+                                    size_t n_keys);
 AK_WUR ak_err ak_tx_access_list_end(ak_buf *b, size_t mark);
 
 #endif
