@@ -18,10 +18,10 @@
 #include "ak_err.h"
 
 #define P11_URI_MAX_LEN 4096
-#define P11_LABEL_MAX 64 /* token labels are 32 bytes, object labels bounded by us */
-#define P11_ID_MAX 64
-#define P11_PATH_MAX 1024
-#define P11_PIN_MAX 256
+#define P11_LABEL_MAX   64 /* token labels are 32 bytes, object labels bounded by us */
+#define P11_ID_MAX      64
+#define P11_PATH_MAX    1024
+#define P11_PIN_MAX     256
 
 typedef struct {
     char token[P11_LABEL_MAX + 1];

@@ -50,7 +50,7 @@ if [ "${AK_SKIP_FUZZ:-0}" != 1 ]; then
     step "fuzz smoke (${FUZZ_SECONDS}s per target)"
     cmake -S "$ROOT" -B "$ROOT/build/fuzz" -DCMAKE_C_COMPILER=clang -DAK_FUZZ=ON \
         -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-    cmake --build "$ROOT/build/fuzz" -j "$JOBS"
+    cmake --build "$ROOT/build/fuzz" -j "$JOBS" --target fuzz_all
     for bin in "$ROOT"/build/fuzz/tests/fuzz_*; do
         name=$(basename "$bin")
         name=${name#fuzz_}

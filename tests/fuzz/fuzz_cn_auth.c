@@ -2,7 +2,7 @@
  * fuzz_cn_auth.c - the connector's client-authentication parsers on hostile input: the
  * Cf-Access-Jwt-Assertion header (JWS compact form, base64url, header/claims JSON, kid lookup,
  * RS256 verification), the claims checks, JWKS entries (RSA n/e -> EVP_PKEY) and bearer headers.
- * cn_auth.c is compiled into this target (the fuzz build links only ak_shared) so its static
+ * cn_auth.c is compiled into this target (rather than linked from cn_core) so that its static
  * functions can be driven one by one. The first input byte picks the parser.
  */
 #include "../../connector/cn_auth.c"

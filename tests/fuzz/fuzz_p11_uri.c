@@ -3,15 +3,14 @@
  *
  * Whatever the input: the error message is NUL-terminated within its capacity and a failed
  * parse leaves the struct zeroed. Whatever parses is re-encoded (every value percent-encoded)
- * and must parse back to the same struct. The fuzz build links only ak_shared, so the parser's
- * source is compiled into this target directly.
+ * and must parse back to the same struct.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../pkcs11/p11_uri.c"
+#include "p11_uri.h"
 
 #define FUZZ_ASSERT(c)                                                                             \
     do {                                                                                           \

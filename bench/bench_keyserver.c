@@ -1,0 +1,448 @@
+/*
+ * bench_keyserver.c - anode-keyserver throughput against the raw PKCS#11 baseline, one token.
+ *
+ * In one run: creates a private SoftHSM2 token (deploy/softhsm-init.sh) and PKI
+ * (deploy/pki.sh) in a temporary directory, measures raw C_SignInit+C_Sign with T threads and
+ * with as many threads as the server has (bench_raw; the better is the baseline), starts
+ * anode-keyserver on a loopback port, then drives POST /sign over mutual TLS with C concurrent
+ * clients (libcurl, one reused easy handle per thread: keep-alive), then the batch form. Prints
+ * signatures/s, p50/p99 latency, the ratio to raw, and the server's peak RSS (VmHWM). Targets
+ * (issue 3): /sign >= 0.90 of raw; RSS <= 32 MB.
+ *
+ * Usage: bench_keyserver [--threads T] [--clients C] [--seconds S] [--batch B] [--rounds R]
+ *                        [--server-threads N] [--fsync always|MS] [--bounded-calls 0|1]
+ *                        [--server PATH]
+ * Phases run in R interleaved rounds (raw, /sign, batch) and the best of each is reported: the
+ * machine is shared and interference only ever slows a phase down.
+ * Exit: 0 when the run completed (targets are reported, not enforced), 1 on any failure.
+ */
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ak_b64.h"
+#include "ak_hex.h"
+#include "ak_sig.h"
+#include "bench_raw.h"
+
+extern char **environ;
+
+#define MODULE    "/usr/lib/softhsm/libsofthsm2.so"
+#define PIN       "123456"
+#define MAX_BATCH 256
+
+typedef struct {
+    char url[128];
+    char ca[512], cert[512], key[512];
+    CURL *h[BENCH_MAX_THREADS];
+    char *resp[BENCH_MAX_THREADS];
+    size_t resp_len[BENCH_MAX_THREADS];
+    unsigned batch;
+    uint8_t pub[65];
+} load_ctx;
+
+typedef struct {
+    load_ctx *lc;
+    unsigned t;
+} sink_ref;
+
+static sink_ref refs[BENCH_MAX_THREADS];
+
+static size_t on_data(char *p, size_t sz, size_t n, void *ud)
+{
+    sink_ref *r = ud;
+    size_t k = sz * n, *len = &r->lc->resp_len[r->t];
+    if (k > 65536 - 1 - *len)
+        return 0;
+    memcpy(r->lc->resp[r->t] + *len, p, k);
+    *len += k;
+    r->lc->resp[r->t][*len] = '\0';
+    return k;
+}
+
+/* One POST /sign (single or batch of lc->batch digests); 0 if every result is a signature. */
+static int do_request(load_ctx *lc, unsigned t, int verify)
+{
+    char body[MAX_BATCH * 160 + 64];
+    uint8_t digests[MAX_BATCH][32];
+    size_t o = 0;
+    unsigned n = lc->batch ? lc->batch : 1;
+    long code = 0;
+    int rc = 1;
+    if (RAND_bytes(&digests[0][0], (int)(32 * n)) != 1)
+        return 1;
+    if (lc->batch)
+        o += (size_t)snprintf(body + o, sizeof body - o, "{\"requests\":[");
+    for (unsigned i = 0; i < n; i++) {
+        char b64[64];
+        if (ak_b64_encode(b64, sizeof b64, digests[i], 32) != AK_OK)
+            return 1;
+        o += (size_t)snprintf(body + o, sizeof body - o,
+                              "%s{\"key_id\":\"bench\",\"algorithm\":\"ECDSA_SHA256\","
+                              "\"data\":\"%s\"}",
+                              i ? "," : "", b64);
+    }
+    if (lc->batch)
+        o += (size_t)snprintf(body + o, sizeof body - o, "]}");
+    lc->resp_len[t] = 0;
+    curl_easy_setopt(lc->h[t], CURLOPT_POSTFIELDSIZE, (long)o);
+    curl_easy_setopt(lc->h[t], CURLOPT_POSTFIELDS, body);
+    if (curl_easy_perform(lc->h[t]) != CURLE_OK)
+        return 1;
+    curl_easy_getinfo(lc->h[t], CURLINFO_RESPONSE_CODE, &code);
+    if (code != 200)
+        return 1;
+    if (!verify) {
+        /* Cheap check on the hot path: the right number of signatures came back. */
+        unsigned found = 0;
+        for (const char *p = lc->resp[t]; (p = strstr(p, "\"signature\"")) != NULL; p++)
+            found++;
+        return found == n ? 0 : 1;
+    }
+    cJSON *j = cJSON_Parse(lc->resp[t]);
+    const cJSON *arr = lc->batch ? cJSON_GetObjectItemCaseSensitive(j, "results") : NULL;
+    for (unsigned i = 0; i < n; i++) {
+        const cJSON *it = lc->batch ? cJSON_GetArrayItem(arr, (int)i) : j;
+        const cJSON *s = cJSON_GetObjectItemCaseSensitive(it, "signature");
+        uint8_t der[80];
+        size_t dl = 0;
+        ak_sig sig;
+        if (!cJSON_IsString(s) ||
+            ak_b64_decode(der, sizeof der, &dl, s->valuestring, strlen(s->valuestring)) != AK_OK ||
+            ak_sig_from_der(&sig, der, dl, digests[i], lc->pub) != AK_OK)
+            goto out;
+    }
+    rc = 0;
+out:
+    cJSON_Delete(j);
+    return rc;
+}
+
+static int op_sign(void *ctx, unsigned t)
+{
+    return do_request(ctx, t, 0);
+}
+
+static int run(const char *cmd)
+{
+    int rc = system(cmd);
+    if (rc != 0)
+        fprintf(stderr, "bench_keyserver: command failed (%d): %s\n", rc, cmd);
+    return rc;
+}
+
+static long vm_kb(pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    long v = -1;
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, field, strlen(field)) == 0)
+            v = strtol(line + strlen(field) + 1, NULL, 10);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/* CPU seconds (user + system) used so far by pid (0 = this process). */
+static double cpu_seconds(pid_t pid)
+{
+    if (pid == 0) {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+               ru.ru_stime.tv_usec / 1e6;
+    }
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    /* fields after the command: state(3) ... utime(14) stime(15) */
+    if (p == NULL ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+static void print_row(const char *what, const bench_result *r, double sigs_per_req, double raw)
+{
+    double sps = r->per_sec * sigs_per_req;
+    printf("%-34s %9.0f sig/s  p50 %7.0f us  p99 %7.0f us  errors %llu", what, sps, r->p50_us,
+           r->p99_us, (unsigned long long)r->errors);
+    if (raw > 0)
+        printf("  ratio %.3f", sps / raw);
+    printf("\n");
+}
+
+int main(int argc, char **argv)
+{
+    unsigned threads = 2, clients = 16, batch = 16, server_threads = 2, rounds = 3;
+    uint64_t errors = 0;
+    int bounded = 1;
+    double raw_cpu = 0, srv_cpu = 0, cli_cpu = 0, bat_cpu = 0; /* CPU seconds per signature */
+    double seconds = 8;
+    const char *fsync_mode = "\"always\"", *server = KS_SERVER_DEFAULT;
+    char fsync_buf[32];
+    for (int i = 1; i + 1 < argc; i += 2) {
+        if (strcmp(argv[i], "--threads") == 0)
+            threads = (unsigned)atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--clients") == 0)
+            clients = (unsigned)atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--seconds") == 0)
+            seconds = atof(argv[i + 1]);
+        else if (strcmp(argv[i], "--rounds") == 0)
+            rounds = (unsigned)atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--batch") == 0)
+            batch = (unsigned)atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--server-threads") == 0)
+            server_threads = (unsigned)atoi(argv[i + 1]);
+        else if (strcmp(argv[i], "--bounded-calls") == 0)
+            bounded = atoi(argv[i + 1]) != 0;
+        else if (strcmp(argv[i], "--server") == 0)
+            server = argv[i + 1];
+        else if (strcmp(argv[i], "--fsync") == 0) {
+            if (strcmp(argv[i + 1], "always") == 0)
+                fsync_mode = "\"always\"";
+            else {
+                snprintf(fsync_buf, sizeof fsync_buf, "%d", atoi(argv[i + 1]));
+                fsync_mode = fsync_buf;
+            }
+        } else {
+            fprintf(stderr, "bench_keyserver: unknown option %s\n", argv[i]);
+            return 1;
+        }
+    }
+    if (threads < 1 || clients < 1 || clients > BENCH_MAX_THREADS || batch < 1 ||
+        batch > MAX_BATCH || seconds <= 0 || rounds < 1 || server_threads < 1 ||
+        server_threads > 64) {
+        fprintf(stderr, "bench_keyserver: bad arguments\n");
+        return 1;
+    }
+    int rc = 1;
+    pid_t pid = -1;
+    char dir[] = "/tmp/ks_bench.XXXXXX", cmd[4096], path[1024], msg[256] = "";
+    static load_ctx lc;
+    bench_result raw, single, batched;
+    if (mkdtemp(dir) == NULL)
+        return 1;
+    snprintf(cmd, sizeof cmd,
+             "%s/deploy/softhsm-init.sh %s/hsm bench " PIN " 654321 bench-key 01 >/dev/null && "
+             "%s/deploy/pki.sh %s/pki bench-client >/dev/null && echo " PIN " > %s/pin",
+             AK_SOURCE_DIR_DEFAULT, dir, AK_SOURCE_DIR_DEFAULT, dir, dir);
+    if (run(cmd) != 0)
+        goto out;
+    snprintf(path, sizeof path, "%s/hsm/softhsm2.conf", dir);
+    setenv("SOFTHSM2_CONF", path, 1);
+
+    /* 1. the server (idle while the raw baseline runs) */
+    snprintf(path, sizeof path, "%s/ks.json", dir);
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        goto out;
+    fprintf(f,
+            "{\"listen\":{\"address\":\"127.0.0.1\",\"port\":0},"
+            "\"tls\":{\"cert\":\"%s/pki/server.crt\",\"key\":\"%s/pki/server.key\","
+            "\"client_ca\":\"%s/pki/ca.crt\",\"crl\":\"%s/pki/crl.pem\"},"
+            "\"pkcs11\":{\"module\":\"" MODULE "\",\"token_label\":\"bench\","
+            "\"pin_file\":\"%s/pin\",\"max_sessions\":%u,\"bounded_calls\":%s},"
+            "\"keys\":{\"bench\":\"pkcs11:object=bench-key\"},"
+            "\"clients\":{\"cn:bench-client\":[\"bench\"]},"
+            "\"audit\":{\"file\":\"%s/audit.log\",\"fsync\":%s},"
+            "\"limits\":{\"threads\":%u,\"max_batch\":%u}}\n",
+            dir, dir, dir, dir, dir, server_threads, bounded ? "true" : "false", dir, fsync_mode,
+            server_threads, MAX_BATCH);
+    fclose(f);
+    char logpath[1100];
+    snprintf(logpath, sizeof logpath, "%s/server.log", dir);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 2, logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    char *sargv[] = {(char *)server, "--config", path, NULL};
+    if (posix_spawn(&pid, server, &fa, NULL, sargv, environ) != 0) {
+        fprintf(stderr, "bench_keyserver: cannot start %s\n", server);
+        pid = -1;
+        goto out;
+    }
+    posix_spawn_file_actions_destroy(&fa);
+    unsigned port = 0;
+    for (int i = 0; i < 200 && port == 0; i++) {
+        char line[512];
+        FILE *lf = fopen(logpath, "r");
+        while (lf && fgets(line, sizeof line, lf)) {
+            const char *p = strstr(line, " port ");
+            if (strstr(line, "listening on") && p)
+                port = (unsigned)atoi(p + 6);
+        }
+        if (lf)
+            fclose(lf);
+        if (port == 0)
+            usleep(50000);
+    }
+    if (port == 0) {
+        fprintf(stderr, "bench_keyserver: server did not start (see %s)\n", logpath);
+        goto out;
+    }
+
+    /* 3. clients: one easy handle each, connected and checked before timing */
+    curl_global_init(CURL_GLOBAL_DEFAULT);
+    snprintf(lc.url, sizeof lc.url, "https://127.0.0.1:%u/sign", port);
+    snprintf(lc.ca, sizeof lc.ca, "%s/pki/ca.crt", dir);
+    snprintf(lc.cert, sizeof lc.cert, "%s/pki/bench-client.crt", dir);
+    snprintf(lc.key, sizeof lc.key, "%s/pki/bench-client.key", dir);
+    {
+        CURL *c = curl_easy_init();
+        char url[160];
+        lc.resp[0] = malloc(65536);
+        refs[0] = (sink_ref){&lc, 0};
+        snprintf(url, sizeof url, "https://127.0.0.1:%u/pubkey?key_id=bench", port);
+        curl_easy_setopt(c, CURLOPT_URL, url);
+        curl_easy_setopt(c, CURLOPT_CAINFO, lc.ca);
+        curl_easy_setopt(c, CURLOPT_SSLCERT, lc.cert);
+        curl_easy_setopt(c, CURLOPT_SSLKEY, lc.key);
+        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+        curl_easy_setopt(c, CURLOPT_WRITEDATA, &refs[0]);
+        lc.resp_len[0] = 0;
+        CURLcode cr = curl_easy_perform(c);
+        curl_easy_cleanup(c);
+        cJSON *j = cJSON_Parse(lc.resp[0]);
+        const cJSON *pk = cJSON_GetObjectItemCaseSensitive(j, "public_key");
+        int ok = cr == CURLE_OK && cJSON_IsString(pk) &&
+                 ak_hex_decode_exact(lc.pub, 65, pk->valuestring, strlen(pk->valuestring)) == AK_OK;
+        cJSON_Delete(j);
+        if (!ok) {
+            fprintf(stderr, "bench_keyserver: /pubkey failed: %s\n", lc.resp[0]);
+            goto out;
+        }
+    }
+    struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
+    for (unsigned t = 0; t < clients; t++) {
+        if (lc.resp[t] == NULL)
+            lc.resp[t] = malloc(65536);
+        refs[t] = (sink_ref){&lc, t};
+        lc.h[t] = curl_easy_init();
+        curl_easy_setopt(lc.h[t], CURLOPT_URL, lc.url);
+        curl_easy_setopt(lc.h[t], CURLOPT_CAINFO, lc.ca);
+        curl_easy_setopt(lc.h[t], CURLOPT_SSLCERT, lc.cert);
+        curl_easy_setopt(lc.h[t], CURLOPT_SSLKEY, lc.key);
+        curl_easy_setopt(lc.h[t], CURLOPT_HTTPHEADER, hdr);
+        curl_easy_setopt(lc.h[t], CURLOPT_WRITEFUNCTION, on_data);
+        curl_easy_setopt(lc.h[t], CURLOPT_WRITEDATA, &refs[t]);
+        if (do_request(&lc, t, 1) != 0) {
+            fprintf(stderr, "bench_keyserver: warm-up request failed: %s\n", lc.resp[t]);
+            goto out;
+        }
+    }
+    lc.batch = batch;
+    for (unsigned t = 0; t < clients; t++)
+        if (do_request(&lc, t, 1) != 0) {
+            fprintf(stderr, "bench_keyserver: batch warm-up failed: %s\n", lc.resp[t]);
+            goto out;
+        }
+    /* 2. rounds of raw, /sign, batch: the machine is shared, so phases are interleaved and
+     * the best of each phase is kept (interference only ever slows a phase down). */
+    memset(&raw, 0, sizeof raw);
+    memset(&single, 0, sizeof single);
+    memset(&batched, 0, sizeof batched);
+    for (unsigned r = 0; r < rounds; r++) {
+        bench_result b;
+        /* Raw at T threads and at the server's concurrency: the better one is the baseline. */
+        unsigned tt[2] = {threads, server_threads};
+        printf("round %u:", r + 1);
+        for (unsigned k = 0; k < (threads == server_threads ? 1u : 2u); k++) {
+            double c0 = cpu_seconds(0);
+            if (bench_raw_sign(&b, MODULE, "bench", PIN, "bench-key", tt[k], seconds, msg,
+                               sizeof msg) != AK_OK) {
+                fprintf(stderr, "bench_keyserver: raw: %s\n", msg);
+                goto out;
+            }
+            if (b.per_sec > raw.per_sec)
+                raw = b;
+            if (b.ops > 0 && (raw_cpu == 0 || (cpu_seconds(0) - c0) / b.ops < raw_cpu))
+                raw_cpu = (cpu_seconds(0) - c0) / (double)b.ops;
+            printf(" raw(T=%u) %.0f/s", tt[k], b.per_sec);
+        }
+        lc.batch = 0;
+        double s0 = cpu_seconds(pid), k0 = cpu_seconds(0);
+        if (bench_run_threads(&b, clients, seconds, op_sign, &lc) != AK_OK)
+            goto out;
+        if (b.ops > 0 && (srv_cpu == 0 || (cpu_seconds(pid) - s0) / b.ops < srv_cpu)) {
+            srv_cpu = (cpu_seconds(pid) - s0) / (double)b.ops;
+            cli_cpu = (cpu_seconds(0) - k0) / (double)b.ops;
+        }
+        if (b.per_sec > single.per_sec)
+            single = b;
+        errors += b.errors;
+        printf("  /sign %.0f/s", b.per_sec);
+        lc.batch = batch;
+        s0 = cpu_seconds(pid);
+        if (bench_run_threads(&b, clients, seconds, op_sign, &lc) != AK_OK)
+            goto out;
+        if (b.ops > 0 &&
+            (bat_cpu == 0 || (cpu_seconds(pid) - s0) / ((double)b.ops * batch) < bat_cpu))
+            bat_cpu = (cpu_seconds(pid) - s0) / ((double)b.ops * batch);
+        if (b.per_sec > batched.per_sec)
+            batched = b;
+        errors += b.errors;
+        printf("  batch %.0f sig/s\n", b.per_sec * batch);
+        fflush(stdout);
+    }
+    long hwm = vm_kb(pid, "VmHWM:"), rss = vm_kb(pid, "VmRSS:");
+    long connects = 0;
+    for (unsigned t = 0; t < clients; t++) {
+        long n = 0;
+        curl_easy_getinfo(lc.h[t], CURLINFO_NUM_CONNECTS, &n);
+        connects += n;
+    }
+
+    char label[96];
+    printf("anode-keyserver benchmark (SoftHSM2 secp256k1, %ld online CPUs, best of %u rounds of "
+           "%.0f s per phase, server pool %u threads, audit fsync %s, bounded HSM calls %d)\n",
+           sysconf(_SC_NPROCESSORS_ONLN), rounds, seconds, server_threads, fsync_mode, bounded);
+    snprintf(label, sizeof label, "raw C_Sign, %u threads (best T)", raw.threads);
+    print_row(label, &raw, 1, 0);
+    snprintf(label, sizeof label, "POST /sign, %u clients (mTLS k-a)", clients);
+    print_row(label, &single, 1, raw.per_sec);
+    snprintf(label, sizeof label, "POST /sign batch of %u, %u clients", batch, clients);
+    print_row(label, &batched, batch, raw.per_sec);
+    printf("server RSS: peak (VmHWM) %.1f MB, now %.1f MB; new connections in the last "
+           "phase: %ld\n",
+           hwm / 1024.0, rss / 1024.0, connects);
+    printf("CPU per signature: raw %.0f us; server /sign %.0f us (+ client %.0f us), batch %.0f "
+           "us; server efficiency raw/server: /sign %.3f, batch %.3f\n",
+           raw_cpu * 1e6, srv_cpu * 1e6, cli_cpu * 1e6, bat_cpu * 1e6,
+           srv_cpu > 0 ? raw_cpu / srv_cpu : 0, bat_cpu > 0 ? raw_cpu / bat_cpu : 0);
+    double ratio = single.per_sec / raw.per_sec;
+    printf("targets: /sign >= 0.90 x raw: %s (%.3f); RSS <= 32 MB: %s\n",
+           ratio >= 0.90 ? "met" : "MISSED", ratio, hwm <= 32 * 1024 ? "met" : "MISSED");
+    rc = errors == 0 ? 0 : 1;
+    for (unsigned t = 0; t < clients; t++)
+        curl_easy_cleanup(lc.h[t]);
+    curl_slist_free_all(hdr);
+out:
+    if (pid > 0) {
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+    }
+    for (unsigned t = 0; t < BENCH_MAX_THREADS; t++)
+        free(lc.resp[t]);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    (void)system(cmd);
+    return rc;
+}

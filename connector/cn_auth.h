@@ -1,0 +1,76 @@
+/*
+ * cn_auth.h - optional client authentication for the connector's HTTP surface.
+ *
+ * Two independent mechanisms, each enabled by its presence in the "auth" config object:
+ *
+ *   "auth": {
+ *     "bearer_tokens_file": "/etc/anode/connector.tokens",   // one token per line, '#' comments
+ *     "cf_access": {
+ *       "jwks_file": "/etc/anode/cf-access-jwks.json",       // the team's /cdn-cgi/access/certs
+ *       "audience": "<application AUD tag>",                 // required
+ *       "issuer": "https://<team>.cloudflareaccess.com",     // optional; checked when set
+ *       "leeway_s": 30                                       // clock skew allowed, 0..300
+ *     },
+ *     "require": "all"                                       // "all" (default) or "any"
+ *   }
+ *
+ * Bearer tokens: the client sends "Authorization: Bearer <token>". Tokens are kept only as
+ * SHA-256 digests (the file's plain text is wiped after loading) and compared in constant
+ * time against every configured digest (no early exit). Tokens: 16..512 printable ASCII
+ * characters without spaces; at most CN_AUTH_MAX_TOKENS.
+ *
+ * Cloudflare Access: the tunnel adds "Cf-Access-Jwt-Assertion: <JWT>". Accepted only when the
+ * header is RS256 (alg "none", HS256 and every other alg are refused), its "kid" names an RSA
+ * key of the JWKS file (kty RSA, 2048..8192 bits), the RSASSA-PKCS1-v1_5 SHA-256 signature
+ * verifies (OpenSSL), "aud" (string or array) contains the configured audience, "exp" is in the
+ * future and "nbf"/"iat" are not in the future (each +- leeway), and "iss" equals the configured
+ * issuer if one is set. JWTs longer than CN_AUTH_MAX_JWT are refused (RFC 7519, RFC 7515, RFC
+ * 7517).
+ *
+ * With both mechanisms configured, "require": "all" needs both to pass, "any" needs one.
+ * With neither configured (cfg NULL or {}), cn_auth_enabled() is 0 and every check passes.
+ *
+ * Thread safety: after cn_auth_new() the object is read-only; cn_auth_check() may be called
+ * from any number of threads at once. Limits: the JWKS file <= 256 KiB with <= 32 keys, the
+ * token file <= 256 KiB.
+ */
+#ifndef CN_AUTH_H
+#define CN_AUTH_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "ak_err.h"
+
+#define CN_AUTH_MAX_TOKENS 1024
+#define CN_AUTH_MAX_JWT    8192
+#define CN_AUTH_MAX_KEYS   32
+
+typedef struct cn_auth cn_auth;
+
+/*
+ * Build from the "auth" config object (NULL or {} = authentication disabled). Reads the files
+ * named in cfg. On failure returns AK_ERR_CONFIG / AK_ERR_IO / AK_ERR_NOMEM and writes a short,
+ * secret-free reason (file names, field names; never token or key material) into err.
+ * *out is owned by the caller: free with cn_auth_free().
+ */
+AK_WUR ak_err cn_auth_new(cn_auth **out, const cJSON *cfg, char *err, size_t err_cap);
+
+/* 1 if at least one mechanism is configured (callers may skip the check otherwise). */
+int cn_auth_enabled(const cn_auth *a);
+
+/*
+ * Check one HTTP request. authorization: the Authorization header value or NULL;
+ * cf_access_jwt: the Cf-Access-Jwt-Assertion header value or NULL; now: the current time.
+ * Returns AK_OK, or AK_ERR_AUTH (answer 401). If reason is not NULL it receives a static,
+ * secret-free string for the log ("missing bearer token", "jwt expired", ...); never send it
+ * to the client in more detail than "unauthorized".
+ */
+AK_WUR ak_err cn_auth_check(const cn_auth *a, const char *authorization, const char *cf_access_jwt,
+                            time_t now, const char **reason);
+
+void cn_auth_free(cn_auth *a); /* NULL allowed; wipes the token digests */
+
+#endif

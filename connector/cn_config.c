@@ -1,0 +1,437 @@
+/* cn_config.c - command line, environment and JSON config of the connector (see cn_config.h). */
+#include "cn_config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ak_secmem.h"
+
+enum {
+    O_HTTP_HOST = 1000,
+    O_HTTP_PORT,
+    O_DS_HOST,
+    O_DS_PORT,
+    O_DS_PATH,
+    O_DS_URL,
+    O_DS_TIMEOUT,
+    O_CHAIN_ID,
+    O_CONFIG,
+    O_LOG_LEVEL,
+    O_LOG_FORMAT,
+    O_CHECK,
+    O_HELP,
+    O_VERSION,
+};
+
+typedef struct {
+    const char *flag; /* without the leading -- */
+    const char *env;
+    int id;
+    int has_arg;
+} opt_def;
+
+static const opt_def k_opts[] = {
+    {"http-host", "ANODE_HTTP_HOST", O_HTTP_HOST, 1},
+    {"http-port", "ANODE_HTTP_PORT", O_HTTP_PORT, 1},
+    {"downstream-http-host", "ANODE_DOWNSTREAM_HTTP_HOST", O_DS_HOST, 1},
+    {"downstream-http-port", "ANODE_DOWNSTREAM_HTTP_PORT", O_DS_PORT, 1},
+    {"downstream-http-path", "ANODE_DOWNSTREAM_HTTP_PATH", O_DS_PATH, 1},
+    {"downstream-url", "ANODE_DOWNSTREAM_URL", O_DS_URL, 1},
+    {"downstream-timeout-ms", "ANODE_DOWNSTREAM_TIMEOUT_MS", O_DS_TIMEOUT, 1},
+    {"chain-id", "ANODE_CHAIN_ID", O_CHAIN_ID, 1},
+    {"config", "ANODE_CONFIG", O_CONFIG, 1},
+    {"log-level", "ANODE_LOG_LEVEL", O_LOG_LEVEL, 1},
+    {"log-format", "ANODE_LOG_FORMAT", O_LOG_FORMAT, 1},
+    {"check-config", NULL, O_CHECK, 0},
+    {"help", NULL, O_HELP, 0},
+    {"version", NULL, O_VERSION, 0},
+};
+#define N_OPTS (sizeof(k_opts) / sizeof(k_opts[0]))
+
+void cn_options_usage(FILE *f, const char *argv0)
+{
+    fprintf(f,
+            "Usage: %s --config FILE [options]\n"
+            "Ethereum JSON-RPC signing front end: signing methods are answered with the\n"
+            "configured signers, everything else is forwarded to the downstream node.\n\n"
+            "  --http-host ADDR              listen address (default 127.0.0.1)\n"
+            "  --http-port N                 listen port (default 9000)\n"
+            "  --downstream-http-host HOST   downstream node host (default 127.0.0.1)\n"
+            "  --downstream-http-port N      downstream node port (default 8545)\n"
+            "  --downstream-http-path PATH   downstream node path (default /)\n"
+            "  --downstream-url URL          full downstream URL (overrides host/port/path)\n"
+            "  --downstream-timeout-ms N     per-request downstream timeout (default 10000)\n"
+            "  --chain-id N                  expected chain id (default: ask the downstream)\n"
+            "  --config FILE                 JSON configuration (accounts, signers, http, auth)\n"
+            "  --log-level LEVEL             debug|info|warn|error (default info)\n"
+            "  --log-format FORMAT           json|text (default json)\n"
+            "  --check-config                validate the configuration and signers, then exit\n"
+            "  --help, --version\n\n"
+            "Every option can also be set in the environment: --foo-bar is ANODE_FOO_BAR.\n",
+            argv0);
+}
+
+static ak_err parse_uint(unsigned long long *out, const char *s, unsigned long long max)
+{
+    char *end = NULL;
+    if (s == NULL || *s == '\0' || *s == '-' || *s == '+')
+        return AK_ERR_DECIMAL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '\0' || v > max)
+        return AK_ERR_DECIMAL;
+    *out = v;
+    return AK_OK;
+}
+
+static ak_err copy_str(char *dst, size_t cap, const char *v)
+{
+    if (strlen(v) >= cap)
+        return AK_ERR_LIMIT;
+    memcpy(dst, v, strlen(v) + 1);
+    return AK_OK;
+}
+
+static ak_err apply(cn_options *o, int id, const char *v)
+{
+    unsigned long long n = 0;
+    switch (id) {
+    case O_HTTP_HOST:
+        return copy_str(o->http_host, sizeof(o->http_host), v);
+    case O_HTTP_PORT:
+        if (parse_uint(&n, v, 65535) != AK_OK)
+            return AK_ERR_DECIMAL;
+        o->http_port = (unsigned)n;
+        return AK_OK;
+    case O_DS_HOST:
+        return copy_str(o->ds_host, sizeof(o->ds_host), v);
+    case O_DS_PORT:
+        if (parse_uint(&n, v, 65535) != AK_OK || n == 0)
+            return AK_ERR_DECIMAL;
+        o->ds_port = (unsigned)n;
+        return AK_OK;
+    case O_DS_PATH:
+        return copy_str(o->ds_path, sizeof(o->ds_path), v);
+    case O_DS_URL:
+        return copy_str(o->ds_url, sizeof(o->ds_url), v);
+    case O_DS_TIMEOUT:
+        if (parse_uint(&n, v, 600000) != AK_OK || n == 0)
+            return AK_ERR_DECIMAL;
+        o->ds_timeout_ms = (long)n;
+        return AK_OK;
+    case O_CHAIN_ID:
+        if (parse_uint(&n, v, (1ULL << 53)) != AK_OK || n == 0)
+            return AK_ERR_DECIMAL;
+        o->chain_id = n;
+        return AK_OK;
+    case O_CONFIG:
+        return copy_str(o->config_path, sizeof(o->config_path), v);
+    case O_LOG_LEVEL:
+        return cn_log_level_parse(&o->log_level, v) == 0 ? AK_OK : AK_ERR_CONFIG;
+    case O_LOG_FORMAT:
+        if (strcmp(v, "json") == 0 || strcmp(v, "text") == 0) {
+            o->log_json = strcmp(v, "json") == 0;
+            return AK_OK;
+        }
+        return AK_ERR_CONFIG;
+    case O_CHECK:
+        o->check_config = 1;
+        return AK_OK;
+    case O_HELP:
+        o->help = 1;
+        return AK_OK;
+    case O_VERSION:
+        o->version = 1;
+        return AK_OK;
+    }
+    return AK_ERR_ARG;
+}
+
+static const opt_def *def_of(int id)
+{
+    for (size_t i = 0; i < N_OPTS; i++)
+        if (k_opts[i].id == id)
+            return &k_opts[i];
+    return NULL;
+}
+
+ak_err cn_options_parse(cn_options *o, int argc, char **argv, char *err, size_t err_cap)
+{
+    struct option lo[N_OPTS + 1];
+    memset(o, 0, sizeof(*o));
+    memset(lo, 0, sizeof(lo));
+    snprintf(o->http_host, sizeof(o->http_host), "127.0.0.1");
+    o->http_port = 9000;
+    snprintf(o->ds_host, sizeof(o->ds_host), "127.0.0.1");
+    o->ds_port = 8545;
+    snprintf(o->ds_path, sizeof(o->ds_path), "/");
+    o->ds_timeout_ms = 10000;
+    o->log_level = CN_LOG_INFO;
+    o->log_json = 1;
+
+    /* Environment first, so flags override it. */
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const char *v = k_opts[i].env ? getenv(k_opts[i].env) : NULL;
+        if (v != NULL && *v != '\0' && apply(o, k_opts[i].id, v) != AK_OK) {
+            snprintf(err, err_cap, "invalid value in %s", k_opts[i].env);
+            return AK_ERR_CONFIG;
+        }
+    }
+    for (size_t i = 0; i < N_OPTS; i++) {
+        lo[i].name = k_opts[i].flag;
+        lo[i].has_arg = k_opts[i].has_arg ? required_argument : no_argument;
+        lo[i].val = k_opts[i].id;
+    }
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        const opt_def *d = def_of(c);
+        if (d == NULL) {
+            snprintf(err, err_cap, "unknown option or missing value: %s",
+                     optind > 0 && optind <= argc ? argv[optind - 1] : "?");
+            return AK_ERR_CONFIG;
+        }
+        if (apply(o, c, optarg) != AK_OK) {
+            snprintf(err, err_cap, "invalid value for --%s", d->flag);
+            return AK_ERR_CONFIG;
+        }
+    }
+    if (optind < argc) {
+        snprintf(err, err_cap, "unexpected argument: %s", argv[optind]);
+        return AK_ERR_CONFIG;
+    }
+    if (o->help || o->version)
+        return AK_OK;
+    if (o->config_path[0] == '\0') {
+        snprintf(err, err_cap, "--config is required");
+        return AK_ERR_CONFIG;
+    }
+    if (o->ds_url[0] == '\0') {
+        int v6 = strchr(o->ds_host, ':') != NULL;
+        int n = snprintf(o->ds_url, sizeof(o->ds_url), "http://%s%s%s:%u%s%s", v6 ? "[" : "",
+                         o->ds_host, v6 ? "]" : "", o->ds_port, o->ds_path[0] == '/' ? "" : "/",
+                         o->ds_path);
+        if (n < 0 || (size_t)n >= sizeof(o->ds_url)) {
+            snprintf(err, err_cap, "downstream URL too long");
+            return AK_ERR_CONFIG;
+        }
+    }
+    if (strncmp(o->ds_url, "http://", 7) != 0 && strncmp(o->ds_url, "https://", 8) != 0) {
+        snprintf(err, err_cap, "the downstream URL must start with http:// or https://");
+        return AK_ERR_CONFIG;
+    }
+    return AK_OK;
+}
+
+ak_err cn_read_file_secure(char **out, size_t *cap, const char *path, size_t max)
+{
+    ak_err rc = AK_ERR_IO;
+    char *buf = NULL;
+    size_t len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0)
+        goto out;
+    if (st.st_size < 0 || (size_t)st.st_size >= max) {
+        rc = AK_ERR_LIMIT;
+        goto out;
+    }
+    buf = ak_secure_alloc(max);
+    if (buf == NULL) {
+        rc = AK_ERR_NOMEM;
+        goto out;
+    }
+    for (;;) {
+        ssize_t n = read(fd, buf + len, max - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            goto out;
+        if (n == 0)
+            break;
+        len += (size_t)n;
+        if (len == max - 1) {
+            rc = AK_ERR_LIMIT;
+            goto out;
+        }
+    }
+    buf[len] = '\0';
+    *out = buf;
+    *cap = max;
+    buf = NULL;
+    rc = AK_OK;
+out:
+    if (buf != NULL)
+        ak_secure_free(buf, max);
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+ak_err cn_config_load(cJSON **out, const char *path, char *err, size_t err_cap)
+{
+    char *text = NULL;
+    size_t cap = 0;
+    ak_err rc = cn_read_file_secure(&text, &cap, path, CN_CONFIG_MAX_BYTES);
+    if (rc != AK_OK) {
+        snprintf(err, err_cap, "cannot read config %s: %s", path, ak_strerror(rc));
+        return AK_ERR_CONFIG;
+    }
+    const char *end = NULL;
+    *out = cJSON_ParseWithOpts(text, &end, 1);
+    if (*out == NULL || !cJSON_IsObject(*out)) {
+        snprintf(err, err_cap, "config %s is not a valid JSON object (near byte %ld)", path,
+                 end ? (long)(end - text) : -1L);
+        cJSON_Delete(*out);
+        *out = NULL;
+        rc = AK_ERR_CONFIG;
+    }
+    ak_secure_free(text, cap);
+    return rc;
+}
+
+static int key_in(const char *k, const char *const *allowed)
+{
+    for (; *allowed; allowed++)
+        if (strcmp(k, *allowed) == 0)
+            return 1;
+    return 0;
+}
+
+/* An optional integer member in [lo, hi]; AK_ERR_CONFIG if present and not. */
+static ak_err get_num(const cJSON *obj, const char *name, double lo, double hi, double *v,
+                      char *err, size_t err_cap)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
+    if (it == NULL)
+        return AK_OK;
+    if (!cJSON_IsNumber(it) || it->valuedouble < lo || it->valuedouble > hi ||
+        it->valuedouble != (double)(long long)it->valuedouble) {
+        snprintf(err, err_cap, "config: %s must be an integer in [%.0f, %.0f]", name, lo, hi);
+        return AK_ERR_CONFIG;
+    }
+    *v = it->valuedouble;
+    return AK_OK;
+}
+
+ak_err cn_config_settings(cn_settings *s, const cJSON *doc, char *err, size_t err_cap)
+{
+    static const char *const top[] = {
+        "accounts",      "http",      "auth",          "downstream", "allow_unprotected_tx",
+        "nonce_retries", "max_batch", "batch_threads", "comment",    NULL};
+    static const char *const http[] = {
+        "threads", "max_body_bytes", "max_connections", "per_ip_limit", "idle_timeout_s", "tls",
+        NULL};
+    ak_err rc = AK_ERR_CONFIG;
+    double v;
+    memset(s, 0, sizeof(*s));
+    const cJSON *it;
+    cJSON_ArrayForEach(it, doc)
+    {
+        if (!key_in(it->string, top)) {
+            snprintf(err, err_cap, "config: unknown key \"%.64s\"", it->string);
+            return rc;
+        }
+    }
+    s->accounts = cJSON_GetObjectItemCaseSensitive(doc, "accounts");
+    if (!cJSON_IsArray(s->accounts) || cJSON_GetArraySize(s->accounts) < 1 ||
+        cJSON_GetArraySize(s->accounts) > 64) {
+        snprintf(err, err_cap, "config: \"accounts\" must be an array of 1..64 accounts");
+        return rc;
+    }
+    cJSON_ArrayForEach(it, s->accounts)
+    {
+        if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(it, "signer"))) {
+            snprintf(err, err_cap, "config: every account needs a \"signer\" object");
+            return rc;
+        }
+    }
+    const cJSON *au = cJSON_GetObjectItemCaseSensitive(doc, "allow_unprotected_tx");
+    if (au != NULL && !cJSON_IsBool(au)) {
+        snprintf(err, err_cap, "config: allow_unprotected_tx must be true or false");
+        return rc;
+    }
+    s->allow_unprotected_tx = cJSON_IsTrue(au);
+    s->auth = cJSON_GetObjectItemCaseSensitive(doc, "auth");
+    if (s->auth != NULL && !cJSON_IsObject(s->auth)) {
+        snprintf(err, err_cap, "config: auth must be an object");
+        return rc;
+    }
+
+    v = 3;
+    if (get_num(doc, "nonce_retries", 0, 10, &v, err, err_cap) != AK_OK)
+        return rc;
+    s->nonce_retries = (unsigned)v;
+    v = 1000;
+    if (get_num(doc, "max_batch", 1, 10000, &v, err, err_cap) != AK_OK)
+        return rc;
+    s->max_batch = (size_t)v;
+    v = 4;
+    if (get_num(doc, "batch_threads", 1, 64, &v, err, err_cap) != AK_OK)
+        return rc;
+    s->batch_threads = (unsigned)v;
+
+    const cJSON *ds = cJSON_GetObjectItemCaseSensitive(doc, "downstream");
+    v = 64.0 * 1024 * 1024;
+    if (ds != NULL &&
+        (!cJSON_IsObject(ds) || cJSON_GetArraySize(ds) > 1 ||
+         (cJSON_GetArraySize(ds) == 1 && !cJSON_HasObjectItem(ds, "max_response_bytes")))) {
+        snprintf(err, err_cap, "config: downstream may only set max_response_bytes");
+        return rc;
+    }
+    if (get_num(ds, "max_response_bytes", 1024, 1024.0 * 1024 * 1024, &v, err, err_cap) != AK_OK)
+        return rc;
+    s->ds_max_response = (size_t)v;
+
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(doc, "http");
+    if (h != NULL && !cJSON_IsObject(h)) {
+        snprintf(err, err_cap, "config: http must be an object");
+        return rc;
+    }
+    cJSON_ArrayForEach(it, h)
+    {
+        if (!key_in(it->string, http)) {
+            snprintf(err, err_cap, "config: unknown key http.%.64s", it->string);
+            return rc;
+        }
+    }
+    struct {
+        const char *name;
+        double lo, hi, def;
+        double out;
+    } nums[] = {{"threads", 1, 256, 8, 0},
+                {"max_body_bytes", 1024, 64.0 * 1024 * 1024, 1024 * 1024, 0},
+                {"max_connections", 1, 65536, 1024, 0},
+                {"per_ip_limit", 0, 65536, 0, 0},
+                {"idle_timeout_s", 1, 3600, 60, 0}};
+    for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+        nums[i].out = nums[i].def;
+        if (get_num(h, nums[i].name, nums[i].lo, nums[i].hi, &nums[i].out, err, err_cap) != AK_OK)
+            return rc;
+    }
+    s->http_threads = (unsigned)nums[0].out;
+    s->max_body = (size_t)nums[1].out;
+    s->max_connections = (unsigned)nums[2].out;
+    s->per_ip_limit = (unsigned)nums[3].out;
+    s->idle_timeout_s = (unsigned)nums[4].out;
+
+    const cJSON *tls = cJSON_GetObjectItemCaseSensitive(h, "tls");
+    if (tls != NULL) {
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(tls, "cert_file");
+        const cJSON *k = cJSON_GetObjectItemCaseSensitive(tls, "key_file");
+        if (!cJSON_IsObject(tls) || !cJSON_IsString(c) || !cJSON_IsString(k) ||
+            cJSON_GetArraySize(tls) != 2) {
+            snprintf(err, err_cap, "config: http.tls needs exactly cert_file and key_file");
+            return rc;
+        }
+        s->tls_cert_file = c->valuestring;
+        s->tls_key_file = k->valuestring;
+    }
+    return AK_OK;
+}

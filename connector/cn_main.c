@@ -1,0 +1,266 @@
+/*
+ * cn_main.c - anode-connector: start-up (options, config, signers, downstream, chain id check),
+ * the HTTP server, and an orderly stop on SIGINT/SIGTERM. See docs/connector.md.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "ak_addr.h"
+#include "ak_hex.h"
+#include "ak_secmem.h"
+#include "cn_auth.h"
+#include "cn_config.h"
+#include "cn_downstream.h"
+#include "cn_http.h"
+#include "cn_log.h"
+#include "cn_metrics.h"
+#include "cn_rpc.h"
+#include "cn_signer_factory.h"
+
+typedef struct {
+    cn_transport ds;
+    cn_signer **signers;
+    size_t n;
+} ready_ctx;
+
+static ak_err downstream_chain_id(const cn_transport *t, uint64_t *out, char *why, size_t cap)
+{
+    cn_ds_reply rep;
+    ak_err rc = cn_ds_call(t, &rep, "eth_chainId", NULL);
+    if (rc == AK_OK) {
+        if (!cJSON_IsString(rep.result) ||
+            ak_quantity_parse_u64(out, rep.result->valuestring, strlen(rep.result->valuestring)) !=
+                AK_OK ||
+            *out == 0) {
+            snprintf(why, cap, "malformed eth_chainId answer");
+            rc = AK_ERR_UPSTREAM;
+        }
+    } else {
+        snprintf(why, cap, "%s", rep.msg);
+    }
+    cn_ds_reply_free(&rep);
+    return rc;
+}
+
+static int ready_check(void *ctx, char *detail, size_t cap)
+{
+    ready_ctx *r = ctx;
+    uint64_t id = 0;
+    char why[192] = "";
+    if (downstream_chain_id(&r->ds, &id, why, sizeof(why)) != AK_OK) {
+        snprintf(detail, cap, "downstream not reachable");
+        return 0;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        cn_signer_health h;
+        if (r->signers[i]->ops->health(r->signers[i], &h) != AK_OK || !h.can_sign) {
+            snprintf(detail, cap, "signer %zu (%s) cannot sign", i, r->signers[i]->provider);
+            return 0;
+        }
+    }
+    snprintf(detail, cap, "downstream and %zu signer(s) ok", r->n);
+    return 1;
+}
+
+static ak_err settle_chain_id(cn_options *o, const cn_transport *t)
+{
+    char why[192] = "";
+    uint64_t id = 0;
+    /* Without --chain-id the node is the only source: wait for it a little. */
+    int attempts = o->chain_id ? 1 : 40;
+    ak_err rc = AK_ERR_NETWORK;
+    for (int i = 0; i < attempts; i++) {
+        rc = downstream_chain_id(t, &id, why, sizeof(why));
+        if (rc == AK_OK || (rc != AK_ERR_NETWORK && rc != AK_ERR_TIMEOUT))
+            break;
+        struct timespec ts = {0, 250 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    char a[24], b[24];
+    snprintf(a, sizeof(a), "%llu", (unsigned long long)o->chain_id);
+    snprintf(b, sizeof(b), "%llu", (unsigned long long)id);
+    if (rc != AK_OK) {
+        if (o->chain_id == 0) {
+            cn_log(CN_LOG_ERROR, "cannot learn the chain id from the downstream node", "reason",
+                   why, (char *)NULL);
+            return AK_ERR_CONFIG;
+        }
+        cn_log(CN_LOG_WARN, "downstream unreachable at start-up; using --chain-id unchecked",
+               "chain_id", a, "reason", why, (char *)NULL);
+        return AK_OK;
+    }
+    if (o->chain_id != 0 && o->chain_id != id) {
+        cn_log(CN_LOG_ERROR, "--chain-id does not match the downstream node", "chain_id", a,
+               "downstream_chain_id", b, (char *)NULL);
+        return AK_ERR_CHAIN_ID;
+    }
+    o->chain_id = id;
+    return AK_OK;
+}
+
+int main(int argc, char **argv)
+{
+    int status = 1;
+    char err[256] = "";
+    cn_options o;
+    cn_settings s;
+    cJSON *doc = NULL;
+    cn_signer *signers[CN_RPC_MAX_ACCOUNTS] = {0};
+    size_t n_signers = 0;
+    cn_downstream *ds = NULL;
+    cn_auth *auth = NULL;
+    cn_rpc *rpc = NULL;
+    cn_http *http = NULL;
+    char *cert = NULL, *key = NULL;
+    size_t cert_cap = 0, key_cap = 0;
+    sigset_t sigs;
+
+    if (cn_options_parse(&o, argc, argv, err, sizeof(err)) != AK_OK) {
+        fprintf(stderr, "anode-connector: %s (see --help)\n", err);
+        return 2;
+    }
+    if (o.help) {
+        cn_options_usage(stdout, argv[0]);
+        return 0;
+    }
+    if (o.version) {
+        printf("anode-connector %s\n", AK_VERSION);
+        return 0;
+    }
+    cn_log_setup(o.log_level, o.log_json);
+    if (ak_disable_core_dumps() != 0)
+        cn_log(CN_LOG_WARN, "could not disable core dumps", (char *)NULL);
+    /* Signals: handled by sigwait in this thread; every thread started later inherits the mask. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        cn_log(CN_LOG_ERROR, "libcurl initialisation failed", (char *)NULL);
+        return 1;
+    }
+
+    if (cn_config_load(&doc, o.config_path, err, sizeof(err)) != AK_OK ||
+        cn_config_settings(&s, doc, err, sizeof(err)) != AK_OK) {
+        cn_log(CN_LOG_ERROR, "invalid configuration", "reason", err, (char *)NULL);
+        goto out;
+    }
+    const cJSON *acc;
+    cJSON_ArrayForEach(acc, s.accounts)
+    {
+        const cJSON *sc = cJSON_GetObjectItemCaseSensitive(acc, "signer");
+        char idx[16];
+        snprintf(idx, sizeof(idx), "%zu", n_signers);
+        if (cn_signer_create(&signers[n_signers], sc, err, sizeof(err)) != AK_OK) {
+            cn_log(CN_LOG_ERROR, "cannot create signer", "account", idx, "reason", err,
+                   (char *)NULL);
+            goto out;
+        }
+        char addr[AK_ADDR_STR_SIZE];
+        ak_addr_to_checksum(addr, signers[n_signers]->address);
+        for (size_t j = 0; j < n_signers; j++) {
+            if (memcmp(signers[j]->address, signers[n_signers]->address, 20) == 0) {
+                cn_log(CN_LOG_ERROR, "two accounts have the same address", "address", addr,
+                       (char *)NULL);
+                n_signers++;
+                goto out;
+            }
+        }
+        cn_metrics_set_account(n_signers, addr);
+        cn_log(CN_LOG_INFO, "account", "address", addr, "signer", signers[n_signers]->ops->type,
+               "name", signers[n_signers]->name, "provider", signers[n_signers]->provider,
+               "security_level", cn_security_level_name(signers[n_signers]->level), (char *)NULL);
+        n_signers++;
+    }
+    if (cn_auth_new(&auth, s.auth, err, sizeof(err)) != AK_OK) {
+        cn_log(CN_LOG_ERROR, "invalid auth configuration", "reason", err, (char *)NULL);
+        goto out;
+    }
+    if (s.tls_cert_file != NULL) {
+        if (cn_read_file_secure(&cert, &cert_cap, s.tls_cert_file, 256 * 1024) != AK_OK ||
+            cn_read_file_secure(&key, &key_cap, s.tls_key_file, 64 * 1024) != AK_OK) {
+            cn_log(CN_LOG_ERROR, "cannot read the listener's TLS certificate or key", "cert",
+                   s.tls_cert_file, "key", s.tls_key_file, (char *)NULL);
+            goto out;
+        }
+    }
+    if (o.check_config) {
+        printf("configuration OK: %zu account(s)\n", n_signers);
+        status = 0;
+        goto out;
+    }
+
+    if (cn_downstream_new(&ds, o.ds_url, o.ds_timeout_ms, s.ds_max_response) != AK_OK)
+        goto out;
+    cn_transport t = cn_downstream_transport(ds);
+    if (settle_chain_id(&o, &t) != AK_OK)
+        goto out;
+    cn_rpc_config rc = {
+        .signers = signers,
+        .n_signers = n_signers,
+        .downstream = t,
+        .chain_id = o.chain_id,
+        .allow_unprotected_tx = s.allow_unprotected_tx,
+        .nonce_retries = s.nonce_retries,
+        .max_batch = s.max_batch,
+        .batch_threads = s.batch_threads,
+    };
+    if (cn_rpc_new(&rpc, &rc) != AK_OK)
+        goto out;
+    ready_ctx rctx = {t, signers, n_signers};
+    cn_http_config hc = {
+        .host = o.http_host,
+        .port = o.http_port,
+        .max_body = s.max_body,
+        .threads = s.http_threads,
+        .max_connections = s.max_connections,
+        .per_ip_limit = s.per_ip_limit,
+        .idle_timeout_s = s.idle_timeout_s,
+        .tls_cert_pem = cert,
+        .tls_key_pem = key,
+        .rpc = rpc,
+        .auth = auth,
+        .ready = ready_check,
+        .ready_ctx = &rctx,
+    };
+    if (cn_http_start(&http, &hc, err, sizeof(err)) != AK_OK) {
+        cn_log(CN_LOG_ERROR, "cannot start the HTTP server", "reason", err, (char *)NULL);
+        goto out;
+    }
+    if (key != NULL) {
+        ak_secure_free(key, key_cap);
+        key = NULL;
+    }
+    char port[8], chain[24];
+    snprintf(port, sizeof(port), "%u", cn_http_port(http));
+    snprintf(chain, sizeof(chain), "%llu", (unsigned long long)o.chain_id);
+    cn_log(CN_LOG_INFO, "anode-connector listening", "host", o.http_host, "port", port, "tls",
+           cert ? "on" : "off", "downstream", o.ds_url, "chain_id", chain, "auth",
+           cn_auth_enabled(auth) ? "on" : "off", "version", AK_VERSION, (char *)NULL);
+
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    cn_log(CN_LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", (char *)NULL);
+    status = 0;
+out:
+    cn_http_stop(http);
+    cn_rpc_free(rpc);
+    cn_downstream_free(ds);
+    cn_auth_free(auth);
+    for (size_t i = 0; i < n_signers; i++)
+        cn_signer_free(signers[i]);
+    if (cert != NULL)
+        ak_secure_free(cert, cert_cap);
+    if (key != NULL)
+        ak_secure_free(key, key_cap);
+    cJSON_Delete(doc);
+    curl_global_cleanup();
+    return status;
+}

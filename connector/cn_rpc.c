@@ -1,0 +1,515 @@
+/* cn_rpc.c - JSON-RPC 2.0 parsing, batches, responses and forwarding (see cn_rpc.h). */
+#include "cn_rpc.h"
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cn_log.h"
+#include "cn_metrics.h"
+#include "cn_rpc_impl.h"
+
+void cn_err_set(cn_call_err *e, int code, const char *fmt, ...)
+{
+    va_list ap;
+    e->code = code;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    va_end(ap);
+}
+
+void cn_err_from_ds(cn_call_err *e, ak_err rc, cn_ds_reply *reply, const char *method)
+{
+    if (reply->error != NULL) {
+        cJSON_Delete(e->passthrough);
+        e->passthrough = reply->error;
+        reply->error = NULL;
+        e->code = 0;
+        return;
+    }
+    if (rc == AK_ERR_NETWORK || rc == AK_ERR_TIMEOUT)
+        cn_err_set(e, CN_E_NETWORK, "%s (%s)", reply->msg[0] ? reply->msg : "network error",
+                   method);
+    else
+        cn_err_set(e, CN_E_DOWNSTREAM, "%s", reply->msg[0] ? reply->msg : "downstream error");
+}
+
+cn_account *cn_rpc_account(cn_rpc *r, const uint8_t addr[20])
+{
+    for (size_t i = 0; i < r->n_accounts; i++)
+        if (memcmp(r->accounts[i].signer->address, addr, 20) == 0)
+            return &r->accounts[i];
+    return NULL;
+}
+
+ak_err cn_rpc_new(cn_rpc **out, const cn_rpc_config *cfg)
+{
+    if (cfg->n_signers == 0 || cfg->n_signers > CN_RPC_MAX_ACCOUNTS || cfg->chain_id == 0 ||
+        cfg->downstream.post == NULL || cfg->max_batch == 0 || cfg->batch_threads == 0)
+        return AK_ERR_ARG;
+    cn_rpc *r = calloc(1, sizeof(*r));
+    if (r == NULL)
+        return AK_ERR_NOMEM;
+    r->cfg = *cfg;
+    for (size_t i = 0; i < cfg->n_signers; i++) {
+        r->accounts[i].signer = cfg->signers[i];
+        pthread_mutex_init(&r->accounts[i].send_lock, NULL);
+    }
+    r->n_accounts = cfg->n_signers;
+    r->cfg.signers = NULL; /* accounts[] is the reference from here on */
+    *out = r;
+    return AK_OK;
+}
+
+void cn_rpc_free(cn_rpc *r)
+{
+    if (r == NULL)
+        return;
+    for (size_t i = 0; i < r->n_accounts; i++)
+        pthread_mutex_destroy(&r->accounts[i].send_lock);
+    free(r);
+}
+
+/* One member's answer: text (malloc'd) or nothing for a notification. */
+typedef struct {
+    char *text;
+    size_t len;
+} answer;
+
+/* Serialise a response object built here. */
+static ak_err finish(answer *ans, cJSON *resp)
+{
+    ans->text = cJSON_PrintUnformatted(resp);
+    cJSON_Delete(resp);
+    if (ans->text == NULL)
+        return AK_ERR_NOMEM;
+    ans->len = strlen(ans->text);
+    return AK_OK;
+}
+
+/*
+ * Raw JSON text scanning, to echo numeric ids byte for byte and forward batch members as their
+ * exact bytes (cJSON keeps numbers as doubles). Only used on text cJSON has already accepted as
+ * valid JSON; every index is still bounds-checked.
+ */
+typedef struct {
+    const cJSON *id; /* the parsed id (NULL: none) */
+    const char *raw; /* its exact text when it is a number and was found, else NULL */
+    size_t len;
+} idref;
+
+static size_t skip_ws(const char *s, size_t i, size_t n)
+{
+    while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+        i++;
+    return i;
+}
+
+static size_t skip_string(const char *s, size_t i, size_t n)
+{
+    for (i++; i < n && s[i] != '"'; i++)
+        if (s[i] == '\\')
+            i++;
+    return i < n ? i + 1 : n;
+}
+
+/* End of the value starting at s[i] (after whitespace). */
+static size_t skip_value(const char *s, size_t i, size_t n)
+{
+    size_t depth = 0;
+    i = skip_ws(s, i, n);
+    if (i < n && s[i] == '"')
+        return skip_string(s, i, n);
+    if (i < n && s[i] != '{' && s[i] != '[') {
+        while (i < n && s[i] != ',' && s[i] != '}' && s[i] != ']' && s[i] != ' ' && s[i] != '\t' &&
+               s[i] != '\n' && s[i] != '\r')
+            i++;
+        return i;
+    }
+    while (i < n) {
+        if (s[i] == '"') {
+            i = skip_string(s, i, n);
+            continue;
+        }
+        if (s[i] == '{' || s[i] == '[')
+            depth++;
+        else if ((s[i] == '}' || s[i] == ']') && --depth == 0)
+            return i + 1;
+        i++;
+    }
+    return n;
+}
+
+/* The text of the first member named exactly "id" of the object s[0..n), or NULL. */
+static const char *object_id_text(const char *s, size_t n, size_t *len)
+{
+    size_t i = skip_ws(s, 0, n);
+    if (i >= n || s[i] != '{')
+        return NULL;
+    for (i++;;) {
+        i = skip_ws(s, i, n);
+        if (i >= n || s[i] != '"')
+            return NULL;
+        size_t k = i;
+        i = skip_string(s, i, n);
+        int is_id = i - k == 4 && memcmp(s + k, "\"id\"", 4) == 0;
+        i = skip_ws(s, i, n);
+        if (i >= n || s[i] != ':')
+            return NULL;
+        size_t v = skip_ws(s, i + 1, n);
+        i = skip_value(s, v, n);
+        if (is_id) {
+            *len = i - v;
+            return s + v;
+        }
+        i = skip_ws(s, i, n);
+        if (i >= n || s[i] != ',')
+            return NULL;
+        i++;
+    }
+}
+
+/* idref for req's id; its raw text is used only if it parses to the very same number. */
+static idref make_idref(const cJSON *id, const char *raw, size_t raw_len)
+{
+    idref r = {id, NULL, 0};
+    size_t len = 0;
+    const char *t = cJSON_IsNumber(id) && raw ? object_id_text(raw, raw_len, &len) : NULL;
+    if (t != NULL && len > 0 && len < 128) {
+        cJSON *check = cJSON_ParseWithLength(t, len);
+        if (check != NULL && cJSON_Compare(check, id, 1)) {
+            r.raw = t;
+            r.len = len;
+        }
+        cJSON_Delete(check);
+    }
+    return r;
+}
+
+/* Spans of the members of the array s[0..n); 0 if they cannot be matched one to one. */
+static int batch_spans(const char *s, size_t n, const char **p, size_t *len, size_t count)
+{
+    size_t i = skip_ws(s, 0, n), k = 0;
+    if (i >= n || s[i] != '[')
+        return 0;
+    for (i++; k < count; k++) {
+        size_t v = skip_ws(s, i, n);
+        i = skip_value(s, v, n);
+        p[k] = s + v;
+        len[k] = i - v;
+        i = skip_ws(s, i, n);
+        if (i < n && s[i] == ',')
+            i++;
+        else
+            break;
+    }
+    return k + 1 == count && i < n && s[i] == ']';
+}
+
+static cJSON *new_response(const idref *id)
+{
+    cJSON *resp = cJSON_CreateObject();
+    cJSON *idc = NULL;
+    if (id == NULL || id->id == NULL) {
+        idc = cJSON_CreateNull();
+    } else if (id->raw != NULL) {
+        char text[128];
+        memcpy(text, id->raw, id->len);
+        text[id->len] = '\0';
+        idc = cJSON_CreateRaw(text);
+    } else {
+        idc = cJSON_Duplicate(id->id, 1);
+    }
+    if (resp == NULL || idc == NULL || !cJSON_AddStringToObject(resp, "jsonrpc", "2.0")) {
+        cJSON_Delete(resp);
+        cJSON_Delete(idc);
+        return NULL;
+    }
+    cJSON_AddItemToObject(resp, "id", idc);
+    return resp;
+}
+
+static ak_err error_answer(answer *ans, const idref *id, int code, const char *message)
+{
+    cJSON *resp = new_response(id);
+    cJSON *err = cJSON_CreateObject();
+    if (resp == NULL || err == NULL || !cJSON_AddNumberToObject(err, "code", code) ||
+        !cJSON_AddStringToObject(err, "message", message)) {
+        cJSON_Delete(resp);
+        cJSON_Delete(err);
+        return AK_ERR_NOMEM;
+    }
+    cJSON_AddItemToObject(resp, "error", err);
+    cn_metrics_rpc_error(code);
+    return finish(ans, resp);
+}
+
+/* Valid id: string, number or null. */
+static int id_valid(const cJSON *id)
+{
+    return cJSON_IsString(id) || cJSON_IsNumber(id) || cJSON_IsNull(id);
+}
+
+/*
+ * Forward one request. raw/raw_len: the exact bytes to send. The node's answer is returned
+ * byte for byte when it is a JSON object; otherwise -32001 / -32002.
+ */
+static ak_err forward(cn_rpc *r, answer *ans, const char *raw, size_t raw_len, const idref *id,
+                      int notification)
+{
+    char *resp = NULL, err[192] = "";
+    size_t resp_len = 0;
+    long status = 0;
+    ak_err rc = r->cfg.downstream.post(r->cfg.downstream.ctx, raw, raw_len, &status, &resp,
+                                       &resp_len, err, sizeof(err));
+    if (notification) {
+        free(resp);
+        return rc == AK_ERR_NOMEM ? rc : AK_OK;
+    }
+    if (rc == AK_ERR_NETWORK || rc == AK_ERR_TIMEOUT)
+        return error_answer(ans, id, CN_E_NETWORK, err);
+    if (rc == AK_ERR_NOMEM)
+        return rc;
+    if (rc != AK_OK)
+        return error_answer(ans, id, CN_E_DOWNSTREAM, err[0] ? err : "downstream error");
+    cJSON *parsed = cJSON_ParseWithLength(resp, resp_len);
+    int ok = cJSON_IsObject(parsed) &&
+             (cJSON_HasObjectItem(parsed, "result") || cJSON_HasObjectItem(parsed, "error"));
+    cJSON_Delete(parsed);
+    if (!ok) {
+        free(resp);
+        char m[96];
+        snprintf(m, sizeof(m), "downstream answered HTTP %ld without a JSON-RPC response", status);
+        return error_answer(ans, id, CN_E_DOWNSTREAM, m);
+    }
+    /* Trim the node's trailing newline so batch members join cleanly. */
+    while (resp_len > 0 &&
+           (resp[resp_len - 1] == '\n' || resp[resp_len - 1] == '\r' || resp[resp_len - 1] == ' '))
+        resp[--resp_len] = '\0';
+    ans->text = resp;
+    ans->len = resp_len;
+    return AK_OK;
+}
+
+/*
+ * Process one request object. raw: its exact bytes (the whole body, or the batch member's span),
+ * or NULL when unknown (then it is re-serialised for forwarding).
+ */
+static ak_err process(cn_rpc *r, answer *ans, const cJSON *req, const char *raw, size_t raw_len)
+{
+    ak_err rc = AK_OK;
+    char *member = NULL;
+    cn_call_err e = {0};
+    memset(ans, 0, sizeof(*ans));
+    if (!cJSON_IsObject(req))
+        return error_answer(ans, NULL, CN_E_INVALID_REQUEST, "invalid request: not an object");
+    const cJSON *id_item = cJSON_GetObjectItemCaseSensitive(req, "id");
+    if (id_item != NULL && !id_valid(id_item))
+        return error_answer(ans, NULL, CN_E_INVALID_REQUEST,
+                            "invalid request: id must be a string, number or null");
+    idref idr = make_idref(id_item, raw, raw_len);
+    const idref *id = &idr;
+    const cJSON *ver = cJSON_GetObjectItemCaseSensitive(req, "jsonrpc");
+    const cJSON *method = cJSON_GetObjectItemCaseSensitive(req, "method");
+    const cJSON *params = cJSON_GetObjectItemCaseSensitive(req, "params");
+    if (!cJSON_IsString(ver) || strcmp(ver->valuestring, "2.0") != 0)
+        return error_answer(ans, id, CN_E_INVALID_REQUEST,
+                            "invalid request: jsonrpc must be \"2.0\"");
+    if (!cJSON_IsString(method) || method->valuestring[0] == '\0')
+        return error_answer(ans, id, CN_E_INVALID_REQUEST,
+                            "invalid request: method must be a non-empty string");
+    if (cJSON_IsNull(params))
+        params = NULL; /* some clients send "params": null for "no params" */
+    if (params != NULL && !cJSON_IsArray(params) && !cJSON_IsObject(params))
+        return error_answer(ans, id, CN_E_INVALID_REQUEST,
+                            "invalid request: params must be an array or an object");
+    int notification = id_item == NULL;
+    int handled = 0;
+    cn_metrics_rpc(method->valuestring);
+    cJSON *result = cn_methods_dispatch(r, method->valuestring, params, &e, &handled);
+    if (!handled) {
+        if (raw == NULL) {
+            member = cJSON_PrintUnformatted(req);
+            if (member == NULL)
+                return AK_ERR_NOMEM;
+            raw = member;
+            raw_len = strlen(member);
+        }
+        rc = forward(r, ans, raw, raw_len, id, notification);
+        goto out;
+    }
+    if (result == NULL && e.code == 0 && e.passthrough == NULL)
+        cn_err_set(&e, CN_E_INTERNAL, "internal error");
+    if (cn_log_enabled(CN_LOG_DEBUG) || (e.code != 0 && e.code != CN_E_PARAMS))
+        cn_log(e.code || e.passthrough ? CN_LOG_INFO : CN_LOG_DEBUG, "rpc", "method",
+               method->valuestring, "result", e.code || e.passthrough ? "error" : "ok", "error",
+               e.code ? e.message : (e.passthrough ? "passed through from downstream" : ""),
+               (char *)NULL);
+    if (notification)
+        goto out;
+    if (result != NULL) {
+        cJSON *resp = new_response(id);
+        if (resp == NULL) {
+            rc = AK_ERR_NOMEM;
+            goto out;
+        }
+        cJSON_AddItemToObject(resp, "result", result);
+        result = NULL;
+        rc = finish(ans, resp);
+    } else if (e.passthrough != NULL) {
+        cJSON *resp = new_response(id);
+        if (resp == NULL) {
+            rc = AK_ERR_NOMEM;
+            goto out;
+        }
+        cJSON_AddItemToObject(resp, "error", e.passthrough);
+        e.passthrough = NULL;
+        rc = finish(ans, resp);
+    } else {
+        rc = error_answer(ans, id, e.code, e.message);
+    }
+out:
+    cJSON_Delete(result);
+    cJSON_Delete(e.passthrough);
+    free(member);
+    return rc;
+}
+
+typedef struct {
+    cn_rpc *r;
+    const cJSON **members;
+    const char **raw; /* exact text of each member, NULL if unknown */
+    size_t *raw_len;
+    answer *answers;
+    size_t n;
+    _Atomic size_t next;
+    _Atomic int nomem;
+} batch_job;
+
+static void *batch_worker(void *arg)
+{
+    batch_job *j = arg;
+    for (;;) {
+        size_t i = atomic_fetch_add(&j->next, 1);
+        if (i >= j->n)
+            break;
+        if (process(j->r, &j->answers[i], j->members[i], j->raw[i], j->raw_len[i]) != AK_OK)
+            atomic_store(&j->nomem, 1);
+    }
+    return NULL;
+}
+
+static ak_err run_batch(cn_rpc *r, const cJSON *arr, const char *body, size_t len, char **out,
+                        size_t *out_len)
+{
+    ak_err rc = AK_ERR_NOMEM;
+    size_t n = (size_t)cJSON_GetArraySize(arr), i = 0, total = 2;
+    batch_job j = {.r = r, .n = n};
+    pthread_t th[64];
+    size_t n_th = 0;
+    j.members = calloc(n, sizeof(*j.members));
+    j.answers = calloc(n, sizeof(*j.answers));
+    j.raw = calloc(n, sizeof(*j.raw));
+    j.raw_len = calloc(n, sizeof(*j.raw_len));
+    char *buf = NULL;
+    if (j.members == NULL || j.answers == NULL || j.raw == NULL || j.raw_len == NULL)
+        goto out;
+    const cJSON *m;
+    cJSON_ArrayForEach(m, arr) j.members[i++] = m;
+    if (!batch_spans(body, len, j.raw, j.raw_len, n))
+        memset(j.raw, 0, n * sizeof(*j.raw));
+
+    size_t want = n < r->cfg.batch_threads ? n : r->cfg.batch_threads;
+    if (want > sizeof(th) / sizeof(th[0]))
+        want = sizeof(th) / sizeof(th[0]);
+    /* This thread works too; extra threads only when there is more than one member. */
+    for (; n_th + 1 < want; n_th++)
+        if (pthread_create(&th[n_th], NULL, batch_worker, &j) != 0)
+            break;
+    batch_worker(&j);
+    for (size_t t = 0; t < n_th; t++)
+        pthread_join(th[t], NULL);
+    if (atomic_load(&j.nomem))
+        goto out;
+
+    size_t count = 0;
+    for (i = 0; i < n; i++) {
+        if (j.answers[i].text != NULL) {
+            total += j.answers[i].len + 1;
+            count++;
+        }
+    }
+    rc = AK_OK;
+    if (count == 0) {
+        *out = NULL;
+        *out_len = 0;
+        goto out;
+    }
+    buf = malloc(total + 1);
+    if (buf == NULL) {
+        rc = AK_ERR_NOMEM;
+        goto out;
+    }
+    size_t used = 0;
+    buf[used++] = '[';
+    for (i = 0; i < n; i++) {
+        if (j.answers[i].text == NULL)
+            continue;
+        if (used > 1)
+            buf[used++] = ',';
+        memcpy(buf + used, j.answers[i].text, j.answers[i].len);
+        used += j.answers[i].len;
+    }
+    buf[used++] = ']';
+    buf[used] = '\0';
+    *out = buf;
+    *out_len = used;
+out:
+    for (i = 0; j.answers && i < n; i++)
+        free(j.answers[i].text);
+    free(j.answers);
+    free(j.members);
+    free(j.raw);
+    free(j.raw_len);
+    return rc;
+}
+
+ak_err cn_rpc_handle(cn_rpc *r, const char *body, size_t len, char **out, size_t *out_len)
+{
+    ak_err rc;
+    answer ans = {0};
+    *out = NULL;
+    *out_len = 0;
+    /* Whole body must be one JSON value: trailing bytes are a parse error. */
+    cJSON *doc = body[len] == '\0' && memchr(body, '\0', len) == NULL
+                     ? cJSON_ParseWithLengthOpts(body, len + 1, NULL, 1)
+                     : NULL;
+    if (doc == NULL) {
+        rc = error_answer(&ans, NULL, CN_E_PARSE, "parse error: invalid JSON");
+    } else if (cJSON_IsArray(doc)) {
+        size_t n = (size_t)cJSON_GetArraySize(doc);
+        if (n == 0)
+            rc = error_answer(&ans, NULL, CN_E_INVALID_REQUEST, "invalid request: empty batch");
+        else if (n > r->cfg.max_batch)
+            rc = error_answer(&ans, NULL, CN_E_INVALID_REQUEST,
+                              "invalid request: batch larger than the configured maximum");
+        else {
+            rc = run_batch(r, doc, body, len, out, out_len);
+            cJSON_Delete(doc);
+            return rc;
+        }
+    } else {
+        rc = process(r, &ans, doc, body, len);
+    }
+    cJSON_Delete(doc);
+    if (rc == AK_OK) {
+        *out = ans.text;
+        *out_len = ans.len;
+    } else {
+        free(ans.text);
+    }
+    return rc;
+}

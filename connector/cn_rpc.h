@@ -1,0 +1,56 @@
+/*
+ * cn_rpc.h - the connector's JSON-RPC 2.0 router: parses one HTTP request body (a single call or
+ * a batch), answers the signing methods with the configured signers, forwards everything else to
+ * the downstream node unchanged, and produces the HTTP response body.
+ *
+ * Spec (JSON-RPC 2.0 + issue 4): invalid JSON -> -32700 with id null; not a request object /
+ * empty batch / oversized batch -> -32600 (a single error object, id null unless the id was
+ * readable); bad params -> -32602; internal -> -32603; signer failure -> -32000 (also: address
+ * not ours); downstream answered unusably -> -32001; downstream unreachable or timed out ->
+ * -32002. Errors the node itself returns to a call made on the client's behalf (eth_estimateGas,
+ * eth_sendRawTransaction) are passed through unchanged. Notifications (no "id") are executed and
+ * get no response; a batch of only notifications gives an empty body. Batch members are
+ * processed concurrently (up to batch_threads at once) and answered in request order. Ids are
+ * echoed with their exact text (numbers too: the raw text is located in the body and used when
+ * it parses to the same value). A forwarded call - single or batch member - is sent as its exact
+ * request bytes and answered with the node's exact response bytes.
+ *
+ * Ownership: the router borrows the signers and the transport; they must outlive it.
+ * Thread-safe: cn_rpc_handle() may run on many threads at once.
+ */
+#ifndef CN_RPC_H
+#define CN_RPC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ak_err.h"
+#include "cn_downstream.h"
+#include "cn_signer.h"
+
+#define CN_RPC_MAX_ACCOUNTS 64
+
+typedef struct {
+    cn_signer *const *signers; /* one per account; the signer's address is the account */
+    size_t n_signers;          /* 1..CN_RPC_MAX_ACCOUNTS */
+    cn_transport downstream;
+    uint64_t chain_id;        /* non-zero */
+    int allow_unprotected_tx; /* allow legacy pre-EIP-155 signing when asked with chainId 0 */
+    unsigned nonce_retries;   /* extra attempts on nonce errors (0..10) */
+    size_t max_batch;         /* members per batch (1..10000) */
+    unsigned batch_threads;   /* concurrent members per batch (1..64) */
+} cn_rpc_config;
+
+typedef struct cn_rpc cn_rpc;
+
+AK_WUR ak_err cn_rpc_new(cn_rpc **out, const cn_rpc_config *cfg);
+void cn_rpc_free(cn_rpc *r); /* NULL allowed */
+
+/*
+ * Handle one HTTP body; body[len] must be '\0' (the body itself may not contain NUL bytes: that is
+ * a parse error). On AK_OK, *out is a malloc'd response body (caller frees) or NULL with
+ * *out_len 0 when there is nothing to answer (notifications). Only AK_ERR_NOMEM fails.
+ */
+AK_WUR ak_err cn_rpc_handle(cn_rpc *r, const char *body, size_t len, char **out, size_t *out_len);
+
+#endif

@@ -1,0 +1,27 @@
+/*
+ * cn_signer_factory.h - builds a cn_signer from an account's "signer" config object, choosing the
+ * backend by its "type" string. The table in cn_signer_factory.c is the only place that knows the
+ * backends: a new backend (AWS KMS, Vault, PKCS#11 direct, ...) adds one line there and a
+ * constructor with the cn_signer_ctor signature; the router never changes.
+ */
+#ifndef CN_SIGNER_FACTORY_H
+#define CN_SIGNER_FACTORY_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "ak_err.h"
+#include "cn_signer.h"
+
+/* A backend constructor: on failure *out is NULL and err holds a short, secret-free reason. */
+typedef AK_WUR ak_err (*cn_signer_ctor)(cn_signer **out, const cJSON *cfg, char *err,
+                                        size_t err_cap);
+
+/* cfg must be an object with a string "type". Unknown types are AK_ERR_CONFIG. */
+AK_WUR ak_err cn_signer_create(cn_signer **out, const cJSON *cfg, char *err, size_t err_cap);
+
+/* Comma-separated list of the types built into this binary (for --help and errors). */
+const char *cn_signer_types(void);
+
+#endif

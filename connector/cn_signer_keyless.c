@@ -1,0 +1,804 @@
+/*
+ * cn_signer_keyless.c - the "keyless" signer: anode-keyserver over mutual TLS with libcurl
+ * (see cn_signer_keyless.h for the protocol, retry and failover rules).
+ *
+ * Owns: the configuration strings, a free list of CURL easy handles (each keeps its TLS
+ * connections alive between requests; at most pool_size idle handles are kept, extra ones made
+ * under load are closed after use), and per-URL failure state. No key material: the client
+ * key file is read by libcurl/OpenSSL when a connection is made.
+ *
+ * Connection reuse: "connection_reuse": "pool" (default) keeps a free list of easy handles;
+ * "share" makes an easy handle per request attached to one CURLSH that shares the connection
+ * cache and TLS sessions. Both keep connections; see docs/connector.md for the measurement.
+ */
+#include "cn_signer_keyless.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "ak_addr.h"
+#include "ak_b64.h"
+#include "ak_hex.h"
+
+#define URL_MAX           256
+#define KEY_ID_MAX        128
+#define PATH_MAX_CFG      1024
+#define REQ_ID_MAX        64
+#define BACKOFF_FIRST_MS  50
+#define BACKOFF_MAX_MS    1000
+#define POOL_DEFAULT      16
+#define POOL_MAX          256
+#define PROBE_INTERVAL_MS 1000
+
+typedef struct {
+    char base[URL_MAX + 1];
+    _Atomic int64_t down_until_ms; /* monotonic ms; 0 = healthy */
+} ks_url;
+
+typedef struct {
+    ks_url urls[CN_KEYLESS_MAX_URLS];
+    size_t n_urls;
+    char key_id[KEY_ID_MAX + 1];
+    char cert[PATH_MAX_CFG + 1], key[PATH_MAX_CFG + 1], ca[PATH_MAX_CFG + 1];
+    long timeout_ms, connect_timeout_ms;
+    int retries;
+    int use_share;
+
+    pthread_mutex_t mu; /* guards idle[] / n_idle */
+    CURL **idle;
+    size_t n_idle, pool_size;
+
+    CURLSH *share;
+    pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
+
+    struct curl_slist *headers;
+    _Atomic uint64_t seq;        /* request id counter */
+    _Atomic uint32_t latency_us; /* EWMA of successful sign latency */
+
+    /* Background re-check of failed URLs (only with more than one URL). */
+    pthread_t prober;
+    int prober_started;
+    pthread_mutex_t probe_mu; /* guards stopping */
+    pthread_cond_t probe_cv;
+    int stopping;
+} keyless;
+
+typedef struct {
+    char *data;
+    size_t len;
+    int overflow;
+} body_buf;
+
+/* A short, secret-free reason for the caller (err may be NULL). */
+#define set_err(err, cap, ...)                                                                     \
+    ((err) != NULL && (cap) > 0 ? (void)snprintf((err), (cap), __VA_ARGS__) : (void)0)
+
+static int64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static int64_t now_ms(void)
+{
+    return now_us() / 1000;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* ---- curl plumbing ---------------------------------------------------------------------- */
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    body_buf *b = userdata;
+    size_t n = size * nmemb;
+    if (n > CN_KEYLESS_MAX_BODY - b->len) {
+        b->overflow = 1;
+        return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
+    }
+    memcpy(b->data + b->len, ptr, n);
+    b->len += n;
+    return n;
+}
+
+static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *user)
+{
+    (void)h;
+    (void)access;
+    keyless *k = user;
+    pthread_mutex_lock(&k->share_mu[data]);
+}
+
+static void share_unlock(CURL *h, curl_lock_data data, void *user)
+{
+    (void)h;
+    keyless *k = user;
+    pthread_mutex_unlock(&k->share_mu[data]);
+}
+
+/* A handle with every per-signer option set; per-request options are set in http_once(). */
+static CURL *handle_new(keyless *k)
+{
+    CURL *h = curl_easy_init();
+    if (h == NULL)
+        return NULL;
+    int bad = 0;
+    bad |= curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https") != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_PROXY, "") != CURLE_OK; /* ignore *_proxy env vars */
+    bad |= curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_CAINFO, k->ca) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_CAPATH, NULL) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_SSLCERT, k->cert) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_SSLKEY, k->key) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, k->connect_timeout_ms) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_HTTPHEADER, k->headers) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_MAXCONNECTS, (long)CN_KEYLESS_MAX_URLS) != CURLE_OK;
+    if (k->use_share)
+        bad |= curl_easy_setopt(h, CURLOPT_SHARE, k->share) != CURLE_OK;
+    if (bad) {
+        curl_easy_cleanup(h);
+        return NULL;
+    }
+    return h;
+}
+
+static CURL *handle_get(keyless *k)
+{
+    CURL *h = NULL;
+    if (!k->use_share) {
+        pthread_mutex_lock(&k->mu);
+        if (k->n_idle > 0)
+            h = k->idle[--k->n_idle];
+        pthread_mutex_unlock(&k->mu);
+    }
+    return h ? h : handle_new(k);
+}
+
+static void handle_put(keyless *k, CURL *h)
+{
+    if (h == NULL)
+        return;
+    if (!k->use_share) {
+        pthread_mutex_lock(&k->mu);
+        if (k->n_idle < k->pool_size) {
+            k->idle[k->n_idle++] = h;
+            h = NULL;
+        }
+        pthread_mutex_unlock(&k->mu);
+    }
+    curl_easy_cleanup(h); /* NULL is a no-op */
+}
+
+static int curl_retryable(CURLcode c)
+{
+    switch (c) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static ak_err curl_to_err(CURLcode c, const body_buf *b)
+{
+    if (c == CURLE_OPERATION_TIMEDOUT)
+        return AK_ERR_TIMEOUT;
+    if (c == CURLE_WRITE_ERROR && b->overflow)
+        return AK_ERR_UPSTREAM;
+    if (c == CURLE_OUT_OF_MEMORY)
+        return AK_ERR_NOMEM;
+    return AK_ERR_NETWORK; /* refused, reset, TLS handshake or certificate failure */
+}
+
+static ak_err status_to_err(long status)
+{
+    switch (status) {
+    case 403:
+        return AK_ERR_FORBIDDEN;
+    case 404:
+        return AK_ERR_KEY_NOT_FOUND;
+    case 503:
+        return AK_ERR_UNAVAILABLE;
+    default:
+        return AK_ERR_UPSTREAM;
+    }
+}
+
+/*
+ * One HTTP exchange with one URL. post: NULL for GET. On AK_OK, *status is the HTTP status
+ * and body holds the response (bounded). *retry says whether another attempt may help.
+ */
+static AK_WUR ak_err http_once(keyless *k, const ks_url *u, const char *path, const char *post,
+                               long timeout_ms, body_buf *body, long *status, int *retry)
+{
+    char url[URL_MAX + 128 + KEY_ID_MAX];
+    ak_err rc = AK_ERR_INTERNAL;
+    CURL *h = handle_get(k);
+    *retry = 0;
+    body->len = 0;
+    body->overflow = 0;
+    if (h == NULL) {
+        rc = AK_ERR_NOMEM;
+        goto out;
+    }
+    snprintf(url, sizeof url, "%s%s", u->base, path);
+    int bad = 0;
+    bad |= curl_easy_setopt(h, CURLOPT_URL, url) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_WRITEDATA, body) != CURLE_OK;
+    if (post != NULL) {
+        bad |= curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(post)) != CURLE_OK;
+        bad |= curl_easy_setopt(h, CURLOPT_POSTFIELDS, post) != CURLE_OK;
+    } else {
+        bad |= curl_easy_setopt(h, CURLOPT_HTTPGET, 1L) != CURLE_OK;
+    }
+    if (bad)
+        goto out;
+    CURLcode c = curl_easy_perform(h);
+    if (c != CURLE_OK) {
+        rc = curl_to_err(c, body);
+        *retry = curl_retryable(c);
+        goto out;
+    }
+    if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status) != CURLE_OK)
+        goto out;
+    *retry = *status == 503;
+    rc = AK_OK;
+out:
+    if (h != NULL) {
+        /* Do not keep a pointer to the caller's stack buffers in a pooled handle. */
+        (void)curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
+        (void)curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
+        if (rc != AK_OK && !*retry && rc != AK_ERR_UPSTREAM) {
+            curl_easy_cleanup(h); /* unknown state: do not reuse */
+            h = NULL;
+        }
+    }
+    handle_put(k, h);
+    return rc;
+}
+
+/*
+ * The request with retries and failover. Rounds: each round tries the healthy URLs in
+ * config order, then those still cooling down; between rounds it sleeps an exponential
+ * backoff with jitter. Never runs past timeout_ms. status and body as in http_once; a non-2xx
+ * status other than 503 is returned to the caller (AK_OK with that status).
+ */
+static AK_WUR ak_err http_call(keyless *k, const char *path, const char *post, body_buf *body,
+                               long *status)
+{
+    ak_err rc = AK_ERR_NETWORK;
+    int64_t deadline = now_ms() + k->timeout_ms;
+    long backoff = BACKOFF_FIRST_MS;
+    for (int round = 0; round <= k->retries; round++) {
+        size_t order[CN_KEYLESS_MAX_URLS], n = 0;
+        int64_t t = now_ms(), down[CN_KEYLESS_MAX_URLS];
+        /* One snapshot per URL: other threads and the prober change the marks concurrently. */
+        for (size_t i = 0; i < k->n_urls; i++)
+            down[i] = atomic_load(&k->urls[i].down_until_ms);
+        for (size_t i = 0; i < k->n_urls; i++)
+            if (down[i] <= t)
+                order[n++] = i;
+        for (size_t i = 0; i < k->n_urls; i++)
+            if (down[i] > t)
+                order[n++] = i;
+        for (size_t j = 0; j < n; j++) {
+            ks_url *u = &k->urls[order[j]];
+            int retry = 0;
+            long left = (long)(deadline - now_ms());
+            if (left <= 0)
+                return rc == AK_ERR_NETWORK ? AK_ERR_TIMEOUT : rc;
+            ak_err e = http_once(k, u, path, post, left, body, status, &retry);
+            if (e == AK_OK && *status != 503) {
+                atomic_store(&u->down_until_ms, 0);
+                return AK_OK;
+            }
+            rc = e == AK_OK ? AK_ERR_UNAVAILABLE : e;
+            if (!retry)
+                return rc;
+            atomic_store(&u->down_until_ms, now_ms() + CN_KEYLESS_COOLDOWN_MS);
+        }
+        if (round == k->retries)
+            break;
+        /* Full jitter in [backoff/2, backoff*3/2), never past the deadline. */
+        long sleep = backoff / 2 + (long)((unsigned long)random() % (unsigned long)backoff);
+        long left = (long)(deadline - now_ms());
+        if (sleep >= left)
+            return rc;
+        sleep_ms(sleep);
+        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    }
+    return rc;
+}
+
+/* Parse body as a JSON object; a non-200 status maps to its error. */
+static AK_WUR ak_err parse_response(cJSON **out, const body_buf *body, long status)
+{
+    if (status != 200)
+        return status_to_err(status);
+    *out = cJSON_ParseWithLength(body->data, body->len);
+    if (*out == NULL || !cJSON_IsObject(*out)) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        return AK_ERR_UPSTREAM;
+    }
+    return AK_OK;
+}
+
+static int str_field_is(const cJSON *obj, const char *name, const char *want)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    return cJSON_IsString(v) && strcmp(v->valuestring, want) == 0;
+}
+
+/* ---- signer ops ------------------------------------------------------------------------- */
+
+static int safe_id(const char *s, size_t max)
+{
+    size_t n = 0;
+    for (; s[n] != '\0'; n++) {
+        char c = s[n];
+        if (n >= max || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                          (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' || c == '-'))
+            return 0;
+    }
+    return n > 0;
+}
+
+static ak_err keyless_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[32],
+                           const cn_sign_ctx *ctx)
+{
+    keyless *k = s->impl;
+    char b64[AK_B64_ENCODED_SIZE(32)], rid[REQ_ID_MAX + 1];
+    char req[KEY_ID_MAX + REQ_ID_MAX + sizeof b64 + 128];
+    body_buf body = {malloc(CN_KEYLESS_MAX_BODY), 0, 0};
+    cJSON *j = NULL;
+    long status = 0;
+    int64_t t0 = now_us();
+    ak_err rc = body.data ? ak_b64_encode(b64, sizeof b64, digest, 32) : AK_ERR_NOMEM;
+    if (rc != AK_OK)
+        goto out;
+    if (ctx != NULL && ctx->request_id != NULL && safe_id(ctx->request_id, REQ_ID_MAX))
+        snprintf(rid, sizeof rid, "%s", ctx->request_id);
+    else
+        snprintf(rid, sizeof rid, "cn-%ld-%llu", (long)getpid(),
+                 (unsigned long long)atomic_fetch_add(&k->seq, 1));
+    /* key_id and rid are restricted to [A-Za-z0-9._:-]: no JSON escaping needed. */
+    snprintf(req, sizeof req,
+             "{\"key_id\":\"%s\",\"algorithm\":\"ECDSA_SHA256\",\"data\":\"%s\","
+             "\"request_id\":\"%s\"}",
+             k->key_id, b64, rid);
+    rc = http_call(k, "/sign", req, &body, &status);
+    if (rc != AK_OK)
+        goto out;
+    rc = parse_response(&j, &body, status);
+    if (rc != AK_OK)
+        goto out;
+    rc = AK_ERR_UPSTREAM;
+    const cJSON *sig = cJSON_GetObjectItemCaseSensitive(j, "signature");
+    if (!str_field_is(j, "key_id", k->key_id) || !str_field_is(j, "algorithm", "ECDSA_SHA256") ||
+        !str_field_is(j, "request_id", rid) || !cJSON_IsString(sig))
+        goto out;
+    if (ak_b64_decode(out->bytes, sizeof out->bytes, &out->len, sig->valuestring,
+                      strlen(sig->valuestring)) != AK_OK)
+        goto out;
+    out->form = CN_SIG_DER;
+    out->has_recid = 0;
+    uint32_t us = (uint32_t)(now_us() - t0);
+    uint32_t old = atomic_load(&k->latency_us);
+    atomic_store(&k->latency_us, old == 0 ? us : (old * 7 + us) / 8);
+    rc = AK_OK;
+out:
+    cJSON_Delete(j);
+    free(body.data);
+    return rc;
+}
+
+static ak_err keyless_health(cn_signer *s, cn_signer_health *out)
+{
+    keyless *k = s->impl;
+    body_buf body = {malloc(CN_KEYLESS_MAX_BODY), 0, 0};
+    long status = 0;
+    memset(out, 0, sizeof *out);
+    out->max_concurrency = (unsigned)k->pool_size;
+    out->expected_latency_ms = (atomic_load(&k->latency_us) + 999) / 1000;
+    /* One pass over the URLs, no backoff: a health probe must answer quickly. */
+    ak_err rc = body.data ? AK_ERR_NETWORK : AK_ERR_NOMEM;
+    for (size_t i = 0; i < k->n_urls && body.data != NULL; i++) {
+        int retry = 0;
+        rc = http_once(k, &k->urls[i], "/health", NULL, k->connect_timeout_ms + 1000, &body,
+                       &status, &retry);
+        if (rc == AK_OK && status == 200) {
+            atomic_store(&k->urls[i].down_until_ms, 0);
+            out->can_sign = 1;
+            break;
+        }
+        if (rc == AK_OK)
+            rc = status_to_err(status);
+        if (retry)
+            atomic_store(&k->urls[i].down_until_ms, now_ms() + CN_KEYLESS_COOLDOWN_MS);
+    }
+    if (!out->can_sign)
+        snprintf(out->detail, sizeof out->detail, "key server: %s", ak_strerror(rc));
+    free(body.data);
+    return AK_OK;
+}
+
+/*
+ * While a URL is marked down, probe its /health every PROBE_INTERVAL_MS and keep it marked
+ * down until it answers 200: live requests then never pay a connect timeout to find out.
+ */
+static void *prober_main(void *arg)
+{
+    keyless *k = arg;
+    body_buf body = {malloc(CN_KEYLESS_MAX_BODY), 0, 0};
+    long status = 0;
+    pthread_mutex_lock(&k->probe_mu);
+    while (!k->stopping && body.data != NULL) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += PROBE_INTERVAL_MS / 1000;
+        ts.tv_nsec += (PROBE_INTERVAL_MS % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        (void)pthread_cond_timedwait(&k->probe_cv, &k->probe_mu, &ts);
+        if (k->stopping)
+            break;
+        pthread_mutex_unlock(&k->probe_mu);
+        for (size_t i = 0; i < k->n_urls; i++) {
+            int retry = 0;
+            if (atomic_load(&k->urls[i].down_until_ms) == 0)
+                continue;
+            ak_err e = http_once(k, &k->urls[i], "/health", NULL, k->connect_timeout_ms + 1000,
+                                 &body, &status, &retry);
+            atomic_store(&k->urls[i].down_until_ms,
+                         e == AK_OK && status == 200 ? 0 : now_ms() + CN_KEYLESS_COOLDOWN_MS);
+        }
+        pthread_mutex_lock(&k->probe_mu);
+    }
+    pthread_mutex_unlock(&k->probe_mu);
+    free(body.data);
+    return NULL;
+}
+
+static AK_WUR ak_err prober_start(keyless *k)
+{
+    pthread_condattr_t ca;
+    if (pthread_condattr_init(&ca) != 0)
+        return AK_ERR_INTERNAL;
+    int bad = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
+              pthread_cond_init(&k->probe_cv, &ca) != 0;
+    pthread_condattr_destroy(&ca);
+    if (bad)
+        return AK_ERR_INTERNAL;
+    if (pthread_create(&k->prober, NULL, prober_main, k) != 0) {
+        pthread_cond_destroy(&k->probe_cv);
+        return AK_ERR_INTERNAL;
+    }
+    k->prober_started = 1;
+    return AK_OK;
+}
+
+static void keyless_destroy(cn_signer *s)
+{
+    keyless *k = s->impl;
+    if (k == NULL)
+        return;
+    if (k->prober_started) {
+        pthread_mutex_lock(&k->probe_mu);
+        k->stopping = 1;
+        pthread_cond_signal(&k->probe_cv);
+        pthread_mutex_unlock(&k->probe_mu);
+        pthread_join(k->prober, NULL);
+        pthread_cond_destroy(&k->probe_cv);
+    }
+    pthread_mutex_destroy(&k->probe_mu);
+    for (size_t i = 0; i < k->n_idle; i++)
+        curl_easy_cleanup(k->idle[i]);
+    free(k->idle);
+    if (k->share != NULL) {
+        curl_share_cleanup(k->share);
+        for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+            pthread_mutex_destroy(&k->share_mu[i]);
+    }
+    curl_slist_free_all(k->headers);
+    pthread_mutex_destroy(&k->mu);
+    free(k);
+    s->impl = NULL;
+}
+
+static const cn_signer_ops keyless_ops = {
+    .type = "keyless",
+    .sign = keyless_sign,
+    .health = keyless_health,
+    .destroy = keyless_destroy,
+};
+
+/* ---- construction ----------------------------------------------------------------------- */
+
+/* Check one /pubkey answer; pub/addr set on success. */
+static AK_WUR ak_err check_pubkey(keyless *k, uint8_t pub[65], uint8_t addr[20],
+                                  const body_buf *body, long status, char *err, size_t cap)
+{
+    uint8_t raw[65], a2[20];
+    size_t raw_len = 0;
+    cJSON *j = NULL;
+    ak_err rc = parse_response(&j, body, status);
+    if (rc != AK_OK) {
+        set_err(err, cap, "keyless: GET /pubkey for key_id %s failed: %s", k->key_id,
+                ak_strerror(rc));
+        goto out;
+    }
+    rc = AK_ERR_UPSTREAM;
+    const cJSON *pk = cJSON_GetObjectItemCaseSensitive(j, "public_key");
+    const cJSON *ad = cJSON_GetObjectItemCaseSensitive(j, "address");
+    if (!str_field_is(j, "key_id", k->key_id) || !str_field_is(j, "curve", "secp256k1") ||
+        !cJSON_IsString(pk) || !cJSON_IsString(ad)) {
+        set_err(err, cap, "keyless: /pubkey answer malformed (key_id, curve, public_key, address)");
+        goto out;
+    }
+    if (ak_hex_decode(raw, sizeof raw, &raw_len, pk->valuestring, strlen(pk->valuestring)) !=
+            AK_OK ||
+        ak_pubkey_parse(pub, raw, raw_len) != AK_OK) {
+        set_err(err, cap, "keyless: /pubkey public_key is not a secp256k1 point");
+        goto out;
+    }
+    if (ak_addr_parse(a2, ad->valuestring, strlen(ad->valuestring)) != AK_OK) {
+        set_err(err, cap, "keyless: /pubkey address is not a valid address");
+        goto out;
+    }
+    ak_addr_from_pubkey(addr, pub);
+    if (memcmp(addr, a2, 20) != 0) {
+        set_err(err, cap, "keyless: /pubkey address does not match keccak(public_key)");
+        goto out;
+    }
+    rc = AK_OK;
+out:
+    cJSON_Delete(j);
+    return rc;
+}
+
+/*
+ * The key from the first URL that answers (with retries), then every other URL that answers
+ * at once must report the same key: two key servers with different keys behind one account
+ * would make signatures fail at random.
+ */
+static AK_WUR ak_err fetch_pubkey(keyless *k, uint8_t pub[65], uint8_t addr[20], char *err,
+                                  size_t cap)
+{
+    char path[KEY_ID_MAX + 32];
+    uint8_t pub2[65], addr2[20];
+    body_buf body = {malloc(CN_KEYLESS_MAX_BODY), 0, 0};
+    long status = 0;
+    ak_err rc = AK_ERR_NOMEM;
+    if (body.data == NULL)
+        goto out;
+    snprintf(path, sizeof path, "/pubkey?key_id=%s", k->key_id);
+    rc = http_call(k, path, NULL, &body, &status);
+    if (rc != AK_OK) {
+        set_err(err, cap, "keyless: GET /pubkey for key_id %s failed: %s", k->key_id,
+                ak_strerror(rc));
+        goto out;
+    }
+    rc = check_pubkey(k, pub, addr, &body, status, err, cap);
+    for (size_t i = 0; i < k->n_urls && rc == AK_OK; i++) {
+        int retry = 0;
+        if (atomic_load(&k->urls[i].down_until_ms) != 0)
+            continue; /* failed just now */
+        if (http_once(k, &k->urls[i], path, NULL, k->timeout_ms, &body, &status, &retry) != AK_OK ||
+            status != 200)
+            continue; /* down now: it is checked by every signature later anyway */
+        rc = check_pubkey(k, pub2, addr2, &body, status, err, cap);
+        if (rc == AK_OK && memcmp(pub, pub2, 65) != 0) {
+            set_err(err, cap, "keyless: urls[%zu] reports another public key for key_id %s", i,
+                    k->key_id);
+            rc = AK_ERR_UPSTREAM;
+        }
+    }
+out:
+    free(body.data);
+    return rc;
+}
+
+static AK_WUR ak_err cfg_path(char *dst, size_t cap, const cJSON *cfg, const char *name, char *err,
+                              size_t err_cap)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, name);
+    if (!cJSON_IsString(v) || v->valuestring[0] == '\0' || strlen(v->valuestring) >= cap) {
+        set_err(err, err_cap, "keyless.%s: required file path (< %zu chars)", name, cap);
+        return AK_ERR_CONFIG;
+    }
+    if (access(v->valuestring, R_OK) != 0) {
+        set_err(err, err_cap, "keyless.%s: cannot read %s", name, v->valuestring);
+        return AK_ERR_CONFIG;
+    }
+    snprintf(dst, cap, "%s", v->valuestring);
+    return AK_OK;
+}
+
+static AK_WUR ak_err cfg_long(long *dst, const cJSON *cfg, const char *name, long def, long lo,
+                              long hi, char *err, size_t err_cap)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, name);
+    *dst = def;
+    if (v == NULL)
+        return AK_OK;
+    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long)v->valuedouble ||
+        v->valuedouble < (double)lo || v->valuedouble > (double)hi) {
+        set_err(err, err_cap, "keyless.%s: integer %ld..%ld", name, lo, hi);
+        return AK_ERR_CONFIG;
+    }
+    *dst = (long)v->valuedouble;
+    return AK_OK;
+}
+
+static AK_WUR ak_err parse_cfg(keyless *k, cn_signer *s, const cJSON *cfg, char *err, size_t cap)
+{
+    static const char *const known[] = {"type",    "name",        "urls",
+                                        "key_id",  "client_cert", "client_key",
+                                        "ca",      "timeout_ms",  "connect_timeout_ms",
+                                        "retries", "pool_size",   "connection_reuse"};
+    const cJSON *it;
+    long v = 0;
+    cJSON_ArrayForEach(it, cfg)
+    {
+        size_t i = 0;
+        while (i < sizeof known / sizeof known[0] && strcmp(known[i], it->string) != 0)
+            i++;
+        if (i == sizeof known / sizeof known[0]) {
+            set_err(err, cap, "keyless: unknown field \"%.64s\"", it->string);
+            return AK_ERR_CONFIG;
+        }
+    }
+    const cJSON *urls = cJSON_GetObjectItemCaseSensitive(cfg, "urls");
+    int n = cJSON_GetArraySize(urls);
+    if (!cJSON_IsArray(urls) || n < 1 || n > CN_KEYLESS_MAX_URLS) {
+        set_err(err, cap, "keyless.urls: array of 1..%d https URLs", CN_KEYLESS_MAX_URLS);
+        return AK_ERR_CONFIG;
+    }
+    cJSON_ArrayForEach(it, urls)
+    {
+        size_t len = cJSON_IsString(it) ? strlen(it->valuestring) : 0;
+        if (len <= 8 || len > URL_MAX || strncmp(it->valuestring, "https://", 8) != 0 ||
+            strpbrk(it->valuestring, "?#@ \t\r\n") != NULL) {
+            set_err(err, cap, "keyless.urls[%zu]: must be an https:// base URL", k->n_urls);
+            return AK_ERR_CONFIG;
+        }
+        snprintf(k->urls[k->n_urls].base, sizeof k->urls[0].base, "%s", it->valuestring);
+        if (k->urls[k->n_urls].base[len - 1] == '/')
+            k->urls[k->n_urls].base[len - 1] = '\0';
+        k->n_urls++;
+    }
+    const cJSON *kid = cJSON_GetObjectItemCaseSensitive(cfg, "key_id");
+    if (!cJSON_IsString(kid) || !safe_id(kid->valuestring, KEY_ID_MAX)) {
+        set_err(err, cap, "keyless.key_id: 1..%d characters of [A-Za-z0-9._:-]", KEY_ID_MAX);
+        return AK_ERR_CONFIG;
+    }
+    snprintf(k->key_id, sizeof k->key_id, "%s", kid->valuestring);
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(cfg, "name");
+    if (name != NULL && (!cJSON_IsString(name) || name->valuestring[0] == '\0' ||
+                         strlen(name->valuestring) >= sizeof s->name)) {
+        set_err(err, cap, "keyless.name: string of 1..%zu chars", sizeof s->name - 1);
+        return AK_ERR_CONFIG;
+    }
+    snprintf(s->name, sizeof s->name, "%.63s", name ? name->valuestring : k->key_id);
+    const cJSON *mode = cJSON_GetObjectItemCaseSensitive(cfg, "connection_reuse");
+    if (mode != NULL && !str_field_is(cfg, "connection_reuse", "pool") &&
+        !str_field_is(cfg, "connection_reuse", "share")) {
+        set_err(err, cap, "keyless.connection_reuse: \"pool\" or \"share\"");
+        return AK_ERR_CONFIG;
+    }
+    k->use_share = str_field_is(cfg, "connection_reuse", "share");
+    ak_err rc = AK_OK;
+    if ((rc = cfg_path(k->cert, sizeof k->cert, cfg, "client_cert", err, cap)) != AK_OK ||
+        (rc = cfg_path(k->key, sizeof k->key, cfg, "client_key", err, cap)) != AK_OK ||
+        (rc = cfg_path(k->ca, sizeof k->ca, cfg, "ca", err, cap)) != AK_OK ||
+        (rc = cfg_long(&k->timeout_ms, cfg, "timeout_ms", 5000, 1, 600000, err, cap)) != AK_OK ||
+        (rc = cfg_long(&k->connect_timeout_ms, cfg, "connect_timeout_ms", 2000, 1, 600000, err,
+                       cap)) != AK_OK ||
+        (rc = cfg_long(&v, cfg, "retries", 2, 0, 10, err, cap)) != AK_OK)
+        return rc;
+    k->retries = (int)v;
+    if ((rc = cfg_long(&v, cfg, "pool_size", POOL_DEFAULT, 1, POOL_MAX, err, cap)) != AK_OK)
+        return rc;
+    k->pool_size = (size_t)v;
+    return AK_OK;
+}
+
+ak_err cn_keyless_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t err_cap)
+{
+    ak_err rc = AK_ERR_NOMEM;
+    cn_signer *s = NULL;
+    keyless *k = NULL;
+    if (out == NULL)
+        return AK_ERR_ARG;
+    *out = NULL;
+    if (!cJSON_IsObject(cfg)) {
+        set_err(err, err_cap, "keyless: signer config must be an object");
+        return AK_ERR_CONFIG;
+    }
+    s = calloc(1, sizeof *s);
+    k = calloc(1, sizeof *k);
+    if (s == NULL || k == NULL) {
+        free(k);
+        goto out;
+    }
+    pthread_mutex_init(&k->mu, NULL);
+    pthread_mutex_init(&k->probe_mu, NULL);
+    s->ops = &keyless_ops;
+    s->impl = k;
+    s->provider = "anode-keyserver";
+    s->level = CN_LEVEL_PRODUCTION;
+    rc = parse_cfg(k, s, cfg, err, err_cap);
+    if (rc != AK_OK)
+        goto out;
+    rc = AK_ERR_NOMEM;
+    k->idle = calloc(k->pool_size, sizeof *k->idle);
+    k->headers = curl_slist_append(NULL, "Content-Type: application/json");
+    struct curl_slist *h2 = k->headers ? curl_slist_append(k->headers, "Expect:") : NULL;
+    if (k->idle == NULL || h2 == NULL)
+        goto out;
+    k->headers = h2;
+    if (k->use_share) {
+        for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+            pthread_mutex_init(&k->share_mu[i], NULL);
+        k->share = curl_share_init();
+        if (k->share == NULL ||
+            curl_share_setopt(k->share, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
+            curl_share_setopt(k->share, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
+            curl_share_setopt(k->share, CURLSHOPT_USERDATA, k) != CURLSHE_OK ||
+            curl_share_setopt(k->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
+            curl_share_setopt(k->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) !=
+                CURLSHE_OK ||
+            curl_share_setopt(k->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK) {
+            set_err(err, err_cap, "keyless: libcurl share setup failed");
+            rc = AK_ERR_INTERNAL;
+            goto out;
+        }
+    }
+    /* The address comes from the key server; every URL that answers must agree on it. */
+    rc = fetch_pubkey(k, s->pubkey, s->address, err, err_cap);
+    if (rc != AK_OK)
+        goto out;
+    if (k->n_urls > 1 && (rc = prober_start(k)) != AK_OK) {
+        set_err(err, err_cap, "keyless: cannot start the URL health prober");
+        goto out;
+    }
+    *out = s;
+    s = NULL;
+out:
+    cn_signer_free(s);
+    return rc;
+}

@@ -1,0 +1,66 @@
+/*
+ * cn_signer_keyless.h - the "keyless" signer backend: a client of anode-keyserver over mutual
+ * TLS (libcurl). The key never leaves the HSM behind the key server; the connector sends a
+ * 32-byte digest and gets back a DER signature, which cn_signer_sign_eth() converts and checks
+ * against the public key fetched here at construction.
+ *
+ * Config object (one account's "signer"):
+ *   {
+ *     "type": "keyless",                    // checked by the caller's factory, ignored here
+ *     "name": "hsm-1",                      // optional, for logs/metrics (default: key_id)
+ *     "urls": ["https://127.0.0.1:8443"],   // 1..8 key server base URLs, tried in order
+ *     "key_id": "k1",                       // 1..128 chars of [A-Za-z0-9._:-]
+ *     "client_cert": "/etc/anode/pki/connector.crt",
+ *     "client_key":  "/etc/anode/pki/connector.key",
+ *     "ca":          "/etc/anode/pki/ca.crt",
+ *     "timeout_ms": 5000,                   // whole request, 1..600000
+ *     "connect_timeout_ms": 2000,           // TCP + TLS handshake, 1..600000 (default 2000)
+ *     "retries": 2,                         // extra attempts, 0..10
+ *     "pool_size": 16                       // idle connections kept, 1..256 (default 16)
+ *   }
+ *
+ * Protocol (keyserver issue): POST /sign {"key_id","algorithm":"ECDSA_SHA256","data":b64(32),
+ * "request_id"} -> {"key_id","algorithm","signature":b64(DER),"request_id"}; GET
+ * /pubkey?key_id=K -> {"key_id","curve":"secp256k1","public_key":"0x04..","address":"0x.."};
+ * GET /health; errors {"error":{"code","message"}}.
+ *
+ * Construction fetches /pubkey (first URL that answers), parses the key (ak_pubkey_parse),
+ * and refuses it unless the reported address equals keccak(pubkey) and the key id echoes.
+ *
+ * Connections: a bounded, mutex-protected pool of CURL easy handles; each handle keeps its
+ * TLS connection alive between requests (no new handshake per signature). Retries: on network
+ * errors, timeouts and HTTP 503 only, up to "retries" extra attempts with exponential backoff
+ * (50 ms doubling, +-50% jitter, capped at 1 s) and never past timeout_ms in total. Failover:
+ * URLs are tried in order; one that failed with a network error, a timeout or 503 is marked
+ * down and tried last (only if every healthy one fails too). With more than one URL a
+ * background thread probes each down URL's /health every second and keeps it marked down until
+ * it answers 200; with one URL the mark simply expires after CN_KEYLESS_COOLDOWN_MS.
+ *
+ * Errors (messages carry no secrets, no response bodies): AK_ERR_NETWORK (refused, reset, TLS),
+ * AK_ERR_TIMEOUT, AK_ERR_UNAVAILABLE (503), AK_ERR_FORBIDDEN (403), AK_ERR_KEY_NOT_FOUND (404),
+ * AK_ERR_UPSTREAM (other status, malformed or oversized response, key id mismatch).
+ * Response bodies are bounded by CN_KEYLESS_MAX_BODY. Thread-safe: sign/health from any thread.
+ */
+#ifndef CN_SIGNER_KEYLESS_H
+#define CN_SIGNER_KEYLESS_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "ak_err.h"
+#include "cn_signer.h"
+
+#define CN_KEYLESS_MAX_URLS    8
+#define CN_KEYLESS_MAX_BODY    ((size_t)64 * 1024)
+#define CN_KEYLESS_COOLDOWN_MS 2000
+
+/*
+ * Create a keyless signer from cfg. The process must call curl_global_init(CURL_GLOBAL_DEFAULT)
+ * once, before any thread starts (this module does not).
+ * On failure *out is NULL and err (if err_cap > 0) holds a short, secret-free reason.
+ * Free with cn_signer_free().
+ */
+AK_WUR ak_err cn_keyless_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t err_cap);
+
+#endif

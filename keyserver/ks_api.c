@@ -1,0 +1,536 @@
+/* ks_api.c - /sign, /pubkey, /health, /metrics semantics (see ks_api.h). */
+#include "ks_api.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ak_addr.h"
+#include "ak_b64.h"
+#include "ak_hex.h"
+#include "ak_secmem.h"
+#include "ak_sig.h"
+
+#define KS_METRICS_BUF (32 * 1024)
+#define ALGORITHM      "ECDSA_SHA256"
+
+/* Outcome of one sign item: either a signature or an error (code/message/status). */
+typedef struct {
+    unsigned status;
+    const char *code;
+    const char *message;
+    char sig_b64[AK_B64_ENCODED_SIZE(AK_DER_SIG_MAX)];
+} sign_result;
+
+static uint64_t now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+static void set_body(ks_reply *out, cJSON *j)
+{
+    out->body = j != NULL ? cJSON_PrintUnformatted(j) : NULL;
+    out->len = out->body != NULL ? strlen(out->body) : 0;
+    out->content_type = "application/json";
+    if (out->body == NULL)
+        out->status = 500;
+    cJSON_Delete(j);
+}
+
+static cJSON *error_obj(const char *code, const char *message)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *e = cJSON_AddObjectToObject(root, "error");
+    if (e == NULL || cJSON_AddStringToObject(e, "code", code) == NULL ||
+        cJSON_AddStringToObject(e, "message", message) == NULL) {
+        cJSON_Delete(root);
+        return NULL;
+    }
+    return root;
+}
+
+void ks_api_error(ks_reply *out, unsigned status, const char *code, const char *message)
+{
+    out->status = status;
+    set_body(out, error_obj(code, message));
+}
+
+/* Deepest nesting of arrays/objects in the JSON text, strings skipped; stops past limit. */
+static unsigned json_depth(const char *s, size_t n, unsigned limit)
+{
+    unsigned d = 0, max = 0;
+    int in_str = 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (in_str) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = 0;
+        } else if (c == '"') {
+            in_str = 1;
+        } else if (c == '[' || c == '{') {
+            if (++d > max)
+                max = d;
+            if (max > limit)
+                return max;
+        } else if ((c == ']' || c == '}') && d > 0) {
+            d--;
+        }
+    }
+    return max;
+}
+
+/* Parse the body as a JSON object within the depth limit; on failure fills out and returns NULL. */
+static cJSON *parse_body(ks_ctx *ctx, const char *body, size_t len, ks_reply *out)
+{
+    if (json_depth(body, len, ctx->cfg->max_json_depth) > ctx->cfg->max_json_depth) {
+        ks_api_error(out, 400, "json_too_deep", "JSON nesting exceeds the limit");
+        return NULL;
+    }
+    cJSON *j = cJSON_ParseWithLength(body, len);
+    if (j == NULL) {
+        ks_api_error(out, 400, "bad_json", "the body is not valid JSON");
+        return NULL;
+    }
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        ks_api_error(out, 400, "bad_json", "the body must be a JSON object");
+        return NULL;
+    }
+    return j;
+}
+
+static int key_allowed(const ks_ctx *ctx, const ks_tls_conn *id, long key)
+{
+    long who[2] = {id->cn_client, id->fp_client};
+    for (int w = 0; w < 2; w++) {
+        if (who[w] < 0)
+            continue;
+        const ks_client_cfg *cl = &ctx->cfg->clients[who[w]];
+        if (cl->all_keys)
+            return 1;
+        for (size_t i = 0; i < cl->n_keys; i++)
+            if ((long)cl->key_idx[i] == key)
+                return 1;
+    }
+    return 0;
+}
+
+/* Key index the client may use, or -1 for both "unknown" and "not allowed". */
+static long lookup_key(const ks_ctx *ctx, const ks_tls_conn *id, const char *key_id, size_t len)
+{
+    long k = ks_config_key_index(ctx->cfg, key_id, len);
+    if (k < 0 || !key_allowed(ctx, id, k))
+        return -1;
+    return k;
+}
+
+#define E403_CODE "key_not_allowed"
+#define E403_MSG  "the key does not exist or this client may not use it"
+
+typedef struct {
+    const char *key_id;
+    const char *request_id;
+    uint8_t digest[32];
+} sign_req;
+
+/* Validate one sign request object; on error fills res (status 400) and returns 0. */
+static int parse_sign_item(const cJSON *item, sign_req *rq, sign_result *res)
+{
+    const cJSON *f;
+    memset(rq, 0, sizeof *rq);
+    res->status = 400;
+    if (!cJSON_IsObject(item)) {
+        res->code = "bad_request";
+        res->message = "a sign request must be a JSON object";
+        return 0;
+    }
+    cJSON_ArrayForEach(f, item)
+    {
+        const char *n = f->string;
+        if (strcmp(n, "key_id") != 0 && strcmp(n, "algorithm") != 0 && strcmp(n, "data") != 0 &&
+            strcmp(n, "request_id") != 0) {
+            res->code = "unknown_field";
+            res->message = "unknown field in the sign request";
+            return 0;
+        }
+        if (!cJSON_IsString(f)) {
+            res->code = "bad_field_type";
+            res->message = "key_id, algorithm, data and request_id must be strings";
+            return 0;
+        }
+    }
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(item, "key_id");
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(item, "algorithm");
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(item, "data");
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(item, "request_id");
+    if (r != NULL) {
+        if (strlen(r->valuestring) > KS_REQUEST_ID_MAX) {
+            res->code = "bad_request_id";
+            res->message = "request_id is longer than 128 bytes";
+            return 0;
+        }
+        rq->request_id = r->valuestring;
+    }
+    if (k == NULL || d == NULL) {
+        res->code = "missing_field";
+        res->message = "key_id and data are required";
+        return 0;
+    }
+    if (strlen(k->valuestring) == 0 || strlen(k->valuestring) > KS_KEY_ID_MAX) {
+        res->code = "bad_key_id";
+        res->message = "key_id must be 1..128 bytes";
+        return 0;
+    }
+    rq->key_id = k->valuestring;
+    if (a != NULL && strcmp(a->valuestring, ALGORITHM) != 0) {
+        res->code = "unknown_algorithm";
+        res->message = "algorithm must be ECDSA_SHA256";
+        return 0;
+    }
+    size_t dl = 0;
+    uint8_t tmp[48];
+    ak_err e = ak_b64_decode(tmp, sizeof tmp, &dl, d->valuestring, strlen(d->valuestring));
+    if (e == AK_ERR_BASE64) {
+        res->code = "bad_base64";
+        res->message = "data is not valid base64";
+        return 0;
+    }
+    if (e != AK_OK || dl != 32) {
+        res->code = "bad_digest_length";
+        res->message = "data must be a 32-byte digest";
+        return 0;
+    }
+    memcpy(rq->digest, tmp, 32);
+    res->status = 200;
+    return 1;
+}
+
+static void audit_rec(ks_audit_rec *ar, const ks_tls_conn *id, const sign_req *rq, const char *o,
+                      uint64_t lat)
+{
+    memset(ar, 0, sizeof *ar);
+    ar->client_cn = id->cn;
+    ar->client_fp = id->fp;
+    ar->key_id = rq->key_id;
+    ar->key_id_len = rq->key_id ? strlen(rq->key_id) : 0;
+    ar->digest = rq->digest;
+    ar->digest_len = 32;
+    ar->request_id = rq->request_id;
+    ar->request_id_len = rq->request_id ? strlen(rq->request_id) : 0;
+    ar->outcome = o;
+    ar->latency_us = lat;
+}
+
+/*
+ * Decide, sign, write the audit record. Returns 0 if the record could not be written (fail
+ * closed). *ticket gets the record's ticket: the caller syncs it (ks_audit_sync) before any
+ * signature leaves; a batch syncs once for all its records.
+ */
+static int do_sign(ks_ctx *ctx, const ks_tls_conn *id, const sign_req *rq, sign_result *res,
+                   uint64_t *ticket)
+{
+    uint8_t der[AK_DER_SIG_MAX];
+    size_t der_len = 0;
+    ks_audit_rec ar;
+    const char *outcome;
+    uint64_t t0 = now_us();
+    long k = lookup_key(ctx, id, rq->key_id, strlen(rq->key_id));
+    if (k < 0) {
+        res->status = 403;
+        res->code = E403_CODE;
+        res->message = E403_MSG;
+        outcome = "refused";
+        atomic_fetch_add(&ctx->metrics.refused, 1);
+    } else {
+        ks_audit_intent(ctx->audit);
+        ak_err e = p11_token_sign(ctx->tok, ctx->keys[k], rq->digest, der, sizeof der, &der_len);
+        if (e == AK_OK && ak_b64_encode(res->sig_b64, sizeof res->sig_b64, der, der_len) == AK_OK) {
+            res->status = 200;
+            outcome = "signed";
+        } else {
+            atomic_fetch_add(&ctx->metrics.sign_failures, 1);
+            int unavailable = e == AK_ERR_HSM_UNAVAILABLE || e == AK_ERR_TIMEOUT ||
+                              e == AK_ERR_BUSY || e == AK_ERR_HSM;
+            res->status = unavailable ? 503 : 500;
+            res->code = unavailable ? "hsm_unavailable" : "internal";
+            res->message = unavailable ? "the HSM is unavailable" : "internal error";
+            outcome = "hsm_error";
+        }
+    }
+    uint64_t lat = now_us() - t0;
+    audit_rec(&ar, id, rq, outcome, lat);
+    if (ks_audit_write(ctx->audit, &ar, ticket) != AK_OK) {
+        ak_wipe(res->sig_b64, sizeof res->sig_b64);
+        return 0;
+    }
+    if (res->status == 200)
+        ks_metrics_sign_latency(&ctx->metrics, now_us() - t0);
+    return 1;
+}
+
+static cJSON *result_obj(const sign_req *rq, const sign_result *res)
+{
+    cJSON *o = res->status == 200 ? cJSON_CreateObject() : error_obj(res->code, res->message);
+    if (o == NULL)
+        return NULL;
+    if (res->status == 200) {
+        cJSON_AddStringToObject(o, "key_id", rq->key_id);
+        cJSON_AddStringToObject(o, "algorithm", ALGORITHM);
+        cJSON_AddStringToObject(o, "signature", res->sig_b64);
+    }
+    if (rq->request_id != NULL)
+        cJSON_AddStringToObject(o, "request_id", rq->request_id);
+    return o;
+}
+
+static void audit_unavailable(ks_reply *out)
+{
+    ks_api_error(out, 503, "audit_unavailable",
+                 "the audit record could not be written; nothing was signed for this request");
+}
+
+static void handle_sign(ks_ctx *ctx, const ks_tls_conn *id, const char *body, size_t len,
+                        ks_reply *out)
+{
+    sign_req rq;
+    sign_result res;
+    uint64_t ticket = 0;
+    cJSON *j = parse_body(ctx, body, len, out);
+    cJSON *reply = NULL;
+    if (j == NULL)
+        return;
+    const cJSON *reqs = cJSON_GetObjectItemCaseSensitive(j, "requests");
+    if (reqs == NULL) {
+        if (parse_sign_item(j, &rq, &res) &&
+            (!do_sign(ctx, id, &rq, &res, &ticket) || ks_audit_sync(ctx->audit, ticket) != AK_OK)) {
+            audit_unavailable(out);
+            goto out;
+        }
+        out->status = res.status;
+        if (res.status == 200)
+            atomic_fetch_add(&ctx->metrics.signatures, 1);
+        set_body(out, result_obj(&rq, &res));
+        goto out;
+    }
+    if (cJSON_GetArraySize(j) != 1 || !cJSON_IsArray(reqs)) {
+        ks_api_error(out, 400, "bad_request", "a batch is {\"requests\":[...]} and nothing else");
+        goto out;
+    }
+    int n = cJSON_GetArraySize(reqs);
+    if (n < 1 || (unsigned)n > ctx->cfg->max_batch) {
+        ks_api_error(out, n < 1 ? 400 : 413, n < 1 ? "empty_batch" : "batch_too_large",
+                     n < 1 ? "a batch needs at least one request"
+                           : "the batch has more requests than the limit");
+        goto out;
+    }
+    reply = cJSON_CreateObject();
+    cJSON *results = cJSON_AddArrayToObject(reply, "results");
+    if (results == NULL) {
+        ks_api_error(out, 500, "internal", "out of memory");
+        goto out;
+    }
+    const cJSON *item;
+    unsigned signed_n = 0;
+    cJSON_ArrayForEach(item, reqs)
+    {
+        if (parse_sign_item(item, &rq, &res) && !do_sign(ctx, id, &rq, &res, &ticket)) {
+            /* Fail closed: no signature of this batch leaves without its audit record. */
+            audit_unavailable(out);
+            goto out;
+        }
+        signed_n += res.status == 200;
+        cJSON *o = result_obj(&rq, &res);
+        if (o == NULL) {
+            ks_api_error(out, 500, "internal", "out of memory");
+            goto out;
+        }
+        cJSON_AddItemToArray(results, o);
+    }
+    /* One fdatasync for the whole batch (ticket 0: nothing was audited). */
+    if (ticket != 0 && ks_audit_sync(ctx->audit, ticket) != AK_OK) {
+        audit_unavailable(out);
+        goto out;
+    }
+    atomic_fetch_add(&ctx->metrics.signatures, signed_n);
+    out->status = 200;
+    set_body(out, reply);
+    reply = NULL;
+out:
+    cJSON_Delete(reply);
+    cJSON_Delete(j);
+}
+
+static cJSON *pubkey_obj(const ks_ctx *ctx, long k)
+{
+    char pub[AK_HEX_ENCODED_SIZE(65)], addr[AK_ADDR_STR_SIZE];
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL || ak_hex_encode(pub, sizeof pub, p11_key_pubkey(ctx->keys[k]), 65) != AK_OK) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    ak_addr_to_checksum(addr, p11_key_address(ctx->keys[k]));
+    cJSON_AddStringToObject(o, "key_id", ctx->cfg->keys[k].key_id);
+    cJSON_AddStringToObject(o, "curve", "secp256k1");
+    cJSON_AddStringToObject(o, "public_key", pub);
+    cJSON_AddStringToObject(o, "address", addr);
+    return o;
+}
+
+/* The key_id of a {"key_id":K} body; on error fills out and returns NULL. */
+static const char *body_key_id(ks_ctx *ctx, cJSON **j, const char *body, size_t len, ks_reply *out)
+{
+    *j = parse_body(ctx, body, len, out);
+    if (*j == NULL)
+        return NULL;
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(*j, "key_id");
+    if (k == NULL || cJSON_GetArraySize(*j) != 1) {
+        ks_api_error(out, 400, k == NULL ? "missing_field" : "unknown_field",
+                     "the body must be {\"key_id\":\"...\"}");
+        return NULL;
+    }
+    if (!cJSON_IsString(k)) {
+        ks_api_error(out, 400, "bad_field_type", "key_id must be a string");
+        return NULL;
+    }
+    return k->valuestring;
+}
+
+static void handle_pubkey(ks_ctx *ctx, const ks_tls_conn *id, int post, const char *qkey,
+                          const char *body, size_t len, ks_reply *out)
+{
+    cJSON *j = NULL;
+    const char *key_id = qkey;
+    if (post && (key_id = body_key_id(ctx, &j, body, len, out)) == NULL)
+        goto out;
+    if (key_id == NULL) {
+        cJSON *root = cJSON_CreateObject();
+        cJSON *arr = cJSON_AddArrayToObject(root, "keys");
+        for (size_t k = 0; arr != NULL && k < ctx->cfg->n_keys; k++)
+            if (key_allowed(ctx, id, (long)k))
+                cJSON_AddItemToArray(arr, pubkey_obj(ctx, (long)k));
+        out->status = 200;
+        set_body(out, root);
+        goto out;
+    }
+    long k = lookup_key(ctx, id, key_id, strlen(key_id));
+    if (k < 0) {
+        ks_api_error(out, 403, E403_CODE, E403_MSG);
+        goto out;
+    }
+    out->status = 200;
+    set_body(out, pubkey_obj(ctx, k));
+out:
+    cJSON_Delete(j);
+}
+
+static void handle_health(ks_ctx *ctx, const ks_tls_conn *id, int post, const char *body,
+                          size_t len, ks_reply *out)
+{
+    cJSON *j = NULL;
+    if (post) {
+        const char *key_id = body_key_id(ctx, &j, body, len, out);
+        if (key_id == NULL)
+            goto out;
+        if (lookup_key(ctx, id, key_id, strlen(key_id)) < 0) {
+            ks_api_error(out, 403, E403_CODE, E403_MSG);
+            goto out;
+        }
+    }
+    ak_err e = p11_token_health(ctx->tok);
+    cJSON *root = e == AK_OK ? cJSON_CreateObject() : error_obj("hsm_unavailable", ak_strerror(e));
+    p11_token_stats st;
+    p11_token_stats_get(ctx->tok, &st);
+    cJSON_AddStringToObject(root, "status", e == AK_OK ? "ok" : "unavailable");
+    cJSON_AddNumberToObject(root, "keys", (double)ctx->cfg->n_keys);
+    cJSON_AddNumberToObject(root, "sessions_in_use", st.sessions_in_use);
+    cJSON_AddNumberToObject(root, "sessions_max", st.max_sessions);
+    out->status = e == AK_OK ? 200 : 503;
+    set_body(out, root);
+out:
+    cJSON_Delete(j);
+}
+
+static void handle_metrics(ks_ctx *ctx, ks_reply *out)
+{
+    p11_token_stats st;
+    ks_metrics_ext ext;
+    size_t len = 0;
+    char *buf = malloc(KS_METRICS_BUF);
+    if (buf == NULL) {
+        ks_api_error(out, 500, "internal", "out of memory");
+        return;
+    }
+    p11_token_stats_get(ctx->tok, &st);
+    memset(&ext, 0, sizeof ext);
+    ext.hsm_sign_ok = st.sign_ok;
+    ext.hsm_sign_errors = st.sign_errors;
+    ext.hsm_reconnects = st.reconnects;
+    ext.hsm_timeouts = st.timeouts;
+    ext.sessions_open = st.sessions_open;
+    ext.sessions_in_use = st.sessions_in_use;
+    ext.sessions_max = st.max_sessions;
+    ext.audit_records = ks_audit_records(ctx->audit);
+    ext.audit_failures = ks_audit_failures(ctx->audit);
+    ext.audit_syncs = ks_audit_syncs(ctx->audit);
+    ext.hsm_up = p11_token_health(ctx->tok) == AK_OK;
+    if (ks_metrics_render(buf, KS_METRICS_BUF, &len, &ctx->metrics, &ext) != AK_OK) {
+        free(buf);
+        ks_api_error(out, 500, "internal", "metrics buffer too small");
+        return;
+    }
+    out->status = 200;
+    out->body = buf;
+    out->len = len;
+    out->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+static void method_not_allowed(ks_reply *out, const char *allow)
+{
+    out->allow = allow;
+    ks_api_error(out, 405, "method_not_allowed",
+                 strcmp(allow, "POST") == 0
+                     ? "use POST"
+                     : (strcmp(allow, "GET") == 0 ? "use GET" : "use GET or POST"));
+}
+
+void ks_api_handle(ks_ctx *ctx, const ks_tls_conn *id, const char *method, const char *path,
+                   const char *query_key_id, const char *body, size_t body_len, ks_reply *out)
+{
+    int get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
+    memset(out, 0, sizeof *out);
+    if (strcmp(path, "/sign") == 0) {
+        out->ep = KS_EP_SIGN;
+        if (post)
+            handle_sign(ctx, id, body, body_len, out);
+        else
+            method_not_allowed(out, "POST");
+    } else if (strcmp(path, "/pubkey") == 0) {
+        out->ep = KS_EP_PUBKEY;
+        if (get || post)
+            handle_pubkey(ctx, id, post, get ? query_key_id : NULL, body, body_len, out);
+        else
+            method_not_allowed(out, "GET, POST");
+    } else if (strcmp(path, "/health") == 0) {
+        out->ep = KS_EP_HEALTH;
+        if (get || post)
+            handle_health(ctx, id, post, body, body_len, out);
+        else
+            method_not_allowed(out, "GET, POST");
+    } else if (strcmp(path, "/metrics") == 0) {
+        out->ep = KS_EP_METRICS;
+        if (get)
+            handle_metrics(ctx, out);
+        else
+            method_not_allowed(out, "GET");
+    } else {
+        out->ep = KS_EP_OTHER;
+        ks_api_error(out, 404, "not_found", "unknown path");
+    }
+    ks_metrics_request(&ctx->metrics, out->ep, out->status);
+}

@@ -1,0 +1,86 @@
+/*
+ * ks_audit.h - the key server's append-only, hash-chained audit trail (fail closed).
+ *
+ * One JSON line per signing decision (signed or refused):
+ *   {"seq":N,"time":"<RFC 3339 UTC, ms>","client_cn":"..","client_fp":"<sha256 hex>",
+ *    "key_id":"..","digest":"<hex>","request_id":"..","outcome":"..","latency_us":N,
+ *    "prev":"<hex SHA-256 of the previous line's bytes, without its newline>"}
+ * The first line of a file has prev = 64 zeros and seq = 1. ks_audit_verify_file() recomputes
+ * the chain, so an edited, deleted (except the very last) or reordered line is detected.
+ *
+ * Writing: each line goes out in one write() of the whole line; a short or failed write is
+ * truncated back (ftruncate) so no partial line is ever left, and ks_audit_append() returns
+ * AK_ERR_AUDIT: the caller must then not return the signature (503). Durability: with
+ * KS_AUDIT_SYNC_ALWAYS the record is on disk (fdatasync, group-committed across threads)
+ * before ks_audit_append() returns; with an interval a background thread syncs every N ms.
+ * An fdatasync failure makes the log permanently failed (every later append fails) because
+ * the kernel may have dropped the dirty pages.
+ *
+ * Thread safety: ks_audit_append() may be called from any number of threads.
+ * Ownership: ks_audit_open() returns a log freed by ks_audit_close() (NULL allowed).
+ * Limits: each string field at most KS_AUDIT_FIELD_MAX bytes (longer is truncated with
+ * "..." in the record, never in a way that breaks the JSON); a line at most KS_AUDIT_LINE_MAX.
+ */
+#ifndef KS_AUDIT_H
+#define KS_AUDIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ak_err.h"
+
+#define KS_AUDIT_FIELD_MAX 256
+#define KS_AUDIT_LINE_MAX  8192
+
+typedef struct ks_audit ks_audit;
+
+typedef struct {
+    const char *client_cn;    /* may be NULL */
+    const uint8_t *client_fp; /* 32 bytes or NULL */
+    const char *key_id;
+    size_t key_id_len;
+    const uint8_t *digest;
+    size_t digest_len; /* 32 bytes normally; NULL if none */
+    const char *request_id;
+    size_t request_id_len; /* may be NULL */
+    const char *outcome;   /* "signed", "refused_key", "hsm_error", ... */
+    uint64_t latency_us;
+} ks_audit_rec;
+
+/* interval_ms == 0: fdatasync every record before returning; otherwise every interval_ms. */
+AK_WUR ak_err ks_audit_open(ks_audit **out, const char *path, unsigned interval_ms, char *msg,
+                            size_t msg_cap);
+void ks_audit_close(ks_audit *a);
+
+AK_WUR ak_err ks_audit_append(ks_audit *a, const ks_audit_rec *rec);
+
+/*
+ * The two halves of ks_audit_append(), so that a batch pays for one fdatasync: write the line
+ * (*ticket identifies it), then wait until everything up to ticket is durable (no-op in
+ * interval mode). A caller must not release anything the record covers before the sync
+ * returned AK_OK.
+ */
+AK_WUR ak_err ks_audit_write(ks_audit *a, const ks_audit_rec *rec, uint64_t *ticket);
+AK_WUR ak_err ks_audit_sync(ks_audit *a, uint64_t ticket);
+
+/*
+ * Announce that the calling thread will write a record soon (call before the HSM call; the
+ * next ks_audit_write()/append() of any thread consumes one announcement). A thread about to
+ * fdatasync waits up to KS_AUDIT_COMMIT_DELAY_US for announced records so that one sync covers
+ * them (group commit). Optional: without it every sync goes out at once.
+ */
+#define KS_AUDIT_COMMIT_DELAY_US 1000
+void ks_audit_intent(ks_audit *a);
+
+/* Counters for /metrics. */
+uint64_t ks_audit_records(const ks_audit *a);
+uint64_t ks_audit_failures(const ks_audit *a);
+uint64_t ks_audit_syncs(const ks_audit *a); /* fdatasync calls on the request path */
+
+/*
+ * Verify the chain of the file at path. AK_OK with *records = number of lines, or AK_ERR_AUDIT
+ * (AK_ERR_IO if unreadable) with msg naming the first bad line and why.
+ */
+AK_WUR ak_err ks_audit_verify_file(const char *path, uint64_t *records, char *msg, size_t msg_cap);
+
+#endif

@@ -1,0 +1,258 @@
+/* ks_http.c - libmicrohttpd glue: TLS hooks, body accounting, replies (see ks_http.h). */
+#include "ks_http.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* TLS 1.2 minimum (issue 3); GnuTLS defaults otherwise. */
+#define KS_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+#define KS_STACK_SIZE     (256 * 1024) /* per connection thread; the handler's frames are small */
+
+struct ks_http {
+    struct MHD_Daemon *d;
+    ks_ctx *ctx;
+    ks_tls_creds *creds;
+};
+
+typedef struct {
+    char *buf;
+    size_t len, cap;
+    size_t expected; /* Content-Length, 0 if none */
+} req_ctx;
+
+static void notify_conn(void *cls, struct MHD_Connection *conn, void **socket_context,
+                        enum MHD_ConnectionNotificationCode toe)
+{
+    ks_http *h = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        gnutls_session_t s = ci != NULL ? (gnutls_session_t)ci->tls_session : NULL;
+        *socket_context = ks_tls_conn_start(h->creds, s);
+    } else {
+        ks_tls_conn_free(*socket_context);
+        *socket_context = NULL;
+    }
+}
+
+static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    req_ctx *rc = *con_cls;
+    if (rc != NULL) {
+        free(rc->buf);
+        free(rc);
+    }
+    *con_cls = NULL;
+}
+
+static enum MHD_Result send_reply(struct MHD_Connection *conn, ks_reply *r)
+{
+    static const char fallback[] =
+        "{\"error\":{\"code\":\"internal\",\"message\":\"internal error\"}}";
+    struct MHD_Response *resp;
+    if (r->body != NULL) {
+        resp = MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE);
+        if (resp == NULL)
+            free(r->body);
+    } else {
+        r->status = 500;
+        r->content_type = "application/json";
+        resp = MHD_create_response_from_buffer(sizeof fallback - 1, (void *)fallback,
+                                               MHD_RESPMEM_PERSISTENT);
+    }
+    r->body = NULL;
+    if (resp == NULL)
+        return MHD_NO;
+    enum MHD_Result ok = MHD_add_response_header(
+        resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type ? r->content_type : "application/json");
+    if (ok == MHD_YES && r->allow != NULL)
+        ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
+    if (ok == MHD_YES)
+        ok = MHD_queue_response(conn, r->status, resp);
+    MHD_destroy_response(resp);
+    return ok;
+}
+
+static enum MHD_Result reply_error(ks_http *h, struct MHD_Connection *conn, ks_endpoint ep,
+                                   unsigned status, const char *code, const char *msg)
+{
+    ks_reply r;
+    memset(&r, 0, sizeof r);
+    ks_api_error(&r, status, code, msg);
+    ks_metrics_request(&h->ctx->metrics, ep, r.status);
+    return send_reply(conn, &r);
+}
+
+static ks_endpoint path_ep(const char *url)
+{
+    if (strcmp(url, "/sign") == 0)
+        return KS_EP_SIGN;
+    if (strcmp(url, "/pubkey") == 0)
+        return KS_EP_PUBKEY;
+    if (strcmp(url, "/health") == 0)
+        return KS_EP_HEALTH;
+    if (strcmp(url, "/metrics") == 0)
+        return KS_EP_METRICS;
+    return KS_EP_OTHER;
+}
+
+/* First call of a request: identity and Content-Length are checked before any body is read. */
+static enum MHD_Result first_call(ks_http *h, struct MHD_Connection *conn, const char *url,
+                                  void **con_cls)
+{
+    const ks_config *cfg = h->ctx->cfg;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    ks_tls_conn *tc = ci != NULL ? ci->socket_context : NULL;
+    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    gnutls_session_t s = ci != NULL ? (gnutls_session_t)ci->tls_session : NULL;
+    if (tc == NULL || !ks_tls_conn_identity(tc, s, cfg)) {
+        atomic_fetch_add(&h->ctx->metrics.tls_rejected, 1);
+        return reply_error(h, conn, path_ep(url), 403, "client_certificate_required",
+                           "a valid client certificate is required");
+    }
+    req_ctx *rc = calloc(1, sizeof *rc);
+    if (rc == NULL)
+        return MHD_NO;
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl != NULL) {
+        char *end = NULL;
+        unsigned long long v = strtoull(cl, &end, 10);
+        if (end == cl || *end != '\0' || v > cfg->max_body) {
+            free(rc);
+            return reply_error(h, conn, path_ep(url), 413, "body_too_large",
+                               "the body is larger than the limit");
+        }
+        rc->expected = (size_t)v;
+    }
+    *con_cls = rc;
+    return MHD_YES;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    ks_http *h = cls;
+    req_ctx *rc = *con_cls;
+    (void)version;
+    if (rc == NULL)
+        return first_call(h, conn, url, con_cls);
+    if (*upload_data_size > 0) {
+        size_t n = *upload_data_size;
+        if (n > h->ctx->cfg->max_body - rc->len)
+            return MHD_NO; /* chunked upload past the limit: abort the connection */
+        if (rc->len + n > rc->cap) {
+            size_t cap = rc->expected >= rc->len + n ? rc->expected : 2 * (rc->len + n);
+            if (cap > h->ctx->cfg->max_body)
+                cap = h->ctx->cfg->max_body;
+            char *nb = realloc(rc->buf, cap);
+            if (nb == NULL)
+                return MHD_NO;
+            rc->buf = nb;
+            rc->cap = cap;
+        }
+        memcpy(rc->buf + rc->len, upload_data, n);
+        rc->len += n;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    const char *qkey = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "key_id");
+    ks_reply r;
+    ks_api_handle(h->ctx, ci->socket_context, method, url, qkey, rc->buf ? rc->buf : "", rc->len,
+                  &r);
+    return send_reply(conn, &r);
+}
+
+static void log_mhd(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    fputs("anode-keyserver: http: ", stderr);
+    vfprintf(stderr, fmt, ap);
+}
+
+ak_err ks_http_start(ks_http **out, ks_ctx *ctx, ks_tls_creds *creds, char *msg, size_t msg_cap)
+{
+    const ks_config *cfg = ctx->cfg;
+    struct sockaddr_in6 a6;
+    struct sockaddr_in a4;
+    struct sockaddr *sa;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS | MHD_USE_ERROR_LOG;
+    /* threads > 0: epoll + a pool of that many workers; 0: one thread per connection (the
+     * handler blocks for the HSM call and the audit sync, see docs/keyserver.md). */
+    struct MHD_OptionItem threading[2] = {{MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}};
+    if (cfg->threads > 0) {
+        flags |= MHD_USE_EPOLL;
+        threading[0] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL};
+    } else {
+        flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
+        threading[0] = (struct MHD_OptionItem){MHD_OPTION_THREAD_STACK_SIZE, KS_STACK_SIZE, NULL};
+    }
+    ks_http *h = calloc(1, sizeof *h);
+    *out = NULL;
+    if (h == NULL)
+        return AK_ERR_NOMEM;
+    memset(&a4, 0, sizeof a4);
+    memset(&a6, 0, sizeof a6);
+    if (inet_pton(AF_INET, cfg->listen_address, &a4.sin_addr) == 1) {
+        a4.sin_family = AF_INET;
+        a4.sin_port = htons((uint16_t)cfg->port);
+        sa = (struct sockaddr *)&a4;
+    } else if (inet_pton(AF_INET6, cfg->listen_address, &a6.sin6_addr) == 1) {
+        a6.sin6_family = AF_INET6;
+        a6.sin6_port = htons((uint16_t)cfg->port);
+        sa = (struct sockaddr *)&a6;
+        flags |= MHD_USE_IPv6;
+    } else {
+        snprintf(msg, msg_cap, "listen.address: not an IPv4 or IPv6 address");
+        free(h);
+        return AK_ERR_CONFIG;
+    }
+    h->ctx = ctx;
+    h->creds = creds;
+    h->d = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
+        MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_ARRAY, threading, MHD_OPTION_HTTPS_MEM_CERT,
+        ks_tls_cert_pem(creds), MHD_OPTION_HTTPS_MEM_KEY, ks_tls_key_pem(creds),
+        MHD_OPTION_HTTPS_MEM_TRUST, ks_tls_trust_pem(creds), MHD_OPTION_HTTPS_PRIORITIES,
+        KS_TLS_PRIORITIES, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_per_ip,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->connection_memory,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout_s,
+        MHD_OPTION_NOTIFY_CONNECTION, notify_conn, h, MHD_OPTION_NOTIFY_COMPLETED, request_done, h,
+        MHD_OPTION_END);
+    if (h->d == NULL) {
+        snprintf(msg, msg_cap, "cannot listen on %s port %u (in use, or TLS setup failed)",
+                 cfg->listen_address, cfg->port);
+        free(h);
+        return AK_ERR_NETWORK;
+    }
+    *out = h;
+    return AK_OK;
+}
+
+void ks_http_stop(ks_http *h)
+{
+    if (h == NULL)
+        return;
+    MHD_stop_daemon(h->d);
+    free(h);
+}
+
+unsigned ks_http_port(const ks_http *h)
+{
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+    return di != NULL ? di->port : 0;
+}

@@ -1,0 +1,32 @@
+/*
+ * ks_http.h - the key server's HTTPS front end on libmicrohttpd 0.9.75 (GnuTLS).
+ *
+ * Internal polling thread + epoll + a thread pool of cfg->threads; every limit set explicitly
+ * (connections, per IP, memory per connection, idle timeout). Client certificates are enforced
+ * through ks_tls (see ks_tls.h). Keep-alive: the handler never queues its answer on the first
+ * call for a request except to refuse it (413 on Content-Length, 403 on a failed certificate),
+ * where closing the connection is intended. Bodies are counted as they arrive and never exceed
+ * cfg->max_body; a chunked upload that passes it is aborted (connection closed).
+ *
+ * Ownership: ks_http_start() returns a server stopped and freed by ks_http_stop() (NULL ok);
+ * ctx and creds must outlive it.
+ */
+#ifndef KS_HTTP_H
+#define KS_HTTP_H
+
+#include <stddef.h>
+
+#include "ak_err.h"
+#include "ks_api.h"
+#include "ks_tls.h"
+
+typedef struct ks_http ks_http;
+
+AK_WUR ak_err ks_http_start(ks_http **out, ks_ctx *ctx, ks_tls_creds *creds, char *msg,
+                            size_t msg_cap);
+void ks_http_stop(ks_http *h);
+
+/* The bound port (useful when the configured port is 0). */
+unsigned ks_http_port(const ks_http *h);
+
+#endif

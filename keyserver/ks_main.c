@@ -1,0 +1,210 @@
+/*
+ * ks_main.c - anode-keyserver: signs 32-byte digests with secp256k1 keys held in a PKCS#11
+ * token, for clients authenticated by TLS client certificates, with a fail-closed audit trail.
+ *
+ * Start-up order: block signals (every thread inherits the mask), disable core dumps, load and
+ * check the configuration (exit 2 on any problem, naming the field), load TLS credentials, read
+ * the PIN into locked memory, open the token (the PIN is wiped right after), find every key
+ * once, open the audit log, listen, then drop to the configured user. The main thread then
+ * waits for SIGTERM/SIGINT and shuts down in reverse order.
+ * Exit codes: 0 clean stop / config OK, 1 runtime failure (HSM, network), 2 bad configuration.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ak_secmem.h"
+#include "ks_api.h"
+#include "ks_audit.h"
+#include "ks_config.h"
+#include "ks_http.h"
+#include "ks_tls.h"
+#include "p11_token.h"
+#include "p11_uri.h"
+
+#define PROG "anode-keyserver"
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: " PROG " --config FILE [--check-config]\n"
+               "       " PROG " --help | --version\n"
+               "Signs 32-byte digests with HSM keys for clients authenticated by mutual TLS.\n"
+               "The PIN comes from pkcs11.pin_file or pkcs11.pin_env in the configuration,\n"
+               "never from the command line. See docs/keyserver.md.\n");
+}
+
+static AK_WUR ak_err drop_privileges(const char *user, char *msg, size_t cap)
+{
+    struct passwd *pw = getpwnam(user);
+    if (pw == NULL) {
+        snprintf(msg, cap, "user: no such user \"%s\"", user);
+        return AK_ERR_CONFIG;
+    }
+    if (initgroups(pw->pw_name, pw->pw_gid) != 0 || setgid(pw->pw_gid) != 0 ||
+        setuid(pw->pw_uid) != 0) {
+        snprintf(msg, cap, "user: cannot switch to \"%s\": %s", user, strerror(errno));
+        return AK_ERR_CONFIG;
+    }
+    if (pw->pw_uid != 0 && setuid(0) == 0) {
+        snprintf(msg, cap, "user: privileges could be regained after dropping them");
+        return AK_ERR_CONFIG;
+    }
+    return AK_OK;
+}
+
+/* Open the token with the PIN from the configured source; the PIN is wiped before return. */
+static AK_WUR ak_err open_token(p11_token **tok, const ks_config *cfg, char *msg, size_t cap)
+{
+    char *pin = NULL;
+    size_t pin_len = 0;
+    ak_err err = ks_config_read_pin(cfg, &pin, &pin_len, msg, cap);
+    if (err != AK_OK)
+        goto out;
+    p11_token_config tc;
+    memset(&tc, 0, sizeof tc);
+    tc.module_path = cfg->module;
+    tc.token_label = cfg->token_label;
+    tc.pin = pin;
+    tc.pin_len = pin_len;
+    tc.max_sessions = cfg->max_sessions;
+    tc.op_timeout_ms = cfg->op_timeout_ms;
+    err = p11_token_open(tok, &tc, msg, cap);
+    ak_wipe(&tc, sizeof tc);
+out:
+    ak_secure_free(pin, KS_PIN_BUF);
+    return err;
+}
+
+static AK_WUR ak_err find_keys(ks_ctx *ctx, char *msg, size_t cap)
+{
+    ak_err err = AK_OK;
+    char m[256];
+    p11_uri uri;
+    for (size_t i = 0; i < ctx->cfg->n_keys && err == AK_OK; i++) {
+        const ks_key_cfg *k = &ctx->cfg->keys[i];
+        m[0] = '\0';
+        err = p11_uri_parse(&uri, k->uri, strlen(k->uri), m, sizeof m);
+        if (err == AK_OK)
+            err = p11_token_find_key(ctx->tok, &ctx->keys[i], &uri, m, sizeof m);
+        p11_uri_clear(&uri);
+        if (err != AK_OK)
+            snprintf(msg, cap, "keys.%s: %s", k->key_id, m[0] ? m : ak_strerror(err));
+    }
+    return err;
+}
+
+int main(int argc, char **argv)
+{
+    const char *config_path = NULL;
+    int check_only = 0, rc = 2, sig = 0;
+    char msg[KS_MSG_MAX] = "";
+    ks_config *cfg = NULL;
+    ks_tls_creds *creds = NULL;
+    ks_http *http = NULL;
+    ks_ctx ctx;
+    sigset_t set;
+    memset(&ctx, 0, sizeof ctx);
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+            config_path = argv[++i];
+        } else if (strcmp(argv[i], "--check-config") == 0) {
+            check_only = 1;
+        } else if (strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf(PROG " " AK_VERSION "\n");
+            return 0;
+        } else {
+            fprintf(stderr, PROG ": unknown argument \"%s\"\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (config_path == NULL) {
+        usage(stderr);
+        return 2;
+    }
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    if (ak_disable_core_dumps() != 0)
+        fprintf(stderr, PROG ": warning: could not disable core dumps\n");
+
+    if (ks_config_load(&cfg, config_path, msg, sizeof msg) != AK_OK ||
+        ks_tls_creds_load(&creds, cfg, msg, sizeof msg) != AK_OK) {
+        fprintf(stderr, PROG ": config %s: %s\n", config_path, msg);
+        goto out;
+    }
+    ctx.cfg = cfg;
+    if (check_only) {
+        char *pin = NULL;
+        size_t pin_len = 0;
+        if (ks_config_read_pin(cfg, &pin, &pin_len, msg, sizeof msg) != AK_OK) {
+            fprintf(stderr, PROG ": config %s: %s\n", config_path, msg);
+            goto out;
+        }
+        ak_secure_free(pin, KS_PIN_BUF);
+        printf(PROG ": config %s OK (%zu keys, %zu clients)\n", config_path, cfg->n_keys,
+               cfg->n_clients);
+        rc = 0;
+        goto out;
+    }
+    rc = 1;
+    ctx.keys = calloc(cfg->n_keys, sizeof *ctx.keys);
+    if (ctx.keys == NULL)
+        goto out;
+    ak_err e = open_token(&ctx.tok, cfg, msg, sizeof msg);
+    if (e != AK_OK) {
+        fprintf(stderr, PROG ": token \"%s\": %s\n", cfg->token_label,
+                msg[0] ? msg : ak_strerror(e));
+        rc = e == AK_ERR_CONFIG ? 2 : 1;
+        goto out;
+    }
+    /* Without bounded calls the HSM call runs on the HTTP worker (no thread hand-over); a hung
+     * call is then bounded only by the HSM's own timeouts. */
+    p11_token_set_inline(ctx.tok, !cfg->bounded_calls);
+    if (find_keys(&ctx, msg, sizeof msg) != AK_OK) {
+        fprintf(stderr, PROG ": %s\n", msg);
+        rc = 2;
+        goto out;
+    }
+    if (ks_audit_open(&ctx.audit, cfg->audit_file,
+                      cfg->audit_fsync == KS_FSYNC_ALWAYS ? 0 : cfg->audit_interval_ms, msg,
+                      sizeof msg) != AK_OK) {
+        fprintf(stderr, PROG ": %s\n", msg);
+        goto out;
+    }
+    if (ks_http_start(&http, &ctx, creds, msg, sizeof msg) != AK_OK) {
+        fprintf(stderr, PROG ": %s\n", msg);
+        goto out;
+    }
+    if (cfg->user[0] != '\0' && drop_privileges(cfg->user, msg, sizeof msg) != AK_OK) {
+        fprintf(stderr, PROG ": %s\n", msg);
+        rc = 2;
+        goto out;
+    }
+    fprintf(stderr, PROG ": listening on %s port %u (%zu keys, %zu clients, %u threads)\n",
+            cfg->listen_address, ks_http_port(http), cfg->n_keys, cfg->n_clients, cfg->threads);
+    while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
+        fprintf(stderr, PROG ": SIGHUP ignored (restart to reload the configuration)\n");
+    fprintf(stderr, PROG ": signal %d, stopping\n", sig);
+    rc = 0;
+out:
+    ks_http_stop(http);
+    ks_audit_close(ctx.audit);
+    p11_token_close(ctx.tok); /* keys belong to the token */
+    free(ctx.keys);
+    ks_tls_creds_free(creds);
+    ks_config_free(cfg);
+    return rc;
+}

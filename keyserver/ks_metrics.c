@@ -1,0 +1,134 @@
+/* ks_metrics.c - counters and Prometheus exposition (see ks_metrics.h). */
+#include "ks_metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+
+static const unsigned status_codes[KS_N_STATUS] = {200, 400, 403, 404, 405, 413, 500, 503};
+static const char *const ep_names[KS_EP_COUNT] = {"sign", "pubkey", "health", "metrics", "other"};
+/* Upper bounds of the signature latency buckets, microseconds. */
+static const uint64_t lat_le_us[KS_N_LAT_BUCKETS] = {250,   500,   1000,   2000,   5000,   10000,
+                                                     25000, 50000, 100000, 250000, 500000, 1000000};
+
+void ks_metrics_request(ks_metrics *m, ks_endpoint ep, unsigned http_status)
+{
+    unsigned i = 6; /* anything unexpected counts as 500 */
+    for (unsigned k = 0; k < KS_N_STATUS; k++)
+        if (status_codes[k] == http_status)
+            i = k;
+    if ((unsigned)ep >= KS_EP_COUNT)
+        ep = KS_EP_OTHER;
+    atomic_fetch_add_explicit(&m->requests[ep][i], 1, memory_order_relaxed);
+}
+
+void ks_metrics_sign_latency(ks_metrics *m, uint64_t us)
+{
+    unsigned b = KS_N_LAT_BUCKETS;
+    for (unsigned k = 0; k < KS_N_LAT_BUCKETS; k++)
+        if (us <= lat_le_us[k]) {
+            b = k;
+            break;
+        }
+    atomic_fetch_add_explicit(&m->lat_bucket[b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->lat_sum_us, us, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->lat_count, 1, memory_order_relaxed);
+}
+
+typedef struct {
+    char *p;
+    size_t cap, len;
+    int overflow;
+} outbuf;
+
+__attribute__((format(printf, 2, 3))) static void put(outbuf *o, const char *fmt, ...)
+{
+    if (o->overflow)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= o->cap - o->len)
+        o->overflow = 1;
+    else
+        o->len += (size_t)n;
+}
+
+static void counter(outbuf *o, const char *name, const char *help, uint64_t v)
+{
+    put(o, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
+        (unsigned long long)v);
+}
+
+static void gauge(outbuf *o, const char *name, const char *help, uint64_t v)
+{
+    put(o, "# HELP %s %s\n# TYPE %s gauge\n%s %llu\n", name, help, name, name,
+        (unsigned long long)v);
+}
+
+#define LD(x) ((unsigned long long)atomic_load_explicit(&(x), memory_order_relaxed))
+
+ak_err ks_metrics_render(char *out, size_t cap, size_t *len, ks_metrics *m,
+                         const ks_metrics_ext *ext)
+{
+    outbuf o = {out, cap, 0, 0};
+    if (cap == 0)
+        return AK_ERR_BUFFER;
+    out[0] = '\0';
+    put(&o, "# HELP anode_keyserver_requests_total HTTP requests by endpoint and status.\n"
+            "# TYPE anode_keyserver_requests_total counter\n");
+    for (unsigned e = 0; e < KS_EP_COUNT; e++)
+        for (unsigned s = 0; s < KS_N_STATUS; s++)
+            put(&o, "anode_keyserver_requests_total{endpoint=\"%s\",status=\"%u\"} %llu\n",
+                ep_names[e], status_codes[s], LD(m->requests[e][s]));
+    put(&o, "# HELP anode_keyserver_sign_duration_seconds Time to sign one digest, HSM call "
+            "and audit record included.\n"
+            "# TYPE anode_keyserver_sign_duration_seconds histogram\n");
+    unsigned long long cum = 0;
+    for (unsigned b = 0; b < KS_N_LAT_BUCKETS; b++) {
+        cum += LD(m->lat_bucket[b]);
+        put(&o, "anode_keyserver_sign_duration_seconds_bucket{le=\"%g\"} %llu\n",
+            (double)lat_le_us[b] / 1e6, cum);
+    }
+    cum += LD(m->lat_bucket[KS_N_LAT_BUCKETS]);
+    put(&o, "anode_keyserver_sign_duration_seconds_bucket{le=\"+Inf\"} %llu\n", cum);
+    put(&o, "anode_keyserver_sign_duration_seconds_sum %.6f\n", (double)LD(m->lat_sum_us) / 1e6);
+    put(&o, "anode_keyserver_sign_duration_seconds_count %llu\n", LD(m->lat_count));
+    counter(&o, "anode_keyserver_signatures_total", "Signatures returned to clients.",
+            LD(m->signatures));
+    counter(&o, "anode_keyserver_sign_refused_total",
+            "Sign requests refused because the client may not use the key.", LD(m->refused));
+    counter(&o, "anode_keyserver_sign_failures_total", "Sign requests that failed in the HSM.",
+            LD(m->sign_failures));
+    counter(&o, "anode_keyserver_tls_rejected_total",
+            "Requests refused because the client certificate did not verify.", LD(m->tls_rejected));
+    counter(&o, "anode_keyserver_hsm_sign_calls_total", "Successful C_Sign calls on the token.",
+            ext->hsm_sign_ok);
+    counter(&o, "anode_keyserver_hsm_errors_total", "Failed HSM signature attempts.",
+            ext->hsm_sign_errors);
+    counter(&o, "anode_keyserver_hsm_reconnects_total",
+            "Times sessions, login or keys were re-established after an HSM fault.",
+            ext->hsm_reconnects);
+    counter(&o, "anode_keyserver_hsm_timeouts_total", "HSM operations that passed their deadline.",
+            ext->hsm_timeouts);
+    gauge(&o, "anode_keyserver_hsm_sessions_open", "PKCS#11 sessions open in the pool.",
+          ext->sessions_open);
+    gauge(&o, "anode_keyserver_hsm_sessions_in_use", "PKCS#11 sessions lent to a signer now.",
+          ext->sessions_in_use);
+    gauge(&o, "anode_keyserver_hsm_sessions_max", "Bound of the PKCS#11 session pool.",
+          ext->sessions_max);
+    gauge(&o, "anode_keyserver_hsm_up", "1 if the last health probe of the token succeeded.",
+          (uint64_t)(ext->hsm_up != 0));
+    counter(&o, "anode_keyserver_audit_records_total", "Audit records written.",
+            ext->audit_records);
+    counter(&o, "anode_keyserver_audit_syncs_total",
+            "fdatasync calls for audit records (group commit: fewer than records).",
+            ext->audit_syncs);
+    counter(&o, "anode_keyserver_audit_failures_total",
+            "Audit records that could not be written (the request was refused).",
+            ext->audit_failures);
+    if (o.overflow)
+        return AK_ERR_BUFFER;
+    *len = o.len;
+    return AK_OK;
+}

@@ -1,0 +1,175 @@
+/*
+ * test_ks_audit.c - the audit trail: hash chain, tamper detection, fail-closed writes.
+ *
+ * Without arguments: writes records (several threads), verifies the chain, then checks that an
+ * edited line, a deleted line, swapped lines and a partial last line are each detected, that a
+ * log continues its chain across a reopen, and that appending to /dev/full fails (AK_ERR_AUDIT)
+ * and is counted. With `--verify FILE` it verifies FILE (exit 0 OK, 1 broken) for the shell test.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ak_test.h"
+#include "ks_audit.h"
+
+#define THREADS 4
+#define PER     50
+
+static ks_audit_rec rec(const char *outcome)
+{
+    static const uint8_t digest[32] = {1, 2, 3};
+    static const uint8_t fp[32] = {0xaa};
+    ks_audit_rec r = {"client \"one\"\n", fp, "key-1", 5, digest, 32, "req-\x01", 5, outcome, 42};
+    return r;
+}
+
+static void *writer(void *arg)
+{
+    ks_audit *a = arg;
+    for (int i = 0; i < PER; i++) {
+        ks_audit_rec r = rec("signed");
+        if (ks_audit_append(a, &r) != AK_OK)
+            return (void *)1;
+    }
+    return NULL;
+}
+
+static char **read_lines(const char *path, size_t *n)
+{
+    char **lines = calloc(4096, sizeof *lines);
+    char buf[KS_AUDIT_LINE_MAX + 2];
+    FILE *f = fopen(path, "r");
+    *n = 0;
+    while (f && *n < 4096 && fgets(buf, sizeof buf, f))
+        lines[(*n)++] = strdup(buf);
+    if (f)
+        fclose(f);
+    return lines;
+}
+
+static void write_lines(const char *path, char **lines, size_t n, const char *tail)
+{
+    FILE *f = fopen(path, "w");
+    for (size_t i = 0; i < n; i++)
+        fputs(lines[i], f);
+    if (tail)
+        fputs(tail, f);
+    fclose(f);
+}
+
+static int verify_ok(const char *path, uint64_t *records)
+{
+    char msg[256] = "";
+    ak_err e = ks_audit_verify_file(path, records, msg, sizeof msg);
+    if (e != AK_OK)
+        fprintf(stderr, "  (expected or not) verify: %s\n", msg);
+    return e == AK_OK;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc == 3 && strcmp(argv[1], "--verify") == 0) {
+        uint64_t n = 0;
+        char msg[256] = "";
+        if (ks_audit_verify_file(argv[2], &n, msg, sizeof msg) != AK_OK) {
+            printf("audit-verify: %s: BROKEN: %s\n", argv[2], msg);
+            return 1;
+        }
+        printf("audit-verify: %s: OK, %llu records\n", argv[2], (unsigned long long)n);
+        return 0;
+    }
+    char dir[] = "/tmp/ks_audit_XXXXXX";
+    char path[256], bad[256], msg[256];
+    uint64_t n = 0;
+    size_t nl = 0;
+    ks_audit *a = NULL;
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof path, "%s/audit.log", dir);
+    snprintf(bad, sizeof bad, "%s/bad.log", dir);
+
+    /* Concurrent writers with fsync per record (group commit). */
+    CHECK_EQ_INT(ks_audit_open(&a, path, 0, msg, sizeof msg), AK_OK);
+    pthread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++)
+        pthread_create(&t[i], NULL, writer, a);
+    for (int i = 0; i < THREADS; i++) {
+        void *r;
+        pthread_join(t[i], &r);
+        CHECK(r == NULL);
+    }
+    CHECK_EQ_INT(ks_audit_records(a), THREADS * PER);
+    ks_audit_close(a);
+    CHECK(verify_ok(path, &n));
+    CHECK_EQ_INT(n, THREADS * PER);
+
+    /* Reopen continues the chain (interval mode this time). */
+    CHECK_EQ_INT(ks_audit_open(&a, path, 5, msg, sizeof msg), AK_OK);
+    ks_audit_rec r = rec("refused");
+    CHECK_EQ_INT(ks_audit_append(a, &r), AK_OK);
+    ks_audit_close(a);
+    CHECK(verify_ok(path, &n));
+    CHECK_EQ_INT(n, THREADS * PER + 1);
+
+    char **lines = read_lines(path, &nl);
+    CHECK_EQ_INT(nl, THREADS * PER + 1);
+    /* Quotes, newlines and control bytes of client data stay inside the JSON string. */
+    CHECK(strstr(lines[0], "\"client_cn\":\"client \\\"one\\\"\\u000a\"") != NULL);
+    CHECK(strstr(lines[0], "\"request_id\":\"req-\\u0001\"") != NULL);
+
+    /* Edited line: change the outcome of record 10. */
+    char *p = strstr(lines[9], "\"signed\"");
+    CHECK(p != NULL);
+    if (p)
+        memcpy(p, "\"sIgned\"", 8);
+    write_lines(bad, lines, nl, NULL);
+    CHECK(!verify_ok(bad, &n));
+    if (p)
+        memcpy(p, "\"signed\"", 8);
+    write_lines(bad, lines, nl, NULL);
+    CHECK(verify_ok(bad, &n));
+
+    /* Deleted line. */
+    write_lines(bad, lines, 5, NULL);
+    CHECK(verify_ok(bad, &n)); /* a prefix is a valid log ... */
+    char *saved = lines[5];
+    memmove(&lines[5], &lines[6], (nl - 6) * sizeof *lines);
+    write_lines(bad, lines, nl - 1, NULL);
+    CHECK(!verify_ok(bad, &n)); /* ... a hole is not */
+    memmove(&lines[6], &lines[5], (nl - 6) * sizeof *lines);
+    lines[5] = saved;
+
+    /* Reordered lines. */
+    char *tmp = lines[3];
+    lines[3] = lines[4];
+    lines[4] = tmp;
+    write_lines(bad, lines, nl, NULL);
+    CHECK(!verify_ok(bad, &n));
+    lines[4] = lines[3];
+    lines[3] = tmp;
+
+    /* A partial last line is reported, and the daemon refuses to continue such a log. */
+    write_lines(bad, lines, nl, "{\"seq\":");
+    CHECK(!verify_ok(bad, &n));
+    CHECK_EQ_INT(ks_audit_open(&a, bad, 0, msg, sizeof msg), AK_ERR_AUDIT);
+
+    /* Fail closed: a full disk makes the append fail, and it is counted. */
+    CHECK_EQ_INT(ks_audit_open(&a, "/dev/full", 0, msg, sizeof msg), AK_OK);
+    if (a != NULL) {
+        CHECK_EQ_INT(ks_audit_append(a, &r), AK_ERR_AUDIT);
+        CHECK_EQ_INT(ks_audit_failures(a), 1);
+        CHECK_EQ_INT(ks_audit_records(a), 0);
+        ks_audit_close(a);
+    }
+    CHECK_EQ_INT(ks_audit_verify_file("/nonexistent/audit.log", &n, msg, sizeof msg), AK_ERR_IO);
+
+    for (size_t i = 0; i < nl; i++)
+        free(lines[i]);
+    free(lines);
+    unlink(path);
+    unlink(bad);
+    rmdir(dir);
+    return ak_test_report("test_ks_audit");
+}
