@@ -21,6 +21,7 @@ enum {
     O_DS_TIMEOUT,
     O_CHAIN_ID,
     O_CONFIG,
+    O_PROFILE,
     O_LOG_LEVEL,
     O_LOG_FORMAT,
     O_CHECK,
@@ -45,6 +46,7 @@ static const opt_def k_opts[] = {
     {"downstream-timeout-ms", "ANODE_DOWNSTREAM_TIMEOUT_MS", O_DS_TIMEOUT, 1},
     {"chain-id", "ANODE_CHAIN_ID", O_CHAIN_ID, 1},
     {"config", "ANODE_CONFIG", O_CONFIG, 1},
+    {"profile", "ANODE_PROFILE", O_PROFILE, 1},
     {"log-level", "ANODE_LOG_LEVEL", O_LOG_LEVEL, 1},
     {"log-format", "ANODE_LOG_FORMAT", O_LOG_FORMAT, 1},
     {"check-config", NULL, O_CHECK, 0},
@@ -68,6 +70,7 @@ void cn_options_usage(FILE *f, const char *argv0)
             "  --downstream-timeout-ms N     per-request downstream timeout (default 10000)\n"
             "  --chain-id N                  expected chain id (default: ask the downstream)\n"
             "  --config FILE                 JSON configuration (accounts, signers, http, auth)\n"
+            "  --profile NAME                the config's profile to use (development, ...)\n"
             "  --log-level LEVEL             debug|info|warn|error (default info)\n"
             "  --log-format FORMAT           json|text (default json)\n"
             "  --check-config                validate the configuration and signers, then exit\n"
@@ -131,6 +134,8 @@ static ak_err apply(cn_options *o, int id, const char *v)
         return AK_OK;
     case O_CONFIG:
         return copy_str(o->config_path, sizeof(o->config_path), v);
+    case O_PROFILE:
+        return copy_str(o->profile, sizeof(o->profile), v);
     case O_LOG_LEVEL:
         return cn_log_level_parse(&o->log_level, v) == 0 ? AK_OK : AK_ERR_CONFIG;
     case O_LOG_FORMAT:
@@ -291,6 +296,10 @@ ak_err cn_config_load(cJSON **out, const char *path, char *err, size_t err_cap)
         cJSON_Delete(*out);
         *out = NULL;
         rc = AK_ERR_CONFIG;
+    } else if (cn_config_expand_env(*out, err, err_cap) != AK_OK) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        rc = AK_ERR_CONFIG;
     }
     ak_secure_free(text, cap);
     return rc;
@@ -322,9 +331,11 @@ static ak_err get_num(const cJSON *obj, const char *name, double lo, double hi, 
 
 ak_err cn_config_settings(cn_settings *s, const cJSON *doc, char *err, size_t err_cap)
 {
+    /* "paymaster" is read by cn_paymaster.c, "signer_manager" by cn_config_profile.c. */
     static const char *const top[] = {
         "accounts",      "http",      "auth",          "downstream", "allow_unprotected_tx",
-        "nonce_retries", "max_batch", "batch_threads", "comment",    NULL};
+        "nonce_retries", "max_batch", "batch_threads", "comment",    "signer_manager",
+        "paymaster",     NULL};
     static const char *const http[] = {
         "threads", "max_body_bytes", "max_connections", "per_ip_limit", "idle_timeout_s", "tls",
         NULL};
@@ -339,19 +350,8 @@ ak_err cn_config_settings(cn_settings *s, const cJSON *doc, char *err, size_t er
             return rc;
         }
     }
-    s->accounts = cJSON_GetObjectItemCaseSensitive(doc, "accounts");
-    if (!cJSON_IsArray(s->accounts) || cJSON_GetArraySize(s->accounts) < 1 ||
-        cJSON_GetArraySize(s->accounts) > 64) {
-        snprintf(err, err_cap, "config: \"accounts\" must be an array of 1..64 accounts");
+    if (cn_config_accounts(s, doc, err, err_cap) != AK_OK)
         return rc;
-    }
-    cJSON_ArrayForEach(it, s->accounts)
-    {
-        if (!cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(it, "signer"))) {
-            snprintf(err, err_cap, "config: every account needs a \"signer\" object");
-            return rc;
-        }
-    }
     const cJSON *au = cJSON_GetObjectItemCaseSensitive(doc, "allow_unprotected_tx");
     if (au != NULL && !cJSON_IsBool(au)) {
         snprintf(err, err_cap, "config: allow_unprotected_tx must be true or false");

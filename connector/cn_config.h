@@ -8,7 +8,9 @@
  *
  * The JSON file (bounded to CN_CONFIG_MAX_BYTES, unknown keys refused so typos do not pass
  * silently) is described in docs/connector.md: "accounts" (each with a "signer" object handled
- * by cn_signer_factory), "http", "auth" (cn_auth), "allow_unprotected_tx", "nonce_retries",
+ * by cn_signer_factory, or a "primary" and "backups" for cn_signer_manager; or named "profiles"
+ * of accounts, see docs/signers.md; ${VAR} in string values comes from the environment),
+ * "signer_manager", "http", "auth" (cn_auth), "allow_unprotected_tx", "nonce_retries",
  * "max_batch", "batch_threads", "downstream".
  */
 #ifndef CN_CONFIG_H
@@ -35,6 +37,7 @@ typedef struct {
     long ds_timeout_ms;
     uint64_t chain_id; /* 0 = take from the downstream */
     char config_path[512];
+    char profile[64]; /* --profile / ANODE_PROFILE; "" = the file's "profile" or none */
     cn_log_level log_level;
     int log_json;
     int check_config;
@@ -61,12 +64,41 @@ typedef struct {
     size_t ds_max_response;
     const char *tls_cert_file; /* borrowed from the cJSON tree, NULL if absent */
     const char *tls_key_file;
-    const cJSON *accounts; /* array of {"signer": {...}} */
-    const cJSON *auth;     /* NULL if absent */
+    const cJSON *accounts; /* array of {"signer": {...}} or {"primary": {...}, "backups": [...]} */
+    unsigned failure_threshold;  /* signer_manager.failure_threshold (default 3) */
+    unsigned health_interval_ms; /* signer_manager.health_interval_ms (default 30000) */
+    const cJSON *auth;           /* NULL if absent */
 } cn_settings;
 
 /* Read and parse path; *out is owned by the caller (cJSON_Delete). */
 AK_WUR ak_err cn_config_load(cJSON **out, const char *path, char *err, size_t err_cap);
+
+/*
+ * Profiles (docs/signers.md): if doc has "profiles" (an object of named profiles, each
+ * {"accounts": [...], "signer_manager": {...}, "comment": ...}), pick one - profile if non-empty,
+ * else the file's "profile" member - and rewrite doc into the single-profile form: its
+ * "accounts" (and "signer_manager", if the profile has one) move to the top level, "profiles"
+ * and "profile" are removed. Without "profiles", a non-empty profile is an error. *chosen (may
+ * be NULL, cap >= 64) receives the profile's name or "".
+ */
+AK_WUR ak_err cn_config_select_profile(cJSON *doc, const char *profile, char *chosen, char *err,
+                                       size_t err_cap);
+
+/*
+ * Replace ${NAME} in every string value of doc (keys are left alone) with the environment
+ * variable NAME ([A-Za-z_][A-Za-z0-9_]*); "$${" stands for a literal "${". An unset variable,
+ * an unterminated or empty ${...}, or a result over 64 KiB is AK_ERR_CONFIG naming the JSON path
+ * and the variable. cn_config_load() calls it.
+ */
+AK_WUR ak_err cn_config_expand_env(cJSON *doc, char *err, size_t err_cap);
+
+/*
+ * The signer part of cn_config_settings (cn_config_profile.c): "accounts" (1..64, each
+ * {"signer": {...}} or {"primary": {...}, "backups": [...]}, plus "name", "comment") and
+ * "signer_manager" {"failure_threshold": 1..1000, "health_interval_ms": 10..3600000}.
+ * Structure only; the signers' own fields are checked by their constructors.
+ */
+AK_WUR ak_err cn_config_accounts(cn_settings *s, const cJSON *doc, char *err, size_t err_cap);
 
 /* Validate doc and extract settings (borrowing from doc). */
 AK_WUR ak_err cn_config_settings(cn_settings *s, const cJSON *doc, char *err, size_t err_cap);

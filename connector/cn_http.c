@@ -14,6 +14,7 @@
 
 #include "cn_log.h"
 #include "cn_metrics.h"
+#include "cn_signer_manager.h"
 
 struct cn_http {
     struct MHD_Daemon *d;
@@ -63,6 +64,8 @@ static cn_http_path path_of(const char *method, const char *url)
         return CN_PATH_READY;
     if (strcmp(url, "/metrics") == 0)
         return CN_PATH_METRICS;
+    if (strcmp(url, "/signers") == 0)
+        return CN_PATH_SIGNERS;
     return CN_PATH_OTHER;
 }
 
@@ -100,6 +103,14 @@ static enum MHD_Result serve(cn_http *h, struct MHD_Connection *c, const char *u
             st->body = calloc(1, 1);
             if (st->body == NULL)
                 return MHD_NO;
+        }
+        if (h->cfg.post_route != NULL && strcmp(url, h->cfg.post_route) == 0) {
+            if (h->cfg.post_route_fn(h->cfg.post_route_ctx, st->body, st->len, &out, &out_len,
+                                     status) != AK_OK) {
+                *status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+                return reply_static(c, *status, "{\"error\":\"internal error: out of memory\"}");
+            }
+            return reply(c, *status, "application/json", out, out_len, MHD_RESPMEM_MUST_FREE);
         }
         if (cn_rpc_handle(h->cfg.rpc, st->body, st->len, &out, &out_len) != AK_OK) {
             *status = MHD_HTTP_INTERNAL_SERVER_ERROR;
@@ -144,6 +155,18 @@ static enum MHD_Result serve(cn_http *h, struct MHD_Connection *c, const char *u
         *status = MHD_HTTP_OK;
         return reply(c, *status, "text/plain; version=0.0.4; charset=utf-8", text, len,
                      MHD_RESPMEM_MUST_FREE);
+    }
+    if (p == CN_PATH_SIGNERS) {
+        if (!authorized(h, c)) {
+            *status = MHD_HTTP_UNAUTHORIZED;
+            return reply_static(c, *status, "{\"error\":\"unauthorized\"}");
+        }
+        char *text = NULL;
+        size_t len = 0;
+        if (cn_signer_manager_status_json(h->cfg.signers, h->cfg.n_signers, &text, &len) != AK_OK)
+            return MHD_NO;
+        *status = MHD_HTTP_OK;
+        return reply(c, *status, "application/json", text, len, MHD_RESPMEM_MUST_FREE);
     }
     *status = MHD_HTTP_NOT_FOUND;
     return reply_static(c, *status, "{\"error\":\"not found\"}");

@@ -1,9 +1,10 @@
 /*
  * cn_http.h - the connector's HTTP surface (libmicrohttpd): POST (any path) = JSON-RPC through
  * cn_rpc; GET /health (liveness), GET /ready (downstream and signers reachable, via a callback),
- * GET /metrics (Prometheus). Optional TLS on the listener; optional client authentication
- * (cn_auth: bearer tokens and/or Cloudflare Access JWT) on JSON-RPC and /metrics - /health and
- * /ready stay open for load balancers and the tunnel's health checks.
+ * GET /metrics (Prometheus), GET /signers (each account's signers: metadata, capability, health,
+ * circuit state; authenticated like /metrics). Optional TLS on the listener; optional client
+ * authentication (cn_auth: bearer tokens and/or Cloudflare Access JWT) on JSON-RPC and /metrics -
+ * /health and /ready stay open for load balancers and the tunnel's health checks.
  *
  * Threading: internal polling threads with epoll, a pool of `threads`; handlers answer on the
  * second call so keep-alive works (see STACK-NOTES). Limits: bodies over max_body get 413 (from
@@ -36,6 +37,14 @@ typedef struct {
     const cn_auth *auth; /* borrowed, may be NULL */
     cn_ready_fn ready;
     void *ready_ctx;
+    cn_signer *const *signers; /* borrowed: GET /signers (cn_signer_manager_status_json) */
+    size_t n_signers;
+    /* Optional POST route with its own handler instead of JSON-RPC (the paymaster's REST API,
+     * same auth and body limit): *out malloc'd JSON (caller frees), *status the HTTP status. */
+    const char *post_route; /* exact path, e.g. "/api/v1/paymaster/sponsor"; NULL: none */
+    ak_err (*post_route_fn)(void *ctx, const char *body, size_t len, char **out, size_t *out_len,
+                            unsigned *status);
+    void *post_route_ctx;
 } cn_http_config;
 
 typedef struct cn_http cn_http;

@@ -20,14 +20,34 @@
 #include "cn_http.h"
 #include "cn_log.h"
 #include "cn_metrics.h"
+#include "cn_paymaster.h"
 #include "cn_rpc.h"
 #include "cn_signer_factory.h"
+#include "cn_signer_manager.h"
 
 typedef struct {
     cn_transport ds;
     cn_signer **signers;
     size_t n;
 } ready_ctx;
+
+/*
+ * scheme://host[:port] of a URL, for logs: node providers put API keys in the path or in
+ * user:password@, and neither may reach a log line.
+ */
+static void url_origin(char *out, size_t cap, const char *url)
+{
+    const char *host = strstr(url, "://");
+    host = host ? host + 3 : url;
+    size_t auth_len = strcspn(host, "/?#");
+    const char *at = memchr(host, '@', auth_len);
+    if (at != NULL) {
+        auth_len -= (size_t)(at + 1 - host);
+        host = at + 1;
+    }
+    snprintf(out, cap, "%.*s%.*s", (int)(host == url ? 0 : strcspn(url, ":") + 3), url,
+             (int)auth_len, host);
+}
 
 static ak_err downstream_chain_id(const cn_transport *t, uint64_t *out, char *why, size_t cap)
 {
@@ -116,6 +136,7 @@ int main(int argc, char **argv)
     cn_downstream *ds = NULL;
     cn_auth *auth = NULL;
     cn_rpc *rpc = NULL;
+    cn_paymaster *pm = NULL;
     cn_http *http = NULL;
     char *cert = NULL, *key = NULL;
     size_t cert_cap = 0, key_cap = 0;
@@ -147,20 +168,29 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    char profile[64] = "";
     if (cn_config_load(&doc, o.config_path, err, sizeof(err)) != AK_OK ||
+        cn_config_select_profile(doc, o.profile, profile, err, sizeof(err)) != AK_OK ||
         cn_config_settings(&s, doc, err, sizeof(err)) != AK_OK) {
         cn_log(CN_LOG_ERROR, "invalid configuration", "reason", err, (char *)NULL);
+        status = 2;
         goto out;
     }
+    if (profile[0] != '\0')
+        cn_log(CN_LOG_INFO, "configuration profile", "profile", profile, (char *)NULL);
+    cn_manager_opts mopts = {s.failure_threshold, s.health_interval_ms};
     const cJSON *acc;
     cJSON_ArrayForEach(acc, s.accounts)
     {
-        const cJSON *sc = cJSON_GetObjectItemCaseSensitive(acc, "signer");
         char idx[16];
         snprintf(idx, sizeof(idx), "%zu", n_signers);
-        if (cn_signer_create(&signers[n_signers], sc, err, sizeof(err)) != AK_OK) {
+        /* Every account is a manager: primary, backups, circuit breakers, per-signer metrics. */
+        ak_err src = cn_signer_manager_new(&signers[n_signers], acc, &mopts, err, sizeof(err));
+        if (src != AK_OK) {
             cn_log(CN_LOG_ERROR, "cannot create signer", "account", idx, "reason", err,
                    (char *)NULL);
+            if (src == AK_ERR_CONFIG)
+                status = 2;
             goto out;
         }
         char addr[AK_ADDR_STR_SIZE];
@@ -169,6 +199,7 @@ int main(int argc, char **argv)
             if (memcmp(signers[j]->address, signers[n_signers]->address, 20) == 0) {
                 cn_log(CN_LOG_ERROR, "two accounts have the same address", "address", addr,
                        (char *)NULL);
+                status = 2;
                 n_signers++;
                 goto out;
             }
@@ -181,6 +212,7 @@ int main(int argc, char **argv)
     }
     if (cn_auth_new(&auth, s.auth, err, sizeof(err)) != AK_OK) {
         cn_log(CN_LOG_ERROR, "invalid auth configuration", "reason", err, (char *)NULL);
+        status = 2;
         goto out;
     }
     if (s.tls_cert_file != NULL) {
@@ -190,6 +222,17 @@ int main(int argc, char **argv)
                    s.tls_cert_file, "key", s.tls_key_file, (char *)NULL);
             goto out;
         }
+    }
+    const cJSON *pm_cfg = cJSON_GetObjectItemCaseSensitive(doc, "paymaster");
+    if (o.check_config && pm_cfg != NULL) {
+        /* Without --chain-id, chain 1 stands in for the node's (only chain_ids' default). */
+        if (cn_pm_new(&pm, pm_cfg, signers, n_signers, o.chain_id ? o.chain_id : 1, err,
+                      sizeof(err)) != AK_OK) {
+            cn_log(CN_LOG_ERROR, "invalid paymaster configuration", "reason", err, (char *)NULL);
+            goto out;
+        }
+        cn_pm_free(pm);
+        pm = NULL;
     }
     if (o.check_config) {
         printf("configuration OK: %zu account(s)\n", n_signers);
@@ -202,6 +245,11 @@ int main(int argc, char **argv)
     cn_transport t = cn_downstream_transport(ds);
     if (settle_chain_id(&o, &t) != AK_OK)
         goto out;
+    if (pm_cfg != NULL &&
+        cn_pm_new(&pm, pm_cfg, signers, n_signers, o.chain_id, err, sizeof(err)) != AK_OK) {
+        cn_log(CN_LOG_ERROR, "invalid paymaster configuration", "reason", err, (char *)NULL);
+        goto out;
+    }
     cn_rpc_config rc = {
         .signers = signers,
         .n_signers = n_signers,
@@ -211,6 +259,8 @@ int main(int argc, char **argv)
         .nonce_retries = s.nonce_retries,
         .max_batch = s.max_batch,
         .batch_threads = s.batch_threads,
+        .ext = pm ? cn_pm_rpc : NULL,
+        .ext_ctx = pm,
     };
     if (cn_rpc_new(&rpc, &rc) != AK_OK)
         goto out;
@@ -229,6 +279,11 @@ int main(int argc, char **argv)
         .auth = auth,
         .ready = ready_check,
         .ready_ctx = &rctx,
+        .signers = signers,
+        .n_signers = n_signers,
+        .post_route = pm ? "/api/v1/paymaster/sponsor" : NULL,
+        .post_route_fn = cn_pm_rest_sponsor,
+        .post_route_ctx = pm,
     };
     if (cn_http_start(&http, &hc, err, sizeof(err)) != AK_OK) {
         cn_log(CN_LOG_ERROR, "cannot start the HTTP server", "reason", err, (char *)NULL);
@@ -241,8 +296,10 @@ int main(int argc, char **argv)
     char port[8], chain[24];
     snprintf(port, sizeof(port), "%u", cn_http_port(http));
     snprintf(chain, sizeof(chain), "%llu", (unsigned long long)o.chain_id);
+    char ds_origin[256];
+    url_origin(ds_origin, sizeof(ds_origin), o.ds_url);
     cn_log(CN_LOG_INFO, "anode-connector listening", "host", o.http_host, "port", port, "tls",
-           cert ? "on" : "off", "downstream", o.ds_url, "chain_id", chain, "auth",
+           cert ? "on" : "off", "downstream", ds_origin, "chain_id", chain, "auth",
            cn_auth_enabled(auth) ? "on" : "off", "version", AK_VERSION, (char *)NULL);
 
     int sig = 0;
@@ -252,6 +309,7 @@ int main(int argc, char **argv)
 out:
     cn_http_stop(http);
     cn_rpc_free(rpc);
+    cn_pm_free(pm);
     cn_downstream_free(ds);
     cn_auth_free(auth);
     for (size_t i = 0; i < n_signers; i++)

@@ -22,6 +22,16 @@
 
 #define MAX_MESSAGE (1024u * 1024u) /* eth_sign / personal_sign message bytes */
 
+/* How long our own next-nonce count outranks the node's pending count (see m_transaction). */
+#define NONCE_TRUST_MS 2000u
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 static double now_s(void)
 {
     struct timespec ts;
@@ -366,7 +376,13 @@ static cJSON *m_transaction(cn_rpc *r, const char *method, const cJSON *params, 
         uint64_t pending = 0;
         if (pending_nonce(r, t.from, &pending, e) != AK_OK)
             goto out;
-        t.tx.nonce = a->have_next && a->next_nonce > pending ? a->next_nonce : pending;
+        /*
+         * Our own count only bridges the moment before the node's pending count includes what we
+         * just sent. Past a short window the node is right: a dropped transaction, a node restart
+         * or a reorg must not leave every later send queued behind a nonce gap.
+         */
+        int fresh = a->have_next && now_ms() - a->next_set_ms < NONCE_TRUST_MS;
+        t.tx.nonce = fresh && a->next_nonce > pending ? a->next_nonce : pending;
         free(raw);
         raw = sign_tx(r, a, &t, method, hash, e);
         if (raw == NULL)
@@ -382,6 +398,7 @@ static cJSON *m_transaction(cn_rpc *r, const char *method, const cJSON *params, 
             log_tx(method, &t, hash);
             a->have_next = 1;
             a->next_nonce = t.tx.nonce + 1;
+            a->next_set_ms = now_ms();
             cn_ds_reply_free(&rep);
             goto out;
         }
@@ -389,6 +406,7 @@ static cJSON *m_transaction(cn_rpc *r, const char *method, const cJSON *params, 
         if (retry) {
             a->have_next = 1;
             a->next_nonce = t.tx.nonce + 1;
+            a->next_set_ms = now_ms();
             cn_metrics_nonce_retry();
             cn_log(CN_LOG_INFO, "nonce refused by the node, retrying with a fresh one", "reason",
                    rep.msg, (char *)NULL);

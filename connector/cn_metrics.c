@@ -18,7 +18,8 @@ static const char *const k_methods[] = {
 static const int k_codes[] = {-32700, -32600, -32601, -32602, -32603, -32000, -32001, -32002};
 #define N_CODES (sizeof(k_codes) / sizeof(k_codes[0]))
 
-static const char *const k_paths[CN_PATH__COUNT] = {"rpc", "health", "ready", "metrics", "other"};
+static const char *const k_paths[CN_PATH__COUNT] = {"rpc",     "health",  "ready",
+                                                    "metrics", "signers", "other"};
 static const char *const k_status[] = {"2xx", "3xx", "4xx", "5xx"};
 
 /* Histogram bucket bounds in microseconds. */
@@ -112,6 +113,110 @@ void cn_metrics_auth_failure(void)
     atomic_fetch_add_explicit(&g_auth_failures, 1, memory_order_relaxed);
 }
 
+/* ---- per-signer metrics (cn_signer_manager) ---- */
+
+static const char *const k_sfail[CN_SFAIL__COUNT] = {
+    "timeout", "network", "unavailable", "refused", "bad_signature", "wrong_key", "other"};
+static const char *const k_circuit[3] = {"closed", "open", "half_open"};
+
+typedef struct {
+    char labels[256]; /* account="..",role="..",signer="..",type=".." */
+    _Atomic uint64_t ok;
+    _Atomic uint64_t fail[CN_SFAIL__COUNT];
+    _Atomic int circuit;
+    histogram h;
+} signer_metrics;
+
+static signer_metrics g_signers[CN_METRICS_MAX_SIGNERS];
+static _Atomic int g_n_signers;                             /* slots handed out */
+static _Atomic int g_signers_ready[CN_METRICS_MAX_SIGNERS]; /* labels written */
+
+cn_sign_failure cn_sign_failure_of(ak_err e)
+{
+    switch (e) {
+    case AK_ERR_TIMEOUT:
+        return CN_SFAIL_TIMEOUT;
+    case AK_ERR_NETWORK:
+    case AK_ERR_IO:
+        return CN_SFAIL_NETWORK;
+    case AK_ERR_UNAVAILABLE:
+    case AK_ERR_HSM_UNAVAILABLE:
+    case AK_ERR_BUSY:
+        return CN_SFAIL_UNAVAILABLE;
+    case AK_ERR_AUTH:
+    case AK_ERR_FORBIDDEN:
+    case AK_ERR_KEY_NOT_FOUND:
+    case AK_ERR_PIN:
+        return CN_SFAIL_REFUSED;
+    case AK_ERR_DER:
+    case AK_ERR_SIG:
+        return CN_SFAIL_BAD_SIG;
+    case AK_ERR_RECOVER:
+        return CN_SFAIL_WRONG_KEY;
+    default:
+        return CN_SFAIL_OTHER;
+    }
+}
+
+const char *cn_sign_failure_name(cn_sign_failure f)
+{
+    return f < CN_SFAIL__COUNT ? k_sfail[f] : "other";
+}
+
+const char *cn_circuit_name(cn_circuit c)
+{
+    return (unsigned)c < 3 ? k_circuit[c] : "unknown";
+}
+
+/* Copy v into dst keeping only [A-Za-z0-9_.:-] (others become '_'): safe in a label value. */
+static void label_copy(char *dst, size_t cap, const char *v)
+{
+    size_t i = 0;
+    for (; v != NULL && v[i] != '\0' && i + 1 < cap; i++) {
+        char c = v[i];
+        int okc = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '.' || c == ':' || c == '-';
+        dst[i] = okc ? c : '_';
+    }
+    dst[i] = '\0';
+}
+
+int cn_metrics_signer_register(const char *account, const char *role, const char *name,
+                               const char *type)
+{
+    int i = atomic_fetch_add(&g_n_signers, 1);
+    if (i >= CN_METRICS_MAX_SIGNERS)
+        return -1;
+    char a[48], r[24], n[64], t[32];
+    label_copy(a, sizeof a, account);
+    label_copy(r, sizeof r, role);
+    label_copy(n, sizeof n, name);
+    label_copy(t, sizeof t, type);
+    snprintf(g_signers[i].labels, sizeof g_signers[i].labels,
+             "account=\"%s\",role=\"%s\",signer=\"%s\",type=\"%s\"", a, r, n, t);
+    atomic_store(&g_signers_ready[i], 1);
+    return i;
+}
+
+void cn_metrics_signer_sign(int idx, int ok, cn_sign_failure reason, double seconds)
+{
+    if (idx < 0 || idx >= CN_METRICS_MAX_SIGNERS)
+        return;
+    signer_metrics *m = &g_signers[idx];
+    if (ok)
+        atomic_fetch_add_explicit(&m->ok, 1, memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&m->fail[reason < CN_SFAIL__COUNT ? reason : CN_SFAIL_OTHER], 1,
+                                  memory_order_relaxed);
+    observe(&m->h, seconds);
+}
+
+void cn_metrics_signer_circuit(int idx, cn_circuit state)
+{
+    if (idx >= 0 && idx < CN_METRICS_MAX_SIGNERS)
+        atomic_store(&g_signers[idx].circuit, (int)state);
+}
+
 typedef struct {
     char *p;
     size_t len, cap;
@@ -165,6 +270,58 @@ static void render_histogram(outbuf *o, const char *name, const char *help, hist
     out_printf(o, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
     out_printf(o, "%s_sum %.6f\n%s_count %llu\n", name, (double)ld(&h->sum_us) / 1e6, name,
                (unsigned long long)cum);
+}
+
+static void render_signers(outbuf *o)
+{
+    int n = atomic_load(&g_n_signers);
+    if (n > CN_METRICS_MAX_SIGNERS)
+        n = CN_METRICS_MAX_SIGNERS;
+    if (n == 0)
+        return;
+    out_printf(o, "# HELP anode_connector_signer_signatures_total Signatures a signer returned "
+                  "to the manager (checked against the account's key).\n"
+                  "# TYPE anode_connector_signer_signatures_total counter\n");
+    for (int i = 0; i < n; i++)
+        if (atomic_load(&g_signers_ready[i]))
+            out_printf(o, "anode_connector_signer_signatures_total{%s} %llu\n", g_signers[i].labels,
+                       (unsigned long long)ld(&g_signers[i].ok));
+    out_printf(o, "# HELP anode_connector_signer_failures_total Failed signature attempts by "
+                  "signer and reason.\n# TYPE anode_connector_signer_failures_total counter\n");
+    for (int i = 0; i < n; i++)
+        for (size_t r = 0; r < CN_SFAIL__COUNT && atomic_load(&g_signers_ready[i]); r++)
+            out_printf(o, "anode_connector_signer_failures_total{%s,reason=\"%s\"} %llu\n",
+                       g_signers[i].labels, k_sfail[r],
+                       (unsigned long long)ld(&g_signers[i].fail[r]));
+    out_printf(o, "# HELP anode_connector_signer_circuit_state Circuit breaker state of each "
+                  "signer (1 for the current state).\n"
+                  "# TYPE anode_connector_signer_circuit_state gauge\n");
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < 3 && atomic_load(&g_signers_ready[i]); c++)
+            out_printf(o, "anode_connector_signer_circuit_state{%s,state=\"%s\"} %d\n",
+                       g_signers[i].labels, k_circuit[c],
+                       atomic_load(&g_signers[i].circuit) == c ? 1 : 0);
+    const char *hn = "anode_connector_signer_sign_duration_seconds";
+    out_printf(o,
+               "# HELP %s Latency of one signature attempt by signer (failures included).\n"
+               "# TYPE %s histogram\n",
+               hn, hn);
+    for (int i = 0; i < n; i++) {
+        if (!atomic_load(&g_signers_ready[i]))
+            continue;
+        histogram *h = &g_signers[i].h;
+        uint64_t cum = 0;
+        for (size_t b = 0; b < N_BOUNDS; b++) {
+            cum += ld(&h->bucket[b]);
+            out_printf(o, "%s_bucket{%s,le=\"%g\"} %llu\n", hn, g_signers[i].labels,
+                       (double)k_bounds_us[b] / 1e6, (unsigned long long)cum);
+        }
+        cum += ld(&h->bucket[N_BOUNDS]);
+        out_printf(o, "%s_bucket{%s,le=\"+Inf\"} %llu\n", hn, g_signers[i].labels,
+                   (unsigned long long)cum);
+        out_printf(o, "%s_sum{%s} %.6f\n%s_count{%s} %llu\n", hn, g_signers[i].labels,
+                   (double)ld(&h->sum_us) / 1e6, hn, g_signers[i].labels, (unsigned long long)cum);
+    }
 }
 
 ak_err cn_metrics_render(char **out, size_t *out_len)
@@ -230,6 +387,7 @@ ak_err cn_metrics_render(char **out, size_t *out_len)
                "authentication.\n# TYPE anode_connector_auth_failures_total counter\n"
                "anode_connector_auth_failures_total %llu\n",
                (unsigned long long)ld(&g_auth_failures));
+    render_signers(&o);
     if (o.failed) {
         free(o.p);
         return AK_ERR_NOMEM;

@@ -20,6 +20,7 @@ typedef enum {
     CN_PATH_HEALTH,
     CN_PATH_READY,
     CN_PATH_METRICS,
+    CN_PATH_SIGNERS,
     CN_PATH_OTHER,
     CN_PATH__COUNT
 } cn_http_path;
@@ -35,6 +36,36 @@ void cn_metrics_sign(size_t account, int ok, double seconds);
 void cn_metrics_downstream(int ok, double seconds);
 void cn_metrics_nonce_retry(void);
 void cn_metrics_auth_failure(void);
+
+/*
+ * Per-signer metrics (cn_signer_manager): each signer of each account registers once and gets
+ * an index (-1 when CN_METRICS_MAX_SIGNERS are taken: that signer then has no metrics). Labels
+ * are sanitised to [A-Za-z0-9_.:-] here. Failure reasons are a fixed set (cn_sign_failure).
+ */
+#define CN_METRICS_MAX_SIGNERS 256
+
+typedef enum {
+    CN_SFAIL_TIMEOUT = 0, /* a deadline passed */
+    CN_SFAIL_NETWORK,     /* refused, reset, TLS */
+    CN_SFAIL_UNAVAILABLE, /* 503, HSM unavailable, busy */
+    CN_SFAIL_REFUSED,     /* auth, forbidden, key not found, PIN */
+    CN_SFAIL_BAD_SIG,     /* malformed DER or invalid (r, s) */
+    CN_SFAIL_WRONG_KEY,   /* a valid signature, but not by the account's key */
+    CN_SFAIL_OTHER,
+    CN_SFAIL__COUNT
+} cn_sign_failure;
+
+typedef enum { CN_CIRCUIT_CLOSED = 0, CN_CIRCUIT_OPEN = 1, CN_CIRCUIT_HALF_OPEN = 2 } cn_circuit;
+
+cn_sign_failure cn_sign_failure_of(ak_err e);
+const char *cn_sign_failure_name(cn_sign_failure f);
+const char *cn_circuit_name(cn_circuit c);
+
+int cn_metrics_signer_register(const char *account, const char *role, const char *name,
+                               const char *type);
+/* ok: the signature was returned; else reason says why not. */
+void cn_metrics_signer_sign(int idx, int ok, cn_sign_failure reason, double seconds);
+void cn_metrics_signer_circuit(int idx, cn_circuit state);
 
 /* The exposition text; *out is malloc'd (caller frees), NUL-terminated. */
 AK_WUR ak_err cn_metrics_render(char **out, size_t *out_len);

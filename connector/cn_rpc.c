@@ -1,5 +1,6 @@
 /* cn_rpc.c - JSON-RPC 2.0 parsing, batches, responses and forwarding (see cn_rpc.h). */
 #include "cn_rpc.h"
+#include "ak_json.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -329,7 +330,12 @@ static ak_err process(cn_rpc *r, answer *ans, const cJSON *req, const char *raw,
     int notification = id_item == NULL;
     int handled = 0;
     cn_metrics_rpc(method->valuestring);
-    cJSON *result = cn_methods_dispatch(r, method->valuestring, params, &e, &handled);
+    cJSON *result = NULL;
+    if (r->cfg.ext != NULL)
+        result = r->cfg.ext(r->cfg.ext_ctx, method->valuestring, params, &e.code, e.message,
+                            sizeof(e.message), &handled);
+    if (!handled)
+        result = cn_methods_dispatch(r, method->valuestring, params, &e, &handled);
     if (!handled) {
         if (raw == NULL) {
             member = cJSON_PrintUnformatted(req);
@@ -489,6 +495,14 @@ ak_err cn_rpc_handle(cn_rpc *r, const char *body, size_t len, char **out, size_t
                      : NULL;
     if (doc == NULL) {
         rc = error_answer(&ans, NULL, CN_E_PARSE, "parse error: invalid JSON");
+    } else if (ak_json_has_nul(body, len)) {
+        /* cJSON cuts strings at \u0000: we could neither sign nor forward what was sent. */
+        rc =
+            error_answer(&ans, NULL, CN_E_PARSE, "parse error: \\u0000 in strings is not accepted");
+    } else if (ak_json_check_keys(doc) != AK_OK) {
+        /* Duplicate keys: cJSON reads the first, JavaScript the last - refuse the ambiguity. */
+        rc = error_answer(&ans, NULL, CN_E_INVALID_REQUEST,
+                          "invalid request: duplicate object keys or nesting too deep");
     } else if (cJSON_IsArray(doc)) {
         size_t n = (size_t)cJSON_GetArraySize(doc);
         if (n == 0)

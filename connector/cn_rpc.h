@@ -30,6 +30,14 @@
 
 #define CN_RPC_MAX_ACCOUNTS 64
 
+/*
+ * Optional extra methods answered before the built-in ones (the paymaster's pm_*): set *handled
+ * to 1 and return the result (caller frees) or NULL with *code / msg set; *handled = 0 passes
+ * the call on. Must be thread-safe.
+ */
+typedef struct cJSON *(*cn_rpc_ext_fn)(void *ctx, const char *method, const struct cJSON *params,
+                                       int *code, char *msg, size_t msg_cap, int *handled);
+
 typedef struct {
     cn_signer *const *signers; /* one per account; the signer's address is the account */
     size_t n_signers;          /* 1..CN_RPC_MAX_ACCOUNTS */
@@ -39,6 +47,8 @@ typedef struct {
     unsigned nonce_retries;   /* extra attempts on nonce errors (0..10) */
     size_t max_batch;         /* members per batch (1..10000) */
     unsigned batch_threads;   /* concurrent members per batch (1..64) */
+    cn_rpc_ext_fn ext;        /* NULL: none */
+    void *ext_ctx;
 } cn_rpc_config;
 
 typedef struct cn_rpc cn_rpc;

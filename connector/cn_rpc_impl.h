@@ -33,6 +33,8 @@ typedef struct {
     pthread_mutex_t send_lock; /* serialises eth_sendTransaction with a filled nonce */
     int have_next;
     uint64_t next_nonce; /* lowest nonce not yet used by us, when have_next */
+    uint64_t
+        next_set_ms; /* monotonic time next_nonce was last set (it expires, see cn_methods.c) */
 } cn_account;
 
 struct cn_rpc {

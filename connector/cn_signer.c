@@ -19,11 +19,14 @@ ak_err cn_signer_sign_eth(cn_signer *s, ak_sig *out, const uint8_t digest[32],
     if (!raw.has_recid)
         return ak_sig_from_raw64(out, raw.bytes, digest, s->pubkey);
 
-    /* Backend vouches for the recovery id (libsecp256k1 signs with low s and reports it). */
+    /*
+     * The backend knows the recovery id (libsecp256k1 signs with low s and reports it), which
+     * saves two trial recoveries per signature; the range and low-s checks still apply.
+     */
     memcpy(out->r, raw.bytes, 32);
     memcpy(out->s, raw.bytes + 32, 32);
     out->recid = raw.recid;
-    return AK_OK;
+    return ak_sig_check(out);
 }
 
 void cn_signer_free(cn_signer *s)

@@ -3,6 +3,8 @@
  * backend by its "type" string. The table in cn_signer_factory.c is the only place that knows the
  * backends: a new backend (AWS KMS, Vault, PKCS#11 direct, ...) adds one line there and a
  * constructor with the cn_signer_ctor signature; the router never changes.
+ * Types: local, keyless, pkcs11, custom, aws_kms, hashicorp_vault, cloudflare_secrets, mpc_kms
+ * (docs/signers.md). Accounts with backups are built by cn_signer_manager on top of this.
  */
 #ifndef CN_SIGNER_FACTORY_H
 #define CN_SIGNER_FACTORY_H

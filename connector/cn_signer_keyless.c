@@ -27,6 +27,7 @@
 #include "ak_addr.h"
 #include "ak_b64.h"
 #include "ak_hex.h"
+#include "ak_secmem.h"
 
 #define URL_MAX           256
 #define KEY_ID_MAX        128
@@ -51,6 +52,9 @@ typedef struct {
     long timeout_ms, connect_timeout_ms;
     int retries;
     int use_share;
+    int allow_http; /* "custom": http:// URLs allowed */
+    char *auth_hdr; /* "custom": "Authorization: Bearer ..." in locked memory, or NULL */
+    size_t auth_cap;
 
     pthread_mutex_t mu; /* guards idle[] / n_idle */
     CURL **idle;
@@ -138,16 +142,21 @@ static CURL *handle_new(keyless *k)
         return NULL;
     int bad = 0;
     bad |= curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "https") != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, k->allow_http ? "http,https" : "https") !=
+           CURLE_OK;
     bad |= curl_easy_setopt(h, CURLOPT_PROXY, "") != CURLE_OK; /* ignore *_proxy env vars */
     bad |= curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK;
     bad |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK;
     bad |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK;
     bad |= curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_CAINFO, k->ca) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_CAPATH, NULL) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_SSLCERT, k->cert) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_SSLKEY, k->key) != CURLE_OK;
+    if (k->ca[0] != '\0') { /* "custom" without "ca": the system's trust store */
+        bad |= curl_easy_setopt(h, CURLOPT_CAINFO, k->ca) != CURLE_OK;
+        bad |= curl_easy_setopt(h, CURLOPT_CAPATH, NULL) != CURLE_OK;
+    }
+    if (k->cert[0] != '\0') { /* "custom" may run without a client certificate */
+        bad |= curl_easy_setopt(h, CURLOPT_SSLCERT, k->cert) != CURLE_OK;
+        bad |= curl_easy_setopt(h, CURLOPT_SSLKEY, k->key) != CURLE_OK;
+    }
     bad |= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, k->connect_timeout_ms) != CURLE_OK;
     bad |= curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L) != CURLE_OK;
     bad |= curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK;
@@ -533,7 +542,13 @@ static void keyless_destroy(cn_signer *s)
         for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
             pthread_mutex_destroy(&k->share_mu[i]);
     }
+    /* The slist holds the secret auth_hdr by pointer: detach it before freeing the list. */
+    for (struct curl_slist *l = k->headers; l != NULL && k->auth_hdr != NULL; l = l->next)
+        if (l->data == k->auth_hdr)
+            l->data = NULL;
     curl_slist_free_all(k->headers);
+    if (k->auth_hdr != NULL)
+        ak_secure_free(k->auth_hdr, k->auth_cap);
     pthread_mutex_destroy(&k->mu);
     free(k);
     s->impl = NULL;
@@ -541,6 +556,13 @@ static void keyless_destroy(cn_signer *s)
 
 static const cn_signer_ops keyless_ops = {
     .type = "keyless",
+    .sign = keyless_sign,
+    .health = keyless_health,
+    .destroy = keyless_destroy,
+};
+
+static const cn_signer_ops custom_ops = {
+    .type = "custom",
     .sign = keyless_sign,
     .health = keyless_health,
     .destroy = keyless_destroy,
@@ -664,7 +686,8 @@ static AK_WUR ak_err cfg_long(long *dst, const cJSON *cfg, const char *name, lon
     return AK_OK;
 }
 
-static AK_WUR ak_err parse_cfg(keyless *k, cn_signer *s, const cJSON *cfg, char *err, size_t cap)
+static AK_WUR ak_err parse_cfg(keyless *k, cn_signer *s, const cJSON *cfg,
+                               const cn_keyless_ext *ext, char *err, size_t cap)
 {
     static const char *const known[] = {"type",    "name",        "urls",
                                         "key_id",  "client_cert", "client_key",
@@ -674,10 +697,14 @@ static AK_WUR ak_err parse_cfg(keyless *k, cn_signer *s, const cJSON *cfg, char 
     long v = 0;
     cJSON_ArrayForEach(it, cfg)
     {
-        size_t i = 0;
+        size_t i = 0, j = 0;
         while (i < sizeof known / sizeof known[0] && strcmp(known[i], it->string) != 0)
             i++;
-        if (i == sizeof known / sizeof known[0]) {
+        while (ext && ext->extra_known && ext->extra_known[j] &&
+               strcmp(ext->extra_known[j], it->string) != 0)
+            j++;
+        if (i == sizeof known / sizeof known[0] &&
+            !(ext && ext->extra_known && ext->extra_known[j])) {
             set_err(err, cap, "keyless: unknown field \"%.64s\"", it->string);
             return AK_ERR_CONFIG;
         }
@@ -691,9 +718,11 @@ static AK_WUR ak_err parse_cfg(keyless *k, cn_signer *s, const cJSON *cfg, char 
     cJSON_ArrayForEach(it, urls)
     {
         size_t len = cJSON_IsString(it) ? strlen(it->valuestring) : 0;
-        if (len <= 8 || len > URL_MAX || strncmp(it->valuestring, "https://", 8) != 0 ||
-            strpbrk(it->valuestring, "?#@ \t\r\n") != NULL) {
-            set_err(err, cap, "keyless.urls[%zu]: must be an https:// base URL", k->n_urls);
+        int https = len > 8 && strncmp(it->valuestring, "https://", 8) == 0;
+        int http = k->allow_http && len > 7 && strncmp(it->valuestring, "http://", 7) == 0;
+        if (len > URL_MAX || !(https || http) || strpbrk(it->valuestring, "?#@ \t\r\n") != NULL) {
+            set_err(err, cap, "keyless.urls[%zu]: must be an %s base URL", k->n_urls,
+                    k->allow_http ? "http:// or https://" : "https://");
             return AK_ERR_CONFIG;
         }
         snprintf(k->urls[k->n_urls].base, sizeof k->urls[0].base, "%s", it->valuestring);
@@ -722,9 +751,15 @@ static AK_WUR ak_err parse_cfg(keyless *k, cn_signer *s, const cJSON *cfg, char 
     }
     k->use_share = str_field_is(cfg, "connection_reuse", "share");
     ak_err rc = AK_OK;
-    if ((rc = cfg_path(k->cert, sizeof k->cert, cfg, "client_cert", err, cap)) != AK_OK ||
-        (rc = cfg_path(k->key, sizeof k->key, cfg, "client_key", err, cap)) != AK_OK ||
-        (rc = cfg_path(k->ca, sizeof k->ca, cfg, "ca", err, cap)) != AK_OK ||
+    /* "custom": client certificate (both or neither) and ca are optional. */
+    int opt = ext != NULL && ext->optional_tls_files;
+    int want_cert =
+        !opt || cJSON_HasObjectItem(cfg, "client_cert") || cJSON_HasObjectItem(cfg, "client_key");
+    if ((want_cert &&
+         ((rc = cfg_path(k->cert, sizeof k->cert, cfg, "client_cert", err, cap)) != AK_OK ||
+          (rc = cfg_path(k->key, sizeof k->key, cfg, "client_key", err, cap)) != AK_OK)) ||
+        ((!opt || cJSON_HasObjectItem(cfg, "ca")) &&
+         (rc = cfg_path(k->ca, sizeof k->ca, cfg, "ca", err, cap)) != AK_OK) ||
         (rc = cfg_long(&k->timeout_ms, cfg, "timeout_ms", 5000, 1, 600000, err, cap)) != AK_OK ||
         (rc = cfg_long(&k->connect_timeout_ms, cfg, "connect_timeout_ms", 2000, 1, 600000, err,
                        cap)) != AK_OK ||
@@ -738,6 +773,12 @@ static AK_WUR ak_err parse_cfg(keyless *k, cn_signer *s, const cJSON *cfg, char 
 }
 
 ak_err cn_keyless_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t err_cap)
+{
+    return cn_keyless_signer_new_ext(out, cfg, NULL, err, err_cap);
+}
+
+ak_err cn_keyless_signer_new_ext(cn_signer **out, const cJSON *cfg, const cn_keyless_ext *ext,
+                                 char *err, size_t err_cap)
 {
     ak_err rc = AK_ERR_NOMEM;
     cn_signer *s = NULL;
@@ -757,11 +798,12 @@ ak_err cn_keyless_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_
     }
     pthread_mutex_init(&k->mu, NULL);
     pthread_mutex_init(&k->probe_mu, NULL);
-    s->ops = &keyless_ops;
+    s->ops = ext ? &custom_ops : &keyless_ops;
     s->impl = k;
-    s->provider = "anode-keyserver";
-    s->level = CN_LEVEL_PRODUCTION;
-    rc = parse_cfg(k, s, cfg, err, err_cap);
+    s->provider = ext && ext->provider ? ext->provider : "anode-keyserver";
+    s->level = ext ? ext->level : CN_LEVEL_PRODUCTION;
+    k->allow_http = ext != NULL && ext->allow_http;
+    rc = parse_cfg(k, s, cfg, ext, err, err_cap);
     if (rc != AK_OK)
         goto out;
     rc = AK_ERR_NOMEM;
@@ -771,6 +813,26 @@ ak_err cn_keyless_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_
     if (k->idle == NULL || h2 == NULL)
         goto out;
     k->headers = h2;
+    if (ext != NULL && ext->bearer != NULL) {
+        /* curl_slist_append copies: build the line in locked memory, append, then swap the
+         * copy for ours so the only copy of the token is wiped at destroy. */
+        k->auth_cap = ext->bearer_len + 32;
+        k->auth_hdr = ak_secure_alloc(k->auth_cap);
+        if (k->auth_hdr == NULL)
+            goto out;
+        memcpy(k->auth_hdr, "Authorization: Bearer ", 22);
+        memcpy(k->auth_hdr + 22, ext->bearer, ext->bearer_len);
+        k->auth_hdr[22 + ext->bearer_len] = '\0';
+        h2 = curl_slist_append(k->headers, "Authorization: Bearer x");
+        if (h2 == NULL)
+            goto out;
+        k->headers = h2;
+        struct curl_slist *last = h2;
+        while (last->next != NULL)
+            last = last->next;
+        free(last->data);
+        last->data = k->auth_hdr; /* owned by k: detached again before curl_slist_free_all */
+    }
     if (k->use_share) {
         for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
             pthread_mutex_init(&k->share_mu[i], NULL);

@@ -63,4 +63,23 @@
  */
 AK_WUR ak_err cn_keyless_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t err_cap);
 
+/*
+ * The same client with the options of the "custom" backend (cn_signer_custom.h): any key
+ * server speaking this protocol, over http:// or https://, client certificate and ca optional,
+ * an optional bearer token (sent as "Authorization: Bearer ..." on every request; copied into
+ * locked memory, wiped at destroy). ops->type is "custom".
+ */
+typedef struct {
+    int allow_http;         /* accept http:// URLs */
+    int optional_tls_files; /* client_cert/client_key (both or none) and ca optional */
+    const char *bearer;     /* NULL = no Authorization header; not NUL-terminated */
+    size_t bearer_len;      /* <= 4096 */
+    const char *provider;   /* static string for metadata */
+    cn_security_level level;
+    const char *const *extra_known; /* extra config fields the caller handles; NULL-ended */
+} cn_keyless_ext;
+
+AK_WUR ak_err cn_keyless_signer_new_ext(cn_signer **out, const cJSON *cfg,
+                                        const cn_keyless_ext *ext, char *err, size_t err_cap);
+
 #endif

@@ -15,9 +15,12 @@
 #include <secp256k1_recovery.h>
 
 #include "ak_addr.h"
+#include "ak_bip32.h"
+#include "ak_bip39.h"
 #include "ak_hex.h"
 #include "ak_secmem.h"
 #include "cn_log.h"
+#include "cn_signer_util.h"
 
 #define KEY_TEXT_MAX 256 /* a key file is 64 hex digits plus a little whitespace */
 
@@ -167,8 +170,72 @@ static ak_err parse_key_text(uint8_t key[32], const char *text)
     return AK_OK;
 }
 
+/*
+ * BIP-39 mnemonic -> seed (with the optional passphrase) -> BIP-32 path -> key. Every
+ * intermediate (mnemonic, passphrase, seed, node) lives in locked memory and is wiped.
+ */
+static ak_err key_from_mnemonic(uint8_t key[32], const cJSON *cfg, char *err, size_t err_cap)
+{
+    char *mn = NULL, *pass = NULL;
+    size_t mn_cap = 0, mn_len = 0, pass_cap = 0, pass_len = 0;
+    uint8_t *seed = ak_secure_alloc(AK_BIP39_SEED_LEN);
+    ak_bip32_node *node = ak_secure_alloc(sizeof *node);
+    const cJSON *path = cJSON_GetObjectItemCaseSensitive(cfg, "path");
+    const char *p = AK_BIP32_DEFAULT_ETH_PATH;
+    ak_err rc = AK_ERR_NOMEM;
+    if (seed == NULL || node == NULL)
+        goto out;
+    rc = AK_ERR_CONFIG;
+    if (path != NULL) {
+        if (!cJSON_IsString(path) || strlen(path->valuestring) > AK_BIP32_PATH_MAX) {
+            snprintf(err, err_cap, "local.path: a BIP-32 path such as %s",
+                     AK_BIP32_DEFAULT_ETH_PATH);
+            goto out;
+        }
+        p = path->valuestring;
+    }
+    rc = cn_cfg_secret(&mn, &mn_cap, &mn_len, cfg, "mnemonic_file", "mnemonic_env", 1,
+                       AK_BIP39_MNEMONIC_MAX, "local", err, err_cap);
+    if (rc != AK_OK)
+        goto out;
+    rc = cn_cfg_secret(&pass, &pass_cap, &pass_len, cfg, "passphrase_file", "passphrase_env", 0,
+                       AK_BIP39_PASSPHRASE_MAX, "local", err, err_cap);
+    if (rc != AK_OK)
+        goto out;
+    rc = ak_bip39_to_seed(seed, mn, mn_len, pass, pass_len);
+    if (rc != AK_OK) {
+        /* Never say which word: the words are the secret. */
+        snprintf(err, err_cap, "local: the mnemonic is not a valid BIP-39 English mnemonic (%s)",
+                 ak_strerror(rc));
+        rc = AK_ERR_CONFIG;
+        goto out;
+    }
+    rc = ak_bip32_derive_path(node, seed, AK_BIP39_SEED_LEN, p, strlen(p));
+    if (rc != AK_OK) {
+        snprintf(err, err_cap, "local.path: \"%.64s\" cannot be derived (%s)", p, ak_strerror(rc));
+        rc = AK_ERR_CONFIG;
+        goto out;
+    }
+    memcpy(key, node->key, 32);
+out:
+    if (mn != NULL)
+        ak_secure_free(mn, mn_cap);
+    if (pass != NULL)
+        ak_secure_free(pass, pass_cap);
+    if (seed != NULL)
+        ak_secure_free(seed, AK_BIP39_SEED_LEN);
+    if (node != NULL) {
+        ak_bip32_node_wipe(node);
+        ak_secure_free(node, sizeof *node);
+    }
+    return rc;
+}
+
 ak_err cn_local_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t err_cap)
 {
+    static const char *const known[] = {
+        "type",         "name", "key_file",       "key_env",         "mnemonic_file",
+        "mnemonic_env", "path", "passphrase_env", "passphrase_file", NULL};
     ak_err rc = AK_ERR_CONFIG;
     char *text = ak_secure_alloc(KEY_TEXT_MAX);
     uint8_t *key = ak_secure_alloc(32);
@@ -180,12 +247,33 @@ ak_err cn_local_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t 
     const cJSON *file = cJSON_GetObjectItemCaseSensitive(cfg, "key_file");
     const cJSON *env = cJSON_GetObjectItemCaseSensitive(cfg, "key_env");
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(cfg, "name");
-    if ((file != NULL) == (env != NULL) || (file && !cJSON_IsString(file)) ||
+    int mnemonic =
+        cJSON_HasObjectItem(cfg, "mnemonic_file") || cJSON_HasObjectItem(cfg, "mnemonic_env");
+    if ((rc = cn_cfg_known(cfg, known, "local", err, err_cap)) != AK_OK)
+        goto out;
+    rc = AK_ERR_CONFIG;
+    if ((file != NULL) + (env != NULL) + mnemonic != 1 || (file && !cJSON_IsString(file)) ||
         (env && !cJSON_IsString(env))) {
-        snprintf(err, err_cap, "local signer needs exactly one of key_file or key_env (strings)");
+        snprintf(err, err_cap,
+                 "local signer needs exactly one of key_file, key_env, "
+                 "mnemonic_file or mnemonic_env (strings)");
         goto out;
     }
-    if (file != NULL) {
+    if (!mnemonic &&
+        (cJSON_HasObjectItem(cfg, "path") || cJSON_HasObjectItem(cfg, "passphrase_env") ||
+         cJSON_HasObjectItem(cfg, "passphrase_file"))) {
+        snprintf(err, err_cap, "local: path and passphrase_* go with mnemonic_file/mnemonic_env");
+        goto out;
+    }
+    if (name != NULL && (!cJSON_IsString(name) || strlen(name->valuestring) >= 64)) {
+        snprintf(err, err_cap, "local.name: must be a string of < 64 chars");
+        goto out;
+    }
+    if (mnemonic) {
+        rc = key_from_mnemonic(key, cfg, err, err_cap);
+        if (rc != AK_OK)
+            goto out;
+    } else if (file != NULL) {
         rc = read_small_file(text, KEY_TEXT_MAX, file->valuestring);
         if (rc != AK_OK) {
             snprintf(err, err_cap, "cannot read key_file %s", file->valuestring);
@@ -203,7 +291,7 @@ ak_err cn_local_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t 
         ak_wipe((char *)v, strlen(v));
         unsetenv(env->valuestring);
     }
-    rc = parse_key_text(key, text);
+    rc = mnemonic ? AK_OK : parse_key_text(key, text);
     if (rc != AK_OK) {
         snprintf(err, err_cap, "the local key must be 64 hex digits");
         goto out;

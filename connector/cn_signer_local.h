@@ -4,6 +4,12 @@
  *
  * Config object (one account's "signer"):
  *   { "type": "local", "key_file": "/path/key.hex" }   or   { "type": "local", "key_env": "VAR" }
+ * or, from a BIP-39 mnemonic (English) and a BIP-32 path:
+ *   { "type": "local", "mnemonic_env": "VAR" | "mnemonic_file": "/path",
+ *     "path": "m/44'/60'/0'/0/0",                  // default
+ *     "passphrase_env": "VAR" | "passphrase_file": "/path" }   // optional BIP-39 passphrase
+ * The mnemonic, passphrase, seed and derived node are held in locked memory and wiped.
+ * Unknown fields are refused.
  * The key is 64 hex digits (optional 0x, surrounding whitespace allowed). It is read into locked,
  * non-dumpable memory (ak_secure_alloc), the file buffer and environment copy are wiped, and the
  * environment variable is removed from the process environment after reading.

@@ -292,8 +292,10 @@ static ak_err fill_gas(cn_txreq *t, const cn_transport *ds, cn_call_err *e)
     char *hex = NULL;
     cJSON *params = cJSON_CreateArray();
     cJSON *call = cJSON_CreateObject();
-    if (params == NULL || call == NULL)
+    if (params == NULL || call == NULL) {
+        cJSON_Delete(call); /* not yet owned by params */
         goto out;
+    }
     cJSON_AddItemToArray(params, call);
     ak_addr_to_checksum(addr, t->from);
     if (!cJSON_AddStringToObject(call, "from", addr))

@@ -10,6 +10,7 @@
 #include "ak_addr.h"
 #include "ak_b64.h"
 #include "ak_hex.h"
+#include "ak_json.h"
 #include "ak_secmem.h"
 #include "ak_sig.h"
 
@@ -92,6 +93,12 @@ static cJSON *parse_body(ks_ctx *ctx, const char *body, size_t len, ks_reply *ou
         ks_api_error(out, 400, "json_too_deep", "JSON nesting exceeds the limit");
         return NULL;
     }
+    /* cJSON would cut a string at \u0000 and keep duplicate keys (ak_json.h): refuse both, so
+     * that what is signed is what every other JSON parser on the way saw. */
+    if (ak_json_has_nul(body, len)) {
+        ks_api_error(out, 400, "invalid_json", "the body contains a NUL character");
+        return NULL;
+    }
     cJSON *j = cJSON_ParseWithLength(body, len);
     if (j == NULL) {
         ks_api_error(out, 400, "bad_json", "the body is not valid JSON");
@@ -100,6 +107,14 @@ static cJSON *parse_body(ks_ctx *ctx, const char *body, size_t len, ks_reply *ou
     if (!cJSON_IsObject(j)) {
         cJSON_Delete(j);
         ks_api_error(out, 400, "bad_json", "the body must be a JSON object");
+        return NULL;
+    }
+    ak_err e = ak_json_check_keys(j);
+    if (e != AK_OK) {
+        cJSON_Delete(j);
+        ks_api_error(out, 400, "invalid_json",
+                     e == AK_ERR_JSON ? "the body has a duplicate object key"
+                                      : "an object in the body has too many members");
         return NULL;
     }
     return j;

@@ -19,7 +19,8 @@ struct ks_audit {
     int fd;
     int regular; /* a regular file: ftruncate works */
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t cv;      /* durability reached (broadcast after each fdatasync) */
+    pthread_cond_t cv_lead; /* announced records all written (wakes a waiting leader) */
     uint8_t prev[32];
     uint64_t seq;
     off_t size;
@@ -166,7 +167,10 @@ static ak_err load_tail(ks_audit *a, char *msg, size_t cap)
     SHA256((const unsigned char *)buf + start, end - start, a->prev);
     j = cJSON_ParseWithLength(buf + start, end - start);
     const cJSON *seq = cJSON_GetObjectItemCaseSensitive(j, "seq");
-    if (!cJSON_IsNumber(seq) || seq->valuedouble < 1) {
+    /* Range and integrality before the conversion (an out-of-range double -> integer is UB). */
+    if (!cJSON_IsNumber(seq) ||
+        !(seq->valuedouble >= 1 && seq->valuedouble <= 9007199254740992.0) ||
+        seq->valuedouble != (double)(uint64_t)seq->valuedouble) {
         set_msg(msg, cap, "audit: the last line of the log has no valid seq");
         goto out;
     }
@@ -189,6 +193,7 @@ ak_err ks_audit_open(ks_audit **out, const char *path, unsigned interval_ms, cha
         return AK_ERR_NOMEM;
     pthread_mutex_init(&a->mu, NULL);
     pthread_cond_init(&a->cv, NULL);
+    pthread_cond_init(&a->cv_lead, NULL);
     a->interval_ms = interval_ms;
     a->fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (a->fd < 0) {
@@ -229,6 +234,7 @@ void ks_audit_close(ks_audit *a)
         close(a->fd);
     }
     pthread_cond_destroy(&a->cv);
+    pthread_cond_destroy(&a->cv_lead);
     pthread_mutex_destroy(&a->mu);
     free(a);
 }
@@ -289,6 +295,10 @@ ak_err ks_audit_write(ks_audit *a, const ks_audit_rec *rec, uint64_t *ticket)
     ak_err err = AK_ERR_AUDIT;
     char line[KS_AUDIT_LINE_MAX + 1];
     pthread_mutex_lock(&a->mu);
+    /* The last announced record wakes a leader waiting to group it (one wake-up, not one per
+     * record: each wake-up is a context switch on the signing path). */
+    if (a->intent > 0 && --a->intent == 0)
+        pthread_cond_signal(&a->cv_lead);
     if (a->broken)
         goto out;
     size_t len = format_line(line, sizeof line, a, rec);
@@ -296,9 +306,6 @@ ak_err ks_audit_write(ks_audit *a, const ks_audit_rec *rec, uint64_t *ticket)
         goto out;
     /* One write() of the whole line: O_APPEND keeps concurrent writers of other processes from
      * interleaving, and a short write is cut back so no partial line remains. */
-    if (a->intent > 0)
-        a->intent--;
-    pthread_cond_broadcast(&a->cv); /* a syncing leader may be waiting for this record */
     ssize_t w = write(a->fd, line, len + 1);
     if (w != (ssize_t)(len + 1)) {
         int e = w < 0 ? errno : ENOSPC;
@@ -343,7 +350,7 @@ ak_err ks_audit_sync(ks_audit *a, uint64_t ticket)
                 until.tv_sec += until.tv_nsec / 1000000000L;
                 until.tv_nsec %= 1000000000L;
                 while (a->intent > 0 && !a->broken &&
-                       pthread_cond_timedwait(&a->cv, &a->mu, &until) == 0)
+                       pthread_cond_timedwait(&a->cv_lead, &a->mu, &until) == 0)
                     ;
             }
             uint64_t target = a->written;

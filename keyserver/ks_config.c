@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "ak_hex.h"
+#include "ak_json.h"
 #include "ak_secmem.h"
 #include "p11_uri.h"
 
@@ -76,8 +77,9 @@ static ak_err get_uint(unsigned long *out, const cJSON *obj, const char *where, 
         *out = dflt;
         return AK_OK;
     }
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(unsigned long)v->valuedouble ||
-        v->valuedouble < (double)lo || v->valuedouble > (double)hi)
+    /* Range first: converting an out-of-range (or NaN) double to an integer is undefined. */
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= (double)lo && v->valuedouble <= (double)hi) ||
+        v->valuedouble != (double)(unsigned long)v->valuedouble)
         return cfg_fail(msg, cap, "%s.%s: must be an integer in %lu..%lu", where, name, lo, hi);
     *out = (unsigned long)v->valuedouble;
     return AK_OK;
@@ -130,7 +132,7 @@ static ak_err parse_listen_tls(ks_config *c, const cJSON *root, char *msg, size_
     static const char *const l_allowed[] = {"address", "port", NULL};
     static const char *const t_allowed[] = {"cert", "key", "client_ca", "crl", NULL};
     const cJSON *l, *t;
-    unsigned long v;
+    unsigned long v = 0;
     ak_err e;
     if ((e = get_obj(&l, root, "listen", 1, msg, cap)) != AK_OK ||
         (e = check_members(l, "listen", l_allowed, msg, cap)) != AK_OK ||
@@ -164,7 +166,7 @@ static ak_err parse_pkcs11(ks_config *c, const cJSON *root, char *msg, size_t ca
         "module",       "token_label",   "pin_file",      "pin_env",
         "max_sessions", "op_timeout_ms", "bounded_calls", NULL};
     const cJSON *p;
-    unsigned long v;
+    unsigned long v = 0;
     ak_err e;
     if ((e = get_obj(&p, root, "pkcs11", 1, msg, cap)) != AK_OK ||
         (e = check_members(p, "pkcs11", allowed, msg, cap)) != AK_OK ||
@@ -357,7 +359,7 @@ static ak_err parse_limits(ks_config *c, const cJSON *root, char *msg, size_t ca
                                           "max_connections",   "max_per_ip", "connection_timeout_s",
                                           "connection_memory", "threads",    NULL};
     const cJSON *l;
-    unsigned long v;
+    unsigned long v = 0;
     ak_err e;
     static const cJSON empty = {0};
     if ((e = get_obj(&l, root, "limits", 0, msg, cap)) != AK_OK)
@@ -379,7 +381,7 @@ static ak_err parse_limits(ks_config *c, const cJSON *root, char *msg, size_t ca
     LIM(max_per_ip, "max_per_ip", 1, 65536, 64);
     LIM(connection_timeout_s, "connection_timeout_s", 1, 3600, 30);
     LIM(connection_memory, "connection_memory", 8192, 16 * 1024 * 1024, 32 * 1024);
-    LIM(threads, "threads", 0, 64, 8);
+    LIM(threads, "threads", 0, 64, 0);
 #undef LIM
     return AK_OK;
 }
@@ -455,6 +457,16 @@ ak_err ks_config_load(ks_config **out, const char *path, char *msg, size_t msg_c
     }
     if (!cJSON_IsObject(root)) {
         err = cfg_fail(msg, msg_cap, "\"%s\": the top level must be an object", path);
+        goto out;
+    }
+    /* cJSON cuts names at \u0000 and keeps duplicate keys (ak_json.h): a repeated client or
+     * section would silently be ignored, so both are refused like any other typo. */
+    if (ak_json_has_nul(text, len)) {
+        err = cfg_fail(msg, msg_cap, "\"%s\": contains a NUL character (\\u0000)", path);
+        goto out;
+    }
+    if (ak_json_check_keys(root) != AK_OK) {
+        err = cfg_fail(msg, msg_cap, "\"%s\": a key appears twice in the same object", path);
         goto out;
     }
     if ((err = check_members(root, "", allowed, msg, msg_cap)) != AK_OK ||

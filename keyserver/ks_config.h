@@ -76,7 +76,7 @@ typedef struct {
     unsigned max_per_ip;
     unsigned connection_timeout_s;
     size_t connection_memory;
-    unsigned threads;
+    unsigned threads; /* 0 = a thread per connection, N = epoll pool of N (see ks_http.h) */
     /* process */
     char user[64]; /* "" = keep the current user */
 } ks_config;

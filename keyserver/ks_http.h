@@ -1,12 +1,17 @@
 /*
  * ks_http.h - the key server's HTTPS front end on libmicrohttpd 0.9.75 (GnuTLS).
  *
- * Internal polling thread + epoll + a thread pool of cfg->threads; every limit set explicitly
- * (connections, per IP, memory per connection, idle timeout). Client certificates are enforced
- * through ks_tls (see ks_tls.h). Keep-alive: the handler never queues its answer on the first
- * call for a request except to refuse it (413 on Content-Length, 403 on a failed certificate),
- * where closing the connection is intended. Bodies are counted as they arrive and never exceed
- * cfg->max_body; a chunked upload that passes it is aborted (connection closed).
+ * Threading (cfg->threads): 0 (default) = one thread per connection (internal polling, poll);
+ * N > 0 = internal polling thread + epoll + a pool of N workers. The handler blocks for the HSM
+ * call and the audit fdatasync, so in the pool mode a worker serves one signature at a time for
+ * all its connections, and MHD spreads connections unevenly over workers (measured: 16
+ * connections on 8 workers left 3 idle); a thread per connection keeps one signature in flight
+ * per client and measured the best /sign throughput and p99 (docs/keyserver.md). Every limit is
+ * set explicitly (connections, per IP, memory per connection, idle timeout). Client certificates
+ * are enforced through ks_tls (see ks_tls.h). Keep-alive: the handler never queues its answer on
+ * the first call for a request except to refuse it (413 on Content-Length, 403 on a failed
+ * certificate), where closing the connection is intended. Bodies are counted as they arrive and
+ * never exceed cfg->max_body; a chunked upload that passes it is aborted (connection closed).
  *
  * Ownership: ks_http_start() returns a server stopped and freed by ks_http_stop() (NULL ok);
  * ctx and creds must outlive it.

@@ -26,6 +26,7 @@
  * JSON themselves should do the same.
  */
 #include "ak_eip712.h"
+#include "ak_json.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -742,19 +743,6 @@ out:
     return err;
 }
 
-/* 1 if a JSON string escape \u0000 occurs (cJSON would silently cut the string there). */
-static int has_escaped_nul(const char *s, size_t len)
-{
-    for (size_t i = 0; i + 1 < len; i++) {
-        if (s[i] != '\\')
-            continue;
-        if (s[i + 1] == 'u' && i + 5 < len && memcmp(s + i + 2, "0000", 4) == 0)
-            return 1;
-        i++; /* skip the escaped character */
-    }
-    return 0;
-}
-
 ak_err ak_eip712_hash_json(ak_eip712_result *out, const char *json, size_t len)
 {
     cJSON *root = NULL;
@@ -768,7 +756,7 @@ ak_err ak_eip712_hash_json(ak_eip712_result *out, const char *json, size_t len)
         err = AK_ERR_JSON;
         goto out;
     }
-    if (has_escaped_nul(json, len)) {
+    if (ak_json_has_nul(json, len)) {
         err = AK_ERR_EIP712;
         goto out;
     }

@@ -41,7 +41,7 @@ pkcs11-tool --module "$MODULE" --token-label kstest --login --pin 123456 --keypa
 echo 123456 >"$WORK/pin"
 PKI=$WORK/pki
 
-write_config() { # FILE AUDIT_FILE [EXTRA_TOP_LEVEL_JSON]
+write_config() { # FILE AUDIT_FILE [THREADS (default 0: a thread per connection)]
     cat >"$1" <<JSON
 {
   "listen": {"address": "127.0.0.1", "port": 0},
@@ -52,8 +52,7 @@ write_config() { # FILE AUDIT_FILE [EXTRA_TOP_LEVEL_JSON]
   "keys": {"key-one": "pkcs11:object=k1", "key-two": "pkcs11:id=%02"},
   "clients": {"cn:connector": "*", "cn:alice": ["key-two"]},
   "audit": {"file": "$2", "fsync": "always"},
-  "limits": {"max_body": 8192, "max_batch": 4, "max_json_depth": 4, "threads": 2}${3:+,
-  $3}
+  "limits": {"max_body": 8192, "max_batch": 4, "max_json_depth": 4, "threads": ${3:-0}}
 }
 JSON
 }
@@ -121,6 +120,16 @@ bad_config "bad URI" "keys.key-one:" '.keys["key-one"]="pkcs11:bogus=1"'
 bad_config "unreadable cert" "tls.cert: cannot read" '.tls.cert="/nonexistent.crt"'
 bad_config "bad fsync" "audit.fsync" '.audit.fsync="sometimes"'
 bad_config "limit out of range" "limits.max_batch: must be an integer" '.limits.max_batch=0'
+bad_config "huge limit (no overflow)" "pkcs11.max_sessions: must be an integer in 1..256" '.pkcs11.max_sessions=1e300'
+bad_config "negative limit" "limits.max_body: must be an integer" '.limits.max_body=-1'
+bad_config "bounded_calls not a bool" "pkcs11.bounded_calls: must be true or false" '.pkcs11.bounded_calls=1'
+# cJSON would keep the first of two entries and cut a name at \u0000: both refused
+sed 's/"cn:alice": \["key-two"\]/"cn:alice": ["key-two"], "cn:alice": "*"/' "$WORK/ks.json" >"$WORK/bad.json"
+out=$("$KS" --config "$WORK/bad.json" --check-config 2>&1)
+check "a duplicate client is exit 2" eq "$?:$(grep -c 'a key appears twice' <<<"$out")" "2:1"
+sed 's/"key-two": "pkcs11:id=%02"/"key-two\\u0000x": "pkcs11:id=%02"/' "$WORK/ks.json" >"$WORK/bad.json"
+out=$("$KS" --config "$WORK/bad.json" --check-config 2>&1)
+check "a key id with \\u0000 is exit 2" eq "$?:$(grep -c 'contains a NUL character' <<<"$out")" "2:1"
 echo '{"listen": ' >"$WORK/bad.json"
 out=$("$KS" --config "$WORK/bad.json" --check-config 2>&1)
 check "invalid JSON is exit 2 with a line" eq "$?:$(grep -c 'not valid JSON (near line' <<<"$out")" "2:1"
@@ -223,6 +232,30 @@ expect "400 wrong field type" 400 bad_field_type "${C[@]}" -d "{\"key_id\":1,\"d
 expect "400 unknown field" 400 unknown_field "${C[@]}" -d "{\"key_id\":\"key-one\",\"data\":\"$D32\",\"x\":\"y\"}" "$U/sign"
 expect "400 missing field" 400 missing_field "${C[@]}" -d '{"key_id":"key-one"}' "$U/sign"
 expect "400 nesting too deep" 400 json_too_deep "${C[@]}" -d '{"a":[[[[[1]]]]]}' "$U/sign"
+# JSON that cJSON would read differently from other parsers (ak_json.h): refused, nothing signed
+before=$(metric anode_keyserver_hsm_sign_calls_total)
+D32B=$(head -c 32 /dev/urandom | base64)
+no_sig() { # DESCRIPTION CURL_ARGS... -> 400 invalid_json and no signature in the reply
+    local d=$1 r
+    shift
+    r=$(req "$@")
+    if [ "${r%% *}" = 400 ] && [ "$(jq -r .error.code <<<"${r#* }")" = invalid_json ] &&
+        ! grep -q signature <<<"$r"; then ok; else fail "$d: $r"; fi
+}
+no_sig "sign: key_id with \\u0000" "${C[@]}" -d "{\"key_id\":\"key-one\\u0000x\",\"data\":\"$D32\"}" "$U/sign"
+no_sig "sign: key_id k\\u0000x" "${C[@]}" -d "{\"key_id\":\"k\\u0000x\",\"data\":\"$D32\"}" "$U/sign"
+no_sig "sign: duplicate data" "${C[@]}" -d "{\"key_id\":\"key-one\",\"data\":\"$D32\",\"data\":\"$D32B\"}" "$U/sign"
+no_sig "sign: duplicate key_id" "${C[@]}" -d "{\"key_id\":\"key-one\",\"key_id\":\"key-two\",\"data\":\"$D32\"}" "$U/sign"
+no_sig "batch: \\u0000 in one item" "${C[@]}" -d "{\"requests\":[$(S),{\"key_id\":\"key-one\",\"data\":\"$D32\",\"request_id\":\"a\\u0000b\"}]}" "$U/sign"
+no_sig "batch: duplicate data in one item" "${C[@]}" -d "{\"requests\":[$(S),{\"key_id\":\"key-one\",\"data\":\"$D32\",\"data\":\"$D32B\"}]}" "$U/sign"
+no_sig "batch: duplicate requests" "${C[@]}" -d "{\"requests\":[$(S)],\"requests\":[$(S)]}" "$U/sign"
+printf '{"key_id":"key-one","data":"%s"}\0' "$D32" >"$WORK/nul.json"
+no_sig "sign: raw NUL byte in the body" "${C[@]}" --data-binary @"$WORK/nul.json" "$U/sign"
+no_sig "pubkey POST: key_id with \\u0000" "${C[@]}" -d '{"key_id":"key-one\u0000x"}' "$U/pubkey"
+no_sig "health POST: duplicate key_id" "${C[@]}" -d '{"key_id":"nope","key_id":"key-one"}' "$U/health"
+check "no HSM signature for NUL / duplicate-key bodies" eq "$(metric anode_keyserver_hsm_sign_calls_total)" "$before"
+# an escaped backslash before u0000 is no NUL: accepted
+expect "sign: \"\\\\u0000\" is not a NUL" 200 - "${C[@]}" -d "{\"key_id\":\"key-one\",\"data\":\"$D32\",\"request_id\":\"a\\\\u0000\"}" "$U/sign"
 expect "400 empty batch" 400 empty_batch "${C[@]}" -d '{"requests":[]}' "$U/sign"
 expect "413 batch too large" 413 batch_too_large "${C[@]}" -d "{\"requests\":[$(S),$(S),$(S),$(S),$(S)]}" "$U/sign"
 expect "413 body over the limit (Content-Length)" 413 body_too_large "${C[@]}" -d "$(head -c 9000 /dev/zero | tr '\0' ' ')$(S)" "$U/sign"
@@ -297,15 +330,18 @@ sed -E '3s/"digest":"./"digest":"X/' "$WORK/audit.log" >"$WORK/edited.log"
 check "audit verify detects an edited line" bash -c "! '$AUDIT' --verify '$WORK/edited.log' >/dev/null"
 sed '5d' "$WORK/audit.log" >"$WORK/deleted.log"
 check "audit verify detects a deleted line" bash -c "! '$AUDIT' --verify '$WORK/deleted.log' >/dev/null"
-# a restart continues the chain
-start_server "$WORK/ks.json" "$WORK/server2.log"
+# a restart continues the chain (this time: epoll pool of 3, HSM calls on the request thread)
+jq '.limits.threads=3 | .pkcs11.bounded_calls=false' "$WORK/ks.json" >"$WORK/ks2.json"
+start_server "$WORK/ks2.json" "$WORK/server2.log"
 U=https://127.0.0.1:$PORT
 expect "sign after restart" 200 - "${C[@]}" -d "$(S)" "$U/sign"
+check "pool mode, unbounded calls: 4 threads x 50 signatures verify" \
+    "$LOAD" "$U/sign" "$PKI/ca.crt" "$PKI/connector.crt" "$PKI/connector.key" key-two "$PUB2" 4 50
 stop_server "$SPID"
 check "audit chain continues across restarts" "$AUDIT" --verify "$WORK/audit.log"
 
 # ---- audit fail closed: /dev/full -> 503, no signature returned ----------------------------------
-write_config "$WORK/full.json" /dev/full
+write_config "$WORK/full.json" /dev/full 2 # the epoll thread-pool mode
 start_server "$WORK/full.json" "$WORK/server3.log"
 U=https://127.0.0.1:$PORT
 r=$(req "${C[@]}" -d "$(S)" "$U/sign")
@@ -322,7 +358,8 @@ stop_server "$SPID"
 
 # ---- HSM faults: 503 hsm_unavailable, health 503, then recovery --------------------------------
 if [ -n "$FAULT" ] && [ -r "$FAULT" ]; then
-    jq --arg m "$FAULT" '.pkcs11.module=$m | .pkcs11.op_timeout_ms=2000' "$WORK/ks.json" >"$WORK/fault.json"
+    jq --arg m "$FAULT" '.pkcs11.module=$m | .pkcs11.op_timeout_ms=2000 | .limits.threads=2' \
+        "$WORK/ks.json" >"$WORK/fault.json"
     export P11_FAULT_TARGET=$MODULE P11_FAULT_FILE=$WORK/fault.ctl
     echo "1 none" >"$P11_FAULT_FILE"
     start_server "$WORK/fault.json" "$WORK/server4.log"

@@ -155,6 +155,19 @@ int main(int argc, char **argv)
     CHECK(!verify_ok(bad, &n));
     CHECK_EQ_INT(ks_audit_open(&a, bad, 0, msg, sizeof msg), AK_ERR_AUDIT);
 
+    /* A last line whose seq is no count (huge, fractional, above 2^53) is refused, not
+     * converted: the conversion of 1e300 to uint64_t was undefined behaviour. */
+    static const char *const bad_seq[] = {"1e300", "1.5", "18446744073709551616", "0", "-3"};
+    for (size_t i = 0; i < sizeof bad_seq / sizeof bad_seq[0]; i++) {
+        FILE *f = fopen(bad, "w");
+        CHECK(f != NULL);
+        if (f == NULL)
+            continue;
+        fprintf(f, "{\"seq\":%s,\"prev\":\"%064d\"}\n", bad_seq[i], 0);
+        fclose(f);
+        CHECK_EQ_INT(ks_audit_open(&a, bad, 0, msg, sizeof msg), AK_ERR_AUDIT);
+    }
+
     /* Fail closed: a full disk makes the append fail, and it is counted. */
     CHECK_EQ_INT(ks_audit_open(&a, "/dev/full", 0, msg, sizeof msg), AK_OK);
     if (a != NULL) {

@@ -1,0 +1,530 @@
+/*
+ * bench_paymaster.c - pm_getPaymasterData end to end against the raw HSM, in one run on one
+ * SoftHSM2 token (issue 6 benchmark):
+ *   1. raw C_SignInit + C_Sign (CKM_ECDSA) through bench_raw at T threads (default: online CPUs)
+ *      and at 8 threads (the key server's default session count); the better is the baseline;
+ *   2. pm_getPaymasterData end to end - client -> anode-connector (ERC-7677 paymaster, policy,
+ *      VerifyingPaymaster getHash, EIP-191) -> (mTLS) anode-keyserver -> SoftHSM2 - at C
+ *      concurrent keep-alive clients (default 16): sponsorships/s and the ratio to (1)
+ *      (target >= 0.75), and at 1 client (p50 latency);
+ *   3. CPU time per signature of the connector, the key server and the clients.
+ * Phases run in R interleaved rounds and the best of each is kept (the machine is shared).
+ *
+ * The program makes its own token (deploy/softhsm-init.sh) and PKI (deploy/pki.sh) in a
+ * temporary directory, starts the key server, then the connector once to learn the HSM address
+ * (eth_accounts) and again with a "paymaster" section naming that address; every process is
+ * stopped by PID on every exit path and the directory removed. The connector gets --chain-id
+ * and an unreachable downstream (the pm_* methods need no node). Every answer must carry
+ * paymasterData; each client's last answer is checked independently of the connector: the
+ * window is decoded from paymasterData, getHash recomputed with ak_userop, and the signature
+ * must recover to the HSM address.
+ *
+ * Usage: bench_paymaster [--seconds S] [--rounds R] [--clients C] [--raw-threads T]
+ *                        [--keyserver PATH] [--connector PATH]
+ * Exit: 0 when the run completed (the target is reported, not enforced), 1 on any failure.
+ */
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "ak_addr.h"
+#include "ak_eip191.h"
+#include "ak_hex.h"
+#include "ak_sig.h"
+#include "ak_userop.h"
+#include "bench_raw.h"
+
+extern char **environ;
+
+#define MODULE      "/usr/lib/softhsm/libsofthsm2.so"
+#define TOKEN       "bench-pm"
+#define KEY_LABEL   "k1"
+#define PIN         "123456"
+#define MAX_CLIENTS 64
+#define REQ_MAX     2048
+#define RESP_MAX    4096
+#define PAYMASTER   "0x3333333333333333333333333333333333333333"
+#define ENTRY_POINT "0x0000000071727De22E5E9d8BAf0edAc6f37da032"
+#define SENDER      "0x1111111111111111111111111111111111111111"
+/* The operation, with %s for the nonce: each request signs a different hash. */
+#define USER_OP                                                                                    \
+    "{\"sender\":\"" SENDER "\",\"nonce\":\"%s\",\"callData\":\"0xb61d27f60000000000000000000000"  \
+    "000000000000000000000000000000000000000001\",\"callGasLimit\":\"0x186a0\","                   \
+    "\"verificationGasLimit\":\"0x30d40\",\"preVerificationGas\":\"0xc350\","                      \
+    "\"maxFeePerGas\":\"0x77359400\",\"maxPriorityFeePerGas\":\"0x3b9aca00\"}"
+
+typedef struct {
+    unsigned port;
+    char addr[AK_ADDR_STR_SIZE];
+    int fds[MAX_CLIENTS];
+    uint32_t seq[MAX_CLIENTS];
+    char last[MAX_CLIENTS][RESP_MAX]; /* last response body per client */
+    char last_nonce[MAX_CLIENTS][24];
+} load_ctx;
+
+static int connect_port(unsigned port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    int one = 1;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd < 0)
+        return -1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/*
+ * One keep-alive HTTP POST of body on client t's connection; the response body goes to
+ * lc->last[t]. Returns 0 for a complete 200 response.
+ */
+static int http_post(load_ctx *lc, unsigned t, const char *body)
+{
+    char req[REQ_MAX + 160], buf[RESP_MAX];
+    size_t got = 0;
+    int n = snprintf(req, sizeof req,
+                     "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\n\r\n%s",
+                     strlen(body), body);
+    if (n < 0 || (size_t)n >= sizeof req)
+        return -1;
+    if (lc->fds[t] < 0 && (lc->fds[t] = connect_port(lc->port)) < 0)
+        return -1;
+    if (send(lc->fds[t], req, (size_t)n, MSG_NOSIGNAL) != n)
+        goto fail;
+    for (;;) {
+        ssize_t k = recv(lc->fds[t], buf + got, sizeof(buf) - 1 - got, 0);
+        if (k <= 0)
+            goto fail;
+        got += (size_t)k;
+        buf[got] = '\0';
+        char *end = strstr(buf, "\r\n\r\n");
+        if (end == NULL)
+            continue;
+        char *cl = strcasestr(buf, "Content-Length:");
+        if (cl == NULL || strncmp(buf, "HTTP/1.1 200", 12) != 0)
+            goto fail;
+        size_t blen = strtoul(cl + 15, NULL, 10), want = (size_t)(end + 4 - buf) + blen;
+        if (want >= sizeof buf)
+            goto fail;
+        if (got < want)
+            continue;
+        memcpy(lc->last[t], end + 4, blen);
+        lc->last[t][blen] = '\0';
+        return 0;
+    }
+fail:
+    close(lc->fds[t]);
+    lc->fds[t] = -1;
+    return -1;
+}
+
+/* pm_getPaymasterData for the operation with nonce (t << 32 | seq); 0 if it is a result. */
+static int op_pm(void *c, unsigned t)
+{
+    load_ctx *lc = c;
+    char body[REQ_MAX], op[1024];
+    uint64_t nonce = ((uint64_t)(t + 1) << 32) | lc->seq[t];
+    snprintf(lc->last_nonce[t], sizeof lc->last_nonce[t], "0x%llx", (unsigned long long)nonce);
+    snprintf(op, sizeof op, USER_OP, lc->last_nonce[t]);
+    snprintf(body, sizeof body,
+             "{\"jsonrpc\":\"2.0\",\"id\":%u,\"method\":\"pm_getPaymasterData\",\"params\":[%s,"
+             "\"" ENTRY_POINT "\",\"0x7a69\",{}]}",
+             lc->seq[t], op);
+    lc->seq[t]++;
+    if (http_post(lc, t, body) != 0)
+        return -1;
+    return strstr(lc->last[t], "\"paymasterData\":\"0x") != NULL ? 0 : -1;
+}
+
+/* Client t's last answer: its signature over VerifyingPaymaster.getHash recovers to addr. */
+static int check_last(const load_ctx *lc, unsigned t)
+{
+    char op_json[REQ_MAX], why[64];
+    uint8_t data[AK_USEROP_VP_DATA_LEN], pm[20], h[32], digest[32], got[20], want[20];
+    uint64_t until = 0, after = 0;
+    const uint8_t *sig = NULL;
+    size_t sig_len = 0;
+    ak_userop op = {0};
+    ak_sig s;
+    int ok = 0;
+    const char *d = strstr(lc->last[t], "\"paymasterData\":\"0x");
+    snprintf(op_json, sizeof op_json, USER_OP, lc->last_nonce[t]);
+    cJSON *j = cJSON_Parse(op_json);
+    if (d != NULL && j != NULL && ak_userop_from_json(&op, j, why, sizeof why) == AK_OK &&
+        ak_hex_decode_exact(data, sizeof data, d + 17, 2 + 2 * sizeof data) == AK_OK &&
+        ak_userop_vp_data_parse(&until, &after, &sig, &sig_len, data, sizeof data) == AK_OK &&
+        sig_len == 65 && ak_addr_parse(pm, PAYMASTER, 42) == AK_OK) {
+        /* The connector used its configured paymaster gas limits (100000 / 0). */
+        ak_u256_from_u64(&op.paymaster_verification_gas_limit, 100000);
+        ok = ak_userop_vp_hash(h, &op, 31337, pm, until, after) == AK_OK;
+        ak_eip191_hash(digest, h, 32);
+        ok = ok && ak_sig_from_rsv(&s, sig) == AK_OK &&
+             ak_sig_recover_address(got, &s, digest) == AK_OK &&
+             ak_addr_parse(want, lc->addr, strlen(lc->addr)) == AK_OK && memcmp(got, want, 20) == 0;
+    }
+    ak_userop_clear(&op);
+    cJSON_Delete(j);
+    return ok ? 0 : -1;
+}
+
+static long vm_kb(pid_t pid, const char *field)
+{
+    char path[64], line[256];
+    long v = -1;
+    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, field, strlen(field)) == 0)
+            v = strtol(line + strlen(field) + 1, NULL, 10);
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/* CPU seconds (user + system) used so far by pid (0 = this process). */
+static double cpu_seconds(pid_t pid)
+{
+    if (pid == 0) {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+               ru.ru_stime.tv_usec / 1e6;
+    }
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    unsigned long ut = 0, st = 0;
+    if (p == NULL ||
+        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
+/* Start prog with args, stderr to logpath. Returns the pid or -1. */
+static pid_t spawn_logged(char *const argv[], const char *logpath)
+{
+    pid_t pid = -1;
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 2, logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    if (posix_spawn(&pid, argv[0], &fa, NULL, argv, environ) != 0)
+        pid = -1;
+    posix_spawn_file_actions_destroy(&fa);
+    return pid;
+}
+
+static void stop(pid_t pid)
+{
+    if (pid > 0) {
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+    }
+}
+
+static int write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (f == NULL)
+        return -1;
+    int ok = fputs(text, f) >= 0;
+    return fclose(f) == 0 && ok ? 0 : -1;
+}
+
+/* The key server logs "listening on ADDR port N": wait for it (10 s). */
+static unsigned wait_port(const char *logpath)
+{
+    for (int i = 0; i < 200; i++) {
+        char line[512];
+        unsigned port = 0;
+        FILE *lf = fopen(logpath, "r");
+        while (lf && fgets(line, sizeof line, lf)) {
+            const char *p = strstr(line, " port ");
+            if (strstr(line, "listening on") && p)
+                port = (unsigned)atoi(p + 6);
+        }
+        if (lf)
+            fclose(lf);
+        if (port != 0)
+            return port;
+        usleep(50000);
+    }
+    return 0;
+}
+
+static unsigned free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t al = sizeof a;
+    unsigned port = 0;
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(s, (struct sockaddr *)&a, &al) == 0)
+        port = ntohs(a.sin_port);
+    if (s >= 0)
+        close(s);
+    return port;
+}
+
+typedef struct {
+    double seconds;
+    unsigned rounds, clients, raw_threads;
+    const char *keyserver, *connector;
+} options;
+
+static int parse_args(options *o, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i += 2) {
+        const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (v == NULL)
+            return -1;
+        if (strcmp(k, "--seconds") == 0)
+            o->seconds = atof(v);
+        else if (strcmp(k, "--rounds") == 0)
+            o->rounds = (unsigned)atoi(v);
+        else if (strcmp(k, "--clients") == 0)
+            o->clients = (unsigned)atoi(v);
+        else if (strcmp(k, "--raw-threads") == 0)
+            o->raw_threads = (unsigned)atoi(v);
+        else if (strcmp(k, "--keyserver") == 0)
+            o->keyserver = v;
+        else if (strcmp(k, "--connector") == 0)
+            o->connector = v;
+        else
+            return -1;
+    }
+    return o->seconds > 0 && o->rounds >= 1 && o->clients >= 1 && o->clients <= MAX_CLIENTS &&
+                   o->raw_threads >= 1 && o->raw_threads <= BENCH_MAX_THREADS
+               ? 0
+               : -1;
+}
+
+typedef struct {
+    double cn, ks, cli;
+} cpu_split;
+
+static int run_pm(bench_result *best, cpu_split *cpu, load_ctx *lc, unsigned clients,
+                  double seconds, pid_t cn, pid_t ks)
+{
+    bench_result b;
+    double c0 = cpu_seconds(cn), k0 = cpu_seconds(ks), s0 = cpu_seconds(0);
+    if (bench_run_threads(&b, clients, seconds, op_pm, lc) != AK_OK)
+        return -1;
+    for (unsigned t = 0; t < clients; t++)
+        if (check_last(lc, t) != 0) {
+            fprintf(stderr, "bench_paymaster: client %u: answer does not verify: %s\n", t,
+                    lc->last[t]);
+            return -1;
+        }
+    if (b.ops > 0 && b.per_sec > best->per_sec) {
+        *best = b;
+        if (cpu != NULL) {
+            cpu->cn = (cpu_seconds(cn) - c0) / (double)b.ops;
+            cpu->ks = (cpu_seconds(ks) - k0) / (double)b.ops;
+            cpu->cli = (cpu_seconds(0) - s0) / (double)b.ops;
+        }
+    }
+    return 0;
+}
+
+/* Start the connector with config text; waits until eth_accounts answers. */
+static pid_t start_connector(load_ctx *lc, const options *o, const char *dir, const char *text,
+                             const char *tag)
+{
+    char cfg[1100], log[1100], port_s[16];
+    snprintf(cfg, sizeof cfg, "%s/connector-%s.json", dir, tag);
+    snprintf(log, sizeof log, "%s/connector-%s.log", dir, tag);
+    if (write_file(cfg, text) != 0 || (lc->port = free_port()) == 0)
+        return -1;
+    snprintf(port_s, sizeof port_s, "%u", lc->port);
+    char *argv[] = {(char *)o->connector,
+                    "--config",
+                    cfg,
+                    "--http-port",
+                    port_s,
+                    "--chain-id",
+                    "31337",
+                    "--downstream-url",
+                    "http://127.0.0.1:9/",
+                    "--log-level",
+                    "error",
+                    NULL};
+    pid_t pid = spawn_logged(argv, log);
+    for (int i = 0;
+         pid > 0 && i < 200 &&
+         http_post(lc, 0, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_accounts\"}") != 0;
+         i++)
+        usleep(50000);
+    if (pid > 0 && strstr(lc->last[0], "[\"0x") == NULL) {
+        fprintf(stderr, "bench_paymaster: anode-connector did not start (%s)\n", log);
+        stop(pid);
+        return -1;
+    }
+    return pid;
+}
+
+int main(int argc, char **argv)
+{
+    options o = {.seconds = 5,
+                 .rounds = 2,
+                 .clients = 16,
+                 .raw_threads = (unsigned)sysconf(_SC_NPROCESSORS_ONLN),
+                 .keyserver = KS_SERVER_DEFAULT,
+                 .connector = CN_CONNECTOR_DEFAULT};
+    if (parse_args(&o, argc, argv) != 0) {
+        fprintf(stderr, "usage: bench_paymaster [--seconds S] [--rounds R] [--clients C] "
+                        "[--raw-threads T] [--keyserver PATH] [--connector PATH]\n");
+        return 1;
+    }
+    int status = 1;
+    pid_t ks = -1, cn = -1;
+    char dir[] = "/tmp/ak-bench-pm-XXXXXX", cmd[4096], path[1024], ks_log[1100], text[4096],
+         msg[256] = "", signer[2048];
+    static load_ctx lc;
+    bench_result raw = {0}, e16 = {0}, e1 = {0}, b;
+    cpu_split cpu = {0};
+    double raw_cpu = 0;
+    for (unsigned t = 0; t < MAX_CLIENTS; t++)
+        lc.fds[t] = -1;
+    if (mkdtemp(dir) == NULL)
+        return 1;
+
+    snprintf(cmd, sizeof cmd,
+             "sh %s/deploy/softhsm-init.sh %s/hsm " TOKEN " " PIN " 654321 " KEY_LABEL
+             " 01 >/dev/null && bash %s/deploy/pki.sh %s/pki connector >/dev/null && "
+             "printf " PIN " > %s/pin",
+             AK_SOURCE_DIR_DEFAULT, dir, AK_SOURCE_DIR_DEFAULT, dir, dir);
+    if (system(cmd) != 0) {
+        fprintf(stderr, "bench_paymaster: token/PKI set-up failed\n");
+        goto out;
+    }
+    snprintf(path, sizeof path, "%s/hsm/softhsm2.conf", dir);
+    setenv("SOFTHSM2_CONF", path, 1);
+    snprintf(text, sizeof text,
+             "{\"listen\":{\"address\":\"127.0.0.1\",\"port\":0},"
+             "\"tls\":{\"cert\":\"%s/pki/server.crt\",\"key\":\"%s/pki/server.key\","
+             "\"client_ca\":\"%s/pki/ca.crt\"},"
+             "\"pkcs11\":{\"module\":\"" MODULE "\",\"token_label\":\"" TOKEN "\","
+             "\"pin_file\":\"%s/pin\"},"
+             "\"keys\":{\"k1\":\"pkcs11:token=" TOKEN ";object=" KEY_LABEL "\"},"
+             "\"clients\":{\"cn:connector\":\"*\"},"
+             "\"audit\":{\"file\":\"%s/audit.log\",\"fsync\":\"always\"}}\n",
+             dir, dir, dir, dir, dir);
+    snprintf(path, sizeof path, "%s/ks.json", dir);
+    snprintf(ks_log, sizeof ks_log, "%s/keyserver.log", dir);
+    if (write_file(path, text) != 0)
+        goto out;
+    char *ks_argv[] = {(char *)o.keyserver, "--config", path, NULL};
+    unsigned ks_port = 0;
+    if ((ks = spawn_logged(ks_argv, ks_log)) < 0 || (ks_port = wait_port(ks_log)) == 0) {
+        fprintf(stderr, "bench_paymaster: anode-keyserver did not start (%s)\n", ks_log);
+        goto out;
+    }
+
+    /* First start: learn the HSM address; second: the paymaster trusting that address. */
+    snprintf(signer, sizeof signer,
+             "{\"signer\":{\"type\":\"keyless\",\"name\":\"bench\","
+             "\"urls\":[\"https://127.0.0.1:%u\"],\"key_id\":\"k1\","
+             "\"client_cert\":\"%s/pki/connector.crt\",\"client_key\":\"%s/pki/"
+             "connector.key\",\"ca\":\"%s/pki/ca.crt\"}}",
+             ks_port, dir, dir, dir);
+    snprintf(text, sizeof text, "{\"accounts\":[%s]}\n", signer);
+    if ((cn = start_connector(&lc, &o, dir, text, "probe")) < 0)
+        goto out;
+    memcpy(lc.addr, strstr(lc.last[0], "[\"0x") + 2, 42);
+    lc.addr[42] = '\0';
+    stop(cn);
+    close(lc.fds[0]);
+    lc.fds[0] = -1;
+    snprintf(text, sizeof text,
+             "{\"accounts\":[%s],\"paymaster\":{\"account\":\"%s\",\"address\":\"" PAYMASTER
+             "\",\"entry_points\":[\"" ENTRY_POINT "\"],\"allowed_senders\":\"*\","
+             "\"verification_gas_limit\":100000,\"post_op_gas_limit\":0}}\n",
+             signer, lc.addr);
+    if ((cn = start_connector(&lc, &o, dir, text, "pm")) < 0)
+        goto out;
+    for (unsigned t = 0; t < o.clients; t++)
+        if (op_pm(&lc, t) != 0 || check_last(&lc, t) != 0) {
+            fprintf(stderr, "bench_paymaster: warm-up pm_getPaymasterData failed: %s\n",
+                    lc.last[t]);
+            goto out;
+        }
+
+    for (unsigned r = 0; r < o.rounds; r++) {
+        unsigned tt[2] = {o.raw_threads, 8};
+        for (unsigned k = 0; k < (tt[0] == tt[1] ? 1u : 2u); k++) {
+            double c0 = cpu_seconds(0);
+            if (bench_raw_sign(&b, MODULE, TOKEN, PIN, KEY_LABEL, tt[k], o.seconds, msg,
+                               sizeof msg) != AK_OK) {
+                fprintf(stderr, "bench_paymaster: raw C_Sign: %s\n", msg);
+                goto out;
+            }
+            if (b.per_sec > raw.per_sec) {
+                raw = b;
+                raw_cpu = (cpu_seconds(0) - c0) / (double)b.ops;
+            }
+        }
+        if (run_pm(&e16, &cpu, &lc, o.clients, o.seconds, cn, ks) != 0)
+            goto out;
+        bench_result one = {0};
+        if (run_pm(&one, NULL, &lc, 1, o.seconds / 2, cn, ks) != 0)
+            goto out;
+        if (e1.ops == 0 || one.p50_us < e1.p50_us)
+            e1 = one;
+        printf("round %u: raw(best T=%u) %.0f/s  pm_getPaymasterData(C=%u) %.0f/s  (C=1) p50 "
+               "%.0f us\n",
+               r + 1, raw.threads, raw.per_sec, o.clients, e16.per_sec, one.p50_us);
+        fflush(stdout);
+    }
+    double ratio = e16.per_sec / raw.per_sec;
+    printf("\npm_getPaymasterData end to end (keyless signer, SoftHSM2 secp256k1, %ld online "
+           "CPUs, best of %u rounds, %.0f s per phase)\n",
+           sysconf(_SC_NPROCESSORS_ONLN), o.rounds, o.seconds);
+    printf("raw C_Sign, %2u threads:                   %7.0f sig/s  p50 %6.0f us  p99 %6.0f us\n",
+           raw.threads, raw.per_sec, raw.p50_us, raw.p99_us);
+    printf("pm_getPaymasterData, %2u clients:          %7.0f op/s   p50 %6.0f us  p99 %6.0f us  "
+           "errors %llu\n",
+           o.clients, e16.per_sec, e16.p50_us, e16.p99_us, (unsigned long long)e16.errors);
+    printf("pm_getPaymasterData,  1 client:           %7.0f op/s   p50 %6.0f us  p99 %6.0f us  "
+           "errors %llu\n",
+           e1.per_sec, e1.p50_us, e1.p99_us, (unsigned long long)e1.errors);
+    printf("ratio pm_getPaymasterData / raw C_Sign:    %.2f   (target >= 0.75: %s)\n", ratio,
+           ratio >= 0.75 ? "met" : "NOT met");
+    printf("CPU per signature: raw C_Sign %.0f us; end to end: connector %.0f us + key server "
+           "%.0f us + clients %.0f us\n",
+           raw_cpu * 1e6, cpu.cn * 1e6, cpu.ks * 1e6, cpu.cli * 1e6);
+    printf("peak RSS (VmHWM): connector %ld kB\n", vm_kb(cn, "VmHWM:"));
+    status = e16.errors == 0 && e1.errors == 0 ? 0 : 1;
+out:
+    for (unsigned t = 0; t < MAX_CLIENTS; t++)
+        if (lc.fds[t] >= 0)
+            close(lc.fds[t]);
+    stop(cn);
+    stop(ks);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    if (system(cmd) != 0)
+        fprintf(stderr, "bench_paymaster: could not remove %s\n", dir);
+    return status;
+}

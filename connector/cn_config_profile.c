@@ -1,0 +1,374 @@
+/*
+ * cn_config_profile.c - the signer side of the connector's config: named profiles
+ * (development, testing, staging, production, enterprise, ...), ${VAR} substitution from the
+ * environment, and the structure of "accounts" / "signer_manager" (see cn_config.h and
+ * docs/signers.md). Signer objects themselves are checked by their backends' constructors.
+ *
+ * Limits: an expanded string is at most EXPAND_MAX bytes; JSON paths in messages are cut at
+ * PATH_MAX_TXT. Values substituted from the environment end up in the cJSON tree (plain
+ * memory): secrets should use the backends' *_env / *_file fields, which read into locked memory.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cn_config.h"
+
+#define EXPAND_MAX   (64 * 1024)
+#define PATH_MAX_TXT 160
+#define NAME_MAX_VAR 128
+
+/* ---- ${VAR} --------------------------------------------------------------------------- */
+
+static int var_char(char c, int first)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' ||
+           (!first && c >= '0' && c <= '9');
+}
+
+/* Expand one string into *out (malloc'd, or NULL when nothing to replace). */
+static ak_err expand_one(char **out, const char *in, const char *path, char *err, size_t cap)
+{
+    *out = NULL;
+    if (strchr(in, '$') == NULL)
+        return AK_OK;
+    size_t len = 0, bcap = strlen(in) + 64;
+    char *b = malloc(bcap);
+    if (b == NULL)
+        return AK_ERR_NOMEM;
+    ak_err rc = AK_ERR_CONFIG;
+    for (const char *p = in; *p != '\0';) {
+        const char *piece = p;
+        size_t plen = 1;
+        char name[NAME_MAX_VAR + 1];
+        if (p[0] == '$' && p[1] == '$' && p[2] == '{') { /* escape: "$${" is a literal "${" */
+            piece = "${";
+            plen = 2;
+            p += 3;
+        } else if (p[0] == '$' && p[1] == '{') {
+            size_t n = 0;
+            const char *q = p + 2;
+            while (q[n] != '\0' && q[n] != '}' && n <= NAME_MAX_VAR)
+                n++;
+            if (q[n] != '}' || n == 0 || n > NAME_MAX_VAR) {
+                snprintf(err, cap, "config %.*s: unterminated or empty ${...}", PATH_MAX_TXT, path);
+                goto out;
+            }
+            memcpy(name, q, n);
+            name[n] = '\0';
+            for (size_t i = 0; i < n; i++) {
+                if (!var_char(name[i], i == 0)) {
+                    snprintf(err, cap, "config %.*s: \"${%s}\" is not a variable name",
+                             PATH_MAX_TXT, path, name);
+                    goto out;
+                }
+            }
+            piece = getenv(name);
+            if (piece == NULL) {
+                snprintf(err, cap, "config %.*s: environment variable %s is not set", PATH_MAX_TXT,
+                         path, name);
+                goto out;
+            }
+            plen = strlen(piece);
+            p = q + n + 1;
+        } else {
+            p++;
+        }
+        if (len + plen + 1 > EXPAND_MAX) {
+            snprintf(err, cap, "config %.*s: longer than %d bytes after ${...} substitution",
+                     PATH_MAX_TXT, path, EXPAND_MAX);
+            goto out;
+        }
+        if (len + plen + 1 > bcap) {
+            size_t nc = (len + plen + 1) * 2;
+            char *nb = realloc(b, nc);
+            if (nb == NULL) {
+                rc = AK_ERR_NOMEM;
+                goto out;
+            }
+            b = nb;
+            bcap = nc;
+        }
+        memcpy(b + len, piece, plen);
+        len += plen;
+    }
+    b[len] = '\0';
+    *out = b;
+    b = NULL;
+    rc = AK_OK;
+out:
+    free(b);
+    return rc;
+}
+
+static ak_err expand_tree(cJSON *node, char *path, size_t path_len, int depth, char *err,
+                          size_t cap)
+{
+    if (depth > 64) {
+        snprintf(err, cap, "config: nested too deeply");
+        return AK_ERR_CONFIG;
+    }
+    if (cJSON_IsString(node)) {
+        char *v = NULL;
+        ak_err rc = expand_one(&v, node->valuestring, path, err, cap);
+        if (rc != AK_OK || v == NULL)
+            return rc;
+        /* cJSON 1.7.15 has no "set string" that reallocates: swap the buffer ourselves. */
+        cJSON_free(node->valuestring);
+        node->valuestring = cJSON_malloc(strlen(v) + 1);
+        if (node->valuestring == NULL) {
+            free(v);
+            node->type = cJSON_NULL;
+            return AK_ERR_NOMEM;
+        }
+        memcpy(node->valuestring, v, strlen(v) + 1);
+        free(v);
+        return AK_OK;
+    }
+    if (!cJSON_IsArray(node) && !cJSON_IsObject(node))
+        return AK_OK;
+    size_t i = 0;
+    cJSON *it;
+    cJSON_ArrayForEach(it, node)
+    {
+        if (cJSON_IsObject(node))
+            snprintf(path + path_len, PATH_MAX_TXT + 1 - path_len, ".%s", it->string);
+        else
+            snprintf(path + path_len, PATH_MAX_TXT + 1 - path_len, "[%zu]", i);
+        i++;
+        size_t nl = strlen(path);
+        ak_err rc = expand_tree(it, path, nl, depth + 1, err, cap);
+        path[path_len] = '\0';
+        if (rc != AK_OK)
+            return rc;
+    }
+    return AK_OK;
+}
+
+ak_err cn_config_expand_env(cJSON *doc, char *err, size_t err_cap)
+{
+    char path[PATH_MAX_TXT + 1] = "";
+    return expand_tree(doc, path, 0, 0, err, err_cap);
+}
+
+/* ---- profiles ------------------------------------------------------------------------- */
+
+ak_err cn_config_select_profile(cJSON *doc, const char *profile, char *chosen, char *err,
+                                size_t err_cap)
+{
+    cJSON *profiles = cJSON_GetObjectItemCaseSensitive(doc, "profiles");
+    const cJSON *deflt = cJSON_GetObjectItemCaseSensitive(doc, "profile");
+    const char *want = profile != NULL && *profile ? profile : NULL;
+    if (chosen != NULL)
+        chosen[0] = '\0';
+    if (profiles == NULL) {
+        if (deflt != NULL) {
+            snprintf(err, err_cap, "config: \"profile\" is set but there are no \"profiles\"");
+            return AK_ERR_CONFIG;
+        }
+        if (want != NULL) {
+            snprintf(err, err_cap, "--profile %.64s: the config has no \"profiles\"", want);
+            return AK_ERR_CONFIG;
+        }
+        return AK_OK;
+    }
+    if (!cJSON_IsObject(profiles) || cJSON_GetArraySize(profiles) < 1) {
+        snprintf(err, err_cap, "config: \"profiles\" must be an object of named profiles");
+        return AK_ERR_CONFIG;
+    }
+    if (cJSON_HasObjectItem(doc, "accounts")) {
+        snprintf(err, err_cap,
+                 "config: give \"accounts\" inside each profile, not next to "
+                 "\"profiles\"");
+        return AK_ERR_CONFIG;
+    }
+    if (deflt != NULL && !cJSON_IsString(deflt)) {
+        snprintf(err, err_cap, "config: \"profile\" must be a string");
+        return AK_ERR_CONFIG;
+    }
+    if (want == NULL && deflt != NULL)
+        want = deflt->valuestring;
+    char names[256] = "";
+    const cJSON *it;
+    cJSON_ArrayForEach(it, profiles)
+    {
+        size_t l = strlen(names);
+        snprintf(names + l, sizeof names - l, "%s%s", l ? ", " : "", it->string);
+    }
+    if (want == NULL) {
+        snprintf(err, err_cap,
+                 "config has profiles (%s): choose one with --profile or "
+                 "ANODE_PROFILE",
+                 names);
+        return AK_ERR_CONFIG;
+    }
+    cJSON *p = cJSON_GetObjectItemCaseSensitive(profiles, want);
+    if (p == NULL) {
+        snprintf(err, err_cap, "profile \"%.64s\" is not in the config (profiles: %s)", want,
+                 names);
+        return AK_ERR_CONFIG;
+    }
+    if (!cJSON_IsObject(p)) {
+        snprintf(err, err_cap, "profiles.%.64s must be an object", want);
+        return AK_ERR_CONFIG;
+    }
+    cJSON_ArrayForEach(it, p)
+    {
+        if (strcmp(it->string, "accounts") != 0 && strcmp(it->string, "signer_manager") != 0 &&
+            strcmp(it->string, "comment") != 0) {
+            snprintf(err, err_cap,
+                     "profiles.%.64s: unknown key \"%.64s\" (known: accounts, "
+                     "signer_manager, comment)",
+                     want, it->string);
+            return AK_ERR_CONFIG;
+        }
+    }
+    if (!cJSON_HasObjectItem(p, "accounts")) {
+        snprintf(err, err_cap, "profiles.%.64s: missing required field \"accounts\"", want);
+        return AK_ERR_CONFIG;
+    }
+    if (chosen != NULL)
+        snprintf(chosen, 64, "%s", want);
+    cJSON *acc = cJSON_DetachItemFromObjectCaseSensitive(p, "accounts");
+    cJSON *mgr = cJSON_DetachItemFromObjectCaseSensitive(p, "signer_manager");
+    if (mgr != NULL)
+        cJSON_DeleteItemFromObjectCaseSensitive(doc, "signer_manager");
+    cJSON_DeleteItemFromObjectCaseSensitive(doc, "profiles"); /* p and want die here */
+    cJSON_DeleteItemFromObjectCaseSensitive(doc, "profile");
+    if (!cJSON_AddItemToObject(doc, "accounts", acc)) {
+        cJSON_Delete(acc);
+        cJSON_Delete(mgr);
+        return AK_ERR_NOMEM;
+    }
+    if (mgr != NULL && !cJSON_AddItemToObject(doc, "signer_manager", mgr)) {
+        cJSON_Delete(mgr);
+        return AK_ERR_NOMEM;
+    }
+    return AK_OK;
+}
+
+/* ---- accounts ------------------------------------------------------------------------- */
+
+static ak_err get_uint(unsigned *out, const cJSON *obj, const char *name, double lo, double hi,
+                       char *err, size_t cap)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    if (v == NULL)
+        return AK_OK;
+    if (!cJSON_IsNumber(v) || v->valuedouble < lo || v->valuedouble > hi ||
+        v->valuedouble != (double)(long long)v->valuedouble) {
+        snprintf(err, cap, "config: signer_manager.%s must be an integer in [%.0f, %.0f]", name, lo,
+                 hi);
+        return AK_ERR_CONFIG;
+    }
+    *out = (unsigned)v->valuedouble;
+    return AK_OK;
+}
+
+ak_err cn_config_accounts(cn_settings *s, const cJSON *doc, char *err, size_t err_cap)
+{
+    static const char *const acc_keys[] = {"signer", "primary", "backups", "name", "comment"};
+    const cJSON *it, *k;
+    size_t i = 0;
+    if (cJSON_HasObjectItem(doc, "profiles") || cJSON_HasObjectItem(doc, "profile")) {
+        snprintf(err, err_cap, "config: \"profiles\" not resolved (cn_config_select_profile)");
+        return AK_ERR_CONFIG;
+    }
+    s->accounts = cJSON_GetObjectItemCaseSensitive(doc, "accounts");
+    if (s->accounts == NULL) {
+        snprintf(err, err_cap, "config: missing required field \"accounts\" (or \"profiles\")");
+        return AK_ERR_CONFIG;
+    }
+    if (!cJSON_IsArray(s->accounts) || cJSON_GetArraySize(s->accounts) < 1 ||
+        cJSON_GetArraySize(s->accounts) > 64) {
+        snprintf(err, err_cap, "config: \"accounts\" must be an array of 1..64 accounts");
+        return AK_ERR_CONFIG;
+    }
+    cJSON_ArrayForEach(it, s->accounts)
+    {
+        if (!cJSON_IsObject(it)) {
+            snprintf(err, err_cap, "config: accounts[%zu] must be an object", i);
+            return AK_ERR_CONFIG;
+        }
+        cJSON_ArrayForEach(k, it)
+        {
+            size_t j = 0;
+            while (j < sizeof acc_keys / sizeof acc_keys[0] && strcmp(k->string, acc_keys[j]) != 0)
+                j++;
+            if (j == sizeof acc_keys / sizeof acc_keys[0]) {
+                snprintf(err, err_cap,
+                         "config: accounts[%zu]: unknown key \"%.64s\" (known: "
+                         "signer, primary, backups, name, comment)",
+                         i, k->string);
+                return AK_ERR_CONFIG;
+            }
+        }
+        const cJSON *sg = cJSON_GetObjectItemCaseSensitive(it, "signer");
+        const cJSON *pr = cJSON_GetObjectItemCaseSensitive(it, "primary");
+        const cJSON *bk = cJSON_GetObjectItemCaseSensitive(it, "backups");
+        if (sg == NULL && pr == NULL) {
+            snprintf(err, err_cap,
+                     "config: accounts[%zu]: missing required field \"primary\" "
+                     "(or \"signer\")",
+                     i);
+            return AK_ERR_CONFIG;
+        }
+        if (sg != NULL && (pr != NULL || bk != NULL)) {
+            snprintf(err, err_cap,
+                     "config: accounts[%zu]: \"signer\" cannot be combined with "
+                     "\"primary\"/\"backups\"",
+                     i);
+            return AK_ERR_CONFIG;
+        }
+        if (!cJSON_IsObject(sg ? sg : pr)) {
+            snprintf(err, err_cap, "config: accounts[%zu].%s must be a signer object", i,
+                     sg ? "signer" : "primary");
+            return AK_ERR_CONFIG;
+        }
+        if (bk != NULL && (!cJSON_IsArray(bk) || cJSON_GetArraySize(bk) > 7)) {
+            snprintf(err, err_cap,
+                     "config: accounts[%zu].backups must be an array of 0..7 "
+                     "signer objects",
+                     i);
+            return AK_ERR_CONFIG;
+        }
+        size_t b = 0;
+        cJSON_ArrayForEach(k, bk)
+        {
+            if (!cJSON_IsObject(k)) {
+                snprintf(err, err_cap,
+                         "config: accounts[%zu].backups[%zu] must be a signer "
+                         "object",
+                         i, b);
+                return AK_ERR_CONFIG;
+            }
+            b++;
+        }
+        i++;
+    }
+    s->failure_threshold = 3;
+    s->health_interval_ms = 30000;
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(doc, "signer_manager");
+    if (m == NULL)
+        return AK_OK;
+    if (!cJSON_IsObject(m)) {
+        snprintf(err, err_cap, "config: signer_manager must be an object");
+        return AK_ERR_CONFIG;
+    }
+    cJSON_ArrayForEach(k, m)
+    {
+        if (strcmp(k->string, "failure_threshold") != 0 &&
+            strcmp(k->string, "health_interval_ms") != 0) {
+            snprintf(err, err_cap,
+                     "config: unknown key signer_manager.%.64s (known: "
+                     "failure_threshold, health_interval_ms)",
+                     k->string);
+            return AK_ERR_CONFIG;
+        }
+    }
+    if (get_uint(&s->failure_threshold, m, "failure_threshold", 1, 1000, err, err_cap) != AK_OK ||
+        get_uint(&s->health_interval_ms, m, "health_interval_ms", 10, 3600000, err, err_cap) !=
+            AK_OK)
+        return AK_ERR_CONFIG;
+    return AK_OK;
+}

@@ -1,0 +1,70 @@
+/*
+ * cn_paymaster.h - the connector's ERC-4337 verifying-paymaster signing service (issue 6): the
+ * ERC-7677 JSON-RPC methods pm_getPaymasterStubData and pm_getPaymasterData, and the REST call
+ * POST /api/v1/paymaster/sponsor, for the eth-infinitism v0.7.0 VerifyingPaymaster (layout and
+ * hash: shared/ak_userop.h; docs/paymaster.md).
+ *
+ * The paymaster's verifyingSigner is one of the connector's accounts ("account" in the
+ * "paymaster" config section): its signer backend (keyless/HSM, local, ...) signs the EIP-191
+ * hash of VerifyingPaymaster.getHash through cn_signer_sign_eth(), giving r || s || v (65
+ * bytes, v = 27/28, low s).
+ *
+ * Policy (checked at the stub stage too, each refusal a JSON-RPC error CN_PM_E_POLICY whose
+ * message names the rule): entry_points, chain_ids, allowed_senders, max_gas_per_op (sum of the
+ * five gas limits), daily_cap_wei_per_sender (maxFeePerGas x that sum, summed per sender per
+ * UTC day; a signed operation counts when it is signed, also if it is never submitted). The
+ * validity window is validUntil = now + validity_seconds, validAfter = now - skew. Every
+ * decision is logged (stage, decision, rule, sender, nonce, cost).
+ *
+ * Ownership: cn_pm_new() borrows the signers (they must outlive the paymaster) and copies what
+ * it needs from the config. Thread-safe: all entry points may run on many threads at once.
+ * Limits: 4096 allowed senders, 8 entry points, 16 chain ids, 65536 senders tracked per day
+ * for the cap (a new sender beyond that is refused until the next day).
+ */
+#ifndef CN_PAYMASTER_H
+#define CN_PAYMASTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <cjson/cJSON.h>
+
+#include "ak_err.h"
+#include "cn_signer.h"
+
+/* JSON-RPC error code of a sponsorship refused by the policy (the rule is in the message). */
+#define CN_PM_E_POLICY -32010
+
+typedef struct cn_paymaster cn_paymaster;
+
+/*
+ * Build the service from the config file's "paymaster" object. signers: the connector's
+ * accounts (the one named by "account" signs); chain_id: the connector's chain (the default
+ * for chain_ids). AK_ERR_CONFIG with a reason in err on a bad section.
+ */
+AK_WUR ak_err cn_pm_new(cn_paymaster **out, const cJSON *cfg, cn_signer *const *signers,
+                        size_t n_signers, uint64_t chain_id, char *err, size_t err_cap);
+void cn_pm_free(cn_paymaster *pm); /* NULL allowed */
+
+/* Replace time(NULL) (tests). */
+void cn_pm_set_clock(cn_paymaster *pm, time_t (*now)(void));
+
+/*
+ * JSON-RPC: if method is pm_getPaymasterStubData or pm_getPaymasterData, *handled = 1 and the
+ * result (caller frees) or NULL with *code and msg set. Otherwise *handled = 0. ctx is the
+ * cn_paymaster (the signature matches cn_rpc's method extension hook).
+ */
+cJSON *cn_pm_rpc(void *ctx, const char *method, const cJSON *params, int *code, char *msg,
+                 size_t msg_cap, int *handled);
+
+/*
+ * REST POST /api/v1/paymaster/sponsor: body {"userOperation": {...}, "entryPoint": "0x..",
+ * "chainId": "0x.." (optional), "context": ... (optional)} -> 200 with the sponsored fields,
+ * 400 invalid request, 403 refused by the policy, 502 signer failure. *out is a malloc'd JSON
+ * body (caller frees). Only AK_ERR_NOMEM fails.
+ */
+AK_WUR ak_err cn_pm_rest_sponsor(void *ctx, const char *body, size_t len, char **out,
+                                 size_t *out_len, unsigned *status);
+
+#endif

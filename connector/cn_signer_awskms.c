@@ -1,0 +1,788 @@
+/*
+ * cn_signer_awskms.c - the "aws_kms" signer: AWS KMS GetPublicKey/Sign over the JSON 1.1 protocol
+ * with our own SigV4 (see cn_signer_awskms.h for config, retries and error mapping).
+ *
+ * Owns: the configuration, the credentials (secret key and session token in ak_secure_alloc
+ * memory), and a free list of CURL easy handles (each keeps its connection alive; at most pool_size
+ * idle handles are kept, extra ones made under load are closed after use).
+ */
+#include "cn_signer_awskms.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <curl/curl.h>
+
+#include "ak_addr.h"
+#include "ak_b64.h"
+#include "ak_secmem.h"
+#include "cn_log.h"
+#include "cn_sigv4.h"
+
+#define KEY_ID_MAX       256
+#define REGION_MAX       32
+#define HOST_MAX         255
+#define URL_MAX          (HOST_MAX + 16)
+#define AKID_MAX         128
+#define SECRET_MAX       256
+#define TOKEN_MAX        4096
+#define TYPE_MAX         63
+#define POOL_DEFAULT     16
+#define POOL_MAX         256
+#define BACKOFF_FIRST_MS 50
+#define BACKOFF_MAX_MS   2000
+#define HDR_LINES        10
+/* Header block: every fixed line, the token and the Authorization value, with room to spare. */
+#define HDR_BLOCK (TOKEN_MAX + CN_SIGV4_AUTH_MAX + HOST_MAX + KEY_ID_MAX + 1024)
+
+typedef struct {
+    char key_id[KEY_ID_MAX + 1];
+    char region[REGION_MAX + 1];
+    char url[URL_MAX + 1];   /* scheme://authority/ */
+    char host[HOST_MAX + 1]; /* authority, as sent in Host and signed */
+    int https;
+    char akid[AKID_MAX + 1];
+    char *secret; /* secure memory, secret_cap bytes */
+    size_t secret_len, secret_cap;
+    char *token; /* secure memory or NULL */
+    size_t token_len, token_cap;
+    long timeout_ms, connect_timeout_ms;
+    int retries, sign_sha;
+    size_t pool_size;
+    pthread_mutex_t mu; /* guards idle / n_idle */
+    CURL **idle;
+    size_t n_idle;
+    _Atomic uint32_t latency_us;
+    const char *name; /* the signer's name (for logs) */
+} awskms;
+
+typedef struct {
+    char *data;
+    size_t len;
+    int overflow;
+} body_buf;
+
+#define set_err(err, cap, ...)                                                                     \
+    ((err) != NULL && (cap) > 0 ? (void)snprintf((err), (cap), __VA_ARGS__) : (void)0)
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* ---- curl plumbing ---------------------------------------------------------------------- */
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    body_buf *b = userdata;
+    size_t n = size * nmemb;
+    if (n > CN_AWSKMS_MAX_BODY - b->len) {
+        b->overflow = 1;
+        return 0;
+    }
+    memcpy(b->data + b->len, ptr, n);
+    b->len += n;
+    return n;
+}
+
+static CURL *handle_new(awskms *k)
+{
+    CURL *h = curl_easy_init();
+    if (h == NULL)
+        return NULL;
+    int bad = 0;
+    bad |= curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, k->https ? "https" : "http") != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_PROXY, "") != CURLE_OK; /* ignore *_proxy env vars */
+    bad |= curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, k->connect_timeout_ms) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_URL, k->url) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_POST, 1L) != CURLE_OK;
+    if (bad) {
+        curl_easy_cleanup(h);
+        return NULL;
+    }
+    return h;
+}
+
+static CURL *handle_get(awskms *k)
+{
+    CURL *h = NULL;
+    pthread_mutex_lock(&k->mu);
+    if (k->n_idle > 0)
+        h = k->idle[--k->n_idle];
+    pthread_mutex_unlock(&k->mu);
+    return h ? h : handle_new(k);
+}
+
+static void handle_put(awskms *k, CURL *h)
+{
+    if (h == NULL)
+        return;
+    pthread_mutex_lock(&k->mu);
+    if (k->n_idle < k->pool_size) {
+        k->idle[k->n_idle++] = h;
+        h = NULL;
+    }
+    pthread_mutex_unlock(&k->mu);
+    curl_easy_cleanup(h);
+}
+
+static int curl_retryable(CURLcode c)
+{
+    switch (c) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_OPERATION_TIMEDOUT:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* Append one "Name: value" line to the header block and the list; 0 if it does not fit. */
+static int hdr_add(char *blk, size_t *used, struct curl_slist *nodes, size_t *n, const char *name,
+                   const char *value)
+{
+    size_t left = HDR_BLOCK - *used;
+    int len = snprintf(blk + *used, left, "%s: %s", name, value);
+    if (len < 0 || (size_t)len >= left || *n == HDR_LINES)
+        return 0;
+    nodes[*n].data = blk + *used;
+    nodes[*n].next = NULL;
+    if (*n > 0)
+        nodes[*n - 1].next = &nodes[*n];
+    (*n)++;
+    *used += (size_t)len + 1;
+    return 1;
+}
+
+/*
+ * One signed POST. On AK_OK *status is the HTTP status and body holds the answer. *retry says
+ * whether a network-level failure may be retried.
+ */
+static AK_WUR ak_err http_once(awskms *k, const char *target, const char *post, long timeout_ms,
+                               body_buf *body, long *status, int *retry)
+{
+    char date[CN_SIGV4_DATE_SIZE], sha[CN_SIGV4_HASH_SIZE], tgt[64];
+    char *blk = ak_secure_alloc(HDR_BLOCK);
+    char *auth = ak_secure_alloc(CN_SIGV4_AUTH_MAX);
+    struct curl_slist nodes[HDR_LINES];
+    size_t used = 0, n = 0, nh = 0;
+    cn_sigv4_pair sh[6];
+    CURL *h = NULL;
+    ak_err rc = AK_ERR_NOMEM;
+    *retry = 0;
+    body->len = 0;
+    body->overflow = 0;
+    if (blk == NULL || auth == NULL)
+        goto out;
+    snprintf(tgt, sizeof tgt, "TrentService.%s", target);
+    cn_sigv4_amz_date(date, time(NULL));
+    cn_sigv4_payload_hash(sha, (const uint8_t *)post, strlen(post));
+    sh[nh++] = (cn_sigv4_pair){"host", k->host};
+    sh[nh++] = (cn_sigv4_pair){"content-type", "application/x-amz-json-1.1"};
+    sh[nh++] = (cn_sigv4_pair){"x-amz-target", tgt};
+    sh[nh++] = (cn_sigv4_pair){"x-amz-date", date};
+    if (k->token != NULL)
+        sh[nh++] = (cn_sigv4_pair){"x-amz-security-token", k->token};
+    if (k->sign_sha)
+        sh[nh++] = (cn_sigv4_pair){"x-amz-content-sha256", sha};
+    cn_sigv4_req req = {.method = "POST",
+                        .path = "/",
+                        .headers = sh,
+                        .n_headers = nh,
+                        .payload = (const uint8_t *)post,
+                        .payload_len = strlen(post),
+                        .region = k->region,
+                        .service = "kms",
+                        .amz_date = date,
+                        .access_key_id = k->akid,
+                        .secret_key = k->secret,
+                        .secret_len = k->secret_len};
+    rc = cn_sigv4_authorization(auth, CN_SIGV4_AUTH_MAX, &req);
+    if (rc != AK_OK)
+        goto out;
+    rc = AK_ERR_INTERNAL;
+    int ok = 1;
+    for (size_t i = 0; i < nh; i++)
+        ok &= hdr_add(blk, &used, nodes, &n, sh[i].name, sh[i].value);
+    ok &= hdr_add(blk, &used, nodes, &n, "Authorization", auth);
+    ok &= hdr_add(blk, &used, nodes, &n, "Expect", "");
+    if (!ok)
+        goto out;
+    rc = AK_ERR_NOMEM;
+    h = handle_get(k);
+    if (h == NULL)
+        goto out;
+    rc = AK_ERR_INTERNAL;
+    int bad = 0;
+    bad |= curl_easy_setopt(h, CURLOPT_HTTPHEADER, &nodes[0]) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_WRITEDATA, body) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(post)) != CURLE_OK;
+    bad |= curl_easy_setopt(h, CURLOPT_POSTFIELDS, post) != CURLE_OK;
+    if (bad)
+        goto out;
+    CURLcode c = curl_easy_perform(h);
+    if (c != CURLE_OK) {
+        rc = c == CURLE_OPERATION_TIMEDOUT              ? AK_ERR_TIMEOUT
+             : c == CURLE_WRITE_ERROR && body->overflow ? AK_ERR_UPSTREAM
+             : c == CURLE_OUT_OF_MEMORY                 ? AK_ERR_NOMEM
+                                                        : AK_ERR_NETWORK;
+        *retry = curl_retryable(c);
+        goto out;
+    }
+    if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status) != CURLE_OK)
+        goto out;
+    rc = AK_OK;
+out:
+    if (h != NULL) {
+        /* No pointers to this call's stack or secure memory stay in a pooled handle. */
+        (void)curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+        (void)curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
+        (void)curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
+        if (rc != AK_OK && !*retry && rc != AK_ERR_UPSTREAM) {
+            curl_easy_cleanup(h);
+            h = NULL;
+        }
+    }
+    handle_put(k, h);
+    ak_secure_free(blk, HDR_BLOCK);
+    ak_secure_free(auth, CN_SIGV4_AUTH_MAX);
+    return rc;
+}
+
+/* The KMS error type ("__type", namespace prefix removed), restricted to [A-Za-z0-9]. */
+static void error_type(char out[TYPE_MAX + 1], const body_buf *body)
+{
+    cJSON *j = cJSON_ParseWithLength(body->data, body->len);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "__type");
+    out[0] = '\0';
+    if (cJSON_IsString(t)) {
+        const char *s = strrchr(t->valuestring, '#');
+        s = s ? s + 1 : t->valuestring;
+        size_t n = 0;
+        for (; s[n] && n < TYPE_MAX; n++) {
+            char c = s[n];
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+                break;
+            out[n] = c;
+        }
+        out[n] = '\0';
+    }
+    cJSON_Delete(j);
+}
+
+static int type_is(const char *type, const char *const *list)
+{
+    for (; *list; list++)
+        if (strcmp(type, *list) == 0)
+            return 1;
+    return 0;
+}
+
+/* Map a non-200 answer to an error; *retry for throttling and server-side failures. */
+static ak_err classify(long status, const char *type, int *retry)
+{
+    static const char *const auth[] = {"UnrecognizedClientException",
+                                       "InvalidSignatureException",
+                                       "IncompleteSignatureException",
+                                       "ExpiredTokenException",
+                                       "InvalidClientTokenId",
+                                       "MissingAuthenticationTokenException",
+                                       NULL};
+    static const char *const again[] = {"ThrottlingException", "KMSInternalException",
+                                        "DependencyTimeoutException", NULL};
+    static const char *const down[] = {"DisabledException", "KMSInvalidStateException",
+                                       "KeyUnavailableException", NULL};
+    *retry = 0;
+    if (type_is(type, auth))
+        return AK_ERR_AUTH;
+    if (strcmp(type, "AccessDeniedException") == 0)
+        return AK_ERR_FORBIDDEN;
+    if (strcmp(type, "NotFoundException") == 0)
+        return AK_ERR_KEY_NOT_FOUND;
+    if (type_is(type, again) || status == 429 || status >= 500) {
+        *retry = 1;
+        return AK_ERR_UNAVAILABLE;
+    }
+    if (type_is(type, down))
+        return AK_ERR_UNAVAILABLE;
+    if (status == 401 || status == 403)
+        return AK_ERR_AUTH;
+    return AK_ERR_UPSTREAM;
+}
+
+/*
+ * A KMS call with bounded retries and backoff, never past timeout_ms (max_attempts 0 = use the
+ * configured retries). On AK_OK, *out is the parsed JSON answer (caller frees).
+ */
+static AK_WUR ak_err kms_call(awskms *k, const char *target, const char *post, long timeout_ms,
+                              int max_retries, cJSON **out, char type[TYPE_MAX + 1])
+{
+    body_buf body = {malloc(CN_AWSKMS_MAX_BODY), 0, 0};
+    int64_t deadline = now_ms() + timeout_ms;
+    long backoff = BACKOFF_FIRST_MS, status = 0;
+    char st[16] = "-";
+    ak_err rc = AK_ERR_NOMEM;
+    *out = NULL;
+    type[0] = '\0';
+    if (body.data == NULL)
+        goto out;
+    for (int attempt = 0;; attempt++) {
+        int retry = 0;
+        long left = (long)(deadline - now_ms());
+        if (left <= 0) {
+            rc = AK_ERR_TIMEOUT;
+            break;
+        }
+        rc = http_once(k, target, post, left, &body, &status, &retry);
+        if (rc == AK_OK) {
+            snprintf(st, sizeof st, "%ld", status);
+            if (status == 200) {
+                *out = cJSON_ParseWithLength(body.data, body.len);
+                if (*out != NULL && cJSON_IsObject(*out))
+                    goto out;
+                cJSON_Delete(*out);
+                *out = NULL;
+                rc = AK_ERR_UPSTREAM;
+                break;
+            }
+            error_type(type, &body);
+            rc = classify(status, type, &retry);
+        }
+        if (!retry || attempt >= max_retries)
+            break;
+        /* Jitter in [backoff/2, backoff*3/2), never past the deadline. */
+        long sleep = backoff / 2 + (long)((unsigned long)random() % (unsigned long)backoff);
+        if (sleep >= (long)(deadline - now_ms()))
+            break;
+        sleep_ms(sleep);
+        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+    }
+    cn_log(CN_LOG_WARN, "aws_kms call failed", "signer", k->name, "op", target, "status", st,
+           "aws_error", type[0] ? type : "-", "error", ak_errname(rc), (char *)NULL);
+out:
+    free(body.data);
+    return rc;
+}
+
+/* ---- signer ops ------------------------------------------------------------------------- */
+
+static ak_err awskms_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[32],
+                          const cn_sign_ctx *ctx)
+{
+    awskms *k = s->impl;
+    char b64[AK_B64_ENCODED_SIZE(32)], type[TYPE_MAX + 1];
+    char req[KEY_ID_MAX + sizeof b64 + 128];
+    cJSON *j = NULL;
+    int64_t t0 = now_ms();
+    (void)ctx;
+    ak_err rc = ak_b64_encode(b64, sizeof b64, digest, 32);
+    if (rc != AK_OK)
+        goto out;
+    /* key_id is restricted to [A-Za-z0-9:/_.-]: no JSON escaping needed. */
+    snprintf(req, sizeof req,
+             "{\"KeyId\":\"%s\",\"Message\":\"%s\",\"MessageType\":\"DIGEST\","
+             "\"SigningAlgorithm\":\"ECDSA_SHA_256\"}",
+             k->key_id, b64);
+    rc = kms_call(k, "Sign", req, k->timeout_ms, k->retries, &j, type);
+    if (rc != AK_OK)
+        goto out;
+    rc = AK_ERR_UPSTREAM;
+    const cJSON *sig = cJSON_GetObjectItemCaseSensitive(j, "Signature");
+    const cJSON *alg = cJSON_GetObjectItemCaseSensitive(j, "SigningAlgorithm");
+    if (!cJSON_IsString(sig) ||
+        (alg != NULL && !(cJSON_IsString(alg) && strcmp(alg->valuestring, "ECDSA_SHA_256") == 0)))
+        goto out;
+    if (ak_b64_decode(out->bytes, sizeof out->bytes, &out->len, sig->valuestring,
+                      strlen(sig->valuestring)) != AK_OK)
+        goto out;
+    out->form = CN_SIG_DER;
+    out->has_recid = 0;
+    uint32_t us = (uint32_t)((now_ms() - t0) * 1000);
+    uint32_t old = atomic_load(&k->latency_us);
+    atomic_store(&k->latency_us, old == 0 ? us : (old * 7 + us) / 8);
+    rc = AK_OK;
+out:
+    cJSON_Delete(j);
+    return rc;
+}
+
+/* GetPublicKey -> 04|X|Y, checking key spec, usage and algorithm when reported.
+ */
+static AK_WUR ak_err get_public_key(awskms *k, uint8_t pub[65], long timeout_ms, int retries,
+                                    char *err, size_t cap)
+{
+    char req[KEY_ID_MAX + 32], type[TYPE_MAX + 1];
+    uint8_t der[512];
+    size_t der_len = 0;
+    cJSON *j = NULL;
+    snprintf(req, sizeof req, "{\"KeyId\":\"%s\"}", k->key_id);
+    ak_err rc = kms_call(k, "GetPublicKey", req, timeout_ms, retries, &j, type);
+    if (rc != AK_OK) {
+        set_err(err, cap, "aws_kms: GetPublicKey for key_id %s failed: %s%s%s%s", k->key_id,
+                ak_strerror(rc), type[0] ? " (" : "", type, type[0] ? ")" : "");
+        goto out;
+    }
+    rc = AK_ERR_UPSTREAM;
+    const cJSON *pk = cJSON_GetObjectItemCaseSensitive(j, "PublicKey");
+    const cJSON *spec = cJSON_GetObjectItemCaseSensitive(j, "KeySpec");
+    const cJSON *usage = cJSON_GetObjectItemCaseSensitive(j, "KeyUsage");
+    const cJSON *algs = cJSON_GetObjectItemCaseSensitive(j, "SigningAlgorithms");
+    if (!cJSON_IsString(pk) || ak_b64_decode(der, sizeof der, &der_len, pk->valuestring,
+                                             strlen(pk->valuestring)) != AK_OK) {
+        set_err(err, cap, "aws_kms: GetPublicKey answer has no valid PublicKey");
+        goto out;
+    }
+    rc = AK_ERR_KEY_TYPE;
+    int alg_ok = algs == NULL;
+    const cJSON *a;
+    cJSON_ArrayForEach(a, algs) alg_ok |=
+        cJSON_IsString(a) && strcmp(a->valuestring, "ECDSA_SHA_256") == 0;
+    if ((spec != NULL &&
+         !(cJSON_IsString(spec) && strcmp(spec->valuestring, "ECC_SECG_P256K1") == 0)) ||
+        (usage != NULL &&
+         !(cJSON_IsString(usage) && strcmp(usage->valuestring, "SIGN_VERIFY") == 0)) ||
+        !alg_ok || ak_pubkey_parse_spki(pub, der, der_len) != AK_OK) {
+        set_err(err, cap,
+                "aws_kms: key %s is not an ECC_SECG_P256K1 SIGN_VERIFY key with "
+                "ECDSA_SHA_256",
+                k->key_id);
+        goto out;
+    }
+    rc = AK_OK;
+out:
+    cJSON_Delete(j);
+    return rc;
+}
+
+static ak_err awskms_health(cn_signer *s, cn_signer_health *out)
+{
+    awskms *k = s->impl;
+    uint8_t pub[65];
+    memset(out, 0, sizeof *out);
+    out->max_concurrency = (unsigned)k->pool_size;
+    out->expected_latency_ms = (atomic_load(&k->latency_us) + 999) / 1000;
+    ak_err rc = get_public_key(k, pub, k->timeout_ms, 0, NULL, 0);
+    if (rc == AK_OK && memcmp(pub, s->pubkey, 65) != 0)
+        rc = AK_ERR_PUBKEY; /* the alias now points at another key */
+    out->can_sign = rc == AK_OK;
+    if (rc != AK_OK)
+        snprintf(out->detail, sizeof out->detail, "aws_kms: %s", ak_strerror(rc));
+    return AK_OK;
+}
+
+static void awskms_destroy(cn_signer *s)
+{
+    awskms *k = s->impl;
+    if (k == NULL)
+        return;
+    for (size_t i = 0; i < k->n_idle; i++)
+        curl_easy_cleanup(k->idle[i]);
+    free(k->idle);
+    ak_secure_free(k->secret, k->secret_cap);
+    ak_secure_free(k->token, k->token_cap);
+    pthread_mutex_destroy(&k->mu);
+    ak_wipe(k, sizeof *k);
+    free(k);
+    s->impl = NULL;
+}
+
+static const cn_signer_ops awskms_ops = {
+    .type = "aws_kms",
+    .sign = awskms_sign,
+    .health = awskms_health,
+    .destroy = awskms_destroy,
+};
+
+/* ---- construction ----------------------------------------------------------------------- */
+
+static int chars_ok(const char *s, size_t max, const char *extra)
+{
+    size_t n = 0;
+    for (; s[n] != '\0'; n++) {
+        char c = s[n];
+        if (n >= max || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                          (c >= '0' && c <= '9') || strchr(extra, c) != NULL))
+            return 0;
+    }
+    return n > 0;
+}
+
+static AK_WUR ak_err cfg_long(long *dst, const cJSON *cfg, const char *name, long def, long lo,
+                              long hi, char *err, size_t err_cap)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, name);
+    *dst = def;
+    if (v == NULL)
+        return AK_OK;
+    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long)v->valuedouble ||
+        v->valuedouble < (double)lo || v->valuedouble > (double)hi) {
+        set_err(err, err_cap, "aws_kms.%s: integer %ld..%ld", name, lo, hi);
+        return AK_ERR_CONFIG;
+    }
+    *dst = (long)v->valuedouble;
+    return AK_OK;
+}
+
+/* A string field, or NULL if absent; AK_ERR_CONFIG if present but not a non-empty string. */
+static AK_WUR ak_err cfg_str(const char **dst, const cJSON *cfg, const char *name, char *err,
+                             size_t err_cap)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, name);
+    *dst = NULL;
+    if (v == NULL)
+        return AK_OK;
+    if (!cJSON_IsString(v) || v->valuestring[0] == '\0') {
+        set_err(err, err_cap, "aws_kms.%s: must be a non-empty string", name);
+        return AK_ERR_CONFIG;
+    }
+    *dst = v->valuestring;
+    return AK_OK;
+}
+
+/* endpoint -> url, host, https. */
+static AK_WUR ak_err parse_endpoint(awskms *k, const char *ep, char *err, size_t cap)
+{
+    int https = strncmp(ep, "https://", 8) == 0;
+    const char *auth = https ? ep + 8 : strncmp(ep, "http://", 7) == 0 ? ep + 7 : NULL;
+    size_t n = auth ? strlen(auth) : 0;
+    if (n > 0 && auth[n - 1] == '/')
+        n--;
+    if (auth == NULL || n == 0 || n > HOST_MAX || strcspn(auth, "/?#@ \t\r\n") < n) {
+        set_err(err, cap, "aws_kms.endpoint: must be https://host[:port] (no path)");
+        return AK_ERR_CONFIG;
+    }
+    memcpy(k->host, auth, n);
+    k->host[n] = '\0';
+    if (!https) {
+        /* Plain HTTP only to this machine (local emulators): never send SigV4 over a network. */
+        static const char *const loop[] = {"127.0.0.1", "localhost", "[::1]"};
+        int ok = 0;
+        for (size_t i = 0; i < 3; i++) {
+            size_t l = strlen(loop[i]);
+            ok |= strncmp(k->host, loop[i], l) == 0 && (k->host[l] == '\0' || k->host[l] == ':');
+        }
+        if (!ok) {
+            set_err(err, cap, "aws_kms.endpoint: http:// is only allowed to a loopback host");
+            return AK_ERR_CONFIG;
+        }
+    }
+    k->https = https;
+    snprintf(k->url, sizeof k->url, "%s://%s/", https ? "https" : "http", k->host);
+    return AK_OK;
+}
+
+static AK_WUR ak_err secret_dup(char **dst, size_t *len, size_t *cap_out, const char *src,
+                                size_t max)
+{
+    size_t n = strlen(src);
+    if (n == 0 || n > max)
+        return AK_ERR_CONFIG;
+    *dst = ak_secure_alloc(n + 1);
+    if (*dst == NULL)
+        return AK_ERR_NOMEM;
+    memcpy(*dst, src, n + 1);
+    *len = n;
+    *cap_out = n + 1;
+    return AK_OK;
+}
+
+static AK_WUR ak_err parse_credentials(awskms *k, const cJSON *cfg, char *err, size_t cap)
+{
+    const char *akid = NULL, *secret = NULL, *token = NULL;
+    const char *src = "config";
+    ak_err rc;
+    if ((rc = cfg_str(&akid, cfg, "access_key_id", err, cap)) != AK_OK ||
+        (rc = cfg_str(&secret, cfg, "secret_access_key", err, cap)) != AK_OK ||
+        (rc = cfg_str(&token, cfg, "session_token", err, cap)) != AK_OK)
+        return rc;
+    if (akid == NULL && secret == NULL && token == NULL) {
+        src = "environment";
+        akid = getenv("AWS_ACCESS_KEY_ID");
+        secret = getenv("AWS_SECRET_ACCESS_KEY");
+        token = getenv("AWS_SESSION_TOKEN");
+        if (token != NULL && token[0] == '\0')
+            token = NULL;
+    }
+    if (akid == NULL || secret == NULL || akid[0] == '\0' || secret[0] == '\0') {
+        set_err(err, cap,
+                "aws_kms: credentials: set access_key_id and secret_access_key in the "
+                "config, "
+                "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment");
+        return AK_ERR_CONFIG;
+    }
+    if (!chars_ok(akid, AKID_MAX, "")) {
+        set_err(err, cap, "aws_kms: access key id (%s) must be 1..%d letters/digits", src,
+                AKID_MAX);
+        return AK_ERR_CONFIG;
+    }
+    snprintf(k->akid, sizeof k->akid, "%s", akid);
+    rc = secret_dup(&k->secret, &k->secret_len, &k->secret_cap, secret, SECRET_MAX);
+    if (rc != AK_OK) {
+        set_err(err, cap, "aws_kms: secret access key (%s) must be 1..%d bytes", src, SECRET_MAX);
+        return rc;
+    }
+    if (token != NULL) {
+        int clean = 1;
+        for (const char *p = token; *p; p++)
+            clean &= (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f;
+        rc = clean ? secret_dup(&k->token, &k->token_len, &k->token_cap, token, TOKEN_MAX)
+                   : AK_ERR_CONFIG;
+        if (rc != AK_OK) {
+            set_err(err, cap, "aws_kms: session token (%s) must be 1..%d printable bytes", src,
+                    TOKEN_MAX);
+            return rc;
+        }
+    }
+    return AK_OK;
+}
+
+static AK_WUR ak_err parse_cfg(awskms *k, cn_signer *s, const cJSON *cfg, char *err, size_t cap)
+{
+    static const char *const known[] = {"type",
+                                        "name",
+                                        "key_id",
+                                        "region",
+                                        "endpoint",
+                                        "access_key_id",
+                                        "secret_access_key",
+                                        "session_token",
+                                        "timeout_ms",
+                                        "connect_timeout_ms",
+                                        "retries",
+                                        "pool_size",
+                                        "sign_content_sha256"};
+    const cJSON *it;
+    const char *v = NULL;
+    long l = 0;
+    ak_err rc;
+    cJSON_ArrayForEach(it, cfg)
+    {
+        size_t i = 0;
+        while (i < sizeof known / sizeof known[0] && strcmp(known[i], it->string) != 0)
+            i++;
+        if (i == sizeof known / sizeof known[0]) {
+            set_err(err, cap, "aws_kms: unknown field \"%.64s\"", it->string);
+            return AK_ERR_CONFIG;
+        }
+    }
+    if ((rc = cfg_str(&v, cfg, "key_id", err, cap)) != AK_OK)
+        return rc;
+    if (v == NULL || !chars_ok(v, KEY_ID_MAX, ":/_.-")) {
+        set_err(err, cap, "aws_kms.key_id: required, 1..%d characters of [A-Za-z0-9:/_.-]",
+                KEY_ID_MAX);
+        return AK_ERR_CONFIG;
+    }
+    snprintf(k->key_id, sizeof k->key_id, "%s", v);
+    if ((rc = cfg_str(&v, cfg, "region", err, cap)) != AK_OK)
+        return rc;
+    if (v == NULL || !chars_ok(v, REGION_MAX, "-") || strpbrk(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ")) {
+        set_err(err, cap, "aws_kms.region: required, e.g. \"us-east-1\"");
+        return AK_ERR_CONFIG;
+    }
+    snprintf(k->region, sizeof k->region, "%s", v);
+    if ((rc = cfg_str(&v, cfg, "name", err, cap)) != AK_OK)
+        return rc;
+    if (v != NULL && strlen(v) >= sizeof s->name) {
+        set_err(err, cap, "aws_kms.name: string of 1..%zu chars", sizeof s->name - 1);
+        return AK_ERR_CONFIG;
+    }
+    snprintf(s->name, sizeof s->name, "%.63s", v ? v : k->key_id);
+    if ((rc = cfg_str(&v, cfg, "endpoint", err, cap)) != AK_OK)
+        return rc;
+    if (v != NULL) {
+        if ((rc = parse_endpoint(k, v, err, cap)) != AK_OK)
+            return rc;
+    } else {
+        char ep[URL_MAX + 1];
+        snprintf(ep, sizeof ep, "https://kms.%s.amazonaws.com", k->region);
+        if ((rc = parse_endpoint(k, ep, err, cap)) != AK_OK)
+            return rc;
+    }
+    const cJSON *sha = cJSON_GetObjectItemCaseSensitive(cfg, "sign_content_sha256");
+    if (sha != NULL && !cJSON_IsBool(sha)) {
+        set_err(err, cap, "aws_kms.sign_content_sha256: true or false");
+        return AK_ERR_CONFIG;
+    }
+    k->sign_sha = cJSON_IsTrue(sha);
+    if ((rc = cfg_long(&k->timeout_ms, cfg, "timeout_ms", 5000, 1, 600000, err, cap)) != AK_OK ||
+        (rc = cfg_long(&k->connect_timeout_ms, cfg, "connect_timeout_ms", 2000, 1, 600000, err,
+                       cap)) != AK_OK ||
+        (rc = cfg_long(&l, cfg, "retries", 3, 0, 10, err, cap)) != AK_OK)
+        return rc;
+    k->retries = (int)l;
+    if ((rc = cfg_long(&l, cfg, "pool_size", POOL_DEFAULT, 1, POOL_MAX, err, cap)) != AK_OK)
+        return rc;
+    k->pool_size = (size_t)l;
+    return parse_credentials(k, cfg, err, cap);
+}
+
+ak_err cn_awskms_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t err_cap)
+{
+    ak_err rc = AK_ERR_NOMEM;
+    cn_signer *s = NULL;
+    awskms *k = NULL;
+    if (out == NULL)
+        return AK_ERR_ARG;
+    *out = NULL;
+    if (!cJSON_IsObject(cfg)) {
+        set_err(err, err_cap, "aws_kms: signer config must be an object");
+        return AK_ERR_CONFIG;
+    }
+    s = calloc(1, sizeof *s);
+    k = calloc(1, sizeof *k);
+    if (s == NULL || k == NULL) {
+        free(k);
+        goto out;
+    }
+    pthread_mutex_init(&k->mu, NULL);
+    s->ops = &awskms_ops;
+    s->impl = k;
+    s->provider = "aws-kms";
+    s->level = CN_LEVEL_PRODUCTION;
+    k->name = s->name;
+    rc = parse_cfg(k, s, cfg, err, err_cap);
+    if (rc != AK_OK)
+        goto out;
+    rc = AK_ERR_NOMEM;
+    k->idle = calloc(k->pool_size, sizeof *k->idle);
+    if (k->idle == NULL)
+        goto out;
+    rc = get_public_key(k, s->pubkey, k->timeout_ms, k->retries, err, err_cap);
+    if (rc != AK_OK)
+        goto out;
+    ak_addr_from_pubkey(s->address, s->pubkey);
+    *out = s;
+    s = NULL;
+out:
+    cn_signer_free(s);
+    return rc;
+}

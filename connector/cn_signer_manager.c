@@ -1,0 +1,542 @@
+/*
+ * cn_signer_manager.c - primary/backup fallback, circuit breakers and health checks for one
+ * account, as a cn_signer (see cn_signer_manager.h).
+ *
+ * Owns: the member signers, the health thread, the cached health of each member (under mu).
+ * Hot path: atomics only (circuit, counters); no lock is taken to sign.
+ */
+#include "cn_signer_manager.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ak_addr.h"
+#include "ak_hex.h"
+#include "cn_log.h"
+#include "cn_metrics.h"
+#include "cn_signer_factory.h"
+
+#define MAX_MEMBERS (1 + CN_MGR_MAX_BACKUPS)
+
+typedef struct {
+    cn_signer *s;
+    char role[16]; /* "primary", "backup1", ... */
+    int metrics_idx;
+    _Atomic int circuit; /* cn_circuit */
+    _Atomic unsigned consecutive;
+    _Atomic int trial; /* a half-open trial is in flight */
+    _Atomic unsigned long long ok, failed;
+    cn_signer_health health; /* cached, under mgr.mu */
+    int health_rc;           /* ak_err of the last ops->health */
+    time_t health_at;
+} member;
+
+typedef struct {
+    member m[MAX_MEMBERS];
+    size_t n;
+    unsigned threshold;
+    unsigned interval_ms;
+    char account[AK_ADDR_STR_SIZE];
+    pthread_mutex_t mu; /* guards cached health and stopping */
+    pthread_cond_t cv;
+    int cv_init;
+    int stopping;
+    pthread_t thr;
+    int thr_started;
+} mgr;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void set_circuit(mgr *g, member *m, cn_circuit c)
+{
+    int old = atomic_exchange(&m->circuit, (int)c);
+    if (old == (int)c)
+        return;
+    cn_metrics_signer_circuit(m->metrics_idx, c);
+    cn_log(c == CN_CIRCUIT_OPEN ? CN_LOG_WARN : CN_LOG_INFO, "signer circuit changed", "account",
+           g->account, "role", m->role, "signer", m->s->name, "from",
+           cn_circuit_name((cn_circuit)old), "to", cn_circuit_name(c), (char *)NULL);
+}
+
+/* One attempt on one member: sign, convert, check against the account's key. */
+static ak_err try_member(mgr *g, member *m, ak_sig *sig, const uint8_t digest[32],
+                         const cn_sign_ctx *ctx, const uint8_t pub[65])
+{
+    cn_raw_sig raw;
+    memset(&raw, 0, sizeof raw);
+    double t0 = now_s();
+    ak_err e = m->s->ops->sign(m->s, &raw, digest, ctx);
+    if (e == AK_OK) {
+        if (raw.form == CN_SIG_DER) {
+            e = raw.len <= sizeof raw.bytes ? ak_sig_from_der(sig, raw.bytes, raw.len, digest, pub)
+                                            : AK_ERR_DER;
+        } else if (raw.len != 64) {
+            e = AK_ERR_SIG;
+        } else if (!raw.has_recid) {
+            e = ak_sig_from_raw64(sig, raw.bytes, digest, pub);
+        } else {
+            /* In-process backend (local): it signed with the key whose public key is pub. */
+            memcpy(sig->r, raw.bytes, 32);
+            memcpy(sig->s, raw.bytes + 32, 32);
+            sig->recid = raw.recid;
+            e = ak_sig_check(sig); /* range and low s */
+        }
+    }
+    double dt = now_s() - t0;
+    cn_sign_failure why = cn_sign_failure_of(e);
+    cn_metrics_signer_sign(m->metrics_idx, e == AK_OK, why, dt);
+    int was_trial = atomic_exchange(&m->trial, 0);
+    if (e == AK_OK) {
+        atomic_fetch_add_explicit(&m->ok, 1, memory_order_relaxed);
+        atomic_store_explicit(&m->consecutive, 0, memory_order_relaxed);
+        if (atomic_load_explicit(&m->circuit, memory_order_relaxed) != CN_CIRCUIT_CLOSED)
+            set_circuit(g, m, CN_CIRCUIT_CLOSED);
+        return AK_OK;
+    }
+    atomic_fetch_add_explicit(&m->failed, 1, memory_order_relaxed);
+    unsigned c = atomic_fetch_add(&m->consecutive, 1) + 1;
+    cn_log(CN_LOG_DEBUG, "signer failed, trying the next one", "account", g->account, "role",
+           m->role, "signer", m->s->name, "reason", cn_sign_failure_name(why), "error",
+           ak_strerror(e), (char *)NULL);
+    if (was_trial || c >= g->threshold)
+        set_circuit(g, m, CN_CIRCUIT_OPEN);
+    return e;
+}
+
+/* 1: try it; 0: skip it (circuit open, or a half-open trial already running). */
+static int admit(member *m)
+{
+    int c = atomic_load_explicit(&m->circuit, memory_order_relaxed);
+    if (c == CN_CIRCUIT_CLOSED)
+        return 1;
+    if (c == CN_CIRCUIT_HALF_OPEN) {
+        int expect = 0;
+        return atomic_compare_exchange_strong(&m->trial, &expect, 1);
+    }
+    return 0;
+}
+
+static ak_err mgr_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[32],
+                       const cn_sign_ctx *ctx)
+{
+    mgr *g = s->impl;
+    ak_sig sig;
+    ak_err last = AK_ERR_UNAVAILABLE;
+    int skipped[MAX_MEMBERS] = {0}, any_skipped = 0;
+    for (size_t i = 0; i < g->n; i++) {
+        if (!admit(&g->m[i])) {
+            skipped[i] = any_skipped = 1;
+            continue;
+        }
+        last = try_member(g, &g->m[i], &sig, digest, ctx, s->pubkey);
+        if (last == AK_OK)
+            goto done;
+    }
+    /* Last resort: every admitted signer failed; try the skipped ones rather than give up. */
+    for (size_t i = 0; i < g->n && any_skipped; i++) {
+        if (!skipped[i])
+            continue;
+        last = try_member(g, &g->m[i], &sig, digest, ctx, s->pubkey);
+        if (last == AK_OK)
+            goto done;
+    }
+    return last;
+done:
+    out->form = CN_SIG_RS;
+    memcpy(out->bytes, sig.r, 32);
+    memcpy(out->bytes + 32, sig.s, 32);
+    out->len = 64;
+    out->has_recid = 1; /* checked against the account's key just now */
+    out->recid = sig.recid;
+    return AK_OK;
+}
+
+static void refresh_health(mgr *g, member *m)
+{
+    cn_signer_health h;
+    memset(&h, 0, sizeof h);
+    ak_err e = m->s->ops->health(m->s, &h);
+    pthread_mutex_lock(&g->mu);
+    m->health = h;
+    m->health_rc = (int)e;
+    m->health_at = time(NULL);
+    pthread_mutex_unlock(&g->mu);
+    if (e == AK_OK && h.can_sign && atomic_load(&m->circuit) == CN_CIRCUIT_OPEN) {
+        atomic_store(&m->trial, 0);
+        set_circuit(g, m, CN_CIRCUIT_HALF_OPEN);
+    }
+}
+
+static void *health_main(void *arg)
+{
+    mgr *g = arg;
+    pthread_mutex_lock(&g->mu);
+    while (!g->stopping) {
+        struct timespec ts;
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += g->interval_ms / 1000;
+        ts.tv_nsec += (long)(g->interval_ms % 1000) * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        int w = 0;
+        while (!g->stopping && w != ETIMEDOUT)
+            w = pthread_cond_timedwait(&g->cv, &g->mu, &ts);
+        if (g->stopping)
+            break;
+        pthread_mutex_unlock(&g->mu);
+        for (size_t i = 0; i < g->n; i++)
+            refresh_health(g, &g->m[i]);
+        pthread_mutex_lock(&g->mu);
+    }
+    pthread_mutex_unlock(&g->mu);
+    return NULL;
+}
+
+/*
+ * The account can sign if one member can. Live: every member's ops->health is called now (as
+ * GET /ready expects), which also refreshes the cache and half-opens a recovered circuit.
+ */
+static ak_err mgr_health(cn_signer *s, cn_signer_health *out)
+{
+    mgr *g = s->impl;
+    memset(out, 0, sizeof *out);
+    for (size_t i = 0; i < g->n; i++)
+        refresh_health(g, &g->m[i]);
+    pthread_mutex_lock(&g->mu);
+    out->expected_latency_ms = g->m[0].health.expected_latency_ms;
+    for (size_t i = 0; i < g->n; i++) {
+        member *m = &g->m[i];
+        out->max_concurrency += m->health.max_concurrency;
+        if (m->health_rc == AK_OK && m->health.can_sign &&
+            atomic_load(&m->circuit) != CN_CIRCUIT_OPEN && !out->can_sign) {
+            out->can_sign = 1;
+            if (i > 0)
+                out->expected_latency_ms = m->health.expected_latency_ms;
+        }
+    }
+    if (!out->can_sign)
+        snprintf(out->detail, sizeof out->detail, "no signer can sign (%.16s: %.60s)", g->m[0].role,
+                 g->m[0].health.detail);
+    pthread_mutex_unlock(&g->mu);
+    return AK_OK;
+}
+
+static void mgr_destroy(cn_signer *s)
+{
+    mgr *g = s->impl;
+    if (g == NULL)
+        return;
+    if (g->thr_started) {
+        pthread_mutex_lock(&g->mu);
+        g->stopping = 1;
+        pthread_cond_broadcast(&g->cv);
+        pthread_mutex_unlock(&g->mu);
+        pthread_join(g->thr, NULL);
+    }
+    if (g->cv_init)
+        pthread_cond_destroy(&g->cv);
+    pthread_mutex_destroy(&g->mu);
+    for (size_t i = 0; i < g->n; i++)
+        cn_signer_free(g->m[i].s);
+    free(g);
+    s->impl = NULL;
+}
+
+static const cn_signer_ops k_mgr_ops = {"manager", mgr_sign, mgr_health, mgr_destroy};
+
+int cn_signer_is_manager(const cn_signer *s)
+{
+    return s != NULL && s->ops == &k_mgr_ops;
+}
+
+ak_err cn_signer_manager_wrap(cn_signer **out, cn_signer **signers, size_t n, const char *name,
+                              const cn_manager_opts *opts, char *err, size_t err_cap)
+{
+    ak_err rc = AK_ERR_NOMEM;
+    cn_signer *s = NULL;
+    mgr *g = NULL;
+    size_t taken = 0;
+    *out = NULL;
+    if (n < 1 || n > MAX_MEMBERS) {
+        snprintf(err, err_cap, "an account has 1..%d signers", MAX_MEMBERS);
+        rc = AK_ERR_CONFIG;
+        goto out;
+    }
+    s = calloc(1, sizeof *s);
+    g = calloc(1, sizeof *g);
+    if (s == NULL || g == NULL)
+        goto out;
+    pthread_mutex_init(&g->mu, NULL);
+    s->ops = &k_mgr_ops;
+    s->impl = g;
+    g->threshold = opts && opts->failure_threshold ? opts->failure_threshold : 3;
+    g->interval_ms = opts && opts->health_interval_ms ? opts->health_interval_ms : 30000;
+    for (; taken < n; taken++) {
+        member *m = &g->m[taken];
+        m->s = signers[taken];
+        signers[taken] = NULL;
+        g->n = taken + 1;
+        if (taken == 0)
+            snprintf(m->role, sizeof m->role, "primary");
+        else
+            snprintf(m->role, sizeof m->role, "backup%zu", taken);
+    }
+    cn_signer *p = g->m[0].s;
+    memcpy(s->pubkey, p->pubkey, sizeof s->pubkey);
+    memcpy(s->address, p->address, sizeof s->address);
+    ak_addr_to_checksum(g->account, s->address);
+    snprintf(s->name, sizeof s->name, "%s", name && *name ? name : p->name);
+    s->provider = p->provider;
+    s->level = p->level;
+    for (size_t i = 1; i < g->n; i++) {
+        cn_signer *b = g->m[i].s;
+        if (memcmp(b->pubkey, p->pubkey, sizeof p->pubkey) != 0) {
+            char ab[AK_ADDR_STR_SIZE];
+            ak_addr_to_checksum(ab, b->address);
+            snprintf(err, err_cap,
+                     "backups[%zu] (%s \"%s\") holds the key of %s, but the primary's address is "
+                     "%s: every signer of an account must hold the same key",
+                     i - 1, b->ops->type, b->name, ab, g->account);
+            rc = AK_ERR_CONFIG;
+            goto out;
+        }
+        if (b->level < s->level) /* the account is only as strong as its weakest signer */
+            s->level = b->level;
+    }
+    for (size_t i = 0; i < g->n; i++) {
+        member *m = &g->m[i];
+        m->metrics_idx =
+            cn_metrics_signer_register(g->account, m->role, m->s->name, m->s->ops->type);
+        cn_metrics_signer_circuit(m->metrics_idx, CN_CIRCUIT_CLOSED);
+        refresh_health(g, m);
+        cn_log(CN_LOG_INFO, "account signer", "account", g->account, "role", m->role, "type",
+               m->s->ops->type, "name", m->s->name, "provider", m->s->provider, "security_level",
+               cn_security_level_name(m->s->level), (char *)NULL);
+    }
+    pthread_condattr_t ca;
+    rc = AK_ERR_INTERNAL;
+    if (pthread_condattr_init(&ca) != 0)
+        goto out;
+    int bad =
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 || pthread_cond_init(&g->cv, &ca) != 0;
+    pthread_condattr_destroy(&ca);
+    if (bad)
+        goto out;
+    g->cv_init = 1;
+    if (pthread_create(&g->thr, NULL, health_main, g) != 0) {
+        snprintf(err, err_cap, "cannot start the health-check thread");
+        goto out;
+    }
+    g->thr_started = 1;
+    *out = s;
+    s = NULL;
+    rc = AK_OK;
+out:
+    for (size_t i = taken; i < n; i++) {
+        cn_signer_free(signers[i]);
+        signers[i] = NULL;
+    }
+    if (s != NULL)
+        cn_signer_free(s); /* destroys g and the members */
+    else if (rc != AK_OK)
+        free(g);
+    return rc;
+}
+
+static int key_known(const char *k)
+{
+    static const char *const known[] = {"name", "primary", "backups", "signer", "comment"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(k, known[i]) == 0)
+            return 1;
+    return 0;
+}
+
+ak_err cn_signer_manager_new(cn_signer **out, const cJSON *account, const cn_manager_opts *opts,
+                             char *err, size_t err_cap)
+{
+    cn_signer *sg[MAX_MEMBERS] = {0};
+    const cJSON *cfgs[MAX_MEMBERS] = {0};
+    size_t n = 0;
+    char e2[256] = "";
+    ak_err rc = AK_ERR_CONFIG;
+    *out = NULL;
+    if (!cJSON_IsObject(account)) {
+        snprintf(err, err_cap, "an account must be an object");
+        return rc;
+    }
+    const cJSON *it;
+    cJSON_ArrayForEach(it, account)
+    {
+        if (!key_known(it->string)) {
+            snprintf(err, err_cap,
+                     "unknown account key \"%.64s\" (known: name, primary, backups, "
+                     "signer, comment)",
+                     it->string);
+            return rc;
+        }
+    }
+    const cJSON *single = cJSON_GetObjectItemCaseSensitive(account, "signer");
+    const cJSON *prim = cJSON_GetObjectItemCaseSensitive(account, "primary");
+    const cJSON *backs = cJSON_GetObjectItemCaseSensitive(account, "backups");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(account, "name");
+    if ((single != NULL) == (prim != NULL)) {
+        snprintf(err, err_cap, "an account needs exactly one of \"signer\" or \"primary\"");
+        return rc;
+    }
+    if (single != NULL && backs != NULL) {
+        snprintf(err, err_cap, "\"backups\" goes with \"primary\", not with \"signer\"");
+        return rc;
+    }
+    if (name != NULL && (!cJSON_IsString(name) || strlen(name->valuestring) >= 64)) {
+        snprintf(err, err_cap, "account \"name\" must be a string of < 64 chars");
+        return rc;
+    }
+    if (backs != NULL &&
+        (!cJSON_IsArray(backs) || cJSON_GetArraySize(backs) > CN_MGR_MAX_BACKUPS)) {
+        snprintf(err, err_cap, "\"backups\" must be an array of 0..%d signer objects",
+                 CN_MGR_MAX_BACKUPS);
+        return rc;
+    }
+    cfgs[n++] = single ? single : prim;
+    cJSON_ArrayForEach(it, backs) cfgs[n++] = it;
+    for (size_t i = 0; i < n; i++) {
+        char where[32];
+        if (i == 0)
+            snprintf(where, sizeof where, "%s", single ? "signer" : "primary");
+        else
+            snprintf(where, sizeof where, "backups[%zu]", i - 1);
+        if (!cJSON_IsObject(cfgs[i])) {
+            snprintf(err, err_cap, "%s must be a signer object", where);
+            goto fail;
+        }
+        rc = cn_signer_create(&sg[i], cfgs[i], e2, sizeof e2);
+        if (rc != AK_OK) {
+            snprintf(err, err_cap, "%s: %s", where, e2);
+            goto fail;
+        }
+    }
+    return cn_signer_manager_wrap(out, sg, n, cJSON_IsString(name) ? name->valuestring : NULL, opts,
+                                  err, err_cap);
+fail:
+    for (size_t i = 0; i < n; i++)
+        cn_signer_free(sg[i]);
+    return rc == AK_OK ? AK_ERR_CONFIG : rc;
+}
+
+ak_err cn_signer_manager_stats(const cn_signer *mgr_s, size_t i, cn_manager_signer_stats *out)
+{
+    if (!cn_signer_is_manager(mgr_s))
+        return AK_ERR_ARG;
+    mgr *g = mgr_s->impl;
+    if (i >= g->n)
+        return AK_ERR_RANGE;
+    member *m = &g->m[i];
+    out->ok = atomic_load(&m->ok);
+    out->failed = atomic_load(&m->failed);
+    out->consecutive_failures = atomic_load(&m->consecutive);
+    out->circuit = atomic_load(&m->circuit);
+    return AK_OK;
+}
+
+/* One signer's entry; h is its health (cached for members, live for plain signers). */
+static cJSON *signer_json(const cn_signer *s, const char *role, const cn_signer_health *h,
+                          int health_rc, const member *m)
+{
+    cJSON *o = cJSON_CreateObject(), *cap = cJSON_CreateObject(), *he = cJSON_CreateObject();
+    if (o == NULL || cap == NULL || he == NULL) {
+        cJSON_Delete(o);
+        cJSON_Delete(cap);
+        cJSON_Delete(he);
+        return NULL;
+    }
+    cJSON_AddStringToObject(o, "role", role);
+    cJSON_AddStringToObject(o, "name", s->name);
+    cJSON_AddStringToObject(o, "type", s->ops->type);
+    cJSON_AddStringToObject(o, "provider", s->provider ? s->provider : "");
+    cJSON_AddStringToObject(o, "security_level", cn_security_level_name(s->level));
+    cJSON_AddBoolToObject(cap, "can_sign", health_rc == AK_OK && h->can_sign);
+    cJSON_AddNumberToObject(cap, "expected_latency_ms", h->expected_latency_ms);
+    cJSON_AddNumberToObject(cap, "max_concurrency", h->max_concurrency);
+    cJSON_AddItemToObject(o, "capability", cap);
+    cJSON_AddStringToObject(he, "status",
+                            health_rc == AK_OK && h->can_sign ? "healthy" : "unhealthy");
+    cJSON_AddStringToObject(he, "detail", health_rc == AK_OK ? h->detail : ak_strerror(health_rc));
+    if (m != NULL)
+        cJSON_AddNumberToObject(he, "checked_at", (double)m->health_at);
+    cJSON_AddItemToObject(o, "health", he);
+    if (m != NULL) {
+        cJSON_AddStringToObject(o, "circuit",
+                                cn_circuit_name((cn_circuit)atomic_load(&m->circuit)));
+        cJSON_AddNumberToObject(o, "consecutive_failures", atomic_load(&m->consecutive));
+        cJSON_AddNumberToObject(o, "signatures", (double)atomic_load(&m->ok));
+        cJSON_AddNumberToObject(o, "failures", (double)atomic_load(&m->failed));
+    } else {
+        cJSON_AddStringToObject(o, "circuit", "closed");
+    }
+    return o;
+}
+
+ak_err cn_signer_manager_status_json(cn_signer *const *accounts, size_t n, char **out,
+                                     size_t *out_len)
+{
+    ak_err rc = AK_ERR_NOMEM;
+    cJSON *root = cJSON_CreateObject();
+    cJSON *arr = cJSON_AddArrayToObject(root, "accounts");
+    if (root == NULL || arr == NULL)
+        goto out;
+    for (size_t a = 0; a < n; a++) {
+        cn_signer *s = accounts[a];
+        cJSON *acc = cJSON_CreateObject(), *list = NULL;
+        char addr[AK_ADDR_STR_SIZE];
+        if (acc == NULL || !cJSON_AddItemToArray(arr, acc))
+            goto out;
+        ak_addr_to_checksum(addr, s->address);
+        cJSON_AddStringToObject(acc, "address", addr);
+        cJSON_AddStringToObject(acc, "name", s->name);
+        cJSON_AddStringToObject(acc, "security_level", cn_security_level_name(s->level));
+        list = cJSON_AddArrayToObject(acc, "signers");
+        if (list == NULL)
+            goto out;
+        if (!cn_signer_is_manager(s)) {
+            cn_signer_health h;
+            memset(&h, 0, sizeof h);
+            ak_err hr = s->ops->health(s, &h);
+            cJSON *e = signer_json(s, "primary", &h, (int)hr, NULL);
+            if (e == NULL || !cJSON_AddItemToArray(list, e))
+                goto out;
+            continue;
+        }
+        mgr *g = s->impl;
+        for (size_t i = 0; i < g->n; i++) {
+            member *m = &g->m[i];
+            pthread_mutex_lock(&g->mu);
+            cn_signer_health h = m->health;
+            int hr = m->health_rc;
+            pthread_mutex_unlock(&g->mu);
+            cJSON *e = signer_json(m->s, m->role, &h, hr, m);
+            if (e == NULL || !cJSON_AddItemToArray(list, e))
+                goto out;
+        }
+    }
+    *out = cJSON_PrintUnformatted(root);
+    if (*out == NULL)
+        goto out;
+    *out_len = strlen(*out);
+    rc = AK_OK;
+out:
+    cJSON_Delete(root);
+    return rc;
+}

@@ -1,0 +1,154 @@
+/* cn_signer_pkcs11.c - direct PKCS#11 signing in the connector (see cn_signer_pkcs11.h). */
+#include "cn_signer_pkcs11.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ak_secmem.h"
+#include "cn_log.h"
+#include "cn_signer_util.h"
+#include "p11_token.h"
+#include "p11_uri.h"
+
+typedef struct {
+    p11_token *tok;
+    p11_key *key; /* owned by tok */
+    unsigned max_sessions;
+} p11_impl;
+
+static ak_err p11s_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[32],
+                        const cn_sign_ctx *ctx)
+{
+    (void)ctx;
+    p11_impl *p = s->impl;
+    ak_err rc = p11_token_sign_raw(p->tok, p->key, digest, out->bytes);
+    if (rc != AK_OK) {
+        unsigned long rv = p11_token_last_rv(p->tok);
+        cn_log(CN_LOG_WARN, "pkcs11 signature failed", "signer", s->name, "error", ak_strerror(rc),
+               "ckr", p11_token_rv_name(rv), (char *)NULL);
+        return rc;
+    }
+    out->form = CN_SIG_RS;
+    out->len = 64;
+    out->has_recid = 0; /* recovered against the public key by the caller */
+    return AK_OK;
+}
+
+static ak_err p11s_health(cn_signer *s, cn_signer_health *out)
+{
+    p11_impl *p = s->impl;
+    memset(out, 0, sizeof *out);
+    out->max_concurrency = p->max_sessions;
+    out->expected_latency_ms = 2; /* SoftHSM ~1 ms per C_Sign; hardware HSMs similar or less */
+    ak_err rc = p11_token_health(p->tok);
+    out->can_sign = rc == AK_OK;
+    if (rc != AK_OK)
+        snprintf(out->detail, sizeof out->detail, "token: %s", ak_strerror(rc));
+    return AK_OK;
+}
+
+static void p11s_destroy(cn_signer *s)
+{
+    p11_impl *p = s->impl;
+    if (p == NULL)
+        return;
+    p11_token_close(p->tok);
+    free(p);
+    s->impl = NULL;
+}
+
+static const cn_signer_ops k_p11_ops = {"pkcs11", p11s_sign, p11s_health, p11s_destroy};
+
+ak_err cn_pkcs11_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t err_cap)
+{
+    static const char *const known[] = {"type",       "name",    "module", "token_label",
+                                        "pin_file",   "pin_env", "key",    "max_sessions",
+                                        "timeout_ms", NULL};
+    ak_err rc;
+    cn_signer *s = NULL;
+    p11_impl *p = NULL;
+    char *pin = NULL;
+    size_t pin_cap = 0, pin_len = 0;
+    const char *module = NULL, *label = NULL, *uri_s = NULL, *name = NULL;
+    long max_sessions = 8, timeout_ms = 5000;
+    char e2[200] = "";
+    p11_uri *uri = calloc(1, sizeof *uri); /* large: not on the stack */
+    *out = NULL;
+    if (uri == NULL)
+        return AK_ERR_NOMEM;
+    if ((rc = cn_cfg_known(cfg, known, "pkcs11", err, err_cap)) != AK_OK ||
+        (rc = cn_cfg_str(&module, cfg, "module", P11_PATH_MAX, "pkcs11", err, err_cap)) != AK_OK ||
+        (rc = cn_cfg_str(&label, cfg, "token_label", 33, "pkcs11", err, err_cap)) != AK_OK ||
+        (rc = cn_cfg_str(&uri_s, cfg, "key", P11_URI_MAX_LEN, "pkcs11", err, err_cap)) != AK_OK ||
+        (rc = cn_cfg_long(&max_sessions, cfg, "max_sessions", 8, 1, 1024, "pkcs11", err,
+                          err_cap)) != AK_OK ||
+        (rc = cn_cfg_long(&timeout_ms, cfg, "timeout_ms", 5000, 1, 600000, "pkcs11", err,
+                          err_cap)) != AK_OK)
+        goto out;
+    if (cJSON_HasObjectItem(cfg, "name") &&
+        (rc = cn_cfg_str(&name, cfg, "name", 64, "pkcs11", err, err_cap)) != AK_OK)
+        goto out;
+    rc = p11_uri_parse(uri, uri_s, strlen(uri_s), e2, sizeof e2);
+    if (rc != AK_OK) {
+        snprintf(err, err_cap, "pkcs11.key: %s", e2);
+        rc = AK_ERR_CONFIG;
+        goto out;
+    }
+    if (uri->has_pin_value || uri->has_pin_source) {
+        snprintf(err, err_cap, "pkcs11.key: give the PIN with pin_file or pin_env, not in the URI");
+        rc = AK_ERR_CONFIG;
+        goto out;
+    }
+    if (!uri->has_object && !uri->has_id) {
+        snprintf(err, err_cap, "pkcs11.key: the URI must name the key (object= and/or id=)");
+        rc = AK_ERR_CONFIG;
+        goto out;
+    }
+    rc = cn_cfg_secret(&pin, &pin_cap, &pin_len, cfg, "pin_file", "pin_env", 1, P11_PIN_MAX,
+                       "pkcs11", err, err_cap);
+    if (rc != AK_OK)
+        goto out;
+    rc = AK_ERR_NOMEM;
+    s = calloc(1, sizeof *s);
+    p = calloc(1, sizeof *p);
+    if (s == NULL || p == NULL)
+        goto out;
+    s->ops = &k_p11_ops;
+    s->impl = p;
+    p = NULL;
+    p11_impl *pi = s->impl;
+    pi->max_sessions = (unsigned)max_sessions;
+    s->provider = "pkcs11";
+    s->level = CN_LEVEL_PRODUCTION;
+    snprintf(s->name, sizeof s->name, "%s", name ? name : label);
+    p11_token_config tc = {.module_path = module,
+                           .token_label = label,
+                           .pin = pin,
+                           .pin_len = pin_len,
+                           .max_sessions = (unsigned)max_sessions,
+                           .op_timeout_ms = (unsigned)timeout_ms};
+    rc = p11_token_open(&pi->tok, &tc, e2, sizeof e2);
+    if (rc != AK_OK) {
+        snprintf(err, err_cap, "pkcs11: cannot open token \"%s\": %s", label, e2);
+        goto out;
+    }
+    rc = p11_token_find_key(pi->tok, &pi->key, uri, e2, sizeof e2);
+    if (rc != AK_OK) {
+        snprintf(err, err_cap, "pkcs11.key: %s", e2);
+        goto out;
+    }
+    memcpy(s->pubkey, p11_key_pubkey(pi->key), 65);
+    memcpy(s->address, p11_key_address(pi->key), 20);
+    *out = s;
+    s = NULL;
+    rc = AK_OK;
+out:
+    cn_signer_free(s);
+    free(p);
+    if (pin != NULL)
+        ak_secure_free(pin, pin_cap);
+    p11_uri_clear(uri);
+    free(uri);
+    return rc;
+}

@@ -1,0 +1,451 @@
+/*
+ * cn_signer_vault.c - the "hashicorp_vault" signer (see cn_signer_vault.h).
+ *
+ * Owns: the configuration, a cn_rhttp client, the auth material (static token, or the AppRole
+ * secret id) and the current client token in locked memory, and the key cache. Auth state is
+ * only touched inside the fetch callback, which cn_keycache runs one at a time.
+ */
+#include "cn_signer_vault.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ak_secmem.h"
+#include "cn_keycache.h"
+#include "cn_rcfg.h"
+#include "cn_remote_key.h"
+#include "cn_rhttp.h"
+
+#define W          "vault"
+#define NAME_MAX_V 128
+#define VPATH_MAX  512
+#define BODY_MAX   (CN_RCFG_SECRET_MAX * 2 + 256)
+
+typedef enum { AUTH_TOKEN = 0, AUTH_APPROLE, AUTH_K8S } auth_method;
+
+typedef struct {
+    cn_remote_key_base base; /* first member (cn_remote_key.h) */
+    cn_rhttp *http;
+    char addr[257], ns[NAME_MAX_V + 1], mount[NAME_MAX_V + 1], path[VPATH_MAX + 1];
+    char field[NAME_MAX_V + 1], auth_mount[NAME_MAX_V + 1], role[NAME_MAX_V + 1];
+    char jwt_file[CN_RCFG_PATH_MAX + 1], ca[CN_RCFG_PATH_MAX + 1];
+    long version;
+    auth_method method;
+    cn_rcfg_secret login_secret; /* AppRole secret_id */
+    cn_rcfg_secret token;        /* static token, or the client token from the last login */
+    int64_t token_expires_ms;    /* login tokens: renew after this (monotonic); 0 = never */
+} vault;
+
+typedef struct {
+    vault *v;
+    int with_token;
+} hdr_ctx;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* 1 if every byte is printable ASCII other than '"' and '\\' (safe in JSON and headers). */
+static int json_safe(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e || s[i] == '"' || s[i] == '\\')
+            return 0;
+    return 1;
+}
+
+static ak_err vault_headers(void *user, struct curl_slist **out, const char *method,
+                            const char *path, const char *body, size_t body_len)
+{
+    (void)method;
+    (void)path;
+    (void)body;
+    (void)body_len;
+    hdr_ctx *h = user;
+    char line[CN_RCFG_SECRET_MAX + 32];
+    struct curl_slist *l = curl_slist_append(NULL, "Content-Type: application/json");
+    ak_err rc = AK_ERR_NOMEM;
+    if (l == NULL)
+        goto out;
+    if (curl_slist_append(l, "Expect:") == NULL)
+        goto out;
+    if (h->v->ns[0] != '\0') {
+        snprintf(line, sizeof line, "X-Vault-Namespace: %s", h->v->ns);
+        if (curl_slist_append(l, line) == NULL)
+            goto out;
+    }
+    if (h->with_token) {
+        snprintf(line, sizeof line, "X-Vault-Token: %s", h->v->token.s);
+        if (curl_slist_append(l, line) == NULL)
+            goto out;
+    }
+    *out = l;
+    l = NULL;
+    rc = AK_OK;
+out:
+    ak_wipe(line, sizeof line);
+    cn_rhttp_headers_free(l);
+    return rc;
+}
+
+/* AppRole or Kubernetes login: a fresh client token into v->token. */
+static AK_WUR ak_err vault_login(vault *v, char *err, size_t cap)
+{
+    char upath[NAME_MAX_V + 32];
+    char *body = ak_secure_alloc(BODY_MAX);
+    cn_rcfg_secret jwt = {0};
+    cn_rhttp_resp r = {0};
+    cJSON *j = NULL;
+    hdr_ctx hc = {v, 0};
+    ak_err rc = body ? cn_rhttp_resp_init(&r) : AK_ERR_NOMEM;
+    if (rc != AK_OK)
+        goto out;
+    if (v->method == AUTH_APPROLE) {
+        snprintf(body, BODY_MAX, "{\"role_id\":\"%s\",\"secret_id\":\"%s\"}", v->role,
+                 v->login_secret.s);
+    } else {
+        /* Projected service-account tokens rotate: read the file at each login. */
+        cJSON *cfg = cJSON_CreateObject();
+        if (cfg == NULL || cJSON_AddStringToObject(cfg, "jwt_file", v->jwt_file) == NULL) {
+            cJSON_Delete(cfg);
+            rc = AK_ERR_NOMEM;
+            goto out;
+        }
+        rc = cn_rcfg_secret_read(&jwt, cfg, W ".auth", "jwt_file", "jwt_env", err, cap);
+        cJSON_Delete(cfg);
+        if (rc != AK_OK)
+            goto out;
+        rc = AK_ERR_AUTH;
+        if (!json_safe(jwt.s, jwt.len)) {
+            cn_rcfg_err(err, cap, W ": the Kubernetes JWT file holds invalid characters");
+            goto out;
+        }
+        snprintf(body, BODY_MAX, "{\"role\":\"%s\",\"jwt\":\"%s\"}", v->role, jwt.s);
+    }
+    snprintf(upath, sizeof upath, "/v1/auth/%s/login", v->auth_mount);
+    cn_rhttp_req q = {"POST", v->addr, upath, body, strlen(body), vault_headers, &hc};
+    rc = cn_rhttp_call(v->http, &q, &r);
+    if (rc != AK_OK) {
+        cn_rcfg_err(err, cap, W ": login at auth/%s failed: %s", v->auth_mount, ak_strerror(rc));
+        goto out;
+    }
+    if (r.status == 400 || r.status == 401 || r.status == 403) {
+        rc = AK_ERR_AUTH;
+        cn_rcfg_err(err, cap, W ": login at auth/%s refused (HTTP %ld): check the credentials",
+                    v->auth_mount, r.status);
+        goto out;
+    }
+    rc = AK_ERR_UPSTREAM;
+    if (r.status != 200) {
+        rc = cn_rhttp_status_err(r.status);
+        cn_rcfg_err(err, cap, W ": login at auth/%s answered HTTP %ld", v->auth_mount, r.status);
+        goto out;
+    }
+    j = cJSON_ParseWithLength(r.body, r.len);
+    const cJSON *auth = cJSON_GetObjectItemCaseSensitive(j, "auth");
+    const cJSON *tok = cJSON_GetObjectItemCaseSensitive(auth, "client_token");
+    const cJSON *lease = cJSON_GetObjectItemCaseSensitive(auth, "lease_duration");
+    size_t tlen = cJSON_IsString(tok) ? strlen(tok->valuestring) : 0;
+    if (tlen == 0 || tlen > CN_RCFG_SECRET_MAX || !json_safe(tok->valuestring, tlen) ||
+        (lease != NULL && (!cJSON_IsNumber(lease) || lease->valuedouble < 0))) {
+        cn_rcfg_err(err, cap, W ": login answer malformed (auth.client_token, lease_duration)");
+        goto out;
+    }
+    memcpy(v->token.s, tok->valuestring, tlen + 1);
+    v->token.len = tlen;
+    double secs = lease ? lease->valuedouble : 0;
+    /* Renew when 90% of the lease has passed; 0 means the token does not expire. */
+    v->token_expires_ms = secs > 0 ? now_ms() + (int64_t)(secs * 900.0) : 0;
+    rc = AK_OK;
+out:
+    cn_remote_key_wipe_json(j);
+    cJSON_Delete(j);
+    cn_rhttp_resp_clear(&r);
+    cn_rcfg_secret_free(&jwt);
+    if (body != NULL)
+        ak_secure_free(body, BODY_MAX);
+    return rc;
+}
+
+/* One KV v2 read. *status set on AK_OK (the answer's HTTP status). */
+static AK_WUR ak_err kv_read(vault *v, uint8_t key[32], long *status, char *err, size_t cap)
+{
+    char upath[NAME_MAX_V + VPATH_MAX + 64];
+    cn_rhttp_resp r = {0};
+    cJSON *j = NULL;
+    hdr_ctx hc = {v, 1};
+    ak_err rc = cn_rhttp_resp_init(&r);
+    if (rc != AK_OK)
+        goto out;
+    if (v->version > 0)
+        snprintf(upath, sizeof upath, "/v1/%s/data/%s?version=%ld", v->mount, v->path, v->version);
+    else
+        snprintf(upath, sizeof upath, "/v1/%s/data/%s", v->mount, v->path);
+    cn_rhttp_req q = {"GET", v->addr, upath, NULL, 0, vault_headers, &hc};
+    rc = cn_rhttp_call(v->http, &q, &r);
+    if (rc != AK_OK) {
+        cn_rcfg_err(err, cap, W ": reading %s/%s failed: %s", v->mount, v->path, ak_strerror(rc));
+        goto out;
+    }
+    *status = r.status;
+    if (r.status == 401 || r.status == 403) {
+        rc = AK_ERR_AUTH;
+        cn_rcfg_err(err, cap, W ": permission denied reading %s/%s (token rejected or policy)",
+                    v->mount, v->path);
+        goto out;
+    }
+    if (r.status == 404) {
+        rc = AK_ERR_KEY_NOT_FOUND;
+        cn_rcfg_err(err, cap, W ": no secret at %s/%s", v->mount, v->path);
+        goto out;
+    }
+    if (r.status != 200) {
+        rc = cn_rhttp_status_err(r.status);
+        cn_rcfg_err(err, cap, W ": reading %s/%s answered HTTP %ld", v->mount, v->path, r.status);
+        goto out;
+    }
+    rc = AK_ERR_UPSTREAM;
+    j = cJSON_ParseWithLength(r.body, r.len);
+    cJSON *outer = cJSON_GetObjectItemCaseSensitive(j, "data");
+    cJSON *data = cJSON_GetObjectItemCaseSensitive(outer, "data");
+    if (!cJSON_IsObject(data)) {
+        cn_rcfg_err(err, cap, W ": answer for %s/%s is not a KV v2 secret (data.data)", v->mount,
+                    v->path);
+        goto out;
+    }
+    cJSON *val = cJSON_GetObjectItemCaseSensitive(data, v->field);
+    if (val == NULL) {
+        rc = AK_ERR_KEY_NOT_FOUND;
+        cn_rcfg_err(err, cap, W ": secret %s/%s has no field \"%s\"", v->mount, v->path, v->field);
+        goto out;
+    }
+    rc = cn_remote_key_take(key, val);
+    if (rc != AK_OK)
+        cn_rcfg_err(err, cap, W ": field \"%s\" of %s/%s is not 64 hex digits", v->field, v->mount,
+                    v->path);
+out:
+    cn_remote_key_wipe_json(j);
+    cJSON_Delete(j);
+    cn_rhttp_resp_clear(&r);
+    return rc;
+}
+
+/* cn_keycache fetch callback: log in if needed, read, re-login once on 403. */
+static ak_err vault_fetch(void *user, uint8_t key[32], char *err, size_t cap)
+{
+    vault *v = user;
+    long status = 0;
+    int fresh = 0;
+    ak_err rc = AK_OK;
+    if (v->method != AUTH_TOKEN &&
+        (v->token.len == 0 || (v->token_expires_ms != 0 && now_ms() >= v->token_expires_ms))) {
+        rc = vault_login(v, err, cap);
+        if (rc != AK_OK)
+            return rc;
+        fresh = 1;
+    }
+    rc = kv_read(v, key, &status, err, cap);
+    if (rc == AK_ERR_AUTH && v->method != AUTH_TOKEN && !fresh) {
+        /* The token may have been revoked before its lease ended: log in once more. */
+        rc = vault_login(v, err, cap);
+        if (rc == AK_OK)
+            rc = kv_read(v, key, &status, err, cap);
+    }
+    return rc;
+}
+
+static void vault_free_impl(void *impl)
+{
+    vault *v = impl;
+    cn_rhttp_free(v->http);
+    cn_rcfg_secret_free(&v->login_secret);
+    cn_rcfg_secret_free(&v->token);
+    free(v);
+}
+
+static const cn_signer_ops vault_ops = {
+    .type = "hashicorp_vault",
+    .sign = cn_remote_key_sign,
+    .health = cn_remote_key_health,
+    .destroy = cn_remote_key_destroy,
+};
+
+/* A path of segments of [A-Za-z0-9._:-] separated by single '/', no "." or ".." segment. */
+static int path_ok(const char *p)
+{
+    if (!cn_rcfg_safe_id(p, VPATH_MAX, 1) || p[0] == '/' || strstr(p, "//") != NULL ||
+        p[strlen(p) - 1] == '/')
+        return 0;
+    for (const char *seg = p; seg != NULL; seg = strchr(seg, '/') ? strchr(seg, '/') + 1 : NULL)
+        if ((seg[0] == '.' && (seg[1] == '/' || seg[1] == '\0')) ||
+            (seg[0] == '.' && seg[1] == '.' && (seg[2] == '/' || seg[2] == '\0')))
+            return 0;
+    return 1;
+}
+
+static AK_WUR ak_err parse_auth(vault *v, const cJSON *auth, char *err, size_t cap)
+{
+    static const char *const known[] = {"method",        "token_file", "token_env",
+                                        "mount",         "role_id",    "secret_id_file",
+                                        "secret_id_env", "role",       "jwt_file"};
+    char method[32];
+    ak_err rc = AK_ERR_CONFIG;
+    if (!cJSON_IsObject(auth)) {
+        cn_rcfg_err(err, cap, W ".auth: required object {\"method\": ...}");
+        return rc;
+    }
+    if ((rc = cn_rcfg_known(auth, W ".auth", known, sizeof known / sizeof known[0], err, cap)) !=
+            AK_OK ||
+        (rc = cn_rcfg_str(method, sizeof method, auth, W ".auth", "method", NULL, err, cap)) !=
+            AK_OK)
+        return rc;
+    if (strcmp(method, "token") == 0) {
+        v->method = AUTH_TOKEN;
+        rc = cn_rcfg_secret_read(&v->token, auth, W ".auth", "token_file", "token_env", err, cap);
+        if (rc == AK_OK && !json_safe(v->token.s, v->token.len)) {
+            cn_rcfg_err(err, cap, W ".auth: the token holds invalid characters");
+            rc = AK_ERR_CONFIG;
+        }
+        return rc;
+    }
+    v->token.s = ak_secure_alloc(CN_RCFG_SECRET_MAX + 2);
+    if (v->token.s == NULL)
+        return AK_ERR_NOMEM;
+    if (strcmp(method, "approle") == 0) {
+        v->method = AUTH_APPROLE;
+        if ((rc = cn_rcfg_str(v->auth_mount, sizeof v->auth_mount, auth, W ".auth", "mount",
+                              "approle", err, cap)) != AK_OK ||
+            (rc = cn_rcfg_str(v->role, sizeof v->role, auth, W ".auth", "role_id", NULL, err,
+                              cap)) != AK_OK ||
+            (rc = cn_rcfg_secret_read(&v->login_secret, auth, W ".auth", "secret_id_file",
+                                      "secret_id_env", err, cap)) != AK_OK)
+            return rc;
+        if (!json_safe(v->role, strlen(v->role)) ||
+            !json_safe(v->login_secret.s, v->login_secret.len)) {
+            cn_rcfg_err(err, cap, W ".auth: role_id or secret_id holds invalid characters");
+            return AK_ERR_CONFIG;
+        }
+    } else if (strcmp(method, "kubernetes") == 0) {
+        v->method = AUTH_K8S;
+        if ((rc = cn_rcfg_str(v->auth_mount, sizeof v->auth_mount, auth, W ".auth", "mount",
+                              "kubernetes", err, cap)) != AK_OK ||
+            (rc = cn_rcfg_str(v->role, sizeof v->role, auth, W ".auth", "role", NULL, err, cap)) !=
+                AK_OK ||
+            (rc = cn_rcfg_str(v->jwt_file, sizeof v->jwt_file, auth, W ".auth", "jwt_file",
+                              "/var/run/secrets/kubernetes.io/serviceaccount/token", err, cap)) !=
+                AK_OK)
+            return rc;
+        if (!json_safe(v->role, strlen(v->role))) {
+            cn_rcfg_err(err, cap, W ".auth.role: invalid characters");
+            return AK_ERR_CONFIG;
+        }
+    } else {
+        cn_rcfg_err(err, cap, W ".auth.method: \"token\", \"approle\" or \"kubernetes\"");
+        return AK_ERR_CONFIG;
+    }
+    if (!cn_rcfg_safe_id(v->auth_mount, NAME_MAX_V, 1) || !path_ok(v->auth_mount)) {
+        cn_rcfg_err(err, cap, W ".auth.mount: a mount path of [A-Za-z0-9._:-/]");
+        return AK_ERR_CONFIG;
+    }
+    return AK_OK;
+}
+
+static AK_WUR ak_err parse_cfg(vault *v, cn_signer *s, const cJSON *cfg, cn_rhttp_opts *ho,
+                               long *ttl, int *has_want, uint8_t want[20], char *err, size_t cap)
+{
+    static const char *const known[] = {"type",       "name",
+                                        "addr",       "namespace",
+                                        "mount",      "path",
+                                        "field",      "version",
+                                        "auth",       "cache_ttl_s",
+                                        "address",    "ca",
+                                        "timeout_ms", "connect_timeout_ms",
+                                        "retries",    "pool_size"};
+    ak_err rc;
+    if ((rc = cn_rcfg_known(cfg, W, known, sizeof known / sizeof known[0], err, cap)) != AK_OK ||
+        (rc = cn_rcfg_str(v->addr, sizeof v->addr, cfg, W, "addr", NULL, err, cap)) != AK_OK ||
+        (rc = cn_rcfg_str(v->ns, sizeof v->ns, cfg, W, "namespace", "", err, cap)) != AK_OK ||
+        (rc = cn_rcfg_str(v->mount, sizeof v->mount, cfg, W, "mount", "secret", err, cap)) !=
+            AK_OK ||
+        (rc = cn_rcfg_str(v->path, sizeof v->path, cfg, W, "path", NULL, err, cap)) != AK_OK ||
+        (rc = cn_rcfg_str(v->field, sizeof v->field, cfg, W, "field", "private_key", err, cap)) !=
+            AK_OK ||
+        (rc = cn_rcfg_long(&v->version, cfg, W, "version", 0, 0, 1000000000L, err, cap)) != AK_OK ||
+        (rc = cn_rcfg_long(ttl, cfg, W, "cache_ttl_s", 300, 1, 86400, err, cap)) != AK_OK ||
+        (rc = cn_rcfg_address(want, has_want, cfg, W, err, cap)) != AK_OK ||
+        (rc = cn_rcfg_http(ho, v->ca, cfg, W, err, cap)) != AK_OK)
+        return rc;
+    if (!cn_rhttp_base_ok(v->addr)) {
+        cn_rcfg_err(err, cap, W ".addr: an https:// base URL");
+        return AK_ERR_CONFIG;
+    }
+    size_t al = strlen(v->addr);
+    if (v->addr[al - 1] == '/')
+        v->addr[al - 1] = '\0';
+    if (!path_ok(v->mount) || !path_ok(v->path)) {
+        cn_rcfg_err(err, cap, W ".mount/.path: segments of [A-Za-z0-9._:-] separated by '/'");
+        return AK_ERR_CONFIG;
+    }
+    if ((v->ns[0] != '\0' && !path_ok(v->ns)) || !json_safe(v->field, strlen(v->field))) {
+        cn_rcfg_err(err, cap, W ".namespace/.field: invalid characters");
+        return AK_ERR_CONFIG;
+    }
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(cfg, "name");
+    if (name != NULL && (!cJSON_IsString(name) || name->valuestring[0] == '\0' ||
+                         strlen(name->valuestring) >= sizeof s->name)) {
+        cn_rcfg_err(err, cap, W ".name: string of 1..%zu chars", sizeof s->name - 1);
+        return AK_ERR_CONFIG;
+    }
+    snprintf(s->name, sizeof s->name, "%.63s", name ? name->valuestring : v->path);
+    return parse_auth(v, cJSON_GetObjectItemCaseSensitive(cfg, "auth"), err, cap);
+}
+
+ak_err cn_vault_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t err_cap)
+{
+    ak_err rc = AK_ERR_NOMEM;
+    cn_rhttp_opts ho;
+    long ttl = 0;
+    int has_want = 0;
+    uint8_t want[20] = {0};
+    cn_signer *s = NULL;
+    vault *v = NULL;
+    if (out == NULL)
+        return AK_ERR_ARG;
+    *out = NULL;
+    if (!cJSON_IsObject(cfg)) {
+        cn_rcfg_err(err, err_cap, W ": signer config must be an object");
+        return AK_ERR_CONFIG;
+    }
+    s = calloc(1, sizeof *s);
+    v = calloc(1, sizeof *v);
+    if (s == NULL || v == NULL) {
+        free(v);
+        goto out;
+    }
+    v->base.destroy_impl = vault_free_impl;
+    s->ops = &vault_ops;
+    s->impl = v;
+    s->provider = "hashicorp-vault";
+    s->level = CN_LEVEL_PRODUCTION;
+    rc = parse_cfg(v, s, cfg, &ho, &ttl, &has_want, want, err, err_cap);
+    if (rc != AK_OK)
+        goto out;
+    rc = cn_rhttp_new(&v->http, &ho);
+    if (rc != AK_OK) {
+        cn_rcfg_err(err, err_cap, W ": cannot create the HTTP client");
+        goto out;
+    }
+    rc = cn_remote_key_start(s, vault_fetch, (unsigned)ttl, has_want, want, W, err, err_cap);
+    if (rc != AK_OK)
+        goto out;
+    *out = s;
+    s = NULL;
+out:
+    cn_signer_free(s);
+    return rc;
+}

@@ -1,0 +1,30 @@
+/*
+ * ak_json.h - checks on JSON text and cJSON trees that cJSON itself does not make.
+ *
+ * cJSON cuts a string at an escaped NUL (\u0000) and keeps every duplicate object key (lookups
+ * return the first, while JavaScript's JSON.parse keeps the last). A signer that hashed such input
+ * could sign something other than what the client or a policy proxy in front of it saw, so the
+ * daemons refuse both before looking at a request. No allocation; bounded recursion.
+ */
+#ifndef AK_JSON_H
+#define AK_JSON_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "ak_err.h"
+
+/* Deepest nesting ak_json_check_keys walks (cJSON's own parse limit is 1000), and the most
+ * members one object may have (the duplicate check is quadratic in it). */
+#define AK_JSON_MAX_DEPTH   1000
+#define AK_JSON_MAX_MEMBERS 4096
+
+/* 1 if the text contains a raw NUL byte or a \u0000 escape (a "\\u0000" literal is not one). */
+int ak_json_has_nul(const char *text, size_t len);
+
+/* AK_ERR_JSON if any object in the tree has two members with the same key; AK_ERR_LIMIT past
+ * the depth or member bounds; AK_OK otherwise. */
+AK_WUR ak_err ak_json_check_keys(const cJSON *root);
+
+#endif
