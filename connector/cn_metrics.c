@@ -9,13 +9,22 @@
 #include <string.h>
 
 static const char *const k_methods[] = {
-    "eth_accounts",      "eth_requestAccounts",  "eth_sign",
-    "personal_sign",     "eth_signTransaction",  "eth_sendTransaction",
-    "eth_signTypedData", "eth_signTypedData_v4", "forwarded",
+    "eth_accounts",
+    "eth_requestAccounts",
+    "eth_sign",
+    "personal_sign",
+    "eth_signTransaction",
+    "eth_sendTransaction",
+    "eth_signTypedData",
+    "eth_signTypedData_v4",
+    "pm_getPaymasterStubData",
+    "pm_getPaymasterData",
+    "forwarded",
 };
 #define N_METHODS (sizeof(k_methods) / sizeof(k_methods[0]))
 
-static const int k_codes[] = {-32700, -32600, -32601, -32602, -32603, -32000, -32001, -32002};
+static const int k_codes[] = {-32700, -32600, -32601, -32602, -32603,
+                              -32000, -32001, -32002, -32010};
 #define N_CODES (sizeof(k_codes) / sizeof(k_codes[0]))
 
 static const char *const k_paths[CN_PATH__COUNT] = {"rpc",     "health",  "ready",

@@ -11,8 +11,8 @@
  * (AK_ERR_RECOVER): never returned to the client.
  *
  * Ownership: a backend's constructor allocates the cn_signer with calloc (and its impl as it
- * likes); cn_signer_free() calls ops->destroy (which frees impl, wiping secrets) then free(). Signers are shared by all request threads:
- * ops->sign and ops->health must be thread-safe.
+ * likes); cn_signer_free() calls ops->destroy (which frees impl, wiping secrets) then free().
+ * Signers are shared by all request threads: ops->sign and ops->health must be thread-safe.
  */
 #ifndef CN_SIGNER_H
 #define CN_SIGNER_H
@@ -30,7 +30,7 @@ typedef struct {
     const char *request_id; /* correlation id (may be NULL) */
     uint64_t chain_id;      /* 0 if not applicable (personal_sign) */
     time_t time;
-    const void *tx;         /* const ak_tx * when signing a transaction, else NULL */
+    const void *tx; /* const ak_tx * when signing a transaction, else NULL */
 } cn_sign_ctx;
 
 typedef enum {
@@ -73,11 +73,11 @@ typedef struct {
 
 struct cn_signer {
     const cn_signer_ops *ops;
-    void *impl;             /* backend state, owned by the backend */
-    char name[64];          /* configured name, for logs and metrics */
-    const char *provider;   /* static string, e.g. "anode-keyserver" */
+    void *impl;           /* backend state, owned by the backend */
+    char name[64];        /* configured name, for logs and metrics */
+    const char *provider; /* static string, e.g. "anode-keyserver" */
     cn_security_level level;
-    uint8_t pubkey[65];     /* 04|X|Y: known at construction time */
+    uint8_t pubkey[65]; /* 04|X|Y: known at construction time */
     uint8_t address[20];
 };
 

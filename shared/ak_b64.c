@@ -63,7 +63,8 @@ ak_err ak_b64_decode(uint8_t *out, size_t out_cap, size_t *out_len, const char *
             if (v[k] < 0)
                 return AK_ERR_BASE64;
         }
-        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        uint32_t w =
+            (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
         /* Canonical form: the bits under the padding must be zero. */
         if (last && pad == 2 && (w & 0xffff) != 0)
             return AK_ERR_BASE64;

@@ -8,7 +8,8 @@
 
 void ak_eip191_hash(uint8_t out[32], const uint8_t *msg, size_t len)
 {
-    static const char prefix[] = "\x19" "Ethereum Signed Message:\n";
+    static const char prefix[] = "\x19"
+                                 "Ethereum Signed Message:\n";
     char digits[24];
     int n = snprintf(digits, sizeof(digits), "%zu", len);
     ak_keccak_ctx ctx;

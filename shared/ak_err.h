@@ -15,36 +15,36 @@ typedef enum {
     AK_OK = 0,
 
     /* generic */
-    AK_ERR_ARG = -1,     /* illegal argument: API misuse by the caller */
-    AK_ERR_NOMEM = -2,   /* allocation failed */
-    AK_ERR_BUFFER = -3,  /* output buffer too small */
-    AK_ERR_LIMIT = -4,   /* input exceeds a documented bound (size, depth, count) */
-    AK_ERR_RANGE = -5,   /* numeric value out of range / overflow */
+    AK_ERR_ARG = -1,    /* illegal argument: API misuse by the caller */
+    AK_ERR_NOMEM = -2,  /* allocation failed */
+    AK_ERR_BUFFER = -3, /* output buffer too small */
+    AK_ERR_LIMIT = -4,  /* input exceeds a documented bound (size, depth, count) */
+    AK_ERR_RANGE = -5,  /* numeric value out of range / overflow */
     AK_ERR_INTERNAL = -6,
 
     /* encodings */
-    AK_ERR_HEX = -20,       /* malformed 0x DATA */
-    AK_ERR_QUANTITY = -21,  /* malformed 0x QUANTITY (leading zeros, empty, bad digit) */
-    AK_ERR_DECIMAL = -22,   /* malformed decimal integer */
-    AK_ERR_BASE64 = -23,    /* malformed base64 */
-    AK_ERR_JSON = -24,      /* malformed or wrongly typed JSON */
-    AK_ERR_RLP = -25,       /* malformed or non-canonical RLP */
+    AK_ERR_HEX = -20,      /* malformed 0x DATA */
+    AK_ERR_QUANTITY = -21, /* malformed 0x QUANTITY (leading zeros, empty, bad digit) */
+    AK_ERR_DECIMAL = -22,  /* malformed decimal integer */
+    AK_ERR_BASE64 = -23,   /* malformed base64 */
+    AK_ERR_JSON = -24,     /* malformed or wrongly typed JSON */
+    AK_ERR_RLP = -25,      /* malformed or non-canonical RLP */
 
     /* Ethereum objects */
-    AK_ERR_ADDRESS = -40,   /* not a 20-byte 0x address */
-    AK_ERR_CHECKSUM = -41,  /* mixed-case address with a wrong EIP-55 checksum */
-    AK_ERR_TX = -42,        /* invalid transaction fields or encoding */
-    AK_ERR_TX_TYPE = -43,   /* unsupported transaction type */
-    AK_ERR_CHAIN_ID = -44,  /* wrong or missing chain id */
-    AK_ERR_EIP712 = -45,    /* invalid typed data */
+    AK_ERR_ADDRESS = -40,  /* not a 20-byte 0x address */
+    AK_ERR_CHECKSUM = -41, /* mixed-case address with a wrong EIP-55 checksum */
+    AK_ERR_TX = -42,       /* invalid transaction fields or encoding */
+    AK_ERR_TX_TYPE = -43,  /* unsupported transaction type */
+    AK_ERR_CHAIN_ID = -44, /* wrong or missing chain id */
+    AK_ERR_EIP712 = -45,   /* invalid typed data */
 
     /* keys and signatures */
-    AK_ERR_DER = -60,       /* malformed or non-strict DER signature */
-    AK_ERR_SIG = -61,       /* invalid signature (r or s zero or >= n) */
-    AK_ERR_RECOVER = -62,   /* signature recovers to neither recovery id's key */
-    AK_ERR_PUBKEY = -63,    /* invalid or non-secp256k1 public key */
-    AK_ERR_PRIVKEY = -64,   /* invalid private key */
-    AK_ERR_CRYPTO = -65,    /* a crypto library call failed */
+    AK_ERR_DER = -60,     /* malformed or non-strict DER signature */
+    AK_ERR_SIG = -61,     /* invalid signature (r or s zero or >= n) */
+    AK_ERR_RECOVER = -62, /* signature recovers to neither recovery id's key */
+    AK_ERR_PUBKEY = -63,  /* invalid or non-secp256k1 public key */
+    AK_ERR_PRIVKEY = -64, /* invalid private key */
+    AK_ERR_CRYPTO = -65,  /* a crypto library call failed */
 
     /* HSM / PKCS#11 */
     AK_ERR_HSM = -80,             /* the HSM refused or failed the operation */

@@ -55,7 +55,7 @@ void *ak_secure_alloc(size_t n)
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return NULL;
-    (void)mlock(p, len);                /* best effort: RLIMIT_MEMLOCK may forbid it */
+    (void)mlock(p, len); /* best effort: RLIMIT_MEMLOCK may forbid it */
     (void)madvise(p, len, MADV_DONTDUMP);
     return p; /* mmap memory is zero-filled */
 }

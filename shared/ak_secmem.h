@@ -31,7 +31,8 @@ int ak_ct_streq(const char *given, size_t given_len, const char *expected, size_
 void *ak_secure_alloc(size_t n);
 void ak_secure_free(void *p, size_t n);
 
-/* Disable core dumps for this process (RLIMIT_CORE = 0, PR_SET_DUMPABLE = 0). Returns 0 on success. */
+/* Disable core dumps for this process (RLIMIT_CORE = 0, PR_SET_DUMPABLE = 0). Returns 0 on success.
+ */
 int ak_disable_core_dumps(void);
 
 #endif

@@ -12,30 +12,30 @@
 static int ak_test_passed;
 static int ak_test_failed;
 
-#define CHECK(cond)                                                                    \
-    do {                                                                               \
-        if (cond) {                                                                    \
-            ak_test_passed++;                                                          \
-        } else {                                                                       \
-            ak_test_failed++;                                                          \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);   \
-        }                                                                              \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (cond) {                                                                                \
+            ak_test_passed++;                                                                      \
+        } else {                                                                                   \
+            ak_test_failed++;                                                                      \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_EQ_INT(a, b)                                                             \
-    do {                                                                               \
-        long long ak_a_ = (long long)(a), ak_b_ = (long long)(b);                      \
-        if (ak_a_ == ak_b_) {                                                          \
-            ak_test_passed++;                                                          \
-        } else {                                                                       \
-            ak_test_failed++;                                                          \
-            fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n", __FILE__,        \
-                    __LINE__, #a, #b, ak_a_, ak_b_);                                   \
-        }                                                                              \
+#define CHECK_EQ_INT(a, b)                                                                         \
+    do {                                                                                           \
+        long long ak_a_ = (long long)(a), ak_b_ = (long long)(b);                                  \
+        if (ak_a_ == ak_b_) {                                                                      \
+            ak_test_passed++;                                                                      \
+        } else {                                                                                   \
+            ak_test_failed++;                                                                      \
+            fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n", __FILE__, __LINE__, #a, #b,  \
+                    ak_a_, ak_b_);                                                                 \
+        }                                                                                          \
     } while (0)
 
 #define CHECK_MEM(a, b, n) CHECK(memcmp((a), (b), (n)) == 0)
-#define CHECK_STR(a, b) CHECK(strcmp((a), (b)) == 0)
+#define CHECK_STR(a, b)    CHECK(strcmp((a), (b)) == 0)
 
 /* Decode bare hex test vectors; aborts on malformed vectors (a bug in the test itself). */
 static inline size_t ak_test_unhex(unsigned char *out, size_t cap, const char *hex)

@@ -40,13 +40,13 @@ int main(void)
     b64_vector("foob", "Zm9vYg==");
     b64_vector("fooba", "Zm9vYmE=");
     b64_vector("foobar", "Zm9vYmFy");
-    b64_reject("Zg");       /* missing padding */
-    b64_reject("Zg=");      /* short */
-    b64_reject("Zh==");     /* non-zero pad bits */
-    b64_reject("Zm9v\n");   /* whitespace */
+    b64_reject("Zg");     /* missing padding */
+    b64_reject("Zg=");    /* short */
+    b64_reject("Zh==");   /* non-zero pad bits */
+    b64_reject("Zm9v\n"); /* whitespace */
     b64_reject("Zm9v====");
     b64_reject("Z===");
-    b64_reject("Zm-v");     /* URL alphabet */
+    b64_reject("Zm-v"); /* URL alphabet */
     b64_reject("=Zm9");
     uint8_t small[2];
     size_t n;
