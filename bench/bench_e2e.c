@@ -344,6 +344,7 @@ static unsigned free_port(void)
 typedef struct {
     double seconds;
     unsigned rounds, clients, raw_threads, ks_threads, ks_sessions, cn_threads;
+    unsigned cn_batch, cn_inflight; /* keyless "batch_max", "max_inflight"; 0 = default */
     const char *fsync, *keyserver, *connector;
 } options;
 
@@ -382,6 +383,10 @@ static int parse_args(options *o, int argc, char **argv)
             bad = parse_uint(&o->ks_sessions, v, 0, 256);
         else if (strcmp(k, "--cn-threads") == 0)
             bad = parse_uint(&o->cn_threads, v, 0, 256);
+        else if (strcmp(k, "--cn-batch") == 0)
+            bad = parse_uint(&o->cn_batch, v, 1, 256);
+        else if (strcmp(k, "--cn-inflight") == 0)
+            bad = parse_uint(&o->cn_inflight, v, 1, 256);
         else if (strcmp(k, "--fsync") == 0) {
             o->fsync = v;
             bad = strcmp(v, "always") != 0 && parse_uint(&ms, v, 1, 60000) != 0;
@@ -438,6 +443,7 @@ int main(int argc, char **argv)
     if (parse_args(&o, argc, argv) != 0) {
         fprintf(stderr, "usage: bench_e2e [--seconds S] [--rounds R] [--clients C] "
                         "[--raw-threads T] [--ks-threads N] [--ks-sessions M] [--cn-threads K] "
+                        "[--cn-batch B] [--cn-inflight F] "
                         "[--fsync always|MS] [--keyserver PATH] [--connector PATH]\n");
         return 1;
     }
@@ -528,8 +534,13 @@ int main(int argc, char **argv)
                   "{\"accounts\":[{\"signer\":{\"type\":\"keyless\",\"name\":\"bench\","
                   "\"urls\":[\"https://127.0.0.1:%u\"],\"key_id\":\"k1\","
                   "\"client_cert\":\"%s/pki/connector.crt\",\"client_key\":\"%s/pki/"
-                  "connector.key\",\"ca\":\"%s/pki/ca.crt\"}}]",
+                  "connector.key\",\"ca\":\"%s/pki/ca.crt\"",
                   ks_port, dir, dir, dir);
+    if (o.cn_batch > 0)
+        tl += snprintf(text + tl, sizeof text - (size_t)tl, ",\"batch_max\":%u", o.cn_batch);
+    if (o.cn_inflight > 0)
+        tl += snprintf(text + tl, sizeof text - (size_t)tl, ",\"max_inflight\":%u", o.cn_inflight);
+    tl += snprintf(text + tl, sizeof text - (size_t)tl, "}}]");
     if (o.cn_threads > 0)
         tl += snprintf(text + tl, sizeof text - (size_t)tl, ",\"http\":{\"threads\":%u}",
                        o.cn_threads);
@@ -617,9 +628,10 @@ int main(int argc, char **argv)
     double ratio = e16.per_sec / raw.per_sec, added = e1.p50_us - raw1.p50_us;
 
     printf("\nanode-keyless end to end (keyless signer, SoftHSM2 secp256k1, %ld online CPUs, best "
-           "of %u rounds, %.0f s per phase; key server threads %s, audit fsync %s)\n",
+           "of %u rounds, %.0f s per phase; key server threads %s, audit fsync %s; connector "
+           "batch_max %u, max_inflight %u (0 = default))\n",
            sysconf(_SC_NPROCESSORS_ONLN), o.rounds, o.seconds, o.ks_threads ? "set" : "default",
-           o.fsync);
+           o.fsync, o.cn_batch, o.cn_inflight);
     printf("raw C_Sign, %2u threads:           %7.0f sig/s  p50 %6.0f us  p99 %6.0f us\n",
            raw.threads, raw.per_sec, raw.p50_us, raw.p99_us);
     printf("raw C_Sign,  1 thread:            %7.0f sig/s  p50 %6.0f us  p99 %6.0f us\n",

@@ -22,6 +22,7 @@
 #include <openssl/param_build.h>
 #include <openssl/bn.h>
 
+#include "ak_b64.h"
 #include "ak_secmem.h"
 
 #define FILE_MAX       ((size_t)256 * 1024)
@@ -214,51 +215,6 @@ out:
     return rc;
 }
 
-/* ---- base64url (RFC 4648 section 5, no padding, as JWS uses it) ------------------------ */
-
-static int b64url_val(unsigned char c)
-{
-    if (c >= 'A' && c <= 'Z')
-        return c - 'A';
-    if (c >= 'a' && c <= 'z')
-        return c - 'a' + 26;
-    if (c >= '0' && c <= '9')
-        return c - '0' + 52;
-    if (c == '-')
-        return 62;
-    if (c == '_')
-        return 63;
-    return -1;
-}
-
-/* Strict: unpadded, no stray characters, unused low bits zero. */
-static AK_WUR ak_err b64url_decode(uint8_t *out, size_t cap, size_t *out_len, const char *in,
-                                   size_t len)
-{
-    uint32_t acc = 0;
-    int bits = 0;
-    size_t n = 0;
-    if (len % 4 == 1)
-        return AK_ERR_BASE64;
-    if ((len / 4) * 3 + (len % 4 ? len % 4 - 1 : 0) > cap)
-        return AK_ERR_LIMIT;
-    for (size_t i = 0; i < len; i++) {
-        int v = b64url_val((unsigned char)in[i]);
-        if (v < 0)
-            return AK_ERR_BASE64;
-        acc = (acc << 6) | (uint32_t)v;
-        bits += 6;
-        if (bits >= 8) {
-            bits -= 8;
-            out[n++] = (uint8_t)(acc >> bits);
-        }
-    }
-    if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
-        return AK_ERR_BASE64;
-    *out_len = n;
-    return AK_OK;
-}
-
 /* ---- JWKS -------------------------------------------------------------------------------- */
 
 static AK_WUR ak_err jwk_b64_bn(BIGNUM **out, const cJSON *v)
@@ -267,7 +223,7 @@ static AK_WUR ak_err jwk_b64_bn(BIGNUM **out, const cJSON *v)
     size_t n = 0;
     if (!cJSON_IsString(v) || strlen(v->valuestring) > (sizeof buf * 4) / 3 + 4)
         return AK_ERR_CONFIG;
-    if (b64url_decode(buf, sizeof buf, &n, v->valuestring, strlen(v->valuestring)) != AK_OK ||
+    if (ak_b64url_decode(buf, sizeof buf, &n, v->valuestring, strlen(v->valuestring)) != AK_OK ||
         n == 0 || buf[0] == 0)
         return AK_ERR_CONFIG; /* RFC 7518 6.3.1: minimal big-endian, no leading zero */
     *out = BN_bin2bn(buf, (int)n, NULL);
@@ -405,7 +361,7 @@ static cJSON *decode_json_part(const char *p, size_t len)
     buf = malloc(len + 1);
     if (buf == NULL)
         goto out;
-    if (b64url_decode(buf, len, &n, p, len) != AK_OK)
+    if (ak_b64url_decode(buf, len, &n, p, len) != AK_OK)
         goto out;
     j = cJSON_ParseWithLength((const char *)buf, n);
     if (j != NULL && !cJSON_IsObject(j)) {
@@ -536,7 +492,7 @@ static AK_WUR ak_err check_jwt(const cn_auth *a, const char *jwt, time_t now, co
         *reason = "out of memory";
         goto out;
     }
-    if (b64url_decode(sig, slen, &sig_len, d2 + 1, slen) != AK_OK || sig_len != key->sig_len) {
+    if (ak_b64url_decode(sig, slen, &sig_len, d2 + 1, slen) != AK_OK || sig_len != key->sig_len) {
         *reason = "malformed jwt signature";
         goto out;
     }

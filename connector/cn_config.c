@@ -9,7 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ak_json.h"
 #include "ak_secmem.h"
+#include "cn_rcfg.h"
 
 enum {
     O_HTTP_HOST = 1000,
@@ -234,7 +236,9 @@ ak_err cn_options_parse(cn_options *o, int argc, char **argv, char *err, size_t 
     return AK_OK;
 }
 
-ak_err cn_read_file_secure(char **out, size_t *cap, const char *path, size_t max)
+/* Read the file at path into locked memory (see cn_read_file_secure); *len gets the number of
+ * bytes read, which is less than strlen(*out) only when the file holds a NUL byte. */
+static ak_err read_file_len(char **out, size_t *cap, size_t *out_len, const char *path, size_t max)
 {
     ak_err rc = AK_ERR_IO;
     char *buf = NULL;
@@ -252,23 +256,12 @@ ak_err cn_read_file_secure(char **out, size_t *cap, const char *path, size_t max
         rc = AK_ERR_NOMEM;
         goto out;
     }
-    for (;;) {
-        ssize_t n = read(fd, buf + len, max - 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            goto out;
-        if (n == 0)
-            break;
-        len += (size_t)n;
-        if (len == max - 1) {
-            rc = AK_ERR_LIMIT;
-            goto out;
-        }
-    }
-    buf[len] = '\0';
+    rc = cn_rcfg_read_fd(fd, buf, max, &len);
+    if (rc != AK_OK)
+        goto out;
     *out = buf;
     *cap = max;
+    *out_len = len;
     buf = NULL;
     rc = AK_OK;
 out:
@@ -279,20 +272,43 @@ out:
     return rc;
 }
 
+ak_err cn_read_file_secure(char **out, size_t *cap, const char *path, size_t max)
+{
+    size_t len = 0;
+    return read_file_len(out, cap, &len, path, max);
+}
+
 ak_err cn_config_load(cJSON **out, const char *path, char *err, size_t err_cap)
 {
     char *text = NULL;
-    size_t cap = 0;
-    ak_err rc = cn_read_file_secure(&text, &cap, path, CN_CONFIG_MAX_BYTES);
+    size_t cap = 0, len = 0;
+    ak_err rc = read_file_len(&text, &cap, &len, path, CN_CONFIG_MAX_BYTES);
+    *out = NULL;
     if (rc != AK_OK) {
         snprintf(err, err_cap, "cannot read config %s: %s", path, ak_strerror(rc));
         return AK_ERR_CONFIG;
     }
+    /* cJSON would stop at a NUL byte, cut a string at \u0000 and keep both members of a
+     * duplicated key (lookups see the first): what we run could differ from what a reviewer or
+     * another JSON tool reads in the same file, so all three are refused. */
+    if (ak_json_has_nul(text, len)) {
+        snprintf(err, err_cap, "config %s contains a NUL byte or a \\u0000 escape", path);
+        ak_secure_free(text, cap);
+        return AK_ERR_CONFIG;
+    }
     const char *end = NULL;
     *out = cJSON_ParseWithOpts(text, &end, 1);
+    ak_err krc = AK_OK;
     if (*out == NULL || !cJSON_IsObject(*out)) {
         snprintf(err, err_cap, "config %s is not a valid JSON object (near byte %ld)", path,
                  end ? (long)(end - text) : -1L);
+        cJSON_Delete(*out);
+        *out = NULL;
+        rc = AK_ERR_CONFIG;
+    } else if ((krc = ak_json_check_keys(*out)) != AK_OK) {
+        snprintf(err, err_cap, "config %s: %s", path,
+                 krc == AK_ERR_JSON ? "an object has the same key twice"
+                                    : "nested too deeply or an object has too many members");
         cJSON_Delete(*out);
         *out = NULL;
         rc = AK_ERR_CONFIG;

@@ -70,7 +70,8 @@ typedef struct {
     const cJSON *auth;           /* NULL if absent */
 } cn_settings;
 
-/* Read and parse path; *out is owned by the caller (cJSON_Delete). */
+/* Read and parse path; *out is owned by the caller (cJSON_Delete). AK_ERR_CONFIG (reason in err)
+ * also for a NUL byte, a \u0000 escape or a key given twice in one object. */
 AK_WUR ak_err cn_config_load(cJSON **out, const char *path, char *err, size_t err_cap);
 
 /*

@@ -185,7 +185,9 @@ static void label_copy(char *dst, size_t cap, const char *v)
         char c = v[i];
         int okc = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                   c == '_' || c == '.' || c == ':' || c == '-';
-        dst[i] = okc ? c : '_';
+        if (!okc)
+            c = '_';
+        dst[i] = c;
     }
     dst[i] = '\0';
 }

@@ -34,7 +34,7 @@
 #include "cn_signer.h"
 
 /* JSON-RPC error code of a sponsorship refused by the policy (the rule is in the message). */
-#define CN_PM_E_POLICY -32010
+#define CN_PM_E_POLICY (-32010)
 
 typedef struct cn_paymaster cn_paymaster;
 

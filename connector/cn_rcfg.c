@@ -78,33 +78,80 @@ ak_err cn_rcfg_bool(int *dst, const cJSON *obj, const char *where, const char *n
     return AK_OK;
 }
 
-/* Read at most cap-1 bytes of path into buf (NUL-terminated). */
-static AK_WUR ak_err read_small_file(char *buf, size_t cap, size_t *len, const char *path)
+ak_err cn_rcfg_signer_alloc(cn_signer **s, size_t impl_size, const cn_signer_ops *ops,
+                            const char *provider, cn_security_level level, const cJSON *cfg,
+                            const char *where, char *err, size_t err_cap)
 {
-    ak_err rc = AK_ERR_IO;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    *s = NULL;
+    if (!cJSON_IsObject(cfg)) {
+        cn_rcfg_err(err, err_cap, "%s: signer config must be an object", where);
+        return AK_ERR_CONFIG;
+    }
+    cn_signer *ns = calloc(1, sizeof *ns);
+    void *ni = calloc(1, impl_size);
+    if (ns == NULL || ni == NULL) {
+        free(ns);
+        free(ni);
+        return AK_ERR_NOMEM;
+    }
+    ns->ops = ops;
+    ns->impl = ni;
+    ns->provider = provider;
+    ns->level = level;
+    *s = ns;
+    return AK_OK;
+}
+
+ak_err cn_rcfg_http_client(cn_rhttp **out, const cn_rhttp_opts *opts, const char *where, char *err,
+                           size_t err_cap)
+{
+    ak_err rc = cn_rhttp_new(out, opts);
+    if (rc != AK_OK)
+        cn_rcfg_err(err, err_cap, "%s: cannot create the HTTP client", where);
+    return rc;
+}
+
+ak_err cn_rcfg_name(char *dst, size_t cap, const cJSON *obj, const char *where, const char *def,
+                    char *err, size_t err_cap)
+{
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(obj, "name");
+    if (name != NULL && (!cJSON_IsString(name) || name->valuestring[0] == '\0' ||
+                         strlen(name->valuestring) >= cap)) {
+        cn_rcfg_err(err, err_cap, "%s.name: string of 1..%zu chars", where, cap - 1);
+        return AK_ERR_CONFIG;
+    }
+    snprintf(dst, cap, "%s", name != NULL ? name->valuestring : def);
+    return AK_OK;
+}
+
+ak_err cn_rcfg_read_fd(int fd, char *buf, size_t cap, size_t *len)
+{
     *len = 0;
-    if (fd < 0)
-        goto out;
     for (;;) {
         ssize_t n = read(fd, buf + *len, cap - 1 - *len);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
-            goto out;
+            return AK_ERR_IO;
         if (n == 0)
             break;
         *len += (size_t)n;
-        if (*len == cap - 1) {
-            rc = AK_ERR_LIMIT;
-            goto out;
-        }
+        if (*len == cap - 1)
+            return AK_ERR_LIMIT;
     }
     buf[*len] = '\0';
-    rc = AK_OK;
-out:
-    if (fd >= 0)
+    return AK_OK;
+}
+
+ak_err cn_rcfg_read_file(char *buf, size_t cap, size_t *len, const char *path)
+{
+    ak_err rc = AK_ERR_IO;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    *len = 0;
+    if (fd >= 0) {
+        rc = cn_rcfg_read_fd(fd, buf, cap, len);
         close(fd);
+    }
     return rc;
 }
 
@@ -128,7 +175,7 @@ ak_err cn_rcfg_secret_read(cn_rcfg_secret *out, const cJSON *obj, const char *wh
         goto out;
     }
     if (file != NULL) {
-        if (read_small_file(out->s, CN_RCFG_SECRET_MAX + 2, &len, file->valuestring) != AK_OK) {
+        if (cn_rcfg_read_file(out->s, CN_RCFG_SECRET_MAX + 2, &len, file->valuestring) != AK_OK) {
             cn_rcfg_err(err, err_cap, "%s.%s: cannot read %.200s (or longer than %d bytes)", where,
                         file_field, file->valuestring, CN_RCFG_SECRET_MAX);
             goto out;

@@ -1,7 +1,9 @@
 /*
  * cn_rcfg.h - configuration helpers shared by the remote backends (hashicorp_vault,
  * cloudflare_secrets, mpc_kms): unknown-field checks, bounded strings and integers, secrets read
- * from a file or an environment variable into locked memory, and the common HTTP options.
+ * from a file or an environment variable into locked memory, the common HTTP options and the
+ * first step of a backend's constructor (also used by aws_kms). Its bounded file reader also
+ * serves cn_config and the local signer.
  *
  * Every error message names the backend and the field ("vault.addr: ...") and never contains a
  * secret's value. Secrets read here live in ak_secure_alloc memory owned by the caller
@@ -19,6 +21,7 @@
 
 #include "ak_err.h"
 #include "cn_rhttp.h"
+#include "cn_signer.h"
 
 #define CN_RCFG_SECRET_MAX 4096 /* tokens, secret ids, HMAC keys, JWTs */
 #define CN_RCFG_PATH_MAX   1024
@@ -39,6 +42,13 @@ AK_WUR ak_err cn_rcfg_known(const cJSON *obj, const char *where, const char *con
 /* A string member into dst (cap bytes). Absent: dst = def (NULL def: required -> error). */
 AK_WUR ak_err cn_rcfg_str(char *dst, size_t cap, const cJSON *obj, const char *where,
                           const char *name, const char *def, char *err, size_t err_cap);
+
+/*
+ * The optional "name" member (1..cap-1 chars) into dst; absent: def, cut to cap-1 chars.
+ * Error message "<where>.name: ...".
+ */
+AK_WUR ak_err cn_rcfg_name(char *dst, size_t cap, const cJSON *obj, const char *where,
+                           const char *def, char *err, size_t err_cap);
 
 /* An integer member in lo..hi, default def when absent. */
 AK_WUR ak_err cn_rcfg_long(long *dst, const cJSON *obj, const char *where, const char *name,
@@ -69,6 +79,28 @@ AK_WUR ak_err cn_rcfg_http(cn_rhttp_opts *opts, char *ca_buf, const cJSON *obj, 
 /* Optional "address" member: *has = 1 and addr set when present and valid. */
 AK_WUR ak_err cn_rcfg_address(uint8_t addr[20], int *has, const cJSON *obj, const char *where,
                               char *err, size_t err_cap);
+
+/*
+ * Read the file at path (cn_rcfg_read_file) or the open fd (cn_rcfg_read_fd) into buf: at most
+ * cap-1 bytes, NUL-terminated, *len bytes. AK_ERR_LIMIT when the file holds cap-1 bytes or
+ * more, AK_ERR_IO when it cannot be opened or read; buf's content is undefined on error (the
+ * caller wipes it when it may hold a secret). Used for secrets and config files alike.
+ */
+AK_WUR ak_err cn_rcfg_read_fd(int fd, char *buf, size_t cap, size_t *len);
+AK_WUR ak_err cn_rcfg_read_file(char *buf, size_t cap, size_t *len, const char *path);
+
+/*
+ * The first step of every remote backend's constructor: cfg must be a JSON object; *s is a new
+ * zeroed signer with ops, provider, level and s->impl (impl_size zeroed bytes) set, so
+ * cn_signer_free(*s) runs ops->destroy from here on. On failure *s is NULL.
+ */
+AK_WUR ak_err cn_rcfg_signer_alloc(cn_signer **s, size_t impl_size, const cn_signer_ops *ops,
+                                   const char *provider, cn_security_level level, const cJSON *cfg,
+                                   const char *where, char *err, size_t err_cap);
+
+/* cn_rhttp_new with the error message "<where>: cannot create the HTTP client". */
+AK_WUR ak_err cn_rcfg_http_client(cn_rhttp **out, const cn_rhttp_opts *opts, const char *where,
+                                  char *err, size_t err_cap);
 
 /* 1 if s is 1..max chars of [A-Za-z0-9._:/-] (safe in a URL path and in JSON unescaped). */
 int cn_rcfg_safe_id(const char *s, size_t max, int allow_slash);

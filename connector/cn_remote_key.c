@@ -10,13 +10,8 @@
 #include "ak_hex.h"
 #include "ak_secmem.h"
 
-ak_err cn_remote_key_take(uint8_t key[32], cJSON *node)
+ak_err cn_remote_key_parse(uint8_t key[32], const char *text)
 {
-    ak_err rc = AK_ERR_PRIVKEY;
-    if (!cJSON_IsString(node) || node->valuestring == NULL)
-        return rc;
-    char *text = node->valuestring;
-    size_t all = strlen(text);
     const char *b = text;
     while (*b && isspace((unsigned char)*b))
         b++;
@@ -29,10 +24,17 @@ ak_err cn_remote_key_take(uint8_t key[32], cJSON *node)
     }
     size_t got = 0;
     if (n == 64 && ak_hex_decode_bare(key, 32, &got, b, n) == AK_OK && got == 32)
-        rc = AK_OK;
-    else
-        ak_wipe(key, 32);
-    ak_wipe(text, all);
+        return AK_OK;
+    ak_wipe(key, 32);
+    return AK_ERR_PRIVKEY;
+}
+
+ak_err cn_remote_key_take(uint8_t key[32], cJSON *node)
+{
+    if (!cJSON_IsString(node) || node->valuestring == NULL)
+        return AK_ERR_PRIVKEY;
+    ak_err rc = cn_remote_key_parse(key, node->valuestring);
+    ak_wipe(node->valuestring, strlen(node->valuestring));
     return rc;
 }
 

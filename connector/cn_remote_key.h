@@ -24,6 +24,12 @@ typedef struct {
 } cn_remote_key_base;
 
 /*
+ * Decode key text (64 hex digits, optional 0x, surrounding whitespace) into key; the local
+ * signer's key_file/key_env use it too. AK_ERR_PRIVKEY (key wiped) if it is not a key.
+ */
+AK_WUR ak_err cn_remote_key_parse(uint8_t key[32], const char *text);
+
+/*
  * Decode the string node (64 hex digits, optional 0x, surrounding whitespace) into key and
  * wipe the node's text in the tree. AK_ERR_PRIVKEY if it is not a key.
  */

@@ -18,23 +18,92 @@ struct cn_rhttp {
     char *ca; /* NULL: libcurl's default store */
     long timeout_ms, connect_timeout_ms;
     int retries;
-    pthread_mutex_t mu; /* guards idle / n_idle */
-    CURL **idle;
-    size_t n_idle, pool_size;
+    cn_rhttp_pool pool;
 };
 
-static int64_t now_ms(void)
+int64_t cn_rhttp_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void sleep_ms(long ms)
+int cn_rhttp_backoff(long *backoff, long max_ms, int64_t deadline)
 {
+    /* Full jitter in [backoff/2, backoff*3/2), never past the deadline. */
+    long ms = *backoff / 2 + (long)((unsigned long)random() % (unsigned long)*backoff);
+    if (ms >= (long)(deadline - cn_rhttp_now_ms()))
+        return 0;
     struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
+    *backoff = *backoff * 2 > max_ms ? max_ms : *backoff * 2;
+    return 1;
+}
+
+ak_err cn_rhttp_pool_init(cn_rhttp_pool *p, size_t size)
+{
+    memset(p, 0, sizeof *p);
+    p->size = size ? size : 1;
+    p->idle = calloc(p->size, sizeof *p->idle);
+    if (p->idle == NULL)
+        return AK_ERR_NOMEM;
+    pthread_mutex_init(&p->mu, NULL);
+    return AK_OK;
+}
+
+CURL *cn_rhttp_pool_take(cn_rhttp_pool *p)
+{
+    CURL *c = NULL;
+    pthread_mutex_lock(&p->mu);
+    if (p->n_idle > 0)
+        c = p->idle[--p->n_idle];
+    pthread_mutex_unlock(&p->mu);
+    return c;
+}
+
+void cn_rhttp_pool_put(cn_rhttp_pool *p, CURL *c)
+{
+    if (c == NULL)
+        return;
+    pthread_mutex_lock(&p->mu);
+    if (p->n_idle < p->size) {
+        p->idle[p->n_idle++] = c;
+        c = NULL;
+    }
+    pthread_mutex_unlock(&p->mu);
+    curl_easy_cleanup(c); /* NULL is a no-op */
+}
+
+void cn_rhttp_pool_destroy(cn_rhttp_pool *p)
+{
+    if (p->idle == NULL)
+        return;
+    for (size_t i = 0; i < p->n_idle; i++)
+        curl_easy_cleanup(p->idle[i]);
+    free(p->idle);
+    pthread_mutex_destroy(&p->mu);
+    memset(p, 0, sizeof *p);
+}
+
+ak_err cn_rhttp_handle_base(CURL *c, const char *protocols, const char *ca, long connect_timeout_ms)
+{
+    int bad = 0;
+    bad |= curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
+    bad |= curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, protocols) != CURLE_OK;
+    bad |= curl_easy_setopt(c, CURLOPT_PROXY, "") != CURLE_OK; /* ignore *_proxy env vars */
+    bad |= curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK;
+    bad |= curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK;
+    bad |= curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK;
+    bad |= curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) != CURLE_OK;
+    if (ca != NULL) {
+        bad |= curl_easy_setopt(c, CURLOPT_CAINFO, ca) != CURLE_OK;
+        bad |= curl_easy_setopt(c, CURLOPT_CAPATH, NULL) != CURLE_OK;
+    }
+    bad |= curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, connect_timeout_ms) != CURLE_OK;
+    bad |= curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L) != CURLE_OK;
+    bad |= curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK;
+    return bad ? AK_ERR_INTERNAL : AK_OK;
 }
 
 static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
@@ -56,21 +125,7 @@ static CURL *handle_new(const cn_rhttp *h)
     CURL *c = curl_easy_init();
     if (c == NULL)
         return NULL;
-    int bad = 0;
-    bad |= curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
-    bad |= curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "https") != CURLE_OK;
-    bad |= curl_easy_setopt(c, CURLOPT_PROXY, "") != CURLE_OK; /* ignore *_proxy env vars */
-    bad |= curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK;
-    bad |= curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK;
-    bad |= curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK;
-    bad |= curl_easy_setopt(c, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) != CURLE_OK;
-    if (h->ca != NULL) {
-        bad |= curl_easy_setopt(c, CURLOPT_CAINFO, h->ca) != CURLE_OK;
-        bad |= curl_easy_setopt(c, CURLOPT_CAPATH, NULL) != CURLE_OK;
-    }
-    bad |= curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, h->connect_timeout_ms) != CURLE_OK;
-    bad |= curl_easy_setopt(c, CURLOPT_TCP_NODELAY, 1L) != CURLE_OK;
-    bad |= curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK;
+    int bad = cn_rhttp_handle_base(c, "https", h->ca, h->connect_timeout_ms) != AK_OK;
     bad |= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK;
     bad |= curl_easy_setopt(c, CURLOPT_MAXCONNECTS, 4L) != CURLE_OK;
     if (bad) {
@@ -82,29 +137,14 @@ static CURL *handle_new(const cn_rhttp *h)
 
 static CURL *handle_get(cn_rhttp *h)
 {
-    CURL *c = NULL;
-    pthread_mutex_lock(&h->mu);
-    if (h->n_idle > 0)
-        c = h->idle[--h->n_idle];
-    pthread_mutex_unlock(&h->mu);
+    CURL *c = cn_rhttp_pool_take(&h->pool);
     return c ? c : handle_new(h);
 }
 
-static void handle_put(cn_rhttp *h, CURL *c)
+int cn_rhttp_curl_retryable(CURLcode c, int tls_connect)
 {
-    if (c == NULL)
-        return;
-    pthread_mutex_lock(&h->mu);
-    if (h->n_idle < h->pool_size) {
-        h->idle[h->n_idle++] = c;
-        c = NULL;
-    }
-    pthread_mutex_unlock(&h->mu);
-    curl_easy_cleanup(c); /* NULL is a no-op */
-}
-
-static int curl_retryable(CURLcode c)
-{
+    if (c == CURLE_SSL_CONNECT_ERROR)
+        return tls_connect;
     switch (c) {
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_CONNECT:
@@ -119,11 +159,11 @@ static int curl_retryable(CURLcode c)
     }
 }
 
-static ak_err curl_to_err(CURLcode c, const cn_rhttp_resp *r)
+ak_err cn_rhttp_curl_err(CURLcode c, int overflow)
 {
     if (c == CURLE_OPERATION_TIMEDOUT)
         return AK_ERR_TIMEOUT;
-    if (c == CURLE_WRITE_ERROR && r->overflow)
+    if (c == CURLE_WRITE_ERROR && overflow)
         return AK_ERR_UPSTREAM;
     if (c == CURLE_OUT_OF_MEMORY)
         return AK_ERR_NOMEM;
@@ -225,8 +265,8 @@ static AK_WUR ak_err http_once(cn_rhttp *h, const cn_rhttp_req *q, long timeout_
         goto out;
     CURLcode cc = curl_easy_perform(c);
     if (cc != CURLE_OK) {
-        rc = curl_to_err(cc, r);
-        *retry = curl_retryable(cc);
+        rc = cn_rhttp_curl_err(cc, r->overflow);
+        *retry = cn_rhttp_curl_retryable(cc, 0);
         goto out;
     }
     if (curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status) != CURLE_OK)
@@ -244,7 +284,7 @@ out:
             c = NULL;
         }
     }
-    handle_put(h, c);
+    cn_rhttp_pool_put(&h->pool, c);
     cn_rhttp_headers_free(hdrs);
     return rc;
 }
@@ -252,25 +292,20 @@ out:
 ak_err cn_rhttp_call(cn_rhttp *h, const cn_rhttp_req *req, cn_rhttp_resp *resp)
 {
     ak_err rc = AK_ERR_NETWORK;
-    int64_t deadline = now_ms() + h->timeout_ms;
+    int64_t deadline = cn_rhttp_now_ms() + h->timeout_ms;
     long backoff = BACKOFF_FIRST_MS;
     for (int attempt = 0; attempt <= h->retries; attempt++) {
         int retry = 0;
-        long left = (long)(deadline - now_ms());
+        long left = (long)(deadline - cn_rhttp_now_ms());
         if (left <= 0)
             return AK_ERR_TIMEOUT;
         ak_err e = http_once(h, req, left, resp, &retry);
         if (e == AK_OK && !retry)
             return AK_OK;
         rc = e == AK_OK ? AK_ERR_UNAVAILABLE : e;
-        if (!retry || attempt == h->retries)
+        if (!retry || attempt == h->retries ||
+            !cn_rhttp_backoff(&backoff, BACKOFF_MAX_MS, deadline))
             break;
-        /* Full jitter in [backoff/2, backoff*3/2), never past the deadline. */
-        long sleep = backoff / 2 + (long)((unsigned long)random() % (unsigned long)backoff);
-        if (sleep >= (long)(deadline - now_ms()))
-            break;
-        sleep_ms(sleep);
-        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
     }
     return rc;
 }
@@ -282,14 +317,11 @@ ak_err cn_rhttp_new(cn_rhttp **out, const cn_rhttp_opts *o)
     *out = NULL;
     if (h == NULL)
         return rc;
-    pthread_mutex_init(&h->mu, NULL);
     h->timeout_ms = o->timeout_ms;
     h->connect_timeout_ms = o->connect_timeout_ms;
     h->retries = o->retries < 0 ? 0 : o->retries;
-    h->pool_size = o->pool_size ? o->pool_size : 1;
-    h->idle = calloc(h->pool_size, sizeof *h->idle);
     h->ca = o->ca ? strdup(o->ca) : NULL;
-    if (h->idle == NULL || (o->ca != NULL && h->ca == NULL))
+    if (cn_rhttp_pool_init(&h->pool, o->pool_size) != AK_OK || (o->ca != NULL && h->ca == NULL))
         goto out;
     *out = h;
     h = NULL;
@@ -303,10 +335,7 @@ void cn_rhttp_free(cn_rhttp *h)
 {
     if (h == NULL)
         return;
-    for (size_t i = 0; h->idle != NULL && i < h->n_idle; i++)
-        curl_easy_cleanup(h->idle[i]);
-    free(h->idle);
+    cn_rhttp_pool_destroy(&h->pool);
     free(h->ca);
-    pthread_mutex_destroy(&h->mu);
     free(h);
 }

@@ -14,11 +14,16 @@
  * <= CN_RHTTP_URL_MAX. Only https:// URLs, unless the options allow http (tests never do).
  * Thread-safe: one cn_rhttp is shared by all request threads.
  * The process must call curl_global_init() once before any thread starts.
+ *
+ * The pieces at the end (handle pool, common handle options, curl error mapping, backoff) also
+ * serve aws_kms, which builds its own signed requests and classifies answers by KMS error type.
  */
 #ifndef CN_RHTTP_H
 #define CN_RHTTP_H
 
+#include <pthread.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <curl/curl.h>
 
@@ -87,5 +92,44 @@ void cn_rhttp_headers_free(struct curl_slist *l);
 
 /* Check a configured base URL: https://, no query/fragment/userinfo/space, <= 256 chars. */
 int cn_rhttp_base_ok(const char *url);
+
+/* ---- building blocks (used above, and by aws_kms) ---------------------------------------- */
+
+/* Idle easy handles (each keeps its connection alive), at most size kept; thread-safe. */
+typedef struct {
+    pthread_mutex_t mu; /* guards idle / n_idle */
+    CURL **idle;
+    size_t n_idle, size;
+} cn_rhttp_pool;
+
+/* size 0 means 1. On failure the pool is left zeroed (cn_rhttp_pool_destroy is a no-op). */
+AK_WUR ak_err cn_rhttp_pool_init(cn_rhttp_pool *p, size_t size);
+CURL *cn_rhttp_pool_take(cn_rhttp_pool *p);        /* an idle handle or NULL; the caller owns it */
+void cn_rhttp_pool_put(cn_rhttp_pool *p, CURL *c); /* kept, or cleaned up if full; NULL ok */
+void cn_rhttp_pool_destroy(cn_rhttp_pool *p);      /* a zeroed pool is fine */
+
+/*
+ * The options every backend handle gets: no signals, only the given protocols ("https", or
+ * "http" for a loopback test endpoint), no proxy, no redirects, TLS >= 1.2 with peer and host
+ * verification (CA file ca, or the system store when NULL), connect timeout, TCP_NODELAY and
+ * keep-alive. AK_ERR_INTERNAL if libcurl refuses one.
+ */
+AK_WUR ak_err cn_rhttp_handle_base(CURL *c, const char *protocols, const char *ca,
+                                   long connect_timeout_ms);
+
+/* A failed transfer -> AK_ERR_TIMEOUT, AK_ERR_UPSTREAM (body overflow), AK_ERR_NOMEM or
+ * AK_ERR_NETWORK. */
+ak_err cn_rhttp_curl_err(CURLcode c, int overflow);
+/* 1 if another attempt may help (network failures, timeouts); a TLS handshake failure counts
+ * only when tls_connect is set (aws_kms: load balancers drop handshakes under load). */
+int cn_rhttp_curl_retryable(CURLcode c, int tls_connect);
+
+int64_t cn_rhttp_now_ms(void); /* CLOCK_MONOTONIC */
+/*
+ * Sleep a jittered backoff in [*backoff/2, *backoff*3/2) and double *backoff (capped at
+ * max_ms). Returns 0 without sleeping when the sleep would reach the deadline (ms, as
+ * cn_rhttp_now_ms): the caller then stops retrying.
+ */
+int cn_rhttp_backoff(long *backoff, long max_ms, int64_t deadline);
 
 #endif

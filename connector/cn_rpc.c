@@ -416,7 +416,8 @@ static ak_err run_batch(cn_rpc *r, const cJSON *arr, const char *body, size_t le
     batch_job j = {.r = r, .n = n};
     pthread_t th[64];
     size_t n_th = 0;
-    j.members = calloc(n, sizeof(*j.members));
+    /* An array of pointers: sizeof a pointer is what is meant. */
+    j.members = calloc(n, sizeof(*j.members)); /* NOLINT(bugprone-sizeof-expression) */
     j.answers = calloc(n, sizeof(*j.answers));
     j.raw = calloc(n, sizeof(*j.raw));
     j.raw_len = calloc(n, sizeof(*j.raw_len));

@@ -13,14 +13,14 @@
 #include "cn_rpc.h"
 
 /* JSON-RPC error codes (JSON-RPC 2.0 section 5.1, and ours). */
-#define CN_E_PARSE           -32700
-#define CN_E_INVALID_REQUEST -32600
-#define CN_E_METHOD          -32601
-#define CN_E_PARAMS          -32602
-#define CN_E_INTERNAL        -32603
-#define CN_E_SIGNER          -32000
-#define CN_E_DOWNSTREAM      -32001
-#define CN_E_NETWORK         -32002
+#define CN_E_PARSE           (-32700)
+#define CN_E_INVALID_REQUEST (-32600)
+#define CN_E_METHOD          (-32601)
+#define CN_E_PARAMS          (-32602)
+#define CN_E_INTERNAL        (-32603)
+#define CN_E_SIGNER          (-32000)
+#define CN_E_DOWNSTREAM      (-32001)
+#define CN_E_NETWORK         (-32002)
 
 typedef struct {
     int code;           /* 0 = no error */

@@ -3,13 +3,13 @@
  * with our own SigV4 (see cn_signer_awskms.h for config, retries and error mapping).
  *
  * Owns: the configuration, the credentials (secret key and session token in ak_secure_alloc
- * memory), and a free list of CURL easy handles (each keeps its connection alive; at most pool_size
- * idle handles are kept, extra ones made under load are closed after use).
+ * memory), and a cn_rhttp_pool of CURL easy handles (each keeps its connection alive; at most
+ * pool_size idle handles are kept, extra ones made under load are closed after use). The handle
+ * options, curl error mapping and backoff come from cn_rhttp; requests, SigV4 headers and the
+ * KMS error-type classification are this file's own.
  */
 #include "cn_signer_awskms.h"
 
-#include <errno.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +22,8 @@
 #include "ak_b64.h"
 #include "ak_secmem.h"
 #include "cn_log.h"
+#include "cn_rcfg.h"
+#include "cn_rhttp.h"
 #include "cn_sigv4.h"
 
 #define KEY_ID_MAX       256
@@ -54,9 +56,7 @@ typedef struct {
     long timeout_ms, connect_timeout_ms;
     int retries, sign_sha;
     size_t pool_size;
-    pthread_mutex_t mu; /* guards idle / n_idle */
-    CURL **idle;
-    size_t n_idle;
+    cn_rhttp_pool pool;
     _Atomic uint32_t latency_us;
     const char *name; /* the signer's name (for logs) */
 } awskms;
@@ -69,20 +69,6 @@ typedef struct {
 
 #define set_err(err, cap, ...)                                                                     \
     ((err) != NULL && (cap) > 0 ? (void)snprintf((err), (cap), __VA_ARGS__) : (void)0)
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
 
 /* ---- curl plumbing ---------------------------------------------------------------------- */
 
@@ -104,17 +90,8 @@ static CURL *handle_new(awskms *k)
     CURL *h = curl_easy_init();
     if (h == NULL)
         return NULL;
-    int bad = 0;
-    bad |= curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, k->https ? "https" : "http") != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_PROXY, "") != CURLE_OK; /* ignore *_proxy env vars */
-    bad |= curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, k->connect_timeout_ms) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK;
+    int bad =
+        cn_rhttp_handle_base(h, k->https ? "https" : "http", NULL, k->connect_timeout_ms) != AK_OK;
     bad |= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK;
     bad |= curl_easy_setopt(h, CURLOPT_URL, k->url) != CURLE_OK;
     bad |= curl_easy_setopt(h, CURLOPT_POST, 1L) != CURLE_OK;
@@ -127,42 +104,8 @@ static CURL *handle_new(awskms *k)
 
 static CURL *handle_get(awskms *k)
 {
-    CURL *h = NULL;
-    pthread_mutex_lock(&k->mu);
-    if (k->n_idle > 0)
-        h = k->idle[--k->n_idle];
-    pthread_mutex_unlock(&k->mu);
+    CURL *h = cn_rhttp_pool_take(&k->pool);
     return h ? h : handle_new(k);
-}
-
-static void handle_put(awskms *k, CURL *h)
-{
-    if (h == NULL)
-        return;
-    pthread_mutex_lock(&k->mu);
-    if (k->n_idle < k->pool_size) {
-        k->idle[k->n_idle++] = h;
-        h = NULL;
-    }
-    pthread_mutex_unlock(&k->mu);
-    curl_easy_cleanup(h);
-}
-
-static int curl_retryable(CURLcode c)
-{
-    switch (c) {
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE:
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_OPERATION_TIMEDOUT:
-        return 1;
-    default:
-        return 0;
-    }
 }
 
 /* Append one "Name: value" line to the header block and the list; 0 if it does not fit. */
@@ -251,11 +194,8 @@ static AK_WUR ak_err http_once(awskms *k, const char *target, const char *post, 
         goto out;
     CURLcode c = curl_easy_perform(h);
     if (c != CURLE_OK) {
-        rc = c == CURLE_OPERATION_TIMEDOUT              ? AK_ERR_TIMEOUT
-             : c == CURLE_WRITE_ERROR && body->overflow ? AK_ERR_UPSTREAM
-             : c == CURLE_OUT_OF_MEMORY                 ? AK_ERR_NOMEM
-                                                        : AK_ERR_NETWORK;
-        *retry = curl_retryable(c);
+        rc = cn_rhttp_curl_err(c, body->overflow);
+        *retry = cn_rhttp_curl_retryable(c, 1);
         goto out;
     }
     if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status) != CURLE_OK)
@@ -272,7 +212,7 @@ out:
             h = NULL;
         }
     }
-    handle_put(k, h);
+    cn_rhttp_pool_put(&k->pool, h);
     ak_secure_free(blk, HDR_BLOCK);
     ak_secure_free(auth, CN_SIGV4_AUTH_MAX);
     return rc;
@@ -347,7 +287,7 @@ static AK_WUR ak_err kms_call(awskms *k, const char *target, const char *post, l
                               int max_retries, cJSON **out, char type[TYPE_MAX + 1])
 {
     body_buf body = {malloc(CN_AWSKMS_MAX_BODY), 0, 0};
-    int64_t deadline = now_ms() + timeout_ms;
+    int64_t deadline = cn_rhttp_now_ms() + timeout_ms;
     long backoff = BACKOFF_FIRST_MS, status = 0;
     char st[16] = "-";
     ak_err rc = AK_ERR_NOMEM;
@@ -357,7 +297,7 @@ static AK_WUR ak_err kms_call(awskms *k, const char *target, const char *post, l
         goto out;
     for (int attempt = 0;; attempt++) {
         int retry = 0;
-        long left = (long)(deadline - now_ms());
+        long left = (long)(deadline - cn_rhttp_now_ms());
         if (left <= 0) {
             rc = AK_ERR_TIMEOUT;
             break;
@@ -377,14 +317,9 @@ static AK_WUR ak_err kms_call(awskms *k, const char *target, const char *post, l
             error_type(type, &body);
             rc = classify(status, type, &retry);
         }
-        if (!retry || attempt >= max_retries)
+        if (!retry || attempt >= max_retries ||
+            !cn_rhttp_backoff(&backoff, BACKOFF_MAX_MS, deadline))
             break;
-        /* Jitter in [backoff/2, backoff*3/2), never past the deadline. */
-        long sleep = backoff / 2 + (long)((unsigned long)random() % (unsigned long)backoff);
-        if (sleep >= (long)(deadline - now_ms()))
-            break;
-        sleep_ms(sleep);
-        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
     }
     cn_log(CN_LOG_WARN, "aws_kms call failed", "signer", k->name, "op", target, "status", st,
            "aws_error", type[0] ? type : "-", "error", ak_errname(rc), (char *)NULL);
@@ -402,7 +337,7 @@ static ak_err awskms_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[32
     char b64[AK_B64_ENCODED_SIZE(32)], type[TYPE_MAX + 1];
     char req[KEY_ID_MAX + sizeof b64 + 128];
     cJSON *j = NULL;
-    int64_t t0 = now_ms();
+    int64_t t0 = cn_rhttp_now_ms();
     (void)ctx;
     ak_err rc = ak_b64_encode(b64, sizeof b64, digest, 32);
     if (rc != AK_OK)
@@ -426,7 +361,7 @@ static ak_err awskms_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[32
         goto out;
     out->form = CN_SIG_DER;
     out->has_recid = 0;
-    uint32_t us = (uint32_t)((now_ms() - t0) * 1000);
+    uint32_t us = (uint32_t)((cn_rhttp_now_ms() - t0) * 1000);
     uint32_t old = atomic_load(&k->latency_us);
     atomic_store(&k->latency_us, old == 0 ? us : (old * 7 + us) / 8);
     rc = AK_OK;
@@ -504,12 +439,9 @@ static void awskms_destroy(cn_signer *s)
     awskms *k = s->impl;
     if (k == NULL)
         return;
-    for (size_t i = 0; i < k->n_idle; i++)
-        curl_easy_cleanup(k->idle[i]);
-    free(k->idle);
+    cn_rhttp_pool_destroy(&k->pool);
     ak_secure_free(k->secret, k->secret_cap);
     ak_secure_free(k->token, k->token_cap);
-    pthread_mutex_destroy(&k->mu);
     ak_wipe(k, sizeof *k);
     free(k);
     s->impl = NULL;
@@ -747,34 +679,22 @@ static AK_WUR ak_err parse_cfg(awskms *k, cn_signer *s, const cJSON *cfg, char *
 
 ak_err cn_awskms_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t err_cap)
 {
-    ak_err rc = AK_ERR_NOMEM;
     cn_signer *s = NULL;
     awskms *k = NULL;
     if (out == NULL)
         return AK_ERR_ARG;
     *out = NULL;
-    if (!cJSON_IsObject(cfg)) {
-        set_err(err, err_cap, "aws_kms: signer config must be an object");
-        return AK_ERR_CONFIG;
-    }
-    s = calloc(1, sizeof *s);
-    k = calloc(1, sizeof *k);
-    if (s == NULL || k == NULL) {
-        free(k);
-        goto out;
-    }
-    pthread_mutex_init(&k->mu, NULL);
-    s->ops = &awskms_ops;
-    s->impl = k;
-    s->provider = "aws-kms";
-    s->level = CN_LEVEL_PRODUCTION;
+    ak_err rc = cn_rcfg_signer_alloc(&s, sizeof *k, &awskms_ops, "aws-kms", CN_LEVEL_PRODUCTION,
+                                     cfg, "aws_kms", err, err_cap);
+    if (rc != AK_OK)
+        return rc;
+    k = s->impl;
     k->name = s->name;
     rc = parse_cfg(k, s, cfg, err, err_cap);
     if (rc != AK_OK)
         goto out;
-    rc = AK_ERR_NOMEM;
-    k->idle = calloc(k->pool_size, sizeof *k->idle);
-    if (k->idle == NULL)
+    rc = cn_rhttp_pool_init(&k->pool, k->pool_size);
+    if (rc != AK_OK)
         goto out;
     rc = get_public_key(k, s->pubkey, k->timeout_ms, k->retries, err, err_cap);
     if (rc != AK_OK)

@@ -164,13 +164,9 @@ static AK_WUR ak_err parse_cfg(cfsec *c, cn_signer *s, const cJSON *cfg, cn_rhtt
         cn_rcfg_err(err, cap, W ".account_id/.secret_name: 1..%d chars of [A-Za-z0-9._:-]", ID_MAX);
         return AK_ERR_CONFIG;
     }
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(cfg, "name");
-    if (name != NULL && (!cJSON_IsString(name) || name->valuestring[0] == '\0' ||
-                         strlen(name->valuestring) >= sizeof s->name)) {
-        cn_rcfg_err(err, cap, W ".name: string of 1..%zu chars", sizeof s->name - 1);
-        return AK_ERR_CONFIG;
-    }
-    snprintf(s->name, sizeof s->name, "%.63s", name ? name->valuestring : c->secret_name);
+    rc = cn_rcfg_name(s->name, sizeof s->name, cfg, W, c->secret_name, err, cap);
+    if (rc != AK_OK)
+        return rc;
     rc = cn_rcfg_secret_read(&c->token, cfg, W, "api_token_file", "api_token_env", err, cap);
     if (rc != AK_OK)
         return rc;
@@ -184,7 +180,6 @@ static AK_WUR ak_err parse_cfg(cfsec *c, cn_signer *s, const cJSON *cfg, cn_rhtt
 
 ak_err cn_cfsecrets_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t err_cap)
 {
-    ak_err rc = AK_ERR_NOMEM;
     cn_rhttp_opts ho;
     long ttl = 0;
     int has_want = 0;
@@ -194,29 +189,18 @@ ak_err cn_cfsecrets_signer_new(cn_signer **out, const cJSON *cfg, char *err, siz
     if (out == NULL)
         return AK_ERR_ARG;
     *out = NULL;
-    if (!cJSON_IsObject(cfg)) {
-        cn_rcfg_err(err, err_cap, W ": signer config must be an object");
-        return AK_ERR_CONFIG;
-    }
-    s = calloc(1, sizeof *s);
-    c = calloc(1, sizeof *c);
-    if (s == NULL || c == NULL) {
-        free(c);
-        goto out;
-    }
+    ak_err rc = cn_rcfg_signer_alloc(&s, sizeof *c, &cf_ops, "cloudflare-secrets-store",
+                                     CN_LEVEL_PRODUCTION, cfg, W, err, err_cap);
+    if (rc != AK_OK)
+        return rc;
+    c = s->impl;
     c->base.destroy_impl = cf_free_impl;
-    s->ops = &cf_ops;
-    s->impl = c;
-    s->provider = "cloudflare-secrets-store";
-    s->level = CN_LEVEL_PRODUCTION;
     rc = parse_cfg(c, s, cfg, &ho, &ttl, &has_want, want, err, err_cap);
     if (rc != AK_OK)
         goto out;
-    rc = cn_rhttp_new(&c->http, &ho);
-    if (rc != AK_OK) {
-        cn_rcfg_err(err, err_cap, W ": cannot create the HTTP client");
+    rc = cn_rcfg_http_client(&c->http, &ho, W, err, err_cap);
+    if (rc != AK_OK)
         goto out;
-    }
     rc = cn_remote_key_start(s, cf_fetch, (unsigned)ttl, has_want, want, W, err, err_cap);
     if (rc != AK_OK)
         goto out;

@@ -10,6 +10,11 @@
  * Connection reuse: "connection_reuse": "pool" (default) keeps a free list of easy handles;
  * "share" makes an easy handle per request attached to one CURLSH that shares the connection
  * cache and TLS sessions. Both keep connections; see docs/connector.md for the measurement.
+ *
+ * Batching (cn_signer_keyless.h): the queue holds waiters that live on their callers' stacks;
+ * a waiter is only touched under bmu, and its caller returns only once it is W_DONE (or it
+ * left the queue itself at its deadline). The leader of a batch owns the members' out buffers
+ * until it marks them W_DONE. Measured effect: docs/benchmarks.md.
  */
 #include "cn_signer_keyless.h"
 
@@ -38,6 +43,30 @@
 #define POOL_DEFAULT      16
 #define POOL_MAX          256
 #define PROBE_INTERVAL_MS 1000
+#define BATCH_DEFAULT     64   /* "batch_max" default (keyless; "custom" defaults to 1) */
+#define BATCH_MAX         256  /* the key server's default max_batch */
+#define INFLIGHT_DEFAULT  8    /* "max_inflight" default: the key server's default session count */
+#define QUEUE_MAX         4096 /* waiting signatures per signer; more -> AK_ERR_BUSY */
+/* One request object of a batch: key_id, b64 digest, request id and the JSON around them. */
+#define ITEM_MAX (KEY_ID_MAX + REQ_ID_MAX + AK_B64_ENCODED_SIZE(32) + 96)
+/* One result object: key_id, request_id, b64 DER signature or an error (the key server's
+ * longest message is < 100 bytes), JSON around them. Custom servers get the same bound. */
+#define RESULT_MAX 1024
+
+/* One signature waiting for (or travelling in) a batch; lives on its caller's stack. */
+typedef struct waiter {
+    const uint8_t *digest;
+    const char *rid;
+    int64_t deadline_ms;
+    cn_raw_sig *out;
+    ak_err rc;
+    int state; /* W_QUEUED, W_LEAD, W_TAKEN, W_DONE */
+    int alone; /* the batch could not carry it: the caller sends it alone */
+    pthread_cond_t cv;
+    struct waiter *next;
+} waiter;
+
+enum { W_QUEUED, W_LEAD, W_TAKEN, W_DONE };
 
 typedef struct {
     char base[URL_MAX + 1];
@@ -63,6 +92,14 @@ typedef struct {
     CURLSH *share;
     pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
 
+    /* Opportunistic batching (group commit): at most max_inflight POST /sign in flight; a
+     * signature that finds a free slot and nobody waiting goes alone, at once; the others
+     * queue and the next free slot carries up to batch_max of them as one batch. */
+    pthread_mutex_t bmu; /* guards inflight and the queue */
+    unsigned inflight, max_inflight, batch_max;
+    waiter *qhead, *qtail;
+    size_t qlen;
+
     struct curl_slist *headers;
     _Atomic uint64_t seq;        /* request id counter */
     _Atomic uint32_t latency_us; /* EWMA of successful sign latency */
@@ -77,7 +114,7 @@ typedef struct {
 
 typedef struct {
     char *data;
-    size_t len;
+    size_t len, cap; /* cap <= the allocation; a larger body is AK_ERR_UPSTREAM */
     int overflow;
 } body_buf;
 
@@ -110,7 +147,7 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
 {
     body_buf *b = userdata;
     size_t n = size * nmemb;
-    if (n > CN_KEYLESS_MAX_BODY - b->len) {
+    if (n > b->cap - b->len) {
         b->overflow = 1;
         return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
     }
@@ -300,14 +337,13 @@ out:
 /*
  * The request with retries and failover. Rounds: each round tries the healthy URLs in
  * config order, then those still cooling down; between rounds it sleeps an exponential
- * backoff with jitter. Never runs past timeout_ms. status and body as in http_once; a non-2xx
- * status other than 503 is returned to the caller (AK_OK with that status).
+ * backoff with jitter. Never runs past deadline (monotonic ms). status and body as in http_once;
+ * a non-2xx status other than 503 is returned to the caller (AK_OK with that status).
  */
 static AK_WUR ak_err http_call(keyless *k, const char *path, const char *post, body_buf *body,
-                               long *status)
+                               long *status, int64_t deadline)
 {
     ak_err rc = AK_ERR_NETWORK;
-    int64_t deadline = now_ms() + k->timeout_ms;
     long backoff = BACKOFF_FIRST_MS;
     for (int round = 0; round <= k->retries; round++) {
         size_t order[CN_KEYLESS_MAX_URLS], n = 0;
@@ -384,59 +420,321 @@ static int safe_id(const char *s, size_t max)
     return n > 0;
 }
 
-static ak_err keyless_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[32],
-                           const cn_sign_ctx *ctx)
+/* Check one successful sign answer (single form or one batch result) and take its DER. */
+static AK_WUR ak_err take_sig(const keyless *k, cn_raw_sig *out, const cJSON *j, const char *rid)
 {
-    keyless *k = s->impl;
-    char b64[AK_B64_ENCODED_SIZE(32)], rid[REQ_ID_MAX + 1];
-    char req[KEY_ID_MAX + REQ_ID_MAX + sizeof b64 + 128];
-    body_buf body = {malloc(CN_KEYLESS_MAX_BODY), 0, 0};
+    const cJSON *sig = cJSON_GetObjectItemCaseSensitive(j, "signature");
+    if (!str_field_is(j, "key_id", k->key_id) || !str_field_is(j, "algorithm", "ECDSA_SHA256") ||
+        !str_field_is(j, "request_id", rid) || !cJSON_IsString(sig))
+        return AK_ERR_UPSTREAM;
+    if (ak_b64_decode(out->bytes, sizeof out->bytes, &out->len, sig->valuestring,
+                      strlen(sig->valuestring)) != AK_OK)
+        return AK_ERR_UPSTREAM;
+    out->form = CN_SIG_DER;
+    out->has_recid = 0;
+    return AK_OK;
+}
+
+static void note_latency(keyless *k, int64_t t0_us)
+{
+    uint32_t us = (uint32_t)(now_us() - t0_us);
+    uint32_t old = atomic_load(&k->latency_us);
+    atomic_store(&k->latency_us, old == 0 ? us : (old * 7 + us) / 8);
+}
+
+/* One sign request object into dst; AK_ERR_BUFFER if it does not fit. */
+static AK_WUR ak_err item_json(char *dst, size_t cap, size_t *len, const keyless *k,
+                               const uint8_t digest[32], const char *rid)
+{
+    char b64[AK_B64_ENCODED_SIZE(32)];
+    ak_err rc = ak_b64_encode(b64, sizeof b64, digest, 32);
+    if (rc != AK_OK)
+        return rc;
+    /* key_id and rid are restricted to [A-Za-z0-9._:-]: no JSON escaping needed. */
+    int n = snprintf(dst, cap,
+                     "{\"key_id\":\"%s\",\"algorithm\":\"ECDSA_SHA256\",\"data\":\"%s\","
+                     "\"request_id\":\"%s\"}",
+                     k->key_id, b64, rid);
+    if (n < 0 || (size_t)n >= cap)
+        return AK_ERR_BUFFER;
+    *len = (size_t)n;
+    return AK_OK;
+}
+
+/* One signature in the single form (retries and failover in http_call). */
+static AK_WUR ak_err sign_alone(keyless *k, cn_raw_sig *out, const uint8_t digest[32],
+                                const char *rid, int64_t deadline)
+{
+    char req[ITEM_MAX];
+    size_t req_len = 0;
+    body_buf body = {malloc(CN_KEYLESS_MAX_BODY), 0, CN_KEYLESS_MAX_BODY, 0};
     cJSON *j = NULL;
     long status = 0;
     int64_t t0 = now_us();
-    ak_err rc = body.data ? ak_b64_encode(b64, sizeof b64, digest, 32) : AK_ERR_NOMEM;
+    ak_err rc = body.data ? item_json(req, sizeof req, &req_len, k, digest, rid) : AK_ERR_NOMEM;
     if (rc != AK_OK)
         goto out;
-    if (ctx != NULL && ctx->request_id != NULL && safe_id(ctx->request_id, REQ_ID_MAX))
-        snprintf(rid, sizeof rid, "%s", ctx->request_id);
-    else
-        snprintf(rid, sizeof rid, "cn-%ld-%llu", (long)getpid(),
-                 (unsigned long long)atomic_fetch_add(&k->seq, 1));
-    /* key_id and rid are restricted to [A-Za-z0-9._:-]: no JSON escaping needed. */
-    snprintf(req, sizeof req,
-             "{\"key_id\":\"%s\",\"algorithm\":\"ECDSA_SHA256\",\"data\":\"%s\","
-             "\"request_id\":\"%s\"}",
-             k->key_id, b64, rid);
-    rc = http_call(k, "/sign", req, &body, &status);
+    rc = http_call(k, "/sign", req, &body, &status, deadline);
     if (rc != AK_OK)
         goto out;
     rc = parse_response(&j, &body, status);
     if (rc != AK_OK)
         goto out;
-    rc = AK_ERR_UPSTREAM;
-    const cJSON *sig = cJSON_GetObjectItemCaseSensitive(j, "signature");
-    if (!str_field_is(j, "key_id", k->key_id) || !str_field_is(j, "algorithm", "ECDSA_SHA256") ||
-        !str_field_is(j, "request_id", rid) || !cJSON_IsString(sig))
-        goto out;
-    if (ak_b64_decode(out->bytes, sizeof out->bytes, &out->len, sig->valuestring,
-                      strlen(sig->valuestring)) != AK_OK)
-        goto out;
-    out->form = CN_SIG_DER;
-    out->has_recid = 0;
-    uint32_t us = (uint32_t)(now_us() - t0);
-    uint32_t old = atomic_load(&k->latency_us);
-    atomic_store(&k->latency_us, old == 0 ? us : (old * 7 + us) / 8);
-    rc = AK_OK;
+    rc = take_sig(k, out, j, rid);
+    if (rc == AK_OK)
+        note_latency(k, t0);
 out:
     cJSON_Delete(j);
     free(body.data);
     return rc;
 }
 
+/*
+ * The error of one failed batch result, as the single form's HTTP status would have mapped it
+ * (the batch form has one status for all). An unavailable HSM sets *alone: that signature is
+ * then sent again alone, where retries and failover apply as for any single request.
+ */
+static ak_err item_err(const cJSON *item, int *alone)
+{
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(item, "error");
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "code");
+    *alone = 0;
+    if (!cJSON_IsString(c))
+        return AK_ERR_UPSTREAM;
+    if (strcmp(c->valuestring, "key_not_allowed") == 0 || strcmp(c->valuestring, "forbidden") == 0)
+        return AK_ERR_FORBIDDEN;
+    if (strcmp(c->valuestring, "key_not_found") == 0 || strcmp(c->valuestring, "not_found") == 0)
+        return AK_ERR_KEY_NOT_FOUND;
+    if (strstr(c->valuestring, "unavailable") != NULL) {
+        *alone = 1;
+        return AK_ERR_UNAVAILABLE;
+    }
+    return AK_ERR_UPSTREAM;
+}
+
+/*
+ * n >= 2 signatures as one POST /sign {"requests":[...]}; fills each member's rc/out (or sets
+ * alone). The request runs until the earliest member deadline, with the usual retries and
+ * failover. A server that refuses the batch form as such (400, 404, 405, 413, 415, 501 for the
+ * whole request) gets each signature alone.
+ */
+static void run_batch(keyless *k, waiter *const *m, size_t n)
+{
+    size_t cap = n * ITEM_MAX + 32, len = 13, item_len = 0;
+    size_t body_cap = n * RESULT_MAX + 256;
+    char *req = malloc(cap);
+    body_buf body = {malloc(body_cap), 0, body_cap, 0};
+    cJSON *j = NULL;
+    long status = 0;
+    int64_t deadline = m[0]->deadline_ms, t0 = now_us();
+    ak_err rc = AK_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        m[i]->rc = AK_ERR_UPSTREAM;
+    if (req == NULL || body.data == NULL)
+        goto out;
+    memcpy(req, "{\"requests\":[", len);
+    for (size_t i = 0; i < n; i++) {
+        if (i > 0)
+            req[len++] = ',';
+        if ((rc = item_json(req + len, cap - len - 3, &item_len, k, m[i]->digest, m[i]->rid)) !=
+            AK_OK)
+            goto out;
+        len += item_len;
+        if (m[i]->deadline_ms < deadline)
+            deadline = m[i]->deadline_ms;
+    }
+    memcpy(req + len, "]}", 3);
+    rc = http_call(k, "/sign", req, &body, &status, deadline);
+    if (rc != AK_OK)
+        goto out;
+    if (status == 400 || status == 404 || status == 405 || status == 413 || status == 415 ||
+        status == 501) {
+        for (size_t i = 0; i < n; i++)
+            m[i]->alone = 1;
+        goto out; /* rc is AK_OK: the members keep their rc and go alone */
+    }
+    rc = parse_response(&j, &body, status);
+    if (rc != AK_OK)
+        goto out;
+    const cJSON *res = cJSON_GetObjectItemCaseSensitive(j, "results"), *it;
+    rc = AK_ERR_UPSTREAM;
+    if (!cJSON_IsArray(res) || cJSON_GetArraySize(res) != (int)n)
+        goto out;
+    size_t at = 0;
+    cJSON_ArrayForEach(it, res)
+    {
+        if (at >= n)
+            break; /* the size was checked above; this keeps the bound local */
+        waiter *w = m[at++];
+        if (cJSON_IsObject(it) && cJSON_HasObjectItem(it, "error"))
+            w->rc = item_err(it, &w->alone);
+        else
+            w->rc = cJSON_IsObject(it) ? take_sig(k, w->out, it, w->rid) : AK_ERR_UPSTREAM;
+    }
+    note_latency(k, t0);
+    rc = AK_OK;
+out:
+    for (size_t i = 0; i < n && rc != AK_OK; i++)
+        m[i]->rc = rc;
+    cJSON_Delete(j);
+    free(body.data);
+    free(req);
+}
+
+/* With bmu held: one request finished; hand its slot to the first waiter, which leads. */
+static void slot_release(keyless *k)
+{
+    k->inflight--;
+    waiter *h = k->qhead;
+    if (h == NULL)
+        return;
+    k->qhead = h->next;
+    if (k->qhead == NULL)
+        k->qtail = NULL;
+    k->qlen--;
+    h->state = W_LEAD;
+    k->inflight++;
+    pthread_cond_signal(&h->cv);
+}
+
+/* With bmu held: drop w (still queued) from the queue. */
+static void unqueue(keyless *k, waiter *w)
+{
+    waiter **pp = &k->qhead, *prev = NULL;
+    while (*pp != NULL && *pp != w) {
+        prev = *pp;
+        pp = &(*pp)->next;
+    }
+    if (*pp == NULL)
+        return;
+    *pp = w->next;
+    if (k->qtail == w)
+        k->qtail = prev;
+    k->qlen--;
+}
+
+/* With bmu held (released during the request): w got a slot; send it and up to batch_max - 1
+ * waiters behind it, then wake them and pass the slot on. */
+static void lead(keyless *k, waiter *w)
+{
+    waiter *m[BATCH_MAX];
+    size_t n = 0;
+    int64_t t = now_ms();
+    m[n++] = w;
+    w->state = W_TAKEN;
+    while (n < k->batch_max && k->qhead != NULL) {
+        waiter *x = k->qhead;
+        k->qhead = x->next;
+        if (k->qhead == NULL)
+            k->qtail = NULL;
+        k->qlen--;
+        if (x->deadline_ms <= t) {
+            /* Out of time already: it must not cut the batch's deadline short. */
+            x->rc = AK_ERR_TIMEOUT;
+            x->state = W_DONE;
+            pthread_cond_signal(&x->cv);
+            continue;
+        }
+        x->state = W_TAKEN;
+        m[n++] = x;
+    }
+    pthread_mutex_unlock(&k->bmu);
+    if (n == 1)
+        w->rc = sign_alone(k, w->out, w->digest, w->rid, w->deadline_ms);
+    else
+        run_batch(k, m, n);
+    pthread_mutex_lock(&k->bmu);
+    for (size_t i = 1; i < n; i++) {
+        m[i]->state = W_DONE;
+        pthread_cond_signal(&m[i]->cv);
+    }
+    slot_release(k);
+}
+
+static int cond_init_mono(pthread_cond_t *cv)
+{
+    pthread_condattr_t ca;
+    if (pthread_condattr_init(&ca) != 0)
+        return -1;
+    int bad =
+        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 || pthread_cond_init(cv, &ca) != 0;
+    pthread_condattr_destroy(&ca);
+    return bad ? -1 : 0;
+}
+
+static ak_err keyless_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[32],
+                           const cn_sign_ctx *ctx)
+{
+    keyless *k = s->impl;
+    char rid[REQ_ID_MAX + 1];
+    int64_t deadline = now_ms() + k->timeout_ms;
+    ak_err rc = AK_ERR_INTERNAL;
+    waiter w = {.digest = digest, .out = out, .rid = rid, .deadline_ms = deadline};
+    if (ctx != NULL && ctx->request_id != NULL && safe_id(ctx->request_id, REQ_ID_MAX))
+        snprintf(rid, sizeof rid, "%s", ctx->request_id);
+    else
+        snprintf(rid, sizeof rid, "cn-%ld-%llu", (long)getpid(),
+                 (unsigned long long)atomic_fetch_add(&k->seq, 1));
+    if (k->batch_max <= 1)
+        return sign_alone(k, out, digest, rid, deadline);
+    pthread_mutex_lock(&k->bmu);
+    if (k->inflight < k->max_inflight && k->qhead == NULL) {
+        /* Nothing in the way: alone, at once (no added delay at low load). */
+        k->inflight++;
+        pthread_mutex_unlock(&k->bmu);
+        rc = sign_alone(k, out, digest, rid, deadline);
+        pthread_mutex_lock(&k->bmu);
+        slot_release(k);
+        pthread_mutex_unlock(&k->bmu);
+        return rc;
+    }
+    if (k->qlen >= QUEUE_MAX || cond_init_mono(&w.cv) != 0) {
+        pthread_mutex_unlock(&k->bmu);
+        return k->qlen >= QUEUE_MAX ? AK_ERR_BUSY : AK_ERR_INTERNAL;
+    }
+    if (k->qtail != NULL)
+        k->qtail->next = &w;
+    else
+        k->qhead = &w;
+    k->qtail = &w;
+    k->qlen++;
+    for (;;) {
+        if (w.state == W_DONE)
+            break;
+        if (w.state == W_LEAD) {
+            if (now_ms() >= deadline) { /* granted too late: pass the slot on */
+                w.rc = AK_ERR_TIMEOUT;
+                slot_release(k);
+            } else {
+                lead(k, &w);
+            }
+            break;
+        }
+        if (w.state == W_QUEUED) {
+            if (now_ms() >= deadline) {
+                unqueue(k, &w);
+                w.rc = AK_ERR_TIMEOUT;
+                break;
+            }
+            struct timespec ts = {.tv_sec = deadline / 1000,
+                                  .tv_nsec = (deadline % 1000) * 1000000L};
+            (void)pthread_cond_timedwait(&w.cv, &k->bmu, &ts);
+        } else {
+            /* W_TAKEN: the batch's request ends by the earliest member deadline. */
+            (void)pthread_cond_wait(&w.cv, &k->bmu);
+        }
+    }
+    pthread_mutex_unlock(&k->bmu);
+    pthread_cond_destroy(&w.cv);
+    if (w.alone)
+        return sign_alone(k, out, digest, rid, deadline);
+    return w.rc;
+}
+
 static ak_err keyless_health(cn_signer *s, cn_signer_health *out)
 {
     keyless *k = s->impl;
-    body_buf body = {malloc(CN_KEYLESS_MAX_BODY), 0, 0};
+    body_buf body = {malloc(CN_KEYLESS_MAX_BODY), 0, CN_KEYLESS_MAX_BODY, 0};
     long status = 0;
     memset(out, 0, sizeof *out);
     out->max_concurrency = (unsigned)k->pool_size;
@@ -470,7 +768,7 @@ static ak_err keyless_health(cn_signer *s, cn_signer_health *out)
 static void *prober_main(void *arg)
 {
     keyless *k = arg;
-    body_buf body = {malloc(CN_KEYLESS_MAX_BODY), 0, 0};
+    body_buf body = {malloc(CN_KEYLESS_MAX_BODY), 0, CN_KEYLESS_MAX_BODY, 0};
     long status = 0;
     pthread_mutex_lock(&k->probe_mu);
     while (!k->stopping && body.data != NULL) {
@@ -550,6 +848,7 @@ static void keyless_destroy(cn_signer *s)
     if (k->auth_hdr != NULL)
         ak_secure_free(k->auth_hdr, k->auth_cap);
     pthread_mutex_destroy(&k->mu);
+    pthread_mutex_destroy(&k->bmu);
     free(k);
     s->impl = NULL;
 }
@@ -622,13 +921,13 @@ static AK_WUR ak_err fetch_pubkey(keyless *k, uint8_t pub[65], uint8_t addr[20],
 {
     char path[KEY_ID_MAX + 32];
     uint8_t pub2[65], addr2[20];
-    body_buf body = {malloc(CN_KEYLESS_MAX_BODY), 0, 0};
+    body_buf body = {malloc(CN_KEYLESS_MAX_BODY), 0, CN_KEYLESS_MAX_BODY, 0};
     long status = 0;
     ak_err rc = AK_ERR_NOMEM;
     if (body.data == NULL)
         goto out;
     snprintf(path, sizeof path, "/pubkey?key_id=%s", k->key_id);
-    rc = http_call(k, path, NULL, &body, &status);
+    rc = http_call(k, path, NULL, &body, &status, now_ms() + k->timeout_ms);
     if (rc != AK_OK) {
         set_err(err, cap, "keyless: GET /pubkey for key_id %s failed: %s", k->key_id,
                 ak_strerror(rc));
@@ -689,10 +988,11 @@ static AK_WUR ak_err cfg_long(long *dst, const cJSON *cfg, const char *name, lon
 static AK_WUR ak_err parse_cfg(keyless *k, cn_signer *s, const cJSON *cfg,
                                const cn_keyless_ext *ext, char *err, size_t cap)
 {
-    static const char *const known[] = {"type",    "name",        "urls",
-                                        "key_id",  "client_cert", "client_key",
-                                        "ca",      "timeout_ms",  "connect_timeout_ms",
-                                        "retries", "pool_size",   "connection_reuse"};
+    static const char *const known[] = {"type",      "name",        "urls",
+                                        "key_id",    "client_cert", "client_key",
+                                        "ca",        "timeout_ms",  "connect_timeout_ms",
+                                        "retries",   "pool_size",   "connection_reuse",
+                                        "batch_max", "max_inflight"};
     const cJSON *it;
     long v = 0;
     cJSON_ArrayForEach(it, cfg)
@@ -769,6 +1069,14 @@ static AK_WUR ak_err parse_cfg(keyless *k, cn_signer *s, const cJSON *cfg,
     if ((rc = cfg_long(&v, cfg, "pool_size", POOL_DEFAULT, 1, POOL_MAX, err, cap)) != AK_OK)
         return rc;
     k->pool_size = (size_t)v;
+    /* "custom" servers may not know the batch form: batching is opt-in there. */
+    if ((rc = cfg_long(&v, cfg, "batch_max", ext != NULL ? 1 : BATCH_DEFAULT, 1, BATCH_MAX, err,
+                       cap)) != AK_OK)
+        return rc;
+    k->batch_max = (unsigned)v;
+    if ((rc = cfg_long(&v, cfg, "max_inflight", INFLIGHT_DEFAULT, 1, POOL_MAX, err, cap)) != AK_OK)
+        return rc;
+    k->max_inflight = (unsigned)v;
     return AK_OK;
 }
 
@@ -798,6 +1106,7 @@ ak_err cn_keyless_signer_new_ext(cn_signer **out, const cJSON *cfg, const cn_key
     }
     pthread_mutex_init(&k->mu, NULL);
     pthread_mutex_init(&k->probe_mu, NULL);
+    pthread_mutex_init(&k->bmu, NULL);
     s->ops = ext ? &custom_ops : &keyless_ops;
     s->impl = k;
     s->provider = ext && ext->provider ? ext->provider : "anode-keyserver";

@@ -16,13 +16,30 @@
  *     "timeout_ms": 5000,                   // whole request, 1..600000
  *     "connect_timeout_ms": 2000,           // TCP + TLS handshake, 1..600000 (default 2000)
  *     "retries": 2,                         // extra attempts, 0..10
- *     "pool_size": 16                       // idle connections kept, 1..256 (default 16)
+ *     "pool_size": 16,                      // idle connections kept, 1..256 (default 16)
+ *     "batch_max": 64,                      // signatures per batch request, 1..256 (1 = never
+ *                                           // batch; default 64, "custom": 1)
+ *     "max_inflight": 4                     // POST /sign in flight when batching, 1..256
  *   }
  *
  * Protocol (keyserver issue): POST /sign {"key_id","algorithm":"ECDSA_SHA256","data":b64(32),
  * "request_id"} -> {"key_id","algorithm","signature":b64(DER),"request_id"}; GET
  * /pubkey?key_id=K -> {"key_id","curve":"secp256k1","public_key":"0x04..","address":"0x.."};
  * GET /health; errors {"error":{"code","message"}}.
+ *
+ * Batching (group commit, batch_max > 1): at most max_inflight POST /sign requests are in flight
+ * per signer. A signature that finds a free slot and nobody waiting is sent alone at once (no
+ * added delay at low load); the others wait, and each slot that frees carries up to batch_max
+ * of them as one POST /sign {"requests":[...]} (results in order, each checked like a single
+ * answer). The key server signs a batch's items one after another on one session, so
+ * max_inflight is the HSM parallelism one signer uses under load (raise it for an HSM with
+ * many fast sessions). Per-signature errors come from each result ("key_not_allowed" ->
+ * AK_ERR_FORBIDDEN, other error results -> AK_ERR_UPSTREAM); a result saying the HSM is
+ * unavailable, and every signature of a batch the server refuses as such (HTTP 400, 404, 405,
+ * 413, 415, 501), is sent again alone with that signature's own retries and failover. The
+ * batch request runs until the earliest deadline among its signatures; a signature still
+ * waiting for a slot at its deadline fails with AK_ERR_TIMEOUT; more than 4096 waiting ->
+ * AK_ERR_BUSY.
  *
  * Construction fetches /pubkey (first URL that answers), parses the key (ak_pubkey_parse),
  * and refuses it unless the reported address equals keccak(pubkey) and the key id echoes.
@@ -39,7 +56,8 @@
  * Errors (messages carry no secrets, no response bodies): AK_ERR_NETWORK (refused, reset, TLS),
  * AK_ERR_TIMEOUT, AK_ERR_UNAVAILABLE (503), AK_ERR_FORBIDDEN (403), AK_ERR_KEY_NOT_FOUND (404),
  * AK_ERR_UPSTREAM (other status, malformed or oversized response, key id mismatch).
- * Response bodies are bounded by CN_KEYLESS_MAX_BODY. Thread-safe: sign/health from any thread.
+ * Response bodies are bounded by CN_KEYLESS_MAX_BODY (a batch answer by 1 KiB per signature
+ * + 256 bytes). Thread-safe: sign/health from any thread.
  */
 #ifndef CN_SIGNER_KEYLESS_H
 #define CN_SIGNER_KEYLESS_H

@@ -1,14 +1,10 @@
 /* cn_signer_local.c - in-process libsecp256k1 signer for development (see cn_signer_local.h). */
 #include "cn_signer_local.h"
 
-#include <ctype.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <secp256k1.h>
@@ -17,9 +13,10 @@
 #include "ak_addr.h"
 #include "ak_bip32.h"
 #include "ak_bip39.h"
-#include "ak_hex.h"
 #include "ak_secmem.h"
 #include "cn_log.h"
+#include "cn_rcfg.h"
+#include "cn_remote_key.h"
 #include "cn_signer_util.h"
 
 #define KEY_TEXT_MAX 256 /* a key file is 64 hex digits plus a little whitespace */
@@ -119,55 +116,6 @@ out:
     else if (rc != AK_OK)
         free(li);
     return rc;
-}
-
-/* Read at most cap-1 bytes of path into buf (NUL-terminated). */
-static ak_err read_small_file(char *buf, size_t cap, const char *path)
-{
-    ak_err rc = AK_ERR_IO;
-    size_t len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        goto out;
-    for (;;) {
-        ssize_t n = read(fd, buf + len, cap - 1 - len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            goto out;
-        if (n == 0)
-            break;
-        len += (size_t)n;
-        if (len == cap - 1) {
-            rc = AK_ERR_LIMIT;
-            goto out;
-        }
-    }
-    buf[len] = '\0';
-    rc = AK_OK;
-out:
-    if (fd >= 0)
-        close(fd);
-    return rc;
-}
-
-/* Parse the key text (64 hex digits, optional 0x, whitespace around) into key. */
-static ak_err parse_key_text(uint8_t key[32], const char *text)
-{
-    const char *b = text;
-    while (*b && isspace((unsigned char)*b))
-        b++;
-    size_t n = strlen(b);
-    while (n > 0 && isspace((unsigned char)b[n - 1]))
-        n--;
-    if (n >= 2 && b[0] == '0' && (b[1] == 'x' || b[1] == 'X')) {
-        b += 2;
-        n -= 2;
-    }
-    size_t got = 0;
-    if (n != 64 || ak_hex_decode_bare(key, 32, &got, b, n) != AK_OK || got != 32)
-        return AK_ERR_PRIVKEY;
-    return AK_OK;
 }
 
 /*
@@ -274,7 +222,8 @@ ak_err cn_local_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t 
         if (rc != AK_OK)
             goto out;
     } else if (file != NULL) {
-        rc = read_small_file(text, KEY_TEXT_MAX, file->valuestring);
+        size_t text_len = 0;
+        rc = cn_rcfg_read_file(text, KEY_TEXT_MAX, &text_len, file->valuestring);
         if (rc != AK_OK) {
             snprintf(err, err_cap, "cannot read key_file %s", file->valuestring);
             goto out;
@@ -291,13 +240,13 @@ ak_err cn_local_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t 
         ak_wipe((char *)v, strlen(v));
         unsetenv(env->valuestring);
     }
-    rc = mnemonic ? AK_OK : parse_key_text(key, text);
+    rc = mnemonic ? AK_OK : cn_remote_key_parse(key, text);
     if (rc != AK_OK) {
         snprintf(err, err_cap, "the local key must be 64 hex digits");
         goto out;
     }
-    rc = cn_local_signer_from_key(out, key, cJSON_IsString(name) ? name->valuestring : "local", err,
-                                  err_cap);
+    rc = cn_local_signer_from_key(
+        out, key, cJSON_IsString(name) ? cJSON_GetStringValue(name) : "local", err, err_cap);
     if (rc != AK_OK)
         goto out;
     char addr[AK_ADDR_STR_SIZE];

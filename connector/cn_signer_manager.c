@@ -428,8 +428,7 @@ ak_err cn_signer_manager_new(cn_signer **out, const cJSON *account, const cn_man
             goto fail;
         }
     }
-    return cn_signer_manager_wrap(out, sg, n, cJSON_IsString(name) ? name->valuestring : NULL, opts,
-                                  err, err_cap);
+    return cn_signer_manager_wrap(out, sg, n, cJSON_GetStringValue(name), opts, err, err_cap);
 fail:
     for (size_t i = 0; i < n; i++)
         cn_signer_free(sg[i]);

@@ -420,19 +420,14 @@ static AK_WUR ak_err parse_cfg(mpc *m, cn_signer *s, const cJSON *cfg, cn_rhttp_
         cn_rcfg_err(err, cap, W ".access_key_id/.key_id/.native_token: chars of [A-Za-z0-9._:-]");
         return AK_ERR_CONFIG;
     }
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(cfg, "name");
-    if (name != NULL && (!cJSON_IsString(name) || name->valuestring[0] == '\0' ||
-                         strlen(name->valuestring) >= sizeof s->name)) {
-        cn_rcfg_err(err, cap, W ".name: string of 1..%zu chars", sizeof s->name - 1);
-        return AK_ERR_CONFIG;
-    }
-    snprintf(s->name, sizeof s->name, "%.63s", name ? name->valuestring : m->key_id);
+    rc = cn_rcfg_name(s->name, sizeof s->name, cfg, W, m->key_id, err, cap);
+    if (rc != AK_OK)
+        return rc;
     return cn_rcfg_secret_read(&m->secret, cfg, W, "secret_key_file", "secret_key_env", err, cap);
 }
 
 ak_err cn_mpc_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t err_cap)
 {
-    ak_err rc = AK_ERR_NOMEM;
     cn_rhttp_opts ho;
     int has_want = 0;
     uint8_t want[20] = {0};
@@ -441,28 +436,17 @@ ak_err cn_mpc_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t er
     if (out == NULL)
         return AK_ERR_ARG;
     *out = NULL;
-    if (!cJSON_IsObject(cfg)) {
-        cn_rcfg_err(err, err_cap, W ": signer config must be an object");
-        return AK_ERR_CONFIG;
-    }
-    s = calloc(1, sizeof *s);
-    m = calloc(1, sizeof *m);
-    if (s == NULL || m == NULL) {
-        free(m);
-        goto out;
-    }
-    s->ops = &mpc_ops;
-    s->impl = m;
-    s->provider = "mpc-kms";
-    s->level = CN_LEVEL_ENTERPRISE;
+    ak_err rc = cn_rcfg_signer_alloc(&s, sizeof *m, &mpc_ops, "mpc-kms", CN_LEVEL_ENTERPRISE, cfg,
+                                     W, err, err_cap);
+    if (rc != AK_OK)
+        return rc;
+    m = s->impl;
     rc = parse_cfg(m, s, cfg, &ho, &has_want, want, err, err_cap);
     if (rc != AK_OK)
         goto out;
-    rc = cn_rhttp_new(&m->http, &ho);
-    if (rc != AK_OK) {
-        cn_rcfg_err(err, err_cap, W ": cannot create the HTTP client");
+    rc = cn_rcfg_http_client(&m->http, &ho, W, err, err_cap);
+    if (rc != AK_OK)
         goto out;
-    }
     rc = fetch_key(m, s, has_want, want, err, err_cap);
     if (rc != AK_OK)
         goto out;

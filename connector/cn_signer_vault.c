@@ -395,19 +395,14 @@ static AK_WUR ak_err parse_cfg(vault *v, cn_signer *s, const cJSON *cfg, cn_rhtt
         cn_rcfg_err(err, cap, W ".namespace/.field: invalid characters");
         return AK_ERR_CONFIG;
     }
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(cfg, "name");
-    if (name != NULL && (!cJSON_IsString(name) || name->valuestring[0] == '\0' ||
-                         strlen(name->valuestring) >= sizeof s->name)) {
-        cn_rcfg_err(err, cap, W ".name: string of 1..%zu chars", sizeof s->name - 1);
-        return AK_ERR_CONFIG;
-    }
-    snprintf(s->name, sizeof s->name, "%.63s", name ? name->valuestring : v->path);
+    rc = cn_rcfg_name(s->name, sizeof s->name, cfg, W, v->path, err, cap);
+    if (rc != AK_OK)
+        return rc;
     return parse_auth(v, cJSON_GetObjectItemCaseSensitive(cfg, "auth"), err, cap);
 }
 
 ak_err cn_vault_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t err_cap)
 {
-    ak_err rc = AK_ERR_NOMEM;
     cn_rhttp_opts ho;
     long ttl = 0;
     int has_want = 0;
@@ -417,29 +412,18 @@ ak_err cn_vault_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t 
     if (out == NULL)
         return AK_ERR_ARG;
     *out = NULL;
-    if (!cJSON_IsObject(cfg)) {
-        cn_rcfg_err(err, err_cap, W ": signer config must be an object");
-        return AK_ERR_CONFIG;
-    }
-    s = calloc(1, sizeof *s);
-    v = calloc(1, sizeof *v);
-    if (s == NULL || v == NULL) {
-        free(v);
-        goto out;
-    }
+    ak_err rc = cn_rcfg_signer_alloc(&s, sizeof *v, &vault_ops, "hashicorp-vault",
+                                     CN_LEVEL_PRODUCTION, cfg, W, err, err_cap);
+    if (rc != AK_OK)
+        return rc;
+    v = s->impl;
     v->base.destroy_impl = vault_free_impl;
-    s->ops = &vault_ops;
-    s->impl = v;
-    s->provider = "hashicorp-vault";
-    s->level = CN_LEVEL_PRODUCTION;
     rc = parse_cfg(v, s, cfg, &ho, &ttl, &has_want, want, err, err_cap);
     if (rc != AK_OK)
         goto out;
-    rc = cn_rhttp_new(&v->http, &ho);
-    if (rc != AK_OK) {
-        cn_rcfg_err(err, err_cap, W ": cannot create the HTTP client");
+    rc = cn_rcfg_http_client(&v->http, &ho, W, err, err_cap);
+    if (rc != AK_OK)
         goto out;
-    }
     rc = cn_remote_key_start(s, vault_fetch, (unsigned)ttl, has_want, want, W, err, err_cap);
     if (rc != AK_OK)
         goto out;

@@ -283,7 +283,7 @@ static size_t format_line(char *line, size_t cap, const ks_audit *a, const ks_au
                      "{\"seq\":%llu,\"time\":\"%s\",\"client_cn\":\"%s\",\"client_fp\":\"%s\","
                      "\"key_id\":\"%s\",\"digest\":\"%s\",\"request_id\":\"%s\",\"outcome\":\"%s\","
                      "\"latency_us\":%llu,\"prev\":\"%s\"}\n",
-                     (unsigned long long)(a->seq + 1), ts, cn, fp, key, dg, rid,
+                     (unsigned long long)a->seq + 1, ts, cn, fp, key, dg, rid,
                      r->outcome ? r->outcome : "", (unsigned long long)r->latency_us, prev);
     if (n <= 0 || (size_t)n >= cap)
         return 0;

@@ -244,7 +244,7 @@ static ak_err parse_keys(ks_config *c, const cJSON *root, char *msg, size_t cap)
             return cfg_fail(msg, cap, "keys.%s: token= differs from pkcs11.token_label",
                             it->string);
         ks_key_cfg *kc = &c->keys[c->n_keys];
-        strcpy(kc->key_id, it->string);
+        snprintf(kc->key_id, sizeof kc->key_id, "%s", it->string);
         kc->uri = strdup(it->valuestring);
         if (kc->uri == NULL)
             return AK_ERR_NOMEM;

@@ -169,7 +169,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    const char *qkey = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "key_id");
+    /* libmicrohttpd decodes %00 into the value, so the C string would stop there and
+     * "key-one%00x" would be looked up as "key-one": compare the decoded length to strlen. */
+    const char *qkey = NULL;
+    size_t qkey_len = 0;
+    if (MHD_lookup_connection_value_n(conn, MHD_GET_ARGUMENT_KIND, "key_id", strlen("key_id"),
+                                      &qkey, &qkey_len) == MHD_YES &&
+        qkey != NULL && strlen(qkey) != qkey_len)
+        return reply_error(h, conn, path_ep(url), 400, "bad_key_id",
+                           "the key_id query parameter contains a NUL character");
     ks_reply r;
     ks_api_handle(h->ctx, ci->socket_context, method, url, qkey, rc->buf ? rc->buf : "", rc->len,
                   &r);

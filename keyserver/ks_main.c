@@ -160,7 +160,7 @@ int main(int argc, char **argv)
         goto out;
     }
     rc = 1;
-    ctx.keys = calloc(cfg->n_keys, sizeof *ctx.keys);
+    ctx.keys = calloc(cfg->n_keys, sizeof *ctx.keys); /* NOLINT(bugprone-sizeof-expression) */
     if (ctx.keys == NULL)
         goto out;
     ak_err e = open_token(&ctx.tok, cfg, msg, sizeof msg);

@@ -116,7 +116,7 @@ static void safe_name(char out[40], const char *name, size_t nlen)
     size_t n = nlen < 32 ? nlen : 32;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)name[i];
-        out[i] = (c >= 0x21 && c <= 0x7e) ? (char)c : '?';
+        out[i] = (char)((c >= 0x21 && c <= 0x7e) ? c : '?');
     }
     if (nlen > n) {
         memcpy(out + n, "...", 3);
@@ -162,7 +162,8 @@ static AK_WUR ak_err parse_attr(p11_uri *u, unsigned *seen, const char *a, size_
         has = &u->has_id;
     } else if (!in_query && name_is(name, nlen, "slot-id")) {
         has = &u->has_slot_id;
-    } else if (!in_query && name_is(name, nlen, "type")) {
+    } else if ((!in_query && name_is(name, nlen, "type")) ||
+               (in_query && name_is(name, nlen, "max-sessions"))) {
         has = NULL; /* checked below */
     } else if (in_query && name_is(name, nlen, "module-path")) {
         has = &u->has_module_path;
@@ -170,8 +171,6 @@ static AK_WUR ak_err parse_attr(p11_uri *u, unsigned *seen, const char *a, size_
         has = &u->has_pin_source;
     } else if (in_query && name_is(name, nlen, "pin-value")) {
         has = &u->has_pin_value;
-    } else if (in_query && name_is(name, nlen, "max-sessions")) {
-        has = NULL;
     } else {
         set_msg(err_msg, err_cap, "pkcs11 URI: unknown %s attribute '%s'",
                 in_query ? "query" : "path", shown);

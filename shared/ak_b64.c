@@ -1,10 +1,11 @@
-/* ak_b64.c - strict RFC 4648 base64 (see ak_b64.h). */
+/* ak_b64.c - strict RFC 4648 base64 and unpadded base64url (see ak_b64.h). */
 #include "ak_b64.h"
 
 static const char ak_b64_alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-static int ak_b64_value(char c)
+/* The 6-bit value of c in the standard (url = 0) or URL-safe (url = 1) alphabet, or -1. */
+static int ak_b64_value(char c, int url)
 {
     if (c >= 'A' && c <= 'Z')
         return c - 'A';
@@ -12,9 +13,9 @@ static int ak_b64_value(char c)
         return c - 'a' + 26;
     if (c >= '0' && c <= '9')
         return c - '0' + 52;
-    if (c == '+')
+    if (c == (url ? '-' : '+'))
         return 62;
-    if (c == '/')
+    if (c == (url ? '_' : '/'))
         return 63;
     return -1;
 }
@@ -32,8 +33,8 @@ ak_err ak_b64_encode(char *out, size_t cap, const uint8_t *in, size_t len)
             v |= in[i + 2];
         out[o++] = ak_b64_alphabet[(v >> 18) & 63];
         out[o++] = ak_b64_alphabet[(v >> 12) & 63];
-        out[o++] = i + 1 < len ? ak_b64_alphabet[(v >> 6) & 63] : '=';
-        out[o++] = i + 2 < len ? ak_b64_alphabet[v & 63] : '=';
+        out[o++] = (char)(i + 1 < len ? ak_b64_alphabet[(v >> 6) & 63] : '=');
+        out[o++] = (char)(i + 2 < len ? ak_b64_alphabet[v & 63] : '=');
     }
     out[o] = '\0';
     return AK_OK;
@@ -59,7 +60,7 @@ ak_err ak_b64_decode(uint8_t *out, size_t out_cap, size_t *out_len, const char *
                 v[k] = 0;
                 continue;
             }
-            v[k] = ak_b64_value(in[i + k]);
+            v[k] = ak_b64_value(in[i + k], 0);
             if (v[k] < 0)
                 return AK_ERR_BASE64;
         }
@@ -77,5 +78,33 @@ ak_err ak_b64_decode(uint8_t *out, size_t out_cap, size_t *out_len, const char *
             out[o++] = (uint8_t)w;
     }
     *out_len = o;
+    return AK_OK;
+}
+
+ak_err ak_b64url_decode(uint8_t *out, size_t out_cap, size_t *out_len, const char *in, size_t len)
+{
+    uint32_t acc = 0;
+    int bits = 0;
+    size_t n = 0;
+    *out_len = 0;
+    if (len % 4 == 1)
+        return AK_ERR_BASE64;
+    if ((len / 4) * 3 + (len % 4 ? len % 4 - 1 : 0) > out_cap)
+        return AK_ERR_LIMIT;
+    for (size_t i = 0; i < len; i++) {
+        int v = ak_b64_value(in[i], 1);
+        if (v < 0)
+            return AK_ERR_BASE64;
+        acc = (acc << 6) | (uint32_t)v;
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            out[n++] = (uint8_t)(acc >> bits);
+        }
+    }
+    /* Canonical form: the unused low bits of the last character must be zero. */
+    if (bits > 0 && (acc & ((1u << bits) - 1)) != 0)
+        return AK_ERR_BASE64;
+    *out_len = n;
     return AK_OK;
 }

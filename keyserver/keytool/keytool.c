@@ -286,7 +286,9 @@ int main(int argc, char **argv)
         }
         return cmd_audit_verify(argv[2]);
     }
-    if (strcmp(cmd, "generate") != 0 && strcmp(cmd, "list") != 0 && strcmp(cmd, "address") != 0) {
+    /* Decided once: the analyzer (and a reader) can then see that generate always has a label. */
+    const int generate = strcmp(cmd, "generate") == 0;
+    if (!generate && strcmp(cmd, "list") != 0 && strcmp(cmd, "address") != 0) {
         fprintf(stderr, "anode-keytool: unknown command '%s'\n", cmd);
         usage();
         return 2;
@@ -317,7 +319,7 @@ int main(int argc, char **argv)
                         "/ --pin-env are required\n");
         return 2;
     }
-    if (strcmp(cmd, "generate") == 0 && (o.label == NULL || o.id_hex == NULL)) {
+    if (generate && (o.label == NULL || o.id_hex == NULL)) {
         fprintf(stderr, "anode-keytool: generate needs --label and --id\n");
         return 2;
     }
@@ -349,7 +351,7 @@ int main(int argc, char **argv)
                 p11_rv_name(rv));
         goto out;
     }
-    e = p11_open_login(f, &s, &rv, slot, strcmp(cmd, "generate") == 0, pin, pin_len);
+    e = p11_open_login(f, &s, &rv, slot, generate, pin, pin_len);
     ak_wipe(pin, P11_PIN_MAX + 1);
     if (e != AK_OK) {
         fprintf(stderr, "anode-keytool: %s: %s\n",
@@ -357,7 +359,7 @@ int main(int argc, char **argv)
         s = CK_INVALID_HANDLE;
         goto out;
     }
-    if (strcmp(cmd, "generate") == 0)
+    if (generate)
         rc = cmd_generate(f, s, &o);
     else
         rc = cmd_keys(f, s, &o, strcmp(cmd, "address") == 0);

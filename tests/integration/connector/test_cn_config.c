@@ -150,6 +150,86 @@ static void test_settings(void)
     }
 }
 
+/* Write len bytes of text to a fresh temp file, run cn_config_load on it, remove the file. */
+static ak_err load_text(const char *text, size_t len, char *err, size_t err_cap)
+{
+    char path[] = "/tmp/cn-test-config-XXXXXX";
+    int fd = mkstemp(path);
+    CHECK(fd >= 0);
+    if (fd < 0)
+        return AK_ERR_IO;
+    CHECK(write(fd, text, len) == (ssize_t)len);
+    close(fd);
+    cJSON *doc = NULL;
+    err[0] = '\0';
+    ak_err rc = cn_config_load(&doc, path, err, err_cap);
+    CHECK((rc == AK_OK) == (doc != NULL));
+    cJSON_Delete(doc);
+    unlink(path);
+    return rc;
+}
+
+#define LOAD(lit, err) load_text((lit), sizeof(lit) - 1, (err), sizeof(err))
+
+static void test_load(void)
+{
+    char err[512];
+    /* Accepted: a plain config, and an escaped backslash before "u0000" (not a NUL escape). */
+    CHECK_EQ_INT(LOAD("{\"accounts\":[{\"signer\":{\"type\":\"local\"}}]}", err), AK_OK);
+    CHECK_EQ_INT(LOAD("{\"accounts\":[{\"signer\":{\"type\":\"local\"}}],"
+                      "\"comment\":\"a\\\\u0000b\"}",
+                      err),
+                 AK_OK);
+
+    /* A raw NUL byte: cJSON would stop there and ignore the rest of the file. */
+    CHECK_EQ_INT(LOAD("{\"accounts\":[{\"signer\":{\"type\":\"local\"}}]}\0{\"x\":1}", err),
+                 AK_ERR_CONFIG);
+    CHECK(strstr(err, "NUL") != NULL);
+    CHECK_EQ_INT(LOAD("{\"accounts\":[{\"signer\":{\"type\":\"lo\0cal\"}}]}", err), AK_ERR_CONFIG);
+    CHECK(strstr(err, "NUL") != NULL);
+    /* A \u0000 escape (cJSON cuts the string there), in a value and in a key. */
+    CHECK_EQ_INT(LOAD("{\"accounts\":[{\"signer\":{\"type\":\"local\\u0000x\"}}]}", err),
+                 AK_ERR_CONFIG);
+    CHECK(strstr(err, "\\u0000") != NULL);
+    CHECK_EQ_INT(LOAD("{\"accounts\":[{\"signer\":{\"type\":\"local\"}}],\"a\\u0000\":1}", err),
+                 AK_ERR_CONFIG);
+    CHECK(strstr(err, "NUL") != NULL);
+
+    /* Duplicate keys, at the top and nested (cJSON lookups would see only the first). */
+    CHECK_EQ_INT(LOAD("{\"accounts\":[{\"signer\":{\"type\":\"local\"}}],"
+                      "\"accounts\":[{\"signer\":{\"type\":\"keyless\"}}]}",
+                      err),
+                 AK_ERR_CONFIG);
+    CHECK(strstr(err, "same key twice") != NULL);
+    CHECK_EQ_INT(LOAD("{\"accounts\":[{\"signer\":{\"type\":\"local\",\"type\":\"kms\"}}]}", err),
+                 AK_ERR_CONFIG);
+    CHECK(strstr(err, "same key twice") != NULL);
+    /* Same name in different objects is fine. */
+    CHECK_EQ_INT(LOAD("{\"accounts\":[{\"signer\":{\"type\":\"local\"}},"
+                      "{\"signer\":{\"type\":\"local\"}}],\"type\":1}",
+                      err),
+                 AK_OK);
+
+    /* Nesting past AK_JSON_MAX_DEPTH (cJSON itself allows up to 1000 as well, so build 1001
+     * levels and expect a refusal from either layer). */
+    char deep[2 * 1001 + 64];
+    size_t n = 0;
+    n += (size_t)snprintf(deep, sizeof(deep), "{\"a\":");
+    for (int i = 0; i < 1000; i++)
+        deep[n++] = '[';
+    for (int i = 0; i < 1000; i++)
+        deep[n++] = ']';
+    deep[n++] = '}';
+    CHECK_EQ_INT(load_text(deep, n, err, sizeof(err)), AK_ERR_CONFIG);
+
+    /* Not JSON, not an object, missing file. */
+    CHECK_EQ_INT(LOAD("{\"accounts\":", err), AK_ERR_CONFIG);
+    CHECK_EQ_INT(LOAD("[]", err), AK_ERR_CONFIG);
+    cJSON *doc = NULL;
+    CHECK_EQ_INT(cn_config_load(&doc, "/nonexistent/cn.json", err, sizeof(err)), AK_ERR_CONFIG);
+    CHECK(doc == NULL);
+}
+
 static void test_factory_local(void)
 {
     char err[256];
@@ -221,6 +301,7 @@ int main(void)
     cn_log_setup(CN_LOG_ERROR, 1);
     test_options();
     test_settings();
+    test_load();
     test_factory_local();
     cJSON_Delete(g_doc);
     return ak_test_report("test_cn_config");

@@ -189,6 +189,9 @@ expect "sign: algorithm optional" 200 - "${C[@]}" -d "{\"key_id\":\"key-two\",\"
 
 # /pubkey
 PUB1=$(curl "${C[@]}" "$U/pubkey?key_id=key-one" | jq -r .public_key)
+# a %00 in key_id must not be looked up as the prefix before it
+expect "pubkey: NUL in key_id refused" 400 bad_key_id "${C[@]}" "$U/pubkey?key_id=key-one%00x"
+expect "pubkey: key_id without NUL still works" 200 - "${C[@]}" "$U/pubkey?key_id=key-one"
 r=$(req "${C[@]}" "$U/pubkey?key_id=key-one")
 check "pubkey GET: curve and 65-byte key" eq "$(jq -r '.curve + " " + (.public_key|length|tostring)' <<<"${r#* }")" "secp256k1 132"
 # the address must be keccak(X||Y)[12:] in EIP-55 form: computed independently with ethers
