@@ -111,6 +111,18 @@ ak_err cn_rcfg_http_client(cn_rhttp **out, const cn_rhttp_opts *opts, const char
     return rc;
 }
 
+ak_err cn_rcfg_base_url(char *url, const char *where, const char *field, char *err, size_t err_cap)
+{
+    if (!cn_rhttp_base_ok(url)) {
+        cn_rcfg_err(err, err_cap, "%s.%s: an https:// base URL", where, field);
+        return AK_ERR_CONFIG;
+    }
+    size_t n = strlen(url);
+    if (url[n - 1] == '/')
+        url[n - 1] = '\0';
+    return AK_OK;
+}
+
 ak_err cn_rcfg_name(char *dst, size_t cap, const cJSON *obj, const char *where, const char *def,
                     char *err, size_t err_cap)
 {

@@ -102,6 +102,10 @@ AK_WUR ak_err cn_rcfg_signer_alloc(cn_signer **s, size_t impl_size, const cn_sig
 AK_WUR ak_err cn_rcfg_http_client(cn_rhttp **out, const cn_rhttp_opts *opts, const char *where,
                                   char *err, size_t err_cap);
 
+/* Check a configured base URL (cn_rhttp_base_ok) and drop one trailing '/'. */
+AK_WUR ak_err cn_rcfg_base_url(char *url, const char *where, const char *field, char *err,
+                               size_t err_cap);
+
 /* 1 if s is 1..max chars of [A-Za-z0-9._:/-] (safe in a URL path and in JSON unescaped). */
 int cn_rcfg_safe_id(const char *s, size_t max, int allow_slash);
 

@@ -468,23 +468,6 @@ static int chars_ok(const char *s, size_t max, const char *extra)
     return n > 0;
 }
 
-static AK_WUR ak_err cfg_long(long *dst, const cJSON *cfg, const char *name, long def, long lo,
-                              long hi, char *err, size_t err_cap)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, name);
-    *dst = def;
-    if (v == NULL)
-        return AK_OK;
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long)v->valuedouble ||
-        v->valuedouble < (double)lo || v->valuedouble > (double)hi) {
-        set_err(err, err_cap, "aws_kms.%s: integer %ld..%ld", name, lo, hi);
-        return AK_ERR_CONFIG;
-    }
-    *dst = (long)v->valuedouble;
-    return AK_OK;
-}
-
-/* A string field, or NULL if absent; AK_ERR_CONFIG if present but not a non-empty string. */
 static AK_WUR ak_err cfg_str(const char **dst, const cJSON *cfg, const char *name, char *err,
                              size_t err_cap)
 {
@@ -612,20 +595,11 @@ static AK_WUR ak_err parse_cfg(awskms *k, cn_signer *s, const cJSON *cfg, char *
                                         "retries",
                                         "pool_size",
                                         "sign_content_sha256"};
-    const cJSON *it;
     const char *v = NULL;
     long l = 0;
-    ak_err rc;
-    cJSON_ArrayForEach(it, cfg)
-    {
-        size_t i = 0;
-        while (i < sizeof known / sizeof known[0] && strcmp(known[i], it->string) != 0)
-            i++;
-        if (i == sizeof known / sizeof known[0]) {
-            set_err(err, cap, "aws_kms: unknown field \"%.64s\"", it->string);
-            return AK_ERR_CONFIG;
-        }
-    }
+    ak_err rc = cn_rcfg_known(cfg, "aws_kms", known, sizeof known / sizeof known[0], err, cap);
+    if (rc != AK_OK)
+        return rc;
     if ((rc = cfg_str(&v, cfg, "key_id", err, cap)) != AK_OK)
         return rc;
     if (v == NULL || !chars_ok(v, KEY_ID_MAX, ":/_.-")) {
@@ -665,13 +639,15 @@ static AK_WUR ak_err parse_cfg(awskms *k, cn_signer *s, const cJSON *cfg, char *
         return AK_ERR_CONFIG;
     }
     k->sign_sha = cJSON_IsTrue(sha);
-    if ((rc = cfg_long(&k->timeout_ms, cfg, "timeout_ms", 5000, 1, 600000, err, cap)) != AK_OK ||
-        (rc = cfg_long(&k->connect_timeout_ms, cfg, "connect_timeout_ms", 2000, 1, 600000, err,
-                       cap)) != AK_OK ||
-        (rc = cfg_long(&l, cfg, "retries", 3, 0, 10, err, cap)) != AK_OK)
+    if ((rc = cn_rcfg_long(&k->timeout_ms, cfg, "aws_kms", "timeout_ms", 5000, 1, 600000, err,
+                           cap)) != AK_OK ||
+        (rc = cn_rcfg_long(&k->connect_timeout_ms, cfg, "aws_kms", "connect_timeout_ms", 2000, 1,
+                           600000, err, cap)) != AK_OK ||
+        (rc = cn_rcfg_long(&l, cfg, "aws_kms", "retries", 3, 0, 10, err, cap)) != AK_OK)
         return rc;
     k->retries = (int)l;
-    if ((rc = cfg_long(&l, cfg, "pool_size", POOL_DEFAULT, 1, POOL_MAX, err, cap)) != AK_OK)
+    if ((rc = cn_rcfg_long(&l, cfg, "aws_kms", "pool_size", POOL_DEFAULT, 1, POOL_MAX, err, cap)) !=
+        AK_OK)
         return rc;
     k->pool_size = (size_t)l;
     return parse_credentials(k, cfg, err, cap);

@@ -153,13 +153,9 @@ static AK_WUR ak_err parse_cfg(cfsec *c, cn_signer *s, const cJSON *cfg, cn_rhtt
         (rc = cn_rcfg_address(want, has_want, cfg, W, err, cap)) != AK_OK ||
         (rc = cn_rcfg_http(ho, c->ca, cfg, W, err, cap)) != AK_OK)
         return rc;
-    if (!cn_rhttp_base_ok(c->api_base)) {
-        cn_rcfg_err(err, cap, W ".api_base: an https:// base URL");
-        return AK_ERR_CONFIG;
-    }
-    size_t n = strlen(c->api_base);
-    if (c->api_base[n - 1] == '/')
-        c->api_base[n - 1] = '\0';
+    rc = cn_rcfg_base_url(c->api_base, W, "api_base", err, cap);
+    if (rc != AK_OK)
+        return rc;
     if (!cn_rcfg_safe_id(c->account_id, ID_MAX, 0) || !cn_rcfg_safe_id(c->secret_name, ID_MAX, 0)) {
         cn_rcfg_err(err, cap, W ".account_id/.secret_name: 1..%d chars of [A-Za-z0-9._:-]", ID_MAX);
         return AK_ERR_CONFIG;

@@ -408,13 +408,9 @@ static AK_WUR ak_err parse_cfg(mpc *m, cn_signer *s, const cJSON *cfg, cn_rhttp_
         return rc;
     if (cJSON_GetObjectItemCaseSensitive(cfg, "timeout_ms") == NULL)
         ho->timeout_ms = 10000; /* MPC rounds are slower than a single HSM */
-    if (!cn_rhttp_base_ok(m->endpoint)) {
-        cn_rcfg_err(err, cap, W ".endpoint: an https:// base URL");
-        return AK_ERR_CONFIG;
-    }
-    size_t n = strlen(m->endpoint);
-    if (m->endpoint[n - 1] == '/')
-        m->endpoint[n - 1] = '\0';
+    rc = cn_rcfg_base_url(m->endpoint, W, "endpoint", err, cap);
+    if (rc != AK_OK)
+        return rc;
     if (!cn_rcfg_safe_id(m->access_key_id, ID_MAX, 0) || !cn_rcfg_safe_id(m->key_id, ID_MAX, 0) ||
         !cn_rcfg_safe_id(m->native, 16, 0)) {
         cn_rcfg_err(err, cap, W ".access_key_id/.key_id/.native_token: chars of [A-Za-z0-9._:-]");

@@ -380,13 +380,9 @@ static AK_WUR ak_err parse_cfg(vault *v, cn_signer *s, const cJSON *cfg, cn_rhtt
         (rc = cn_rcfg_address(want, has_want, cfg, W, err, cap)) != AK_OK ||
         (rc = cn_rcfg_http(ho, v->ca, cfg, W, err, cap)) != AK_OK)
         return rc;
-    if (!cn_rhttp_base_ok(v->addr)) {
-        cn_rcfg_err(err, cap, W ".addr: an https:// base URL");
-        return AK_ERR_CONFIG;
-    }
-    size_t al = strlen(v->addr);
-    if (v->addr[al - 1] == '/')
-        v->addr[al - 1] = '\0';
+    rc = cn_rcfg_base_url(v->addr, W, "addr", err, cap);
+    if (rc != AK_OK)
+        return rc;
     if (!path_ok(v->mount) || !path_ok(v->path)) {
         cn_rcfg_err(err, cap, W ".mount/.path: segments of [A-Za-z0-9._:-] separated by '/'");
         return AK_ERR_CONFIG;

@@ -242,53 +242,6 @@ static void audit_rec(ks_audit_rec *ar, const ks_tls_conn *id, const sign_req *r
     ar->latency_us = lat;
 }
 
-/*
- * Decide, sign, write the audit record. Returns 0 if the record could not be written (fail
- * closed). *ticket gets the record's ticket: the caller syncs it (ks_audit_sync) before any
- * signature leaves; a batch syncs once for all its records.
- */
-static int do_sign(ks_ctx *ctx, const ks_tls_conn *id, const sign_req *rq, sign_result *res,
-                   uint64_t *ticket)
-{
-    uint8_t der[AK_DER_SIG_MAX];
-    size_t der_len = 0;
-    ks_audit_rec ar;
-    const char *outcome;
-    uint64_t t0 = now_us();
-    long k = lookup_key(ctx, id, rq->key_id, strlen(rq->key_id));
-    if (k < 0) {
-        res->status = 403;
-        res->code = E403_CODE;
-        res->message = E403_MSG;
-        outcome = "refused";
-        atomic_fetch_add(&ctx->metrics.refused, 1);
-    } else {
-        ks_audit_intent(ctx->audit);
-        ak_err e = p11_token_sign(ctx->tok, ctx->keys[k], rq->digest, der, sizeof der, &der_len);
-        if (e == AK_OK && ak_b64_encode(res->sig_b64, sizeof res->sig_b64, der, der_len) == AK_OK) {
-            res->status = 200;
-            outcome = "signed";
-        } else {
-            atomic_fetch_add(&ctx->metrics.sign_failures, 1);
-            int unavailable = e == AK_ERR_HSM_UNAVAILABLE || e == AK_ERR_TIMEOUT ||
-                              e == AK_ERR_BUSY || e == AK_ERR_HSM;
-            res->status = unavailable ? 503 : 500;
-            res->code = unavailable ? "hsm_unavailable" : "internal";
-            res->message = unavailable ? "the HSM is unavailable" : "internal error";
-            outcome = "hsm_error";
-        }
-    }
-    uint64_t lat = now_us() - t0;
-    audit_rec(&ar, id, rq, outcome, lat);
-    if (ks_audit_write(ctx->audit, &ar, ticket) != AK_OK) {
-        ak_wipe(res->sig_b64, sizeof res->sig_b64);
-        return 0;
-    }
-    if (res->status == 200)
-        ks_metrics_sign_latency(&ctx->metrics, now_us() - t0);
-    return 1;
-}
-
 static cJSON *result_obj(const sign_req *rq, const sign_result *res)
 {
     cJSON *o = res->status == 200 ? cJSON_CreateObject() : error_obj(res->code, res->message);
@@ -302,6 +255,182 @@ static cJSON *result_obj(const sign_req *rq, const sign_result *res)
     if (rq->request_id != NULL)
         cJSON_AddStringToObject(o, "request_id", rq->request_id);
     return o;
+}
+
+/* A refused item (the client may not use this key, or it does not exist). */
+static const char *refuse(ks_ctx *ctx, sign_result *res)
+{
+    res->status = 403;
+    res->code = E403_CODE;
+    res->message = E403_MSG;
+    atomic_fetch_add(&ctx->metrics.refused, 1);
+    return "refused";
+}
+
+/* The reply for one signed item from the HSM's answer; returns the audit outcome. */
+static const char *sign_outcome(ks_ctx *ctx, ak_err e, const uint8_t *der, size_t der_len,
+                                sign_result *res)
+{
+    if (e == AK_OK && ak_b64_encode(res->sig_b64, sizeof res->sig_b64, der, der_len) == AK_OK) {
+        res->status = 200;
+        return "signed";
+    }
+    atomic_fetch_add(&ctx->metrics.sign_failures, 1);
+    int unavailable =
+        e == AK_ERR_HSM_UNAVAILABLE || e == AK_ERR_TIMEOUT || e == AK_ERR_BUSY || e == AK_ERR_HSM;
+    res->status = unavailable ? 503 : 500;
+    res->code = unavailable ? "hsm_unavailable" : "internal";
+    res->message = unavailable ? "the HSM is unavailable" : "internal error";
+    return "hsm_error";
+}
+
+/* Write the audit record of one decision; 0 if it could not be written (fail closed). */
+static int record(ks_ctx *ctx, const ks_tls_conn *id, const sign_req *rq, sign_result *res,
+                  const char *outcome, uint64_t t0, uint64_t *ticket)
+{
+    ks_audit_rec ar;
+    uint64_t lat = now_us() - t0;
+    audit_rec(&ar, id, rq, outcome, lat);
+    if (ks_audit_write(ctx->audit, &ar, ticket) != AK_OK) {
+        ak_wipe(res->sig_b64, sizeof res->sig_b64);
+        return 0;
+    }
+    if (res->status == 200)
+        ks_metrics_sign_latency(&ctx->metrics, lat);
+    return 1;
+}
+
+/*
+ * Decide, sign, write the audit record. Returns 0 if the record could not be written (fail
+ * closed). *ticket gets the record's ticket: the caller syncs it (ks_audit_sync) before any
+ * signature leaves; a batch syncs once for all its records.
+ */
+static int do_sign(ks_ctx *ctx, const ks_tls_conn *id, const sign_req *rq, sign_result *res,
+                   uint64_t *ticket)
+{
+    uint8_t der[AK_DER_SIG_MAX];
+    size_t der_len = 0;
+    const char *outcome;
+    uint64_t t0 = now_us();
+    long k = lookup_key(ctx, id, rq->key_id, strlen(rq->key_id));
+    if (k < 0) {
+        outcome = refuse(ctx, res);
+    } else {
+        ks_audit_intent(ctx->audit);
+        ak_err e = p11_token_sign(ctx->tok, ctx->keys[k], rq->digest, der, sizeof der, &der_len);
+        outcome = sign_outcome(ctx, e, der, der_len, res);
+    }
+    return record(ctx, id, rq, res, outcome, t0, ticket);
+}
+
+/* Per-request working memory of a batch of n items (one allocation each, freed together). */
+typedef struct {
+    sign_req *rq;
+    sign_result *res;
+    const char **outcome; /* NULL: the item did not parse (400, not audited) */
+    p11_key **keys;       /* the items to sign, m of them ... */
+    uint8_t (*dig)[32];
+    uint8_t (*der)[AK_DER_SIG_MAX];
+    size_t *der_len;
+    ak_err *rc;
+    size_t *item; /* ... and which item each one is */
+} batch_mem;
+
+static void batch_free(batch_mem *b)
+{
+    free(b->rq);
+    free(b->res);
+    free(b->outcome);
+    free(b->keys);
+    free(b->dig);
+    free(b->der);
+    free(b->der_len);
+    free(b->rc);
+    free(b->item);
+}
+
+static int batch_alloc(batch_mem *b, size_t n)
+{
+    memset(b, 0, sizeof *b);
+    b->rq = calloc(n, sizeof *b->rq);
+    b->res = calloc(n, sizeof *b->res);
+    b->outcome = calloc(n, sizeof *b->outcome);
+    b->keys = calloc(n, sizeof *b->keys);
+    b->dig = calloc(n, sizeof *b->dig);
+    b->der = calloc(n, sizeof *b->der);
+    b->der_len = calloc(n, sizeof *b->der_len);
+    b->rc = calloc(n, sizeof *b->rc);
+    b->item = calloc(n, sizeof *b->item);
+    return b->rq != NULL && b->res != NULL && b->outcome != NULL && b->keys != NULL &&
+           b->dig != NULL && b->der != NULL && b->der_len != NULL && b->rc != NULL &&
+           b->item != NULL;
+}
+
+/*
+ * A batch: parse and authorise every item, sign the allowed ones CONCURRENTLY
+ * (p11_token_sign_many: as many at once as the token has free sessions), then write one audit
+ * record per decided item, in order (the caller syncs once for all). An item's audited
+ * latency is the batch's: its signature waited for the whole batch. Returns 0 if a record
+ * could not be written (out is then set: nothing of the batch may leave); -1 out of memory.
+ */
+static int sign_batch(ks_ctx *ctx, const ks_tls_conn *id, const cJSON *reqs, size_t n,
+                      cJSON *results, uint64_t *ticket, unsigned *signed_n)
+{
+    batch_mem b;
+    const cJSON *it;
+    size_t i = 0, m = 0;
+    int ret = -1;
+    uint64_t t0 = now_us();
+
+    if (!batch_alloc(&b, n))
+        goto out;
+    cJSON_ArrayForEach(it, reqs)
+    {
+        if (i >= n)
+            break;
+        if (parse_sign_item(it, &b.rq[i], &b.res[i])) {
+            long k = lookup_key(ctx, id, b.rq[i].key_id, strlen(b.rq[i].key_id));
+            if (k < 0) {
+                b.outcome[i] = refuse(ctx, &b.res[i]);
+            } else {
+                b.keys[m] = ctx->keys[k];
+                memcpy(b.dig[m], b.rq[i].digest, 32);
+                b.rc[m] = AK_ERR_INTERNAL;
+                b.item[m++] = i;
+                ks_audit_intent(ctx->audit);
+            }
+        }
+        i++;
+    }
+    if (m > 0) {
+        /* per-item results in b.rc; the call's own result is the first failed item's */
+        ak_err e = p11_token_sign_many(ctx->tok, b.keys, (const uint8_t(*)[32])b.dig, m, b.der,
+                                       b.der_len, b.rc);
+        (void)e;
+        for (size_t j = 0; j < m; j++)
+            b.outcome[b.item[j]] =
+                sign_outcome(ctx, b.rc[j], b.der[j], b.der_len[j], &b.res[b.item[j]]);
+    }
+    for (i = 0; i < n; i++) {
+        if (b.outcome[i] != NULL &&
+            !record(ctx, id, &b.rq[i], &b.res[i], b.outcome[i], t0, ticket)) {
+            ret = 0;
+            goto out;
+        }
+        *signed_n += b.res[i].status == 200;
+        cJSON *o = result_obj(&b.rq[i], &b.res[i]);
+        if (o == NULL)
+            goto out;
+        cJSON_AddItemToArray(results, o);
+    }
+    ret = 1;
+out:
+    if (b.res != NULL) {
+        for (i = 0; i < n; i++)
+            ak_wipe(b.res[i].sig_b64, sizeof b.res[i].sig_b64);
+    }
+    batch_free(&b);
+    return ret;
 }
 
 static void audit_unavailable(ks_reply *out)
@@ -350,22 +479,16 @@ static void handle_sign(ks_ctx *ctx, const ks_tls_conn *id, const char *body, si
         ks_api_error(out, 500, "internal", "out of memory");
         goto out;
     }
-    const cJSON *item;
     unsigned signed_n = 0;
-    cJSON_ArrayForEach(item, reqs)
-    {
-        if (parse_sign_item(item, &rq, &res) && !do_sign(ctx, id, &rq, &res, &ticket)) {
-            /* Fail closed: no signature of this batch leaves without its audit record. */
-            audit_unavailable(out);
-            goto out;
-        }
-        signed_n += res.status == 200;
-        cJSON *o = result_obj(&rq, &res);
-        if (o == NULL) {
-            ks_api_error(out, 500, "internal", "out of memory");
-            goto out;
-        }
-        cJSON_AddItemToArray(results, o);
+    int r = sign_batch(ctx, id, reqs, (size_t)n, results, &ticket, &signed_n);
+    if (r == 0) {
+        /* Fail closed: no signature of this batch leaves without its audit record. */
+        audit_unavailable(out);
+        goto out;
+    }
+    if (r < 0) {
+        ks_api_error(out, 500, "internal", "out of memory");
+        goto out;
     }
     /* One fdatasync for the whole batch (ticket 0: nothing was audited). */
     if (ticket != 0 && ks_audit_sync(ctx->audit, ticket) != AK_OK) {

@@ -32,8 +32,9 @@
  *
  * Limits: max_sessions <= 1024, PIN <= P11_PIN_MAX bytes, at most 1024 keys, token label <= 32.
  *
- * Thread safety: p11_token_sign, p11_token_health and p11_token_stats may be called from any
- * number of threads at once. Open/find/close are start-up/shutdown operations (one thread).
+ * Thread safety: p11_token_sign, p11_token_sign_many, p11_token_health and p11_token_stats may be
+ * called from any number of threads at once. Open/find/close are start-up/shutdown operations (one
+ * thread).
  *
  * Ownership: p11_token_open() returns a token the caller frees with p11_token_close(); keys are
  * owned by their token and live until it is closed. The PIN is copied into locked memory
@@ -46,6 +47,7 @@
 #include <stdint.h>
 
 #include "ak_err.h"
+#include "ak_sig.h"
 #include "p11_uri.h"
 
 typedef struct p11_token p11_token;
@@ -94,6 +96,25 @@ const uint8_t *p11_key_address(const p11_key *k); /* 20 bytes */
 /* Sign the 32-byte digest; DER SEQUENCE{r,s} into der (cap >= AK_DER_SIG_MAX). */
 AK_WUR ak_err p11_token_sign(p11_token *t, p11_key *k, const uint8_t digest[32], uint8_t *der,
                              size_t der_cap, size_t *der_len);
+
+/*
+ * Sign n digests (keys[i] over digests[i], 1 <= n <= P11_SIGN_MANY_MAX) CONCURRENTLY: each item
+ * goes to a pooled session's worker as soon as one is free, up to max_sessions at once, so a
+ * batch uses the token's parallelism instead of signing its items one after another. Results
+ * per item, in order: item_rc[i], and on AK_OK the DER signature in der[i] (der_len[i] bytes).
+ * Each item gets the same fault recovery (one retry) as p11_token_sign. Deadline: one for the
+ * whole call, op_timeout_ms from the start - as if the n items were n p11_token_sign calls made
+ * at that moment: an item that found no session in time gets AK_ERR_BUSY, one whose HSM call
+ * outlives the deadline AK_ERR_TIMEOUT (its slot quarantined as usual). In inline mode
+ * (p11_token_set_inline) the items run one after another on the caller's thread, each with its
+ * own deadline. Returns AK_OK if every item was signed, else the first failed item's error;
+ * AK_ERR_ARG (a NULL pointer or key, n out of range) leaves item_rc untouched; AK_ERR_NOMEM /
+ * AK_ERR_INTERNAL for the call as a whole are copied into every item_rc.
+ */
+#define P11_SIGN_MANY_MAX 4096
+AK_WUR ak_err p11_token_sign_many(p11_token *t, p11_key *const *keys, const uint8_t (*digests)[32],
+                                  size_t n, uint8_t (*der)[AK_DER_SIG_MAX], size_t *der_len,
+                                  ak_err *item_rc);
 
 /* Raw r||s form (no DER), for callers that want it (benchmarks, the connector's direct signer). */
 AK_WUR ak_err p11_token_sign_raw(p11_token *t, p11_key *k, const uint8_t digest[32],
