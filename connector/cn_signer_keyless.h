@@ -19,7 +19,8 @@
  *     "pool_size": 16,                      // idle connections kept, 1..256 (default 16)
  *     "batch_max": 64,                      // signatures per batch request, 1..256 (1 = never
  *                                           // batch; default 64, "custom": 1)
- *     "max_inflight": 4                     // POST /sign in flight when batching, 1..256
+ *     "max_inflight": 2                     // POST /sign in flight when batching, 1..256
+ *                                           // (default 2)
  *   }
  *
  * Protocol (keyserver issue): POST /sign {"key_id","algorithm":"ECDSA_SHA256","data":b64(32),
@@ -28,18 +29,19 @@
  * GET /health; errors {"error":{"code","message"}}.
  *
  * Batching (group commit, batch_max > 1): at most max_inflight POST /sign requests are in flight
- * per signer. A signature that finds a free slot and nobody waiting is sent alone at once (no
- * added delay at low load); the others wait, and each slot that frees carries up to batch_max
- * of them as one POST /sign {"requests":[...]} (results in order, each checked like a single
- * answer). The key server signs a batch's items one after another on one session, so
- * max_inflight is the HSM parallelism one signer uses under load (raise it for an HSM with
- * many fast sessions). Per-signature errors come from each result ("key_not_allowed" ->
- * AK_ERR_FORBIDDEN, other error results -> AK_ERR_UPSTREAM); a result saying the HSM is
- * unavailable, and every signature of a batch the server refuses as such (HTTP 400, 404, 405,
- * 413, 415, 501), is sent again alone with that signature's own retries and failover. The
- * batch request runs until the earliest deadline among its signatures; a signature still
- * waiting for a slot at its deadline fails with AK_ERR_TIMEOUT; more than 4096 waiting ->
- * AK_ERR_BUSY.
+ * per signer (default 2). A signature that finds a free slot and nobody waiting is sent alone
+ * at once (no added delay at low load); the others wait, and each slot that frees carries up to
+ * batch_max of them as one POST /sign {"requests":[...]} (results in order, each checked like a
+ * single answer). The key server signs a batch's items concurrently on its HSM sessions
+ * (p11_token_sign_many), so a small max_inflight already uses the HSM's parallelism while
+ * keeping batches large under load (fewer requests, less TLS/HTTP/JSON/audit work per
+ * signature); max_inflight 1 serialises batches (no overlap of network and signing). Per-signature
+ * errors come from each result ("key_not_allowed" -> AK_ERR_FORBIDDEN, other error results ->
+ * AK_ERR_UPSTREAM); a result saying the HSM is unavailable, and every signature of a batch the
+ * server refuses as such (HTTP 400, 404, 405, 413, 415, 501), is sent again alone with that
+ * signature's own retries and failover. The batch request runs until the earliest deadline among
+ * its signatures; a signature still waiting for a slot at its deadline fails with AK_ERR_TIMEOUT;
+ * more than 4096 waiting -> AK_ERR_BUSY.
  *
  * Construction fetches /pubkey (first URL that answers), parses the key (ak_pubkey_parse),
  * and refuses it unless the reported address equals keccak(pubkey) and the key id echoes.

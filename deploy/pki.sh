@@ -6,8 +6,11 @@
 #   DIR/ca.crt ca.key                 the client+server CA (ca.key: keep it offline in production)
 #   DIR/server.crt server.key         server certificate, SAN IP:127.0.0.1, IP:::1, DNS:localhost
 #                                     (set PKI_SERVER_SAN to add entries, e.g. "DNS:ks.example")
-#   DIR/<CN>.crt <CN>.key             one client certificate per CLIENT_CN (default: connector)
+#                                     extendedKeyUsage serverAuth only: refused as a client
+#   DIR/<CN>.crt <CN>.key             one client certificate per CLIENT_CN (default: connector),
+#                                     extendedKeyUsage clientAuth (the key server requires it)
 #   DIR/crl.pem                       the CA's CRL (empty unless certificates were revoked)
+# Refuses (exit 2) a DIR that already holds a ca.key.
 # With --with-test-certs, also the certificates the test suite needs to be refused:
 #   DIR/other-ca.crt, DIR/other.crt/.key  a client certificate from another CA
 #   DIR/expired.crt/.key                  validity ended in the past
@@ -36,6 +39,13 @@ for cn in "${clients[@]}"; do
     esac
 done
 
+# Never regenerate a CA over an existing one: every certificate it issued would stop verifying
+# (and the old ca.key would be lost). Use a fresh DIR, or issue more certificates with
+# `openssl ca -config DIR/ca.cnf`.
+if [ -e "$dir/ca.key" ]; then
+    echo "$0: $dir/ca.key exists: refusing to replace the CA (use a new directory)" >&2
+    exit 2
+fi
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 umask 077

@@ -411,12 +411,19 @@ static int sign_batch(ks_ctx *ctx, const ks_tls_conn *id, const cJSON *reqs, siz
             b.outcome[b.item[j]] =
                 sign_outcome(ctx, b.rc[j], b.der[j], b.der_len[j], &b.res[b.item[j]]);
     }
+    size_t unwritten = m; /* announced records (ks_audit_intent) not yet written */
+    size_t next = 0;      /* b.item[] is ascending: the next item that went to the HSM */
     for (i = 0; i < n; i++) {
+        int announced = next < m && b.item[next] == i;
+        next += announced ? 1 : 0;
         if (b.outcome[i] != NULL &&
             !record(ctx, id, &b.rq[i], &b.res[i], b.outcome[i], t0, ticket)) {
+            /* fail closed: nothing from this batch leaves; withdraw the other announcements */
+            ks_audit_intent_cancel(ctx->audit, unwritten - (announced ? 1 : 0));
             ret = 0;
             goto out;
         }
+        unwritten -= announced ? 1 : 0;
         *signed_n += b.res[i].status == 200;
         cJSON *o = result_obj(&b.rq[i], &b.res[i]);
         if (o == NULL)

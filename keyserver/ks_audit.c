@@ -49,7 +49,7 @@ __attribute__((format(printf, 3, 4))) static void set_msg(char *msg, size_t cap,
     va_end(ap);
 }
 
-static void hex32(char out[65], const uint8_t in[32])
+void ks_audit_hex32(char out[65], const uint8_t in[32])
 {
     static const char d[] = "0123456789abcdef";
     for (size_t i = 0; i < 32; i++) {
@@ -239,6 +239,14 @@ void ks_audit_close(ks_audit *a)
     free(a);
 }
 
+void ks_audit_last(ks_audit *a, uint64_t *seq, uint8_t hash[32])
+{
+    pthread_mutex_lock(&a->mu);
+    *seq = a->seq;
+    memcpy(hash, a->prev, 32);
+    pthread_mutex_unlock(&a->mu);
+}
+
 uint64_t ks_audit_records(const ks_audit *a)
 {
     return atomic_load(&((ks_audit *)a)->n_records);
@@ -271,10 +279,10 @@ static size_t format_line(char *line, size_t cap, const ks_audit *a, const ks_au
     json_escape(rid, sizeof rid, r->request_id ? r->request_id : "",
                 r->request_id ? r->request_id_len : 0);
     if (r->client_fp != NULL)
-        hex32(fp, r->client_fp);
+        ks_audit_hex32(fp, r->client_fp);
     else
         fp[0] = '\0';
-    hex32(prev, a->prev);
+    ks_audit_hex32(prev, a->prev);
     size_t dl = r->digest != NULL ? (r->digest_len > 64 ? 64 : r->digest_len) : 0;
     for (size_t i = 0; i < dl; i++)
         snprintf(dg + 2 * i, 3, "%02x", r->digest[i]);
@@ -309,8 +317,13 @@ ak_err ks_audit_write(ks_audit *a, const ks_audit_rec *rec, uint64_t *ticket)
     ssize_t w = write(a->fd, line, len + 1);
     if (w != (ssize_t)(len + 1)) {
         int e = w < 0 ? errno : ENOSPC;
-        if (w > 0 && a->regular && ftruncate(a->fd, a->size) != 0) {
-            a->broken = 1; /* a partial line we cannot remove: stop writing behind it */
+        /* A partial line we cannot remove (truncate failed, or a pipe/FIFO/device where it
+         * is already out): stop writing behind it, the chain would not verify. */
+        if (w > 0 && !a->regular) {
+            a->broken = 1;
+            fprintf(stderr, "anode-keyserver: audit: partial line on a non-regular file\n");
+        } else if (w > 0 && ftruncate(a->fd, a->size) != 0) {
+            a->broken = 1;
             fprintf(stderr, "anode-keyserver: audit truncate failed: %s\n", strerror(errno));
         }
         fprintf(stderr, "anode-keyserver: audit write failed: %s\n", strerror(e));
@@ -388,6 +401,15 @@ void ks_audit_intent(ks_audit *a)
     pthread_mutex_unlock(&a->mu);
 }
 
+void ks_audit_intent_cancel(ks_audit *a, size_t n)
+{
+    pthread_mutex_lock(&a->mu);
+    a->intent = n >= a->intent ? 0 : a->intent - (unsigned)n;
+    if (a->intent == 0)
+        pthread_cond_signal(&a->cv_lead);
+    pthread_mutex_unlock(&a->mu);
+}
+
 ak_err ks_audit_append(ks_audit *a, const ks_audit_rec *rec)
 {
     uint64_t ticket = 0;
@@ -399,6 +421,13 @@ ak_err ks_audit_append(ks_audit *a, const ks_audit_rec *rec)
 
 ak_err ks_audit_verify_file(const char *path, uint64_t *records, char *msg, size_t msg_cap)
 {
+    uint8_t last[32];
+    return ks_audit_verify_file_last(path, records, last, msg, msg_cap);
+}
+
+ak_err ks_audit_verify_file_last(const char *path, uint64_t *records, uint8_t last[32], char *msg,
+                                 size_t msg_cap)
+{
     ak_err err = AK_ERR_AUDIT;
     uint8_t prev[32] = {0};
     char prev_hex[65];
@@ -407,6 +436,7 @@ ak_err ks_audit_verify_file(const char *path, uint64_t *records, char *msg, size
     FILE *f = fopen(path, "re");
     cJSON *j = NULL;
     *records = 0;
+    memset(last, 0, 32);
     if (line == NULL) {
         err = AK_ERR_NOMEM;
         goto out;
@@ -432,7 +462,7 @@ ak_err ks_audit_verify_file(const char *path, uint64_t *records, char *msg, size
             set_msg(msg, msg_cap, "line %llu: not an audit record", (unsigned long long)n);
             goto out;
         }
-        hex32(prev_hex, prev);
+        ks_audit_hex32(prev_hex, prev);
         if (strcmp(pv->valuestring, prev_hex) != 0) {
             set_msg(msg, msg_cap,
                     "line %llu: prev hash does not match line %llu (a line was edited, "
@@ -455,6 +485,7 @@ ak_err ks_audit_verify_file(const char *path, uint64_t *records, char *msg, size
         goto out;
     }
     *records = n;
+    memcpy(last, prev, 32);
     err = AK_OK;
 out:
     cJSON_Delete(j);

@@ -7,12 +7,17 @@
  *    "prev":"<hex SHA-256 of the previous line's bytes, without its newline>"}
  * The first line of a file has prev = 64 zeros and seq = 1. ks_audit_verify_file() recomputes
  * the chain, so an edited, deleted (except the very last) or reordered line is detected.
+ * Deleting lines at the END leaves a valid shorter chain: only an anchor kept elsewhere (the last
+ * seq and hash, which `anode-keytool audit-verify` prints and the key server logs at shutdown)
+ * shows it.
  *
  * Writing: each line goes out in one write() of the whole line; a short or failed write is
  * truncated back (ftruncate) so no partial line is ever left, and ks_audit_append() returns
- * AK_ERR_AUDIT: the caller must then not return the signature (503). Durability: with
- * KS_AUDIT_SYNC_ALWAYS the record is on disk (fdatasync, group-committed across threads)
- * before ks_audit_append() returns; with an interval a background thread syncs every N ms.
+ * AK_ERR_AUDIT: the caller must then not return the signature (503). On a non-regular file (a
+ * pipe, FIFO or device: nothing to truncate) a short write leaves a partial line for the reader,
+ * so the log is failed for good (every later append fails) rather than breaking the chain.
+ * Durability: with KS_AUDIT_SYNC_ALWAYS the record is on disk (fdatasync, group-committed across
+ * threads) before ks_audit_append() returns; with an interval a background thread syncs every N ms.
  * An fdatasync failure makes the log permanently failed (every later append fails) because
  * the kernel may have dropped the dirty pages.
  *
@@ -71,6 +76,14 @@ AK_WUR ak_err ks_audit_sync(ks_audit *a, uint64_t ticket);
  */
 #define KS_AUDIT_COMMIT_DELAY_US 1000
 void ks_audit_intent(ks_audit *a);
+/* Withdraw n announcements whose records will not be written (an error path gave up). */
+void ks_audit_intent_cancel(ks_audit *a, size_t n);
+
+/* The last record written (seq 0 and 32 zero bytes if none): the anchor of the chain. */
+void ks_audit_last(ks_audit *a, uint64_t *seq, uint8_t hash[32]);
+
+/* 64 lowercase hex digits and a NUL. */
+void ks_audit_hex32(char out[65], const uint8_t in[32]);
 
 /* Counters for /metrics. */
 uint64_t ks_audit_records(const ks_audit *a);
@@ -82,5 +95,10 @@ uint64_t ks_audit_syncs(const ks_audit *a); /* fdatasync calls on the request pa
  * (AK_ERR_IO if unreadable) with msg naming the first bad line and why.
  */
 AK_WUR ak_err ks_audit_verify_file(const char *path, uint64_t *records, char *msg, size_t msg_cap);
+
+/* The same, also giving the SHA-256 of the last line (32 zero bytes for an empty file) on
+ * AK_OK: with *records it anchors the chain (compare with a copy kept elsewhere). */
+AK_WUR ak_err ks_audit_verify_file_last(const char *path, uint64_t *records, uint8_t last[32],
+                                        char *msg, size_t msg_cap);
 
 #endif

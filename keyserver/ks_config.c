@@ -514,7 +514,7 @@ ak_err ks_config_read_pin(const ks_config *c, char **pin, size_t *pin_len, char 
         goto out;
     }
     if (c->pin_env[0] != '\0') {
-        const char *v = getenv(c->pin_env);
+        char *v = getenv(c->pin_env);
         if (v == NULL || v[0] == '\0') {
             err = cfg_fail(msg, msg_cap, "pkcs11.pin_env: environment variable %s is not set",
                            c->pin_env);
@@ -527,6 +527,13 @@ ak_err ks_config_read_pin(const ks_config *c, char **pin, size_t *pin_len, char 
             goto out;
         }
         memcpy(buf, v, n);
+        /* The variable's bytes are the ones /proc/PID/environ shows (and children inherit):
+         * overwrite them in place, then drop the variable. */
+        ak_wipe(v, n);
+        if (unsetenv(c->pin_env) != 0) {
+            err = cfg_fail(msg, msg_cap, "pkcs11.pin_env: cannot unset %s", c->pin_env);
+            goto out;
+        }
     } else {
         fd = open(c->pin_file, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {

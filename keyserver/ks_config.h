@@ -91,6 +91,8 @@ long ks_config_key_index(const ks_config *c, const char *key_id, size_t len);
  * Read the PIN from the configured file or environment variable into memory from
  * ak_secure_alloc(P11_PIN_MAX + 1); one trailing newline is stripped. The caller frees *pin with
  * ak_secure_free(*pin, KS_PIN_BUF) once the token is open. Never logs the PIN.
+ * With pin_env the variable's value is overwritten in place and the variable unset once copied
+ * (so /proc/PID/environ and child processes do not see it): a second call then fails.
  */
 #define KS_PIN_BUF 257
 AK_WUR ak_err ks_config_read_pin(const ks_config *c, char **pin, size_t *pin_len, char *msg,

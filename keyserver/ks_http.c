@@ -105,9 +105,34 @@ static ks_endpoint path_ep(const char *url)
     return KS_EP_OTHER;
 }
 
+/*
+ * A certificate from our CA whose identity (CN or fingerprint) is not in `clients` may use
+ * nothing: 403 on every endpoint, before any body is read. A POST /sign is still a signing
+ * decision, so it is audited (outcome "refused_client", no key or digest: the body is not read);
+ * if that record cannot be written the answer is 503, as for any other refusal.
+ */
+static enum MHD_Result refuse_unknown(ks_http *h, struct MHD_Connection *conn, const char *url,
+                                      const char *method, const ks_tls_conn *tc)
+{
+    ks_endpoint ep = path_ep(url);
+    if (ep == KS_EP_SIGN && strcmp(method, "POST") == 0) {
+        ks_audit_rec ar;
+        memset(&ar, 0, sizeof ar);
+        ar.client_cn = tc->cn;
+        ar.client_fp = tc->fp;
+        ar.outcome = "refused_client";
+        if (ks_audit_append(h->ctx->audit, &ar) != AK_OK)
+            return reply_error(h, conn, ep, 503, "audit_unavailable",
+                               "the audit record could not be written; nothing was signed for "
+                               "this request");
+    }
+    return reply_error(h, conn, ep, 403, "client_not_allowed",
+                       "this client certificate is not allowed to use the key server");
+}
+
 /* First call of a request: identity and Content-Length are checked before any body is read. */
 static enum MHD_Result first_call(ks_http *h, struct MHD_Connection *conn, const char *url,
-                                  void **con_cls)
+                                  const char *method, void **con_cls)
 {
     const ks_config *cfg = h->ctx->cfg;
     const union MHD_ConnectionInfo *ci =
@@ -120,6 +145,8 @@ static enum MHD_Result first_call(ks_http *h, struct MHD_Connection *conn, const
         return reply_error(h, conn, path_ep(url), 403, "client_certificate_required",
                            "a valid client certificate is required");
     }
+    if (tc->cn_client < 0 && tc->fp_client < 0)
+        return refuse_unknown(h, conn, url, method, tc);
     req_ctx *rc = calloc(1, sizeof *rc);
     if (rc == NULL)
         return MHD_NO;
@@ -147,7 +174,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     req_ctx *rc = *con_cls;
     (void)version;
     if (rc == NULL)
-        return first_call(h, conn, url, con_cls);
+        return first_call(h, conn, url, method, con_cls);
     if (*upload_data_size > 0) {
         size_t n = *upload_data_size;
         if (n > h->ctx->cfg->max_body - rc->len)

@@ -4,9 +4,14 @@
  *
  * Start-up order: block signals (every thread inherits the mask), disable core dumps, load and
  * check the configuration (exit 2 on any problem, naming the field), load TLS credentials, read
- * the PIN into locked memory, open the token (the PIN is wiped right after), find every key
- * once, open the audit log, listen, then drop to the configured user. The main thread then
- * waits for SIGTERM/SIGINT and shuts down in reverse order.
+ * the PIN into locked memory (a pin_env variable is wiped and unset at once), open the token,
+ * find every key once, open the audit log, listen, then drop to the configured user. The main
+ * thread then waits for SIGTERM/SIGINT and shuts down in reverse order, logging the audit
+ * chain's last seq and hash so that it can be anchored elsewhere.
+ * The PIN: our buffer is wiped as soon as the token is open, but p11_token keeps its own copy
+ * in locked (mlock, no core dump) memory for the whole run, to log in again after an HSM fault
+ * (re-open after CKR_USER_NOT_LOGGED_IN, a token re-inserted...); it is wiped at
+ * p11_token_close(). Recovery without a restart is worth that copy (docs/keyserver.md).
  * Exit codes: 0 clean stop / config OK, 1 runtime failure (HSM, network), 2 bad configuration.
  */
 #include <errno.h>
@@ -57,7 +62,8 @@ static AK_WUR ak_err drop_privileges(const char *user, char *msg, size_t cap)
     return AK_OK;
 }
 
-/* Open the token with the PIN from the configured source; the PIN is wiped before return. */
+/* Open the token with the PIN from the configured source; our copy of the PIN is wiped before
+ * return (the token keeps its own, see the header comment). */
 static AK_WUR ak_err open_token(p11_token **tok, const ks_config *cfg, char *msg, size_t cap)
 {
     char *pin = NULL;
@@ -201,6 +207,15 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     ks_http_stop(http);
+    if (ctx.audit != NULL) {
+        uint64_t seq = 0;
+        uint8_t last[32];
+        char hex[65];
+        ks_audit_last(ctx.audit, &seq, last);
+        ks_audit_hex32(hex, last);
+        fprintf(stderr, PROG ": audit log %s ends at seq %llu, sha256 %s\n", cfg->audit_file,
+                (unsigned long long)seq, hex);
+    }
     ks_audit_close(ctx.audit);
     p11_token_close(ctx.tok); /* keys belong to the token */
     free(ctx.keys);

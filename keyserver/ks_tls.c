@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "ak_secmem.h"
@@ -161,6 +162,13 @@ const char *ks_tls_trust_pem(const ks_tls_creds *c)
     return c->trust_pem;
 }
 
+/* A client certificate must name TLS client authentication in its extended key usage: a
+ * server certificate from the same CA (or any other purpose) is not a client identity.
+ * GnuTLS accepts a certificate without any EKU extension for every purpose (RFC 5280 4.2.1.12);
+ * deploy/pki.sh always sets one. Mutable only because the GnuTLS API takes a non-const pointer. */
+static gnutls_typed_vdata_st client_purpose = {GNUTLS_DT_KEY_PURPOSE_OID,
+                                               (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT, 0};
+
 ks_tls_conn *ks_tls_conn_start(ks_tls_creds *c, gnutls_session_t session)
 {
     ks_tls_conn *tc = calloc(1, sizeof *tc);
@@ -172,7 +180,7 @@ ks_tls_conn *ks_tls_conn_start(ks_tls_creds *c, gnutls_session_t session)
          * without a valid certificate before any HTTP is read. */
         (void)gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, c->cred);
         gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUIRE);
-        gnutls_session_set_verify_cert(session, NULL, 0);
+        gnutls_session_set_verify_cert2(session, &client_purpose, 1, 0);
     }
     return tc;
 }
@@ -186,13 +194,18 @@ int ks_tls_conn_identity(ks_tls_conn *tc, gnutls_session_t session, const ks_con
 {
     gnutls_x509_crt_t crt = NULL;
     unsigned status = 1, n = 0;
-    if (tc->checked)
+    if (tc->checked) {
+        /* A keep-alive connection does not outlive its certificate. */
+        if (tc->ok && time(NULL) > tc->not_after)
+            tc->ok = 0;
         return tc->ok;
+    }
     tc->checked = 1;
     tc->ok = 0;
     if (session == NULL)
         goto out;
-    if (gnutls_certificate_verify_peers2(session, &status) != GNUTLS_E_SUCCESS || status != 0)
+    if (gnutls_certificate_verify_peers(session, &client_purpose, 1, &status) != GNUTLS_E_SUCCESS ||
+        status != 0)
         goto out;
     const gnutls_datum_t *chain = gnutls_certificate_get_peers(session, &n);
     if (chain == NULL || n == 0)
@@ -202,6 +215,9 @@ int ks_tls_conn_identity(ks_tls_conn *tc, gnutls_session_t session, const ks_con
         gnutls_x509_crt_import(crt, &chain[0], GNUTLS_X509_FMT_DER) != GNUTLS_E_SUCCESS ||
         gnutls_x509_crt_get_fingerprint(crt, GNUTLS_DIG_SHA256, tc->fp, &fpl) != GNUTLS_E_SUCCESS ||
         fpl != 32)
+        goto out;
+    tc->not_after = gnutls_x509_crt_get_expiration_time(crt);
+    if (tc->not_after == (time_t)-1 || time(NULL) > tc->not_after)
         goto out;
     size_t cnl = sizeof tc->cn;
     if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, tc->cn, &cnl) !=

@@ -21,6 +21,10 @@
  * unchanged, and bump a generation counter so that every other slot re-opens its session
  * lazily. Either way the operation is retried once. The token-level work is serialised by
  * rec_mu and skipped if another thread already did it since our failure.
+ *
+ * p11_token_sign_many (several items at once over the pool) is in p11_token_many.c; the types
+ * and pool helpers both files use are in p11_token_int.h. A slot whose job belongs to such a
+ * batch reports completion to the batch (slot_worker) instead of to a waiting run_job caller.
  */
 #include "p11_token.h"
 
@@ -37,86 +41,7 @@
 #include "ak_secmem.h"
 #include "ak_sig.h"
 #include "p11_module.h"
-
-#define P11_DEFAULT_SESSIONS   8
-#define P11_MAX_SESSIONS       1024
-#define P11_DEFAULT_TIMEOUT_MS 5000
-#define P11_MAX_KEYS           1024
-#define P11_WORKER_STACK       (256 * 1024)
-
-struct p11_key {
-    p11_key *next;
-    _Atomic CK_OBJECT_HANDLE priv;
-    char label[P11_LABEL_MAX + 1];
-    int has_label;
-    uint8_t id[P11_ID_MAX];
-    size_t id_len;
-    int has_id;
-    uint8_t pub[65];
-    uint8_t addr[20];
-};
-
-enum { JOB_NONE, JOB_SIGN, JOB_HEALTH };
-enum { SLOT_IDLE, SLOT_BUSY, SLOT_DONE };
-
-typedef struct {
-    p11_token *t;
-    unsigned index;
-    pthread_t thr;
-    int thr_started;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int state;     /* SLOT_*, under mu */
-    int abandoned; /* the caller gave up waiting: the worker releases the slot */
-    int quit;
-    int job;
-    /* the session: touched only by the thread that holds the slot (caller or worker) */
-    CK_SESSION_HANDLE sess;
-    unsigned gen;
-    /* job data, owned by the slot so that an abandoned job has somewhere to write */
-    p11_key *key;
-    uint8_t digest[32];
-    uint8_t rs[64];
-    ak_err result;
-    struct p11_batch *batch; /* p11_token_sign_many: whom to tell when done (NULL = run_job) */
-} p11_slot;
-
-/* One p11_token_sign_many call: its workers count completions here (under mu). */
-typedef struct p11_batch {
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    unsigned completed; /* jobs finished since the caller last looked */
-} p11_batch;
-
-struct p11_token {
-    p11_module *mod;
-    CK_FUNCTION_LIST *f;
-    char label[P11_LABEL_MAX + 1];
-    int by_label;
-    _Atomic CK_SLOT_ID slot_id;
-    char *pin; /* ak_secure_alloc, pin_len + 1 bytes */
-    size_t pin_len;
-    unsigned max_sessions;
-    unsigned op_timeout_ms;
-    _Atomic int inline_calls; /* p11_token_set_inline: HSM calls on the caller's thread */
-
-    p11_slot *slots;
-    pthread_mutex_t pool_mu;
-    pthread_cond_t pool_cv;
-    unsigned *free_stack; /* indexes of idle slots; top = most recently used */
-    unsigned nfree;
-
-    pthread_mutex_t rec_mu; /* token-level recovery, the anchor session and the key list */
-    CK_SESSION_HANDLE anchor;
-    _Atomic unsigned gen;
-    p11_key *keys;
-    unsigned nkeys;
-
-    _Atomic uint64_t sign_ok, sign_errors, reconnects, timeouts;
-    _Atomic unsigned sessions_open, sessions_in_use;
-    _Atomic CK_RV last_rv;
-    _Atomic int pin_rejected; /* the token refused our PIN: never retry it (it could lock) */
-};
+#include "p11_token_int.h"
 
 static void set_msg(char *msg, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -163,7 +88,7 @@ static int rv_level(CK_RV rv)
 
 /* ---- time ------------------------------------------------------------------------------------ */
 
-static struct timespec deadline_after_ms(unsigned ms)
+struct timespec p11i_deadline_after_ms(unsigned ms)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -176,7 +101,14 @@ static struct timespec deadline_after_ms(unsigned ms)
     return ts;
 }
 
-static int init_cond(pthread_cond_t *cv)
+int p11i_deadline_passed(const struct timespec *dl)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > dl->tv_sec || (now.tv_sec == dl->tv_sec && now.tv_nsec >= dl->tv_nsec);
+}
+
+int p11i_init_cond(pthread_cond_t *cv)
 {
     pthread_condattr_t ca;
     int rc;
@@ -257,11 +189,16 @@ static void token_reestablish(p11_token *t, unsigned seen_gen)
     for (k = t->keys; k != NULL; k = k->next) {
         CK_OBJECT_HANDLE h = CK_INVALID_HANDLE;
         uint8_t pub[65];
+        /*
+         * The token is back but this key is gone, or another key now has its name: the old
+         * handle may name a different object on the new token, so it must not be used again.
+         * An invalid handle makes the next signature fail with CKR_KEY_HANDLE_INVALID, which
+         * brings us back here to look again.
+         */
         if (p11_ec_key_lookup(t->f, s, k->has_label ? k->label : NULL, k->has_id ? k->id : NULL,
-                              k->id_len, &h, pub, NULL, 0) != AK_OK)
-            goto out;
-        if (memcmp(pub, k->pub, 65) != 0)
-            goto out; /* a different key under the same name: never sign with it */
+                              k->id_len, &h, pub, NULL, 0) != AK_OK ||
+            memcmp(pub, k->pub, 65) != 0)
+            h = CK_INVALID_HANDLE;
         atomic_store(&k->priv, h);
     }
     atomic_store(&t->slot_id, slot);
@@ -332,7 +269,7 @@ static ak_err slot_run_job(p11_slot *sl)
 
 /* ---- pool ------------------------------------------------------------------------------------ */
 
-static void pool_release(p11_token *t, p11_slot *sl)
+void p11i_pool_release(p11_token *t, p11_slot *sl)
 {
     pthread_mutex_lock(&t->pool_mu);
     t->free_stack[t->nfree++] = sl->index;
@@ -341,7 +278,7 @@ static void pool_release(p11_token *t, p11_slot *sl)
     pthread_mutex_unlock(&t->pool_mu);
 }
 
-static AK_WUR ak_err pool_acquire(p11_token *t, p11_slot **out, const struct timespec *dl)
+AK_WUR ak_err p11i_pool_acquire(p11_token *t, p11_slot **out, const struct timespec *dl)
 {
     ak_err e = AK_OK;
     pthread_mutex_lock(&t->pool_mu);
@@ -379,7 +316,7 @@ static void *slot_worker(void *arg)
             sl->state = SLOT_IDLE;
             ak_wipe(sl->rs, sizeof(sl->rs));
             pthread_mutex_unlock(&sl->mu);
-            pool_release(sl->t, sl);
+            p11i_pool_release(sl->t, sl);
             pthread_mutex_lock(&sl->mu);
         } else if (sl->batch != NULL) {
             /* still holding sl->mu: the caller cannot see SLOT_DONE (and free the batch)
@@ -399,7 +336,7 @@ static void *slot_worker(void *arg)
     return NULL;
 }
 
-static AK_WUR ak_err slot_start_worker(p11_slot *sl)
+AK_WUR ak_err p11i_slot_start_worker(p11_slot *sl)
 {
     pthread_attr_t a;
     int rc;
@@ -420,9 +357,9 @@ static AK_WUR ak_err slot_start_worker(p11_slot *sl)
 static AK_WUR ak_err run_job(p11_token *t, int job, p11_key *k, const uint8_t digest[32],
                              uint8_t rs[64])
 {
-    struct timespec dl = deadline_after_ms(t->op_timeout_ms);
+    struct timespec dl = p11i_deadline_after_ms(t->op_timeout_ms);
     p11_slot *sl = NULL;
-    ak_err e = pool_acquire(t, &sl, &dl);
+    ak_err e = p11i_pool_acquire(t, &sl, &dl);
     if (e != AK_OK) {
         atomic_fetch_add(&t->timeouts, 1);
         return e;
@@ -437,12 +374,12 @@ static AK_WUR ak_err run_job(p11_token *t, int job, p11_key *k, const uint8_t di
         if (e == AK_OK && rs != NULL)
             memcpy(rs, sl->rs, 64);
         ak_wipe(sl->rs, sizeof(sl->rs));
-        pool_release(t, sl);
+        p11i_pool_release(t, sl);
         return e;
     }
-    e = slot_start_worker(sl); /* the slot is ours: nobody else touches thr_started */
+    e = p11i_slot_start_worker(sl); /* the slot is ours: nobody else touches thr_started */
     if (e != AK_OK) {
-        pool_release(t, sl);
+        p11i_pool_release(t, sl);
         return e;
     }
     pthread_mutex_lock(&sl->mu);
@@ -467,171 +404,7 @@ static AK_WUR ak_err run_job(p11_token *t, int job, p11_key *k, const uint8_t di
     ak_wipe(sl->rs, sizeof(sl->rs));
     sl->state = SLOT_IDLE;
     pthread_mutex_unlock(&sl->mu);
-    pool_release(t, sl);
-    return e;
-}
-
-/* ---- batches (p11_token_sign_many) ----------------------------------------------------------- */
-
-/* A free slot now, or AK_ERR_BUSY (never waits). */
-static AK_WUR ak_err pool_try_acquire(p11_token *t, p11_slot **out)
-{
-    ak_err e = AK_ERR_BUSY;
-    pthread_mutex_lock(&t->pool_mu);
-    if (t->nfree > 0) {
-        *out = &t->slots[t->free_stack[--t->nfree]];
-        atomic_fetch_add(&t->sessions_in_use, 1);
-        e = AK_OK;
-    }
-    pthread_mutex_unlock(&t->pool_mu);
-    return e;
-}
-
-/* Hand item i to the (acquired, worker started) slot sl. */
-static void batch_dispatch(p11_slot *sl, p11_batch *b, p11_key *k, const uint8_t digest[32])
-{
-    pthread_mutex_lock(&sl->mu);
-    sl->job = JOB_SIGN;
-    sl->key = k;
-    memcpy(sl->digest, digest, 32);
-    sl->batch = b;
-    sl->state = SLOT_BUSY;
-    pthread_cond_broadcast(&sl->cv);
-    pthread_mutex_unlock(&sl->mu);
-}
-
-/*
- * Look at an in-flight slot: if its job is done, store the item's result and give the slot
- * back (returns 1); if not and give_up, quarantine it like run_job does on a deadline (the
- * worker releases it when the hung call returns; returns 1); otherwise returns 0.
- */
-static int batch_collect(p11_token *t, p11_slot *sl, int give_up, uint8_t der[AK_DER_SIG_MAX],
-                         size_t *der_len, ak_err *rc)
-{
-    pthread_mutex_lock(&sl->mu);
-    if (sl->state == SLOT_DONE) {
-        ak_err e = sl->result;
-        if (e == AK_OK)
-            e = ak_der_sig_encode(der, AK_DER_SIG_MAX, der_len, sl->rs, sl->rs + 32);
-        *rc = e;
-        ak_wipe(sl->rs, sizeof(sl->rs));
-        sl->batch = NULL;
-        sl->state = SLOT_IDLE;
-        pthread_mutex_unlock(&sl->mu);
-        pool_release(t, sl);
-        return 1;
-    }
-    if (give_up) {
-        sl->batch = NULL; /* the worker must not touch the batch any more */
-        sl->abandoned = 1;
-        pthread_mutex_unlock(&sl->mu);
-        atomic_fetch_add(&t->timeouts, 1);
-        *rc = AK_ERR_TIMEOUT;
-        return 1;
-    }
-    pthread_mutex_unlock(&sl->mu);
-    return 0;
-}
-
-/* Wait until a worker of the batch reports a completion or dl passes (returns 1 then). */
-static int batch_wait(p11_batch *b, const struct timespec *dl)
-{
-    int expired = 0;
-    pthread_mutex_lock(&b->mu);
-    while (b->completed == 0) {
-        int rc = pthread_cond_timedwait(&b->cv, &b->mu, dl);
-        if (rc == ETIMEDOUT && b->completed == 0) {
-            expired = 1;
-            break;
-        }
-    }
-    b->completed = 0;
-    pthread_mutex_unlock(&b->mu);
-    return expired;
-}
-
-/* Items the call never got to (no session before the deadline). */
-static void batch_fail_rest(p11_token *t, size_t from, size_t n, ak_err *item_rc)
-{
-    for (size_t i = from; i < n; i++) {
-        item_rc[i] = AK_ERR_BUSY;
-        atomic_fetch_add(&t->timeouts, 1);
-    }
-}
-
-/* The concurrent case: as many items in flight as free sessions, one shared deadline. */
-static AK_WUR ak_err sign_many_pooled(p11_token *t, p11_key *const *keys,
-                                      const uint8_t (*digests)[32], size_t n,
-                                      uint8_t (*der)[AK_DER_SIG_MAX], size_t *der_len,
-                                      ak_err *item_rc)
-{
-    struct timespec dl = deadline_after_ms(t->op_timeout_ms);
-    size_t cap = n < t->max_sessions ? n : t->max_sessions;
-    p11_slot **fly = calloc(cap, sizeof(*fly));        /* in-flight slots ... */
-    size_t *fly_item = calloc(cap, sizeof(*fly_item)); /* ... and their items */
-    size_t nfly = 0, next = 0;
-    int expired = 0;
-    ak_err e = AK_OK;
-    p11_batch b;
-
-    memset(&b, 0, sizeof(b));
-    if (fly == NULL || fly_item == NULL) {
-        e = AK_ERR_NOMEM;
-        goto out;
-    }
-    pthread_mutex_init(&b.mu, NULL);
-    if (init_cond(&b.cv) != 0) {
-        pthread_mutex_destroy(&b.mu);
-        e = AK_ERR_INTERNAL;
-        goto out;
-    }
-    while (next < n || nfly > 0) {
-        /* hand items to sessions while any is free; block only with nothing in flight */
-        while (next < n && !expired && nfly < cap) {
-            p11_slot *sl = NULL;
-            ak_err a = nfly > 0 ? pool_try_acquire(t, &sl) : pool_acquire(t, &sl, &dl);
-            if (a != AK_OK && nfly > 0)
-                break; /* none free now: wait for one of ours */
-            if (a != AK_OK) {
-                expired = 1; /* no session before the deadline */
-                break;
-            }
-            a = slot_start_worker(sl);
-            if (a != AK_OK) {
-                pool_release(t, sl);
-                item_rc[next++] = a;
-                continue;
-            }
-            batch_dispatch(sl, &b, keys[next], digests[next]);
-            fly[nfly] = sl;
-            fly_item[nfly] = next;
-            nfly++;
-            next++;
-        }
-        if (expired && next < n) {
-            batch_fail_rest(t, next, n, item_rc);
-            next = n;
-        }
-        if (nfly == 0)
-            continue;
-        if (batch_wait(&b, &dl))
-            expired = 1;
-        for (size_t i = 0; i < nfly;) {
-            size_t it = fly_item[i];
-            if (!batch_collect(t, fly[i], expired, der[it], &der_len[it], &item_rc[it])) {
-                i++;
-                continue;
-            }
-            nfly--;
-            fly[i] = fly[nfly];
-            fly_item[i] = fly_item[nfly];
-        }
-    }
-    pthread_cond_destroy(&b.cv);
-    pthread_mutex_destroy(&b.mu);
-out:
-    free(fly);
-    free(fly_item);
+    p11i_pool_release(t, sl);
     return e;
 }
 
@@ -666,7 +439,7 @@ ak_err p11_token_open(p11_token **out, const p11_token_config *cfg, char *err_ms
     t->op_timeout_ms = cfg->op_timeout_ms ? cfg->op_timeout_ms : P11_DEFAULT_TIMEOUT_MS;
     pthread_mutex_init(&t->pool_mu, NULL);
     pthread_mutex_init(&t->rec_mu, NULL);
-    if (init_cond(&t->pool_cv) != 0) {
+    if (p11i_init_cond(&t->pool_cv) != 0) {
         free(t);
         return AK_ERR_INTERNAL;
     }
@@ -685,7 +458,7 @@ ak_err p11_token_open(p11_token **out, const p11_token_config *cfg, char *err_ms
         sl->index = i;
         sl->sess = CK_INVALID_HANDLE;
         pthread_mutex_init(&sl->mu, NULL);
-        if (init_cond(&sl->cv) != 0) {
+        if (p11i_init_cond(&sl->cv) != 0) {
             e = AK_ERR_INTERNAL;
             goto out;
         }
@@ -923,40 +696,4 @@ unsigned long p11_token_last_rv(p11_token *t)
 const char *p11_token_rv_name(unsigned long rv)
 {
     return p11_rv_name((CK_RV)rv);
-}
-
-ak_err p11_token_sign_many(p11_token *t, p11_key *const *keys, const uint8_t (*digests)[32],
-                           size_t n, uint8_t (*der)[AK_DER_SIG_MAX], size_t *der_len,
-                           ak_err *item_rc)
-{
-    ak_err e = AK_OK;
-    if (t == NULL || keys == NULL || digests == NULL || der == NULL || der_len == NULL ||
-        item_rc == NULL || n == 0 || n > P11_SIGN_MANY_MAX)
-        return AK_ERR_ARG;
-    for (size_t i = 0; i < n; i++) {
-        if (keys[i] == NULL)
-            return AK_ERR_ARG;
-    }
-    for (size_t i = 0; i < n; i++) {
-        item_rc[i] = AK_ERR_INTERNAL;
-        der_len[i] = 0;
-    }
-    if (atomic_load(&t->inline_calls)) {
-        /* no workers: one after another on this thread, each with its own deadline */
-        for (size_t i = 0; i < n; i++)
-            item_rc[i] =
-                p11_token_sign(t, keys[i], digests[i], der[i], AK_DER_SIG_MAX, &der_len[i]);
-    } else {
-        e = sign_many_pooled(t, keys, digests, n, der, der_len, item_rc);
-        if (e != AK_OK) {
-            for (size_t i = 0; i < n; i++)
-                item_rc[i] = e;
-            return e;
-        }
-    }
-    for (size_t i = 0; i < n; i++) {
-        if (item_rc[i] != AK_OK)
-            return item_rc[i];
-    }
-    return AK_OK;
 }

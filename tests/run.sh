@@ -56,7 +56,8 @@ if [ "${AK_SKIP_FUZZ:-0}" != 1 ]; then
         name=${name#fuzz_}
         work=$(mktemp -d)
         cp -r "$ROOT/tests/fuzz/corpus/$name/." "$work/" 2>/dev/null || true
-        "$bin" -max_total_time="$FUZZ_SECONDS" -print_final_stats=0 "$work" >"$work.log" 2>&1 || {
+        "$bin" -max_total_time="$FUZZ_SECONDS" -artifact_prefix="$work.crash-" "$work" \
+            >"$work.log" 2>&1 || {
             tail -n 40 "$work.log"
             echo "fuzz target $name FAILED"
             exit 1

@@ -15,6 +15,8 @@
  * URL, mTLS refusals (foreign client certificate, wrong CA), config errors, fault modes
  * (503 with and without recovery, 403, 500, garbage, oversized body, wrong address, a
  * signature that recovers to another key, request id mismatch, slow server -> timeout).
+ * Batching: max_inflight 1 and 2 (and batch_max 3) under 12 threads: every signature verifies,
+ * fewer sign requests than signatures (a lone signature still goes alone).
  * Also measures pool vs share connection reuse (printed, not asserted).
  */
 #include <arpa/inet.h>
@@ -596,6 +598,87 @@ static void test_share_mode(int port)
     cn_signer_free(s);
 }
 
+/* The batch form under load: max_inflight 1 and 2 force waiting signatures into batches. */
+static size_t sink_text(char *p, size_t s, size_t n, void *u)
+{
+    char *buf = u;
+    size_t len = strlen(buf), add = s * n;
+    if (len + add < 65536) {
+        memcpy(buf + len, p, add);
+        buf[len + add] = '\0';
+    }
+    return add;
+}
+
+/* Signing HTTP requests the server has answered so far: the mock's "requests" (every request;
+ * we only count deltas over signing), the real key server's /metrics sign requests with 200. */
+static long sign_requests(int port)
+{
+    long n = -1;
+    if (is_mock) {
+        cJSON *st = NULL;
+        if (get_json(port, "/__stats", &st) == 200 && st != NULL)
+            n = cJSON_GetObjectItem(st, "requests")->valueint;
+        cJSON_Delete(st);
+        return n;
+    }
+    static char buf[65536];
+    char url[128], f[3][512];
+    const char *tag = "anode_keyserver_requests_total{endpoint=\"sign\",status=\"200\"} ";
+    CURL *h = curl_easy_init();
+    buf[0] = '\0';
+    snprintf(url, sizeof url, "https://127.0.0.1:%d/metrics", port);
+    snprintf(f[0], sizeof f[0], "%s/ca.crt", dir);
+    snprintf(f[1], sizeof f[1], "%s/client.crt", dir);
+    snprintf(f[2], sizeof f[2], "%s/client.key", dir);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_CAINFO, f[0]);
+    curl_easy_setopt(h, CURLOPT_SSLCERT, f[1]);
+    curl_easy_setopt(h, CURLOPT_SSLKEY, f[2]);
+    curl_easy_setopt(h, CURLOPT_PROXY, "");
+    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, 2000L);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, sink_text);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, buf);
+    if (curl_easy_perform(h) == CURLE_OK) {
+        const char *p = strstr(buf, tag);
+        if (p != NULL)
+            n = strtol(p + strlen(tag), NULL, 10);
+    }
+    curl_easy_cleanup(h);
+    return n;
+}
+
+static void test_batching(int port)
+{
+    static const char *const opts[] = {"\"batch_max\":64,\"max_inflight\":1",
+                                       "\"batch_max\":64,\"max_inflight\":2",
+                                       "\"batch_max\":3,\"max_inflight\":1"};
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) {
+        cn_signer *s = NULL;
+        CHECK_EQ_INT(new_signer(&s, &port, 1, opts[i]), AK_OK);
+        if (s == NULL)
+            continue;
+        /* a lone signature goes alone, at once */
+        long r0 = sign_requests(port);
+        run_threads(s, 1, 5);
+        long r1 = sign_requests(port);
+        CHECK(r0 >= 0 && r1 >= 0);
+        if (is_mock)
+            CHECK_EQ_INT(r1 - r0, 5 + 1); /* + our own /__stats request */
+        else
+            CHECK_EQ_INT(r1 - r0, 5);
+        /* 12 threads x 40: every signature verifies (run_threads), in fewer requests */
+        run_threads(s, 12, 40);
+        long r2 = sign_requests(port);
+        long req = r2 - r1 - (is_mock ? 1 : 0);
+        printf("batching {%s}: 480 signatures in %ld sign requests\n", opts[i], req);
+        CHECK(req > 0 && req < 480);
+        if (i == 2)
+            CHECK(req >= 480 / 3); /* at most batch_max per request */
+        cn_signer_free(s);
+    }
+}
+
 static void bench(int port)
 {
     const char *modes[] = {"\"connection_reuse\":\"pool\"", "\"connection_reuse\":\"share\""};
@@ -644,6 +727,7 @@ int main(int argc, char **argv)
         cn_signer_free(s);
     }
     test_share_mode(port);
+    test_batching(port);
     test_tls_refusals(port);
     test_config_errors(port);
     if (is_mock) {

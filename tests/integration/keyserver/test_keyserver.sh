@@ -40,6 +40,15 @@ pkcs11-tool --module "$MODULE" --token-label kstest --login --pin 123456 --keypa
 "$SRC/deploy/pki.sh" --with-test-certs "$WORK/pki" connector alice nobody >/dev/null || exit 1
 echo 123456 >"$WORK/pin"
 PKI=$WORK/pki
+# pki.sh never replaces an existing CA (every certificate it issued would stop verifying)
+ca_sum=$(sha256sum <"$PKI/ca.crt")
+"$SRC/deploy/pki.sh" "$PKI" connector >/dev/null 2>&1
+check "pki.sh refuses a directory that has a CA (exit 2)" eq "$?" 2
+check "pki.sh left the CA as it was" eq "$(sha256sum <"$PKI/ca.crt")" "$ca_sum"
+check "pki.sh: client certificates are clientAuth only" \
+    eq "$(openssl x509 -in "$PKI/connector.crt" -noout -ext extendedKeyUsage | tail -n1 | tr -d ' ')" "TLSWebClientAuthentication"
+check "pki.sh: the server certificate is serverAuth only" \
+    eq "$(openssl x509 -in "$PKI/server.crt" -noout -ext extendedKeyUsage | tail -n1 | tr -d ' ')" "TLSWebServerAuthentication"
 
 write_config() { # FILE AUDIT_FILE [THREADS (default 0: a thread per connection)]
     cat >"$1" <<JSON
@@ -50,7 +59,7 @@ write_config() { # FILE AUDIT_FILE [THREADS (default 0: a thread per connection)
   "pkcs11": {"module": "$MODULE", "token_label": "kstest", "pin_file": "$WORK/pin",
              "max_sessions": 4},
   "keys": {"key-one": "pkcs11:object=k1", "key-two": "pkcs11:id=%02"},
-  "clients": {"cn:connector": "*", "cn:alice": ["key-two"]},
+  "clients": {"cn:connector": "*", "cn:alice": ["key-two"], "cn:localhost": "*"},
   "audit": {"file": "$2", "fsync": "always"},
   "limits": {"max_body": 8192, "max_batch": 4, "max_json_depth": 4, "threads": ${3:-0}}
 }
@@ -206,8 +215,12 @@ r=$(req "${C[@]}" "$U/pubkey")
 check "pubkey list (connector: all keys)" eq "$(jq -r '[.keys[].key_id]|join(",")' <<<"${r#* }")" "key-one,key-two"
 r=$(req "${A[@]}" "$U/pubkey")
 check "pubkey list (alice: only key-two)" eq "$(jq -r '[.keys[].key_id]|join(",")' <<<"${r#* }")" "key-two"
-r=$(req "${N[@]}" "$U/pubkey")
-check "pubkey list (unlisted client: none)" eq "${r}" '200 {"keys":[]}'
+# a certificate from our CA whose identity is not in `clients` may use no endpoint at all
+expect "unlisted client: GET /pubkey 403" 403 client_not_allowed "${N[@]}" "$U/pubkey"
+expect "unlisted client: GET /pubkey?key_id 403" 403 client_not_allowed "${N[@]}" "$U/pubkey?key_id=key-one"
+expect "unlisted client: GET /health 403" 403 client_not_allowed "${N[@]}" "$U/health"
+expect "unlisted client: POST /health 403" 403 client_not_allowed "${N[@]}" -d '{"key_id":"key-one"}' "$U/health"
+expect "unlisted client: GET /metrics 403" 403 client_not_allowed "${N[@]}" "$U/metrics"
 
 # /health
 r=$(req "${C[@]}" "$U/health")
@@ -303,6 +316,10 @@ check "mTLS: expired refused" eq "$(sign_with --cert "$PKI/expired.crt" --key "$
 check "mTLS: not yet valid refused" eq "$(sign_with --cert "$PKI/notyet.crt" --key "$PKI/notyet.key")" 000
 check "mTLS: revoked refused" eq "$(sign_with --cert "$PKI/revoked.crt" --key "$PKI/revoked.key")" 000
 check "mTLS: valid but not allowed -> 403" eq "$(sign_with --cert "$PKI/nobody.crt" --key "$PKI/nobody.key")" 403
+# the server's own certificate (same CA, CN "localhost" listed in clients, serverAuth only) is
+# no client certificate: refused at the handshake
+check "mTLS: a serverAuth-only certificate is refused as a client" \
+    eq "$(sign_with --cert "$PKI/server.crt" --key "$PKI/server.key")" 000
 check "mTLS: TLS 1.1 refused" eq "$(curl -s --cacert "$PKI/ca.crt" --cert "$PKI/connector.crt" --key "$PKI/connector.key" --tls-max 1.1 -o /dev/null -w '%{http_code}' "$U/health")" 000
 check "mTLS: no signature made by refused clients" eq "$(metric anode_keyserver_hsm_sign_calls_total)" "$before"
 
@@ -327,7 +344,11 @@ check "audit chain of the run verifies" "$AUDIT" --verify "$WORK/audit.log"
 signed=$(grep -c '"outcome":"signed"' "$WORK/audit.log")
 refused=$(grep -c '"outcome":"refused"' "$WORK/audit.log")
 check "audit has every signature (>= 920)" test "$signed" -ge 920
-check "audit has the refusals (4)" eq "$refused" 4
+check "audit has the refusals (3)" eq "$refused" 3
+check "audit has the unlisted client's /sign (1)" eq "$(grep -c '"outcome":"refused_client"' "$WORK/audit.log")" 1
+# the anchor logged at shutdown is the verifier's last seq and hash
+anchor=$(sed -n 's/.*audit log .* ends at seq \([0-9]*\), sha256 \([0-9a-f]*\)$/last seq \1 sha256 \2/p' "$WORK/server.log")
+check "shutdown logs the audit anchor, equal to audit-verify's" eq "$anchor" "$("$AUDIT" --verify "$WORK/audit.log" | tail -n1)"
 check "audit record fields" bash -c "head -1 '$WORK/audit.log' | jq -e '.client_cn==\"connector\" and .key_id==\"key-one\" and .request_id==\"r-1\" and (.digest|length)==64 and (.client_fp|length)==64 and .latency_us>0' >/dev/null"
 sed -E '3s/"digest":"./"digest":"X/' "$WORK/audit.log" >"$WORK/edited.log"
 check "audit verify detects an edited line" bash -c "! '$AUDIT' --verify '$WORK/edited.log' >/dev/null"
@@ -342,6 +363,33 @@ check "pool mode, unbounded calls: 4 threads x 50 signatures verify" \
     "$LOAD" "$U/sign" "$PKI/ca.crt" "$PKI/connector.crt" "$PKI/connector.key" key-two "$PUB2" 4 50
 stop_server "$SPID"
 check "audit chain continues across restarts" "$AUDIT" --verify "$WORK/audit.log"
+
+# ---- PIN from the environment: wiped and unset, not in /proc/PID/environ -------------------------
+jq --arg a "$WORK/audit-env.log" '.audit.file=$a' "$WORK/env.json" >"$WORK/env2.json"
+export KS_TEST_PIN=123456
+start_server "$WORK/env2.json" "$WORK/server-env.log"
+unset KS_TEST_PIN
+U=https://127.0.0.1:$PORT
+expect "pin_env: the server works" 200 - "${C[@]}" "$U/health"
+check "pin_env: the PIN is not in /proc/PID/environ" \
+    eq "$(tr '\0' '\n' <"/proc/$SPID/environ" | grep -c 123456)" 0
+check "pin_env: the variable is gone from /proc/PID/environ" \
+    eq "$(tr '\0' '\n' <"/proc/$SPID/environ" | grep -c '^KS_TEST_PIN=.')" 0
+
+# ---- a keep-alive connection does not outlive its certificate ----------------------------------
+# A certificate for "connector" that expires a few seconds from now: the first request on the
+# connection passes, one sent after the expiry on the SAME connection is refused.
+openssl ecparam -name prime256v1 -genkey -noout -out "$WORK/short.key"
+openssl req -new -key "$WORK/short.key" -subj /CN=connector -out "$WORK/short.csr"
+openssl ca -batch -notext -config "$PKI/ca.cnf" -extensions client_ext -in "$WORK/short.csr" \
+    -out "$WORK/short.crt" -startdate "$(date -u -d '-1 min' +%Y%m%d%H%M%SZ)" \
+    -enddate "$(date -u -d '+4 sec' +%Y%m%d%H%M%SZ)" 2>/dev/null
+get="GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+out=$({ printf "$get"; sleep 7; printf "$get"; sleep 1; } |
+    timeout 20 openssl s_client -quiet -connect "127.0.0.1:$PORT" -CAfile "$PKI/ca.crt" \
+        -cert "$WORK/short.crt" -key "$WORK/short.key" 2>/dev/null | grep -ao 'HTTP/1\.1 [0-9]*' | paste -sd,)
+check "expiring certificate: 200, then 403 on the same connection" eq "$out" "HTTP/1.1 200,HTTP/1.1 403"
+stop_server "$SPID"
 
 # ---- audit fail closed: /dev/full -> 503, no signature returned ----------------------------------
 write_config "$WORK/full.json" /dev/full 2 # the epoll thread-pool mode

@@ -4,12 +4,20 @@
  * Without arguments: writes records (several threads), verifies the chain, then checks that an
  * edited line, a deleted line, swapped lines and a partial last line are each detected, that a
  * log continues its chain across a reopen, and that appending to /dev/full fails (AK_ERR_AUDIT)
- * and is counted. With `--verify FILE` it verifies FILE (exit 0 OK, 1 broken) for the shell test.
+ * and is counted, that a short write to a FIFO (a partial line that cannot be cut back) fails
+ * the log for good, and that the anchor (last seq and hash) of the writer and of the verifier
+ * agree. With `--verify FILE` it verifies FILE (exit 0 OK, 1 broken) for the shell test and
+ * prints "last seq N sha256 HEX".
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "ak_test.h"
@@ -35,6 +43,67 @@ static void *writer(void *arg)
             return (void *)1;
     }
     return NULL;
+}
+
+/* A FIFO whose pipe holds one page: a record longer than that blocks half-written, and a
+ * signal then makes write() return the part already in the pipe (a short write). */
+static atomic_int fifo_done;
+static void on_usr1(int sig)
+{
+    (void)sig;
+}
+
+static void *fifo_writer(void *arg)
+{
+    ks_audit *a = arg;
+    char big[KS_AUDIT_FIELD_MAX];
+    memset(big, 0xff, sizeof big); /* 6 bytes each once escaped: a line of ~4.7 KB */
+    char cn[KS_AUDIT_FIELD_MAX + 1];
+    memcpy(cn, big, sizeof big);
+    cn[KS_AUDIT_FIELD_MAX] = '\0';
+    ks_audit_rec r = {cn, NULL, big, sizeof big, NULL, 0, big, sizeof big, "signed", 1};
+    intptr_t rc = ks_audit_append(a, &r);
+    atomic_store(&fifo_done, 1);
+    return (void *)rc;
+}
+
+static void fifo_short_write(const char *dir)
+{
+    char fifo[256], msg[256], buf[8192];
+    ks_audit *a = NULL;
+    snprintf(fifo, sizeof fifo, "%s/audit.fifo", dir);
+    CHECK(mkfifo(fifo, 0600) == 0);
+    int rd = open(fifo, O_RDONLY | O_NONBLOCK);
+    CHECK(rd >= 0);
+    CHECK(fcntl(rd, F_SETPIPE_SZ, 4096) >= 0);
+    CHECK_EQ_INT(ks_audit_open(&a, fifo, 0, msg, sizeof msg), AK_OK);
+    if (a == NULL || rd < 0) {
+        unlink(fifo);
+        return;
+    }
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_usr1; /* no SA_RESTART: the blocked write() returns what it wrote */
+    sigaction(SIGUSR1, &sa, NULL);
+    pthread_t t;
+    void *res = NULL;
+    pthread_create(&t, NULL, fifo_writer, a);
+    while (!atomic_load(&fifo_done)) {
+        usleep(50 * 1000);
+        pthread_kill(t, SIGUSR1);
+    }
+    pthread_join(t, &res);
+    CHECK_EQ_INT((intptr_t)res, AK_ERR_AUDIT);
+    while (read(rd, buf, sizeof buf) > 0) /* drain: the pipe has room again */
+        ;
+    /* A partial line is out and cannot be taken back: the log stays failed, so no record is
+     * ever chained behind it (a second append used to succeed here). */
+    ks_audit_rec r = rec("signed");
+    CHECK_EQ_INT(ks_audit_append(a, &r), AK_ERR_AUDIT);
+    CHECK_EQ_INT(ks_audit_records(a), 0);
+    ks_audit_close(a);
+    close(rd);
+    unlink(fifo);
 }
 
 static char **read_lines(const char *path, size_t *n)
@@ -73,12 +142,15 @@ int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--verify") == 0) {
         uint64_t n = 0;
-        char msg[256] = "";
-        if (ks_audit_verify_file(argv[2], &n, msg, sizeof msg) != AK_OK) {
+        uint8_t last[32];
+        char msg[256] = "", hex[65];
+        if (ks_audit_verify_file_last(argv[2], &n, last, msg, sizeof msg) != AK_OK) {
             printf("audit-verify: %s: BROKEN: %s\n", argv[2], msg);
             return 1;
         }
-        printf("audit-verify: %s: OK, %llu records\n", argv[2], (unsigned long long)n);
+        ks_audit_hex32(hex, last);
+        printf("audit-verify: %s: OK, %llu records\nlast seq %llu sha256 %s\n", argv[2],
+               (unsigned long long)n, (unsigned long long)n, hex);
         return 0;
     }
     char dir[] = "/tmp/ks_audit_XXXXXX";
@@ -101,9 +173,18 @@ int main(int argc, char **argv)
         CHECK(r == NULL);
     }
     CHECK_EQ_INT(ks_audit_records(a), THREADS * PER);
+    /* The writer's anchor equals the verifier's: last seq and SHA-256 of the last line. */
+    uint64_t last_seq = 0, vn = 0;
+    uint8_t last_w[32], last_v[32], zero[32] = {0};
+    ks_audit_last(a, &last_seq, last_w);
     ks_audit_close(a);
     CHECK(verify_ok(path, &n));
     CHECK_EQ_INT(n, THREADS * PER);
+    CHECK_EQ_INT(ks_audit_verify_file_last(path, &vn, last_v, msg, sizeof msg), AK_OK);
+    CHECK_EQ_INT(last_seq, THREADS * PER);
+    CHECK_EQ_INT(vn, last_seq);
+    CHECK_MEM(last_v, last_w, 32);
+    CHECK(memcmp(last_v, zero, 32) != 0);
 
     /* Reopen continues the chain (interval mode this time). */
     CHECK_EQ_INT(ks_audit_open(&a, path, 5, msg, sizeof msg), AK_OK);
@@ -119,15 +200,15 @@ int main(int argc, char **argv)
     CHECK(strstr(lines[0], "\"client_cn\":\"client \\\"one\\\"\\u000a\"") != NULL);
     CHECK(strstr(lines[0], "\"request_id\":\"req-\\u0001\"") != NULL);
 
-    /* Edited line: change the outcome of record 10. */
+    /* Edited line: change the outcome of record 10 (8 bytes inside the line, no terminator). */
     char *p = strstr(lines[9], "\"signed\"");
     CHECK(p != NULL);
     if (p)
-        memcpy(p, "\"sIgned\"", 8);
+        memcpy(p, "\"sIgned\"", 8); // NOLINT(bugprone-not-null-terminated-result)
     write_lines(bad, lines, nl, NULL);
     CHECK(!verify_ok(bad, &n));
     if (p)
-        memcpy(p, "\"signed\"", 8);
+        memcpy(p, "\"signed\"", 8); // NOLINT(bugprone-not-null-terminated-result)
     write_lines(bad, lines, nl, NULL);
     CHECK(verify_ok(bad, &n));
 
@@ -177,6 +258,7 @@ int main(int argc, char **argv)
         ks_audit_close(a);
     }
     CHECK_EQ_INT(ks_audit_verify_file("/nonexistent/audit.log", &n, msg, sizeof msg), AK_ERR_IO);
+    fifo_short_write(dir);
 
     for (size_t i = 0; i < nl; i++)
         free(lines[i]);
