@@ -355,7 +355,7 @@ static int batch_alloc(batch_mem *b, size_t n)
     b->rq = calloc(n, sizeof *b->rq);
     b->res = calloc(n, sizeof *b->res);
     b->outcome = calloc(n, sizeof *b->outcome);
-    b->keys = calloc(n, sizeof *b->keys);
+    b->keys = calloc(n, sizeof *b->keys); /* NOLINT(bugprone-sizeof-expression): pointers */
     b->dig = calloc(n, sizeof *b->dig);
     b->der = calloc(n, sizeof *b->der);
     b->der_len = calloc(n, sizeof *b->der_len);

@@ -115,7 +115,8 @@ static AK_WUR ak_err sign_many_pooled(p11_token *t, p11_key *const *keys,
 {
     struct timespec dl = p11i_deadline_after_ms(t->op_timeout_ms);
     size_t cap = n < t->max_sessions ? n : t->max_sessions;
-    p11_slot **fly = calloc(cap, sizeof(*fly));        /* in-flight slots ... */
+    /* in-flight slots (an array of pointers) ... */
+    p11_slot **fly = calloc(cap, sizeof(*fly));        /* NOLINT(bugprone-sizeof-expression) */
     size_t *fly_item = calloc(cap, sizeof(*fly_item)); /* ... and their items */
     size_t nfly = 0, next = 0;
     int expired = 0;
