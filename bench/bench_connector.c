@@ -16,7 +16,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +32,7 @@
 #include "ak_eip191.h"
 #include "ak_hex.h"
 #include "ak_sig.h"
+#include "bench_load.h"
 #include "bench_raw.h"
 
 #define KEY_HEX "4c0883a69102937d6231471b5dbb6204fe5129617082792ae468d01a3f362318"
@@ -66,29 +66,13 @@ typedef struct {
     size_t request_len[CLIENTS];
 } http_ctx;
 
-static int connect_port(unsigned port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    int one = 1;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0)
-        return -1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
 /* One keep-alive request/response; returns 0 if the answer is a JSON-RPC result. */
 static int http_op(void *c, unsigned t)
 {
     http_ctx *h = c;
     char buf[4096];
     size_t got = 0;
-    if (h->fds[t] < 0 && (h->fds[t] = connect_port(h->port)) < 0)
+    if (h->fds[t] < 0 && (h->fds[t] = bl_connect_port(h->port)) < 0)
         return -1;
     if (send(h->fds[t], h->request[t], h->request_len[t], MSG_NOSIGNAL) !=
         (ssize_t)h->request_len[t])
@@ -121,21 +105,6 @@ static double now_s(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static long status_kb(pid_t pid, const char *field)
-{
-    char path[64], line[256];
-    long v = -1;
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    while (fgets(line, sizeof(line), f))
-        if (strncmp(line, field, strlen(field)) == 0)
-            v = strtol(line + strlen(field) + 1, NULL, 10);
-    fclose(f);
-    return v;
 }
 
 int main(int argc, char **argv)
@@ -207,7 +176,7 @@ int main(int argc, char **argv)
     }
     double t0 = now_s();
     int fd = -1;
-    while (now_s() - t0 < 10 && (fd = connect_port(http.port)) < 0)
+    while (now_s() - t0 < 10 && (fd = bl_connect_port(http.port)) < 0)
         usleep(20000);
     if (fd < 0) {
         fprintf(stderr, "connector did not start (%s)\n", connector);
@@ -234,7 +203,7 @@ int main(int argc, char **argv)
         snprintf(body, sizeof(body),
                  "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_sign\","
                  "\"params\":[\"" ADDR "\",\"0xdeadbeef\"]}");
-        int c = connect_port(http.port);
+        int c = bl_connect_port(http.port);
         int n = snprintf(buf, sizeof(buf),
                          "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: "
                          "%zu\r\n\r\n%s",
@@ -264,7 +233,7 @@ int main(int argc, char **argv)
     if (bench_run_threads(&r16, CLIENTS, seconds, http_op, &http) != AK_OK ||
         bench_run_threads(&r1, 1, seconds, http_op, &http) != AK_OK)
         goto out;
-    long rss = status_kb(pid, "VmRSS:"), hwm = status_kb(pid, "VmHWM:");
+    long rss = bl_vm_kb(pid, "VmRSS:"), hwm = bl_vm_kb(pid, "VmHWM:");
     double ratio = r16.per_sec / r_raw.per_sec;
     printf("raw libsecp256k1 sign, 1 thread:     %9.0f /s  p50 %6.1f us\n", r_raw.per_sec,
            r_raw.p50_us);

@@ -28,19 +28,10 @@
  * --ks-threads/--ks-sessions/--cn-threads 0 (the default) keep the daemons' own defaults.
  * Exit: 0 when the run completed (targets are reported, not enforced), 1 on any failure.
  */
-#include <arpa/inet.h>
 #include <curl/curl.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,9 +40,8 @@
 #include "ak_eip191.h"
 #include "ak_hex.h"
 #include "ak_sig.h"
+#include "bench_load.h"
 #include "bench_raw.h"
-
-extern char **environ;
 
 #define MODULE      "/usr/lib/softhsm/libsofthsm2.so"
 #define TOKEN       "bench-e2e"
@@ -69,65 +59,10 @@ typedef struct {
     char last[MAX_CLIENTS][RESP_MAX]; /* last response body per client */
 } load_ctx;
 
-static int connect_port(unsigned port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    int one = 1;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0)
-        return -1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/*
- * One keep-alive HTTP POST of body on client t's connection; the response body goes to
- * lc->last[t]. Returns 0 for a complete 200 response.
- */
+/* One keep-alive POST on client t's connection; its response body goes to lc->last[t]. */
 static int http_post(load_ctx *lc, unsigned t, const char *body)
 {
-    char req[REQ_MAX + 160], buf[RESP_MAX];
-    size_t got = 0;
-    int n = snprintf(req, sizeof req,
-                     "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                     "Content-Length: %zu\r\n\r\n%s",
-                     strlen(body), body);
-    if (n < 0 || (size_t)n >= sizeof req)
-        return -1;
-    if (lc->fds[t] < 0 && (lc->fds[t] = connect_port(lc->port)) < 0)
-        return -1;
-    if (send(lc->fds[t], req, (size_t)n, MSG_NOSIGNAL) != n)
-        goto fail;
-    for (;;) {
-        ssize_t k = recv(lc->fds[t], buf + got, sizeof(buf) - 1 - got, 0);
-        if (k <= 0)
-            goto fail;
-        got += (size_t)k;
-        buf[got] = '\0';
-        char *end = strstr(buf, "\r\n\r\n");
-        if (end == NULL)
-            continue;
-        char *cl = strcasestr(buf, "Content-Length:");
-        if (cl == NULL || strncmp(buf, "HTTP/1.1 200", 12) != 0)
-            goto fail;
-        size_t blen = strtoul(cl + 15, NULL, 10), want = (size_t)(end + 4 - buf) + blen;
-        if (want >= sizeof buf)
-            goto fail;
-        if (got < want)
-            continue;
-        memcpy(lc->last[t], end + 4, blen);
-        lc->last[t][blen] = '\0';
-        return 0;
-    }
-fail:
-    close(lc->fds[t]);
-    lc->fds[t] = -1;
-    return -1;
+    return bl_http_post(&lc->fds[t], lc->port, body, lc->last[t], sizeof lc->last[t]);
 }
 
 /* eth_sign [address, 32 bytes that differ per request]; 0 if the answer is a result. */
@@ -172,21 +107,9 @@ static int check_last(const load_ctx *lc, unsigned t)
 typedef struct {
     CURL *h;
     char resp[RESP_MAX];
-    size_t len;
+    bl_sink sink; /* over resp */
     uint32_t seq;
 } direct_ctx;
-
-static size_t on_data(char *p, size_t sz, size_t n, void *ud)
-{
-    direct_ctx *d = ud;
-    size_t k = sz * n;
-    if (k > sizeof d->resp - 1 - d->len)
-        return 0;
-    memcpy(d->resp + d->len, p, k);
-    d->len += k;
-    d->resp[d->len] = '\0';
-    return k;
-}
 
 static int op_direct(void *c, unsigned t)
 {
@@ -201,144 +124,12 @@ static int op_direct(void *c, unsigned t)
         return -1;
     snprintf(body, sizeof body,
              "{\"key_id\":\"k1\",\"algorithm\":\"ECDSA_SHA256\",\"data\":\"%s\"}", b64);
-    d->len = 0;
+    d->sink.len = 0;
     curl_easy_setopt(d->h, CURLOPT_POSTFIELDS, body);
     if (curl_easy_perform(d->h) != CURLE_OK)
         return -1;
     curl_easy_getinfo(d->h, CURLINFO_RESPONSE_CODE, &code);
     return code == 200 && strstr(d->resp, "\"signature\"") != NULL ? 0 : -1;
-}
-
-/* The 1-minute load average: the machine is shared, so every report says how busy it was. */
-static double loadavg(void)
-{
-    char buf[64] = "";
-    FILE *f = fopen("/proc/loadavg", "r");
-    if (f == NULL)
-        return -1;
-    if (fgets(buf, sizeof buf, f) == NULL)
-        buf[0] = '\0';
-    fclose(f);
-    char *end = NULL;
-    double l = strtod(buf, &end);
-    return end != buf ? l : -1;
-}
-
-static long vm_kb(pid_t pid, const char *field)
-{
-    char path[64], line[256];
-    long v = -1;
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, field, strlen(field)) == 0)
-            v = strtol(line + strlen(field) + 1, NULL, 10);
-    if (f)
-        fclose(f);
-    return v;
-}
-
-/* CPU seconds (user + system) used so far by pid (0 = this process). */
-static double cpu_seconds(pid_t pid)
-{
-    if (pid == 0) {
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
-        return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-               (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-    }
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    if (f)
-        fclose(f);
-    buf[n] = '\0';
-    /* After "pid (comm) ": state is field 3, utime and stime are fields 14 and 15. */
-    const char *p = strrchr(buf, ')');
-    unsigned long ut = 0, st = 0;
-    if (p == NULL)
-        return 0;
-    p += 2;
-    for (int field = 3; field < 14 && p != NULL; field++) {
-        p = strchr(p, ' ');
-        p = p != NULL ? p + 1 : NULL;
-    }
-    if (p == NULL)
-        return 0;
-    char *end = NULL;
-    ut = strtoul(p, &end, 10);
-    if (end == p || *end != ' ')
-        return 0;
-    st = strtoul(end + 1, NULL, 10);
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-/* Start prog with args, stderr to logpath. Returns the pid or -1. */
-static pid_t spawn_logged(char *const argv[], const char *logpath)
-{
-    pid_t pid = -1;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    if (posix_spawn(&pid, argv[0], &fa, NULL, argv, environ) != 0)
-        pid = -1;
-    posix_spawn_file_actions_destroy(&fa);
-    return pid;
-}
-
-static void stop(pid_t pid)
-{
-    if (pid > 0) {
-        kill(pid, SIGTERM);
-        waitpid(pid, NULL, 0);
-    }
-}
-
-static int write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (f == NULL)
-        return -1;
-    int ok = fputs(text, f) >= 0;
-    return fclose(f) == 0 && ok ? 0 : -1;
-}
-
-/* The key server logs "listening on ADDR port N": wait for it (10 s). */
-static unsigned wait_port(const char *logpath)
-{
-    for (int i = 0; i < 200; i++) {
-        char line[512];
-        unsigned port = 0;
-        FILE *lf = fopen(logpath, "r");
-        while (lf && fgets(line, sizeof line, lf)) {
-            const char *p = strstr(line, " port ");
-            if (strstr(line, "listening on") && p)
-                port = (unsigned)strtoul(p + 6, NULL, 10);
-        }
-        if (lf)
-            fclose(lf);
-        if (port != 0)
-            return port;
-        usleep(50000);
-    }
-    return 0;
-}
-
-static unsigned free_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    socklen_t al = sizeof a;
-    unsigned port = 0;
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(s, (struct sockaddr *)&a, &al) == 0)
-        port = ntohs(a.sin_port);
-    if (s >= 0)
-        close(s);
-    return port;
 }
 
 typedef struct {
@@ -402,33 +193,15 @@ static int parse_args(options *o, int argc, char **argv)
     return 0;
 }
 
-/* Per-signature CPU of the connector, the key server and this process (the clients). */
-typedef struct {
-    double cn, ks, cli;
-} cpu_split;
-
-static int run_e2e(bench_result *best, cpu_split *cpu, load_ctx *lc, unsigned clients,
-                   double seconds, pid_t cn, pid_t ks)
+/* check_last for bl_run_best: says which client's answer failed. */
+static int check_client(void *c, unsigned t)
 {
-    bench_result b;
-    double c0 = cpu_seconds(cn), k0 = cpu_seconds(ks), s0 = cpu_seconds(0);
-    if (bench_run_threads(&b, clients, seconds, op_eth_sign, lc) != AK_OK)
-        return -1;
-    for (unsigned t = 0; t < clients; t++)
-        if (check_last(lc, t) != 0) {
-            fprintf(stderr, "bench_e2e: client %u: answer does not recover to %s: %s\n", t,
-                    lc->addr, lc->last[t]);
-            return -1;
-        }
-    if (b.ops > 0 && b.per_sec > best->per_sec) {
-        *best = b;
-        if (cpu != NULL) {
-            cpu->cn = (cpu_seconds(cn) - c0) / (double)b.ops;
-            cpu->ks = (cpu_seconds(ks) - k0) / (double)b.ops;
-            cpu->cli = (cpu_seconds(0) - s0) / (double)b.ops;
-        }
-    }
-    return 0;
+    const load_ctx *lc = c;
+    if (check_last(lc, t) == 0)
+        return 0;
+    fprintf(stderr, "bench_e2e: client %u: answer does not recover to %s: %s\n", t, lc->addr,
+            lc->last[t]);
+    return -1;
 }
 
 int main(int argc, char **argv)
@@ -455,11 +228,11 @@ int main(int argc, char **argv)
     bench_result raw = {0}, raw1 = {0}, e16 = {0}, e1 = {0}, d1 = {0}, b;
     static direct_ctx dc;
     struct curl_slist *hdr = NULL;
-    cpu_split cpu = {0};
+    bl_cpu_split cpu = {0};
     double raw_cpu = 0;
     for (unsigned t = 0; t < MAX_CLIENTS; t++)
         lc.fds[t] = -1;
-    double load0 = loadavg();
+    double load0 = bl_loadavg();
     if (mkdtemp(dir) == NULL)
         return 1;
 
@@ -499,11 +272,11 @@ int main(int argc, char **argv)
     snprintf(text + tl, sizeof text - (size_t)tl, "}\n");
     snprintf(path, sizeof path, "%s/ks.json", dir);
     snprintf(ks_log, sizeof ks_log, "%s/keyserver.log", dir);
-    if (write_file(path, text) != 0)
+    if (bl_write_file(path, text) != 0)
         goto out;
     char *ks_argv[] = {(char *)o.keyserver, "--config", path, NULL};
     unsigned ks_port = 0;
-    if ((ks = spawn_logged(ks_argv, ks_log)) < 0 || (ks_port = wait_port(ks_log)) == 0) {
+    if ((ks = bl_spawn_logged(ks_argv, ks_log)) < 0 || (ks_port = bl_wait_port(ks_log)) == 0) {
         fprintf(stderr, "bench_e2e: anode-keyserver did not start (%s)\n", ks_log);
         goto out;
     }
@@ -514,16 +287,12 @@ int main(int argc, char **argv)
     snprintf(ca, sizeof ca, "%s/pki/ca.crt", dir);
     snprintf(cert, sizeof cert, "%s/pki/connector.crt", dir);
     snprintf(key, sizeof key, "%s/pki/connector.key", dir);
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK || (dc.h = curl_easy_init()) == NULL)
+    dc.sink = (bl_sink){dc.resp, sizeof dc.resp, 0};
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
         goto out;
     hdr = curl_slist_append(NULL, "Content-Type: application/json");
-    curl_easy_setopt(dc.h, CURLOPT_URL, url);
-    curl_easy_setopt(dc.h, CURLOPT_CAINFO, ca);
-    curl_easy_setopt(dc.h, CURLOPT_SSLCERT, cert);
-    curl_easy_setopt(dc.h, CURLOPT_SSLKEY, key);
-    curl_easy_setopt(dc.h, CURLOPT_HTTPHEADER, hdr);
-    curl_easy_setopt(dc.h, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(dc.h, CURLOPT_WRITEDATA, &dc);
+    if ((dc.h = bl_curl_mtls(url, ca, cert, key, hdr, &dc.sink)) == NULL)
+        goto out;
     if (op_direct(&dc, 0) != 0) {
         fprintf(stderr, "bench_e2e: POST /sign failed: %s\n", dc.resp);
         goto out;
@@ -548,7 +317,7 @@ int main(int argc, char **argv)
     char cn_cfg[1100];
     snprintf(cn_cfg, sizeof cn_cfg, "%s/connector.json", dir);
     snprintf(cn_log, sizeof cn_log, "%s/connector.log", dir);
-    if (write_file(cn_cfg, text) != 0 || (lc.port = free_port()) == 0)
+    if (bl_write_file(cn_cfg, text) != 0 || (lc.port = bl_free_port()) == 0)
         goto out;
     snprintf(port_s, sizeof port_s, "%u", lc.port);
     char *cn_argv[] = {(char *)o.connector,
@@ -563,7 +332,7 @@ int main(int argc, char **argv)
                        "--log-level",
                        "error",
                        NULL};
-    if ((cn = spawn_logged(cn_argv, cn_log)) < 0)
+    if ((cn = bl_spawn_logged(cn_argv, cn_log)) < 0)
         goto out;
     for (int i = 0; i < 200 && http_post(&lc, 0,
                                          "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":"
@@ -590,7 +359,7 @@ int main(int argc, char **argv)
          * concurrency on a shared machine. */
         unsigned tt[2] = {o.raw_threads, o.ks_sessions ? o.ks_sessions : 8};
         for (unsigned k = 0; k < (tt[0] == tt[1] ? 1u : 2u); k++) {
-            double c0 = cpu_seconds(0);
+            double c0 = bl_cpu_seconds(0);
             if (bench_raw_sign(&b, MODULE, TOKEN, PIN, KEY_LABEL, tt[k], o.seconds, msg,
                                sizeof msg) != AK_OK) {
                 fprintf(stderr, "bench_e2e: raw C_Sign: %s\n", msg);
@@ -598,7 +367,7 @@ int main(int argc, char **argv)
             }
             if (b.per_sec > raw.per_sec) {
                 raw = b;
-                raw_cpu = (cpu_seconds(0) - c0) / (double)b.ops;
+                raw_cpu = (bl_cpu_seconds(0) - c0) / (double)b.ops;
             }
         }
         if (bench_raw_sign(&b, MODULE, TOKEN, PIN, KEY_LABEL, 1, o.seconds / 2, msg, sizeof msg) !=
@@ -608,10 +377,11 @@ int main(int argc, char **argv)
         }
         if (raw1.ops == 0 || b.p50_us < raw1.p50_us)
             raw1 = b;
-        if (run_e2e(&e16, &cpu, &lc, o.clients, o.seconds, cn, ks) != 0)
+        if (bl_run_best(&e16, &cpu, o.clients, o.seconds, op_eth_sign, check_client, &lc, cn, ks) !=
+            0)
             goto out;
         bench_result one = {0};
-        if (run_e2e(&one, NULL, &lc, 1, o.seconds / 2, cn, ks) != 0)
+        if (bl_run_best(&one, NULL, 1, o.seconds / 2, op_eth_sign, check_client, &lc, cn, ks) != 0)
             goto out;
         if (e1.ops == 0 || one.p50_us < e1.p50_us)
             e1 = one;
@@ -624,7 +394,7 @@ int main(int argc, char **argv)
                r + 1, raw.threads, raw.per_sec, b.p50_us, o.clients, e16.per_sec, one.p50_us);
         fflush(stdout);
     }
-    long cn_hwm = vm_kb(cn, "VmHWM:"), ks_hwm = vm_kb(ks, "VmHWM:");
+    long cn_hwm = bl_vm_kb(cn, "VmHWM:"), ks_hwm = bl_vm_kb(ks, "VmHWM:");
     double ratio = e16.per_sec / raw.per_sec, added = e1.p50_us - raw1.p50_us;
 
     printf("\nanode-keyless end to end (keyless signer, SoftHSM2 secp256k1, %ld online CPUs, best "
@@ -662,7 +432,7 @@ int main(int argc, char **argv)
     /* SoftHSM signs on the same cores: once they are saturated, the ratio cannot exceed this. */
     printf("CPU-bound ratio (raw CPU / end-to-end CPU per signature): %.2f\n",
            e2e_cpu > 0 ? raw_cpu / e2e_cpu : 0);
-    printf("load average (1 min) at start %.2f, at end %.2f\n", load0, loadavg());
+    printf("load average (1 min) at start %.2f, at end %.2f\n", load0, bl_loadavg());
     status = e16.errors == 0 && e1.errors == 0 && d1.errors == 0 ? 0 : 1;
 out:
     if (dc.h != NULL)
@@ -671,8 +441,8 @@ out:
     for (unsigned t = 0; t < MAX_CLIENTS; t++)
         if (lc.fds[t] >= 0)
             close(lc.fds[t]);
-    stop(cn);
-    stop(ks);
+    bl_stop(cn);
+    bl_stop(ks);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0) /* NOLINT(cert-env33-c): a fixed command on our mkdtemp path */
         fprintf(stderr, "bench_e2e: could not remove %s\n", dir);

@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -34,6 +33,7 @@
 #include "ak_b64.h"
 #include "ak_hex.h"
 #include "ak_sig.h"
+#include "bench_load.h"
 #include "bench_raw.h"
 
 extern char **environ;
@@ -46,30 +46,10 @@ typedef struct {
     char url[128];
     char ca[512], cert[512], key[512];
     CURL *h[BENCH_MAX_THREADS];
-    char *resp[BENCH_MAX_THREADS];
-    size_t resp_len[BENCH_MAX_THREADS];
+    bl_sink sink[BENCH_MAX_THREADS]; /* response buffers (65536 bytes, malloc'd) */
     unsigned batch;
     uint8_t pub[65];
 } load_ctx;
-
-typedef struct {
-    load_ctx *lc;
-    unsigned t;
-} sink_ref;
-
-static sink_ref refs[BENCH_MAX_THREADS];
-
-static size_t on_data(char *p, size_t sz, size_t n, void *ud)
-{
-    sink_ref *r = ud;
-    size_t k = sz * n, *len = &r->lc->resp_len[r->t];
-    if (k > 65536 - 1 - *len)
-        return 0;
-    memcpy(r->lc->resp[r->t] + *len, p, k);
-    *len += k;
-    r->lc->resp[r->t][*len] = '\0';
-    return k;
-}
 
 /* One POST /sign (single or batch of lc->batch digests); 0 if every result is a signature. */
 static int do_request(load_ctx *lc, unsigned t, int verify)
@@ -95,7 +75,7 @@ static int do_request(load_ctx *lc, unsigned t, int verify)
     }
     if (lc->batch)
         o += (size_t)snprintf(body + o, sizeof body - o, "]}");
-    lc->resp_len[t] = 0;
+    lc->sink[t].len = 0;
     curl_easy_setopt(lc->h[t], CURLOPT_POSTFIELDSIZE, (long)o);
     curl_easy_setopt(lc->h[t], CURLOPT_POSTFIELDS, body);
     if (curl_easy_perform(lc->h[t]) != CURLE_OK)
@@ -106,11 +86,11 @@ static int do_request(load_ctx *lc, unsigned t, int verify)
     if (!verify) {
         /* Cheap check on the hot path: the right number of signatures came back. */
         unsigned found = 0;
-        for (const char *p = lc->resp[t]; (p = strstr(p, "\"signature\"")) != NULL; p++)
+        for (const char *p = lc->sink[t].buf; (p = strstr(p, "\"signature\"")) != NULL; p++)
             found++;
         return found == n ? 0 : 1;
     }
-    cJSON *j = cJSON_Parse(lc->resp[t]);
+    cJSON *j = cJSON_Parse(lc->sink[t].buf);
     const cJSON *arr = lc->batch ? cJSON_GetObjectItemCaseSensitive(j, "results") : NULL;
     for (unsigned i = 0; i < n; i++) {
         const cJSON *it = lc->batch ? cJSON_GetArrayItem(arr, (int)i) : j;
@@ -140,45 +120,6 @@ static int run(const char *cmd)
     if (rc != 0)
         fprintf(stderr, "bench_keyserver: command failed (%d): %s\n", rc, cmd);
     return rc;
-}
-
-static long vm_kb(pid_t pid, const char *field)
-{
-    char path[64], line[256];
-    long v = -1;
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, field, strlen(field)) == 0)
-            v = strtol(line + strlen(field) + 1, NULL, 10);
-    if (f)
-        fclose(f);
-    return v;
-}
-
-/* CPU seconds (user + system) used so far by pid (0 = this process). */
-static double cpu_seconds(pid_t pid)
-{
-    if (pid == 0) {
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
-        return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-               ru.ru_stime.tv_usec / 1e6;
-    }
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    if (f)
-        fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')');
-    unsigned long ut = 0, st = 0;
-    /* fields after the command: state(3) ... utime(14) stime(15) */
-    if (p == NULL ||
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-        return 0;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
 static void print_row(const char *what, const bench_result *r, double sigs_per_req, double raw)
@@ -308,52 +249,36 @@ int main(int argc, char **argv)
     snprintf(lc.cert, sizeof lc.cert, "%s/pki/bench-client.crt", dir);
     snprintf(lc.key, sizeof lc.key, "%s/pki/bench-client.key", dir);
     {
-        CURL *c = curl_easy_init();
         char url[160];
-        lc.resp[0] = malloc(65536);
-        refs[0] = (sink_ref){&lc, 0};
+        lc.sink[0] = (bl_sink){malloc(65536), 65536, 0};
         snprintf(url, sizeof url, "https://127.0.0.1:%u/pubkey?key_id=bench", port);
-        curl_easy_setopt(c, CURLOPT_URL, url);
-        curl_easy_setopt(c, CURLOPT_CAINFO, lc.ca);
-        curl_easy_setopt(c, CURLOPT_SSLCERT, lc.cert);
-        curl_easy_setopt(c, CURLOPT_SSLKEY, lc.key);
-        curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-        curl_easy_setopt(c, CURLOPT_WRITEDATA, &refs[0]);
-        lc.resp_len[0] = 0;
+        CURL *c = bl_curl_mtls(url, lc.ca, lc.cert, lc.key, NULL, &lc.sink[0]);
         CURLcode cr = curl_easy_perform(c);
         curl_easy_cleanup(c);
-        cJSON *j = cJSON_Parse(lc.resp[0]);
+        cJSON *j = cJSON_Parse(lc.sink[0].buf);
         const cJSON *pk = cJSON_GetObjectItemCaseSensitive(j, "public_key");
         int ok = cr == CURLE_OK && cJSON_IsString(pk) &&
                  ak_hex_decode_exact(lc.pub, 65, pk->valuestring, strlen(pk->valuestring)) == AK_OK;
         cJSON_Delete(j);
         if (!ok) {
-            fprintf(stderr, "bench_keyserver: /pubkey failed: %s\n", lc.resp[0]);
+            fprintf(stderr, "bench_keyserver: /pubkey failed: %s\n", lc.sink[0].buf);
             goto out;
         }
     }
     struct curl_slist *hdr = curl_slist_append(NULL, "Content-Type: application/json");
     for (unsigned t = 0; t < clients; t++) {
-        if (lc.resp[t] == NULL)
-            lc.resp[t] = malloc(65536);
-        refs[t] = (sink_ref){&lc, t};
-        lc.h[t] = curl_easy_init();
-        curl_easy_setopt(lc.h[t], CURLOPT_URL, lc.url);
-        curl_easy_setopt(lc.h[t], CURLOPT_CAINFO, lc.ca);
-        curl_easy_setopt(lc.h[t], CURLOPT_SSLCERT, lc.cert);
-        curl_easy_setopt(lc.h[t], CURLOPT_SSLKEY, lc.key);
-        curl_easy_setopt(lc.h[t], CURLOPT_HTTPHEADER, hdr);
-        curl_easy_setopt(lc.h[t], CURLOPT_WRITEFUNCTION, on_data);
-        curl_easy_setopt(lc.h[t], CURLOPT_WRITEDATA, &refs[t]);
+        if (lc.sink[t].buf == NULL)
+            lc.sink[t] = (bl_sink){malloc(65536), 65536, 0};
+        lc.h[t] = bl_curl_mtls(lc.url, lc.ca, lc.cert, lc.key, hdr, &lc.sink[t]);
         if (do_request(&lc, t, 1) != 0) {
-            fprintf(stderr, "bench_keyserver: warm-up request failed: %s\n", lc.resp[t]);
+            fprintf(stderr, "bench_keyserver: warm-up request failed: %s\n", lc.sink[t].buf);
             goto out;
         }
     }
     lc.batch = batch;
     for (unsigned t = 0; t < clients; t++)
         if (do_request(&lc, t, 1) != 0) {
-            fprintf(stderr, "bench_keyserver: batch warm-up failed: %s\n", lc.resp[t]);
+            fprintf(stderr, "bench_keyserver: batch warm-up failed: %s\n", lc.sink[t].buf);
             goto out;
         }
     /* 2. rounds of raw, /sign, batch: the machine is shared, so phases are interleaved and
@@ -367,7 +292,7 @@ int main(int argc, char **argv)
         unsigned tt[2] = {threads, sessions};
         printf("round %u:", r + 1);
         for (unsigned k = 0; k < (threads == sessions ? 1u : 2u); k++) {
-            double c0 = cpu_seconds(0);
+            double c0 = bl_cpu_seconds(0);
             if (bench_raw_sign(&b, MODULE, "bench", PIN, "bench-key", tt[k], seconds, msg,
                                sizeof msg) != AK_OK) {
                 fprintf(stderr, "bench_keyserver: raw: %s\n", msg);
@@ -375,36 +300,36 @@ int main(int argc, char **argv)
             }
             if (b.per_sec > raw.per_sec)
                 raw = b;
-            if (b.ops > 0 && (raw_cpu == 0 || (cpu_seconds(0) - c0) / b.ops < raw_cpu))
-                raw_cpu = (cpu_seconds(0) - c0) / (double)b.ops;
+            if (b.ops > 0 && (raw_cpu == 0 || (bl_cpu_seconds(0) - c0) / b.ops < raw_cpu))
+                raw_cpu = (bl_cpu_seconds(0) - c0) / (double)b.ops;
             printf(" raw(T=%u) %.0f/s", tt[k], b.per_sec);
         }
         lc.batch = 0;
-        double s0 = cpu_seconds(pid), k0 = cpu_seconds(0);
+        double s0 = bl_cpu_seconds(pid), k0 = bl_cpu_seconds(0);
         if (bench_run_threads(&b, clients, seconds, op_sign, &lc) != AK_OK)
             goto out;
-        if (b.ops > 0 && (srv_cpu == 0 || (cpu_seconds(pid) - s0) / b.ops < srv_cpu)) {
-            srv_cpu = (cpu_seconds(pid) - s0) / (double)b.ops;
-            cli_cpu = (cpu_seconds(0) - k0) / (double)b.ops;
+        if (b.ops > 0 && (srv_cpu == 0 || (bl_cpu_seconds(pid) - s0) / b.ops < srv_cpu)) {
+            srv_cpu = (bl_cpu_seconds(pid) - s0) / (double)b.ops;
+            cli_cpu = (bl_cpu_seconds(0) - k0) / (double)b.ops;
         }
         if (b.per_sec > single.per_sec)
             single = b;
         errors += b.errors;
         printf("  /sign %.0f/s", b.per_sec);
         lc.batch = batch;
-        s0 = cpu_seconds(pid);
+        s0 = bl_cpu_seconds(pid);
         if (bench_run_threads(&b, clients, seconds, op_sign, &lc) != AK_OK)
             goto out;
         if (b.ops > 0 &&
-            (bat_cpu == 0 || (cpu_seconds(pid) - s0) / ((double)b.ops * batch) < bat_cpu))
-            bat_cpu = (cpu_seconds(pid) - s0) / ((double)b.ops * batch);
+            (bat_cpu == 0 || (bl_cpu_seconds(pid) - s0) / ((double)b.ops * batch) < bat_cpu))
+            bat_cpu = (bl_cpu_seconds(pid) - s0) / ((double)b.ops * batch);
         if (b.per_sec > batched.per_sec)
             batched = b;
         errors += b.errors;
         printf("  batch %.0f sig/s\n", b.per_sec * batch);
         fflush(stdout);
     }
-    long hwm = vm_kb(pid, "VmHWM:"), rss = vm_kb(pid, "VmRSS:");
+    long hwm = bl_vm_kb(pid, "VmHWM:"), rss = bl_vm_kb(pid, "VmRSS:");
     long connects = 0;
     for (unsigned t = 0; t < clients; t++) {
         long n = 0;
@@ -446,7 +371,7 @@ out:
         waitpid(pid, NULL, 0);
     }
     for (unsigned t = 0; t < BENCH_MAX_THREADS; t++)
-        free(lc.resp[t]);
+        free(lc.sink[t].buf);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     (void)system(cmd);
     return rc;

@@ -23,18 +23,9 @@
  *                        [--keyserver PATH] [--connector PATH]
  * Exit: 0 when the run completed (the target is reported, not enforced), 1 on any failure.
  */
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,9 +34,8 @@
 #include "ak_hex.h"
 #include "ak_sig.h"
 #include "ak_userop.h"
+#include "bench_load.h"
 #include "bench_raw.h"
-
-extern char **environ;
 
 #define MODULE      "/usr/lib/softhsm/libsofthsm2.so"
 #define TOKEN       "bench-pm"
@@ -73,65 +63,10 @@ typedef struct {
     char last_nonce[MAX_CLIENTS][24];
 } load_ctx;
 
-static int connect_port(unsigned port)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    int one = 1;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0)
-        return -1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
-        close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/*
- * One keep-alive HTTP POST of body on client t's connection; the response body goes to
- * lc->last[t]. Returns 0 for a complete 200 response.
- */
+/* One keep-alive POST on client t's connection; its response body goes to lc->last[t]. */
 static int http_post(load_ctx *lc, unsigned t, const char *body)
 {
-    char req[REQ_MAX + 160], buf[RESP_MAX];
-    size_t got = 0;
-    int n = snprintf(req, sizeof req,
-                     "POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
-                     "Content-Length: %zu\r\n\r\n%s",
-                     strlen(body), body);
-    if (n < 0 || (size_t)n >= sizeof req)
-        return -1;
-    if (lc->fds[t] < 0 && (lc->fds[t] = connect_port(lc->port)) < 0)
-        return -1;
-    if (send(lc->fds[t], req, (size_t)n, MSG_NOSIGNAL) != n)
-        goto fail;
-    for (;;) {
-        ssize_t k = recv(lc->fds[t], buf + got, sizeof(buf) - 1 - got, 0);
-        if (k <= 0)
-            goto fail;
-        got += (size_t)k;
-        buf[got] = '\0';
-        char *end = strstr(buf, "\r\n\r\n");
-        if (end == NULL)
-            continue;
-        char *cl = strcasestr(buf, "Content-Length:");
-        if (cl == NULL || strncmp(buf, "HTTP/1.1 200", 12) != 0)
-            goto fail;
-        size_t blen = strtoul(cl + 15, NULL, 10), want = (size_t)(end + 4 - buf) + blen;
-        if (want >= sizeof buf)
-            goto fail;
-        if (got < want)
-            continue;
-        memcpy(lc->last[t], end + 4, blen);
-        lc->last[t][blen] = '\0';
-        return 0;
-    }
-fail:
-    close(lc->fds[t]);
-    lc->fds[t] = -1;
-    return -1;
+    return bl_http_post(&lc->fds[t], lc->port, body, lc->last[t], sizeof lc->last[t]);
 }
 
 /* pm_getPaymasterData for the operation with nonce (t << 32 | seq); 0 if it is a result. */
@@ -183,111 +118,6 @@ static int check_last(const load_ctx *lc, unsigned t)
     return ok ? 0 : -1;
 }
 
-static long vm_kb(pid_t pid, const char *field)
-{
-    char path[64], line[256];
-    long v = -1;
-    snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
-    FILE *f = fopen(path, "r");
-    while (f && fgets(line, sizeof line, f))
-        if (strncmp(line, field, strlen(field)) == 0)
-            v = strtol(line + strlen(field) + 1, NULL, 10);
-    if (f)
-        fclose(f);
-    return v;
-}
-
-/* CPU seconds (user + system) used so far by pid (0 = this process). */
-static double cpu_seconds(pid_t pid)
-{
-    if (pid == 0) {
-        struct rusage ru;
-        getrusage(RUSAGE_SELF, &ru);
-        return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
-               ru.ru_stime.tv_usec / 1e6;
-    }
-    char path[64], buf[1024];
-    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-    FILE *f = fopen(path, "r");
-    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
-    if (f)
-        fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')');
-    unsigned long ut = 0, st = 0;
-    if (p == NULL ||
-        sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
-        return 0;
-    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
-}
-
-/* Start prog with args, stderr to logpath. Returns the pid or -1. */
-static pid_t spawn_logged(char *const argv[], const char *logpath)
-{
-    pid_t pid = -1;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-    if (posix_spawn(&pid, argv[0], &fa, NULL, argv, environ) != 0)
-        pid = -1;
-    posix_spawn_file_actions_destroy(&fa);
-    return pid;
-}
-
-static void stop(pid_t pid)
-{
-    if (pid > 0) {
-        kill(pid, SIGTERM);
-        waitpid(pid, NULL, 0);
-    }
-}
-
-static int write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (f == NULL)
-        return -1;
-    int ok = fputs(text, f) >= 0;
-    return fclose(f) == 0 && ok ? 0 : -1;
-}
-
-/* The key server logs "listening on ADDR port N": wait for it (10 s). */
-static unsigned wait_port(const char *logpath)
-{
-    for (int i = 0; i < 200; i++) {
-        char line[512];
-        unsigned port = 0;
-        FILE *lf = fopen(logpath, "r");
-        while (lf && fgets(line, sizeof line, lf)) {
-            const char *p = strstr(line, " port ");
-            if (strstr(line, "listening on") && p)
-                port = (unsigned)atoi(p + 6);
-        }
-        if (lf)
-            fclose(lf);
-        if (port != 0)
-            return port;
-        usleep(50000);
-    }
-    return 0;
-}
-
-static unsigned free_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    socklen_t al = sizeof a;
-    unsigned port = 0;
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (s >= 0 && bind(s, (struct sockaddr *)&a, sizeof a) == 0 &&
-        getsockname(s, (struct sockaddr *)&a, &al) == 0)
-        port = ntohs(a.sin_port);
-    if (s >= 0)
-        close(s);
-    return port;
-}
-
 typedef struct {
     double seconds;
     unsigned rounds, clients, raw_threads;
@@ -321,32 +151,14 @@ static int parse_args(options *o, int argc, char **argv)
                : -1;
 }
 
-typedef struct {
-    double cn, ks, cli;
-} cpu_split;
-
-static int run_pm(bench_result *best, cpu_split *cpu, load_ctx *lc, unsigned clients,
-                  double seconds, pid_t cn, pid_t ks)
+/* check_last for bl_run_best: says which client's answer failed. */
+static int check_client(void *c, unsigned t)
 {
-    bench_result b;
-    double c0 = cpu_seconds(cn), k0 = cpu_seconds(ks), s0 = cpu_seconds(0);
-    if (bench_run_threads(&b, clients, seconds, op_pm, lc) != AK_OK)
-        return -1;
-    for (unsigned t = 0; t < clients; t++)
-        if (check_last(lc, t) != 0) {
-            fprintf(stderr, "bench_paymaster: client %u: answer does not verify: %s\n", t,
-                    lc->last[t]);
-            return -1;
-        }
-    if (b.ops > 0 && b.per_sec > best->per_sec) {
-        *best = b;
-        if (cpu != NULL) {
-            cpu->cn = (cpu_seconds(cn) - c0) / (double)b.ops;
-            cpu->ks = (cpu_seconds(ks) - k0) / (double)b.ops;
-            cpu->cli = (cpu_seconds(0) - s0) / (double)b.ops;
-        }
-    }
-    return 0;
+    const load_ctx *lc = c;
+    if (check_last(lc, t) == 0)
+        return 0;
+    fprintf(stderr, "bench_paymaster: client %u: answer does not verify: %s\n", t, lc->last[t]);
+    return -1;
 }
 
 /* Start the connector with config text; waits until eth_accounts answers. */
@@ -356,7 +168,7 @@ static pid_t start_connector(load_ctx *lc, const options *o, const char *dir, co
     char cfg[1100], log[1100], port_s[16];
     snprintf(cfg, sizeof cfg, "%s/connector-%s.json", dir, tag);
     snprintf(log, sizeof log, "%s/connector-%s.log", dir, tag);
-    if (write_file(cfg, text) != 0 || (lc->port = free_port()) == 0)
+    if (bl_write_file(cfg, text) != 0 || (lc->port = bl_free_port()) == 0)
         return -1;
     snprintf(port_s, sizeof port_s, "%u", lc->port);
     char *argv[] = {(char *)o->connector,
@@ -371,7 +183,7 @@ static pid_t start_connector(load_ctx *lc, const options *o, const char *dir, co
                     "--log-level",
                     "error",
                     NULL};
-    pid_t pid = spawn_logged(argv, log);
+    pid_t pid = bl_spawn_logged(argv, log);
     for (int i = 0;
          pid > 0 && i < 200 &&
          http_post(lc, 0, "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_accounts\"}") != 0;
@@ -379,7 +191,7 @@ static pid_t start_connector(load_ctx *lc, const options *o, const char *dir, co
         usleep(50000);
     if (pid > 0 && strstr(lc->last[0], "[\"0x") == NULL) {
         fprintf(stderr, "bench_paymaster: anode-connector did not start (%s)\n", log);
-        stop(pid);
+        bl_stop(pid);
         return -1;
     }
     return pid;
@@ -404,7 +216,7 @@ int main(int argc, char **argv)
          msg[256] = "", signer[2048];
     static load_ctx lc;
     bench_result raw = {0}, e16 = {0}, e1 = {0}, b;
-    cpu_split cpu = {0};
+    bl_cpu_split cpu = {0};
     double raw_cpu = 0;
     for (unsigned t = 0; t < MAX_CLIENTS; t++)
         lc.fds[t] = -1;
@@ -434,11 +246,11 @@ int main(int argc, char **argv)
              dir, dir, dir, dir, dir);
     snprintf(path, sizeof path, "%s/ks.json", dir);
     snprintf(ks_log, sizeof ks_log, "%s/keyserver.log", dir);
-    if (write_file(path, text) != 0)
+    if (bl_write_file(path, text) != 0)
         goto out;
     char *ks_argv[] = {(char *)o.keyserver, "--config", path, NULL};
     unsigned ks_port = 0;
-    if ((ks = spawn_logged(ks_argv, ks_log)) < 0 || (ks_port = wait_port(ks_log)) == 0) {
+    if ((ks = bl_spawn_logged(ks_argv, ks_log)) < 0 || (ks_port = bl_wait_port(ks_log)) == 0) {
         fprintf(stderr, "bench_paymaster: anode-keyserver did not start (%s)\n", ks_log);
         goto out;
     }
@@ -455,7 +267,7 @@ int main(int argc, char **argv)
         goto out;
     memcpy(lc.addr, strstr(lc.last[0], "[\"0x") + 2, 42);
     lc.addr[42] = '\0';
-    stop(cn);
+    bl_stop(cn);
     close(lc.fds[0]);
     lc.fds[0] = -1;
     snprintf(text, sizeof text,
@@ -475,7 +287,7 @@ int main(int argc, char **argv)
     for (unsigned r = 0; r < o.rounds; r++) {
         unsigned tt[2] = {o.raw_threads, 8};
         for (unsigned k = 0; k < (tt[0] == tt[1] ? 1u : 2u); k++) {
-            double c0 = cpu_seconds(0);
+            double c0 = bl_cpu_seconds(0);
             if (bench_raw_sign(&b, MODULE, TOKEN, PIN, KEY_LABEL, tt[k], o.seconds, msg,
                                sizeof msg) != AK_OK) {
                 fprintf(stderr, "bench_paymaster: raw C_Sign: %s\n", msg);
@@ -483,13 +295,13 @@ int main(int argc, char **argv)
             }
             if (b.per_sec > raw.per_sec) {
                 raw = b;
-                raw_cpu = (cpu_seconds(0) - c0) / (double)b.ops;
+                raw_cpu = (bl_cpu_seconds(0) - c0) / (double)b.ops;
             }
         }
-        if (run_pm(&e16, &cpu, &lc, o.clients, o.seconds, cn, ks) != 0)
+        if (bl_run_best(&e16, &cpu, o.clients, o.seconds, op_pm, check_client, &lc, cn, ks) != 0)
             goto out;
         bench_result one = {0};
-        if (run_pm(&one, NULL, &lc, 1, o.seconds / 2, cn, ks) != 0)
+        if (bl_run_best(&one, NULL, 1, o.seconds / 2, op_pm, check_client, &lc, cn, ks) != 0)
             goto out;
         if (e1.ops == 0 || one.p50_us < e1.p50_us)
             e1 = one;
@@ -515,14 +327,14 @@ int main(int argc, char **argv)
     printf("CPU per signature: raw C_Sign %.0f us; end to end: connector %.0f us + key server "
            "%.0f us + clients %.0f us\n",
            raw_cpu * 1e6, cpu.cn * 1e6, cpu.ks * 1e6, cpu.cli * 1e6);
-    printf("peak RSS (VmHWM): connector %ld kB\n", vm_kb(cn, "VmHWM:"));
+    printf("peak RSS (VmHWM): connector %ld kB\n", bl_vm_kb(cn, "VmHWM:"));
     status = e16.errors == 0 && e1.errors == 0 ? 0 : 1;
 out:
     for (unsigned t = 0; t < MAX_CLIENTS; t++)
         if (lc.fds[t] >= 0)
             close(lc.fds[t]);
-    stop(cn);
-    stop(ks);
+    bl_stop(cn);
+    bl_stop(ks);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     if (system(cmd) != 0)
         fprintf(stderr, "bench_paymaster: could not remove %s\n", dir);

@@ -48,7 +48,7 @@ echo "clang-tidy: ${#TIDY[@]} files clean"
 
 if [ "${AK_SKIP_FUZZ:-0}" != 1 ]; then
     step "fuzz smoke (${FUZZ_SECONDS}s per target)"
-    cmake -S "$ROOT" -B "$ROOT/build/fuzz" -DCMAKE_C_COMPILER=clang -DAK_FUZZ=ON \
+    cmake -S "$ROOT" -B "$ROOT/build/fuzz" -DCMAKE_C_COMPILER=clang -DAK_FUZZ=ON -DAK_WERROR=ON \
         -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
     cmake --build "$ROOT/build/fuzz" -j "$JOBS" --target fuzz_all
     for bin in "$ROOT"/build/fuzz/tests/fuzz_*; do

@@ -57,7 +57,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 2: {
         uint8_t out[2 * CN_AUTH_MAX_JWT];
         size_t n = 0;
-        (void)b64url_decode(out, sizeof out, &n, s, size - 1);
+        (void)ak_b64url_decode(out, sizeof out, &n, s, size - 1);
         break;
     }
     case 3: {
