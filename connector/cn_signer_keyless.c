@@ -2,14 +2,9 @@
  * cn_signer_keyless.c - the "keyless" signer: anode-keyserver over mutual TLS with libcurl
  * (see cn_signer_keyless.h for the protocol, retry and failover rules).
  *
- * Owns: the configuration strings, a free list of CURL easy handles (each keeps its TLS
- * connections alive between requests; at most pool_size idle handles are kept, extra ones made
- * under load are closed after use), and per-URL failure state. No key material: the client
- * key file is read by libcurl/OpenSSL when a connection is made.
- *
- * Connection reuse: "connection_reuse": "pool" (default) keeps a free list of easy handles;
- * "share" makes an easy handle per request attached to one CURLSH that shares the connection
- * cache and TLS sessions. Both keep connections; see docs/connector.md for the measurement.
+ * Owns: the parsed configuration, the HTTP client (cn_keyless_http.h: handle pool or CURLSH,
+ * retries, URL failover, the prober; "connection_reuse": "pool" or "share" picks the first or
+ * the second), the batching queue and the latency estimate. No key material.
  *
  * Batching (cn_signer_keyless.h): the queue holds waiters that live on their callers' stacks;
  * a waiter is only touched under bmu, and its caller returns only once it is W_DONE (or it
@@ -18,7 +13,6 @@
  */
 #include "cn_signer_keyless.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -27,24 +21,20 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 #include "ak_addr.h"
 #include "ak_b64.h"
 #include "ak_hex.h"
-#include "ak_secmem.h"
+#include "cn_keyless_http.h"
 
-#define URL_MAX           256
-#define KEY_ID_MAX        128
-#define PATH_MAX_CFG      1024
-#define REQ_ID_MAX        64
-#define BACKOFF_FIRST_MS  50
-#define BACKOFF_MAX_MS    1000
-#define POOL_DEFAULT      16
-#define POOL_MAX          256
-#define PROBE_INTERVAL_MS 1000
-#define BATCH_DEFAULT     64  /* "batch_max" default (keyless; "custom" defaults to 1) */
-#define BATCH_MAX         256 /* the key server's default max_batch */
+_Static_assert(CN_KEYLESS_MAX_URLS == CN_KH_MAX_URLS, "one URL limit");
+_Static_assert(CN_KEYLESS_COOLDOWN_MS == CN_KH_COOLDOWN_MS, "one cooldown");
+
+#define KEY_ID_MAX    128
+#define REQ_ID_MAX    64
+#define POOL_DEFAULT  16
+#define POOL_MAX      256
+#define BATCH_DEFAULT 64  /* "batch_max" default (keyless; "custom" defaults to 1) */
+#define BATCH_MAX     256 /* the key server's default max_batch */
 /* "max_inflight" default: 2 - under load one batch is being signed (the key server spreads a
  * batch's items over all its HSM sessions) while the next one gathers; bench_e2e measured
  * 2 against 1, 4 and 8 (docs/benchmarks.md). A lone signature still goes at once. */
@@ -72,28 +62,10 @@ typedef struct waiter {
 enum { W_QUEUED, W_LEAD, W_TAKEN, W_DONE };
 
 typedef struct {
-    char base[URL_MAX + 1];
-    _Atomic int64_t down_until_ms; /* monotonic ms; 0 = healthy */
-} ks_url;
-
-typedef struct {
-    ks_url urls[CN_KEYLESS_MAX_URLS];
-    size_t n_urls;
+    cn_kh_cfg hc; /* URLs, TLS files, connect timeout, retries, pool: for cn_kh_new() */
+    cn_kh *kh;
     char key_id[KEY_ID_MAX + 1];
-    char cert[PATH_MAX_CFG + 1], key[PATH_MAX_CFG + 1], ca[PATH_MAX_CFG + 1];
-    long timeout_ms, connect_timeout_ms;
-    int retries;
-    int use_share;
-    int allow_http; /* "custom": http:// URLs allowed */
-    char *auth_hdr; /* "custom": "Authorization: Bearer ..." in locked memory, or NULL */
-    size_t auth_cap;
-
-    pthread_mutex_t mu; /* guards idle[] / n_idle */
-    CURL **idle;
-    size_t n_idle, pool_size;
-
-    CURLSH *share;
-    pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
+    long timeout_ms;
 
     /* Opportunistic batching (group commit): at most max_inflight POST /sign in flight; a
      * signature that finds a free slot and nobody waiting goes alone, at once; the others
@@ -103,23 +75,9 @@ typedef struct {
     waiter *qhead, *qtail;
     size_t qlen;
 
-    struct curl_slist *headers;
     _Atomic uint64_t seq;        /* request id counter */
     _Atomic uint32_t latency_us; /* EWMA of successful sign latency */
-
-    /* Background re-check of failed URLs (only with more than one URL). */
-    pthread_t prober;
-    int prober_started;
-    pthread_mutex_t probe_mu; /* guards stopping */
-    pthread_cond_t probe_cv;
-    int stopping;
 } keyless;
-
-typedef struct {
-    char *data;
-    size_t len, cap; /* cap <= the allocation; a larger body is AK_ERR_UPSTREAM */
-    int overflow;
-} body_buf;
 
 /* A short, secret-free reason for the caller (err may be NULL). */
 #define set_err(err, cap, ...)                                                                     \
@@ -137,263 +95,11 @@ static int64_t now_ms(void)
     return now_us() / 1000;
 }
 
-static void sleep_ms(long ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-/* ---- curl plumbing ---------------------------------------------------------------------- */
-
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    body_buf *b = userdata;
-    size_t n = size * nmemb;
-    if (n > b->cap - b->len) {
-        b->overflow = 1;
-        return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
-    }
-    memcpy(b->data + b->len, ptr, n);
-    b->len += n;
-    return n;
-}
-
-static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *user)
-{
-    (void)h;
-    (void)access;
-    keyless *k = user;
-    pthread_mutex_lock(&k->share_mu[data]);
-}
-
-static void share_unlock(CURL *h, curl_lock_data data, void *user)
-{
-    (void)h;
-    keyless *k = user;
-    pthread_mutex_unlock(&k->share_mu[data]);
-}
-
-/* A handle with every per-signer option set; per-request options are set in http_once(). */
-static CURL *handle_new(keyless *k)
-{
-    CURL *h = curl_easy_init();
-    if (h == NULL)
-        return NULL;
-    int bad = 0;
-    bad |= curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, k->allow_http ? "http,https" : "https") !=
-           CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_PROXY, "") != CURLE_OK; /* ignore *_proxy env vars */
-    bad |= curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2) != CURLE_OK;
-    if (k->ca[0] != '\0') { /* "custom" without "ca": the system's trust store */
-        bad |= curl_easy_setopt(h, CURLOPT_CAINFO, k->ca) != CURLE_OK;
-        bad |= curl_easy_setopt(h, CURLOPT_CAPATH, NULL) != CURLE_OK;
-    }
-    if (k->cert[0] != '\0') { /* "custom" may run without a client certificate */
-        bad |= curl_easy_setopt(h, CURLOPT_SSLCERT, k->cert) != CURLE_OK;
-        bad |= curl_easy_setopt(h, CURLOPT_SSLKEY, k->key) != CURLE_OK;
-    }
-    bad |= curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, k->connect_timeout_ms) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_HTTPHEADER, k->headers) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_MAXCONNECTS, (long)CN_KEYLESS_MAX_URLS) != CURLE_OK;
-    if (k->use_share)
-        bad |= curl_easy_setopt(h, CURLOPT_SHARE, k->share) != CURLE_OK;
-    if (bad) {
-        curl_easy_cleanup(h);
-        return NULL;
-    }
-    return h;
-}
-
-static CURL *handle_get(keyless *k)
-{
-    CURL *h = NULL;
-    if (!k->use_share) {
-        pthread_mutex_lock(&k->mu);
-        if (k->n_idle > 0)
-            h = k->idle[--k->n_idle];
-        pthread_mutex_unlock(&k->mu);
-    }
-    return h ? h : handle_new(k);
-}
-
-static void handle_put(keyless *k, CURL *h)
-{
-    if (h == NULL)
-        return;
-    if (!k->use_share) {
-        pthread_mutex_lock(&k->mu);
-        if (k->n_idle < k->pool_size) {
-            k->idle[k->n_idle++] = h;
-            h = NULL;
-        }
-        pthread_mutex_unlock(&k->mu);
-    }
-    curl_easy_cleanup(h); /* NULL is a no-op */
-}
-
-static int curl_retryable(CURLcode c)
-{
-    switch (c) {
-    case CURLE_COULDNT_RESOLVE_HOST:
-    case CURLE_COULDNT_CONNECT:
-    case CURLE_OPERATION_TIMEDOUT:
-    case CURLE_SEND_ERROR:
-    case CURLE_RECV_ERROR:
-    case CURLE_GOT_NOTHING:
-    case CURLE_PARTIAL_FILE:
-    case CURLE_SSL_CONNECT_ERROR:
-    case CURLE_HTTP2:
-    case CURLE_HTTP2_STREAM:
-        return 1;
-    default:
-        return 0;
-    }
-}
-
-static ak_err curl_to_err(CURLcode c, const body_buf *b)
-{
-    if (c == CURLE_OPERATION_TIMEDOUT)
-        return AK_ERR_TIMEOUT;
-    if (c == CURLE_WRITE_ERROR && b->overflow)
-        return AK_ERR_UPSTREAM;
-    if (c == CURLE_OUT_OF_MEMORY)
-        return AK_ERR_NOMEM;
-    return AK_ERR_NETWORK; /* refused, reset, TLS handshake or certificate failure */
-}
-
-static ak_err status_to_err(long status)
-{
-    switch (status) {
-    case 403:
-        return AK_ERR_FORBIDDEN;
-    case 404:
-        return AK_ERR_KEY_NOT_FOUND;
-    case 503:
-        return AK_ERR_UNAVAILABLE;
-    default:
-        return AK_ERR_UPSTREAM;
-    }
-}
-
-/*
- * One HTTP exchange with one URL. post: NULL for GET. On AK_OK, *status is the HTTP status
- * and body holds the response (bounded). *retry says whether another attempt may help.
- */
-static AK_WUR ak_err http_once(keyless *k, const ks_url *u, const char *path, const char *post,
-                               long timeout_ms, body_buf *body, long *status, int *retry)
-{
-    char url[URL_MAX + 128 + KEY_ID_MAX];
-    ak_err rc = AK_ERR_INTERNAL;
-    CURL *h = handle_get(k);
-    *retry = 0;
-    body->len = 0;
-    body->overflow = 0;
-    if (h == NULL) {
-        rc = AK_ERR_NOMEM;
-        goto out;
-    }
-    snprintf(url, sizeof url, "%s%s", u->base, path);
-    int bad = 0;
-    bad |= curl_easy_setopt(h, CURLOPT_URL, url) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_WRITEDATA, body) != CURLE_OK;
-    if (post != NULL) {
-        bad |= curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(post)) != CURLE_OK;
-        bad |= curl_easy_setopt(h, CURLOPT_POSTFIELDS, post) != CURLE_OK;
-    } else {
-        bad |= curl_easy_setopt(h, CURLOPT_HTTPGET, 1L) != CURLE_OK;
-    }
-    if (bad)
-        goto out;
-    CURLcode c = curl_easy_perform(h);
-    if (c != CURLE_OK) {
-        rc = curl_to_err(c, body);
-        *retry = curl_retryable(c);
-        goto out;
-    }
-    if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status) != CURLE_OK)
-        goto out;
-    *retry = *status == 503;
-    rc = AK_OK;
-out:
-    if (h != NULL) {
-        /* Do not keep a pointer to the caller's stack buffers in a pooled handle. */
-        (void)curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
-        (void)curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
-        if (rc != AK_OK && !*retry && rc != AK_ERR_UPSTREAM) {
-            curl_easy_cleanup(h); /* unknown state: do not reuse */
-            h = NULL;
-        }
-    }
-    handle_put(k, h);
-    return rc;
-}
-
-/*
- * The request with retries and failover. Rounds: each round tries the healthy URLs in
- * config order, then those still cooling down; between rounds it sleeps an exponential
- * backoff with jitter. Never runs past deadline (monotonic ms). status and body as in http_once;
- * a non-2xx status other than 503 is returned to the caller (AK_OK with that status).
- */
-static AK_WUR ak_err http_call(keyless *k, const char *path, const char *post, body_buf *body,
-                               long *status, int64_t deadline)
-{
-    ak_err rc = AK_ERR_NETWORK;
-    long backoff = BACKOFF_FIRST_MS;
-    for (int round = 0; round <= k->retries; round++) {
-        size_t order[CN_KEYLESS_MAX_URLS], n = 0;
-        int64_t t = now_ms(), down[CN_KEYLESS_MAX_URLS];
-        /* One snapshot per URL: other threads and the prober change the marks concurrently. */
-        for (size_t i = 0; i < k->n_urls; i++)
-            down[i] = atomic_load(&k->urls[i].down_until_ms);
-        for (size_t i = 0; i < k->n_urls; i++)
-            if (down[i] <= t)
-                order[n++] = i;
-        for (size_t i = 0; i < k->n_urls; i++)
-            if (down[i] > t)
-                order[n++] = i;
-        for (size_t j = 0; j < n; j++) {
-            ks_url *u = &k->urls[order[j]];
-            int retry = 0;
-            long left = (long)(deadline - now_ms());
-            if (left <= 0)
-                return rc == AK_ERR_NETWORK ? AK_ERR_TIMEOUT : rc;
-            ak_err e = http_once(k, u, path, post, left, body, status, &retry);
-            if (e == AK_OK && *status != 503) {
-                atomic_store(&u->down_until_ms, 0);
-                return AK_OK;
-            }
-            rc = e == AK_OK ? AK_ERR_UNAVAILABLE : e;
-            if (!retry)
-                return rc;
-            atomic_store(&u->down_until_ms, now_ms() + CN_KEYLESS_COOLDOWN_MS);
-        }
-        if (round == k->retries)
-            break;
-        /* Full jitter in [backoff/2, backoff*3/2), never past the deadline. */
-        long sleep = backoff / 2 + (long)((unsigned long)random() % (unsigned long)backoff);
-        long left = (long)(deadline - now_ms());
-        if (sleep >= left)
-            return rc;
-        sleep_ms(sleep);
-        backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
-    }
-    return rc;
-}
-
 /* Parse body as a JSON object; a non-200 status maps to its error. */
-static AK_WUR ak_err parse_response(cJSON **out, const body_buf *body, long status)
+static AK_WUR ak_err parse_response(cJSON **out, const cn_kh_body *body, long status)
 {
     if (status != 200)
-        return status_to_err(status);
+        return cn_kh_status_err(status);
     *out = cJSON_ParseWithLength(body->data, body->len);
     if (*out == NULL || !cJSON_IsObject(*out)) {
         cJSON_Delete(*out);
@@ -470,14 +176,14 @@ static AK_WUR ak_err sign_alone(keyless *k, cn_raw_sig *out, const uint8_t diges
 {
     char req[ITEM_MAX];
     size_t req_len = 0;
-    body_buf body = {malloc(CN_KEYLESS_MAX_BODY), 0, CN_KEYLESS_MAX_BODY, 0};
+    cn_kh_body body = {malloc(CN_KEYLESS_MAX_BODY), 0, CN_KEYLESS_MAX_BODY, 0};
     cJSON *j = NULL;
     long status = 0;
     int64_t t0 = now_us();
     ak_err rc = body.data ? item_json(req, sizeof req, &req_len, k, digest, rid) : AK_ERR_NOMEM;
     if (rc != AK_OK)
         goto out;
-    rc = http_call(k, "/sign", req, &body, &status, deadline);
+    rc = cn_kh_call(k->kh, "/sign", req, &body, &status, deadline);
     if (rc != AK_OK)
         goto out;
     rc = parse_response(&j, &body, status);
@@ -526,7 +232,7 @@ static void run_batch(keyless *k, waiter *const *m, size_t n)
     size_t cap = n * ITEM_MAX + 32, len = 13, item_len = 0;
     size_t body_cap = n * RESULT_MAX + 256;
     char *req = malloc(cap);
-    body_buf body = {malloc(body_cap), 0, body_cap, 0};
+    cn_kh_body body = {malloc(body_cap), 0, body_cap, 0};
     cJSON *j = NULL;
     long status = 0;
     int64_t deadline = m[0]->deadline_ms, t0 = now_us();
@@ -547,7 +253,7 @@ static void run_batch(keyless *k, waiter *const *m, size_t n)
             deadline = m[i]->deadline_ms;
     }
     memcpy(req + len, "]}", 3);
-    rc = http_call(k, "/sign", req, &body, &status, deadline);
+    rc = cn_kh_call(k->kh, "/sign", req, &body, &status, deadline);
     if (rc != AK_OK)
         goto out;
     if (status == 400 || status == 404 || status == 405 || status == 413 || status == 415 ||
@@ -737,87 +443,30 @@ static ak_err keyless_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[3
 static ak_err keyless_health(cn_signer *s, cn_signer_health *out)
 {
     keyless *k = s->impl;
-    body_buf body = {malloc(CN_KEYLESS_MAX_BODY), 0, CN_KEYLESS_MAX_BODY, 0};
+    cn_kh_body body = {malloc(CN_KEYLESS_MAX_BODY), 0, CN_KEYLESS_MAX_BODY, 0};
     long status = 0;
     memset(out, 0, sizeof *out);
-    out->max_concurrency = (unsigned)k->pool_size;
+    out->max_concurrency = (unsigned)k->hc.pool_size;
     out->expected_latency_ms = (atomic_load(&k->latency_us) + 999) / 1000;
     /* One pass over the URLs, no backoff: a health probe must answer quickly. */
     ak_err rc = body.data ? AK_ERR_NETWORK : AK_ERR_NOMEM;
-    for (size_t i = 0; i < k->n_urls && body.data != NULL; i++) {
+    for (size_t i = 0; i < k->hc.n_urls && body.data != NULL; i++) {
         int retry = 0;
-        rc = http_once(k, &k->urls[i], "/health", NULL, k->connect_timeout_ms + 1000, &body,
-                       &status, &retry);
+        rc = cn_kh_once(k->kh, i, "/health", NULL, k->hc.connect_timeout_ms + 1000, &body, &status,
+                        &retry);
         if (rc == AK_OK && status == 200) {
-            atomic_store(&k->urls[i].down_until_ms, 0);
+            cn_kh_mark(k->kh, i, 0);
             out->can_sign = 1;
             break;
         }
         if (rc == AK_OK)
-            rc = status_to_err(status);
+            rc = cn_kh_status_err(status);
         if (retry)
-            atomic_store(&k->urls[i].down_until_ms, now_ms() + CN_KEYLESS_COOLDOWN_MS);
+            cn_kh_mark(k->kh, i, 1);
     }
     if (!out->can_sign)
         snprintf(out->detail, sizeof out->detail, "key server: %s", ak_strerror(rc));
     free(body.data);
-    return AK_OK;
-}
-
-/*
- * While a URL is marked down, probe its /health every PROBE_INTERVAL_MS and keep it marked
- * down until it answers 200: live requests then never pay a connect timeout to find out.
- */
-static void *prober_main(void *arg)
-{
-    keyless *k = arg;
-    body_buf body = {malloc(CN_KEYLESS_MAX_BODY), 0, CN_KEYLESS_MAX_BODY, 0};
-    long status = 0;
-    pthread_mutex_lock(&k->probe_mu);
-    while (!k->stopping && body.data != NULL) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += PROBE_INTERVAL_MS / 1000;
-        ts.tv_nsec += (PROBE_INTERVAL_MS % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        (void)pthread_cond_timedwait(&k->probe_cv, &k->probe_mu, &ts);
-        if (k->stopping)
-            break;
-        pthread_mutex_unlock(&k->probe_mu);
-        for (size_t i = 0; i < k->n_urls; i++) {
-            int retry = 0;
-            if (atomic_load(&k->urls[i].down_until_ms) == 0)
-                continue;
-            ak_err e = http_once(k, &k->urls[i], "/health", NULL, k->connect_timeout_ms + 1000,
-                                 &body, &status, &retry);
-            atomic_store(&k->urls[i].down_until_ms,
-                         e == AK_OK && status == 200 ? 0 : now_ms() + CN_KEYLESS_COOLDOWN_MS);
-        }
-        pthread_mutex_lock(&k->probe_mu);
-    }
-    pthread_mutex_unlock(&k->probe_mu);
-    free(body.data);
-    return NULL;
-}
-
-static AK_WUR ak_err prober_start(keyless *k)
-{
-    pthread_condattr_t ca;
-    if (pthread_condattr_init(&ca) != 0)
-        return AK_ERR_INTERNAL;
-    int bad = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
-              pthread_cond_init(&k->probe_cv, &ca) != 0;
-    pthread_condattr_destroy(&ca);
-    if (bad)
-        return AK_ERR_INTERNAL;
-    if (pthread_create(&k->prober, NULL, prober_main, k) != 0) {
-        pthread_cond_destroy(&k->probe_cv);
-        return AK_ERR_INTERNAL;
-    }
-    k->prober_started = 1;
     return AK_OK;
 }
 
@@ -826,31 +475,7 @@ static void keyless_destroy(cn_signer *s)
     keyless *k = s->impl;
     if (k == NULL)
         return;
-    if (k->prober_started) {
-        pthread_mutex_lock(&k->probe_mu);
-        k->stopping = 1;
-        pthread_cond_signal(&k->probe_cv);
-        pthread_mutex_unlock(&k->probe_mu);
-        pthread_join(k->prober, NULL);
-        pthread_cond_destroy(&k->probe_cv);
-    }
-    pthread_mutex_destroy(&k->probe_mu);
-    for (size_t i = 0; i < k->n_idle; i++)
-        curl_easy_cleanup(k->idle[i]);
-    free(k->idle);
-    if (k->share != NULL) {
-        curl_share_cleanup(k->share);
-        for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-            pthread_mutex_destroy(&k->share_mu[i]);
-    }
-    /* The slist holds the secret auth_hdr by pointer: detach it before freeing the list. */
-    for (struct curl_slist *l = k->headers; l != NULL && k->auth_hdr != NULL; l = l->next)
-        if (l->data == k->auth_hdr)
-            l->data = NULL;
-    curl_slist_free_all(k->headers);
-    if (k->auth_hdr != NULL)
-        ak_secure_free(k->auth_hdr, k->auth_cap);
-    pthread_mutex_destroy(&k->mu);
+    cn_kh_free(k->kh); /* stops the prober first */
     pthread_mutex_destroy(&k->bmu);
     free(k);
     s->impl = NULL;
@@ -874,7 +499,7 @@ static const cn_signer_ops custom_ops = {
 
 /* Check one /pubkey answer; pub/addr set on success. */
 static AK_WUR ak_err check_pubkey(keyless *k, uint8_t pub[65], uint8_t addr[20],
-                                  const body_buf *body, long status, char *err, size_t cap)
+                                  const cn_kh_body *body, long status, char *err, size_t cap)
 {
     uint8_t raw[65], a2[20];
     size_t raw_len = 0;
@@ -924,24 +549,24 @@ static AK_WUR ak_err fetch_pubkey(keyless *k, uint8_t pub[65], uint8_t addr[20],
 {
     char path[KEY_ID_MAX + 32];
     uint8_t pub2[65], addr2[20];
-    body_buf body = {malloc(CN_KEYLESS_MAX_BODY), 0, CN_KEYLESS_MAX_BODY, 0};
+    cn_kh_body body = {malloc(CN_KEYLESS_MAX_BODY), 0, CN_KEYLESS_MAX_BODY, 0};
     long status = 0;
     ak_err rc = AK_ERR_NOMEM;
     if (body.data == NULL)
         goto out;
     snprintf(path, sizeof path, "/pubkey?key_id=%s", k->key_id);
-    rc = http_call(k, path, NULL, &body, &status, now_ms() + k->timeout_ms);
+    rc = cn_kh_call(k->kh, path, NULL, &body, &status, now_ms() + k->timeout_ms);
     if (rc != AK_OK) {
         set_err(err, cap, "keyless: GET /pubkey for key_id %s failed: %s", k->key_id,
                 ak_strerror(rc));
         goto out;
     }
     rc = check_pubkey(k, pub, addr, &body, status, err, cap);
-    for (size_t i = 0; i < k->n_urls && rc == AK_OK; i++) {
+    for (size_t i = 0; i < k->hc.n_urls && rc == AK_OK; i++) {
         int retry = 0;
-        if (atomic_load(&k->urls[i].down_until_ms) != 0)
+        if (cn_kh_down_until(k->kh, i) != 0)
             continue; /* failed just now */
-        if (http_once(k, &k->urls[i], path, NULL, k->timeout_ms, &body, &status, &retry) != AK_OK ||
+        if (cn_kh_once(k->kh, i, path, NULL, k->timeout_ms, &body, &status, &retry) != AK_OK ||
             status != 200)
             continue; /* down now: it is checked by every signature later anyway */
         rc = check_pubkey(k, pub2, addr2, &body, status, err, cap);
@@ -1022,16 +647,18 @@ static AK_WUR ak_err parse_cfg(keyless *k, cn_signer *s, const cJSON *cfg,
     {
         size_t len = cJSON_IsString(it) ? strlen(it->valuestring) : 0;
         int https = len > 8 && strncmp(it->valuestring, "https://", 8) == 0;
-        int http = k->allow_http && len > 7 && strncmp(it->valuestring, "http://", 7) == 0;
-        if (len > URL_MAX || !(https || http) || strpbrk(it->valuestring, "?#@ \t\r\n") != NULL) {
-            set_err(err, cap, "keyless.urls[%zu]: must be an %s base URL", k->n_urls,
-                    k->allow_http ? "http:// or https://" : "https://");
+        int http = k->hc.allow_http && len > 7 && strncmp(it->valuestring, "http://", 7) == 0;
+        if (len > CN_KH_URL_MAX || !(https || http) ||
+            strpbrk(it->valuestring, "?#@ \t\r\n") != NULL) {
+            set_err(err, cap, "keyless.urls[%zu]: must be an %s base URL", k->hc.n_urls,
+                    k->hc.allow_http ? "http:// or https://" : "https://");
             return AK_ERR_CONFIG;
         }
-        snprintf(k->urls[k->n_urls].base, sizeof k->urls[0].base, "%s", it->valuestring);
-        if (k->urls[k->n_urls].base[len - 1] == '/')
-            k->urls[k->n_urls].base[len - 1] = '\0';
-        k->n_urls++;
+        char *base = k->hc.urls[k->hc.n_urls];
+        snprintf(base, sizeof k->hc.urls[0], "%s", it->valuestring);
+        if (base[len - 1] == '/')
+            base[len - 1] = '\0';
+        k->hc.n_urls++;
     }
     const cJSON *kid = cJSON_GetObjectItemCaseSensitive(cfg, "key_id");
     if (!cJSON_IsString(kid) || !safe_id(kid->valuestring, KEY_ID_MAX)) {
@@ -1052,26 +679,26 @@ static AK_WUR ak_err parse_cfg(keyless *k, cn_signer *s, const cJSON *cfg,
         set_err(err, cap, "keyless.connection_reuse: \"pool\" or \"share\"");
         return AK_ERR_CONFIG;
     }
-    k->use_share = str_field_is(cfg, "connection_reuse", "share");
+    k->hc.use_share = str_field_is(cfg, "connection_reuse", "share");
     ak_err rc = AK_OK;
     /* "custom": client certificate (both or neither) and ca are optional. */
     int opt = ext != NULL && ext->optional_tls_files;
     int want_cert =
         !opt || cJSON_HasObjectItem(cfg, "client_cert") || cJSON_HasObjectItem(cfg, "client_key");
     if ((want_cert &&
-         ((rc = cfg_path(k->cert, sizeof k->cert, cfg, "client_cert", err, cap)) != AK_OK ||
-          (rc = cfg_path(k->key, sizeof k->key, cfg, "client_key", err, cap)) != AK_OK)) ||
+         ((rc = cfg_path(k->hc.cert, sizeof k->hc.cert, cfg, "client_cert", err, cap)) != AK_OK ||
+          (rc = cfg_path(k->hc.key, sizeof k->hc.key, cfg, "client_key", err, cap)) != AK_OK)) ||
         ((!opt || cJSON_HasObjectItem(cfg, "ca")) &&
-         (rc = cfg_path(k->ca, sizeof k->ca, cfg, "ca", err, cap)) != AK_OK) ||
+         (rc = cfg_path(k->hc.ca, sizeof k->hc.ca, cfg, "ca", err, cap)) != AK_OK) ||
         (rc = cfg_long(&k->timeout_ms, cfg, "timeout_ms", 5000, 1, 600000, err, cap)) != AK_OK ||
-        (rc = cfg_long(&k->connect_timeout_ms, cfg, "connect_timeout_ms", 2000, 1, 600000, err,
+        (rc = cfg_long(&k->hc.connect_timeout_ms, cfg, "connect_timeout_ms", 2000, 1, 600000, err,
                        cap)) != AK_OK ||
         (rc = cfg_long(&v, cfg, "retries", 2, 0, 10, err, cap)) != AK_OK)
         return rc;
-    k->retries = (int)v;
+    k->hc.retries = (int)v;
     if ((rc = cfg_long(&v, cfg, "pool_size", POOL_DEFAULT, 1, POOL_MAX, err, cap)) != AK_OK)
         return rc;
-    k->pool_size = (size_t)v;
+    k->hc.pool_size = (size_t)v;
     /* "custom" servers may not know the batch form: batching is opt-in there. */
     if ((rc = cfg_long(&v, cfg, "batch_max", ext != NULL ? 1 : BATCH_DEFAULT, 1, BATCH_MAX, err,
                        cap)) != AK_OK)
@@ -1107,66 +734,24 @@ ak_err cn_keyless_signer_new_ext(cn_signer **out, const cJSON *cfg, const cn_key
         free(k);
         goto out;
     }
-    pthread_mutex_init(&k->mu, NULL);
-    pthread_mutex_init(&k->probe_mu, NULL);
     pthread_mutex_init(&k->bmu, NULL);
     s->ops = ext ? &custom_ops : &keyless_ops;
     s->impl = k;
     s->provider = ext && ext->provider ? ext->provider : "anode-keyserver";
     s->level = ext ? ext->level : CN_LEVEL_PRODUCTION;
-    k->allow_http = ext != NULL && ext->allow_http;
+    k->hc.allow_http = ext != NULL && ext->allow_http;
     rc = parse_cfg(k, s, cfg, ext, err, err_cap);
     if (rc != AK_OK)
         goto out;
-    rc = AK_ERR_NOMEM;
-    k->idle = calloc(k->pool_size, sizeof *k->idle);
-    k->headers = curl_slist_append(NULL, "Content-Type: application/json");
-    struct curl_slist *h2 = k->headers ? curl_slist_append(k->headers, "Expect:") : NULL;
-    if (k->idle == NULL || h2 == NULL)
+    rc = cn_kh_new(&k->kh, &k->hc, ext != NULL ? ext->bearer : NULL,
+                   ext != NULL ? ext->bearer_len : 0, err, err_cap);
+    if (rc != AK_OK)
         goto out;
-    k->headers = h2;
-    if (ext != NULL && ext->bearer != NULL) {
-        /* curl_slist_append copies: build the line in locked memory, append, then swap the
-         * copy for ours so the only copy of the token is wiped at destroy. */
-        k->auth_cap = ext->bearer_len + 32;
-        k->auth_hdr = ak_secure_alloc(k->auth_cap);
-        if (k->auth_hdr == NULL)
-            goto out;
-        memcpy(k->auth_hdr, "Authorization: Bearer ", 22);
-        memcpy(k->auth_hdr + 22, ext->bearer, ext->bearer_len);
-        k->auth_hdr[22 + ext->bearer_len] = '\0';
-        h2 = curl_slist_append(k->headers, "Authorization: Bearer x");
-        if (h2 == NULL)
-            goto out;
-        k->headers = h2;
-        struct curl_slist *last = h2;
-        while (last->next != NULL)
-            last = last->next;
-        free(last->data);
-        last->data = k->auth_hdr; /* owned by k: detached again before curl_slist_free_all */
-    }
-    if (k->use_share) {
-        for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-            pthread_mutex_init(&k->share_mu[i], NULL);
-        k->share = curl_share_init();
-        if (k->share == NULL ||
-            curl_share_setopt(k->share, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
-            curl_share_setopt(k->share, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
-            curl_share_setopt(k->share, CURLSHOPT_USERDATA, k) != CURLSHE_OK ||
-            curl_share_setopt(k->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) != CURLSHE_OK ||
-            curl_share_setopt(k->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) !=
-                CURLSHE_OK ||
-            curl_share_setopt(k->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK) {
-            set_err(err, err_cap, "keyless: libcurl share setup failed");
-            rc = AK_ERR_INTERNAL;
-            goto out;
-        }
-    }
     /* The address comes from the key server; every URL that answers must agree on it. */
     rc = fetch_pubkey(k, s->pubkey, s->address, err, err_cap);
     if (rc != AK_OK)
         goto out;
-    if (k->n_urls > 1 && (rc = prober_start(k)) != AK_OK) {
+    if (k->hc.n_urls > 1 && (rc = cn_kh_start_prober(k->kh)) != AK_OK) {
         set_err(err, err_cap, "keyless: cannot start the URL health prober");
         goto out;
     }
