@@ -26,8 +26,8 @@
  *   }
  * Credentials come either all from the config (access_key_id + secret_access_key [+
  * session_token]) or all from the environment; a half-configured pair is AK_ERR_CONFIG. The
- * environment variables are left in place (a backup aws_kms signer may read them too). The
- * ECS/IMDS credential endpoints are not implemented.
+ * environment variables are left in place (a backup aws_kms signer may read them too). There
+ * is no ECS/IMDS credential provider: on EC2/ECS, pass the role's credentials in the environment.
  *
  * Construction calls GetPublicKey: the SubjectPublicKeyInfo must be id-ecPublicKey/secp256k1
  * (ak_pubkey_parse_spki), KeySpec ECC_SECG_P256K1, KeyUsage SIGN_VERIFY and ECDSA_SHA_256
