@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int ak_test_passed;
 static int ak_test_failed;
@@ -54,6 +55,14 @@ static inline size_t ak_test_unhex(unsigned char *out, size_t cap, const char *h
         out[i] = (unsigned char)v;
     }
     return n / 2;
+}
+
+/* Monotonic time in seconds, for tests that bound how long something took. */
+static inline double ak_test_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static inline int ak_test_report(const char *name)

@@ -39,6 +39,7 @@
 #include "ak_addr.h"
 #include "ak_sig.h"
 #include "ak_test.h"
+#include "ak_test_net.h"
 #include "cn_signer.h"
 #include "cn_signer_keyless.h"
 
@@ -47,27 +48,6 @@ extern char **environ;
 static const char *dir;
 static const char *key_id;
 static int is_mock;
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-        perror("free_port");
-        exit(2);
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 static void set_mode(const char *mode)
 {
@@ -297,7 +277,7 @@ static double run_threads(cn_signer *s, int threads, int per)
     pthread_t t[16];
     thr_arg a[16];
     int ok = 0;
-    double t0 = now_s();
+    double t0 = ak_test_now_s();
     for (int i = 0; i < threads; i++) {
         a[i] = (thr_arg){s, per, 0};
         pthread_create(&t[i], NULL, thr_main, &a[i]);
@@ -307,7 +287,7 @@ static double run_threads(cn_signer *s, int threads, int per)
         ok += a[i].ok;
     }
     CHECK_EQ_INT(ok, threads * per);
-    return (threads * per) / (now_s() - t0);
+    return (threads * per) / (ak_test_now_s() - t0);
 }
 
 static void test_health(cn_signer *s, int want)
@@ -330,9 +310,9 @@ static void test_stop_restart(int *port, pid_t *pid)
     CHECK_EQ_INT(cn_signer_sign_eth(s, &sig, d, NULL), AK_OK);
     stop_server(*pid);
     *pid = 0;
-    double t0 = now_s();
+    double t0 = ak_test_now_s();
     CHECK_EQ_INT(cn_signer_sign_eth(s, &sig, d, NULL), AK_ERR_NETWORK);
-    double dt = now_s() - t0;
+    double dt = ak_test_now_s() - t0;
     printf("key server stopped: AK_ERR_NETWORK after %.0f ms (2 retries with backoff)\n",
            dt * 1000);
     CHECK(dt < 1.0);
@@ -345,7 +325,7 @@ static void test_stop_restart(int *port, pid_t *pid)
 
 static void test_failover(int port1, pid_t *pid1)
 {
-    int port2 = free_port();
+    int port2 = ak_test_free_port();
     pid_t pid2 = start_server(port2);
     int ports[2] = {port1, port2};
     cn_signer *s = NULL;
@@ -356,11 +336,11 @@ static void test_failover(int port1, pid_t *pid1)
         CHECK_EQ_INT(cn_signer_sign_eth(s, &sig, d, NULL), AK_OK);
         stop_server(*pid1);
         *pid1 = 0;
-        double t0 = now_s();
+        double t0 = ak_test_now_s();
         int ok = 0;
         for (int i = 0; i < 50; i++)
             ok += cn_signer_sign_eth(s, &sig, d, NULL) == AK_OK;
-        double dt = now_s() - t0;
+        double dt = ak_test_now_s() - t0;
         printf("failover: 50 signatures with the first URL down in %.0f ms\n", dt * 1000);
         CHECK_EQ_INT(ok, 50);
         CHECK(dt < 5.0);
@@ -383,7 +363,7 @@ static void test_failover(int port1, pid_t *pid1)
         cn_signer_free(s);
     }
     /* A dead first URL at construction is skipped too. */
-    int dead = free_port();
+    int dead = ak_test_free_port();
     int ports2[2] = {dead, port2};
     CHECK_EQ_INT(new_signer(&s, ports2, 2, "\"retries\":0"), AK_OK);
     if (s != NULL)
@@ -418,14 +398,14 @@ static void test_hung_server(int good_port)
                  AK_ERR_TIMEOUT);
     /* First of two: one slow request, then the hung URL is skipped. */
     int ports[2] = {hung, good_port};
-    double t0 = now_s();
+    double t0 = ak_test_now_s();
     CHECK_EQ_INT(new_signer(&s, ports, 2, "\"timeout_ms\":3000,\"connect_timeout_ms\":300"), AK_OK);
     if (s != NULL) {
-        double t1 = now_s();
+        double t1 = ak_test_now_s();
         int ok = 0;
         for (int i = 0; i < 20; i++)
             ok += cn_signer_sign_eth(s, &sig, d, NULL) == AK_OK;
-        double t2 = now_s();
+        double t2 = ak_test_now_s();
         printf("hung first URL: construction %.0f ms, then 20 signatures in %.0f ms\n",
                (t1 - t0) * 1000, (t2 - t1) * 1000);
         CHECK_EQ_INT(ok, 20);
@@ -511,7 +491,7 @@ static void test_key_mismatch(int port)
     for (int i = 0; i < 32; i++)
         fprintf(f, "%02x", (unsigned)(random() & 0x7f) | 1u);
     fclose(f);
-    int port2 = free_port();
+    int port2 = ak_test_free_port();
     pid_t pid2 = start_server_with(port2, keyfile);
     int ports[2] = {port, port2};
     cn_signer *s = NULL;
@@ -551,9 +531,9 @@ static void test_modes(int port)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         set_mode(cases[i].mode);
-        double t0 = now_s();
+        double t0 = ak_test_now_s();
         ak_err rc = cn_signer_sign_eth(s, &sig, d, NULL);
-        double dt = now_s() - t0;
+        double dt = ak_test_now_s() - t0;
         if (rc != cases[i].want)
             fprintf(stderr, "mode %s: got %s\n", cases[i].mode, ak_strerror(rc));
         CHECK_EQ_INT(rc, cases[i].want);
@@ -709,7 +689,7 @@ int main(int argc, char **argv)
     curl_global_init(CURL_GLOBAL_DEFAULT);
     set_mode("ok");
 
-    int port = free_port();
+    int port = ak_test_free_port();
     pid_t pid = start_server(port);
     cn_signer *s = NULL;
     CHECK_EQ_INT(new_signer(&s, &port, 1, "\"name\":\"hsm-test\""), AK_OK);

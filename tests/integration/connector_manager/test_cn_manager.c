@@ -27,6 +27,7 @@
 
 #include "ak_addr.h"
 #include "ak_test.h"
+#include "ak_test_net.h"
 #include "cn_config.h"
 #include "cn_metrics.h"
 #include "cn_signer_factory.h"
@@ -60,18 +61,6 @@ static cJSON *J(const char *fmt, ...)
         exit(2);
     }
     return j;
-}
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t l = sizeof a;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &l) != 0)
-        exit(2);
-    close(fd);
-    return ntohs(a.sin_port);
 }
 
 static size_t sink(char *p, size_t s, size_t n, void *u)
@@ -418,7 +407,7 @@ static void test_mnemonic(void)
 static void test_custom(void)
 {
     char err[256] = "", bearer[600];
-    int port = free_port();
+    int port = ak_test_free_port();
     snprintf(bearer, sizeof bearer, "bearer=%s/token", dir);
     pid_t pid = start_ks(port, "keyA.hex", "http", bearer);
     cn_signer *s = NULL;
@@ -451,7 +440,7 @@ static void test_custom(void)
     cJSON_Delete(c);
     stop_ks(pid, SIGTERM);
     /* HTTPS with mutual TLS and no token; without the client certificate it is refused. */
-    port = free_port();
+    port = ak_test_free_port();
     pid = start_ks(port, "keyA.hex", NULL, NULL);
     c = J("{\"type\":\"custom\",\"key_id\":\"k1\",\"urls\":[\"https://127.0.0.1:%d\"],"
           "\"client_cert\":\"%s/client.crt\",\"client_key\":\"%s/client.key\",\"ca\":"
@@ -525,7 +514,7 @@ static void sleep_ms(long ms)
 static void test_fallback_under_load(void)
 {
     char err[256] = "", prim[1024], bearer[600];
-    int p1 = free_port(), p2 = free_port();
+    int p1 = ak_test_free_port(), p2 = ak_test_free_port();
     snprintf(bearer, sizeof bearer, "bearer=%s/token", dir);
     pid_t k1 = start_ks(p1, "keyA.hex", NULL, NULL);
     pid_t k2 = start_ks(p2, "keyA.hex", "http", bearer);
@@ -602,7 +591,7 @@ static void test_fallback_under_load(void)
 static void test_wrong_key_falls_through(void)
 {
     char err[256] = "", prim[1024], sk[600];
-    int p1 = free_port();
+    int p1 = ak_test_free_port();
     snprintf(sk, sizeof sk, "signkey=%s/keyB.hex", dir);
     pid_t k1 = start_ks(p1, "keyA.hex", sk, NULL);
     keyless_json(prim, sizeof prim, p1);
@@ -645,7 +634,7 @@ static void test_wrong_key_falls_through(void)
 static void test_last_resort(void)
 {
     char err[256] = "", prim[1024];
-    int p1 = free_port();
+    int p1 = ak_test_free_port();
     pid_t k1 = start_ks(p1, "keyA.hex", NULL, NULL);
     keyless_json(prim, sizeof prim, p1);
     cn_signer *m = NULL;
@@ -704,7 +693,7 @@ static void test_fallback_real_keyserver(void)
     char err[256] = "", prim[1024];
     uint8_t want[20];
     env_addr(want, "P11_ADDRESS");
-    int p1 = free_port();
+    int p1 = ak_test_free_port();
     pid_t ks = start_real_ks(p1);
     keyless_json(prim, sizeof prim, p1);
     cn_signer *m = NULL;

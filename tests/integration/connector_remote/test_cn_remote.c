@@ -36,6 +36,7 @@
 #include "ak_secmem.h"
 #include "ak_sig.h"
 #include "ak_test.h"
+#include "ak_test_net.h"
 #include "ak_tx.h"
 #include "cn_keycache.h"
 #include "cn_remote_key.h"
@@ -49,27 +50,6 @@ extern char **environ;
 static const char *dir, *mocks;
 static uint8_t want_addr[20], other_addr[20];
 static char other_addr_s[64];
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int free_port(void)
-{
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
-        perror("free_port");
-        exit(2);
-    }
-    close(fd);
-    return ntohs(a.sin_port);
-}
 
 static void write_file(const char *name, const char *text)
 {
@@ -191,11 +171,12 @@ static ak_err make(cn_signer **s, ctor_fn ctor, const char *json)
         exit(2);
     }
     last_err[0] = '\0';
-    double t0 = now_s();
+    double t0 = ak_test_now_s();
     ak_err rc = ctor(s, cfg, last_err, sizeof last_err);
     cJSON_Delete(cfg);
     if (rc != AK_OK && getenv("REMOTE_VERBOSE"))
-        fprintf(stderr, "  (expected?) %.3f s %s: %s\n", now_s() - t0, ak_errname(rc), last_err);
+        fprintf(stderr, "  (expected?) %.3f s %s: %s\n", ak_test_now_s() - t0, ak_errname(rc),
+                last_err);
     return rc;
 }
 
@@ -331,7 +312,7 @@ static char *vault_cfg(int port, const char *auth, const char *extra)
 static void test_vault(void)
 {
     char tok_auth[600], approle[700], bad_approle[700], bad_tok[600], extra[256];
-    int port = free_port();
+    int port = ak_test_free_port();
     pid_t pid = start_mock("vault_mock.mjs", port);
     cn_signer *s = NULL;
     snprintf(tok_auth, sizeof tok_auth, "{\"method\":\"token\",\"token_file\":\"%s/vault_token\"}",
@@ -391,9 +372,9 @@ static void test_vault(void)
         CHECK_EQ_INT(sign_check(s, NULL, NULL), AK_OK);
         stop_mock(pid);
         usleep(1200000);
-        double t0 = now_s();
+        double t0 = ak_test_now_s();
         CHECK_EQ_INT(sign_check(s, NULL, NULL), AK_ERR_NETWORK);
-        CHECK(now_s() - t0 < 1.5);
+        CHECK(ak_test_now_s() - t0 < 1.5);
         pid = start_mock("vault_mock.mjs", port);
         CHECK_EQ_INT(sign_check(s, NULL, NULL), AK_OK); /* new server: fresh login works */
         /* Rotated secret (another key): refused, never signs with it. */
@@ -452,10 +433,10 @@ static void test_vault(void)
     expect_fail(cn_vault_signer_new, vault_cfg(port, tok_auth, "\"retries\":2"), AK_ERR_UNAVAILABLE,
                 NULL);
     set_mode("vault", "slow");
-    double t0 = now_s();
+    double t0 = ak_test_now_s();
     expect_fail(cn_vault_signer_new, vault_cfg(port, tok_auth, "\"timeout_ms\":800,\"retries\":0"),
                 AK_ERR_TIMEOUT, NULL);
-    CHECK(now_s() - t0 < 2.0);
+    CHECK(ak_test_now_s() - t0 < 2.0);
     set_mode("vault", "ok");
     snprintf(extra, sizeof extra, "\"ca\":\"%s/otherca.crt\"", dir);
     char cfg2[4096];
@@ -497,7 +478,7 @@ static char *cf_cfg(int port, const char *token_file, const char *extra)
 static void test_cf(void)
 {
     char extra[256];
-    int port = free_port();
+    int port = ak_test_free_port();
     pid_t pid = start_mock("cf_mock.mjs", port);
     cn_signer *s = NULL;
     CHECK_EQ_INT(make(&s, cn_cfsecrets_signer_new, cf_cfg(port, "cf_token", "\"cache_ttl_s\":1")),
@@ -513,9 +494,9 @@ static void test_cf(void)
         threads_check(s, 150);
         stop_mock(pid);
         usleep(1200000);
-        double t0 = now_s();
+        double t0 = ak_test_now_s();
         CHECK_EQ_INT(sign_check(s, NULL, NULL), AK_ERR_NETWORK);
-        CHECK(now_s() - t0 < 1.5);
+        CHECK(ak_test_now_s() - t0 < 1.5);
         cn_signer_health h;
         CHECK_EQ_INT(s->ops->health(s, &h), AK_OK);
         CHECK(!h.can_sign && strstr(h.detail, "cannot fetch") != NULL);
@@ -538,18 +519,18 @@ static void test_cf(void)
     expect_fail(cn_cfsecrets_signer_new, cf_cfg(port, "cf_token", NULL), AK_ERR_UPSTREAM,
                 "malformed");
     set_mode("cf", "slow");
-    double t0 = now_s();
+    double t0 = ak_test_now_s();
     expect_fail(cn_cfsecrets_signer_new,
                 cf_cfg(port, "cf_token", "\"timeout_ms\":800,\"retries\":1"), AK_ERR_TIMEOUT, NULL);
-    CHECK(now_s() - t0 < 2.0);
+    CHECK(ak_test_now_s() - t0 < 2.0);
     set_mode("cf", "ok");
     expect_fail(cn_cfsecrets_signer_new, cf_cfg(port, "cf_token", "\"secret_name\":\"a/b\""),
                 AK_ERR_CONFIG, NULL);
     stop_mock(pid);
     /* Nothing listening at all. */
-    t0 = now_s();
+    t0 = ak_test_now_s();
     expect_fail(cn_cfsecrets_signer_new, cf_cfg(port, "cf_token", NULL), AK_ERR_NETWORK, NULL);
-    CHECK(now_s() - t0 < 1.5);
+    CHECK(ak_test_now_s() - t0 < 1.5);
 }
 
 /* ---- mpc_kms ------------------------------------------------------------------------------ */
@@ -677,7 +658,7 @@ static void test_mpc_vector(void)
 static void test_mpc(void)
 {
     char extra[256];
-    int port = free_port();
+    int port = ak_test_free_port();
     pid_t pid = start_mock("mpc_mock.mjs", port);
     cn_signer *s = NULL;
     CHECK_EQ_INT(make(&s, cn_mpc_signer_new, mpc_cfg(port, "mpc_secret", NULL)), AK_OK);
@@ -733,9 +714,9 @@ static void test_mpc(void)
         CHECK_EQ_INT(s->ops->health(s, &h), AK_OK);
         CHECK(h.can_sign);
         stop_mock(pid);
-        double t0 = now_s();
+        double t0 = ak_test_now_s();
         CHECK_EQ_INT(sign_check(s, NULL, NULL), AK_ERR_NETWORK);
-        CHECK(now_s() - t0 < 1.5);
+        CHECK(ak_test_now_s() - t0 < 1.5);
         pid = start_mock("mpc_mock.mjs", port);
         CHECK_EQ_INT(sign_check(s, NULL, NULL), AK_OK);
     }
@@ -747,9 +728,9 @@ static void test_mpc(void)
                  AK_OK);
     if (s != NULL) {
         set_mode("mpc", "slow");
-        double t0 = now_s();
+        double t0 = ak_test_now_s();
         CHECK_EQ_INT(sign_check(s, NULL, NULL), AK_ERR_TIMEOUT);
-        CHECK(now_s() - t0 < 1.5);
+        CHECK(ak_test_now_s() - t0 < 1.5);
         set_mode("mpc", "ok");
     }
     cn_signer_free(s);

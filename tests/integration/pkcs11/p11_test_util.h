@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define P11_TEST_SOFTHSM "/usr/lib/softhsm/libsofthsm2.so"
@@ -54,6 +55,25 @@ static inline int p11_test_verify(const unsigned char *der, size_t der_len,
     if (!secp256k1_ec_pubkey_parse(secp256k1_context_static, &pk, pub65, 65))
         return 0;
     return secp256k1_ecdsa_verify(secp256k1_context_static, &sig, digest, &pk);
+}
+
+/* Tell p11_fault_module what to inject: one numbered command per write of the control file. */
+static inline void p11_test_fault(const char *ctl, unsigned long *seq, const char *cmd)
+{
+    FILE *f = fopen(ctl, "w");
+    if (f == NULL) {
+        perror("control file");
+        exit(1);
+    }
+    fprintf(f, "%lu %s\n", ++*seq, cmd);
+    fclose(f);
+}
+
+static inline double p11_test_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 #endif

@@ -27,20 +27,7 @@ static unsigned long g_seq;
 
 static void fault(const char *cmd)
 {
-    FILE *f = fopen(g_ctl, "w");
-    if (f == NULL) {
-        perror("control file");
-        exit(1);
-    }
-    fprintf(f, "%lu %s\n", ++g_seq, cmd);
-    fclose(f);
-}
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+    p11_test_fault(g_ctl, &g_seq, cmd);
 }
 
 static int sign_ok(p11_token *t, p11_key *k, uint8_t tag)
@@ -142,15 +129,15 @@ static void test_hang(p11_token *t, p11_key *k)
     double t0, dt;
     p11_token_stats_get(t, &s0);
     fault("hang 1500 1");
-    t0 = now_ms();
+    t0 = p11_test_now_ms();
     CHECK_EQ_INT(sign_err(t, k), AK_ERR_TIMEOUT);
-    dt = now_ms() - t0;
+    dt = p11_test_now_ms() - t0;
     fprintf(stderr, "hung C_Sign returned AK_ERR_TIMEOUT after %.0f ms (deadline 300 ms)\n", dt);
     CHECK(dt >= 290 && dt < 700);
     /* pool of one session, quarantined: the next caller waits its deadline, then BUSY */
-    t0 = now_ms();
+    t0 = p11_test_now_ms();
     CHECK_EQ_INT(sign_err(t, k), AK_ERR_BUSY);
-    dt = now_ms() - t0;
+    dt = p11_test_now_ms() - t0;
     CHECK(dt >= 290 && dt < 700);
     p11_token_stats_get(t, &s1);
     CHECK_EQ_INT(s1.timeouts, s0.timeouts + 2);

@@ -35,20 +35,7 @@ static ak_err g_rc[NMAX];
 
 static void fault(const char *cmd)
 {
-    FILE *f = fopen(g_ctl, "w");
-    if (f == NULL) {
-        perror("control file");
-        exit(1);
-    }
-    fprintf(f, "%lu %s\n", ++g_seq, cmd);
-    fclose(f);
-}
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+    p11_test_fault(g_ctl, &g_seq, cmd);
 }
 
 /* n items with distinct digests (tag, i); returns the call's result. */
@@ -177,9 +164,9 @@ static void test_hang(p11_token *t, p11_key *k)
     size_t good = 0;
 
     fault("hang 1500 1");
-    t0 = now_ms();
+    t0 = p11_test_now_ms();
     CHECK_EQ_INT(batch(t, k, 8, 0x61), AK_ERR_TIMEOUT);
-    dt = now_ms() - t0;
+    dt = p11_test_now_ms() - t0;
     CHECK(dt >= 290 && dt < 800);
     CHECK_EQ_INT(count_rc(8, AK_ERR_TIMEOUT), 1);
     for (size_t i = 0; i < 8; i++)
@@ -191,9 +178,9 @@ static void test_hang(p11_token *t, p11_key *k)
 
     /* both sessions hang: two items time out, the others never got a session */
     fault("hang 1500 2");
-    t0 = now_ms();
+    t0 = p11_test_now_ms();
     CHECK(batch(t, k, 8, 0x62) != AK_OK);
-    dt = now_ms() - t0;
+    dt = p11_test_now_ms() - t0;
     CHECK(dt >= 290 && dt < 800);
     CHECK_EQ_INT(count_rc(8, AK_ERR_TIMEOUT), 2);
     CHECK_EQ_INT(count_rc(8, AK_ERR_BUSY), 6);
