@@ -23,7 +23,8 @@
  * checked to carry a result, and one signature per client is checked to recover to the address.
  *
  * Usage: bench_e2e [--seconds S] [--rounds R] [--clients C] [--raw-threads T]
- *                  [--ks-threads N] [--ks-sessions M] [--cn-threads K] [--fsync always|MS]
+ *                  [--ks-threads N] [--ks-sessions M] [--ks-bounded 0|1] [--cn-threads K] [--fsync
+ * always|MS]
  *                  [--keyserver PATH] [--connector PATH]
  * --ks-threads/--ks-sessions/--cn-threads 0 (the default) keep the daemons' own defaults.
  * Exit: 0 when the run completed (targets are reported, not enforced), 1 on any failure.
@@ -135,6 +136,7 @@ static int op_direct(void *c, unsigned t)
 typedef struct {
     double seconds;
     unsigned rounds, clients, raw_threads, ks_threads, ks_sessions, cn_threads;
+    unsigned ks_unbounded;          /* 1: key server "bounded_calls": false */
     unsigned cn_batch, cn_inflight; /* keyless "batch_max", "max_inflight"; 0 = default */
     const char *fsync, *keyserver, *connector;
 } options;
@@ -172,7 +174,11 @@ static int parse_args(options *o, int argc, char **argv)
             bad = parse_uint(&o->ks_threads, v, 0, 64);
         else if (strcmp(k, "--ks-sessions") == 0)
             bad = parse_uint(&o->ks_sessions, v, 0, 256);
-        else if (strcmp(k, "--cn-threads") == 0)
+        else if (strcmp(k, "--ks-bounded") == 0) {
+            unsigned b = 1;
+            bad = parse_uint(&b, v, 0, 1);
+            o->ks_unbounded = b == 0;
+        } else if (strcmp(k, "--cn-threads") == 0)
             bad = parse_uint(&o->cn_threads, v, 0, 256);
         else if (strcmp(k, "--cn-batch") == 0)
             bad = parse_uint(&o->cn_batch, v, 1, 256);
@@ -215,7 +221,8 @@ int main(int argc, char **argv)
                  .connector = CN_CONNECTOR_DEFAULT};
     if (parse_args(&o, argc, argv) != 0) {
         fprintf(stderr, "usage: bench_e2e [--seconds S] [--rounds R] [--clients C] "
-                        "[--raw-threads T] [--ks-threads N] [--ks-sessions M] [--cn-threads K] "
+                        "[--raw-threads T] [--ks-threads N] [--ks-sessions M] [--ks-bounded 0|1] "
+                        "[--cn-threads K] "
                         "[--cn-batch B] [--cn-inflight F] "
                         "[--fsync always|MS] [--keyserver PATH] [--connector PATH]\n");
         return 1;
@@ -261,6 +268,8 @@ int main(int argc, char **argv)
                       dir, dir, dir, dir);
     if (o.ks_sessions > 0)
         tl += snprintf(text + tl, sizeof text - (size_t)tl, ",\"max_sessions\":%u", o.ks_sessions);
+    if (o.ks_unbounded)
+        tl += snprintf(text + tl, sizeof text - (size_t)tl, ",\"bounded_calls\":false");
     tl += snprintf(text + tl, sizeof text - (size_t)tl,
                    "},\"keys\":{\"k1\":\"pkcs11:token=" TOKEN ";object=" KEY_LABEL "\"},"
                    "\"clients\":{\"cn:connector\":\"*\"},"

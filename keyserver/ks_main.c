@@ -40,7 +40,8 @@ static void usage(FILE *f)
                "       " PROG " --help | --version\n"
                "Signs 32-byte digests with HSM keys for clients authenticated by mutual TLS.\n"
                "The PIN comes from pkcs11.pin_file or pkcs11.pin_env in the configuration,\n"
-               "never from the command line. See docs/keyserver.md.\n");
+               "never from the command line. SIGHUP re-reads the TLS files (certificate, key,\n"
+               "client CA, CRL); SIGTERM stops. See docs/keyserver.md.\n");
 }
 
 static AK_WUR ak_err drop_privileges(const char *user, char *msg, size_t cap)
@@ -201,8 +202,17 @@ int main(int argc, char **argv)
     }
     fprintf(stderr, PROG ": listening on %s port %u (%zu keys, %zu clients, %u threads)\n",
             cfg->listen_address, ks_http_port(http), cfg->n_keys, cfg->n_clients, cfg->threads);
-    while (sigwait(&set, &sig) == 0 && sig == SIGHUP)
-        fprintf(stderr, PROG ": SIGHUP ignored (restart to reload the configuration)\n");
+    while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
+        /* SIGHUP: the TLS files again (a renewed server certificate, a new CRL or CA); the
+         * rest of the configuration needs a restart. */
+        if (ks_tls_creds_reload(creds, cfg, msg, sizeof msg) == AK_OK)
+            fprintf(stderr, PROG ": SIGHUP: TLS certificate, key, client CA and CRL reloaded\n");
+        else
+            fprintf(stderr,
+                    PROG ": SIGHUP: TLS files not reloaded, the previous ones stay in "
+                         "force: %s\n",
+                    msg);
+    }
     fprintf(stderr, PROG ": signal %d, stopping\n", sig);
     rc = 0;
 out:

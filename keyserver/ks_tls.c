@@ -2,6 +2,8 @@
 #include "ks_tls.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <gnutls/x509.h>
 #include <stdarg.h>
@@ -15,9 +17,20 @@
 
 #define KS_PEM_MAX (1024 * 1024)
 
-struct ks_tls_creds {
+/* One set of TLS credentials (server certificate and key, client CA, CRL). Each connection
+ * holds a reference: a reload installs a new generation, and the old one is freed when its
+ * last connection closes. */
+struct ks_tls_gen {
+    atomic_uint refs; /* the creds' "current" pointer counts as one */
+    unsigned long id;
     gnutls_certificate_credentials_t cred;
-    char *cert_pem, *key_pem, *trust_pem;
+};
+
+struct ks_tls_creds {
+    pthread_mutex_t mu; /* guards cur */
+    ks_tls_gen *cur;
+    atomic_ulong cur_id;                  /* cur->id, read without the lock on every request */
+    char *cert_pem, *key_pem, *trust_pem; /* the start-up copies, for MHD's options */
     size_t key_len;
 };
 
@@ -78,35 +91,49 @@ out:
     return err;
 }
 
-ak_err ks_tls_creds_load(ks_tls_creds **out, const ks_config *cfg, char *msg, size_t msg_cap)
+static void gen_unref(ks_tls_gen *g)
+{
+    if (g == NULL || atomic_fetch_sub(&g->refs, 1) != 1)
+        return;
+    if (g->cred != NULL)
+        gnutls_certificate_free_credentials(g->cred);
+    free(g);
+}
+
+/* Read the four TLS files of cfg and build credentials from them. On success *gen holds one
+ * reference and, if pems is not NULL, pems[0..2] receive the certificate, key and CA PEM text
+ * (*key_len the key's length; the caller wipes the key and frees all three). */
+static ak_err gen_build(ks_tls_gen **gen, char *pems[3], size_t *key_len, const ks_config *cfg,
+                        unsigned long id, char *msg, size_t msg_cap)
 {
     ak_err err;
-    size_t len = 0;
-    char *crl = NULL;
-    ks_tls_creds *c = calloc(1, sizeof *c);
-    *out = NULL;
-    if (c == NULL)
+    size_t len = 0, klen = 0;
+    char *cert = NULL, *key = NULL, *trust = NULL, *crl = NULL;
+    ks_tls_gen *g = calloc(1, sizeof *g);
+    *gen = NULL;
+    if (g == NULL)
         return AK_ERR_NOMEM;
-    if ((err = slurp(&c->cert_pem, &len, cfg->tls_cert, "tls.cert", msg, msg_cap)) != AK_OK ||
-        (err = slurp(&c->key_pem, &c->key_len, cfg->tls_key, "tls.key", msg, msg_cap)) != AK_OK ||
-        (err = slurp(&c->trust_pem, &len, cfg->tls_client_ca, "tls.client_ca", msg, msg_cap)) !=
-            AK_OK)
+    atomic_init(&g->refs, 1);
+    g->id = id;
+    if ((err = slurp(&cert, &len, cfg->tls_cert, "tls.cert", msg, msg_cap)) != AK_OK ||
+        (err = slurp(&key, &klen, cfg->tls_key, "tls.key", msg, msg_cap)) != AK_OK ||
+        (err = slurp(&trust, &len, cfg->tls_client_ca, "tls.client_ca", msg, msg_cap)) != AK_OK)
         goto out;
     err = AK_ERR_CONFIG;
-    if (gnutls_certificate_allocate_credentials(&c->cred) != GNUTLS_E_SUCCESS) {
+    if (gnutls_certificate_allocate_credentials(&g->cred) != GNUTLS_E_SUCCESS) {
         set_msg(msg, msg_cap, "tls: cannot allocate credentials");
         goto out;
     }
-    gnutls_datum_t cd = {(unsigned char *)c->cert_pem, (unsigned)strlen(c->cert_pem)};
-    gnutls_datum_t kd = {(unsigned char *)c->key_pem, (unsigned)c->key_len};
-    int rc = gnutls_certificate_set_x509_key_mem(c->cred, &cd, &kd, GNUTLS_X509_FMT_PEM);
+    gnutls_datum_t cd = {(unsigned char *)cert, (unsigned)strlen(cert)};
+    gnutls_datum_t kd = {(unsigned char *)key, (unsigned)klen};
+    int rc = gnutls_certificate_set_x509_key_mem(g->cred, &cd, &kd, GNUTLS_X509_FMT_PEM);
     if (rc < 0) {
         set_msg(msg, msg_cap, "tls.cert/tls.key: not a matching PEM certificate and key: %s",
                 gnutls_strerror(rc));
         goto out;
     }
-    gnutls_datum_t td = {(unsigned char *)c->trust_pem, (unsigned)strlen(c->trust_pem)};
-    rc = gnutls_certificate_set_x509_trust_mem(c->cred, &td, GNUTLS_X509_FMT_PEM);
+    gnutls_datum_t td = {(unsigned char *)trust, (unsigned)strlen(trust)};
+    rc = gnutls_certificate_set_x509_trust_mem(g->cred, &td, GNUTLS_X509_FMT_PEM);
     if (rc <= 0) {
         set_msg(msg, msg_cap, "tls.client_ca: no PEM CA certificate in \"%s\"%s%s",
                 cfg->tls_client_ca, rc < 0 ? ": " : "", rc < 0 ? gnutls_strerror(rc) : "");
@@ -117,33 +144,91 @@ ak_err ks_tls_creds_load(ks_tls_creds **out, const ks_config *cfg, char *msg, si
             goto out;
         err = AK_ERR_CONFIG;
         gnutls_datum_t rd = {(unsigned char *)crl, (unsigned)len};
-        rc = gnutls_certificate_set_x509_crl_mem(c->cred, &rd, GNUTLS_X509_FMT_PEM);
+        rc = gnutls_certificate_set_x509_crl_mem(g->cred, &rd, GNUTLS_X509_FMT_PEM);
         if (rc <= 0) {
             set_msg(msg, msg_cap, "tls.crl: no valid PEM CRL in \"%s\"%s%s", cfg->tls_crl,
                     rc < 0 ? ": " : "", rc < 0 ? gnutls_strerror(rc) : "");
             goto out;
         }
     }
-    *out = c;
-    c = NULL;
+    if (pems != NULL) {
+        pems[0] = cert;
+        pems[1] = key;
+        pems[2] = trust;
+        *key_len = klen;
+        cert = key = trust = NULL;
+    }
+    *gen = g;
+    g = NULL;
     err = AK_OK;
 out:
+    if (key != NULL)
+        ak_wipe(key, klen);
+    free(key);
+    free(cert);
+    free(trust);
     free(crl);
-    ks_tls_creds_free(c);
+    gen_unref(g);
     return err;
+}
+
+ak_err ks_tls_creds_load(ks_tls_creds **out, const ks_config *cfg, char *msg, size_t msg_cap)
+{
+    char *pems[3] = {NULL, NULL, NULL};
+    ks_tls_creds *c = calloc(1, sizeof *c);
+    *out = NULL;
+    if (c == NULL)
+        return AK_ERR_NOMEM;
+    pthread_mutex_init(&c->mu, NULL);
+    ak_err err = gen_build(&c->cur, pems, &c->key_len, cfg, 1, msg, msg_cap);
+    c->cert_pem = pems[0];
+    c->key_pem = pems[1];
+    c->trust_pem = pems[2];
+    if (err != AK_OK) {
+        ks_tls_creds_free(c);
+        return err;
+    }
+    atomic_init(&c->cur_id, 1);
+    *out = c;
+    return AK_OK;
+}
+
+ak_err ks_tls_creds_reload(ks_tls_creds *c, const ks_config *cfg, char *msg, size_t msg_cap)
+{
+    ks_tls_gen *g = NULL;
+    ak_err err = gen_build(&g, NULL, NULL, cfg, atomic_load(&c->cur_id) + 1, msg, msg_cap);
+    if (err != AK_OK)
+        return err; /* the credentials in force stay in force */
+    pthread_mutex_lock(&c->mu);
+    ks_tls_gen *old = c->cur;
+    c->cur = g;
+    atomic_store(&c->cur_id, g->id);
+    pthread_mutex_unlock(&c->mu);
+    gen_unref(old);
+    return AK_OK;
+}
+
+/* The generation in force, with a reference for the caller. */
+static ks_tls_gen *gen_current(ks_tls_creds *c)
+{
+    pthread_mutex_lock(&c->mu);
+    ks_tls_gen *g = c->cur;
+    atomic_fetch_add(&g->refs, 1);
+    pthread_mutex_unlock(&c->mu);
+    return g;
 }
 
 void ks_tls_creds_free(ks_tls_creds *c)
 {
     if (c == NULL)
         return;
-    if (c->cred != NULL)
-        gnutls_certificate_free_credentials(c->cred);
+    gen_unref(c->cur);
     if (c->key_pem != NULL)
         ak_wipe(c->key_pem, c->key_len);
     free(c->key_pem);
     free(c->cert_pem);
     free(c->trust_pem);
+    pthread_mutex_destroy(&c->mu);
     free(c);
 }
 
@@ -175,10 +260,12 @@ ks_tls_conn *ks_tls_conn_start(ks_tls_creds *c, gnutls_session_t session)
     if (tc == NULL)
         return NULL;
     tc->cn_client = tc->fp_client = -1;
+    tc->creds = c;
+    tc->gen = gen_current(c);
     if (session != NULL) {
         /* Our credentials carry the CRL; REQUIRE + verify-during-handshake refuse a client
          * without a valid certificate before any HTTP is read. */
-        (void)gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, c->cred);
+        (void)gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, tc->gen->cred);
         gnutls_certificate_server_set_request(session, GNUTLS_CERT_REQUIRE);
         gnutls_session_set_verify_cert2(session, &client_purpose, 1, 0);
     }
@@ -187,21 +274,53 @@ ks_tls_conn *ks_tls_conn_start(ks_tls_creds *c, gnutls_session_t session)
 
 void ks_tls_conn_free(ks_tls_conn *tc)
 {
+    if (tc == NULL)
+        return;
+    gen_unref(tc->gen);
     free(tc);
 }
 
-int ks_tls_conn_identity(ks_tls_conn *tc, gnutls_session_t session, const ks_config *cfg)
+/* After a reload: does the peer's chain still verify with the credentials now in force (new
+ * CRL, new CA)? Once per connection per reload (~0.5 ms). */
+static int still_trusted(ks_tls_conn *tc, gnutls_session_t session)
+{
+    gnutls_x509_crt_t crts[KS_TLS_CHAIN_MAX];
+    gnutls_x509_trust_list_t tl = NULL;
+    unsigned n = 0, m = 0, status = 1;
+    int ok = 0;
+    ks_tls_gen *g = gen_current(tc->creds);
+    const gnutls_datum_t *chain =
+        session != NULL ? gnutls_certificate_get_peers(session, &n) : NULL;
+    if (chain == NULL || n == 0 || n > KS_TLS_CHAIN_MAX)
+        goto out;
+    for (; m < n; m++) {
+        if (gnutls_x509_crt_init(&crts[m]) != GNUTLS_E_SUCCESS)
+            goto out;
+        if (gnutls_x509_crt_import(crts[m], &chain[m], GNUTLS_X509_FMT_DER) != GNUTLS_E_SUCCESS) {
+            m++; /* initialised: deinit it below */
+            goto out;
+        }
+    }
+    gnutls_certificate_get_trust_list(g->cred, &tl);
+    ok = gnutls_x509_trust_list_verify_crt2(tl, crts, n, &client_purpose, 1, 0, &status, NULL) ==
+             GNUTLS_E_SUCCESS &&
+         status == 0;
+out:
+    while (m > 0)
+        gnutls_x509_crt_deinit(crts[--m]);
+    tc->gen_seen = g->id;
+    gen_unref(g);
+    return ok;
+}
+
+/* The first request on a connection: verify the peer and cache its identity. */
+static void check_first(ks_tls_conn *tc, gnutls_session_t session, const ks_config *cfg)
 {
     gnutls_x509_crt_t crt = NULL;
     unsigned status = 1, n = 0;
-    if (tc->checked) {
-        /* A keep-alive connection does not outlive its certificate. */
-        if (tc->ok && time(NULL) > tc->not_after)
-            tc->ok = 0;
-        return tc->ok;
-    }
     tc->checked = 1;
     tc->ok = 0;
+    tc->gen_seen = tc->gen->id; /* the handshake was verified with these credentials */
     if (session == NULL)
         goto out;
     if (gnutls_certificate_verify_peers(session, &client_purpose, 1, &status) != GNUTLS_E_SUCCESS ||
@@ -235,5 +354,17 @@ int ks_tls_conn_identity(ks_tls_conn *tc, gnutls_session_t session, const ks_con
 out:
     if (crt != NULL)
         gnutls_x509_crt_deinit(crt);
+}
+
+int ks_tls_conn_identity(ks_tls_conn *tc, gnutls_session_t session, const ks_config *cfg)
+{
+    if (!tc->checked)
+        check_first(tc, session, cfg);
+    if (!tc->ok)
+        return 0;
+    /* A keep-alive connection outlives neither its certificate nor a reload that revokes it. */
+    if (time(NULL) > tc->not_after ||
+        (atomic_load(&tc->creds->cur_id) != tc->gen_seen && !still_trusted(tc, session)))
+        tc->ok = 0;
     return tc->ok;
 }

@@ -14,12 +14,19 @@
  * also keeps the certificate's notAfter: once it has passed, every further request on that
  * connection is refused (403) although the connection itself stays open.
  *
- * Limits: the CRL is read once, at start-up; a CRL change takes effect at the next restart,
- * and a connection verified before a revocation keeps its identity until it closes.
+ * Reload (SIGHUP, ks_tls_creds_reload()): the four TLS files are read again and, only if all of
+ * them are valid, become the credentials of every new connection (a bad file changes nothing:
+ * the old set stays in force and the caller logs why). A connection already open is checked
+ * again on its next request against the new set (chain, CRL, validity: ~0.5 ms once per
+ * connection per reload) and refused (403) from then on if it no longer verifies, so revoking
+ * a stolen certificate needs no restart. Old credentials are freed with their last connection.
  *
- * Ownership: ks_tls_creds_load() returns creds freed by ks_tls_creds_free(); the PEM copies it
- * keeps for MHD's options (cert, key, trust) live as long as the creds; the key copy is wiped.
- * A ks_tls_conn is allocated by ks_tls_conn_start() and freed by ks_tls_conn_free().
+ * Ownership: ks_tls_creds_load() returns creds freed by ks_tls_creds_free() (after the HTTP
+ * daemon has stopped); the PEM copies it keeps for MHD's options (cert, key, trust: the start-up
+ * files) live as long as the creds; the key copy is wiped. A ks_tls_conn is allocated by
+ * ks_tls_conn_start() and freed by ks_tls_conn_free(); it holds a reference on the credentials
+ * its handshake used.
+ * Thread safety: ks_tls_creds_reload() may run while connections start, verify and close.
  */
 #ifndef KS_TLS_H
 #define KS_TLS_H
@@ -33,6 +40,9 @@
 #include "ks_config.h"
 
 typedef struct ks_tls_creds ks_tls_creds;
+typedef struct ks_tls_gen ks_tls_gen;
+
+#define KS_TLS_CHAIN_MAX 8 /* certificates in a client's chain, checked again after a reload */
 
 typedef struct {
     int checked;            /* verification done for this connection */
@@ -42,11 +52,17 @@ typedef struct {
     long cn_client;         /* index into cfg->clients by CN, or -1 */
     long fp_client;         /* index into cfg->clients by fingerprint, or -1 */
     time_t not_after;       /* the certificate's expiry: refused after it */
+    ks_tls_creds *creds;    /* for the generation now in force */
+    ks_tls_gen *gen;        /* the credentials of this connection's handshake (a reference) */
+    unsigned long gen_seen; /* the generation the identity was last checked against */
 } ks_tls_conn;
 
 AK_WUR ak_err ks_tls_creds_load(ks_tls_creds **out, const ks_config *cfg, char *msg,
                                 size_t msg_cap);
 void ks_tls_creds_free(ks_tls_creds *c);
+/* Read the TLS files named by cfg again; AK_OK: new connections use them and open ones are
+ * re-checked. On error (msg says which file and why) the credentials in force are unchanged. */
+AK_WUR ak_err ks_tls_creds_reload(ks_tls_creds *c, const ks_config *cfg, char *msg, size_t msg_cap);
 const char *ks_tls_cert_pem(const ks_tls_creds *c);
 const char *ks_tls_key_pem(const ks_tls_creds *c);
 const char *ks_tls_trust_pem(const ks_tls_creds *c);
@@ -56,7 +72,7 @@ ks_tls_conn *ks_tls_conn_start(ks_tls_creds *c, gnutls_session_t session);
 void ks_tls_conn_free(ks_tls_conn *tc);
 
 /* Verify (first call on the connection only) and fill tc; returns tc->ok, which later calls
- * clear once the certificate has expired. */
+ * clear once the certificate has expired or no longer verifies after a reload. */
 int ks_tls_conn_identity(ks_tls_conn *tc, gnutls_session_t session, const ks_config *cfg);
 
 #endif

@@ -391,6 +391,49 @@ out=$({ printf "$get"; sleep 7; printf "$get"; sleep 1; } |
 check "expiring certificate: 200, then 403 on the same connection" eq "$out" "HTTP/1.1 200,HTTP/1.1 403"
 stop_server "$SPID"
 
+# ---- SIGHUP reloads the TLS files: a revocation takes effect without a restart --------------------
+# A second certificate for "alice" (allowed key-two): an open keep-alive connection with it gets
+# 200, then the certificate is revoked and the CRL reloaded (SIGHUP), and the SAME connection's
+# next request is refused (403); a new connection with it fails the handshake; other clients go
+# on. A bad CRL file on reload changes nothing.
+write_config "$WORK/hup.json" "$WORK/audit-hup.log"
+start_server "$WORK/hup.json" "$WORK/server-hup.log"
+U=https://127.0.0.1:$PORT
+openssl ecparam -name prime256v1 -genkey -noout -out "$WORK/alice2.key"
+openssl req -new -key "$WORK/alice2.key" -subj /CN=alice -out "$WORK/alice2.csr"
+openssl ca -batch -notext -config "$PKI/ca.cnf" -extensions client_ext -in "$WORK/alice2.csr" \
+    -out "$WORK/alice2.crt" 2>/dev/null
+A2=(-s --cacert "$PKI/ca.crt" --cert "$WORK/alice2.crt" --key "$WORK/alice2.key")
+expect "reload: alice's second certificate works before the revocation" 200 - "${A2[@]}" "$U/health"
+{ printf "$get"; sleep 4; printf "$get"; sleep 1; } |
+    timeout 20 openssl s_client -quiet -connect "127.0.0.1:$PORT" -CAfile "$PKI/ca.crt" \
+        -cert "$WORK/alice2.crt" -key "$WORK/alice2.key" 2>/dev/null |
+    grep -ao 'HTTP/1\.1 [0-9]*' | paste -sd, >"$WORK/hup-conn.out" &
+conn_pid=$!
+sleep 1.5
+openssl ca -config "$PKI/ca.cnf" -revoke "$WORK/alice2.crt" 2>/dev/null
+openssl ca -config "$PKI/ca.cnf" -gencrl -out "$WORK/crl-new.pem" 2>/dev/null
+cp "$WORK/crl-new.pem" "$PKI/crl.pem"
+kill -HUP "$SPID"
+for _ in $(seq 50); do grep -q "SIGHUP: TLS" "$SLOG" && break; sleep 0.1; done
+check "reload: the server logs the reload" grep -q "SIGHUP: TLS certificate, key, client CA and CRL reloaded" "$SLOG"
+wait "$conn_pid"
+check "reload: an open connection is refused after its certificate is revoked (200, then 403)" \
+    eq "$(cat "$WORK/hup-conn.out")" "HTTP/1.1 200,HTTP/1.1 403"
+check "reload: a new connection with the revoked certificate fails the handshake" \
+    eq "$(curl "${A2[@]}" -o /dev/null -w '%{http_code}' "$U/health")" 000
+expect "reload: the first alice certificate still works" 200 - "${A[@]}" "$U/health"
+expect "reload: the connector signs on a new connection" 200 - "${C[@]}" -d "$(S)" "$U/sign"
+printf -- '-----BEGIN X509 CRL-----\nnot a crl\n-----END X509 CRL-----\n' >"$PKI/crl.pem"
+kill -HUP "$SPID"
+for _ in $(seq 50); do grep -q "not reloaded" "$SLOG" && break; sleep 0.1; done
+check "reload: a bad CRL is refused with the file named" grep -q "SIGHUP: TLS files not reloaded, the previous ones stay in force: tls.crl" "$SLOG"
+check "reload: after a refused reload the revocation stays in force" \
+    eq "$(curl "${A2[@]}" -o /dev/null -w '%{http_code}' "$U/health")" 000
+expect "reload: after a refused reload the server still serves" 200 - "${C[@]}" -d "$(S)" "$U/sign"
+cp "$WORK/crl-new.pem" "$PKI/crl.pem"
+stop_server "$SPID"
+
 # ---- audit fail closed: /dev/full -> 503, no signature returned ----------------------------------
 write_config "$WORK/full.json" /dev/full 2 # the epoll thread-pool mode
 start_server "$WORK/full.json" "$WORK/server3.log"
