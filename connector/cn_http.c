@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +19,8 @@
 
 struct cn_http {
     struct MHD_Daemon *d;
-    cn_http_config cfg;
+    cn_http_config cfg; /* cfg.auth: the authentication in force, under auth_lk */
+    pthread_rwlock_t auth_lk;
     unsigned port;
 };
 
@@ -71,12 +73,14 @@ static cn_http_path path_of(const char *method, const char *url)
 
 static int authorized(cn_http *h, struct MHD_Connection *c)
 {
-    if (h->cfg.auth == NULL || !cn_auth_enabled(h->cfg.auth))
-        return 1;
     const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     const char *jwt = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Cf-Access-Jwt-Assertion");
     const char *reason = NULL;
-    if (cn_auth_check(h->cfg.auth, authz, jwt, time(NULL), &reason) == AK_OK)
+    pthread_rwlock_rdlock(&h->auth_lk);
+    int ok = h->cfg.auth == NULL || !cn_auth_enabled(h->cfg.auth) ||
+             cn_auth_check(h->cfg.auth, authz, jwt, time(NULL), &reason) == AK_OK;
+    pthread_rwlock_unlock(&h->auth_lk);
+    if (ok)
         return 1;
     cn_metrics_auth_failure();
     cn_log(CN_LOG_WARN, "client authentication failed", "reason", reason ? reason : "",
@@ -269,6 +273,7 @@ ak_err cn_http_start(cn_http **out, const cn_http_config *cfg, char *err, size_t
     if (h == NULL)
         return AK_ERR_NOMEM;
     h->cfg = *cfg;
+    pthread_rwlock_init(&h->auth_lk, NULL);
     if (cfg->port > 65535) {
         snprintf(err, err_cap, "invalid HTTP port");
         goto out;
@@ -320,7 +325,10 @@ ak_err cn_http_start(cn_http **out, const cn_http_config *cfg, char *err, size_t
     h = NULL;
     rc = AK_OK;
 out:
-    free(h);
+    if (h != NULL) {
+        pthread_rwlock_destroy(&h->auth_lk);
+        free(h);
+    }
     return rc;
 }
 
@@ -329,10 +337,20 @@ unsigned cn_http_port(const cn_http *h)
     return h->port;
 }
 
+const cn_auth *cn_http_swap_auth(cn_http *h, const cn_auth *auth)
+{
+    pthread_rwlock_wrlock(&h->auth_lk);
+    const cn_auth *old = h->cfg.auth;
+    h->cfg.auth = auth;
+    pthread_rwlock_unlock(&h->auth_lk);
+    return old;
+}
+
 void cn_http_stop(cn_http *h)
 {
     if (h == NULL)
         return;
     MHD_stop_daemon(h->d);
+    pthread_rwlock_destroy(&h->auth_lk);
     free(h);
 }

@@ -53,4 +53,8 @@ AK_WUR ak_err cn_http_start(cn_http **out, const cn_http_config *cfg, char *err,
 unsigned cn_http_port(const cn_http *h);
 void cn_http_stop(cn_http *h); /* NULL allowed; waits for in-flight requests */
 
+/* Put auth (borrowed, may be NULL) in force for the next requests and return the previous one,
+ * which no request uses any more when this returns: the caller may free it (SIGHUP reload). */
+const cn_auth *cn_http_swap_auth(cn_http *h, const cn_auth *auth);
+
 #endif

@@ -124,6 +124,24 @@ static ak_err settle_chain_id(cn_options *o, const cn_transport *t)
     return AK_OK;
 }
 
+/* SIGHUP: read the auth files again (bearer tokens, Cloudflare Access JWKS) and put them in
+ * force; on any error the ones in force stay. The rest of the configuration needs a restart. */
+static void reload_auth(cn_http *http, cn_auth **auth, const cJSON *cfg)
+{
+    char err[256] = "";
+    cn_auth *fresh = NULL;
+    if (cn_auth_new(&fresh, cfg, err, sizeof(err)) != AK_OK) {
+        cn_log(CN_LOG_ERROR, "SIGHUP: auth files not reloaded, the previous ones stay in force",
+               "reason", err, (char *)NULL);
+        return;
+    }
+    (void)cn_http_swap_auth(http, fresh); /* returns *auth, which no request uses any more */
+    cn_auth_free(*auth);
+    *auth = fresh;
+    cn_log(CN_LOG_INFO, "SIGHUP: auth files reloaded", "auth",
+           cn_auth_enabled(fresh) ? "on" : "off", (char *)NULL);
+}
+
 int main(int argc, char **argv)
 {
     int status = 1;
@@ -161,6 +179,7 @@ int main(int argc, char **argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
@@ -303,7 +322,8 @@ int main(int argc, char **argv)
            cn_auth_enabled(auth) ? "on" : "off", "version", AK_VERSION, (char *)NULL);
 
     int sig = 0;
-    sigwait(&sigs, &sig);
+    while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
+        reload_auth(http, &auth, s.auth);
     cn_log(CN_LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", (char *)NULL);
     status = 0;
 out:

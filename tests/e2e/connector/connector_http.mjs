@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import https from 'node:https';
 import { promisify } from 'node:util';
 import {
-  assert, assertEq, localAccount, makeRunner, post, startAnvil, startConnector, tmpDir, toolsRequire,
+  assert, assertEq, localAccount, makeRunner, post, startAnvil, startConnector, tmpDir, toolsRequire, waitFor,
 } from '../lib/stack.mjs';
 
 const run = promisify(execFile);
@@ -53,6 +53,32 @@ t('bearer tokens: missing/wrong -> 401, right -> 200; /health and /ready stay op
   assert(!conn.log().includes(TOKEN), 'token never logged');
   const m = await (await fetch(`${conn.url}/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text();
   assert(/anode_connector_auth_failures_total [3-9]/.test(m), 'auth failures counted');
+  await conn.stop();
+});
+
+t('SIGHUP re-reads the token file: a removed token is refused, a new one accepted; a bad file changes nothing', async () => {
+  const NEW = 'tok_' + 'f6e5d4c3b2a1'.repeat(3);
+  fs.writeFileSync(`${dir}/tokens2`, `${TOKEN}\n`, { mode: 0o600 });
+  const conn = await startConnector({
+    config: { accounts: [acct.config], auth: { bearer_tokens_file: `${dir}/tokens2` } },
+    downstreamUrl: anvil.url,
+  });
+  const q = { jsonrpc: '2.0', id: 1, method: 'eth_accounts' };
+  const status = async (tok) => (await post(conn.url, q, { authorization: `Bearer ${tok}` })).status;
+  assertEq(await status(TOKEN), 200, 'old token before the reload');
+  assertEq(await status(NEW), 401, 'new token before the reload');
+  fs.writeFileSync(`${dir}/tokens2`, `# rotated\n${NEW}\n`, { mode: 0o600 });
+  process.kill(conn.pid, 'SIGHUP');
+  await waitFor(async () => conn.log().includes('SIGHUP: auth files reloaded'), { what: 'reload logged' });
+  assertEq(await status(TOKEN), 401, 'removed token refused after the reload');
+  assertEq(await status(NEW), 200, 'new token accepted after the reload');
+  fs.writeFileSync(`${dir}/tokens2`, 'short\n', { mode: 0o600 });
+  process.kill(conn.pid, 'SIGHUP');
+  await waitFor(async () => conn.log().includes('auth files not reloaded'), { what: 'refusal logged' });
+  assertEq(await status(NEW), 200, 'a bad file on reload keeps the tokens in force');
+  assertEq(await status(TOKEN), 401, '... and does not bring back the removed one');
+  assert(conn.proc.exitCode === null, 'the connector is still running');
+  assert(!conn.log().includes(NEW) && !conn.log().includes(TOKEN), 'tokens never logged');
   await conn.stop();
 });
 
