@@ -3,6 +3,7 @@
  * the HTTP server, and an orderly stop on SIGINT/SIGTERM. See docs/connector.md.
  */
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,8 @@ typedef struct {
     cn_transport ds;
     cn_signer **signers;
     size_t n;
+    uint64_t chain_id;      /* the chain this connector signs for */
+    atomic_int wrong_chain; /* the last probe saw the node on another chain (logged once) */
 } ready_ctx;
 
 /*
@@ -77,6 +80,18 @@ static int ready_check(void *ctx, char *detail, size_t cap)
         snprintf(detail, cap, "downstream not reachable");
         return 0;
     }
+    /* The node may have been unreachable at start-up (--chain-id taken unchecked) or been
+     * replaced since: a node on another chain makes this connector not ready. */
+    if (id != r->chain_id) {
+        snprintf(detail, cap, "downstream is on chain %llu, this connector signs for chain %llu",
+                 (unsigned long long)id, (unsigned long long)r->chain_id);
+        if (atomic_exchange(&r->wrong_chain, 1) == 0)
+            cn_log(CN_LOG_ERROR, "the downstream node is on another chain: not ready", "detail",
+                   detail, (char *)NULL);
+        return 0;
+    }
+    if (atomic_exchange(&r->wrong_chain, 0) == 1)
+        cn_log(CN_LOG_INFO, "the downstream node is on the connector's chain again", (char *)NULL);
     for (size_t i = 0; i < r->n; i++) {
         cn_signer_health h;
         if (r->signers[i]->ops->health(r->signers[i], &h) != AK_OK || !h.can_sign) {
@@ -283,7 +298,7 @@ int main(int argc, char **argv)
     };
     if (cn_rpc_new(&rpc, &rc) != AK_OK)
         goto out;
-    ready_ctx rctx = {t, signers, n_signers};
+    ready_ctx rctx = {.ds = t, .signers = signers, .n = n_signers, .chain_id = o.chain_id};
     cn_http_config hc = {
         .host = o.http_host,
         .port = o.http_port,

@@ -315,4 +315,26 @@ t('bad start-up: --check-config, unknown keys, bad key, chain id mismatch', asyn
   await a2.stop();
 });
 
+t('node unreachable at start-up, then up on another chain: /ready says so (503), and recovers', async () => {
+  const { ANVIL, freePort, startProcess, waitFor } = await import('../lib/stack.mjs');
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const c = await startConnector({ config: { accounts: [acct.config] }, downstreamUrl: url, args: ['--chain-id', '5'] });
+  assert(/using --chain-id unchecked/.test(c.log()), 'started unchecked');
+  const node = (chain) => startProcess(ANVIL, ['--accounts', '0', '--host', '127.0.0.1', '--port', String(port), '--chain-id', String(chain)], { name: 'anvil' });
+  let a = node(31337);
+  await waitFor(() => rpc(url, 'eth_chainId').then(() => true), { what: 'anvil on 31337' });
+  const r = await fetch(`${c.url}/ready`);
+  const body = await r.text();
+  assertEq(r.status, 503, `ready on the wrong chain: ${body}`);
+  assert(/chain 31337.*chain 5/.test(body), `names both chains: ${body}`);
+  assert(/another chain/.test(c.log()), 'logged');
+  await a.stop();
+  a = node(5);
+  await waitFor(() => rpc(url, 'eth_chainId').then(() => true), { what: 'anvil on 5' });
+  assertEq((await fetch(`${c.url}/ready`)).status, 200, 'ready once the node is on chain 5');
+  await a.stop();
+  await c.stop();
+});
+
 await runAll();
