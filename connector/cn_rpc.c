@@ -74,10 +74,28 @@ void cn_rpc_free(cn_rpc *r)
     free(r);
 }
 
-/* One member's answer: text (malloc'd) or nothing for a notification. */
+/*
+ * Raw JSON text scanning, to echo numeric ids byte for byte and forward batch members as their
+ * exact bytes (cJSON keeps numbers as doubles). Only used on text cJSON has already accepted as
+ * valid JSON; every index is still bounds-checked.
+ */
+typedef struct {
+    const cJSON *id; /* the parsed id (NULL: none) */
+    const char *raw; /* its exact text when it is a number and was found, else NULL */
+    size_t len;
+} idref;
+
+/* One member's answer: text (malloc'd) or nothing for a notification. A batch member to be
+ * forwarded is first only recorded (deferred): run_batch sends those to the node together. */
 typedef struct {
     char *text;
     size_t len;
+    int deferred; /* forward raw/raw_len, not done yet */
+    int notification;
+    const char *raw; /* the member's exact bytes (or raw_owned) */
+    size_t raw_len;
+    char *raw_owned; /* re-serialised member text when its bytes were unknown */
+    idref id;
 } answer;
 
 /* Serialise a response object built here. */
@@ -90,17 +108,6 @@ static ak_err finish(answer *ans, cJSON *resp)
     ans->len = strlen(ans->text);
     return AK_OK;
 }
-
-/*
- * Raw JSON text scanning, to echo numeric ids byte for byte and forward batch members as their
- * exact bytes (cJSON keeps numbers as doubles). Only used on text cJSON has already accepted as
- * valid JSON; every index is still bounds-checked.
- */
-typedef struct {
-    const cJSON *id; /* the parsed id (NULL: none) */
-    const char *raw; /* its exact text when it is a number and was found, else NULL */
-    size_t len;
-} idref;
 
 static size_t skip_ws(const char *s, size_t i, size_t n)
 {
@@ -297,9 +304,11 @@ static ak_err forward(cn_rpc *r, answer *ans, const char *raw, size_t raw_len, c
 
 /*
  * Process one request object. raw: its exact bytes (the whole body, or the batch member's span),
- * or NULL when unknown (then it is re-serialised for forwarding).
+ * or NULL when unknown (then it is re-serialised for forwarding). defer: a request to forward is
+ * only recorded in ans (ans->deferred), for run_batch to send.
  */
-static ak_err process(cn_rpc *r, answer *ans, const cJSON *req, const char *raw, size_t raw_len)
+static ak_err process(cn_rpc *r, answer *ans, const cJSON *req, const char *raw, size_t raw_len,
+                      int defer)
 {
     ak_err rc = AK_OK;
     char *member = NULL;
@@ -344,7 +353,17 @@ static ak_err process(cn_rpc *r, answer *ans, const cJSON *req, const char *raw,
             raw = member;
             raw_len = strlen(member);
         }
-        rc = forward(r, ans, raw, raw_len, id, notification);
+        if (defer) {
+            ans->deferred = 1;
+            ans->notification = notification;
+            ans->raw = raw;
+            ans->raw_len = raw_len;
+            ans->raw_owned = member;
+            ans->id = idr;
+            member = NULL;
+        } else {
+            rc = forward(r, ans, raw, raw_len, id, notification);
+        }
         goto out;
     }
     if (result == NULL && e.code == 0 && e.passthrough == NULL)
@@ -391,6 +410,7 @@ typedef struct {
     size_t *raw_len;
     answer *answers;
     size_t n;
+    int forwarding; /* 0: process the members; 1: forward the deferred ones one by one */
     _Atomic size_t next;
     _Atomic int nomem;
 } batch_job;
@@ -402,10 +422,184 @@ static void *batch_worker(void *arg)
         size_t i = atomic_fetch_add(&j->next, 1);
         if (i >= j->n)
             break;
-        if (process(j->r, &j->answers[i], j->members[i], j->raw[i], j->raw_len[i]) != AK_OK)
+        answer *a = &j->answers[i];
+        ak_err rc = AK_OK;
+        if (!j->forwarding)
+            rc = process(j->r, a, j->members[i], j->raw[i], j->raw_len[i], 1);
+        else if (a->deferred) {
+            a->deferred = 0;
+            rc = forward(j->r, a, a->raw, a->raw_len, &a->id, a->notification);
+        }
+        if (rc != AK_OK)
             atomic_store(&j->nomem, 1);
     }
     return NULL;
+}
+
+/* Run batch_worker on up to cfg.batch_threads threads, this one included. */
+static void run_workers(batch_job *j)
+{
+    pthread_t th[64];
+    size_t n_th = 0, want = j->n < j->r->cfg.batch_threads ? j->n : j->r->cfg.batch_threads;
+    if (want > sizeof(th) / sizeof(th[0]))
+        want = sizeof(th) / sizeof(th[0]);
+    atomic_store(&j->next, 0);
+    for (; n_th + 1 < want; n_th++)
+        if (pthread_create(&th[n_th], NULL, batch_worker, j) != 0)
+            break;
+    batch_worker(j);
+    for (size_t t = 0; t < n_th; t++)
+        pthread_join(th[t], NULL);
+}
+
+/* Members forwarded together in one downstream batch request, at most. */
+#define CN_FWD_CHUNK 100
+
+/* Settle every member of the chunk that is still deferred with the same error answer. */
+static ak_err fail_chunk(answer *answers, const size_t *idx, size_t k, int code, const char *msg)
+{
+    for (size_t q = 0; q < k; q++) {
+        answer *a = &answers[idx[q]];
+        if (!a->deferred)
+            continue;
+        a->deferred = 0;
+        if (!a->notification && error_answer(a, &a->id, code, msg) != AK_OK)
+            return AK_ERR_NOMEM;
+    }
+    return AK_OK;
+}
+
+/* Give each answered member its response from the node's batch answer (an array): matched by id,
+ * each element's exact bytes. Members left without one get -32001 (the batch was delivered: a
+ * request is never sent twice). */
+static ak_err match_chunk(answer *answers, const size_t *idx, size_t k, const cJSON *arr,
+                          const char *resp, size_t resp_len)
+{
+    size_t m = (size_t)cJSON_GetArraySize(arr);
+    const char **sp = m ? calloc(m, sizeof(*sp)) : NULL; /* NOLINT(bugprone-sizeof-expression) */
+    size_t *sl = m ? calloc(m, sizeof(*sl)) : NULL;
+    ak_err rc = AK_ERR_NOMEM;
+    if (m > 0 && (sp == NULL || sl == NULL))
+        goto out;
+    if (m > 0 && !batch_spans(resp, resp_len, sp, sl, m))
+        m = 0; /* cannot cut it into elements: nothing matches */
+    size_t e = 0;
+    const cJSON *el;
+    cJSON_ArrayForEach(el, arr)
+    {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(el, "id");
+        if (e >= m || id == NULL ||
+            !(cJSON_HasObjectItem(el, "result") || cJSON_HasObjectItem(el, "error"))) {
+            e++;
+            continue;
+        }
+        for (size_t q = 0; q < k; q++) {
+            answer *a = &answers[idx[q]];
+            if (a->deferred && !a->notification && cJSON_Compare(a->id.id, id, 1)) {
+                a->text = malloc(sl[e] + 1);
+                if (a->text == NULL)
+                    goto out;
+                memcpy(a->text, sp[e], sl[e]);
+                a->text[sl[e]] = '\0';
+                a->len = sl[e];
+                a->deferred = 0;
+                break;
+            }
+        }
+        e++;
+    }
+    rc = fail_chunk(answers, idx, k, CN_E_DOWNSTREAM,
+                    "the downstream node's batch answer has no response for this request");
+out:
+    free(sp);
+    free(sl);
+    return rc;
+}
+
+/*
+ * Forward the chunk's members to the node as one JSON-RPC batch. Leaves them deferred (to be
+ * forwarded one by one) when that cannot be done safely: an answered member without an id or
+ * with the id of another (responses are matched by id), or a node that refuses batches as a
+ * whole (it then gets no more batches).
+ */
+static ak_err forward_chunk(cn_rpc *r, answer *answers, const size_t *idx, size_t k)
+{
+    size_t total = 2;
+    for (size_t q = 0; q < k; q++) {
+        const answer *a = &answers[idx[q]];
+        total += a->raw_len + 1;
+        if (a->notification)
+            continue;
+        if (a->id.id == NULL || cJSON_IsNull(a->id.id))
+            return AK_OK;
+        for (size_t p = 0; p < q; p++)
+            if (!answers[idx[p]].notification && cJSON_Compare(answers[idx[p]].id.id, a->id.id, 1))
+                return AK_OK;
+    }
+    char *body = malloc(total + 1), *resp = NULL, err[192] = "";
+    size_t used = 0, resp_len = 0;
+    long status = 0;
+    if (body == NULL)
+        return AK_ERR_NOMEM;
+    body[used++] = '[';
+    for (size_t q = 0; q < k; q++) {
+        if (q > 0)
+            body[used++] = ',';
+        memcpy(body + used, answers[idx[q]].raw, answers[idx[q]].raw_len);
+        used += answers[idx[q]].raw_len;
+    }
+    body[used++] = ']';
+    body[used] = '\0';
+    ak_err rc = r->cfg.downstream.post(r->cfg.downstream.ctx, body, used, &status, &resp, &resp_len,
+                                       err, sizeof(err));
+    free(body);
+    if (rc == AK_ERR_NOMEM)
+        return rc;
+    if (rc != AK_OK) {
+        free(resp);
+        return fail_chunk(answers, idx, k,
+                          rc == AK_ERR_NETWORK || rc == AK_ERR_TIMEOUT ? CN_E_NETWORK
+                                                                       : CN_E_DOWNSTREAM,
+                          err[0] ? err : "downstream error");
+    }
+    cJSON *arr = resp_len > 0 ? cJSON_ParseWithLength(resp, resp_len) : NULL;
+    if (cJSON_IsArray(arr)) {
+        rc = match_chunk(answers, idx, k, arr, resp, resp_len);
+    } else if (cJSON_IsObject(arr) && cJSON_HasObjectItem(arr, "error")) {
+        /* One error object for the whole batch (JSON-RPC 2.0 section 6): nothing was run. */
+        if (atomic_exchange(&r->ds_no_batch, 1) == 0)
+            cn_log(CN_LOG_WARN, "the downstream node refuses batches: forwarding one by one",
+                   (char *)NULL);
+        rc = AK_OK;
+    } else if (resp_len == 0 || arr == NULL) {
+        /* Only notifications get no answer at all; anything else is a broken answer. */
+        rc = fail_chunk(answers, idx, k, CN_E_DOWNSTREAM,
+                        "downstream answered a batch without a JSON-RPC response");
+    } else {
+        rc = fail_chunk(answers, idx, k, CN_E_DOWNSTREAM,
+                        "downstream answered a batch with something other than an array");
+    }
+    cJSON_Delete(arr);
+    free(resp);
+    return rc;
+}
+
+/* The deferred members: in downstream batches of up to CN_FWD_CHUNK, then one by one whatever
+ * could not go that way. */
+static ak_err forward_deferred(batch_job *j)
+{
+    size_t idx[CN_FWD_CHUNK];
+    for (size_t i = 0; i < j->n && !atomic_load(&j->r->ds_no_batch);) {
+        size_t k = 0;
+        for (; i < j->n && k < CN_FWD_CHUNK; i++)
+            if (j->answers[i].deferred)
+                idx[k++] = i;
+        if (k > 1 && forward_chunk(j->r, j->answers, idx, k) != AK_OK)
+            return AK_ERR_NOMEM;
+    }
+    j->forwarding = 1;
+    run_workers(j);
+    return atomic_load(&j->nomem) ? AK_ERR_NOMEM : AK_OK;
 }
 
 static ak_err run_batch(cn_rpc *r, const cJSON *arr, const char *body, size_t len, char **out,
@@ -414,8 +608,6 @@ static ak_err run_batch(cn_rpc *r, const cJSON *arr, const char *body, size_t le
     ak_err rc = AK_ERR_NOMEM;
     size_t n = (size_t)cJSON_GetArraySize(arr), i = 0, total = 2;
     batch_job j = {.r = r, .n = n};
-    pthread_t th[64];
-    size_t n_th = 0;
     /* An array of pointers: sizeof a pointer is what is meant. */
     j.members = calloc(n, sizeof(*j.members)); /* NOLINT(bugprone-sizeof-expression) */
     j.answers = calloc(n, sizeof(*j.answers));
@@ -429,17 +621,8 @@ static ak_err run_batch(cn_rpc *r, const cJSON *arr, const char *body, size_t le
     if (!batch_spans(body, len, j.raw, j.raw_len, n))
         memset(j.raw, 0, n * sizeof(*j.raw));
 
-    size_t want = n < r->cfg.batch_threads ? n : r->cfg.batch_threads;
-    if (want > sizeof(th) / sizeof(th[0]))
-        want = sizeof(th) / sizeof(th[0]);
-    /* This thread works too; extra threads only when there is more than one member. */
-    for (; n_th + 1 < want; n_th++)
-        if (pthread_create(&th[n_th], NULL, batch_worker, &j) != 0)
-            break;
-    batch_worker(&j);
-    for (size_t t = 0; t < n_th; t++)
-        pthread_join(th[t], NULL);
-    if (atomic_load(&j.nomem))
+    run_workers(&j);
+    if (atomic_load(&j.nomem) || forward_deferred(&j) != AK_OK)
         goto out;
 
     size_t count = 0;
@@ -475,8 +658,10 @@ static ak_err run_batch(cn_rpc *r, const cJSON *arr, const char *body, size_t le
     *out = buf;
     *out_len = used;
 out:
-    for (i = 0; j.answers && i < n; i++)
+    for (i = 0; j.answers && i < n; i++) {
         free(j.answers[i].text);
+        free(j.answers[i].raw_owned);
+    }
     free(j.answers);
     free(j.members);
     free(j.raw);
@@ -517,7 +702,7 @@ ak_err cn_rpc_handle(cn_rpc *r, const char *body, size_t len, char **out, size_t
             return rc;
         }
     } else {
-        rc = process(r, &ans, doc, body, len);
+        rc = process(r, &ans, doc, body, len, 0);
     }
     cJSON_Delete(doc);
     if (rc == AK_OK) {

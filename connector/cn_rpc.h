@@ -13,7 +13,9 @@
  * processed concurrently (up to batch_threads at once) and answered in request order. Ids are
  * echoed with their exact text (numbers too: the raw text is located in the body and used when
  * it parses to the same value). A forwarded call - single or batch member - is sent as its exact
- * request bytes and answered with the node's exact response bytes.
+ * request bytes and answered with the node's exact response bytes. A batch's forwarded members
+ * go to the node as one batch (up to 100 per request), answers matched by id; one by one when
+ * ids are null or repeated, or once the node has refused a batch as a whole.
  *
  * Ownership: the router borrows the signers and the transport; they must outlive it.
  * Thread-safe: cn_rpc_handle() may run on many threads at once.

@@ -6,6 +6,7 @@
 #define CN_RPC_IMPL_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include <cjson/cJSON.h>
@@ -41,6 +42,7 @@ struct cn_rpc {
     cn_rpc_config cfg;
     cn_account accounts[CN_RPC_MAX_ACCOUNTS];
     size_t n_accounts;
+    atomic_int ds_no_batch; /* the node refused a batch: forward batch members one by one */
 };
 
 void cn_err_set(cn_call_err *e, int code, const char *fmt, ...)

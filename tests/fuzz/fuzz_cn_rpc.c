@@ -1,7 +1,10 @@
 /*
  * fuzz_cn_rpc.c - libFuzzer target for the connector's JSON-RPC router: any HTTP body through
  * cn_rpc_handle (parsing, batches, ids, parameter validation of every local method, transaction
- * parsing and filling) with a local signer and a fake node that answers "0x1" to everything.
+ * parsing and filling) with a local signer and a fake node that answers "0x1" to every single
+ * request. The node's answer to a forwarded batch is fuzzed too: an input that starts with 0x01
+ * is "\x01<node's batch answer>\x00<HTTP body>" (matching responses to members by id, cutting
+ * the answer into elements); any other input is the HTTP body and batches get "[]".
  * Built with -DAK_FUZZ=ON (registered in connector/CMakeLists.txt); corpus in
  * tests/fuzz/corpus/cn_rpc/.
  */
@@ -14,6 +17,8 @@
 #include "cn_rpc.h"
 #include "cn_signer_local.h"
 
+static const char *g_batch_answer = "[]"; /* the node's answer to a batch (this input's) */
+
 static ak_err fake_post(void *ctx, const char *body, size_t len, long *status, char **resp,
                         size_t *resp_len, char *err, size_t err_cap)
 {
@@ -23,11 +28,12 @@ static ak_err fake_post(void *ctx, const char *body, size_t len, long *status, c
     (void)err;
     (void)err_cap;
     static const char answer[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":\"0x1\"}";
+    const char *a = len > 0 && body[0] == '[' ? g_batch_answer : answer;
     *status = 200;
-    *resp = strdup(answer);
+    *resp = strdup(a);
     if (*resp == NULL)
         return AK_ERR_NOMEM;
-    *resp_len = sizeof(answer) - 1;
+    *resp_len = strlen(a);
     return AK_OK;
 }
 
@@ -60,9 +66,25 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (g_rpc == NULL)
         setup();
+    char *answer = NULL;
+    if (size > 0 && data[0] == 0x01) {
+        const uint8_t *sep = memchr(data + 1, 0, size - 1);
+        if (sep == NULL)
+            return 0;
+        size_t alen = (size_t)(sep - data - 1);
+        if ((answer = malloc(alen + 1)) == NULL)
+            return 0;
+        memcpy(answer, data + 1, alen);
+        answer[alen] = '\0';
+        g_batch_answer = answer;
+        size -= alen + 2;
+        data = sep + 1;
+    }
     char *body = malloc(size + 1);
-    if (body == NULL)
+    if (body == NULL) {
+        free(answer);
         return 0;
+    }
     memcpy(body, data, size);
     body[size] = '\0';
     char *out = NULL;
@@ -72,5 +94,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort(); /* responses are NUL-free JSON text */
     free(out);
     free(body);
+    g_batch_answer = "[]";
+    free(answer);
     return 0;
 }

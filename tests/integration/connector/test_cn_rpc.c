@@ -33,6 +33,9 @@ typedef struct {
     int estimate_error; /* eth_estimateGas answers a revert */
     int no_prio;        /* eth_maxPriorityFeePerGas unsupported */
     int sends, calls;
+    int posts, batch_posts; /* HTTP requests; those that carried a JSON-RPC batch */
+    int no_batch;           /* answer a batch with one error object, as nodes without batches do */
+    int reverse_batch;      /* answer a batch's members in reverse order (allowed by the spec) */
     char last_body[4096];
     uint64_t nonces[256];
     size_t n_nonces;
@@ -130,8 +133,54 @@ static ak_err fake_post(void *ctx, const char *body, size_t len, long *status, c
         return AK_OK;
     }
     *status = 200;
-    *resp = reply_for(f, body, len);
-    *resp_len = strlen(*resp);
+    pthread_mutex_lock(&f->lock);
+    f->posts++;
+    pthread_mutex_unlock(&f->lock);
+    cJSON *doc = cJSON_ParseWithLength(body, len);
+    if (!cJSON_IsArray(doc)) {
+        cJSON_Delete(doc);
+        *resp = reply_for(f, body, len);
+        *resp_len = strlen(*resp);
+        return AK_OK;
+    }
+    /* A batch, answered as a node does: one response per member with an id, none for
+     * notifications (an empty body if there is nothing to answer). */
+    pthread_mutex_lock(&f->lock);
+    f->batch_posts++;
+    pthread_mutex_unlock(&f->lock);
+    char *out = malloc(1 << 16);
+    size_t used = 0;
+    if (f->no_batch) {
+        used = (size_t)snprintf(out, 1 << 16,
+                                "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":"
+                                "{\"code\":-32600,\"message\":\"no batches\"}}");
+    } else {
+        int n = cJSON_GetArraySize(doc);
+        out[used++] = '[';
+        for (int i = 0; i < n; i++) {
+            const cJSON *m = cJSON_GetArrayItem(doc, f->reverse_batch ? n - 1 - i : i);
+            if (!cJSON_HasObjectItem(m, "id"))
+                continue;
+            char *text = cJSON_PrintUnformatted(m);
+            char *one = reply_for(f, text, strlen(text));
+            size_t l = strlen(one);
+            while (l > 0 && one[l - 1] == '\n')
+                l--;
+            if (used > 1)
+                out[used++] = ',';
+            memcpy(out + used, one, l);
+            used += l;
+            free(one);
+            free(text);
+        }
+        out[used++] = ']';
+        if (used == 2)
+            used = 0;
+    }
+    out[used] = '\0';
+    cJSON_Delete(doc);
+    *resp = out;
+    *resp_len = used;
     return AK_OK;
 }
 
@@ -743,6 +792,128 @@ static void test_downstream_failures(void)
     g_node.mode = 0;
 }
 
+/* A batch's forwarded members go to the node as ONE batch request, answers matched by id (the
+ * fake node may answer in reverse order); duplicate ids, a node without batches, chunks. */
+static void test_batch_forwarding(cn_signer *signer)
+{
+    cn_rpc *r2 = NULL;
+    cn_rpc_config cfg = {.signers = &signer,
+                         .n_signers = 1,
+                         .downstream = {fake_post, &g_node},
+                         .chain_id = 31337,
+                         .max_batch = 300,
+                         .batch_threads = 4};
+    CHECK_EQ_INT(cn_rpc_new(&r2, &cfg), AK_OK);
+    cn_rpc *saved = g_rpc;
+    g_rpc = r2;
+    g_node.mode = 0;
+    g_node.reverse_batch = 1;
+
+    /* forwarded x4 (string and number ids, one notification) around a local method */
+    int posts = g_node.posts, batches = g_node.batch_posts;
+    cJSON *r = call("[{\"jsonrpc\":\"2.0\",\"id\":\"a\",\"method\":\"foo.a\"},"
+                    "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"foo.b\"},"
+                    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_accounts\"},"
+                    "{\"jsonrpc\":\"2.0\",\"method\":\"foo.note\"},"
+                    "{\"jsonrpc\":\"2.0\",\"id\":\"7\",\"method\":\"foo.c\"}]",
+                    NULL);
+    CHECK_EQ_INT(g_node.posts - posts, 1);
+    CHECK_EQ_INT(g_node.batch_posts - batches, 1);
+    CHECK(cJSON_IsArray(r) && cJSON_GetArraySize(r) == 4);
+    if (cJSON_GetArraySize(r) == 4) {
+        CHECK_STR(result_str(cJSON_GetArrayItem(r, 0)), "forwarded:foo.a");
+        CHECK_STR(result_str(cJSON_GetArrayItem(r, 1)), "forwarded:foo.b");
+        CHECK(cJSON_IsArray(cJSON_GetObjectItem(cJSON_GetArrayItem(r, 2), "result")));
+        CHECK_STR(result_str(cJSON_GetArrayItem(r, 3)), "forwarded:foo.c");
+        CHECK(cJSON_IsString(cJSON_GetObjectItem(cJSON_GetArrayItem(r, 3), "id")));
+    }
+    cJSON_Delete(r);
+
+    /* the same id twice: no matching by id possible, so one by one (and still in order) */
+    posts = g_node.posts;
+    batches = g_node.batch_posts;
+    r = call("[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"foo.x\"},"
+             "{\"jsonrpc\":\"2.0\",\"id\":1.0,\"method\":\"foo.y\"},"
+             "{\"jsonrpc\":\"2.0\",\"id\":null,\"method\":\"foo.z\"}]",
+             NULL);
+    CHECK_EQ_INT(g_node.posts - posts, 3);
+    CHECK_EQ_INT(g_node.batch_posts - batches, 0);
+    CHECK_STR(result_str(cJSON_GetArrayItem(r, 0)), "forwarded:foo.x");
+    CHECK_STR(result_str(cJSON_GetArrayItem(r, 1)), "forwarded:foo.y");
+    CHECK_STR(result_str(cJSON_GetArrayItem(r, 2)), "forwarded:foo.z");
+    cJSON_Delete(r);
+
+    /* only notifications: one batch request, no answer */
+    posts = g_node.posts;
+    char *raw = NULL;
+    r = call(
+        "[{\"jsonrpc\":\"2.0\",\"method\":\"foo.n1\"},{\"jsonrpc\":\"2.0\",\"method\":\"foo.n2\"}]",
+        &raw);
+    CHECK(r == NULL && raw == NULL);
+    CHECK_EQ_INT(g_node.posts - posts, 1);
+    free(raw);
+
+    /* 150 forwarded members: two downstream batches (CN_FWD_CHUNK 100), answers in order */
+    char *body = malloc(150 * 64 + 2);
+    size_t used = 0;
+    body[used++] = '[';
+    for (int i = 0; i < 150; i++)
+        used += (size_t)sprintf(body + used, "%s{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"m%d\"}",
+                                i ? "," : "", i, i);
+    body[used++] = ']';
+    body[used] = '\0';
+    posts = g_node.posts;
+    r = call(body, NULL);
+    CHECK_EQ_INT(g_node.posts - posts, 2);
+    CHECK_EQ_INT(cJSON_GetArraySize(r), 150);
+    int in_order = 1;
+    for (int i = 0; i < 150 && cJSON_GetArraySize(r) == 150; i++) {
+        char want[32];
+        snprintf(want, sizeof(want), "forwarded:m%d", i);
+        const cJSON *m = cJSON_GetArrayItem(r, i);
+        in_order &= strcmp(result_str(m), want) == 0 &&
+                    cJSON_GetObjectItem(m, "id")->valuedouble == (double)i;
+    }
+    CHECK(in_order);
+    cJSON_Delete(r);
+
+    /* the node unreachable: every forwarded member -32002, the local one answered */
+    g_node.mode = 1;
+    r = call("[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"foo.a\"},"
+             "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"eth_accounts\"},"
+             "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"foo.b\"}]",
+             NULL);
+    CHECK_EQ_INT(err_code(cJSON_GetArrayItem(r, 0)), -32002);
+    CHECK_EQ_INT(err_code(cJSON_GetArrayItem(r, 1)), 0);
+    CHECK_EQ_INT(err_code(cJSON_GetArrayItem(r, 2)), -32002);
+    cJSON_Delete(r);
+    g_node.mode = 0;
+
+    /* a node that refuses batches (one error object): that batch is sent again one by one,
+     * and later batches go one by one from the start */
+    g_node.no_batch = 1;
+    posts = g_node.posts;
+    batches = g_node.batch_posts;
+    const char *three = "[{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"foo.a\"},"
+                        "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"foo.b\"},"
+                        "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"foo.c\"}]";
+    r = call(three, NULL);
+    CHECK_EQ_INT(g_node.batch_posts - batches, 1);
+    CHECK_EQ_INT(g_node.posts - posts, 4);
+    CHECK_STR(result_str(cJSON_GetArrayItem(r, 2)), "forwarded:foo.c");
+    cJSON_Delete(r);
+    r = call(three, NULL);
+    CHECK_EQ_INT(g_node.batch_posts - batches, 1);
+    CHECK_EQ_INT(g_node.posts - posts, 7);
+    CHECK_STR(result_str(cJSON_GetArrayItem(r, 0)), "forwarded:foo.a");
+    cJSON_Delete(r);
+    g_node.no_batch = 0;
+    g_node.reverse_batch = 0;
+    free(body);
+    g_rpc = saved;
+    cn_rpc_free(r2);
+}
+
 int main(void)
 {
     uint8_t key[32];
@@ -777,6 +948,7 @@ int main(void)
     test_unprotected_allowed(signer);
     test_send_and_nonces();
     test_downstream_failures();
+    test_batch_forwarding(signer);
 
     cn_rpc_free(g_rpc);
     cn_signer_free(signer);
