@@ -267,6 +267,23 @@ static const char *refuse(ks_ctx *ctx, sign_result *res)
     return "refused";
 }
 
+/* The client entry whose rate limit applies: the certificate's fingerprint entry if it has one
+ * (the more specific identity), else its CN entry. */
+static long rate_client(const ks_tls_conn *id)
+{
+    return id->fp_client >= 0 ? id->fp_client : id->cn_client;
+}
+
+/* A refused item: the client's rate limit is exhausted (429, before any HSM call). */
+static const char *rate_limited(ks_ctx *ctx, sign_result *res)
+{
+    res->status = 429;
+    res->code = "rate_limited";
+    res->message = "this client's signing rate limit is exhausted; retry later";
+    atomic_fetch_add(&ctx->metrics.rate_limited, 1);
+    return "refused_rate";
+}
+
 /* The reply for one signed item from the HSM's answer; returns the audit outcome. */
 static const char *sign_outcome(ks_ctx *ctx, ak_err e, const uint8_t *der, size_t der_len,
                                 sign_result *res)
@@ -315,6 +332,8 @@ static int do_sign(ks_ctx *ctx, const ks_tls_conn *id, const sign_req *rq, sign_
     long k = lookup_key(ctx, id, rq->key_id, strlen(rq->key_id));
     if (k < 0) {
         outcome = refuse(ctx, res);
+    } else if (!ks_rate_take(ctx->rate, rate_client(id))) {
+        outcome = rate_limited(ctx, res);
     } else {
         ks_audit_intent(ctx->audit);
         ak_err e = p11_token_sign(ctx->tok, ctx->keys[k], rq->digest, der, sizeof der, &der_len);
@@ -392,6 +411,8 @@ static int sign_batch(ks_ctx *ctx, const ks_tls_conn *id, const cJSON *reqs, siz
             long k = lookup_key(ctx, id, b.rq[i].key_id, strlen(b.rq[i].key_id));
             if (k < 0) {
                 b.outcome[i] = refuse(ctx, &b.res[i]);
+            } else if (!ks_rate_take(ctx->rate, rate_client(id))) {
+                b.outcome[i] = rate_limited(ctx, &b.res[i]);
             } else {
                 b.keys[m] = ctx->keys[k];
                 memcpy(b.dig[m], b.rq[i].digest, 32);

@@ -25,6 +25,7 @@
 #include "ks_audit.h"
 #include "ks_config.h"
 #include "ks_metrics.h"
+#include "ks_rate.h"
 #include "ks_tls.h"
 #include "p11_token.h"
 
@@ -35,6 +36,7 @@ typedef struct {
     p11_token *tok;
     p11_key **keys; /* cfg->n_keys handles, same order as cfg->keys */
     ks_audit *audit;
+    ks_rate *rate; /* per-client rate limits (NULL: none) */
     ks_metrics metrics;
 } ks_ctx;
 

@@ -302,27 +302,49 @@ static ak_err parse_clients(ks_config *c, const cJSON *root, char *msg, size_t c
         ks_client_cfg *cl = &c->clients[c->n_clients++];
         if ((e = parse_identity(cl, it->string, msg, cap)) != AK_OK)
             return e;
-        if (cJSON_IsString(it) && strcmp(it->valuestring, "*") == 0) {
+        const char *name = it->string;
+        const cJSON *v = it; /* the key list: the value itself or its "keys" */
+        if (cJSON_IsObject(it)) {
+            /* {"keys": "*" | [...], "max_signatures_per_s": N, "burst": M} */
+            static const char *const allowed[] = {"keys", "max_signatures_per_s", "burst", NULL};
+            char where[96];
+            unsigned long rate = 0, burst = 0;
+            snprintf(where, sizeof where, "clients.%.64s", name);
+            if ((e = check_members(it, where, allowed, msg, cap)) != AK_OK ||
+                (e = get_uint(&rate, it, where, "max_signatures_per_s", 1, 1000000, 0, msg, cap)) !=
+                    AK_OK ||
+                (e = get_uint(&burst, it, where, "burst", 1, 1000000, rate, msg, cap)) != AK_OK)
+                return e;
+            if (burst > 0 && rate == 0)
+                return cfg_fail(msg, cap, "%s.burst: needs max_signatures_per_s", where);
+            cl->rate_per_s = (unsigned)rate;
+            cl->rate_burst = (unsigned)burst;
+            v = cJSON_GetObjectItemCaseSensitive(it, "keys");
+            if (v == NULL)
+                return cfg_fail(msg, cap, "%s.keys: missing (\"*\" or an array of key ids)", where);
+        }
+        if (cJSON_IsString(v) && strcmp(v->valuestring, "*") == 0) {
             cl->all_keys = 1;
             continue;
         }
-        if (!cJSON_IsArray(it))
-            return cfg_fail(msg, cap, "clients.%.64s: must be \"*\" or an array of key ids",
-                            it->string);
-        size_t m = (size_t)cJSON_GetArraySize(it);
+        if (!cJSON_IsArray(v))
+            return cfg_fail(msg, cap,
+                            "clients.%.64s: must be \"*\", an array of key ids or an object "
+                            "with \"keys\"",
+                            name);
+        size_t m = (size_t)cJSON_GetArraySize(v);
         cl->key_idx = calloc(m ? m : 1, sizeof *cl->key_idx);
         if (cl->key_idx == NULL)
             return AK_ERR_NOMEM;
         size_t i = 0;
-        cJSON_ArrayForEach(k, it)
+        cJSON_ArrayForEach(k, v)
         {
             if (!cJSON_IsString(k))
-                return cfg_fail(msg, cap, "clients.%.64s[%zu]: must be a key id string", it->string,
-                                i);
+                return cfg_fail(msg, cap, "clients.%.64s[%zu]: must be a key id string", name, i);
             long idx = ks_config_key_index(c, k->valuestring, strlen(k->valuestring));
             if (idx < 0)
-                return cfg_fail(msg, cap, "clients.%.64s[%zu]: unknown key id \"%.64s\"",
-                                it->string, i, k->valuestring);
+                return cfg_fail(msg, cap, "clients.%.64s[%zu]: unknown key id \"%.64s\"", name, i,
+                                k->valuestring);
             cl->key_idx[cl->n_keys++] = (uint32_t)idx;
             i++;
         }

@@ -38,6 +38,8 @@ typedef struct {
     int all_keys;           /* "*" */
     uint32_t *key_idx;      /* indexes into ks_config.keys (heap) */
     size_t n_keys;
+    unsigned rate_per_s; /* signatures per second, token bucket; 0: unlimited */
+    unsigned rate_burst; /* bucket size (default rate_per_s) */
 } ks_client_cfg;
 
 typedef enum { KS_FSYNC_ALWAYS = 0, KS_FSYNC_INTERVAL = 1 } ks_fsync_mode;

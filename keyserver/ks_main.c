@@ -191,6 +191,10 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": %s\n", msg);
         goto out;
     }
+    if (ks_rate_new(&ctx.rate, cfg) != AK_OK) {
+        fprintf(stderr, PROG ": out of memory\n");
+        goto out;
+    }
     if (ks_http_start(&http, &ctx, creds, msg, sizeof msg) != AK_OK) {
         fprintf(stderr, PROG ": %s\n", msg);
         goto out;
@@ -227,6 +231,7 @@ out:
                 (unsigned long long)seq, hex);
     }
     ks_audit_close(ctx.audit);
+    ks_rate_free(ctx.rate);
     p11_token_close(ctx.tok); /* keys belong to the token */
     free(ctx.keys);
     ks_tls_creds_free(creds);

@@ -4,7 +4,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-static const unsigned status_codes[KS_N_STATUS] = {200, 400, 403, 404, 405, 413, 500, 503};
+static const unsigned status_codes[KS_N_STATUS] = {200, 400, 403, 404, 405, 413, 429, 500, 503};
 static const char *const ep_names[KS_EP_COUNT] = {"sign", "pubkey", "health", "metrics", "other"};
 /* Upper bounds of the signature latency buckets, microseconds. */
 static const uint64_t lat_le_us[KS_N_LAT_BUCKETS] = {250,   500,   1000,   2000,   5000,   10000,
@@ -98,6 +98,9 @@ ak_err ks_metrics_render(char *out, size_t cap, size_t *len, ks_metrics *m,
             LD(m->signatures));
     counter(&o, "anode_keyserver_sign_refused_total",
             "Sign requests refused because the client may not use the key.", LD(m->refused));
+    counter(&o, "anode_keyserver_sign_rate_limited_total",
+            "Signatures refused (429) because the client's rate limit was exhausted.",
+            LD(m->rate_limited));
     counter(&o, "anode_keyserver_sign_failures_total", "Sign requests that failed in the HSM.",
             LD(m->sign_failures));
     counter(&o, "anode_keyserver_tls_rejected_total",

@@ -24,7 +24,7 @@ typedef enum {
     KS_EP_COUNT
 } ks_endpoint;
 
-#define KS_N_STATUS      8 /* 200 400 403 404 405 413 500 503 */
+#define KS_N_STATUS      9 /* 200 400 403 404 405 413 429 500 503 */
 #define KS_N_LAT_BUCKETS 12
 
 typedef struct {
@@ -34,6 +34,7 @@ typedef struct {
     atomic_uint_fast64_t lat_count;
     atomic_uint_fast64_t signatures;    /* signatures returned to clients */
     atomic_uint_fast64_t refused;       /* sign requests refused (403) */
+    atomic_uint_fast64_t rate_limited;  /* sign requests refused by the client's rate limit */
     atomic_uint_fast64_t sign_failures; /* HSM signing failures seen by the server */
     atomic_uint_fast64_t tls_rejected;  /* requests on connections whose cert did not verify */
 } ks_metrics;

@@ -131,6 +131,14 @@ bad_config "bad fsync" "audit.fsync" '.audit.fsync="sometimes"'
 bad_config "limit out of range" "limits.max_batch: must be an integer" '.limits.max_batch=0'
 bad_config "huge limit (no overflow)" "pkcs11.max_sessions: must be an integer in 1..256" '.pkcs11.max_sessions=1e300'
 bad_config "negative limit" "limits.max_body: must be an integer" '.limits.max_body=-1'
+bad_config "rate limit 0" "clients.cn:alice.max_signatures_per_s: must be an integer in 1..1000000" \
+    '.clients["cn:alice"]={"keys":["key-two"],"max_signatures_per_s":0}'
+bad_config "rate limit: unknown field" "clients.cn:alice.rate: unknown field" \
+    '.clients["cn:alice"]={"keys":["key-two"],"rate":5}'
+bad_config "rate limit: no keys" "clients.cn:alice.keys: missing" \
+    '.clients["cn:alice"]={"max_signatures_per_s":5}'
+bad_config "burst without a rate" "clients.cn:alice.burst: needs max_signatures_per_s" \
+    '.clients["cn:alice"]={"keys":"*","burst":5}'
 bad_config "bounded_calls not a bool" "pkcs11.bounded_calls: must be true or false" '.pkcs11.bounded_calls=1'
 # cJSON would keep the first of two entries and cut a name at \u0000: both refused
 sed 's/"cn:alice": \["key-two"\]/"cn:alice": ["key-two"], "cn:alice": "*"/' "$WORK/ks.json" >"$WORK/bad.json"
@@ -390,6 +398,29 @@ out=$({ printf "$get"; sleep 7; printf "$get"; sleep 1; } |
         -cert "$WORK/short.crt" -key "$WORK/short.key" 2>/dev/null | grep -ao 'HTTP/1\.1 [0-9]*' | paste -sd,)
 check "expiring certificate: 200, then 403 on the same connection" eq "$out" "HTTP/1.1 200,HTTP/1.1 403"
 stop_server "$SPID"
+
+# ---- per-client rate limit: a token bucket; refused before the HSM, audited, counted ----------
+jq --arg a "$WORK/audit-rate.log" '.audit.file=$a |
+    .clients["cn:alice"]={"keys":["key-two"],"max_signatures_per_s":2,"burst":3}' \
+    "$WORK/ks.json" >"$WORK/rate.json"
+start_server "$WORK/rate.json" "$WORK/server-rate.log"
+U=https://127.0.0.1:$PORT
+SA() { echo "{\"key_id\":\"key-two\",\"data\":\"$D32\",\"request_id\":\"$1\"}"; }
+calls=$(metric anode_keyserver_hsm_sign_calls_total)
+r=$(req "${A[@]}" -d "{\"requests\":[$(SA r1),$(SA r2),$(SA r3),$(SA r4)]}" "$U/sign")
+check "rate limit: a batch of 4 with a burst of 3 -> 3 signed, the 4th 429 rate_limited" \
+    eq "$(jq -r '[.results[] | if .signature then "signed" else .error.code end] | join(",")' <<<"${r#* }")" \
+    "signed,signed,signed,rate_limited"
+expect "rate limit: the next request at once is 429" 429 rate_limited "${A[@]}" -d "$(SA r5)" "$U/sign"
+check "rate limit: refused items made no HSM call" eq "$(metric anode_keyserver_hsm_sign_calls_total)" "$((calls + 3))"
+expect "rate limit: another client is not limited" 200 - "${C[@]}" -d "$(S)" "$U/sign"
+sleep 1.1
+expect "rate limit: refilled (2 per second) after a second" 200 - "${A[@]}" -d "$(SA r6)" "$U/sign"
+check "rate limit: counted" eq "$(metric anode_keyserver_sign_rate_limited_total)" 2
+stop_server "$SPID"
+check "rate limit: refusals audited (2 refused_rate)" \
+    eq "$(grep -c '"outcome":"refused_rate"' "$WORK/audit-rate.log")" 2
+check "rate limit: the audit chain verifies" "$AUDIT" --verify "$WORK/audit-rate.log"
 
 # ---- SIGHUP reloads the TLS files: a revocation takes effect without a restart --------------------
 # A second certificate for "alice" (allowed key-two): an open keep-alive connection with it gets
