@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cn_log.h"
 #include "cn_metrics.h"
@@ -403,6 +404,14 @@ out:
     return rc;
 }
 
+/* Members forwarded together in one downstream batch request, at most (a node runs a batch's
+ * calls one after another within one request timeout: small chunks, sent concurrently). */
+#define CN_FWD_CHUNK 20
+/* After a node refused a batch as too large, smaller chunks for this long. */
+#define CN_FWD_CUT_MS (10 * 60 * 1000)
+
+typedef enum { JOB_PROCESS, JOB_CHUNKS, JOB_SINGLES } job_kind;
+
 typedef struct {
     cn_rpc *r;
     const cJSON **members;
@@ -410,23 +419,32 @@ typedef struct {
     size_t *raw_len;
     answer *answers;
     size_t n;
-    int forwarding; /* 0: process the members; 1: forward the deferred ones one by one */
+    job_kind kind;
+    size_t count;       /* work items of this kind: members, or chunks */
+    size_t *fwd;        /* JOB_CHUNKS: the deferred members, in order ... */
+    size_t n_fwd, size; /* ... how many, and per chunk */
     _Atomic size_t next;
     _Atomic int nomem;
 } batch_job;
+
+static ak_err forward_chunk(cn_rpc *r, answer *answers, const size_t *idx, size_t k);
 
 static void *batch_worker(void *arg)
 {
     batch_job *j = arg;
     for (;;) {
         size_t i = atomic_fetch_add(&j->next, 1);
-        if (i >= j->n)
+        if (i >= j->count)
             break;
         answer *a = &j->answers[i];
         ak_err rc = AK_OK;
-        if (!j->forwarding)
+        if (j->kind == JOB_PROCESS) {
             rc = process(j->r, a, j->members[i], j->raw[i], j->raw_len[i], 1);
-        else if (a->deferred) {
+        } else if (j->kind == JOB_CHUNKS) {
+            size_t from = i * j->size, k = j->n_fwd - from < j->size ? j->n_fwd - from : j->size;
+            if (k > 1)
+                rc = forward_chunk(j->r, j->answers, j->fwd + from, k);
+        } else if (a->deferred) {
             a->deferred = 0;
             rc = forward(j->r, a, a->raw, a->raw_len, &a->id, a->notification);
         }
@@ -436,13 +454,15 @@ static void *batch_worker(void *arg)
     return NULL;
 }
 
-/* Run batch_worker on up to cfg.batch_threads threads, this one included. */
-static void run_workers(batch_job *j)
+/* Run j->count work items of j->kind on up to cfg.batch_threads threads, this one included. */
+static void run_workers(batch_job *j, job_kind kind, size_t count)
 {
     pthread_t th[64];
-    size_t n_th = 0, want = j->n < j->r->cfg.batch_threads ? j->n : j->r->cfg.batch_threads;
+    size_t n_th = 0, want = count < j->r->cfg.batch_threads ? count : j->r->cfg.batch_threads;
     if (want > sizeof(th) / sizeof(th[0]))
         want = sizeof(th) / sizeof(th[0]);
+    j->kind = kind;
+    j->count = count;
     atomic_store(&j->next, 0);
     for (; n_th + 1 < want; n_th++)
         if (pthread_create(&th[n_th], NULL, batch_worker, j) != 0)
@@ -452,8 +472,38 @@ static void run_workers(batch_job *j)
         pthread_join(th[t], NULL);
 }
 
-/* Members forwarded together in one downstream batch request, at most. */
-#define CN_FWD_CHUNK 100
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Members per downstream batch now: CN_FWD_CHUNK, or less for a while after a refusal. */
+static size_t chunk_size(cn_rpc *r)
+{
+    unsigned cut = atomic_load(&r->fwd_cut);
+    if (cut == 0 || mono_ms() - atomic_load(&r->fwd_cut_ms) > CN_FWD_CUT_MS)
+        return CN_FWD_CHUNK;
+    return cut;
+}
+
+/* The node refused a batch of k as a whole (nothing of it ran): smaller batches for a while
+ * (1 = none); the caller forwards this chunk's members one by one. */
+static void refused_chunk(cn_rpc *r, size_t k, const char *why)
+{
+    unsigned want = k / 2 > 1 ? (unsigned)(k / 2) : 1;
+    unsigned cut = atomic_load(&r->fwd_cut);
+    atomic_store(&r->fwd_cut_ms, mono_ms());
+    if (cut != 0 && cut <= want)
+        return;
+    atomic_store(&r->fwd_cut, want);
+    char n[24], m[24];
+    snprintf(n, sizeof(n), "%zu", k);
+    snprintf(m, sizeof(m), "%u", want);
+    cn_log(CN_LOG_WARN, "the downstream node refused a batch: smaller batches for 10 minutes",
+           "members", n, "from_now_at_most", m, "reason", why, (char *)NULL);
+}
 
 /* Settle every member of the chunk that is still deferred with the same error answer. */
 static ak_err fail_chunk(answer *answers, const size_t *idx, size_t k, int code, const char *msg)
@@ -516,20 +566,41 @@ out:
     return rc;
 }
 
+/* The node refused the whole batch, so none of it ran: one error object (JSON-RPC 2.0 section
+ * 6: invalid request, method not found - no batch support -, parse error), or, as geth does for
+ * a batch over its limit, an array of one -32600 error while more than one answer was due. */
+static int batch_refused(const cJSON *resp, size_t answers_due)
+{
+    const cJSON *one = resp;
+    if (cJSON_IsArray(resp)) {
+        if (cJSON_GetArraySize(resp) != 1 || answers_due < 2)
+            return 0;
+        one = cJSON_GetArrayItem(resp, 0);
+    }
+    const cJSON *err = cJSON_GetObjectItemCaseSensitive(one, "error");
+    const cJSON *code = cJSON_GetObjectItemCaseSensitive(err, "code");
+    if (!cJSON_IsNumber(code) || cJSON_HasObjectItem(one, "result"))
+        return 0;
+    double c = code->valuedouble;
+    return c == CN_E_INVALID_REQUEST ||
+           (!cJSON_IsArray(resp) && (c == CN_E_METHOD || c == CN_E_PARSE));
+}
+
 /*
  * Forward the chunk's members to the node as one JSON-RPC batch. Leaves them deferred (to be
  * forwarded one by one) when that cannot be done safely: an answered member without an id or
- * with the id of another (responses are matched by id), or a node that refuses batches as a
- * whole (it then gets no more batches).
+ * with the id of another (responses are matched by id), or a node that refused the batch as a
+ * whole (see batch_refused; later batches are smaller for a while).
  */
 static ak_err forward_chunk(cn_rpc *r, answer *answers, const size_t *idx, size_t k)
 {
-    size_t total = 2;
+    size_t total = 2, due = 0;
     for (size_t q = 0; q < k; q++) {
         const answer *a = &answers[idx[q]];
         total += a->raw_len + 1;
         if (a->notification)
             continue;
+        due++;
         if (a->id.id == NULL || cJSON_IsNull(a->id.id))
             return AK_OK;
         for (size_t p = 0; p < q; p++)
@@ -563,42 +634,51 @@ static ak_err forward_chunk(cn_rpc *r, answer *answers, const size_t *idx, size_
                           err[0] ? err : "downstream error");
     }
     cJSON *arr = resp_len > 0 ? cJSON_ParseWithLength(resp, resp_len) : NULL;
-    if (cJSON_IsArray(arr)) {
+    if (batch_refused(arr, due)) {
+        refused_chunk(r, k, "the node answered the batch with one error");
+        rc = AK_OK; /* the members stay deferred: one by one */
+    } else if (cJSON_IsArray(arr)) {
         rc = match_chunk(answers, idx, k, arr, resp, resp_len);
-    } else if (cJSON_IsObject(arr) && cJSON_HasObjectItem(arr, "error")) {
-        /* One error object for the whole batch (JSON-RPC 2.0 section 6): nothing was run. */
-        if (atomic_exchange(&r->ds_no_batch, 1) == 0)
-            cn_log(CN_LOG_WARN, "the downstream node refuses batches: forwarding one by one",
-                   (char *)NULL);
-        rc = AK_OK;
-    } else if (resp_len == 0 || arr == NULL) {
-        /* Only notifications get no answer at all; anything else is a broken answer. */
-        rc = fail_chunk(answers, idx, k, CN_E_DOWNSTREAM,
-                        "downstream answered a batch without a JSON-RPC response");
     } else {
+        /* Nothing (only notifications are answered with nothing), or not an array: the
+         * batch may have run, so it is not sent again. */
         rc = fail_chunk(answers, idx, k, CN_E_DOWNSTREAM,
-                        "downstream answered a batch with something other than an array");
+                        arr == NULL ? "downstream answered a batch without a JSON-RPC response"
+                                    : "downstream answered a batch with something other than "
+                                      "an array");
     }
     cJSON_Delete(arr);
     free(resp);
     return rc;
 }
 
-/* The deferred members: in downstream batches of up to CN_FWD_CHUNK, then one by one whatever
- * could not go that way. */
+/* The deferred members: in downstream batches (chunk_size() each, the chunks concurrently),
+ * then one by one whatever could not go that way. */
 static ak_err forward_deferred(batch_job *j)
 {
-    size_t idx[CN_FWD_CHUNK];
-    for (size_t i = 0; i < j->n && !atomic_load(&j->r->ds_no_batch);) {
-        size_t k = 0;
-        for (; i < j->n && k < CN_FWD_CHUNK; i++)
-            if (j->answers[i].deferred)
-                idx[k++] = i;
-        if (k > 1 && forward_chunk(j->r, j->answers, idx, k) != AK_OK)
+    size_t left = 0;
+    for (size_t i = 0; i < j->n; i++)
+        left += j->answers[i].deferred ? 1 : 0;
+    size_t size = chunk_size(j->r);
+    if (left > 1 && size > 1) {
+        j->fwd = calloc(left, sizeof(*j->fwd));
+        if (j->fwd == NULL)
             return AK_ERR_NOMEM;
+        for (size_t i = 0; i < j->n; i++)
+            if (j->answers[i].deferred)
+                j->fwd[j->n_fwd++] = i;
+        j->size = size;
+        run_workers(j, JOB_CHUNKS, (j->n_fwd + size - 1) / size);
+        free(j->fwd);
+        j->fwd = NULL;
+        if (atomic_load(&j->nomem))
+            return AK_ERR_NOMEM;
+        left = 0;
+        for (size_t i = 0; i < j->n; i++)
+            left += j->answers[i].deferred ? 1 : 0;
     }
-    j->forwarding = 1;
-    run_workers(j);
+    if (left > 0)
+        run_workers(j, JOB_SINGLES, j->n);
     return atomic_load(&j->nomem) ? AK_ERR_NOMEM : AK_OK;
 }
 
@@ -621,7 +701,7 @@ static ak_err run_batch(cn_rpc *r, const cJSON *arr, const char *body, size_t le
     if (!batch_spans(body, len, j.raw, j.raw_len, n))
         memset(j.raw, 0, n * sizeof(*j.raw));
 
-    run_workers(&j);
+    run_workers(&j, JOB_PROCESS, n);
     if (atomic_load(&j.nomem) || forward_deferred(&j) != AK_OK)
         goto out;
 

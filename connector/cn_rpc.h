@@ -14,8 +14,9 @@
  * echoed with their exact text (numbers too: the raw text is located in the body and used when
  * it parses to the same value). A forwarded call - single or batch member - is sent as its exact
  * request bytes and answered with the node's exact response bytes. A batch's forwarded members
- * go to the node as one batch (up to 100 per request), answers matched by id; one by one when
- * ids are null or repeated, or once the node has refused a batch as a whole.
+ * go to the node as batches of up to 20 (sent concurrently), answers matched by id; one by one
+ * when ids are null or repeated, or when the node refused a batch as a whole (then smaller
+ * batches for a while). A delivered request is never sent again.
  *
  * Ownership: the router borrows the signers and the transport; they must outlive it.
  * Thread-safe: cn_rpc_handle() may run on many threads at once.

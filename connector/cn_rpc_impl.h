@@ -42,7 +42,8 @@ struct cn_rpc {
     cn_rpc_config cfg;
     cn_account accounts[CN_RPC_MAX_ACCOUNTS];
     size_t n_accounts;
-    atomic_int ds_no_batch; /* the node refused a batch: forward batch members one by one */
+    atomic_uint fwd_cut;        /* 0, or the smaller downstream batch size after a refusal */
+    _Atomic int64_t fwd_cut_ms; /* ... since when (monotonic ms) */
 };
 
 void cn_err_set(cn_call_err *e, int code, const char *fmt, ...)

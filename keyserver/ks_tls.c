@@ -272,6 +272,9 @@ ks_tls_conn *ks_tls_conn_start(ks_tls_creds *c, gnutls_session_t session)
     return tc;
 }
 
+/* Called from MHD's connection-closed notification. MHD deinitialises the GnuTLS session after
+ * it, and gnutls_deinit() (3.7) does not read the credentials, so dropping our reference here
+ * is safe even when it frees a reloaded-away generation. */
 void ks_tls_conn_free(ks_tls_conn *tc)
 {
     if (tc == NULL)

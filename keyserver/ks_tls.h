@@ -42,7 +42,7 @@
 typedef struct ks_tls_creds ks_tls_creds;
 typedef struct ks_tls_gen ks_tls_gen;
 
-#define KS_TLS_CHAIN_MAX 8 /* certificates in a client's chain, checked again after a reload */
+#define KS_TLS_CHAIN_MAX 16 /* certificates in a client's chain checked again after a reload */
 
 typedef struct {
     int checked;            /* verification done for this connection */

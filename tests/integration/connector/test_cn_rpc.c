@@ -36,6 +36,7 @@ typedef struct {
     int posts, batch_posts; /* HTTP requests; those that carried a JSON-RPC batch */
     int no_batch;           /* answer a batch with one error object, as nodes without batches do */
     int reverse_batch;      /* answer a batch's members in reverse order (allowed by the spec) */
+    int batch_limit;        /* > 0: a longer batch gets geth's answer, [one -32600 error] */
     char last_body[4096];
     uint64_t nonces[256];
     size_t n_nonces;
@@ -150,7 +151,14 @@ static ak_err fake_post(void *ctx, const char *body, size_t len, long *status, c
     pthread_mutex_unlock(&f->lock);
     char *out = malloc(1 << 16);
     size_t used = 0;
-    if (f->no_batch) {
+    if (f->batch_limit > 0 && cJSON_GetArraySize(doc) > f->batch_limit) {
+        char *first = cJSON_PrintUnformatted(cJSON_GetObjectItem(cJSON_GetArrayItem(doc, 0), "id"));
+        used = (size_t)snprintf(out, 1 << 16,
+                                "[{\"jsonrpc\":\"2.0\",\"id\":%s,\"error\":{\"code\":-32600,"
+                                "\"message\":\"batch too large\"}}]",
+                                first ? first : "null");
+        free(first);
+    } else if (f->no_batch) {
         used = (size_t)snprintf(out, 1 << 16,
                                 "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":"
                                 "{\"code\":-32600,\"message\":\"no batches\"}}");
@@ -853,7 +861,7 @@ static void test_batch_forwarding(cn_signer *signer)
     CHECK_EQ_INT(g_node.posts - posts, 1);
     free(raw);
 
-    /* 150 forwarded members: two downstream batches (CN_FWD_CHUNK 100), answers in order */
+    /* 150 forwarded members: downstream batches of 20 (CN_FWD_CHUNK), answers in order */
     char *body = malloc(150 * 64 + 2);
     size_t used = 0;
     body[used++] = '[';
@@ -864,7 +872,7 @@ static void test_batch_forwarding(cn_signer *signer)
     body[used] = '\0';
     posts = g_node.posts;
     r = call(body, NULL);
-    CHECK_EQ_INT(g_node.posts - posts, 2);
+    CHECK_EQ_INT(g_node.posts - posts, 8);
     CHECK_EQ_INT(cJSON_GetArraySize(r), 150);
     int in_order = 1;
     for (int i = 0; i < 150 && cJSON_GetArraySize(r) == 150; i++) {
@@ -888,6 +896,28 @@ static void test_batch_forwarding(cn_signer *signer)
     CHECK_EQ_INT(err_code(cJSON_GetArrayItem(r, 2)), -32002);
     cJSON_Delete(r);
     g_node.mode = 0;
+
+    /* geth over its batch limit answers [one -32600 error]: nothing ran, so that batch goes one
+     * by one and later batches are halved until they pass */
+    g_node.batch_limit = 5;
+    used = 0;
+    body[used++] = '[';
+    for (int i = 0; i < 12; i++)
+        used += (size_t)sprintf(body + used, "%s{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"q%d\"}",
+                                i ? "," : "", i, i);
+    body[used++] = ']';
+    body[used] = '\0';
+    const int want_posts[3] = {1 + 12, 2 + 12, 4}; /* 12 refused; 2 x 6 refused; 4 x 3 */
+    for (int round = 0; round < 3; round++) {
+        posts = g_node.posts;
+        r = call(body, NULL);
+        CHECK_EQ_INT(g_node.posts - posts, want_posts[round]);
+        CHECK_EQ_INT(cJSON_GetArraySize(r), 12);
+        CHECK_STR(result_str(cJSON_GetArrayItem(r, 11)), "forwarded:q11");
+        CHECK_EQ_INT(err_code(cJSON_GetArrayItem(r, 0)), 0);
+        cJSON_Delete(r);
+    }
+    g_node.batch_limit = 0;
 
     /* a node that refuses batches (one error object): that batch is sent again one by one,
      * and later batches go one by one from the start */
