@@ -10,6 +10,7 @@
  */
 #include "cn_signer_awskms.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "ak_addr.h"
 #include "ak_b64.h"
 #include "ak_secmem.h"
+#include "cn_awscreds.h"
 #include "cn_log.h"
 #include "cn_rcfg.h"
 #include "cn_rhttp.h"
@@ -59,7 +61,27 @@ typedef struct {
     cn_rhttp_pool pool;
     _Atomic uint32_t latency_us;
     const char *name; /* the signer's name (for logs) */
+    /* Temporary credentials from the container endpoint or instance metadata (cn_awscreds):
+     * akid/secret/token are replaced before they expire, under cred_mu. */
+    cn_awscreds_src cred_src; /* CN_AWSCREDS_NONE: config or environment, fixed */
+    pthread_mutex_t cred_mu;
+    int cred_mu_init;
+    time_t cred_expires;
+    time_t cred_next_try; /* after a failed refresh, not before this */
 } awskms;
+
+/* Refresh this long before the credentials expire (the SDKs refresh 5-15 minutes early). */
+#define CRED_MARGIN_S 300
+#define CRED_RETRY_S  10
+
+/* The credentials one request signs with (a copy: a refresh may replace k's meanwhile). */
+typedef struct {
+    char akid[AKID_MAX + 1];
+    char secret[SECRET_MAX + 1];
+    size_t secret_len;
+    char token[TOKEN_MAX + 1];
+    int has_token;
+} cred_copy;
 
 typedef struct {
     char *data;
@@ -125,6 +147,68 @@ static int hdr_add(char *blk, size_t *used, struct curl_slist *nodes, size_t *n,
     return 1;
 }
 
+/* Put fresh temporary credentials in k (under cred_mu). */
+static AK_WUR ak_err creds_install(awskms *k, const cn_awscreds *c)
+{
+    size_t sl = strlen(c->secret), tl = strlen(c->token);
+    if (strlen(c->akid) > AKID_MAX || sl > SECRET_MAX || tl > TOKEN_MAX)
+        return AK_ERR_AUTH;
+    snprintf(k->akid, sizeof k->akid, "%s", c->akid);
+    memcpy(k->secret, c->secret, sl + 1);
+    k->secret_len = sl;
+    memcpy(k->token, c->token, tl + 1);
+    k->token_len = tl;
+    k->cred_expires = c->expires;
+    return AK_OK;
+}
+
+/* Fetch and install credentials from k->cred_src (cred_mu held or not yet shared). */
+static AK_WUR ak_err creds_refresh(awskms *k, char *err, size_t cap)
+{
+    cn_awscreds *c = ak_secure_alloc(sizeof *c);
+    if (c == NULL)
+        return AK_ERR_NOMEM;
+    ak_err rc = cn_awscreds_fetch(c, k->cred_src, k->connect_timeout_ms, err, cap);
+    if (rc == AK_OK)
+        rc = creds_install(k, c);
+    ak_secure_free(c, sizeof *c);
+    return rc;
+}
+
+/* Copy the credentials to sign with into cc, refreshing temporary ones that expire within
+ * CRED_MARGIN_S (a failed refresh is retried every CRED_RETRY_S while the old ones last). */
+static AK_WUR ak_err creds_current(awskms *k, cred_copy *cc)
+{
+    ak_err rc = AK_OK;
+    if (k->cred_src != CN_AWSCREDS_NONE) {
+        pthread_mutex_lock(&k->cred_mu);
+        time_t now = time(NULL);
+        if (k->cred_expires != 0 && now >= k->cred_expires - CRED_MARGIN_S &&
+            now >= k->cred_next_try) {
+            char why[192] = "";
+            if (creds_refresh(k, why, sizeof why) == AK_OK) {
+                cn_log(CN_LOG_INFO, "aws_kms: credentials refreshed", "signer", k->name, "source",
+                       cn_awscreds_source_name(k->cred_src), (char *)NULL);
+            } else {
+                k->cred_next_try = now + CRED_RETRY_S;
+                cn_log(CN_LOG_WARN, "aws_kms: credential refresh failed", "signer", k->name,
+                       "reason", why, (char *)NULL);
+            }
+        }
+        if (k->cred_expires != 0 && now >= k->cred_expires)
+            rc = AK_ERR_AUTH; /* expired, and no new ones */
+    }
+    snprintf(cc->akid, sizeof cc->akid, "%s", k->akid);
+    memcpy(cc->secret, k->secret, k->secret_len + 1);
+    cc->secret_len = k->secret_len;
+    cc->has_token = k->token != NULL && k->token_len > 0;
+    if (cc->has_token)
+        memcpy(cc->token, k->token, k->token_len + 1);
+    if (k->cred_src != CN_AWSCREDS_NONE)
+        pthread_mutex_unlock(&k->cred_mu);
+    return rc;
+}
+
 /*
  * One signed POST. On AK_OK *status is the HTTP status and body holds the answer. *retry says
  * whether a network-level failure may be retried.
@@ -140,10 +224,13 @@ static AK_WUR ak_err http_once(awskms *k, const char *target, const char *post, 
     cn_sigv4_pair sh[6];
     CURL *h = NULL;
     ak_err rc = AK_ERR_NOMEM;
+    cred_copy *cc = ak_secure_alloc(sizeof *cc);
     *retry = 0;
     body->len = 0;
     body->overflow = 0;
-    if (blk == NULL || auth == NULL)
+    if (blk == NULL || auth == NULL || cc == NULL)
+        goto out;
+    if ((rc = creds_current(k, cc)) != AK_OK)
         goto out;
     snprintf(tgt, sizeof tgt, "TrentService.%s", target);
     cn_sigv4_amz_date(date, time(NULL));
@@ -152,8 +239,8 @@ static AK_WUR ak_err http_once(awskms *k, const char *target, const char *post, 
     sh[nh++] = (cn_sigv4_pair){"content-type", "application/x-amz-json-1.1"};
     sh[nh++] = (cn_sigv4_pair){"x-amz-target", tgt};
     sh[nh++] = (cn_sigv4_pair){"x-amz-date", date};
-    if (k->token != NULL)
-        sh[nh++] = (cn_sigv4_pair){"x-amz-security-token", k->token};
+    if (cc->has_token)
+        sh[nh++] = (cn_sigv4_pair){"x-amz-security-token", cc->token};
     if (k->sign_sha)
         sh[nh++] = (cn_sigv4_pair){"x-amz-content-sha256", sha};
     cn_sigv4_req req = {.method = "POST",
@@ -165,9 +252,9 @@ static AK_WUR ak_err http_once(awskms *k, const char *target, const char *post, 
                         .region = k->region,
                         .service = "kms",
                         .amz_date = date,
-                        .access_key_id = k->akid,
-                        .secret_key = k->secret,
-                        .secret_len = k->secret_len};
+                        .access_key_id = cc->akid,
+                        .secret_key = cc->secret,
+                        .secret_len = cc->secret_len};
     rc = cn_sigv4_authorization(auth, CN_SIGV4_AUTH_MAX, &req);
     if (rc != AK_OK)
         goto out;
@@ -215,6 +302,8 @@ out:
     cn_rhttp_pool_put(&k->pool, h);
     ak_secure_free(blk, HDR_BLOCK);
     ak_secure_free(auth, CN_SIGV4_AUTH_MAX);
+    if (cc != NULL)
+        ak_secure_free(cc, sizeof *cc);
     return rc;
 }
 
@@ -440,6 +529,8 @@ static void awskms_destroy(cn_signer *s)
     if (k == NULL)
         return;
     cn_rhttp_pool_destroy(&k->pool);
+    if (k->cred_mu_init)
+        pthread_mutex_destroy(&k->cred_mu);
     ak_secure_free(k->secret, k->secret_cap);
     ak_secure_free(k->token, k->token_cap);
     ak_wipe(k, sizeof *k);
@@ -530,6 +621,40 @@ static AK_WUR ak_err secret_dup(char **dst, size_t *len, size_t *cap_out, const 
     return AK_OK;
 }
 
+/* No keys in the config or the environment: the container endpoint or instance metadata
+ * (cn_awscreds.h), fetched now and refreshed before they expire. */
+static AK_WUR ak_err creds_from_workload(awskms *k, char *err, size_t cap)
+{
+    char why[192] = "";
+    k->cred_src = cn_awscreds_source();
+    if (k->cred_src == CN_AWSCREDS_NONE) {
+        set_err(err, cap,
+                "aws_kms: credentials: set access_key_id and secret_access_key in the config, "
+                "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment, or run "
+                "where a container credentials endpoint or EC2 instance metadata provides them "
+                "(AWS_EC2_METADATA_DISABLED is set)");
+        return AK_ERR_CONFIG;
+    }
+    k->secret_cap = SECRET_MAX + 1;
+    k->token_cap = TOKEN_MAX + 1;
+    k->secret = ak_secure_alloc(k->secret_cap);
+    k->token = ak_secure_alloc(k->token_cap);
+    if (k->secret == NULL || k->token == NULL || pthread_mutex_init(&k->cred_mu, NULL) != 0)
+        return AK_ERR_NOMEM;
+    k->cred_mu_init = 1;
+    ak_err rc = creds_refresh(k, why, sizeof why);
+    if (rc != AK_OK) {
+        set_err(err, cap,
+                "aws_kms: credentials: none in the config or the environment, and the %s gave "
+                "none: %s",
+                cn_awscreds_source_name(k->cred_src), why);
+        return rc == AK_ERR_NOMEM ? rc : AK_ERR_CONFIG;
+    }
+    cn_log(CN_LOG_INFO, "aws_kms: temporary credentials", "signer", k->name, "source",
+           cn_awscreds_source_name(k->cred_src), (char *)NULL);
+    return AK_OK;
+}
+
 static AK_WUR ak_err parse_credentials(awskms *k, const cJSON *cfg, char *err, size_t cap)
 {
     const char *akid = NULL, *secret = NULL, *token = NULL;
@@ -547,6 +672,9 @@ static AK_WUR ak_err parse_credentials(awskms *k, const cJSON *cfg, char *err, s
         if (token != NULL && token[0] == '\0')
             token = NULL;
     }
+    if ((akid == NULL || akid[0] == '\0') && (secret == NULL || secret[0] == '\0') &&
+        strcmp(src, "environment") == 0)
+        return creds_from_workload(k, err, cap);
     if (akid == NULL || secret == NULL || akid[0] == '\0' || secret[0] == '\0') {
         set_err(err, cap,
                 "aws_kms: credentials: set access_key_id and secret_access_key in the "

@@ -26,8 +26,12 @@
  *   }
  * Credentials come either all from the config (access_key_id + secret_access_key [+
  * session_token]) or all from the environment; a half-configured pair is AK_ERR_CONFIG. The
- * environment variables are left in place (a backup aws_kms signer may read them too). There
- * is no ECS/IMDS credential provider: on EC2/ECS, pass the role's credentials in the environment.
+ * environment variables are left in place (a backup aws_kms signer may read them too). With
+ * neither, the role's temporary credentials come from where AWS hands them to a workload: a
+ * container credentials endpoint (ECS task role, EKS Pod Identity) or EC2 instance metadata
+ * (IMDSv2), as the AWS SDKs find them (cn_awscreds.h); they are refreshed 5 minutes before they
+ * expire (a failed refresh is retried every 10 s while the old ones last), under a mutex, and
+ * each request signs with a copy.
  *
  * Construction calls GetPublicKey: the SubjectPublicKeyInfo must be id-ecPublicKey/secp256k1
  * (ak_pubkey_parse_spki), KeySpec ECC_SECG_P256K1, KeyUsage SIGN_VERIFY and ECDSA_SHA_256

@@ -15,7 +15,12 @@
 // (malformed DER variants); alias/wrong-key (public key A, signs with key B); alias/slow
 // (Sign answers after 2 s); alias/missing (NotFoundException); alias/p256 (a P-256 key).
 // Credentials: AKIDPLAIN/KMS_SECRET (no token), ASIATEMP/KMS_SECRET2 + KMS_TOKEN.
-// GET /__stats (unsigned, test-only) -> {connections, requests, throttled, attempts}.
+// GET /__stats (unsigned, test-only) -> {connections, requests, throttled, attempts, issued}.
+// Also the two places AWS hands a workload temporary credentials, each issuing a NEW key id,
+// secret and token every time (valid for KMS from then on), expiring CRED_TTL_S (env, default
+// 3600) seconds later: EC2 instance metadata, IMDSv2 only (PUT /latest/api/token with the TTL
+// header, then GET /latest/meta-data/iam/security-credentials/[role] with that token), and a
+// container credentials endpoint (GET /ecs/creds with "Authorization: ecs-test-auth").
 // Prints "PORT <n>" and "ADDRESS <0x..>" (key A's address, by ethers) on stdout.
 import http from "node:http";
 import crypto from "node:crypto";
@@ -124,9 +129,39 @@ function signWith(key, digestHex) {
   return der(sig.r, "0x" + s.toString(16));
 }
 
+const IMDS_TOKEN = crypto.randomBytes(16).toString("hex");
+function issue(prefix) {
+  stats.issued = (stats.issued || 0) + 1;
+  const id = `${prefix}${stats.issued}`;
+  CREDS[id] = { secret: crypto.randomBytes(30).toString("base64"), token: crypto.randomBytes(60).toString("base64") };
+  const ttl = Number(process.env.CRED_TTL_S || 3600);
+  return { Code: "Success", Type: "AWS-HMAC", AccessKeyId: id, SecretAccessKey: CREDS[id].secret,
+           Token: CREDS[id].token, Expiration: new Date(Date.now() + ttl * 1000).toISOString().replace(/\.\d+Z$/, "Z") };
+}
+function credentialEndpoints(req, res) {
+  const text = (status, t) => { res.writeHead(status, { "content-type": "text/plain" }); res.end(t); };
+  if (req.url === "/latest/api/token") {
+    if (req.method !== "PUT" || !req.headers["x-aws-ec2-metadata-token-ttl-seconds"]) return text(400, "bad token request");
+    return text(200, IMDS_TOKEN);
+  }
+  if (req.url.startsWith("/latest/meta-data/iam/security-credentials/")) {
+    if (req.headers["x-aws-ec2-metadata-token"] !== IMDS_TOKEN) return text(401, "unauthorized"); // IMDSv2 only
+    const role = req.url.slice("/latest/meta-data/iam/security-credentials/".length);
+    if (role === "") return text(200, "test-role\n");
+    if (role !== "test-role") return text(404, "not found");
+    return reply(res, 200, issue("ASIAIMDS"));
+  }
+  if (req.url === "/ecs/creds") {
+    if (req.headers["authorization"] !== "ecs-test-auth") return text(403, "forbidden");
+    return reply(res, 200, issue("ASIAECS"));
+  }
+  return false;
+}
+
 async function handle(req, res, raw) {
   stats.requests++;
   if (req.method === "GET" && req.url === "/__stats") return reply(res, 200, stats);
+  if (credentialEndpoints(req, res) !== false) return undefined;
   if (req.method !== "POST" || req.url !== "/") return fail(res, 404, "UnknownOperationException", "");
   const body = raw.toString("utf8");
   const bad = await verify(req, raw);

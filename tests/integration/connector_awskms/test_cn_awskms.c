@@ -54,6 +54,7 @@ static int start_server(const char *script)
         setenv("KMS_SECRET", SECRET, 1);
         setenv("KMS_SECRET2", SECRET2, 1);
         setenv("KMS_TOKEN", TOKEN, 1);
+        setenv("CRED_TTL_S", "302", 1); /* issued credentials are due for refresh after ~2 s */
         execlp("node", "node", script, (char *)NULL);
         _exit(127);
     }
@@ -266,6 +267,65 @@ static void test_credentials(void)
     CHECK_EQ_INT(make(&s, c, err, sizeof err), AK_ERR_AUTH);
 }
 
+/* No keys in the config or the environment: temporary credentials from EC2 instance metadata
+ * (IMDSv2) or a container credentials endpoint (both served by kms_server.mjs, which issues new
+ * keys each time and accepts them for KMS), refreshed before they expire. */
+static void test_workload_credentials(void)
+{
+    cn_signer *s = NULL;
+    char err[512] = "", url[96];
+    cJSON *c;
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    unsetenv("AWS_SESSION_TOKEN");
+#define NO_KEYS()                                                                                  \
+    (c = cfg_for("alias/good"), cJSON_DeleteItemFromObject(c, "access_key_id"),                    \
+     cJSON_DeleteItemFromObject(c, "secret_access_key"), c)
+
+    /* instance metadata */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
+    setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", url, 1);
+    long issued = stat_of("issued", NULL);
+    if (issued < 0)
+        issued = 0; /* none issued yet: the counter is not there */
+    CHECK_EQ_INT(make(&s, NO_KEYS(), err, sizeof err), AK_OK);
+    CHECK_EQ_INT(stat_of("issued", NULL), issued + 1);
+    CHECK(s != NULL && sign_and_check(s));
+    /* they expire in 302 s and are refreshed 300 s early: after 2.5 s the next signature
+     * fetches new ones (a new key id) and still verifies */
+    usleep(2500 * 1000);
+    CHECK(s != NULL && sign_and_check(s));
+    CHECK_EQ_INT(stat_of("issued", NULL), issued + 2);
+    cn_signer_free(s);
+    s = NULL;
+    /* IMDS disabled: a clear error naming every source */
+    setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+    CHECK_EQ_INT(make(&s, NO_KEYS(), err, sizeof err), AK_ERR_CONFIG);
+    CHECK(strstr(err, "AWS_EC2_METADATA_DISABLED") != NULL && strstr(err, "AWS_ACCESS_KEY_ID"));
+    unsetenv("AWS_EC2_METADATA_DISABLED");
+    unsetenv("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+
+    /* container credentials endpoint (takes precedence over instance metadata) */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/ecs/creds", port);
+    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", url, 1);
+    setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "ecs-test-auth", 1);
+    CHECK_EQ_INT(make(&s, NO_KEYS(), err, sizeof err), AK_OK);
+    CHECK(s != NULL && sign_and_check(s));
+    cn_signer_free(s);
+    s = NULL;
+    setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN", "wrong", 1);
+    CHECK_EQ_INT(make(&s, NO_KEYS(), err, sizeof err), AK_ERR_CONFIG);
+    CHECK(strstr(err, "container credentials endpoint: HTTP 403") != NULL);
+    CHECK(strstr(err, "wrong") == NULL);
+    /* plain http only to loopback or the ECS/EKS addresses: refused before any request */
+    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://example.com/creds", 1);
+    CHECK_EQ_INT(make(&s, NO_KEYS(), err, sizeof err), AK_ERR_CONFIG);
+    CHECK(strstr(err, "plain http only") != NULL);
+    unsetenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    unsetenv("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+#undef NO_KEYS
+}
+
 static void test_failures(void)
 {
     cn_signer *s = NULL;
@@ -291,11 +351,12 @@ static void test_failures(void)
     CHECK_EQ_INT(stat_of("attempts", "alias/always-throttle"), 3);
     CHECK(strstr(err, "ThrottlingException") != NULL);
 
-    /* Malformed DER: refused, never turned into a signature. */
+    /* Malformed DER: refused, never turned into a signature (AK_ERR_UPSTREAM when the answer
+     * is longer than any DER signature, e.g. a 72-byte one with a trailing byte). */
     CHECK_EQ_INT(make(&s, cfg_for("alias/bad-der"), err, sizeof err), AK_OK);
     for (int i = 0; s != NULL && i < 5; i++) {
         ak_err e = cn_signer_sign_eth(s, &sig, digest, NULL);
-        CHECK(e == AK_ERR_DER || e == AK_ERR_SIG);
+        CHECK(e == AK_ERR_DER || e == AK_ERR_SIG || e == AK_ERR_UPSTREAM);
     }
     cn_signer_free(s);
     s = NULL;
@@ -390,6 +451,7 @@ int main(int argc, char **argv)
     }
     test_success();
     test_credentials();
+    test_workload_credentials();
     test_failures();
     test_config();
     test_server_gone();

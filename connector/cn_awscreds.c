@@ -1,0 +1,297 @@
+/* cn_awscreds.c - AWS container / instance credentials (see cn_awscreds.h). */
+#include "cn_awscreds.h" /* timegm and strptime: the build defines _GNU_SOURCE */
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+
+#include "ak_secmem.h"
+
+#define ANSWER_MAX (16 * 1024)
+#define URL_MAX    1024
+
+typedef struct {
+    char buf[ANSWER_MAX + 1];
+    size_t len;
+    int overflow;
+} answer;
+
+static void set_err(char *err, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_err(char *err, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+}
+
+static size_t collect(char *p, size_t sz, size_t n, void *ud)
+{
+    answer *a = ud;
+    size_t add = sz * n;
+    if (add > ANSWER_MAX - a->len) {
+        a->overflow = 1;
+        return 0;
+    }
+    memcpy(a->buf + a->len, p, add);
+    a->len += add;
+    a->buf[a->len] = '\0';
+    return add;
+}
+
+/* One HTTP request; *status the HTTP status. header may be NULL. */
+static AK_WUR ak_err http(answer *a, const char *method, const char *url, const char *header,
+                          long timeout_ms, long *status, char *err, size_t cap)
+{
+    struct curl_slist *h = header ? curl_slist_append(NULL, header) : NULL;
+    CURL *c = curl_easy_init();
+    ak_err rc = AK_ERR_NOMEM;
+    a->len = 0;
+    a->overflow = 0;
+    a->buf[0] = '\0';
+    if (c == NULL || (header != NULL && h == NULL))
+        goto out;
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
+    CURLcode cc = curl_easy_perform(c);
+    if (cc != CURLE_OK) {
+        set_err(err, cap, "%s", a->overflow ? "answer too large" : curl_easy_strerror(cc));
+        rc = AK_ERR_NETWORK;
+        goto out;
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
+    rc = AK_OK;
+out:
+    curl_easy_cleanup(c);
+    curl_slist_free_all(h);
+    return rc;
+}
+
+/* http://<host>... with host a loopback or the ECS/EKS credential address: plain http is only
+ * acceptable there (the AWS SDKs' rule). */
+static int http_host_allowed(const char *url)
+{
+    static const char *const ok[] = {"127.0.0.1",     "localhost",      "[::1]",
+                                     "169.254.170.2", "169.254.170.23", "[fd00:ec2::23]"};
+    if (strncmp(url, "https://", 8) == 0)
+        return 1;
+    if (strncmp(url, "http://", 7) != 0)
+        return 0;
+    const char *host = url + 7;
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        size_t n = strlen(ok[i]);
+        if (strncmp(host, ok[i], n) == 0 && (host[n] == ':' || host[n] == '/' || host[n] == 0))
+            return 1;
+    }
+    return 0;
+}
+
+static int disabled(const char *v)
+{
+    return v != NULL && strcasecmp(v, "true") == 0;
+}
+
+cn_awscreds_src cn_awscreds_source(void)
+{
+    const char *rel = getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+    const char *full = getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    if ((rel != NULL && rel[0] != '\0') || (full != NULL && full[0] != '\0'))
+        return CN_AWSCREDS_CONTAINER;
+    return disabled(getenv("AWS_EC2_METADATA_DISABLED")) ? CN_AWSCREDS_NONE : CN_AWSCREDS_INSTANCE;
+}
+
+const char *cn_awscreds_source_name(cn_awscreds_src src)
+{
+    return src == CN_AWSCREDS_CONTAINER  ? "container credentials endpoint"
+           : src == CN_AWSCREDS_INSTANCE ? "EC2 instance metadata (IMDSv2)"
+                                         : "none";
+}
+
+/* "YYYY-MM-DDTHH:MM:SSZ" (fractions allowed) -> time_t; 0 if it does not parse. */
+static time_t parse_time(const char *s)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof tm);
+    const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
+    if (end == NULL)
+        return 0;
+    if (*end == '.')
+        while (*++end >= '0' && *end <= '9')
+            ;
+    if (strcmp(end, "Z") != 0)
+        return 0;
+    return timegm(&tm);
+}
+
+static int copy_field(char *out, size_t cap, const cJSON *j, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
+    if (!cJSON_IsString(v) || v->valuestring[0] == '\0' || strlen(v->valuestring) >= cap)
+        return 0;
+    for (const char *p = v->valuestring; *p; p++)
+        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+            return 0;
+    memcpy(out, v->valuestring, strlen(v->valuestring) + 1);
+    return 1;
+}
+
+/* The credential document of both sources. */
+static AK_WUR ak_err parse_doc(cn_awscreds *out, const char *text, const char *from, char *err,
+                               size_t cap)
+{
+    cJSON *j = cJSON_Parse(text);
+    const cJSON *code = cJSON_GetObjectItemCaseSensitive(j, "Code");
+    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(j, "Expiration");
+    ak_err rc = AK_ERR_AUTH;
+    memset(out, 0, sizeof *out);
+    if (!cJSON_IsObject(j)) {
+        set_err(err, cap, "%s: the answer is not a JSON object", from);
+    } else if (code != NULL &&
+               (!cJSON_IsString(code) || strcmp(code->valuestring, "Success") != 0)) {
+        set_err(err, cap, "%s: Code is not \"Success\"", from);
+    } else if (!copy_field(out->akid, sizeof out->akid, j, "AccessKeyId") ||
+               !copy_field(out->secret, sizeof out->secret, j, "SecretAccessKey") ||
+               !copy_field(out->token, sizeof out->token, j, "Token")) {
+        set_err(err, cap, "%s: AccessKeyId, SecretAccessKey and Token must be printable strings",
+                from);
+    } else if (exp != NULL &&
+               (!cJSON_IsString(exp) || !(out->expires = parse_time(exp->valuestring)))) {
+        set_err(err, cap, "%s: Expiration is not an RFC 3339 UTC time", from);
+    } else {
+        rc = AK_OK;
+    }
+    if (rc != AK_OK)
+        ak_wipe(out, sizeof *out);
+    if (j != NULL) /* the parsed secrets live in cJSON's heap strings */
+        for (cJSON *f = j->child; f != NULL; f = f->next)
+            if (cJSON_IsString(f))
+                ak_wipe(f->valuestring, strlen(f->valuestring));
+    cJSON_Delete(j);
+    return rc;
+}
+
+static AK_WUR ak_err fetch_container(cn_awscreds *out, long timeout_ms, answer *a, char *err,
+                                     size_t cap)
+{
+    char url[URL_MAX], hdr[CN_AWSCREDS_TOKEN_MAX + 32] = "";
+    const char *rel = getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+    const char *full = getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
+    const char *tok = getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN");
+    const char *tok_file = getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+    long status = 0;
+    ak_err rc;
+    if (rel != NULL && rel[0] != '\0')
+        snprintf(url, sizeof url, "http://169.254.170.2%s", rel);
+    else
+        snprintf(url, sizeof url, "%s", full);
+    if (!http_host_allowed(url)) {
+        set_err(err, cap,
+                "AWS_CONTAINER_CREDENTIALS_FULL_URI: plain http only to a loopback or the "
+                "ECS/EKS credential address");
+        return AK_ERR_CONFIG;
+    }
+    if (tok_file != NULL && tok_file[0] != '\0') {
+        FILE *f = fopen(tok_file, "re");
+        size_t n = f ? fread(hdr + 15, 1, sizeof hdr - 16, f) : 0;
+        if (f != NULL)
+            fclose(f);
+        if (n == 0) {
+            set_err(err, cap, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: cannot read it");
+            return AK_ERR_CONFIG;
+        }
+        memcpy(hdr, "Authorization: ", 15);
+        hdr[15 + n] = '\0';
+        hdr[strcspn(hdr, "\r\n")] = '\0';
+    } else if (tok != NULL && tok[0] != '\0') {
+        snprintf(hdr, sizeof hdr, "Authorization: %s", tok);
+    }
+    rc = http(a, "GET", url, hdr[0] ? hdr : NULL, timeout_ms, &status, err, cap);
+    ak_wipe(hdr, sizeof hdr);
+    if (rc != AK_OK)
+        return rc;
+    if (status != 200) {
+        set_err(err, cap, "container credentials endpoint: HTTP %ld", status);
+        return AK_ERR_AUTH;
+    }
+    return parse_doc(out, a->buf, "container credentials endpoint", err, cap);
+}
+
+static AK_WUR ak_err fetch_instance(cn_awscreds *out, long timeout_ms, answer *a, char *err,
+                                    size_t cap)
+{
+    const char *ep = getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT");
+    char base[URL_MAX], url[URL_MAX + 256], hdr[512], role[128];
+    long status = 0;
+    ak_err rc;
+    snprintf(base, sizeof base, "%s", ep != NULL && ep[0] != '\0' ? ep : "http://169.254.169.254");
+    size_t bl = strlen(base);
+    while (bl > 0 && base[bl - 1] == '/')
+        base[--bl] = '\0';
+    snprintf(url, sizeof url, "%s/latest/api/token", base);
+    rc = http(a, "PUT", url, "X-aws-ec2-metadata-token-ttl-seconds: 21600", timeout_ms, &status,
+              err, cap);
+    if (rc == AK_OK &&
+        (status != 200 || a->len == 0 || a->len >= 256 || strcspn(a->buf, "\r\n ") != a->len)) {
+        set_err(err, cap, "instance metadata: no IMDSv2 session token (HTTP %ld)", status);
+        rc = AK_ERR_AUTH;
+    }
+    if (rc != AK_OK)
+        return rc;
+    snprintf(hdr, sizeof hdr, "X-aws-ec2-metadata-token: %.255s", a->buf); /* < 256, checked */
+    snprintf(url, sizeof url, "%s/latest/meta-data/iam/security-credentials/", base);
+    rc = http(a, "GET", url, hdr, timeout_ms, &status, err, cap);
+    size_t rl = a->len ? strcspn(a->buf, "\r\n") : 0;
+    if (rc == AK_OK &&
+        (status != 200 || rl == 0 || rl >= sizeof role || strcspn(a->buf, "/?#% ") < rl)) {
+        set_err(err, cap, "instance metadata: no IAM role attached to this instance (HTTP %ld)",
+                status);
+        rc = AK_ERR_AUTH;
+    }
+    if (rc == AK_OK) {
+        memcpy(role, a->buf, rl);
+        role[rl] = '\0';
+        snprintf(url, sizeof url, "%s/latest/meta-data/iam/security-credentials/%s", base, role);
+        rc = http(a, "GET", url, hdr, timeout_ms, &status, err, cap);
+        if (rc == AK_OK && status != 200) {
+            set_err(err, cap, "instance metadata: role credentials: HTTP %ld", status);
+            rc = AK_ERR_AUTH;
+        }
+        if (rc == AK_OK)
+            rc = parse_doc(out, a->buf, "instance metadata", err, cap);
+    }
+    ak_wipe(hdr, sizeof hdr);
+    return rc;
+}
+
+ak_err cn_awscreds_fetch(cn_awscreds *out, cn_awscreds_src src, long timeout_ms, char *err,
+                         size_t err_cap)
+{
+    answer *a = ak_secure_alloc(sizeof *a);
+    ak_err rc = AK_ERR_NOMEM;
+    memset(out, 0, sizeof *out);
+    if (a == NULL)
+        return rc;
+    if (src == CN_AWSCREDS_CONTAINER)
+        rc = fetch_container(out, timeout_ms, a, err, err_cap);
+    else if (src == CN_AWSCREDS_INSTANCE)
+        rc = fetch_instance(out, timeout_ms, a, err, err_cap);
+    else {
+        set_err(err, err_cap, "no credential source");
+        rc = AK_ERR_CONFIG;
+    }
+    ak_secure_free(a, sizeof *a);
+    return rc;
+}

@@ -1,0 +1,49 @@
+/*
+ * cn_awscreds.h - temporary AWS credentials from where AWS hands them to a workload, for the
+ * aws_kms signer when neither its config nor AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY name keys:
+ *
+ *   container: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI (ECS task role: http://169.254.170.2<uri>)
+ *              or AWS_CONTAINER_CREDENTIALS_FULL_URI (EKS Pod Identity and others; plain http
+ *              only to a loopback or the ECS/EKS link-local addresses), with
+ *              AWS_CONTAINER_AUTHORIZATION_TOKEN(_FILE) as the Authorization header if set;
+ *   instance:  EC2 instance metadata, IMDSv2 only (PUT /latest/api/token, then the role under
+ *              /latest/meta-data/iam/security-credentials/), at AWS_EC2_METADATA_SERVICE_ENDPOINT
+ *              (default http://169.254.169.254); AWS_EC2_METADATA_DISABLED=true turns it off.
+ *
+ * These are the AWS SDKs' own variables and order (container before instance). Both answer
+ * {"AccessKeyId","SecretAccessKey","Token","Expiration":"YYYY-MM-DDTHH:MM:SSZ"}.
+ *
+ * Ownership: cn_awscreds is a plain struct the caller owns; secret and token are secrets: wipe
+ * it (ak_wipe) after use. Errors are secret-free (URLs without tokens, HTTP statuses, field
+ * names). Thread safety: the functions keep no state; call them from any thread.
+ */
+#ifndef CN_AWSCREDS_H
+#define CN_AWSCREDS_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "ak_err.h"
+
+#define CN_AWSCREDS_AKID_MAX   128
+#define CN_AWSCREDS_SECRET_MAX 256
+#define CN_AWSCREDS_TOKEN_MAX  4096
+
+typedef enum { CN_AWSCREDS_NONE = 0, CN_AWSCREDS_CONTAINER, CN_AWSCREDS_INSTANCE } cn_awscreds_src;
+
+typedef struct {
+    char akid[CN_AWSCREDS_AKID_MAX + 1];
+    char secret[CN_AWSCREDS_SECRET_MAX + 1];
+    char token[CN_AWSCREDS_TOKEN_MAX + 1];
+    time_t expires; /* 0: no expiry given */
+} cn_awscreds;
+
+/* The source the environment names: container, else instance, else none (IMDS disabled). */
+cn_awscreds_src cn_awscreds_source(void);
+const char *cn_awscreds_source_name(cn_awscreds_src src);
+
+/* Fetch credentials from src within timeout_ms per HTTP request. */
+AK_WUR ak_err cn_awscreds_fetch(cn_awscreds *out, cn_awscreds_src src, long timeout_ms, char *err,
+                                size_t err_cap);
+
+#endif
