@@ -14,6 +14,7 @@
 
 #include "ak_secmem.h"
 #include "cn_keycache.h"
+#include "cn_log.h"
 #include "cn_rcfg.h"
 #include "cn_remote_key.h"
 #include "cn_rhttp.h"
@@ -36,6 +37,7 @@ typedef struct {
     cn_rcfg_secret login_secret; /* AppRole secret_id */
     cn_rcfg_secret token;        /* static token, or the client token from the last login */
     int64_t token_expires_ms;    /* login tokens: renew after this (monotonic); 0 = never */
+    int64_t renew_at_ms; /* static token: renew-self after this; 0 = not looked up, -1 = never */
 } vault;
 
 typedef struct {
@@ -235,6 +237,68 @@ out:
     return rc;
 }
 
+/* One token call (lookup-self or renew-self): the token's TTL in seconds and whether it can be
+ * renewed, from data.{ttl,renewable} or auth.{lease_duration,renewable}. */
+static AK_WUR ak_err token_call(vault *v, const char *method, const char *op, double *ttl,
+                                int *renewable)
+{
+    char upath[NAME_MAX_V + 48];
+    cn_rhttp_resp r = {0};
+    cJSON *j = NULL;
+    hdr_ctx hc = {v, 1};
+    ak_err rc = cn_rhttp_resp_init(&r);
+    if (rc != AK_OK)
+        return rc;
+    snprintf(upath, sizeof upath, "/v1/auth/token/%s", op);
+    cn_rhttp_req q = {method, v->addr, upath, "{}", 2, vault_headers, &hc};
+    rc = cn_rhttp_call(v->http, &q, &r);
+    if (rc == AK_OK && r.status != 200)
+        rc = r.status == 401 || r.status == 403 ? AK_ERR_AUTH : cn_rhttp_status_err(r.status);
+    if (rc == AK_OK) {
+        j = cJSON_ParseWithLength(r.body, r.len);
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(j, "data");
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "ttl");
+        if (!cJSON_IsObject(o)) {
+            o = cJSON_GetObjectItemCaseSensitive(j, "auth");
+            t = cJSON_GetObjectItemCaseSensitive(o, "lease_duration");
+        }
+        const cJSON *rn = cJSON_GetObjectItemCaseSensitive(o, "renewable");
+        rc = AK_ERR_UPSTREAM;
+        if (cJSON_IsNumber(t) && t->valuedouble >= 0 && t->valuedouble < 1e9 && cJSON_IsBool(rn)) {
+            *ttl = t->valuedouble;
+            *renewable = cJSON_IsTrue(rn);
+            rc = AK_OK;
+        }
+    }
+    cn_remote_key_wipe_json(j); /* lookup-self answers carry the token's id */
+    cJSON_Delete(j);
+    cn_rhttp_resp_clear(&r);
+    return rc;
+}
+
+/* Static token: look it up once, then renew it (renew-self) when two thirds of its TTL have
+ * passed, so a periodic or renewable token does not expire under a running connector. Rides on
+ * the key fetches (at least every cache_ttl_s); failures are logged, the key read decides. */
+static void token_keepalive(vault *v)
+{
+    double ttl = 0;
+    int renewable = 0;
+    const char *op = v->renew_at_ms == 0 ? "lookup-self" : "renew-self";
+    if (v->renew_at_ms < 0 || (v->renew_at_ms > 0 && now_ms() < v->renew_at_ms))
+        return;
+    ak_err rc = token_call(v, v->renew_at_ms == 0 ? "GET" : "POST", op, &ttl, &renewable);
+    if (rc != AK_OK) {
+        cn_log(CN_LOG_WARN, "vault: token lookup/renewal failed", "path", v->path, "call", op,
+               "error", ak_strerror(rc), (char *)NULL);
+        if (v->renew_at_ms == 0)
+            v->renew_at_ms = -1; /* no lookup-self capability: not renewed */
+        return;
+    }
+    v->renew_at_ms = renewable && ttl > 0 ? now_ms() + (int64_t)(ttl * 1000.0 * 2 / 3) : -1;
+    if (v->renew_at_ms > 0 && strcmp(op, "renew-self") == 0)
+        cn_log(CN_LOG_INFO, "vault: token renewed", "path", v->path, (char *)NULL);
+}
+
 /* cn_keycache fetch callback: log in if needed, read, re-login once on 403. */
 static ak_err vault_fetch(void *user, uint8_t key[32], char *err, size_t cap)
 {
@@ -256,6 +320,8 @@ static ak_err vault_fetch(void *user, uint8_t key[32], char *err, size_t cap)
         if (rc == AK_OK)
             rc = kv_read(v, key, &status, err, cap);
     }
+    if (rc == AK_OK && v->method == AUTH_TOKEN)
+        token_keepalive(v);
     return rc;
 }
 

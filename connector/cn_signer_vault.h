@@ -30,7 +30,11 @@
  * {addr}/v1/auth/{mount}/login {"role_id","secret_id"}; Kubernetes: POST
  * {addr}/v1/auth/{mount}/login {"role","jwt"} (the JWT file is re-read at each login); both
  * answer auth.client_token and auth.lease_duration. The client token is renewed by logging in
- * again when 90% of its lease has passed, or once when a read is refused with 403.
+ * again when 90% of its lease has passed, or once when a read is refused with 403. A static
+ * token is looked up (GET /v1/auth/token/lookup-self) after the first read and, if renewable
+ * with a TTL, renewed (POST /v1/auth/token/renew-self) once two thirds of its TTL have passed;
+ * this rides on the key reads, so keep cache_ttl_s below a third of the token's TTL. A token
+ * without the lookup-self capability is simply not renewed (logged).
  *
  * Errors (secret-free): AK_ERR_AUTH (token rejected, login refused), AK_ERR_KEY_NOT_FOUND
  * (no secret or no field), AK_ERR_PRIVKEY (not a key; another key than at start-up),

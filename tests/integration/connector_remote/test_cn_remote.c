@@ -459,6 +459,21 @@ static void test_vault(void)
              "{\"addr\":\"https://127.0.0.1:%d\",\"path\":\"eth/../sys\",\"auth\":%s}", port,
              tok_auth);
     expect_fail(cn_vault_signer_new, cfg2, AK_ERR_CONFIG, "path");
+
+    /* A static token with a 3 s TTL (renewable): looked up after the first read, renewed after
+     * 2 s, so reads 4-5 s later still pass. (Last: the mock's static token expires for good.) */
+    write_file("vault_static_ttl", "3");
+    int lookups = stat_of(port, "lookups");
+    CHECK_EQ_INT(make(&s, cn_vault_signer_new, vault_cfg(port, tok_auth, "\"cache_ttl_s\":1")),
+                 AK_OK);
+    CHECK_EQ_INT(stat_of(port, "lookups"), lookups + 1);
+    for (int i = 0; s != NULL && i < 5; i++) {
+        usleep(1100 * 1000); /* past the cache TTL: every signature reads the key again */
+        CHECK_EQ_INT(sign_many(s, 1), 1);
+    }
+    CHECK(stat_of(port, "renewals") >= 1);
+    cn_signer_free(s);
+    s = NULL;
     stop_mock(pid);
 }
 

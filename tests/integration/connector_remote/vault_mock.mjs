@@ -11,7 +11,11 @@
 //    else 403; answers like AppRole.
 // Modes (DIR/vault.mode): ok | slow | close | garbage | 503 | wrongkey (another key) | nofield |
 // revoke (forget every issued token, then behave as ok).
-// GET /__stats -> {"kv_reads","logins","denied"}.
+//  - Token: GET /v1/auth/token/lookup-self and POST /v1/auth/token/renew-self for the static
+//    token. With DIR/vault_static_ttl = N the static token expires N s after its first lookup
+//    (or the mock's start, if the file was there then) or after it was last renewed (renew-self sets it N s ahead again, answers auth.lease_duration = N);
+//    without the file it never expires (ttl 0, renewable false, like a root token).
+// GET /__stats -> {"kv_reads","logins","denied","renewals","lookups"}.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -19,7 +23,10 @@ import { serve, send, readKey } from './common.mjs';
 
 const port = Number(process.argv[2]);
 const dir = process.argv[3];
-const stats = { kv_reads: 0, logins: 0, denied: 0 };
+const stats = { kv_reads: 0, logins: 0, denied: 0, renewals: 0, lookups: 0 };
+const staticTtl = () => { try { return Number(readKey(dir, 'vault_static_ttl')); } catch { return 0; } };
+let staticExpiry = staticTtl() > 0 ? Date.now() + staticTtl() * 1000 : 0;
+const staticLive = () => staticExpiry === 0 || Date.now() < staticExpiry;
 const tokens = new Map(); // token -> expiry ms
 const eq = (a, b) => typeof a === 'string' && a.length === b.length &&
   crypto.timingSafeEqual(Buffer.from(a), Buffer.from(b));
@@ -50,10 +57,26 @@ serve(port, dir, 'vault', (req, res, body, url, m) => {
               metadata: { role_name: 'signer' }, lease_duration: lease, renewable: true, entity_id: '',
               token_type: 'service', orphan: true } });
   }
+  if (url.pathname === '/v1/auth/token/lookup-self' || url.pathname === '/v1/auth/token/renew-self') {
+    const t = req.headers['x-vault-token'];
+    if (!eq(t, readKey(dir, 'vault_token')) || !staticLive()) { stats.denied++; return send(res, 403, { errors: ['permission denied'] }); }
+    const ttl = staticTtl();
+    if (url.pathname.endsWith('lookup-self')) {
+      if (req.method !== 'GET') return send(res, 405, { errors: [] });
+      stats.lookups++;
+      if (staticExpiry === 0 && ttl > 0) staticExpiry = Date.now() + ttl * 1000; // TTL from here
+      const left = staticExpiry ? Math.max(0, Math.round((staticExpiry - Date.now()) / 1000)) : 0;
+      return send(res, 200, { data: { id: t, ttl: left, renewable: ttl > 0, policies: ['default'] } });
+    }
+    if (req.method !== 'POST' || ttl <= 0) return send(res, 400, { errors: ['token not renewable'] });
+    stats.renewals++;
+    staticExpiry = Date.now() + ttl * 1000;
+    return send(res, 200, { auth: { client_token: t, lease_duration: ttl, renewable: true } });
+  }
   if (req.method === 'GET' && url.pathname === '/v1/secret/data/eth/signer1') {
     const t = req.headers['x-vault-token'];
     const live = typeof t === 'string' && ((tokens.has(t) && tokens.get(t) > Date.now()) ||
-                                            eq(t, readKey(dir, 'vault_token')));
+                                            (eq(t, readKey(dir, 'vault_token')) && staticLive()));
     if (!live) { stats.denied++; return send(res, 403, { errors: ['permission denied'] }); }
     stats.kv_reads++;
     const key = readKey(dir, m === 'wrongkey' ? 'key2.hex' : 'key.hex');
