@@ -75,11 +75,7 @@ void cn_rpc_free(cn_rpc *r)
     free(r);
 }
 
-/*
- * Raw JSON text scanning, to echo numeric ids byte for byte and forward batch members as their
- * exact bytes (cJSON keeps numbers as doubles). Only used on text cJSON has already accepted as
- * valid JSON; every index is still bounds-checked.
- */
+/* A request's id, and its exact text (see the raw JSON scanning below). */
 typedef struct {
     const cJSON *id; /* the parsed id (NULL: none) */
     const char *raw; /* its exact text when it is a number and was found, else NULL */
@@ -110,6 +106,11 @@ static ak_err finish(answer *ans, cJSON *resp)
     return AK_OK;
 }
 
+/*
+ * Raw JSON text scanning, to echo numeric ids byte for byte and forward batch members as their
+ * exact bytes (cJSON keeps numbers as doubles). Only used on text cJSON has already accepted as
+ * valid JSON; every index is still bounds-checked.
+ */
 static size_t skip_ws(const char *s, size_t i, size_t n)
 {
     while (i < n && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
