@@ -1,16 +1,19 @@
 /* cn_awscreds.c - AWS container / instance credentials (see cn_awscreds.h). */
 #include "cn_awscreds.h" /* timegm and strptime: the build defines _GNU_SOURCE */
 
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
 
 #include "ak_secmem.h"
+#include "cn_rhttp.h"
 
 #define ANSWER_MAX (16 * 1024)
 #define URL_MAX    1024
@@ -57,13 +60,15 @@ static AK_WUR ak_err http(answer *a, const char *method, const char *url, const 
     a->buf[0] = '\0';
     if (c == NULL || (header != NULL && h == NULL))
         goto out;
+    /* The connector's common handle set-up: no proxy from the environment (the credentials
+     * must not travel through one), no redirects, TLS >= 1.2, no signals. */
+    rc = cn_rhttp_handle_base(c, "http,https", NULL, timeout_ms);
+    if (rc != AK_OK)
+        goto out;
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
     CURLcode cc = curl_easy_perform(c);
@@ -80,23 +85,37 @@ out:
     return rc;
 }
 
-/* http://<host>... with host a loopback or the ECS/EKS credential address: plain http is only
- * acceptable there (the AWS SDKs' rule). */
-static int http_host_allowed(const char *url)
+/* An https URL, or plain http to a loopback or the ECS/EKS credential address (the AWS SDKs'
+ * rule), without userinfo: parsed by libcurl itself, so that what is checked is what it will
+ * connect to. */
+static int url_allowed(const char *url)
 {
-    static const char *const ok[] = {"127.0.0.1",     "localhost",      "[::1]",
-                                     "169.254.170.2", "169.254.170.23", "[fd00:ec2::23]"};
-    if (strncmp(url, "https://", 8) == 0)
-        return 1;
-    if (strncmp(url, "http://", 7) != 0)
-        return 0;
-    const char *host = url + 7;
-    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
-        size_t n = strlen(ok[i]);
-        if (strncmp(host, ok[i], n) == 0 && (host[n] == ':' || host[n] == '/' || host[n] == 0))
-            return 1;
+    static const char *const ok[] = {"localhost", "[::1]", "169.254.170.2", "169.254.170.23",
+                                     "[fd00:ec2::23]"};
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *user = NULL, *pass = NULL;
+    int allowed = 0;
+    if (u == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+        goto out;
+    if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PASSWORD, &pass, 0) == CURLUE_OK)
+        goto out; /* userinfo: refused, whatever the host */
+    if (strcmp(scheme, "https") == 0) {
+        allowed = 1;
+    } else if (strcmp(scheme, "http") == 0) {
+        allowed = strncmp(host, "127.", 4) == 0;
+        for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+            allowed |= strcasecmp(host, ok[i]) == 0;
     }
-    return 0;
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(user);
+    curl_free(pass);
+    curl_url_cleanup(u);
+    return allowed;
 }
 
 static int disabled(const char *v)
@@ -128,10 +147,14 @@ static time_t parse_time(const char *s)
     const char *end = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
     if (end == NULL)
         return 0;
-    if (*end == '.')
-        while (*++end >= '0' && *end <= '9')
-            ;
-    if (strcmp(end, "Z") != 0)
+    if (*end == '.') {
+        const char *d = ++end;
+        while (*end >= '0' && *end <= '9')
+            end++;
+        if (end == d)
+            return 0; /* "." without digits */
+    }
+    if (strcmp(end, "Z") != 0 || tm.tm_year < 100) /* before 2000: not an expiry */
         return 0;
     return timegm(&tm);
 }
@@ -196,26 +219,35 @@ static AK_WUR ak_err fetch_container(cn_awscreds *out, long timeout_ms, answer *
     if (rel != NULL && rel[0] != '\0')
         snprintf(url, sizeof url, "http://169.254.170.2%s", rel);
     else
-        snprintf(url, sizeof url, "%s", full);
-    if (!http_host_allowed(url)) {
+        snprintf(url, sizeof url, "%s", full != NULL ? full : "");
+    if (rel != NULL && rel[0] != '\0' && rel[0] != '/') {
+        set_err(err, cap, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: must start with /");
+        return AK_ERR_CONFIG;
+    }
+    if (!url_allowed(url)) {
         set_err(err, cap,
                 "AWS_CONTAINER_CREDENTIALS_FULL_URI: plain http only to a loopback or the "
                 "ECS/EKS credential address");
         return AK_ERR_CONFIG;
     }
     if (tok_file != NULL && tok_file[0] != '\0') {
-        FILE *f = fopen(tok_file, "re");
-        size_t n = f ? fread(hdr + 15, 1, sizeof hdr - 16, f) : 0;
-        if (f != NULL)
-            fclose(f);
-        if (n == 0) {
+        /* read(2), not stdio: no library buffer keeps a copy of the token */
+        int fd = open(tok_file, O_RDONLY | O_CLOEXEC);
+        ssize_t n = fd >= 0 ? read(fd, hdr + 15, sizeof hdr - 16) : -1;
+        if (fd >= 0)
+            close(fd);
+        if (n <= 0) {
             set_err(err, cap, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: cannot read it");
             return AK_ERR_CONFIG;
         }
         memcpy(hdr, "Authorization: ", 15);
         hdr[15 + n] = '\0';
-        hdr[strcspn(hdr, "\r\n")] = '\0';
+        hdr[strcspn(hdr, "\r\n")] = '\0'; /* the file's trailing newline */
     } else if (tok != NULL && tok[0] != '\0') {
+        if (strcspn(tok, "\r\n") != strlen(tok)) {
+            set_err(err, cap, "AWS_CONTAINER_AUTHORIZATION_TOKEN: holds a line break");
+            return AK_ERR_CONFIG;
+        }
         snprintf(hdr, sizeof hdr, "Authorization: %s", tok);
     }
     rc = http(a, "GET", url, hdr[0] ? hdr : NULL, timeout_ms, &status, err, cap);

@@ -10,7 +10,10 @@
  *              /latest/meta-data/iam/security-credentials/), at AWS_EC2_METADATA_SERVICE_ENDPOINT
  *              (default http://169.254.169.254); AWS_EC2_METADATA_DISABLED=true turns it off.
  *
- * These are the AWS SDKs' own variables and order (container before instance). Both answer
+ * These are the AWS SDKs' own variables and order (container before instance; the SDKs' web
+ * identity and profile sources, which come first there, are not supported: the aws_kms signer
+ * refuses to start when their variables are set rather than sign as the instance's role). The
+ * fetches never use a proxy from the environment. Both answer
  * {"AccessKeyId","SecretAccessKey","Token","Expiration":"YYYY-MM-DDTHH:MM:SSZ"}.
  *
  * Ownership: cn_awscreds is a plain struct the caller owns; secret and token are secrets: wipe

@@ -68,6 +68,7 @@ typedef struct {
     int cred_mu_init;
     time_t cred_expires;
     time_t cred_next_try; /* after a failed refresh, not before this */
+    int cred_refreshing;  /* one thread fetches (outside cred_mu); the others use the old ones */
 } awskms;
 
 /* Refresh this long before the credentials expire (the SDKs refresh 5-15 minutes early). */
@@ -175,38 +176,62 @@ static AK_WUR ak_err creds_refresh(awskms *k, char *err, size_t cap)
     return rc;
 }
 
-/* Copy the credentials to sign with into cc, refreshing temporary ones that expire within
- * CRED_MARGIN_S (a failed refresh is retried every CRED_RETRY_S while the old ones last). */
-static AK_WUR ak_err creds_current(awskms *k, cred_copy *cc)
+static void creds_copy(const awskms *k, cred_copy *cc)
 {
-    ak_err rc = AK_OK;
-    if (k->cred_src != CN_AWSCREDS_NONE) {
-        pthread_mutex_lock(&k->cred_mu);
-        time_t now = time(NULL);
-        if (k->cred_expires != 0 && now >= k->cred_expires - CRED_MARGIN_S &&
-            now >= k->cred_next_try) {
-            char why[192] = "";
-            if (creds_refresh(k, why, sizeof why) == AK_OK) {
-                cn_log(CN_LOG_INFO, "aws_kms: credentials refreshed", "signer", k->name, "source",
-                       cn_awscreds_source_name(k->cred_src), (char *)NULL);
-            } else {
-                k->cred_next_try = now + CRED_RETRY_S;
-                cn_log(CN_LOG_WARN, "aws_kms: credential refresh failed", "signer", k->name,
-                       "reason", why, (char *)NULL);
-            }
-        }
-        if (k->cred_expires != 0 && now >= k->cred_expires)
-            rc = AK_ERR_AUTH; /* expired, and no new ones */
-    }
     snprintf(cc->akid, sizeof cc->akid, "%s", k->akid);
     memcpy(cc->secret, k->secret, k->secret_len + 1);
     cc->secret_len = k->secret_len;
     cc->has_token = k->token != NULL && k->token_len > 0;
     if (cc->has_token)
         memcpy(cc->token, k->token, k->token_len + 1);
-    if (k->cred_src != CN_AWSCREDS_NONE)
-        pthread_mutex_unlock(&k->cred_mu);
-    return rc;
+}
+
+/* Copy the credentials to sign with into cc. Temporary ones that expire within CRED_MARGIN_S are
+ * refreshed by ONE caller, outside cred_mu (the fetch may take seconds), while the others go on
+ * with the old ones; a failed refresh is retried every CRED_RETRY_S while the old ones last. */
+static AK_WUR ak_err creds_current(awskms *k, cred_copy *cc)
+{
+    if (k->cred_src == CN_AWSCREDS_NONE) {
+        creds_copy(k, cc); /* fixed for the signer's life */
+        return AK_OK;
+    }
+    pthread_mutex_lock(&k->cred_mu);
+    time_t now = time(NULL);
+    int refresh = k->cred_expires != 0 && now >= k->cred_expires - CRED_MARGIN_S &&
+                  now >= k->cred_next_try && !k->cred_refreshing;
+    if (refresh)
+        k->cred_refreshing = 1;
+    creds_copy(k, cc);
+    int expired = k->cred_expires != 0 && now >= k->cred_expires;
+    pthread_mutex_unlock(&k->cred_mu);
+    if (!refresh)
+        return expired ? AK_ERR_AUTH : AK_OK;
+
+    char why[192] = "";
+    cn_awscreds *c = ak_secure_alloc(sizeof *c);
+    ak_err rc = c != NULL
+                    ? cn_awscreds_fetch(c, k->cred_src, k->connect_timeout_ms, why, sizeof why)
+                    : AK_ERR_NOMEM;
+    pthread_mutex_lock(&k->cred_mu);
+    if (rc == AK_OK)
+        rc = creds_install(k, c);
+    if (rc == AK_OK) {
+        creds_copy(k, cc);
+        expired = 0;
+    } else {
+        k->cred_next_try = time(NULL) + CRED_RETRY_S;
+    }
+    k->cred_refreshing = 0;
+    pthread_mutex_unlock(&k->cred_mu);
+    if (c != NULL)
+        ak_secure_free(c, sizeof *c);
+    if (rc == AK_OK)
+        cn_log(CN_LOG_INFO, "aws_kms: credentials refreshed", "signer", k->name, "source",
+               cn_awscreds_source_name(k->cred_src), (char *)NULL);
+    else
+        cn_log(CN_LOG_WARN, "aws_kms: credential refresh failed", "signer", k->name, "reason",
+               why[0] ? why : ak_strerror(rc), (char *)NULL);
+    return expired ? AK_ERR_AUTH : AK_OK;
 }
 
 /*
@@ -626,6 +651,22 @@ static AK_WUR ak_err secret_dup(char **dst, size_t *len, size_t *cap_out, const 
 static AK_WUR ak_err creds_from_workload(awskms *k, char *err, size_t cap)
 {
     char why[192] = "";
+    static const char *const unsupported[] = {"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
+                                              "AWS_PROFILE"};
+    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++) {
+        const char *v = getenv(unsupported[i]);
+        if (v != NULL && v[0] != '\0') {
+            /* The SDKs would use web identity (IRSA) or a profile before the container or the
+             * instance: taking the instance's role instead would sign as another principal. */
+            set_err(err, cap,
+                    "aws_kms: credentials: %s is set, but web-identity and profile credentials "
+                    "are not supported; give access_key_id/secret_access_key or the "
+                    "AWS_ACCESS_KEY_ID variables, or unset it to use the container endpoint or "
+                    "instance metadata",
+                    unsupported[i]);
+            return AK_ERR_CONFIG;
+        }
+    }
     k->cred_src = cn_awscreds_source();
     if (k->cred_src == CN_AWSCREDS_NONE) {
         set_err(err, cap,

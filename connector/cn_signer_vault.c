@@ -290,9 +290,9 @@ static void token_keepalive(vault *v)
     if (rc != AK_OK) {
         cn_log(CN_LOG_WARN, "vault: token lookup/renewal failed", "path", v->path, "call", op,
                "error", ak_strerror(rc), (char *)NULL);
-        if (v->renew_at_ms == 0)
-            v->renew_at_ms = -1; /* no lookup-self capability: not renewed */
-        return;
+        if (v->renew_at_ms == 0 && rc == AK_ERR_AUTH)
+            v->renew_at_ms = -1; /* no lookup-self capability: never renewed */
+        return;                  /* anything else: tried again at the next read */
     }
     v->renew_at_ms = renewable && ttl > 0 ? now_ms() + (int64_t)(ttl * 1000.0 * 2 / 3) : -1;
     if (v->renew_at_ms > 0 && strcmp(op, "renew-self") == 0)

@@ -33,8 +33,9 @@
  * again when 90% of its lease has passed, or once when a read is refused with 403. A static
  * token is looked up (GET /v1/auth/token/lookup-self) after the first read and, if renewable
  * with a TTL, renewed (POST /v1/auth/token/renew-self) once two thirds of its TTL have passed;
- * this rides on the key reads, so keep cache_ttl_s below a third of the token's TTL. A token
- * without the lookup-self capability is simply not renewed (logged).
+ * this rides on the key reads, so keep cache_ttl_s below a third of the token's TTL (an idle
+ * connector reads again only when a signature needs the key). A token without the lookup-self
+ * capability (403) is not renewed (logged); other failures are retried at the next read.
  *
  * Errors (secret-free): AK_ERR_AUTH (token rejected, login refused), AK_ERR_KEY_NOT_FOUND
  * (no secret or no field), AK_ERR_PRIVKEY (not a key; another key than at start-up),

@@ -110,6 +110,8 @@ static long stat_of(const char *name, const char *key_id)
     snprintf(url, sizeof url, "http://127.0.0.1:%d/__stats", port);
     CURL *h = curl_easy_init();
     curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_PROXY,
+                     ""); /* a test sets http_proxy to prove the signer ignores it */
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, body);
     if (curl_easy_perform(h) == CURLE_OK) {
@@ -282,9 +284,11 @@ static void test_workload_credentials(void)
     (c = cfg_for("alias/good"), cJSON_DeleteItemFromObject(c, "access_key_id"),                    \
      cJSON_DeleteItemFromObject(c, "secret_access_key"), c)
 
-    /* instance metadata */
+    /* instance metadata; a proxy in the environment (a closed port here) is not used */
     snprintf(url, sizeof url, "http://127.0.0.1:%d", port);
     setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", url, 1);
+    setenv("http_proxy", "http://127.0.0.1:1", 1);
+    setenv("HTTP_PROXY", "http://127.0.0.1:1", 1);
     long issued = stat_of("issued", NULL);
     if (issued < 0)
         issued = 0; /* none issued yet: the counter is not there */
@@ -298,6 +302,14 @@ static void test_workload_credentials(void)
     CHECK_EQ_INT(stat_of("issued", NULL), issued + 2);
     cn_signer_free(s);
     s = NULL;
+    unsetenv("http_proxy");
+    unsetenv("HTTP_PROXY");
+    /* web identity (IRSA) would come first in the SDKs: refused rather than using the
+     * instance's role */
+    setenv("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/secrets/eks.amazonaws.com/token", 1);
+    CHECK_EQ_INT(make(&s, NO_KEYS(), err, sizeof err), AK_ERR_CONFIG);
+    CHECK(strstr(err, "AWS_WEB_IDENTITY_TOKEN_FILE is set") != NULL);
+    unsetenv("AWS_WEB_IDENTITY_TOKEN_FILE");
     /* IMDS disabled: a clear error naming every source */
     setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
     CHECK_EQ_INT(make(&s, NO_KEYS(), err, sizeof err), AK_ERR_CONFIG);
@@ -319,6 +331,10 @@ static void test_workload_credentials(void)
     CHECK(strstr(err, "wrong") == NULL);
     /* plain http only to loopback or the ECS/EKS addresses: refused before any request */
     setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://example.com/creds", 1);
+    CHECK_EQ_INT(make(&s, NO_KEYS(), err, sizeof err), AK_ERR_CONFIG);
+    CHECK(strstr(err, "plain http only") != NULL);
+    /* ... also when a loopback address is only the userinfo of another host */
+    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://127.0.0.1:80@example.com/creds", 1);
     CHECK_EQ_INT(make(&s, NO_KEYS(), err, sizeof err), AK_ERR_CONFIG);
     CHECK(strstr(err, "plain http only") != NULL);
     unsetenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
