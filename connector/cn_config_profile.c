@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cn_config.h"
+#include "cn_policy.h"
 
 #define EXPAND_MAX   (64 * 1024)
 #define PATH_MAX_TXT 160
@@ -267,7 +268,8 @@ static ak_err get_uint(unsigned *out, const cJSON *obj, const char *name, double
 
 ak_err cn_config_accounts(cn_settings *s, const cJSON *doc, char *err, size_t err_cap)
 {
-    static const char *const acc_keys[] = {"signer", "primary", "backups", "name", "comment"};
+    static const char *const acc_keys[] = {"signer", "primary", "backups",
+                                           "name",   "comment", "policy"};
     const cJSON *it, *k;
     size_t i = 0;
     if (cJSON_HasObjectItem(doc, "profiles") || cJSON_HasObjectItem(doc, "profile")) {
@@ -298,10 +300,19 @@ ak_err cn_config_accounts(cn_settings *s, const cJSON *doc, char *err, size_t er
             if (j == sizeof acc_keys / sizeof acc_keys[0]) {
                 snprintf(err, err_cap,
                          "config: accounts[%zu]: unknown key \"%.64s\" (known: "
-                         "signer, primary, backups, name, comment)",
+                         "signer, primary, backups, name, policy, comment)",
                          i, k->string);
                 return AK_ERR_CONFIG;
             }
+        }
+        cn_policy *pol = NULL; /* validated here, built again by cn_main for the router */
+        char perr[200] = "";
+        ak_err prc = cn_policy_parse(&pol, cJSON_GetObjectItemCaseSensitive(it, "policy"), perr,
+                                     sizeof perr);
+        cn_policy_free(pol);
+        if (prc != AK_OK) {
+            snprintf(err, err_cap, "config: accounts[%zu]: %s", i, perr);
+            return prc;
         }
         const cJSON *sg = cJSON_GetObjectItemCaseSensitive(it, "signer");
         const cJSON *pr = cJSON_GetObjectItemCaseSensitive(it, "primary");

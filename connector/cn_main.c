@@ -165,6 +165,7 @@ int main(int argc, char **argv)
     cn_settings s;
     cJSON *doc = NULL;
     cn_signer *signers[CN_RPC_MAX_ACCOUNTS] = {0};
+    cn_policy *policies[CN_RPC_MAX_ACCOUNTS] = {0};
     size_t n_signers = 0;
     cn_downstream *ds = NULL;
     cn_auth *auth = NULL;
@@ -238,6 +239,14 @@ int main(int argc, char **argv)
                 goto out;
             }
         }
+        if (cn_policy_parse(&policies[n_signers], cJSON_GetObjectItemCaseSensitive(acc, "policy"),
+                            err, sizeof(err)) != AK_OK) {
+            cn_log(CN_LOG_ERROR, "invalid account policy", "account", idx, "reason", err,
+                   (char *)NULL);
+            status = 2;
+            n_signers++;
+            goto out;
+        }
         cn_metrics_set_account(n_signers, addr);
         cn_log(CN_LOG_INFO, "account", "address", addr, "signer", signers[n_signers]->ops->type,
                "name", signers[n_signers]->name, "provider", signers[n_signers]->provider,
@@ -287,6 +296,7 @@ int main(int argc, char **argv)
     cn_rpc_config rc = {
         .signers = signers,
         .n_signers = n_signers,
+        .policies = (const cn_policy *const *)policies,
         .downstream = t,
         .chain_id = o.chain_id,
         .allow_unprotected_tx = s.allow_unprotected_tx,
@@ -347,8 +357,10 @@ out:
     cn_pm_free(pm);
     cn_downstream_free(ds);
     cn_auth_free(auth);
-    for (size_t i = 0; i < n_signers; i++)
+    for (size_t i = 0; i < n_signers; i++) {
         cn_signer_free(signers[i]);
+        cn_policy_free(policies[i]);
+    }
     if (cert != NULL)
         ak_secure_free(cert, cert_cap);
     if (key != NULL)

@@ -109,6 +109,15 @@ static cJSON *m_accounts(cn_rpc *r, cn_call_err *e)
  * data is 0x hex; personal_sign also takes text that is not 0x hex as its UTF-8 bytes (as
  * wallets do).
  */
+/* The account's policy allows this method; else e is -32003 and 0. */
+static int policy_allows(const cn_account *a, const char *method, cn_call_err *e)
+{
+    if (cn_policy_method_ok(a->policy, method))
+        return 1;
+    cn_err_set(e, CN_E_POLICY, "%s is not allowed for this account by its policy", method);
+    return 0;
+}
+
 static cJSON *m_sign_message(cn_rpc *r, const char *method, const cJSON *params, int personal,
                              cn_call_err *e)
 {
@@ -127,7 +136,7 @@ static cJSON *m_sign_message(cn_rpc *r, const char *method, const cJSON *params,
         goto out;
     }
     cn_account *a = param_account(r, addr, e);
-    if (a == NULL)
+    if (a == NULL || !policy_allows(a, method, e))
         goto out;
     const char *s = data->valuestring;
     size_t sl = strlen(s);
@@ -175,7 +184,7 @@ static cJSON *m_sign_typed(cn_rpc *r, const char *method, const cJSON *params, c
         return NULL;
     }
     cn_account *a = param_account(r, cJSON_GetArrayItem(params, 0), e);
-    if (a == NULL)
+    if (a == NULL || !policy_allows(a, method, e))
         return NULL;
     const cJSON *td = cJSON_GetArrayItem(params, 1);
     ak_eip712_result h;
@@ -346,6 +355,13 @@ static cJSON *m_transaction(cn_rpc *r, const char *method, const cJSON *params, 
         char s[AK_ADDR_STR_SIZE];
         ak_addr_to_checksum(s, t.from);
         cn_err_set(e, CN_E_SIGNER, "no signer configured for address %s", s);
+        goto out;
+    }
+    char why[160];
+    if (!policy_allows(a, method, e))
+        goto out;
+    if (!cn_policy_tx_ok(a->policy, &t.tx, why, sizeof(why))) {
+        cn_err_set(e, CN_E_POLICY, "transaction rejected by the account's policy: %s", why);
         goto out;
     }
     if (cn_txreq_fill(&t, &r->cfg.downstream, e) != AK_OK)

@@ -58,6 +58,7 @@ ak_err cn_rpc_new(cn_rpc **out, const cn_rpc_config *cfg)
     r->cfg = *cfg;
     for (size_t i = 0; i < cfg->n_signers; i++) {
         r->accounts[i].signer = cfg->signers[i];
+        r->accounts[i].policy = cfg->policies != NULL ? cfg->policies[i] : NULL;
         pthread_mutex_init(&r->accounts[i].send_lock, NULL);
     }
     r->n_accounts = cfg->n_signers;

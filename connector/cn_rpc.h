@@ -29,6 +29,7 @@
 
 #include "ak_err.h"
 #include "cn_downstream.h"
+#include "cn_policy.h"
 #include "cn_signer.h"
 
 #define CN_RPC_MAX_ACCOUNTS 64
@@ -42,8 +43,10 @@ typedef struct cJSON *(*cn_rpc_ext_fn)(void *ctx, const char *method, const stru
                                        int *code, char *msg, size_t msg_cap, int *handled);
 
 typedef struct {
-    cn_signer *const *signers; /* one per account; the signer's address is the account */
-    size_t n_signers;          /* 1..CN_RPC_MAX_ACCOUNTS */
+    cn_signer *const *signers;        /* one per account; the signer's address is the account */
+    size_t n_signers;                 /* 1..CN_RPC_MAX_ACCOUNTS */
+    const cn_policy *const *policies; /* per account, parallel to signers; NULL or NULL entries:
+                                         no policy (borrowed, outlives the router) */
     cn_transport downstream;
     uint64_t chain_id;        /* non-zero */
     int allow_unprotected_tx; /* allow legacy pre-EIP-155 signing when asked with chainId 0 */

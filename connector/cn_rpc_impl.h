@@ -22,6 +22,7 @@
 #define CN_E_SIGNER          (-32000)
 #define CN_E_DOWNSTREAM      (-32001)
 #define CN_E_NETWORK         (-32002)
+#define CN_E_POLICY          (-32003) /* EIP-1474 "transaction rejected": the account's policy */
 
 typedef struct {
     int code;           /* 0 = no error */
@@ -31,6 +32,7 @@ typedef struct {
 
 typedef struct {
     cn_signer *signer;
+    const cn_policy *policy;   /* NULL: none */
     pthread_mutex_t send_lock; /* serialises eth_sendTransaction with a filled nonce */
     int have_next;
     uint64_t next_nonce; /* lowest nonce not yet used by us, when have_next */

@@ -357,7 +357,9 @@ out:
 
 static int key_known(const char *k)
 {
-    static const char *const known[] = {"name", "primary", "backups", "signer", "comment"};
+    /* "policy" is the router's (cn_policy.h), read by cn_main */
+    static const char *const known[] = {"name",   "primary", "backups",
+                                        "signer", "comment", "policy"};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
         if (strcmp(k, known[i]) == 0)
             return 1;
@@ -383,7 +385,7 @@ ak_err cn_signer_manager_new(cn_signer **out, const cJSON *account, const cn_man
         if (!key_known(it->string)) {
             snprintf(err, err_cap,
                      "unknown account key \"%.64s\" (known: name, primary, backups, "
-                     "signer, comment)",
+                     "signer, policy, comment)",
                      it->string);
             return rc;
         }

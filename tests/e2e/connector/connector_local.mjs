@@ -310,6 +310,8 @@ t('bad start-up: --check-config, unknown keys, bad key, chain id mismatch', asyn
     return r.stderr;
   };
   assert(/unknown key/.test(await fails({ accounts: [acct.config], acounts: 1 })), 'typo refused');
+  const badPolicy = await fails({ accounts: [{ ...acct.config, policy: { allowed_methods: ['eth_call'] } }] });
+  assert(/accounts\[0\]: policy\.allowed_methods\[0\]/.test(badPolicy), `bad policy: ${badPolicy}`);
   assert(/unknown signer type/.test(await fails({ accounts: [{ signer: { type: 'nope' } }] })), 'type');
   fs.writeFileSync(`${dir}/bad.hex`, 'zz');
   assert(/64 hex/.test(await fails({ accounts: [{ signer: { type: 'local', key_file: `${dir}/bad.hex` } }] })), 'bad key');
@@ -327,6 +329,22 @@ t('bad start-up: --check-config, unknown keys, bad key, chain id mismatch', asyn
   const { code } = await bad.exited;
   assert(code !== 0 && /does not match/.test(bad.log()), `chain id mismatch: ${bad.log()}`);
   await a2.stop();
+});
+
+t('account policy: a method it does not list and a transaction over its cap get -32003', async () => {
+  const node = await startAnvil();
+  const c = await startConnector({
+    config: { accounts: [{ ...acct.config, policy: { allowed_methods: ['personal_sign', 'eth_sendTransaction'], max_value_wei: '1000' } }] },
+    downstreamUrl: node.url,
+  });
+  assertEq(ethers.verifyMessage('hi', await rpc(c.url, 'personal_sign', ['0x6869', acct.address])), acct.address, 'allowed method signs');
+  const r1 = await rpcRaw(c.url, 'eth_signTransaction', [{ from: acct.address, to: TO, value: '0x1' }]);
+  assertEq(r1.error && r1.error.code, -32003, `method not listed: ${JSON.stringify(r1)}`);
+  const r2 = await rpcRaw(c.url, 'eth_sendTransaction', [{ from: acct.address, to: TO, value: '0x3e9' }]);
+  assertEq(r2.error && r2.error.code, -32003, `over the cap: ${JSON.stringify(r2)}`);
+  assert(/max_value_wei 1000/.test(r2.error.message), r2.error.message);
+  await c.stop();
+  await node.stop();
 });
 
 t('node unreachable at start-up, then up on another chain: /ready says so (503), and recovers', async () => {

@@ -944,6 +944,82 @@ static void test_batch_forwarding(cn_signer *signer)
     cn_rpc_free(r2);
 }
 
+/* An account policy: value cap, destination allow-list, no contract creation, some methods. */
+static void test_policy(cn_signer *signer)
+{
+    char err[256] = "";
+    cn_policy *pol = NULL;
+    cJSON *pc = cJSON_Parse("{\"max_value_wei\":\"1000\",\"allowed_to\":[\"" TO "\"],"
+                            "\"allowed_methods\":[\"eth_signTransaction\","
+                            "\"eth_sendTransaction\",\"eth_signTypedData\"]}");
+    CHECK_EQ_INT(cn_policy_parse(&pol, pc, err, sizeof(err)), AK_OK);
+    cJSON_Delete(pc);
+    const cn_policy *pols[1] = {pol};
+    cn_rpc *r2 = NULL;
+    cn_rpc_config cfg = {.signers = &signer,
+                         .n_signers = 1,
+                         .policies = pols,
+                         .downstream = {fake_post, &g_node},
+                         .chain_id = 31337,
+                         .max_batch = 8,
+                         .batch_threads = 2};
+    CHECK_EQ_INT(cn_rpc_new(&r2, &cfg), AK_OK);
+    cn_rpc *saved = g_rpc;
+    g_rpc = r2;
+    g_node.mode = 0;
+    cJSON *keep = NULL;
+    /* within the policy: signed */
+    const char *raw = tx_result("{\"from\":\"" ADDR "\",\"to\":\"" TO "\",\"value\":\"0x3e8\","
+                                "\"nonce\":\"0x0\",\"gas\":\"0x5208\",\"gasPrice\":\"0x1\"}",
+                                &keep);
+    CHECK(raw != NULL && strncmp(raw, "0x", 2) == 0);
+    cJSON_Delete(keep);
+    /* value over the cap, another destination, contract creation: -32003, nothing signed */
+    expect_error("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_signTransaction\",\"params\":[{"
+                 "\"from\":\"" ADDR "\",\"to\":\"" TO "\",\"value\":\"0x3e9\"}]}",
+                 -32003, "1");
+    expect_error("{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"eth_sendTransaction\",\"params\":[{"
+                 "\"from\":\"" ADDR "\",\"to\":\"0x00000000000000000000000000000000000000b2\"}]}",
+                 -32003, "2");
+    expect_error("{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"eth_signTransaction\",\"params\":[{"
+                 "\"from\":\"" ADDR "\",\"data\":\"0x6000\"}]}",
+                 -32003, "3");
+    /* a method the policy does not list */
+    expect_error("{\"jsonrpc\":\"2.0\",\"id\":4,\"method\":\"personal_sign\",\"params\":"
+                 "[\"0x6869\",\"" ADDR "\"]}",
+                 -32003, "4");
+    expect_error("{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"eth_sign\",\"params\":"
+                 "[\"" ADDR "\",\"0x6869\"]}",
+                 -32003, "5");
+    g_rpc = saved;
+    cn_rpc_free(r2);
+    cn_policy_free(pol);
+
+    /* configuration errors name the field */
+    static const struct {
+        const char *json, *want;
+    } bad[] = {
+        {"{\"max_value\":1}", "policy.max_value: unknown field"},
+        {"{\"max_value_wei\":\"12x\"}", "policy.max_value_wei"},
+        {"{\"max_value_wei\":5}", "policy.max_value_wei"},
+        {"{\"allowed_to\":[\"0x12\"]}", "policy.allowed_to[0]"},
+        {"{\"allowed_to\":[]}", "policy.allowed_to"},
+        {"{\"allowed_methods\":[\"eth_call\"]}", "policy.allowed_methods[0]"},
+        {"{\"allow_contract_creation\":1}", "policy.allow_contract_creation"},
+        {"[]", "policy: must be an object"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cJSON *j = cJSON_Parse(bad[i].json);
+        err[0] = '\0';
+        CHECK_EQ_INT(cn_policy_parse(&pol, j, err, sizeof(err)), AK_ERR_CONFIG);
+        CHECK(strstr(err, bad[i].want) != NULL);
+        if (strstr(err, bad[i].want) == NULL)
+            fprintf(stderr, "  %s -> %s\n", bad[i].json, err);
+        CHECK(pol == NULL);
+        cJSON_Delete(j);
+    }
+}
+
 int main(void)
 {
     uint8_t key[32];
@@ -979,6 +1055,7 @@ int main(void)
     test_send_and_nonces();
     test_downstream_failures();
     test_batch_forwarding(signer);
+    test_policy(signer);
 
     cn_rpc_free(g_rpc);
     cn_signer_free(signer);

@@ -1,0 +1,43 @@
+/*
+ * cn_policy.h - an account's signing policy, checked by the connector before it asks any signer
+ * for a signature (the key server cannot: it sees only digests).
+ *
+ * Optional, per account in the configuration:
+ *   "policy": {
+ *     "max_value_wei": "1000000000000000000",   // per transaction; decimal or 0x quantity string
+ *     "allowed_to": ["0x..", ...],              // destinations allowed (EIP-55 or lower case)
+ *     "allow_contract_creation": false,         // default: false with allowed_to, else true
+ *     "allowed_methods": ["eth_sendTransaction", "eth_signTransaction", "personal_sign",
+ *                         "eth_sign", "eth_signTypedData_v4"]   // default: all of them
+ *   }
+ * eth_signTypedData_v4 also stands for its alias eth_signTypedData. A refused request gets
+ * JSON-RPC error -32003 ("transaction rejected", EIP-1474) naming the rule; nothing is signed.
+ *
+ * Ownership: cn_policy_parse() returns a policy freed by cn_policy_free() (NULL allowed). It is
+ * read-only afterwards: the checks may run on any number of threads.
+ */
+#ifndef CN_POLICY_H
+#define CN_POLICY_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "ak_err.h"
+#include "ak_tx.h"
+
+#define CN_POLICY_MAX_TO 256
+
+typedef struct cn_policy cn_policy;
+
+/* obj NULL: no policy (*out NULL, AK_OK). AK_ERR_CONFIG with err naming the field otherwise. */
+AK_WUR ak_err cn_policy_parse(cn_policy **out, const cJSON *obj, char *err, size_t err_cap);
+void cn_policy_free(cn_policy *p);
+
+/* 1 if the method may sign for this account (a NULL policy allows everything). */
+int cn_policy_method_ok(const cn_policy *p, const char *method);
+
+/* 1 if the transaction passes; else 0 with why (no secrets: addresses and amounts). */
+int cn_policy_tx_ok(const cn_policy *p, const ak_tx *tx, char *why, size_t why_cap);
+
+#endif
