@@ -163,15 +163,19 @@ static AK_WUR ak_err creds_install(awskms *k, const cn_awscreds *c)
     return AK_OK;
 }
 
-/* Fetch and install credentials from k->cred_src (cred_mu held or not yet shared). */
+/* Fetch credentials from k->cred_src (cred_mu NOT held) and install them (under cred_mu). */
 static AK_WUR ak_err creds_refresh(awskms *k, char *err, size_t cap)
 {
     cn_awscreds *c = ak_secure_alloc(sizeof *c);
     if (c == NULL)
         return AK_ERR_NOMEM;
+    /* The fetch (seconds, at worst) outside cred_mu; only the install under it. */
     ak_err rc = cn_awscreds_fetch(c, k->cred_src, k->connect_timeout_ms, err, cap);
-    if (rc == AK_OK)
+    if (rc == AK_OK) {
+        pthread_mutex_lock(&k->cred_mu);
         rc = creds_install(k, c);
+        pthread_mutex_unlock(&k->cred_mu);
+    }
     ak_secure_free(c, sizeof *c);
     return rc;
 }
@@ -208,13 +212,8 @@ static AK_WUR ak_err creds_current(awskms *k, cred_copy *cc)
         return expired ? AK_ERR_AUTH : AK_OK;
 
     char why[192] = "";
-    cn_awscreds *c = ak_secure_alloc(sizeof *c);
-    ak_err rc = c != NULL
-                    ? cn_awscreds_fetch(c, k->cred_src, k->connect_timeout_ms, why, sizeof why)
-                    : AK_ERR_NOMEM;
+    ak_err rc = creds_refresh(k, why, sizeof why);
     pthread_mutex_lock(&k->cred_mu);
-    if (rc == AK_OK)
-        rc = creds_install(k, c);
     if (rc == AK_OK) {
         creds_copy(k, cc);
         expired = 0;
@@ -223,8 +222,6 @@ static AK_WUR ak_err creds_current(awskms *k, cred_copy *cc)
     }
     k->cred_refreshing = 0;
     pthread_mutex_unlock(&k->cred_mu);
-    if (c != NULL)
-        ak_secure_free(c, sizeof *c);
     if (rc == AK_OK)
         cn_log(CN_LOG_INFO, "aws_kms: credentials refreshed", "signer", k->name, "source",
                cn_awscreds_source_name(k->cred_src), (char *)NULL);

@@ -196,6 +196,26 @@ static ak_err fake_post(void *ctx, const char *body, size_t len, long *status, c
 static fake_node g_node;
 static cn_rpc *g_rpc;
 
+/* Make a router from cfg, with the test signer, the fake node and chain 31337 filled in, the
+ * one call() uses; returns the previous one, for restore_router(). */
+static cn_rpc *use_router(cn_signer **signer, cn_rpc_config cfg)
+{
+    cn_rpc *r2 = NULL, *saved = g_rpc;
+    cfg.signers = signer;
+    cfg.n_signers = 1;
+    cfg.downstream = (cn_transport){fake_post, &g_node};
+    cfg.chain_id = 31337;
+    CHECK_EQ_INT(cn_rpc_new(&r2, &cfg), AK_OK);
+    g_rpc = r2;
+    return saved;
+}
+
+static void restore_router(cn_rpc *saved)
+{
+    cn_rpc_free(g_rpc);
+    g_rpc = saved;
+}
+
 /* Handle body, return the parsed response (NULL for an empty body). */
 static cJSON *call(const char *body, char **raw_out)
 {
@@ -662,18 +682,8 @@ static void test_transactions(void)
 
 static void test_unprotected_allowed(cn_signer *signer)
 {
-    cn_rpc *r2 = NULL;
-    cn_rpc_config cfg = {.signers = &signer,
-                         .n_signers = 1,
-                         .downstream = {fake_post, &g_node},
-                         .chain_id = 31337,
-                         .allow_unprotected_tx = 1,
-                         .nonce_retries = 0,
-                         .max_batch = 8,
-                         .batch_threads = 4};
-    CHECK_EQ_INT(cn_rpc_new(&r2, &cfg), AK_OK);
-    cn_rpc *saved = g_rpc;
-    g_rpc = r2;
+    cn_rpc *saved = use_router(
+        &signer, (cn_rpc_config){.allow_unprotected_tx = 1, .max_batch = 8, .batch_threads = 4});
     cJSON *r;
     ak_tx tx;
     uint8_t buf[1024];
@@ -693,8 +703,7 @@ static void test_unprotected_allowed(cn_signer *signer)
              NULL);
     CHECK_EQ_INT(err_code(r), -32003);
     cJSON_Delete(r);
-    g_rpc = saved;
-    cn_rpc_free(r2);
+    restore_router(saved);
 }
 
 static void *sender(void *arg)
@@ -804,16 +813,7 @@ static void test_downstream_failures(void)
  * fake node may answer in reverse order); duplicate ids, a node without batches, chunks. */
 static void test_batch_forwarding(cn_signer *signer)
 {
-    cn_rpc *r2 = NULL;
-    cn_rpc_config cfg = {.signers = &signer,
-                         .n_signers = 1,
-                         .downstream = {fake_post, &g_node},
-                         .chain_id = 31337,
-                         .max_batch = 300,
-                         .batch_threads = 4};
-    CHECK_EQ_INT(cn_rpc_new(&r2, &cfg), AK_OK);
-    cn_rpc *saved = g_rpc;
-    g_rpc = r2;
+    cn_rpc *saved = use_router(&signer, (cn_rpc_config){.max_batch = 300, .batch_threads = 4});
     g_node.mode = 0;
     g_node.reverse_batch = 1;
 
@@ -940,8 +940,7 @@ static void test_batch_forwarding(cn_signer *signer)
     g_node.no_batch = 0;
     g_node.reverse_batch = 0;
     free(body);
-    g_rpc = saved;
-    cn_rpc_free(r2);
+    restore_router(saved);
 }
 
 /* An account policy: value cap, destination allow-list, no contract creation, some methods. */
@@ -955,17 +954,8 @@ static void test_policy(cn_signer *signer)
     CHECK_EQ_INT(cn_policy_parse(&pol, pc, err, sizeof(err)), AK_OK);
     cJSON_Delete(pc);
     const cn_policy *pols[1] = {pol};
-    cn_rpc *r2 = NULL;
-    cn_rpc_config cfg = {.signers = &signer,
-                         .n_signers = 1,
-                         .policies = pols,
-                         .downstream = {fake_post, &g_node},
-                         .chain_id = 31337,
-                         .max_batch = 8,
-                         .batch_threads = 2};
-    CHECK_EQ_INT(cn_rpc_new(&r2, &cfg), AK_OK);
-    cn_rpc *saved = g_rpc;
-    g_rpc = r2;
+    cn_rpc *saved =
+        use_router(&signer, (cn_rpc_config){.policies = pols, .max_batch = 8, .batch_threads = 2});
     g_node.mode = 0;
     cJSON *keep = NULL;
     /* within the policy: signed */
@@ -991,8 +981,7 @@ static void test_policy(cn_signer *signer)
     expect_error("{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"eth_sign\",\"params\":"
                  "[\"" ADDR "\",\"0x6869\"]}",
                  -32003, "5");
-    g_rpc = saved;
-    cn_rpc_free(r2);
+    restore_router(saved);
     cn_policy_free(pol);
 
     /* configuration errors name the field */
