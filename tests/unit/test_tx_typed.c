@@ -14,6 +14,7 @@
 #include "ak_addr.h"
 #include "ak_auth.h"
 #include "ak_blob.h"
+#include "ak_keccak.h"
 #include "ak_rlp.h"
 #include "ak_test.h"
 #include "ak_tx.h"
@@ -320,6 +321,78 @@ static void test_auth_digests(void)
     CHECK_EQ_INT(ak_auth_digest(d, NULL), AK_ERR_ARG);
 }
 
+/* The network form: ethers' and viem's bytes for one zero blob (see tx_typed_vectors.js); the
+ * EIP-7594 form checked by its shape; mismatches refused. */
+static void test_blob_network(void)
+{
+    static const char *k_signed =
+        "03f885018001028252089435353535353535353535353535353535353535358080c001e1a0010657f37554c781"
+        "402a22917dee2f75def7ab966d7b770905398eba3c44401480a005575cbc129ffff1adda5ec36968070a8219ee"
+        "6863f4ab5600018bc7c9f49c79a066a65b971490068ee2fc5a4f82c0120f0b758c65f47e7390ba6e4e7846124b"
+        "f6";
+    static const char *k_net_keccak =
+        "b1ee1eb95380beac5a39eb7639e74989a005e44ab02860fb1f9697ff0035e6c8";
+    static uint8_t blob[AK_BLOB_SIZE], proofs[AK_BLOB_CELLS_PER_BLOB * AK_BLOB_PROOF_SIZE];
+    uint8_t raw[256], c[AK_BLOB_COMMITMENT_SIZE] = {0xc0}, want[32], h[32];
+    size_t n = ak_test_unhex(raw, sizeof raw, k_signed), cap, len = 0, count = 0;
+    uint8_t *out;
+    ak_rlp_item list, item;
+    ak_rlp_iter it;
+    ak_err err = AK_OK;
+    for (size_t i = 0; i < AK_BLOB_CELLS_PER_BLOB; i++)
+        proofs[i * AK_BLOB_PROOF_SIZE] = 0xc0;
+    cap = ak_blob_network_size(n, 1, AK_BLOB_WRAPPER_7594);
+    out = malloc(cap);
+    CHECK(out != NULL);
+    if (out == NULL)
+        return;
+    CHECK_EQ_INT(
+        ak_blob_network_encode(out, cap, &len, raw, n, blob, c, proofs, 1, AK_BLOB_WRAPPER_4844),
+        AK_OK);
+    CHECK_EQ_INT(len, 131320);
+    ak_test_unhex(want, 32, k_net_keccak);
+    ak_keccak256(h, out, len);
+    CHECK_MEM(h, want, 32);
+    /* EIP-7594: [tx_payload_body, 1, blobs, commitments, cell_proofs(128)] */
+    CHECK_EQ_INT(
+        ak_blob_network_encode(out, cap, &len, raw, n, blob, c, proofs, 1, AK_BLOB_WRAPPER_7594),
+        AK_OK);
+    CHECK_EQ_INT(out[0], 0x03);
+    CHECK_EQ_INT(ak_rlp_decode_all(&list, out + 1, len - 1), AK_OK);
+    ak_rlp_iter_init(&it, &list);
+    while (ak_rlp_iter_next(&it, &item, &err) == 1) {
+        if (count == 0)
+            CHECK(item.encoded_len == n - 1 && memcmp(item.encoded, raw + 1, n - 1) == 0);
+        if (count == 1)
+            CHECK(!item.is_list && item.payload_len == 1 && item.payload[0] == 1);
+        if (count == 4)
+            CHECK(ak_rlp_list_count(&item, &n) == AK_OK && n == AK_BLOB_CELLS_PER_BLOB);
+        count++;
+    }
+    CHECK_EQ_INT(count, 5);
+    n = ak_test_unhex(raw, sizeof raw, k_signed);
+    /* wrong commitment, wrong count, not a blob tx, too small a buffer */
+    c[47] = 1;
+    CHECK_EQ_INT(
+        ak_blob_network_encode(out, cap, &len, raw, n, blob, c, proofs, 1, AK_BLOB_WRAPPER_4844),
+        AK_ERR_TX);
+    c[47] = 0;
+    CHECK_EQ_INT(
+        ak_blob_network_encode(out, cap, &len, raw, n, blob, c, proofs, 0, AK_BLOB_WRAPPER_4844),
+        AK_ERR_TX);
+    CHECK_EQ_INT(
+        ak_blob_network_encode(out, 1000, &len, raw, n, blob, c, proofs, 1, AK_BLOB_WRAPPER_4844),
+        AK_ERR_BUFFER);
+    CHECK_EQ_INT(
+        ak_blob_network_encode(out, cap, &len, raw, n, blob, c, proofs, 1, (ak_blob_wrapper)2),
+        AK_ERR_ARG);
+    n = ak_test_unhex(raw, sizeof raw, k_txs[2].signed_hex);
+    CHECK_EQ_INT(
+        ak_blob_network_encode(out, cap, &len, raw, n, blob, c, proofs, 1, AK_BLOB_WRAPPER_4844),
+        AK_ERR_TX);
+    free(out);
+}
+
 static void test_versioned_hash(void)
 {
     uint8_t c[48], want[32], got[32];
@@ -535,6 +608,7 @@ int main(void)
     test_auth_digests();
     test_auth_list_builder();
     test_versioned_hash();
+    test_blob_network();
     test_field_refusals();
     test_decode_refusals();
     secp256k1_context_destroy(g_ctx);

@@ -132,3 +132,25 @@ for (const c of ["0xc0" + "00".repeat(47), "0x" + [...Array(48).keys()].map((i) 
   assert.strictEqual(v, e, "versioned hash differs");
   console.log(`    {"${hex(c)}", "${hex(v)}"},`);
 }
+// EIP-4844 network form (signed transaction with its sidecar): one all-zero blob, whose
+// commitment and proof are both the G1 point at infinity (0xc0 || 47 zero bytes). ethers
+// (tx.blobs) and viem (sidecars) must agree; printed: the signed tx, length and keccak256.
+{
+  const c = "0xc0" + "00".repeat(47);
+  const vh = viem.commitmentToVersionedHash({ commitment: c, to: "hex" });
+  const blob = "0x" + "00".repeat(131072);
+  const f = { chainId: 1n, nonce: 0, maxPriorityFeePerGas: 1n, maxFeePerGas: 2n, gasLimit: 21000n, to: A,
+    value: 0n, data: "0x", accessList: [], maxFeePerBlobGas: 1n, blobVersionedHashes: [vh] };
+  const et = ethers.Transaction.from({ type: 3, ...f });
+  const sig = sender.sign(et.unsignedHash);
+  et.signature = sig;
+  const signed = et.serialized;
+  et.blobs = [{ data: blob, proof: c, commitment: c }];
+  const net = et.serialized;
+  const { gasLimit, ...vf } = f;
+  const vnet = viem.serializeTransaction({ type: "eip4844", ...vf, chainId: 1, gas: gasLimit,
+    sidecars: [{ blob, commitment: c, proof: c }] }, { r: sig.r, s: sig.s, yParity: sig.yParity });
+  assert.strictEqual(net, vnet, "network form differs");
+  console.log("/* blob network form: signed, length, keccak256 */");
+  console.log(`    "${hex(signed)}", ${(net.length - 2) / 2}u, "${hex(ethers.keccak256(net))}"`);
+}
