@@ -26,6 +26,7 @@
  * JSON themselves should do the same.
  */
 #include "ak_eip712.h"
+#include "ak_eip712_value.h"
 #include "ak_json.h"
 
 #include <stdlib.h>
@@ -363,164 +364,6 @@ static const uint8_t *type_hash(table_t *tb, int idx)
     return s->type_hash;
 }
 
-static int hex_nibble(char c)
-{
-    if (is_digit(c))
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Magnitude and sign of an integer value (see the module comment for accepted forms). */
-static AK_WUR ak_err parse_integer(ak_u256 *mag, int *neg, const cJSON *v)
-{
-    const char *s;
-    size_t len, i = 0;
-    *neg = 0;
-    if (v == NULL)
-        return AK_ERR_EIP712;
-    if (cJSON_IsNumber(v)) {
-        double d = v->valuedouble;
-        const double max_safe = 9007199254740991.0; /* 2^53 - 1, Number.MAX_SAFE_INTEGER */
-        int64_t iv;
-        if (!(d >= -max_safe && d <= max_safe))
-            return AK_ERR_EIP712;
-        iv = (int64_t)d;
-        if ((double)iv != d)
-            return AK_ERR_EIP712; /* not integral */
-        *neg = iv < 0;
-        ak_u256_from_u64(mag, (uint64_t)(iv < 0 ? -iv : iv));
-        return AK_OK;
-    }
-    if (!is_str(v))
-        return AK_ERR_EIP712;
-    s = v->valuestring;
-    len = strlen(s);
-    if (len > 0 && s[0] == '-') {
-        *neg = 1;
-        i = 1;
-    }
-    if (len - i >= 2 && s[i] == '0' && s[i + 1] == 'x') {
-        char q[AK_U256_QUANTITY_MAX];
-        size_t start = i + 2, n;
-        if (start == len || *neg)
-            return AK_ERR_EIP712; /* "-0x.." : ethers takes it, viem does not */
-        for (size_t j = start; j < len; j++)
-            if (hex_nibble(s[j]) < 0)
-                return AK_ERR_EIP712;
-        while (start < len - 1 && s[start] == '0')
-            start++;
-        n = len - start;
-        if (n > 64)
-            return AK_ERR_EIP712; /* more than 256 bits */
-        q[0] = '0';
-        q[1] = 'x';
-        memcpy(q + 2, s + start, n);
-        return ak_u256_parse_quantity(mag, q, n + 2) == AK_OK ? AK_OK : AK_ERR_EIP712;
-    }
-    if (i == len)
-        return AK_ERR_EIP712;
-    for (size_t j = i; j < len; j++)
-        if (!is_digit(s[j]))
-            return AK_ERR_EIP712;
-    while (i < len - 1 && s[i] == '0')
-        i++;
-    if (len - i > 78)
-        return AK_ERR_EIP712;
-    return ak_u256_parse_decimal(mag, s + i, len - i) == AK_OK ? AK_OK : AK_ERR_EIP712;
-}
-
-/* intN/uintN range check, then the 32-byte word (two's complement for negatives). */
-static AK_WUR ak_err encode_integer(uint8_t out[32], const ty_t *t, const cJSON *v)
-{
-    ak_u256 mag;
-    int neg;
-    unsigned bits;
-    ak_err err = parse_integer(&mag, &neg, v);
-    if (err != AK_OK)
-        return err;
-    if (ak_u256_is_zero(&mag))
-        neg = 0;
-    bits = ak_u256_bits(&mag);
-    if (t->kind == K_UINT) {
-        if (neg || bits > t->width)
-            return AK_ERR_EIP712;
-    } else if ((!neg && bits > (unsigned)t->width - 1u) || (neg && bits > t->width)) {
-        return AK_ERR_EIP712;
-    } else if (neg && bits == t->width) {
-        /* only -2^(N-1) itself: a single bit set */
-        ak_u256 one, m1;
-        ak_u256_from_u64(&one, 1);
-        if (ak_u256_sub(&m1, &mag, &one) != AK_OK || ak_u256_bits(&m1) >= bits)
-            return AK_ERR_EIP712;
-    }
-    ak_u256_to_be(out, &mag);
-    if (neg) {
-        unsigned carry = 1;
-        for (int i = 31; i >= 0; i--) {
-            unsigned b = (unsigned)(uint8_t)~out[i] + carry;
-            out[i] = (uint8_t)b;
-            carry = b >> 8;
-        }
-    }
-    return AK_OK;
-}
-
-/* Strict UTF-8 (no overlongs, no surrogates, <= U+10FFFF), as a JS string would round-trip. */
-static int valid_utf8(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = s[i], n, cp, min;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1, cp = c & 0x1f, min = 0x80;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2, cp = c & 0x0f, min = 0x800;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3, cp = c & 0x07, min = 0x10000;
-        } else {
-            return 0;
-        }
-        if (len - i <= n)
-            return 0;
-        for (unsigned k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return 0;
-            cp = cp << 6 | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += n + 1;
-    }
-    return 1;
-}
-
-/* keccak256 of 0x DATA, decoded in chunks so that no copy of the whole value is made. */
-static AK_WUR ak_err hash_bytes(uint8_t out[32], const char *s, size_t len)
-{
-    ak_keccak_ctx k;
-    uint8_t chunk[128];
-    size_t got = 0;
-    if (len < 2 || s[0] != '0' || s[1] != 'x' || len % 2 != 0)
-        return AK_ERR_EIP712;
-    ak_keccak256_init(&k);
-    for (size_t i = 2; i < len; i += 2 * sizeof(chunk)) {
-        size_t n = len - i < 2 * sizeof(chunk) ? len - i : 2 * sizeof(chunk);
-        if (ak_hex_decode_bare(chunk, sizeof(chunk), &got, s + i, n) != AK_OK)
-            return AK_ERR_EIP712;
-        ak_keccak256_update(&k, chunk, got);
-    }
-    ak_keccak256_final(&k, out);
-    return AK_OK;
-}
-
 /* encodeData of an atomic value: its 32-byte word (bytes and string: their keccak256). */
 static AK_WUR ak_err encode_atomic(uint8_t out[32], const ty_t *t, const cJSON *v)
 {
@@ -528,7 +371,7 @@ static AK_WUR ak_err encode_atomic(uint8_t out[32], const ty_t *t, const cJSON *
     switch (t->kind) {
     case K_UINT:
     case K_INT:
-        return encode_integer(out, t, v);
+        return ak_eip712v_encode_integer(out, t->kind == K_INT, t->width, v);
     case K_BOOL:
         if (!cJSON_IsBool(v))
             return AK_ERR_EIP712;
@@ -549,10 +392,10 @@ static AK_WUR ak_err encode_atomic(uint8_t out[32], const ty_t *t, const cJSON *
                    ? AK_OK
                    : AK_ERR_EIP712;
     case K_BYTES:
-        return hash_bytes(out, v->valuestring, strlen(v->valuestring));
+        return ak_eip712v_hash_bytes(out, v->valuestring, strlen(v->valuestring));
     case K_STRING: {
         size_t len = strlen(v->valuestring);
-        if (!valid_utf8((const unsigned char *)v->valuestring, len))
+        if (!ak_json_utf8_valid((const unsigned char *)v->valuestring, len))
             return AK_ERR_EIP712;
         ak_keccak256(out, (const uint8_t *)v->valuestring, len);
         return AK_OK;
@@ -670,7 +513,7 @@ static AK_WUR ak_err domain_facts(ak_eip712_result *out, const struct_t *s, cons
             return AK_ERR_INTERNAL; /* hash_struct has required every field */
         if (f->ty.ndims == 0 && f->ty.kind == K_UINT && strcmp(f->name, "chainId") == 0) {
             int neg = 0;
-            if ((err = parse_integer(&out->chain_id, &neg, v)) != AK_OK)
+            if ((err = ak_eip712v_parse_integer(&out->chain_id, &neg, v)) != AK_OK)
                 return err;
             out->has_chain_id = 1;
         }

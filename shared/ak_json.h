@@ -33,6 +33,9 @@ int ak_json_has_nul(const char *text, size_t len);
  */
 int ak_json_has_bad_utf8(const char *text, size_t len);
 
+/* 1 if s[0..len) is well-formed UTF-8 as above (no escapes looked at), else 0. */
+int ak_json_utf8_valid(const unsigned char *s, size_t len);
+
 /* AK_ERR_JSON if any object in the tree has two members with the same key; AK_ERR_LIMIT past
  * the depth or member bounds; AK_OK otherwise. */
 AK_WUR ak_err ak_json_check_keys(const cJSON *root);
