@@ -10,7 +10,7 @@
  * Where EIP-712 leaves room, this follows ethers v6 TypedDataEncoder (and viem hashTypedData):
  * - no EIP712Domain in types: the domain type is derived from the domain object's non-null keys
  *   in the order name, version, chainId, verifyingContract, salt; other keys are an error;
- * - message/domain keys that the type does not declare are ignored (they are not signed);
+ * - no EIP712Domain in types: a null domain member is left out of the derived type (ethers);
  * - recursive types are rejected (ethers: "circular type reference"), as are "int"/"uint"
  *   without a width (viem rejects them; ethers silently rewrites them to 256 bits);
  * - integers: JSON number (integral, |v| <= 2^53-1), decimal string, or 0x hex string, an
@@ -18,7 +18,15 @@
  *   (as BigInt() does).
  * Stricter than ethers: a missing field is always an error (ethers hashes a missing bool as
  * false), bool must be JSON true/false, strings must be valid UTF-8, duplicate JSON keys and
- * non-identifier type/field names are errors, primaryType may not be EIP712Domain.
+ * non-identifier type/field names are errors, primaryType may not be EIP712Domain, and a
+ * domain or message (or nested struct) member its type does not declare is an error (ethers
+ * and viem ignore it: it would not be signed although the client sent it), as is a top-level
+ * member other than types, primaryType, domain and message.
+ *
+ * Errors name their place: the walk keeps the path of the value being encoded ("message.to
+ * .wallet", "message.items[2]") in the table, and the first failure writes "<path>: <problem>"
+ * into the caller's `why` (ak_eip712_hash_why). Names copied from the request are bounded and
+ * have control characters, quotes and backslashes replaced by '?'; values are never copied.
  *
  * Owns nothing past a call: the compiled table is heap-allocated and freed before returning;
  * names point into the caller's cJSON tree. cJSON truncates strings at an escaped NUL
@@ -29,6 +37,7 @@
 #include "ak_eip712_value.h"
 #include "ak_json.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -65,7 +74,48 @@ typedef struct {
     size_t n; /* declared structs; a derived EIP712Domain goes at index n */
     struct_t st[AK_EIP712_MAX_TYPES + 1];
     int order[AK_EIP712_MAX_TYPES]; /* declared structs sorted by name */
+    char *why;                      /* caller's buffer for the first failure, or NULL */
+    size_t why_cap;
+    size_t path_len;
+    char path[AK_EIP712_WHY_MAX]; /* where the walk is: "message.to.wallet" */
 } table_t;
+
+/* Append sep and name (sanitized, cut to what fits) to the path; returns the length to restore. */
+static size_t path_push(table_t *tb, const char *sep, const char *name)
+{
+    size_t old = tb->path_len, n = tb->path_len;
+    for (const char *p = sep; *p != '\0' && n + 1 < sizeof tb->path; p++)
+        tb->path[n++] = *p;
+    for (const char *p = name; *p != '\0' && n + 1 < sizeof tb->path; p++) {
+        unsigned char c = (unsigned char)*p;
+        tb->path[n++] = (c < 0x20 || c == 0x7f || c == '"' || c == '\\') ? '?' : (char)c;
+    }
+    tb->path[n] = '\0';
+    tb->path_len = n;
+    return old;
+}
+
+static void path_pop(table_t *tb, size_t len)
+{
+    tb->path_len = len;
+    tb->path[len] = '\0';
+}
+
+/* Record the first failure as "<path>: <what><arg>" and return err. */
+static ak_err fail(table_t *tb, ak_err err, const char *what, const char *arg)
+{
+    char name[64];
+    size_t n = 0;
+    if (tb->why == NULL || tb->why_cap == 0 || tb->why[0] != '\0')
+        return err;
+    for (const char *p = arg != NULL ? arg : ""; *p != '\0' && n + 1 < sizeof name; p++) {
+        unsigned char c = (unsigned char)*p;
+        name[n++] = (c < 0x20 || c == 0x7f || c == '"' || c == '\\') ? '?' : (char)c;
+    }
+    name[n] = '\0';
+    snprintf(tb->why, tb->why_cap, "%s%s%s%s", tb->path, tb->path_len ? ": " : "", what, name);
+    return err;
+}
 
 static const char *const domain_names[5] = {"name", "version", "chainId", "verifyingContract",
                                             "salt"};
@@ -244,17 +294,18 @@ static AK_WUR ak_err compile_types(table_t *tb, const cJSON *types)
     ak_err err = AK_OK;
     size_t done = 0;
     uint64_t processed = 0;
+    path_push(tb, "", "types");
     if (!cJSON_IsObject(types))
-        return AK_ERR_EIP712;
+        return fail(tb, AK_ERR_EIP712, "must be an object", NULL);
     for (c = types->child; c != NULL; c = c->next) {
         if (tb->n == AK_EIP712_MAX_TYPES)
-            return AK_ERR_LIMIT;
+            return fail(tb, AK_ERR_LIMIT, "more than 64 types", NULL);
         if (c->string == NULL || !cJSON_IsArray(c))
-            return AK_ERR_EIP712;
+            return fail(tb, AK_ERR_EIP712, "each type must be an array of fields", NULL);
         if ((err = check_ident(c->string, strlen(c->string))) != AK_OK)
-            return err;
+            return fail(tb, err, "type name is not an identifier: ", c->string);
         if (reserved_name(c->string) || find_struct(tb, c->string, strlen(c->string)) >= 0)
-            return AK_ERR_EIP712;
+            return fail(tb, AK_ERR_EIP712, "reserved or repeated type name: ", c->string);
         tb->st[tb->n++].name = c->string;
     }
     for (size_t i = 0; i < tb->n; i++) {
@@ -264,30 +315,32 @@ static AK_WUR ak_err compile_types(table_t *tb, const cJSON *types)
             return err;
         if (def == NULL)
             return AK_ERR_INTERNAL;
+        path_push(tb, ".", s->name);
         for (f = def->child; f != NULL; f = f->next) {
             const cJSON *fname = NULL, *ftype = NULL;
             field_t *fd;
             if (s->nfields == AK_EIP712_MAX_FIELDS)
-                return AK_ERR_LIMIT;
-            if (!cJSON_IsObject(f))
-                return AK_ERR_EIP712;
+                return fail(tb, AK_ERR_LIMIT, "more than 64 fields", NULL);
+            if (!cJSON_IsObject(f) || cJSON_GetArraySize(f) != 2)
+                return fail(tb, AK_ERR_EIP712, "each field must be {name, type}", NULL);
             if ((err = member(&fname, f, "name")) != AK_OK ||
                 (err = member(&ftype, f, "type")) != AK_OK)
-                return err;
+                return fail(tb, err, "each field must be {name, type}", NULL);
             if (!is_str(fname) || !is_str(ftype))
-                return AK_ERR_EIP712;
+                return fail(tb, AK_ERR_EIP712, "each field must be {name, type}", NULL);
             fd = &s->fields[s->nfields];
             fd->name = fname->valuestring;
             fd->type = ftype->valuestring;
             if ((err = check_ident(fd->name, strlen(fd->name))) != AK_OK)
-                return err;
+                return fail(tb, err, "field name is not an identifier: ", fd->name);
             for (size_t k = 0; k < s->nfields; k++)
                 if (strcmp(s->fields[k].name, fd->name) == 0)
-                    return AK_ERR_EIP712; /* duplicate field name */
+                    return fail(tb, AK_ERR_EIP712, "repeated field: ", fd->name);
             if ((err = parse_type(&fd->ty, tb, fd->type)) != AK_OK)
-                return err;
+                return fail(tb, err, "unknown or malformed type: ", fd->type);
             s->nfields++;
         }
+        path_pop(tb, strlen("types"));
     }
     /* Dependency closure, children before parents; a round without progress means a cycle. */
     while (done < tb->n) {
@@ -314,7 +367,7 @@ static AK_WUR ak_err compile_types(table_t *tb, const cJSON *types)
             done++;
         }
         if (done == before)
-            return AK_ERR_EIP712; /* circular type reference */
+            return fail(tb, AK_ERR_EIP712, "circular type reference", NULL);
     }
     for (size_t i = 0; i < tb->n; i++) {
         size_t k = i;
@@ -324,6 +377,7 @@ static AK_WUR ak_err compile_types(table_t *tb, const cJSON *types)
         }
         tb->order[k] = (int)i;
     }
+    path_pop(tb, 0);
     return AK_OK;
 }
 
@@ -419,22 +473,31 @@ static AK_WUR ak_err encode_value(uint8_t out[32], table_t *tb, const ty_t *t, u
     ak_err err = AK_OK;
     if (level == 0 && t->kind == K_STRUCT)
         return hash_struct(out, tb, t->st, v, depth + 1);
-    if (level == 0)
-        return encode_atomic(out, t, v);
+    if (level == 0) {
+        if ((err = encode_atomic(out, t, v)) != AK_OK)
+            return fail(tb, err, "not a valid value of its type", NULL);
+        return AK_OK;
+    }
     /* Array: keccak256 of the concatenated element words (EIP-712 "encodeData", arrays). */
     if (depth + 1 > AK_EIP712_MAX_DEPTH)
-        return AK_ERR_LIMIT;
+        return fail(tb, AK_ERR_LIMIT, "nested too deep", NULL);
     if (!cJSON_IsArray(v))
-        return AK_ERR_EIP712;
+        return fail(tb, AK_ERR_EIP712, "must be an array", NULL);
     for (e = v->child; e != NULL; e = e->next)
         if (++count > AK_EIP712_MAX_ARRAY)
-            return AK_ERR_LIMIT;
+            return fail(tb, AK_ERR_LIMIT, "more than 1024 elements", NULL);
     if (t->dims[level - 1] != 0 && count != t->dims[level - 1])
-        return AK_ERR_EIP712;
+        return fail(tb, AK_ERR_EIP712, "wrong number of elements for a fixed-size array", NULL);
     ak_keccak256_init(&k);
+    count = 0;
     for (e = v->child; e != NULL; e = e->next) {
+        char idx[24];
+        size_t mark;
+        snprintf(idx, sizeof idx, "[%zu]", count++);
+        mark = path_push(tb, "", idx);
         if ((err = encode_value(word, tb, t, level - 1, e, depth + 1)) != AK_OK)
             return err;
+        path_pop(tb, mark);
         ak_keccak256_update(&k, word, sizeof(word));
     }
     ak_keccak256_final(&k, out);
@@ -450,20 +513,33 @@ static AK_WUR ak_err hash_struct(uint8_t out[32], table_t *tb, int idx, const cJ
     const struct_t *s = &tb->st[idx];
     ak_err err = AK_OK;
     if (depth > AK_EIP712_MAX_DEPTH)
-        return AK_ERR_LIMIT;
+        return fail(tb, AK_ERR_LIMIT, "nested too deep", NULL);
     if (!cJSON_IsObject(obj))
-        return AK_ERR_EIP712;
+        return fail(tb, AK_ERR_EIP712, "must be an object of type ", s->name);
+    /* Every member must be a declared field: an undeclared one would go unsigned. A derived
+     * EIP712Domain (index n) was built from the domain's own keys, nulls left out. */
+    for (const cJSON *c = obj->child; c != NULL && idx != (int)tb->n; c = c->next) {
+        size_t i = 0;
+        while (c->string != NULL && i < s->nfields && strcmp(s->fields[i].name, c->string) != 0)
+            i++;
+        if (c->string == NULL || i == s->nfields) {
+            path_push(tb, ".", c->string != NULL ? c->string : "");
+            return fail(tb, AK_ERR_EIP712, "not a member of ", s->name);
+        }
+    }
     ak_keccak256_init(&k);
     ak_keccak256_update(&k, type_hash(tb, idx), 32);
     for (size_t i = 0; i < s->nfields; i++) {
         const cJSON *v = NULL;
+        size_t mark = path_push(tb, ".", s->fields[i].name);
         if ((err = member(&v, obj, s->fields[i].name)) != AK_OK)
-            return err;
+            return fail(tb, err, "repeated", NULL);
         if (v == NULL)
-            return AK_ERR_EIP712; /* missing field */
+            return fail(tb, AK_ERR_EIP712, "missing, a field of ", s->name);
         err = encode_value(word, tb, &s->fields[i].ty, s->fields[i].ty.ndims, v, depth);
         if (err != AK_OK)
             return err;
+        path_pop(tb, mark);
         ak_keccak256_update(&k, word, sizeof(word));
     }
     ak_keccak256_final(&k, out);
@@ -480,8 +556,13 @@ static AK_WUR ak_err derive_domain(table_t *tb, const cJSON *domain)
         size_t k = 0;
         while (k < 5 && (c->string == NULL || strcmp(c->string, domain_names[k]) != 0))
             k++;
-        if (k == 5 || (present & (1u << k)))
-            return AK_ERR_EIP712; /* unknown or repeated domain key */
+        if (k == 5 || (present & (1u << k))) {
+            path_push(tb, ".", c->string != NULL ? c->string : "");
+            return fail(tb, AK_ERR_EIP712,
+                        "not an EIP712Domain member (name, version, chainId, verifyingContract, "
+                        "salt) and types declare no EIP712Domain",
+                        NULL);
+        }
         if (!cJSON_IsNull(c))
             present |= 1u << k;
     }
@@ -528,51 +609,95 @@ static AK_WUR ak_err domain_facts(ak_eip712_result *out, const struct_t *s, cons
     return AK_OK;
 }
 
-ak_err ak_eip712_hash(ak_eip712_result *out, const cJSON *typed_data)
+/* The top level holds exactly types, primaryType, domain and message (each an object, primaryType
+ * a string): anything else is named and refused. */
+static AK_WUR ak_err top_level(table_t *tb, const cJSON *td, const cJSON **types,
+                               const cJSON **primary, const cJSON **domain, const cJSON **message)
+{
+    static const char *const names[4] = {"types", "primaryType", "domain", "message"};
+    const cJSON **slots[4] = {types, primary, domain, message};
+    if (!cJSON_IsObject(td))
+        return fail(tb, AK_ERR_EIP712, "typed data must be a JSON object", NULL);
+    for (const cJSON *c = td->child; c != NULL; c = c->next) {
+        size_t k = 0;
+        while (c->string != NULL && k < 4 && strcmp(c->string, names[k]) != 0)
+            k++;
+        path_push(tb, "", c->string != NULL ? c->string : "");
+        if (k == 4)
+            return fail(tb, AK_ERR_EIP712,
+                        "unknown member (typed data has types, primaryType, domain, message)",
+                        NULL);
+        if (*slots[k] != NULL)
+            return fail(tb, AK_ERR_EIP712, "repeated", NULL);
+        if (k == 1 ? !is_str(c) : !cJSON_IsObject(c))
+            return fail(tb, AK_ERR_EIP712, k == 1 ? "must be a string" : "must be an object", NULL);
+        *slots[k] = c;
+        path_pop(tb, 0);
+    }
+    for (size_t k = 0; k < 4; k++) {
+        if (*slots[k] == NULL) {
+            path_push(tb, "", names[k]);
+            return fail(tb, AK_ERR_EIP712, "missing", NULL);
+        }
+    }
+    return AK_OK;
+}
+
+/* Generic texts for failures that did not say where (API misuse, allocation). */
+static void why_default(char *why, size_t why_cap, ak_err err)
+{
+    if (why != NULL && why_cap > 0 && why[0] == '\0' && err != AK_OK)
+        snprintf(why, why_cap, "%s", ak_strerror(err));
+}
+
+ak_err ak_eip712_hash_why(ak_eip712_result *out, const cJSON *typed_data, char *why, size_t why_cap)
 {
     const cJSON *types = NULL, *primary = NULL, *domain = NULL, *message = NULL;
     table_t *tb = NULL;
     ak_keccak_ctx k;
     int dom_idx, msg_idx;
     ak_err err = AK_OK;
-    if (out == NULL || typed_data == NULL)
+    if (why != NULL && why_cap > 0)
+        why[0] = '\0';
+    if (out == NULL || typed_data == NULL) {
+        why_default(why, why_cap, AK_ERR_ARG);
         return AK_ERR_ARG;
+    }
     memset(out, 0, sizeof(*out));
-    if (!cJSON_IsObject(typed_data)) {
-        err = AK_ERR_EIP712;
-        goto out;
-    }
-    if ((err = member(&types, typed_data, "types")) != AK_OK ||
-        (err = member(&primary, typed_data, "primaryType")) != AK_OK ||
-        (err = member(&domain, typed_data, "domain")) != AK_OK ||
-        (err = member(&message, typed_data, "message")) != AK_OK)
-        goto out;
-    if (!cJSON_IsObject(types) || !is_str(primary) || !cJSON_IsObject(domain) ||
-        !cJSON_IsObject(message)) {
-        err = AK_ERR_EIP712;
-        goto out;
-    }
     tb = calloc(1, sizeof(*tb));
     if (tb == NULL) {
         err = AK_ERR_NOMEM;
         goto out;
     }
-    if ((err = compile_types(tb, types)) != AK_OK)
+    tb->why = why;
+    tb->why_cap = why_cap;
+    if ((err = top_level(tb, typed_data, &types, &primary, &domain, &message)) != AK_OK ||
+        (err = compile_types(tb, types)) != AK_OK)
         goto out;
     msg_idx = find_struct(tb, primary->valuestring, strlen(primary->valuestring));
     dom_idx = find_struct(tb, "EIP712Domain", strlen("EIP712Domain"));
+    path_push(tb, "", "primaryType");
     if (msg_idx < 0 || msg_idx == dom_idx) {
-        err = AK_ERR_EIP712;
+        err =
+            fail(tb, AK_ERR_EIP712, msg_idx < 0 ? "not a type declared in types: " : "may not be ",
+                 primary->valuestring);
         goto out;
     }
+    path_pop(tb, 0);
+    path_push(tb, "", "domain");
     if (dom_idx < 0) {
         if ((err = derive_domain(tb, domain)) != AK_OK)
             goto out;
         dom_idx = (int)tb->n;
     }
-    if ((err = hash_struct(out->domain_hash, tb, dom_idx, domain, 1)) != AK_OK ||
-        (err = hash_struct(out->message_hash, tb, msg_idx, message, 1)) != AK_OK ||
-        (err = domain_facts(out, &tb->st[dom_idx], domain)) != AK_OK)
+    if ((err = hash_struct(out->domain_hash, tb, dom_idx, domain, 1)) != AK_OK)
+        goto out;
+    path_pop(tb, 0);
+    path_push(tb, "", "message");
+    if ((err = hash_struct(out->message_hash, tb, msg_idx, message, 1)) != AK_OK)
+        goto out;
+    path_pop(tb, 0);
+    if ((err = domain_facts(out, &tb->st[dom_idx], domain)) != AK_OK)
         goto out;
     ak_keccak256_init(&k);
     ak_keccak256_update(&k, (const uint8_t *)"\x19\x01", 2);
@@ -581,18 +706,30 @@ ak_err ak_eip712_hash(ak_eip712_result *out, const cJSON *typed_data)
     ak_keccak256_final(&k, out->digest);
 out:
     free(tb);
-    if (err != AK_OK)
+    if (err != AK_OK) {
         memset(out, 0, sizeof(*out));
+        why_default(why, why_cap, err);
+    }
     return err;
 }
 
-ak_err ak_eip712_hash_json(ak_eip712_result *out, const char *json, size_t len)
+ak_err ak_eip712_hash(ak_eip712_result *out, const cJSON *typed_data)
+{
+    return ak_eip712_hash_why(out, typed_data, NULL, 0);
+}
+
+ak_err ak_eip712_hash_json_why(ak_eip712_result *out, const char *json, size_t len, char *why,
+                               size_t why_cap)
 {
     cJSON *root = NULL;
     const char *end = NULL;
     ak_err err = AK_OK;
-    if (out == NULL || (json == NULL && len != 0))
+    if (why != NULL && why_cap > 0)
+        why[0] = '\0';
+    if (out == NULL || (json == NULL && len != 0)) {
+        why_default(why, why_cap, AK_ERR_ARG);
         return AK_ERR_ARG;
+    }
     memset(out, 0, sizeof(*out));
     /* a raw NUL (not valid JSON, but cJSON keeps it) would cut a string just as \u0000 does */
     if (len == 0 || memchr(json, '\0', len) != NULL) {
@@ -614,23 +751,20 @@ ak_err ak_eip712_hash_json(ak_eip712_result *out, const char *json, size_t len)
             goto out;
         }
     }
-    err = ak_eip712_hash(out, root);
+    if (ak_json_has_bad_utf8(json, len) || ak_json_check_keys(root) != AK_OK) {
+        err = AK_ERR_EIP712; /* text other parsers would read differently */
+        if (why != NULL && why_cap > 0)
+            snprintf(why, why_cap, "invalid UTF-8, a lone surrogate or a duplicate key");
+        goto out;
+    }
+    err = ak_eip712_hash_why(out, root, why, why_cap);
 out:
     cJSON_Delete(root);
+    why_default(why, why_cap, err);
     return err;
 }
 
-ak_err ak_eip712_hash_why(ak_eip712_result *out, const cJSON *typed_data, char *why, size_t why_cap)
+ak_err ak_eip712_hash_json(ak_eip712_result *out, const char *json, size_t len)
 {
-    if (why != NULL && why_cap > 0)
-        why[0] = '\0';
-    return ak_eip712_hash(out, typed_data);
-}
-
-ak_err ak_eip712_hash_json_why(ak_eip712_result *out, const char *json, size_t len, char *why,
-                               size_t why_cap)
-{
-    if (why != NULL && why_cap > 0)
-        why[0] = '\0';
-    return ak_eip712_hash_json(out, json, len);
+    return ak_eip712_hash_json_why(out, json, len, NULL, 0);
 }
