@@ -17,6 +17,7 @@
 #include "ak_tx.h"
 #include "cn_log.h"
 #include "cn_metrics.h"
+#include "cn_opsigner.h"
 #include "cn_rpc_impl.h"
 #include "cn_txreq.h"
 
@@ -446,6 +447,9 @@ out:
 cJSON *cn_methods_dispatch(cn_rpc *r, const char *method, const cJSON *params, cn_call_err *e,
                            int *handled)
 {
+    /* OP Stack signer protocol (issue 10): health_status, opsigner_signBlockPayload(V2). */
+    if (strcmp(method, "health_status") == 0 || strncmp(method, "opsigner_", 9) == 0)
+        return cn_opsigner_dispatch(r, method, params, e, handled);
     *handled = 1;
     if (strcmp(method, "eth_accounts") == 0 || strcmp(method, "eth_requestAccounts") == 0)
         return m_accounts(r, e);

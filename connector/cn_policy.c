@@ -10,8 +10,9 @@
 #include "ak_u256.h"
 
 /* The signing methods a policy can allow, one bit each. */
-static const char *const METHODS[] = {"eth_sendTransaction", "eth_signTransaction", "personal_sign",
-                                      "eth_sign", "eth_signTypedData_v4"};
+static const char *const METHODS[] = {"eth_sendTransaction",  "eth_signTransaction",
+                                      "personal_sign",        "eth_sign",
+                                      "eth_signTypedData_v4", "opsigner_signBlockPayload"};
 #define N_METHODS (sizeof METHODS / sizeof METHODS[0])
 
 struct cn_policy {
@@ -38,6 +39,8 @@ static int method_bit(const char *m)
 {
     if (strcmp(m, "eth_signTypedData") == 0)
         m = "eth_signTypedData_v4";
+    if (strcmp(m, "opsigner_signBlockPayloadV2") == 0)
+        m = "opsigner_signBlockPayload";
     for (size_t i = 0; i < N_METHODS; i++)
         if (strcmp(m, METHODS[i]) == 0)
             return (int)i;
@@ -87,7 +90,8 @@ static ak_err parse_methods(cn_policy *p, const cJSON *v, char *err, size_t cap)
         if (bit < 0)
             return fail(err, cap,
                         "policy.allowed_methods[%zu]: one of eth_sendTransaction, "
-                        "eth_signTransaction, personal_sign, eth_sign, eth_signTypedData_v4",
+                        "eth_signTransaction, personal_sign, eth_sign, eth_signTypedData_v4, "
+                        "opsigner_signBlockPayload",
                         i);
         p->methods |= 1u << bit;
         i++;
