@@ -124,13 +124,24 @@ static cJSON *m_sign_message(cn_rpc *r, const char *method, const cJSON *params,
     cJSON *res = NULL;
     uint8_t *msg = NULL;
     size_t n = (size_t)cJSON_GetArraySize(params), len = 0;
-    if (!cJSON_IsArray(params) || n < 2 || n > (personal ? 3u : 2u)) {
+    if (cJSON_IsArray(params) && n > (personal ? 3u : 2u)) {
+        cn_err_set(e, CN_E_PARAMS, "params[%zu] of %s is not understood (expected %s)", n - 1,
+                   method, personal ? "[data, address(, password)]" : "[address, data]");
+        goto out;
+    }
+    if (!cJSON_IsArray(params) || n < 2) {
         cn_err_set(e, CN_E_PARAMS,
                    personal ? "expected [data, address]" : "expected [address, data]");
         goto out;
     }
     const cJSON *data = cJSON_GetArrayItem(params, personal ? 0 : 1);
     const cJSON *addr = cJSON_GetArrayItem(params, personal ? 1 : 0);
+    const cJSON *pw = cJSON_GetArrayItem(params, 2);
+    if (pw != NULL && !cJSON_IsString(pw) && !cJSON_IsNull(pw)) {
+        /* geth's account password: it does not change what is signed, and is never read. */
+        cn_err_set(e, CN_E_PARAMS, "params[2] of personal_sign is a password string or null");
+        goto out;
+    }
     if (!cJSON_IsString(data)) {
         cn_err_set(e, CN_E_PARAMS, "data must be a 0x hex string");
         goto out;
@@ -179,7 +190,15 @@ out:
 /* eth_signTypedData(_v4) [address, typedData]: typedData as a JSON string or an object. */
 static cJSON *m_sign_typed(cn_rpc *r, const char *method, const cJSON *params, cn_call_err *e)
 {
-    if (!cJSON_IsArray(params) || cJSON_GetArraySize(params) != 2) {
+    int n = cJSON_GetArraySize(params);
+    if (cJSON_IsArray(params) && n > 2) {
+        cn_err_set(e, CN_E_PARAMS,
+                   "params[%d] of %s is not understood (expected [address, "
+                   "typedData])",
+                   n - 1, method);
+        return NULL;
+    }
+    if (!cJSON_IsArray(params) || n != 2) {
         cn_err_set(e, CN_E_PARAMS, "expected [address, typedData]");
         return NULL;
     }
@@ -343,6 +362,11 @@ static cJSON *m_transaction(cn_rpc *r, const char *method, const cJSON *params, 
     int locked = 0;
     cn_account *a = NULL;
     memset(&t, 0, sizeof(t));
+    if (cJSON_IsArray(params) && cJSON_GetArraySize(params) > 1) {
+        cn_err_set(e, CN_E_PARAMS, "params[%d] of %s is not understood (expected [transaction])",
+                   cJSON_GetArraySize(params) - 1, method);
+        goto out;
+    }
     if (!cJSON_IsArray(params) || cJSON_GetArraySize(params) != 1) {
         cn_err_set(e, CN_E_PARAMS, "expected [transaction]");
         goto out;
