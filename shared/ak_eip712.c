@@ -776,3 +776,18 @@ out:
     cJSON_Delete(root);
     return err;
 }
+
+ak_err ak_eip712_hash_why(ak_eip712_result *out, const cJSON *typed_data, char *why, size_t why_cap)
+{
+    if (why != NULL && why_cap > 0)
+        why[0] = '\0';
+    return ak_eip712_hash(out, typed_data);
+}
+
+ak_err ak_eip712_hash_json_why(ak_eip712_result *out, const char *json, size_t len, char *why,
+                               size_t why_cap)
+{
+    if (why != NULL && why_cap > 0)
+        why[0] = '\0';
+    return ak_eip712_hash_json(out, json, len);
+}

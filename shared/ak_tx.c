@@ -25,7 +25,7 @@
 #include "ak_rlp.h"
 
 /* Room for every fixed-size field of any type plus list headers and the signature. */
-#define AK_TX_FIXED_OVERHEAD 512u
+#define AK_TX_FIXED_OVERHEAD 1200u
 
 /* An access list is [[address(20), [storageKey(32), ...]], ...] (EIP-2930). */
 static ak_err check_access_list(const uint8_t *rlp, size_t len)
