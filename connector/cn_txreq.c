@@ -234,27 +234,22 @@ static ak_err get_blob_hashes(cn_txreq *t, const cJSON *obj, cn_call_err *e)
                    CN_TXREQ_MAX_BLOBS);
         return AK_ERR_TX;
     }
-    t->blob_hashes = calloc((size_t)n, sizeof(*t->blob_hashes));
-    if (t->blob_hashes == NULL) {
-        cn_err_set(e, CN_E_INTERNAL, "out of memory");
-        return AK_ERR_NOMEM;
-    }
     cJSON_ArrayForEach(h, arr)
     {
-        uint8_t *dst = t->blob_hashes[t->n_blob_hashes];
+        uint8_t *dst = t->tx.blob_hashes[t->tx.n_blob_hashes];
         if (!cJSON_IsString(h) ||
             ak_hex_decode_exact(dst, 32, h->valuestring, strlen(h->valuestring)) != AK_OK) {
             cn_err_set(e, CN_E_PARAMS, "invalid blobVersionedHashes[%zu]: 32 bytes of 0x hex",
-                       t->n_blob_hashes);
+                       t->tx.n_blob_hashes);
             return AK_ERR_TX;
         }
         if (dst[0] != 0x01) {
             cn_err_set(e, CN_E_PARAMS,
                        "blobVersionedHashes[%zu] has version 0x%02x: EIP-4844 needs 0x01",
-                       t->n_blob_hashes, dst[0]);
+                       t->tx.n_blob_hashes, dst[0]);
             return AK_ERR_TX;
         }
-        t->n_blob_hashes++;
+        t->tx.n_blob_hashes++;
     }
     return AK_OK;
 }
@@ -300,11 +295,12 @@ static ak_err get_parity(const cJSON *obj, const char *where, uint8_t *out, cn_c
     return AK_OK;
 }
 
-static ak_err get_auth(cn_txreq_auth *a, const cJSON *ent, const char *where, uint64_t chain_id,
+static ak_err get_auth(ak_auth_signed *sa, const cJSON *ent, const char *where, uint64_t chain_id,
                        cn_call_err *e)
 {
     int has = 0;
     char w[96];
+    ak_auth *a = &sa->auth;
     if (!cJSON_IsObject(ent)) {
         cn_err_set(e, CN_E_PARAMS, "%s must be an object {chainId, address, nonce, yParity, r, s}",
                    where);
@@ -338,8 +334,9 @@ static ak_err get_auth(cn_txreq_auth *a, const cJSON *ent, const char *where, ui
         cn_err_set(e, CN_E_PARAMS, "missing %s.nonce", where);
         return AK_ERR_TX;
     }
-    if (get_parity(ent, where, &a->y_parity, e) != AK_OK ||
-        get_word(ent, "r", where, a->r, e) != AK_OK || get_word(ent, "s", where, a->s, e) != AK_OK)
+    if (get_parity(ent, where, &sa->sig.recid, e) != AK_OK ||
+        get_word(ent, "r", where, sa->sig.r, e) != AK_OK ||
+        get_word(ent, "s", where, sa->sig.s, e) != AK_OK)
         return AK_ERR_TX;
     return AK_OK;
 }
@@ -362,6 +359,13 @@ static ak_err get_auths(cn_txreq *t, const cJSON *obj, uint64_t chain_id, cn_cal
         cn_err_set(e, CN_E_INTERNAL, "out of memory");
         return AK_ERR_NOMEM;
     }
+    t->auth_list = malloc(AK_AUTH_MAX_LIST_RLP);
+    if (t->auth_list == NULL) {
+        cn_err_set(e, CN_E_INTERNAL, "out of memory");
+        return AK_ERR_NOMEM;
+    }
+    ak_buf b = ak_buf_init(t->auth_list, AK_AUTH_MAX_LIST_RLP);
+    size_t mark = ak_auth_list_begin(&b);
     cJSON_ArrayForEach(ent, arr)
     {
         char where[48];
@@ -369,8 +373,23 @@ static ak_err get_auths(cn_txreq *t, const cJSON *obj, uint64_t chain_id, cn_cal
         ak_err rc = get_auth(&t->auths[t->n_auths], ent, where, chain_id, e);
         if (rc != AK_OK)
             return rc;
+        rc = ak_auth_list_add(&b, &t->auths[t->n_auths]);
+        if (rc != AK_OK) {
+            cn_err_set(e, CN_E_PARAMS,
+                       rc == AK_ERR_SIG ? "%s: r and s must be in [1, n-1] with s <= n/2 "
+                                          "(EIP-2); the tuple would be skipped"
+                                        : "%s: cannot be encoded",
+                       where);
+            return rc;
+        }
         t->n_auths++;
     }
+    if (ak_auth_list_end(&b, mark) != AK_OK) {
+        cn_err_set(e, CN_E_PARAMS, "authorizationList too large");
+        return AK_ERR_LIMIT;
+    }
+    t->tx.auth_list_rlp = t->auth_list;
+    t->tx.auth_list_rlp_len = b.len;
     return AK_OK;
 }
 
@@ -518,7 +537,7 @@ static ak_err get_fields(cn_txreq *t, const cJSON *obj, cn_call_err *e)
                        e)) != AK_OK ||
         (rc = get_u256(obj, "maxPriorityFeePerGas", "maxPriorityFeePerGas",
                        &t->tx.max_priority_fee_per_gas, &t->has_max_prio, e)) != AK_OK ||
-        (rc = get_u256(obj, "maxFeePerBlobGas", "maxFeePerBlobGas", &t->max_fee_per_blob_gas,
+        (rc = get_u256(obj, "maxFeePerBlobGas", "maxFeePerBlobGas", &t->tx.max_fee_per_blob_gas,
                        &t->has_blob_fee, e)) != AK_OK ||
         (rc = get_u64(obj, "nonce", "nonce", &t->tx.nonce, &t->has_nonce, e)) != AK_OK ||
         (rc = get_data(t, obj, e)) != AK_OK)
@@ -540,10 +559,7 @@ static ak_err get_fields(cn_txreq *t, const cJSON *obj, cn_call_err *e)
 /* Put the parsed type-specific members into t->tx. */
 static ak_err to_tx(cn_txreq *t, cn_call_err *e)
 {
-    if (t->type > 2) {
-        cn_err_set(e, CN_E_PARAMS, "type 0x%d transactions are not supported yet", t->type);
-        return AK_ERR_TX_TYPE;
-    }
+    (void)e;
     t->tx.type = (ak_tx_type)t->type;
     return AK_OK;
 }
@@ -595,7 +611,7 @@ ak_err cn_txreq_parse(cn_txreq *t, const cJSON *obj, uint64_t chain_id, int allo
         cn_err_set(e, CN_E_PARAMS, "contract creation (no to) without data");
         goto out;
     }
-    if (t->type == 3 && t->n_blob_hashes == 0) {
+    if (t->type == 3 && t->tx.n_blob_hashes == 0) {
         cn_err_set(e, CN_E_PARAMS, "a type 0x3 transaction needs blobVersionedHashes");
         goto out;
     }
@@ -616,10 +632,10 @@ void cn_txreq_free(cn_txreq *t)
         return;
     free(t->data);
     free(t->access_list);
-    free(t->blob_hashes);
     free(t->auths);
+    free(t->auth_list);
     t->data = NULL;
     t->access_list = NULL;
-    t->blob_hashes = NULL;
     t->auths = NULL;
+    t->auth_list = NULL;
 }

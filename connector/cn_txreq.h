@@ -45,28 +45,17 @@
 
 #define CN_TXREQ_MAX_ACCESS_ENTRIES 256
 #define CN_TXREQ_MAX_STORAGE_KEYS   256
-#define CN_TXREQ_MAX_BLOBS          16
-#define CN_TXREQ_MAX_AUTHS          64
-
-/* One signed EIP-7702 authorization tuple as the client sent it. */
-typedef struct {
-    ak_u256 chain_id;
-    uint8_t address[20];
-    uint64_t nonce;
-    uint8_t y_parity;
-    uint8_t r[32], s[32];
-} cn_txreq_auth;
+#define CN_TXREQ_MAX_BLOBS          AK_TX_MAX_BLOB_HASHES
+#define CN_TXREQ_MAX_AUTHS          AK_AUTH_MAX_LIST
 
 typedef struct {
     ak_tx tx;
     int type; /* the resolved type, 0..4 */
     uint8_t from[20];
     int has_nonce, has_gas, has_gas_price, has_max_fee, has_max_prio, has_blob_fee;
-    ak_u256 max_fee_per_blob_gas; /* type 3 */
-    uint8_t (*blob_hashes)[32];   /* malloc'd, n_blob_hashes of them (type 3) */
-    size_t n_blob_hashes;
-    cn_txreq_auth *auths; /* malloc'd, n_auths of them (type 4) */
+    ak_auth_signed *auths; /* malloc'd, n_auths of them (type 4), as sent */
     size_t n_auths;
+    uint8_t *auth_list;            /* malloc'd RLP, owned (tx.auth_list_rlp points here) */
     uint8_t *data;                 /* malloc'd, owned (tx.data points here) */
     uint8_t *access_list;          /* malloc'd RLP, owned (tx.access_list_rlp points here) */
     const cJSON *access_list_json; /* borrowed from the request, for eth_estimateGas */

@@ -28,8 +28,9 @@ static ak_err add_quantity(cJSON *o, const char *name, const ak_u256 *v)
     return cJSON_AddStringToObject(o, name, q) ? AK_OK : AK_ERR_NOMEM;
 }
 
-static ak_err add_auth(cJSON *list, const cn_txreq_auth *a)
+static ak_err add_auth(cJSON *list, const ak_auth_signed *sa)
 {
+    const ak_auth *a = &sa->auth;
     char addr[AK_ADDR_STR_SIZE];
     ak_u256 v;
     cJSON *o = cJSON_CreateObject();
@@ -42,9 +43,9 @@ static ak_err add_auth(cJSON *list, const cn_txreq_auth *a)
     ak_u256_from_u64(&v, a->nonce);
     if (add_quantity(o, "nonce", &v) != AK_OK)
         return AK_ERR_NOMEM;
-    ak_u256_from_u64(&v, a->y_parity);
-    if (add_quantity(o, "yParity", &v) != AK_OK || ak_u256_from_be(&v, a->r, 32) != AK_OK ||
-        add_quantity(o, "r", &v) != AK_OK || ak_u256_from_be(&v, a->s, 32) != AK_OK ||
+    ak_u256_from_u64(&v, sa->sig.recid);
+    if (add_quantity(o, "yParity", &v) != AK_OK || ak_u256_from_be(&v, sa->sig.r, 32) != AK_OK ||
+        add_quantity(o, "r", &v) != AK_OK || ak_u256_from_be(&v, sa->sig.s, 32) != AK_OK ||
         add_quantity(o, "s", &v) != AK_OK)
         return AK_ERR_NOMEM;
     return AK_OK;
@@ -53,20 +54,20 @@ static ak_err add_auth(cJSON *list, const cn_txreq_auth *a)
 /* The type 3 / 4 members of an eth_estimateGas call, as the node's TransactionArgs reads them. */
 static ak_err add_typed_members(cJSON *call, const cn_txreq *t)
 {
-    if (t->n_blob_hashes > 0) {
+    if (t->tx.n_blob_hashes > 0) {
         cJSON *arr = cJSON_AddArrayToObject(call, "blobVersionedHashes");
-        for (size_t i = 0; arr && i < t->n_blob_hashes; i++) {
+        for (size_t i = 0; arr && i < t->tx.n_blob_hashes; i++) {
             cJSON *s = cJSON_CreateString("");
             if (s == NULL || !cJSON_AddItemToArray(arr, s))
                 return AK_ERR_NOMEM;
             char hex[AK_HEX_ENCODED_SIZE(32)];
-            if (ak_hex_encode(hex, sizeof(hex), t->blob_hashes[i], 32) != AK_OK ||
+            if (ak_hex_encode(hex, sizeof(hex), t->tx.blob_hashes[i], 32) != AK_OK ||
                 cJSON_SetValuestring(s, hex) == NULL)
                 return AK_ERR_NOMEM;
         }
         if (arr == NULL)
             return AK_ERR_NOMEM;
-        if (t->has_blob_fee && add_quantity(call, "maxFeePerBlobGas", &t->max_fee_per_blob_gas))
+        if (t->has_blob_fee && add_quantity(call, "maxFeePerBlobGas", &t->tx.max_fee_per_blob_gas))
             return AK_ERR_NOMEM;
     }
     if (t->n_auths > 0) {
@@ -265,7 +266,7 @@ static ak_err fill_blob_fee(cn_txreq *t, const cn_transport *ds, cn_call_err *e)
     if (rc != AK_OK)
         return rc;
     ak_u256_from_u64(&two, 2);
-    if (ak_u256_mul(&t->max_fee_per_blob_gas, &base, &two) != AK_OK) {
+    if (ak_u256_mul(&t->tx.max_fee_per_blob_gas, &base, &two) != AK_OK) {
         cn_err_set(e, CN_E_DOWNSTREAM, "downstream blob base fee out of range");
         return AK_ERR_RANGE;
     }

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <cjson/cJSON.h>
 
@@ -300,6 +301,140 @@ static void test_client_shapes(void)
              1);
 }
 
+/* anode_signAuthorization: result = the tuple ethers' Wallet(KEY).authorize computes (RFC 6979
+ * on both sides); nonce filling with executor; strict members; the guard rails. */
+static const char *member_str(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static void auth_signed(const char *req, const char *nonce, const char *chain, const char *r,
+                        const char *s, const char *y)
+{
+    char body[1024], *raw = NULL;
+    snprintf(body, sizeof(body),
+             "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"anode_signAuthorization\",\"params\":"
+             "[\"" ADDR "\",%s]}",
+             req);
+    int before = atomic_load(&g_sign_calls);
+    cJSON *resp = call(body, &raw);
+    const cJSON *res = cJSON_GetObjectItem(resp, "result");
+    int ok = cJSON_IsObject(res) && strcmp(member_str(res, "nonce"), nonce) == 0 &&
+             strcmp(member_str(res, "chainId"), chain) == 0 &&
+             strcmp(member_str(res, "r"), r) == 0 && strcmp(member_str(res, "s"), s) == 0 &&
+             strcmp(member_str(res, "yParity"), y) == 0 &&
+             strcasecmp(member_str(res, "address"), TO) == 0 && cJSON_GetArraySize(res) == 6;
+    CHECK(ok);
+    CHECK_EQ_INT(atomic_load(&g_sign_calls) - before, 1);
+    if (!ok)
+        fprintf(stderr, "  %s -> %s\n", req, raw ? raw : "(empty)");
+    free(raw);
+    cJSON_Delete(resp);
+}
+
+/* A policy refusal: -32003 naming want, no signer call. */
+static void auth_policy_refused(const char *req, const char *want)
+{
+    char body[1024], *raw = NULL;
+    snprintf(body, sizeof(body),
+             "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"anode_signAuthorization\",\"params\":"
+             "[\"" ADDR "\",%s]}",
+             req);
+    int before = atomic_load(&g_sign_calls);
+    cJSON *resp = call(body, &raw);
+    const cJSON *err = cJSON_GetObjectItem(resp, "error");
+    const cJSON *msg = cJSON_GetObjectItem(err, "message");
+    int ok = cJSON_GetObjectItem(err, "code") != NULL &&
+             cJSON_GetObjectItem(err, "code")->valueint == -32003 && cJSON_IsString(msg) &&
+             strstr(msg->valuestring, want) != NULL;
+    CHECK(ok);
+    CHECK_EQ_INT(atomic_load(&g_sign_calls), before);
+    if (!ok)
+        fprintf(stderr, "  %s -> %s\n", req, raw ? raw : "(empty)");
+    free(raw);
+    cJSON_Delete(resp);
+}
+
+#define R5 "0x5f5af47ac91a06784788c0012a551524abfe36936dba1a21b8b60e86ac143f2f"
+#define S5 "0x131f922c1a849bc86062f5e9b162d98770220260712a0391e24c6f73bd0c93cc"
+#define R6 "0x751f06b0f2b23925c78f185b2452f288cdf0ad7d0e79b11d54ad0e9f3702bfbb"
+#define S6 "0x279b79fe4eb01ecb966f6e484d3b231755a7922dc5357643dc2506b9e11dc766"
+#define R0 "0x3dedf0db82086870845e2da3682d29a716f0231397bbdc7f931b16c8292db179"
+#define S0 "0x30357aad80dc2bebd0f2daaf26acfb0471b5d0cf979134c4736a06bf9cd81cd4"
+
+static void test_authorizations(cn_signer *counting)
+{
+    /* no policy: signed as ethers does; the node's pending nonce is 5 */
+    auth_signed("{\"address\":\"" TO "\",\"nonce\":\"0x5\",\"chainId\":\"0x7a69\"}", "0x5",
+                "0x7a69", R5, S5, "0x1");
+    auth_signed("{\"address\":\"" TO "\"}", "0x5", "0x7a69", R5, S5, "0x1");
+    auth_signed("{\"address\":\"" TO "\",\"executor\":\"self\"}", "0x6", "0x7a69", R6, S6, "0x1");
+    auth_signed("{\"address\":\"" TO "\",\"executor\":\"" ADDR "\"}", "0x6", "0x7a69", R6, S6,
+                "0x1");
+    auth_signed("{\"address\":\"" TO "\",\"executor\":\"" EP "\"}", "0x5", "0x7a69", R5, S5, "0x1");
+    /* chain 0 refused without a policy that allows it (guard rail on by default) */
+    auth_policy_refused("{\"address\":\"" TO "\",\"chainId\":\"0x0\",\"nonce\":\"0x5\"}",
+                        "chainId 0");
+    /* strict request */
+    refused("anode_signAuthorization", "[\"" ADDR "\",{\"address\":\"" TO "\",\"bogus\":1}]",
+            "\"bogus\"");
+    refused("anode_signAuthorization", "[\"" ADDR "\",{\"contractAddress\":\"" TO "\"}]",
+            "\"contractAddress\"");
+    refused("anode_signAuthorization", "[\"" ADDR "\",{\"address\":\"" TO "\"},{}]", "params[2]");
+    refused("anode_signAuthorization",
+            "[\"" ADDR "\",{\"address\":\"" TO "\",\"nonce\":\"0x1\",\"executor\":\"self\"}]",
+            "executor");
+    refused("anode_signAuthorization", "[\"" ADDR "\",{\"address\":\"" TO "\",\"executor\":1}]",
+            "executor");
+    refused("anode_signAuthorization",
+            "[\"" ADDR "\",{\"address\":\"" TO "\",\"chainId\":\"0x1\"}]", "chainId");
+    refused("anode_signAuthorization", "[\"" ADDR "\",{\"address\":\"" TO "\",\"nonce\":\"5\"}]",
+            "nonce");
+    refused("anode_signAuthorization", "[\"" ADDR "\",{\"nonce\":\"0x5\"}]", "address");
+    refused("anode_signAuthorization", "[\"" ADDR "\",\"" TO "\"]", "params[1]");
+
+    /* a policy: chain 0 allowed, one delegate */
+    char err[256] = "";
+    cn_policy *pol = NULL;
+    cJSON *pc = cJSON_Parse("{\"allow_chain_id_zero_authorization\":true,"
+                            "\"allowed_delegates\":[\"" TO "\"]}");
+    CHECK_EQ_INT(cn_policy_parse(&pol, pc, err, sizeof(err)), AK_OK);
+    cJSON_Delete(pc);
+    const cn_policy *pols[1] = {pol};
+    cn_rpc *saved = g_rpc, *r2 = NULL;
+    cn_rpc_config cfg = {.signers = &counting,
+                         .n_signers = 1,
+                         .policies = pols,
+                         .downstream = {node_post, NULL},
+                         .chain_id = 31337,
+                         .max_batch = 8,
+                         .batch_threads = 2};
+    CHECK_EQ_INT(cn_rpc_new(&r2, &cfg), AK_OK);
+    g_rpc = r2;
+    auth_signed("{\"address\":\"" TO "\",\"chainId\":\"0x0\",\"nonce\":\"0x5\"}", "0x5", "0x0", R0,
+                S0, "0x0");
+    auth_policy_refused("{\"address\":\"" EP "\",\"nonce\":\"0x5\"}", "allowed_delegates");
+    g_rpc = saved;
+    cn_rpc_free(r2);
+    cn_policy_free(pol);
+
+    /* policy configuration errors name the field */
+    static const char *const bad[] = {"{\"allowed_delegates\":[]}", "{\"allowed_delegates\":[1]}",
+                                      "{\"allow_chain_id_zero_authorization\":1}",
+                                      "{\"max_fee_per_blob_gas\":7}"};
+    static const char *const want[] = {"policy.allowed_delegates", "policy.allowed_delegates[0]",
+                                       "policy.allow_chain_id_zero_authorization",
+                                       "policy.max_fee_per_blob_gas"};
+    for (size_t i = 0; i < 4; i++) {
+        cJSON *j = cJSON_Parse(bad[i]);
+        err[0] = '\0';
+        CHECK_EQ_INT(cn_policy_parse(&pol, j, err, sizeof(err)), AK_ERR_CONFIG);
+        CHECK(strstr(err, want[i]) != NULL);
+        cJSON_Delete(j);
+    }
+}
+
 int main(void)
 {
     uint8_t key[32];
@@ -335,6 +470,7 @@ int main(void)
     test_transaction_members();
     test_other_methods();
     test_client_shapes();
+    test_authorizations(counting);
 
     cn_rpc_free(g_rpc);
     cn_pm_free(pm);
