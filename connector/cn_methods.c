@@ -209,14 +209,20 @@ static cJSON *m_sign_typed(cn_rpc *r, const char *method, const cJSON *params, c
     const cJSON *td = cJSON_GetArrayItem(params, 1);
     ak_eip712_result h;
     ak_err rc;
+    char why[AK_EIP712_WHY_MAX] = "";
     if (cJSON_IsString(td))
-        rc = ak_eip712_hash_json(&h, td->valuestring, strlen(td->valuestring));
+        rc =
+            ak_eip712_hash_json_why(&h, td->valuestring, strlen(td->valuestring), why, sizeof(why));
     else if (cJSON_IsObject(td))
-        rc = ak_eip712_hash(&h, td);
+        rc = ak_eip712_hash_why(&h, td, why, sizeof(why));
     else
         rc = AK_ERR_EIP712;
     if (rc != AK_OK) {
-        cn_err_set(e, CN_E_PARAMS, "invalid typed data: %s", ak_strerror(rc));
+        /* why names the member at fault (shared's strict parser), e.g. "message.extra: ..." */
+        if (why[0] != '\0')
+            cn_err_set(e, CN_E_PARAMS, "invalid typed data: %s", why);
+        else
+            cn_err_set(e, CN_E_PARAMS, "invalid typed data: %s", ak_strerror(rc));
         return NULL;
     }
     if (h.has_chain_id) {
