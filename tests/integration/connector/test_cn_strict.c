@@ -435,6 +435,44 @@ static void test_authorizations(cn_signer *counting)
     }
 }
 
+/* Types 3 and 4 signed as ethers v6 Wallet(KEY).signTransaction signs them (RFC 6979 both). */
+static void kat(const char *params, const char *want)
+{
+    char body[2048], *raw = NULL;
+    snprintf(body, sizeof(body),
+             "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_signTransaction\",\"params\":[%s]}",
+             params);
+    cJSON *r = call(body, &raw);
+    const cJSON *res = cJSON_GetObjectItem(r, "result");
+    int ok = cJSON_IsString(res) && strcmp(res->valuestring, want) == 0;
+    CHECK(ok);
+    if (!ok)
+        fprintf(stderr, "  %s\n  -> %s\n  want %s\n", params, raw ? raw : "(empty)", want);
+    free(raw);
+    cJSON_Delete(r);
+}
+
+static void test_typed_kats(void)
+{
+    kat("{\"from\":\"" ADDR "\",\"to\":\"" TO "\",\"nonce\":\"0x0\",\"gas\":\"0x5208\","
+        "\"maxFeePerGas\":\"0x10\",\"maxPriorityFeePerGas\":\"0x1\",\"maxFeePerBlobGas\":\"0x2\","
+        "\"blobVersionedHashes\":[\"" BH "\"]}",
+        "0x03f887827a698001108252089400000000000000000000000000000000000000a18080c002e1a001aaaaaa"
+        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa80a0526a953d9f92bb1afee1189ebcf5"
+        "5e7098522f22a0d9f7ff4fbd9baa29290a2ea03627c0281c77035ccaf304af34c6f9f18e39ec8b485168f13c"
+        "1f5b379eb27872");
+    kat("{\"from\":\"" ADDR "\",\"to\":\"" TO "\",\"nonce\":\"0x0\",\"gas\":\"0x186a0\","
+        "\"maxFeePerGas\":\"0x10\",\"maxPriorityFeePerGas\":\"0x1\",\"authorizationList\":[{"
+        "\"address\":\"" TO "\",\"nonce\":\"0x5\",\"chainId\":\"0x7a69\",\"yParity\":\"0x1\","
+        "\"r\":\"0x5f5af47ac91a06784788c0012a551524abfe36936dba1a21b8b60e86ac143f2f\","
+        "\"s\":\"0x131f922c1a849bc86062f5e9b162d98770220260712a0391e24c6f73bd0c93cc\"}]}",
+        "0x04f8c5827a69800110830186a09400000000000000000000000000000000000000a18080c0f85ef85c827a"
+        "699400000000000000000000000000000000000000a10501a05f5af47ac91a06784788c0012a551524abfe36"
+        "936dba1a21b8b60e86ac143f2fa0131f922c1a849bc86062f5e9b162d98770220260712a0391e24c6f73bd0c"
+        "93cc01a0aed54134c2a2c83ae98cc0d293a685ab0c10df7115d186ade8a306fd4a60ee59a0672e8f71daa07a"
+        "6b4cf0f05fccb45a450f4c97dd5239e5a0cdca660c86771de8");
+}
+
 int main(void)
 {
     uint8_t key[32];
@@ -471,6 +509,7 @@ int main(void)
     test_other_methods();
     test_client_shapes();
     test_authorizations(counting);
+    test_typed_kats();
 
     cn_rpc_free(g_rpc);
     cn_pm_free(pm);
