@@ -272,7 +272,14 @@ static char *sign_tx(cn_rpc *r, cn_account *a, cn_txreq *t, const char *method, 
                    ak_strerror(rc));
         goto out;
     }
-    ak_tx_hash(hash, raw, len);
+    ak_tx_hash(hash, raw, len); /* of the signed transaction: a blob sidecar is not hashed */
+    if (t->has_sidecar) {
+        uint8_t *net = NULL;
+        if (cn_txreq_network_form(t, &net, &len, raw, len, e) != AK_OK)
+            goto out;
+        free(raw);
+        raw = net;
+    }
     hex = malloc(AK_HEX_ENCODED_SIZE(len));
     if (hex == NULL || ak_hex_encode(hex, AK_HEX_ENCODED_SIZE(len), raw, len) != AK_OK) {
         free(hex);
@@ -378,14 +385,13 @@ static cJSON *m_transaction(cn_rpc *r, const char *method, const cJSON *params, 
         cn_err_set(e, CN_E_PARAMS, "expected [transaction]");
         goto out;
     }
-    if (cn_txreq_parse(&t, cJSON_GetArrayItem(params, 0), r->cfg.chain_id,
-                       r->cfg.allow_unprotected_tx, e) != AK_OK)
+    if (cn_txreq_parse_ex(&t, cJSON_GetArrayItem(params, 0), r->cfg.chain_id,
+                          r->cfg.allow_unprotected_tx, send ? CN_TXREQ_SIDECAR : 0, e) != AK_OK)
         goto out;
-    if (send && t.type == 3) {
+    if (send && t.type == 3 && !t.has_sidecar) {
         cn_err_set(e, CN_E_PARAMS,
-                   "eth_sendTransaction cannot submit a blob (type 0x3) transaction: the node "
-                   "needs its sidecar (blobs, commitments, proofs), which is not built here; sign "
-                   "it with eth_signTransaction and submit the network form yourself");
+                   "eth_sendTransaction of a blob (type 0x3) transaction needs its sidecar: "
+                   "blobs, commitments and proofs are missing (the node takes it only with them)");
         goto out;
     }
     a = cn_rpc_account(r, t.from);

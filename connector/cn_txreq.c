@@ -470,7 +470,7 @@ static ak_err check_members(const cJSON *obj, int type, const char *why, cn_call
 }
 
 /* The members whose presence alone is a contradiction or something we do not do. */
-static ak_err check_combinations(const cJSON *obj, cn_call_err *e)
+static ak_err check_combinations(const cJSON *obj, unsigned flags, cn_call_err *e)
 {
     static const char *const sidecar[] = {"blobs", "commitments", "proofs"};
     if (member(obj, "gasPrice") &&
@@ -485,11 +485,12 @@ static ak_err check_combinations(const cJSON *obj, cn_call_err *e)
                    "combined");
         return AK_ERR_TX;
     }
-    for (size_t i = 0; i < sizeof sidecar / sizeof sidecar[0]; i++)
+    for (size_t i = 0; !(flags & CN_TXREQ_SIDECAR) && i < sizeof sidecar / sizeof sidecar[0]; i++)
         if (member(obj, sidecar[i])) {
             cn_err_set(e, CN_E_PARAMS,
-                       "%s: blob sidecars are not accepted here; send blobVersionedHashes with "
-                       "eth_signTransaction and attach the sidecar to the signed transaction",
+                       "%s: a blob sidecar is only taken by eth_sendTransaction; "
+                       "eth_signTransaction returns the transaction without it (send "
+                       "blobVersionedHashes)",
                        sidecar[i]);
             return AK_ERR_TX;
         }
@@ -567,6 +568,12 @@ static ak_err to_tx(cn_txreq *t, cn_call_err *e)
 ak_err cn_txreq_parse(cn_txreq *t, const cJSON *obj, uint64_t chain_id, int allow_unprotected,
                       cn_call_err *e)
 {
+    return cn_txreq_parse_ex(t, obj, chain_id, allow_unprotected, 0, e);
+}
+
+ak_err cn_txreq_parse_ex(cn_txreq *t, const cJSON *obj, uint64_t chain_id, int allow_unprotected,
+                         unsigned flags, cn_call_err *e)
+{
     ak_err rc = AK_ERR_TX;
     int bad = 0;
     const char *why = NULL;
@@ -576,7 +583,8 @@ ak_err cn_txreq_parse(cn_txreq *t, const cJSON *obj, uint64_t chain_id, int allo
         goto out;
     }
     /* Members first: an unknown or contradictory member is named before anything else. */
-    if ((rc = get_type(obj, &t->type, e)) != AK_OK || (rc = check_combinations(obj, e)) != AK_OK)
+    if ((rc = get_type(obj, &t->type, e)) != AK_OK ||
+        (rc = check_combinations(obj, flags, e)) != AK_OK)
         goto out;
     if (t->type < 0)
         t->type = infer_type(obj, &why);
@@ -596,6 +604,7 @@ ak_err cn_txreq_parse(cn_txreq *t, const cJSON *obj, uint64_t chain_id, int allo
     t->tx.has_to = to != NULL;
     if ((rc = get_fields(t, obj, e)) != AK_OK || (rc = get_access_list(t, obj, e)) != AK_OK ||
         (rc = get_blob_hashes(t, obj, e)) != AK_OK ||
+        (t->type == 3 && (rc = cn_txreq_get_sidecar(t, obj, e)) != AK_OK) ||
         (rc = get_auths(t, obj, chain_id, e)) != AK_OK ||
         (rc = get_chain(t, obj, chain_id, allow_unprotected, e)) != AK_OK)
         goto out;
@@ -612,7 +621,9 @@ ak_err cn_txreq_parse(cn_txreq *t, const cJSON *obj, uint64_t chain_id, int allo
         goto out;
     }
     if (t->type == 3 && t->tx.n_blob_hashes == 0) {
-        cn_err_set(e, CN_E_PARAMS, "a type 0x3 transaction needs blobVersionedHashes");
+        cn_err_set(
+            e, CN_E_PARAMS,
+            "a type 0x3 transaction needs blobVersionedHashes (or, to send it, its sidecar)");
         goto out;
     }
     if (t->type == 4 && t->n_auths == 0) {
@@ -634,6 +645,10 @@ void cn_txreq_free(cn_txreq *t)
     free(t->access_list);
     free(t->auths);
     free(t->auth_list);
+    free(t->blobs);
+    free(t->commitments);
+    free(t->proofs);
+    t->blobs = t->commitments = t->proofs = NULL;
     t->data = NULL;
     t->access_list = NULL;
     t->auths = NULL;

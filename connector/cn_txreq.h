@@ -12,8 +12,10 @@
  *   gasPrice (types 0, 1), maxFeePerGas / maxPriorityFeePerGas (types 2, 3, 4),
  *   accessList [{address, storageKeys}] (types 1..4),
  *   maxFeePerBlobGas, blobVersionedHashes (type 3; 1..CN_TXREQ_MAX_BLOBS hashes of 32 bytes
- *   whose first byte is 0x01), blobs / commitments / proofs (type 3: recognised and refused, a
- *   sidecar is not built here),
+ *   whose first byte is 0x01), blobs / commitments / proofs (type 3, the sidecar: only with
+ *   CN_TXREQ_SIDECAR, i.e. eth_sendTransaction; all three together, one proof per blob
+ *   (EIP-4844) or AK_BLOB_CELLS_PER_BLOB per blob (EIP-7594); blobVersionedHashes, if sent,
+ *   must be the commitments' versioned hashes, else they are computed from them),
  *   authorizationList [{chainId, address, nonce, yParity | v, r, s}] (type 4; 1..
  *   CN_TXREQ_MAX_AUTHS signed tuples, chainId 0 or ours, yParity 0/1 or v 0/1/27/28).
  * Type when absent, as geth's TransactionArgs, ethers and viem on a London chain:
@@ -40,6 +42,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "ak_blob.h"
 #include "ak_tx.h"
 #include "cn_rpc_impl.h"
 
@@ -56,14 +59,35 @@ typedef struct {
     ak_auth_signed *auths; /* malloc'd, n_auths of them (type 4), as sent */
     size_t n_auths;
     uint8_t *auth_list;            /* malloc'd RLP, owned (tx.auth_list_rlp points here) */
+    int has_sidecar;               /* type 3 sent with its sidecar (CN_TXREQ_SIDECAR) */
+    uint8_t *blobs;                /* malloc'd: n_blobs * AK_BLOB_SIZE */
+    uint8_t *commitments, *proofs; /* malloc'd: n_blobs resp. n_proofs * 48 bytes */
+    size_t n_blobs, n_proofs;
+    ak_blob_wrapper wrapper;
     uint8_t *data;                 /* malloc'd, owned (tx.data points here) */
     uint8_t *access_list;          /* malloc'd RLP, owned (tx.access_list_rlp points here) */
     const cJSON *access_list_json; /* borrowed from the request, for eth_estimateGas */
 } cn_txreq;
 
-/* Parse obj; on failure e gets -32602 (or -32603 for allocation). Free with cn_txreq_free. */
+/* Parse obj; on failure e gets -32602 (or -32603 for allocation). Free with cn_txreq_free.
+ * A sidecar (blobs, commitments, proofs) is refused: cn_txreq_parse_ex with CN_TXREQ_SIDECAR
+ * takes it. */
 AK_WUR ak_err cn_txreq_parse(cn_txreq *t, const cJSON *obj, uint64_t chain_id,
                              int allow_unprotected, cn_call_err *e);
+
+#define CN_TXREQ_SIDECAR 1u /* flag: accept a blob sidecar (the request will be sent) */
+AK_WUR ak_err cn_txreq_parse_ex(cn_txreq *t, const cJSON *obj, uint64_t chain_id,
+                                int allow_unprotected, unsigned flags, cn_call_err *e);
+
+/* The sidecar members of obj into t (cn_txreq_blob.c; called by the parser). */
+AK_WUR ak_err cn_txreq_get_sidecar(cn_txreq *t, const cJSON *obj, cn_call_err *e);
+
+/*
+ * The network form of the signed type-3 transaction signed_tx with t's sidecar, as
+ * eth_sendRawTransaction takes it (ak_blob.h). *out is malloc'd (caller frees).
+ */
+AK_WUR ak_err cn_txreq_network_form(const cn_txreq *t, uint8_t **out, size_t *out_len,
+                                    const uint8_t *signed_tx, size_t signed_len, cn_call_err *e);
 
 /* Fill gas and fees from the node (not the nonce). */
 AK_WUR ak_err cn_txreq_fill(cn_txreq *t, const cn_transport *ds, cn_call_err *e);

@@ -8,8 +8,10 @@
 // 0xef0100 || delegate and a call to the account runs the delegate's code (it returns ADDRESS,
 // i.e. the HSM account itself); refusals (chainId 0 by default, a delegate not in
 // allowed_delegates, an unknown member) with no signature made (the key server's audit log
-// does not grow); a type-3 blob transaction signed by the HSM and parsed by ethers and viem,
-// and eth_sendTransaction of a blob transaction refused naming the missing sidecar.
+// does not grow); a type-3 blob transaction signed by the HSM and parsed by ethers and viem;
+// eth_sendTransaction of a blob transaction without sidecar refused naming it, and with a real
+// sidecar (commitment and proof by kzg-wasm, c-kzg-4844 compiled to WASM) mined by anvil, which
+// verifies the KZG proof.
 import fs from 'node:fs';
 import {
   assert, assertEq, fund, makeRunner, rpc, rpcRaw, startAnvil, startConnector, tmpDir, toolsRequire,
@@ -20,6 +22,7 @@ import { countSignedAudit, keylessAccount, makePki, makeToken, startKeyserver } 
 const { ethers } = toolsRequire('ethers');
 const viem = toolsRequire('viem');
 const { recoverAuthorizationAddress } = toolsRequire('viem/utils');
+const { loadKZG } = await import(toolsRequire.resolve('kzg-wasm'));
 
 const TO = ethers.getAddress('0x00000000000000000000000000000000000000b2');
 const OTHER = ethers.getAddress('0x00000000000000000000000000000000000000c3');
@@ -61,7 +64,10 @@ t('token, PKI, anode-keyserver, anvil --hardfork prague, connector; delegate dep
   await plain.stop();
   const account = keylessAccount({ urls: [ks.url], pki });
   account.policy = { allowed_delegates: [delegate] };
-  conn = await startConnector({ config: { accounts: [account] }, downstreamUrl: anvil.url, dir });
+  // anvil loads the KZG trusted setup on its first blob transaction (~7 s measured here): the
+  // node timeout leaves room for it.
+  conn = await startConnector({ config: { accounts: [account] }, downstreamUrl: anvil.url, dir,
+    args: ['--downstream-timeout-ms', '60000'] });
 });
 
 t('anode_signAuthorization: ethers and viem recover the HSM address', async () => {
@@ -117,8 +123,8 @@ t('type 4 on anvil (prague): delegation set, a call to the account runs the dele
   assertEq(ethers.getAddress(ethers.dataSlice(out, 12)), addr, 'the delegate ran as the account');
 });
 
-t('type 3: HSM-signed blob transaction parsed by ethers and viem; sending it refused naming the sidecar', async () => {
-  const raw = await rpc(conn.url, 'eth_signTransaction', [{ from: addr, to: TO, gas: '0x5208', blobVersionedHashes: [BLOB_HASH] }]);
+t('type 3: HSM-signed blob transaction (no sidecar) parsed by ethers and viem', async () => {
+  const raw = await rpc(conn.url, 'eth_signTransaction', [{ from: addr, to: TO, blobVersionedHashes: [BLOB_HASH] }]);
   const tx = ethers.Transaction.from(raw);
   assertEq(tx.type, 3, 'ethers type');
   assertEq(tx.from, addr, 'ethers from');
@@ -129,8 +135,29 @@ t('type 3: HSM-signed blob transaction parsed by ethers and viem; sending it ref
   assertEq(p.blobVersionedHashes, [BLOB_HASH], 'viem hashes');
   assertEq(await viem.recoverTransactionAddress({ serializedTransaction: raw }), addr, 'viem sender');
   const sent = await rpcRaw(conn.url, 'eth_sendTransaction', [{ from: addr, to: TO, blobVersionedHashes: [BLOB_HASH] }]);
-  assertEq(sent.error && sent.error.code, -32602, `send refused: ${JSON.stringify(sent)}`);
+  assertEq(sent.error && sent.error.code, -32602, `send without sidecar refused: ${JSON.stringify(sent)}`);
   assert(sent.error.message.includes('sidecar'), 'names the sidecar');
+});
+
+t('type 3 with its sidecar (kzg-wasm commitments and proofs): sent by the connector, mined by anvil', async () => {
+  const kzg = await loadKZG();
+  const blob = new Uint8Array(131072);
+  for (let i = 0; i < 4096; i++) blob[i * 32 + 31] = i & 0xff; // field elements below the modulus
+  const blobHex = ethers.hexlify(blob);
+  const commitment = kzg.blobToKZGCommitment(blobHex).toLowerCase();
+  const proof = kzg.computeBlobKZGProof(blobHex, commitment).toLowerCase();
+  const vh = `0x01${ethers.sha256(commitment).slice(4)}`;
+  // a wrong hash is refused before anything is signed
+  const bad = await rpcRaw(conn.url, 'eth_sendTransaction', [{ from: addr, to: TO, blobVersionedHashes: [BLOB_HASH],
+    blobs: [blobHex], commitments: [commitment], proofs: [proof] }]);
+  assertEq(bad.error && bad.error.code, -32602, 'mismatched hash refused');
+  const hash = await rpc(conn.url, 'eth_sendTransaction', [{ from: addr, to: TO, blobs: [blobHex], commitments: [commitment], proofs: [proof] }]);
+  const r = await receipt(hash);
+  assertEq(r.status, 1, 'status');
+  const mined = await provider.getTransaction(hash);
+  assertEq(mined.type, 3, 'mined type');
+  assertEq(mined.from, addr, 'from');
+  assertEq(mined.blobVersionedHashes, [vh], 'versioned hash of the commitment');
 });
 
 await runAll();

@@ -61,6 +61,7 @@ static const cn_signer_ops COUNTING = {"counting", counting_sign, counting_healt
 
 /* ---- a scripted node -------------------------------------------------------------------- */
 static atomic_int g_node_calls;
+static char *g_last_raw; /* the last eth_sendRawTransaction parameter (malloc'd) */
 
 static ak_err node_post(void *ctx, const char *body, size_t len, long *status, char **resp,
                         size_t *resp_len, char *err, size_t err_cap)
@@ -82,8 +83,12 @@ static ak_err node_post(void *ctx, const char *body, size_t len, long *status, c
     else if (strcmp(method, "eth_feeHistory") == 0)
         result = "{\"oldestBlock\":\"0x1\",\"baseFeePerGas\":[\"0x10\",\"0x20\"],"
                  "\"gasUsedRatio\":[0.5],\"reward\":[[\"0x7\"]]}";
-    else if (strcmp(method, "eth_sendRawTransaction") == 0)
+    else if (strcmp(method, "eth_sendRawTransaction") == 0) {
+        const cJSON *p0 = cJSON_GetArrayItem(cJSON_GetObjectItem(req, "params"), 0);
+        free(g_last_raw);
+        g_last_raw = cJSON_IsString(p0) ? strdup(p0->valuestring) : NULL;
         result = "\"0x1111111111111111111111111111111111111111111111111111111111111111\"";
+    }
     *resp = malloc(512);
     snprintf(*resp, 512, "{\"jsonrpc\":\"2.0\",\"id\":1,\"result\":%s}", result);
     *resp_len = strlen(*resp);
@@ -473,6 +478,57 @@ static void test_typed_kats(void)
         "6b4cf0f05fccb45a450f4c97dd5239e5a0cdca660c86771de8");
 }
 
+/* eth_sendTransaction with a blob sidecar: checked against the hashes, sent in the network form;
+ * eth_signTransaction refuses a sidecar by name. The zero blob's commitment and proof are the
+ * point at infinity (0xc0 || 47 zero bytes); its versioned hash computed with Python's hashlib. */
+#define ZEROS47                                                                                    \
+    "00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000" \
+    "00"
+#define C0  "0xc0" ZEROS47
+#define VH0 "0x010657f37554c781402a22917dee2f75def7ab966d7b770905398eba3c444014"
+
+static char *sidecar_tx(const char *extra)
+{
+    size_t cap = 2 * 131072 + 4096;
+    char *blob = malloc(2 * 131072 + 3), *p = malloc(cap);
+    blob[0] = '0';
+    blob[1] = 'x';
+    memset(blob + 2, '0', 2 * 131072);
+    blob[2 + 2 * 131072] = '\0';
+    snprintf(p, cap,
+             "[{\"from\":\"" ADDR "\",\"to\":\"" TO "\",\"nonce\":\"0x5\",\"gas\":\"0x5208\","
+             "\"blobs\":[\"%s\"],\"commitments\":[\"" C0 "\"]%s}]",
+             blob, extra);
+    free(blob);
+    return p;
+}
+
+static void test_sidecar(void)
+{
+    char *p = sidecar_tx(",\"proofs\":[\"" C0 "\"],\"blobVersionedHashes\":[\"" BH "\"]");
+    refused("eth_sendTransaction", p, "blobVersionedHashes[0] is not the versioned hash");
+    free(p);
+    p = sidecar_tx(",\"proofs\":[\"" C0 "\",\"" C0 "\"]");
+    refused("eth_sendTransaction", p, "proofs has 2 items");
+    free(p);
+    p = sidecar_tx("");
+    refused("eth_sendTransaction", p, "missing: proofs");
+    free(p);
+    p = sidecar_tx(",\"proofs\":[\"" C0 "\"]");
+    refused("eth_signTransaction", p, "blobs: a blob sidecar is only taken by eth_sendTransaction");
+    refused("eth_sendTransaction",
+            "[{\"from\":\"" ADDR "\",\"to\":\"" TO "\",\"blobVersionedHashes\":[\"" BH "\"]}]",
+            "blobs, commitments and proofs are missing");
+    /* hashes derived from the commitments, or given and equal: signed once, sent wrapped */
+    accepted("eth_sendTransaction", p, 1);
+    CHECK(g_last_raw != NULL && strncmp(g_last_raw, "0x03", 4) == 0 &&
+          strlen(g_last_raw) > 2 * 131072);
+    free(p);
+    p = sidecar_tx(",\"proofs\":[\"" C0 "\"],\"blobVersionedHashes\":[\"" VH0 "\"]");
+    accepted("eth_sendTransaction", p, 1);
+    free(p);
+}
+
 int main(void)
 {
     uint8_t key[32];
@@ -510,10 +566,12 @@ int main(void)
     test_client_shapes();
     test_authorizations(counting);
     test_typed_kats();
+    test_sidecar();
 
     cn_rpc_free(g_rpc);
     cn_pm_free(pm);
     cn_signer_free(counting);
     cn_signer_free(g_inner);
+    free(g_last_raw);
     return ak_test_report("test_cn_strict");
 }
