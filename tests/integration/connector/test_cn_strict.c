@@ -403,7 +403,7 @@ static void test_authorizations(cn_signer *counting)
     char err[256] = "";
     cn_policy *pol = NULL;
     cJSON *pc = cJSON_Parse("{\"allow_chain_id_zero_authorization\":true,"
-                            "\"allowed_delegates\":[\"" TO "\"]}");
+                            "\"allowed_delegates\":[\"" TO "\"],\"max_fee_per_blob_gas\":\"1\"}");
     CHECK_EQ_INT(cn_policy_parse(&pol, pc, err, sizeof(err)), AK_OK);
     cJSON_Delete(pc);
     const cn_policy *pols[1] = {pol};
@@ -420,6 +420,29 @@ static void test_authorizations(cn_signer *counting)
     auth_signed("{\"address\":\"" TO "\",\"chainId\":\"0x0\",\"nonce\":\"0x5\"}", "0x5", "0x0", R0,
                 S0, "0x0");
     auth_policy_refused("{\"address\":\"" EP "\",\"nonce\":\"0x5\"}", "allowed_delegates");
+    /* max_fee_per_blob_gas: the client's fee and the filled one (2 x eth_blobBaseFee 0x1) */
+    static const char *const blob_txs[] = {
+        "[{\"from\":\"" ADDR "\",\"to\":\"" TO "\",\"nonce\":\"0x0\",\"gas\":\"0x5208\","
+        "\"maxFeePerBlobGas\":\"0x2\",\"blobVersionedHashes\":[\"" BH "\"]}]",
+        "[{\"from\":\"" ADDR "\",\"to\":\"" TO "\",\"nonce\":\"0x0\",\"gas\":\"0x5208\","
+        "\"blobVersionedHashes\":[\"" BH "\"]}]"};
+    for (size_t i = 0; i < 2; i++) {
+        char body[1024], *raw = NULL;
+        snprintf(body, sizeof(body),
+                 "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_signTransaction\",\"params\":%s}",
+                 blob_txs[i]);
+        int before = atomic_load(&g_sign_calls);
+        cJSON *resp = call(body, &raw);
+        const cJSON *m = cJSON_GetObjectItem(cJSON_GetObjectItem(resp, "error"), "message");
+        CHECK(cJSON_IsString(m) && strstr(m->valuestring, "max_fee_per_blob_gas 1") != NULL);
+        CHECK_EQ_INT(atomic_load(&g_sign_calls), before);
+        free(raw);
+        cJSON_Delete(resp);
+    }
+    accepted("eth_signTransaction",
+             "[{\"from\":\"" ADDR "\",\"to\":\"" TO "\",\"nonce\":\"0x0\",\"gas\":\"0x5208\","
+             "\"maxFeePerBlobGas\":\"0x1\",\"blobVersionedHashes\":[\"" BH "\"]}]",
+             1);
     g_rpc = saved;
     cn_rpc_free(r2);
     cn_policy_free(pol);
