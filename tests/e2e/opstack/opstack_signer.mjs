@@ -7,6 +7,8 @@
 //     null, maxFeePerGas, maxPriorityFeePerGas, value, nonce, data null, input, accessList,
 //     chainId; lower-case hex addresses), answered with the raw signed transaction, which ethers
 //     parses (type 2, sender = the HSM address) and anvil mines once sent;
+//   - the same with blobVersionedHashes + maxFeePerBlobGas (op-batcher's blob transactions):
+//     a signed type-3 transaction without sidecar, which ethers parses;
 //   - opsigner_signBlockPayload with BlockPayloadArgs (blockpayload_args.go V1: domain as an array
 //     of 32 numbers, chainId a JSON number, payloadHash base64) and opsigner_signBlockPayloadV2
 //     (domain/payloadHash 0x hex, chainId a decimal string), answered with r || s || yParity,
@@ -108,6 +110,21 @@ t('eth_signTransaction with op-service TransactionArgs (type 2) -> raw tx ethers
   assertEq(sent.result, tx.hash, 'anvil accepted the transaction');
   const rc = JSON.parse((await post(anvil.url, { jsonrpc: '2.0', id: 3, method: 'eth_getTransactionReceipt', params: [tx.hash] })).text);
   assertEq(rc.result && rc.result.status, '0x1', 'mined with status 1');
+});
+
+t('eth_signTransaction with op-batcher blob TransactionArgs (type 3, no type member) -> signed type 3 without sidecar', async () => {
+  const hashes = ['0x01' + '11'.repeat(31), '0x01' + '22'.repeat(31)];
+  const args = txArgs({ nonce: 7n, to: '0x00000000000000000000000000000000000000b3', gas: 21000n, maxFee: 10n ** 10n,
+    tip: 10n ** 9n, value: 0n, input: '0x' })
+    .replace(/}$/, `,"blobVersionedHashes":${JSON.stringify(hashes)},"maxFeePerBlobGas":"${q(3n * 10n ** 9n)}"}`);
+  const j = await send(call('eth_signTransaction', `[${args}]`));
+  assert(typeof j.result === 'string', `raw transaction string: ${JSON.stringify(j)}`);
+  const tx = ethers.Transaction.from(j.result);
+  assertEq(tx.type, 3, 'type 3 inferred from the blob members');
+  assertEq(tx.from, addr, 'sender is the HSM address');
+  assertEq(tx.blobVersionedHashes, hashes, 'versioned hashes as sent');
+  assertEq(tx.maxFeePerBlobGas, 3n * 10n ** 9n, 'maxFeePerBlobGas as sent');
+  assertEq(tx.nonce, 7, 'nonce as sent');
 });
 
 t('eth_signTransaction: a TransactionArgs member we do not know is refused (-32602 naming it)', async () => {
