@@ -17,7 +17,9 @@
  *     "allow_chain_id_zero_authorization": false // an authorization valid on every chain
  *                                               // (chain_id 0): refused unless true
  * Without any policy, an authorization with chain_id 0 is refused too (guard rail on by default).
- * eth_signTypedData_v4 also stands for its alias eth_signTypedData. A refused request gets
+ * allowed_methods may also list anode_signAuthorization and opsigner_signBlockPayload (which
+ * also stands for opsigner_signBlockPayloadV2). eth_signTypedData_v4 also stands for its alias
+ * eth_signTypedData. A refused request gets
  * JSON-RPC error -32003 ("transaction rejected", EIP-1474) naming the rule; nothing is signed.
  *
  * Ownership: cn_policy_parse() returns a policy freed by cn_policy_free() (NULL allowed). It is
