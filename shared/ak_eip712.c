@@ -80,6 +80,15 @@ typedef struct {
     char path[AK_EIP712_WHY_MAX]; /* where the walk is: "message.to.wallet" */
 } table_t;
 
+/* name's character, or '?' for a control character, a quote or a backslash. */
+static char safe_char(char ch)
+{
+    unsigned char c = (unsigned char)ch;
+    if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
+        return '?';
+    return ch;
+}
+
 /* Append sep and name (sanitized, cut to what fits) to the path; returns the length to restore. */
 static size_t path_push(table_t *tb, const char *sep, const char *name)
 {
@@ -87,8 +96,7 @@ static size_t path_push(table_t *tb, const char *sep, const char *name)
     for (const char *p = sep; *p != '\0' && n + 1 < sizeof tb->path; p++)
         tb->path[n++] = *p;
     for (const char *p = name; *p != '\0' && n + 1 < sizeof tb->path; p++) {
-        unsigned char c = (unsigned char)*p;
-        tb->path[n++] = (c < 0x20 || c == 0x7f || c == '"' || c == '\\') ? '?' : (char)c;
+        tb->path[n++] = safe_char(*p);
     }
     tb->path[n] = '\0';
     tb->path_len = n;
@@ -109,8 +117,7 @@ static ak_err fail(table_t *tb, ak_err err, const char *what, const char *arg)
     if (tb->why == NULL || tb->why_cap == 0 || tb->why[0] != '\0')
         return err;
     for (const char *p = arg != NULL ? arg : ""; *p != '\0' && n + 1 < sizeof name; p++) {
-        unsigned char c = (unsigned char)*p;
-        name[n++] = (c < 0x20 || c == 0x7f || c == '"' || c == '\\') ? '?' : (char)c;
+        name[n++] = safe_char(*p);
     }
     name[n] = '\0';
     snprintf(tb->why, tb->why_cap, "%s%s%s%s", tb->path, tb->path_len ? ": " : "", what, name);
@@ -671,8 +678,13 @@ ak_err ak_eip712_hash_why(ak_eip712_result *out, const cJSON *typed_data, char *
     }
     tb->why = why;
     tb->why_cap = why_cap;
-    if ((err = top_level(tb, typed_data, &types, &primary, &domain, &message)) != AK_OK ||
-        (err = compile_types(tb, types)) != AK_OK)
+    if ((err = top_level(tb, typed_data, &types, &primary, &domain, &message)) != AK_OK)
+        goto out;
+    if (types == NULL || primary == NULL || domain == NULL || message == NULL) {
+        err = AK_ERR_INTERNAL; /* top_level sets all four or fails */
+        goto out;
+    }
+    if ((err = compile_types(tb, types)) != AK_OK)
         goto out;
     msg_idx = find_struct(tb, primary->valuestring, strlen(primary->valuestring));
     dom_idx = find_struct(tb, "EIP712Domain", strlen("EIP712Domain"));

@@ -50,6 +50,15 @@ static ak_err bad(char *why, size_t cap, const char *member, const char *problem
     return AK_ERR_JSON;
 }
 
+/* name's character, or '?' for a control character, a quote or a backslash. */
+static char safe_char(char ch)
+{
+    unsigned char c = (unsigned char)ch;
+    if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
+        return '?';
+    return ch;
+}
+
 /* Every member of obj is one of names[0..n), each at most once. */
 static ak_err only_members(const cJSON *obj, const char *const *names, size_t n, char *why,
                            size_t cap)
@@ -63,7 +72,7 @@ static ak_err only_members(const cJSON *obj, const char *const *names, size_t n,
             k++;
         if (c->string == NULL || k == n) {
             for (const char *p = c->string != NULL ? c->string : ""; *p && m + 1 < sizeof name; p++)
-                name[m++] = ((unsigned char)*p < 0x20 || *p == '"' || *p == '\\') ? '?' : *p;
+                name[m++] = safe_char(*p);
             name[m] = '\0';
             return bad(why, cap, name, "unknown member");
         }
