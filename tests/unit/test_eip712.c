@@ -192,8 +192,10 @@ static ak_err why_q(char *why, size_t cap, const char *squoted)
     size_t n = strlen(squoted);
     if (n >= sizeof buf)
         abort();
+    memcpy(buf, squoted, n);
     for (size_t i = 0; i < n; i++)
-        buf[i] = squoted[i] == '\'' ? '"' : squoted[i];
+        if (buf[i] == '\'')
+            buf[i] = '"';
     return ak_eip712_hash_json_why(&r, buf, n, why, cap);
 }
 

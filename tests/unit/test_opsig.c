@@ -57,7 +57,7 @@ static void block_from(ak_opsig_block *b, const opv *v)
 /* The V1 params object as Go writes it for v (optionally with the old PayloadBytes). */
 static cJSON *v1_json(const opv *v, int with_bytes, const char *sender)
 {
-    uint8_t d[32], payload[64];
+    uint8_t d[32] = {0}, payload[64] = {0};
     char num[8], buf[2048], *p = buf;
     size_t n = ak_test_unhex(payload, sizeof payload, v->payload);
     ak_test_unhex(d, 32, v->domain);
