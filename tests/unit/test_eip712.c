@@ -192,7 +192,7 @@ static ak_err why_q(char *why, size_t cap, const char *squoted)
     size_t n = strlen(squoted);
     if (n >= sizeof buf)
         abort();
-    memcpy(buf, squoted, n);
+    memcpy(buf, squoted, n + 1);
     for (size_t i = 0; i < n; i++)
         if (buf[i] == '\'')
             buf[i] = '"';
