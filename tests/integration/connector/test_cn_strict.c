@@ -477,6 +477,19 @@ static void test_authorizations(cn_signer *counting)
     cn_rpc_free(r2);
     cn_policy_free(pol);
 
+    /* allowed_methods without anode_signAuthorization: -32003, nothing signed */
+    pc = cJSON_Parse("{\"allowed_methods\":[\"eth_signTransaction\"]}");
+    CHECK_EQ_INT(cn_policy_parse(&pol, pc, err, sizeof(err)), AK_OK);
+    cJSON_Delete(pc);
+    pols[0] = pol;
+    CHECK_EQ_INT(cn_rpc_new(&r2, &cfg), AK_OK);
+    g_rpc = r2;
+    auth_policy_refused("{\"address\":\"" TO "\",\"nonce\":\"0x5\"}",
+                        "anode_signAuthorization is not allowed");
+    g_rpc = saved;
+    cn_rpc_free(r2);
+    cn_policy_free(pol);
+
     /* policy configuration errors name the field */
     static const char *const bad[] = {"{\"allowed_delegates\":[]}", "{\"allowed_delegates\":[1]}",
                                       "{\"allow_chain_id_zero_authorization\":1}",
