@@ -258,6 +258,36 @@ static void test_other_methods(void)
     char params[2048];
     snprintf(params, sizeof(params), "[\"" ADDR "\",%s,\"extra\"]", td);
     refused("eth_signTypedData_v4", params, "params[2]");
+    /* typed data members the types do not declare: top level, domain, message (shared's parser
+     * names them; as an object and as a JSON string) */
+    static const struct {
+        const char *td, *want;
+    } tds[] = {
+        {"{\"types\":{\"EIP712Domain\":[{\"name\":\"name\",\"type\":\"string\"}],"
+         "\"M\":[{\"name\":\"a\",\"type\":\"uint256\"}]},\"primaryType\":\"M\","
+         "\"domain\":{\"name\":\"x\"},\"message\":{\"a\":\"1\"},\"extra\":1}",
+         "extra"},
+        {"{\"types\":{\"EIP712Domain\":[{\"name\":\"name\",\"type\":\"string\"}],"
+         "\"M\":[{\"name\":\"a\",\"type\":\"uint256\"}]},\"primaryType\":\"M\","
+         "\"domain\":{\"name\":\"x\",\"salt2\":\"0x00\"},\"message\":{\"a\":\"1\"}}",
+         "domain.salt2"},
+        {"{\"types\":{\"EIP712Domain\":[{\"name\":\"name\",\"type\":\"string\"}],"
+         "\"M\":[{\"name\":\"a\",\"type\":\"uint256\"}]},\"primaryType\":\"M\","
+         "\"domain\":{\"name\":\"x\"},\"message\":{\"a\":\"1\",\"b\":\"2\"}}",
+         "message.b"},
+    };
+    for (size_t i = 0; i < sizeof tds / sizeof tds[0]; i++) {
+        snprintf(params, sizeof(params), "[\"" ADDR "\",%s]", tds[i].td);
+        refused("eth_signTypedData_v4", params, tds[i].want);
+        cJSON *as_string = cJSON_CreateString(tds[i].td);
+        char *quoted = cJSON_PrintUnformatted(as_string);
+        snprintf(params, sizeof(params), "[\"" ADDR "\",%s]", quoted);
+        refused("eth_signTypedData", params, tds[i].want);
+        free(quoted);
+        cJSON_Delete(as_string);
+    }
+    snprintf(params, sizeof(params), "[\"" ADDR "\",%s]", td);
+    accepted("eth_signTypedData_v4", params, 1);
     /* a paymaster user operation with an unknown member (ak_userop's strict parser) */
     refused("pm_getPaymasterData",
             "[{\"sender\":\"" TO "\",\"nonce\":\"0x1\",\"callData\":\"0x\",\"callGasLimit\":"
@@ -443,6 +473,19 @@ static void test_authorizations(cn_signer *counting)
              "[{\"from\":\"" ADDR "\",\"to\":\"" TO "\",\"nonce\":\"0x0\",\"gas\":\"0x5208\","
              "\"maxFeePerBlobGas\":\"0x1\",\"blobVersionedHashes\":[\"" BH "\"]}]",
              1);
+    g_rpc = saved;
+    cn_rpc_free(r2);
+    cn_policy_free(pol);
+
+    /* allowed_methods without anode_signAuthorization: -32003, nothing signed */
+    pc = cJSON_Parse("{\"allowed_methods\":[\"eth_signTransaction\"]}");
+    CHECK_EQ_INT(cn_policy_parse(&pol, pc, err, sizeof(err)), AK_OK);
+    cJSON_Delete(pc);
+    pols[0] = pol;
+    CHECK_EQ_INT(cn_rpc_new(&r2, &cfg), AK_OK);
+    g_rpc = r2;
+    auth_policy_refused("{\"address\":\"" TO "\",\"nonce\":\"0x5\"}",
+                        "anode_signAuthorization is not allowed");
     g_rpc = saved;
     cn_rpc_free(r2);
     cn_policy_free(pol);
