@@ -20,7 +20,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import {
-  assert, assertEq, fund, makeRunner, post, startAnvil, startConnector, tmpDir, toolsRequire,
+  assert, assertEq, fund, makeRunner, post, startAnvil, startConnector, tmpDir, toolsRequire, waitFor,
 } from '../lib/stack.mjs';
 import { keylessAccount, makePki, makeToken, startKeyserver } from '../lib/fullstack.mjs';
 
@@ -108,8 +108,10 @@ t('eth_signTransaction with op-service TransactionArgs (type 2) -> raw tx ethers
     [Number(nonce), 21000n, 10n ** 10n, 10n ** 9n, 12345n, CHAIN, '0x'], 'fields as sent');
   const sent = JSON.parse((await post(anvil.url, { jsonrpc: '2.0', id: 2, method: 'eth_sendRawTransaction', params: [j.result] })).text);
   assertEq(sent.result, tx.hash, 'anvil accepted the transaction');
-  const rc = JSON.parse((await post(anvil.url, { jsonrpc: '2.0', id: 3, method: 'eth_getTransactionReceipt', params: [tx.hash] })).text);
-  assertEq(rc.result && rc.result.status, '0x1', 'mined with status 1');
+  let rc = null; // anvil mines on its own thread: poll the receipt (STACK-NOTES)
+  await waitFor(async () => (rc = JSON.parse((await post(anvil.url, { jsonrpc: '2.0', id: 3,
+    method: 'eth_getTransactionReceipt', params: [tx.hash] })).text).result) !== null, { what: 'receipt' });
+  assertEq(rc.status, '0x1', 'mined with status 1');
 });
 
 t('eth_signTransaction with op-batcher blob TransactionArgs (type 3, no type member) -> signed type 3 without sidecar', async () => {
