@@ -54,6 +54,11 @@ static const opt_def k_opts[] = {
     {"check-config", NULL, O_CHECK, 0},
     {"help", NULL, O_HELP, 0},
     {"version", NULL, O_VERSION, 0},
+    /* Web3Signer's spellings of the same options (its --http-listen-*, and eth1 mode's
+     * --downstream-http-request-timeout, in milliseconds as ours). */
+    {"http-listen-host", NULL, O_HTTP_HOST, 1},
+    {"http-listen-port", NULL, O_HTTP_PORT, 1},
+    {"downstream-http-request-timeout", NULL, O_DS_TIMEOUT, 1},
 };
 #define N_OPTS (sizeof(k_opts) / sizeof(k_opts[0]))
 
@@ -70,6 +75,8 @@ void cn_options_usage(FILE *f, const char *argv0)
             "  --downstream-http-path PATH   downstream node path (default /)\n"
             "  --downstream-url URL          full downstream URL (overrides host/port/path)\n"
             "  --downstream-timeout-ms N     per-request downstream timeout (default 10000)\n"
+            "  (Web3Signer spellings also accepted: --http-listen-host, --http-listen-port,\n"
+            "   --downstream-http-request-timeout)\n"
             "  --chain-id N                  expected chain id (default: ask the downstream)\n"
             "  --config FILE                 JSON configuration (accounts, signers, http, auth)\n"
             "  --profile NAME                the config's profile to use (development, ...)\n"
@@ -196,9 +203,10 @@ ak_err cn_options_parse(cn_options *o, int argc, char **argv, char *err, size_t 
     }
     optind = 1;
     opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-        const opt_def *d = def_of(c);
+    int c, li = -1;
+    while ((c = getopt_long(argc, argv, "", lo, &li)) != -1) {
+        const opt_def *d = li >= 0 && (size_t)li < N_OPTS ? &k_opts[li] : def_of(c);
+        li = -1;
         if (d == NULL) {
             snprintf(err, err_cap, "unknown option or missing value: %s",
                      optind > 0 && optind <= argc ? argv[optind - 1] : "?");

@@ -11,12 +11,14 @@
 #include <time.h>
 
 #include "ak_addr.h"
+#include "ak_auth.h"
 #include "ak_eip191.h"
 #include "ak_eip712.h"
 #include "ak_hex.h"
 #include "ak_tx.h"
 #include "cn_log.h"
 #include "cn_metrics.h"
+#include "cn_opsigner.h"
 #include "cn_rpc_impl.h"
 #include "cn_txreq.h"
 
@@ -124,13 +126,24 @@ static cJSON *m_sign_message(cn_rpc *r, const char *method, const cJSON *params,
     cJSON *res = NULL;
     uint8_t *msg = NULL;
     size_t n = (size_t)cJSON_GetArraySize(params), len = 0;
-    if (!cJSON_IsArray(params) || n < 2 || n > (personal ? 3u : 2u)) {
+    if (cJSON_IsArray(params) && n > (personal ? 3u : 2u)) {
+        cn_err_set(e, CN_E_PARAMS, "params[%zu] of %s is not understood (expected %s)", n - 1,
+                   method, personal ? "[data, address(, password)]" : "[address, data]");
+        goto out;
+    }
+    if (!cJSON_IsArray(params) || n < 2) {
         cn_err_set(e, CN_E_PARAMS,
                    personal ? "expected [data, address]" : "expected [address, data]");
         goto out;
     }
     const cJSON *data = cJSON_GetArrayItem(params, personal ? 0 : 1);
     const cJSON *addr = cJSON_GetArrayItem(params, personal ? 1 : 0);
+    const cJSON *pw = cJSON_GetArrayItem(params, 2);
+    if (pw != NULL && !cJSON_IsString(pw) && !cJSON_IsNull(pw)) {
+        /* geth's account password: it does not change what is signed, and is never read. */
+        cn_err_set(e, CN_E_PARAMS, "params[2] of personal_sign is a password string or null");
+        goto out;
+    }
     if (!cJSON_IsString(data)) {
         cn_err_set(e, CN_E_PARAMS, "data must be a 0x hex string");
         goto out;
@@ -179,7 +192,15 @@ out:
 /* eth_signTypedData(_v4) [address, typedData]: typedData as a JSON string or an object. */
 static cJSON *m_sign_typed(cn_rpc *r, const char *method, const cJSON *params, cn_call_err *e)
 {
-    if (!cJSON_IsArray(params) || cJSON_GetArraySize(params) != 2) {
+    int n = cJSON_GetArraySize(params);
+    if (cJSON_IsArray(params) && n > 2) {
+        cn_err_set(e, CN_E_PARAMS,
+                   "params[%d] of %s is not understood (expected [address, "
+                   "typedData])",
+                   n - 1, method);
+        return NULL;
+    }
+    if (!cJSON_IsArray(params) || n != 2) {
         cn_err_set(e, CN_E_PARAMS, "expected [address, typedData]");
         return NULL;
     }
@@ -189,14 +210,20 @@ static cJSON *m_sign_typed(cn_rpc *r, const char *method, const cJSON *params, c
     const cJSON *td = cJSON_GetArrayItem(params, 1);
     ak_eip712_result h;
     ak_err rc;
+    char why[AK_EIP712_WHY_MAX] = "";
     if (cJSON_IsString(td))
-        rc = ak_eip712_hash_json(&h, td->valuestring, strlen(td->valuestring));
+        rc =
+            ak_eip712_hash_json_why(&h, td->valuestring, strlen(td->valuestring), why, sizeof(why));
     else if (cJSON_IsObject(td))
-        rc = ak_eip712_hash(&h, td);
+        rc = ak_eip712_hash_why(&h, td, why, sizeof(why));
     else
         rc = AK_ERR_EIP712;
     if (rc != AK_OK) {
-        cn_err_set(e, CN_E_PARAMS, "invalid typed data: %s", ak_strerror(rc));
+        /* why names the member at fault (shared's strict parser), e.g. "message.extra: ..." */
+        if (why[0] != '\0')
+            cn_err_set(e, CN_E_PARAMS, "invalid typed data: %s", why);
+        else
+            cn_err_set(e, CN_E_PARAMS, "invalid typed data: %s", ak_strerror(rc));
         return NULL;
     }
     if (h.has_chain_id) {
@@ -246,7 +273,14 @@ static char *sign_tx(cn_rpc *r, cn_account *a, cn_txreq *t, const char *method, 
                    ak_strerror(rc));
         goto out;
     }
-    ak_tx_hash(hash, raw, len);
+    ak_tx_hash(hash, raw, len); /* of the signed transaction: a blob sidecar is not hashed */
+    if (t->has_sidecar) {
+        uint8_t *net = NULL;
+        if (cn_txreq_network_form(t, &net, &len, raw, len, e) != AK_OK)
+            goto out;
+        free(raw);
+        raw = net;
+    }
     hex = malloc(AK_HEX_ENCODED_SIZE(len));
     if (hex == NULL || ak_hex_encode(hex, AK_HEX_ENCODED_SIZE(len), raw, len) != AK_OK) {
         free(hex);
@@ -343,13 +377,24 @@ static cJSON *m_transaction(cn_rpc *r, const char *method, const cJSON *params, 
     int locked = 0;
     cn_account *a = NULL;
     memset(&t, 0, sizeof(t));
+    if (cJSON_IsArray(params) && cJSON_GetArraySize(params) > 1) {
+        cn_err_set(e, CN_E_PARAMS, "params[%d] of %s is not understood (expected [transaction])",
+                   cJSON_GetArraySize(params) - 1, method);
+        goto out;
+    }
     if (!cJSON_IsArray(params) || cJSON_GetArraySize(params) != 1) {
         cn_err_set(e, CN_E_PARAMS, "expected [transaction]");
         goto out;
     }
-    if (cn_txreq_parse(&t, cJSON_GetArrayItem(params, 0), r->cfg.chain_id,
-                       r->cfg.allow_unprotected_tx, e) != AK_OK)
+    if (cn_txreq_parse_ex(&t, cJSON_GetArrayItem(params, 0), r->cfg.chain_id,
+                          r->cfg.allow_unprotected_tx, send ? CN_TXREQ_SIDECAR : 0, e) != AK_OK)
         goto out;
+    if (send && t.type == 3 && !t.has_sidecar) {
+        cn_err_set(e, CN_E_PARAMS,
+                   "eth_sendTransaction of a blob (type 0x3) transaction needs its sidecar: "
+                   "blobs, commitments and proofs are missing (the node takes it only with them)");
+        goto out;
+    }
     a = cn_rpc_account(r, t.from);
     if (a == NULL) {
         char s[AK_ADDR_STR_SIZE];
@@ -366,6 +411,11 @@ static cJSON *m_transaction(cn_rpc *r, const char *method, const cJSON *params, 
     }
     if (cn_txreq_fill(&t, &r->cfg.downstream, e) != AK_OK)
         goto out;
+    if (t.type == 3 &&
+        !cn_policy_blob_fee_ok(a->policy, &t.tx.max_fee_per_blob_gas, why, sizeof(why))) {
+        cn_err_set(e, CN_E_POLICY, "transaction rejected by the account's policy: %s", why);
+        goto out;
+    }
 
     if (t.has_nonce) {
         /* The client chose the nonce: sign (and send) exactly that, once. */
@@ -443,9 +493,165 @@ out:
     return res;
 }
 
+/* ---- EIP-7702 authorizations signed by our accounts (issue 10) ------------------------------ */
+
+/*
+ * anode_signAuthorization [authority, {address, chainId?, nonce?, executor?}]: the authority (one
+ * of our accounts) signs keccak256(0x05 || rlp([chainId, address, nonce])) (EIP-7702) and gets
+ * the signed tuple {chainId, address, nonce, yParity, r, s} that authorizationList takes. No
+ * JSON-RPC method is standard for this (viem refuses JSON-RPC accounts, ethers has none), hence
+ * our prefix. chainId: absent = ours; 0x0 (every chain) only if the policy allows it. nonce:
+ * absent = the authority's pending nonce from the node, + 1 when executor is "self" or the
+ * authority's own address (the authority also sends the transaction that carries it, whose
+ * own nonce is used first; as viem's executor: 'self').
+ */
+static const char *const AUTH_REQUEST_MEMBERS[] = {"address", "chainId", "nonce", "executor"};
+
+static int add_u256(cJSON *o, const char *name, const ak_u256 *v)
+{
+    char q[AK_U256_QUANTITY_MAX];
+    return ak_u256_format_quantity(q, sizeof(q), v) == AK_OK &&
+           cJSON_AddStringToObject(o, name, q) != NULL;
+}
+
+static cJSON *auth_result(const ak_auth *auth, const ak_sig *sig)
+{
+    char addr[AK_ADDR_STR_SIZE];
+    ak_u256 v;
+    cJSON *o = cJSON_CreateObject();
+    int ok = o != NULL && add_u256(o, "chainId", &auth->chain_id);
+    ak_addr_to_checksum(addr, auth->address);
+    ok = ok && cJSON_AddStringToObject(o, "address", addr) != NULL;
+    ak_u256_from_u64(&v, auth->nonce);
+    ok = ok && add_u256(o, "nonce", &v);
+    ak_u256_from_u64(&v, sig->recid);
+    ok = ok && add_u256(o, "yParity", &v);
+    ok = ok && ak_u256_from_be(&v, sig->r, 32) == AK_OK && add_u256(o, "r", &v);
+    ok = ok && ak_u256_from_be(&v, sig->s, 32) == AK_OK && add_u256(o, "s", &v);
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* The request object's members into auth; *fill_nonce / *plus_one when the nonce is ours to
+ * fill. */
+static int auth_request(cn_rpc *r, const cJSON *req, const cn_account *a, ak_auth *auth,
+                        int *fill_nonce, int *plus_one, cn_call_err *e)
+{
+    const cJSON *addr = cJSON_GetObjectItemCaseSensitive(req, "address");
+    const cJSON *chain = cJSON_GetObjectItemCaseSensitive(req, "chainId");
+    const cJSON *nonce = cJSON_GetObjectItemCaseSensitive(req, "nonce");
+    const cJSON *exec = cJSON_GetObjectItemCaseSensitive(req, "executor");
+    if (!cJSON_IsObject(req)) {
+        cn_err_set(e, CN_E_PARAMS,
+                   "params[1] must be an object {address, chainId, nonce, executor}");
+        return 0;
+    }
+    if (!cn_txreq_members_known(req, AUTH_REQUEST_MEMBERS, 4, "the authorization request", e))
+        return 0;
+    if (!cJSON_IsString(addr) ||
+        ak_addr_parse(auth->address, addr->valuestring, strlen(addr->valuestring)) != AK_OK) {
+        cn_err_set(e, CN_E_PARAMS, "invalid or missing address (the delegate)");
+        return 0;
+    }
+    ak_u256 ours;
+    ak_u256_from_u64(&ours, r->cfg.chain_id);
+    auth->chain_id = ours;
+    if (chain != NULL &&
+        (!cJSON_IsString(chain) ||
+         ak_u256_parse_quantity(&auth->chain_id, chain->valuestring, strlen(chain->valuestring)) !=
+             AK_OK ||
+         (!ak_u256_is_zero(&auth->chain_id) && ak_u256_cmp(&auth->chain_id, &ours) != 0))) {
+        cn_err_set(e, CN_E_PARAMS, "chainId must be this chain (%llu) or 0x0",
+                   (unsigned long long)r->cfg.chain_id);
+        return 0;
+    }
+    *fill_nonce = nonce == NULL;
+    if (nonce != NULL &&
+        (!cJSON_IsString(nonce) || ak_quantity_parse_u64(&auth->nonce, nonce->valuestring,
+                                                         strlen(nonce->valuestring)) != AK_OK)) {
+        cn_err_set(e, CN_E_PARAMS, "invalid nonce: expected a 0x quantity below 2^64");
+        return 0;
+    }
+    *plus_one = 0;
+    if (exec != NULL) {
+        uint8_t ex[20];
+        int self = cJSON_IsString(exec) && strcmp(exec->valuestring, "self") == 0;
+        if (!self && (!cJSON_IsString(exec) ||
+                      ak_addr_parse(ex, exec->valuestring, strlen(exec->valuestring)) != AK_OK)) {
+            cn_err_set(e, CN_E_PARAMS, "executor must be \"self\" or an address");
+            return 0;
+        }
+        if (nonce != NULL) {
+            cn_err_set(e, CN_E_PARAMS,
+                       "executor only decides a filled nonce: give nonce or "
+                       "executor, not both");
+            return 0;
+        }
+        *plus_one = self || memcmp(ex, a->signer->address, 20) == 0;
+    }
+    return 1;
+}
+
+static cJSON *m_sign_authorization(cn_rpc *r, const char *method, const cJSON *params,
+                                   cn_call_err *e)
+{
+    ak_auth auth;
+    ak_sig sig;
+    uint8_t digest[32];
+    char why[192];
+    int fill_nonce = 0, plus_one = 0;
+    int n = cJSON_GetArraySize(params);
+    memset(&auth, 0, sizeof(auth));
+    if (cJSON_IsArray(params) && n > 2) {
+        cn_err_set(e, CN_E_PARAMS,
+                   "params[%d] of %s is not understood (expected [authority, "
+                   "{address, chainId, nonce, executor}])",
+                   n - 1, method);
+        return NULL;
+    }
+    if (!cJSON_IsArray(params) || n != 2) {
+        cn_err_set(e, CN_E_PARAMS, "expected [authority, {address, chainId, nonce, executor}]");
+        return NULL;
+    }
+    cn_account *a = param_account(r, cJSON_GetArrayItem(params, 0), e);
+    if (a == NULL || !policy_allows(a, method, e) ||
+        !auth_request(r, cJSON_GetArrayItem(params, 1), a, &auth, &fill_nonce, &plus_one, e))
+        return NULL;
+    if (!cn_policy_authorization_ok(a->policy, &auth, why, sizeof(why))) {
+        cn_err_set(e, CN_E_POLICY, "authorization rejected by the account's policy: %s", why);
+        return NULL;
+    }
+    if (fill_nonce) {
+        if (pending_nonce(r, a->signer->address, &auth.nonce, e) != AK_OK)
+            return NULL;
+        if (plus_one && auth.nonce == UINT64_MAX) {
+            cn_err_set(e, CN_E_DOWNSTREAM, "the authority's nonce is at its maximum");
+            return NULL;
+        }
+        auth.nonce += (uint64_t)plus_one;
+    }
+    if (ak_auth_digest(digest, &auth) != AK_OK) {
+        cn_err_set(e, CN_E_INTERNAL, "cannot encode the authorization");
+        return NULL;
+    }
+    if (sign_digest(r, a, &sig, digest, method,
+                    ak_u256_is_zero(&auth.chain_id) ? 0 : r->cfg.chain_id, NULL, e) != AK_OK)
+        return NULL;
+    cJSON *res = auth_result(&auth, &sig);
+    if (res == NULL)
+        cn_err_set(e, CN_E_INTERNAL, "out of memory");
+    return res;
+}
+
 cJSON *cn_methods_dispatch(cn_rpc *r, const char *method, const cJSON *params, cn_call_err *e,
                            int *handled)
 {
+    /* OP Stack signer protocol (issue 10): health_status, opsigner_signBlockPayload(V2). */
+    if (strcmp(method, "health_status") == 0 || strncmp(method, "opsigner_", 9) == 0)
+        return cn_opsigner_dispatch(r, method, params, e, handled);
     *handled = 1;
     if (strcmp(method, "eth_accounts") == 0 || strcmp(method, "eth_requestAccounts") == 0)
         return m_accounts(r, e);
@@ -459,6 +665,8 @@ cJSON *cn_methods_dispatch(cn_rpc *r, const char *method, const cJSON *params, c
         return m_transaction(r, method, params, 0, e);
     if (strcmp(method, "eth_sendTransaction") == 0)
         return m_transaction(r, method, params, 1, e);
+    if (strcmp(method, "anode_signAuthorization") == 0)
+        return m_sign_authorization(r, method, params, e);
     *handled = 0;
     return NULL;
 }

@@ -19,6 +19,9 @@ static const char *const k_methods[] = {
     "eth_signTypedData_v4",
     "pm_getPaymasterStubData",
     "pm_getPaymasterData",
+    "health_status",
+    "opsigner_signBlockPayload",
+    "opsigner_signBlockPayloadV2",
     "forwarded",
 };
 #define N_METHODS (sizeof(k_methods) / sizeof(k_methods[0]))

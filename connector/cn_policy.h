@@ -10,7 +10,16 @@
  *     "allowed_methods": ["eth_sendTransaction", "eth_signTransaction", "personal_sign",
  *                         "eth_sign", "eth_signTypedData_v4"]   // default: all of them
  *   }
- * eth_signTypedData_v4 also stands for its alias eth_signTypedData. A refused request gets
+ * EIP-4844 / EIP-7702 (issue 10), each optional:
+ *     "max_fee_per_blob_gas": "1000000000",     // cap on a type-3 maxFeePerBlobGas (filled too)
+ *     "allowed_delegates": ["0x..", ...],       // the only delegates anode_signAuthorization
+ *                                               // may authorize (default: any)
+ *     "allow_chain_id_zero_authorization": false // an authorization valid on every chain
+ *                                               // (chain_id 0): refused unless true
+ * Without any policy, an authorization with chain_id 0 is refused too (guard rail on by default).
+ * allowed_methods may also list anode_signAuthorization and opsigner_signBlockPayload (which
+ * also stands for opsigner_signBlockPayloadV2). eth_signTypedData_v4 also stands for its alias
+ * eth_signTypedData. A refused request gets
  * JSON-RPC error -32003 ("transaction rejected", EIP-1474) naming the rule; nothing is signed.
  *
  * Ownership: cn_policy_parse() returns a policy freed by cn_policy_free() (NULL allowed). It is
@@ -23,10 +32,12 @@
 
 #include <cjson/cJSON.h>
 
+#include "ak_auth.h"
 #include "ak_err.h"
 #include "ak_tx.h"
 
-#define CN_POLICY_MAX_TO 256
+#define CN_POLICY_MAX_TO        256
+#define CN_POLICY_MAX_DELEGATES 64
 
 typedef struct cn_policy cn_policy;
 
@@ -39,5 +50,12 @@ int cn_policy_method_ok(const cn_policy *p, const char *method);
 
 /* 1 if the transaction passes; else 0 with why (no secrets: addresses and amounts). */
 int cn_policy_tx_ok(const cn_policy *p, const ak_tx *tx, char *why, size_t why_cap);
+
+/* 1 if a type-3 transaction's maxFeePerBlobGas is within max_fee_per_blob_gas (else why). */
+int cn_policy_blob_fee_ok(const cn_policy *p, const ak_u256 *max_fee_per_blob_gas, char *why,
+                          size_t why_cap);
+
+/* 1 if the account may sign this EIP-7702 authorization (chain_id 0, allowed_delegates). */
+int cn_policy_authorization_ok(const cn_policy *p, const ak_auth *auth, char *why, size_t why_cap);
 
 #endif

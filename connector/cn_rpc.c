@@ -751,6 +751,18 @@ out:
     return rc;
 }
 
+/* The message for an ak_json_check_keys refusal: name the limit that was passed. */
+static const char *keys_error(const cJSON *doc, ak_err err)
+{
+    _Static_assert(AK_JSON_MAX_MEMBERS == 4096 && AK_JSON_MAX_DEPTH == 1000, "messages below");
+    if (err == AK_ERR_JSON)
+        return "invalid request: duplicate object keys";
+    if (cJSON_IsArray(doc) && cJSON_GetArraySize(doc) > AK_JSON_MAX_MEMBERS)
+        return "invalid request: a batch may hold at most 4096 requests";
+    return "invalid request: more than 4096 members in one object or array, or nesting deeper "
+           "than 1000";
+}
+
 ak_err cn_rpc_handle(cn_rpc *r, const char *body, size_t len, char **out, size_t *out_len)
 {
     ak_err rc;
@@ -767,10 +779,13 @@ ak_err cn_rpc_handle(cn_rpc *r, const char *body, size_t len, char **out, size_t
         /* cJSON cuts strings at \u0000: we could neither sign nor forward what was sent. */
         rc =
             error_answer(&ans, NULL, CN_E_PARSE, "parse error: \\u0000 in strings is not accepted");
-    } else if (ak_json_check_keys(doc) != AK_OK) {
+    } else if (ak_json_has_bad_utf8(body, len)) {
+        /* Invalid UTF-8 or a lone surrogate escape: no character nobody meant would be signed. */
+        rc = error_answer(&ans, NULL, CN_E_PARSE,
+                          "parse error: invalid UTF-8 or a lone surrogate escape");
+    } else if ((rc = ak_json_check_keys(doc)) != AK_OK) {
         /* Duplicate keys: cJSON reads the first, JavaScript the last - refuse the ambiguity. */
-        rc = error_answer(&ans, NULL, CN_E_INVALID_REQUEST,
-                          "invalid request: duplicate object keys or nesting too deep");
+        rc = error_answer(&ans, NULL, CN_E_INVALID_REQUEST, keys_error(doc, rc));
     } else if (cJSON_IsArray(doc)) {
         size_t n = (size_t)cJSON_GetArraySize(doc);
         if (n == 0)

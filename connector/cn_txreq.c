@@ -1,4 +1,5 @@
-/* cn_txreq.c - transaction request parsing and filling rules (see cn_txreq.h). */
+/* cn_txreq.c - transaction request parsing: members, type, contradictions (see cn_txreq.h).
+ * Filling from the node is in cn_txreq_fill.c. */
 #include "cn_txreq.h"
 
 #include <stdio.h>
@@ -9,41 +10,98 @@
 #include "ak_hex.h"
 #include "ak_u256.h"
 
+#define T(n)  (1u << (n))
+#define T_ALL 0x1fu
+
+/* Every member a transaction object may have, and the types it is valid in. */
+static const struct {
+    const char *name;
+    unsigned types;
+} MEMBERS[] = {
+    {"from", T_ALL},
+    {"to", T_ALL},
+    {"value", T_ALL},
+    {"gas", T_ALL},
+    {"gasLimit", T_ALL},
+    {"nonce", T_ALL},
+    {"data", T_ALL},
+    {"input", T_ALL},
+    {"chainId", T_ALL},
+    {"type", T_ALL},
+    {"gasPrice", T(0) | T(1)},
+    {"maxFeePerGas", T(2) | T(3) | T(4)},
+    {"maxPriorityFeePerGas", T(2) | T(3) | T(4)},
+    {"accessList", T(1) | T(2) | T(3) | T(4)},
+    {"maxFeePerBlobGas", T(3)},
+    {"blobVersionedHashes", T(3)},
+    {"blobs", T(3)},
+    {"commitments", T(3)},
+    {"proofs", T(3)},
+    {"authorizationList", T(4)},
+};
+#define N_MEMBERS (sizeof MEMBERS / sizeof MEMBERS[0])
+
+static const char *const ACCESS_MEMBERS[] = {"address", "storageKeys"};
+static const char *const AUTH_MEMBERS[] = {"chainId", "address", "nonce", "yParity", "v", "r", "s"};
+
+int cn_txreq_members_known(const cJSON *obj, const char *const *names, size_t n, const char *where,
+                           cn_call_err *e)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, obj)
+    {
+        size_t i = 0;
+        while (i < n && strcmp(it->string, names[i]) != 0)
+            i++;
+        if (i == n) {
+            cn_err_set(e, CN_E_PARAMS, "unknown member \"%.64s\" in %s", it->string, where);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* A member, NULL if absent or JSON null. */
+static const cJSON *member(const cJSON *obj, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+    return v == NULL || cJSON_IsNull(v) ? NULL : v;
+}
+
 /* A field as a string, NULL if absent or JSON null; *bad = 1 if present with another type. */
 static const char *field_str(const cJSON *obj, const char *name, int *bad)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    if (v == NULL || cJSON_IsNull(v))
-        return NULL;
-    if (!cJSON_IsString(v)) {
+    const cJSON *v = member(obj, name);
+    if (v != NULL && !cJSON_IsString(v)) {
         *bad = 1;
         return NULL;
     }
-    return v->valuestring;
+    return v ? v->valuestring : NULL;
 }
 
-static ak_err get_u256(const cJSON *obj, const char *name, ak_u256 *out, int *present,
-                       cn_call_err *e)
+/* where is the member's name for the error, e.g. "value" or "authorizationList[0].nonce". */
+static ak_err get_u256(const cJSON *obj, const char *name, const char *where, ak_u256 *out,
+                       int *present, cn_call_err *e)
 {
     int bad = 0;
     const char *s = field_str(obj, name, &bad);
     *present = 0;
     if (bad || (s && ak_u256_parse_quantity(out, s, strlen(s)) != AK_OK)) {
-        cn_err_set(e, CN_E_PARAMS, "invalid %s: expected a 0x quantity", name);
+        cn_err_set(e, CN_E_PARAMS, "invalid %s: expected a 0x quantity", where);
         return AK_ERR_QUANTITY;
     }
     *present = s != NULL;
     return AK_OK;
 }
 
-static ak_err get_u64(const cJSON *obj, const char *name, uint64_t *out, int *present,
-                      cn_call_err *e)
+static ak_err get_u64(const cJSON *obj, const char *name, const char *where, uint64_t *out,
+                      int *present, cn_call_err *e)
 {
     int bad = 0;
     const char *s = field_str(obj, name, &bad);
     *present = 0;
     if (bad || (s && ak_quantity_parse_u64(out, s, strlen(s)) != AK_OK)) {
-        cn_err_set(e, CN_E_PARAMS, "invalid %s: expected a 0x quantity below 2^64", name);
+        cn_err_set(e, CN_E_PARAMS, "invalid %s: expected a 0x quantity below 2^64", where);
         return AK_ERR_QUANTITY;
     }
     *present = s != NULL;
@@ -88,9 +146,9 @@ static ak_err get_data(cn_txreq *t, const cJSON *obj, cn_call_err *e)
 static ak_err get_access_list(cn_txreq *t, const cJSON *obj, cn_call_err *e)
 {
     ak_err rc = AK_ERR_TX;
-    const cJSON *al = cJSON_GetObjectItemCaseSensitive(obj, "accessList");
+    const cJSON *al = member(obj, "accessList");
     uint8_t(*keys)[32] = NULL;
-    if (al == NULL || cJSON_IsNull(al))
+    if (al == NULL)
         return AK_OK;
     if (!cJSON_IsArray(al) || cJSON_GetArraySize(al) > CN_TXREQ_MAX_ACCESS_ENTRIES) {
         cn_err_set(e, CN_E_PARAMS, "accessList must be an array of at most %d entries",
@@ -108,16 +166,29 @@ static ak_err get_access_list(cn_txreq *t, const cJSON *obj, cn_call_err *e)
     ak_buf b = ak_buf_init(t->access_list, AK_TX_MAX_ACCESS_LIST);
     size_t mark = ak_tx_access_list_begin(&b);
     const cJSON *ent;
+    int i = 0;
     cJSON_ArrayForEach(ent, al)
     {
+        char where[48];
+        snprintf(where, sizeof(where), "accessList[%d]", i);
+        if (!cJSON_IsObject(ent)) {
+            cn_err_set(e, CN_E_PARAMS, "%s must be an object {address, storageKeys}", where);
+            goto out;
+        }
+        if (!cn_txreq_members_known(ent, ACCESS_MEMBERS, 2, where, e))
+            goto out;
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(ent, "address");
-        const cJSON *sk = cJSON_GetObjectItemCaseSensitive(ent, "storageKeys");
+        const cJSON *sk = member(ent, "storageKeys");
         uint8_t addr[20];
         if (!cJSON_IsString(a) ||
-            ak_addr_parse(addr, a->valuestring, strlen(a->valuestring)) != AK_OK ||
-            (sk != NULL && !cJSON_IsArray(sk)) ||
+            ak_addr_parse(addr, a->valuestring, strlen(a->valuestring)) != AK_OK) {
+            cn_err_set(e, CN_E_PARAMS, "invalid %s.address", where);
+            goto out;
+        }
+        if ((sk != NULL && !cJSON_IsArray(sk)) ||
             cJSON_GetArraySize(sk) > CN_TXREQ_MAX_STORAGE_KEYS) {
-            cn_err_set(e, CN_E_PARAMS, "invalid accessList entry");
+            cn_err_set(e, CN_E_PARAMS, "%s.storageKeys must be an array of at most %d keys", where,
+                       CN_TXREQ_MAX_STORAGE_KEYS);
             goto out;
         }
         size_t n = 0;
@@ -126,7 +197,8 @@ static ak_err get_access_list(cn_txreq *t, const cJSON *obj, cn_call_err *e)
         {
             if (!cJSON_IsString(k) ||
                 ak_hex_decode_exact(keys[n], 32, k->valuestring, strlen(k->valuestring)) != AK_OK) {
-                cn_err_set(e, CN_E_PARAMS, "invalid accessList storage key (32 bytes of 0x hex)");
+                cn_err_set(e, CN_E_PARAMS, "invalid %s.storageKeys[%zu] (32 bytes of 0x hex)",
+                           where, n);
                 goto out;
             }
             n++;
@@ -135,6 +207,7 @@ static ak_err get_access_list(cn_txreq *t, const cJSON *obj, cn_call_err *e)
             cn_err_set(e, CN_E_PARAMS, "accessList too large");
             goto out;
         }
+        i++;
     }
     if (ak_tx_access_list_end(&b, mark) != AK_OK) {
         cn_err_set(e, CN_E_PARAMS, "accessList too large");
@@ -148,6 +221,178 @@ out:
     return rc;
 }
 
+/* blobVersionedHashes: 1..CN_TXREQ_MAX_BLOBS hashes, 32 bytes each, version byte 0x01. */
+static ak_err get_blob_hashes(cn_txreq *t, const cJSON *obj, cn_call_err *e)
+{
+    const cJSON *arr = member(obj, "blobVersionedHashes");
+    const cJSON *h;
+    if (arr == NULL)
+        return AK_OK;
+    int n = cJSON_GetArraySize(arr);
+    if (!cJSON_IsArray(arr) || n < 1 || n > CN_TXREQ_MAX_BLOBS) {
+        cn_err_set(e, CN_E_PARAMS, "blobVersionedHashes must be an array of 1..%d hashes",
+                   CN_TXREQ_MAX_BLOBS);
+        return AK_ERR_TX;
+    }
+    cJSON_ArrayForEach(h, arr)
+    {
+        uint8_t *dst = t->tx.blob_hashes[t->tx.n_blob_hashes];
+        if (!cJSON_IsString(h) ||
+            ak_hex_decode_exact(dst, 32, h->valuestring, strlen(h->valuestring)) != AK_OK) {
+            cn_err_set(e, CN_E_PARAMS, "invalid blobVersionedHashes[%zu]: 32 bytes of 0x hex",
+                       t->tx.n_blob_hashes);
+            return AK_ERR_TX;
+        }
+        if (dst[0] != 0x01) {
+            cn_err_set(e, CN_E_PARAMS,
+                       "blobVersionedHashes[%zu] has version 0x%02x: EIP-4844 needs 0x01",
+                       t->tx.n_blob_hashes, dst[0]);
+            return AK_ERR_TX;
+        }
+        t->tx.n_blob_hashes++;
+    }
+    return AK_OK;
+}
+
+/* r or s of an authorization: a 0x quantity, or exactly 32 bytes of 0x hex. */
+static ak_err get_word(const cJSON *obj, const char *name, const char *where, uint8_t out[32],
+                       cn_call_err *e)
+{
+    const cJSON *v = member(obj, name);
+    ak_u256 u;
+    const char *s = cJSON_IsString(v) ? v->valuestring : NULL;
+    size_t sl = s ? strlen(s) : 0;
+    if (s != NULL && sl == 66 && ak_hex_decode_exact(out, 32, s, sl) == AK_OK)
+        return AK_OK;
+    if (s == NULL || ak_u256_parse_quantity(&u, s, sl) != AK_OK) {
+        cn_err_set(e, CN_E_PARAMS, "invalid or missing %s.%s: expected a 0x quantity", where, name);
+        return AK_ERR_QUANTITY;
+    }
+    ak_u256_to_be(out, &u);
+    return AK_OK;
+}
+
+/* yParity (0x0/0x1) or viem's v (0x0/0x1/0x1b/0x1c); both must agree. */
+static ak_err get_parity(const cJSON *obj, const char *where, uint8_t *out, cn_call_err *e)
+{
+    uint64_t y = 0, v = 0;
+    int has_y = 0, has_v = 0;
+    char w[96];
+    snprintf(w, sizeof(w), "%s.yParity", where);
+    if (get_u64(obj, "yParity", w, &y, &has_y, e) != AK_OK)
+        return AK_ERR_QUANTITY;
+    snprintf(w, sizeof(w), "%s.v", where);
+    if (get_u64(obj, "v", w, &v, &has_v, e) != AK_OK)
+        return AK_ERR_QUANTITY;
+    if (has_v && v >= 27 && v <= 28)
+        v -= 27;
+    if ((has_y && y > 1) || (has_v && v > 1) || (!has_y && !has_v) || (has_y && has_v && y != v)) {
+        cn_err_set(e, CN_E_PARAMS,
+                   "%s needs yParity 0x0 or 0x1 (or v; both must agree if both are given)", where);
+        return AK_ERR_TX;
+    }
+    *out = (uint8_t)(has_y ? y : v);
+    return AK_OK;
+}
+
+static ak_err get_auth(ak_auth_signed *sa, const cJSON *ent, const char *where, uint64_t chain_id,
+                       cn_call_err *e)
+{
+    int has = 0;
+    char w[96];
+    ak_auth *a = &sa->auth;
+    if (!cJSON_IsObject(ent)) {
+        cn_err_set(e, CN_E_PARAMS, "%s must be an object {chainId, address, nonce, yParity, r, s}",
+                   where);
+        return AK_ERR_TX;
+    }
+    if (!cn_txreq_members_known(ent, AUTH_MEMBERS, sizeof AUTH_MEMBERS / sizeof AUTH_MEMBERS[0],
+                                where, e))
+        return AK_ERR_TX;
+    snprintf(w, sizeof(w), "%s.chainId", where);
+    if (get_u256(ent, "chainId", w, &a->chain_id, &has, e) != AK_OK)
+        return AK_ERR_QUANTITY;
+    ak_u256 ours;
+    ak_u256_from_u64(&ours, chain_id);
+    if (!has || (!ak_u256_is_zero(&a->chain_id) && ak_u256_cmp(&a->chain_id, &ours) != 0)) {
+        cn_err_set(e, CN_E_PARAMS,
+                   "%s.chainId must be given and be 0x0 or this chain (%llu): an authorization "
+                   "for another chain would be skipped",
+                   where, (unsigned long long)chain_id);
+        return AK_ERR_CHAIN_ID;
+    }
+    const cJSON *addr = member(ent, "address");
+    if (!cJSON_IsString(addr) ||
+        ak_addr_parse(a->address, addr->valuestring, strlen(addr->valuestring)) != AK_OK) {
+        cn_err_set(e, CN_E_PARAMS, "invalid or missing %s.address", where);
+        return AK_ERR_ADDRESS;
+    }
+    snprintf(w, sizeof(w), "%s.nonce", where);
+    if (get_u64(ent, "nonce", w, &a->nonce, &has, e) != AK_OK)
+        return AK_ERR_QUANTITY;
+    if (!has) {
+        cn_err_set(e, CN_E_PARAMS, "missing %s.nonce", where);
+        return AK_ERR_TX;
+    }
+    if (get_parity(ent, where, &sa->sig.recid, e) != AK_OK ||
+        get_word(ent, "r", where, sa->sig.r, e) != AK_OK ||
+        get_word(ent, "s", where, sa->sig.s, e) != AK_OK)
+        return AK_ERR_TX;
+    return AK_OK;
+}
+
+/* authorizationList: 1..CN_TXREQ_MAX_AUTHS signed tuples (EIP-7702: an empty list is invalid). */
+static ak_err get_auths(cn_txreq *t, const cJSON *obj, uint64_t chain_id, cn_call_err *e)
+{
+    const cJSON *arr = member(obj, "authorizationList");
+    const cJSON *ent;
+    if (arr == NULL)
+        return AK_OK;
+    int n = cJSON_GetArraySize(arr);
+    if (!cJSON_IsArray(arr) || n < 1 || n > CN_TXREQ_MAX_AUTHS) {
+        cn_err_set(e, CN_E_PARAMS, "authorizationList must be an array of 1..%d authorizations",
+                   CN_TXREQ_MAX_AUTHS);
+        return AK_ERR_TX;
+    }
+    t->auths = calloc((size_t)n, sizeof(*t->auths));
+    if (t->auths == NULL) {
+        cn_err_set(e, CN_E_INTERNAL, "out of memory");
+        return AK_ERR_NOMEM;
+    }
+    t->auth_list = malloc(AK_AUTH_MAX_LIST_RLP);
+    if (t->auth_list == NULL) {
+        cn_err_set(e, CN_E_INTERNAL, "out of memory");
+        return AK_ERR_NOMEM;
+    }
+    ak_buf b = ak_buf_init(t->auth_list, AK_AUTH_MAX_LIST_RLP);
+    size_t mark = ak_auth_list_begin(&b);
+    cJSON_ArrayForEach(ent, arr)
+    {
+        char where[48];
+        snprintf(where, sizeof(where), "authorizationList[%zu]", t->n_auths);
+        ak_err rc = get_auth(&t->auths[t->n_auths], ent, where, chain_id, e);
+        if (rc != AK_OK)
+            return rc;
+        rc = ak_auth_list_add(&b, &t->auths[t->n_auths]);
+        if (rc != AK_OK) {
+            cn_err_set(e, CN_E_PARAMS,
+                       rc == AK_ERR_SIG ? "%s: r and s must be in [1, n-1] with s <= n/2 "
+                                          "(EIP-2); the tuple would be skipped"
+                                        : "%s: cannot be encoded",
+                       where);
+            return rc;
+        }
+        t->n_auths++;
+    }
+    if (ak_auth_list_end(&b, mark) != AK_OK) {
+        cn_err_set(e, CN_E_PARAMS, "authorizationList too large");
+        return AK_ERR_LIMIT;
+    }
+    t->tx.auth_list_rlp = t->auth_list;
+    t->tx.auth_list_rlp_len = b.len;
+    return AK_OK;
+}
+
 static ak_err get_type(const cJSON *obj, int *type, cn_call_err *e)
 {
     int bad = 0;
@@ -155,27 +400,197 @@ static ak_err get_type(const cJSON *obj, int *type, cn_call_err *e)
     *type = -1;
     if (s == NULL && !bad)
         return AK_OK;
-    static const char *const names[3][2] = {{"0x0", "0x00"}, {"0x1", "0x01"}, {"0x2", "0x02"}};
-    for (int i = 0; s && i < 3; i++)
+    static const char *const names[5][2] = {
+        {"0x0", "0x00"}, {"0x1", "0x01"}, {"0x2", "0x02"}, {"0x3", "0x03"}, {"0x4", "0x04"}};
+    for (int i = 0; s && i < 5; i++)
         if (strcmp(s, names[i][0]) == 0 || strcmp(s, names[i][1]) == 0)
             *type = i;
     if (*type < 0) {
-        cn_err_set(e, CN_E_PARAMS, "unsupported transaction type (use 0x0, 0x1 or 0x2)");
+        cn_err_set(e, CN_E_PARAMS, "unsupported transaction type (use 0x0 .. 0x4)");
         return AK_ERR_TX_TYPE;
     }
+    return AK_OK;
+}
+
+/*
+ * The type when the client gave none (geth TransactionArgs.ToTransaction, ethers inferType,
+ * viem getTransactionType): *why names the member that decided it (NULL: the default).
+ */
+static int infer_type(const cJSON *obj, const char **why)
+{
+    static const char *const blob[] = {"blobVersionedHashes", "maxFeePerBlobGas", "blobs",
+                                       "commitments", "proofs"};
+    *why = NULL;
+    if (member(obj, "authorizationList")) {
+        *why = "authorizationList";
+        return 4;
+    }
+    for (size_t i = 0; i < sizeof blob / sizeof blob[0]; i++)
+        if (member(obj, blob[i])) {
+            *why = blob[i];
+            return 3;
+        }
+    if (member(obj, "maxFeePerGas") || member(obj, "maxPriorityFeePerGas")) {
+        *why = member(obj, "maxFeePerGas") ? "maxFeePerGas" : "maxPriorityFeePerGas";
+        return 2;
+    }
+    if (member(obj, "gasPrice")) {
+        *why = "gasPrice";
+        return member(obj, "accessList") ? 1 : 0;
+    }
+    return 2; /* nothing, or an access list alone: 1559 fees are filled (London chains) */
+}
+
+/* Every member known, and valid for the type. */
+static ak_err check_members(const cJSON *obj, int type, const char *why, cn_call_err *e)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, obj)
+    {
+        size_t i = 0;
+        while (i < N_MEMBERS && strcmp(it->string, MEMBERS[i].name) != 0)
+            i++;
+        if (i == N_MEMBERS) {
+            cn_err_set(e, CN_E_PARAMS, "unknown member \"%.64s\" in the transaction object",
+                       it->string);
+            return AK_ERR_TX;
+        }
+        if (cJSON_IsNull(it) || (MEMBERS[i].types & T(type)) != 0)
+            continue;
+        if (why != NULL)
+            cn_err_set(e, CN_E_PARAMS,
+                       "%s is not valid in a type 0x%d transaction (the type inferred from %s)",
+                       MEMBERS[i].name, type, why);
+        else
+            cn_err_set(e, CN_E_PARAMS, "%s is not valid in a type 0x%d transaction",
+                       MEMBERS[i].name, type);
+        return AK_ERR_TX;
+    }
+    return AK_OK;
+}
+
+/* The members whose presence alone is a contradiction or something we do not do. */
+static ak_err check_combinations(const cJSON *obj, unsigned flags, cn_call_err *e)
+{
+    static const char *const sidecar[] = {"blobs", "commitments", "proofs"};
+    if (member(obj, "gasPrice") &&
+        (member(obj, "maxFeePerGas") || member(obj, "maxPriorityFeePerGas"))) {
+        cn_err_set(e, CN_E_PARAMS,
+                   "both gasPrice and (maxFeePerGas or maxPriorityFeePerGas) specified");
+        return AK_ERR_TX;
+    }
+    if (member(obj, "authorizationList") && member(obj, "blobVersionedHashes")) {
+        cn_err_set(e, CN_E_PARAMS,
+                   "authorizationList (type 0x4) and blobVersionedHashes (type 0x3) cannot be "
+                   "combined");
+        return AK_ERR_TX;
+    }
+    for (size_t i = 0; !(flags & CN_TXREQ_SIDECAR) && i < sizeof sidecar / sizeof sidecar[0]; i++)
+        if (member(obj, sidecar[i])) {
+            cn_err_set(e, CN_E_PARAMS,
+                       "%s: a blob sidecar is only taken by eth_sendTransaction; "
+                       "eth_signTransaction returns the transaction without it (send "
+                       "blobVersionedHashes)",
+                       sidecar[i]);
+            return AK_ERR_TX;
+        }
+    return AK_OK;
+}
+
+static ak_err get_chain(cn_txreq *t, const cJSON *obj, uint64_t chain_id, int allow_unprotected,
+                        cn_call_err *e)
+{
+    uint64_t tx_chain = 0;
+    int has_chain = 0;
+    if (get_u64(obj, "chainId", "chainId", &tx_chain, &has_chain, e) != AK_OK)
+        return AK_ERR_QUANTITY;
+    t->tx.chain_id = chain_id;
+    if (has_chain && tx_chain == 0) {
+        if (t->type != 0 || !allow_unprotected) {
+            cn_err_set(e, CN_E_PARAMS,
+                       "refusing to sign without replay protection (chainId 0x0); the "
+                       "configuration does not allow unprotected transactions");
+            return AK_ERR_CHAIN_ID;
+        }
+        t->tx.pre155 = 1;
+        t->tx.chain_id = 0;
+    } else if (has_chain && tx_chain != chain_id) {
+        cn_err_set(e, CN_E_PARAMS,
+                   "transaction chainId %llu does not match the connector's chain id %llu",
+                   (unsigned long long)tx_chain, (unsigned long long)chain_id);
+        return AK_ERR_CHAIN_ID;
+    }
+    return AK_OK;
+}
+
+/* The fields common to every type, and the fee fields. */
+static ak_err get_fields(cn_txreq *t, const cJSON *obj, cn_call_err *e)
+{
+    uint64_t gas = 0, gas_limit = 0;
+    int has_gas = 0, has_gas_limit = 0, has_value = 0;
+    ak_err rc;
+    if ((rc = get_u256(obj, "value", "value", &t->tx.value, &has_value, e)) != AK_OK ||
+        (rc = get_u64(obj, "gas", "gas", &gas, &has_gas, e)) != AK_OK ||
+        (rc = get_u64(obj, "gasLimit", "gasLimit", &gas_limit, &has_gas_limit, e)) != AK_OK ||
+        (rc = get_u256(obj, "gasPrice", "gasPrice", &t->tx.gas_price, &t->has_gas_price, e)) !=
+            AK_OK ||
+        (rc = get_u256(obj, "maxFeePerGas", "maxFeePerGas", &t->tx.max_fee_per_gas, &t->has_max_fee,
+                       e)) != AK_OK ||
+        (rc = get_u256(obj, "maxPriorityFeePerGas", "maxPriorityFeePerGas",
+                       &t->tx.max_priority_fee_per_gas, &t->has_max_prio, e)) != AK_OK ||
+        (rc = get_u256(obj, "maxFeePerBlobGas", "maxFeePerBlobGas", &t->tx.max_fee_per_blob_gas,
+                       &t->has_blob_fee, e)) != AK_OK ||
+        (rc = get_u64(obj, "nonce", "nonce", &t->tx.nonce, &t->has_nonce, e)) != AK_OK ||
+        (rc = get_data(t, obj, e)) != AK_OK)
+        return rc;
+    if (has_gas && has_gas_limit && gas != gas_limit) {
+        cn_err_set(e, CN_E_PARAMS, "both gas and gasLimit are set and they differ");
+        return AK_ERR_TX;
+    }
+    t->has_gas = has_gas || has_gas_limit;
+    t->tx.gas_limit = has_gas ? gas : gas_limit;
+    if (t->has_max_fee && t->has_max_prio &&
+        ak_u256_cmp(&t->tx.max_priority_fee_per_gas, &t->tx.max_fee_per_gas) > 0) {
+        cn_err_set(e, CN_E_PARAMS, "maxPriorityFeePerGas exceeds maxFeePerGas");
+        return AK_ERR_TX;
+    }
+    return AK_OK;
+}
+
+/* Put the parsed type-specific members into t->tx. */
+static ak_err to_tx(cn_txreq *t, cn_call_err *e)
+{
+    (void)e;
+    t->tx.type = (ak_tx_type)t->type;
     return AK_OK;
 }
 
 ak_err cn_txreq_parse(cn_txreq *t, const cJSON *obj, uint64_t chain_id, int allow_unprotected,
                       cn_call_err *e)
 {
+    return cn_txreq_parse_ex(t, obj, chain_id, allow_unprotected, 0, e);
+}
+
+ak_err cn_txreq_parse_ex(cn_txreq *t, const cJSON *obj, uint64_t chain_id, int allow_unprotected,
+                         unsigned flags, cn_call_err *e)
+{
     ak_err rc = AK_ERR_TX;
-    int bad = 0, present = 0, type = -1;
+    int bad = 0;
+    const char *why = NULL;
     memset(t, 0, sizeof(*t));
     if (!cJSON_IsObject(obj)) {
         cn_err_set(e, CN_E_PARAMS, "expected a transaction object");
         goto out;
     }
+    /* Members first: an unknown or contradictory member is named before anything else. */
+    if ((rc = get_type(obj, &t->type, e)) != AK_OK ||
+        (rc = check_combinations(obj, flags, e)) != AK_OK)
+        goto out;
+    if (t->type < 0)
+        t->type = infer_type(obj, &why);
+    if ((rc = check_members(obj, t->type, why, e)) != AK_OK)
+        goto out;
+    rc = AK_ERR_TX;
     const char *from = field_str(obj, "from", &bad);
     if (from == NULL || ak_addr_parse(t->from, from, strlen(from)) != AK_OK) {
         cn_err_set(e, CN_E_PARAMS, "invalid or missing from address");
@@ -187,294 +602,39 @@ ak_err cn_txreq_parse(cn_txreq *t, const cJSON *obj, uint64_t chain_id, int allo
         goto out;
     }
     t->tx.has_to = to != NULL;
-
-    uint64_t gas = 0, gas_limit = 0;
-    int has_gas = 0, has_gas_limit = 0, has_value = 0, has_chain = 0;
-    uint64_t tx_chain = 0;
-    if ((rc = get_u256(obj, "value", &t->tx.value, &has_value, e)) != AK_OK ||
-        (rc = get_u64(obj, "gas", &gas, &has_gas, e)) != AK_OK ||
-        (rc = get_u64(obj, "gasLimit", &gas_limit, &has_gas_limit, e)) != AK_OK ||
-        (rc = get_u256(obj, "gasPrice", &t->tx.gas_price, &t->has_gas_price, e)) != AK_OK ||
-        (rc = get_u256(obj, "maxFeePerGas", &t->tx.max_fee_per_gas, &t->has_max_fee, e)) != AK_OK ||
-        (rc = get_u256(obj, "maxPriorityFeePerGas", &t->tx.max_priority_fee_per_gas,
-                       &t->has_max_prio, e)) != AK_OK ||
-        (rc = get_u64(obj, "nonce", &t->tx.nonce, &t->has_nonce, e)) != AK_OK ||
-        (rc = get_u64(obj, "chainId", &tx_chain, &has_chain, e)) != AK_OK ||
-        (rc = get_type(obj, &type, e)) != AK_OK || (rc = get_data(t, obj, e)) != AK_OK ||
-        (rc = get_access_list(t, obj, e)) != AK_OK)
+    if ((rc = get_fields(t, obj, e)) != AK_OK || (rc = get_access_list(t, obj, e)) != AK_OK ||
+        (rc = get_blob_hashes(t, obj, e)) != AK_OK ||
+        (t->type == 3 && (rc = cn_txreq_get_sidecar(t, obj, e)) != AK_OK) ||
+        (rc = get_auths(t, obj, chain_id, e)) != AK_OK ||
+        (rc = get_chain(t, obj, chain_id, allow_unprotected, e)) != AK_OK)
         goto out;
-    (void)present;
     rc = AK_ERR_TX;
-    if (has_gas && has_gas_limit && gas != gas_limit) {
-        cn_err_set(e, CN_E_PARAMS, "both gas and gasLimit are set and they differ");
+    if (!t->tx.has_to && (t->type == 3 || t->type == 4)) {
+        cn_err_set(e, CN_E_PARAMS,
+                   "to is required in a type 0x%d transaction (no contract "
+                   "creation)",
+                   t->type);
         goto out;
     }
-    t->has_gas = has_gas || has_gas_limit;
-    t->tx.gas_limit = has_gas ? gas : gas_limit;
     if (!t->tx.has_to && t->tx.data_len == 0) {
         cn_err_set(e, CN_E_PARAMS, "contract creation (no to) without data");
         goto out;
     }
-
-    int has_1559 = t->has_max_fee || t->has_max_prio;
-    if (t->has_gas_price && has_1559) {
-        cn_err_set(e, CN_E_PARAMS,
-                   "both gasPrice and (maxFeePerGas or maxPriorityFeePerGas) specified");
+    if (t->type == 3 && t->tx.n_blob_hashes == 0) {
+        cn_err_set(
+            e, CN_E_PARAMS,
+            "a type 0x3 transaction needs blobVersionedHashes (or, to send it, its sidecar)");
         goto out;
     }
-    if (type < 0)
-        type = has_1559 ? 2 : t->has_gas_price ? (t->access_list_json ? 1 : 0) : 2;
-    if (type != 2 && has_1559) {
-        cn_err_set(e, CN_E_PARAMS, "maxFeePerGas/maxPriorityFeePerGas need a type 0x2 transaction");
+    if (t->type == 4 && t->n_auths == 0) {
+        cn_err_set(e, CN_E_PARAMS, "a type 0x4 transaction needs an authorizationList");
         goto out;
     }
-    if (type == 2 && t->has_gas_price) {
-        cn_err_set(e, CN_E_PARAMS, "gasPrice is not used by type 0x2 transactions");
-        goto out;
-    }
-    if (type == 0 && t->access_list_json != NULL) {
-        cn_err_set(e, CN_E_PARAMS, "accessList needs a type 0x1 or 0x2 transaction");
-        goto out;
-    }
-    if (t->has_max_fee && t->has_max_prio &&
-        ak_u256_cmp(&t->tx.max_priority_fee_per_gas, &t->tx.max_fee_per_gas) > 0) {
-        cn_err_set(e, CN_E_PARAMS, "maxPriorityFeePerGas exceeds maxFeePerGas");
-        goto out;
-    }
-    t->tx.type = (ak_tx_type)type;
-    t->tx.chain_id = chain_id;
-    if (has_chain && tx_chain == 0) {
-        if (type != 0 || !allow_unprotected) {
-            cn_err_set(e, CN_E_PARAMS,
-                       "refusing to sign without replay protection (chainId 0x0); the "
-                       "configuration does not allow unprotected transactions");
-            goto out;
-        }
-        t->tx.pre155 = 1;
-        t->tx.chain_id = 0;
-    } else if (has_chain && tx_chain != chain_id) {
-        cn_err_set(e, CN_E_PARAMS,
-                   "transaction chainId %llu does not match the connector's chain id %llu",
-                   (unsigned long long)tx_chain, (unsigned long long)chain_id);
-        goto out;
-    }
-    rc = AK_OK;
+    rc = to_tx(t, e);
 out:
     if (rc != AK_OK && e->code == 0)
         cn_err_set(e, CN_E_PARAMS, "invalid transaction");
     return rc;
-}
-
-/* A QUANTITY result as u256; -32001 if the node sent something else. */
-static ak_err result_u256(ak_u256 *out, const cJSON *res, const char *method, cn_call_err *e)
-{
-    if (!cJSON_IsString(res) ||
-        ak_u256_parse_quantity(out, res->valuestring, strlen(res->valuestring)) != AK_OK) {
-        cn_err_set(e, CN_E_DOWNSTREAM, "downstream returned a malformed %s result", method);
-        return AK_ERR_UPSTREAM;
-    }
-    return AK_OK;
-}
-
-static ak_err add_quantity(cJSON *o, const char *name, const ak_u256 *v)
-{
-    char q[AK_U256_QUANTITY_MAX];
-    if (ak_u256_format_quantity(q, sizeof(q), v) != AK_OK)
-        return AK_ERR_INTERNAL;
-    return cJSON_AddStringToObject(o, name, q) ? AK_OK : AK_ERR_NOMEM;
-}
-
-static ak_err fill_gas(cn_txreq *t, const cn_transport *ds, cn_call_err *e)
-{
-    ak_err rc = AK_ERR_NOMEM;
-    cn_ds_reply rep = {0};
-    char addr[AK_ADDR_STR_SIZE];
-    char *hex = NULL;
-    cJSON *params = cJSON_CreateArray();
-    cJSON *call = cJSON_CreateObject();
-    if (params == NULL || call == NULL) {
-        cJSON_Delete(call); /* not yet owned by params */
-        goto out;
-    }
-    cJSON_AddItemToArray(params, call);
-    ak_addr_to_checksum(addr, t->from);
-    if (!cJSON_AddStringToObject(call, "from", addr))
-        goto out;
-    if (t->tx.has_to) {
-        ak_addr_to_checksum(addr, t->tx.to);
-        if (!cJSON_AddStringToObject(call, "to", addr))
-            goto out;
-    }
-    if (add_quantity(call, "value", &t->tx.value) != AK_OK)
-        goto out;
-    if (t->tx.data_len > 0) {
-        size_t cap = AK_HEX_ENCODED_SIZE(t->tx.data_len);
-        hex = malloc(cap);
-        if (hex == NULL || ak_hex_encode(hex, cap, t->tx.data, t->tx.data_len) != AK_OK ||
-            !cJSON_AddStringToObject(call, "data", hex))
-            goto out;
-    }
-    if (t->access_list_json != NULL) {
-        cJSON *dup = cJSON_Duplicate(t->access_list_json, 1);
-        if (dup == NULL)
-            goto out;
-        cJSON_AddItemToObject(call, "accessList", dup);
-    }
-    rc = cn_ds_call(ds, &rep, "eth_estimateGas", params);
-    params = NULL;
-    if (rc != AK_OK) {
-        cn_err_from_ds(e, rc, &rep, "eth_estimateGas");
-        goto out;
-    }
-    ak_u256 g;
-    if ((rc = result_u256(&g, rep.result, "eth_estimateGas", e)) != AK_OK)
-        goto out;
-    if (!ak_u256_to_u64(&t->tx.gas_limit, &g)) {
-        cn_err_set(e, CN_E_DOWNSTREAM, "downstream gas estimate does not fit 64 bits");
-        rc = AK_ERR_RANGE;
-        goto out;
-    }
-    rc = AK_OK;
-out:
-    if (rc == AK_ERR_NOMEM && e->code == 0)
-        cn_err_set(e, CN_E_INTERNAL, "out of memory");
-    cJSON_Delete(params);
-    cn_ds_reply_free(&rep);
-    free(hex);
-    return rc;
-}
-
-/* A no-params call returning a QUANTITY. */
-static ak_err simple_quantity(const cn_transport *ds, const char *method, ak_u256 *out,
-                              cn_call_err *e)
-{
-    cn_ds_reply rep = {0};
-    ak_err rc = cn_ds_call(ds, &rep, method, NULL);
-    if (rc != AK_OK)
-        cn_err_from_ds(e, rc, &rep, method);
-    else
-        rc = result_u256(out, rep.result, method, e);
-    cn_ds_reply_free(&rep);
-    return rc;
-}
-
-/* eth_feeHistory over the last 4 blocks: next base fee and the highest median reward. */
-static ak_err fee_history(const cn_transport *ds, ak_u256 *base_fee, ak_u256 *reward,
-                          cn_call_err *e)
-{
-    ak_err rc = AK_ERR_NOMEM;
-    cn_ds_reply rep = {0};
-    cJSON *params = cJSON_CreateArray();
-    cJSON *pct = cJSON_CreateArray();
-    if (params == NULL || pct == NULL)
-        goto out;
-    cJSON_AddItemToArray(pct, cJSON_CreateNumber(50));
-    cJSON_AddItemToArray(params, cJSON_CreateString("0x4"));
-    cJSON_AddItemToArray(params, cJSON_CreateString("latest"));
-    cJSON_AddItemToArray(params, pct);
-    pct = NULL;
-    if (cJSON_GetArraySize(params) != 3)
-        goto out;
-    rc = cn_ds_call(ds, &rep, "eth_feeHistory", params);
-    params = NULL;
-    if (rc != AK_OK) {
-        cn_err_from_ds(e, rc, &rep, "eth_feeHistory");
-        goto out;
-    }
-    const cJSON *bf = cJSON_GetObjectItemCaseSensitive(rep.result, "baseFeePerGas");
-    int n = cJSON_GetArraySize(bf);
-    if (!cJSON_IsArray(bf) || n < 1) {
-        cn_err_set(e, CN_E_DOWNSTREAM,
-                   "downstream reports no base fee (pre-London chain?): send gasPrice instead");
-        rc = AK_ERR_UPSTREAM;
-        goto out;
-    }
-    if ((rc = result_u256(base_fee, cJSON_GetArrayItem(bf, n - 1), "eth_feeHistory", e)) != AK_OK)
-        goto out;
-    ak_u256_from_u64(reward, 0);
-    const cJSON *rw = cJSON_GetObjectItemCaseSensitive(rep.result, "reward");
-    const cJSON *row;
-    cJSON_ArrayForEach(row, rw)
-    {
-        ak_u256 v;
-        const cJSON *first = cJSON_GetArrayItem(row, 0);
-        if (cJSON_IsString(first) &&
-            ak_u256_parse_quantity(&v, first->valuestring, strlen(first->valuestring)) == AK_OK &&
-            ak_u256_cmp(&v, reward) > 0)
-            *reward = v;
-    }
-    rc = AK_OK;
-out:
-    if (rc == AK_ERR_NOMEM && e->code == 0)
-        cn_err_set(e, CN_E_INTERNAL, "out of memory");
-    cJSON_Delete(params);
-    cJSON_Delete(pct);
-    cn_ds_reply_free(&rep);
-    return rc;
-}
-
-static ak_err fill_1559(cn_txreq *t, const cn_transport *ds, cn_call_err *e)
-{
-    ak_err rc = AK_OK;
-    ak_u256 base = {{0}}, hist_reward = {{0}}, prio;
-    int have_hist = 0;
-    if (!t->has_max_fee || !t->has_max_prio) {
-        cn_call_err tmp = {0};
-        if (fee_history(ds, &base, &hist_reward, &tmp) == AK_OK) {
-            have_hist = 1;
-        } else if (!t->has_max_fee) {
-            *e = tmp; /* needed for maxFeePerGas: report it */
-            return AK_ERR_UPSTREAM;
-        } else {
-            cJSON_Delete(tmp.passthrough);
-        }
-    }
-    if (!t->has_max_prio) {
-        cn_call_err tmp = {0};
-        rc = simple_quantity(ds, "eth_maxPriorityFeePerGas", &prio, &tmp);
-        if (rc != AK_OK && (tmp.code == CN_E_NETWORK || !have_hist)) {
-            cJSON_Delete(e->passthrough);
-            *e = tmp;
-            return rc;
-        }
-        cJSON_Delete(tmp.passthrough);
-        if (rc != AK_OK)
-            prio = hist_reward; /* node without eth_maxPriorityFeePerGas */
-        if (t->has_max_fee && ak_u256_cmp(&prio, &t->tx.max_fee_per_gas) > 0)
-            prio = t->tx.max_fee_per_gas;
-        t->tx.max_priority_fee_per_gas = prio;
-        t->has_max_prio = 1;
-    }
-    if (!t->has_max_fee) {
-        ak_u256 two, fee;
-        ak_u256_from_u64(&two, 2);
-        if (ak_u256_mul(&fee, &base, &two) != AK_OK ||
-            ak_u256_add(&fee, &fee, &t->tx.max_priority_fee_per_gas) != AK_OK) {
-            cn_err_set(e, CN_E_DOWNSTREAM, "downstream base fee out of range");
-            return AK_ERR_RANGE;
-        }
-        t->tx.max_fee_per_gas = fee;
-        t->has_max_fee = 1;
-    }
-    return AK_OK;
-}
-
-ak_err cn_txreq_fill(cn_txreq *t, const cn_transport *ds, cn_call_err *e)
-{
-    ak_err rc = AK_OK;
-    if (!t->has_gas) {
-        if ((rc = fill_gas(t, ds, e)) != AK_OK)
-            return rc;
-        t->has_gas = 1;
-    }
-    if (t->tx.type == AK_TX_EIP1559)
-        return fill_1559(t, ds, e);
-    if (!t->has_gas_price) {
-        if ((rc = simple_quantity(ds, "eth_gasPrice", &t->tx.gas_price, e)) != AK_OK)
-            return rc;
-        t->has_gas_price = 1;
-    }
-    return AK_OK;
 }
 
 void cn_txreq_free(cn_txreq *t)
@@ -483,6 +643,14 @@ void cn_txreq_free(cn_txreq *t)
         return;
     free(t->data);
     free(t->access_list);
+    free(t->auths);
+    free(t->auth_list);
+    free(t->blobs);
+    free(t->commitments);
+    free(t->proofs);
+    t->blobs = t->commitments = t->proofs = NULL;
     t->data = NULL;
     t->access_list = NULL;
+    t->auths = NULL;
+    t->auth_list = NULL;
 }

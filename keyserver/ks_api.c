@@ -99,6 +99,12 @@ static cJSON *parse_body(ks_ctx *ctx, const char *body, size_t len, ks_reply *ou
         ks_api_error(out, 400, "invalid_json", "the body contains a NUL character");
         return NULL;
     }
+    if (ak_json_has_bad_utf8(body, len)) {
+        ks_api_error(out, 400, "invalid_json",
+                     "the body is not valid UTF-8 (or has a lone "
+                     "surrogate escape)");
+        return NULL;
+    }
     cJSON *j = cJSON_ParseWithLength(body, len);
     if (j == NULL) {
         ks_api_error(out, 400, "bad_json", "the body is not valid JSON");

@@ -10,7 +10,7 @@
  * Where EIP-712 leaves room, this follows ethers v6 TypedDataEncoder (and viem hashTypedData):
  * - no EIP712Domain in types: the domain type is derived from the domain object's non-null keys
  *   in the order name, version, chainId, verifyingContract, salt; other keys are an error;
- * - message/domain keys that the type does not declare are ignored (they are not signed);
+ * - no EIP712Domain in types: a null domain member is left out of the derived type (ethers);
  * - recursive types are rejected (ethers: "circular type reference"), as are "int"/"uint"
  *   without a width (viem rejects them; ethers silently rewrites them to 256 bits);
  * - integers: JSON number (integral, |v| <= 2^53-1), decimal string, or 0x hex string, an
@@ -18,7 +18,15 @@
  *   (as BigInt() does).
  * Stricter than ethers: a missing field is always an error (ethers hashes a missing bool as
  * false), bool must be JSON true/false, strings must be valid UTF-8, duplicate JSON keys and
- * non-identifier type/field names are errors, primaryType may not be EIP712Domain.
+ * non-identifier type/field names are errors, primaryType may not be EIP712Domain, and a
+ * domain or message (or nested struct) member its type does not declare is an error (ethers
+ * and viem ignore it: it would not be signed although the client sent it), as is a top-level
+ * member other than types, primaryType, domain and message.
+ *
+ * Errors name their place: the walk keeps the path of the value being encoded ("message.to
+ * .wallet", "message.items[2]") in the table, and the first failure writes "<path>: <problem>"
+ * into the caller's `why` (ak_eip712_hash_why). Names copied from the request are bounded and
+ * have control characters, quotes and backslashes replaced by '?'; values are never copied.
  *
  * Owns nothing past a call: the compiled table is heap-allocated and freed before returning;
  * names point into the caller's cJSON tree. cJSON truncates strings at an escaped NUL
@@ -26,8 +34,10 @@
  * JSON themselves should do the same.
  */
 #include "ak_eip712.h"
+#include "ak_eip712_value.h"
 #include "ak_json.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -64,7 +74,55 @@ typedef struct {
     size_t n; /* declared structs; a derived EIP712Domain goes at index n */
     struct_t st[AK_EIP712_MAX_TYPES + 1];
     int order[AK_EIP712_MAX_TYPES]; /* declared structs sorted by name */
+    char *why;                      /* caller's buffer for the first failure, or NULL */
+    size_t why_cap;
+    size_t path_len;
+    char path[AK_EIP712_WHY_MAX]; /* where the walk is: "message.to.wallet" */
 } table_t;
+
+/* name's character, or '?' for a control character, a quote or a backslash. */
+static char safe_char(char ch)
+{
+    unsigned char c = (unsigned char)ch;
+    if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
+        return '?';
+    return ch;
+}
+
+/* Append sep and name (sanitized, cut to what fits) to the path; returns the length to restore. */
+static size_t path_push(table_t *tb, const char *sep, const char *name)
+{
+    size_t old = tb->path_len, n = tb->path_len;
+    for (const char *p = sep; *p != '\0' && n + 1 < sizeof tb->path; p++)
+        tb->path[n++] = *p;
+    for (const char *p = name; *p != '\0' && n + 1 < sizeof tb->path; p++) {
+        tb->path[n++] = safe_char(*p);
+    }
+    tb->path[n] = '\0';
+    tb->path_len = n;
+    return old;
+}
+
+static void path_pop(table_t *tb, size_t len)
+{
+    tb->path_len = len;
+    tb->path[len] = '\0';
+}
+
+/* Record the first failure as "<path>: <what><arg>" and return err. */
+static ak_err fail(table_t *tb, ak_err err, const char *what, const char *arg)
+{
+    char name[64];
+    size_t n = 0;
+    if (tb->why == NULL || tb->why_cap == 0 || tb->why[0] != '\0')
+        return err;
+    for (const char *p = arg != NULL ? arg : ""; *p != '\0' && n + 1 < sizeof name; p++) {
+        name[n++] = safe_char(*p);
+    }
+    name[n] = '\0';
+    snprintf(tb->why, tb->why_cap, "%s%s%s%s", tb->path, tb->path_len ? ": " : "", what, name);
+    return err;
+}
 
 static const char *const domain_names[5] = {"name", "version", "chainId", "verifyingContract",
                                             "salt"};
@@ -243,17 +301,18 @@ static AK_WUR ak_err compile_types(table_t *tb, const cJSON *types)
     ak_err err = AK_OK;
     size_t done = 0;
     uint64_t processed = 0;
+    path_push(tb, "", "types");
     if (!cJSON_IsObject(types))
-        return AK_ERR_EIP712;
+        return fail(tb, AK_ERR_EIP712, "must be an object", NULL);
     for (c = types->child; c != NULL; c = c->next) {
         if (tb->n == AK_EIP712_MAX_TYPES)
-            return AK_ERR_LIMIT;
+            return fail(tb, AK_ERR_LIMIT, "more than 64 types", NULL);
         if (c->string == NULL || !cJSON_IsArray(c))
-            return AK_ERR_EIP712;
+            return fail(tb, AK_ERR_EIP712, "each type must be an array of fields", NULL);
         if ((err = check_ident(c->string, strlen(c->string))) != AK_OK)
-            return err;
+            return fail(tb, err, "type name is not an identifier: ", c->string);
         if (reserved_name(c->string) || find_struct(tb, c->string, strlen(c->string)) >= 0)
-            return AK_ERR_EIP712;
+            return fail(tb, AK_ERR_EIP712, "reserved or repeated type name: ", c->string);
         tb->st[tb->n++].name = c->string;
     }
     for (size_t i = 0; i < tb->n; i++) {
@@ -263,30 +322,32 @@ static AK_WUR ak_err compile_types(table_t *tb, const cJSON *types)
             return err;
         if (def == NULL)
             return AK_ERR_INTERNAL;
+        path_push(tb, ".", s->name);
         for (f = def->child; f != NULL; f = f->next) {
             const cJSON *fname = NULL, *ftype = NULL;
             field_t *fd;
             if (s->nfields == AK_EIP712_MAX_FIELDS)
-                return AK_ERR_LIMIT;
-            if (!cJSON_IsObject(f))
-                return AK_ERR_EIP712;
+                return fail(tb, AK_ERR_LIMIT, "more than 64 fields", NULL);
+            if (!cJSON_IsObject(f) || cJSON_GetArraySize(f) != 2)
+                return fail(tb, AK_ERR_EIP712, "each field must be {name, type}", NULL);
             if ((err = member(&fname, f, "name")) != AK_OK ||
                 (err = member(&ftype, f, "type")) != AK_OK)
-                return err;
+                return fail(tb, err, "each field must be {name, type}", NULL);
             if (!is_str(fname) || !is_str(ftype))
-                return AK_ERR_EIP712;
+                return fail(tb, AK_ERR_EIP712, "each field must be {name, type}", NULL);
             fd = &s->fields[s->nfields];
             fd->name = fname->valuestring;
             fd->type = ftype->valuestring;
             if ((err = check_ident(fd->name, strlen(fd->name))) != AK_OK)
-                return err;
+                return fail(tb, err, "field name is not an identifier: ", fd->name);
             for (size_t k = 0; k < s->nfields; k++)
                 if (strcmp(s->fields[k].name, fd->name) == 0)
-                    return AK_ERR_EIP712; /* duplicate field name */
+                    return fail(tb, AK_ERR_EIP712, "repeated field: ", fd->name);
             if ((err = parse_type(&fd->ty, tb, fd->type)) != AK_OK)
-                return err;
+                return fail(tb, err, "unknown or malformed type: ", fd->type);
             s->nfields++;
         }
+        path_pop(tb, strlen("types"));
     }
     /* Dependency closure, children before parents; a round without progress means a cycle. */
     while (done < tb->n) {
@@ -313,7 +374,7 @@ static AK_WUR ak_err compile_types(table_t *tb, const cJSON *types)
             done++;
         }
         if (done == before)
-            return AK_ERR_EIP712; /* circular type reference */
+            return fail(tb, AK_ERR_EIP712, "circular type reference", NULL);
     }
     for (size_t i = 0; i < tb->n; i++) {
         size_t k = i;
@@ -323,6 +384,7 @@ static AK_WUR ak_err compile_types(table_t *tb, const cJSON *types)
         }
         tb->order[k] = (int)i;
     }
+    path_pop(tb, 0);
     return AK_OK;
 }
 
@@ -363,164 +425,6 @@ static const uint8_t *type_hash(table_t *tb, int idx)
     return s->type_hash;
 }
 
-static int hex_nibble(char c)
-{
-    if (is_digit(c))
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Magnitude and sign of an integer value (see the module comment for accepted forms). */
-static AK_WUR ak_err parse_integer(ak_u256 *mag, int *neg, const cJSON *v)
-{
-    const char *s;
-    size_t len, i = 0;
-    *neg = 0;
-    if (v == NULL)
-        return AK_ERR_EIP712;
-    if (cJSON_IsNumber(v)) {
-        double d = v->valuedouble;
-        const double max_safe = 9007199254740991.0; /* 2^53 - 1, Number.MAX_SAFE_INTEGER */
-        int64_t iv;
-        if (!(d >= -max_safe && d <= max_safe))
-            return AK_ERR_EIP712;
-        iv = (int64_t)d;
-        if ((double)iv != d)
-            return AK_ERR_EIP712; /* not integral */
-        *neg = iv < 0;
-        ak_u256_from_u64(mag, (uint64_t)(iv < 0 ? -iv : iv));
-        return AK_OK;
-    }
-    if (!is_str(v))
-        return AK_ERR_EIP712;
-    s = v->valuestring;
-    len = strlen(s);
-    if (len > 0 && s[0] == '-') {
-        *neg = 1;
-        i = 1;
-    }
-    if (len - i >= 2 && s[i] == '0' && s[i + 1] == 'x') {
-        char q[AK_U256_QUANTITY_MAX];
-        size_t start = i + 2, n;
-        if (start == len || *neg)
-            return AK_ERR_EIP712; /* "-0x.." : ethers takes it, viem does not */
-        for (size_t j = start; j < len; j++)
-            if (hex_nibble(s[j]) < 0)
-                return AK_ERR_EIP712;
-        while (start < len - 1 && s[start] == '0')
-            start++;
-        n = len - start;
-        if (n > 64)
-            return AK_ERR_EIP712; /* more than 256 bits */
-        q[0] = '0';
-        q[1] = 'x';
-        memcpy(q + 2, s + start, n);
-        return ak_u256_parse_quantity(mag, q, n + 2) == AK_OK ? AK_OK : AK_ERR_EIP712;
-    }
-    if (i == len)
-        return AK_ERR_EIP712;
-    for (size_t j = i; j < len; j++)
-        if (!is_digit(s[j]))
-            return AK_ERR_EIP712;
-    while (i < len - 1 && s[i] == '0')
-        i++;
-    if (len - i > 78)
-        return AK_ERR_EIP712;
-    return ak_u256_parse_decimal(mag, s + i, len - i) == AK_OK ? AK_OK : AK_ERR_EIP712;
-}
-
-/* intN/uintN range check, then the 32-byte word (two's complement for negatives). */
-static AK_WUR ak_err encode_integer(uint8_t out[32], const ty_t *t, const cJSON *v)
-{
-    ak_u256 mag;
-    int neg;
-    unsigned bits;
-    ak_err err = parse_integer(&mag, &neg, v);
-    if (err != AK_OK)
-        return err;
-    if (ak_u256_is_zero(&mag))
-        neg = 0;
-    bits = ak_u256_bits(&mag);
-    if (t->kind == K_UINT) {
-        if (neg || bits > t->width)
-            return AK_ERR_EIP712;
-    } else if ((!neg && bits > (unsigned)t->width - 1u) || (neg && bits > t->width)) {
-        return AK_ERR_EIP712;
-    } else if (neg && bits == t->width) {
-        /* only -2^(N-1) itself: a single bit set */
-        ak_u256 one, m1;
-        ak_u256_from_u64(&one, 1);
-        if (ak_u256_sub(&m1, &mag, &one) != AK_OK || ak_u256_bits(&m1) >= bits)
-            return AK_ERR_EIP712;
-    }
-    ak_u256_to_be(out, &mag);
-    if (neg) {
-        unsigned carry = 1;
-        for (int i = 31; i >= 0; i--) {
-            unsigned b = (unsigned)(uint8_t)~out[i] + carry;
-            out[i] = (uint8_t)b;
-            carry = b >> 8;
-        }
-    }
-    return AK_OK;
-}
-
-/* Strict UTF-8 (no overlongs, no surrogates, <= U+10FFFF), as a JS string would round-trip. */
-static int valid_utf8(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = s[i], n, cp, min;
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        if (c >= 0xc2 && c <= 0xdf) {
-            n = 1, cp = c & 0x1f, min = 0x80;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            n = 2, cp = c & 0x0f, min = 0x800;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            n = 3, cp = c & 0x07, min = 0x10000;
-        } else {
-            return 0;
-        }
-        if (len - i <= n)
-            return 0;
-        for (unsigned k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xc0) != 0x80)
-                return 0;
-            cp = cp << 6 | (s[i + k] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-            return 0;
-        i += n + 1;
-    }
-    return 1;
-}
-
-/* keccak256 of 0x DATA, decoded in chunks so that no copy of the whole value is made. */
-static AK_WUR ak_err hash_bytes(uint8_t out[32], const char *s, size_t len)
-{
-    ak_keccak_ctx k;
-    uint8_t chunk[128];
-    size_t got = 0;
-    if (len < 2 || s[0] != '0' || s[1] != 'x' || len % 2 != 0)
-        return AK_ERR_EIP712;
-    ak_keccak256_init(&k);
-    for (size_t i = 2; i < len; i += 2 * sizeof(chunk)) {
-        size_t n = len - i < 2 * sizeof(chunk) ? len - i : 2 * sizeof(chunk);
-        if (ak_hex_decode_bare(chunk, sizeof(chunk), &got, s + i, n) != AK_OK)
-            return AK_ERR_EIP712;
-        ak_keccak256_update(&k, chunk, got);
-    }
-    ak_keccak256_final(&k, out);
-    return AK_OK;
-}
-
 /* encodeData of an atomic value: its 32-byte word (bytes and string: their keccak256). */
 static AK_WUR ak_err encode_atomic(uint8_t out[32], const ty_t *t, const cJSON *v)
 {
@@ -528,7 +432,7 @@ static AK_WUR ak_err encode_atomic(uint8_t out[32], const ty_t *t, const cJSON *
     switch (t->kind) {
     case K_UINT:
     case K_INT:
-        return encode_integer(out, t, v);
+        return ak_eip712v_encode_integer(out, t->kind == K_INT, t->width, v);
     case K_BOOL:
         if (!cJSON_IsBool(v))
             return AK_ERR_EIP712;
@@ -549,10 +453,10 @@ static AK_WUR ak_err encode_atomic(uint8_t out[32], const ty_t *t, const cJSON *
                    ? AK_OK
                    : AK_ERR_EIP712;
     case K_BYTES:
-        return hash_bytes(out, v->valuestring, strlen(v->valuestring));
+        return ak_eip712v_hash_bytes(out, v->valuestring, strlen(v->valuestring));
     case K_STRING: {
         size_t len = strlen(v->valuestring);
-        if (!valid_utf8((const unsigned char *)v->valuestring, len))
+        if (!ak_json_utf8_valid((const unsigned char *)v->valuestring, len))
             return AK_ERR_EIP712;
         ak_keccak256(out, (const uint8_t *)v->valuestring, len);
         return AK_OK;
@@ -576,22 +480,31 @@ static AK_WUR ak_err encode_value(uint8_t out[32], table_t *tb, const ty_t *t, u
     ak_err err = AK_OK;
     if (level == 0 && t->kind == K_STRUCT)
         return hash_struct(out, tb, t->st, v, depth + 1);
-    if (level == 0)
-        return encode_atomic(out, t, v);
+    if (level == 0) {
+        if ((err = encode_atomic(out, t, v)) != AK_OK)
+            return fail(tb, err, "not a valid value of its type", NULL);
+        return AK_OK;
+    }
     /* Array: keccak256 of the concatenated element words (EIP-712 "encodeData", arrays). */
     if (depth + 1 > AK_EIP712_MAX_DEPTH)
-        return AK_ERR_LIMIT;
+        return fail(tb, AK_ERR_LIMIT, "nested too deep", NULL);
     if (!cJSON_IsArray(v))
-        return AK_ERR_EIP712;
+        return fail(tb, AK_ERR_EIP712, "must be an array", NULL);
     for (e = v->child; e != NULL; e = e->next)
         if (++count > AK_EIP712_MAX_ARRAY)
-            return AK_ERR_LIMIT;
+            return fail(tb, AK_ERR_LIMIT, "more than 1024 elements", NULL);
     if (t->dims[level - 1] != 0 && count != t->dims[level - 1])
-        return AK_ERR_EIP712;
+        return fail(tb, AK_ERR_EIP712, "wrong number of elements for a fixed-size array", NULL);
     ak_keccak256_init(&k);
+    count = 0;
     for (e = v->child; e != NULL; e = e->next) {
+        char idx[24];
+        size_t mark;
+        snprintf(idx, sizeof idx, "[%zu]", count++);
+        mark = path_push(tb, "", idx);
         if ((err = encode_value(word, tb, t, level - 1, e, depth + 1)) != AK_OK)
             return err;
+        path_pop(tb, mark);
         ak_keccak256_update(&k, word, sizeof(word));
     }
     ak_keccak256_final(&k, out);
@@ -607,20 +520,33 @@ static AK_WUR ak_err hash_struct(uint8_t out[32], table_t *tb, int idx, const cJ
     const struct_t *s = &tb->st[idx];
     ak_err err = AK_OK;
     if (depth > AK_EIP712_MAX_DEPTH)
-        return AK_ERR_LIMIT;
+        return fail(tb, AK_ERR_LIMIT, "nested too deep", NULL);
     if (!cJSON_IsObject(obj))
-        return AK_ERR_EIP712;
+        return fail(tb, AK_ERR_EIP712, "must be an object of type ", s->name);
+    /* Every member must be a declared field: an undeclared one would go unsigned. A derived
+     * EIP712Domain (index n) was built from the domain's own keys, nulls left out. */
+    for (const cJSON *c = obj->child; c != NULL && idx != (int)tb->n; c = c->next) {
+        size_t i = 0;
+        while (c->string != NULL && i < s->nfields && strcmp(s->fields[i].name, c->string) != 0)
+            i++;
+        if (c->string == NULL || i == s->nfields) {
+            path_push(tb, ".", c->string != NULL ? c->string : "");
+            return fail(tb, AK_ERR_EIP712, "not a member of ", s->name);
+        }
+    }
     ak_keccak256_init(&k);
     ak_keccak256_update(&k, type_hash(tb, idx), 32);
     for (size_t i = 0; i < s->nfields; i++) {
         const cJSON *v = NULL;
+        size_t mark = path_push(tb, ".", s->fields[i].name);
         if ((err = member(&v, obj, s->fields[i].name)) != AK_OK)
-            return err;
+            return fail(tb, err, "repeated", NULL);
         if (v == NULL)
-            return AK_ERR_EIP712; /* missing field */
+            return fail(tb, AK_ERR_EIP712, "missing, a field of ", s->name);
         err = encode_value(word, tb, &s->fields[i].ty, s->fields[i].ty.ndims, v, depth);
         if (err != AK_OK)
             return err;
+        path_pop(tb, mark);
         ak_keccak256_update(&k, word, sizeof(word));
     }
     ak_keccak256_final(&k, out);
@@ -637,8 +563,13 @@ static AK_WUR ak_err derive_domain(table_t *tb, const cJSON *domain)
         size_t k = 0;
         while (k < 5 && (c->string == NULL || strcmp(c->string, domain_names[k]) != 0))
             k++;
-        if (k == 5 || (present & (1u << k)))
-            return AK_ERR_EIP712; /* unknown or repeated domain key */
+        if (k == 5 || (present & (1u << k))) {
+            path_push(tb, ".", c->string != NULL ? c->string : "");
+            return fail(tb, AK_ERR_EIP712,
+                        "not an EIP712Domain member (name, version, chainId, verifyingContract, "
+                        "salt) and types declare no EIP712Domain",
+                        NULL);
+        }
         if (!cJSON_IsNull(c))
             present |= 1u << k;
     }
@@ -670,7 +601,7 @@ static AK_WUR ak_err domain_facts(ak_eip712_result *out, const struct_t *s, cons
             return AK_ERR_INTERNAL; /* hash_struct has required every field */
         if (f->ty.ndims == 0 && f->ty.kind == K_UINT && strcmp(f->name, "chainId") == 0) {
             int neg = 0;
-            if ((err = parse_integer(&out->chain_id, &neg, v)) != AK_OK)
+            if ((err = ak_eip712v_parse_integer(&out->chain_id, &neg, v)) != AK_OK)
                 return err;
             out->has_chain_id = 1;
         }
@@ -685,51 +616,100 @@ static AK_WUR ak_err domain_facts(ak_eip712_result *out, const struct_t *s, cons
     return AK_OK;
 }
 
-ak_err ak_eip712_hash(ak_eip712_result *out, const cJSON *typed_data)
+/* The top level holds exactly types, primaryType, domain and message (each an object, primaryType
+ * a string): anything else is named and refused. */
+static AK_WUR ak_err top_level(table_t *tb, const cJSON *td, const cJSON **types,
+                               const cJSON **primary, const cJSON **domain, const cJSON **message)
+{
+    static const char *const names[4] = {"types", "primaryType", "domain", "message"};
+    const cJSON **slots[4] = {types, primary, domain, message};
+    if (!cJSON_IsObject(td))
+        return fail(tb, AK_ERR_EIP712, "typed data must be a JSON object", NULL);
+    for (const cJSON *c = td->child; c != NULL; c = c->next) {
+        size_t k = 0;
+        while (c->string != NULL && k < 4 && strcmp(c->string, names[k]) != 0)
+            k++;
+        path_push(tb, "", c->string != NULL ? c->string : "");
+        if (k == 4)
+            return fail(tb, AK_ERR_EIP712,
+                        "unknown member (typed data has types, primaryType, domain, message)",
+                        NULL);
+        if (*slots[k] != NULL)
+            return fail(tb, AK_ERR_EIP712, "repeated", NULL);
+        if (k == 1 ? !is_str(c) : !cJSON_IsObject(c))
+            return fail(tb, AK_ERR_EIP712, k == 1 ? "must be a string" : "must be an object", NULL);
+        *slots[k] = c;
+        path_pop(tb, 0);
+    }
+    for (size_t k = 0; k < 4; k++) {
+        if (*slots[k] == NULL) {
+            path_push(tb, "", names[k]);
+            return fail(tb, AK_ERR_EIP712, "missing", NULL);
+        }
+    }
+    return AK_OK;
+}
+
+/* Generic texts for failures that did not say where (API misuse, allocation). */
+static void why_default(char *why, size_t why_cap, ak_err err)
+{
+    if (why != NULL && why_cap > 0 && why[0] == '\0' && err != AK_OK)
+        snprintf(why, why_cap, "%s", ak_strerror(err));
+}
+
+ak_err ak_eip712_hash_why(ak_eip712_result *out, const cJSON *typed_data, char *why, size_t why_cap)
 {
     const cJSON *types = NULL, *primary = NULL, *domain = NULL, *message = NULL;
     table_t *tb = NULL;
     ak_keccak_ctx k;
     int dom_idx, msg_idx;
     ak_err err = AK_OK;
-    if (out == NULL || typed_data == NULL)
+    if (why != NULL && why_cap > 0)
+        why[0] = '\0';
+    if (out == NULL || typed_data == NULL) {
+        why_default(why, why_cap, AK_ERR_ARG);
         return AK_ERR_ARG;
+    }
     memset(out, 0, sizeof(*out));
-    if (!cJSON_IsObject(typed_data)) {
-        err = AK_ERR_EIP712;
-        goto out;
-    }
-    if ((err = member(&types, typed_data, "types")) != AK_OK ||
-        (err = member(&primary, typed_data, "primaryType")) != AK_OK ||
-        (err = member(&domain, typed_data, "domain")) != AK_OK ||
-        (err = member(&message, typed_data, "message")) != AK_OK)
-        goto out;
-    if (!cJSON_IsObject(types) || !is_str(primary) || !cJSON_IsObject(domain) ||
-        !cJSON_IsObject(message)) {
-        err = AK_ERR_EIP712;
-        goto out;
-    }
     tb = calloc(1, sizeof(*tb));
     if (tb == NULL) {
         err = AK_ERR_NOMEM;
+        goto out;
+    }
+    tb->why = why;
+    tb->why_cap = why_cap;
+    if ((err = top_level(tb, typed_data, &types, &primary, &domain, &message)) != AK_OK)
+        goto out;
+    if (types == NULL || primary == NULL || domain == NULL || message == NULL) {
+        err = AK_ERR_INTERNAL; /* top_level sets all four or fails */
         goto out;
     }
     if ((err = compile_types(tb, types)) != AK_OK)
         goto out;
     msg_idx = find_struct(tb, primary->valuestring, strlen(primary->valuestring));
     dom_idx = find_struct(tb, "EIP712Domain", strlen("EIP712Domain"));
+    path_push(tb, "", "primaryType");
     if (msg_idx < 0 || msg_idx == dom_idx) {
-        err = AK_ERR_EIP712;
+        err =
+            fail(tb, AK_ERR_EIP712, msg_idx < 0 ? "not a type declared in types: " : "may not be ",
+                 primary->valuestring);
         goto out;
     }
+    path_pop(tb, 0);
+    path_push(tb, "", "domain");
     if (dom_idx < 0) {
         if ((err = derive_domain(tb, domain)) != AK_OK)
             goto out;
         dom_idx = (int)tb->n;
     }
-    if ((err = hash_struct(out->domain_hash, tb, dom_idx, domain, 1)) != AK_OK ||
-        (err = hash_struct(out->message_hash, tb, msg_idx, message, 1)) != AK_OK ||
-        (err = domain_facts(out, &tb->st[dom_idx], domain)) != AK_OK)
+    if ((err = hash_struct(out->domain_hash, tb, dom_idx, domain, 1)) != AK_OK)
+        goto out;
+    path_pop(tb, 0);
+    path_push(tb, "", "message");
+    if ((err = hash_struct(out->message_hash, tb, msg_idx, message, 1)) != AK_OK)
+        goto out;
+    path_pop(tb, 0);
+    if ((err = domain_facts(out, &tb->st[dom_idx], domain)) != AK_OK)
         goto out;
     ak_keccak256_init(&k);
     ak_keccak256_update(&k, (const uint8_t *)"\x19\x01", 2);
@@ -738,18 +718,30 @@ ak_err ak_eip712_hash(ak_eip712_result *out, const cJSON *typed_data)
     ak_keccak256_final(&k, out->digest);
 out:
     free(tb);
-    if (err != AK_OK)
+    if (err != AK_OK) {
         memset(out, 0, sizeof(*out));
+        why_default(why, why_cap, err);
+    }
     return err;
 }
 
-ak_err ak_eip712_hash_json(ak_eip712_result *out, const char *json, size_t len)
+ak_err ak_eip712_hash(ak_eip712_result *out, const cJSON *typed_data)
+{
+    return ak_eip712_hash_why(out, typed_data, NULL, 0);
+}
+
+ak_err ak_eip712_hash_json_why(ak_eip712_result *out, const char *json, size_t len, char *why,
+                               size_t why_cap)
 {
     cJSON *root = NULL;
     const char *end = NULL;
     ak_err err = AK_OK;
-    if (out == NULL || (json == NULL && len != 0))
+    if (why != NULL && why_cap > 0)
+        why[0] = '\0';
+    if (out == NULL || (json == NULL && len != 0)) {
+        why_default(why, why_cap, AK_ERR_ARG);
         return AK_ERR_ARG;
+    }
     memset(out, 0, sizeof(*out));
     /* a raw NUL (not valid JSON, but cJSON keeps it) would cut a string just as \u0000 does */
     if (len == 0 || memchr(json, '\0', len) != NULL) {
@@ -771,8 +763,20 @@ ak_err ak_eip712_hash_json(ak_eip712_result *out, const char *json, size_t len)
             goto out;
         }
     }
-    err = ak_eip712_hash(out, root);
+    if (ak_json_has_bad_utf8(json, len) || ak_json_check_keys(root) != AK_OK) {
+        err = AK_ERR_EIP712; /* text other parsers would read differently */
+        if (why != NULL && why_cap > 0)
+            snprintf(why, why_cap, "invalid UTF-8, a lone surrogate or a duplicate key");
+        goto out;
+    }
+    err = ak_eip712_hash_why(out, root, why, why_cap);
 out:
     cJSON_Delete(root);
+    why_default(why, why_cap, err);
     return err;
+}
+
+ak_err ak_eip712_hash_json(ak_eip712_result *out, const char *json, size_t len)
+{
+    return ak_eip712_hash_json_why(out, json, len, NULL, 0);
 }

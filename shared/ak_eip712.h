@@ -7,7 +7,10 @@
  * number, decimal string or 0x hex string; negative values for intN); bytesN (N 1..32) exact
  * length; address strict; bool. The domain separator uses whichever EIP712Domain fields are
  * declared. Bad typed data (unknown type, cycle, missing field, value out of range, limits) is
- * AK_ERR_EIP712. Digest = keccak256(0x19 0x01 || domainSeparator || hashStruct(message)).
+ * AK_ERR_EIP712. Strict about members: the top level may hold only types, primaryType, domain
+ * and message; a domain member that EIP712Domain does not declare, or a message (or nested
+ * struct) member that its struct type does not declare, is refused rather than left unsigned.
+ * Digest = keccak256(0x19 0x01 || domainSeparator || hashStruct(message)).
  *
  * Bounds (AK_ERR_LIMIT): at most AK_EIP712_MAX_TYPES types, AK_EIP712_MAX_FIELDS fields per type,
  * nesting depth AK_EIP712_MAX_DEPTH, array length AK_EIP712_MAX_ARRAY, name length
@@ -41,10 +44,26 @@ typedef struct {
     uint8_t verifying_contract[20];
 } ak_eip712_result;
 
+/* Room for the longest `why` text the parser writes (longer is cut, always NUL-terminated). */
+#define AK_EIP712_WHY_MAX 192
+
 /* Hash a parsed typed-data object. */
 AK_WUR ak_err ak_eip712_hash(ak_eip712_result *out, const cJSON *typed_data);
 
 /* Parse JSON text (bounded by len; only whitespace may follow the value) then ak_eip712_hash. */
 AK_WUR ak_err ak_eip712_hash_json(ak_eip712_result *out, const char *json, size_t len);
+
+/*
+ * The same, and on failure why (if not NULL, why_cap > 0) gets a short text naming the member
+ * at fault by its path and the problem, e.g. "domain.salt2: not declared by EIP712Domain",
+ * "message.extra: not a member of Mail", "message.to.wallet: missing", "primaryType: Foo is not
+ * a declared type", "types.Mail[1].type: unknown type Persn". Names in it come from the
+ * request (bounded, control characters replaced); it holds no value of a member. On success
+ * why is set to "".
+ */
+AK_WUR ak_err ak_eip712_hash_why(ak_eip712_result *out, const cJSON *typed_data, char *why,
+                                 size_t why_cap);
+AK_WUR ak_err ak_eip712_hash_json_why(ak_eip712_result *out, const char *json, size_t len,
+                                      char *why, size_t why_cap);
 
 #endif

@@ -9,6 +9,11 @@
  *            + signed: [yParity, r, s]                                          (EIP-2930)
  *   type 2   0x02 || [chainId, nonce, maxPriorityFeePerGas, maxFeePerGas, gasLimit, to, value,
  *            data, accessList] + signed: [yParity, r, s]                          (EIP-1559)
+ *   type 3   0x03 || [chainId, nonce, maxPriorityFeePerGas, maxFeePerGas, gasLimit, to, value,
+ *            data, accessList, maxFeePerBlobGas, blobVersionedHashes]
+ *            + signed: [yParity, r, s]                                          (EIP-4844)
+ *   type 4   0x04 || [chainId, nonce, maxPriorityFeePerGas, maxFeePerGas, gasLimit, to, value,
+ *            data, accessList, authorizationList] + signed: [yParity, r, s]     (EIP-7702)
  *
  * Owns nothing past a call: the signing hash encodes into a heap buffer sized for the
  * transaction (freed before returning); decoded transactions borrow from the raw input.
@@ -21,11 +26,12 @@
 #include <string.h>
 
 #include "ak_addr.h"
+#include "ak_blob.h"
 #include "ak_keccak.h"
 #include "ak_rlp.h"
 
 /* Room for every fixed-size field of any type plus list headers and the signature. */
-#define AK_TX_FIXED_OVERHEAD 512u
+#define AK_TX_FIXED_OVERHEAD 1200u
 
 /* An access list is [[address(20), [storageKey(32), ...]], ...] (EIP-2930). */
 static ak_err check_access_list(const uint8_t *rlp, size_t len)
@@ -62,13 +68,50 @@ static ak_err check_access_list(const uint8_t *rlp, size_t len)
     return r < 0 ? err : AK_OK;
 }
 
+/* The parts only types 3 and 4 have: present exactly for their type, within bounds. */
+static ak_err check_blob_auth(const ak_tx *tx)
+{
+    size_t count = 0;
+    if (tx->auth_list_rlp == NULL && tx->auth_list_rlp_len != 0)
+        return AK_ERR_ARG;
+    if (tx->type == AK_TX_EIP4844) {
+        if (tx->n_blob_hashes == 0)
+            return AK_ERR_TX;
+        if (tx->n_blob_hashes > AK_TX_MAX_BLOB_HASHES)
+            return AK_ERR_LIMIT;
+        for (size_t i = 0; i < tx->n_blob_hashes; i++) {
+            if (tx->blob_hashes[i][0] != AK_BLOB_VERSION_KZG)
+                return AK_ERR_TX;
+        }
+    } else if (tx->n_blob_hashes != 0 || !ak_u256_is_zero(&tx->max_fee_per_blob_gas)) {
+        return AK_ERR_TX;
+    }
+    if (tx->type == AK_TX_EIP7702) {
+        if (tx->auth_list_rlp == NULL)
+            return AK_ERR_TX; /* EIP-7702: the list may not be empty */
+        return ak_auth_list_check(&count, tx->auth_list_rlp, tx->auth_list_rlp_len);
+    }
+    return tx->auth_list_rlp != NULL ? AK_ERR_TX : AK_OK;
+}
+
+static int has_fee_market(ak_tx_type t)
+{
+    return t == AK_TX_EIP1559 || t == AK_TX_EIP4844 || t == AK_TX_EIP7702;
+}
+
 static ak_err check_tx(const ak_tx *tx)
 {
+    ak_err err;
     if (tx == NULL || (tx->data == NULL && tx->data_len != 0) ||
         (tx->access_list_rlp == NULL && tx->access_list_rlp_len != 0))
         return AK_ERR_ARG;
-    if (tx->type != AK_TX_LEGACY && tx->type != AK_TX_EIP2930 && tx->type != AK_TX_EIP1559)
+    if (tx->type != AK_TX_LEGACY && tx->type != AK_TX_EIP2930 && !has_fee_market(tx->type))
         return AK_ERR_TX_TYPE;
+    if ((err = check_blob_auth(tx)) != AK_OK)
+        return err;
+    /* EIP-4844 and EIP-7702: `to` is a 20-byte address, never empty (no contract creation). */
+    if ((tx->type == AK_TX_EIP4844 || tx->type == AK_TX_EIP7702) && !tx->has_to)
+        return AK_ERR_TX;
     if (tx->pre155 && tx->type != AK_TX_LEGACY)
         return AK_ERR_TX;
     if (!(tx->type == AK_TX_LEGACY && tx->pre155) &&
@@ -92,6 +135,21 @@ static ak_err put_scalar(ak_buf *b, const uint8_t v[32])
     return ak_rlp_put_bytes(b, v + skip, 32 - skip);
 }
 
+/* EIP-4844: maxFeePerBlobGas, [blobVersionedHash, ...]. */
+static ak_err put_blob_fields(ak_buf *b, const ak_tx *tx)
+{
+    size_t mark;
+    ak_err err;
+    if ((err = ak_rlp_put_u256(b, &tx->max_fee_per_blob_gas)) != AK_OK)
+        return err;
+    mark = ak_rlp_list_begin(b);
+    for (size_t i = 0; i < tx->n_blob_hashes; i++) {
+        if ((err = ak_rlp_put_bytes(b, tx->blob_hashes[i], 32)) != AK_OK)
+            return err;
+    }
+    return ak_rlp_list_end(b, mark);
+}
+
 /* Encode tx (checked) into b: the signing payload when sig is NULL, else the signed form. */
 static ak_err encode(ak_buf *b, const ak_tx *tx, const ak_sig *sig)
 {
@@ -105,7 +163,7 @@ static ak_err encode(ak_buf *b, const ak_tx *tx, const ak_sig *sig)
         return err;
     if ((err = ak_rlp_put_u64(b, tx->nonce)) != AK_OK)
         return err;
-    if (tx->type == AK_TX_EIP1559) {
+    if (has_fee_market(tx->type)) {
         if ((err = ak_rlp_put_u256(b, &tx->max_priority_fee_per_gas)) != AK_OK ||
             (err = ak_rlp_put_u256(b, &tx->max_fee_per_gas)) != AK_OK)
             return err;
@@ -125,6 +183,11 @@ static ak_err encode(ak_buf *b, const ak_tx *tx, const ak_sig *sig)
         if (err != AK_OK)
             return err;
     }
+    if (tx->type == AK_TX_EIP4844 && (err = put_blob_fields(b, tx)) != AK_OK)
+        return err;
+    if (tx->type == AK_TX_EIP7702 &&
+        (err = ak_rlp_put_raw(b, tx->auth_list_rlp, tx->auth_list_rlp_len)) != AK_OK)
+        return err;
     if (sig == NULL) {
         /* EIP-155: the signing payload ends with chainId, 0, 0. */
         if (tx->type == AK_TX_LEGACY && !tx->pre155 &&
@@ -165,7 +228,7 @@ ak_err ak_tx_signing_hash(uint8_t out[32], const ak_tx *tx)
     ak_err err = check_tx(tx);
     if (err != AK_OK)
         goto out;
-    cap = tx->data_len + tx->access_list_rlp_len + AK_TX_FIXED_OVERHEAD;
+    cap = tx->data_len + tx->access_list_rlp_len + tx->auth_list_rlp_len + AK_TX_FIXED_OVERHEAD;
     if ((mem = malloc(cap)) == NULL) {
         err = AK_ERR_NOMEM;
         goto out;
@@ -219,7 +282,43 @@ static ak_err field_scalar(uint8_t out[32], const ak_rlp_item *it)
     return err;
 }
 
-#define AK_TX_MAX_FIELDS 12
+#define AK_TX_MAX_FIELDS 14
+
+/* Type 3: maxFeePerBlobGas and the list of 32-byte versioned hashes (version 0x01). */
+static ak_err decode_blob_fields(ak_tx *t, const ak_rlp_item *fee, const ak_rlp_item *hashes)
+{
+    ak_rlp_item h;
+    ak_rlp_iter it;
+    ak_err err = AK_OK;
+    int r;
+    if ((err = field_u256(&t->max_fee_per_blob_gas, fee)) != AK_OK)
+        return err;
+    if (!hashes->is_list)
+        return AK_ERR_TX;
+    ak_rlp_iter_init(&it, hashes);
+    while ((r = ak_rlp_iter_next(&it, &h, &err)) == 1) {
+        if (t->n_blob_hashes == AK_TX_MAX_BLOB_HASHES)
+            return AK_ERR_LIMIT;
+        if (h.is_list || h.payload_len != 32 || h.payload[0] != AK_BLOB_VERSION_KZG)
+            return AK_ERR_TX;
+        memcpy(t->blob_hashes[t->n_blob_hashes++], h.payload, 32);
+    }
+    if (r < 0)
+        return err;
+    return t->n_blob_hashes == 0 ? AK_ERR_TX : AK_OK;
+}
+
+/* Type 4: the authorization list, checked whole, borrowed. */
+static ak_err decode_auth_list(ak_tx *t, const ak_rlp_item *list)
+{
+    size_t count = 0;
+    ak_err err = ak_auth_list_check(&count, list->encoded, list->encoded_len);
+    if (err != AK_OK)
+        return err;
+    t->auth_list_rlp = list->encoded;
+    t->auth_list_rlp_len = list->encoded_len;
+    return AK_OK;
+}
 
 ak_err ak_tx_decode_signed(ak_tx *tx, ak_sig *sig, const uint8_t *raw, size_t len)
 {
@@ -243,9 +342,10 @@ ak_err ak_tx_decode_signed(ak_tx *tx, ak_sig *sig, const uint8_t *raw, size_t le
     if (raw[0] >= 0xc0) {
         t.type = AK_TX_LEGACY;
         want = 9;
-    } else if (raw[0] == AK_TX_EIP2930 || raw[0] == AK_TX_EIP1559) {
+    } else if (raw[0] >= AK_TX_EIP2930 && raw[0] <= AK_TX_EIP7702) {
+        static const size_t fields[5] = {9, 11, 12, 14, 13};
         t.type = (ak_tx_type)raw[0];
-        want = raw[0] == AK_TX_EIP2930 ? 11 : 12;
+        want = fields[raw[0]];
         raw++;
         len--;
     } else {
@@ -267,7 +367,7 @@ ak_err ak_tx_decode_signed(ak_tx *tx, ak_sig *sig, const uint8_t *raw, size_t le
         return err;
     if ((err = field_u64(&t.nonce, &f[i++])) != AK_OK)
         return err;
-    if (t.type == AK_TX_EIP1559) {
+    if (has_fee_market(t.type)) {
         if ((err = field_u256(&t.max_priority_fee_per_gas, &f[i++])) != AK_OK ||
             (err = field_u256(&t.max_fee_per_gas, &f[i++])) != AK_OK)
             return err;
@@ -298,6 +398,15 @@ ak_err ak_tx_decode_signed(ak_tx *tx, ak_sig *sig, const uint8_t *raw, size_t le
         t.access_list_rlp_len = f[i].encoded_len;
         i++;
     }
+    if (t.type == AK_TX_EIP4844) {
+        if ((err = decode_blob_fields(&t, &f[i], &f[i + 1])) != AK_OK)
+            return err;
+        i += 2;
+    } else if (t.type == AK_TX_EIP7702 && (err = decode_auth_list(&t, &f[i++])) != AK_OK) {
+        return err;
+    }
+    if ((t.type == AK_TX_EIP4844 || t.type == AK_TX_EIP7702) && !t.has_to)
+        return AK_ERR_TX;
     if ((err = field_u64(&v, &f[i++])) != AK_OK)
         return err;
     if (t.type != AK_TX_LEGACY) {

@@ -1,11 +1,19 @@
 /*
  * ak_tx.h - Ethereum transactions: legacy (EIP-155, and pre-155 only when asked), EIP-2930
- * (type 1) and EIP-1559 (type 2). Signing digest, signed serialization, and parsing of a
- * signed raw transaction back into fields and sender.
+ * (type 1), EIP-1559 (type 2), EIP-4844 blob (type 3) and EIP-7702 set-code (type 4). Signing
+ * digest, signed serialization, and parsing of a signed raw transaction back into fields and
+ * sender.
  *
- * An ak_tx borrows its variable-length parts (data, access list): the caller keeps them alive.
- * The access list is carried as its RLP encoding (a list of [address, [storageKey...]]), built
- * with ak_tx_access_list_* or taken from a decoded transaction; it is validated when used.
+ * An ak_tx borrows its variable-length parts (data, access list, authorization list): the
+ * caller keeps them alive. The access list is carried as its RLP encoding (a list of [address,
+ * [storageKey...]]), built with ak_tx_access_list_* or taken from a decoded transaction; the
+ * authorization list likewise (ak_auth.h builds it); both are validated when used.
+ *
+ * Type 3 (EIP-4844): `to` required (no contract creation), 1..AK_TX_MAX_BLOB_HASHES blob
+ * versioned hashes, each starting with 0x01 (AK_BLOB_VERSION_KZG). This is the signed
+ * transaction without its sidecar (ak_blob.h wraps it for the network). AK_TX_MAX_BLOB_HASHES
+ * is our bound, above any fork's per-transaction limit (Osaka: 6); the node enforces its own.
+ * Type 4 (EIP-7702): `to` required, an authorization list of 1..AK_AUTH_MAX_LIST signed tuples.
  *
  * Bounds: data <= AK_TX_MAX_DATA bytes, access list RLP <= AK_TX_MAX_ACCESS_LIST bytes, chain id
  * <= AK_TX_MAX_CHAIN_ID (so chainId*2+35+1 fits 64 bits), signed encoding <= AK_TX_MAX_ENCODED.
@@ -16,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ak_auth.h"
 #include "ak_buf.h"
 #include "ak_err.h"
 #include "ak_sig.h"
@@ -23,10 +32,19 @@
 
 #define AK_TX_MAX_DATA        ((size_t)128 * 1024)
 #define AK_TX_MAX_ACCESS_LIST ((size_t)64 * 1024)
-#define AK_TX_MAX_ENCODED     (AK_TX_MAX_DATA + AK_TX_MAX_ACCESS_LIST + 1024u)
-#define AK_TX_MAX_CHAIN_ID    ((UINT64_MAX - 36u) / 2u)
+#define AK_TX_MAX_BLOB_HASHES 16
+#define AK_TX_MAX_ENCODED                                                                          \
+    (AK_TX_MAX_DATA + AK_TX_MAX_ACCESS_LIST + AK_AUTH_MAX_LIST_RLP +                               \
+     (size_t)AK_TX_MAX_BLOB_HASHES * 33u + 1024u)
+#define AK_TX_MAX_CHAIN_ID ((UINT64_MAX - 36u) / 2u)
 
-typedef enum { AK_TX_LEGACY = 0, AK_TX_EIP2930 = 1, AK_TX_EIP1559 = 2 } ak_tx_type;
+typedef enum {
+    AK_TX_LEGACY = 0,
+    AK_TX_EIP2930 = 1,
+    AK_TX_EIP1559 = 2,
+    AK_TX_EIP4844 = 3,
+    AK_TX_EIP7702 = 4
+} ak_tx_type;
 
 typedef struct {
     ak_tx_type type;
@@ -34,8 +52,8 @@ typedef struct {
     int pre155;        /* legacy only: sign without replay protection (explicit opt-in) */
     uint64_t nonce;
     ak_u256 gas_price;                /* legacy, EIP-2930 */
-    ak_u256 max_priority_fee_per_gas; /* EIP-1559 */
-    ak_u256 max_fee_per_gas;          /* EIP-1559 */
+    ak_u256 max_priority_fee_per_gas; /* EIP-1559, 4844, 7702 */
+    ak_u256 max_fee_per_gas;          /* EIP-1559, 4844, 7702 */
     uint64_t gas_limit;
     int has_to; /* 0: contract creation */
     uint8_t to[20];
@@ -44,12 +62,17 @@ typedef struct {
     size_t data_len;
     const uint8_t *access_list_rlp; /* borrowed RLP list; NULL means the empty list */
     size_t access_list_rlp_len;
+    ak_u256 max_fee_per_blob_gas; /* EIP-4844 */
+    size_t n_blob_hashes;         /* EIP-4844: 1..AK_TX_MAX_BLOB_HASHES; 0 for other types */
+    uint8_t blob_hashes[AK_TX_MAX_BLOB_HASHES][32];
+    const uint8_t *auth_list_rlp; /* EIP-7702: borrowed RLP list of signed tuples (ak_auth.h) */
+    size_t auth_list_rlp_len;
 } ak_tx;
 
 /*
  * The bytes whose Keccak-256 is signed: RLP([..., chainId, 0, 0]) for EIP-155 legacy (EIP-155's
  * "signing data"), RLP of the six fields for pre-155, type byte || RLP([...]) for typed ones.
- * cap >= data_len + access_list_rlp_len + 512 is always enough. *len set.
+ * cap >= data_len + access_list_rlp_len + auth_list_rlp_len + 1200 is always enough. *len set.
  */
 AK_WUR ak_err ak_tx_signing_payload(uint8_t *out, size_t cap, size_t *len, const ak_tx *tx);
 

@@ -379,8 +379,8 @@ static void decode_negative(void)
     CHECK_EQ_INT(ak_tx_decode_signed(&tx, &sig, raw2, len + 1), AK_ERR_RLP);
     /* truncated */
     CHECK_EQ_INT(ak_tx_decode_signed(&tx, &sig, raw, len - 1), AK_ERR_RLP);
-    /* unknown type bytes: 0x03 (blob tx, unsupported), 0x00, 0x7f; 0x80..0xbf is no transaction */
-    raw2[0] = 0x03;
+    /* unknown type bytes: 0x05, 0x00, 0x7f; 0x80..0xbf is no transaction */
+    raw2[0] = 0x05;
     memcpy(raw2 + 1, raw, len);
     CHECK_EQ_INT(ak_tx_decode_signed(&tx, &sig, raw2, len + 1), AK_ERR_TX_TYPE);
     raw2[0] = 0x00;
@@ -548,7 +548,7 @@ static void encode_negative(void)
     tx.chain_id = AK_TX_MAX_CHAIN_ID; /* the largest allowed: v still fits 64 bits */
     CHECK_EQ_INT(ak_tx_encode_signed(out, sizeof out, &n, &tx, &sig), AK_OK);
     tx.chain_id = 1;
-    tx.type = (ak_tx_type)3;
+    tx.type = (ak_tx_type)5;
     CHECK_EQ_INT(ak_tx_signing_hash(h, &tx), AK_ERR_TX_TYPE);
     tx.type = AK_TX_EIP1559;
     tx.pre155 = 1;

@@ -23,6 +23,41 @@ static ak_err parse(cn_options *o, const char *const *args, size_t n)
     return cn_options_parse(o, (int)n + 1, argv, err, sizeof(err));
 }
 
+/* Web3Signer's flag spellings are aliases of ours (issue 10 item 5), "--flag=value" included;
+ * a bad value is reported under the spelling used; the seed spellings keep working. */
+static void test_web3signer_aliases(void)
+{
+    cn_options o;
+    char err[256];
+    char *a1[] = {"anode-connector",
+                  "--config",
+                  "c.json",
+                  "--http-listen-host",
+                  "0.0.0.0",
+                  "--http-listen-port=9443",
+                  "--downstream-http-request-timeout",
+                  "4500",
+                  NULL};
+    CHECK_EQ_INT(cn_options_parse(&o, 8, a1, err, sizeof err), AK_OK);
+    CHECK_STR(o.http_host, "0.0.0.0");
+    CHECK_EQ_INT(o.http_port, 9443);
+    CHECK_EQ_INT(o.ds_timeout_ms, 4500);
+    /* the later flag wins, whichever spelling */
+    char *a2[] = {"anode-connector",    "--config", "c.json", "--http-port", "9100",
+                  "--http-listen-port", "9200",     NULL};
+    CHECK_EQ_INT(cn_options_parse(&o, 7, a2, err, sizeof err), AK_OK);
+    CHECK_EQ_INT(o.http_port, 9200);
+    char *a3[] = {
+        "anode-connector", "--config", "c.json", "--downstream-http-request-timeout", "0", NULL};
+    CHECK_EQ_INT(cn_options_parse(&o, 5, a3, err, sizeof err), AK_ERR_CONFIG);
+    CHECK(strstr(err, "--downstream-http-request-timeout") != NULL);
+    char *a4[] = {"anode-connector", "--config", "c.json", "--http-listen-port", "x", NULL};
+    CHECK_EQ_INT(cn_options_parse(&o, 5, a4, err, sizeof err), AK_ERR_CONFIG);
+    CHECK(strstr(err, "--http-listen-port") != NULL);
+    char *a5[] = {"anode-connector", "--config", "c.json", "--http-listen-hostx", "a", NULL};
+    CHECK_EQ_INT(cn_options_parse(&o, 5, a5, err, sizeof err), AK_ERR_CONFIG);
+}
+
 static void test_options(void)
 {
     cn_options o;
@@ -300,6 +335,7 @@ int main(void)
 {
     cn_log_setup(CN_LOG_ERROR, 1);
     test_options();
+    test_web3signer_aliases();
     test_settings();
     test_load();
     test_factory_local();

@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "ak_hex.h"
+#include "ak_json.h"
 #include "ak_test.h"
 #include "ak_tx.h"
 #include "cn_log.h"
@@ -288,6 +289,33 @@ static int decode_raw(const char *hex, ak_tx *tx, uint8_t *buf, size_t cap)
 }
 
 /* ---- tests ----------------------------------------------------------------------------------- */
+/* A batch past AK_JSON_MAX_MEMBERS gets a message naming the limit (issue #17 item 7). */
+static void test_batch_limit_message(void)
+{
+    size_t n = AK_JSON_MAX_MEMBERS + 1, o = 0;
+    char *body = malloc(2 * n + 2), *raw = NULL;
+    cJSON *r;
+    const cJSON *msg;
+    CHECK(body != NULL);
+    if (body == NULL)
+        return;
+    body[o++] = '[';
+    for (size_t i = 0; i < n; i++) {
+        body[o++] = '1';
+        body[o++] = i + 1 < n ? ',' : ']';
+    }
+    body[o] = '\0';
+    r = call(body, &raw);
+    msg = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "error"), "message");
+    CHECK_EQ_INT(err_code(r), -32600);
+    CHECK(cJSON_IsString(msg) && strstr(msg->valuestring, "at most 4096 requests") != NULL);
+    if (!cJSON_IsString(msg) || strstr(msg->valuestring, "4096") == NULL)
+        fprintf(stderr, "  batch of %zu -> %s\n", n, raw ? raw : "(empty)");
+    free(raw);
+    free(body);
+    cJSON_Delete(r);
+}
+
 static void test_spec_errors(void)
 {
     expect_error("{", -32700, "null");
@@ -297,6 +325,23 @@ static void test_spec_errors(void)
     /* \u0000 would cut the string in cJSON: the message signed would not be the one sent. */
     expect_error("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"personal_sign\",\"params\":"
                  "[\"0x68\\u0000\",\"0x0000000000000000000000000000000000000001\"]}",
+                 -32700, "null");
+    /* Invalid UTF-8 (raw bytes, overlong, encoded surrogate) and lone surrogate escapes: the
+     * bytes signed would be no text the client meant (issue #17 item 6). */
+    expect_error("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"personal_sign\",\"params\":"
+                 "[\"a\xff\",\"0x0000000000000000000000000000000000000001\"]}",
+                 -32700, "null");
+    expect_error("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"personal_sign\",\"params\":"
+                 "[\"\xc0\xaf\",\"0x0000000000000000000000000000000000000001\"]}",
+                 -32700, "null");
+    expect_error("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"personal_sign\",\"params\":"
+                 "[\"\xed\xa0\x80\",\"0x0000000000000000000000000000000000000001\"]}",
+                 -32700, "null");
+    expect_error("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"personal_sign\",\"params\":"
+                 "[\"\\uD800\",\"0x0000000000000000000000000000000000000001\"]}",
+                 -32700, "null");
+    expect_error("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"personal_sign\",\"params\":"
+                 "[\"\\uDC00\\uD800\",\"0x0000000000000000000000000000000000000001\"]}",
                  -32700, "null");
     /* Duplicate keys: the first would be signed, a JavaScript proxy would see the last. */
     expect_error("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_signTransaction\",\"params\":"
@@ -1036,6 +1081,7 @@ int main(void)
     CHECK_EQ_INT(cn_rpc_new(&bad, &cfg), AK_ERR_ARG);
 
     test_spec_errors();
+    test_batch_limit_message();
     test_ids();
     test_notifications_and_batches();
     test_signing_kats();

@@ -277,9 +277,17 @@ printf '{"key_id":"key-one","data":"%s"}\0' "$D32" >"$WORK/nul.json"
 no_sig "sign: raw NUL byte in the body" "${C[@]}" --data-binary @"$WORK/nul.json" "$U/sign"
 no_sig "pubkey POST: key_id with \\u0000" "${C[@]}" -d '{"key_id":"key-one\u0000x"}' "$U/pubkey"
 no_sig "health POST: duplicate key_id" "${C[@]}" -d '{"key_id":"nope","key_id":"key-one"}' "$U/health"
+# invalid UTF-8 (raw byte, overlong, encoded surrogate) and lone surrogate escapes (#17 item 6)
+no_sig "sign: request_id with a raw 0xff byte" "${C[@]}" -d "{\"key_id\":\"key-one\",\"data\":\"$D32\",\"request_id\":\"a$(printf '\377')\"}" "$U/sign"
+no_sig "sign: request_id with an overlong /" "${C[@]}" -d "{\"key_id\":\"key-one\",\"data\":\"$D32\",\"request_id\":\"$(printf '\300\257')\"}" "$U/sign"
+no_sig "sign: request_id with an encoded surrogate" "${C[@]}" -d "{\"key_id\":\"key-one\",\"data\":\"$D32\",\"request_id\":\"$(printf '\355\240\200')\"}" "$U/sign"
+no_sig "sign: request_id with \\uD800" "${C[@]}" -d "{\"key_id\":\"key-one\",\"data\":\"$D32\",\"request_id\":\"a\\uD800\"}" "$U/sign"
+no_sig "sign: request_id with \\uDC00" "${C[@]}" -d "{\"key_id\":\"key-one\",\"data\":\"$D32\",\"request_id\":\"\\uDC00a\"}" "$U/sign"
 check "no HSM signature for NUL / duplicate-key bodies" eq "$(metric anode_keyserver_hsm_sign_calls_total)" "$before"
 # an escaped backslash before u0000 is no NUL: accepted
 expect "sign: \"\\\\u0000\" is not a NUL" 200 - "${C[@]}" -d "{\"key_id\":\"key-one\",\"data\":\"$D32\",\"request_id\":\"a\\\\u0000\"}" "$U/sign"
+# a surrogate pair escape and multi-byte UTF-8 are text: accepted
+expect "sign: request_id with a surrogate pair and UTF-8" 200 - "${C[@]}" -d "{\"key_id\":\"key-one\",\"data\":\"$D32\",\"request_id\":\"\\uD83D\\uDE00 caf$(printf '\303\251')\"}" "$U/sign"
 expect "400 empty batch" 400 empty_batch "${C[@]}" -d '{"requests":[]}' "$U/sign"
 expect "413 batch too large" 413 batch_too_large "${C[@]}" -d "{\"requests\":[$(S),$(S),$(S),$(S),$(S)]}" "$U/sign"
 expect "413 body over the limit (Content-Length)" 413 body_too_large "${C[@]}" -d "$(head -c 9000 /dev/zero | tr '\0' ' ')$(S)" "$U/sign"
