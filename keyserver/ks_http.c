@@ -142,8 +142,9 @@ static enum MHD_Result first_call(ks_http *h, struct MHD_Connection *conn, const
     gnutls_session_t s = ci != NULL ? (gnutls_session_t)ci->tls_session : NULL;
     if (tc == NULL || !ks_tls_conn_identity(tc, s, cfg)) {
         atomic_fetch_add(&h->ctx->metrics.tls_rejected, 1);
-        return reply_error(h, conn, path_ep(url), 403, "client_certificate_required",
-                           "a valid client certificate is required");
+        return reply_error(
+            h, conn, path_ep(url), 403, "client_certificate_required",
+            tc != NULL && tc->why != NULL ? tc->why : "a valid client certificate is required");
     }
     if (tc->cn_client < 0 && tc->fp_client < 0)
         return refuse_unknown(h, conn, url, method, tc);
@@ -257,6 +258,7 @@ ak_err ks_http_start(ks_http **out, ks_ctx *ctx, ks_tls_creds *creds, char *msg,
     }
     h->ctx = ctx;
     h->creds = creds;
+    ks_tls_creds_set_metrics(creds, &ctx->metrics);
     h->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
         MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_ARRAY, threading, MHD_OPTION_HTTPS_MEM_CERT,

@@ -38,6 +38,7 @@
 
 #include "ak_err.h"
 #include "ks_config.h"
+#include "ks_metrics.h"
 
 typedef struct ks_tls_creds ks_tls_creds;
 typedef struct ks_tls_gen ks_tls_gen;
@@ -55,6 +56,7 @@ typedef struct {
     ks_tls_creds *creds;    /* for the generation now in force */
     ks_tls_gen *gen;        /* the credentials of this connection's handshake (a reference) */
     unsigned long gen_seen; /* the generation the identity was last checked against */
+    const char *why;        /* a static reason when a verified certificate was refused, or NULL */
 } ks_tls_conn;
 
 AK_WUR ak_err ks_tls_creds_load(ks_tls_creds **out, const ks_config *cfg, char *msg,
@@ -63,6 +65,8 @@ void ks_tls_creds_free(ks_tls_creds *c);
 /* Read the TLS files named by cfg again; AK_OK: new connections use them and open ones are
  * re-checked. On error (msg says which file and why) the credentials in force are unchanged. */
 AK_WUR ak_err ks_tls_creds_reload(ks_tls_creds *c, const ks_config *cfg, char *msg, size_t msg_cap);
+/* Count reloads (ok / failed) in m from now on (m must outlive c). */
+void ks_tls_creds_set_metrics(ks_tls_creds *c, ks_metrics *m);
 const char *ks_tls_cert_pem(const ks_tls_creds *c);
 const char *ks_tls_key_pem(const ks_tls_creds *c);
 const char *ks_tls_trust_pem(const ks_tls_creds *c);

@@ -39,6 +39,7 @@ pkcs11-tool --module "$MODULE" --token-label kstest --login --pin 123456 --keypa
     --key-type EC:secp256k1 --label k2 --id 02 --usage-sign --sensitive >/dev/null || exit 1
 "$SRC/deploy/pki.sh" --with-test-certs "$WORK/pki" connector alice nobody >/dev/null || exit 1
 echo 123456 >"$WORK/pin"
+chmod 600 "$WORK/pin" # a secret file: group/world-readable ones are refused
 PKI=$WORK/pki
 # pki.sh never replaces an existing CA (every certificate it issued would stop verifying)
 ca_sum=$(sha256sum <"$PKI/ca.crt")
