@@ -402,9 +402,19 @@ static ak_err parse_audit(ks_config *c, const cJSON *root, char *msg, size_t cap
 
 static ak_err parse_limits(ks_config *c, const cJSON *root, char *msg, size_t cap)
 {
-    static const char *const allowed[] = {"max_body",          "max_batch",  "max_json_depth",
-                                          "max_connections",   "max_per_ip", "connection_timeout_s",
-                                          "connection_memory", "threads",    NULL};
+    static const char *const allowed[] = {"max_body",
+                                          "max_batch",
+                                          "max_json_depth",
+                                          "max_connections",
+                                          "max_per_ip",
+                                          "connection_timeout_s",
+                                          "connection_memory",
+                                          "threads",
+                                          "handshake_timeout_s",
+                                          "header_timeout_s",
+                                          "max_unauthenticated_per_ip",
+                                          "max_unauthenticated",
+                                          NULL};
     const cJSON *l;
     unsigned long v = 0;
     ak_err e;
@@ -429,7 +439,17 @@ static ak_err parse_limits(ks_config *c, const cJSON *root, char *msg, size_t ca
     LIM(connection_timeout_s, "connection_timeout_s", 1, 3600, 30);
     LIM(connection_memory, "connection_memory", 8192, 16 * 1024 * 1024, 32 * 1024);
     LIM(threads, "threads", 0, 64, 0);
+    LIM(handshake_timeout_s, "handshake_timeout_s", 1, 600, 5);
+    LIM(header_timeout_s, "header_timeout_s", 1, 600, 10);
+    LIM(max_unauth_per_ip, "max_unauthenticated_per_ip", 1, 65535, 16);
+    LIM(max_unauth, "max_unauthenticated", 1, 65535,
+        c->max_connections > 128 ? 64 : (c->max_connections + 1) / 2 - (c->max_connections > 1));
 #undef LIM
+    if (c->max_connections >= 2 && c->max_unauth >= c->max_connections)
+        return cfg_fail(msg, cap,
+                        "limits.max_unauthenticated: must be below limits.max_connections (%u), "
+                        "or connections that never authenticate could hold every slot",
+                        c->max_connections);
     return AK_OK;
 }
 

@@ -81,6 +81,10 @@ typedef struct {
     unsigned connection_timeout_s;
     size_t connection_memory;
     unsigned threads; /* 0 = a thread per connection, N = epoll pool of N (see ks_http.h) */
+    unsigned handshake_timeout_s; /* TLS handshake deadline from connection start (ks_guard.h) */
+    unsigned header_timeout_s;    /* first request's headers, from the end of the handshake */
+    unsigned max_unauth_per_ip;   /* unauthenticated connections per client address */
+    unsigned max_unauth;          /* ... in all (< max_connections) */
     /* process */
     char user[64]; /* "" = keep the current user */
     /* 1: skip the owner/mode checks of secret files (containers whose secrets are mounted

@@ -9,6 +9,9 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "ks_guard.h"
+#include "rt_clock.h"
+
 /* TLS 1.2 minimum (issue 3); GnuTLS defaults otherwise. */
 #define KS_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 #define KS_STACK_SIZE     (256 * 1024) /* per connection thread; the handler's frames are small */
@@ -17,6 +20,7 @@ struct ks_http {
     struct MHD_Daemon *d;
     ks_ctx *ctx;
     ks_tls_creds *creds;
+    ks_guard *guard; /* deadlines and caps of unauthenticated connections */
 };
 
 typedef struct {
@@ -24,6 +28,37 @@ typedef struct {
     size_t len, cap;
     size_t expected; /* Content-Length, 0 if none */
 } req_ctx;
+
+/* Deadlines and caps for a connection that has not authenticated yet (ks_guard.h). */
+static void guard_conn_start(ks_http *h, struct MHD_Connection *conn, ks_tls_conn *tc,
+                             gnutls_session_t s)
+{
+    const union MHD_ConnectionInfo *fi =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *ai =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (fi == NULL)
+        return;
+    if (tc == NULL) { /* out of memory: nothing to hold the entry, so no connection either */
+        (void)shutdown(fi->connect_fd, SHUT_RDWR);
+        return;
+    }
+    tc->guard = ks_guard_start(h->guard, fi->connect_fd, ai != NULL ? ai->client_addr : NULL, s);
+}
+
+static void guard_conn_closed(ks_http *h, ks_tls_conn *tc)
+{
+    if (tc != NULL)
+        ks_guard_closed(h->guard, tc->guard);
+}
+
+static ak_err guard_setup(ks_http *h, char *msg, size_t msg_cap)
+{
+    if (ks_guard_new(&h->guard, h->ctx->cfg, rt_clock_system(), &h->ctx->metrics) == AK_OK)
+        return AK_OK;
+    snprintf(msg, msg_cap, "cannot start the connection deadline thread");
+    return AK_ERR_INTERNAL;
+}
 
 static void notify_conn(void *cls, struct MHD_Connection *conn, void **socket_context,
                         enum MHD_ConnectionNotificationCode toe)
@@ -34,7 +69,9 @@ static void notify_conn(void *cls, struct MHD_Connection *conn, void **socket_co
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
         gnutls_session_t s = ci != NULL ? (gnutls_session_t)ci->tls_session : NULL;
         *socket_context = ks_tls_conn_start(h->creds, s);
+        guard_conn_start(h, conn, *socket_context, s);
     } else {
+        guard_conn_closed(h, *socket_context);
         ks_tls_conn_free(*socket_context);
         *socket_context = NULL;
     }
@@ -146,6 +183,7 @@ static enum MHD_Result first_call(ks_http *h, struct MHD_Connection *conn, const
             h, conn, path_ep(url), 403, "client_certificate_required",
             tc != NULL && tc->why != NULL ? tc->why : "a valid client certificate is required");
     }
+    ks_guard_authenticated(h->guard, tc->guard);
     if (tc->cn_client < 0 && tc->fp_client < 0)
         return refuse_unknown(h, conn, url, method, tc);
     req_ctx *rc = calloc(1, sizeof *rc);
@@ -259,6 +297,10 @@ ak_err ks_http_start(ks_http **out, ks_ctx *ctx, ks_tls_creds *creds, char *msg,
     h->ctx = ctx;
     h->creds = creds;
     ks_tls_creds_set_metrics(creds, &ctx->metrics);
+    if (guard_setup(h, msg, msg_cap) != AK_OK) {
+        free(h);
+        return AK_ERR_INTERNAL;
+    }
     h->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
         MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_ARRAY, threading, MHD_OPTION_HTTPS_MEM_CERT,
@@ -273,6 +315,7 @@ ak_err ks_http_start(ks_http **out, ks_ctx *ctx, ks_tls_creds *creds, char *msg,
     if (h->d == NULL) {
         snprintf(msg, msg_cap, "cannot listen on %s port %u (in use, or TLS setup failed)",
                  cfg->listen_address, cfg->port);
+        ks_guard_free(h->guard);
         free(h);
         return AK_ERR_NETWORK;
     }
@@ -285,6 +328,7 @@ void ks_http_stop(ks_http *h)
     if (h == NULL)
         return;
     MHD_stop_daemon(h->d);
+    ks_guard_free(h->guard);
     free(h);
 }
 

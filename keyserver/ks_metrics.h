@@ -39,6 +39,11 @@ typedef struct {
     atomic_uint_fast64_t tls_rejected;       /* requests on connections whose cert did not verify */
     atomic_uint_fast64_t tls_reloads_ok;     /* SIGHUP reloads of the TLS files that took effect */
     atomic_uint_fast64_t tls_reloads_failed; /* ... refused (the previous files stay in force) */
+    /* unauthenticated connections closed by ks_guard, by reason */
+    atomic_uint_fast64_t conn_handshake_deadline;
+    atomic_uint_fast64_t conn_header_deadline;
+    atomic_uint_fast64_t conn_closed_ip_cap;
+    atomic_uint_fast64_t conn_evicted;
 } ks_metrics;
 
 typedef struct {

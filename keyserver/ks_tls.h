@@ -57,6 +57,8 @@ typedef struct {
     ks_tls_gen *gen;        /* the credentials of this connection's handshake (a reference) */
     unsigned long gen_seen; /* the generation the identity was last checked against */
     const char *why;        /* a static reason when a verified certificate was refused, or NULL */
+    struct ks_guard_conn
+        *guard; /* the connection's deadline entry (ks_guard.h), owned by ks_http */
 } ks_tls_conn;
 
 AK_WUR ak_err ks_tls_creds_load(ks_tls_creds **out, const ks_config *cfg, char *msg,
