@@ -616,7 +616,6 @@ ak_err ks_config_read_pin(const ks_config *c, char **pin, size_t *pin_len, char 
         if ((err = ks_config_check_secret(c, fd, "pkcs11.pin_file", c->pin_file, msg, msg_cap)) !=
             AK_OK)
             goto out;
-        err = AK_ERR_PIN;
         for (;;) {
             ssize_t r = read(fd, buf + n, KS_PIN_BUF - n);
             if (r < 0 && errno == EINTR)

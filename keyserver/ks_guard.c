@@ -128,7 +128,7 @@ ks_guard_conn *ks_guard_start(ks_guard *g, int fd, const struct sockaddr *peer,
         (void)shutdown(fd, SHUT_RDWR); /* this address has enough handshakes in progress */
         count(g, &g->m->conn_closed_ip_cap);
     } else {
-        if (g->n >= g->cap_all) {
+        if (g->n >= g->cap_all && g->head != NULL) {
             close_conn(g, g->head); /* the oldest unauthenticated connection */
             count(g, &g->m->conn_evicted);
         }

@@ -189,7 +189,6 @@ ak_err ks_tls_issuers_load(gnutls_x509_crt_t **out, unsigned *n_out,
     *n_out = 0;
     if (pinned && (err = read_pem(&own, path, msg, msg_cap)) != AK_OK)
         goto out;
-    err = AK_ERR_CONFIG;
     int rc = gnutls_x509_crt_list_import2(&iss, &n, pinned ? &own : trust, GNUTLS_X509_FMT_PEM, 0);
     if (rc < 0 || n == 0) {
         err = fail(msg, msg_cap, "%s: no PEM certificate in \"%s\"", field, path);
