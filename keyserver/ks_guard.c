@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 
 struct ks_guard_conn {
@@ -18,6 +19,7 @@ struct ks_guard_conn {
     uint8_t addr[16];
     int64_t start_ms; /* connection start */
     int64_t hs_ms;    /* end of the handshake, 0 before */
+    int hello;        /* its ClientHello has been received */
 };
 
 struct ks_guard {
@@ -83,26 +85,47 @@ static int same_peer(const ks_guard_conn *a, const ks_guard_conn *b)
     return memcmp(a->addr, b->addr, a->family == AF_INET ? 4 : 16) == 0;
 }
 
-/* GnuTLS handshake hook: the client's Finished message has been received. Runs on the
- * connection's thread; finds the entry by session under the lock. */
+/* GnuTLS handshake hook (every message): marks the client's ClientHello and Finished as they
+ * arrive. Runs on the connection's thread; finds the entry by session under the lock. */
 static int hs_done(gnutls_session_t session, unsigned htype, unsigned when, unsigned incoming,
                    const gnutls_datum_t *msg)
 {
-    (void)htype;
     (void)when;
     (void)msg;
     ks_guard *g = atomic_load(&hook_guard);
-    if (g == NULL || !incoming)
+    if (g == NULL || !incoming ||
+        (htype != GNUTLS_HANDSHAKE_CLIENT_HELLO && htype != GNUTLS_HANDSHAKE_FINISHED))
         return 0;
     pthread_mutex_lock(&g->mu);
-    for (ks_guard_conn *c = g->head; c != NULL; c = c->next)
-        if (c->session == session && c->hs_ms == 0) {
+    for (ks_guard_conn *c = g->head; c != NULL; c = c->next) {
+        if (c->session != session)
+            continue;
+        c->hello = 1;
+        if (htype == GNUTLS_HANDSHAKE_FINISHED && c->hs_ms == 0) {
             c->hs_ms = rt_clock_mono_ms(g->clk);
             if (c->hs_ms == 0)
                 c->hs_ms = 1;
         }
+    }
     pthread_mutex_unlock(&g->mu);
     return 0;
+}
+
+/* Under g->mu, the list full: whom to evict. The oldest connection that has shown no sign of
+ * a handshake (no ClientHello processed, nothing waiting in its receive buffer) - an idle flood
+ * connection - rather than a client whose handshake is under way but not yet processed (the
+ * server may be busy accepting the flood); failing that, the oldest. */
+static ks_guard_conn *victim(ks_guard *g)
+{
+    for (ks_guard_conn *c = g->head; c != NULL; c = c->next) {
+        int pending = 0;
+        if (c->hello || c->hs_ms != 0)
+            continue;
+        if (ioctl(c->fd, FIONREAD, &pending) == 0 && pending > 0)
+            continue;
+        return c;
+    }
+    return g->head;
 }
 
 ks_guard_conn *ks_guard_start(ks_guard *g, int fd, const struct sockaddr *peer,
@@ -117,7 +140,7 @@ ks_guard_conn *ks_guard_start(ks_guard *g, int fd, const struct sockaddr *peer,
     c->session = session;
     peer_key(c, peer);
     if (session != NULL)
-        gnutls_handshake_set_hook_function(session, GNUTLS_HANDSHAKE_FINISHED, GNUTLS_HOOK_POST,
+        gnutls_handshake_set_hook_function(session, GNUTLS_HANDSHAKE_ANY, GNUTLS_HOOK_POST,
                                            hs_done);
     pthread_mutex_lock(&g->mu);
     c->start_ms = rt_clock_mono_ms(g->clk);
@@ -129,7 +152,7 @@ ks_guard_conn *ks_guard_start(ks_guard *g, int fd, const struct sockaddr *peer,
         count(g, &g->m->conn_closed_ip_cap);
     } else {
         if (g->n >= g->cap_all && g->head != NULL) {
-            close_conn(g, g->head); /* the oldest unauthenticated connection */
+            close_conn(g, victim(g));
             count(g, &g->m->conn_evicted);
         }
         c->prev = g->tail;

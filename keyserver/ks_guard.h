@@ -13,9 +13,10 @@
  * deadline, unlike libmicrohttpd's idle timeout.
  * Caps: at most max_unauth_per_ip unauthenticated connections per client address (a new one
  * over it is closed at once) and max_unauth in all (a new one over it evicts the oldest
- * unauthenticated connection, which has had the longest to finish: a legitimate handshake takes
- * milliseconds). max_unauth < max_connections, so connections that never authenticate can never
- * hold the slots of authenticated clients.
+ * unauthenticated connection that shows no sign of a handshake - no ClientHello processed,
+ * nothing in its receive buffer - else the oldest: a legitimate handshake takes milliseconds).
+ * max_unauth < max_connections, so connections that never authenticate can never hold the slots of
+ * authenticated clients.
  *
  * Thread safety: every function may be called from any libmicrohttpd thread; one mutex guards
  * the list of unauthenticated connections (at most max_unauth + 1 entries, scanned linearly).

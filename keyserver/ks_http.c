@@ -4,10 +4,12 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "ks_guard.h"
 #include "rt_clock.h"
@@ -250,9 +252,44 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return send_reply(conn, &r);
 }
 
+/* libmicrohttpd logs a line per failed handshake: a flood of connections that never
+ * authenticate (closed by ks_guard) would flood the log too. At most KS_LOG_BURST lines per
+ * second; the number dropped is logged with the next line that passes. */
+#define KS_LOG_BURST 20
+static int log_mhd_allowed(unsigned long *dropped)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static time_t window;
+    static unsigned n;
+    static unsigned long skipped;
+    int ok;
+    time_t now = time(NULL);
+    pthread_mutex_lock(&mu);
+    if (now != window) {
+        window = now;
+        n = 0;
+    }
+    ok = n < KS_LOG_BURST;
+    if (ok) {
+        n++;
+        *dropped = skipped;
+        skipped = 0;
+    } else {
+        skipped++;
+    }
+    pthread_mutex_unlock(&mu);
+    return ok;
+}
+
 __attribute__((format(printf, 2, 0))) static void log_mhd(void *cls, const char *fmt, va_list ap)
 {
+    unsigned long dropped = 0;
     (void)cls;
+    if (!log_mhd_allowed(&dropped))
+        return;
+    if (dropped > 0)
+        fprintf(stderr, "anode-keyserver: http: (%lu messages not logged: more than 20 a second)\n",
+                dropped);
     fputs("anode-keyserver: http: ", stderr);
     vfprintf(stderr, fmt, ap);
 }
