@@ -10,7 +10,10 @@
  * checks again (ks_tls_conn_identity(): gnutls_certificate_verify_peers status must be 0) once
  * per connection and caches the subject CN and the SHA-256 fingerprint of the certificate, so
  * keep-alive requests do not re-verify the chain (~0.5 ms). Both checks require the clientAuth
- * extended key usage (a serverAuth-only certificate from our CA is refused). The cached identity
+ * extended key usage (a serverAuth-only certificate from our CA is refused). The handler also
+ * refuses (tc->why, logged by fingerprint) a certificate with more than one subject CN and one
+ * not issued directly by a CA of tls.client_issuers (ks_tls_pki.h); the CRL is verified before
+ * it is used (ks_tls_pki.h), and the TLS key must pass the secret-file checks. The cached identity
  * also keeps the certificate's notAfter: once it has passed, every further request on that
  * connection is refused (403) although the connection itself stays open.
  *
