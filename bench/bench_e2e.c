@@ -247,7 +247,7 @@ int main(int argc, char **argv)
     snprintf(cmd, sizeof cmd,
              "sh %s/deploy/softhsm-init.sh %s/hsm " TOKEN " " PIN " 654321 " KEY_LABEL
              " 01 >/dev/null && bash %s/deploy/pki.sh %s/pki connector >/dev/null && "
-             "printf " PIN " > %s/pin",
+             "umask 077 && printf " PIN " > %s/pin",
              AK_SOURCE_DIR_DEFAULT, dir, AK_SOURCE_DIR_DEFAULT, dir, dir);
     if (system(cmd) != 0) { /* NOLINT(cert-env33-c): the repo's own set-up scripts */
         fprintf(stderr, "bench_e2e: token/PKI set-up failed\n");

@@ -211,7 +211,8 @@ int main(int argc, char **argv)
         return 1;
     snprintf(cmd, sizeof cmd,
              "%s/deploy/softhsm-init.sh %s/hsm bench " PIN " 654321 bench-key 01 >/dev/null && "
-             "%s/deploy/pki.sh %s/pki bench-client >/dev/null && echo " PIN " > %s/pin",
+             "%s/deploy/pki.sh %s/pki bench-client >/dev/null && umask 077 && echo " PIN
+             " > %s/pin",
              AK_SOURCE_DIR_DEFAULT, dir, AK_SOURCE_DIR_DEFAULT, dir, dir);
     if (run(cmd) != 0)
         goto out;

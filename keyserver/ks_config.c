@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -85,6 +86,21 @@ static ak_err get_uint(unsigned long *out, const cJSON *obj, const char *where, 
     return AK_OK;
 }
 
+static ak_err get_bool(int *out, const cJSON *obj, const char *name, int dflt, char *msg,
+                       size_t cap)
+{
+    const char *dot = strrchr(name, '.');
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, dot != NULL ? dot + 1 : name);
+    if (v == NULL) {
+        *out = dflt;
+        return AK_OK;
+    }
+    if (!cJSON_IsBool(v))
+        return cfg_fail(msg, cap, "%s: must be true or false", name);
+    *out = cJSON_IsTrue(v);
+    return AK_OK;
+}
+
 static ak_err get_obj(const cJSON **out, const cJSON *root, const char *name, int required,
                       char *msg, size_t cap)
 {
@@ -130,7 +146,8 @@ long ks_config_key_index(const ks_config *c, const char *key_id, size_t len)
 static ak_err parse_listen_tls(ks_config *c, const cJSON *root, char *msg, size_t cap)
 {
     static const char *const l_allowed[] = {"address", "port", NULL};
-    static const char *const t_allowed[] = {"cert", "key", "client_ca", "crl", NULL};
+    static const char *const t_allowed[] = {
+        "cert", "key", "client_ca", "crl", "crl_required", "client_issuers", NULL};
     const cJSON *l, *t;
     unsigned long v = 0;
     ak_err e;
@@ -149,13 +166,21 @@ static ak_err parse_listen_tls(ks_config *c, const cJSON *root, char *msg, size_
         (e = get_str(c->tls_key, sizeof c->tls_key, t, "tls", "key", 1, msg, cap)) != AK_OK ||
         (e = get_str(c->tls_client_ca, sizeof c->tls_client_ca, t, "tls", "client_ca", 1, msg,
                      cap)) != AK_OK ||
-        (e = get_str(c->tls_crl, sizeof c->tls_crl, t, "tls", "crl", 0, msg, cap)) != AK_OK)
+        (e = get_str(c->tls_crl, sizeof c->tls_crl, t, "tls", "crl", 0, msg, cap)) != AK_OK ||
+        (e = get_str(c->tls_client_issuers, sizeof c->tls_client_issuers, t, "tls",
+                     "client_issuers", 0, msg, cap)) != AK_OK ||
+        (e = get_bool(&c->tls_crl_required, t, "tls.crl_required", 0, msg, cap)) != AK_OK)
         return e;
+    if (c->tls_crl_required && c->tls_crl[0] == '\0')
+        return cfg_fail(msg, cap, "tls.crl: missing (tls.crl_required is true)");
     if ((e = check_readable(c->tls_cert, "tls.cert", msg, cap)) != AK_OK ||
         (e = check_readable(c->tls_key, "tls.key", msg, cap)) != AK_OK ||
         (e = check_readable(c->tls_client_ca, "tls.client_ca", msg, cap)) != AK_OK)
         return e;
     if (c->tls_crl[0] != '\0' && (e = check_readable(c->tls_crl, "tls.crl", msg, cap)) != AK_OK)
+        return e;
+    if (c->tls_client_issuers[0] != '\0' &&
+        (e = check_readable(c->tls_client_issuers, "tls.client_issuers", msg, cap)) != AK_OK)
         return e;
     return AK_OK;
 }
@@ -377,9 +402,19 @@ static ak_err parse_audit(ks_config *c, const cJSON *root, char *msg, size_t cap
 
 static ak_err parse_limits(ks_config *c, const cJSON *root, char *msg, size_t cap)
 {
-    static const char *const allowed[] = {"max_body",          "max_batch",  "max_json_depth",
-                                          "max_connections",   "max_per_ip", "connection_timeout_s",
-                                          "connection_memory", "threads",    NULL};
+    static const char *const allowed[] = {"max_body",
+                                          "max_batch",
+                                          "max_json_depth",
+                                          "max_connections",
+                                          "max_per_ip",
+                                          "connection_timeout_s",
+                                          "connection_memory",
+                                          "threads",
+                                          "handshake_timeout_s",
+                                          "header_timeout_s",
+                                          "max_unauthenticated_per_ip",
+                                          "max_unauthenticated",
+                                          NULL};
     const cJSON *l;
     unsigned long v = 0;
     ak_err e;
@@ -404,7 +439,17 @@ static ak_err parse_limits(ks_config *c, const cJSON *root, char *msg, size_t ca
     LIM(connection_timeout_s, "connection_timeout_s", 1, 3600, 30);
     LIM(connection_memory, "connection_memory", 8192, 16 * 1024 * 1024, 32 * 1024);
     LIM(threads, "threads", 0, 64, 0);
+    LIM(handshake_timeout_s, "handshake_timeout_s", 1, 600, 5);
+    LIM(header_timeout_s, "header_timeout_s", 1, 600, 10);
+    LIM(max_unauth_per_ip, "max_unauthenticated_per_ip", 1, 65535, 16);
+    LIM(max_unauth, "max_unauthenticated", 1, 65535,
+        c->max_connections > 128 ? 64 : (c->max_connections + 1) / 2 - (c->max_connections > 1));
 #undef LIM
+    if (c->max_connections >= 2 && c->max_unauth >= c->max_connections)
+        return cfg_fail(msg, cap,
+                        "limits.max_unauthenticated: must be below limits.max_connections (%u), "
+                        "or connections that never authenticate could hold every slot",
+                        c->max_connections);
     return AK_OK;
 }
 
@@ -453,8 +498,10 @@ out:
 
 ak_err ks_config_load(ks_config **out, const char *path, char *msg, size_t msg_cap)
 {
-    static const char *const allowed[] = {"listen", "tls",    "pkcs11", "keys", "clients",
-                                          "audit",  "limits", "user",   NULL};
+    static const char *const allowed[] = {"listen", "tls",     "pkcs11",
+                                          "keys",   "clients", "audit",
+                                          "limits", "user",    "allow_insecure_secret_files",
+                                          NULL};
     ak_err err;
     char *text = NULL;
     size_t len = 0;
@@ -498,7 +545,10 @@ ak_err ks_config_load(ks_config **out, const char *path, char *msg, size_t msg_c
         (err = parse_clients(c, root, msg, msg_cap)) != AK_OK ||
         (err = parse_audit(c, root, msg, msg_cap)) != AK_OK ||
         (err = parse_limits(c, root, msg, msg_cap)) != AK_OK ||
-        (err = get_str(c->user, sizeof c->user, root, "config", "user", 0, msg, msg_cap)) != AK_OK)
+        (err = get_str(c->user, sizeof c->user, root, "config", "user", 0, msg, msg_cap)) !=
+            AK_OK ||
+        (err = get_bool(&c->allow_insecure_secret_files, root, "allow_insecure_secret_files", 0,
+                        msg, msg_cap)) != AK_OK)
         goto out;
     *out = c;
     c = NULL;
@@ -563,6 +613,9 @@ ak_err ks_config_read_pin(const ks_config *c, char **pin, size_t *pin_len, char 
                            strerror(errno));
             goto out;
         }
+        if ((err = ks_config_check_secret(c, fd, "pkcs11.pin_file", c->pin_file, msg, msg_cap)) !=
+            AK_OK)
+            goto out;
         for (;;) {
             ssize_t r = read(fd, buf + n, KS_PIN_BUF - n);
             if (r < 0 && errno == EINTR)
@@ -599,4 +652,34 @@ out:
         close(fd);
     ak_secure_free(buf, KS_PIN_BUF);
     return err;
+}
+
+ak_err ks_config_check_secret(const ks_config *c, int fd, const char *field, const char *path,
+                              char *msg, size_t msg_cap)
+{
+    struct stat st;
+    if (c->allow_insecure_secret_files)
+        return AK_OK;
+    if (fstat(fd, &st) != 0)
+        return cfg_fail(msg, msg_cap, "%s: cannot stat \"%s\": %s", field, path, strerror(errno));
+    if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+        return cfg_fail(msg, msg_cap,
+                        "%s: \"%s\" is accessible to group or others (mode %04o): a secret file "
+                        "must be mode 0600 or 0400 (chmod go= it), or set "
+                        "allow_insecure_secret_files",
+                        field, path, (unsigned)(st.st_mode & 07777));
+    if (st.st_uid == geteuid())
+        return AK_OK;
+    if (c->user[0] != '\0') {
+        struct passwd pw, *res = NULL;
+        char buf[1024];
+        if (getpwnam_r(c->user, &pw, buf, sizeof buf, &res) == 0 && res != NULL &&
+            res->pw_uid == st.st_uid)
+            return AK_OK;
+    }
+    return cfg_fail(msg, msg_cap,
+                    "%s: \"%s\" is owned by uid %u, not by the daemon's user (uid %u%s%s): "
+                    "chown it, or set allow_insecure_secret_files",
+                    field, path, (unsigned)st.st_uid, (unsigned)geteuid(),
+                    c->user[0] != '\0' ? " or user " : "", c->user);
 }

@@ -53,6 +53,8 @@ typedef struct {
     char tls_key[KS_PATH_MAX + 1];
     char tls_client_ca[KS_PATH_MAX + 1];
     char tls_crl[KS_PATH_MAX + 1]; /* "" = none */
+    int tls_crl_required;          /* 1: a CRL is required, covering every CA of client_ca */
+    char tls_client_issuers[KS_PATH_MAX + 1]; /* "" = the certificates of client_ca */
     /* pkcs11 */
     char module[KS_PATH_MAX + 1];
     char token_label[65];
@@ -79,8 +81,15 @@ typedef struct {
     unsigned connection_timeout_s;
     size_t connection_memory;
     unsigned threads; /* 0 = a thread per connection, N = epoll pool of N (see ks_http.h) */
+    unsigned handshake_timeout_s; /* TLS handshake deadline from connection start (ks_guard.h) */
+    unsigned header_timeout_s;    /* first request's headers, from the end of the handshake */
+    unsigned max_unauth_per_ip;   /* unauthenticated connections per client address */
+    unsigned max_unauth;          /* ... in all (< max_connections) */
     /* process */
     char user[64]; /* "" = keep the current user */
+    /* 1: skip the owner/mode checks of secret files (containers whose secrets are mounted
+     * read-only by another user); see ks_config_check_secret() */
+    int allow_insecure_secret_files;
 } ks_config;
 
 AK_WUR ak_err ks_config_load(ks_config **out, const char *path, char *msg, size_t msg_cap);
@@ -99,5 +108,14 @@ long ks_config_key_index(const ks_config *c, const char *key_id, size_t len);
 #define KS_PIN_BUF 257
 AK_WUR ak_err ks_config_read_pin(const ks_config *c, char **pin, size_t *pin_len, char *msg,
                                  size_t msg_cap);
+
+/*
+ * A secret file (the PIN file, the TLS key) open on fd: refused (AK_ERR_CONFIG, msg names
+ * field and path) when group or others have any permission on it, or when it is owned by
+ * neither the effective user nor the configured `user`. c->allow_insecure_secret_files turns
+ * the check off. fstat on the open descriptor: the file checked is the file read.
+ */
+AK_WUR ak_err ks_config_check_secret(const ks_config *c, int fd, const char *field,
+                                     const char *path, char *msg, size_t msg_cap);
 
 #endif

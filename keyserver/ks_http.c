@@ -4,10 +4,15 @@
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
+
+#include "ks_guard.h"
+#include "rt_clock.h"
 
 /* TLS 1.2 minimum (issue 3); GnuTLS defaults otherwise. */
 #define KS_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
@@ -17,6 +22,7 @@ struct ks_http {
     struct MHD_Daemon *d;
     ks_ctx *ctx;
     ks_tls_creds *creds;
+    ks_guard *guard; /* deadlines and caps of unauthenticated connections */
 };
 
 typedef struct {
@@ -24,6 +30,37 @@ typedef struct {
     size_t len, cap;
     size_t expected; /* Content-Length, 0 if none */
 } req_ctx;
+
+/* Deadlines and caps for a connection that has not authenticated yet (ks_guard.h). */
+static void guard_conn_start(ks_http *h, struct MHD_Connection *conn, ks_tls_conn *tc,
+                             gnutls_session_t s)
+{
+    const union MHD_ConnectionInfo *fi =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    const union MHD_ConnectionInfo *ai =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (fi == NULL)
+        return;
+    if (tc == NULL) { /* out of memory: nothing to hold the entry, so no connection either */
+        (void)shutdown(fi->connect_fd, SHUT_RDWR);
+        return;
+    }
+    tc->guard = ks_guard_start(h->guard, fi->connect_fd, ai != NULL ? ai->client_addr : NULL, s);
+}
+
+static void guard_conn_closed(ks_http *h, ks_tls_conn *tc)
+{
+    if (tc != NULL)
+        ks_guard_closed(h->guard, tc->guard);
+}
+
+static ak_err guard_setup(ks_http *h, char *msg, size_t msg_cap)
+{
+    if (ks_guard_new(&h->guard, h->ctx->cfg, rt_clock_system(), &h->ctx->metrics) == AK_OK)
+        return AK_OK;
+    snprintf(msg, msg_cap, "cannot start the connection deadline thread");
+    return AK_ERR_INTERNAL;
+}
 
 static void notify_conn(void *cls, struct MHD_Connection *conn, void **socket_context,
                         enum MHD_ConnectionNotificationCode toe)
@@ -34,7 +71,9 @@ static void notify_conn(void *cls, struct MHD_Connection *conn, void **socket_co
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
         gnutls_session_t s = ci != NULL ? (gnutls_session_t)ci->tls_session : NULL;
         *socket_context = ks_tls_conn_start(h->creds, s);
+        guard_conn_start(h, conn, *socket_context, s);
     } else {
+        guard_conn_closed(h, *socket_context);
         ks_tls_conn_free(*socket_context);
         *socket_context = NULL;
     }
@@ -142,9 +181,11 @@ static enum MHD_Result first_call(ks_http *h, struct MHD_Connection *conn, const
     gnutls_session_t s = ci != NULL ? (gnutls_session_t)ci->tls_session : NULL;
     if (tc == NULL || !ks_tls_conn_identity(tc, s, cfg)) {
         atomic_fetch_add(&h->ctx->metrics.tls_rejected, 1);
-        return reply_error(h, conn, path_ep(url), 403, "client_certificate_required",
-                           "a valid client certificate is required");
+        return reply_error(
+            h, conn, path_ep(url), 403, "client_certificate_required",
+            tc != NULL && tc->why != NULL ? tc->why : "a valid client certificate is required");
     }
+    ks_guard_authenticated(h->guard, tc->guard);
     if (tc->cn_client < 0 && tc->fp_client < 0)
         return refuse_unknown(h, conn, url, method, tc);
     req_ctx *rc = calloc(1, sizeof *rc);
@@ -211,9 +252,44 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return send_reply(conn, &r);
 }
 
+/* libmicrohttpd logs a line per failed handshake: a flood of connections that never
+ * authenticate (closed by ks_guard) would flood the log too. At most KS_LOG_BURST lines per
+ * second; the number dropped is logged with the next line that passes. */
+#define KS_LOG_BURST 20
+static int log_mhd_allowed(unsigned long *dropped)
+{
+    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+    static time_t window;
+    static unsigned n;
+    static unsigned long skipped;
+    int ok;
+    time_t now = time(NULL);
+    pthread_mutex_lock(&mu);
+    if (now != window) {
+        window = now;
+        n = 0;
+    }
+    ok = n < KS_LOG_BURST;
+    if (ok) {
+        n++;
+        *dropped = skipped;
+        skipped = 0;
+    } else {
+        skipped++;
+    }
+    pthread_mutex_unlock(&mu);
+    return ok;
+}
+
 __attribute__((format(printf, 2, 0))) static void log_mhd(void *cls, const char *fmt, va_list ap)
 {
+    unsigned long dropped = 0;
     (void)cls;
+    if (!log_mhd_allowed(&dropped))
+        return;
+    if (dropped > 0)
+        fprintf(stderr, "anode-keyserver: http: (%lu messages not logged: more than 20 a second)\n",
+                dropped);
     fputs("anode-keyserver: http: ", stderr);
     vfprintf(stderr, fmt, ap);
 }
@@ -257,6 +333,11 @@ ak_err ks_http_start(ks_http **out, ks_ctx *ctx, ks_tls_creds *creds, char *msg,
     }
     h->ctx = ctx;
     h->creds = creds;
+    ks_tls_creds_set_metrics(creds, &ctx->metrics);
+    if (guard_setup(h, msg, msg_cap) != AK_OK) {
+        free(h);
+        return AK_ERR_INTERNAL;
+    }
     h->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
         MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_ARRAY, threading, MHD_OPTION_HTTPS_MEM_CERT,
@@ -271,6 +352,7 @@ ak_err ks_http_start(ks_http **out, ks_ctx *ctx, ks_tls_creds *creds, char *msg,
     if (h->d == NULL) {
         snprintf(msg, msg_cap, "cannot listen on %s port %u (in use, or TLS setup failed)",
                  cfg->listen_address, cfg->port);
+        ks_guard_free(h->guard);
         free(h);
         return AK_ERR_NETWORK;
     }
@@ -283,6 +365,7 @@ void ks_http_stop(ks_http *h)
     if (h == NULL)
         return;
     MHD_stop_daemon(h->d);
+    ks_guard_free(h->guard);
     free(h);
 }
 

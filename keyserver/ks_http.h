@@ -7,10 +7,11 @@
  * all its connections, and MHD spreads connections unevenly over workers (measured: 16
  * connections on 8 workers left 3 idle); a thread per connection keeps one signature in flight
  * per client and measured the best /sign throughput and p99 (docs/keyserver.md). Every limit is
- * set explicitly (connections, per IP, memory per connection, idle timeout). Client certificates
- * are enforced through ks_tls (see ks_tls.h). Keep-alive: the handler never queues its answer on
- * the first call for a request except to refuse it (413 on Content-Length, 403 on a failed or
- * expired certificate, 403 client_not_allowed for a certificate whose identity is not in
+ * set explicitly (connections, per IP, memory per connection, idle timeout); connections that
+ * have not authenticated yet get handshake/header deadlines and caps (ks_guard.h). Client
+ * certificates are enforced through ks_tls (see ks_tls.h). Keep-alive: the handler never queues its
+ * answer on the first call for a request except to refuse it (413 on Content-Length, 403 on a
+ * failed or expired certificate, 403 client_not_allowed for a certificate whose identity is not in
  * `clients`, on every endpoint), where closing the connection is intended. Bodies are counted as
  * they arrive and never exceed cfg->max_body; a chunked upload that passes it is aborted
  * (connection closed).

@@ -105,6 +105,24 @@ ak_err ks_metrics_render(char *out, size_t cap, size_t *len, ks_metrics *m,
             LD(m->sign_failures));
     counter(&o, "anode_keyserver_tls_rejected_total",
             "Requests refused because the client certificate did not verify.", LD(m->tls_rejected));
+    put(&o,
+        "# HELP anode_keyserver_tls_reload_total Reloads of the TLS files (SIGHUP) by result; "
+        "on error the previous files stay in force.\n"
+        "# TYPE anode_keyserver_tls_reload_total counter\n"
+        "anode_keyserver_tls_reload_total{result=\"ok\"} %llu\n"
+        "anode_keyserver_tls_reload_total{result=\"error\"} %llu\n",
+        LD(m->tls_reloads_ok), LD(m->tls_reloads_failed));
+    put(&o,
+        "# HELP anode_keyserver_unauthenticated_closed_total Connections closed before they "
+        "authenticated: handshake or header deadline passed, per-address cap, evicted by a newer "
+        "one when all unauthenticated slots were taken.\n"
+        "# TYPE anode_keyserver_unauthenticated_closed_total counter\n"
+        "anode_keyserver_unauthenticated_closed_total{reason=\"handshake_deadline\"} %llu\n"
+        "anode_keyserver_unauthenticated_closed_total{reason=\"header_deadline\"} %llu\n"
+        "anode_keyserver_unauthenticated_closed_total{reason=\"per_address_cap\"} %llu\n"
+        "anode_keyserver_unauthenticated_closed_total{reason=\"evicted\"} %llu\n",
+        LD(m->conn_handshake_deadline), LD(m->conn_header_deadline), LD(m->conn_closed_ip_cap),
+        LD(m->conn_evicted));
     counter(&o, "anode_keyserver_hsm_sign_calls_total", "Successful C_Sign calls on the token.",
             ext->hsm_sign_ok);
     counter(&o, "anode_keyserver_hsm_errors_total", "Failed HSM signature attempts.",

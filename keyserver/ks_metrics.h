@@ -32,11 +32,18 @@ typedef struct {
     atomic_uint_fast64_t lat_bucket[KS_N_LAT_BUCKETS + 1]; /* last = +Inf */
     atomic_uint_fast64_t lat_sum_us;
     atomic_uint_fast64_t lat_count;
-    atomic_uint_fast64_t signatures;    /* signatures returned to clients */
-    atomic_uint_fast64_t refused;       /* sign requests refused (403) */
-    atomic_uint_fast64_t rate_limited;  /* sign requests refused by the client's rate limit */
-    atomic_uint_fast64_t sign_failures; /* HSM signing failures seen by the server */
-    atomic_uint_fast64_t tls_rejected;  /* requests on connections whose cert did not verify */
+    atomic_uint_fast64_t signatures;         /* signatures returned to clients */
+    atomic_uint_fast64_t refused;            /* sign requests refused (403) */
+    atomic_uint_fast64_t rate_limited;       /* sign requests refused by the client's rate limit */
+    atomic_uint_fast64_t sign_failures;      /* HSM signing failures seen by the server */
+    atomic_uint_fast64_t tls_rejected;       /* requests on connections whose cert did not verify */
+    atomic_uint_fast64_t tls_reloads_ok;     /* SIGHUP reloads of the TLS files that took effect */
+    atomic_uint_fast64_t tls_reloads_failed; /* ... refused (the previous files stay in force) */
+    /* unauthenticated connections closed by ks_guard, by reason */
+    atomic_uint_fast64_t conn_handshake_deadline;
+    atomic_uint_fast64_t conn_header_deadline;
+    atomic_uint_fast64_t conn_closed_ip_cap;
+    atomic_uint_fast64_t conn_evicted;
 } ks_metrics;
 
 typedef struct {

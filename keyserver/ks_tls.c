@@ -14,6 +14,8 @@
 #include <unistd.h>
 
 #include "ak_secmem.h"
+#include "ks_audit.h"
+#include "ks_tls_pki.h"
 
 #define KS_PEM_MAX (1024 * 1024)
 
@@ -24,6 +26,8 @@ struct ks_tls_gen {
     atomic_uint refs; /* the creds' "current" pointer counts as one */
     unsigned long id;
     gnutls_certificate_credentials_t cred;
+    gnutls_x509_crt_t *issuers; /* a client certificate must be issued directly by one */
+    unsigned n_issuers;
 };
 
 struct ks_tls_creds {
@@ -32,6 +36,8 @@ struct ks_tls_creds {
     atomic_ulong cur_id;                  /* cur->id, read without the lock on every request */
     char *cert_pem, *key_pem, *trust_pem; /* the start-up copies, for MHD's options */
     size_t key_len;
+    ks_metrics *metrics; /* reload outcomes are counted here (NULL: not counted) */
+    int pinned_issuers;  /* tls.client_issuers is set (for the refusal's message) */
 };
 
 __attribute__((format(printf, 3, 4))) static void set_msg(char *msg, size_t cap, const char *fmt,
@@ -45,8 +51,10 @@ __attribute__((format(printf, 3, 4))) static void set_msg(char *msg, size_t cap,
     va_end(ap);
 }
 
-static ak_err slurp(char **out, size_t *len, const char *path, const char *field, char *msg,
-                    size_t cap)
+/* Read a whole (PEM) file; a secret one (secret_cfg not NULL) must pass the owner and mode
+ * checks of ks_config_check_secret(). */
+static ak_err slurp(char **out, size_t *len, const char *path, const char *field,
+                    const ks_config *secret_cfg, char *msg, size_t cap)
 {
     ak_err err = AK_ERR_CONFIG;
     size_t n = 0;
@@ -60,6 +68,9 @@ static ak_err slurp(char **out, size_t *len, const char *path, const char *field
         set_msg(msg, cap, "%s: cannot open \"%s\": %s", field, path, strerror(errno));
         goto out;
     }
+    if (secret_cfg != NULL &&
+        (err = ks_config_check_secret(secret_cfg, fd, field, path, msg, cap)) != AK_OK)
+        goto out;
     for (;;) {
         ssize_t r = read(fd, buf + n, KS_PEM_MAX + 1 - n);
         if (r < 0 && errno == EINTR)
@@ -97,6 +108,9 @@ static void gen_unref(ks_tls_gen *g)
         return;
     if (g->cred != NULL)
         gnutls_certificate_free_credentials(g->cred);
+    for (unsigned i = 0; i < g->n_issuers; i++)
+        gnutls_x509_crt_deinit(g->issuers[i]);
+    gnutls_free(g->issuers);
     free(g);
 }
 
@@ -115,9 +129,10 @@ static ak_err gen_build(ks_tls_gen **gen, char *pems[3], size_t *key_len, const 
         return AK_ERR_NOMEM;
     atomic_init(&g->refs, 1);
     g->id = id;
-    if ((err = slurp(&cert, &len, cfg->tls_cert, "tls.cert", msg, msg_cap)) != AK_OK ||
-        (err = slurp(&key, &klen, cfg->tls_key, "tls.key", msg, msg_cap)) != AK_OK ||
-        (err = slurp(&trust, &len, cfg->tls_client_ca, "tls.client_ca", msg, msg_cap)) != AK_OK)
+    if ((err = slurp(&cert, &len, cfg->tls_cert, "tls.cert", NULL, msg, msg_cap)) != AK_OK ||
+        (err = slurp(&key, &klen, cfg->tls_key, "tls.key", cfg, msg, msg_cap)) != AK_OK ||
+        (err = slurp(&trust, &len, cfg->tls_client_ca, "tls.client_ca", NULL, msg, msg_cap)) !=
+            AK_OK)
         goto out;
     err = AK_ERR_CONFIG;
     if (gnutls_certificate_allocate_credentials(&g->cred) != GNUTLS_E_SUCCESS) {
@@ -140,10 +155,15 @@ static ak_err gen_build(ks_tls_gen **gen, char *pems[3], size_t *key_len, const 
         goto out;
     }
     if (cfg->tls_crl[0] != '\0') {
-        if ((err = slurp(&crl, &len, cfg->tls_crl, "tls.crl", msg, msg_cap)) != AK_OK)
+        if ((err = slurp(&crl, &len, cfg->tls_crl, "tls.crl", NULL, msg, msg_cap)) != AK_OK)
+            goto out;
+        gnutls_datum_t rd = {(unsigned char *)crl, (unsigned)len};
+        if ((err = ks_tls_crl_check(&td, &rd, cfg, msg, msg_cap)) != AK_OK)
             goto out;
         err = AK_ERR_CONFIG;
-        gnutls_datum_t rd = {(unsigned char *)crl, (unsigned)len};
+        /* Also let GnuTLS verify it as it is added (it would otherwise keep a CRL whatever
+         * signed it): ks_tls_crl_check() already refused what this refuses, with a reason. */
+        gnutls_certificate_set_flags(g->cred, GNUTLS_CERTIFICATE_VERIFY_CRLS);
         rc = gnutls_certificate_set_x509_crl_mem(g->cred, &rd, GNUTLS_X509_FMT_PEM);
         if (rc <= 0) {
             set_msg(msg, msg_cap, "tls.crl: no valid PEM CRL in \"%s\"%s%s", cfg->tls_crl,
@@ -151,6 +171,9 @@ static ak_err gen_build(ks_tls_gen **gen, char *pems[3], size_t *key_len, const 
             goto out;
         }
     }
+    if ((err = ks_tls_issuers_load(&g->issuers, &g->n_issuers, g->cred, &td, cfg, msg, msg_cap)) !=
+        AK_OK)
+        goto out;
     if (pems != NULL) {
         pems[0] = cert;
         pems[1] = key;
@@ -189,6 +212,7 @@ ak_err ks_tls_creds_load(ks_tls_creds **out, const ks_config *cfg, char *msg, si
         return err;
     }
     atomic_init(&c->cur_id, 1);
+    c->pinned_issuers = cfg->tls_client_issuers[0] != '\0';
     *out = c;
     return AK_OK;
 }
@@ -197,6 +221,9 @@ ak_err ks_tls_creds_reload(ks_tls_creds *c, const ks_config *cfg, char *msg, siz
 {
     ks_tls_gen *g = NULL;
     ak_err err = gen_build(&g, NULL, NULL, cfg, atomic_load(&c->cur_id) + 1, msg, msg_cap);
+    if (c->metrics != NULL)
+        atomic_fetch_add(
+            err == AK_OK ? &c->metrics->tls_reloads_ok : &c->metrics->tls_reloads_failed, 1);
     if (err != AK_OK)
         return err; /* the credentials in force stay in force */
     pthread_mutex_lock(&c->mu);
@@ -206,6 +233,11 @@ ak_err ks_tls_creds_reload(ks_tls_creds *c, const ks_config *cfg, char *msg, siz
     pthread_mutex_unlock(&c->mu);
     gen_unref(old);
     return AK_OK;
+}
+
+void ks_tls_creds_set_metrics(ks_tls_creds *c, ks_metrics *m)
+{
+    c->metrics = m;
 }
 
 /* The generation in force, with a reference for the caller. */
@@ -307,13 +339,23 @@ static int still_trusted(ks_tls_conn *tc, gnutls_session_t session)
     gnutls_certificate_get_trust_list(g->cred, &tl);
     ok = gnutls_x509_trust_list_verify_crt2(tl, crts, n, &client_purpose, 1, 0, &status, NULL) ==
              GNUTLS_E_SUCCESS &&
-         status == 0;
+         status == 0 && ks_tls_issuer_ok(crts[0], g->issuers, g->n_issuers);
 out:
     while (m > 0)
         gnutls_x509_crt_deinit(crts[--m]);
     tc->gen_seen = g->id;
     gen_unref(g);
     return ok;
+}
+
+/* A certificate that verified but is refused by one of our own rules: say why to the client
+ * (tc->why) and in the log, once per connection, by fingerprint (the CN is the client's text). */
+static void refuse_cert(ks_tls_conn *tc, const char *why)
+{
+    char hex[65];
+    ks_audit_hex32(hex, tc->fp);
+    tc->why = why;
+    fprintf(stderr, "anode-keyserver: tls: client certificate sha256:%s refused: %s\n", hex, why);
 }
 
 /* The first request on a connection: verify the peer and cache its identity. */
@@ -345,6 +387,24 @@ static void check_first(ks_tls_conn *tc, gnutls_session_t session, const ks_conf
     if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 0, 0, tc->cn, &cnl) !=
         GNUTLS_E_SUCCESS)
         tc->cn[0] = '\0';
+    /* One identity rule: tools disagree on which of several CNs is "the" CN (we took the first,
+     * others show the last), so a certificate with more than one is refused. */
+    char more[8];
+    size_t ml = sizeof more;
+    if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME, 1, 0, more, &ml) !=
+        GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE) {
+        refuse_cert(tc, "the client certificate has more than one subject CN");
+        goto out;
+    }
+    if (!ks_tls_issuer_ok(crt, tc->gen->issuers, tc->gen->n_issuers)) {
+        refuse_cert(tc, tc->creds->pinned_issuers
+                            ? "the client certificate is not issued directly by a CA of "
+                              "tls.client_issuers"
+                            : "the client certificate is not issued directly by a CA of "
+                              "tls.client_ca (an intermediate CA must be listed in "
+                              "tls.client_issuers)");
+        goto out;
+    }
     for (size_t i = 0; i < cfg->n_clients; i++) {
         const ks_client_cfg *cl = &cfg->clients[i];
         if (cl->by_fingerprint && tc->fp_client < 0 && ak_ct_equal(cl->fp, tc->fp, 32))

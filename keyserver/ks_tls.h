@@ -10,7 +10,10 @@
  * checks again (ks_tls_conn_identity(): gnutls_certificate_verify_peers status must be 0) once
  * per connection and caches the subject CN and the SHA-256 fingerprint of the certificate, so
  * keep-alive requests do not re-verify the chain (~0.5 ms). Both checks require the clientAuth
- * extended key usage (a serverAuth-only certificate from our CA is refused). The cached identity
+ * extended key usage (a serverAuth-only certificate from our CA is refused). The handler also
+ * refuses (tc->why, logged by fingerprint) a certificate with more than one subject CN and one
+ * not issued directly by a CA of tls.client_issuers (ks_tls_pki.h); the CRL is verified before
+ * it is used (ks_tls_pki.h), and the TLS key must pass the secret-file checks. The cached identity
  * also keeps the certificate's notAfter: once it has passed, every further request on that
  * connection is refused (403) although the connection itself stays open.
  *
@@ -38,6 +41,7 @@
 
 #include "ak_err.h"
 #include "ks_config.h"
+#include "ks_metrics.h"
 
 typedef struct ks_tls_creds ks_tls_creds;
 typedef struct ks_tls_gen ks_tls_gen;
@@ -55,6 +59,9 @@ typedef struct {
     ks_tls_creds *creds;    /* for the generation now in force */
     ks_tls_gen *gen;        /* the credentials of this connection's handshake (a reference) */
     unsigned long gen_seen; /* the generation the identity was last checked against */
+    const char *why;        /* a static reason when a verified certificate was refused, or NULL */
+    struct ks_guard_conn
+        *guard; /* the connection's deadline entry (ks_guard.h), owned by ks_http */
 } ks_tls_conn;
 
 AK_WUR ak_err ks_tls_creds_load(ks_tls_creds **out, const ks_config *cfg, char *msg,
@@ -63,6 +70,8 @@ void ks_tls_creds_free(ks_tls_creds *c);
 /* Read the TLS files named by cfg again; AK_OK: new connections use them and open ones are
  * re-checked. On error (msg says which file and why) the credentials in force are unchanged. */
 AK_WUR ak_err ks_tls_creds_reload(ks_tls_creds *c, const ks_config *cfg, char *msg, size_t msg_cap);
+/* Count reloads (ok / failed) in m from now on (m must outlive c). */
+void ks_tls_creds_set_metrics(ks_tls_creds *c, ks_metrics *m);
 const char *ks_tls_cert_pem(const ks_tls_creds *c);
 const char *ks_tls_key_pem(const ks_tls_creds *c);
 const char *ks_tls_trust_pem(const ks_tls_creds *c);

@@ -5,8 +5,10 @@
 #include "p11_module.h"
 
 #include <dlfcn.h>
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +38,8 @@ struct p11_module {
     CK_FUNCTION_LIST *f;
     unsigned refs;
     int we_initialized;
+    pthread_rwlock_t rw; /* shared: a call is running; exclusive: p11_module_reinit */
+    atomic_ulong gen;    /* bumped by every re-initialisation */
 };
 
 /* All loaded modules; tiny list, only touched at start-up and shutdown. */
@@ -70,6 +74,15 @@ ak_err p11_module_load(p11_module **out, const char *path, char *err_msg, size_t
         goto out;
     }
     snprintf(m->path, sizeof(m->path), "%s", path);
+    {
+        /* Writers first: a re-initialisation waiting for running calls is not starved by new
+         * ones (no thread ever takes the shared lock twice). */
+        pthread_rwlockattr_t ra;
+        pthread_rwlockattr_init(&ra);
+        pthread_rwlockattr_setkind_np(&ra, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+        pthread_rwlock_init(&m->rw, &ra);
+        pthread_rwlockattr_destroy(&ra);
+    }
     m->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (m->dl == NULL) {
         if (err_msg != NULL && err_cap > 0)
@@ -111,6 +124,7 @@ out:
     if (e != AK_OK && m != NULL) {
         if (m->dl != NULL)
             dlclose(m->dl);
+        pthread_rwlock_destroy(&m->rw);
         free(m);
     }
     pthread_mutex_unlock(&g_mod_mu);
@@ -137,12 +151,62 @@ void p11_module_release(p11_module *m)
     if (m->we_initialized)
         (void)m->f->C_Finalize(NULL);
     dlclose(m->dl);
+    pthread_rwlock_destroy(&m->rw);
     free(m);
 }
 
 CK_FUNCTION_LIST *p11_module_functions(const p11_module *m)
 {
     return m->f;
+}
+
+unsigned long p11_module_gen(p11_module *m)
+{
+    return atomic_load(&m->gen);
+}
+
+void p11_module_enter(p11_module *m)
+{
+    (void)pthread_rwlock_rdlock(&m->rw);
+}
+
+void p11_module_leave(p11_module *m)
+{
+    (void)pthread_rwlock_unlock(&m->rw);
+}
+
+ak_err p11_module_reinit(p11_module *m, unsigned long seen_gen, unsigned wait_ms, CK_RV *rv)
+{
+    CK_C_INITIALIZE_ARGS args;
+    struct timespec dl;
+    ak_err e = AK_OK;
+    *rv = CKR_OK;
+    if (!m->we_initialized)
+        return AK_ERR_HSM_UNAVAILABLE;  /* another part of the process owns its life */
+    clock_gettime(CLOCK_REALTIME, &dl); /* pthread_rwlock_timedwrlock takes CLOCK_REALTIME */
+    dl.tv_sec += wait_ms / 1000;
+    dl.tv_nsec += (long)(wait_ms % 1000) * 1000000L;
+    if (dl.tv_nsec >= 1000000000L) {
+        dl.tv_sec++;
+        dl.tv_nsec -= 1000000000L;
+    }
+    if (pthread_rwlock_timedwrlock(&m->rw, &dl) != 0)
+        return AK_ERR_TIMEOUT; /* a call that does not return: try again later */
+    if (atomic_load(&m->gen) != seen_gen)
+        goto out; /* someone re-initialised it since the caller's failure */
+    (void)m->f->C_Finalize(NULL);
+    memset(&args, 0, sizeof(args));
+    args.flags = CKF_OS_LOCKING_OK;
+    *rv = m->f->C_Initialize(&args);
+    if (*rv == CKR_CRYPTOKI_ALREADY_INITIALIZED)
+        *rv = CKR_OK;
+    /* Every session and object handle of the old generation is void, whatever happened. */
+    atomic_fetch_add(&m->gen, 1);
+    if (*rv != CKR_OK)
+        e = AK_ERR_HSM_UNAVAILABLE;
+out:
+    pthread_rwlock_unlock(&m->rw);
+    return e;
 }
 
 const char *p11_rv_name(CK_RV rv)

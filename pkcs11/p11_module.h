@@ -27,6 +27,23 @@ AK_WUR ak_err p11_module_load(p11_module **out, const char *path, char *err_msg,
 void p11_module_release(p11_module *m); /* NULL allowed */
 CK_FUNCTION_LIST *p11_module_functions(const p11_module *m);
 
+/*
+ * Re-initialisation (SoftHSM, like several vendor modules, sees a token that was removed and
+ * put back only after C_Finalize + C_Initialize). Callers that may race a re-initialisation
+ * make their calls between p11_module_enter() and p11_module_leave() (a shared lock; never
+ * taken twice by one thread). p11_module_reinit() takes it exclusively (waiting at most
+ * wait_ms for running calls: AK_ERR_TIMEOUT if one does not return), and, unless the module's
+ * generation has moved past seen_gen meanwhile (another caller did it: AK_OK), calls
+ * C_Finalize + C_Initialize and bumps the generation. Every session and object handle obtained
+ * before is then void and must never be passed to the module again (the numbers may be reused
+ * for new objects). Only for a module we initialised (else AK_ERR_HSM_UNAVAILABLE); *rv gets
+ * C_Initialize's result (AK_ERR_HSM_UNAVAILABLE if it failed: the generation moved anyway).
+ */
+unsigned long p11_module_gen(p11_module *m);
+void p11_module_enter(p11_module *m);
+void p11_module_leave(p11_module *m);
+AK_WUR ak_err p11_module_reinit(p11_module *m, unsigned long seen_gen, unsigned wait_ms, CK_RV *rv);
+
 /* Symbolic name of a CK_RV ("CKR_DEVICE_REMOVED"), or "CKR_0x..." for unknown values. */
 const char *p11_rv_name(CK_RV rv);
 

@@ -80,6 +80,7 @@ static int rv_level(CK_RV rv)
     case CKR_KEY_HANDLE_INVALID:
     case CKR_OBJECT_HANDLE_INVALID:
     case CKR_SESSION_COUNT:
+    case CKR_CRYPTOKI_NOT_INITIALIZED: /* the module lost its state: re-initialise it */
         return LEVEL_TOKEN;
     default:
         return LEVEL_NONE;
@@ -121,6 +122,40 @@ int p11i_init_cond(pthread_cond_t *cv)
     return rc;
 }
 
+/* ---- module re-initialisation back-off --------------------------------------------------------
+ */
+
+static long long mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int p11i_reinit_due(p11_token *t)
+{
+    long long now = mono_ms();
+    long long next = atomic_load(&t->next_reinit_ms);
+    unsigned b = atomic_load(&t->reinit_backoff_ms);
+    if (now < next)
+        return 0;
+    b = b == 0 ? P11_REINIT_BACKOFF_MIN_MS : b * 2;
+    if (b > P11_REINIT_BACKOFF_MAX_MS)
+        b = P11_REINIT_BACKOFF_MAX_MS;
+    if (!atomic_compare_exchange_strong(&t->next_reinit_ms, &next, now + b))
+        return 0; /* another thread took this turn */
+    atomic_store(&t->reinit_backoff_ms, b);
+    return 1;
+}
+
+void p11i_reinit_reset(p11_token *t)
+{
+    if (atomic_load(&t->reinit_backoff_ms) != 0) {
+        atomic_store(&t->reinit_backoff_ms, 0);
+        atomic_store(&t->next_reinit_ms, 0);
+    }
+}
+
 /* ---- sessions and recovery (run on the thread holding the slot) ----------------------------- */
 
 /*
@@ -146,7 +181,10 @@ static CK_RV token_open_session(p11_token *t, CK_SESSION_HANDLE *s, CK_SLOT_ID s
 static void slot_drop_session(p11_slot *sl)
 {
     if (sl->sess != CK_INVALID_HANDLE) {
-        (void)sl->t->f->C_CloseSession(sl->sess);
+        /* a handle from before a module re-initialisation may now name someone else's
+         * session: forget it, never close it */
+        if (sl->mod_gen == p11_module_gen(sl->t->mod))
+            (void)sl->t->f->C_CloseSession(sl->sess);
         sl->sess = CK_INVALID_HANDLE;
         atomic_fetch_sub(&sl->t->sessions_open, 1);
     }
@@ -156,14 +194,16 @@ static CK_RV slot_ensure_session(p11_slot *sl)
 {
     p11_token *t = sl->t;
     unsigned g = atomic_load(&t->gen);
+    unsigned long mg = p11_module_gen(t->mod);
     CK_RV rv = CKR_OK;
-    if (sl->sess != CK_INVALID_HANDLE && sl->gen == g)
+    if (sl->sess != CK_INVALID_HANDLE && sl->gen == g && sl->mod_gen == mg)
         return CKR_OK;
     slot_drop_session(sl);
     rv = token_open_session(t, &sl->sess, atomic_load(&t->slot_id));
     if (rv != CKR_OK)
         return rv;
     sl->gen = g;
+    sl->mod_gen = mg;
     atomic_fetch_add(&t->sessions_open, 1);
     return CKR_OK;
 }
@@ -178,9 +218,13 @@ static void token_reestablish(p11_token *t, unsigned seen_gen)
     CK_SLOT_ID slot = atomic_load(&t->slot_id);
     CK_RV rv = CKR_OK;
     p11_key *k;
+    unsigned long mg = p11_module_gen(t->mod); /* stable: we hold the module's shared lock */
+    int stale = atomic_load(&t->mod_gen) != mg;
 
     pthread_mutex_lock(&t->rec_mu);
-    if (atomic_load(&t->gen) != seen_gen)
+    if (stale)
+        t->anchor = CK_INVALID_HANDLE; /* void since the module was re-initialised: not closed */
+    if (atomic_load(&t->gen) != seen_gen && !stale)
         goto out; /* another thread recovered since our failure */
     if (t->by_label && p11_find_slot_by_label(t->f, &slot, &rv, t->label) != AK_OK)
         goto out;
@@ -206,6 +250,7 @@ static void token_reestablish(p11_token *t, unsigned seen_gen)
         (void)t->f->C_CloseSession(t->anchor);
     t->anchor = s; /* the new session keeps the login and the new object handles alive */
     s = CK_INVALID_HANDLE;
+    atomic_store(&t->mod_gen, mg);
     atomic_fetch_add(&t->gen, 1);
     atomic_fetch_add(&t->reconnects, 1);
 out:
@@ -221,42 +266,85 @@ static ak_err rv_to_err(CK_RV rv, int retried)
     return AK_ERR_HSM;
 }
 
-/* The job of a slot: sign (or health-check) with one recovery + retry. */
-static ak_err slot_run_job(p11_slot *sl)
+/*
+ * Past the normal retry, a token-level fault (the token stays absent, CKR_CRYPTOKI_NOT_INITIALIZED,
+ * device errors) re-initialises the module (C_Finalize + C_Initialize), at most once per back-off
+ * interval (P11_REINIT_BACKOFF_*), then finds the token and its keys again. Called with the
+ * module's shared lock held; gives it up while waiting for the exclusive one. 1: done, retry.
+ */
+static int slot_try_reinit(p11_slot *sl)
+{
+    p11_token *t = sl->t;
+    CK_RV rv = CKR_OK;
+    unsigned long mg = p11_module_gen(t->mod);
+    unsigned wait = t->op_timeout_ms < 2000 ? t->op_timeout_ms : 2000;
+    if (!p11i_reinit_due(t))
+        return 0;
+    p11_module_leave(t->mod);
+    ak_err e = p11_module_reinit(t->mod, mg, wait, &rv);
+    p11_module_enter(t->mod);
+    if (e != AK_OK) {
+        if (rv != CKR_OK)
+            atomic_store(&t->last_rv, rv);
+        return 0;
+    }
+    atomic_fetch_add(&t->reconnects, 1);
+    slot_drop_session(sl); /* void now: forgotten, not closed */
+    token_reestablish(t, atomic_load(&t->gen));
+    return 1;
+}
+
+/* One attempt's PKCS#11 work on the slot's session. */
+static CK_RV slot_attempt(p11_slot *sl)
 {
     p11_token *t = sl->t;
     CK_FUNCTION_LIST *f = t->f;
-    CK_RV rv = CKR_OK;
+    CK_RV rv;
+    /* After a module re-initialisation the key handles are void until the token and its keys
+     * are found again: never sign with one (its number may name another object now). */
+    if (atomic_load(&t->mod_gen) != p11_module_gen(t->mod)) {
+        token_reestablish(t, atomic_load(&t->gen));
+        if (atomic_load(&t->mod_gen) != p11_module_gen(t->mod))
+            return CKR_TOKEN_NOT_PRESENT;
+    }
+    rv = slot_ensure_session(sl);
+    if (rv != CKR_OK)
+        return rv;
+    if (sl->job == JOB_SIGN)
+        return p11_sign_ecdsa(f, sl->sess, atomic_load(&sl->key->priv), sl->digest, sl->rs);
+    CK_SESSION_INFO si;
+    CK_TOKEN_INFO ti;
+    rv = f->C_GetSessionInfo(sl->sess, &si);
+    if (rv == CKR_OK)
+        rv = f->C_GetTokenInfo(atomic_load(&t->slot_id), &ti);
+    return rv;
+}
+
+/* Called with the module's shared lock held. */
+static ak_err slot_run_job_locked(p11_slot *sl)
+{
+    p11_token *t = sl->t;
+    int reinit_done = 0;
 
     for (int attempt = 0;; attempt++) {
         unsigned g = atomic_load(&t->gen);
-        int level;
-        rv = slot_ensure_session(sl);
-        if (rv != CKR_OK && rv_level(rv) == LEVEL_NONE) {
-            /* no session and nothing to recover (e.g. the PIN was refused): unavailable */
-            atomic_store(&t->last_rv, rv);
-            return AK_ERR_HSM_UNAVAILABLE;
-        }
-        if (rv == CKR_OK) {
-            if (sl->job == JOB_SIGN) {
-                rv = p11_sign_ecdsa(f, sl->sess, atomic_load(&sl->key->priv), sl->digest, sl->rs);
-            } else {
-                CK_SESSION_INFO si;
-                CK_TOKEN_INFO ti;
-                rv = f->C_GetSessionInfo(sl->sess, &si);
-                if (rv == CKR_OK)
-                    rv = f->C_GetTokenInfo(atomic_load(&t->slot_id), &ti);
-            }
-        }
+        CK_RV rv = slot_attempt(sl);
         if (rv == CKR_OK) {
             if (sl->job == JOB_SIGN)
                 atomic_fetch_add(&t->sign_ok, 1);
+            p11i_reinit_reset(t);
             return AK_OK;
         }
         atomic_store(&t->last_rv, rv);
+        int level = rv_level(rv);
+        if (level == LEVEL_NONE && sl->sess == CK_INVALID_HANDLE)
+            return AK_ERR_HSM_UNAVAILABLE; /* no session and nothing to recover (PIN refused) */
         if (sl->job == JOB_SIGN)
             atomic_fetch_add(&t->sign_errors, 1);
-        level = rv_level(rv);
+        if (level == LEVEL_TOKEN && attempt >= 1 && !reinit_done && slot_try_reinit(sl)) {
+            reinit_done = 1;
+            continue;
+        }
         if (level == LEVEL_NONE || attempt >= 1)
             return rv_to_err(rv, attempt >= 1);
         slot_drop_session(sl);
@@ -265,6 +353,17 @@ static ak_err slot_run_job(p11_slot *sl)
         else
             atomic_fetch_add(&t->reconnects, 1);
     }
+}
+
+/* The job of a slot: sign (or health-check) with one recovery + retry, and a module
+ * re-initialisation + one more retry when the token-level recovery did not help. */
+static ak_err slot_run_job(p11_slot *sl)
+{
+    ak_err e;
+    p11_module_enter(sl->t->mod);
+    e = slot_run_job_locked(sl);
+    p11_module_leave(sl->t->mod);
+    return e;
 }
 
 /* ---- pool ------------------------------------------------------------------------------------ */
@@ -471,6 +570,7 @@ ak_err p11_token_open(p11_token **out, const p11_token_config *cfg, char *err_ms
     if (e != AK_OK)
         goto out;
     t->f = p11_module_functions(t->mod);
+    atomic_store(&t->mod_gen, p11_module_gen(t->mod));
     if (cfg->token_label != NULL) {
         snprintf(t->label, sizeof(t->label), "%s", cfg->token_label);
         t->by_label = 1;
@@ -535,7 +635,8 @@ void p11_token_close(p11_token *t)
             pthread_cond_destroy(&sl->cv);
         }
     }
-    if (t->f != NULL && t->anchor != CK_INVALID_HANDLE)
+    if (t->f != NULL && t->anchor != CK_INVALID_HANDLE &&
+        atomic_load(&t->mod_gen) == p11_module_gen(t->mod))
         (void)t->f->C_CloseSession(t->anchor);
     for (k = t->keys; k != NULL; k = next) {
         next = k->next;
@@ -588,6 +689,7 @@ ak_err p11_token_find_key(p11_token *t, p11_key **out, const p11_uri *uri, char 
         k->id_len = uri->id_len;
         k->has_id = 1;
     }
+    p11_module_enter(t->mod);
     e = p11_open_login(t->f, &s, &rv, atomic_load(&t->slot_id), 0, t->pin, t->pin_len);
     if (e != AK_OK) {
         set_msg(err_msg, err_cap, "cannot open a session: %s", p11_rv_name(rv));
@@ -626,6 +728,7 @@ ak_err p11_token_find_key(p11_token *t, p11_key **out, const p11_uri *uri, char 
 out:
     if (s != CK_INVALID_HANDLE)
         (void)t->f->C_CloseSession(s);
+    p11_module_leave(t->mod);
     free(k);
     return e;
 }

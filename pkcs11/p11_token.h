@@ -14,8 +14,12 @@
  * CKR_GENERAL_ERROR, CKR_FUNCTION_FAILED, CKR_KEY_HANDLE_INVALID, CKR_OBJECT_HANDLE_INVALID,
  * CKR_SLOT_ID_INVALID, CKR_SESSION_COUNT (token level: the token is found again by label, logged
  * in, every key re-found by its label/id and checked to have the same public key) is dropped
- * and the signature is retried once. Only if that fails does p11_token_sign return
- * AK_ERR_HSM_UNAVAILABLE; the next call tries again. Other CK_RVs give AK_ERR_HSM, no retry.
+ * and the signature is retried once. If a token-level fault outlasts that retry (the token stays
+ * absent, CKR_CRYPTOKI_NOT_INITIALIZED, device errors), the module is re-initialised
+ * (p11_module_reinit: C_Finalize + C_Initialize, at most once per back-off of 250 ms..2 s), the
+ * token and keys are found again and the signature is retried once more; every token on that
+ * module re-finds its keys before its next signature (old handles are never reused). Only if
+ * that fails does p11_token_sign return AK_ERR_HSM_UNAVAILABLE; the next call tries again. Other CK_RVs give AK_ERR_HSM, no retry.
  * A PIN refused at a re-login is never tried again (that could lock the PIN): from then on
  * signing fails with AK_ERR_HSM_UNAVAILABLE until the token is re-opened with the right PIN.
  * One extra "anchor" session stays open for the token's life: it keeps the login and the

@@ -48,6 +48,7 @@ typedef struct {
     /* the session: touched only by the thread that holds the slot (caller or worker) */
     CK_SESSION_HANDLE sess;
     unsigned gen;
+    unsigned long mod_gen; /* the module generation sess belongs to (p11_module_reinit) */
     /* job data, owned by the slot so that an abandoned job has somewhere to write */
     p11_key *key;
     uint8_t digest[32];
@@ -90,6 +91,10 @@ struct p11_token {
     _Atomic uint64_t sign_ok, sign_errors, reconnects, timeouts;
     _Atomic unsigned sessions_open, sessions_in_use;
     _Atomic CK_RV last_rv;
+    /* module re-initialisation (p11_token_reinit.c) */
+    _Atomic unsigned long mod_gen;    /* module generation the anchor and key handles belong to */
+    _Atomic long long next_reinit_ms; /* monotonic ms before which no re-initialisation */
+    _Atomic unsigned reinit_backoff_ms;
     _Atomic int pin_rejected; /* the token refused our PIN: never retry it (it could lock) */
 };
 
@@ -100,5 +105,13 @@ int p11i_init_cond(pthread_cond_t *cv); /* CLOCK_MONOTONIC; 0 on success */
 AK_WUR ak_err p11i_pool_acquire(p11_token *t, p11_slot **out, const struct timespec *dl);
 void p11i_pool_release(p11_token *t, p11_slot *sl);
 AK_WUR ak_err p11i_slot_start_worker(p11_slot *sl); /* by the thread that holds the slot */
+
+/* Re-initialisation policy (p11_token_reinit.c). */
+#define P11_REINIT_BACKOFF_MIN_MS 250
+#define P11_REINIT_BACKOFF_MAX_MS 2000
+/* 1 if a re-initialisation may be tried now (and the next one is pushed back). */
+int p11i_reinit_due(p11_token *t);
+/* A job succeeded: the next fault starts the back-off again from its minimum. */
+void p11i_reinit_reset(p11_token *t);
 
 #endif

@@ -39,6 +39,7 @@ pkcs11-tool --module "$MODULE" --token-label kstest --login --pin 123456 --keypa
     --key-type EC:secp256k1 --label k2 --id 02 --usage-sign --sensitive >/dev/null || exit 1
 "$SRC/deploy/pki.sh" --with-test-certs "$WORK/pki" connector alice nobody >/dev/null || exit 1
 echo 123456 >"$WORK/pin"
+chmod 600 "$WORK/pin" # a secret file: group/world-readable ones are refused
 PKI=$WORK/pki
 # pki.sh never replaces an existing CA (every certificate it issued would stop verifying)
 ca_sum=$(sha256sum <"$PKI/ca.crt")
@@ -408,8 +409,9 @@ check "expiring certificate: 200, then 403 on the same connection" eq "$out" "HT
 stop_server "$SPID"
 
 # ---- per-client rate limit: a token bucket; refused before the HSM, audited, counted ----------
+# (1 per second: "at once" below has a second, not half of one, on a loaded machine)
 jq --arg a "$WORK/audit-rate.log" '.audit.file=$a |
-    .clients["cn:alice"]={"keys":["key-two"],"max_signatures_per_s":2,"burst":3}' \
+    .clients["cn:alice"]={"keys":["key-two"],"max_signatures_per_s":1,"burst":3}' \
     "$WORK/ks.json" >"$WORK/rate.json"
 start_server "$WORK/rate.json" "$WORK/server-rate.log"
 U=https://127.0.0.1:$PORT
@@ -423,7 +425,7 @@ expect "rate limit: the next request at once is 429" 429 rate_limited "${A[@]}" 
 check "rate limit: refused items made no HSM call" eq "$(metric anode_keyserver_hsm_sign_calls_total)" "$((calls + 3))"
 expect "rate limit: another client is not limited" 200 - "${C[@]}" -d "$(S)" "$U/sign"
 sleep 1.1
-expect "rate limit: refilled (2 per second) after a second" 200 - "${A[@]}" -d "$(SA r6)" "$U/sign"
+expect "rate limit: refilled (1 per second) after a second" 200 - "${A[@]}" -d "$(SA r6)" "$U/sign"
 check "rate limit: counted" eq "$(metric anode_keyserver_sign_rate_limited_total)" 2
 stop_server "$SPID"
 check "rate limit: refusals audited (2 refused_rate)" \
