@@ -270,7 +270,8 @@ int main(int argc, char **argv)
     if (o.check_config && pm_cfg != NULL) {
         /* Without --chain-id, chain 1 stands in for the node's (only chain_ids' default). */
         if (cn_pm_new(&pm, pm_cfg, signers, n_signers, o.chain_id ? o.chain_id : 1, err,
-                      sizeof(err)) != AK_OK) {
+                      sizeof(err)) != AK_OK ||
+            cn_pm_bind_policy(pm, signers, policies, n_signers, err, sizeof(err)) != AK_OK) {
             cn_log(CN_LOG_ERROR, "invalid paymaster configuration", "reason", err, (char *)NULL);
             goto out;
         }
@@ -289,7 +290,8 @@ int main(int argc, char **argv)
     if (settle_chain_id(&o, &t) != AK_OK)
         goto out;
     if (pm_cfg != NULL &&
-        cn_pm_new(&pm, pm_cfg, signers, n_signers, o.chain_id, err, sizeof(err)) != AK_OK) {
+        (cn_pm_new(&pm, pm_cfg, signers, n_signers, o.chain_id, err, sizeof(err)) != AK_OK ||
+         cn_pm_bind_policy(pm, signers, policies, n_signers, err, sizeof(err)) != AK_OK)) {
         cn_log(CN_LOG_ERROR, "invalid paymaster configuration", "reason", err, (char *)NULL);
         goto out;
     }

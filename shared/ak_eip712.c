@@ -433,6 +433,15 @@ static AK_WUR ak_err parse_integer(ak_u256 *mag, int *neg, const cJSON *v)
     return ak_u256_parse_decimal(mag, s + i, len - i) == AK_OK ? AK_OK : AK_ERR_EIP712;
 }
 
+ak_err ak_eip712_uint_value(ak_u256 *out, const cJSON *v)
+{
+    int neg = 0;
+    ak_err rc = parse_integer(out, &neg, v);
+    if (rc == AK_OK && neg && !ak_u256_is_zero(out))
+        rc = AK_ERR_EIP712;
+    return rc;
+}
+
 /* intN/uintN range check, then the 32-byte word (two's complement for negatives). */
 static AK_WUR ak_err encode_integer(uint8_t out[32], const ty_t *t, const cJSON *v)
 {
