@@ -245,6 +245,11 @@ void cn_policy_free(cn_policy *p)
     free(p);
 }
 
+int cn_policy_is_signing_method(const char *method)
+{
+    return method_bit(method) >= 0 || strcmp(method, "pm_getPaymasterData") == 0;
+}
+
 int cn_policy_method_ok(const cn_policy *p, const char *method)
 {
     int bit = method_bit(method);

@@ -44,6 +44,10 @@ typedef struct cn_policy cn_policy;
 AK_WUR ak_err cn_policy_parse(cn_policy **out, const cJSON *obj, char *err, size_t err_cap);
 void cn_policy_free(cn_policy *p);
 
+/* 1 if method asks for a signature (the five signing methods, eth_signTypedData and
+ * pm_getPaymasterData): what the rate limit and the per-batch bound count. */
+int cn_policy_is_signing_method(const char *method);
+
 /* 1 if the method may sign for this account (a NULL policy allows everything). */
 int cn_policy_method_ok(const cn_policy *p, const char *method);
 
