@@ -681,14 +681,17 @@ out:
 static void jwt_subject(const char *jwt, char *out, size_t cap)
 {
     size_t len = jwt ? strnlen(jwt, CN_AUTH_MAX_JWT + 1) : 0;
-    const char *d1 = len <= CN_AUTH_MAX_JWT ? memchr(jwt, '.', len) : NULL;
+    const char *d1 = jwt != NULL && len <= CN_AUTH_MAX_JWT ? memchr(jwt, '.', len) : NULL;
     const char *d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - jwt)) : NULL;
     cJSON *claims = d2 ? decode_json_part(d1 + 1, (size_t)(d2 - d1 - 1)) : NULL;
     const cJSON *sub = cJSON_GetObjectItemCaseSensitive(claims, "sub");
     size_t n = 0;
     /* printable ASCII only: it goes into logs and bucket names */
-    for (const char *p = cJSON_IsString(sub) ? sub->valuestring : "?"; *p && n + 1 < cap; p++)
-        out[n++] = (*p > 0x20 && *p < 0x7f && *p != '"' && *p != '\\') ? *p : '_';
+    for (const char *p = cJSON_IsString(sub) ? sub->valuestring : "?"; *p && n + 1 < cap; p++) {
+        out[n++] = *p;
+        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\')
+            out[n - 1] = '_';
+    }
     out[n] = '\0';
     cJSON_Delete(claims);
 }

@@ -19,7 +19,7 @@ typedef struct {
 
 #define SDEF(nm, arr)                                                                              \
     {                                                                                              \
-        nm, arr, sizeof arr / sizeof arr[0]                                                        \
+        (nm), (arr), sizeof(arr) / sizeof((arr)[0])                                                \
     }
 
 /* ERC-2612 (EIP-2612 "Permit") and DAI's permit share the type name "Permit". */
