@@ -9,6 +9,9 @@
 #include <time.h>
 
 #include "ak_bucket.h"
+#include "cn_log.h"
+#include "cn_metrics.h"
+#include "cn_policy.h"
 
 #define TABLE 4096 /* open addressing, at most 3/4 full (CN_RATE_MAX_CLIENTS) */
 
@@ -135,4 +138,36 @@ int cn_rate_take(cn_rate *r, const char *client, unsigned n)
     int ok = ak_bucket_take(bucket_of(r, client, now), (double)n, now);
     pthread_mutex_unlock(&r->mu);
     return ok;
+}
+
+/* Signing calls in doc (one request object or a batch of them). */
+static unsigned signing_calls(const cJSON *doc)
+{
+    unsigned n = 0;
+    const cJSON *m = cJSON_IsArray(doc) ? doc->child : doc;
+    for (; m != NULL; m = cJSON_IsArray(doc) ? m->next : NULL) {
+        const cJSON *method = cJSON_GetObjectItemCaseSensitive(m, "method");
+        n += cJSON_IsString(method) && cn_policy_is_signing_method(method->valuestring);
+    }
+    return n;
+}
+
+int cn_rate_admit(cn_rate *r, const char *client, const cJSON *doc, unsigned max_sign, int *code,
+                  char *msg, size_t msg_cap)
+{
+    unsigned n = signing_calls(doc);
+    if (cJSON_IsArray(doc) && n > max_sign) {
+        *code = CN_RATE_E_BATCH;
+        snprintf(msg, msg_cap, "invalid request: the batch carries %u signing calls, more than %u",
+                 n, max_sign);
+        return 0;
+    }
+    if (cn_rate_take(r, client, n))
+        return 1;
+    cn_metrics_rate_limited(n);
+    cn_log(CN_LOG_WARN, "signing rate limit reached", "client", client ? client : "anonymous",
+           (char *)NULL);
+    *code = CN_RATE_E_LIMIT;
+    snprintf(msg, msg_cap, "limit exceeded: the client's signing rate limit is reached");
+    return 0;
 }

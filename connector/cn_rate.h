@@ -34,6 +34,18 @@ typedef struct cn_rate cn_rate;
 AK_WUR ak_err cn_rate_new(cn_rate **out, const cJSON *cfg, char *err, size_t err_cap);
 void cn_rate_free(cn_rate *r);
 
+#define CN_RATE_E_BATCH (-32600) /* JSON-RPC invalid request: too many signing calls */
+#define CN_RATE_E_LIMIT (-32005) /* EIP-1474 "limit exceeded" */
+
+/*
+ * Admit one parsed JSON-RPC body (a request object or a batch) of client: 1 to go on; 0 with
+ * *code and msg when a batch carries more than max_sign signing calls (CN_RATE_E_BATCH) or the
+ * client's bucket lacks one token per signing call (CN_RATE_E_LIMIT; counted in the metrics and
+ * logged). Signing calls: cn_policy_is_signing_method(). r NULL: only the batch bound applies.
+ */
+int cn_rate_admit(cn_rate *r, const char *client, const cJSON *doc, unsigned max_sign, int *code,
+                  char *msg, size_t msg_cap);
+
 /* Take n tokens from client's bucket (client NULL = "anonymous"): 1 if they were there (or r is
  * NULL, or n is 0), 0 if not (nothing taken). */
 int cn_rate_take(cn_rate *r, const char *client, unsigned n);

@@ -752,42 +752,20 @@ out:
     return rc;
 }
 
-/* Signing calls in doc (one request object or a batch of them). */
-static unsigned signing_calls(const cJSON *doc)
-{
-    unsigned n = 0;
-    const cJSON *m = cJSON_IsArray(doc) ? doc->child : doc;
-    for (; m != NULL; m = cJSON_IsArray(doc) ? m->next : NULL) {
-        const cJSON *method = cJSON_GetObjectItemCaseSensitive(m, "method");
-        n += cJSON_IsString(method) && cn_policy_is_signing_method(method->valuestring);
-    }
-    return n;
-}
-
-/* Issue 18: the per-batch bound on signing calls and the per-client rate limit. 1 = go on;
- * 0 = refused, ans holds the error (or rc is set). */
+/* Issue 18: the per-batch bound on signing calls and the per-client rate limit (cn_rate).
+ * 1 = go on; 0 = refused, ans holds the error (or rc is set). */
 static int admitted(cn_rpc *r, const char *client, const cJSON *doc, const char *body, size_t len,
                     answer *ans, ak_err *rc)
 {
-    unsigned n = signing_calls(doc);
+    char msg[160];
+    int code = 0;
     unsigned cap =
         r->cfg.max_sign_per_batch ? r->cfg.max_sign_per_batch : (unsigned)r->cfg.max_batch;
-    if (cJSON_IsArray(doc) && n > cap) {
-        char msg[128];
-        snprintf(msg, sizeof(msg),
-                 "invalid request: the batch carries %u signing calls, more than %u", n, cap);
-        *rc = error_answer(ans, NULL, CN_E_INVALID_REQUEST, msg);
-        return 0;
-    }
-    if (cn_rate_take(r->cfg.rate, client, n))
+    if (cn_rate_admit(r->cfg.rate, client, doc, cap, &code, msg, sizeof(msg)))
         return 1;
-    cn_metrics_rate_limited(n);
-    cn_log(CN_LOG_WARN, "signing rate limit reached", "client", client ? client : "anonymous",
-           (char *)NULL);
     const cJSON *id = cJSON_IsArray(doc) ? NULL : cJSON_GetObjectItemCaseSensitive(doc, "id");
     idref idr = make_idref(id != NULL && id_valid(id) ? id : NULL, body, len);
-    *rc = error_answer(ans, cJSON_IsArray(doc) ? NULL : &idr, CN_E_LIMIT,
-                       "limit exceeded: the client's signing rate limit is reached");
+    *rc = error_answer(ans, cJSON_IsArray(doc) ? NULL : &idr, code, msg);
     return 0;
 }
 

@@ -23,7 +23,6 @@
 #define CN_E_DOWNSTREAM      (-32001)
 #define CN_E_NETWORK         (-32002)
 #define CN_E_POLICY          (-32003) /* EIP-1474 "transaction rejected": the account's policy */
-#define CN_E_LIMIT           (-32005) /* EIP-1474 "limit exceeded": the client's signing rate */
 
 typedef struct {
     int code;           /* 0 = no error */
