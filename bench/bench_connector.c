@@ -18,6 +18,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -144,6 +145,10 @@ int main(int argc, char **argv)
     if (f == NULL)
         goto out;
     fprintf(f, "%s\n", KEY_HEX);
+    if (fchmod(fileno(f), 0600) != 0) { /* a secret file: the connector refuses it otherwise */
+        fclose(f);
+        goto out;
+    }
     fclose(f);
     snprintf(cfg, sizeof(cfg), "%s/connector.json", dir);
     f = fopen(cfg, "w");

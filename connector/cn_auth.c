@@ -24,6 +24,7 @@
 
 #include "ak_b64.h"
 #include "ak_secmem.h"
+#include "cn_secfile.h"
 
 #define FILE_MAX       ((size_t)256 * 1024)
 #define TOKEN_MIN      16
@@ -114,8 +115,11 @@ static AK_WUR ak_err load_tokens(cn_auth *a, const char *path, char *err, size_t
 {
     char *text = NULL;
     size_t len = 0;
-    ak_err rc = read_file(&text, &len, path);
     size_t lineno = 0;
+    ak_err rc = cn_secret_file_check(path, err, err != NULL ? cap : 0);
+    if (rc != AK_OK)
+        goto out;
+    rc = read_file(&text, &len, path);
     if (rc != AK_OK) {
         set_err(err, cap, "auth.bearer_tokens_file: cannot read %s (%s)", path, ak_strerror(rc));
         goto out;
@@ -174,11 +178,15 @@ out:
     return rc;
 }
 
-static AK_WUR ak_err check_bearer(const cn_auth *a, const char *hdr, const char **reason)
+/* *idx (may be NULL) gets the index of the matching token, or -1. */
+static AK_WUR ak_err check_bearer(const cn_auth *a, const char *hdr, const char **reason, long *idx)
 {
     uint8_t d[32];
     ak_err rc = AK_ERR_AUTH;
     int match = 0;
+    long which = 0;
+    if (idx != NULL)
+        *idx = -1;
     if (hdr == NULL || *hdr == '\0') {
         *reason = "missing bearer token";
         goto out;
@@ -203,12 +211,17 @@ static AK_WUR ak_err check_bearer(const cn_auth *a, const char *hdr, const char 
         goto out;
     }
     /* Compare against every digest, no early exit: timing reveals neither which nor whether. */
-    for (size_t i = 0; i < a->n_tokens; i++)
-        match |= ak_ct_equal(d, a->tokens[i], 32);
+    for (size_t i = 0; i < a->n_tokens; i++) {
+        int m = ak_ct_equal(d, a->tokens[i], 32);
+        match |= m;
+        which |= (long)i & -(long)m; /* tokens are distinct: at most one m is 1 */
+    }
     if (!match) {
         *reason = "invalid bearer token";
         goto out;
     }
+    if (idx != NULL)
+        *idx = which;
     rc = AK_OK;
 out:
     ak_wipe(d, sizeof d);
@@ -646,7 +659,7 @@ ak_err cn_auth_check(const cn_auth *a, const char *authorization, const char *cf
     ak_err rc = AK_OK;
     if (!cn_auth_enabled(a))
         goto out;
-    ak_err rb = a->have_bearer ? check_bearer(a, authorization, &why) : AK_OK;
+    ak_err rb = a->have_bearer ? check_bearer(a, authorization, &why, NULL) : AK_OK;
     const char *why_b = why;
     ak_err rj = a->have_jwt ? check_jwt(a, cf_access_jwt, now, &why) : AK_OK;
     if (a->require_all || !a->have_bearer || !a->have_jwt) {
@@ -662,6 +675,48 @@ out:
     if (reason != NULL)
         *reason = why;
     return rc;
+}
+
+/* The "sub" claim of a JWT's payload, not verified again (see cn_auth_client_id). */
+static void jwt_subject(const char *jwt, char *out, size_t cap)
+{
+    size_t len = jwt ? strnlen(jwt, CN_AUTH_MAX_JWT + 1) : 0;
+    const char *d1 = jwt != NULL && len <= CN_AUTH_MAX_JWT ? memchr(jwt, '.', len) : NULL;
+    const char *d2 = d1 ? memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - jwt)) : NULL;
+    cJSON *claims = d2 ? decode_json_part(d1 + 1, (size_t)(d2 - d1 - 1)) : NULL;
+    const cJSON *sub = cJSON_GetObjectItemCaseSensitive(claims, "sub");
+    size_t n = 0;
+    /* printable ASCII only: it goes into logs and bucket names */
+    for (const char *p = cJSON_IsString(sub) ? sub->valuestring : "?"; *p && n + 1 < cap; p++) {
+        out[n++] = *p;
+        if (*p <= 0x20 || *p >= 0x7f || *p == '"' || *p == '\\')
+            out[n - 1] = '_';
+    }
+    out[n] = '\0';
+    cJSON_Delete(claims);
+}
+
+void cn_auth_client_id(const cn_auth *a, const char *authorization, const char *cf_access_jwt,
+                       char *out, size_t cap)
+{
+    const char *why = NULL;
+    long idx = -1;
+    if (!cn_auth_enabled(a)) {
+        snprintf(out, cap, "anonymous");
+        return;
+    }
+    if (a->have_bearer && check_bearer(a, authorization, &why, &idx) != AK_OK)
+        idx = -1;
+    /* With "any", the JWT is the mechanism that passed only when the token did not. */
+    if (a->have_jwt && (a->require_all || idx < 0)) {
+        char sub[CN_AUTH_ID_MAX - 4];
+        jwt_subject(cf_access_jwt, sub, sizeof sub);
+        snprintf(out, cap, "jwt:%s", sub);
+    } else if (idx >= 0) {
+        snprintf(out, cap, "token:%ld", idx);
+    } else {
+        snprintf(out, cap, "unidentified");
+    }
 }
 
 void cn_auth_free(cn_auth *a)

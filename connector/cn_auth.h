@@ -71,6 +71,17 @@ int cn_auth_enabled(const cn_auth *a);
 AK_WUR ak_err cn_auth_check(const cn_auth *a, const char *authorization, const char *cf_access_jwt,
                             time_t now, const char **reason);
 
+/*
+ * The client's identity for per-client limits and logs, for a request cn_auth_check() accepted
+ * with the same headers: "jwt:<sub>" (Access JWT subject; with "require": "any" only when the
+ * bearer token did not match), "token:<n>" (the n-th token of the file, from 0), "anonymous"
+ * when authentication is off. Secret-free (never token material), at most CN_AUTH_ID_MAX bytes
+ * with the NUL, printable ASCII. The JWT is not verified again here.
+ */
+#define CN_AUTH_ID_MAX 128
+void cn_auth_client_id(const cn_auth *a, const char *authorization, const char *cf_access_jwt,
+                       char *out, size_t cap);
+
 void cn_auth_free(cn_auth *a); /* NULL allowed; wipes the token digests */
 
 #endif

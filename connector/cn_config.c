@@ -12,6 +12,7 @@
 #include "ak_json.h"
 #include "ak_secmem.h"
 #include "cn_rcfg.h"
+#include "cn_secfile.h"
 
 enum {
     O_HTTP_HOST = 1000,
@@ -356,13 +357,25 @@ static ak_err get_num(const cJSON *obj, const char *name, double lo, double hi, 
 ak_err cn_config_settings(cn_settings *s, const cJSON *doc, char *err, size_t err_cap)
 {
     /* "paymaster" is read by cn_paymaster.c, "signer_manager" by cn_config_profile.c. */
-    static const char *const top[] = {
-        "accounts",      "http",      "auth",          "downstream", "allow_unprotected_tx",
-        "nonce_retries", "max_batch", "batch_threads", "comment",    "signer_manager",
-        "paymaster",     NULL};
-    static const char *const http[] = {
-        "threads", "max_body_bytes", "max_connections", "per_ip_limit", "idle_timeout_s", "tls",
-        NULL};
+    static const char *const top[] = {"accounts",
+                                      "http",
+                                      "auth",
+                                      "downstream",
+                                      "allow_unprotected_tx",
+                                      "nonce_retries",
+                                      "max_batch",
+                                      "batch_threads",
+                                      "comment",
+                                      "signer_manager",
+                                      "paymaster",
+                                      "signing_rate_limit",
+                                      "max_signing_calls_per_batch",
+                                      "allow_insecure_secret_files",
+                                      NULL};
+    static const char *const http[] = {"threads",          "max_body_bytes",
+                                       "max_connections",  "per_ip_limit",
+                                       "idle_timeout_s",   "tls",
+                                       "ready_refresh_ms", NULL};
     ak_err rc = AK_ERR_CONFIG;
     double v;
     memset(s, 0, sizeof(*s));
@@ -400,6 +413,18 @@ ak_err cn_config_settings(cn_settings *s, const cJSON *doc, char *err, size_t er
     if (get_num(doc, "batch_threads", 1, 64, &v, err, err_cap) != AK_OK)
         return rc;
     s->batch_threads = (unsigned)v;
+    v = 100;
+    if (get_num(doc, "max_signing_calls_per_batch", 1, 10000, &v, err, err_cap) != AK_OK)
+        return rc;
+    s->max_sign_per_batch = (unsigned)v;
+    s->signing_rate_limit = cJSON_GetObjectItemCaseSensitive(doc, "signing_rate_limit");
+    const cJSON *ai = cJSON_GetObjectItemCaseSensitive(doc, "allow_insecure_secret_files");
+    if (ai != NULL && !cJSON_IsBool(ai)) {
+        snprintf(err, err_cap, "config: allow_insecure_secret_files must be true or false");
+        return rc;
+    }
+    s->allow_insecure_secret_files = cJSON_IsTrue(ai);
+    cn_secret_files_allow_insecure(s->allow_insecure_secret_files);
 
     const cJSON *ds = cJSON_GetObjectItemCaseSensitive(doc, "downstream");
     v = 64.0 * 1024 * 1024;
@@ -433,7 +458,8 @@ ak_err cn_config_settings(cn_settings *s, const cJSON *doc, char *err, size_t er
                 {"max_body_bytes", 1024, 64.0 * 1024 * 1024, 1024 * 1024, 0},
                 {"max_connections", 1, 65536, 1024, 0},
                 {"per_ip_limit", 0, 65536, 0, 0},
-                {"idle_timeout_s", 1, 3600, 60, 0}};
+                {"idle_timeout_s", 1, 3600, 60, 0},
+                {"ready_refresh_ms", 100, 3600000, 5000, 0}};
     for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
         nums[i].out = nums[i].def;
         if (get_num(h, nums[i].name, nums[i].lo, nums[i].hi, &nums[i].out, err, err_cap) != AK_OK)
@@ -444,6 +470,7 @@ ak_err cn_config_settings(cn_settings *s, const cJSON *doc, char *err, size_t er
     s->max_connections = (unsigned)nums[2].out;
     s->per_ip_limit = (unsigned)nums[3].out;
     s->idle_timeout_s = (unsigned)nums[4].out;
+    s->ready_refresh_ms = (unsigned)nums[5].out;
 
     const cJSON *tls = cJSON_GetObjectItemCaseSensitive(h, "tls");
     if (tls != NULL) {

@@ -68,6 +68,10 @@ typedef struct {
     unsigned failure_threshold;  /* signer_manager.failure_threshold (default 3) */
     unsigned health_interval_ms; /* signer_manager.health_interval_ms (default 30000) */
     const cJSON *auth;           /* NULL if absent */
+    unsigned ready_refresh_ms;   /* http.ready_refresh_ms: /ready's cache refresh (default 5000) */
+    const cJSON *signing_rate_limit; /* cn_rate's object, NULL if absent */
+    unsigned max_sign_per_batch;     /* max_signing_calls_per_batch (default 100) */
+    int allow_insecure_secret_files; /* see cn_secret_file_check */
 } cn_settings;
 
 /* Read and parse path; *out is owned by the caller (cJSON_Delete). AK_ERR_CONFIG (reason in err)

@@ -88,6 +88,16 @@ static int authorized(cn_http *h, struct MHD_Connection *c)
     return 0;
 }
 
+/* The identity of a client authorized() accepted, for the per-client rate limit (cn_rate). */
+static void client_of(cn_http *h, struct MHD_Connection *c, char *out, size_t cap)
+{
+    const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+    const char *jwt = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Cf-Access-Jwt-Assertion");
+    pthread_rwlock_rdlock(&h->auth_lk);
+    cn_auth_client_id(h->cfg.auth, authz, jwt, out, cap);
+    pthread_rwlock_unlock(&h->auth_lk);
+}
+
 static enum MHD_Result serve(cn_http *h, struct MHD_Connection *c, const char *url,
                              const char *method, req_state *st, unsigned *status)
 {
@@ -116,7 +126,9 @@ static enum MHD_Result serve(cn_http *h, struct MHD_Connection *c, const char *u
             }
             return reply(c, *status, "application/json", out, out_len, MHD_RESPMEM_MUST_FREE);
         }
-        if (cn_rpc_handle(h->cfg.rpc, st->body, st->len, &out, &out_len) != AK_OK) {
+        char client[CN_AUTH_ID_MAX];
+        client_of(h, c, client, sizeof(client));
+        if (cn_rpc_handle_as(h->cfg.rpc, client, st->body, st->len, &out, &out_len) != AK_OK) {
             *status = MHD_HTTP_INTERNAL_SERVER_ERROR;
             return reply_static(c, *status,
                                 "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32603,"

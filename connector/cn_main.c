@@ -2,6 +2,7 @@
  * cn_main.c - anode-connector: start-up (options, config, signers, downstream, chain id check),
  * the HTTP server, and an orderly stop on SIGINT/SIGTERM. See docs/connector.md.
  */
+#include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -17,11 +18,13 @@
 #include "ak_secmem.h"
 #include "cn_auth.h"
 #include "cn_config.h"
+#include "cn_secfile.h"
 #include "cn_downstream.h"
 #include "cn_http.h"
 #include "cn_log.h"
 #include "cn_metrics.h"
 #include "cn_paymaster.h"
+#include "cn_rate.h"
 #include "cn_rpc.h"
 #include "cn_signer_factory.h"
 #include "cn_signer_manager.h"
@@ -33,6 +36,22 @@ typedef struct {
     uint64_t chain_id;      /* the chain this connector signs for */
     atomic_int wrong_chain; /* the last probe saw the node on another chain (logged once) */
 } ready_ctx;
+
+/*
+ * /ready answers from this cache (issue 18: an unauthenticated probe must not make the connector
+ * call the key server or the node). One background thread refreshes it every refresh_ms, so the
+ * calls /ready causes are bounded by time, whatever the number of probes.
+ */
+static struct {
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    pthread_t thread;
+    int running, stop;
+    unsigned refresh_ms;
+    ready_ctx *ctx;
+    int ok;
+    char detail[256];
+} g_ready = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
 
 /*
  * scheme://host[:port] of a URL, for logs: node providers put API keys in the path or in
@@ -71,7 +90,7 @@ static ak_err downstream_chain_id(const cn_transport *t, uint64_t *out, char *wh
     return rc;
 }
 
-static int ready_check(void *ctx, char *detail, size_t cap)
+static int ready_probe(void *ctx, char *detail, size_t cap)
 {
     ready_ctx *r = ctx;
     uint64_t id = 0;
@@ -101,6 +120,77 @@ static int ready_check(void *ctx, char *detail, size_t cap)
     }
     snprintf(detail, cap, "downstream and %zu signer(s) ok", r->n);
     return 1;
+}
+
+/* One probe, its result stored for ready_check. */
+static void ready_refresh(void)
+{
+    char detail[256] = "";
+    int ok = ready_probe(g_ready.ctx, detail, sizeof(detail));
+    pthread_mutex_lock(&g_ready.lock);
+    g_ready.ok = ok;
+    memcpy(g_ready.detail, detail, sizeof(detail));
+    pthread_mutex_unlock(&g_ready.lock);
+}
+
+static void *ready_loop(void *arg)
+{
+    (void)arg;
+    pthread_mutex_lock(&g_ready.lock);
+    while (!g_ready.stop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += g_ready.refresh_ms / 1000u;
+        until.tv_nsec += (long)(g_ready.refresh_ms % 1000u) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        while (!g_ready.stop && pthread_cond_timedwait(&g_ready.wake, &g_ready.lock, &until) == 0)
+            ;
+        if (g_ready.stop)
+            break;
+        pthread_mutex_unlock(&g_ready.lock);
+        ready_refresh();
+        pthread_mutex_lock(&g_ready.lock);
+    }
+    pthread_mutex_unlock(&g_ready.lock);
+    return NULL;
+}
+
+/* The /ready callback: the cached state, no I/O. */
+static int ready_check(void *ctx, char *detail, size_t cap)
+{
+    (void)ctx;
+    pthread_mutex_lock(&g_ready.lock);
+    int ok = g_ready.ok;
+    snprintf(detail, cap, "%s", g_ready.detail);
+    pthread_mutex_unlock(&g_ready.lock);
+    return ok;
+}
+
+/* First probe now (so /ready is right from the start), then the refresher thread. */
+static ak_err ready_start(ready_ctx *ctx, unsigned refresh_ms)
+{
+    g_ready.ctx = ctx;
+    g_ready.refresh_ms = refresh_ms;
+    ready_refresh();
+    if (pthread_create(&g_ready.thread, NULL, ready_loop, NULL) != 0)
+        return AK_ERR_INTERNAL;
+    g_ready.running = 1;
+    return AK_OK;
+}
+
+static void ready_stop(void)
+{
+    if (!g_ready.running)
+        return;
+    pthread_mutex_lock(&g_ready.lock);
+    g_ready.stop = 1;
+    pthread_cond_signal(&g_ready.wake);
+    pthread_mutex_unlock(&g_ready.lock);
+    pthread_join(g_ready.thread, NULL);
+    g_ready.running = 0;
 }
 
 static ak_err settle_chain_id(cn_options *o, const cn_transport *t)
@@ -169,6 +259,7 @@ int main(int argc, char **argv)
     size_t n_signers = 0;
     cn_downstream *ds = NULL;
     cn_auth *auth = NULL;
+    cn_rate *rate = NULL;
     cn_rpc *rpc = NULL;
     cn_paymaster *pm = NULL;
     cn_http *http = NULL;
@@ -258,6 +349,16 @@ int main(int argc, char **argv)
         status = 2;
         goto out;
     }
+    if (cn_rate_new(&rate, s.signing_rate_limit, err, sizeof(err)) != AK_OK) {
+        cn_log(CN_LOG_ERROR, "invalid configuration", "reason", err, (char *)NULL);
+        status = 2;
+        goto out;
+    }
+    if (s.tls_key_file != NULL && cn_secret_file_check(s.tls_key_file, err, sizeof(err)) != AK_OK) {
+        cn_log(CN_LOG_ERROR, "invalid configuration", "reason", err, (char *)NULL);
+        status = 2;
+        goto out;
+    }
     if (s.tls_cert_file != NULL) {
         if (cn_read_file_secure(&cert, &cert_cap, s.tls_cert_file, 256 * 1024) != AK_OK ||
             cn_read_file_secure(&key, &key_cap, s.tls_key_file, 64 * 1024) != AK_OK) {
@@ -270,7 +371,8 @@ int main(int argc, char **argv)
     if (o.check_config && pm_cfg != NULL) {
         /* Without --chain-id, chain 1 stands in for the node's (only chain_ids' default). */
         if (cn_pm_new(&pm, pm_cfg, signers, n_signers, o.chain_id ? o.chain_id : 1, err,
-                      sizeof(err)) != AK_OK) {
+                      sizeof(err)) != AK_OK ||
+            cn_pm_bind_policy(pm, signers, policies, n_signers, err, sizeof(err)) != AK_OK) {
             cn_log(CN_LOG_ERROR, "invalid paymaster configuration", "reason", err, (char *)NULL);
             goto out;
         }
@@ -289,7 +391,8 @@ int main(int argc, char **argv)
     if (settle_chain_id(&o, &t) != AK_OK)
         goto out;
     if (pm_cfg != NULL &&
-        cn_pm_new(&pm, pm_cfg, signers, n_signers, o.chain_id, err, sizeof(err)) != AK_OK) {
+        (cn_pm_new(&pm, pm_cfg, signers, n_signers, o.chain_id, err, sizeof(err)) != AK_OK ||
+         cn_pm_bind_policy(pm, signers, policies, n_signers, err, sizeof(err)) != AK_OK)) {
         cn_log(CN_LOG_ERROR, "invalid paymaster configuration", "reason", err, (char *)NULL);
         goto out;
     }
@@ -305,10 +408,14 @@ int main(int argc, char **argv)
         .batch_threads = s.batch_threads,
         .ext = pm ? cn_pm_rpc : NULL,
         .ext_ctx = pm,
+        .max_sign_per_batch = s.max_sign_per_batch,
+        .rate = rate,
     };
     if (cn_rpc_new(&rpc, &rc) != AK_OK)
         goto out;
     ready_ctx rctx = {.ds = t, .signers = signers, .n = n_signers, .chain_id = o.chain_id};
+    if (ready_start(&rctx, s.ready_refresh_ms) != AK_OK)
+        goto out;
     cn_http_config hc = {
         .host = o.http_host,
         .port = o.http_port,
@@ -353,10 +460,12 @@ int main(int argc, char **argv)
     status = 0;
 out:
     cn_http_stop(http);
+    ready_stop();
     cn_rpc_free(rpc);
     cn_pm_free(pm);
     cn_downstream_free(ds);
     cn_auth_free(auth);
+    cn_rate_free(rate);
     for (size_t i = 0; i < n_signers; i++) {
         cn_signer_free(signers[i]);
         cn_policy_free(policies[i]);

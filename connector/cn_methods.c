@@ -114,9 +114,10 @@ static cJSON *m_accounts(cn_rpc *r, cn_call_err *e)
 /* The account's policy allows this method; else e is -32003 and 0. */
 static int policy_allows(const cn_account *a, const char *method, cn_call_err *e)
 {
-    if (cn_policy_method_ok(a->policy, method))
+    char why[256];
+    if (cn_policy_method_check(a->policy, method, why, sizeof(why)))
         return 1;
-    cn_err_set(e, CN_E_POLICY, "%s is not allowed for this account by its policy", method);
+    cn_err_set(e, CN_E_POLICY, "%s refused by the account's policy: %s", method, why);
     return 0;
 }
 
@@ -175,6 +176,11 @@ static cJSON *m_sign_message(cn_rpc *r, const char *method, const cJSON *params,
             cn_err_set(e, CN_E_INTERNAL, "out of memory");
             goto out;
         }
+    }
+    char why[256];
+    if (!cn_policy_message_ok(a->policy, msg, len, why, sizeof(why))) {
+        cn_err_set(e, CN_E_POLICY, "%s refused by the account's policy: %s", method, why);
+        goto out;
     }
     uint8_t digest[32];
     ak_sig sig;
@@ -238,6 +244,11 @@ static cJSON *m_sign_typed(cn_rpc *r, const char *method, const cJSON *params, c
                        q, (unsigned long long)r->cfg.chain_id);
             return NULL;
         }
+    }
+    char pwhy[256];
+    if (!cn_policy_typed_ok(a->policy, td, &h, pwhy, sizeof(pwhy))) {
+        cn_err_set(e, CN_E_POLICY, "%s refused by the account's policy: %s", method, pwhy);
+        return NULL;
     }
     ak_sig sig;
     if (sign_digest(r, a, &sig, h.digest, method, r->cfg.chain_id, NULL, e) != AK_OK)

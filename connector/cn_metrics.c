@@ -55,6 +55,7 @@ static char g_account[CN_METRICS_MAX_ACCOUNTS][48];
 static _Atomic uint64_t g_ds[2];
 static _Atomic uint64_t g_nonce_retries;
 static _Atomic uint64_t g_auth_failures;
+static _Atomic uint64_t g_rate_limited; /* signing calls refused by the per-client rate limit */
 static histogram g_sign_h, g_ds_h;
 
 static void observe(histogram *h, double seconds)
@@ -118,6 +119,11 @@ void cn_metrics_downstream(int ok, double seconds)
 void cn_metrics_nonce_retry(void)
 {
     atomic_fetch_add_explicit(&g_nonce_retries, 1, memory_order_relaxed);
+}
+
+void cn_metrics_rate_limited(unsigned n)
+{
+    atomic_fetch_add_explicit(&g_rate_limited, n, memory_order_relaxed);
 }
 
 void cn_metrics_auth_failure(void)
@@ -401,6 +407,11 @@ ak_err cn_metrics_render(char **out, size_t *out_len)
                "authentication.\n# TYPE anode_connector_auth_failures_total counter\n"
                "anode_connector_auth_failures_total %llu\n",
                (unsigned long long)ld(&g_auth_failures));
+    out_printf(&o,
+               "# HELP anode_connector_rate_limited_total Signing calls refused by the "
+               "per-client signing rate limit.\n# TYPE anode_connector_rate_limited_total "
+               "counter\nanode_connector_rate_limited_total %llu\n",
+               (unsigned long long)ld(&g_rate_limited));
     render_signers(&o);
     if (o.failed) {
         free(o.p);

@@ -36,6 +36,8 @@ void cn_metrics_sign(size_t account, int ok, double seconds);
 void cn_metrics_downstream(int ok, double seconds);
 void cn_metrics_nonce_retry(void);
 void cn_metrics_auth_failure(void);
+/* n signing calls refused by the per-client signing rate limit (cn_rate). */
+void cn_metrics_rate_limited(unsigned n);
 
 /*
  * Per-signer metrics (cn_signer_manager): each signer of each account registers once and gets

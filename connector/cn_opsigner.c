@@ -86,8 +86,9 @@ static cJSON *sign_block(cn_rpc *r, const char *method, const cJSON *params, int
     if (!block_allowed(r, &blk, e) || (a = pick_account(r, &blk, e)) == NULL)
         return NULL;
     /* V1 and V2 are one method for policies (as eth_signTypedData / _v4 are). */
-    if (!cn_policy_method_ok(a->policy, "opsigner_signBlockPayload")) {
-        cn_err_set(e, CN_E_POLICY, "%s is not allowed for this account by its policy", method);
+    char pwhy[192];
+    if (!cn_policy_method_check(a->policy, "opsigner_signBlockPayload", pwhy, sizeof pwhy)) {
+        cn_err_set(e, CN_E_POLICY, "%s", pwhy);
         return NULL;
     }
     ak_opsig_signing_hash(digest, &blk);

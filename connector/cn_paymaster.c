@@ -312,6 +312,27 @@ void cn_pm_free(cn_paymaster *pm)
     free(pm);
 }
 
+ak_err cn_pm_bind_policy(const cn_paymaster *pm, cn_signer *const *signers, cn_policy **policies,
+                         size_t n_signers, char *err, size_t err_cap)
+{
+    for (size_t i = 0; i < n_signers; i++) {
+        if (signers[i] != pm->signer)
+            continue;
+        ak_err rc = cn_policy_for_paymaster(&policies[i], err, err_cap);
+        if (rc == AK_OK && cn_policy_serves_beyond_paymaster(policies[i])) {
+            char a[AK_ADDR_STR_SIZE];
+            ak_addr_to_checksum(a, pm->signer->address);
+            cn_log(CN_LOG_WARN,
+                   "the paymaster's account also signs other intents (policy.serves): a client "
+                   "can then obtain signatures the EntryPoint accepts as sponsorships",
+                   "account", a, (char *)NULL);
+        }
+        return rc;
+    }
+    snprintf(err, err_cap, "paymaster.account is not one of the configured accounts");
+    return AK_ERR_CONFIG;
+}
+
 void cn_pm_set_clock(cn_paymaster *pm, time_t (*now)(void))
 {
     pm->now = now ? now : wall_now;

@@ -31,6 +31,7 @@
 #include <cjson/cJSON.h>
 
 #include "ak_err.h"
+#include "cn_policy.h"
 #include "cn_signer.h"
 
 /* JSON-RPC error code of a sponsorship refused by the policy (the rule is in the message). */
@@ -46,6 +47,15 @@ typedef struct cn_paymaster cn_paymaster;
 AK_WUR ak_err cn_pm_new(cn_paymaster **out, const cJSON *cfg, cn_signer *const *signers,
                         size_t n_signers, uint64_t chain_id, char *err, size_t err_cap);
 void cn_pm_free(cn_paymaster *pm); /* NULL allowed */
+
+/*
+ * A key has one purpose (issue 18): give the paymaster's account (policies[i] for the signer
+ * pm signs with; policies parallel to signers) the paymaster policy of cn_policy_for_paymaster:
+ * pm_* only unless its policy's "serves" says otherwise (then a warning is logged).
+ * AK_ERR_CONFIG with err set when its "serves" leaves out erc4337_paymaster.
+ */
+AK_WUR ak_err cn_pm_bind_policy(const cn_paymaster *pm, cn_signer *const *signers,
+                                cn_policy **policies, size_t n_signers, char *err, size_t err_cap);
 
 /* Replace time(NULL) (tests). */
 void cn_pm_set_clock(cn_paymaster *pm, time_t (*now)(void));

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "ak_addr.h"
+#include "ak_json.h"
 #include "ak_u256.h"
 
 /* The signing methods a policy can allow, one bit each. */
@@ -19,12 +20,17 @@ static const char *const METHODS[] = {"eth_sendTransaction",
                                       "opsigner_signBlockPayload"};
 #define N_METHODS (sizeof METHODS / sizeof METHODS[0])
 
+/* The intent kind each of METHODS signs (ak_policy.h). */
+static const ak_intent_kind METHOD_KIND[] = {AK_INTENT_ETH_TRANSACTION, AK_INTENT_ETH_TRANSACTION,
+                                             AK_INTENT_EIP191_MESSAGE, AK_INTENT_EIP191_MESSAGE,
+                                             AK_INTENT_EIP712_TYPED_DATA,
+                                             AK_INTENT_EIP7702_AUTHORIZATION,
+                                             AK_INTENT_OP_BLOCK_PAYLOAD};
+_Static_assert(sizeof METHOD_KIND / sizeof METHOD_KIND[0] == N_METHODS, "one kind per method");
+
 struct cn_policy {
-    int has_max_value;
-    ak_u256 max_value;
-    size_t n_to; /* 0: any destination */
-    uint8_t to[CN_POLICY_MAX_TO][20];
-    int allow_create;
+    ak_policy ak;     /* limits, kinds served, allow_* flags: evaluated by shared/ak_policy */
+    int serves_given; /* "serves" was in the config (the paymaster default does not apply) */
     unsigned methods; /* bit i: METHODS[i] allowed */
     /* EIP-4844 / EIP-7702 (issue 10): parse_4844_7702, cn_policy_blob_fee_ok,
      * cn_policy_authorization_ok */
@@ -58,15 +64,22 @@ static int method_bit(const char *m)
     return -1;
 }
 
-static ak_err parse_value(cn_policy *p, const cJSON *v, char *err, size_t cap)
+/* A decimal or 0x quantity string. */
+static ak_err parse_amount(ak_u256 *out, const cJSON *v)
 {
     const char *s = cJSON_IsString(v) ? v->valuestring : NULL;
     size_t n = s ? strlen(s) : 0;
-    if (s == NULL || (n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')
-                          ? ak_u256_parse_quantity(&p->max_value, s, n)
-                          : ak_u256_parse_decimal(&p->max_value, s, n)) != AK_OK)
+    if (s == NULL)
+        return AK_ERR_CONFIG;
+    return n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') ? ak_u256_parse_quantity(out, s, n)
+                                                                : ak_u256_parse_decimal(out, s, n);
+}
+
+static ak_err parse_value(cn_policy *p, const cJSON *v, char *err, size_t cap)
+{
+    if (parse_amount(&p->ak.max_value, v) != AK_OK)
         return fail(err, cap, "policy.max_value_wei: a decimal or 0x quantity string of wei");
-    p->has_max_value = 1;
+    p->ak.has_max_value = 1;
     return AK_OK;
 }
 
@@ -78,12 +91,12 @@ static ak_err parse_to(cn_policy *p, const cJSON *v, char *err, size_t cap)
     cJSON_ArrayForEach(a, v)
     {
         if (!cJSON_IsString(a) ||
-            ak_addr_parse(p->to[p->n_to], a->valuestring, strlen(a->valuestring)) != AK_OK)
+            ak_addr_parse(p->ak.to[p->ak.n_to], a->valuestring, strlen(a->valuestring)) != AK_OK)
             return fail(err, cap,
                         "policy.allowed_to[%zu]: not an address (0x + 40 hex, EIP-55 "
                         "checksum if mixed case)",
-                        p->n_to);
-        p->n_to++;
+                        p->ak.n_to);
+        p->ak.n_to++;
     }
     return AK_OK;
 }
@@ -152,16 +165,89 @@ static ak_err parse_4844_7702(cn_policy *p, const cJSON *obj, char *err, size_t 
     return AK_OK;
 }
 
+/* "serves": [intent kind, ...] (ak_policy.h names). */
+static ak_err parse_serves(cn_policy *p, const cJSON *v, char *err, size_t cap)
+{
+    const cJSON *m;
+    size_t i = 0;
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) < 1)
+        return fail(err, cap, "policy.serves: a non-empty array of intent kinds");
+    p->ak.kinds = 0;
+    cJSON_ArrayForEach(m, v)
+    {
+        int k = cJSON_IsString(m) ? ak_intent_kind_parse(m->valuestring) : -1;
+        if (k < 0)
+            return fail(err, cap,
+                        "policy.serves[%zu]: one of eth_transaction, eip191_message, "
+                        "eip712_typed_data, erc4337_paymaster, eip7702_authorization, "
+                        "op_block_payload",
+                        i);
+        p->ak.kinds |= 1u << k;
+        i++;
+    }
+    p->serves_given = 1;
+    return AK_OK;
+}
+
+/* "token_caps": {"0xToken": "amount in the token's smallest unit", ...} */
+static ak_err parse_token_caps(cn_policy *p, const cJSON *v, char *err, size_t cap)
+{
+    const cJSON *t;
+    if (!cJSON_IsObject(v) || cJSON_GetArraySize(v) < 1 ||
+        cJSON_GetArraySize(v) > AK_POLICY_MAX_TOKENS)
+        return fail(err, cap, "policy.token_caps: an object of 1..%d {token address: amount}",
+                    AK_POLICY_MAX_TOKENS);
+    cJSON_ArrayForEach(t, v)
+    {
+        size_t i = p->ak.n_tokens;
+        if (ak_addr_parse(p->ak.token[i], t->string, strlen(t->string)) != AK_OK)
+            return fail(err, cap, "policy.token_caps.%.64s: not an address", t->string);
+        for (size_t j = 0; j < i; j++)
+            if (memcmp(p->ak.token[j], p->ak.token[i], 20) == 0)
+                return fail(err, cap, "policy.token_caps.%.64s: token given twice", t->string);
+        if (parse_amount(&p->ak.token_cap[i], t) != AK_OK)
+            return fail(err, cap,
+                        "policy.token_caps.%.64s: a decimal or 0x quantity string (the token's "
+                        "smallest unit)",
+                        t->string);
+        p->ak.n_tokens++;
+    }
+    return AK_OK;
+}
+
+/* The allow_* booleans. */
+static ak_err parse_flags(cn_policy *p, const cJSON *obj, char *err, size_t cap)
+{
+    static const char *const names[] = {"allow_unjudged_typed_data", "allow_hash_like_messages",
+                                        "allow_typed_data_without_chain_id"};
+    int *const dst[] = {&p->ak.allow_unjudged_typed_data, &p->ak.allow_hash_like_messages,
+                        &p->ak.allow_typed_data_without_chain_id};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, names[i]);
+        if (v == NULL)
+            continue;
+        if (!cJSON_IsBool(v))
+            return fail(err, cap, "policy.%s: must be true or false", names[i]);
+        *dst[i] = cJSON_IsTrue(v);
+    }
+    return AK_OK;
+}
+
 ak_err cn_policy_parse(cn_policy **out, const cJSON *obj, char *err, size_t err_cap)
 {
     static const char *const known[] = {"max_value_wei",
                                         "allowed_to",
                                         "allow_contract_creation",
                                         "allowed_methods",
-                                        "comment",
+                                        "serves",
+                                        "token_caps",
+                                        "allow_unjudged_typed_data",
+                                        "allow_hash_like_messages",
+                                        "allow_typed_data_without_chain_id",
                                         "max_fee_per_blob_gas",
                                         "allowed_delegates",
-                                        "allow_chain_id_zero_authorization"};
+                                        "allow_chain_id_zero_authorization",
+                                        "comment"};
     const cJSON *it;
     ak_err rc = AK_OK;
     *out = NULL;
@@ -177,9 +263,12 @@ ak_err cn_policy_parse(cn_policy **out, const cJSON *obj, char *err, size_t err_
         if (!ok)
             return fail(err, err_cap, "policy.%.64s: unknown field", it->string);
     }
+    if (ak_json_check_keys(obj) != AK_OK)
+        return fail(err, err_cap, "policy: a key is given twice");
     cn_policy *p = calloc(1, sizeof *p);
     if (p == NULL)
         return AK_ERR_NOMEM;
+    ak_policy_init(&p->ak);
     p->methods = (1u << N_METHODS) - 1;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "max_value_wei");
     if (v != NULL && (rc = parse_value(p, v, err, err_cap)) != AK_OK)
@@ -187,19 +276,27 @@ ak_err cn_policy_parse(cn_policy **out, const cJSON *obj, char *err, size_t err_
     v = cJSON_GetObjectItemCaseSensitive(obj, "allowed_to");
     if (v != NULL && (rc = parse_to(p, v, err, err_cap)) != AK_OK)
         goto out;
-    p->allow_create = p->n_to == 0;
+    p->ak.allow_create = p->ak.n_to == 0;
     v = cJSON_GetObjectItemCaseSensitive(obj, "allow_contract_creation");
     if (v != NULL) {
         if (!cJSON_IsBool(v)) {
             rc = fail(err, err_cap, "policy.allow_contract_creation: must be true or false");
             goto out;
         }
-        p->allow_create = cJSON_IsTrue(v);
+        p->ak.allow_create = cJSON_IsTrue(v);
     }
     v = cJSON_GetObjectItemCaseSensitive(obj, "allowed_methods");
     if (v != NULL && (rc = parse_methods(p, v, err, err_cap)) != AK_OK)
         goto out;
     if ((rc = parse_4844_7702(p, obj, err, err_cap)) != AK_OK)
+        goto out;
+    v = cJSON_GetObjectItemCaseSensitive(obj, "serves");
+    if (v != NULL && (rc = parse_serves(p, v, err, err_cap)) != AK_OK)
+        goto out;
+    v = cJSON_GetObjectItemCaseSensitive(obj, "token_caps");
+    if (v != NULL && (rc = parse_token_caps(p, v, err, err_cap)) != AK_OK)
+        goto out;
+    if ((rc = parse_flags(p, obj, err, err_cap)) != AK_OK)
         goto out;
     *out = p;
     p = NULL;
@@ -213,39 +310,27 @@ void cn_policy_free(cn_policy *p)
     free(p);
 }
 
+int cn_policy_is_signing_method(const char *method)
+{
+    return method_bit(method) >= 0 || strcmp(method, "pm_getPaymasterData") == 0;
+}
+
 int cn_policy_method_ok(const cn_policy *p, const char *method)
 {
     int bit = method_bit(method);
     return p == NULL || (bit >= 0 && (p->methods & (1u << bit)) != 0);
 }
 
-int cn_policy_tx_ok(const cn_policy *p, const ak_tx *tx, char *why, size_t why_cap)
+/* The policy in force for p: a NULL policy is ak_policy_init's default. */
+static const ak_policy *ak_of(const cn_policy *p)
 {
-    if (p == NULL)
-        return 1;
-    if (p->has_max_value && ak_u256_cmp(&tx->value, &p->max_value) > 0) {
-        char v[80], m[80];
-        if (ak_u256_format_decimal(v, sizeof v, &tx->value) != AK_OK ||
-            ak_u256_format_decimal(m, sizeof m, &p->max_value) != AK_OK)
-            v[0] = m[0] = '\0';
-        snprintf(why, why_cap, "value %s wei is over the account's max_value_wei %s", v, m);
-        return 0;
-    }
-    if (!tx->has_to) {
-        if (!p->allow_create) {
-            snprintf(why, why_cap, "contract creation is not allowed for this account");
-            return 0;
-        }
-        return 1;
-    }
-    if (p->n_to == 0)
-        return 1;
-    for (size_t i = 0; i < p->n_to; i++)
-        if (memcmp(p->to[i], tx->to, 20) == 0)
-            return 1;
-    char to[AK_ADDR_STR_SIZE];
-    ak_addr_to_checksum(to, tx->to);
-    snprintf(why, why_cap, "destination %s is not in the account's allowed_to", to);
+    static const ak_policy dflt = {.kinds = AK_INTENT_ALL, .allow_create = 1};
+    return p != NULL ? &p->ak : &dflt;
+}
+
+static int refused(const ak_policy_verdict *v, char *why, size_t cap)
+{
+    snprintf(why, cap, "policy rule %s: %s", v->rule, v->why);
     return 0;
 }
 
@@ -281,4 +366,84 @@ int cn_policy_authorization_ok(const cn_policy *p, const ak_auth *auth, char *wh
     ak_addr_to_checksum(a, auth->address);
     snprintf(why, why_cap, "delegate %s is not in the account's allowed_delegates", a);
     return 0;
+}
+
+int cn_policy_method_check(const cn_policy *p, const char *method, char *why, size_t why_cap)
+{
+    ak_policy_verdict v;
+    int bit = method_bit(method);
+    if (p == NULL)
+        return 1;
+    if (bit < 0 || (p->methods & (1u << bit)) == 0) {
+        snprintf(why, why_cap, "policy rule method_not_allowed: %s is not in allowed_methods",
+                 method);
+        return 0;
+    }
+    if (!ak_policy_kind_ok(&p->ak, METHOD_KIND[bit], &v))
+        return refused(&v, why, why_cap);
+    return 1;
+}
+
+int cn_policy_tx_ok(const cn_policy *p, const ak_tx *tx, char *why, size_t why_cap)
+{
+    ak_policy_verdict v;
+    if (p == NULL || ak_policy_tx_ok(&p->ak, tx, &v))
+        return 1;
+    snprintf(why, why_cap, "%s (rule %s)", v.why, v.rule);
+    return 0;
+}
+
+int cn_policy_message_ok(const cn_policy *p, const uint8_t *msg, size_t len, char *why,
+                         size_t why_cap)
+{
+    ak_policy_verdict v;
+    if (p == NULL || ak_policy_message_ok(&p->ak, msg, len, &v))
+        return 1;
+    return refused(&v, why, why_cap);
+}
+
+int cn_policy_typed_ok(const cn_policy *p, const cJSON *td, const ak_eip712_result *h, char *why,
+                       size_t why_cap)
+{
+    ak_policy_verdict v;
+    cJSON *parsed = NULL;
+    int ok = 0;
+    if (cJSON_IsString(td)) {
+        /* the same text ak_eip712_hash_json accepted: parse it again for the decoder */
+        parsed = cJSON_ParseWithLength(td->valuestring, strlen(td->valuestring));
+        if (parsed == NULL) {
+            snprintf(why, why_cap, "policy rule typed_data_not_judged: unreadable typed data");
+            return 0;
+        }
+        td = parsed;
+    }
+    ok = ak_policy_typed_ok(ak_of(p), td, h, &v);
+    if (!ok)
+        refused(&v, why, why_cap);
+    cJSON_Delete(parsed);
+    return ok;
+}
+
+ak_err cn_policy_for_paymaster(cn_policy **p, char *err, size_t err_cap)
+{
+    if (*p == NULL) {
+        *p = calloc(1, sizeof **p);
+        if (*p == NULL)
+            return AK_ERR_NOMEM;
+        ak_policy_init(&(*p)->ak);
+        (*p)->methods = (1u << N_METHODS) - 1;
+    }
+    if (!(*p)->serves_given) {
+        (*p)->ak.kinds = 1u << AK_INTENT_ERC4337_PAYMASTER;
+        return AK_OK;
+    }
+    if (((*p)->ak.kinds & (1u << AK_INTENT_ERC4337_PAYMASTER)) == 0)
+        return fail(err, err_cap,
+                    "the paymaster's account has a policy.serves without erc4337_paymaster");
+    return AK_OK;
+}
+
+int cn_policy_serves_beyond_paymaster(const cn_policy *p)
+{
+    return p == NULL || (p->ak.kinds & ~(1u << AK_INTENT_ERC4337_PAYMASTER)) != 0;
 }

@@ -8,7 +8,13 @@
  *     "allowed_to": ["0x..", ...],              // destinations allowed (EIP-55 or lower case)
  *     "allow_contract_creation": false,         // default: false with allowed_to, else true
  *     "allowed_methods": ["eth_sendTransaction", "eth_signTransaction", "personal_sign",
- *                         "eth_sign", "eth_signTypedData_v4"]   // default: all of them
+ *                         "eth_sign", "eth_signTypedData_v4"],  // default: all of them
+ *     "serves": ["eth_transaction", "eip191_message", "eip712_typed_data"],  // intent kinds;
+ *                                   // default all (the paymaster's account: erc4337_paymaster)
+ *     "token_caps": {"0xToken": "1000000"},     // permit amounts per token (smallest unit)
+ *     "allow_unjudged_typed_data": false,       // with limits: typed data other than permits
+ *     "allow_hash_like_messages": false,        // with limits: 32-byte eth_sign/personal_sign
+ *     "allow_typed_data_without_chain_id": false
  *   }
  * EIP-4844 / EIP-7702 (issue 10), each optional:
  *     "max_fee_per_blob_gas": "1000000000",     // cap on a type-3 maxFeePerBlobGas (filled too)
@@ -18,8 +24,10 @@
  *                                               // (chain_id 0): refused unless true
  * Without any policy, an authorization with chain_id 0 is refused too (guard rail on by default).
  * allowed_methods may also list anode_signAuthorization and opsigner_signBlockPayload (which
- * also stands for opsigner_signBlockPayloadV2). eth_signTypedData_v4 also stands for its alias
- * eth_signTypedData. A refused request gets
+ * also stands for opsigner_signBlockPayloadV2).
+ * The evaluation is shared/ak_policy (rule names there); permits (ERC-2612, DAI, Permit2) are
+ * judged against allowed_to (spender) and token_caps / max_value_wei (amount).
+ * eth_signTypedData_v4 also stands for its alias eth_signTypedData. A refused request gets
  * JSON-RPC error -32003 ("transaction rejected", EIP-1474) naming the rule; nothing is signed.
  *
  * Ownership: cn_policy_parse() returns a policy freed by cn_policy_free() (NULL allowed). It is
@@ -33,10 +41,12 @@
 #include <cjson/cJSON.h>
 
 #include "ak_auth.h"
+#include "ak_eip712.h"
 #include "ak_err.h"
+#include "ak_policy.h"
 #include "ak_tx.h"
 
-#define CN_POLICY_MAX_TO        256
+#define CN_POLICY_MAX_TO        AK_POLICY_MAX_TO
 #define CN_POLICY_MAX_DELEGATES 64
 
 typedef struct cn_policy cn_policy;
@@ -44,6 +54,10 @@ typedef struct cn_policy cn_policy;
 /* obj NULL: no policy (*out NULL, AK_OK). AK_ERR_CONFIG with err naming the field otherwise. */
 AK_WUR ak_err cn_policy_parse(cn_policy **out, const cJSON *obj, char *err, size_t err_cap);
 void cn_policy_free(cn_policy *p);
+
+/* 1 if method asks for a signature (the five signing methods, eth_signTypedData and
+ * pm_getPaymasterData): what the rate limit and the per-batch bound count. */
+int cn_policy_is_signing_method(const char *method);
 
 /* 1 if the method may sign for this account (a NULL policy allows everything). */
 int cn_policy_method_ok(const cn_policy *p, const char *method);
@@ -57,5 +71,28 @@ int cn_policy_blob_fee_ok(const cn_policy *p, const ak_u256 *max_fee_per_blob_ga
 
 /* 1 if the account may sign this EIP-7702 authorization (chain_id 0, allowed_delegates). */
 int cn_policy_authorization_ok(const cn_policy *p, const ak_auth *auth, char *why, size_t why_cap);
+
+/*
+ * The checks below return 1, or 0 with why = "policy rule <rule>: <detail>" (rule names of
+ * ak_policy.h, plus method_not_allowed). A NULL policy is the default one: every kind served, no
+ * limits, typed data without a domain chainId refused.
+ */
+/* allowed_methods and the intent kind the method signs ("serves"). */
+int cn_policy_method_check(const cn_policy *p, const char *method, char *why, size_t why_cap);
+/* An eth_sign / personal_sign message (the bytes hashed under EIP-191). */
+int cn_policy_message_ok(const cn_policy *p, const uint8_t *msg, size_t len, char *why,
+                         size_t why_cap);
+/* Typed data as the client sent it (a JSON string or an object) that hashed into *h. */
+int cn_policy_typed_ok(const cn_policy *p, const cJSON *td, const ak_eip712_result *h, char *why,
+                       size_t why_cap);
+
+/*
+ * Make *p the policy of the paymaster's signing account (created if NULL): without an explicit
+ * "serves" it serves erc4337_paymaster only (pm_* answered, generic signing refused); an explicit
+ * "serves" must list erc4337_paymaster (AK_ERR_CONFIG otherwise, err set).
+ */
+AK_WUR ak_err cn_policy_for_paymaster(cn_policy **p, char *err, size_t err_cap);
+/* 1 if the policy serves anything besides erc4337_paymaster (for a start-up warning). */
+int cn_policy_serves_beyond_paymaster(const cn_policy *p);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "ak_addr.h"
 #include "ak_secmem.h"
+#include "cn_secfile.h"
 
 ak_err cn_rcfg_known(const cJSON *obj, const char *where, const char *const *known, size_t n,
                      char *err, size_t err_cap)
@@ -187,6 +188,8 @@ ak_err cn_rcfg_secret_read(cn_rcfg_secret *out, const cJSON *obj, const char *wh
         goto out;
     }
     if (file != NULL) {
+        if (cn_secret_file_check(file->valuestring, err, err_cap) != AK_OK)
+            goto out;
         if (cn_rcfg_read_file(out->s, CN_RCFG_SECRET_MAX + 2, &len, file->valuestring) != AK_OK) {
             cn_rcfg_err(err, err_cap, "%s.%s: cannot read %.200s (or longer than %d bytes)", where,
                         file_field, file->valuestring, CN_RCFG_SECRET_MAX);

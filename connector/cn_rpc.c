@@ -12,6 +12,7 @@
 
 #include "cn_log.h"
 #include "cn_metrics.h"
+#include "cn_rate.h"
 #include "cn_rpc_impl.h"
 
 void cn_err_set(cn_call_err *e, int code, const char *fmt, ...)
@@ -763,7 +764,30 @@ static const char *keys_error(const cJSON *doc, ak_err err)
            "than 1000";
 }
 
+/* Issue 18: the per-batch bound on signing calls and the per-client rate limit (cn_rate).
+ * 1 = go on; 0 = refused, ans holds the error (or rc is set). */
+static int admitted(cn_rpc *r, const char *client, const cJSON *doc, const char *body, size_t len,
+                    answer *ans, ak_err *rc)
+{
+    char msg[160];
+    int code = 0;
+    unsigned cap =
+        r->cfg.max_sign_per_batch ? r->cfg.max_sign_per_batch : (unsigned)r->cfg.max_batch;
+    if (cn_rate_admit(r->cfg.rate, client, doc, cap, &code, msg, sizeof(msg)))
+        return 1;
+    const cJSON *id = cJSON_IsArray(doc) ? NULL : cJSON_GetObjectItemCaseSensitive(doc, "id");
+    idref idr = make_idref(id != NULL && id_valid(id) ? id : NULL, body, len);
+    *rc = error_answer(ans, cJSON_IsArray(doc) ? NULL : &idr, code, msg);
+    return 0;
+}
+
 ak_err cn_rpc_handle(cn_rpc *r, const char *body, size_t len, char **out, size_t *out_len)
+{
+    return cn_rpc_handle_as(r, NULL, body, len, out, out_len);
+}
+
+ak_err cn_rpc_handle_as(cn_rpc *r, const char *client, const char *body, size_t len, char **out,
+                        size_t *out_len)
 {
     ak_err rc;
     answer ans = {0};
@@ -786,6 +810,9 @@ ak_err cn_rpc_handle(cn_rpc *r, const char *body, size_t len, char **out, size_t
     } else if ((rc = ak_json_check_keys(doc)) != AK_OK) {
         /* Duplicate keys: cJSON reads the first, JavaScript the last - refuse the ambiguity. */
         rc = error_answer(&ans, NULL, CN_E_INVALID_REQUEST, keys_error(doc, rc));
+    } else if ((cJSON_IsArray(doc) || cJSON_IsObject(doc)) &&
+               !admitted(r, client, doc, body, len, &ans, &rc)) {
+        /* refused: ans holds the error */
     } else if (cJSON_IsArray(doc)) {
         size_t n = (size_t)cJSON_GetArraySize(doc);
         if (n == 0)

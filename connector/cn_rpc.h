@@ -55,6 +55,8 @@ typedef struct {
     unsigned batch_threads;   /* concurrent members per batch (1..64) */
     cn_rpc_ext_fn ext;        /* NULL: none */
     void *ext_ctx;
+    unsigned max_sign_per_batch; /* signing calls one batch may carry (0: max_batch) */
+    struct cn_rate *rate;        /* per-client signing rate limit (cn_rate.h); NULL: none */
 } cn_rpc_config;
 
 typedef struct cn_rpc cn_rpc;
@@ -68,5 +70,14 @@ void cn_rpc_free(cn_rpc *r); /* NULL allowed */
  * *out_len 0 when there is nothing to answer (notifications). Only AK_ERR_NOMEM fails.
  */
 AK_WUR ak_err cn_rpc_handle(cn_rpc *r, const char *body, size_t len, char **out, size_t *out_len);
+
+/*
+ * cn_rpc_handle for an identified client (cn_auth_client_id; NULL = "anonymous"): before
+ * anything runs, a batch carrying more than max_sign_per_batch signing calls is refused (-32600)
+ * and the request's signing calls are taken from the client's rate-limit bucket, all or none
+ * (none: the whole request is refused with -32005 and counted; no signer is asked).
+ */
+AK_WUR ak_err cn_rpc_handle_as(cn_rpc *r, const char *client, const char *body, size_t len,
+                               char **out, size_t *out_len);
 
 #endif

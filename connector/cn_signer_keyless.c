@@ -24,6 +24,7 @@
 #include "ak_addr.h"
 #include "ak_b64.h"
 #include "ak_hex.h"
+#include "cn_secfile.h"
 #include "cn_keyless_http.h"
 
 _Static_assert(CN_KEYLESS_MAX_URLS == CN_KH_MAX_URLS, "one URL limit");
@@ -695,6 +696,8 @@ static AK_WUR ak_err parse_cfg(keyless *k, cn_signer *s, const cJSON *cfg,
                        cap)) != AK_OK ||
         (rc = cfg_long(&v, cfg, "retries", 2, 0, 10, err, cap)) != AK_OK)
         return rc;
+    if (want_cert && (rc = cn_secret_file_check(k->hc.key, err, cap)) != AK_OK)
+        return rc; /* the client key to the key server is a secret file (issue 18) */
     k->hc.retries = (int)v;
     if ((rc = cfg_long(&v, cfg, "pool_size", POOL_DEFAULT, 1, POOL_MAX, err, cap)) != AK_OK)
         return rc;

@@ -17,6 +17,7 @@
 #include "cn_log.h"
 #include "cn_rcfg.h"
 #include "cn_remote_key.h"
+#include "cn_secfile.h"
 #include "cn_signer_util.h"
 
 #define KEY_TEXT_MAX 256 /* a key file is 64 hex digits plus a little whitespace */
@@ -223,6 +224,8 @@ ak_err cn_local_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t 
             goto out;
     } else if (file != NULL) {
         size_t text_len = 0;
+        if ((rc = cn_secret_file_check(file->valuestring, err, err_cap)) != AK_OK)
+            goto out;
         rc = cn_rcfg_read_file(text, KEY_TEXT_MAX, &text_len, file->valuestring);
         if (rc != AK_OK) {
             snprintf(err, err_cap, "cannot read key_file %s", file->valuestring);

@@ -7,6 +7,7 @@
 
 #include "ak_secmem.h"
 #include "cn_config.h"
+#include "cn_secfile.h"
 
 ak_err cn_cfg_known(const cJSON *cfg, const char *const *known, const char *prefix, char *err,
                     size_t err_cap)
@@ -85,6 +86,8 @@ ak_err cn_cfg_secret(char **out, size_t *cap, size_t *len, const cJSON *cfg, con
         return AK_ERR_CONFIG;
     }
     if (f != NULL) {
+        if (cn_secret_file_check(f->valuestring, err, err_cap) != AK_OK)
+            return AK_ERR_CONFIG;
         ak_err rc = cn_read_file_secure(&buf, &bcap, f->valuestring, max + 2);
         if (rc != AK_OK) {
             snprintf(err, err_cap, "%s.%s: cannot read %s: %s", prefix, file_key, f->valuestring,

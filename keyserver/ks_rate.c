@@ -5,10 +5,11 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "ak_bucket.h"
+
 typedef struct {
     pthread_mutex_t mu;
-    double tokens, per_s, burst; /* per_s == 0: no limit */
-    double last;                 /* monotonic seconds of the last refill */
+    ak_bucket b; /* per_s == 0: no limit */
 } bucket;
 
 struct ks_rate {
@@ -36,10 +37,7 @@ ak_err ks_rate_new(ks_rate **out, const ks_config *cfg)
     for (size_t i = 0; i < r->n; i++) {
         bucket *b = &r->b[i];
         pthread_mutex_init(&b->mu, NULL);
-        b->per_s = cfg->clients[i].rate_per_s;
-        b->burst = cfg->clients[i].rate_burst;
-        b->tokens = b->burst; /* a client may start with a full burst */
-        b->last = t;
+        ak_bucket_init(&b->b, cfg->clients[i].rate_per_s, cfg->clients[i].rate_burst, t);
     }
     *out = r;
     return AK_OK;
@@ -57,20 +55,11 @@ void ks_rate_free(ks_rate *r)
 
 int ks_rate_take(ks_rate *r, long client)
 {
-    if (r == NULL || client < 0 || (size_t)client >= r->n || r->b[client].per_s == 0)
+    if (r == NULL || client < 0 || (size_t)client >= r->n || r->b[client].b.per_s == 0)
         return 1;
     bucket *b = &r->b[client];
-    int ok = 0;
     pthread_mutex_lock(&b->mu);
-    double t = now_s();
-    b->tokens += (t - b->last) * b->per_s;
-    if (b->tokens > b->burst)
-        b->tokens = b->burst;
-    b->last = t;
-    if (b->tokens >= 1.0) {
-        b->tokens -= 1.0;
-        ok = 1;
-    }
+    int ok = ak_bucket_take(&b->b, 1.0, now_s());
     pthread_mutex_unlock(&b->mu);
     return ok;
 }

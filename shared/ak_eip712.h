@@ -50,6 +50,13 @@ typedef struct {
 /* Hash a parsed typed-data object. */
 AK_WUR ak_err ak_eip712_hash(ak_eip712_result *out, const cJSON *typed_data);
 
+/*
+ * The value of a uintN member as ak_eip712_hash reads it (JSON number up to 2^53-1, decimal or
+ * 0x hex string); AK_ERR_EIP712 for anything else, a negative number included. For decoders of
+ * known structures (ak_permit) so they read exactly the value that was hashed.
+ */
+AK_WUR ak_err ak_eip712_uint_value(ak_u256 *out, const cJSON *v);
+
 /* Parse JSON text (bounded by len; only whitespace may follow the value) then ak_eip712_hash. */
 AK_WUR ak_err ak_eip712_hash_json(ak_eip712_result *out, const char *json, size_t len);
 

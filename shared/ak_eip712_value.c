@@ -1,4 +1,5 @@
 /* ak_eip712_value.c - EIP-712 atomic value encoders (see ak_eip712_value.h). */
+#include "ak_eip712.h"
 #include "ak_eip712_value.h"
 
 #include <string.h>
@@ -137,4 +138,13 @@ ak_err ak_eip712v_hash_bytes(uint8_t out[32], const char *s, size_t len)
     }
     ak_keccak256_final(&k, out);
     return AK_OK;
+}
+
+ak_err ak_eip712_uint_value(ak_u256 *out, const cJSON *v)
+{
+    int neg = 0;
+    ak_err rc = ak_eip712v_parse_integer(out, &neg, v);
+    if (rc == AK_OK && neg && !ak_u256_is_zero(out))
+        rc = AK_ERR_EIP712;
+    return rc;
 }

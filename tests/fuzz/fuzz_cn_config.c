@@ -12,6 +12,8 @@
 #include <string.h>
 
 #include "cn_config.h"
+#include "cn_policy.h"
+#include "cn_rate.h"
 #include "fz_memfile.h"
 
 #define FUZZ_ASSERT(c)                                                                             \
@@ -36,6 +38,32 @@ static void check_settings(const cn_settings *s)
     FUZZ_ASSERT(s->health_interval_ms >= 10 && s->health_interval_ms <= 3600000);
     FUZZ_ASSERT(s->auth == NULL || cJSON_IsObject(s->auth));
     FUZZ_ASSERT((s->tls_cert_file == NULL) == (s->tls_key_file == NULL));
+    FUZZ_ASSERT(s->ready_refresh_ms >= 100 && s->ready_refresh_ms <= 3600000);
+    FUZZ_ASSERT(s->max_sign_per_batch >= 1 && s->max_sign_per_batch <= 10000);
+}
+
+/* The parsers main() runs next on an accepted file: each account's "policy" (cn_policy) and
+ * "signing_rate_limit" (cn_rate). Either succeeds or names the problem. */
+static void check_parts(const cn_settings *s)
+{
+    char err[256];
+    const cJSON *acc;
+    cJSON_ArrayForEach(acc, s->accounts)
+    {
+        cn_policy *p = NULL;
+        err[0] = '\0';
+        if (cn_policy_parse(&p, cJSON_GetObjectItemCaseSensitive(acc, "policy"), err, sizeof err) !=
+            AK_OK)
+            FUZZ_ASSERT(p == NULL && err[0] != '\0');
+        cn_policy_free(p);
+    }
+    cn_rate *r = NULL;
+    err[0] = '\0';
+    if (cn_rate_new(&r, s->signing_rate_limit, err, sizeof err) != AK_OK)
+        FUZZ_ASSERT(r == NULL && err[0] != '\0');
+    else
+        FUZZ_ASSERT(cn_rate_take(r, "fuzz", 0) == 1);
+    cn_rate_free(r);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -58,8 +86,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     FUZZ_ASSERT(cJSON_IsObject(doc));
     if (cn_config_select_profile(doc, profiles[data[0] % 3], chosen, err, sizeof err) == AK_OK &&
-        cn_config_settings(&s, doc, err, sizeof err) == AK_OK)
+        cn_config_settings(&s, doc, err, sizeof err) == AK_OK) {
         check_settings(&s);
+        check_parts(&s);
+    }
     cJSON_Delete(doc);
     return 0;
 }

@@ -43,7 +43,7 @@ t('start anvil --accounts 0 and the connector', async () => {
   acct2 = localAccount(dir);
   await fund(anvil.url, acct.address);
   await fund(anvil.url, acct2.address);
-  conn = await startConnector({ config: { accounts: [acct.config, acct2.config] }, downstreamUrl: anvil.url, args: ['--downstream-timeout-ms', '2000'] });
+  conn = await startConnector({ config: { accounts: [acct.config, acct2.config], http: { ready_refresh_ms: 200 } }, downstreamUrl: anvil.url, args: ['--downstream-timeout-ms', '2000'] });
   assert(/NOT an HSM/.test(conn.log()), 'local signer start-up warning');
   provider = new ethers.JsonRpcProvider(conn.url, 31337, { staticNetwork: true, cacheTimeout: -1, polling: true, pollingInterval: 50 });
   const anvilAccounts = await rpc(anvil.url, 'eth_accounts');
@@ -283,7 +283,8 @@ t('downstream stopped -> -32002 within the timeout; ready turns 503', async () =
     assert(r.error && (r.error.code === -32002 || r.error.code === -32001), `${m[0]}: ${JSON.stringify(r)}`);
     assert(dt < 2500, `${m[0]} answered in ${dt} ms (timeout 2000)`);
   }
-  assertEq((await fetch(`${conn.url}/ready`)).status, 503, 'not ready');
+  // /ready answers from a cache refreshed every ready_refresh_ms (200 ms here)
+  await waitFor(async () => (await fetch(`${conn.url}/ready`)).status === 503, { what: 'not ready' });
   // Signing that needs no node still works.
   const sig = await rpc(conn.url, 'personal_sign', ['0x6869', acct.address]);
   assertEq(ethers.verifyMessage('hi', sig), acct.address, 'offline personal_sign');
@@ -313,7 +314,7 @@ t('bad start-up: --check-config, unknown keys, bad key, chain id mismatch', asyn
   const badPolicy = await fails({ accounts: [{ ...acct.config, policy: { allowed_methods: ['eth_call'] } }] });
   assert(/accounts\[0\]: policy\.allowed_methods\[0\]/.test(badPolicy), `bad policy: ${badPolicy}`);
   assert(/unknown signer type/.test(await fails({ accounts: [{ signer: { type: 'nope' } }] })), 'type');
-  fs.writeFileSync(`${dir}/bad.hex`, 'zz');
+  fs.writeFileSync(`${dir}/bad.hex`, 'zz', { mode: 0o600 });
   assert(/64 hex/.test(await fails({ accounts: [{ signer: { type: 'local', key_file: `${dir}/bad.hex` } }] })), 'bad key');
   assert(/same address/.test(await fails({ accounts: [acct.config, acct.config] })), 'duplicate');
   await fails({ accounts: [acct.config] }, ['--http-port', 'x']);
@@ -351,20 +352,20 @@ t('node unreachable at start-up, then up on another chain: /ready says so (503),
   const { ANVIL, freePort, startProcess, waitFor } = await import('../lib/stack.mjs');
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const c = await startConnector({ config: { accounts: [acct.config] }, downstreamUrl: url, args: ['--chain-id', '5'] });
+  const c = await startConnector({ config: { accounts: [acct.config], http: { ready_refresh_ms: 200 } }, downstreamUrl: url, args: ['--chain-id', '5'] });
   assert(/using --chain-id unchecked/.test(c.log()), 'started unchecked');
   const node = (chain) => startProcess(ANVIL, ['--accounts', '0', '--host', '127.0.0.1', '--port', String(port), '--chain-id', String(chain)], { name: 'anvil' });
   let a = node(31337);
   await waitFor(() => rpc(url, 'eth_chainId').then(() => true), { what: 'anvil on 31337' });
-  const r = await fetch(`${c.url}/ready`);
-  const body = await r.text();
-  assertEq(r.status, 503, `ready on the wrong chain: ${body}`);
-  assert(/chain 31337.*chain 5/.test(body), `names both chains: ${body}`);
+  let body = '';
+  await waitFor(async () => /chain 31337.*chain 5/.test(body = await (await fetch(`${c.url}/ready`)).text()),
+    { what: `/ready naming both chains (${body})` });
+  assert(/"not ready"/.test(body), `ready on the wrong chain: ${body}`);
   assert(/another chain/.test(c.log()), 'logged');
   await a.stop();
   a = node(5);
   await waitFor(() => rpc(url, 'eth_chainId').then(() => true), { what: 'anvil on 5' });
-  assertEq((await fetch(`${c.url}/ready`)).status, 200, 'ready once the node is on chain 5');
+  await waitFor(async () => (await fetch(`${c.url}/ready`)).status === 200, { what: 'ready once the node is on chain 5' });
   await a.stop();
   await c.stop();
 });

@@ -91,7 +91,7 @@ t('token, PKI, anode-keyserver (mTLS), anvil --accounts 0, anode-connector (keyl
   assertEq(await rpc(anvil.url, 'eth_accounts'), [], 'anvil has no accounts of its own');
   await fund(anvil.url, addr);
   conn = await startConnector({
-    config: { accounts: [keylessAccount({ urls: [ks.url], pki })] }, downstreamUrl: anvil.url,
+    config: { accounts: [keylessAccount({ urls: [ks.url], pki })], http: { ready_refresh_ms: 200 } }, downstreamUrl: anvil.url,
     args: ['--downstream-timeout-ms', '3000'], dir,
   });
   provider = new ethers.JsonRpcProvider(conn.url, 31337, { staticNetwork: true, cacheTimeout: -1, polling: true, pollingInterval: 50 });
@@ -300,7 +300,8 @@ t('key server stopped: signing -> -32000 in < 2 s, forwarding still works; resta
   for (const q of [{ jsonrpc: '2.0', id: 5, method: 'eth_blockNumber' }, { jsonrpc: '2.0', id: 'b', method: 'eth_getBalance', params: [TO, 'latest'] }]) {
     assertEq((await post(conn.url, q)).text, (await post(anvil.url, q)).text, `forwarded ${q.method}`);
   }
-  assertEq((await fetch(`${conn.url}/ready`)).status, 503, 'not ready without key server');
+  // /ready answers from a cache refreshed every http.ready_refresh_ms (200 ms here)
+  await waitFor(async () => (await fetch(`${conn.url}/ready`)).status === 503, { what: 'not ready without key server' });
 
   ks = await startKeyserver({ dir, token, pki, port });
   let sig;

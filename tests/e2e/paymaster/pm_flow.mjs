@@ -286,6 +286,77 @@ export function paymasterTests(t, { dir, makeSigner, label }) {
     assert(/paymaster sponsorship.*sponsored/.test(s.conn.log()), 'sponsorship logged');
   });
 
+  // Issue 18, finding 1, replayed as the attacker did: a sender the sponsorship policy refuses
+  // asks the paymaster's key for personal_sign(getHash(op, validUntil = 0, validAfter = 0)) -
+  // a sponsorship that never expires - and every other generic signing method. All refused
+  // before the signer is asked (kind_not_served); the operation is not sponsored.
+  t(`${label}: attacker: generic signing on the paymaster's key is refused (no never-expiring sponsorship)`, async () => {
+    const epAddr = await ep().getAddress();
+    const op = await userOp(s.stranger, 0n);
+    const pre = await rpcRaw(s.conn.url, 'pm_getPaymasterStubData', [op, epAddr, q(31337), {}]);
+    assertEq(pre.error && pre.error.code, POLICY_CODE, 'the sponsorship policy refuses this sender');
+    Object.assign(op, { paymaster: await s.paymaster.getAddress(), paymasterVerificationGasLimit: q(PM_VGL), paymasterPostOpGasLimit: '0x0' });
+    const window = ethers.AbiCoder.defaultAbiCoder().encode(['uint48', 'uint48'], [0, 0]);
+    op.paymasterData = ethers.concat([window, '0x' + '00'.repeat(65)]);
+    const h = await s.paymaster.getHash(pack(op), 0, 0);
+    const addr = s.signer.address;
+    const attempts = [
+      ['personal_sign', [h, addr]],
+      ['eth_sign', [addr, h]],
+      ['personal_sign', ['0x68656c6c6f', addr]],
+      ['eth_signTypedData_v4', [addr, { types: { EIP712Domain: [{ name: 'chainId', type: 'uint256' }], M: [{ name: 'h', type: 'bytes32' }] }, primaryType: 'M', domain: { chainId: 31337 }, message: { h } }]],
+      ['eth_signTransaction', [{ from: addr, to: s.target, value: '0x0', gas: '0x5208', gasPrice: '0x1', nonce: '0x0' }]],
+      ['eth_sendTransaction', [{ from: addr, to: s.target, value: '0x0' }]],
+    ];
+    for (const [m, params] of attempts) {
+      const j = await rpcRaw(s.conn.url, m, params);
+      assert(j.error, `${m} refused: ${JSON.stringify(j)}`);
+      assertEq(j.error.code, -32003, `${m}: -32003`);
+      assert(j.error.message.includes('policy rule kind_not_served'), `${m}: names the rule: ${j.error.message}`);
+    }
+    // The signature the attacker wanted would have been accepted: made here with the key itself
+    // (local signer only), the EntryPoint takes it - so the refusal above is what stops it.
+    if (s.signer.key) {
+      const forged = new ethers.Wallet(s.signer.key).signMessageSync(ethers.getBytes(h));
+      const snap = await rpc(s.anvil.url, 'evm_snapshot');
+      try {
+        op.paymasterData = ethers.concat([window, forged]);
+        await ownerSign(s.stranger, op);
+        const r = await handleOps(op);
+        assertEq(r.status, 1, 'a never-expiring sponsorship is accepted on chain when signed');
+      } finally {
+        await rpc(s.anvil.url, 'evm_revert', [snap]);
+      }
+    }
+    // ... and the paymaster itself still sponsors allowed senders (pm_* is what the key serves).
+    const ok = await userOp(s.owner, 0n);
+    await sponsor(ok);
+    await ownerSign(s.owner, ok);
+    const r = await handleOps(ok);
+    assertEq(r.status, 1, 'a sponsored operation still goes through');
+  });
+
+  t(`${label}: the paymaster's account: "serves" without erc4337_paymaster is refused, more than it warns`, async () => {
+    const pmSection = {
+      account: s.signer.address, address: await s.paymaster.getAddress(),
+      entry_points: [await ep().getAddress()], allowed_senders: '*',
+    };
+    const check = (policy) => {
+      const f = path.join(dir, 'serves.json');
+      fs.writeFileSync(f, JSON.stringify({ accounts: [{ ...s.signer.config, policy }], paymaster: pmSection }));
+      const r = spawnSync(CONNECTOR, ['--config', f, '--check-config', '--chain-id', '31337'], { encoding: 'utf8' });
+      return { code: r.status, out: r.stdout + r.stderr };
+    };
+    let r = check({ serves: ['eip191_message'] });
+    assert(r.code !== 0 && r.out.includes('without erc4337_paymaster'), `refused: ${r.out}`);
+    r = check({ serves: ['erc4337_paymaster', 'eip191_message'] });
+    assertEq(r.code, 0, `accepted: ${r.out}`);
+    assert(r.out.includes('also signs other intents'), `warned: ${r.out}`);
+    r = check({ serves: ['erc4337_paymaster'] });
+    assertEq(r.code, 0, `accepted: ${r.out}`);
+    assert(!r.out.includes('also signs other intents'), `no warning: ${r.out}`);
+  });
+
   t(`${label}: per-sender daily cap (maxFeePerGas x total gas)`, async () => {
     // 15 gwei x (100000 + 1000000 + 60000 + 100000) = 0.0189 ETH: two fit in 0.05, a third does not.
     const op = await userOp(s.capOwner, 0n, { maxFee: 15n * GWEI });

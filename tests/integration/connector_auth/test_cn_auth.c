@@ -7,6 +7,7 @@
  */
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -30,10 +31,11 @@ static char *slurp(const char *path)
     return strdup(buf);
 }
 
+/* Fixture files are written 0600: the token file is a secret file (cn_secfile). */
 static void write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "wb");
-    if (f == NULL || fputs(text, f) < 0) {
+    if (f == NULL || fputs(text, f) < 0 || fchmod(fileno(f), 0600) != 0) {
         perror(path);
         exit(2);
     }

@@ -13,6 +13,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -380,6 +381,7 @@ static void test_mnemonic(void)
     snprintf(f, sizeof f, "%s/mnemonic.txt", dir);
     FILE *fp = fopen(f, "w");
     fprintf(fp, "%s\n", mn);
+    fchmod(fileno(fp), 0600); /* a secret file (cn_secfile) */
     fclose(fp);
     setenv("M5_PASS", "TREZOR", 1);
     env_addr(want, "MN_ADDR_TREZOR");

@@ -12,7 +12,7 @@ trap 'rm -rf "$dir"' EXIT INT TERM
 for f in key.hex key2.hex; do openssl rand -hex 32 > "$dir/$f"; done
 for f in vault_token vault_secret_id cf_token mpc_secret k8s_jwt; do openssl rand -hex 24 > "$dir/$f"; done
 echo wrong-token-value > "$dir/bad_secret"
-chmod 600 "$dir"/*.hex "$dir"/*_token "$dir"/*_secret* "$dir/bad_secret"
+chmod 600 "$dir"/*.hex "$dir"/*_token "$dir"/*_secret* "$dir/bad_secret" "$dir/k8s_jwt"
 export NODE_PATH="$tools/node_modules"
 # Addresses by an independent tool (ethers), compared with what the signers derive.
 addr() { node -e 'const e=require("ethers");
