@@ -510,12 +510,14 @@ size_t cn_http_drain(cn_http *h, unsigned timeout_ms)
     else
         cn_log(CN_LOG_WARN, "could not stop accepting before the drain", (char *)NULL);
     size_t left = rt_conns_drain(h->conns, timeout_ms, CN_DRAIN_GRACE_MS);
-    char n[24];
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    char n[24], open_n[24];
     snprintf(n, sizeof(n), "%zu", left);
+    snprintf(open_n, sizeof(open_n), "%u", di != NULL ? di->num_connections : 0);
     cn_log(left == 0 ? CN_LOG_INFO : CN_LOG_WARN,
            left == 0 ? "drained: every request in flight was answered"
                      : "drain timeout: requests still in flight are cut off",
-           "in_flight", n, (char *)NULL);
+           "in_flight", n, "connections", open_n, (char *)NULL);
     return left;
 }
 

@@ -186,8 +186,10 @@ int rt_conns_begin(rt_conns *t, const void *key)
 {
     int ok;
     pthread_mutex_lock(&t->lk);
-    ok = !t->closing;
     conn_ent *e = find(t, key);
+    /* A connection already shut down may still have its request read by the server (the
+     * shutdown came between the read and this call): it must not be executed. */
+    ok = !t->closing && (e == NULL || !e->shut);
     if (ok && e != NULL && !e->in_req) {
         e->in_req = 1;
         t->inflight++;

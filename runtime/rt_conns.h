@@ -44,7 +44,8 @@ void rt_conns_free(rt_conns *t); /* stops the reaper; NULL allowed */
 void rt_conns_open(rt_conns *t, const void *key, int fd);
 void rt_conns_close(rt_conns *t, const void *key);
 
-/* 1: go ahead (the request is in flight); 0: closing - refuse without doing anything. */
+/* 1: go ahead (the request is in flight); 0: closing, or this connection was shut down by the
+ * tracker - refuse without doing anything. */
 int rt_conns_begin(rt_conns *t, const void *key);
 void rt_conns_end(rt_conns *t, const void *key);
 
