@@ -277,9 +277,8 @@ static AK_WUR ak_err drain_setup(ks_http *h, int listen_fd, struct sockaddr *sa)
         h->listen_opts[0] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, sa};
     h->listen_opts[1] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     h->listen_fd = listen_fd;
-    return rt_conns_new(&h->conns, h->ctx->cfg->max_connections > 0 ? h->ctx->cfg->max_connections
-                                                                    : 1,
-                        0, NULL);
+    return rt_conns_new(
+        &h->conns, h->ctx->cfg->max_connections > 0 ? h->ctx->cfg->max_connections : 1, 0, NULL);
 }
 
 ak_err ks_http_start(ks_http **out, ks_ctx *ctx, ks_tls_creds *creds, char *msg, size_t msg_cap)
@@ -294,7 +293,8 @@ ak_err ks_http_start_on(ks_http **out, ks_ctx *ctx, ks_tls_creds *creds, int lis
     struct sockaddr_in6 a6;
     struct sockaddr_in a4;
     struct sockaddr *sa;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_USE_ITC;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     /* threads > 0: epoll + a pool of that many workers; 0: one thread per connection (the
      * handler blocks for the HSM call and the audit sync, see docs/keyserver.md). */
     struct MHD_OptionItem threading[2] = {{MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}};

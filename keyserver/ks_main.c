@@ -35,7 +35,7 @@
 #include "p11_uri.h"
 #include "rt_listen.h"
 
-#define PROG "anode-keyserver"
+#define PROG               "anode-keyserver"
 #define KS_DRAIN_DEFAULT_S 30
 
 static void usage(FILE *f)

@@ -50,8 +50,8 @@ ak_err rt_listen_inherited(int *fd, char *err, size_t err_cap)
     socklen_t len = sizeof(type);
     struct sockaddr_storage ss;
     socklen_t slen = sizeof(ss);
-    ak_err rc = rt_listen_parse_env(&n, getenv("LISTEN_PID"), getenv("LISTEN_FDS"),
-                                    (long)getpid(), err, err_cap);
+    ak_err rc = rt_listen_parse_env(&n, getenv("LISTEN_PID"), getenv("LISTEN_FDS"), (long)getpid(),
+                                    err, err_cap);
     *fd = -1;
     unsetenv("LISTEN_PID");
     unsetenv("LISTEN_FDS");
