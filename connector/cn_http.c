@@ -46,14 +46,21 @@ typedef struct {
     int is_post;
 } req_state;
 
+/* A persistent (read-only) buffer for reply(): libmicrohttpd only reads it. */
+static void *persistent(const char *s)
+{
+    return (void *)(uintptr_t)s;
+}
+
+/* body: MHD_RESPMEM_MUST_FREE hands a malloc'd buffer over (freed here on failure). */
 static enum MHD_Result reply(cn_http *h, struct MHD_Connection *c, unsigned status,
-                             const char *ctype, const char *body, size_t len,
+                             const char *ctype, void *body, size_t len,
                              enum MHD_ResponseMemoryMode mode)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body, mode);
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
     if (r == NULL) {
         if (mode == MHD_RESPMEM_MUST_FREE)
-            free((void *)(uintptr_t)body);
+            free(body);
         return MHD_NO;
     }
     if (ctype != NULL)
@@ -73,7 +80,8 @@ static enum MHD_Result reply(cn_http *h, struct MHD_Connection *c, unsigned stat
 static enum MHD_Result reply_static(cn_http *h, struct MHD_Connection *c, unsigned status,
                                     const char *json)
 {
-    return reply(h, c, status, "application/json", json, strlen(json), MHD_RESPMEM_PERSISTENT);
+    return reply(h, c, status, "application/json", persistent(json), strlen(json),
+                 MHD_RESPMEM_PERSISTENT);
 }
 
 static cn_http_path path_of(const char *method, const char *url)
@@ -171,7 +179,7 @@ static enum MHD_Result serve_post(cn_http *h, struct MHD_Connection *c, const ch
     }
     *status = MHD_HTTP_OK;
     if (out == NULL)
-        return reply(h, c, *status, "application/json", "", 0, MHD_RESPMEM_PERSISTENT);
+        return reply(h, c, *status, "application/json", persistent(""), 0, MHD_RESPMEM_PERSISTENT);
     return reply(h, c, *status, "application/json", out, out_len, MHD_RESPMEM_MUST_FREE);
 }
 
@@ -432,7 +440,6 @@ ak_err cn_http_start(cn_http **out, const cn_http_config *cfg, char *err, size_t
         snprintf(err, err_cap, "cannot start the connection tracker");
         goto out;
     }
-    rc = AK_ERR_CONFIG;
     if (cfg->tls_cert_pem != NULL)
         flags |= MHD_USE_TLS;
     struct MHD_OptionItem opts[16];

@@ -363,7 +363,7 @@ int main(int argc, char **argv)
         reload_auth(http, &auth, s.auth);
     char drain_s[16];
     snprintf(drain_s, sizeof(drain_s), "%u", s.drain_timeout_s);
-    cn_log(CN_LOG_INFO, "stopping: draining", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
+    cn_log(CN_LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
            "drain_timeout_s", drain_s, (char *)NULL);
     (void)cn_http_drain(http, s.drain_timeout_s * 1000u);
     status = 0;

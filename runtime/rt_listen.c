@@ -50,6 +50,7 @@ ak_err rt_listen_inherited(int *fd, char *err, size_t err_cap)
     socklen_t len = sizeof(type);
     struct sockaddr_storage ss;
     socklen_t slen = sizeof(ss);
+    memset(&ss, 0, sizeof(ss));
     ak_err rc = rt_listen_parse_env(&n, getenv("LISTEN_PID"), getenv("LISTEN_FDS"), (long)getpid(),
                                     err, err_cap);
     *fd = -1;
@@ -94,6 +95,7 @@ unsigned rt_listen_port(int fd)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
+    memset(&ss, 0, sizeof(ss));
     if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
         return 0;
     if (ss.ss_family == AF_INET)
