@@ -24,7 +24,7 @@
 /* TLS 1.2 minimum (issue 18), as on the key server; GnuTLS defaults otherwise. */
 #define CN_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 /* During a drain, a connection idle this long with nothing unread is closed. */
-#define CN_DRAIN_GRACE_MS 250
+#define CN_DRAIN_GRACE_MS 1000
 
 struct cn_http {
     struct MHD_Daemon *d;

@@ -16,7 +16,7 @@
 /* TLS 1.2 minimum (issue 3); GnuTLS defaults otherwise. */
 #define KS_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 #define KS_STACK_SIZE     (256 * 1024) /* per connection thread; the handler's frames are small */
-#define KS_DRAIN_GRACE_MS 250 /* during a drain, idle this long with nothing unread: closed */
+#define KS_DRAIN_GRACE_MS 1000 /* during a drain, idle this long with nothing unread: closed */
 
 struct ks_http {
     struct MHD_Daemon *d;

@@ -15,6 +15,7 @@ typedef struct {
     int fd;
     int in_req;
     int shut;         /* shutdown(2) already done */
+    int used;         /* has had a request */
     int64_t since_ms; /* opened, or the end of the previous answer */
 } conn_ent;
 
@@ -63,7 +64,9 @@ static void sweep(rt_conns *t, int64_t now, int draining, unsigned grace_ms)
             continue;
         int64_t idle = now - e->since_ms;
         int late = t->header_timeout_ms > 0 && idle >= (int64_t)t->header_timeout_ms;
-        int drain = draining && idle >= (int64_t)grace_ms;
+        unsigned grace =
+            e->used || grace_ms > RT_CONNS_FRESH_GRACE_MS ? grace_ms : RT_CONNS_FRESH_GRACE_MS;
+        int drain = draining && idle >= (int64_t)grace;
         if ((late || drain) && unread(e->fd) == 0) {
             (void)shutdown(e->fd, SHUT_RDWR);
             e->shut = 1;
@@ -163,6 +166,7 @@ void rt_conns_open(rt_conns *t, const void *key, int fd)
         e->fd = fd;
         e->in_req = 0;
         e->shut = 0;
+        e->used = 0;
         e->since_ms = now_ms(t); /* also during a drain: the grace starts now */
     } else {
         t->untracked++;
@@ -192,6 +196,7 @@ int rt_conns_begin(rt_conns *t, const void *key)
     ok = !t->closing && (e == NULL || !e->shut);
     if (ok && e != NULL && !e->in_req) {
         e->in_req = 1;
+        e->used = 1;
         t->inflight++;
     }
     pthread_mutex_unlock(&t->lk);

@@ -18,9 +18,10 @@
  *
  * Drain (rt_conns_drain): from then on answers should carry "Connection: close"
  * (rt_conns_draining); connections not in a request, with nothing unread and idle for at least
- * grace_ms are closed; requests in flight finish and are written; when no connection is left,
- * or at the deadline, the tracker is "closing": rt_conns_begin returns 0 and the server refuses
- * without doing anything.
+ * grace_ms (RT_CONNS_FRESH_GRACE_MS for a connection that has not had a request yet: its
+ * client may be about to send one, or still be in the TLS handshake) are closed; requests in flight
+ * finish and are written; when no connection is left, or at the deadline, the tracker is "closing":
+ * rt_conns_begin returns 0 and the server refuses without doing anything.
  *
  * Limits: at most max connections are tracked (the server's connection limit); one more is not
  * tracked (neither deadline nor drain applies to it) and counted in rt_conns_untracked.
@@ -33,6 +34,9 @@
 
 #include "ak_err.h"
 #include "rt_clock.h"
+
+/* Drain grace of a connection that never had a request (see above). */
+#define RT_CONNS_FRESH_GRACE_MS 2000
 
 typedef struct rt_conns rt_conns;
 

@@ -11,7 +11,7 @@ import { assert, assertEq, freePort, makeRunner, sleep, tmpDir, toolsRequire, wa
 import {
   KEYSERVER, SECP256K1_N, countSignedAudit, derToRS, makePki, makeToken, startKeyserver,
 } from '../lib/fullstack.mjs';
-import { request, startActivated } from './restart_lib.mjs';
+import { request, startActivated } from './sockact_lib.mjs';
 
 const { ethers } = toolsRequire('ethers');
 const dir = tmpDir('ak-restart-ks-');
@@ -33,7 +33,7 @@ function recovers(digestHex, derB64) {
 // 16 loops of single /sign requests over keep-alive connections until stop() and each made 5
 // more; failed attempts are retried and recorded.
 function signLoops(url, keyId) {
-  const st = { calls: 0, signed: 0, failures: [], wrong: 0, stop: false };
+  const st = { calls: 0, signed: 0, failures: [], sigs: [], stop: false };
   const tls = tlsOpts();
   const loop = async (i) => {
     const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ...tls });
@@ -48,13 +48,16 @@ function signLoops(url, keyId) {
         await sleep(20);
         continue;
       }
-      if (!recovers(digest, JSON.parse(r.text).signature)) st.wrong++;
+      st.sigs.push([digest, JSON.parse(r.text).signature]); // verified after the loops
       st.signed++;
       n++;
     }
     agent.destroy();
   };
-  st.done = Promise.all(Array.from({ length: 16 }, (_, i) => loop(i)));
+  // Recovery is CPU work in JavaScript: done after the loops, so that the clients keep sending.
+  st.done = Promise.all(Array.from({ length: 16 }, (_, i) => loop(i))).then(() => {
+    st.wrong = st.sigs.filter(([d, sig]) => !recovers(d, sig)).length;
+  });
   return st;
 }
 
@@ -75,7 +78,7 @@ t('token and PKI', async () => {
   pki = makePki(dir);
 });
 
-t('SIGTERM under 16 signing clients: answers or refusals only, clean exit, every signature audited; restart by hand', async () => {
+t('SIGTERM under 16 signing clients: clean exit, no signature made and lost (audit = received); restart by hand', async () => {
   let ks = await startKeyserver({ dir, token, pki, threads: 0 });
   const port = ks.port;
   const st = signLoops(ks.url, 'k1');
@@ -91,10 +94,12 @@ t('SIGTERM under 16 signing clients: answers or refusals only, clean exit, every
   const kinds = st.failures.map((f) => f.split(' ')[0] + ' ' + f.split(' ')[1]);
   console.log(`  by hand: ${st.signed} signed, failures: ${JSON.stringify([...new Set(kinds)])} x${st.failures.length}`);
   assertEq(st.wrong, 0, 'signatures that do not recover');
-  assertEq(st.failures.filter((f) => !f.startsWith('refused')), [], 'failures other than a refused connection');
+  // Without activation a connection still in the old socket's accept queue when it closes is
+  // reset unprocessed; what may never happen is a signature made whose answer was lost:
+  // the audit log holds exactly the signatures the clients received.
   await ks.stop();
   const audited = countSignedAudit(path.join(dir, 'audit.log'));
-  assert(audited >= st.signed, `every returned signature audited (${audited} >= ${st.signed})`);
+  assertEq(audited, st.signed, 'signatures audited = signatures received (none made and lost)');
 });
 
 t('socket-activated restart under 16 signing clients: no failure at all', async () => {
@@ -113,12 +118,13 @@ t('socket-activated restart under 16 signing clients: no failure at all', async 
   st.stop = true;
   await st.done;
   console.log(`  activated: ${st.signed} signed, ${st.failures.length} failures ${JSON.stringify(st.failures.slice(0, 3))}`);
+  if (st.failures.length) console.log(sa.log().split('\n').filter((l) => !/^started|^exited/.test(l)).slice(-30).join('\n'));
   assertEq(st.wrong, 0, 'signatures that do not recover');
   assertEq(st.failures, [], 'failed requests');
   assertEq(sa.exits().map((e) => e.status), [0], 'the first key server exited cleanly');
   assert(/drained: every request in flight was answered/.test(sa.log()), 'drain logged');
   await sa.stop();
-  assert(countSignedAudit(cfg.audit.file) >= st.signed, 'every returned signature audited');
+  assertEq(countSignedAudit(cfg.audit.file), st.signed, 'signatures audited = signatures received');
 });
 
 t('--drain-timeout is checked', async () => {

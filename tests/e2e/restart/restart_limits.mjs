@@ -11,12 +11,14 @@ import path from 'node:path';
 import {
   assert, assertEq, localAccount, makeRunner, sleep, startAnvil, startConnector, tmpDir, waitFor,
 } from '../lib/stack.mjs';
-import { memOf, request } from './restart_lib.mjs';
+import { memOf, request } from './sockact_lib.mjs';
 
 const dir = tmpDir('ak-restart-lim-');
 const { t, run: runAll } = makeRunner('restart_limits');
 const MiB = 1024 * 1024;
 const BUDGET = 96 * MiB; // the default http.memory_budget_bytes (docs/connector.md)
+// ASan keeps freed memory in its quarantine: RSS bounds only in a normal build.
+const SANITIZED = /^(on|1|true|yes)$/i.test(process.env.AK_SANITIZE || '');
 let anvil, acct;
 
 // Raw request on its own socket: resolves with what the server answered (first line) when the
@@ -61,11 +63,13 @@ t('64 concurrent 1 MiB bodies: refused or answered within the budget, peak RSS b
   assertEq(tooLarge, 32, 'the 1 MiB arrays of zeros refused by the per-request limit, unparsed');
   assertEq(answered + busy, 32, 'the 1 MiB strings answered (or 503 busy)');
   assert(answered > 0, 'some answered');
-  assert(memOf(conn.pid).hwm - start.rss < BUDGET + 32 * MiB, 'peak RSS under start + budget + 32 MiB (docs)');
   await sleep(1500);
   const after = memOf(conn.pid).rss;
-  console.log(`  RSS after ${(after / MiB).toFixed(1)} MiB`);
-  assert(after - start.rss < 20 * 1000 * 1000, `RSS back within 20 MB of the start (${after - start.rss} bytes more)`);
+  console.log(`  RSS after ${(after / MiB).toFixed(1)} MiB${SANITIZED ? ' (sanitizer build: RSS bounds not asserted)' : ''}`);
+  if (!SANITIZED) {
+    assert(memOf(conn.pid).hwm - start.rss < BUDGET + 32 * MiB, 'peak RSS under start + budget + 32 MiB (docs)');
+    assert(after - start.rss < 20 * 1000 * 1000, `RSS back within 20 MB of the start (${after - start.rss} bytes more)`);
+  }
   await conn.stop();
 });
 

@@ -123,12 +123,17 @@ static void test_drain(void)
 static void test_drain_closes_idle_and_times_out(void)
 {
     rt_conns *t = NULL;
-    int idle[2], stuck[2];
+    int idle[2], stuck[2], fresh[2];
+    char b;
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, idle) == 0);
     CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, stuck) == 0);
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, fresh) == 0);
     CHECK(rt_conns_new(&t, 4, 0, NULL) == AK_OK);
     rt_conns_open(t, &idle, idle[0]);
     rt_conns_open(t, &stuck, stuck[0]);
+    rt_conns_open(t, &fresh, fresh[0]);
+    CHECK_EQ_INT(rt_conns_begin(t, &idle), 1); /* a keep-alive connection, now idle */
+    rt_conns_end(t, &idle);
     CHECK_EQ_INT(rt_conns_begin(t, &stuck), 1);
     double t0 = ak_test_now_s();
     size_t left = rt_conns_drain(t, 600, 50); /* the stuck request never ends */
@@ -137,10 +142,13 @@ static void test_drain_closes_idle_and_times_out(void)
     CHECK(took >= 0.55 && took < 3.0);
     CHECK(peer_sees_eof(idle[1])); /* idle: closed by the drain */
     CHECK_EQ_INT(rt_conns_begin(t, &idle), 0);
+    /* Never had a request: its client gets RT_CONNS_FRESH_GRACE_MS, longer than this drain. */
+    CHECK(recv(fresh[1], &b, 1, MSG_DONTWAIT) < 0);
     rt_conns_free(t);
     for (int i = 0; i < 2; i++) {
         close(idle[i]);
         close(stuck[i]);
+        close(fresh[i]);
     }
 }
 

@@ -1,4 +1,4 @@
-// restart_lib.mjs - helpers of the restart tests: a socket-activated daemon under ak_sockact (the
+// sockact_lib.mjs - helpers of the restart tests: a socket-activated daemon under ak_sockact (the
 // test's stand-in for a systemd .socket unit; SIGHUP to it = `systemctl restart`), plain HTTP
 // requests that report how they ended, and /proc/PID/status readings.
 import fs from 'node:fs';
