@@ -61,7 +61,13 @@ int main(int argc, char **argv)
     struct sockaddr_in a;
     memset(&a, 0, sizeof(a));
     a.sin_family = AF_INET;
-    a.sin_port = htons((unsigned short)atoi(argv[2]));
+    char *end = NULL;
+    long port = strtol(argv[2], &end, 10);
+    if (end == argv[2] || *end != '\0' || port < 0 || port > 65535) {
+        fprintf(stderr, "ak_sockact: bad port \"%s\"\n", argv[2]);
+        return 2;
+    }
+    a.sin_port = htons((unsigned short)port);
     int one = 1, lfd = socket(AF_INET, SOCK_STREAM, 0);
     if (lfd < 0 || inet_pton(AF_INET, argv[1], &a.sin_addr) != 1 ||
         setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||

@@ -3,13 +3,13 @@
 // RSS back within 20 MB after), authentication before the body is read (100 unauthenticated
 // connections with 1 MiB bodies add under 10 MiB), the header deadline (a slowloris client is
 // closed), and TLS 1.2 as the floor of the listener (a TLS 1.0 / 1.1 client is refused).
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
 import path from 'node:path';
 import {
-  assert, assertEq, localAccount, makeRunner, sleep, startAnvil, startConnector, tmpDir, waitFor,
+  CONNECTOR, assert, assertEq, localAccount, makeRunner, sleep, startAnvil, startConnector, tmpDir, waitFor,
 } from '../lib/stack.mjs';
 import { memOf, request } from './sockact_lib.mjs';
 
@@ -87,6 +87,24 @@ t('a small global budget: requests past it get 503 "server busy" (not executed),
   assertEq(r.status, 413, 'a body whose parse tree exceeds the per-request limit');
   assert(/per-request memory limit of 3145728 bytes/.test(r.text), 'the error names the limit');
   await conn.stop();
+});
+
+t('the new limits are checked with the configuration (exit 2, naming the fields)', async () => {
+  const cases = [
+    [{ max_body_bytes: 2 * MiB, max_request_memory_bytes: MiB }, /max_body_bytes .* <= http.max_request_memory_bytes/],
+    [{ max_request_memory_bytes: 32 * MiB, memory_budget_bytes: 16 * MiB }, /<= http.memory_budget_bytes/],
+    [{ drain_timeout_s: -1 }, /drain_timeout_s must be an integer in \[0, 3600\]/],
+    [{ header_timeout_s: 3601 }, /header_timeout_s must be an integer/],
+    [{ memory_budget_bytes: 'x' }, /memory_budget_bytes must be an integer/],
+    [{ drain_timeout: 5 }, /unknown key http.drain_timeout/],
+  ];
+  for (const [http, want] of cases) {
+    const f = path.join(dir, 'bad-limits.json');
+    fs.writeFileSync(f, JSON.stringify({ accounts: [acct.config], http }));
+    const r = spawnSync(CONNECTOR, ['--config', f, '--check-config'], { encoding: 'utf8' });
+    assertEq(r.status, 2, `${JSON.stringify(http)} refused`);
+    assert(want.test(r.stderr + r.stdout), `${JSON.stringify(http)}: message ${r.stderr.slice(0, 300)}`);
+  }
 });
 
 t('100 unauthenticated connections with 1 MiB bodies: 401 before the body is read, under 10 MiB', async () => {
