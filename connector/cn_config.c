@@ -354,6 +354,35 @@ static ak_err get_num(const cJSON *obj, const char *name, double lo, double hi, 
     return AK_OK;
 }
 
+/* http members of the graceful stop and the memory budget (docs/connector.md, "Limits"). */
+static const char *const http_limits[] = {"drain_timeout_s", "header_timeout_s",
+                                          "max_request_memory_bytes", "memory_budget_bytes", NULL};
+
+/* Defaults fit the shipped unit's MemoryMax=256M: see docs/connector.md, "Memory budget". */
+static ak_err http_limits_read(cn_settings *s, const cJSON *h, char *err, size_t err_cap)
+{
+    double drain = 30, header = 20, per_req = 16.0 * 1024 * 1024, budget = 96.0 * 1024 * 1024;
+    if (get_num(h, "drain_timeout_s", 0, 3600, &drain, err, err_cap) != AK_OK ||
+        get_num(h, "header_timeout_s", 0, 3600, &header, err, err_cap) != AK_OK ||
+        get_num(h, "max_request_memory_bytes", 64.0 * 1024, 4096.0 * 1024 * 1024, &per_req, err,
+                err_cap) != AK_OK ||
+        get_num(h, "memory_budget_bytes", 64.0 * 1024, 64.0 * 1024 * 1024 * 1024, &budget, err,
+                err_cap) != AK_OK)
+        return AK_ERR_CONFIG;
+    s->drain_timeout_s = (unsigned)drain;
+    s->header_timeout_s = (unsigned)header;
+    s->max_request_memory = (size_t)per_req;
+    s->memory_budget = (size_t)budget;
+    if (s->max_request_memory < s->max_body || s->memory_budget < s->max_request_memory) {
+        snprintf(err, err_cap,
+                 "config: need http.max_body_bytes (%zu) <= http.max_request_memory_bytes (%zu) "
+                 "<= http.memory_budget_bytes (%zu)",
+                 s->max_body, s->max_request_memory, s->memory_budget);
+        return AK_ERR_CONFIG;
+    }
+    return AK_OK;
+}
+
 ak_err cn_config_settings(cn_settings *s, const cJSON *doc, char *err, size_t err_cap)
 {
     /* "paymaster" is read by cn_paymaster.c, "signer_manager" by cn_config_profile.c. */
@@ -445,7 +474,7 @@ ak_err cn_config_settings(cn_settings *s, const cJSON *doc, char *err, size_t er
     }
     cJSON_ArrayForEach(it, h)
     {
-        if (!key_in(it->string, http)) {
+        if (!key_in(it->string, http) && !key_in(it->string, http_limits)) {
             snprintf(err, err_cap, "config: unknown key http.%.64s", it->string);
             return rc;
         }
@@ -471,6 +500,8 @@ ak_err cn_config_settings(cn_settings *s, const cJSON *doc, char *err, size_t er
     s->per_ip_limit = (unsigned)nums[3].out;
     s->idle_timeout_s = (unsigned)nums[4].out;
     s->ready_refresh_ms = (unsigned)nums[5].out;
+    if (http_limits_read(s, h, err, err_cap) != AK_OK)
+        return rc;
 
     const cJSON *tls = cJSON_GetObjectItemCaseSensitive(h, "tls");
     if (tls != NULL) {

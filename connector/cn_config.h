@@ -61,6 +61,12 @@ typedef struct {
     unsigned max_connections;
     unsigned per_ip_limit;
     unsigned idle_timeout_s;
+    /* Graceful stop and memory (cn_config_http_limits): http.drain_timeout_s, header_timeout_s,
+     * max_request_memory_bytes, memory_budget_bytes. */
+    unsigned drain_timeout_s;
+    unsigned header_timeout_s;
+    size_t max_request_memory;
+    size_t memory_budget;
     size_t ds_max_response;
     const char *tls_cert_file; /* borrowed from the cJSON tree, NULL if absent */
     const char *tls_key_file;

@@ -10,34 +10,57 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
+#include "cn_budget.h"
 #include "cn_log.h"
 #include "cn_metrics.h"
 #include "cn_signer_manager.h"
+#include "rt_conns.h"
+#include "rt_listen.h"
+
+/* TLS 1.2 minimum (issue 18), as on the key server; GnuTLS defaults otherwise. */
+#define CN_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+/* During a drain, a connection idle this long with nothing unread is closed. */
+#define CN_DRAIN_GRACE_MS 1000
 
 struct cn_http {
     struct MHD_Daemon *d;
     cn_http_config cfg; /* cfg.auth: the authentication in force, under auth_lk */
     pthread_rwlock_t auth_lk;
     unsigned port;
+    rt_conns *conns;
+    cn_budget *budget;
 };
 
 typedef struct {
     char *body;
     size_t len, cap;
+    size_t declared; /* Content-Length, 0 if none */
+    size_t held;     /* bytes reserved in the budget (body capacity + parse tree) */
+    size_t held_body;
+    ak_err over; /* AK_OK, or the budget's refusal (AK_ERR_LIMIT / AK_ERR_UNAVAILABLE) */
     int too_big;
     int is_post;
 } req_state;
 
-static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *ctype,
-                             const char *body, size_t len, enum MHD_ResponseMemoryMode mode)
+/* A persistent (read-only) buffer for reply(): libmicrohttpd only reads it. */
+static void *persistent(const char *s)
 {
-    struct MHD_Response *r = MHD_create_response_from_buffer(len, (void *)(uintptr_t)body, mode);
+    return (void *)(uintptr_t)s;
+}
+
+/* body: MHD_RESPMEM_MUST_FREE hands a malloc'd buffer over (freed here on failure). */
+static enum MHD_Result reply(cn_http *h, struct MHD_Connection *c, unsigned status,
+                             const char *ctype, void *body, size_t len,
+                             enum MHD_ResponseMemoryMode mode)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(len, body, mode);
     if (r == NULL) {
         if (mode == MHD_RESPMEM_MUST_FREE)
-            free((void *)(uintptr_t)body);
+            free(body);
         return MHD_NO;
     }
     if (ctype != NULL)
@@ -46,14 +69,19 @@ static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const ch
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
     if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, POST");
+    /* Draining: this is the connection's last answer (libmicrohttpd closes after it). */
+    if (rt_conns_draining(h->conns))
+        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(c, status, r);
     MHD_destroy_response(r);
     return ret;
 }
 
-static enum MHD_Result reply_static(struct MHD_Connection *c, unsigned status, const char *json)
+static enum MHD_Result reply_static(cn_http *h, struct MHD_Connection *c, unsigned status,
+                                    const char *json)
 {
-    return reply(c, status, "application/json", json, strlen(json), MHD_RESPMEM_PERSISTENT);
+    return reply(h, c, status, "application/json", persistent(json), strlen(json),
+                 MHD_RESPMEM_PERSISTENT);
 }
 
 static cn_http_path path_of(const char *method, const char *url)
@@ -98,54 +126,92 @@ static void client_of(cn_http *h, struct MHD_Connection *c, char *out, size_t ca
     pthread_rwlock_unlock(&h->auth_lk);
 }
 
+/* The budget's refusal as a JSON-RPC error (EIP-1474 -32005 "limit exceeded"): 413 when the
+ * request alone is too large, 503 when the requests in flight use the budget (retry later). */
+static enum MHD_Result reply_over_budget(cn_http *h, struct MHD_Connection *c, ak_err over,
+                                         unsigned *status)
+{
+    char *body = malloc(320);
+    if (body == NULL)
+        return MHD_NO;
+    int n;
+    if (over == AK_ERR_LIMIT) {
+        *status = 413;
+        n = snprintf(body, 320,
+                     "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32005,\"message\":"
+                     "\"request too large: its body and parse tree would exceed the per-request "
+                     "memory limit of %zu bytes (http.max_request_memory_bytes)\"}}",
+                     cn_budget_per_request(h->budget));
+    } else {
+        *status = MHD_HTTP_SERVICE_UNAVAILABLE;
+        n = snprintf(body, 320,
+                     "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32005,\"message\":"
+                     "\"server busy: the memory budget of requests in flight (%zu bytes, "
+                     "http.memory_budget_bytes) is in use; the request was not executed, retry\"}}",
+                     cn_budget_global(h->budget));
+    }
+    return reply(h, c, *status, "application/json", body, n > 0 && n < 320 ? (size_t)n : 0,
+                 MHD_RESPMEM_MUST_FREE);
+}
+
+/* A complete POST: reserve its parse tree, then hand it to the router or the POST route. */
+static enum MHD_Result serve_post(cn_http *h, struct MHD_Connection *c, const char *url,
+                                  req_state *st, unsigned *status)
+{
+    if (st->too_big) {
+        *status = 413;
+        return reply_static(h, c, *status, "{\"error\":\"request body too large\"}");
+    }
+    if (st->over == AK_OK)
+        st->over = cn_budget_reserve(h->budget, &st->held, cn_budget_json_cost(st->body, st->len));
+    if (st->over != AK_OK)
+        return reply_over_budget(h, c, st->over, status);
+    char *out = NULL;
+    size_t out_len = 0;
+    if (st->body == NULL) {
+        st->body = calloc(1, 1);
+        if (st->body == NULL)
+            return MHD_NO;
+    }
+    if (h->cfg.post_route != NULL && strcmp(url, h->cfg.post_route) == 0) {
+        if (h->cfg.post_route_fn(h->cfg.post_route_ctx, st->body, st->len, &out, &out_len,
+                                 status) != AK_OK) {
+            *status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+            return reply_static(h, c, *status, "{\"error\":\"internal error: out of memory\"}");
+        }
+        return reply(h, c, *status, "application/json", out, out_len, MHD_RESPMEM_MUST_FREE);
+    }
+    char client[CN_AUTH_ID_MAX];
+    client_of(h, c, client, sizeof(client));
+    if (cn_rpc_handle_as(h->cfg.rpc, client, st->body, st->len, &out, &out_len) != AK_OK) {
+        *status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        return reply_static(h, c, *status,
+                            "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32603,"
+                            "\"message\":\"internal error: out of memory\"}}");
+    }
+    *status = MHD_HTTP_OK;
+    if (out == NULL)
+        return reply(h, c, *status, "application/json", persistent(""), 0, MHD_RESPMEM_PERSISTENT);
+    return reply(h, c, *status, "application/json", out, out_len, MHD_RESPMEM_MUST_FREE);
+}
+
 static enum MHD_Result serve(cn_http *h, struct MHD_Connection *c, const char *url,
                              const char *method, req_state *st, unsigned *status)
 {
     cn_http_path p = path_of(method, url);
-    if (p == CN_PATH_RPC) {
-        if (st->too_big) {
-            *status = 413;
-            return reply_static(c, *status, "{\"error\":\"request body too large\"}");
-        }
-        if (!authorized(h, c)) {
-            *status = MHD_HTTP_UNAUTHORIZED;
-            return reply_static(c, *status, "{\"error\":\"unauthorized\"}");
-        }
-        char *out = NULL;
-        size_t out_len = 0;
-        if (st->body == NULL) {
-            st->body = calloc(1, 1);
-            if (st->body == NULL)
-                return MHD_NO;
-        }
-        if (h->cfg.post_route != NULL && strcmp(url, h->cfg.post_route) == 0) {
-            if (h->cfg.post_route_fn(h->cfg.post_route_ctx, st->body, st->len, &out, &out_len,
-                                     status) != AK_OK) {
-                *status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-                return reply_static(c, *status, "{\"error\":\"internal error: out of memory\"}");
-            }
-            return reply(c, *status, "application/json", out, out_len, MHD_RESPMEM_MUST_FREE);
-        }
-        char client[CN_AUTH_ID_MAX];
-        client_of(h, c, client, sizeof(client));
-        if (cn_rpc_handle_as(h->cfg.rpc, client, st->body, st->len, &out, &out_len) != AK_OK) {
-            *status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-            return reply_static(c, *status,
-                                "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32603,"
-                                "\"message\":\"internal error: out of memory\"}}");
-        }
-        *status = MHD_HTTP_OK;
-        if (out == NULL)
-            return reply(c, *status, "application/json", "", 0, MHD_RESPMEM_PERSISTENT);
-        return reply(c, *status, "application/json", out, out_len, MHD_RESPMEM_MUST_FREE);
-    }
+    if (p == CN_PATH_RPC)
+        return serve_post(h, c, url, st, status);
     if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
         *status = MHD_HTTP_METHOD_NOT_ALLOWED;
-        return reply_static(c, *status, "{\"error\":\"method not allowed\"}");
+        return reply_static(h, c, *status, "{\"error\":\"method not allowed\"}");
     }
     if (p == CN_PATH_HEALTH) {
         *status = MHD_HTTP_OK;
-        return reply_static(c, *status, "{\"status\":\"ok\"}");
+        return reply_static(h, c, *status, "{\"status\":\"ok\"}");
+    }
+    if (p == CN_PATH_READY && rt_conns_draining(h->conns)) {
+        *status = MHD_HTTP_SERVICE_UNAVAILABLE;
+        return reply_static(h, c, *status, "{\"status\":\"not ready\",\"detail\":\"draining\"}");
     }
     if (p == CN_PATH_READY) {
         char detail[256] = "", *body = malloc(384);
@@ -156,36 +222,130 @@ static enum MHD_Result serve(cn_http *h, struct MHD_Connection *c, const char *u
         int n = snprintf(body, 384, "{\"status\":\"%s\",\"detail\":\"%s\"}",
                          ok ? "ready" : "not ready", detail);
         *status = ok ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE;
-        return reply(c, *status, "application/json", body, n > 0 && n < 384 ? (size_t)n : 0,
+        return reply(h, c, *status, "application/json", body, n > 0 && n < 384 ? (size_t)n : 0,
                      MHD_RESPMEM_MUST_FREE);
     }
     if (p == CN_PATH_METRICS) {
         if (!authorized(h, c)) {
             *status = MHD_HTTP_UNAUTHORIZED;
-            return reply_static(c, *status, "{\"error\":\"unauthorized\"}");
+            return reply_static(h, c, *status, "{\"error\":\"unauthorized\"}");
         }
         char *text = NULL;
         size_t len = 0;
         if (cn_metrics_render(&text, &len) != AK_OK)
             return MHD_NO;
         *status = MHD_HTTP_OK;
-        return reply(c, *status, "text/plain; version=0.0.4; charset=utf-8", text, len,
+        return reply(h, c, *status, "text/plain; version=0.0.4; charset=utf-8", text, len,
                      MHD_RESPMEM_MUST_FREE);
     }
     if (p == CN_PATH_SIGNERS) {
         if (!authorized(h, c)) {
             *status = MHD_HTTP_UNAUTHORIZED;
-            return reply_static(c, *status, "{\"error\":\"unauthorized\"}");
+            return reply_static(h, c, *status, "{\"error\":\"unauthorized\"}");
         }
         char *text = NULL;
         size_t len = 0;
         if (cn_signer_manager_status_json(h->cfg.signers, h->cfg.n_signers, &text, &len) != AK_OK)
             return MHD_NO;
         *status = MHD_HTTP_OK;
-        return reply(c, *status, "application/json", text, len, MHD_RESPMEM_MUST_FREE);
+        return reply(h, c, *status, "application/json", text, len, MHD_RESPMEM_MUST_FREE);
     }
     *status = MHD_HTTP_NOT_FOUND;
-    return reply_static(c, *status, "{\"error\":\"not found\"}");
+    return reply_static(h, c, *status, "{\"error\":\"not found\"}");
+}
+
+/*
+ * First call of a request (its head is complete): nothing is read or allocated for a request
+ * the server will not execute. Refused at once (the connection then closes, the body unread):
+ * closing down (503), a POST without valid credentials (401), a body far over max_body or over
+ * the memory budget by its Content-Length (413 / 503).
+ */
+static enum MHD_Result first_call(cn_http *h, struct MHD_Connection *c, const char *url,
+                                  const char *method, void **req_cls)
+{
+    unsigned status = 0;
+    enum MHD_Result ret = MHD_YES;
+    cn_http_path p = path_of(method, url);
+    if (!rt_conns_begin(h->conns, c)) {
+        status = MHD_HTTP_SERVICE_UNAVAILABLE;
+        ret = reply_static(h, c, status,
+                           "{\"error\":\"shutting down: the request was not executed, retry\"}");
+        goto out;
+    }
+    req_state *st = calloc(1, sizeof(*st));
+    if (st == NULL)
+        return MHD_NO;
+    *req_cls = st;
+    st->is_post = strcmp(method, "POST") == 0;
+    if (!st->is_post)
+        return MHD_YES;
+    if (!authorized(h, c)) {
+        status = MHD_HTTP_UNAUTHORIZED;
+        ret = reply_static(h, c, status, "{\"error\":\"unauthorized\"}");
+        goto out;
+    }
+    const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+    unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
+    if (declared > h->cfg.max_body) {
+        st->too_big = 1;
+        /* Far too large: refuse before reading (the connection closes). Otherwise the body
+         * is drained unread so that the client sees the 413 rather than a reset. */
+        if (declared / 8 > h->cfg.max_body) {
+            status = 413;
+            ret = reply_static(h, c, status, "{\"error\":\"request body too large\"}");
+        }
+        goto out;
+    }
+    if (declared > 0) {
+        st->over = cn_budget_reserve(h->budget, &st->held, (size_t)declared + 1);
+        if (st->over != AK_OK) {
+            ret = reply_over_budget(h, c, st->over, &status);
+            goto out;
+        }
+        st->held_body = (size_t)declared + 1;
+        st->declared = (size_t)declared;
+    }
+out:
+    if (status != 0)
+        cn_metrics_http(p, status);
+    return ret;
+}
+
+/* Body bytes as they arrive: counted against max_body and the budget; dropped once refused. */
+static enum MHD_Result take_upload(cn_http *h, req_state *st, const char *upload, size_t n)
+{
+    if (st->too_big || !st->is_post || st->over != AK_OK)
+        return MHD_YES;
+    if (st->len + n > h->cfg.max_body) {
+        st->too_big = 1;
+        goto drop;
+    }
+    if (st->len + n + 1 > st->cap) {
+        size_t ncap = st->cap ? st->cap : (st->declared ? st->declared + 1 : 1024);
+        while (ncap < st->len + n + 1)
+            ncap *= 2;
+        if (ncap > st->held_body) {
+            st->over = cn_budget_reserve(h->budget, &st->held, ncap - st->held_body);
+            if (st->over != AK_OK)
+                goto drop;
+            st->held_body = ncap;
+        }
+        char *nb = realloc(st->body, ncap);
+        if (nb == NULL)
+            return MHD_NO;
+        st->body = nb;
+        st->cap = ncap;
+    }
+    memcpy(st->body + st->len, upload, n);
+    st->len += n;
+    st->body[st->len] = '\0';
+    return MHD_YES;
+drop:
+    free(st->body);
+    st->body = NULL;
+    st->len = st->cap = st->held_body = 0;
+    cn_budget_release(h->budget, &st->held);
+    return MHD_YES;
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
@@ -195,52 +355,12 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     (void)version;
     cn_http *h = cls;
     req_state *st = *req_cls;
-    if (st == NULL) {
-        /* First call: only set up (answering now would cost keep-alive). */
-        st = calloc(1, sizeof(*st));
-        if (st == NULL)
-            return MHD_NO;
-        st->is_post = strcmp(method, "POST") == 0;
-        const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
-        *req_cls = st;
-        unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
-        if (st->is_post && declared > h->cfg.max_body) {
-            st->too_big = 1;
-            /* Far too large: refuse before reading (the connection closes). Otherwise the body
-             * is drained unread so that the client sees the 413 rather than a reset. */
-            if (declared / 8 > h->cfg.max_body) {
-                cn_metrics_http(CN_PATH_RPC, 413);
-                return reply_static(c, 413, "{\"error\":\"request body too large\"}");
-            }
-        }
-        return MHD_YES;
-    }
+    if (st == NULL) /* first call: checks only (answering now would cost keep-alive) */
+        return first_call(h, c, url, method, req_cls);
     if (*upload_size > 0) {
         size_t n = *upload_size;
         *upload_size = 0;
-        if (st->too_big || !st->is_post)
-            return MHD_YES;
-        if (st->len + n > h->cfg.max_body) {
-            st->too_big = 1;
-            free(st->body);
-            st->body = NULL;
-            st->len = st->cap = 0;
-            return MHD_YES;
-        }
-        if (st->len + n + 1 > st->cap) {
-            size_t ncap = st->cap ? st->cap : 1024;
-            while (ncap < st->len + n + 1)
-                ncap *= 2;
-            char *nb = realloc(st->body, ncap);
-            if (nb == NULL)
-                return MHD_NO;
-            st->body = nb;
-            st->cap = ncap;
-        }
-        memcpy(st->body + st->len, upload, n);
-        st->len += n;
-        st->body[st->len] = '\0';
-        return MHD_YES;
+        return take_upload(h, st, upload, n);
     }
     unsigned status = 500;
     enum MHD_Result ret = serve(h, c, url, method, st, &status);
@@ -259,18 +379,34 @@ __attribute__((format(printf, 2, 0))) static void mhd_logger(void *cls, const ch
     cn_log(CN_LOG_WARN, "libmicrohttpd", "detail", line, (char *)NULL);
 }
 
+/* The answer was written (or the connection failed): the request is no longer in flight. */
 static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
                       enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)c;
+    cn_http *h = cls;
     (void)toe;
     req_state *st = *req_cls;
-    if (st == NULL)
-        return;
-    free(st->body);
-    free(st);
-    *req_cls = NULL;
+    if (st != NULL) {
+        free(st->body);
+        cn_budget_release(h->budget, &st->held);
+        free(st);
+        *req_cls = NULL;
+    }
+    rt_conns_end(h->conns, c);
+}
+
+static void notify_conn(void *cls, struct MHD_Connection *c, void **socket_context,
+                        enum MHD_ConnectionNotificationCode toe)
+{
+    cn_http *h = cls;
+    (void)socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci =
+            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        rt_conns_open(h->conns, c, ci != NULL ? ci->connect_fd : -1);
+    } else {
+        rt_conns_close(h->conns, c);
+    }
 }
 
 ak_err cn_http_start(cn_http **out, const cn_http_config *cfg, char *err, size_t err_cap)
@@ -280,7 +416,7 @@ ak_err cn_http_start(cn_http **out, const cn_http_config *cfg, char *err, size_t
     memset(&ss, 0, sizeof(ss));
     struct sockaddr_in *in4 = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     cn_http *h = calloc(1, sizeof(*h));
     if (h == NULL)
         return AK_ERR_NOMEM;
@@ -290,7 +426,9 @@ ak_err cn_http_start(cn_http **out, const cn_http_config *cfg, char *err, size_t
         snprintf(err, err_cap, "invalid HTTP port");
         goto out;
     }
-    if (inet_pton(AF_INET, cfg->host, &in4->sin_addr) == 1) {
+    if (cfg->listen_fd >= 0) {
+        /* socket activation: the address is the socket's (see the .socket unit) */
+    } else if (inet_pton(AF_INET, cfg->host, &in4->sin_addr) == 1) {
         in4->sin_family = AF_INET;
         in4->sin_port = htons((uint16_t)cfg->port);
     } else if (inet_pton(AF_INET6, cfg->host, &in6->sin6_addr) == 1) {
@@ -305,23 +443,41 @@ ak_err cn_http_start(cn_http **out, const cn_http_config *cfg, char *err, size_t
         snprintf(err, err_cap, "TLS needs both a certificate and a key");
         goto out;
     }
+    if (cn_budget_new(&h->budget, cfg->max_request_memory, cfg->memory_budget) != AK_OK) {
+        snprintf(err, err_cap, "memory limits: need max_body <= max_request_memory <= budget");
+        goto out;
+    }
+    rc = rt_conns_new(&h->conns, cfg->max_connections, cfg->header_timeout_s * 1000u, NULL);
+    if (rc != AK_OK) {
+        snprintf(err, err_cap, "cannot start the connection tracker");
+        goto out;
+    }
     if (cfg->tls_cert_pem != NULL)
         flags |= MHD_USE_TLS;
-    struct MHD_OptionItem opts[] = {
-        {MHD_OPTION_SOCK_ADDR, 0, &ss},
-        {MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL},
-        {MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL},
-        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_limit, NULL},
-        {MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s, NULL},
-        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL},
-        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, NULL},
-        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, NULL},
-        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)(uintptr_t)cfg->tls_cert_pem},
-        {MHD_OPTION_HTTPS_MEM_KEY, 0, (void *)(uintptr_t)cfg->tls_key_pem},
-        {MHD_OPTION_END, 0, NULL},
-    };
-    if (cfg->tls_cert_pem == NULL)
-        opts[8].option = MHD_OPTION_END; /* stop before the TLS items */
+    struct MHD_OptionItem opts[16];
+    size_t n = 0;
+    if (cfg->listen_fd >= 0)
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, cfg->listen_fd, NULL};
+    else
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL};
+    opts[n++] =
+        (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_limit, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, h};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)notify_conn, h};
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, NULL};
+    if (cfg->tls_cert_pem != NULL) {
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
+                                            (void *)(uintptr_t)cfg->tls_cert_pem};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0,
+                                            (void *)(uintptr_t)cfg->tls_key_pem};
+        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
+                                            (void *)(uintptr_t)CN_TLS_PRIORITIES};
+    }
+    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     h->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, handler, h, MHD_OPTION_ARRAY,
                             opts, MHD_OPTION_END);
     if (h->d == NULL) {
@@ -330,14 +486,20 @@ ak_err cn_http_start(cn_http **out, const cn_http_config *cfg, char *err, size_t
         rc = AK_ERR_IO;
         goto out;
     }
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
-    h->port = info ? info->port : cfg->port;
+    if (cfg->listen_fd >= 0) {
+        h->port = rt_listen_port(cfg->listen_fd);
+    } else {
+        const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+        h->port = info ? info->port : cfg->port;
+    }
     h->cfg.tls_cert_pem = h->cfg.tls_key_pem = NULL;
     *out = h;
     h = NULL;
     rc = AK_OK;
 out:
     if (h != NULL) {
+        rt_conns_free(h->conns);
+        cn_budget_free(h->budget);
         pthread_rwlock_destroy(&h->auth_lk);
         free(h);
     }
@@ -358,11 +520,34 @@ const cn_auth *cn_http_swap_auth(cn_http *h, const cn_auth *auth)
     return old;
 }
 
+size_t cn_http_drain(cn_http *h, unsigned timeout_ms)
+{
+    /* No new connections: MHD hands the listening socket back. Closing it refuses newcomers;
+     * a socket-activated one lives on in systemd, its queue kept for the next process. */
+    MHD_socket fd = MHD_quiesce_daemon(h->d);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    else
+        cn_log(CN_LOG_WARN, "could not stop accepting before the drain", (char *)NULL);
+    size_t left = rt_conns_drain(h->conns, timeout_ms, CN_DRAIN_GRACE_MS);
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    char n[24], open_n[24];
+    snprintf(n, sizeof(n), "%zu", left);
+    snprintf(open_n, sizeof(open_n), "%u", di != NULL ? di->num_connections : 0);
+    cn_log(left == 0 ? CN_LOG_INFO : CN_LOG_WARN,
+           left == 0 ? "drained: every request in flight was answered"
+                     : "drain timeout: requests still in flight are cut off",
+           "in_flight", n, "connections", open_n, (char *)NULL);
+    return left;
+}
+
 void cn_http_stop(cn_http *h)
 {
     if (h == NULL)
         return;
     MHD_stop_daemon(h->d);
+    rt_conns_free(h->conns);
+    cn_budget_free(h->budget);
     pthread_rwlock_destroy(&h->auth_lk);
     free(h);
 }

@@ -9,7 +9,20 @@
  * Threading: internal polling threads with epoll, a pool of `threads`; handlers answer on the
  * second call so keep-alive works (see STACK-NOTES). Limits: bodies over max_body get 413 (from
  * Content-Length up front, or counted as the bytes arrive), connection, per-IP and memory
- * limits and the idle timeout are set explicitly.
+ * limits and the idle timeout are set explicitly. TLS 1.2 is the floor on the listener.
+ *
+ * Order of work on a POST (issue 18): the client is authenticated on the first call, before one
+ * byte of the body is read (401 and the connection closes); then the body is reserved in the
+ * memory budget (cn_budget: from Content-Length before reading, else as it grows), then the
+ * estimated parse tree, and only then is the body parsed. Past the per-request limit: 413;
+ * global budget in use: 503 (nothing executed, retry).
+ *
+ * Connections (rt_conns): a connection that has not delivered a complete request head within
+ * header_timeout_s of opening or of its previous answer is closed (slow clients; this also bounds
+ * an idle keep-alive connection). cn_http_drain() is the graceful stop: stop accepting (the
+ * listening socket is closed; a socket-activated one stays queued in systemd for the next
+ * process), answer everything in flight with "Connection: close", close idle connections, all
+ * within a deadline; cn_http_stop() then closes what is left.
  */
 #ifndef CN_HTTP_H
 #define CN_HTTP_H
@@ -26,7 +39,11 @@ typedef int (*cn_ready_fn)(void *ctx, char *detail, size_t cap);
 typedef struct {
     const char *host; /* numeric address to bind, e.g. "127.0.0.1" or "::1" */
     unsigned port;    /* 0 = any free port (see cn_http_port) */
+    int listen_fd;    /* >= 0: an inherited listening socket (rt_listen); host/port unused */
     size_t max_body;
+    size_t max_request_memory; /* per request: body + estimated parse tree (>= max_body) */
+    size_t memory_budget;      /* all requests in flight together (>= max_request_memory) */
+    unsigned header_timeout_s; /* 0 = none */
     unsigned threads;
     unsigned max_connections;
     unsigned per_ip_limit; /* 0 = none */
@@ -51,7 +68,14 @@ typedef struct cn_http cn_http;
 
 AK_WUR ak_err cn_http_start(cn_http **out, const cn_http_config *cfg, char *err, size_t err_cap);
 unsigned cn_http_port(const cn_http *h);
-void cn_http_stop(cn_http *h); /* NULL allowed; waits for in-flight requests */
+void cn_http_stop(cn_http *h); /* NULL allowed; closes every connection left */
+
+/*
+ * Graceful stop, before cn_http_stop: stop accepting, let the requests in flight finish and be
+ * written (with "Connection: close"), close idle connections; at most timeout_ms. Returns the
+ * number of requests still in flight at the deadline (0 = every answer was sent).
+ */
+size_t cn_http_drain(cn_http *h, unsigned timeout_ms);
 
 /* Put auth (borrowed, may be NULL) in force for the next requests and return the previous one,
  * which no request uses any more when this returns: the caller may free it (SIGHUP reload). */

@@ -28,6 +28,7 @@
 #include "cn_rpc.h"
 #include "cn_signer_factory.h"
 #include "cn_signer_manager.h"
+#include "rt_listen.h"
 
 typedef struct {
     cn_transport ds;
@@ -416,10 +417,20 @@ int main(int argc, char **argv)
     ready_ctx rctx = {.ds = t, .signers = signers, .n = n_signers, .chain_id = o.chain_id};
     if (ready_start(&rctx, s.ready_refresh_ms) != AK_OK)
         goto out;
+    int listen_fd = -1;
+    if (rt_listen_inherited(&listen_fd, err, sizeof(err)) != AK_OK) {
+        cn_log(CN_LOG_ERROR, "socket activation", "reason", err, (char *)NULL);
+        status = 2;
+        goto out;
+    }
     cn_http_config hc = {
         .host = o.http_host,
         .port = o.http_port,
+        .listen_fd = listen_fd,
         .max_body = s.max_body,
+        .max_request_memory = s.max_request_memory,
+        .memory_budget = s.memory_budget,
+        .header_timeout_s = s.header_timeout_s,
         .threads = s.http_threads,
         .max_connections = s.max_connections,
         .per_ip_limit = s.per_ip_limit,
@@ -449,14 +460,19 @@ int main(int argc, char **argv)
     snprintf(chain, sizeof(chain), "%llu", (unsigned long long)o.chain_id);
     char ds_origin[256];
     url_origin(ds_origin, sizeof(ds_origin), o.ds_url);
-    cn_log(CN_LOG_INFO, "anode-connector listening", "host", o.http_host, "port", port, "tls",
+    cn_log(CN_LOG_INFO, "anode-connector listening", "host",
+           listen_fd >= 0 ? "socket-activated" : o.http_host, "port", port, "tls",
            cert ? "on" : "off", "downstream", ds_origin, "chain_id", chain, "auth",
            cn_auth_enabled(auth) ? "on" : "off", "version", AK_VERSION, (char *)NULL);
 
     int sig = 0;
     while (sigwait(&sigs, &sig) == 0 && sig == SIGHUP)
         reload_auth(http, &auth, s.auth);
-    cn_log(CN_LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM", (char *)NULL);
+    char drain_s[16];
+    snprintf(drain_s, sizeof(drain_s), "%u", s.drain_timeout_s);
+    cn_log(CN_LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
+           "drain_timeout_s", drain_s, (char *)NULL);
+    (void)cn_http_drain(http, s.drain_timeout_s * 1000u);
     status = 0;
 out:
     cn_http_stop(http);

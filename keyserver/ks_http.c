@@ -10,19 +10,26 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "ks_guard.h"
 #include "rt_clock.h"
+#include "rt_conns.h"
+#include "rt_listen.h"
 
 /* TLS 1.2 minimum (issue 3); GnuTLS defaults otherwise. */
 #define KS_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 #define KS_STACK_SIZE     (256 * 1024) /* per connection thread; the handler's frames are small */
+#define KS_DRAIN_GRACE_MS 1000 /* during a drain, idle this long with nothing unread: closed */
 
 struct ks_http {
     struct MHD_Daemon *d;
     ks_ctx *ctx;
     ks_tls_creds *creds;
     ks_guard *guard; /* deadlines and caps of unauthenticated connections */
+    rt_conns *conns; /* open connections, for the drain (shutdown part, below) */
+    struct MHD_OptionItem listen_opts[2];
+    int listen_fd; /* inherited listening socket, or -1 */
 };
 
 typedef struct {
@@ -62,6 +69,42 @@ static ak_err guard_setup(ks_http *h, char *msg, size_t msg_cap)
     return AK_ERR_INTERNAL;
 }
 
+/*
+ * Shutdown part (issue 17): graceful drain. The open connections are tracked (rt_conns) so that
+ * ks_http_drain can stop accepting, let the requests in flight finish and be written with
+ * "Connection: close", close idle keep-alive connections, and refuse (503, nothing done) a
+ * request that starts once the server is closing.
+ */
+static void drain_track_open(ks_http *h, struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    rt_conns_open(h->conns, conn, ci != NULL ? ci->connect_fd : -1);
+}
+
+static void drain_track_close(ks_http *h, struct MHD_Connection *conn)
+{
+    rt_conns_close(h->conns, conn);
+}
+
+static int drain_admit(ks_http *h, struct MHD_Connection *conn)
+{
+    return rt_conns_begin(h->conns, conn);
+}
+
+static void drain_track_end(ks_http *h, struct MHD_Connection *conn)
+{
+    rt_conns_end(h->conns, conn);
+}
+
+/* Draining: this is the connection's last answer (libmicrohttpd closes after it). */
+static enum MHD_Result drain_last_answer(ks_http *h, struct MHD_Response *resp)
+{
+    if (!rt_conns_draining(h->conns))
+        return MHD_YES;
+    return MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+}
+
 static void notify_conn(void *cls, struct MHD_Connection *conn, void **socket_context,
                         enum MHD_ConnectionNotificationCode toe)
 {
@@ -72,8 +115,10 @@ static void notify_conn(void *cls, struct MHD_Connection *conn, void **socket_co
         gnutls_session_t s = ci != NULL ? (gnutls_session_t)ci->tls_session : NULL;
         *socket_context = ks_tls_conn_start(h->creds, s);
         guard_conn_start(h, conn, *socket_context, s);
+        drain_track_open(h, conn);
     } else {
         guard_conn_closed(h, *socket_context);
+        drain_track_close(h, conn);
         ks_tls_conn_free(*socket_context);
         *socket_context = NULL;
     }
@@ -82,9 +127,8 @@ static void notify_conn(void *cls, struct MHD_Connection *conn, void **socket_co
 static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)conn;
     (void)toe;
+    drain_track_end(cls, conn);
     req_ctx *rc = *con_cls;
     if (rc != NULL) {
         free(rc->buf);
@@ -93,7 +137,7 @@ static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
 }
 
-static enum MHD_Result send_reply(struct MHD_Connection *conn, ks_reply *r)
+static enum MHD_Result send_reply(ks_http *h, struct MHD_Connection *conn, ks_reply *r)
 {
     static const char fallback[] =
         "{\"error\":{\"code\":\"internal\",\"message\":\"internal error\"}}";
@@ -116,6 +160,8 @@ static enum MHD_Result send_reply(struct MHD_Connection *conn, ks_reply *r)
     if (ok == MHD_YES && r->allow != NULL)
         ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
     if (ok == MHD_YES)
+        ok = drain_last_answer(h, resp);
+    if (ok == MHD_YES)
         ok = MHD_queue_response(conn, r->status, resp);
     MHD_destroy_response(resp);
     return ok;
@@ -128,7 +174,7 @@ static enum MHD_Result reply_error(ks_http *h, struct MHD_Connection *conn, ks_e
     memset(&r, 0, sizeof r);
     ks_api_error(&r, status, code, msg);
     ks_metrics_request(&h->ctx->metrics, ep, r.status);
-    return send_reply(conn, &r);
+    return send_reply(h, conn, &r);
 }
 
 static ks_endpoint path_ep(const char *url)
@@ -214,6 +260,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     ks_http *h = cls;
     req_ctx *rc = *con_cls;
     (void)version;
+    if (rc == NULL && !drain_admit(h, conn))
+        return reply_error(h, conn, path_ep(url), 503, "shutting_down",
+                           "the key server is shutting down; nothing was done, retry");
     if (rc == NULL)
         return first_call(h, conn, url, method, con_cls);
     if (*upload_data_size > 0) {
@@ -249,7 +298,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     ks_reply r;
     ks_api_handle(h->ctx, ci->socket_context, method, url, qkey, rc->buf ? rc->buf : "", rc->len,
                   &r);
-    return send_reply(conn, &r);
+    return send_reply(h, conn, &r);
 }
 
 /* libmicrohttpd logs a line per failed handshake: a flood of connections that never
@@ -294,13 +343,33 @@ __attribute__((format(printf, 2, 0))) static void log_mhd(void *cls, const char 
     vfprintf(stderr, fmt, ap);
 }
 
+/* Shutdown part: the connection tracker and the listening socket (inherited or bound). */
+static AK_WUR ak_err drain_setup(ks_http *h, int listen_fd, struct sockaddr *sa)
+{
+    if (listen_fd >= 0)
+        h->listen_opts[0] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL};
+    else
+        h->listen_opts[0] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, sa};
+    h->listen_opts[1] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    h->listen_fd = listen_fd;
+    return rt_conns_new(
+        &h->conns, h->ctx->cfg->max_connections > 0 ? h->ctx->cfg->max_connections : 1, 0, NULL);
+}
+
 ak_err ks_http_start(ks_http **out, ks_ctx *ctx, ks_tls_creds *creds, char *msg, size_t msg_cap)
+{
+    return ks_http_start_on(out, ctx, creds, -1, msg, msg_cap);
+}
+
+ak_err ks_http_start_on(ks_http **out, ks_ctx *ctx, ks_tls_creds *creds, int listen_fd, char *msg,
+                        size_t msg_cap)
 {
     const ks_config *cfg = ctx->cfg;
     struct sockaddr_in6 a6;
     struct sockaddr_in a4;
     struct sockaddr *sa;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS | MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     /* threads > 0: epoll + a pool of that many workers; 0: one thread per connection (the
      * handler blocks for the HSM call and the audit sync, see docs/keyserver.md). */
     struct MHD_OptionItem threading[2] = {{MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}};
@@ -338,9 +407,15 @@ ak_err ks_http_start(ks_http **out, ks_ctx *ctx, ks_tls_creds *creds, char *msg,
         free(h);
         return AK_ERR_INTERNAL;
     }
+    if (drain_setup(h, listen_fd, sa) != AK_OK) {
+        snprintf(msg, msg_cap, "out of memory");
+        ks_guard_free(h->guard);
+        free(h);
+        return AK_ERR_NOMEM;
+    }
     h->d = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
-        MHD_OPTION_SOCK_ADDR, sa, MHD_OPTION_ARRAY, threading, MHD_OPTION_HTTPS_MEM_CERT,
+        MHD_OPTION_ARRAY, h->listen_opts, MHD_OPTION_ARRAY, threading, MHD_OPTION_HTTPS_MEM_CERT,
         ks_tls_cert_pem(creds), MHD_OPTION_HTTPS_MEM_KEY, ks_tls_key_pem(creds),
         MHD_OPTION_HTTPS_MEM_TRUST, ks_tls_trust_pem(creds), MHD_OPTION_HTTPS_PRIORITIES,
         KS_TLS_PRIORITIES, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
@@ -353,11 +428,24 @@ ak_err ks_http_start(ks_http **out, ks_ctx *ctx, ks_tls_creds *creds, char *msg,
         snprintf(msg, msg_cap, "cannot listen on %s port %u (in use, or TLS setup failed)",
                  cfg->listen_address, cfg->port);
         ks_guard_free(h->guard);
+        rt_conns_free(h->conns);
         free(h);
         return AK_ERR_NETWORK;
     }
     *out = h;
     return AK_OK;
+}
+
+size_t ks_http_drain(ks_http *h, unsigned timeout_ms)
+{
+    /* No new connections: closing the listening socket refuses newcomers; a socket-activated
+     * one lives on in systemd, its queue kept for the next process. */
+    MHD_socket fd = MHD_quiesce_daemon(h->d);
+    if (fd != MHD_INVALID_SOCKET)
+        close(fd);
+    else
+        fputs("anode-keyserver: could not stop accepting before the drain\n", stderr);
+    return rt_conns_drain(h->conns, timeout_ms, KS_DRAIN_GRACE_MS);
 }
 
 void ks_http_stop(ks_http *h)
@@ -366,11 +454,14 @@ void ks_http_stop(ks_http *h)
         return;
     MHD_stop_daemon(h->d);
     ks_guard_free(h->guard);
+    rt_conns_free(h->conns);
     free(h);
 }
 
 unsigned ks_http_port(const ks_http *h)
 {
+    if (h->listen_fd >= 0)
+        return rt_listen_port(h->listen_fd);
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
     return di != NULL ? di->port : 0;
 }

@@ -32,7 +32,19 @@ typedef struct ks_http ks_http;
 
 AK_WUR ak_err ks_http_start(ks_http **out, ks_ctx *ctx, ks_tls_creds *creds, char *msg,
                             size_t msg_cap);
-void ks_http_stop(ks_http *h);
+/* The same on an inherited listening socket (listen_fd >= 0, socket activation: rt_listen);
+ * listen.address/port are then not used. -1: bind them, as ks_http_start. */
+AK_WUR ak_err ks_http_start_on(ks_http **out, ks_ctx *ctx, ks_tls_creds *creds, int listen_fd,
+                               char *msg, size_t msg_cap);
+void ks_http_stop(ks_http *h); /* closes every connection left */
+
+/*
+ * Graceful stop, before ks_http_stop: stop accepting, let the requests in flight finish and be
+ * written (with "Connection: close"), close idle keep-alive connections, refuse (503
+ * shutting_down, nothing done) requests that start once no connection is left; at most
+ * timeout_ms. Returns the requests still in flight at the deadline (0 = every answer was sent).
+ */
+size_t ks_http_drain(ks_http *h, unsigned timeout_ms);
 
 /* The bound port (useful when the configured port is 0). */
 unsigned ks_http_port(const ks_http *h);

@@ -5,9 +5,11 @@
  * Start-up order: block signals (every thread inherits the mask), disable core dumps, load and
  * check the configuration (exit 2 on any problem, naming the field), load TLS credentials, read
  * the PIN into locked memory (a pin_env variable is wiped and unset at once), open the token,
- * find every key once, open the audit log, listen, then drop to the configured user. The main
- * thread then waits for SIGTERM/SIGINT and shuts down in reverse order, logging the audit
- * chain's last seq and hash so that it can be anchored elsewhere.
+ * find every key once, open the audit log, listen (on the socket systemd passed, when
+ * socket-activated: rt_listen), then drop to the configured user. The main thread then waits for
+ * SIGTERM/SIGINT, drains (stops accepting, answers every request in flight, at most
+ * --drain-timeout seconds, default 30: ks_http_drain) and shuts down in reverse order, logging
+ * the audit chain's last seq and hash so that it can be anchored elsewhere.
  * The PIN: our buffer is wiped as soon as the token is open, but p11_token keeps its own copy
  * in locked (mlock, no core dump) memory for the whole run, to log in again after an HSM fault
  * (re-open after CKR_USER_NOT_LOGGED_IN, a token re-inserted...); it is wiped at
@@ -31,17 +33,37 @@
 #include "ks_tls.h"
 #include "p11_token.h"
 #include "p11_uri.h"
+#include "rt_listen.h"
 
-#define PROG "anode-keyserver"
+#define PROG               "anode-keyserver"
+#define KS_DRAIN_DEFAULT_S 30
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: " PROG " --config FILE [--check-config]\n"
+    fprintf(f, "usage: " PROG " --config FILE [--check-config] [--drain-timeout SECONDS]\n"
                "       " PROG " --help | --version\n"
                "Signs 32-byte digests with HSM keys for clients authenticated by mutual TLS.\n"
                "The PIN comes from pkcs11.pin_file or pkcs11.pin_env in the configuration,\n"
                "never from the command line. SIGHUP re-reads the TLS files (certificate, key,\n"
-               "client CA, CRL); SIGTERM stops. See docs/keyserver.md.\n");
+               "client CA, CRL); SIGTERM stops after answering the requests in flight (at most\n"
+               "--drain-timeout seconds, 0..3600, default 30). Socket activation (LISTEN_FDS)\n"
+               "is used when systemd passes a socket. See docs/keyserver.md.\n");
+}
+
+/* --drain-timeout: 0..3600 seconds, digits only. */
+static AK_WUR ak_err parse_drain(unsigned *out, const char *s)
+{
+    unsigned v = 0;
+    size_t n = 0;
+    for (; s[n] != '\0'; n++) {
+        if (s[n] < '0' || s[n] > '9' || n >= 4)
+            return AK_ERR_CONFIG;
+        v = v * 10 + (unsigned)(s[n] - '0');
+    }
+    if (n == 0 || v > 3600)
+        return AK_ERR_CONFIG;
+    *out = v;
+    return AK_OK;
 }
 
 static AK_WUR ak_err drop_privileges(const char *user, char *msg, size_t cap)
@@ -108,7 +130,8 @@ static AK_WUR ak_err find_keys(ks_ctx *ctx, char *msg, size_t cap)
 int main(int argc, char **argv)
 {
     const char *config_path = NULL;
-    int check_only = 0, rc = 2, sig = 0;
+    int check_only = 0, rc = 2, sig = 0, listen_fd = -1;
+    unsigned drain_s = KS_DRAIN_DEFAULT_S;
     char msg[KS_MSG_MAX] = "";
     ks_config *cfg = NULL;
     ks_tls_creds *creds = NULL;
@@ -122,6 +145,11 @@ int main(int argc, char **argv)
             config_path = argv[++i];
         } else if (strcmp(argv[i], "--check-config") == 0) {
             check_only = 1;
+        } else if (strcmp(argv[i], "--drain-timeout") == 0 && i + 1 < argc) {
+            if (parse_drain(&drain_s, argv[++i]) != AK_OK) {
+                fprintf(stderr, PROG ": --drain-timeout: an integer number of seconds, 0..3600\n");
+                return 2;
+            }
         } else if (strcmp(argv[i], "--help") == 0) {
             usage(stdout);
             return 0;
@@ -195,7 +223,12 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": out of memory\n");
         goto out;
     }
-    if (ks_http_start(&http, &ctx, creds, msg, sizeof msg) != AK_OK) {
+    if (rt_listen_inherited(&listen_fd, msg, sizeof msg) != AK_OK) {
+        fprintf(stderr, PROG ": socket activation: %s\n", msg);
+        rc = 2;
+        goto out;
+    }
+    if (ks_http_start_on(&http, &ctx, creds, listen_fd, msg, sizeof msg) != AK_OK) {
         fprintf(stderr, PROG ": %s\n", msg);
         goto out;
     }
@@ -205,7 +238,8 @@ int main(int argc, char **argv)
         goto out;
     }
     fprintf(stderr, PROG ": listening on %s port %u (%zu keys, %zu clients, %u threads)\n",
-            cfg->listen_address, ks_http_port(http), cfg->n_keys, cfg->n_clients, cfg->threads);
+            listen_fd >= 0 ? "socket-activated" : cfg->listen_address, ks_http_port(http),
+            cfg->n_keys, cfg->n_clients, cfg->threads);
     while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
         /* SIGHUP: the TLS files again (a renewed server certificate, a new CRL or CA); the
          * rest of the configuration needs a restart. */
@@ -217,7 +251,12 @@ int main(int argc, char **argv)
                          "force: %s\n",
                     msg);
     }
-    fprintf(stderr, PROG ": signal %d, stopping\n", sig);
+    fprintf(stderr, PROG ": signal %d, stopping: draining (at most %u s)\n", sig, drain_s);
+    size_t left = ks_http_drain(http, drain_s * 1000u);
+    if (left == 0)
+        fprintf(stderr, PROG ": drained: every request in flight was answered\n");
+    else
+        fprintf(stderr, PROG ": drain timeout: %zu request(s) still in flight are cut off\n", left);
     rc = 0;
 out:
     ks_http_stop(http);
