@@ -15,6 +15,7 @@
 #include "ak_eip712.h"
 #include "ak_hex.h"
 #include "ak_tx.h"
+#include "cn_audit.h"
 #include "cn_log.h"
 #include "cn_metrics.h"
 #include "cn_rpc_impl.h"
@@ -166,6 +167,7 @@ static cJSON *m_sign_message(cn_rpc *r, const char *method, const cJSON *params,
     uint8_t digest[32];
     ak_sig sig;
     ak_eip191_hash(digest, msg, len);
+    cn_audit_note_message(len);
     if (sign_digest(r, a, &sig, digest, method, 0, NULL, e) != AK_OK)
         goto out;
     res = rsv_result(&sig);
@@ -213,6 +215,7 @@ static cJSON *m_sign_typed(cn_rpc *r, const char *method, const cJSON *params, c
         }
     }
     ak_sig sig;
+    cn_audit_note_typed(td);
     if (sign_digest(r, a, &sig, h.digest, method, r->cfg.chain_id, NULL, e) != AK_OK)
         return NULL;
     cJSON *res = rsv_result(&sig);
