@@ -39,6 +39,7 @@ struct rt_audit {
     unsigned interval_ms;
     unsigned anchor_ms;
     int stop;
+    int opened; /* open succeeded: only then may close touch the anchor */
     int has_thread;
     pthread_t thread;
     char name[64];
@@ -415,6 +416,7 @@ ak_err rt_audit_open(rt_audit **out, const rt_audit_opts *o, char *msg, size_t m
         }
         a->has_thread = 1;
     }
+    a->opened = 1;
     *out = a;
     a = NULL;
     err = AK_OK;
@@ -438,7 +440,9 @@ void rt_audit_close(rt_audit *a)
         pthread_mutex_lock(&a->mu);
         if (!a->broken && a->written != a->synced)
             (void)sync_now_locked(a);
-        anchor_update_locked(a);
+        /* A log refused at open (e.g. shorter than its anchor) must not move the anchor. */
+        if (a->opened)
+            anchor_update_locked(a);
         pthread_mutex_unlock(&a->mu);
         close(a->fd);
     }
