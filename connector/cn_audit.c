@@ -331,3 +331,11 @@ out:
     clear_notes();
     return rc;
 }
+
+ak_err cn_audit_sign_eth(cn_signer *s, ak_sig *out, const uint8_t digest[32],
+                         const cn_sign_ctx *ctx)
+{
+    cn_audit_sig au;
+    const cn_sign_ctx *c = cn_audit_begin(&au, ctx);
+    return cn_audit_end(&au, s, digest, cn_signer_sign_eth(s, out, digest, c), out);
+}

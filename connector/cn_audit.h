@@ -82,7 +82,15 @@ void cn_audit_note_message(size_t len);
 void cn_audit_note_typed(const cJSON *typed_data); /* the request's string or object */
 void cn_audit_note_signer(const cn_signer *backend);
 
-/* One signature: begin before the backend, end after it (cn_signer_sign_eth). */
+/*
+ * cn_signer_sign_eth() with the audit around it: every signing path (cn_methods.c,
+ * cn_paymaster.c) calls this instead, so each signature gets a request id (handed to the
+ * backend in ctx) and a record. AK_ERR_AUDIT (signature wiped) when its record is not durable.
+ */
+AK_WUR ak_err cn_audit_sign_eth(cn_signer *s, ak_sig *out, const uint8_t digest[32],
+                                const cn_sign_ctx *ctx);
+
+/* The two halves of cn_audit_sign_eth(), for a caller that signs some other way. */
 typedef struct {
     cn_sign_ctx ctx; /* the caller's, with a request id */
     char rid[CN_AUDIT_RID_MAX];

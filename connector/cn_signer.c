@@ -4,10 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cn_audit.h"
-
-static ak_err sign_convert(cn_signer *s, ak_sig *out, const uint8_t digest[32],
-                           const cn_sign_ctx *ctx)
+ak_err cn_signer_sign_eth(cn_signer *s, ak_sig *out, const uint8_t digest[32],
+                          const cn_sign_ctx *ctx)
 {
     cn_raw_sig raw = {0};
     ak_err err = s->ops->sign(s, &raw, digest, ctx);
@@ -29,15 +27,6 @@ static ak_err sign_convert(cn_signer *s, ak_sig *out, const uint8_t digest[32],
     memcpy(out->s, raw.bytes + 32, 32);
     out->recid = raw.recid;
     return ak_sig_check(out);
-}
-
-/* Every signature of every backend passes here: it gets a request id and an audit record. */
-ak_err cn_signer_sign_eth(cn_signer *s, ak_sig *out, const uint8_t digest[32],
-                          const cn_sign_ctx *ctx)
-{
-    cn_audit_sig au;
-    const cn_sign_ctx *c = cn_audit_begin(&au, ctx);
-    return cn_audit_end(&au, s, digest, sign_convert(s, out, digest, c), out);
 }
 
 void cn_signer_free(cn_signer *s)
