@@ -1,7 +1,8 @@
 // fullstack_audit.mjs - the two audit logs together, real parts only (SoftHSM2 token,
 // anode-keyserver over mutual TLS, anode-connector with the keyless signer, anvil): every
 // signature the connector returns has a connector record whose request id is the one the key
-// server recorded for the same digest (the connector sends a request id with every signature);
+// server recorded for the same digest (the connector sends a request id with every signature); a
+// failed attempt is recorded too;
 // both logs verify with anode-keytool audit-verify, also against their anchors after a clean stop.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -68,9 +69,18 @@ t('signatures through the key server: each has a connector record and a key serv
   }
 });
 
+t('key server down: the failed attempt is recorded (outcome failed, the error, no signature)', async () => {
+  await ks.stop();
+  const r = await rpcRaw(conn.url, 'personal_sign', ['while down', token.address]);
+  assert(r.error && r.error.code === -32000 && r.result === undefined, JSON.stringify(r));
+  const last = lines(cnLog).pop();
+  assertEq([last.outcome, last.signature, last.signer_type, last.digest],
+    ['failed', '', 'keyless', ethers.hashMessage('while down')], 'failure record');
+  assert(last.error !== '', `the error is named: ${last.error}`);
+});
+
 t('both logs verify; after a clean stop also against their anchors', async () => {
   await conn.stop();
-  await ks.stop();
   for (const [log, anchor] of [[cnLog, cnAnchor], [ks.auditFile, ksAnchor]]) {
     const plain = verify(log);
     assertEq(plain.status, 0, `${log}: ${plain.stdout}${plain.stderr}`);
