@@ -1,7 +1,8 @@
 /*
  * cn_audit.h - the connector's audit log: one hash-chained record (runtime/rt_audit.h: the key
  * server's frame, verified by `anode-keytool audit-verify`) per signature attempt, whichever
- * backend signs, written from cn_signer_sign_eth(), the one function every signature passes.
+ * backend signs, written by cn_audit_sign_eth(), which every signing path (cn_methods.c,
+ * cn_paymaster.c) calls instead of cn_signer_sign_eth().
  *
  * Config ("audit" in the connector's JSON file; absent = off, so older configs keep working):
  *   "audit": { "enabled": true,                 // default true when the section is present
