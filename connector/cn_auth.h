@@ -82,6 +82,15 @@ AK_WUR ak_err cn_auth_check(const cn_auth *a, const char *authorization, const c
 void cn_auth_client_id(const cn_auth *a, const char *authorization, const char *cf_access_jwt,
                        char *out, size_t cap);
 
+/*
+ * After a successful cn_auth_check(): the client's identity for the audit log, from the
+ * mechanisms that verify (checked again here): "token:<16 hex of the token's SHA-256>" and/or
+ * "access:<sub>[/<email>]" of the Access JWT, space-separated; "" when authentication is off.
+ * Never the token itself. out is always NUL-terminated (cap > 0).
+ */
+void cn_auth_identify(const cn_auth *a, const char *authorization, const char *cf_access_jwt,
+                      time_t now, char *out, size_t cap);
+
 void cn_auth_free(cn_auth *a); /* NULL allowed; wipes the token digests */
 
 #endif

@@ -411,12 +411,16 @@ ak_err cn_config_settings(cn_settings *s, const cJSON *doc, char *err, size_t er
     const cJSON *it;
     cJSON_ArrayForEach(it, doc)
     {
-        if (!key_in(it->string, top)) {
+        if (!key_in(it->string, top) && strcmp(it->string, "audit") != 0) {
             snprintf(err, err_cap, "config: unknown key \"%.64s\"", it->string);
             return rc;
         }
     }
     if (cn_config_accounts(s, doc, err, err_cap) != AK_OK)
+        return rc;
+    /* "audit": cn_audit.c reads it (absent = off). */
+    if (cn_audit_config(&s->audit, cJSON_GetObjectItemCaseSensitive(doc, "audit"), err, err_cap) !=
+        AK_OK)
         return rc;
     const cJSON *au = cJSON_GetObjectItemCaseSensitive(doc, "allow_unprotected_tx");
     if (au != NULL && !cJSON_IsBool(au)) {

@@ -15,6 +15,7 @@
 #include <microhttpd.h>
 
 #include "cn_budget.h"
+#include "cn_audit.h"
 #include "cn_log.h"
 #include "cn_metrics.h"
 #include "cn_signer_manager.h"
@@ -104,10 +105,14 @@ static int authorized(cn_http *h, struct MHD_Connection *c)
     const char *authz = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
     const char *jwt = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Cf-Access-Jwt-Assertion");
     const char *reason = NULL;
+    char who[CN_AUDIT_CLIENT_MAX] = "";
     pthread_rwlock_rdlock(&h->auth_lk);
     int ok = h->cfg.auth == NULL || !cn_auth_enabled(h->cfg.auth) ||
              cn_auth_check(h->cfg.auth, authz, jwt, time(NULL), &reason) == AK_OK;
+    if (ok && cn_audit_enabled()) /* who signs what, for the audit log (cn_audit.h) */
+        cn_auth_identify(h->cfg.auth, authz, jwt, time(NULL), who, sizeof who);
     pthread_rwlock_unlock(&h->auth_lk);
+    cn_audit_set_client(who);
     if (ok)
         return 1;
     cn_metrics_auth_failure();

@@ -22,6 +22,7 @@
 #include "cn_downstream.h"
 #include "cn_http.h"
 #include "cn_log.h"
+#include "cn_audit.h"
 #include "cn_metrics.h"
 #include "cn_paymaster.h"
 #include "cn_rate.h"
@@ -380,6 +381,10 @@ int main(int argc, char **argv)
         cn_pm_free(pm);
         pm = NULL;
     }
+    if (!o.check_config && cn_audit_start(&s.audit, err, sizeof(err)) != AK_OK) {
+        cn_log(CN_LOG_ERROR, "cannot open the audit log", "reason", err, (char *)NULL);
+        goto out;
+    }
     if (o.check_config) {
         printf("configuration OK: %zu account(s)\n", n_signers);
         status = 0;
@@ -477,6 +482,7 @@ int main(int argc, char **argv)
 out:
     cn_http_stop(http);
     ready_stop();
+    cn_audit_stop(); /* after the last request: nothing signs now */
     cn_rpc_free(rpc);
     cn_pm_free(pm);
     cn_downstream_free(ds);

@@ -2,7 +2,7 @@
  * cn_methods.c - the JSON-RPC methods the connector answers itself (issue 4, "Methods answered
  * here"): accounts, eth_sign / personal_sign (EIP-191), typed data v4 (EIP-712), and
  * eth_signTransaction / eth_sendTransaction with filling and per-sender nonce serialisation.
- * Every signature goes through cn_signer_sign_eth(). Private to the router (cn_rpc_impl.h).
+ * Every signature goes through cn_audit_sign_eth(). Private to the router (cn_rpc_impl.h).
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -16,6 +16,7 @@
 #include "ak_eip712.h"
 #include "ak_hex.h"
 #include "ak_tx.h"
+#include "cn_audit.h"
 #include "cn_log.h"
 #include "cn_metrics.h"
 #include "cn_opsigner.h"
@@ -70,7 +71,7 @@ static ak_err sign_digest(cn_rpc *r, cn_account *a, ak_sig *sig, const uint8_t d
 {
     cn_sign_ctx ctx = {method, NULL, chain_id, time(NULL), tx};
     double t0 = now_s();
-    ak_err rc = cn_signer_sign_eth(a->signer, sig, digest, &ctx);
+    ak_err rc = cn_audit_sign_eth(a->signer, sig, digest, &ctx); /* signs and audits */
     cn_metrics_sign(account_index(r, a), rc == AK_OK, now_s() - t0);
     if (rc != AK_OK) {
         cn_err_set(e, CN_E_SIGNER, "signer %s failed: %s", a->signer->name, ak_strerror(rc));
@@ -185,6 +186,7 @@ static cJSON *m_sign_message(cn_rpc *r, const char *method, const cJSON *params,
     uint8_t digest[32];
     ak_sig sig;
     ak_eip191_hash(digest, msg, len);
+    cn_audit_note_message(len);
     if (sign_digest(r, a, &sig, digest, method, 0, NULL, e) != AK_OK)
         goto out;
     res = rsv_result(&sig);
@@ -251,6 +253,7 @@ static cJSON *m_sign_typed(cn_rpc *r, const char *method, const cJSON *params, c
         return NULL;
     }
     ak_sig sig;
+    cn_audit_note_typed(td);
     if (sign_digest(r, a, &sig, h.digest, method, r->cfg.chain_id, NULL, e) != AK_OK)
         return NULL;
     cJSON *res = rsv_result(&sig);

@@ -12,6 +12,7 @@
 #include "ak_addr.h"
 #include "ak_hex.h"
 #include "ak_opsig.h"
+#include "cn_audit.h"
 #include "cn_log.h"
 #include "cn_metrics.h"
 
@@ -94,7 +95,7 @@ static cJSON *sign_block(cn_rpc *r, const char *method, const cJSON *params, int
     ak_opsig_signing_hash(digest, &blk);
     cn_sign_ctx ctx = {method, NULL, r->cfg.chain_id, time(NULL), NULL};
     t0 = now_s();
-    rc = cn_signer_sign_eth(a->signer, &sig, digest, &ctx);
+    rc = cn_audit_sign_eth(a->signer, &sig, digest, &ctx); /* signs and audits */
     cn_metrics_sign((size_t)(a - r->accounts), rc == AK_OK, now_s() - t0);
     if (rc != AK_OK) {
         cn_err_set(e, CN_E_SIGNER, "signer %s failed: %s", a->signer->name, ak_strerror(rc));

@@ -14,6 +14,7 @@
 #include "ak_secmem.h"
 #include "ak_u256.h"
 #include "ak_userop.h"
+#include "cn_audit.h"
 #include "cn_log.h"
 
 #define MAX_SENDERS      4096
@@ -530,7 +531,7 @@ static int sponsor(cn_paymaster *pm, int final, ak_userop *op, const cJSON *ep_j
     ak_err rc = ak_userop_vp_hash(h, op, sp->chain_id, sp->paymaster, sp->until, sp->after);
     if (rc == AK_OK) {
         ak_eip191_hash(digest, h, 32);
-        rc = cn_signer_sign_eth(pm->signer, &s, digest, &ctx);
+        rc = cn_audit_sign_eth(pm->signer, &s, digest, &ctx); /* signs and audits */
     }
     if (rc == AK_OK) {
         ak_sig_to_rsv(sig, &s);

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cn_audit.h"
 #include "cn_log.h"
 #include "cn_metrics.h"
 #include "cn_rate.h"
@@ -428,6 +429,7 @@ typedef struct {
     size_t n_fwd, size; /* ... how many, and per chunk */
     _Atomic size_t next;
     _Atomic int nomem;
+    const char *client; /* the request's client identity for the audit (cn_audit_client) */
 } batch_job;
 
 static ak_err forward_chunk(cn_rpc *r, answer *answers, const size_t *idx, size_t k);
@@ -435,6 +437,7 @@ static ak_err forward_chunk(cn_rpc *r, answer *answers, const size_t *idx, size_
 static void *batch_worker(void *arg)
 {
     batch_job *j = arg;
+    cn_audit_set_client(j->client);
     for (;;) {
         size_t i = atomic_fetch_add(&j->next, 1);
         if (i >= j->count)
@@ -690,7 +693,7 @@ static ak_err run_batch(cn_rpc *r, const cJSON *arr, const char *body, size_t le
 {
     ak_err rc = AK_ERR_NOMEM;
     size_t n = (size_t)cJSON_GetArraySize(arr), i = 0, total = 2;
-    batch_job j = {.r = r, .n = n};
+    batch_job j = {.r = r, .n = n, .client = cn_audit_client()};
     /* An array of pointers: sizeof a pointer is what is meant. */
     j.members = calloc(n, sizeof(*j.members)); /* NOLINT(bugprone-sizeof-expression) */
     j.answers = calloc(n, sizeof(*j.answers));

@@ -17,6 +17,7 @@
 
 #include "ak_addr.h"
 #include "ak_hex.h"
+#include "cn_audit.h"
 #include "cn_log.h"
 #include "cn_metrics.h"
 #include "cn_signer_factory.h"
@@ -75,6 +76,7 @@ static ak_err try_member(mgr *g, member *m, ak_sig *sig, const uint8_t digest[32
     cn_raw_sig raw;
     memset(&raw, 0, sizeof raw);
     double t0 = now_s();
+    cn_audit_note_signer(m->s); /* the audit record names the last signer tried */
     ak_err e = m->s->ops->sign(m->s, &raw, digest, ctx);
     if (e == AK_OK) {
         if (raw.form == CN_SIG_DER) {

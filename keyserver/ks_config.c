@@ -379,14 +379,21 @@ static ak_err parse_clients(ks_config *c, const cJSON *root, char *msg, size_t c
 
 static ak_err parse_audit(ks_config *c, const cJSON *root, char *msg, size_t cap)
 {
-    static const char *const allowed[] = {"file", "fsync", NULL};
+    static const char *const allowed[] = {"file", "fsync", "anchor_file", "anchor_interval_ms",
+                                          NULL};
     const cJSON *a, *f;
+    unsigned long anchor_ms = 0;
     ak_err e;
     if ((e = get_obj(&a, root, "audit", 1, msg, cap)) != AK_OK ||
         (e = check_members(a, "audit", allowed, msg, cap)) != AK_OK ||
         (e = get_str(c->audit_file, sizeof c->audit_file, a, "audit", "file", 1, msg, cap)) !=
-            AK_OK)
+            AK_OK ||
+        (e = get_str(c->audit_anchor_file, sizeof c->audit_anchor_file, a, "audit", "anchor_file",
+                     0, msg, cap)) != AK_OK ||
+        (e = get_uint(&anchor_ms, a, "audit", "anchor_interval_ms", 100, 3600000, 1000, msg,
+                      cap)) != AK_OK)
         return e;
+    c->audit_anchor_ms = (unsigned)anchor_ms;
     f = cJSON_GetObjectItemCaseSensitive(a, "fsync");
     c->audit_fsync = KS_FSYNC_ALWAYS;
     if (f == NULL || (cJSON_IsString(f) && strcmp(f->valuestring, "always") == 0))

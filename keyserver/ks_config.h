@@ -72,6 +72,8 @@ typedef struct {
     char audit_file[KS_PATH_MAX + 1];
     ks_fsync_mode audit_fsync;
     unsigned audit_interval_ms;
+    char audit_anchor_file[KS_PATH_MAX + 1]; /* "" = no anchor (rt_audit.h) */
+    unsigned audit_anchor_ms;
     /* limits */
     size_t max_body;
     unsigned max_batch;

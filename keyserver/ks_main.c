@@ -213,9 +213,10 @@ int main(int argc, char **argv)
         rc = 2;
         goto out;
     }
-    if (ks_audit_open(&ctx.audit, cfg->audit_file,
-                      cfg->audit_fsync == KS_FSYNC_ALWAYS ? 0 : cfg->audit_interval_ms, msg,
-                      sizeof msg) != AK_OK) {
+    if (ks_audit_open_anchored(&ctx.audit, cfg->audit_file,
+                               cfg->audit_fsync == KS_FSYNC_ALWAYS ? 0 : cfg->audit_interval_ms,
+                               cfg->audit_anchor_file, cfg->audit_anchor_ms, msg,
+                               sizeof msg) != AK_OK) {
         fprintf(stderr, PROG ": %s\n", msg);
         goto out;
     }

@@ -54,6 +54,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     fz_memfile_set(&fz_file, data, size);
     msg[0] = '\0';
+    /* The same bytes as an anchor file (rt_audit_anchor_parse): refused or a seq and hash. */
+    uint64_t a_seq = 0;
+    uint8_t a_hash[32];
+    if (rt_audit_anchor_parse((const char *)data, size, &a_seq, a_hash) == AK_OK)
+        FUZZ_ASSERT(a_seq <= 9007199254740992ull);
     ak_err e = ks_audit_verify_file(fz_file.path, &records, msg, sizeof msg);
     if (e == AK_OK) {
         size_t lines = 0;

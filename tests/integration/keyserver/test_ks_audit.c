@@ -6,8 +6,9 @@
  * log continues its chain across a reopen, and that appending to /dev/full fails (AK_ERR_AUDIT)
  * and is counted, that a short write to a FIFO (a partial line that cannot be cut back) fails
  * the log for good, and that the anchor (last seq and hash) of the writer and of the verifier
- * agree. With `--verify FILE` it verifies FILE (exit 0 OK, 1 broken) for the shell test and
- * prints "last seq N sha256 HEX".
+ * agree, and that the external anchor file detects deleted trailing records and a rewritten
+ * log (verify and reopen). With `--verify FILE` it verifies FILE (exit 0 OK, 1 broken) for the
+ * shell test and prints "last seq N sha256 HEX".
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -127,6 +128,101 @@ static void write_lines(const char *path, char **lines, size_t n, const char *ta
     if (tail)
         fputs(tail, f);
     fclose(f);
+}
+
+static int anchor_seq_is(const char *anchor, uint64_t want)
+{
+    char buf[512];
+    uint64_t seq = 0;
+    uint8_t h[32];
+    FILE *f = fopen(anchor, "r");
+    if (f == NULL)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    return rt_audit_anchor_parse(buf, n, &seq, h) == AK_OK && seq == want;
+}
+
+/* The external anchor (rt_audit.h): written at close and periodically, names the last durable
+ * record; verify and reopen detect trailing records deleted or the log rewritten. */
+static void anchor_checks(const char *dir)
+{
+    char log[256], anchor[256], other[256], msg[320] = "";
+    ks_audit *a = NULL;
+    ks_audit_rec r = rec("signed");
+    rt_audit_verdict v;
+    snprintf(log, sizeof log, "%s/anch.log", dir);
+    snprintf(anchor, sizeof anchor, "%s/anch.anchor", dir);
+    snprintf(other, sizeof other, "%s/other.log", dir);
+
+    CHECK_EQ_INT(ks_audit_open_anchored(&a, log, 0, anchor, 100, msg, sizeof msg), AK_OK);
+    for (int i = 0; a != NULL && i < 5; i++)
+        CHECK_EQ_INT(ks_audit_append(a, &r), AK_OK);
+    ks_audit_close(a);
+    CHECK(anchor_seq_is(anchor, 5));
+    CHECK_EQ_INT(rt_audit_verify(log, anchor, &v, msg, sizeof msg), AK_OK);
+    CHECK(v.anchored && v.anchor_seq == 5 && v.records == 5);
+
+    /* Updated while running (every 100 ms; 10 s is only the test's patience). */
+    CHECK_EQ_INT(ks_audit_open_anchored(&a, log, 0, anchor, 100, msg, sizeof msg), AK_OK);
+    if (a != NULL)
+        CHECK_EQ_INT(ks_audit_append(a, &r), AK_OK);
+    double t0 = ak_test_now_s();
+    while (!anchor_seq_is(anchor, 6) && ak_test_now_s() - t0 < 10)
+        usleep(20000);
+    CHECK(anchor_seq_is(anchor, 6));
+    ks_audit_close(a);
+
+    /* Delete the last two records: a valid chain alone, a truncation against the anchor. */
+    size_t nl = 0;
+    char **lines = read_lines(log, &nl);
+    CHECK_EQ_INT(nl, 6);
+    write_lines(log, lines, 4, NULL);
+    CHECK_EQ_INT(rt_audit_verify(log, NULL, &v, msg, sizeof msg), AK_OK);
+    CHECK_EQ_INT(rt_audit_verify(log, anchor, &v, msg, sizeof msg), AK_ERR_AUDIT);
+    CHECK(strstr(msg, "truncated") != NULL);
+    CHECK_EQ_INT(ks_audit_open_anchored(&a, log, 0, anchor, 100, msg, sizeof msg), AK_ERR_AUDIT);
+    CHECK(strstr(msg, "anchor") != NULL);
+
+    /* A log rewritten from scratch to the anchored length: the hash differs. */
+    CHECK_EQ_INT(ks_audit_open(&a, other, 0, msg, sizeof msg), AK_OK);
+    ks_audit_rec r2 = rec("refused");
+    for (int i = 0; a != NULL && i < 6; i++)
+        CHECK_EQ_INT(ks_audit_append(a, &r2), AK_OK);
+    ks_audit_close(a);
+    CHECK_EQ_INT(rt_audit_verify(other, anchor, &v, msg, sizeof msg), AK_ERR_AUDIT);
+    CHECK(strstr(msg, "differs from the anchor") != NULL);
+    CHECK_EQ_INT(ks_audit_open_anchored(&a, other, 0, anchor, 100, msg, sizeof msg), AK_ERR_AUDIT);
+
+    /* No anchor file yet: a first start creates it; verify needs it. Malformed: refused. */
+    CHECK_EQ_INT(rt_audit_verify(log, "/nonexistent/anchor", &v, msg, sizeof msg), AK_ERR_IO);
+    FILE *f = fopen(anchor, "w");
+    CHECK(f != NULL);
+    if (f != NULL) {
+        fputs("{\"seq\":1.5,\"hash\":\"zz\"}\n", f);
+        fclose(f);
+    }
+    CHECK_EQ_INT(rt_audit_verify(log, anchor, &v, msg, sizeof msg), AK_ERR_AUDIT);
+    CHECK_EQ_INT(ks_audit_open_anchored(&a, log, 0, anchor, 100, msg, sizeof msg), AK_ERR_AUDIT);
+
+    /* An anchor that cannot be written is counted but does not stop the log. */
+    CHECK_EQ_INT(
+        ks_audit_open_anchored(&a, other, 0, "/nonexistent/dir/anchor", 100, msg, sizeof msg),
+        AK_OK);
+    if (a != NULL) {
+        CHECK_EQ_INT(ks_audit_append(a, &r), AK_OK);
+        double t1 = ak_test_now_s();
+        while (rt_audit_anchor_failures(a) == 0 && ak_test_now_s() - t1 < 10)
+            usleep(20000);
+        CHECK(rt_audit_anchor_failures(a) > 0);
+        ks_audit_close(a);
+    }
+    for (size_t i = 0; i < nl; i++)
+        free(lines[i]);
+    free(lines);
+    unlink(log);
+    unlink(anchor);
+    unlink(other);
 }
 
 static int verify_ok(const char *path, uint64_t *records)
@@ -259,6 +355,7 @@ int main(int argc, char **argv)
     }
     CHECK_EQ_INT(ks_audit_verify_file("/nonexistent/audit.log", &n, msg, sizeof msg), AK_ERR_IO);
     fifo_short_write(dir);
+    anchor_checks(dir);
 
     for (size_t i = 0; i < nl; i++)
         free(lines[i]);
