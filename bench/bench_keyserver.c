@@ -15,7 +15,7 @@
  *                        [--hsm-latency-ms L [--hsm-sessions S] [--latency-module PATH]]
  * Network-HSM mode (issue 16, --hsm-latency-ms): the server and the raw baseline load
  * p11_latency_module over SoftHSM2 (each C_Sign takes L ms, at most S at once); the raw baseline
- * runs at T = S and 2S, clients default to 64, and the report adds the HSM's capacity S/L and the
+ * runs at T = 2S and 4S, clients default to 64, and the report adds the HSM's capacity S/L and the
  * server's CPU per signature beyond SoftHSM's own (the raw phase's CPU per signature).
  * Phases run in R interleaved rounds (raw, /sign, batch) and the best of each is reported: the
  * machine is shared and interference only ever slows a phase down.
@@ -159,7 +159,7 @@ static void usage(FILE *f)
             "                       [--hsm-latency-ms L [--hsm-sessions S] [--latency-module P]]\n"
             "Network-HSM mode (--hsm-latency-ms L): the key server and the raw baseline load\n"
             "p11_latency_module over SoftHSM2: every C_Sign takes L ms of wall clock, at most S\n"
-            "at once (capacity S/L per second); raw at T = S and 2S, 64 clients by default.\n"
+            "at once (capacity S/L per second); raw at T = 2S and 4S, 64 clients by default.\n"
             "Issue 16's run: bench_keyserver --hsm-latency-ms 4 --hsm-sessions 8 --rounds 2 "
             "--seconds 4\n");
 }
@@ -250,8 +250,11 @@ int main(int argc, char **argv)
         snprintf(env_v, sizeof env_v, "%u", hsm_sessions);
         setenv("P11_LATENCY_SESSIONS", env_v, 1);
         setenv("P11_LATENCY_TARGET", MODULE, 1);
-        threads = hsm_sessions ? hsm_sessions : 8;
+        /* raw at 2S and 4S (the server's default 32 sessions for S = 8): a queue at the HSM */
+        threads = 2 * (hsm_sessions ? hsm_sessions : 8);
         sessions = 2 * threads;
+        threads = threads < BENCH_MAX_THREADS ? threads : BENCH_MAX_THREADS;
+        sessions = sessions < BENCH_MAX_THREADS ? sessions : BENCH_MAX_THREADS;
         if (!clients_set)
             clients = 64;
     }
