@@ -305,11 +305,11 @@ static void print_local(const options *o, const results *r)
     printf("POST /sign direct, 1 client:      %7.0f sig/s  p50 %6.0f us  p99 %6.0f us  errors "
            "%llu\n",
            r->d1.per_sec, r->d1.p50_us, r->d1.p99_us, (unsigned long long)r->d1.errors);
-    printf("ratio end to end / raw:            %.2f   (target >= 0.80: %s)\n", ratio,
-           ratio >= 0.80 ? "met" : "NOT met");
-    printf("added p50 latency at 1 client:     %.3f ms (target <= 0.3 ms: %s); of which key "
-           "server (mTLS /sign) %.3f ms, connector + client %.3f ms\n",
-           added / 1000, added <= 300 ? "met" : "NOT met", (r->d1.p50_us - r->raw1.p50_us) / 1000,
+    /* issue 4's targets (0.80, 0.3 ms) are retired (issue 16): figures only */
+    printf("ratio end to end / raw:            %.2f\n", ratio);
+    printf("added p50 latency at 1 client:     %.3f ms; of which key server (mTLS /sign) %.3f ms, "
+           "connector + client %.3f ms\n",
+           added / 1000, (r->d1.p50_us - r->raw1.p50_us) / 1000,
            (r->e1.p50_us - r->d1.p50_us) / 1000);
     printf("peak RSS (VmHWM): connector %ld kB, key server %ld kB (target <= 32 MB: %s)\n",
            r->cn_hwm, r->ks_hwm,
