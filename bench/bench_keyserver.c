@@ -12,6 +12,11 @@
  * Usage: bench_keyserver [--threads T] [--clients C] [--seconds S] [--batch B] [--rounds R]
  *                        [--server-threads N] [--fsync always|MS] [--bounded-calls 0|1]
  *                        [--server PATH]
+ *                        [--hsm-latency-ms L [--hsm-sessions S] [--latency-module PATH]]
+ * Network-HSM mode (issue 16, --hsm-latency-ms): the server and the raw baseline load
+ * p11_latency_module over SoftHSM2 (each C_Sign takes L ms, at most S at once); the raw baseline
+ * runs at T = 2S and 4S, clients default to 64, and the report adds the HSM's capacity S/L and the
+ * server's CPU per signature beyond SoftHSM's own (the raw phase's CPU per signature).
  * Phases run in R interleaved rounds (raw, /sign, batch) and the best of each is reported: the
  * machine is shared and interference only ever slows a phase down.
  * Exit: 0 when the run completed (targets are reported, not enforced), 1 on any failure.
@@ -139,10 +144,44 @@ static int audit_counts(const load_ctx *lc, unsigned port, double *records, doub
 
 static int run(const char *cmd)
 {
-    int rc = system(cmd);
+    int rc = system(cmd); /* NOLINT(cert-env33-c): the repo's own set-up scripts */
     if (rc != 0)
         fprintf(stderr, "bench_keyserver: command failed (%d): %s\n", rc, cmd);
     return rc;
+}
+
+/* A whole decimal number (ok cleared on a malformed one). */
+static unsigned num_u(const char *v, int *ok)
+{
+    char *end = NULL;
+    unsigned long n = strtoul(v, &end, 10);
+    if (*v == '\0' || *v == '-' || *end != '\0' || n > 1000000)
+        *ok = 0;
+    return (unsigned)n;
+}
+
+/* A decimal number, fractions allowed (ok cleared on a malformed one). */
+static double num_d(const char *v, int *ok)
+{
+    char *end = NULL;
+    double d = strtod(v, &end);
+    if (end == v || *end != '\0')
+        *ok = 0;
+    return d;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: bench_keyserver [--threads T] [--clients C] [--seconds S] [--batch B]\n"
+            "                       [--rounds R] [--server-threads N] [--fsync always|MS]\n"
+            "                       [--bounded-calls 0|1] [--server PATH]\n"
+            "                       [--hsm-latency-ms L [--hsm-sessions S] [--latency-module P]]\n"
+            "Network-HSM mode (--hsm-latency-ms L): the key server and the raw baseline load\n"
+            "p11_latency_module over SoftHSM2: every C_Sign takes L ms of wall clock, at most S\n"
+            "at once (capacity S/L per second); raw at T = 2S and 4S, 64 clients by default.\n"
+            "Issue 16's run: bench_keyserver --hsm-latency-ms 4 --hsm-sessions 8 --rounds 2 "
+            "--seconds 4\n");
 }
 
 static void print_row(const char *what, const bench_result *r, double sigs_per_req, double raw)
@@ -165,43 +204,81 @@ int main(int argc, char **argv)
     double single_per_sync = 0; /* audit records per fdatasync, /sign phase */
     double seconds = 8;
     const char *fsync_mode = "\"always\"", *server = KS_SERVER_DEFAULT;
-    char fsync_buf[32];
-    for (int i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--threads") == 0)
-            threads = (unsigned)atoi(argv[i + 1]);
-        else if (strcmp(argv[i], "--clients") == 0)
-            clients = (unsigned)atoi(argv[i + 1]);
-        else if (strcmp(argv[i], "--seconds") == 0)
-            seconds = atof(argv[i + 1]);
+    const char *module = MODULE, *latency_module = P11_LATENCY_MODULE_DEFAULT;
+    double hsm_ms = 0; /* > 0: network-HSM mode */
+    unsigned hsm_sessions = 0, clients_set = 0;
+    char fsync_buf[32], env_v[32];
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc % 2 == 0) {
+        usage(stderr);
+        return 1;
+    }
+    int args_ok = 1;
+    for (int i = 1; i + 1 < argc && args_ok; i += 2) {
+        if (strcmp(argv[i], "--hsm-latency-ms") == 0)
+            hsm_ms = num_d(argv[i + 1], &args_ok);
+        else if (strcmp(argv[i], "--hsm-sessions") == 0)
+            hsm_sessions = num_u(argv[i + 1], &args_ok);
+        else if (strcmp(argv[i], "--latency-module") == 0)
+            latency_module = argv[i + 1];
+        else if (strcmp(argv[i], "--threads") == 0)
+            threads = num_u(argv[i + 1], &args_ok);
+        else if (strcmp(argv[i], "--clients") == 0) {
+            clients = num_u(argv[i + 1], &args_ok);
+            clients_set = 1;
+        } else if (strcmp(argv[i], "--seconds") == 0)
+            seconds = num_d(argv[i + 1], &args_ok);
         else if (strcmp(argv[i], "--rounds") == 0)
-            rounds = (unsigned)atoi(argv[i + 1]);
+            rounds = num_u(argv[i + 1], &args_ok);
         else if (strcmp(argv[i], "--batch") == 0)
-            batch = (unsigned)atoi(argv[i + 1]);
+            batch = num_u(argv[i + 1], &args_ok);
         else if (strcmp(argv[i], "--server-threads") == 0)
-            server_threads = (unsigned)atoi(argv[i + 1]);
+            server_threads = num_u(argv[i + 1], &args_ok);
         else if (strcmp(argv[i], "--bounded-calls") == 0)
-            bounded = atoi(argv[i + 1]) != 0;
+            bounded = num_u(argv[i + 1], &args_ok) != 0;
         else if (strcmp(argv[i], "--server") == 0)
             server = argv[i + 1];
         else if (strcmp(argv[i], "--fsync") == 0) {
             if (strcmp(argv[i + 1], "always") == 0)
                 fsync_mode = "\"always\"";
             else {
-                snprintf(fsync_buf, sizeof fsync_buf, "%d", atoi(argv[i + 1]));
+                snprintf(fsync_buf, sizeof fsync_buf, "%u", num_u(argv[i + 1], &args_ok));
                 fsync_mode = fsync_buf;
             }
         } else {
             fprintf(stderr, "bench_keyserver: unknown option %s\n", argv[i]);
+            usage(stderr);
             return 1;
         }
     }
-    if (threads < 1 || clients < 1 || clients > BENCH_MAX_THREADS || batch < 1 ||
-        batch > MAX_BATCH || seconds <= 0 || rounds < 1 || server_threads > 64) {
+    if (!args_ok || threads < 1 || clients < 1 || clients > BENCH_MAX_THREADS || batch < 1 ||
+        batch > MAX_BATCH || seconds <= 0 || rounds < 1 || server_threads > 64 || hsm_ms < 0 ||
+        hsm_ms > 10000 || hsm_sessions > 4096) {
         fprintf(stderr, "bench_keyserver: bad arguments\n");
         return 1;
     }
     /* HSM sessions = server workers (or 8 with a thread per connection) */
     unsigned sessions = server_threads ? server_threads : 8;
+    int net = hsm_ms > 0;
+    if (net) {
+        /* the emulated HSM: this process (raw baseline) and the server inherit the settings */
+        module = latency_module;
+        snprintf(env_v, sizeof env_v, "%g", hsm_ms);
+        setenv("P11_LATENCY_MS", env_v, 1);
+        snprintf(env_v, sizeof env_v, "%u", hsm_sessions);
+        setenv("P11_LATENCY_SESSIONS", env_v, 1);
+        setenv("P11_LATENCY_TARGET", MODULE, 1);
+        /* raw at 2S and 4S (the server's default 32 sessions for S = 8): a queue at the HSM */
+        threads = 2 * (hsm_sessions ? hsm_sessions : 8);
+        sessions = 2 * threads;
+        threads = threads < BENCH_MAX_THREADS ? threads : BENCH_MAX_THREADS;
+        sessions = sessions < BENCH_MAX_THREADS ? sessions : BENCH_MAX_THREADS;
+        if (!clients_set)
+            clients = 64;
+    }
     int rc = 1;
     pid_t pid = -1;
     char dir[] = "/tmp/ks_bench.XXXXXX", cmd[4096], path[1024], msg[256] = "";
@@ -224,18 +301,23 @@ int main(int argc, char **argv)
     FILE *f = fopen(path, "w");
     if (f == NULL)
         goto out;
+    /* max_sessions: the server's default unless --server-threads sets a pool; max_per_ip: all
+     * the clients (and the /metrics reader) come from 127.0.0.1 (default 64 unless more). */
+    char ses_opt[48] = "";
+    if (server_threads > 0)
+        snprintf(ses_opt, sizeof ses_opt, "\"max_sessions\":%u,", server_threads);
     fprintf(f,
             "{\"listen\":{\"address\":\"127.0.0.1\",\"port\":0},"
             "\"tls\":{\"cert\":\"%s/pki/server.crt\",\"key\":\"%s/pki/server.key\","
             "\"client_ca\":\"%s/pki/ca.crt\",\"crl\":\"%s/pki/crl.pem\"},"
-            "\"pkcs11\":{\"module\":\"" MODULE "\",\"token_label\":\"bench\","
-            "\"pin_file\":\"%s/pin\",\"max_sessions\":%u,\"bounded_calls\":%s},"
+            "\"pkcs11\":{\"module\":\"%s\",\"token_label\":\"bench\","
+            "\"pin_file\":\"%s/pin\",%s\"bounded_calls\":%s},"
             "\"keys\":{\"bench\":\"pkcs11:object=bench-key\"},"
             "\"clients\":{\"cn:bench-client\":[\"bench\"]},"
             "\"audit\":{\"file\":\"%s/audit.log\",\"fsync\":%s},"
-            "\"limits\":{\"threads\":%u,\"max_batch\":%u}}\n",
-            dir, dir, dir, dir, dir, sessions, bounded ? "true" : "false", dir, fsync_mode,
-            server_threads, MAX_BATCH);
+            "\"limits\":{\"threads\":%u,\"max_batch\":%u,\"max_per_ip\":%u}}\n",
+            dir, dir, dir, dir, module, dir, ses_opt, bounded ? "true" : "false", dir, fsync_mode,
+            server_threads, MAX_BATCH, clients + 8 > 64 ? clients + 8 : 64);
     fclose(f);
     char logpath[1100];
     snprintf(logpath, sizeof logpath, "%s/server.log", dir);
@@ -256,7 +338,7 @@ int main(int argc, char **argv)
         while (lf && fgets(line, sizeof line, lf)) {
             const char *p = strstr(line, " port ");
             if (strstr(line, "listening on") && p)
-                port = (unsigned)atoi(p + 6);
+                port = (unsigned)strtoul(p + 6, NULL, 10);
         }
         if (lf)
             fclose(lf);
@@ -319,14 +401,14 @@ int main(int argc, char **argv)
         printf("round %u:", r + 1);
         for (unsigned k = 0; k < (threads == sessions ? 1u : 2u); k++) {
             double c0 = bl_cpu_seconds(0);
-            if (bench_raw_sign(&b, MODULE, "bench", PIN, "bench-key", tt[k], seconds, msg,
+            if (bench_raw_sign(&b, module, "bench", PIN, "bench-key", tt[k], seconds, msg,
                                sizeof msg) != AK_OK) {
                 fprintf(stderr, "bench_keyserver: raw: %s\n", msg);
                 goto out;
             }
             if (b.per_sec > raw.per_sec)
                 raw = b;
-            if (b.ops > 0 && (raw_cpu == 0 || (bl_cpu_seconds(0) - c0) / b.ops < raw_cpu))
+            if (b.ops > 0 && (raw_cpu == 0 || (bl_cpu_seconds(0) - c0) / (double)b.ops < raw_cpu))
                 raw_cpu = (bl_cpu_seconds(0) - c0) / (double)b.ops;
             printf(" raw(T=%u) %.0f/s", tt[k], b.per_sec);
         }
@@ -338,7 +420,7 @@ int main(int argc, char **argv)
         double rec1 = 0, sync1 = 0;
         if (counted && audit_counts(&lc, port, &rec1, &sync1) == 0 && sync1 > sync0)
             single_per_sync = (rec1 - rec0) / (sync1 - sync0);
-        if (b.ops > 0 && (srv_cpu == 0 || (bl_cpu_seconds(pid) - s0) / b.ops < srv_cpu)) {
+        if (b.ops > 0 && (srv_cpu == 0 || (bl_cpu_seconds(pid) - s0) / (double)b.ops < srv_cpu)) {
             srv_cpu = (bl_cpu_seconds(pid) - s0) / (double)b.ops;
             cli_cpu = (bl_cpu_seconds(0) - k0) / (double)b.ops;
         }
@@ -383,7 +465,7 @@ int main(int argc, char **argv)
     print_row(label, &batched, batch, raw.per_sec);
     printf("server RSS: peak (VmHWM) %.1f MB, now %.1f MB; new connections in the last "
            "phase: %ld\n",
-           hwm / 1024.0, rss / 1024.0, connects);
+           (double)hwm / 1024.0, (double)rss / 1024.0, connects);
     printf("CPU per signature: raw %.0f us; server /sign %.0f us (+ client %.0f us), batch %.0f "
            "us; server efficiency raw/server: /sign %.3f, batch %.3f\n",
            raw_cpu * 1e6, srv_cpu * 1e6, cli_cpu * 1e6, bat_cpu * 1e6,
@@ -392,8 +474,24 @@ int main(int argc, char **argv)
     if (single_per_sync > 0)
         printf("audit: %.1f records per fdatasync in the last /sign phase (group commit)\n",
                single_per_sync);
-    printf("targets: /sign >= 0.90 x raw: %s (%.3f); RSS <= 32 MB: %s\n",
-           ratio >= 0.90 ? "met" : "MISSED", ratio, hwm <= 32 * 1024 ? "met" : "MISSED");
+    if (net) {
+        /* issue 16: the server against a network HSM; SoftHSM's CPU is inside raw_cpu */
+        double cap = hsm_sessions ? hsm_sessions / hsm_ms * 1000 : 0;
+        double beyond = (srv_cpu - raw_cpu) * 1e6, beyond_b = (bat_cpu - raw_cpu) * 1e6;
+        printf("network HSM (p11_latency_module): L = %.2f ms, S = %u, capacity S/L %.0f sig/s; "
+               "raw via the module %.3f of capacity\n",
+               hsm_ms, hsm_sessions, cap, cap > 0 ? raw.per_sec / cap : 0);
+        printf("server CPU beyond the HSM per signature: /sign %.0f us (%.0f sig/s per core), "
+               "batch %.0f us (%.0f sig/s per core)\n",
+               beyond, beyond > 0 ? 1e6 / beyond : 0, beyond_b, beyond_b > 0 ? 1e6 / beyond_b : 0);
+        printf("target (issue 16): /sign >= 0.95 x raw via the module: %s (%.3f); RSS <= 32 MB: "
+               "%s\n",
+               ratio >= 0.95 ? "met" : "MISSED", ratio, hwm <= 32 * 1024 ? "met" : "MISSED");
+    } else {
+        printf("ratio /sign / raw: %.3f (issue 3's target 0.90 is retired, issue 16); RSS <= 32 "
+               "MB: %s\n",
+               ratio, hwm <= 32 * 1024 ? "met" : "MISSED");
+    }
     rc = errors == 0 ? 0 : 1;
     for (unsigned t = 0; t < clients; t++)
         curl_easy_cleanup(lc.h[t]);
@@ -406,6 +504,6 @@ out:
     for (unsigned t = 0; t < BENCH_MAX_THREADS; t++)
         free(lc.sink[t].buf);
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    (void)system(cmd);
+    (void)system(cmd); /* NOLINT(cert-env33-c): a fixed command on our mkdtemp path */
     return rc;
 }

@@ -487,7 +487,7 @@ ak_err cn_config_settings(cn_settings *s, const cJSON *doc, char *err, size_t er
         const char *name;
         double lo, hi, def;
         double out;
-    } nums[] = {{"threads", 1, 256, 8, 0},
+    } nums[] = {{"threads", 1, 256, 64, 0}, /* a signature holds its worker for an HSM's latency */
                 {"max_body_bytes", 1024, 64.0 * 1024 * 1024, 1024 * 1024, 0},
                 {"max_connections", 1, 65536, 1024, 0},
                 {"per_ip_limit", 0, 65536, 0, 0},

@@ -36,10 +36,11 @@ _Static_assert(CN_KEYLESS_COOLDOWN_MS == CN_KH_COOLDOWN_MS, "one cooldown");
 #define POOL_MAX      256
 #define BATCH_DEFAULT 64  /* "batch_max" default (keyless; "custom" defaults to 1) */
 #define BATCH_MAX     256 /* the key server's default max_batch */
-/* "max_inflight" default: 2 - under load one batch is being signed (the key server spreads a
- * batch's items over all its HSM sessions) while the next one gathers; bench_e2e measured
- * 2 against 1, 4 and 8 (docs/benchmarks.md). A lone signature still goes at once. */
-#define INFLIGHT_DEFAULT 2
+/* "max_inflight" default: 4 - under load a few batches are being signed (the key server spreads
+ * a batch's items over all its HSM sessions) while the next ones gather, so a network HSM's
+ * queue stays fed across batch boundaries; bench_e2e --hsm-latency-ms measured 4 against 1, 2
+ * and 8 (docs/benchmarks.md). A lone signature still goes at once. */
+#define INFLIGHT_DEFAULT 4
 #define QUEUE_MAX        4096 /* waiting signatures per signer; more -> AK_ERR_BUSY */
 /* One request object of a batch: key_id, b64 digest, request id and the JSON around them. */
 #define ITEM_MAX (KEY_ID_MAX + REQ_ID_MAX + AK_B64_ENCODED_SIZE(32) + 96)

@@ -19,8 +19,8 @@
  *     "pool_size": 16,                      // idle connections kept, 1..256 (default 16)
  *     "batch_max": 64,                      // signatures per batch request, 1..256 (1 = never
  *                                           // batch; default 64, "custom": 1)
- *     "max_inflight": 2                     // POST /sign in flight when batching, 1..256
- *                                           // (default 2)
+ *     "max_inflight": 4                     // POST /sign in flight when batching, 1..256
+ *                                           // (default 4)
  *   }
  *
  * Protocol (keyserver issue): POST /sign {"key_id","algorithm":"ECDSA_SHA256","data":b64(32),

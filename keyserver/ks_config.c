@@ -210,7 +210,9 @@ static ak_err parse_pkcs11(ks_config *c, const cJSON *root, char *msg, size_t ca
                         "(the PIN is never given on the command line)");
     if ((e = check_readable(c->module, "pkcs11.module", msg, cap)) != AK_OK)
         return e;
-    if ((e = get_uint(&v, p, "pkcs11", "max_sessions", 1, 256, 8, msg, cap)) != AK_OK)
+    /* 32: more than a network HSM's parallel sessions, so its own queue is never empty while
+     * signatures wait here (docs/benchmarks.md, "network HSM") */
+    if ((e = get_uint(&v, p, "pkcs11", "max_sessions", 1, 256, 32, msg, cap)) != AK_OK)
         return e;
     c->max_sessions = (unsigned)v;
     if ((e = get_uint(&v, p, "pkcs11", "op_timeout_ms", 10, 600000, 5000, msg, cap)) != AK_OK)

@@ -153,7 +153,7 @@ static void test_settings(void)
     CHECK_EQ_INT(settings(&s, "{\"accounts\":[{\"signer\":{\"type\":\"local\"}}]}"), AK_OK);
     CHECK_EQ_INT(s.nonce_retries, 3);
     CHECK_EQ_INT(s.max_batch, 1000);
-    CHECK_EQ_INT(s.http_threads, 8);
+    CHECK_EQ_INT(s.http_threads, 64);
     CHECK_EQ_INT(s.max_body, 1024 * 1024);
     CHECK_EQ_INT(s.allow_unprotected_tx, 0);
     CHECK(s.tls_cert_file == NULL && s.auth == NULL);
