@@ -368,6 +368,7 @@ int main(int argc, char **argv)
                    s.tls_cert_file, "key", s.tls_key_file, (char *)NULL);
             goto out;
         }
+        (void)cn_metrics_cert_register("listener", "http.tls", s.tls_cert_file);
     }
     const cJSON *pm_cfg = cJSON_GetObjectItemCaseSensitive(doc, "paymaster");
     if (o.check_config && pm_cfg != NULL) {

@@ -1,12 +1,16 @@
 /* cn_metrics.c - Prometheus counters and histograms (see cn_metrics.h). */
 #include "cn_metrics.h"
 
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char *const k_methods[] = {
     "eth_accounts",
@@ -344,6 +348,78 @@ static void render_signers(outbuf *o)
     }
 }
 
+/* ---- certificate expiry (cn_metrics_cert_register) ------------------------------------------ */
+
+typedef struct {
+    char labels[128];
+    char path[CN_METRICS_CERT_PATH_MAX + 1];
+    int reread;          /* 1: read the file at every render ("client") */
+    long long not_after; /* read once ("listener"); 0 = unknown */
+} cert_row;
+
+static pthread_mutex_t g_certs_mu = PTHREAD_MUTEX_INITIALIZER;
+static cert_row g_certs[CN_METRICS_MAX_CERTS];
+static size_t g_n_certs;
+
+/* notAfter of the first PEM certificate in path, unix seconds; 0 if unreadable. */
+static long long cert_not_after(const char *path)
+{
+    long long t = 0;
+    struct tm tm;
+    BIO *bio = BIO_new_file(path, "r");
+    X509 *x = bio != NULL ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    memset(&tm, 0, sizeof tm);
+    if (x != NULL && ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1)
+        t = (long long)timegm(&tm);
+    X509_free(x);
+    BIO_free(bio);
+    return t;
+}
+
+int cn_metrics_cert_register(const char *kind, const char *name, const char *pem_path)
+{
+    char k[24], n[64], labels[128];
+    int rc = -1;
+    if (kind == NULL || pem_path == NULL || strlen(pem_path) > CN_METRICS_CERT_PATH_MAX)
+        return -1;
+    label_copy(k, sizeof k, kind);
+    label_copy(n, sizeof n, name);
+    snprintf(labels, sizeof labels, "certificate=\"%s\",name=\"%s\"", k, n);
+    int reread = strcmp(kind, "listener") != 0;
+    long long once = reread ? 0 : cert_not_after(pem_path);
+    pthread_mutex_lock(&g_certs_mu);
+    size_t i = 0;
+    while (i < g_n_certs && strcmp(g_certs[i].labels, labels) != 0)
+        i++;
+    if (i < CN_METRICS_MAX_CERTS) {
+        snprintf(g_certs[i].labels, sizeof g_certs[i].labels, "%s", labels);
+        snprintf(g_certs[i].path, sizeof g_certs[i].path, "%s", pem_path);
+        g_certs[i].reread = reread;
+        g_certs[i].not_after = once;
+        if (i == g_n_certs)
+            g_n_certs++;
+        rc = 0;
+    }
+    pthread_mutex_unlock(&g_certs_mu);
+    return rc;
+}
+
+static void render_certs(outbuf *o)
+{
+    pthread_mutex_lock(&g_certs_mu);
+    if (g_n_certs > 0)
+        out_printf(o, "# HELP anode_connector_tls_expiry_timestamp_seconds notAfter of a TLS "
+                      "certificate the connector presents (unix time).\n"
+                      "# TYPE anode_connector_tls_expiry_timestamp_seconds gauge\n");
+    for (size_t i = 0; i < g_n_certs; i++) {
+        long long t = g_certs[i].reread ? cert_not_after(g_certs[i].path) : g_certs[i].not_after;
+        if (t > 0)
+            out_printf(o, "anode_connector_tls_expiry_timestamp_seconds{%s} %lld\n",
+                       g_certs[i].labels, t);
+    }
+    pthread_mutex_unlock(&g_certs_mu);
+}
+
 ak_err cn_metrics_render(char **out, size_t *out_len)
 {
     outbuf o = {malloc(8192), 0, 8192, 0};
@@ -413,6 +489,7 @@ ak_err cn_metrics_render(char **out, size_t *out_len)
                "counter\nanode_connector_rate_limited_total %llu\n",
                (unsigned long long)ld(&g_rate_limited));
     render_signers(&o);
+    render_certs(&o);
     if (o.failed) {
         free(o.p);
         return AK_ERR_NOMEM;

@@ -69,6 +69,19 @@ int cn_metrics_signer_register(const char *account, const char *role, const char
 void cn_metrics_signer_sign(int idx, int ok, cn_sign_failure reason, double seconds);
 void cn_metrics_signer_circuit(int idx, cn_circuit state);
 
+/*
+ * Certificate expiry (anode_connector_tls_expiry_timestamp_seconds{certificate,name}): the
+ * notAfter of the first certificate in a PEM file. kind is "listener" (http.tls, read once here:
+ * the listener keeps the certificate it started with) or "client" (a signer's client_cert toward
+ * a key server, read again at every render: new connections use the file as it is then). A
+ * file that cannot be read or parsed is left out of the exposition. Registering the same
+ * (kind, name) again replaces its path. At most CN_METRICS_MAX_CERTS; returns 0, or -1 if full
+ * or the path is longer than CN_METRICS_CERT_PATH_MAX.
+ */
+#define CN_METRICS_MAX_CERTS     64
+#define CN_METRICS_CERT_PATH_MAX 1024
+int cn_metrics_cert_register(const char *kind, const char *name, const char *pem_path);
+
 /* The exposition text; *out is malloc'd (caller frees), NUL-terminated. */
 AK_WUR ak_err cn_metrics_render(char **out, size_t *out_len);
 

@@ -26,6 +26,7 @@
 #include "ak_hex.h"
 #include "cn_secfile.h"
 #include "cn_keyless_http.h"
+#include "cn_metrics.h"
 
 _Static_assert(CN_KEYLESS_MAX_URLS == CN_KH_MAX_URLS, "one URL limit");
 _Static_assert(CN_KEYLESS_COOLDOWN_MS == CN_KH_COOLDOWN_MS, "one cooldown");
@@ -699,6 +700,8 @@ static AK_WUR ak_err parse_cfg(keyless *k, cn_signer *s, const cJSON *cfg,
         return rc;
     if (want_cert && (rc = cn_secret_file_check(k->hc.key, err, cap)) != AK_OK)
         return rc; /* the client key to the key server is a secret file (issue 18) */
+    if (k->hc.cert[0] != '\0')
+        (void)cn_metrics_cert_register("client", s->name, k->hc.cert);
     k->hc.retries = (int)v;
     if ((rc = cfg_long(&v, cfg, "pool_size", POOL_DEFAULT, 1, POOL_MAX, err, cap)) != AK_OK)
         return rc;

@@ -651,6 +651,11 @@ static void handle_metrics(ks_ctx *ctx, ks_reply *out)
     ext.audit_failures = ks_audit_failures(ctx->audit);
     ext.audit_syncs = ks_audit_syncs(ctx->audit);
     ext.hsm_up = p11_token_health(ctx->tok) == AK_OK;
+    ks_tls_expiry tx;
+    ks_tls_expiry_read(ctx->cfg, &tx);
+    ext.tls_cert_not_after = tx.cert_not_after;
+    ext.tls_client_ca_not_after = tx.client_ca_not_after;
+    ext.tls_crl_next_update = tx.crl_next_update;
     if (ks_metrics_render(buf, KS_METRICS_BUF, &len, &ctx->metrics, &ext) != AK_OK) {
         free(buf);
         ks_api_error(out, 500, "internal", "metrics buffer too small");

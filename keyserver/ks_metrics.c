@@ -66,6 +66,25 @@ static void gauge(outbuf *o, const char *name, const char *help, uint64_t v)
         (unsigned long long)v);
 }
 
+/* anode_keyserver_tls_expiry_timestamp_seconds{file}: notAfter of the server certificate and
+ * of the client CA bundle (earliest), nextUpdate of the CRL; unknown ones are left out. */
+static void tls_expiry(outbuf *o, const ks_metrics_ext *ext)
+{
+    const struct {
+        const char *file;
+        int64_t t;
+    } rows[] = {{"cert", ext->tls_cert_not_after},
+                {"client_ca", ext->tls_client_ca_not_after},
+                {"crl", ext->tls_crl_next_update}};
+    put(o, "# HELP anode_keyserver_tls_expiry_timestamp_seconds When the TLS file stops being "
+           "valid: certificate notAfter, CRL nextUpdate (unix time).\n"
+           "# TYPE anode_keyserver_tls_expiry_timestamp_seconds gauge\n");
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        if (rows[i].t > 0)
+            put(o, "anode_keyserver_tls_expiry_timestamp_seconds{file=\"%s\"} %lld\n", rows[i].file,
+                (long long)rows[i].t);
+}
+
 #define LD(x) ((unsigned long long)atomic_load_explicit(&(x), memory_order_relaxed))
 
 ak_err ks_metrics_render(char *out, size_t cap, size_t *len, ks_metrics *m,
@@ -148,6 +167,7 @@ ak_err ks_metrics_render(char *out, size_t cap, size_t *len, ks_metrics *m,
     counter(&o, "anode_keyserver_audit_failures_total",
             "Audit records that could not be written (the request was refused).",
             ext->audit_failures);
+    tls_expiry(&o, ext);
     if (o.overflow)
         return AK_ERR_BUFFER;
     *len = o.len;

@@ -51,6 +51,8 @@ typedef struct {
     unsigned sessions_open, sessions_in_use, sessions_max;
     uint64_t audit_records, audit_failures, audit_syncs;
     int hsm_up;
+    /* Expiry of the TLS files (unix seconds, 0 = unknown: not rendered); see ks_tls_expiry. */
+    int64_t tls_cert_not_after, tls_client_ca_not_after, tls_crl_next_update;
 } ks_metrics_ext;
 
 void ks_metrics_request(ks_metrics *m, ks_endpoint ep, unsigned http_status);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -430,4 +431,88 @@ int ks_tls_conn_identity(ks_tls_conn *tc, gnutls_session_t session, const ks_con
         (atomic_load(&tc->creds->cur_id) != tc->gen_seen && !still_trusted(tc, session)))
         tc->ok = 0;
     return tc->ok;
+}
+
+/* ---- expiry of the TLS files, for /metrics (ks_tls_expiry_read) ---------------------------- */
+
+#define KS_TLS_EXPIRY_FILE_MAX (1024 * 1024)
+
+/* The whole file into d (gnutls_free); 0 on success. */
+static int expiry_load(const char *path, gnutls_datum_t *d)
+{
+    int rc = -1;
+    struct stat st;
+    ssize_t got = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    d->data = NULL;
+    d->size = 0;
+    if (fd < 0 || fstat(fd, &st) != 0 || st.st_size <= 0 || st.st_size > KS_TLS_EXPIRY_FILE_MAX)
+        goto out;
+    d->data = gnutls_malloc((size_t)st.st_size);
+    if (d->data == NULL)
+        goto out;
+    while ((size_t)got < (size_t)st.st_size) {
+        ssize_t n = read(fd, d->data + got, (size_t)st.st_size - (size_t)got);
+        if (n <= 0)
+            goto out;
+        got += n;
+    }
+    d->size = (unsigned)got;
+    rc = 0;
+out:
+    if (rc != 0) {
+        gnutls_free(d->data);
+        d->data = NULL;
+    }
+    if (fd >= 0)
+        close(fd);
+    return rc;
+}
+
+/* Earliest notAfter of the PEM certificates in path (first_only: of the first one); 0 if none. */
+static int64_t expiry_certs(const char *path, int first_only)
+{
+    gnutls_datum_t d;
+    gnutls_x509_crt_t *crts = NULL;
+    unsigned n = 0;
+    int64_t best = 0;
+    if (path[0] == '\0' || expiry_load(path, &d) != 0)
+        return 0;
+    if (gnutls_x509_crt_list_import2(&crts, &n, &d, GNUTLS_X509_FMT_PEM, 0) >= 0) {
+        for (unsigned i = 0; i < n; i++) {
+            time_t t = gnutls_x509_crt_get_expiration_time(crts[i]);
+            if (t != (time_t)-1 && (i == 0 || !first_only) && (best == 0 || (int64_t)t < best))
+                best = (int64_t)t;
+            gnutls_x509_crt_deinit(crts[i]);
+        }
+        gnutls_free(crts);
+    }
+    gnutls_free(d.data);
+    return best;
+}
+
+static int64_t expiry_crl(const char *path)
+{
+    gnutls_datum_t d;
+    gnutls_x509_crl_t crl = NULL;
+    int64_t next = 0;
+    if (path[0] == '\0' || expiry_load(path, &d) != 0)
+        return 0;
+    if (gnutls_x509_crl_init(&crl) == 0) {
+        if (gnutls_x509_crl_import(crl, &d, GNUTLS_X509_FMT_PEM) == 0) {
+            time_t t = gnutls_x509_crl_get_next_update(crl);
+            if (t != (time_t)-1)
+                next = (int64_t)t;
+        }
+        gnutls_x509_crl_deinit(crl);
+    }
+    gnutls_free(d.data);
+    return next;
+}
+
+void ks_tls_expiry_read(const ks_config *cfg, ks_tls_expiry *out)
+{
+    out->cert_not_after = expiry_certs(cfg->tls_cert, 1);
+    out->client_ca_not_after = expiry_certs(cfg->tls_client_ca, 0);
+    out->crl_next_update = expiry_crl(cfg->tls_crl);
 }

@@ -84,4 +84,16 @@ void ks_tls_conn_free(ks_tls_conn *tc);
  * clear once the certificate has expired or no longer verifies after a reload. */
 int ks_tls_conn_identity(ks_tls_conn *tc, gnutls_session_t session, const ks_config *cfg);
 
+/* Expiry of the TLS files cfg names, read from disk when called (for /metrics: what a restart
+ * or the next SIGHUP uses; after a successful reload, what new connections are served). Unix
+ * seconds; 0 where the file is absent, unreadable or has no such date. Files over 1 MiB are not
+ * read. The client CA bundle reports the earliest notAfter of its certificates. */
+typedef struct {
+    int64_t cert_not_after;      /* tls.cert: the server certificate (first in the file) */
+    int64_t client_ca_not_after; /* tls.client_ca: earliest notAfter in the bundle */
+    int64_t crl_next_update;     /* tls.crl: its nextUpdate (0: no CRL configured) */
+} ks_tls_expiry;
+
+void ks_tls_expiry_read(const ks_config *cfg, ks_tls_expiry *out);
+
 #endif

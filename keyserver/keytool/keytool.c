@@ -42,6 +42,7 @@ static void usage(void)
             "       anode-keytool list     --module M --token-label T PIN\n"
             "       anode-keytool address  --module M --token-label T PIN [--label L] [--id HEX]\n"
             "       anode-keytool audit-verify FILE [--anchor ANCHOR_FILE]\n"
+            "       anode-keytool --help | -h\n"
             "PIN: --pin-source FILE (first line) or --pin-env VAR; never on the command line.\n");
 }
 
