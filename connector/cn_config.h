@@ -79,7 +79,7 @@ typedef struct {
     const cJSON *signing_rate_limit; /* cn_rate's object, NULL if absent */
     unsigned max_sign_per_batch;     /* max_signing_calls_per_batch (default 100) */
     int allow_insecure_secret_files; /* see cn_secret_file_check */
-    cn_audit_cfg audit;          /* "audit" (cn_audit.h); enabled = 0 if absent */
+    cn_audit_cfg audit;              /* "audit" (cn_audit.h); enabled = 0 if absent */
 } cn_settings;
 
 /* Read and parse path; *out is owned by the caller (cJSON_Delete). AK_ERR_CONFIG (reason in err)

@@ -21,11 +21,10 @@ static const char *const METHODS[] = {"eth_sendTransaction",
 #define N_METHODS (sizeof METHODS / sizeof METHODS[0])
 
 /* The intent kind each of METHODS signs (ak_policy.h). */
-static const ak_intent_kind METHOD_KIND[] = {AK_INTENT_ETH_TRANSACTION, AK_INTENT_ETH_TRANSACTION,
-                                             AK_INTENT_EIP191_MESSAGE, AK_INTENT_EIP191_MESSAGE,
-                                             AK_INTENT_EIP712_TYPED_DATA,
-                                             AK_INTENT_EIP7702_AUTHORIZATION,
-                                             AK_INTENT_OP_BLOCK_PAYLOAD};
+static const ak_intent_kind METHOD_KIND[] = {
+    AK_INTENT_ETH_TRANSACTION, AK_INTENT_ETH_TRANSACTION,   AK_INTENT_EIP191_MESSAGE,
+    AK_INTENT_EIP191_MESSAGE,  AK_INTENT_EIP712_TYPED_DATA, AK_INTENT_EIP7702_AUTHORIZATION,
+    AK_INTENT_OP_BLOCK_PAYLOAD};
 _Static_assert(sizeof METHOD_KIND / sizeof METHOD_KIND[0] == N_METHODS, "one kind per method");
 
 struct cn_policy {

@@ -19,12 +19,12 @@
  * (p11_module_reinit: C_Finalize + C_Initialize, at most once per back-off of 250 ms..2 s), the
  * token and keys are found again and the signature is retried once more; every token on that
  * module re-finds its keys before its next signature (old handles are never reused). Only if
- * that fails does p11_token_sign return AK_ERR_HSM_UNAVAILABLE; the next call tries again. Other CK_RVs give AK_ERR_HSM, no retry.
- * A PIN refused at a re-login is never tried again (that could lock the PIN): from then on
- * signing fails with AK_ERR_HSM_UNAVAILABLE until the token is re-opened with the right PIN.
- * One extra "anchor" session stays open for the token's life: it keeps the login and the
- * object handles valid while pool sessions come and go (SoftHSM drops both when a slot's last
- * session closes).
+ * that fails does p11_token_sign return AK_ERR_HSM_UNAVAILABLE; the next call tries again. Other
+ * CK_RVs give AK_ERR_HSM, no retry. A PIN refused at a re-login is never tried again (that could
+ * lock the PIN): from then on signing fails with AK_ERR_HSM_UNAVAILABLE until the token is
+ * re-opened with the right PIN. One extra "anchor" session stays open for the token's life: it
+ * keeps the login and the object handles valid while pool sessions come and go (SoftHSM drops both
+ * when a slot's last session closes).
  *
  * Deadlines: op_timeout_ms bounds one call of sign/health, waiting for a session included.
  * No session free in time -> AK_ERR_BUSY. The HSM calls run on a worker thread owned by the

@@ -252,9 +252,10 @@ static void test_other_methods(void)
     refused("personal_sign", "[\"0x00\",\"" ADDR "\",\"pw\",\"x\"]", "params[3]");
     refused("personal_sign", "[\"0x00\",\"" ADDR "\",5]", "params[2]");
     refused("personal_sign", "[\"0x00\",\"" ADDR "\",{}]", "params[2]");
-    const char *td = "{\"types\":{\"EIP712Domain\":[{\"name\":\"name\",\"type\":\"string\"}],"
+    const char *td = "{\"types\":{\"EIP712Domain\":[{\"name\":\"name\",\"type\":\"string\"},"
+                     "{\"name\":\"chainId\",\"type\":\"uint256\"}],"
                      "\"M\":[{\"name\":\"a\",\"type\":\"uint256\"}]},\"primaryType\":\"M\","
-                     "\"domain\":{\"name\":\"x\"},\"message\":{\"a\":\"1\"}}";
+                     "\"domain\":{\"name\":\"x\",\"chainId\":31337},\"message\":{\"a\":\"1\"}}";
     char params[2048];
     snprintf(params, sizeof(params), "[\"" ADDR "\",%s,\"extra\"]", td);
     refused("eth_signTypedData_v4", params, "params[2]");
@@ -485,7 +486,7 @@ static void test_authorizations(cn_signer *counting)
     CHECK_EQ_INT(cn_rpc_new(&r2, &cfg), AK_OK);
     g_rpc = r2;
     auth_policy_refused("{\"address\":\"" TO "\",\"nonce\":\"0x5\"}",
-                        "anode_signAuthorization is not allowed");
+                        "method_not_allowed: anode_signAuthorization");
     g_rpc = saved;
     cn_rpc_free(r2);
     cn_policy_free(pol);
