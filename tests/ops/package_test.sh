@@ -119,9 +119,10 @@ chmod 0400 "$work/pin"
 
 bash "$SRC/deploy/pki.sh" "$work/pki" connector-eu-1 >/dev/null 2>&1
 chmod 0755 "$work/pki"
-chgrp anode-keyserver "$work/pki/server.key"
-chgrp anode-connector "$work/pki/connector-eu-1.key"
-chmod 0640 "$work/pki/server.key" "$work/pki/connector-eu-1.key"
+# secret files: the daemon's own, 0600 (both daemons refuse anything looser)
+chown anode-keyserver:anode-keyserver "$work/pki/server.key"
+chown anode-connector:anode-connector "$work/pki/connector-eu-1.key"
+chmod 0600 "$work/pki/server.key" "$work/pki/connector-eu-1.key"
 chmod 0644 "$work/pki/"*.crt "$work/pki/crl.pem"
 
 # ---- adapt the packaged example configurations (in place: operators edit these files) --------
@@ -139,8 +140,8 @@ edit_conf /etc/anode-keyless/keyserver.json '
   | .clients = {"cn:connector-eu-1": ["paymaster-key-001", "relayer-key-001"]}' \
     --arg port "$ks_port" --arg pki "$work/pki" --arg pin "$work/pin"
 printf 'pkgtest-bearer-token-0123456789\n' >"$work/tokens"
-chgrp anode-connector "$work/tokens"
-chmod 0640 "$work/tokens"
+chown anode-connector:anode-connector "$work/tokens"
+chmod 0600 "$work/tokens"
 edit_conf /etc/anode-keyless/connector.json '
     .accounts[0].signer.urls = ["https://127.0.0.1:" + $port]
   | .accounts[0].signer.client_cert = ($pki + "/connector-eu-1.crt")
