@@ -12,25 +12,8 @@ set -uo pipefail
 
 KS=$1 LOAD=$2 AUDIT=$3 FAULT=${4:-}
 SRC=${AK_SOURCE_DIR:-$(cd "$(dirname "$0")/../../.." && pwd)}
-MODULE=${SOFTHSM2_MODULE:-/usr/lib/softhsm/libsofthsm2.so}
 WORK=$(mktemp -d /tmp/ks_test.XXXXXX)
-PIDS=()
-FAILS=0 PASSES=0
-
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-ok() { PASSES=$((PASSES + 1)); }
-fail() { FAILS=$((FAILS + 1)); echo "FAIL: $*" >&2; }
-check() { # DESCRIPTION COMMAND...
-    local d=$1
-    shift
-    if "$@"; then ok; else fail "$d"; fi
-}
-eq() { [ "$1" = "$2" ] || { echo "  got '$1' want '$2'" >&2; return 1; }; }
+. "$SRC/tests/integration/keyserver/ks_lib.sh"
 
 # ---- token and PKI ---------------------------------------------------------------------------
 export SOFTHSM2_CONF
