@@ -12,14 +12,6 @@
 /* Room for 0x05 || rlp([chain_id(33), address(21), nonce(9)]) with its list header. */
 #define AK_AUTH_DIGEST_MAX 80u
 
-static ak_err put_scalar(ak_buf *b, const uint8_t v[32])
-{
-    size_t skip = 0;
-    while (skip < 32 && v[skip] == 0)
-        skip++;
-    return ak_rlp_put_bytes(b, v + skip, 32 - skip);
-}
-
 static ak_err put_unsigned(ak_buf *b, const ak_auth *a)
 {
     ak_err err;
@@ -74,7 +66,8 @@ ak_err ak_auth_list_add(ak_buf *b, const ak_auth_signed *sa)
     mark = ak_rlp_list_begin(b);
     if ((err = put_unsigned(b, &sa->auth)) != AK_OK ||
         (err = ak_rlp_put_u64(b, sa->sig.recid)) != AK_OK ||
-        (err = put_scalar(b, sa->sig.r)) != AK_OK || (err = put_scalar(b, sa->sig.s)) != AK_OK ||
+        (err = ak_rlp_put_scalar32(b, sa->sig.r)) != AK_OK ||
+        (err = ak_rlp_put_scalar32(b, sa->sig.s)) != AK_OK ||
         (err = ak_rlp_list_end(b, mark)) != AK_OK)
         goto out;
 out:

@@ -263,3 +263,11 @@ ak_err ak_rlp_validate(const uint8_t *in, size_t len, unsigned max_depth)
     }
     return AK_OK;
 }
+
+ak_err ak_rlp_put_scalar32(ak_buf *b, const uint8_t v[32])
+{
+    size_t skip = 0;
+    while (skip < 32 && v[skip] == 0)
+        skip++;
+    return ak_rlp_put_bytes(b, v + skip, 32 - skip);
+}

@@ -22,6 +22,8 @@
 #define AK_RLP_MAX_DEPTH 64
 
 AK_WUR ak_err ak_rlp_put_bytes(ak_buf *b, const uint8_t *in, size_t len);
+/* A 32-byte big-endian scalar (a signature's r or s) as a minimal RLP integer. */
+AK_WUR ak_err ak_rlp_put_scalar32(ak_buf *b, const uint8_t v[32]);
 AK_WUR ak_err ak_rlp_put_u64(ak_buf *b, uint64_t v);
 AK_WUR ak_err ak_rlp_put_u256(ak_buf *b, const ak_u256 *v);
 /* Append already-encoded RLP verbatim (e.g. an access list). Not validated here. */

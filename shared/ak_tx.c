@@ -126,15 +126,6 @@ static ak_err check_tx(const ak_tx *tx)
     return AK_OK;
 }
 
-/* A 32-byte big-endian scalar as a minimal RLP integer. */
-static ak_err put_scalar(ak_buf *b, const uint8_t v[32])
-{
-    size_t skip = 0;
-    while (skip < 32 && v[skip] == 0)
-        skip++;
-    return ak_rlp_put_bytes(b, v + skip, 32 - skip);
-}
-
 /* EIP-4844: maxFeePerBlobGas, [blobVersionedHash, ...]. */
 static ak_err put_blob_fields(ak_buf *b, const ak_tx *tx)
 {
@@ -198,8 +189,9 @@ static ak_err encode(ak_buf *b, const ak_tx *tx, const ak_sig *sig)
         uint64_t v = sig->recid;
         if (tx->type == AK_TX_LEGACY)
             v += tx->pre155 ? 27u : tx->chain_id * 2u + 35u;
-        if ((err = ak_rlp_put_u64(b, v)) != AK_OK || (err = put_scalar(b, sig->r)) != AK_OK ||
-            (err = put_scalar(b, sig->s)) != AK_OK)
+        if ((err = ak_rlp_put_u64(b, v)) != AK_OK ||
+            (err = ak_rlp_put_scalar32(b, sig->r)) != AK_OK ||
+            (err = ak_rlp_put_scalar32(b, sig->s)) != AK_OK)
             return err;
     }
     return ak_rlp_list_end(b, mark);
