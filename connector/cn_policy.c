@@ -314,12 +314,6 @@ int cn_policy_is_signing_method(const char *method)
     return method_bit(method) >= 0 || strcmp(method, "pm_getPaymasterData") == 0;
 }
 
-int cn_policy_method_ok(const cn_policy *p, const char *method)
-{
-    int bit = method_bit(method);
-    return p == NULL || (bit >= 0 && (p->methods & (1u << bit)) != 0);
-}
-
 /* The policy in force for p: a NULL policy is ak_policy_init's default. */
 static const ak_policy *ak_of(const cn_policy *p)
 {

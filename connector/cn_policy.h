@@ -59,9 +59,6 @@ void cn_policy_free(cn_policy *p);
  * pm_getPaymasterData): what the rate limit and the per-batch bound count. */
 int cn_policy_is_signing_method(const char *method);
 
-/* 1 if the method may sign for this account (a NULL policy allows everything). */
-int cn_policy_method_ok(const cn_policy *p, const char *method);
-
 /* 1 if the transaction passes; else 0 with why (no secrets: addresses and amounts). */
 int cn_policy_tx_ok(const cn_policy *p, const ak_tx *tx, char *why, size_t why_cap);
 
