@@ -5,8 +5,10 @@
 #include <string.h>
 
 #include "cn_signer_awskms.h"
+#include "cn_signer_azkv.h"
 #include "cn_signer_cfsecrets.h"
 #include "cn_signer_custom.h"
+#include "cn_signer_gcpkms.h"
 #include "cn_signer_keyless.h"
 #include "cn_signer_local.h"
 #include "cn_signer_mpc.h"
@@ -27,11 +29,15 @@ static const backend k_backends[] = {
     {"hashicorp_vault", cn_vault_signer_new},
     {"cloudflare_secrets", cn_cfsecrets_signer_new},
     {"mpc_kms", cn_mpc_signer_new},
+    {"gcp_kms", cn_gcpkms_signer_new},
+    {"azure_key_vault", cn_azkv_signer_new},
 };
 
 const char *cn_signer_types(void)
 {
-    return "local, keyless, pkcs11, custom, aws_kms, hashicorp_vault, cloudflare_secrets, mpc_kms";
+    return "local, keyless, pkcs11, custom, aws_kms, hashicorp_vault, cloudflare_secrets, mpc_kms, "
+           "gcp_kms, "
+           "azure_key_vault";
 }
 
 ak_err cn_signer_create(cn_signer **out, const cJSON *cfg, char *err, size_t err_cap)

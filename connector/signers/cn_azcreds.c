@@ -1,0 +1,333 @@
+/* cn_azcreds.c - Entra ID tokens: client secret, client certificate, managed identity
+ * (see cn_azcreds.h). */
+#include "cn_azcreds.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "ak_hex.h"
+#include "ak_secmem.h"
+#include "cn_jwt.h"
+#include "cn_oauth.h"
+#include "cn_rcfg.h"
+#include "cn_secfile.h"
+
+#define AUTHORITY "https://login.microsoftonline.com"
+#define IMDS      "http://169.254.169.254"
+#define URL_MAX   512
+#define FORM_MAX  (CN_JWT_MAX + CN_RCFG_SECRET_MAX * 3 + 512)
+#define CERT_MAX  ((size_t)64 * 1024)
+
+typedef enum { AZ_SECRET, AZ_CERT, AZ_APPSERVICE, AZ_IMDS } az_src;
+
+struct cn_azcreds {
+    az_src src;
+    char tenant[CN_AZ_ID_MAX + 1], client[CN_AZ_ID_MAX + 1];
+    char token_url[URL_MAX + 1]; /* authority/tenant/oauth2/v2.0/token */
+    char base[URL_MAX + 1], path[URL_MAX + 1];
+    char mi_url[CN_RCFG_PATH_MAX + URL_MAX]; /* managed identity GET URL */
+    char mi_header[CN_RCFG_SECRET_MAX + 32]; /* X-IDENTITY-HEADER line (a secret) or Metadata */
+    char scope[96];
+    cn_rcfg_secret secret;
+    EVP_PKEY *key;
+    char x5t[64], x5t256[64];
+    cn_rhttp *http;
+    long timeout_ms;
+};
+
+/* A GUID or a name: 1..64 of [A-Za-z0-9.-]. */
+static int id_ok(const char *s)
+{
+    size_t n = strlen(s);
+    return n > 0 && n <= CN_AZ_ID_MAX &&
+           strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-") == n;
+}
+
+/* cfg[name], else the environment variable, else empty; AK_ERR_CONFIG if malformed. */
+static AK_WUR ak_err id_field(char dst[CN_AZ_ID_MAX + 1], const cJSON *cfg, const char *where,
+                              const char *name, const char *env, char *err, size_t cap)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, name);
+    const char *s = v ? (cJSON_IsString(v) ? v->valuestring : "") : getenv(env);
+    dst[0] = '\0';
+    if (s == NULL || (v == NULL && s[0] == '\0'))
+        return AK_OK;
+    if (!id_ok(s)) {
+        cn_rcfg_err(err, cap, "%s.%s: 1..%d characters of [A-Za-z0-9.-]%s", where, name,
+                    CN_AZ_ID_MAX, v ? "" : " (from the environment)");
+        return AK_ERR_CONFIG;
+    }
+    snprintf(dst, CN_AZ_ID_MAX + 1, "%s", s);
+    return AK_OK;
+}
+
+static AK_WUR ak_err load_cert(cn_azcreds *c, const char *path, const char *where, char *err,
+                               size_t cap)
+{
+    char *buf = NULL;
+    size_t bcap = 0, len = 0;
+    ak_err rc = cn_secret_file_check(path, err, cap);
+    if (rc != AK_OK)
+        return rc;
+    rc = cn_rcfg_read_secure(&buf, &bcap, &len, path, CERT_MAX);
+    if (rc != AK_OK) {
+        cn_rcfg_err(err, cap, "%s.certificate_file: cannot read %.200s", where, path);
+        return AK_ERR_CONFIG;
+    }
+    rc = cn_jwt_key_load(&c->key, buf, len);
+    if (rc != AK_OK) {
+        cn_rcfg_err(err, cap, "%s.certificate_file: no unencrypted RSA private key (2048+ bits)",
+                    where);
+        rc = AK_ERR_CONFIG;
+        goto out;
+    }
+    rc = cn_jwt_cert_thumbprints(c->x5t, c->x5t256, buf, len, c->key);
+    if (rc != AK_OK) {
+        cn_rcfg_err(err, cap, "%s.certificate_file: %s", where,
+                    rc == AK_ERR_KEY_TYPE ? "the certificate is not the private key's"
+                                          : "no PEM certificate");
+        rc = AK_ERR_CONFIG;
+    }
+out:
+    ak_secure_free(buf, bcap);
+    return rc;
+}
+
+/* Managed identity: App Service / Container Apps endpoint, else IMDS. */
+static AK_WUR ak_err managed_identity(cn_azcreds *c, const char *resource, char *err, size_t cap)
+{
+    char q[256] = "";
+    const char *ep = getenv("IDENTITY_ENDPOINT"), *hdr = getenv("IDENTITY_HEADER");
+    ak_err rc = cn_oauth_form_add(q, sizeof q, "resource", resource);
+    if (rc == AK_OK && c->client[0] != '\0')
+        rc = cn_oauth_form_add(q, sizeof q, "client_id", c->client);
+    if (rc != AK_OK)
+        return rc;
+    if (ep != NULL && ep[0] != '\0' && hdr != NULL && hdr[0] != '\0') {
+        if (strlen(ep) > CN_RCFG_PATH_MAX || strpbrk(ep, "?# \t\r\n") != NULL ||
+            strlen(hdr) > CN_RCFG_SECRET_MAX || strpbrk(hdr, "\r\n") != NULL) {
+            cn_rcfg_err(err, cap, "IDENTITY_ENDPOINT / IDENTITY_HEADER malformed");
+            return AK_ERR_CONFIG;
+        }
+        c->src = AZ_APPSERVICE;
+        snprintf(c->mi_url, sizeof c->mi_url, "%s?api-version=2019-08-01&%s", ep, q);
+        snprintf(c->mi_header, sizeof c->mi_header, "X-IDENTITY-HEADER: %s", hdr);
+        return AK_OK;
+    }
+    const char *host = getenv("AZURE_POD_IDENTITY_AUTHORITY_HOST");
+    if (host == NULL || host[0] == '\0')
+        host = IMDS;
+    size_t hl = strlen(host);
+    while (hl > 0 && host[hl - 1] == '/')
+        hl--;
+    if (hl > URL_MAX || strpbrk(host, "?# \t\r\n") != NULL) {
+        cn_rcfg_err(err, cap, "AZURE_POD_IDENTITY_AUTHORITY_HOST malformed");
+        return AK_ERR_CONFIG;
+    }
+    c->src = AZ_IMDS;
+    snprintf(c->mi_url, sizeof c->mi_url,
+             "%.*s/metadata/identity/oauth2/token?api-version=2018-02-01&%s", (int)hl, host, q);
+    snprintf(c->mi_header, sizeof c->mi_header, "Metadata: true");
+    return AK_OK;
+}
+
+/* A service principal: tenant and client ids and the token endpoint. */
+static AK_WUR ak_err principal(cn_azcreds *c, const cJSON *cfg, const char *where, char *err,
+                               size_t cap)
+{
+    char auth[257];
+    ak_err rc = cn_rcfg_str(auth, sizeof auth, cfg, where, "authority_host", AUTHORITY, err, cap);
+    if (rc != AK_OK || (rc = cn_rcfg_base_url(auth, where, "authority_host", err, cap)) != AK_OK)
+        return rc;
+    if (c->tenant[0] == '\0' || c->client[0] == '\0') {
+        cn_rcfg_err(err, cap,
+                    "%s: a client secret or certificate needs tenant_id and client_id "
+                    "(or AZURE_TENANT_ID and AZURE_CLIENT_ID)",
+                    where);
+        return AK_ERR_CONFIG;
+    }
+    snprintf(c->token_url, sizeof c->token_url, "%s/%s/oauth2/v2.0/token", auth, c->tenant);
+    return cn_oauth_split_url(c->base, c->path, sizeof c->base, c->token_url);
+}
+
+ak_err cn_azcreds_new(cn_azcreds **out, const cJSON *cfg, const char *where, const char *resource,
+                      cn_rhttp *http, long timeout_ms, char *err, size_t cap)
+{
+    ak_err rc = AK_ERR_NOMEM;
+    cn_azcreds *c = calloc(1, sizeof *c);
+    cJSON *envcfg = NULL;
+    *out = NULL;
+    if (c == NULL)
+        goto out;
+    c->http = http;
+    c->timeout_ms = timeout_ms;
+    snprintf(c->scope, sizeof c->scope, "%s/.default", resource);
+    if ((rc = id_field(c->tenant, cfg, where, "tenant_id", "AZURE_TENANT_ID", err, cap)) != AK_OK ||
+        (rc = id_field(c->client, cfg, where, "client_id", "AZURE_CLIENT_ID", err, cap)) != AK_OK)
+        goto out;
+    const cJSON *cert = cJSON_GetObjectItemCaseSensitive(cfg, "certificate_file");
+    int cfg_secret = cJSON_GetObjectItemCaseSensitive(cfg, "client_secret_file") != NULL ||
+                     cJSON_GetObjectItemCaseSensitive(cfg, "client_secret_env") != NULL;
+    const char *env_secret = getenv("AZURE_CLIENT_SECRET");
+    const char *env_cert = getenv("AZURE_CLIENT_CERTIFICATE_PATH");
+    rc = AK_ERR_CONFIG;
+    if (cfg_secret && cert != NULL) {
+        cn_rcfg_err(err, cap, "%s: give a client secret or a certificate_file, not both", where);
+        goto out;
+    }
+    if (cert != NULL && !cJSON_IsString(cert)) {
+        cn_rcfg_err(err, cap, "%s.certificate_file: a path", where);
+        goto out;
+    }
+    if (cfg_secret || (cert == NULL && env_secret != NULL && env_secret[0] != '\0')) {
+        c->src = AZ_SECRET;
+        if (!cfg_secret && (envcfg = cJSON_CreateObject()) != NULL)
+            cJSON_AddStringToObject(envcfg, "client_secret_env", "AZURE_CLIENT_SECRET");
+        if ((rc = principal(c, cfg, where, err, cap)) != AK_OK ||
+            (rc = cn_rcfg_secret_read(&c->secret, cfg_secret ? cfg : envcfg, where,
+                                      "client_secret_file", "client_secret_env", err, cap)) !=
+                AK_OK)
+            goto out;
+        rc = c->secret.len > 0 ? AK_OK : AK_ERR_CONFIG;
+        if (rc != AK_OK)
+            cn_rcfg_err(err, cap, "%s: the client secret is empty", where);
+    } else if (cert != NULL || (env_cert != NULL && env_cert[0] != '\0')) {
+        c->src = AZ_CERT;
+        if ((rc = principal(c, cfg, where, err, cap)) == AK_OK)
+            rc = load_cert(c, cert ? cert->valuestring : env_cert, where, err, cap);
+    } else if (getenv("AZURE_FEDERATED_TOKEN_FILE") != NULL) {
+        cn_rcfg_err(err, cap,
+                    "%s: AZURE_FEDERATED_TOKEN_FILE is set, but workload identity federation is "
+                    "not supported; configure a client secret, a certificate or unset it to use "
+                    "the managed identity",
+                    where);
+    } else {
+        rc = managed_identity(c, resource, err, cap);
+    }
+    if (rc != AK_OK)
+        goto out;
+    *out = c;
+    c = NULL;
+out:
+    cJSON_Delete(envcfg);
+    cn_azcreds_free(c);
+    return rc;
+}
+
+void cn_azcreds_free(cn_azcreds *c)
+{
+    if (c == NULL)
+        return;
+    cn_rcfg_secret_free(&c->secret);
+    EVP_PKEY_free(c->key);
+    ak_wipe(c, sizeof *c);
+    free(c);
+}
+
+const char *cn_azcreds_source(const cn_azcreds *c)
+{
+    static const char *const names[] = {"client secret", "client certificate",
+                                        "managed identity (App Service endpoint)",
+                                        "managed identity (IMDS)"};
+    return names[c->src];
+}
+
+static ak_err form_headers(void *user, struct curl_slist **out, const char *method,
+                           const char *path, const char *body, size_t body_len)
+{
+    (void)user;
+    (void)method;
+    (void)path;
+    (void)body;
+    (void)body_len;
+    *out = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
+    return *out ? AK_OK : AK_ERR_NOMEM;
+}
+
+static AK_WUR ak_err assertion(cn_azcreds *c, char *jwt)
+{
+    char header[256], claims[URL_MAX + 3 * CN_AZ_ID_MAX + 160], jti_hex[33];
+    uint8_t jti[16];
+    if (getrandom(jti, sizeof jti, 0) != (ssize_t)sizeof jti)
+        return AK_ERR_CRYPTO;
+    for (size_t i = 0; i < sizeof jti; i++)
+        snprintf(jti_hex + 2 * i, 3, "%02x", jti[i]);
+    long long now = (long long)time(NULL);
+    snprintf(header, sizeof header,
+             "{\"alg\":\"RS256\",\"typ\":\"JWT\",\"x5t\":\"%s\",\"x5t#S256\":\"%s\"}", c->x5t,
+             c->x5t256);
+    snprintf(claims, sizeof claims,
+             "{\"aud\":\"%s\",\"iss\":\"%s\",\"sub\":\"%s\",\"jti\":\"%s\",\"nbf\":%lld,"
+             "\"iat\":%lld,\"exp\":%lld}",
+             c->token_url, c->client, c->client, jti_hex, now, now, now + 600);
+    return cn_jwt_rs256(jwt, CN_JWT_MAX, c->key, header, claims);
+}
+
+static AK_WUR ak_err take_answer(const cn_rhttp_resp *r, const char *what, char *tok, size_t cap,
+                                 size_t *len, long *ttl, char *err, size_t err_cap)
+{
+    if (r->status != 200) {
+        cn_rcfg_err(err, err_cap, "%s answered HTTP %ld", what, r->status);
+        return r->status == 400 || r->status == 401 || r->status == 403
+                   ? AK_ERR_AUTH
+                   : cn_rhttp_status_err(r->status);
+    }
+    ak_err rc = cn_oauth_parse_token(tok, cap, len, ttl, r->body, r->len, time(NULL));
+    if (rc != AK_OK)
+        cn_rcfg_err(err, err_cap, "%s: malformed token answer", what);
+    return rc;
+}
+
+ak_err cn_azcreds_fetch(void *user, char *tok, size_t cap, size_t *len, long *ttl_s, char *err,
+                        size_t err_cap)
+{
+    cn_azcreds *c = user;
+    cn_rhttp_resp r = {0};
+    char *form = NULL, *jwt = NULL;
+    ak_err rc = cn_rhttp_resp_init(&r);
+    if (rc != AK_OK)
+        goto out;
+    if (c->src == AZ_APPSERVICE || c->src == AZ_IMDS) {
+        rc = cn_oauth_local_get(&r, c->mi_url, c->mi_header, c->timeout_ms, err, err_cap);
+        if (rc == AK_OK)
+            rc = take_answer(&r, "managed identity endpoint", tok, cap, len, ttl_s, err, err_cap);
+        goto out;
+    }
+    rc = AK_ERR_NOMEM;
+    if ((form = ak_secure_alloc(FORM_MAX)) == NULL || (jwt = ak_secure_alloc(CN_JWT_MAX)) == NULL)
+        goto out;
+    if ((rc = cn_oauth_form_add(form, FORM_MAX, "client_id", c->client)) != AK_OK ||
+        (rc = cn_oauth_form_add(form, FORM_MAX, "scope", c->scope)) != AK_OK ||
+        (rc = cn_oauth_form_add(form, FORM_MAX, "grant_type", "client_credentials")) != AK_OK)
+        goto out;
+    if (c->src == AZ_SECRET) {
+        rc = cn_oauth_form_add(form, FORM_MAX, "client_secret", c->secret.s);
+    } else if ((rc = assertion(c, jwt)) == AK_OK &&
+               (rc = cn_oauth_form_add(form, FORM_MAX, "client_assertion_type",
+                                       "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")) ==
+                   AK_OK) {
+        rc = cn_oauth_form_add(form, FORM_MAX, "client_assertion", jwt);
+    }
+    if (rc != AK_OK) {
+        cn_rcfg_err(err, err_cap, "cannot build the token request: %s", ak_strerror(rc));
+        goto out;
+    }
+    cn_rhttp_req q = {"POST", c->base, c->path, form, strlen(form), form_headers, NULL};
+    rc = cn_rhttp_call(c->http, &q, &r);
+    if (rc != AK_OK)
+        cn_rcfg_err(err, err_cap, "token endpoint: %s", ak_strerror(rc));
+    else
+        rc = take_answer(&r, "token endpoint", tok, cap, len, ttl_s, err, err_cap);
+out:
+    cn_rhttp_resp_clear(&r);
+    if (form != NULL)
+        ak_secure_free(form, FORM_MAX);
+    if (jwt != NULL)
+        ak_secure_free(jwt, CN_JWT_MAX);
+    return rc;
+}

@@ -1,0 +1,433 @@
+/* cn_oauth.c - bearer tokens: parser, cache, form encoding, host-local GET (see cn_oauth.h). */
+#include "cn_oauth.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+
+#include "ak_secmem.h"
+#include "cn_log.h"
+#include "cn_remote_key.h"
+
+#define MARGIN_S   300
+#define RETRY_S    10
+#define EXP_DIGITS 12
+
+/* A decimal count in a JSON number or a string of digits (Azure IMDS sends strings). */
+static int json_count(const cJSON *v, long long *out)
+{
+    if (cJSON_IsNumber(v)) {
+        double d = v->valuedouble;
+        if (!(d >= 0 && d < 1e12) || d != (double)(long long)d)
+            return 0;
+        *out = (long long)d;
+        return 1;
+    }
+    if (!cJSON_IsString(v))
+        return 0;
+    const char *s = v->valuestring;
+    size_t n = strlen(s);
+    if (n == 0 || n > EXP_DIGITS)
+        return 0;
+    long long r = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        r = r * 10 + (s[i] - '0');
+    }
+    *out = r;
+    return 1;
+}
+
+ak_err cn_oauth_parse_token(char *tok, size_t cap, size_t *len, long *ttl_s, const char *body,
+                            size_t body_len, time_t now)
+{
+    ak_err rc = AK_ERR_UPSTREAM;
+    cJSON *j = cJSON_ParseWithLength(body, body_len);
+    long long ttl = 0, on = 0;
+    *len = 0;
+    *ttl_s = 0;
+    if (cap > 0)
+        tok[0] = '\0';
+    if (!cJSON_IsObject(j))
+        goto out;
+    const cJSON *at = cJSON_GetObjectItemCaseSensitive(j, "access_token");
+    const cJSON *tt = cJSON_GetObjectItemCaseSensitive(j, "token_type");
+    const cJSON *ei = cJSON_GetObjectItemCaseSensitive(j, "expires_in");
+    const cJSON *eo = cJSON_GetObjectItemCaseSensitive(j, "expires_on");
+    if (!cJSON_IsString(at) ||
+        (tt != NULL && (!cJSON_IsString(tt) || strcasecmp(tt->valuestring, "Bearer") != 0)))
+        goto out;
+    if (ei != NULL) {
+        if (!json_count(ei, &ttl))
+            goto out;
+    } else if (eo != NULL && json_count(eo, &on)) {
+        ttl = on - (long long)now;
+    } else {
+        goto out;
+    }
+    if (ttl < 1 || ttl > CN_OAUTH_TTL_MAX)
+        goto out;
+    size_t n = strlen(at->valuestring);
+    if (n == 0 || n > CN_OAUTH_TOKEN_MAX || n >= cap)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)at->valuestring[i];
+        if (ch <= 0x20 || ch >= 0x7f)
+            goto out;
+    }
+    memcpy(tok, at->valuestring, n + 1);
+    *len = n;
+    *ttl_s = (long)ttl;
+    rc = AK_OK;
+out:
+    if (j != NULL)
+        cn_remote_key_wipe_json(j);
+    cJSON_Delete(j);
+    return rc;
+}
+
+ak_err cn_oauth_form_add(char *buf, size_t cap, const char *name, const char *value)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t used = strnlen(buf, cap);
+    if (used == cap)
+        return AK_ERR_LIMIT;
+    size_t need = (used ? 1 : 0) + strlen(name) + 1;
+    for (const char *p = value; *p; p++)
+        need += strchr("-._~", *p) || (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+                        (*p >= 'A' && *p <= 'Z')
+                    ? 1
+                    : 3;
+    if (need >= cap - used)
+        return AK_ERR_LIMIT;
+    char *o = buf + used;
+    if (used)
+        *o++ = '&';
+    o += sprintf(o, "%s=", name);
+    for (const unsigned char *p = (const unsigned char *)value; *p; p++) {
+        if (strchr("-._~", *p) || (*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'z') ||
+            (*p >= 'A' && *p <= 'Z')) {
+            *o++ = (char)*p;
+        } else {
+            *o++ = '%';
+            *o++ = hex[*p >> 4];
+            *o++ = hex[*p & 15];
+        }
+    }
+    *o = '\0';
+    return AK_OK;
+}
+
+ak_err cn_oauth_split_url(char *base, char *path, size_t cap, const char *url)
+{
+    if (url == NULL || strncmp(url, "https://", 8) != 0)
+        return AK_ERR_CONFIG;
+    const char *slash = strchr(url + 8, '/');
+    size_t blen = slash ? (size_t)(slash - url) : strlen(url);
+    const char *p = slash ? slash : "/";
+    if (blen >= cap || strlen(p) >= cap || blen <= 8)
+        return AK_ERR_CONFIG;
+    memcpy(base, url, blen);
+    base[blen] = '\0';
+    snprintf(path, cap, "%s", p);
+    return cn_rhttp_base_ok(base) && strpbrk(path, " \t\r\n\"\\#") == NULL ? AK_OK : AK_ERR_CONFIG;
+}
+
+/* ---- the host-local identity endpoints --------------------------------------------------- */
+
+static int local_url_ok(const char *url)
+{
+    static const char *const ok[] = {"localhost", "[::1]", "169.254.169.254",
+                                     "metadata.google.internal"};
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL, *user = NULL;
+    int allowed = 0;
+    if (u == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+        goto out;
+    if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK)
+        goto out;
+    if (strcmp(scheme, "https") == 0) {
+        allowed = 1;
+    } else if (strcmp(scheme, "http") == 0) {
+        allowed = strncmp(host, "127.", 4) == 0;
+        for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+            allowed |= strcasecmp(host, ok[i]) == 0;
+    }
+out:
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(user);
+    curl_url_cleanup(u);
+    return allowed;
+}
+
+static size_t collect(char *p, size_t sz, size_t n, void *ud)
+{
+    cn_rhttp_resp *r = ud;
+    size_t add = sz * n;
+    if (add > CN_RHTTP_MAX_BODY - r->len) {
+        r->overflow = 1;
+        return 0;
+    }
+    memcpy(r->body + r->len, p, add);
+    r->len += add;
+    r->body[r->len] = '\0';
+    return add;
+}
+
+ak_err cn_oauth_local_get(cn_rhttp_resp *resp, const char *url, const char *header, long timeout_ms,
+                          char *err, size_t err_cap)
+{
+    struct curl_slist *h = NULL;
+    CURL *c = NULL;
+    ak_err rc = AK_ERR_CONFIG;
+    resp->len = 0;
+    resp->overflow = 0;
+    resp->status = 0;
+    resp->body[0] = '\0';
+    if (!local_url_ok(url)) {
+        snprintf(err, err_cap,
+                 "identity endpoint must be https, or http to the host's metadata "
+                 "address or a loopback");
+        goto out;
+    }
+    rc = AK_ERR_NOMEM;
+    c = curl_easy_init();
+    if (c == NULL || (header != NULL && (h = curl_slist_append(NULL, header)) == NULL))
+        goto out;
+    rc = cn_rhttp_handle_base(c, "http,https", NULL, timeout_ms);
+    if (rc != AK_OK)
+        goto out;
+    rc = AK_ERR_INTERNAL;
+    int bad = curl_easy_setopt(c, CURLOPT_URL, url) != CURLE_OK;
+    bad |= curl_easy_setopt(c, CURLOPT_HTTPGET, 1L) != CURLE_OK;
+    bad |= curl_easy_setopt(c, CURLOPT_HTTPHEADER, h) != CURLE_OK;
+    bad |= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms) != CURLE_OK;
+    bad |= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect) != CURLE_OK;
+    bad |= curl_easy_setopt(c, CURLOPT_WRITEDATA, resp) != CURLE_OK;
+    if (bad)
+        goto out;
+    CURLcode cc = curl_easy_perform(c);
+    if (cc != CURLE_OK) {
+        rc = cn_rhttp_curl_err(cc, resp->overflow);
+        snprintf(err, err_cap, "identity endpoint: %s",
+                 resp->overflow ? "answer too large" : curl_easy_strerror(cc));
+        goto out;
+    }
+    rc = curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status) == CURLE_OK ? AK_OK
+                                                                                 : AK_ERR_INTERNAL;
+out:
+    curl_easy_cleanup(c);
+    cn_rhttp_headers_free(h);
+    return rc;
+}
+
+/* ---- token cache ------------------------------------------------------------------------- */
+
+static void install(cn_oauth_cache *c, const char *tok, size_t len, long ttl)
+{
+    time_t now = time(NULL);
+    long margin = ttl >= 2 * MARGIN_S ? MARGIN_S : ttl / 2;
+    memcpy(c->tok, tok, len + 1);
+    c->len = len;
+    c->expires = now + ttl;
+    c->refresh_at = now + ttl - margin;
+    c->next_try = 0;
+}
+
+/* Fetch (fetch_mu held, mu not held) and install. */
+static ak_err refresh(cn_oauth_cache *c, char *err, size_t err_cap)
+{
+    char *tok = ak_secure_alloc(CN_OAUTH_TOKEN_MAX + 1);
+    size_t len = 0;
+    long ttl = 0;
+    ak_err rc = AK_ERR_NOMEM;
+    if (tok == NULL)
+        goto out;
+    rc = c->fetch(c->user, tok, CN_OAUTH_TOKEN_MAX + 1, &len, &ttl, err, err_cap);
+    pthread_mutex_lock(&c->mu);
+    c->fetches++;
+    if (rc == AK_OK && (len == 0 || len > CN_OAUTH_TOKEN_MAX || ttl < 1 || ttl > CN_OAUTH_TTL_MAX))
+        rc = AK_ERR_UPSTREAM;
+    if (rc == AK_OK)
+        install(c, tok, len, ttl);
+    else
+        c->next_try = time(NULL) + RETRY_S;
+    pthread_mutex_unlock(&c->mu);
+out:
+    if (tok != NULL)
+        ak_secure_free(tok, CN_OAUTH_TOKEN_MAX + 1);
+    return rc;
+}
+
+ak_err cn_oauth_cache_init(cn_oauth_cache *c, cn_oauth_fetch_fn fetch, void *user, const char *what,
+                           const char *name, char *err, size_t err_cap)
+{
+    memset(c, 0, sizeof *c);
+    c->fetch = fetch;
+    c->user = user;
+    c->what = what;
+    c->name = name;
+    c->tok = ak_secure_alloc(CN_OAUTH_TOKEN_MAX + 1);
+    if (c->tok == NULL)
+        return AK_ERR_NOMEM;
+    if (pthread_mutex_init(&c->mu, NULL) != 0)
+        return AK_ERR_NOMEM;
+    if (pthread_mutex_init(&c->fetch_mu, NULL) != 0) {
+        pthread_mutex_destroy(&c->mu);
+        return AK_ERR_NOMEM;
+    }
+    c->init = 1;
+    pthread_mutex_lock(&c->fetch_mu);
+    ak_err rc = refresh(c, err, err_cap);
+    pthread_mutex_unlock(&c->fetch_mu);
+    return rc;
+}
+
+void cn_oauth_cache_destroy(cn_oauth_cache *c)
+{
+    if (c->init) {
+        pthread_mutex_destroy(&c->mu);
+        pthread_mutex_destroy(&c->fetch_mu);
+    }
+    if (c->tok != NULL)
+        ak_secure_free(c->tok, CN_OAUTH_TOKEN_MAX + 1);
+    memset(c, 0, sizeof *c);
+}
+
+/* Copy the token if it is valid (mu held): 1 if copied. */
+static int copy_valid(cn_oauth_cache *c, char *dst, size_t cap, size_t *len, time_t now)
+{
+    if (c->len == 0 || now >= c->expires || c->len >= cap)
+        return 0;
+    memcpy(dst, c->tok, c->len + 1);
+    *len = c->len;
+    return 1;
+}
+
+ak_err cn_oauth_cache_get(cn_oauth_cache *c, char *dst, size_t cap, size_t *len)
+{
+    char why[192] = "";
+    ak_err rc = AK_OK;
+    *len = 0;
+    pthread_mutex_lock(&c->mu);
+    time_t now = time(NULL);
+    int have = copy_valid(c, dst, cap, len, now);
+    int due = now >= c->refresh_at && now >= c->next_try;
+    pthread_mutex_unlock(&c->mu);
+    if (have && !due)
+        return AK_OK;
+    if (have) {
+        /* Still valid: one caller refreshes, the others go on with the old token. */
+        if (pthread_mutex_trylock(&c->fetch_mu) != 0)
+            return AK_OK;
+    } else {
+        pthread_mutex_lock(&c->fetch_mu);
+        pthread_mutex_lock(&c->mu);
+        int now_have = copy_valid(c, dst, cap, len, time(NULL));
+        pthread_mutex_unlock(&c->mu);
+        if (now_have) { /* another caller fetched while we waited */
+            pthread_mutex_unlock(&c->fetch_mu);
+            return AK_OK;
+        }
+    }
+    rc = refresh(c, why, sizeof why);
+    if (rc == AK_OK) {
+        pthread_mutex_lock(&c->mu);
+        have = copy_valid(c, dst, cap, len, time(NULL));
+        pthread_mutex_unlock(&c->mu);
+        cn_log(CN_LOG_INFO, "oauth token refreshed", "backend", c->what, "signer", c->name,
+               (char *)NULL);
+    } else {
+        cn_log(CN_LOG_WARN, "oauth token refresh failed", "backend", c->what, "signer", c->name,
+               "reason", why[0] ? why : ak_strerror(rc), (char *)NULL);
+    }
+    pthread_mutex_unlock(&c->fetch_mu);
+    if (have)
+        return AK_OK;
+    return rc == AK_OK ? AK_ERR_AUTH : rc;
+}
+
+void cn_oauth_cache_reject(cn_oauth_cache *c, const char *tok, size_t len)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->len == len && ak_ct_equal(c->tok, tok, len)) {
+        ak_wipe(c->tok, c->len);
+        c->len = 0;
+        c->expires = 0;
+        c->refresh_at = 0;
+        c->next_try = 0;
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* ---- authenticated calls ----------------------------------------------------------------- */
+
+typedef struct {
+    const char *tok;
+    int json;
+} bearer;
+
+static ak_err bearer_headers(void *user, struct curl_slist **out, const char *method,
+                             const char *path, const char *body, size_t body_len)
+{
+    const bearer *b = user;
+    (void)method;
+    (void)path;
+    (void)body;
+    (void)body_len;
+    size_t cap = CN_OAUTH_TOKEN_MAX + 32;
+    char *line = ak_secure_alloc(cap);
+    struct curl_slist *l = NULL, *t = NULL;
+    ak_err rc = AK_ERR_NOMEM;
+    *out = NULL;
+    if (line == NULL)
+        goto out;
+    snprintf(line, cap, "Authorization: Bearer %s", b->tok);
+    if ((l = curl_slist_append(NULL, line)) == NULL)
+        goto out;
+    if (b->json) {
+        if ((t = curl_slist_append(l, "Content-Type: application/json")) == NULL)
+            goto out;
+        l = t;
+    }
+    *out = l;
+    l = NULL;
+    rc = AK_OK;
+out:
+    cn_rhttp_headers_free(l);
+    if (line != NULL)
+        ak_secure_free(line, cap);
+    return rc;
+}
+
+ak_err cn_oauth_call(cn_rhttp *http, cn_oauth_cache *c, const char *method, const char *base,
+                     const char *path, const char *body, cn_rhttp_resp *resp)
+{
+    char *tok = ak_secure_alloc(CN_OAUTH_TOKEN_MAX + 1);
+    size_t len = 0;
+    ak_err rc = AK_ERR_NOMEM;
+    if (tok == NULL)
+        goto out;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if ((rc = cn_oauth_cache_get(c, tok, CN_OAUTH_TOKEN_MAX + 1, &len)) != AK_OK)
+            goto out;
+        bearer b = {tok, body != NULL};
+        cn_rhttp_req q = {method, base, path, body, body ? strlen(body) : 0, bearer_headers, &b};
+        rc = cn_rhttp_call(http, &q, resp);
+        if (rc != AK_OK || resp->status != 401)
+            goto out;
+        cn_oauth_cache_reject(c, tok, len);
+    }
+out:
+    if (tok != NULL)
+        ak_secure_free(tok, CN_OAUTH_TOKEN_MAX + 1);
+    return rc;
+}
