@@ -21,8 +21,12 @@ ak_err cn_jwt_b64url(char *out, size_t cap, const uint8_t *in, size_t len)
     size_t n = strlen(out);
     while (n > 0 && out[n - 1] == '=')
         out[--n] = '\0';
-    for (size_t i = 0; i < n; i++)
-        out[i] = out[i] == '+' ? '-' : out[i] == '/' ? '_' : out[i];
+    for (size_t i = 0; i < n; i++) {
+        if (out[i] == '+')
+            out[i] = '-';
+        else if (out[i] == '/')
+            out[i] = '_';
+    }
     return AK_OK;
 }
 

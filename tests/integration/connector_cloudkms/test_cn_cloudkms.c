@@ -363,7 +363,8 @@ static void test_gcp(void)
     CHECK_EQ_INT(stat_of(gport, "unauth"), 1); /* only the revoked one */
     cn_signer_free(s);
     s = NULL;
-    unlink(strcat(strcpy(json, dir), "/gcp_ttl"));
+    snprintf(json, sizeof json, "%s/gcp_ttl", dir);
+    unlink(json);
 
     /* The metadata server ($GCE_METADATA_HOST), when no credentials file is named. */
     snprintf(json, sizeof json, "127.0.0.1:%d", gport + 1);
@@ -534,10 +535,11 @@ static void test_azure(void)
     s = NULL;
     snprintf(path, sizeof path, "http://127.0.0.1:%d/msi/token", aport + 1);
     setenv("IDENTITY_ENDPOINT", path, 1);
-    setenv("IDENTITY_HEADER", read_all("az_identity_header"), 1);
     { /* the header file ends in a newline */
-        char *h = getenv("IDENTITY_HEADER");
-        h[strcspn(h, "\n")] = '\0';
+        char hdr[128];
+        snprintf(hdr, sizeof hdr, "%s", read_all("az_identity_header"));
+        hdr[strcspn(hdr, "\n")] = '\0';
+        setenv("IDENTITY_HEADER", hdr, 1);
     }
     CHECK_EQ_INT(az_make(&s, "", ",\"managed_hsm\":true"), AK_OK);
     if (s != NULL)
@@ -600,13 +602,13 @@ static void test_azure(void)
 int main(int argc, char **argv)
 {
     char path[600];
-    if (argc < 2 || getenv("CLOUD_MOCKS") == NULL || getenv("CLOUD_ADDRESS") == NULL) {
+    const char *a = getenv("CLOUD_ADDRESS");
+    mocks = getenv("CLOUD_MOCKS");
+    if (argc < 2 || mocks == NULL || a == NULL) {
         fprintf(stderr, "usage: run.sh test_cn_cloudkms (sets DIR, CLOUD_MOCKS, CLOUD_ADDRESS)\n");
         return 2;
     }
     dir = argv[1];
-    mocks = getenv("CLOUD_MOCKS");
-    const char *a = getenv("CLOUD_ADDRESS");
     if (ak_addr_parse(want_addr, a, strlen(a)) != AK_OK)
         return 2;
     curl_global_init(CURL_GLOBAL_DEFAULT);
