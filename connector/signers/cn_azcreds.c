@@ -206,6 +206,12 @@ ak_err cn_azcreds_new(cn_azcreds **out, const cJSON *cfg, const char *where, con
                     "not supported; configure a client secret, a certificate or unset it to use "
                     "the managed identity",
                     where);
+    } else if (cJSON_GetObjectItemCaseSensitive(cfg, "tenant_id") != NULL) {
+        /* A service principal half-configured: never silently use the managed identity. */
+        cn_rcfg_err(err, cap,
+                    "%s: tenant_id is for a client secret or certificate, and neither is "
+                    "configured",
+                    where);
     } else {
         rc = managed_identity(c, resource, err, cap);
     }

@@ -23,6 +23,8 @@
  *      loopback.
  * Workload identity federation ($AZURE_FEDERATED_TOKEN_FILE) is not supported: when it is set
  * and no credential is configured, start-up fails rather than sign as the node's identity.
+ * A tenant_id in the config without a client secret or certificate is refused too (a
+ * half-configured service principal never falls through to the managed identity).
  *
  * The client secret lives in locked memory; the certificate's private key in an OpenSSL
  * EVP_PKEY (OpenSSL's heap), freed with the credentials. Errors are secret-free. Fetches run

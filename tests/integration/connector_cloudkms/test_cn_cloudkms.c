@@ -593,6 +593,8 @@ static void test_azure(void)
     CHECK_EQ_INT(
         az_make(&s, "\"tenant_id\":\"tenant-1\",\"client_secret_env\":\"NOPE_UNSET\"", NULL),
         AK_ERR_CONFIG); /* no client_id */
+    CHECK_EQ_INT(az_make(&s, "\"tenant_id\":\"tenant-1\",\"client_id\":\"client-1\"", NULL),
+                 AK_ERR_CONFIG); /* a principal without its secret: not the managed identity */
     CHECK(s == NULL);
     stop_mock(pid);
     CHECK(az_make(&s, cred, NULL) != AK_OK); /* server down */
