@@ -22,7 +22,7 @@
 // Modes (DIR/azure.mode): ok | highs | wrongkey | wrongcrv | disabled | nosign (key_ops without
 // sign) | wrongkid | shortsig | revoke | slow | close | garbage | 503.
 // GET /__stats -> {tokens, assertions, secrets, imds, appservice, signs, highs, badreq, unauth,
-// bad_client, last_scope}.
+// bad_client, hsm_scope (token requests for the Managed HSM resource), last_scope}.
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -35,7 +35,7 @@ const VERSION = '0123456789abcdef0123456789abcdef';
 const NAME = 'eth-key';
 const SCOPES = ['https://vault.azure.net/.default', 'https://managedhsm.azure.net/.default'];
 const stats = { tokens: 0, assertions: 0, secrets: 0, imds: 0, appservice: 0, signs: 0, highs: 0,
-  badreq: 0, unauth: 0, bad_client: 0, last_scope: '' };
+  badreq: 0, unauth: 0, bad_client: 0, hsm_scope: 0, last_scope: '' };
 const live = tokens();
 const seenJti = new Set();
 const ttl = () => { try { return Number(readKey(dir, 'az_ttl')); } catch { return 3599; } };
@@ -54,6 +54,7 @@ async function clientOk(f) {
   const keys = Object.keys(f).sort().join(',');
   if (f.client_id !== 'client-1' || !SCOPES.includes(f.scope) || f.grant_type !== 'client_credentials') return false;
   stats.last_scope = f.scope;
+  if (f.scope.includes('managedhsm')) stats.hsm_scope++;
   if (keys === 'client_id,client_secret,grant_type,scope') {
     if (!eq(f.client_secret, readKey(dir, 'az_secret'))) return false;
     stats.secrets++;
@@ -77,6 +78,7 @@ async function clientOk(f) {
 serveHttp(port + 1, (req, res, url) => {
   const resource = url.searchParams.get('resource');
   const okRes = resource === 'https://vault.azure.net' || resource === 'https://managedhsm.azure.net';
+  if (resource === 'https://managedhsm.azure.net') stats.hsm_scope++;
   if (url.pathname === '/metadata/identity/oauth2/token') {
     if (req.headers.metadata !== 'true' || url.searchParams.get('api-version') !== '2018-02-01' || !okRes) {
       return send(res, 400, { error: 'invalid_request' });
