@@ -33,7 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     text[size] = '\0';
     if (cn_gcpkms_parse_pubkey(pub, text, size, KV) == AK_OK && pub[0] != 0x04)
         abort();
-    if (cn_gcpkms_parse_sign(der, &der_len, text, size, KV) == AK_OK && (der_len == 0 || der_len > 72))
+    if (cn_gcpkms_parse_sign(der, &der_len, text, size, KV) == AK_OK &&
+        (der_len == 0 || der_len > 72))
         abort();
     if (cn_oauth_parse_token(tok, sizeof tok, &tok_len, &ttl, text, size, 1700000000) == AK_OK &&
         (tok_len == 0 || tok_len != strlen(tok) || ttl < 1 || ttl > CN_OAUTH_TTL_MAX))
