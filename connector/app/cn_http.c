@@ -107,7 +107,7 @@ ak_err cn_http_start(cn_http **out, const cn_http_config *cfg, char *err, size_t
     if (h == NULL)
         return AK_ERR_NOMEM;
     h->cfg = *cfg;
-    h->cfg.tls_cert_pem = h->cfg.tls_key_pem = NULL;
+    h->cfg.server.tls_cert_pem = h->cfg.server.tls_key_pem = NULL;
     /* First match wins: the paymaster's exact path before the JSON-RPC catch-all. */
     cn_route routes[6];
     size_t n = 0;
@@ -118,24 +118,10 @@ ak_err cn_http_start(cn_http **out, const cn_http_config *cfg, char *err, size_t
     routes[n++] = (cn_route){"GET", "/ready", CN_PATH_READY, 0, route_ready, h};
     routes[n++] = (cn_route){"GET", "/metrics", CN_PATH_METRICS, 1, route_metrics, h};
     routes[n++] = (cn_route){"GET", "/signers", CN_PATH_SIGNERS, 1, route_signers, h};
-    cn_server_config sc = {
-        .host = cfg->host,
-        .port = cfg->port,
-        .listen_fd = cfg->listen_fd,
-        .max_body = cfg->max_body,
-        .max_request_memory = cfg->max_request_memory,
-        .memory_budget = cfg->memory_budget,
-        .header_timeout_s = cfg->header_timeout_s,
-        .max_connections = cfg->max_connections,
-        .per_ip_limit = cfg->per_ip_limit,
-        .idle_timeout_s = cfg->idle_timeout_s,
-        .tls_cert_pem = cfg->tls_cert_pem,
-        .tls_key_pem = cfg->tls_key_pem,
-        .auth = cfg->auth,
-        .identify = cn_audit_enabled(),
-        .routes = routes,
-        .n_routes = n,
-    };
+    cn_server_config sc = cfg->server;
+    sc.identify = cn_audit_enabled();
+    sc.routes = routes;
+    sc.n_routes = n;
     ak_err rc = cn_server_start(&h->srv, &sc, err, err_cap);
     if (rc != AK_OK) {
         free(h);

@@ -19,28 +19,15 @@
 #include <stddef.h>
 
 #include "ak_err.h"
-#include "cn_auth.h"
 #include "cn_rpc.h"
+#include "cn_server.h"
 
 /* Fill detail with a short reason and return 1 if ready, 0 if not. */
 typedef int (*cn_ready_fn)(void *ctx, char *detail, size_t cap);
 
 typedef struct {
-    const char *host; /* numeric address to bind, e.g. "127.0.0.1" or "::1" */
-    unsigned port;    /* 0 = any free port (see cn_http_port) */
-    int listen_fd;    /* >= 0: an inherited listening socket (rt_listen); host/port unused */
-    size_t max_body;
-    size_t max_request_memory; /* per request: body + estimated parse tree (>= max_body) */
-    size_t memory_budget;      /* all requests in flight together (>= max_request_memory) */
-    unsigned header_timeout_s; /* 0 = none */
-    unsigned threads; /* unused: cn_server runs one thread per connection (max_connections) */
-    unsigned max_connections;
-    unsigned per_ip_limit; /* 0 = none */
-    unsigned idle_timeout_s;
-    const char *tls_cert_pem; /* both NULL = plain HTTP; read only during cn_http_start */
-    const char *tls_key_pem;
-    cn_rpc *rpc;         /* borrowed */
-    const cn_auth *auth; /* borrowed, may be NULL */
+    cn_server_config server; /* listener, limits, auth (routes and identify: set here) */
+    cn_rpc *rpc;             /* borrowed */
     cn_ready_fn ready;
     void *ready_ctx;
     cn_signer *const *signers; /* borrowed: GET /signers (cn_signer_manager_status_json) */
