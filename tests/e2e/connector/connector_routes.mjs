@@ -102,4 +102,10 @@ t('POST /api/v1/paymaster/sponsor without a paymaster is JSON-RPC (no such route
   assertEq(JSON.parse(r.body).error.code, -32600, 'as an invalid JSON-RPC request');
 });
 
+t('clean stop: exit 0, no sanitizer report', async () => {
+  const ex = await conn.stop();
+  assertEq(ex.code, 0, 'exit code');
+  assert(!/AddressSanitizer|LeakSanitizer|runtime error/.test(conn.log()), `sanitizer report: ${conn.log().slice(-2000)}`);
+});
+
 run();
