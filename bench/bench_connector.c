@@ -113,10 +113,16 @@ int main(int argc, char **argv)
     double seconds = 3.0;
     const char *connector = CN_CONNECTOR_DEFAULT;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--seconds") == 0)
-            seconds = atof(argv[i + 1]);
-        else if (strcmp(argv[i], "--connector") == 0)
+        if (strcmp(argv[i], "--seconds") == 0) {
+            char *end = NULL;
+            seconds = strtod(argv[i + 1], &end);
+            if (end == argv[i + 1] || *end != '\0' || !(seconds > 0)) {
+                fprintf(stderr, "--seconds: a positive number\n");
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--connector") == 0) {
             connector = argv[i + 1];
+        }
     }
     int status = 1;
     pid_t pid = -1;
