@@ -11,7 +11,8 @@
  * thread; every other connection is served meanwhile. Bounds: at most max_connections
  * connections, hence threads and requests in flight (each thread has a CN_SERVER_STACK stack;
  * each connection at most 64 KiB of libmicrohttpd buffers), bodies and parse trees within the
- * memory budget. Handlers answer on the second call so keep-alive works (STACK-NOTES).
+ * memory budget. Handlers answer on the second call so keep-alive works (STACK-NOTES). Chosen over
+ * suspend/resume with a worker pool, which measured twice the CPU per request (docs/benchmarks.md).
  *
  * Order of work on a request (issue 18): its head is complete -> route chosen -> for a route
  * with auth, the client is authenticated before one byte of the body is read (a POST without
