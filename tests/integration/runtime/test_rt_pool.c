@@ -1,6 +1,6 @@
-/* test_rt_pool.c - rt_pool: every job runs exactly once, the queue bound, workers really run
- * concurrently, and a caller whose pool is busy (a worker blocked, as on a frozen peer) runs its
- * own queued jobs instead of waiting for them. */
+/* test_rt_pool.c - rt_pool: every job runs exactly once (also with many callers at once), the
+ * queue bound, workers really run concurrently, and a caller whose pool is busy (a worker
+ * blocked, as on a frozen peer) runs its own queued jobs instead of waiting for them. */
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -147,12 +147,75 @@ static void test_concurrent(void)
     rt_pool_free(p);
 }
 
+/* 8 callers at once, each 200 groups of 10 jobs, through 3 workers and a queue of 8 (full most of
+ * the time): every job runs exactly once, every wait returns with its group finished. */
+typedef struct {
+    rt_pool *p;
+    _Atomic int *runs;
+    int failed;
+} caller;
+
+typedef struct {
+    _Atomic int *cell;
+    _Atomic int *finished;
+} tick;
+
+static void tick_job(void *arg)
+{
+    tick *t = arg;
+    atomic_fetch_add(t->cell, 1);
+    atomic_fetch_add(t->finished, 1);
+}
+
+static void *caller_main(void *arg)
+{
+    caller *c = arg;
+    for (int round = 0; round < 200; round++) {
+        rt_pool_group g;
+        tick t[10];
+        _Atomic int finished = 0;
+        rt_pool_group_init(&g, c->p);
+        for (int i = 0; i < 10; i++) {
+            t[i] = (tick){&c->runs[round * 10 + i], &finished};
+            if (rt_pool_submit(&g, tick_job, &t[i]) != AK_OK)
+                tick_job(&t[i]);
+        }
+        (void)rt_pool_wait(&g);
+        if (atomic_load(&finished) != 10)
+            c->failed = 1;
+    }
+    return NULL;
+}
+
+static void test_many_callers(void)
+{
+    rt_pool *p = NULL;
+    pthread_t th[8];
+    static caller cs[8];
+    static _Atomic int runs[8][2000];
+    CHECK_EQ_INT(rt_pool_new(&p, 3, 8), AK_OK);
+    for (int i = 0; i < 8; i++) {
+        cs[i] = (caller){p, runs[i], 0};
+        CHECK(pthread_create(&th[i], NULL, caller_main, &cs[i]) == 0);
+    }
+    int ok = 1;
+    for (int i = 0; i < 8; i++) {
+        pthread_join(th[i], NULL);
+        ok &= !cs[i].failed;
+        for (int k = 0; k < 2000; k++)
+            ok &= atomic_load(&runs[i][k]) == 1;
+    }
+    CHECK(ok);
+    rt_pool_free(p);
+}
+
 int main(void)
 {
     test_args();
     test_each_once();
     test_busy_pool_and_bound();
     test_concurrent();
+    test_many_callers();
     printf("%d passed, %d failed\n", ak_test_passed, ak_test_failed);
     return ak_test_failed ? 1 : 0;
 }
