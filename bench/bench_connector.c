@@ -113,10 +113,16 @@ int main(int argc, char **argv)
     double seconds = 3.0;
     const char *connector = CN_CONNECTOR_DEFAULT;
     for (int i = 1; i + 1 < argc; i += 2) {
-        if (strcmp(argv[i], "--seconds") == 0)
-            seconds = atof(argv[i + 1]);
-        else if (strcmp(argv[i], "--connector") == 0)
+        if (strcmp(argv[i], "--seconds") == 0) {
+            char *end = NULL;
+            seconds = strtod(argv[i + 1], &end);
+            if (end == argv[i + 1] || *end != '\0' || !(seconds > 0)) {
+                fprintf(stderr, "--seconds: a positive number\n");
+                return 2;
+            }
+        } else if (strcmp(argv[i], "--connector") == 0) {
             connector = argv[i + 1];
+        }
     }
     int status = 1;
     pid_t pid = -1;
@@ -235,8 +241,11 @@ int main(int argc, char **argv)
         }
     }
 
-    if (bench_run_threads(&r16, CLIENTS, seconds, http_op, &http) != AK_OK ||
-        bench_run_threads(&r1, 1, seconds, http_op, &http) != AK_OK)
+    double cpu0 = bl_cpu_seconds(pid);
+    if (bench_run_threads(&r16, CLIENTS, seconds, http_op, &http) != AK_OK)
+        goto out;
+    double cpu16 = bl_cpu_seconds(pid) - cpu0;
+    if (bench_run_threads(&r1, 1, seconds, http_op, &http) != AK_OK)
         goto out;
     long rss = bl_vm_kb(pid, "VmRSS:"), hwm = bl_vm_kb(pid, "VmHWM:");
     double ratio = r16.per_sec / r_raw.per_sec;
@@ -245,6 +254,9 @@ int main(int argc, char **argv)
     printf("eth_sign via connector, %2d clients:  %9.0f /s  p50 %6.1f us  p99 %6.1f us  "
            "errors %llu\n",
            CLIENTS, r16.per_sec, r16.p50_us, r16.p99_us, (unsigned long long)r16.errors);
+    if (r16.ops > 0)
+        printf("connector CPU per eth_sign, %2d clients: %6.1f us\n", CLIENTS,
+               cpu16 * 1e6 / (double)r16.ops);
     printf("eth_sign via connector,  1 client:   %9.0f /s  p50 %6.1f us  (added over raw: %.1f "
            "us)\n",
            r1.per_sec, r1.p50_us, r1.p50_us - r_raw.p50_us);

@@ -1,28 +1,17 @@
 /*
- * cn_http.h - the connector's HTTP surface (libmicrohttpd): POST (any path) = JSON-RPC through
- * cn_rpc; GET /health (liveness), GET /ready (downstream and signers reachable, via a callback),
- * GET /metrics (Prometheus), GET /signers (each account's signers: metadata, capability, health,
- * circuit state; authenticated like /metrics). Optional TLS on the listener; optional client
- * authentication (cn_auth: bearer tokens and/or Cloudflare Access JWT) on JSON-RPC and /metrics -
- * /health and /ready stay open for load balancers and the tunnel's health checks.
- *
- * Threading: internal polling threads with epoll, a pool of `threads`; handlers answer on the
- * second call so keep-alive works (see STACK-NOTES). Limits: bodies over max_body get 413 (from
- * Content-Length up front, or counted as the bytes arrive), connection, per-IP and memory
- * limits and the idle timeout are set explicitly. TLS 1.2 is the floor on the listener.
- *
- * Order of work on a POST (issue 18): the client is authenticated on the first call, before one
- * byte of the body is read (401 and the connection closes); then the body is reserved in the
- * memory budget (cn_budget: from Content-Length before reading, else as it grows), then the
- * estimated parse tree, and only then is the body parsed. Past the per-request limit: 413;
- * global budget in use: 503 (nothing executed, retry).
- *
- * Connections (rt_conns): a connection that has not delivered a complete request head within
- * header_timeout_s of opening or of its previous answer is closed (slow clients; this also bounds
- * an idle keep-alive connection). cn_http_drain() is the graceful stop: stop accepting (the
- * listening socket is closed; a socket-activated one stays queued in systemd for the next
- * process), answer everything in flight with "Connection: close", close idle connections, all
- * within a deadline; cn_http_stop() then closes what is left.
+ * cn_http.h - the connector's HTTP routes on net/cn_server (which owns libmicrohttpd, limits,
+ * the memory budget, authentication, the refusals, the connection tracker and drain; read
+ * cn_server.h for those):
+ *   POST /api/v1/paymaster/sponsor  the paymaster's REST API (when configured)   auth
+ *   POST (any other path)           JSON-RPC through cn_rpc                         auth
+ *   GET  /health                    liveness                                        open
+ *   GET  /ready                     downstream and signers reachable (a callback);  open
+ *                                   503 "draining" during a graceful stop
+ *   GET  /metrics                   Prometheus                                      auth
+ *   GET  /signers                   each account's signers: metadata, capability,   auth
+ *                                   health, circuit state
+ * /health and /ready stay open for load balancers and the tunnel's health checks. The signing
+ * routes set the audit log's client identity (cn_audit_set_client) on the thread that runs them.
  */
 #ifndef CN_HTTP_H
 #define CN_HTTP_H
@@ -30,28 +19,15 @@
 #include <stddef.h>
 
 #include "ak_err.h"
-#include "cn_auth.h"
 #include "cn_rpc.h"
+#include "cn_server.h"
 
 /* Fill detail with a short reason and return 1 if ready, 0 if not. */
 typedef int (*cn_ready_fn)(void *ctx, char *detail, size_t cap);
 
 typedef struct {
-    const char *host; /* numeric address to bind, e.g. "127.0.0.1" or "::1" */
-    unsigned port;    /* 0 = any free port (see cn_http_port) */
-    int listen_fd;    /* >= 0: an inherited listening socket (rt_listen); host/port unused */
-    size_t max_body;
-    size_t max_request_memory; /* per request: body + estimated parse tree (>= max_body) */
-    size_t memory_budget;      /* all requests in flight together (>= max_request_memory) */
-    unsigned header_timeout_s; /* 0 = none */
-    unsigned threads;
-    unsigned max_connections;
-    unsigned per_ip_limit; /* 0 = none */
-    unsigned idle_timeout_s;
-    const char *tls_cert_pem; /* both NULL = plain HTTP; read only during cn_http_start */
-    const char *tls_key_pem;
-    cn_rpc *rpc;         /* borrowed */
-    const cn_auth *auth; /* borrowed, may be NULL */
+    cn_server_config server; /* listener, limits, auth (routes and identify: set here) */
+    cn_rpc *rpc;             /* borrowed */
     cn_ready_fn ready;
     void *ready_ctx;
     cn_signer *const *signers; /* borrowed: GET /signers (cn_signer_manager_status_json) */

@@ -15,6 +15,8 @@
 #include "cn_metrics.h"
 #include "cn_rate.h"
 #include "cn_rpc_impl.h"
+#include "rt_clock.h"
+#include "rt_pool.h"
 
 void cn_err_set(cn_call_err *e, int code, const char *fmt, ...)
 {
@@ -58,6 +60,10 @@ ak_err cn_rpc_new(cn_rpc **out, const cn_rpc_config *cfg)
     if (r == NULL)
         return AK_ERR_NOMEM;
     r->cfg = *cfg;
+    if (rt_pool_new(&r->pool, cfg->batch_threads, CN_RPC_POOL_QUEUE) != AK_OK) {
+        free(r);
+        return AK_ERR_NOMEM;
+    }
     for (size_t i = 0; i < cfg->n_signers; i++) {
         r->accounts[i].signer = cfg->signers[i];
         r->accounts[i].policy = cfg->policies != NULL ? cfg->policies[i] : NULL;
@@ -75,6 +81,7 @@ void cn_rpc_free(cn_rpc *r)
         return;
     for (size_t i = 0; i < r->n_accounts; i++)
         pthread_mutex_destroy(&r->accounts[i].send_lock);
+    rt_pool_free(r->pool);
     free(r);
 }
 
@@ -434,7 +441,7 @@ typedef struct {
 
 static ak_err forward_chunk(cn_rpc *r, answer *answers, const size_t *idx, size_t k);
 
-static void *batch_worker(void *arg)
+static void batch_worker(void *arg)
 {
     batch_job *j = arg;
     cn_audit_set_client(j->client);
@@ -457,39 +464,35 @@ static void *batch_worker(void *arg)
         if (rc != AK_OK)
             atomic_store(&j->nomem, 1);
     }
-    return NULL;
 }
 
-/* Run j->count work items of j->kind on up to cfg.batch_threads threads, this one included. */
+/*
+ * Run j->count work items of j->kind on up to cfg.batch_threads threads: this one, plus idle
+ * workers of the router's persistent pool (rt_pool). Every helper takes items from the same
+ * counter, so this thread finishes the work alone when the pool is busy (other batches, or a
+ * frozen backend); rt_pool_wait runs here whatever no worker has taken.
+ */
 static void run_workers(batch_job *j, job_kind kind, size_t count)
 {
-    pthread_t th[64];
-    size_t n_th = 0, want = count < j->r->cfg.batch_threads ? count : j->r->cfg.batch_threads;
-    if (want > sizeof(th) / sizeof(th[0]))
-        want = sizeof(th) / sizeof(th[0]);
+    size_t want = count < j->r->cfg.batch_threads ? count : j->r->cfg.batch_threads;
+    rt_pool_group g;
+    rt_pool_group_init(&g, j->r->pool);
     j->kind = kind;
     j->count = count;
     atomic_store(&j->next, 0);
-    for (; n_th + 1 < want; n_th++)
-        if (pthread_create(&th[n_th], NULL, batch_worker, j) != 0)
-            break;
+    for (size_t t = 1; t < want; t++)
+        if (rt_pool_submit(&g, batch_worker, j) != AK_OK)
+            break; /* queue full: fewer helpers */
     batch_worker(j);
-    for (size_t t = 0; t < n_th; t++)
-        pthread_join(th[t], NULL);
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    (void)rt_pool_wait(&g);
 }
 
 /* Members per downstream batch now: CN_FWD_CHUNK, or less for a while after a refusal. */
 static size_t chunk_size(cn_rpc *r)
 {
     unsigned cut = atomic_load(&r->fwd_cut);
-    if (cut == 0 || mono_ms() - atomic_load(&r->fwd_cut_ms) > CN_FWD_CUT_MS)
+    if (cut == 0 ||
+        rt_clock_mono_ms(rt_clock_system()) - atomic_load(&r->fwd_cut_ms) > CN_FWD_CUT_MS)
         return CN_FWD_CHUNK;
     return cut;
 }
@@ -500,7 +503,7 @@ static void refused_chunk(cn_rpc *r, size_t k, const char *why)
 {
     unsigned want = k / 2 > 1 ? (unsigned)(k / 2) : 1;
     unsigned cut = atomic_load(&r->fwd_cut);
-    atomic_store(&r->fwd_cut_ms, mono_ms());
+    atomic_store(&r->fwd_cut_ms, rt_clock_mono_ms(rt_clock_system()));
     if (cut != 0 && cut <= want)
         return;
     atomic_store(&r->fwd_cut, want);

@@ -46,7 +46,10 @@ struct cn_rpc {
     size_t n_accounts;
     atomic_uint fwd_cut;        /* 0, or the smaller downstream batch size after a refusal */
     _Atomic int64_t fwd_cut_ms; /* ... since when (monotonic ms) */
+    struct rt_pool *pool;       /* batch members' helpers: batch_threads workers (cn_rpc.c) */
 };
+/* Batch helper jobs queued at once in the router's pool (a batch queues < batch_threads). */
+#define CN_RPC_POOL_QUEUE 1024
 
 void cn_err_set(cn_call_err *e, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
