@@ -1,0 +1,92 @@
+/*
+ * cn_state_impl.h - the two backends behind cn_state.h (private to connector/state/).
+ *
+ * cn_state.c reads the clock and passes the current wall time (now_ms, UTC day) to the
+ * backends, so both apply the rules of cn_state.h to the same inputs. cn_state_mem.c keeps
+ * the state in this process; cn_state_pg.c (pool, deadlines) and cn_state_schema.c (SQL, the
+ * migrations) keep it in PostgreSQL.
+ */
+#ifndef CN_STATE_IMPL_H
+#define CN_STATE_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cn_state.h"
+
+/* EIP-2681: a nonce is below 2^64 - 1, so next = nonce + 1 <= 2^64 - 1. */
+#define CN_STATE_NONCE_LIMIT UINT64_MAX
+
+/* ---- memory ------------------------------------------------------------------------------- */
+typedef struct cn_state_mem cn_state_mem;
+
+AK_WUR ak_err cn_state_mem_new(cn_state_mem **out, size_t max_entries);
+void cn_state_mem_free(cn_state_mem *m);
+AK_WUR ak_err cn_state_mem_nonce_next(cn_state_mem *m, uint64_t *nonce, uint64_t chain_id,
+                                      const uint8_t account[20], uint64_t pending, int64_t now_ms,
+                                      uint64_t trust_ms);
+AK_WUR ak_err cn_state_mem_nonce_release(cn_state_mem *m, int *released, uint64_t chain_id,
+                                         const uint8_t account[20], uint64_t nonce);
+AK_WUR ak_err cn_state_mem_spend_reserve(cn_state_mem *m, cn_state_resv *out,
+                                         const uint8_t account[20], const ak_u256 *value,
+                                         const cn_state_spend_limit *lim, int64_t now_ms);
+AK_WUR ak_err cn_state_mem_pm_reserve(cn_state_mem *m, cn_state_resv *out, const uint8_t sender[20],
+                                      const ak_u256 *cost, const ak_u256 *sender_cap,
+                                      const ak_u256 *global_cap, int64_t day);
+AK_WUR ak_err cn_state_mem_release(cn_state_mem *m, const cn_state_resv *r);
+
+/* ---- postgres ----------------------------------------------------------------------------- */
+typedef struct cn_state_pg cn_state_pg;
+
+/* password: NULL or a NUL-terminated secret, copied into locked memory (the caller wipes its
+ * own copy). Connects lazily. */
+AK_WUR ak_err cn_state_pg_new(cn_state_pg **out, const cn_state_cfg *cfg, const char *password,
+                              char *err, size_t err_cap);
+void cn_state_pg_free(cn_state_pg *p);
+AK_WUR ak_err cn_state_pg_migrate_now(cn_state_pg *p, char *msg, size_t msg_cap);
+AK_WUR ak_err cn_state_pg_ready(cn_state_pg *p, char *what, size_t what_cap);
+AK_WUR ak_err cn_state_pg_nonce_next(cn_state_pg *p, uint64_t *nonce, uint64_t chain_id,
+                                     const uint8_t account[20], uint64_t pending, int64_t now_ms,
+                                     uint64_t trust_ms);
+AK_WUR ak_err cn_state_pg_nonce_release(cn_state_pg *p, int *released, uint64_t chain_id,
+                                        const uint8_t account[20], uint64_t nonce);
+AK_WUR ak_err cn_state_pg_spend_reserve(cn_state_pg *p, cn_state_resv *out,
+                                        const uint8_t account[20], const ak_u256 *value,
+                                        const cn_state_spend_limit *lim, int64_t now_ms);
+AK_WUR ak_err cn_state_pg_pm_reserve(cn_state_pg *p, cn_state_resv *out, const uint8_t sender[20],
+                                     const ak_u256 *cost, const ak_u256 *sender_cap,
+                                     const ak_u256 *global_cap, int64_t day);
+AK_WUR ak_err cn_state_pg_release(cn_state_pg *p, const cn_state_resv *r);
+
+/* ---- schema (cn_state_schema.c) ----------------------------------------------------------- */
+
+/* Prepared statements every pooled connection has (names "cn_st_<i>"). */
+typedef enum {
+    CN_ST_NONCE_NEXT = 0,
+    CN_ST_NONCE_RELEASE,
+    CN_ST_SPEND_RESERVE,
+    CN_ST_SPEND_RELEASE,
+    CN_ST_PM_RESERVE,
+    CN_ST_PM_RELEASE,
+    CN_ST_PING,
+    CN_ST_COUNT
+} cn_state_stmt;
+
+typedef struct {
+    const char *sql;
+    int nparams;
+} cn_state_stmt_def;
+
+const cn_state_stmt_def *cn_state_schema_stmt(cn_state_stmt s);
+
+/* The migrations: steps[i] takes the schema from version i to i + 1. */
+typedef struct {
+    const char *const *sql; /* statements, NULL-terminated */
+} cn_state_migration;
+
+size_t cn_state_schema_steps(const cn_state_migration **steps);
+
+/* The advisory lock key every migrator takes (pg_advisory_xact_lock). */
+#define CN_STATE_MIGRATE_LOCK "7021956273447790958"
+
+#endif
