@@ -89,4 +89,43 @@ size_t cn_state_schema_steps(const cn_state_migration **steps);
 /* The advisory lock key every migrator takes (pg_advisory_xact_lock). */
 #define CN_STATE_MIGRATE_LOCK "7021956273447790958"
 
+/* ---- postgres internals (cn_state_pg.c, cn_state_pool.c) ---------------------------------- */
+#include <pthread.h>
+
+#include <libpq-fe.h>
+
+#define CN_STATE_ERR_MAX 256
+
+typedef struct {
+    PGconn *conn;
+    int busy;
+} cn_state_slot;
+
+struct cn_state_pg {
+    cn_state_cfg cfg;
+    char *password; /* ak_secure_alloc(pw_len + 1), or NULL */
+    size_t pw_len;
+    char options[160]; /* server settings sent at connect */
+    char what[200];    /* "postgres <db> on <host>" */
+    pthread_mutex_t lock;
+    pthread_cond_t freed;
+    cn_state_slot *slots;
+    int schema_ok;                   /* under lock: some connection saw the schema at its version */
+    char last_err[CN_STATE_ERR_MAX]; /* under lock: why the last failure failed */
+};
+
+/* Monotonic milliseconds (deadlines). */
+int64_t cn_state_pool_mono_ms(void);
+/* Record why the last failure failed (what: detail), for cn_state_ready. */
+void cn_state_pool_err(cn_state_pg *p, const char *what, const char *detail);
+/* A whole decimal integer as PostgreSQL prints one; AK_ERR_INTERNAL otherwise. */
+AK_WUR ak_err cn_state_pool_i64(int64_t *out, const char *s);
+/* Run prepared statement st with text vals (NULL = SQL NULL) under one statement_timeout_ms
+ * deadline; *res its result (caller PQclear()s). AK_ERR_UNAVAILABLE when the database is not
+ * there in time, AK_ERR_RANGE on a CHECK or numeric overflow. */
+AK_WUR ak_err cn_state_pool_run(cn_state_pg *p, cn_state_stmt st, const char *const *vals,
+                                PGresult **res);
+/* Connect once, create or migrate the schema, disconnect; *from: the version found. */
+AK_WUR ak_err cn_state_pool_migrate(cn_state_pg *p, int *from);
+
 #endif

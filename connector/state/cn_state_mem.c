@@ -108,7 +108,7 @@ ak_err cn_state_mem_new(cn_state_mem **out, size_t max_entries)
     cn_state_mem *m = calloc(1, sizeof(*m));
     if (m == NULL)
         return AK_ERR_NOMEM;
-    if ((m->buckets = calloc(BUCKETS, sizeof(*m->buckets))) == NULL ||
+    if ((m->buckets = calloc(BUCKETS, sizeof(row *))) == NULL ||
         pthread_mutex_init(&m->lock, NULL) != 0) {
         free(m->buckets);
         free(m);
