@@ -99,6 +99,7 @@ size_t cn_state_schema_steps(const cn_state_migration **steps);
 typedef struct {
     PGconn *conn;
     int busy;
+    unsigned prepared; /* bit i: statement i is prepared on conn */
 } cn_state_slot;
 
 struct cn_state_pg {

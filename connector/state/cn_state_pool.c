@@ -328,36 +328,29 @@ out:
 /* A new connection: the schema (migrated, or checked) once per store, the statements. */
 static ak_err setup(cn_state_pg *p, cn_state_slot *s, int64_t deadline, int *broken)
 {
+    s->prepared = 0;
     ak_err rc = connect_conn(p, &s->conn, deadline);
     if (rc != AK_OK)
         return rc;
     pthread_mutex_lock(&p->lock);
     int known = p->schema_ok;
     pthread_mutex_unlock(&p->lock);
-    int v = 0, from = 0;
-    if (!known && p->cfg.migrate)
-        rc = migrate(p, s->conn, deadline, &from, broken);
-    else if (!known && ((rc = read_version(p, s->conn, deadline, &v, broken)) != AK_OK ||
-                        v != cn_state_schema_version())) {
-        if (PQstatus(s->conn) == CONNECTION_OK) /* the database answered: no schema, or old */
-            cn_state_pool_err(p,
-                              "schema missing or not at this connector's version (migrate is off): "
-                              "run anode-connector --migrate",
-                              NULL);
-        rc = AK_ERR_UNAVAILABLE;
-    }
-    for (int i = 0; rc == AK_OK && i < CN_ST_COUNT; i++) {
-        char name[16];
-        snprintf(name, sizeof(name), "cn_st_%d", i);
-        const cn_state_stmt_def *d = cn_state_schema_stmt((cn_state_stmt)i);
-        if (!PQsendPrepare(s->conn, name, d->sql, d->nparams, NULL)) {
-            cn_state_pool_err(p, "prepare", PQerrorMessage(s->conn));
+    int v = 0, from = 0, latest = cn_state_schema_version();
+    if (!known) {
+        /* one round trip when the schema is there; the locked migration only when it is not */
+        rc = read_version(p, s->conn, deadline, &v, broken);
+        if (PQstatus(s->conn) != CONNECTION_OK)
             rc = AK_ERR_UNAVAILABLE;
-            break;
+        else if ((rc != AK_OK || v < latest) && p->cfg.migrate)
+            rc = migrate(p, s->conn, deadline, &from, broken);
+        else if (rc != AK_OK || v != latest) {
+            cn_state_pool_err(p,
+                              v > latest ? "schema newer than this connector's"
+                                         : "schema missing or not at this connector's version "
+                                           "(migrate is off): run anode-connector --migrate",
+                              NULL);
+            rc = AK_ERR_UNAVAILABLE;
         }
-        PGresult *r = NULL;
-        rc = wait_last(p, s->conn, deadline, &r, broken);
-        PQclear(r);
     }
     if (rc != AK_OK) {
         *broken = 1;
@@ -369,13 +362,35 @@ static ak_err setup(cn_state_pg *p, cn_state_slot *s, int64_t deadline, int *bro
     return AK_OK;
 }
 
+/* Prepare st on s's connection the first time it is used there (named "cn_st_<st>"). */
+static ak_err prepare(cn_state_pg *p, cn_state_slot *s, int64_t deadline, cn_state_stmt st,
+                      const char *name, int *broken)
+{
+    if (s->prepared & (1u << st))
+        return AK_OK;
+    const cn_state_stmt_def *d = cn_state_schema_stmt(st);
+    if (!PQsendPrepare(s->conn, name, d->sql, d->nparams, NULL)) {
+        *broken = 1;
+        cn_state_pool_err(p, "prepare", PQerrorMessage(s->conn));
+        return AK_ERR_UNAVAILABLE;
+    }
+    PGresult *r = NULL;
+    ak_err rc = wait_last(p, s->conn, deadline, &r, broken);
+    PQclear(r);
+    if (rc == AK_OK)
+        s->prepared |= 1u << st;
+    return rc;
+}
+
 /*
- * Run prepared statement st with vals under one deadline; *res its result (caller PQclear()s).
- * A reused connection found broken is replaced and the statement tried once more.
+ * Run statement st with vals under one deadline; *res its result (caller PQclear()s). One
+ * round trip (a prepared statement; preparing it costs one more, once per connection). A
+ * reused connection found broken is replaced and the statement tried once more.
  */
 ak_err cn_state_pool_run(cn_state_pg *p, cn_state_stmt st, const char *const *vals, PGresult **res)
 {
     int64_t deadline = cn_state_pool_mono_ms() + p->cfg.statement_timeout_ms;
+    const cn_state_stmt_def *d = cn_state_schema_stmt(st);
     char name[16];
     snprintf(name, sizeof(name), "cn_st_%d", (int)st);
     for (int attempt = 0;; attempt++) {
@@ -394,8 +409,9 @@ ak_err cn_state_pool_run(cn_state_pg *p, cn_state_stmt st, const char *const *va
         else
             reused = 1;
         if (rc == AK_OK)
-            rc = exec(p, s->conn, deadline, name, NULL, cn_state_schema_stmt(st)->nparams, vals,
-                      res, &broken);
+            rc = prepare(p, s, deadline, st, name, &broken);
+        if (rc == AK_OK)
+            rc = exec(p, s->conn, deadline, name, NULL, d->nparams, vals, res, &broken);
         give_back(p, s, broken);
         if (rc == AK_OK || !broken || !reused || attempt > 0 || cn_state_pool_mono_ms() >= deadline)
             return rc;

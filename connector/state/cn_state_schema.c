@@ -84,6 +84,19 @@ static const char *const V1[] = {
     "    WHERE day = p_day AND sender IN (''::bytea, p_sender);\n"
     "  RETURN 0;\n"
     "END $$",
+
+    /* the global row first, as pm_reserve: the two never wait on each other in a circle */
+    "CREATE FUNCTION anode.pm_release(p_day bigint, p_sender bytea, p_cost numeric)"
+    " RETURNS void LANGUAGE plpgsql VOLATILE AS $$\n"
+    "BEGIN\n"
+    "  PERFORM 1 FROM anode.pm_spend WHERE day = p_day AND sender = ''::bytea FOR UPDATE;\n"
+    "  UPDATE anode.pm_spend SET spent = GREATEST(spent - p_cost, 0)\n"
+    "    WHERE day = p_day AND sender = p_sender;\n"
+    "  IF FOUND THEN\n"
+    "    UPDATE anode.pm_spend SET spent = GREATEST(spent - p_cost, 0)\n"
+    "      WHERE day = p_day AND sender = ''::bytea;\n"
+    "  END IF;\n"
+    "END $$",
     NULL};
 
 static const cn_state_migration K_STEPS[] = {{V1}};
@@ -124,11 +137,7 @@ static const cn_state_stmt_def K_STMTS[CN_ST_COUNT] = {
                           " $4::numeric, $5::numeric)",
                           5},
     /* $1 day, $2 sender, $3 cost: both rows, floored at zero, only if the sender row exists */
-    [CN_ST_PM_RELEASE] = {"UPDATE anode.pm_spend SET spent = GREATEST(spent - $3::numeric, 0)"
-                          " WHERE day = $1::bigint AND sender IN (''::bytea, $2::bytea)"
-                          " AND EXISTS (SELECT 1 FROM anode.pm_spend s"
-                          " WHERE s.day = $1::bigint AND s.sender = $2::bytea)",
-                          3},
+    [CN_ST_PM_RELEASE] = {"SELECT anode.pm_release($1::bigint, $2::bytea, $3::numeric)", 3},
     [CN_ST_PING] = {"SELECT 1", 0},
 };
 
