@@ -6,7 +6,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,7 +86,7 @@ static ak_err uint_member(uint64_t *dst, const cJSON *obj, const char *name, uin
     if (v == NULL)
         return AK_OK;
     double d = cJSON_IsNumber(v) ? v->valuedouble : -1.0;
-    if (!cJSON_IsNumber(v) || !(d >= (double)lo && d <= (double)hi) || floor(d) != d) {
+    if (!cJSON_IsNumber(v) || !(d >= (double)lo && d <= (double)hi) || (double)(uint64_t)d != d) {
         cfg_err("state.%s: must be an integer in [%llu, %llu]", name, (unsigned long long)lo,
                 (unsigned long long)hi);
         return AK_ERR_CONFIG;

@@ -36,6 +36,16 @@
  *
  * Thread-safety: every function may be called from many threads on one handle. Ownership:
  * cn_state_open copies the config; cn_state_close frees everything (NULL allowed).
+ *
+ * Use in eth_sendTransaction (a sketch of the intended wiring):
+ *   pending = eth_getTransactionCount(from, "pending");
+ *   cn_state_nonce_next(st, &tx.nonce, chain_id, from, pending);     - no lock held meanwhile
+ *   cn_state_spend_reserve(st, &resv, from, &tx.value, &limit);      - if the policy has one
+ *   sign, eth_sendRawTransaction;
+ *   refused by the node: cn_state_release(st, &resv) and cn_state_nonce_release(st, NULL,
+ *   chain_id, from, tx.nonce); on "nonce too low" call cn_state_nonce_next again with the
+ *   node's new count. AK_ERR_UNAVAILABLE anywhere: answer -32603 CN_STATE_UNAVAILABLE_MSG and
+ *   sign nothing. /ready: cn_state_ready. --migrate: cn_state_migrate.
  */
 #ifndef CN_STATE_H
 #define CN_STATE_H
@@ -121,10 +131,14 @@ AK_WUR ak_err cn_state_ready(cn_state *st, char *what, size_t what_cap);
 /*
  * Allocate the nonce for the next transaction of account on chain_id, atomically across every
  * handle on the same database. node_pending: the node's pending transaction count
- * (eth_getTransactionCount "pending") read just before. Rule: while the last allocation for
- * this (chain, account) is younger than nonce_trust_ms, nonce = max(stored next, node_pending);
- * otherwise nonce = node_pending (a gap left by a dropped transaction is re-used). Then
- * stored next = nonce + 1. AK_ERR_RANGE if the nonce would reach 2^64 - 1 (EIP-2681).
+ * (eth_getTransactionCount "pending") read just before. The stored next nonce wins over
+ * node_pending while it is larger and the node's count rose (or was last taken over) less than
+ * nonce_trust_ms ago: it bridges the moment before the node counts what was just sent. When the
+ * node's count stays below it for nonce_trust_ms - a gap: a transaction allocated but never
+ * sent or dropped by the node - node_pending is the nonce (the gap is re-used) and a new
+ * window starts. This holds under continuous traffic too (a window refreshed by every
+ * allocation would never let a gap be filled). Then stored next = nonce + 1.
+ * AK_ERR_RANGE if the nonce would reach 2^64 - 1 (EIP-2681).
  */
 AK_WUR ak_err cn_state_nonce_next(cn_state *st, uint64_t *nonce, uint64_t chain_id,
                                   const uint8_t account[20], uint64_t node_pending);

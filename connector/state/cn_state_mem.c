@@ -27,7 +27,8 @@ typedef struct row {
     size_t klen;
     int64_t day; /* ROW_PM, ROW_PM_GLOBAL */
     uint64_t next_nonce;
-    int64_t set_ms;
+    uint64_t seen_pending; /* the highest node count seen */
+    int64_t seen_ms;       /* when it last rose, or the node's count was last taken */
     ak_u256 spent;
     resv *rs; /* ROW_SPEND */
     size_t n_rs, cap_rs;
@@ -145,16 +146,20 @@ ak_err cn_state_mem_nonce_next(cn_state_mem *m, uint64_t *nonce, uint64_t chain_
     size_t len = make_key(key, ROW_NONCE, chain_id, account);
     pthread_mutex_lock(&m->lock);
     row *r = find(m, key, len);
-    int fresh = r != NULL && now_ms - r->set_ms < (int64_t)trust_ms;
-    uint64_t n = fresh && r->next_nonce > pending ? r->next_nonce : pending;
+    /* the rule of cn_state.h; the same expressions as CN_ST_NONCE_NEXT */
+    int rose = r != NULL && pending > r->seen_pending;
+    int64_t since = r == NULL || rose ? now_ms : r->seen_ms;
+    int stored = r != NULL && r->next_nonce > pending && now_ms - since < (int64_t)trust_ms;
+    uint64_t n = stored ? r->next_nonce : pending;
     if (n >= CN_STATE_NONCE_LIMIT) {
         rc = AK_ERR_RANGE;
         goto out;
     }
     if (r == NULL && (r = find_or_add(m, key, len, &rc)) == NULL)
         goto out;
+    r->seen_ms = rose || !stored ? now_ms : r->seen_ms;
+    r->seen_pending = pending > r->seen_pending ? pending : r->seen_pending;
     r->next_nonce = n + 1;
-    r->set_ms = now_ms;
     *nonce = n;
 out:
     pthread_mutex_unlock(&m->lock);

@@ -22,7 +22,8 @@ static const char *const V1[] = {
     " account bytea NOT NULL CHECK (length(account) = 20),"
     " next_nonce numeric(20,0) NOT NULL CHECK (next_nonce >= 0 AND"
     "  next_nonce <= 18446744073709551615),"
-    " set_ms bigint NOT NULL,"
+    " seen_pending numeric(20,0) NOT NULL," /* the highest node count seen */
+    " seen_ms bigint NOT NULL," /* when it last rose, or the node's count was last taken */
     " PRIMARY KEY (chain_id, account))",
 
     "CREATE TABLE anode.spend_lock ("
@@ -112,16 +113,26 @@ int cn_state_schema_version(void)
     return (int)(sizeof(K_STEPS) / sizeof(*K_STEPS));
 }
 
+/* The stored next nonce outranks the node's count $3: it is ahead, and the node's count rose (or
+ * was taken over) less than $5 ms before $4. Every SET expression sees the old row. */
+#define NONCE_STORED                                                                               \
+    "(n.next_nonce > $3::numeric AND (CASE WHEN $3::numeric > n.seen_pending THEN $4::bigint"      \
+    " ELSE n.seen_ms END) > $4::bigint - $5::bigint)"
+
 static const cn_state_stmt_def K_STMTS[CN_ST_COUNT] = {
     /* $1 chain id, $2 account, $3 node pending, $4 now ms, $5 trust ms */
-    [CN_ST_NONCE_NEXT] = {"INSERT INTO anode.nonce AS n (chain_id, account, next_nonce, set_ms)"
-                          " VALUES ($1::numeric, $2::bytea, $3::numeric + 1, $4::bigint)"
-                          " ON CONFLICT (chain_id, account) DO UPDATE SET next_nonce ="
-                          " CASE WHEN n.set_ms > $4::bigint - $5::bigint"
-                          " AND n.next_nonce > $3::numeric THEN n.next_nonce"
-                          " ELSE $3::numeric END + 1, set_ms = $4::bigint"
-                          " RETURNING n.next_nonce - 1",
-                          5},
+    [CN_ST_NONCE_NEXT] =
+        {"INSERT INTO anode.nonce AS n"
+         " (chain_id, account, next_nonce, seen_pending, seen_ms)"
+         " VALUES ($1::numeric, $2::bytea, $3::numeric + 1, $3::numeric, $4::bigint)"
+         " ON CONFLICT (chain_id, account) DO UPDATE SET"
+         " next_nonce = CASE WHEN " NONCE_STORED " THEN n.next_nonce"
+         " ELSE $3::numeric END + 1,"
+         " seen_ms = CASE WHEN $3::numeric > n.seen_pending OR NOT (" NONCE_STORED
+         ") THEN $4::bigint ELSE n.seen_ms END,"
+         " seen_pending = GREATEST(n.seen_pending, $3::numeric)"
+         " RETURNING n.next_nonce - 1",
+         5},
     /* $1 chain id, $2 account, $3 nonce */
     [CN_ST_NONCE_RELEASE] = {"UPDATE anode.nonce SET next_nonce = $3::numeric"
                              " WHERE chain_id = $1::numeric AND account = $2::bytea"

@@ -223,6 +223,35 @@ static void test_nonce_rules(cn_state *st)
     CHECK_EQ_INT(cn_state_nonce_next(st, &n, 1, a, 0), AK_ERR_RANGE);
     CHECK_EQ_INT(cn_state_nonce_next(st, &n, 1, a, UINT64_MAX), AK_ERR_RANGE);
     CHECK_EQ_INT(cn_state_nonce_next(NULL, &n, 1, a, 0), AK_ERR_ARG);
+
+    /* continuous traffic while the node's count is stuck behind a gap (0 allocated, never
+     * sent): allocations every 500 ms do not keep the gap alive past the trust window */
+    test_acct(a, 8);
+    CHECK_EQ_INT(cn_state_nonce_next(st, &n, 1, a, 0), AK_OK);
+    CHECK_EQ_INT(n, 0);
+    for (uint64_t want = 1; want <= 3; want++) {
+        atomic_fetch_add(&fake_wall_ms, 500);
+        CHECK_EQ_INT(cn_state_nonce_next(st, &n, 1, a, 0), AK_OK);
+        CHECK_EQ_INT(n, want);
+    }
+    atomic_fetch_add(&fake_wall_ms, 500); /* 2000 ms with the node's count stuck at 0 */
+    CHECK_EQ_INT(cn_state_nonce_next(st, &n, 1, a, 0), AK_OK);
+    CHECK_EQ_INT(n, 0);
+    atomic_fetch_add(&fake_wall_ms, 100); /* a new window: 0 is in flight again */
+    CHECK_EQ_INT(cn_state_nonce_next(st, &n, 1, a, 0), AK_OK);
+    CHECK_EQ_INT(n, 1);
+    CHECK_EQ_INT(cn_state_nonce_next(st, &n, 1, a, 5), AK_OK); /* the node caught up */
+    CHECK_EQ_INT(n, 5);
+
+    /* continuous traffic with the node one behind, its count rising: ours keeps winning */
+    test_acct(a, 9);
+    CHECK_EQ_INT(cn_state_nonce_next(st, &n, 1, a, 0), AK_OK);
+    int all_ours = 1;
+    for (uint64_t i = 1; i <= 10; i++) {
+        atomic_fetch_add(&fake_wall_ms, 500);
+        all_ours &= cn_state_nonce_next(st, &n, 1, a, i - 1) == AK_OK && n == i;
+    }
+    CHECK(all_ours);
 }
 
 #define NTHREADS 32
