@@ -7,10 +7,10 @@
  *   - "memory" (the default): in this process only, a mutex and bounded tables; right for a
  *     single connector, nothing to run.
  *   - "postgres": PostgreSQL through libpq, shared by every replica. Each operation is one
- *     round trip on a pooled connection (a single atomic statement, or a PL/pgSQL function
- *     that takes a row lock first), so concurrent callers on any replica never overshoot a cap
- *     by one wei and never get the same nonce. The schema (PostgreSQL schema "anode") is
- *     versioned in anode.schema_version and created or migrated by this module, serialised
+ *     round trip on a pooled connection (a prepared single atomic statement, or a PL/pgSQL
+ *     function that takes a row lock first), so concurrent callers on any replica never
+ *     overshoot a cap by one wei and never get the same nonce. The schema (PostgreSQL schema
+ * "anode") is versioned in anode.schema_version and created or migrated by this module, serialised
  *     across replicas by an advisory lock (docs/scale-out.md).
  *
  * Config: the "state" object of the connector config, parsed strictly (cn_state_cfg_parse):
@@ -27,9 +27,10 @@
  * for a pooled connection, (re)connecting and the statement (also set server-side). Database
  * unreachable, a timeout or a lost connection give AK_ERR_UNAVAILABLE (CN_STATE_UNAVAILABLE_MSG
  * is the message to show a client) and the connection is dropped; the next call reconnects,
- * so the service comes back by itself when the database does. A call that timed out may still
- * have been applied by the server: a reservation is then counted without being used (never
- * the reverse), a nonce then leaves a gap that is re-used after the trust window.
+ * so the service comes back by itself when the database does. A call that failed may still
+ * have been applied by the server (a timeout, an answer lost with the server, the one retry on
+ * a new connection): a reservation is then counted without being used (never the reverse), a
+ * nonce then leaves a gap that is re-used after the trust window.
  *
  * Time: the store reads the injected clock's wall time (windows, UTC days, the trust window),
  * so replicas need synchronised clocks (NTP); a skew moves a window's edge by the skew.
