@@ -430,6 +430,55 @@ static void test_pm(cn_state *st)
     CHECK_EQ_INT(cn_state_pm_reserve(st, &r, s1, &wei, &scap, &gcap), AK_ERR_FORBIDDEN);
 }
 
+typedef struct {
+    cn_state *st;
+    unsigned sender;
+    int global; /* 1: the global cap is the binding one */
+    int ok, denied, other;
+} pm_job;
+
+static void *pm_worker(void *arg)
+{
+    pm_job *j = arg;
+    uint8_t a[20];
+    test_acct(a, j->sender);
+    ak_u256 one = eth(1), scap = eth(5), gcap = eth(10);
+    cn_state_resv r;
+    ak_err rc = j->global ? cn_state_pm_reserve(j->st, &r, a, &one, NULL, &gcap)
+                          : cn_state_pm_reserve(j->st, &r, a, &one, &scap, NULL);
+    cn_state_deny want = j->global ? CN_STATE_DENY_GLOBAL : CN_STATE_DENY_SENDER;
+    j->ok = rc == AK_OK;
+    j->denied = rc == AK_ERR_FORBIDDEN && r.deny == want;
+    j->other = !j->ok && !j->denied;
+    return NULL;
+}
+
+/* 64 concurrent 1 ETH sponsorships over the handles: 64 senders against a 10 ETH global cap
+ * -> exactly 10; one sender against its 5 ETH cap -> exactly 5. */
+static void test_pm_concurrent(cn_state *const *h, int nh)
+{
+    for (int global = 0; global <= 1; global++) {
+        pthread_t t[SPENDERS];
+        static pm_job jobs[SPENDERS];
+        atomic_fetch_add(&fake_wall_ms, 86400000); /* a new UTC day: the global row is fresh */
+        for (int i = 0; i < SPENDERS; i++) {
+            unsigned sender = global ? 600 + (unsigned)i : 700 + (unsigned)nh;
+            jobs[i] = (pm_job){.st = h[i % nh], .sender = sender, .global = global};
+            CHECK(pthread_create(&t[i], NULL, pm_worker, &jobs[i]) == 0);
+        }
+        int ok = 0, denied = 0, other = 0;
+        for (int i = 0; i < SPENDERS; i++) {
+            pthread_join(t[i], NULL);
+            ok += jobs[i].ok;
+            denied += jobs[i].denied;
+            other += jobs[i].other;
+        }
+        CHECK_EQ_INT(ok, global ? 10 : 5);
+        CHECK_EQ_INT(denied, SPENDERS - (global ? 10 : 5));
+        CHECK_EQ_INT(other, 0);
+    }
+}
+
 static void test_memory_bound(void)
 {
     cn_state_cfg cfg;
@@ -481,9 +530,11 @@ int main(int argc, char **argv)
     test_pm(h[0]);
     test_nonce_concurrent(h, 1);
     test_spend_concurrent(h, 1);
+    test_pm_concurrent(h, 1);
     if (g_pg) { /* three handles = three replicas on one database */
         test_nonce_concurrent(h, 3);
         test_spend_concurrent(h, 3);
+        test_pm_concurrent(h, 3);
         pg_tests(h[0]);
     }
     bench(h[0]);

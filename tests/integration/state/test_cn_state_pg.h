@@ -198,6 +198,12 @@ static void test_frozen(void)
     cn_state_close(st);
 }
 
+static void *blocked_reserve(void *st)
+{
+    (void)reserve_eth(st, 420); /* waits on the lock, then fails: not what is checked here */
+    return NULL;
+}
+
 /* Another session holds the (account, window) row lock: the server's lock_timeout ends the
  * wait within the statement timeout; once it lets go, reservations pass again. */
 static void test_lock_wait(void)
@@ -217,6 +223,30 @@ static void test_lock_wait(void)
     CHECK(within(t0, 0.5 + 2.0));
     CHECK(sql_ok(c, "ROLLBACK"));
     CHECK_EQ_INT(reserve_eth(st, 420), AK_OK);
+
+    /* a pool of one, its connection held by a call waiting on that lock: the next caller waits
+     * for the pool at most until its own deadline (here the holder lets go first: its deadline
+     * is the earlier one, so the wait is bounded by the holders' deadlines) */
+    cn_state_cfg cfg;
+    cn_state *one = NULL;
+    char err[128];
+    cfg_for(&cfg, NULL, 500);
+    cfg.pool_size = 1;
+    CHECK_EQ_INT(cn_state_open(&one, &cfg, &k_fake, err, sizeof(err)), AK_OK);
+    CHECK_EQ_INT(reserve_eth(one, 420), AK_OK);
+    CHECK(sql_ok(c, "BEGIN"));
+    CHECK(sql_ok(c, sql));
+    pthread_t holder;
+    CHECK(pthread_create(&holder, NULL, blocked_reserve, one) == 0);
+    usleep(100000);
+    t0 = ak_test_now_s();
+    ak_err rc = cn_state_ready(one, err, sizeof(err));
+    CHECK(rc == AK_OK || rc == AK_ERR_UNAVAILABLE);
+    CHECK(within(t0, 0.5 + 2.0));
+    pthread_join(holder, NULL);
+    CHECK(sql_ok(c, "ROLLBACK"));
+    CHECK_EQ_INT(cn_state_ready(one, err, sizeof(err)), AK_OK);
+    cn_state_close(one);
     PQfinish(c);
     cn_state_close(st);
 }
