@@ -8,10 +8,12 @@
  */
 #include <pthread.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ak_test.h"
@@ -39,13 +41,24 @@ static int g_pg;          /* running against postgres */
 static const char *g_dir; /* the server's directory (pg_lib.sh) */
 static const char *g_lib; /* pg_lib.sh */
 
+/* A variable test_cn_state.sh sets (exits if it is missing). */
+static const char *env(const char *name)
+{
+    const char *v = getenv(name);
+    if (v == NULL) {
+        fprintf(stderr, "test_cn_state: %s not set: run through test_cn_state.sh\n", name);
+        exit(2);
+    }
+    return v;
+}
+
 static void cfg_for(cn_state_cfg *cfg, const char *url, unsigned timeout_ms)
 {
     char err[256];
     cJSON *o = cJSON_CreateObject();
     if (g_pg) {
         cJSON_AddStringToObject(o, "backend", "postgres");
-        cJSON_AddStringToObject(o, "url", url ? url : getenv("AK_PG_URL"));
+        cJSON_AddStringToObject(o, "url", url ? url : env("AK_PG_URL"));
         cJSON_AddNumberToObject(o, "statement_timeout_ms", timeout_ms);
         cJSON_AddNumberToObject(o, "pool_size", 8);
     }
@@ -88,11 +101,16 @@ static ak_u256 eth(uint64_t n)
     return r;
 }
 
+/* pg_lib.sh WHAT DIR (stop, start, freeze, thaw the test's server): its exit status. */
 static int pg_ctl(const char *what)
 {
-    char cmd[1024];
-    snprintf(cmd, sizeof(cmd), "bash '%s' %s '%s'", g_lib, what, g_dir);
-    return system(cmd);
+    char *const argv[] = {"bash", (char *)g_lib, (char *)what, (char *)g_dir, NULL};
+    pid_t pid;
+    int status = 0;
+    if (posix_spawnp(&pid, "bash", NULL, NULL, argv, environ) != 0 ||
+        waitpid(pid, &status, 0) != pid)
+        return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
 /* ---- config ------------------------------------------------------------------------------- */
@@ -260,8 +278,8 @@ static void test_nonce_rules(cn_state *st)
 typedef struct {
     cn_state *st;
     uint64_t chain;
-    unsigned account;
     uint64_t got[PER];
+    unsigned account;
     int errors;
 } nonce_job;
 

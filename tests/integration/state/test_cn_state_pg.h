@@ -16,7 +16,7 @@ static int within(double t0, double limit_s)
 static PGconn *direct(const char *db)
 {
     char url[512];
-    snprintf(url, sizeof(url), "postgresql://anode@/%s%s", db, strchr(getenv("AK_PG_URL"), '?'));
+    snprintf(url, sizeof(url), "postgresql://anode@/%s%s", db, strchr(env("AK_PG_URL"), '?'));
     PGconn *c = PQconnectdb(url);
     if (PQstatus(c) != CONNECTION_OK) {
         fprintf(stderr, "direct connection: %s", PQerrorMessage(c));
@@ -267,7 +267,7 @@ static void *mig_worker(void *arg)
 static void test_migrations(void)
 {
     char url[512], msg[256];
-    const char *base = getenv("AK_PG_URL");
+    const char *base = env("AK_PG_URL");
     snprintf(url, sizeof(url), "postgresql://anode@/anode_mig%s", strchr(base, '?'));
     mig_job jobs[8];
     pthread_t t[8];
@@ -317,7 +317,7 @@ static cn_state *tls_store(const char *host, const char *ca, const char *pwfile,
     snprintf(json, sizeof(json),
              "{\"backend\":\"postgres\",\"url\":\"postgresql://anode@%s:%s/anode\","
              "\"statement_timeout_ms\":2000,\"tls\":{\"mode\":\"%s\",\"root_cert\":\"%s\"}%s%s%s}",
-             host, getenv("AK_PG_PORT"), verify ? "verify-full" : "verify-ca", ca,
+             host, env("AK_PG_PORT"), verify ? "verify-full" : "verify-ca", ca,
              pwfile ? ",\"password_file\":\"" : "", pwfile ? pwfile : "", pwfile ? "\"" : "");
     cn_state_cfg cfg;
     cJSON *o = cJSON_Parse(json);
@@ -334,8 +334,8 @@ static cn_state *tls_store(const char *host, const char *ca, const char *pwfile,
 static void test_tls(void)
 {
     char what[512], badpw[600];
-    const char *ca = getenv("AK_PG_CA"), *badca = getenv("AK_PG_BADCA");
-    const char *pw = getenv("AK_PG_PWFILE");
+    const char *ca = env("AK_PG_CA"), *badca = env("AK_PG_BADCA");
+    const char *pw = env("AK_PG_PWFILE");
     cn_state *st = tls_store("localhost", ca, pw, 1);
     CHECK_EQ_INT(cn_state_ready(st, what, sizeof(what)), AK_OK);
     CHECK_EQ_INT(reserve_eth(st, 440), AK_OK);
@@ -430,7 +430,7 @@ static void bench(cn_state *unused)
     cn_state *pg = open_store(NULL, 5000, NULL);
     double s = bench_one(pg, "postgres (unix socket)", 1000);
     cn_state_close(pg);
-    pg = tls_store("127.0.0.1", getenv("AK_PG_CA"), getenv("AK_PG_PWFILE"), 1);
+    pg = tls_store("127.0.0.1", env("AK_PG_CA"), env("AK_PG_PWFILE"), 1);
     double t = bench_one(pg, "postgres (127.0.0.1, TLS)", 1000);
     cn_state_close(pg);
     printf("bench: added by the database at p50: %.1f us (unix socket), %.1f us (TCP+TLS)\n", s - m,
