@@ -38,8 +38,8 @@ pg_owner() {
     fi
 }
 
-pg_free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+pg_free_port() { # as tests/ops/package_test.sh: node is on every machine the tests run on
+    node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
 }
 
 pg_start() { # DIR: start the server, wait until it answers (20 s)
