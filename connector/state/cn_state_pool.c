@@ -56,7 +56,7 @@ void cn_state_pool_err(cn_state_pg *p, const char *what, const char *detail)
 
 /* ---- pool --------------------------------------------------------------------------------- */
 
-/* A free cn_state_slot (one with a live connection first) within the deadline. */
+/* A free slot (one with a live connection first) within the deadline. */
 static ak_err acquire(cn_state_pg *p, int64_t deadline, cn_state_slot **out)
 {
     ak_err rc = AK_OK;
@@ -65,7 +65,7 @@ static ak_err acquire(cn_state_pg *p, int64_t deadline, cn_state_slot **out)
         cn_state_slot *best = NULL;
         for (unsigned i = 0; i < p->cfg.pool_size; i++) {
             if (!p->slots[i].busy && (best == NULL || (best->conn == NULL && p->slots[i].conn)))
-                best = &p->slots[i]; /* prefer a cn_state_slot with a live connection */
+                best = &p->slots[i]; /* prefer a slot with a live connection */
         }
         if (best != NULL) {
             best->busy = 1;
@@ -109,6 +109,8 @@ static void give_back(cn_state_pg *p, cn_state_slot *s, int broken)
 /* Wait until fd is ready for ev or the deadline passes: 1 ready, 0 timed out, -1 error. */
 static int wait_fd(int fd, short ev, int64_t deadline)
 {
+    if (fd < 0)
+        return -1;
     for (;;) {
         int64_t left = deadline - cn_state_pool_mono_ms();
         if (left <= 0)
@@ -119,6 +121,8 @@ static int wait_fd(int fd, short ev, int64_t deadline)
             return 1;
         if (n == 0)
             return 0;
+        if (errno != EINTR)
+            return -1;
     }
 }
 
