@@ -39,14 +39,15 @@
  * cn_state_open copies the config; cn_state_close frees everything (NULL allowed).
  *
  * Use in eth_sendTransaction (a sketch of the intended wiring):
+ *   cn_state_spend_reserve(st, &resv, from, &tx.value, &limit);      - if the policy has one;
+ *                                    first, so that a refusal consumes no nonce (leaves no gap)
  *   pending = eth_getTransactionCount(from, "pending");
  *   cn_state_nonce_next(st, &tx.nonce, chain_id, from, pending);     - no lock held meanwhile
- *   cn_state_spend_reserve(st, &resv, from, &tx.value, &limit);      - if the policy has one
  *   sign, eth_sendRawTransaction;
- *   refused by the node: cn_state_release(st, &resv) and cn_state_nonce_release(st, NULL,
- *   chain_id, from, tx.nonce); on "nonce too low" call cn_state_nonce_next again with the
- *   node's new count. AK_ERR_UNAVAILABLE anywhere: answer -32603 CN_STATE_UNAVAILABLE_MSG and
- *   sign nothing. /ready: cn_state_ready. --migrate: cn_state_migrate.
+ *   refused by the node: cn_state_nonce_release(st, NULL, chain_id, from, tx.nonce) and
+ *   cn_state_release(st, &resv); on "nonce too low" call cn_state_nonce_next again with the
+ *   node's new count. AK_ERR_UNAVAILABLE anywhere: answer -32603 CN_STATE_UNAVAILABLE_MSG, sign
+ *   nothing, release what was reserved. /ready: cn_state_ready. --migrate: cn_state_migrate.
  */
 #ifndef CN_STATE_H
 #define CN_STATE_H
