@@ -422,6 +422,26 @@ ak_err cn_state_nonce_release(cn_state *st, int *released, uint64_t chain_id,
     return cn_state_pg_nonce_release(st->pg, released, chain_id, account, nonce);
 }
 
+ak_err cn_state_tx_reserve(cn_state *st, uint64_t *nonce, cn_state_resv *out, uint64_t chain_id,
+                           const uint8_t account[20], uint64_t node_pending, const ak_u256 *value,
+                           const cn_state_spend_limit *lim)
+{
+    if (out != NULL)
+        memset(out, 0, sizeof(*out));
+    if (st == NULL || nonce == NULL || out == NULL || account == NULL ||
+        (lim != NULL &&
+         (value == NULL || lim->window_s == 0 || lim->window_s > CN_STATE_WINDOW_MAX)))
+        return AK_ERR_ARG;
+    if (node_pending >= CN_STATE_NONCE_LIMIT)
+        return AK_ERR_RANGE;
+    int64_t now = now_ms(st);
+    if (st->mem != NULL)
+        return cn_state_mem_tx_reserve(st->mem, nonce, out, chain_id, account, node_pending, value,
+                                       lim, now, st->cfg.nonce_trust_ms);
+    return cn_state_pg_tx_reserve(st->pg, nonce, out, chain_id, account, node_pending, value, lim,
+                                  now, st->cfg.nonce_trust_ms);
+}
+
 const char *cn_state_deny_rule(cn_state_deny d)
 {
     switch (d) {

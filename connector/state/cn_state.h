@@ -39,10 +39,10 @@
  * cn_state_open copies the config; cn_state_close frees everything (NULL allowed).
  *
  * Use in eth_sendTransaction (a sketch of the intended wiring):
- *   cn_state_spend_reserve(st, &resv, from, &tx.value, &limit);      - if the policy has one;
- *                                    first, so that a refusal consumes no nonce (leaves no gap)
  *   pending = eth_getTransactionCount(from, "pending");
- *   cn_state_nonce_next(st, &tx.nonce, chain_id, from, pending);     - no lock held meanwhile
+ *   cn_state_tx_reserve(st, &tx.nonce, &resv, chain_id, from, pending, &tx.value,
+ *                       policy_limit_or_NULL);        - one round trip, no lock held meanwhile;
+ *                                                       a refusal consumes no nonce
  *   sign, eth_sendRawTransaction;
  *   refused by the node: cn_state_nonce_release(st, NULL, chain_id, from, tx.nonce) and
  *   cn_state_release(st, &resv); on "nonce too low" call cn_state_nonce_next again with the
@@ -204,6 +204,16 @@ AK_WUR ak_err cn_state_spend_reserve(cn_state *st, cn_state_resv *out, const uin
 AK_WUR ak_err cn_state_pm_reserve(cn_state *st, cn_state_resv *out, const uint8_t sender[20],
                                   const ak_u256 *cost, const ak_u256 *sender_cap,
                                   const ak_u256 *global_cap);
+
+/*
+ * cn_state_spend_reserve (when lim is not NULL) and cn_state_nonce_next for the same account in
+ * one atomic call - one round trip on postgres: both or neither. AK_ERR_FORBIDDEN with
+ * out->deny set: refused, no nonce consumed. Release as for the two calls.
+ */
+AK_WUR ak_err cn_state_tx_reserve(cn_state *st, uint64_t *nonce, cn_state_resv *out,
+                                  uint64_t chain_id, const uint8_t account[20],
+                                  uint64_t node_pending, const ak_u256 *value,
+                                  const cn_state_spend_limit *lim);
 
 /* Undo a reservation (the node refused the transaction, the signer failed). Releasing twice,
  * or a reservation already out of its window, is harmless. kind 0: AK_OK, nothing done. */

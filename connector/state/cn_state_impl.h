@@ -34,6 +34,12 @@ AK_WUR ak_err cn_state_mem_pm_reserve(cn_state_mem *m, cn_state_resv *out, const
                                       const ak_u256 *cost, const ak_u256 *sender_cap,
                                       const ak_u256 *global_cap, int64_t day);
 AK_WUR ak_err cn_state_mem_release(cn_state_mem *m, const cn_state_resv *r);
+/* lim NULL: the nonce only. */
+AK_WUR ak_err cn_state_mem_tx_reserve(cn_state_mem *m, uint64_t *nonce, cn_state_resv *out,
+                                      uint64_t chain_id, const uint8_t account[20],
+                                      uint64_t pending, const ak_u256 *value,
+                                      const cn_state_spend_limit *lim, int64_t now_ms,
+                                      uint64_t trust_ms);
 
 /* ---- postgres ----------------------------------------------------------------------------- */
 typedef struct cn_state_pg cn_state_pg;
@@ -57,6 +63,10 @@ AK_WUR ak_err cn_state_pg_pm_reserve(cn_state_pg *p, cn_state_resv *out, const u
                                      const ak_u256 *cost, const ak_u256 *sender_cap,
                                      const ak_u256 *global_cap, int64_t day);
 AK_WUR ak_err cn_state_pg_release(cn_state_pg *p, const cn_state_resv *r);
+AK_WUR ak_err cn_state_pg_tx_reserve(cn_state_pg *p, uint64_t *nonce, cn_state_resv *out,
+                                     uint64_t chain_id, const uint8_t account[20], uint64_t pending,
+                                     const ak_u256 *value, const cn_state_spend_limit *lim,
+                                     int64_t now_ms, uint64_t trust_ms);
 
 /* ---- schema (cn_state_schema.c) ----------------------------------------------------------- */
 
@@ -68,6 +78,7 @@ typedef enum {
     CN_ST_SPEND_RELEASE,
     CN_ST_PM_RESERVE,
     CN_ST_PM_RELEASE,
+    CN_ST_TX_RESERVE,
     CN_ST_PING,
     CN_ST_COUNT
 } cn_state_stmt;

@@ -137,14 +137,14 @@ void cn_state_mem_free(cn_state_mem *m)
     free(m);
 }
 
-ak_err cn_state_mem_nonce_next(cn_state_mem *m, uint64_t *nonce, uint64_t chain_id,
-                               const uint8_t account[20], uint64_t pending, int64_t now_ms,
-                               uint64_t trust_ms)
+/* cn_state_mem_nonce_next with the lock held. */
+static ak_err nonce_locked(cn_state_mem *m, uint64_t *nonce, uint64_t chain_id,
+                           const uint8_t account[20], uint64_t pending, int64_t now_ms,
+                           uint64_t trust_ms)
 {
     ak_err rc = AK_OK;
     uint8_t key[KEY_MAX];
     size_t len = make_key(key, ROW_NONCE, chain_id, account);
-    pthread_mutex_lock(&m->lock);
     row *r = find(m, key, len);
     /* the rule of cn_state.h; the same expressions as CN_ST_NONCE_NEXT */
     int rose = r != NULL && pending > r->seen_pending;
@@ -162,6 +162,15 @@ ak_err cn_state_mem_nonce_next(cn_state_mem *m, uint64_t *nonce, uint64_t chain_
     r->next_nonce = n + 1;
     *nonce = n;
 out:
+    return rc;
+}
+
+ak_err cn_state_mem_nonce_next(cn_state_mem *m, uint64_t *nonce, uint64_t chain_id,
+                               const uint8_t account[20], uint64_t pending, int64_t now_ms,
+                               uint64_t trust_ms)
+{
+    pthread_mutex_lock(&m->lock);
+    ak_err rc = nonce_locked(m, nonce, chain_id, account, pending, now_ms, trust_ms);
     pthread_mutex_unlock(&m->lock);
     return rc;
 }
@@ -194,15 +203,14 @@ static void prune(cn_state_mem *m, row *r, int64_t now_ms, int64_t window_ms)
     r->n_rs = k;
 }
 
-ak_err cn_state_mem_spend_reserve(cn_state_mem *m, cn_state_resv *out, const uint8_t account[20],
-                                  const ak_u256 *value, const cn_state_spend_limit *lim,
-                                  int64_t now_ms)
+/* cn_state_mem_spend_reserve with the lock held. */
+static ak_err spend_locked(cn_state_mem *m, cn_state_resv *out, const uint8_t account[20],
+                           const ak_u256 *value, const cn_state_spend_limit *lim, int64_t now_ms)
 {
     ak_err rc = AK_OK;
     uint8_t key[KEY_MAX];
     size_t len = make_key(key, ROW_SPEND, lim->window_s, account);
     ak_u256 sum = {{0, 0, 0, 0}};
-    pthread_mutex_lock(&m->lock);
     row *r = find_or_add(m, key, len, &rc);
     if (r == NULL)
         goto out;
@@ -252,6 +260,15 @@ ak_err cn_state_mem_spend_reserve(cn_state_mem *m, cn_state_resv *out, const uin
     out->window_s = lim->window_s;
     out->value = *value;
 out:
+    return rc;
+}
+
+ak_err cn_state_mem_spend_reserve(cn_state_mem *m, cn_state_resv *out, const uint8_t account[20],
+                                  const ak_u256 *value, const cn_state_spend_limit *lim,
+                                  int64_t now_ms)
+{
+    pthread_mutex_lock(&m->lock);
+    ak_err rc = spend_locked(m, out, account, value, lim, now_ms);
     pthread_mutex_unlock(&m->lock);
     return rc;
 }
@@ -326,10 +343,10 @@ static void sub_floor(ak_u256 *spent, const ak_u256 *v)
         memset(spent, 0, sizeof(*spent));
 }
 
-ak_err cn_state_mem_release(cn_state_mem *m, const cn_state_resv *r)
+/* cn_state_mem_release with the lock held. */
+static void release_locked(cn_state_mem *m, const cn_state_resv *r)
 {
     uint8_t key[KEY_MAX];
-    pthread_mutex_lock(&m->lock);
     if (r->kind == 1) {
         row *sr = find(m, key, make_key(key, ROW_SPEND, r->window_s, r->account));
         for (size_t i = 0; sr != NULL && i < sr->n_rs; i++) {
@@ -348,6 +365,31 @@ ak_err cn_state_mem_release(cn_state_mem *m, const cn_state_resv *r)
                 sub_floor(&gr->spent, &r->value);
         }
     }
+}
+
+ak_err cn_state_mem_release(cn_state_mem *m, const cn_state_resv *r)
+{
+    pthread_mutex_lock(&m->lock);
+    release_locked(m, r);
     pthread_mutex_unlock(&m->lock);
     return AK_OK;
+}
+
+ak_err cn_state_mem_tx_reserve(cn_state_mem *m, uint64_t *nonce, cn_state_resv *out,
+                               uint64_t chain_id, const uint8_t account[20], uint64_t pending,
+                               const ak_u256 *value, const cn_state_spend_limit *lim,
+                               int64_t now_ms, uint64_t trust_ms)
+{
+    ak_err rc = AK_OK;
+    pthread_mutex_lock(&m->lock);
+    if (lim != NULL && (rc = spend_locked(m, out, account, value, lim, now_ms)) != AK_OK)
+        goto out;
+    if ((rc = nonce_locked(m, nonce, chain_id, account, pending, now_ms, trust_ms)) != AK_OK &&
+        out->kind != 0) {
+        release_locked(m, out); /* both or neither */
+        out->kind = 0;
+    }
+out:
+    pthread_mutex_unlock(&m->lock);
+    return rc;
 }

@@ -256,3 +256,54 @@ ak_err cn_state_pg_release(cn_state_pg *p, const cn_state_resv *r)
     PQclear(res);
     return rc;
 }
+
+ak_err cn_state_pg_tx_reserve(cn_state_pg *p, uint64_t *nonce, cn_state_resv *out,
+                              uint64_t chain_id, const uint8_t account[20], uint64_t pending,
+                              const ak_u256 *value, const cn_state_spend_limit *lim, int64_t now_ms,
+                              uint64_t trust_ms)
+{
+    char chain[24], acct[43], pend[24], now[24], trust[24], win[24], val[NUM_MAX] = "0",
+                                                                     maxv[NUM_MAX], maxc[24];
+    snprintf(chain, sizeof(chain), "%llu", (unsigned long long)chain_id);
+    bytea20(acct, account);
+    snprintf(pend, sizeof(pend), "%llu", (unsigned long long)pending);
+    snprintf(now, sizeof(now), "%lld", (long long)now_ms);
+    snprintf(trust, sizeof(trust), "%llu", (unsigned long long)trust_ms);
+    if (lim != NULL) {
+        snprintf(win, sizeof(win), "%llu", (unsigned long long)lim->window_s);
+        snprintf(maxc, sizeof(maxc), "%llu", (unsigned long long)lim->max_count);
+        if (ak_u256_format_decimal(val, sizeof(val), value) != AK_OK ||
+            ak_u256_format_decimal(maxv, sizeof(maxv), &lim->max_value) != AK_OK)
+            return AK_ERR_INTERNAL;
+    }
+    const char *const vals[] = {chain,
+                                acct,
+                                pend,
+                                now,
+                                trust,
+                                lim ? win : NULL,
+                                val,
+                                lim && lim->has_max_value ? maxv : NULL,
+                                lim && lim->max_count ? maxc : NULL};
+    PGresult *r = NULL;
+    int64_t id = 0;
+    ak_err rc = cn_state_pool_run(p, CN_ST_TX_RESERVE, vals, &r);
+    if (rc == AK_OK && (PQntuples(r) != 1 || PQgetisnull(r, 0, 1) ||
+                        cn_state_pool_i64(&id, PQgetvalue(r, 0, 1)) != AK_OK))
+        rc = AK_ERR_INTERNAL;
+    if (rc == AK_OK && id < 0) {
+        out->deny = id == -2 ? CN_STATE_DENY_COUNT : CN_STATE_DENY_VALUE;
+        rc = AK_ERR_FORBIDDEN;
+    } else if (rc == AK_OK) {
+        rc = PQgetisnull(r, 0, 0) ? AK_ERR_INTERNAL : parse_u64(nonce, PQgetvalue(r, 0, 0));
+    }
+    PQclear(r);
+    if (rc != AK_OK || lim == NULL)
+        return rc;
+    out->kind = 1;
+    out->id = id;
+    memcpy(out->account, account, 20);
+    out->window_s = lim->window_s;
+    out->value = *value;
+    return AK_OK;
+}

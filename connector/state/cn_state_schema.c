@@ -16,6 +16,11 @@
 
 #include "cn_state_impl.h"
 
+/* NONCE_STORED (below) with the function's parameter names. */
+#define TX_STORED                                                                                  \
+    "(n.next_nonce > p_pending AND (CASE WHEN p_pending > n.seen_pending THEN p_now_ms"            \
+    " ELSE n.seen_ms END) > p_now_ms - p_trust_ms)"
+
 static const char *const V1[] = {
     "CREATE TABLE anode.nonce ("
     " chain_id numeric(20,0) NOT NULL,"
@@ -86,6 +91,29 @@ static const char *const V1[] = {
     "  RETURN 0;\n"
     "END $$",
 
+    /* spend (if limited) then nonce, in one transaction: a refusal consumes no nonce, a nonce
+     * error (EIP-2681) undoes the reservation. The nonce rule is CN_ST_NONCE_NEXT's. */
+    "CREATE FUNCTION anode.tx_reserve(p_chain numeric, p_account bytea, p_pending numeric,"
+    " p_now_ms bigint, p_trust_ms bigint, p_window_s bigint, p_value numeric,"
+    " p_max_value numeric, p_max_count bigint, OUT o_nonce numeric, OUT o_resv bigint)"
+    " LANGUAGE plpgsql VOLATILE AS $$\n"
+    "BEGIN\n"
+    "  o_resv := 0;\n"
+    "  IF p_window_s IS NOT NULL THEN\n"
+    "    o_resv := anode.spend_reserve(p_account, p_window_s, p_value, p_now_ms, p_max_value,\n"
+    "                                  p_max_count);\n"
+    "    IF o_resv < 0 THEN RETURN; END IF;\n"
+    "  END IF;\n"
+    "  INSERT INTO anode.nonce AS n (chain_id, account, next_nonce, seen_pending, seen_ms)\n"
+    "    VALUES (p_chain, p_account, p_pending + 1, p_pending, p_now_ms)\n"
+    "    ON CONFLICT (chain_id, account) DO UPDATE SET\n"
+    "    next_nonce = CASE WHEN " TX_STORED " THEN n.next_nonce ELSE p_pending END + 1,\n"
+    "    seen_ms = CASE WHEN p_pending > n.seen_pending OR NOT (" TX_STORED ")\n"
+    "      THEN p_now_ms ELSE n.seen_ms END,\n"
+    "    seen_pending = GREATEST(n.seen_pending, p_pending)\n"
+    "    RETURNING n.next_nonce - 1 INTO o_nonce;\n"
+    "END $$",
+
     /* the global row first, as pm_reserve: the two never wait on each other in a circle */
     "CREATE FUNCTION anode.pm_release(p_day bigint, p_sender bytea, p_cost numeric)"
     " RETURNS void LANGUAGE plpgsql VOLATILE AS $$\n"
@@ -149,6 +177,12 @@ static const cn_state_stmt_def K_STMTS[CN_ST_COUNT] = {
                           5},
     /* $1 day, $2 sender, $3 cost: both rows, floored at zero, only if the sender row exists */
     [CN_ST_PM_RELEASE] = {"SELECT anode.pm_release($1::bigint, $2::bytea, $3::numeric)", 3},
+    /* $1 chain, $2 account, $3 pending, $4 now ms, $5 trust ms, $6 window s|NULL, $7 value,
+     * $8 max value|NULL, $9 max count|NULL */
+    [CN_ST_TX_RESERVE] = {"SELECT o_nonce, o_resv FROM anode.tx_reserve($1::numeric, $2::bytea,"
+                          " $3::numeric, $4::bigint, $5::bigint, $6::bigint, $7::numeric,"
+                          " $8::numeric, $9::bigint)",
+                          9},
     [CN_ST_PING] = {"SELECT 1", 0},
 };
 

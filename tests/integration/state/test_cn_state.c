@@ -448,6 +448,90 @@ static void test_pm(cn_state *st)
     CHECK_EQ_INT(cn_state_pm_reserve(st, &r, s1, &wei, &scap, &gcap), AK_ERR_FORBIDDEN);
 }
 
+/* Spend and nonce in one call: both or neither. */
+static void test_tx_rules(cn_state *st)
+{
+    uint8_t a[20];
+    uint64_t n = 99;
+    test_acct(a, 10);
+    cn_state_spend_limit lim = {.window_s = 3600, .has_max_value = 1, .max_value = eth(2)};
+    ak_u256 one = eth(1), wei;
+    ak_u256_from_u64(&wei, 1);
+    cn_state_resv r0, r1, r2;
+    CHECK_EQ_INT(cn_state_tx_reserve(st, &n, &r0, 1, a, 0, &one, &lim), AK_OK);
+    CHECK_EQ_INT(n, 0);
+    CHECK_EQ_INT(r0.kind, 1);
+    CHECK_EQ_INT(cn_state_tx_reserve(st, &n, &r1, 1, a, 0, &one, &lim), AK_OK);
+    CHECK_EQ_INT(n, 1);
+    n = 99;
+    CHECK_EQ_INT(cn_state_tx_reserve(st, &n, &r2, 1, a, 0, &wei, &lim), AK_ERR_FORBIDDEN);
+    CHECK_EQ_INT(r2.deny, CN_STATE_DENY_VALUE);
+    CHECK_EQ_INT(n, 99);
+    CHECK_EQ_INT(cn_state_nonce_next(st, &n, 1, a, 0), AK_OK); /* the refusal took no nonce */
+    CHECK_EQ_INT(n, 2);
+    CHECK_EQ_INT(cn_state_tx_reserve(st, &n, &r2, 1, a, 0, &wei, NULL), AK_OK); /* no limit */
+    CHECK_EQ_INT(n, 3);
+    CHECK_EQ_INT(r2.kind, 0);
+    CHECK_EQ_INT(cn_state_release(st, &r0), AK_OK);
+    CHECK_EQ_INT(cn_state_tx_reserve(st, &n, &r2, 1, a, 0, &one, &lim), AK_OK);
+    CHECK_EQ_INT(n, 4);
+    /* the nonce fails (EIP-2681): the reservation made in the same call is undone */
+    test_acct(a, 11);
+    CHECK_EQ_INT(cn_state_tx_reserve(st, &n, &r0, 1, a, UINT64_MAX - 1, &one, &lim), AK_OK);
+    CHECK_EQ_INT(cn_state_tx_reserve(st, &n, &r1, 1, a, 0, &one, &lim), AK_ERR_RANGE);
+    CHECK_EQ_INT(cn_state_spend_reserve(st, &r1, a, &one, &lim), AK_OK);
+    CHECK_EQ_INT(cn_state_spend_reserve(st, &r1, a, &wei, &lim), AK_ERR_FORBIDDEN);
+    CHECK_EQ_INT(cn_state_tx_reserve(st, &n, &r1, 1, a, 0, &one, NULL), AK_ERR_RANGE);
+    CHECK_EQ_INT(cn_state_tx_reserve(NULL, &n, &r1, 1, a, 0, &one, NULL), AK_ERR_ARG);
+}
+
+typedef struct {
+    cn_state *st;
+    int ok, denied, other;
+    uint64_t nonce;
+} tx_job;
+
+static void *tx_worker(void *arg)
+{
+    tx_job *j = arg;
+    uint8_t a[20];
+    test_acct(a, 12);
+    cn_state_spend_limit lim = {.window_s = 86400, .has_max_value = 1, .max_value = eth(10)};
+    ak_u256 one = eth(1);
+    cn_state_resv r;
+    ak_err rc = cn_state_tx_reserve(j->st, &j->nonce, &r, 77, a, 0, &one, &lim);
+    j->ok = rc == AK_OK;
+    j->denied = rc == AK_ERR_FORBIDDEN && r.deny == CN_STATE_DENY_VALUE;
+    j->other = !j->ok && !j->denied;
+    return NULL;
+}
+
+/* 64 concurrent 1 ETH sends against 10 ETH over the handles, in one call each: exactly 10
+ * pass, and they hold the nonces 0..9. */
+static void test_tx_concurrent(cn_state *const *h, int nh)
+{
+    pthread_t t[SPENDERS];
+    static tx_job jobs[SPENDERS];
+    for (int i = 0; i < SPENDERS; i++) {
+        jobs[i] = (tx_job){.st = h[i % nh]};
+        CHECK(pthread_create(&t[i], NULL, tx_worker, &jobs[i]) == 0);
+    }
+    int ok = 0, denied = 0, other = 0;
+    uint64_t seen = 0; /* bit i: nonce i handed out */
+    for (int i = 0; i < SPENDERS; i++) {
+        pthread_join(t[i], NULL);
+        ok += jobs[i].ok;
+        denied += jobs[i].denied;
+        other += jobs[i].other;
+        if (jobs[i].ok && jobs[i].nonce < 64)
+            seen |= 1ull << jobs[i].nonce;
+    }
+    CHECK_EQ_INT(ok, 10);
+    CHECK_EQ_INT(denied, SPENDERS - 10);
+    CHECK_EQ_INT(other, 0);
+    CHECK(seen == 0x3ffull);
+}
+
 typedef struct {
     cn_state *st;
     unsigned sender;
@@ -547,9 +631,13 @@ int main(int argc, char **argv)
     test_spend_rules(h[0]);
     test_pm(h[0]);
     test_nonce_concurrent(h, 1);
+    if (!g_pg)
+        test_tx_concurrent(h, 1);
     test_spend_concurrent(h, 1);
     test_pm_concurrent(h, 1);
+    test_tx_rules(h[0]);
     if (g_pg) { /* three handles = three replicas on one database */
+        test_tx_concurrent(h, 3);
         test_nonce_concurrent(h, 3);
         test_spend_concurrent(h, 3);
         test_pm_concurrent(h, 3);
