@@ -5,7 +5,7 @@
  * cn_auth.c is compiled into this target (rather than linked from cn_core) so that its static
  * functions can be driven one by one. The first input byte picks the parser.
  */
-#include "../../connector/cn_auth.c"
+#include "../../connector/net/cn_auth.c"
 
 #include <openssl/rsa.h>
 

@@ -4,7 +4,7 @@
  * 3339 time parser, on hostile input. cn_awscreds.c is compiled into this target so that its
  * static parsers can be driven directly; no HTTP is made. Corpus: tests/fuzz/corpus/cn_awscreds/.
  */
-#include "../../connector/cn_awscreds.c"
+#include "../../connector/signers/cn_awscreds.c"
 
 #include <stdint.h>
 

@@ -93,7 +93,7 @@ t('connector methods: spec = the methods docs/connector.md and docs/paymaster.md
     'eth_signTypedData_v4', 'eth_signTypedData', 'eth_signTransaction', 'eth_sendTransaction',
     'pm_getPaymasterStubData', 'pm_getPaymasterData']);
   assertEq(names, want, 'methods');
-  const src = read('connector/cn_methods.c') + read('connector/cn_paymaster.c');
+  const src = read('connector/rpc/cn_methods.c') + read('connector/paymaster/cn_paymaster.c');
   for (const m of want) assert(src.includes(`"${m}"`), `${m} in connector sources`);
 });
 

@@ -1,5 +1,5 @@
 // cf_mock.mjs PORT DIR - the secret-reading endpoint of the cloudflare_secrets backend (the
-// design-note shape, see connector/cn_signer_cfsecrets.h: the real Cloudflare REST API returns
+// design-note shape, see connector/signers/cn_signer.cfsecrets.h: the real Cloudflare REST API returns
 // secret metadata only), with Cloudflare's v4 envelope. CHECKS: GET only, path
 // /client/v4/accounts/acc-1/secrets/ETH_KEY, Authorization "Bearer <DIR/cf_token>" (else 401
 // {"success":false,"errors":[{"code":10000,"message":"Authentication error"}]}); unknown

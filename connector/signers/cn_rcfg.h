@@ -90,6 +90,14 @@ AK_WUR ak_err cn_rcfg_read_fd(int fd, char *buf, size_t cap, size_t *len);
 AK_WUR ak_err cn_rcfg_read_file(char *buf, size_t cap, size_t *len, const char *path);
 
 /*
+ * Read a whole small file (< max bytes) into locked memory: *out from ak_secure_alloc(*cap),
+ * NUL-terminated; *len bytes read (less than strlen(*out) only when the file holds a NUL).
+ * AK_ERR_LIMIT when the file is too big, AK_ERR_IO when it cannot be read.
+ */
+AK_WUR ak_err cn_rcfg_read_secure(char **out, size_t *cap, size_t *len, const char *path,
+                                  size_t max);
+
+/*
  * The first step of every remote backend's constructor: cfg must be a JSON object; *s is a new
  * zeroed signer with ops, provider, level and s->impl (impl_size zeroed bytes) set, so
  * cn_signer_free(*s) runs ops->destroy from here on. On failure *s is NULL.

@@ -245,53 +245,11 @@ ak_err cn_options_parse(cn_options *o, int argc, char **argv, char *err, size_t 
     return AK_OK;
 }
 
-/* Read the file at path into locked memory (see cn_read_file_secure); *len gets the number of
- * bytes read, which is less than strlen(*out) only when the file holds a NUL byte. */
-static ak_err read_file_len(char **out, size_t *cap, size_t *out_len, const char *path, size_t max)
-{
-    ak_err rc = AK_ERR_IO;
-    char *buf = NULL;
-    size_t len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0)
-        goto out;
-    if (st.st_size < 0 || (size_t)st.st_size >= max) {
-        rc = AK_ERR_LIMIT;
-        goto out;
-    }
-    buf = ak_secure_alloc(max);
-    if (buf == NULL) {
-        rc = AK_ERR_NOMEM;
-        goto out;
-    }
-    rc = cn_rcfg_read_fd(fd, buf, max, &len);
-    if (rc != AK_OK)
-        goto out;
-    *out = buf;
-    *cap = max;
-    *out_len = len;
-    buf = NULL;
-    rc = AK_OK;
-out:
-    if (buf != NULL)
-        ak_secure_free(buf, max);
-    if (fd >= 0)
-        close(fd);
-    return rc;
-}
-
-ak_err cn_read_file_secure(char **out, size_t *cap, const char *path, size_t max)
-{
-    size_t len = 0;
-    return read_file_len(out, cap, &len, path, max);
-}
-
 ak_err cn_config_load(cJSON **out, const char *path, char *err, size_t err_cap)
 {
     char *text = NULL;
     size_t cap = 0, len = 0;
-    ak_err rc = read_file_len(&text, &cap, &len, path, CN_CONFIG_MAX_BYTES);
+    ak_err rc = cn_rcfg_read_secure(&text, &cap, &len, path, CN_CONFIG_MAX_BYTES);
     *out = NULL;
     if (rc != AK_OK) {
         snprintf(err, err_cap, "cannot read config %s: %s", path, ak_strerror(rc));

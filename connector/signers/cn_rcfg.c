@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -291,4 +292,38 @@ int cn_rcfg_safe_id(const char *s, size_t max, int allow_slash)
             return 0;
     }
     return n > 0;
+}
+
+ak_err cn_rcfg_read_secure(char **out, size_t *cap, size_t *out_len, const char *path, size_t max)
+{
+    ak_err rc = AK_ERR_IO;
+    char *buf = NULL;
+    size_t len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0)
+        goto out;
+    if (st.st_size < 0 || (size_t)st.st_size >= max) {
+        rc = AK_ERR_LIMIT;
+        goto out;
+    }
+    buf = ak_secure_alloc(max);
+    if (buf == NULL) {
+        rc = AK_ERR_NOMEM;
+        goto out;
+    }
+    rc = cn_rcfg_read_fd(fd, buf, max, &len);
+    if (rc != AK_OK)
+        goto out;
+    *out = buf;
+    *cap = max;
+    *out_len = len;
+    buf = NULL;
+    rc = AK_OK;
+out:
+    if (buf != NULL)
+        ak_secure_free(buf, max);
+    if (fd >= 0)
+        close(fd);
+    return rc;
 }

@@ -26,6 +26,7 @@
 #include "cn_metrics.h"
 #include "cn_paymaster.h"
 #include "cn_rate.h"
+#include "cn_rcfg.h"
 #include "cn_rpc.h"
 #include "cn_signer_factory.h"
 #include "cn_signer_manager.h"
@@ -266,7 +267,7 @@ int main(int argc, char **argv)
     cn_paymaster *pm = NULL;
     cn_http *http = NULL;
     char *cert = NULL, *key = NULL;
-    size_t cert_cap = 0, key_cap = 0;
+    size_t cert_cap = 0, key_cap = 0, cert_len = 0, key_len = 0;
     sigset_t sigs;
 
     if (cn_options_parse(&o, argc, argv, err, sizeof(err)) != AK_OK) {
@@ -362,8 +363,9 @@ int main(int argc, char **argv)
         goto out;
     }
     if (s.tls_cert_file != NULL) {
-        if (cn_read_file_secure(&cert, &cert_cap, s.tls_cert_file, 256 * 1024) != AK_OK ||
-            cn_read_file_secure(&key, &key_cap, s.tls_key_file, 64 * 1024) != AK_OK) {
+        if (cn_rcfg_read_secure(&cert, &cert_cap, &cert_len, s.tls_cert_file, 256 * 1024) !=
+                AK_OK ||
+            cn_rcfg_read_secure(&key, &key_cap, &key_len, s.tls_key_file, 64 * 1024) != AK_OK) {
             cn_log(CN_LOG_ERROR, "cannot read the listener's TLS certificate or key", "cert",
                    s.tls_cert_file, "key", s.tls_key_file, (char *)NULL);
             goto out;

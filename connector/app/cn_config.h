@@ -116,7 +116,4 @@ AK_WUR ak_err cn_config_accounts(cn_settings *s, const cJSON *doc, char *err, si
 /* Validate doc and extract settings (borrowing from doc). */
 AK_WUR ak_err cn_config_settings(cn_settings *s, const cJSON *doc, char *err, size_t err_cap);
 
-/* Read a whole small file (<= max bytes) into secure memory: *out from ak_secure_alloc(*cap). */
-AK_WUR ak_err cn_read_file_secure(char **out, size_t *cap, const char *path, size_t max);
-
 #endif

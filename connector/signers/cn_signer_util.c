@@ -6,7 +6,8 @@
 #include <string.h>
 
 #include "ak_secmem.h"
-#include "cn_config.h"
+
+#include "cn_rcfg.h"
 #include "cn_secfile.h"
 
 ak_err cn_cfg_known(const cJSON *cfg, const char *const *known, const char *prefix, char *err,
@@ -66,7 +67,7 @@ ak_err cn_cfg_secret(char **out, size_t *cap, size_t *len, const cJSON *cfg, con
     const cJSON *f = cJSON_GetObjectItemCaseSensitive(cfg, file_key);
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(cfg, env_key);
     char *buf = NULL;
-    size_t bcap = 0;
+    size_t bcap = 0, blen = 0;
     *out = NULL;
     *cap = *len = 0;
     if (f != NULL && e != NULL) {
@@ -88,7 +89,7 @@ ak_err cn_cfg_secret(char **out, size_t *cap, size_t *len, const cJSON *cfg, con
     if (f != NULL) {
         if (cn_secret_file_check(f->valuestring, err, err_cap) != AK_OK)
             return AK_ERR_CONFIG;
-        ak_err rc = cn_read_file_secure(&buf, &bcap, f->valuestring, max + 2);
+        ak_err rc = cn_rcfg_read_secure(&buf, &bcap, &blen, f->valuestring, max + 2);
         if (rc != AK_OK) {
             snprintf(err, err_cap, "%s.%s: cannot read %s: %s", prefix, file_key, f->valuestring,
                      ak_strerror(rc));
