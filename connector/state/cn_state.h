@@ -5,7 +5,8 @@
  *
  * Two backends with the same semantics (one test suite runs against both):
  *   - "memory" (the default): in this process only, a mutex and bounded tables; right for a
- *     single connector, nothing to run.
+ *     single connector, nothing to run. Each memory handle is its own state: open one per
+ *     process.
  *   - "postgres": PostgreSQL through libpq, shared by every replica. Each operation is one
  *     round trip on a pooled connection (a prepared single atomic statement, or a PL/pgSQL
  *     function that takes a row lock first), so concurrent callers on any replica never
