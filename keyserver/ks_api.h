@@ -25,6 +25,8 @@
 #include "ks_audit.h"
 #include "ks_config.h"
 #include "ks_metrics.h"
+#include "ks_policy_req.h"
+#include "ks_policy_window.h"
 #include "ks_rate.h"
 #include "ks_tls.h"
 #include "p11_token.h"
@@ -36,7 +38,8 @@ typedef struct {
     p11_token *tok;
     p11_key **keys; /* cfg->n_keys handles, same order as cfg->keys */
     ks_audit *audit;
-    ks_rate *rate; /* per-client rate limits (NULL: none) */
+    ks_rate *rate;     /* per-client rate limits (NULL: none) */
+    ks_window *window; /* cumulative caps (NULL: none configured) */
     ks_metrics metrics;
 } ks_ctx;
 

@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "ak_err.h"
+#include "ak_intent.h"
 #include "rt_audit.h"
 
 #define KS_AUDIT_FIELD_MAX       RT_AUDIT_FIELD_MAX
@@ -38,8 +39,12 @@ typedef struct {
     size_t digest_len; /* 32 bytes normally; NULL if none */
     const char *request_id;
     size_t request_id_len; /* may be NULL */
-    const char *outcome;   /* "signed", "refused", "refused_client", "refused_rate", "hsm_error" */
+    const char *outcome;   /* "signed", "refused", "refused_client", "refused_rate", "hsm_error",
+                              "refused_policy", "digest_mismatch" */
     uint64_t latency_us;
+    const ak_intent *intent; /* the decoded intent, or NULL (a digest-only request) */
+    const uint8_t *from;     /* the key's address (20 bytes) or NULL */
+    const char *rule;        /* the policy rule of a refused_policy record, or NULL */
 } ks_audit_rec;
 
 /* interval_ms == 0: fdatasync every record before returning; otherwise every interval_ms. */

@@ -8,10 +8,6 @@
 #include "ak_addr.h"
 #include "ak_permit.h"
 
-static const char *const KIND_NAMES[AK_INTENT_COUNT] = {
-    "eth_transaction",   "eip191_message",        "eip712_typed_data",
-    "erc4337_paymaster", "eip7702_authorization", "op_block_payload"};
-
 __attribute__((format(printf, 3, 4))) static int refuse(ak_policy_verdict *v, const char *rule,
                                                         const char *fmt, ...)
 {
@@ -34,19 +30,7 @@ void ak_policy_init(ak_policy *p)
     memset(p, 0, sizeof *p);
     p->kinds = AK_INTENT_ALL;
     p->allow_create = 1;
-}
-
-const char *ak_intent_kind_name(ak_intent_kind k)
-{
-    return (unsigned)k < AK_INTENT_COUNT ? KIND_NAMES[k] : NULL;
-}
-
-int ak_intent_kind_parse(const char *s)
-{
-    for (int i = 0; i < AK_INTENT_COUNT; i++)
-        if (strcmp(s, KIND_NAMES[i]) == 0)
-            return i;
-    return -1;
+    p->raw_digest = 1;
 }
 
 int ak_policy_limited(const ak_policy *p)
