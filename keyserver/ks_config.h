@@ -45,8 +45,8 @@ typedef struct {
     /* "policies": {key id: policy}: replaces the key's policy for this client, except the
      * key's cumulative_cap (one running total per key, whoever signs) */
     size_t n_policies;
-    uint32_t *policy_key;  /* indexes into ks_config.keys (heap) */
-    ak_policy **policies;  /* (heap, each freed with ks_policy_free) */
+    uint32_t *policy_key; /* indexes into ks_config.keys (heap) */
+    ak_policy **policies; /* (heap, each freed with ks_policy_free) */
 } ks_client_cfg;
 
 typedef enum { KS_FSYNC_ALWAYS = 0, KS_FSYNC_INTERVAL = 1 } ks_fsync_mode;

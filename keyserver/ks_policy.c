@@ -132,8 +132,8 @@ static ak_err parse_selectors(ak_policy *p, const cJSON *v, const char *where, c
             return pfail(msg, cap, "%s.allowed_selectors.%.64s: not an address", where, t->string);
         for (size_t j = 0; j < first; j++)
             if (memcmp(p->selector_to[j], to, 20) == 0)
-                return pfail(msg, cap, "%s.allowed_selectors.%.64s: destination given twice",
-                             where, t->string);
+                return pfail(msg, cap, "%s.allowed_selectors.%.64s: destination given twice", where,
+                             t->string);
         if (!cJSON_IsArray(t) || cJSON_GetArraySize(t) < 1)
             return pfail(msg, cap, "%s.allowed_selectors.%.64s: a non-empty array of selectors",
                          where, t->string);
@@ -141,8 +141,8 @@ static ak_err parse_selectors(ak_policy *p, const cJSON *v, const char *where, c
         {
             size_t i = p->n_selectors;
             if (i == AK_POLICY_MAX_SELECTORS)
-                return pfail(msg, cap, "%s.allowed_selectors: more than %d selectors in all",
-                             where, AK_POLICY_MAX_SELECTORS);
+                return pfail(msg, cap, "%s.allowed_selectors: more than %d selectors in all", where,
+                             AK_POLICY_MAX_SELECTORS);
             if (!cJSON_IsString(s) || strlen(s->valuestring) != 10 ||
                 ak_hex_decode_exact(p->selector[i], 4, s->valuestring, 10) != AK_OK)
                 return pfail(msg, cap, "%s.allowed_selectors.%.64s[%zu]: \"0x\" + 8 hex digits",
@@ -159,8 +159,9 @@ static ak_err parse_domain(ak_policy_domain *d, const cJSON *o, const char *wher
 {
     const cJSON *m;
     if (!cJSON_IsObject(o) || cJSON_GetArraySize(o) < 1)
-        return pfail(msg, cap, "%s.allowed_domains[%zu]: an object with name, chainId or "
-                               "verifyingContract",
+        return pfail(msg, cap,
+                     "%s.allowed_domains[%zu]: an object with name, chainId or "
+                     "verifyingContract",
                      where, i);
     cJSON_ArrayForEach(m, o)
     {
@@ -178,9 +179,8 @@ static ak_err parse_domain(ak_policy_domain *d, const cJSON *o, const char *wher
         } else if (strcmp(m->string, "verifyingContract") == 0) {
             if (!cJSON_IsString(m) || ak_addr_parse(d->verifying_contract, m->valuestring,
                                                     strlen(m->valuestring)) != AK_OK)
-                return pfail(msg, cap,
-                             "%s.allowed_domains[%zu].verifyingContract: not an address", where,
-                             i);
+                return pfail(msg, cap, "%s.allowed_domains[%zu].verifyingContract: not an address",
+                             where, i);
             d->has_verifying_contract = 1;
         } else {
             return pfail(msg, cap, "%s.allowed_domains[%zu].%.64s: unknown field", where, i,
@@ -266,9 +266,9 @@ static const char *const KNOWN[] = {"raw_digest",
 
 static ak_err parse_bools(ak_policy *p, const cJSON *obj, const char *where, char *msg, size_t cap)
 {
-    static const char *const names[] = {
-        "raw_digest", "allow_chain_id_zero_authorization", "allow_unjudged_typed_data",
-        "allow_hash_like_messages", "allow_typed_data_without_chain_id"};
+    static const char *const names[] = {"raw_digest", "allow_chain_id_zero_authorization",
+                                        "allow_unjudged_typed_data", "allow_hash_like_messages",
+                                        "allow_typed_data_without_chain_id"};
     int *const dst[] = {&p->raw_digest, &p->allow_auth_chain_zero, &p->allow_unjudged_typed_data,
                         &p->allow_hash_like_messages, &p->allow_typed_data_without_chain_id};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {

@@ -16,7 +16,8 @@ typedef struct {
     pthread_mutex_t mu;
     ak_u256 cap;
     uint64_t bucket_ms;
-    uint64_t epoch[KS_WINDOW_BUCKETS]; /* epoch (time / bucket_ms) the bucket holds, +1 (0: empty) */
+    uint64_t
+        epoch[KS_WINDOW_BUCKETS]; /* epoch (time / bucket_ms) the bucket holds, +1 (0: empty) */
     ak_u256 sum[KS_WINDOW_BUCKETS];
 } key_window;
 

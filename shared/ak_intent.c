@@ -75,8 +75,8 @@ static ak_err check_members(const cJSON *obj, ak_intent_kind k, char *why, size_
     }
     for (size_t i = 0; MEMBERS[k][i] != NULL; i++)
         if (cJSON_GetObjectItemCaseSensitive(obj, MEMBERS[k][i]) == NULL)
-            return bad(AK_ERR_JSON, why, cap, "intent.%s: missing (required for %s)",
-                       MEMBERS[k][i], KIND_NAMES[k]);
+            return bad(AK_ERR_JSON, why, cap, "intent.%s: missing (required for %s)", MEMBERS[k][i],
+                       KIND_NAMES[k]);
     return AK_OK;
 }
 
@@ -104,8 +104,9 @@ static ak_err get_bytes(uint8_t **out, size_t *out_len, const cJSON *obj, const 
         return bad(n < 2 ? AK_ERR_HEX : AK_ERR_LIMIT, why, cap,
                    "intent.%s: 0x hex of at most %zu bytes", name, max);
     if (n == 2)
-        return s[0] == '0' && s[1] == 'x' ? AK_OK
-                                          : bad(AK_ERR_HEX, why, cap, "intent.%s: not 0x hex", name);
+        return s[0] == '0' && s[1] == 'x'
+                   ? AK_OK
+                   : bad(AK_ERR_HEX, why, cap, "intent.%s: not 0x hex", name);
     *out = malloc((n - 2) / 2);
     if (*out == NULL)
         return AK_ERR_NOMEM;
@@ -118,8 +119,7 @@ static ak_err get_bytes(uint8_t **out, size_t *out_len, const cJSON *obj, const 
     return AK_OK;
 }
 
-static ak_err get_quantity(ak_u256 *out, const cJSON *obj, const char *name, char *why,
-                           size_t cap)
+static ak_err get_quantity(ak_u256 *out, const cJSON *obj, const char *name, char *why, size_t cap)
 {
     size_t n = 0;
     const char *s = str_of(obj, name, &n);
@@ -161,8 +161,8 @@ static ak_err get_hash(uint8_t out[32], const cJSON *obj, const char *name, char
 
 static ak_err parse_tx(ak_intent *in, const cJSON *obj, char *why, size_t cap)
 {
-    ak_err e = get_bytes(&in->payload, &in->payload_len, obj, "payload", AK_TX_MAX_ENCODED, why,
-                         cap);
+    ak_err e =
+        get_bytes(&in->payload, &in->payload_len, obj, "payload", AK_TX_MAX_ENCODED, why, cap);
     if (e != AK_OK)
         return e;
     if (in->payload == NULL)
@@ -278,8 +278,8 @@ ak_err ak_intent_parse(ak_intent *out, const cJSON *obj, char *why, size_t why_c
         e = parse_tx(out, obj, why, why_cap);
         break;
     case AK_INTENT_EIP191_MESSAGE:
-        e = get_bytes(&out->message, &out->message_len, obj, "message", AK_INTENT_MAX_MESSAGE,
-                      why, why_cap);
+        e = get_bytes(&out->message, &out->message_len, obj, "message", AK_INTENT_MAX_MESSAGE, why,
+                      why_cap);
         if (e == AK_OK)
             ak_eip191_hash(out->digest, out->message, out->message_len);
         break;

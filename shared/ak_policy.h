@@ -62,8 +62,8 @@
 #include "ak_tx.h"
 #include "ak_u256.h"
 
-#define AK_POLICY_MAX_TO     256
-#define AK_POLICY_MAX_TOKENS 64
+#define AK_POLICY_MAX_TO        256
+#define AK_POLICY_MAX_TOKENS    64
 #define AK_POLICY_MAX_CHAINS    64
 #define AK_POLICY_MAX_SELECTORS 256 /* (destination, selector) pairs */
 #define AK_POLICY_MAX_DOMAINS   32
@@ -91,7 +91,7 @@ typedef struct {
     int allow_hash_like_messages;
     int allow_typed_data_without_chain_id;
     /* issue 11: the key server's rules over intents (ak_policy_intent_ok) */
-    int raw_digest; /* 1 (default): digest-only requests allowed */
+    int raw_digest;  /* 1 (default): digest-only requests allowed */
     size_t n_chains; /* 0: any chain */
     ak_u256 chains[AK_POLICY_MAX_CHAINS];
     size_t n_selectors;
