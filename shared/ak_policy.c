@@ -137,6 +137,12 @@ static int grant_ok(const ak_policy *p, const ak_permit *pm, const ak_permit_gra
 int ak_policy_typed_ok(const ak_policy *p, const cJSON *typed_data, const ak_eip712_result *h,
                        ak_policy_verdict *v)
 {
+    return ak_policy_typed_ok_ex(p, typed_data, h, 0, v);
+}
+
+int ak_policy_typed_ok_ex(const ak_policy *p, const cJSON *typed_data, const ak_eip712_result *h,
+                          int domain_listed, ak_policy_verdict *v)
+{
     ak_permit pm;
     if (!ak_policy_kind_ok(p, AK_INTENT_EIP712_TYPED_DATA, v))
         return 0;
@@ -148,7 +154,7 @@ int ak_policy_typed_ok(const ak_policy *p, const cJSON *typed_data, const ak_eip
         return 1;
     ak_err rc = ak_permit_decode(&pm, typed_data);
     if (rc != AK_OK || pm.kind == AK_PERMIT_NONE) {
-        if (p->allow_unjudged_typed_data)
+        if (p->allow_unjudged_typed_data || (domain_listed && rc == AK_OK))
             return 1;
         if (rc != AK_OK)
             return refuse(v, "typed_data_not_judged",

@@ -31,7 +31,8 @@
  *                            data, a plain transfer, is judged by the value rules only)
  *   domain_not_allowed       typed data whose domain matches no allowed_domains entry (each
  *                            entry: the members it sets - name, chainId, verifyingContract -
- *                            must be equal; the domain must set each of them)
+ *                            must be equal; the domain must set each of them). A listed domain
+ *                            counts as judged: typed_data_not_judged does not apply to it
  *   delegate_not_allowed     an EIP-7702 delegate (authorization, or a type-4 transaction's
  *                            tuples are not judged here: they are signed by their authorities)
  *                            not in allowed_delegates
@@ -125,6 +126,10 @@ int ak_policy_message_ok(const ak_policy *p, const uint8_t *msg, size_t len, ak_
 /* typed_data: the object that was hashed into *h (ak_eip712_hash succeeded on it). */
 int ak_policy_typed_ok(const ak_policy *p, const cJSON *typed_data, const ak_eip712_result *h,
                        ak_policy_verdict *v);
+/* The same; domain_listed: the domain matched an allowed_domains entry, so typed data that is
+ * not a permit structure counts as judged by the operator (no typed_data_not_judged). */
+int ak_policy_typed_ok_ex(const ak_policy *p, const cJSON *typed_data, const ak_eip712_result *h,
+                          int domain_listed, ak_policy_verdict *v);
 
 /* Digest-only requests (no intent): refused when raw_digest is off. */
 int ak_policy_raw_ok(const ak_policy *p, ak_policy_verdict *v);

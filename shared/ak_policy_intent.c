@@ -134,7 +134,9 @@ int ak_policy_intent_ok(const ak_policy *p, const ak_intent *in, ak_policy_verdi
     case AK_INTENT_EIP191_MESSAGE:
         return ak_policy_message_ok(p, in->message, in->message_len, v);
     case AK_INTENT_EIP712_TYPED_DATA:
-        return ak_policy_typed_ok(p, in->typed_data, &in->td, v) && domain_ok(p, in, v);
+        /* an operator-listed domain is judged; a permit in it is still judged by its grants */
+        return domain_ok(p, in, v) &&
+               ak_policy_typed_ok_ex(p, in->typed_data, &in->td, p->n_domains > 0, v);
     case AK_INTENT_ERC4337_PAYMASTER:
         return 1;
     case AK_INTENT_EIP7702_AUTHORIZATION:
