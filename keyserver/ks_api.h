@@ -4,7 +4,9 @@
  * ks_api_handle() takes one complete request (method, path, key_id query argument, body) from
  * a client whose certificate already verified (ks_tls_conn) and produces the status and JSON
  * body: POST /sign (single and {"requests":[...]} batch), GET|POST /pubkey, GET|POST /health,
- * GET /metrics. Errors are {"error":{"code":"<snake_case>","message":"..."}}; a key the client
+ * GET /metrics. A sign item may carry an intent instead of (or besides) its digest: the digest
+ * is then recomputed, judged by the key's policy and reserved against its cumulative cap
+ * (ks_policy_req.h) before any HSM call; GET /health lists the intent kinds. Errors are {"error":{"code":"<snake_case>","message":"..."}}; a key the client
  * may not use and a key that does not exist give the same 403 (same code, same message, same
  * audit outcome), so a client cannot probe for key ids. A body with a NUL (raw or \u0000) or a
  * key repeated in one object is 400 invalid_json (ak_json.h). Every signing decision is audited

@@ -6,7 +6,11 @@
  * One JSON line per signing decision (signed or refused):
  *   {"seq":N,"time":"<RFC 3339 UTC, ms>","client_cn":"..","client_fp":"<sha256 hex>",
  *    "key_id":"..","digest":"<hex>","request_id":"..","outcome":"..","latency_us":N,
+ *    [,"rule":".."][,"from":"0x<key address>"][,"intent":{"kind":..,...}],
  *    "prev":"<hex SHA-256 of the previous line's bytes, without its newline>"}
+ * "rule" names the policy rule of a refused_policy record; "intent" is the decoded intent of
+ * the request (issue 11; docs/keyserver.md lists its members per kind). A transaction's
+ * "value" (decimal wei) in it is what ks_policy_window replays at start-up.
  * Deleting lines at the END leaves a valid shorter chain: only an anchor kept elsewhere (the
  * optional anchor file, or the last seq and hash that `anode-keytool audit-verify` prints and the
  * key server logs at shutdown) shows it.

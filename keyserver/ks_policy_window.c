@@ -150,21 +150,39 @@ void ks_window_used(ks_window *w, long key, ak_u256 *out)
     pthread_mutex_unlock(&k->mu);
 }
 
-/* "YYYY-MM-DDTHH:MM:SS.mmmZ" -> ms since the epoch; 0 if it does not read. */
+/* n decimal digits at s (no sign); -1 if any is not a digit. */
+static long digits(const char *s, int n)
+{
+    long v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ" (rt_audit's form) -> ms since the epoch; 0 if it does not read. */
 static uint64_t record_ms(const char *s)
 {
     struct tm tm;
-    unsigned ms = 0;
-    int used = 0;
-    memset(&tm, 0, sizeof tm);
-    if (sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d.%3uZ%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
-               &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms, &used) != 7 ||
-        used != 24 || s[used] != '\0')
+    if (strlen(s) != 24 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+        s[16] != ':' || s[19] != '.' || s[23] != 'Z')
         return 0;
-    tm.tm_year -= 1900;
-    tm.tm_mon -= 1;
+    long y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2), h = digits(s + 11, 2);
+    long mi = digits(s + 14, 2), se = digits(s + 17, 2), ms = digits(s + 20, 3);
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
+        se < 0 || se > 60 || ms < 0)
+        return 0;
+    memset(&tm, 0, sizeof tm);
+    tm.tm_year = (int)(y - 1900);
+    tm.tm_mon = (int)(mo - 1);
+    tm.tm_mday = (int)d;
+    tm.tm_hour = (int)h;
+    tm.tm_min = (int)mi;
+    tm.tm_sec = (int)se;
     time_t t = timegm(&tm);
-    return t > 0 ? (uint64_t)t * 1000u + ms : 0;
+    return t > 0 ? (uint64_t)t * 1000u + (uint64_t)ms : 0;
 }
 
 /* One audit line: a signed record of a capped key with an intent value is added. */

@@ -52,8 +52,12 @@ __attribute__((format(printf, 4, 5))) static ak_err bad(ak_err e, char *why, siz
 static void safe_name(char out[52], const char *s)
 {
     size_t m = 0;
-    for (; s != NULL && *s && m < 48; s++)
-        out[m++] = (*s < 0x20 || *s > 0x7e || *s == '"' || *s == '\\') ? '?' : *s;
+    for (; s != NULL && *s && m < 48; s++) {
+        char c = *s;
+        if (c < 0x20 || c > 0x7e || c == '"' || c == '\\')
+            c = '?';
+        out[m++] = c;
+    }
     out[m] = '\0';
 }
 

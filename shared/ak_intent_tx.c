@@ -159,7 +159,8 @@ ak_err ak_intent_tx_decode(ak_tx *tx, const uint8_t *payload, size_t len)
     if (again == NULL)
         return AK_ERR_NOMEM;
     err = ak_tx_signing_payload(again, len + 1, &out_len, &t);
-    if (err == AK_ERR_BUFFER || (err == AK_OK && (out_len != len || memcmp(again, payload, len))))
+    if (err == AK_ERR_BUFFER ||
+        (err == AK_OK && (out_len != len || memcmp(again, payload, len) != 0)))
         err = AK_ERR_TX;
     free(again);
     if (err == AK_OK)

@@ -132,7 +132,8 @@ static void test_vectors(void)
         CHECK_EQ_INT(ak_intent_parse(&again, enc, why, sizeof why), AK_OK);
         CHECK_MEM(again.digest, want, 32);
         CHECK_EQ_INT(again.kind, in.kind);
-        if (in.kind == AK_INTENT_ETH_TRANSACTION) {
+        if (e == AK_OK && in.kind == AK_INTENT_ETH_TRANSACTION && in.payload != NULL &&
+            again.payload != NULL) {
             CHECK(again.payload_len == in.payload_len);
             CHECK_MEM(again.payload, in.payload, in.payload_len);
         }
