@@ -7,7 +7,8 @@
  * GET /metrics. A sign item may carry an intent instead of (or besides) its digest: the digest
  * is then recomputed, judged by the key's policy and reserved against its cumulative cap
  * (ks_policy_req.h) before any HSM call; GET /health lists the intent kinds. Errors are
- * {"error":{"code":"<snake_case>","message":"..."}}; a key the client may not use and a key that does not exist give the same 403 (same code, same message, same
+ * {"error":{"code":"<snake_case>","message":"..."}}; a key the client may not use and a key
+ * that does not exist give the same 403 (same code, same message, same
  * audit outcome), so a client cannot probe for key ids. A body with a NUL (raw or \u0000) or a
  * key repeated in one object is 400 invalid_json (ak_json.h). Every signing decision is audited
  * before the reply is produced; if the audit record cannot be written the reply is 503 and
