@@ -11,14 +11,17 @@
 
 #include "rt_audit.h"
 
+/* A value counts while its epoch is at most KS_WINDOW_BUCKETS epochs old: KS_WINDOW_BUCKETS + 1
+ * epochs live at once, one slot each. */
+#define SLOTS (KS_WINDOW_BUCKETS + 1)
+
 typedef struct {
     int on;
     pthread_mutex_t mu;
     ak_u256 cap;
     uint64_t bucket_ms;
-    uint64_t
-        epoch[KS_WINDOW_BUCKETS]; /* epoch (time / bucket_ms) the bucket holds, +1 (0: empty) */
-    ak_u256 sum[KS_WINDOW_BUCKETS];
+    uint64_t epoch[SLOTS]; /* epoch (time / bucket_ms) the slot holds, +1 (0: empty) */
+    ak_u256 sum[SLOTS];
 } key_window;
 
 struct ks_window {
@@ -77,11 +80,11 @@ void ks_window_free(ks_window *w)
 static void used_at(const key_window *k, uint64_t e, ak_u256 *out)
 {
     ak_u256_from_u64(out, 0);
-    for (size_t i = 0; i < KS_WINDOW_BUCKETS; i++) {
+    for (size_t i = 0; i < SLOTS; i++) {
         uint64_t be = k->epoch[i];
-        /* live: the bucket's epoch is within the last KS_WINDOW_BUCKETS epochs, or ahead of
-         * now (the wall clock was set back: still counted, never forgotten early) */
-        if (be == 0 || (be - 1 <= e && e - (be - 1) >= KS_WINDOW_BUCKETS))
+        /* live: at most KS_WINDOW_BUCKETS epochs old (so never less than the window whatever
+         * the alignment), or ahead of now (the wall clock was set back: still counted) */
+        if (be == 0 || (be - 1 <= e && e - (be - 1) > KS_WINDOW_BUCKETS))
             continue;
         if (ak_u256_add(out, out, &k->sum[i]) != AK_OK) {
             memset(out, 0xff, sizeof *out); /* saturate: over any cap */
@@ -93,7 +96,7 @@ static void used_at(const key_window *k, uint64_t e, ak_u256 *out)
 /* Add value at epoch e (under k->mu); a sum that would overflow saturates. */
 static void add_at(key_window *k, uint64_t e, const ak_u256 *value)
 {
-    size_t i = (size_t)(e % KS_WINDOW_BUCKETS);
+    size_t i = (size_t)(e % SLOTS);
     if (k->epoch[i] < e + 1) { /* an older epoch's slot is recycled; a newer one kept */
         k->epoch[i] = e + 1;
         ak_u256_from_u64(&k->sum[i], 0);
@@ -131,7 +134,7 @@ void ks_window_release(ks_window *w, const ks_window_ticket *t)
     if (w == NULL || t->key < 0 || (size_t)t->key >= w->n || !w->k[t->key].on)
         return;
     key_window *k = &w->k[t->key];
-    size_t i = (size_t)(t->epoch % KS_WINDOW_BUCKETS);
+    size_t i = (size_t)(t->epoch % SLOTS);
     pthread_mutex_lock(&k->mu);
     /* the bucket may have been recycled since: then the value has expired anyway */
     if (k->epoch[i] == t->epoch + 1 && ak_u256_sub(&k->sum[i], &k->sum[i], &t->value) != AK_OK)
@@ -210,7 +213,7 @@ static int replay_line(ks_window *w, const char *line, size_t len, uint64_t now)
         t = now;
     key_window *kw = &w->k[k];
     uint64_t e = t / kw->bucket_ms, en = now / kw->bucket_ms;
-    if (en - e >= KS_WINDOW_BUCKETS)
+    if (en - e > KS_WINDOW_BUCKETS)
         goto out; /* already out of the window */
     pthread_mutex_lock(&kw->mu);
     add_at(kw, e, &value);

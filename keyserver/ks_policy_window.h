@@ -4,16 +4,16 @@
  * requests can never together pass the cap, not by one wei) and released if the HSM fails.
  *
  * A key's window is cut into KS_WINDOW_BUCKETS buckets of ceil(window_ms / KS_WINDOW_BUCKETS)
- * ms; a value counts from the moment it is reserved until its whole bucket is older than the
- * window: between window and window + one bucket (at most 0.1 % longer), never shorter, so the
- * cap may hold back a little longer than the window, never less.
+ * ms; a value counts from the moment it is reserved while its bucket is at most
+ * KS_WINDOW_BUCKETS buckets old: between window and window + two buckets (at most 0.2 % longer),
+ * never shorter, so the cap may hold back a little longer than the window, never less.
  *
  * No new store: ks_window_rebuild() replays the audit log at start-up (records with outcome
  * "signed" and an intent carrying "value"), with each record's own time, so a restart never
  * resets a cap. A record whose time is in the future (a clock set back) counts as now.
  *
  * Ownership: ks_window_open() allocates; ks_window_free() frees (NULL allowed).
- * Memory: KS_WINDOW_BUCKETS * 40 bytes per key that has a cumulative_cap.
+ * Memory: (KS_WINDOW_BUCKETS + 1) * 40 bytes per key that has a cumulative_cap.
  * Thread safety: reserve/release from any number of threads (one mutex per key).
  */
 #ifndef KS_POLICY_WINDOW_H
