@@ -364,25 +364,6 @@ static ak_err parse_overrides(const ks_config *c, ks_client_cfg *cl, const cJSON
     return AK_OK;
 }
 
-const ak_policy *ks_config_policy(const ks_config *c, long client, long k)
-{
-    static ak_policy dflt;
-    static int dflt_init; /* set once, before any thread: ks_config_load calls us */
-    if (!dflt_init) {
-        ak_policy_init(&dflt);
-        dflt_init = 1;
-    }
-    if (k < 0 || (size_t)k >= c->n_keys)
-        return &dflt;
-    if (client >= 0 && (size_t)client < c->n_clients) {
-        const ks_client_cfg *cl = &c->clients[client];
-        for (size_t i = 0; i < cl->n_policies; i++)
-            if ((long)cl->policy_key[i] == k)
-                return cl->policies[i];
-    }
-    return c->keys[k].policy != NULL ? c->keys[k].policy : &dflt;
-}
-
 static ak_err parse_clients(ks_config *c, const cJSON *root, char *msg, size_t cap)
 {
     const cJSON *cls, *it, *k;
@@ -633,7 +614,6 @@ ak_err ks_config_load(ks_config **out, const char *path, char *msg, size_t msg_c
         (err = get_bool(&c->allow_insecure_secret_files, root, "allow_insecure_secret_files", 0,
                         msg, msg_cap)) != AK_OK)
         goto out;
-    (void)ks_config_policy(c, -1, -1); /* the static default, set before any thread runs */
     *out = c;
     c = NULL;
 out:

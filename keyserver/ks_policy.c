@@ -9,6 +9,7 @@
 #include "ak_addr.h"
 #include "ak_hex.h"
 #include "ak_json.h"
+#include "ks_config.h"
 
 #define MAX_SAFE_INT 9007199254740991.0
 
@@ -377,4 +378,19 @@ out:
 void ks_policy_free(ak_policy *p)
 {
     free(p);
+}
+
+const ak_policy *ks_config_policy(const ks_config *c, long client, long k)
+{
+    /* ak_policy_init's default: every kind, creation allowed, digest-only requests allowed */
+    static const ak_policy dflt = {.kinds = AK_INTENT_ALL, .allow_create = 1, .raw_digest = 1};
+    if (k < 0 || (size_t)k >= c->n_keys)
+        return &dflt;
+    if (client >= 0 && (size_t)client < c->n_clients) {
+        const ks_client_cfg *cl = &c->clients[client];
+        for (size_t i = 0; i < cl->n_policies; i++)
+            if ((long)cl->policy_key[i] == k)
+                return cl->policies[i];
+    }
+    return c->keys[k].policy != NULL ? c->keys[k].policy : &dflt;
 }
