@@ -1,7 +1,8 @@
 // ks_intent_tool.js - the independent side of test_ks_intent.sh: builds intents with ethers v6
 // and checks the key server's signatures against the digest ETHERS computes from the same intent
 // (never the key server's own). Usage:
-//   node ks_intent_tool.js tx TYPE CHAIN_ID TO VALUE_WEI [DATA]  -> intent JSON (eth_transaction)
+//   node ks_intent_tool.js tx TYPE CHAIN_ID TO VALUE_WEI [DATA]  -> intent JSON (eth_transaction,
+//        types 0..4; type 3 with one blob hash, type 4 with one authorization signed by ethers)
 //   node ks_intent_tool.js typed NAME CHAIN_ID CONTRACT            -> intent JSON (eip712_typed_data)
 //   node ks_intent_tool.js digest INTENT_JSON                      -> base64 of ethers' digest
 //   node ks_intent_tool.js verify INTENT_JSON SIG_B64 ADDRESS      -> exit 0 if the DER signature
@@ -15,7 +16,13 @@ function txIntent(type, chainId, to, value, data) {
     value: BigInt(value), data: data || "0x" };
   if (t.type >= 2) { t.maxPriorityFeePerGas = 1000000000n; t.maxFeePerGas = 2000000000n; }
   else t.gasPrice = 1000000000n;
-  if (t.type === 1 || t.type === 2) t.accessList = [];
+  if (t.type >= 1) t.accessList = [];
+  if (t.type === 3) { t.maxFeePerBlobGas = 1n; t.blobVersionedHashes = ["0x01" + "ab".repeat(31)]; }
+  if (t.type === 4) {
+    const auth = { chainId: t.chainId, address: "0x" + "77".repeat(20), nonce: 0n };
+    const k = new ethers.SigningKey("0x" + "47".repeat(32));
+    t.authorizationList = [{ ...auth, signature: k.sign(ethers.hashAuthorization(auth)) }];
+  }
   return { kind: "eth_transaction", payload: ethers.Transaction.from(t).unsignedSerialized };
 }
 
@@ -42,6 +49,17 @@ function digestOf(intent) {
     }
     case "eip7702_authorization":
       return ethers.hashAuthorization({ chainId: BigInt(intent.chain_id), address: intent.address, nonce: BigInt(intent.nonce) });
+    case "erc4337_paymaster": { // VerifyingPaymaster v0.7 getHash, then toEthSignedMessageHash
+      const op = intent.user_operation, q = (x) => BigInt(x || 0);
+      const pack = (hi, lo) => ethers.concat([ethers.zeroPadValue(ethers.toBeHex(q(hi)), 16), ethers.zeroPadValue(ethers.toBeHex(q(lo)), 16)]);
+      const initCode = op.factory ? ethers.concat([op.factory, op.factoryData || "0x"]) : "0x";
+      const h = ethers.keccak256(ethers.AbiCoder.defaultAbiCoder().encode(
+        ["address", "uint256", "bytes32", "bytes32", "bytes32", "uint256", "uint256", "bytes32", "uint256", "address", "uint48", "uint48"],
+        [op.sender, q(op.nonce), ethers.keccak256(initCode), ethers.keccak256(op.callData), pack(op.verificationGasLimit, op.callGasLimit),
+          BigInt(pack(op.paymasterVerificationGasLimit, op.paymasterPostOpGasLimit)), q(op.preVerificationGas),
+          pack(op.maxPriorityFeePerGas, op.maxFeePerGas), q(intent.chain_id), intent.paymaster, q(intent.valid_until), q(intent.valid_after)]));
+      return ethers.hashMessage(ethers.getBytes(h));
+    }
     case "op_block_payload":
       return ethers.keccak256(ethers.concat([intent.domain, ethers.zeroPadValue(ethers.toBeHex(BigInt(intent.chain_id)), 32),
         intent.payload_hash]));

@@ -199,13 +199,17 @@ signed_ok "allowed type-2 transfer (1 ETH)" key-locked "$("${TOOL[@]}" tx 2 3133
 signed_ok "allowed token transfer (selector listed)" key-locked "$("${TOOL[@]}" tx 2 31337 $T 0 "$TRANSFER")"
 signed_ok "allowed legacy EIP-155" key-locked "$("${TOOL[@]}" tx 0 31337 $A 5)"
 signed_ok "allowed type-1" key-locked "$("${TOOL[@]}" tx 1 31337 $A 0)"
+signed_ok "allowed type-3 (blob)" key-locked "$("${TOOL[@]}" tx 3 31337 $A 0)"
+signed_ok "allowed type-4 (set code)" key-locked "$("${TOOL[@]}" tx 4 31337 $A 0)"
 signed_ok "allowed typed data" key-locked "$("${TOOL[@]}" typed Anode 31337 $V)"
 signed_ok "allowed authorization" key-locked \
     "{\"kind\":\"eip7702_authorization\",\"chain_id\":\"0x7a69\",\"address\":\"$DLG\",\"nonce\":\"0x3\"}"
 signed_ok "allowed message" key-locked '{"kind":"eip191_message","message":"0x68656c6c6f"}'
 signed_ok "op block on a key without policy" key-open \
     '{"kind":"op_block_payload","domain":"0x0000000000000000000000000000000000000000000000000000000000000000","chain_id":"0xa","payload_hash":"0x1111111111111111111111111111111111111111111111111111111111111111"}'
-check "one HSM call per allowed intent" eq "$(metric anode_keyserver_hsm_sign_calls_total)" "$((calls0 + 8))"
+signed_ok "paymaster sponsorship on a key without policy" key-open \
+    '{"kind":"erc4337_paymaster","user_operation":{"sender":"0x3535353535353535353535353535353535353535","nonce":"0x5","callData":"0xb61d27f6","callGasLimit":"0x186a0","verificationGasLimit":"0x30d40","preVerificationGas":"0xc350","maxFeePerGas":"0x77359400","maxPriorityFeePerGas":"0x3b9aca00","paymasterVerificationGasLimit":"0x249f0","paymasterPostOpGasLimit":"0x0"},"entry_point":"0x0000000071727De22E5E9d8BAf0edAc6f37da032","paymaster":"0x2222222222222222222222222222222222222222","chain_id":"0x7a69","valid_until":"0x70dbd880","valid_after":"0x0"}'
+check "one HSM call per allowed intent" eq "$(metric anode_keyserver_hsm_sign_calls_total)" "$((calls0 + 11))"
 
 # ---- the mismatch test: an intent to A sent with the digest of a transaction to B --------------
 TO_A=$("${TOOL[@]}" tx 2 31337 $A 1)
