@@ -54,7 +54,6 @@ static void judge(const ak_intent *in)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const ak_intent zero;
     char why[AK_INTENT_WHY_MAX];
     ak_intent in, again;
     payload(data, size);
@@ -66,7 +65,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (strnlen(why, sizeof why) == sizeof why)
         abort();
     if (err != AK_OK) {
-        if (why[0] == '\0' || memcmp(&in, &zero, sizeof in) != 0 || err == AK_ERR_ARG)
+        /* cleared: nothing owned or borrowed left behind */
+        if (why[0] == '\0' || err == AK_ERR_ARG || in.kind != 0 || in.payload != NULL ||
+            in.message != NULL || in.typed_data != NULL || in.user_operation != NULL ||
+            in.op.call_data != NULL || in.op.factory_data != NULL || in.op.paymaster_data != NULL ||
+            in.op.signature != NULL)
             abort();
         cJSON_Delete(j);
         return 0;
