@@ -17,6 +17,8 @@
  * signature that recovers to another key, request id mismatch, slow server -> timeout).
  * Batching: max_inflight 1 and 2 (and batch_max 3) under 12 threads: every signature verifies,
  * fewer sign requests than signatures (a lone signature still goes alone).
+ * Request ids: the sign context's request_id travels in the /sign body (single and batch form)
+ * and reaches the key server's audit record (the real server) or the mock's last_request_id.
  * Also measures pool vs share connection reuse (printed, not asserted).
  */
 #include <arpa/inet.h>
@@ -659,6 +661,83 @@ static void test_batching(int port)
     }
 }
 
+/* 1 if the key server recorded rid: the real server's audit file, or the mock's last id. */
+static int server_saw_rid(int port, const char *rid)
+{
+    char path[512], line[4096], want[160];
+    int found = 0;
+    if (is_mock) {
+        cJSON *st = NULL;
+        get_json(port, "/__stats", &st);
+        const cJSON *r = cJSON_GetObjectItem(st, "last_request_id");
+        found = cJSON_IsString(r) && strcmp(r->valuestring, rid) == 0;
+        cJSON_Delete(st);
+        return found;
+    }
+    snprintf(path, sizeof path, "%s/audit-%d.log", dir, port);
+    snprintf(want, sizeof want, "\"request_id\":\"%s\"", rid);
+    for (int i = 0; i < 50 && !found; i++) { /* the record is written after the answer */
+        FILE *f = fopen(path, "r");
+        while (f != NULL && !found && fgets(line, sizeof line, f) != NULL)
+            found = strstr(line, want) != NULL && strstr(line, "\"outcome\":\"ok\"") != NULL;
+        if (f != NULL)
+            fclose(f);
+        if (!found)
+            usleep(100000);
+    }
+    return found;
+}
+
+typedef struct {
+    cn_signer *s;
+    char rid[32];
+    ak_err rc;
+} rid_arg;
+
+static void *rid_main(void *p)
+{
+    rid_arg *a = p;
+    uint8_t d[32];
+    ak_sig sig;
+    cn_sign_ctx ctx = {.method = "eth_sign", .request_id = a->rid};
+    rand_digest(d);
+    a->rc = cn_signer_sign_eth(a->s, &sig, d, &ctx);
+    return NULL;
+}
+
+/* The sign context's request_id reaches the key server, alone and inside a batch. */
+static void test_request_id(int port)
+{
+    cn_signer *s = NULL;
+    uint8_t d[32] = {5};
+    ak_sig sig;
+    cn_sign_ctx ctx = {.method = "eth_sign", .request_id = "rpc-7f3a.42"};
+    CHECK_EQ_INT(new_signer(&s, &port, 1, "\"batch_max\":8,\"max_inflight\":1"), AK_OK);
+    if (s == NULL)
+        return;
+    CHECK_EQ_INT(cn_signer_sign_eth(s, &sig, d, &ctx), AK_OK);
+    CHECK(server_saw_rid(port, "rpc-7f3a.42"));
+    /* 6 at once through one slot: most travel in a batch, each with its own id. */
+    pthread_t t[6];
+    rid_arg a[6];
+    for (int i = 0; i < 6; i++) {
+        a[i] = (rid_arg){.s = s};
+        snprintf(a[i].rid, sizeof a[i].rid, "rpc-batch-%d", i);
+        pthread_create(&t[i], NULL, rid_main, &a[i]);
+    }
+    int ok = 0;
+    for (int i = 0; i < 6; i++) {
+        pthread_join(t[i], NULL);
+        ok += a[i].rc == AK_OK;
+    }
+    CHECK_EQ_INT(ok, 6);
+    if (!is_mock) /* the mock keeps only the last id */
+        for (int i = 0; i < 6; i++)
+            CHECK(server_saw_rid(port, a[i].rid));
+    printf("request ids reach the key server%s\n", is_mock ? " (mock)" : "'s audit record");
+    cn_signer_free(s);
+}
+
 static void bench(int port)
 {
     const char *modes[] = {"\"connection_reuse\":\"pool\"", "\"connection_reuse\":\"share\""};
@@ -708,6 +787,7 @@ int main(int argc, char **argv)
     }
     test_share_mode(port);
     test_batching(port);
+    test_request_id(port);
     test_tls_refusals(port);
     test_config_errors(port);
     if (is_mock) {
