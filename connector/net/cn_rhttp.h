@@ -209,5 +209,8 @@ int64_t cn_rhttp_now_ms(void); /* the system clock's monotonic ms (rt_clock) */
  * cn_rhttp_now_ms): the caller then stops retrying.
  */
 int cn_rhttp_backoff(long *backoff, long max_ms, int64_t deadline);
+/* The same with the time left (ms) instead of a deadline: the client's own clock decides it. */
+int cn_rhttp_backoff_left(long *backoff, long max_ms, long left_ms);
+#define CN_RHTTP_BACKOFF_MAX_MS 1000 /* the client's cap; 50 ms is the first backoff */
 
 #endif

@@ -27,6 +27,7 @@
 #include "cn_secfile.h"
 #include "cn_keyless_http.h"
 #include "cn_metrics.h"
+#include "rt_clock.h"
 
 _Static_assert(CN_KEYLESS_MAX_URLS == CN_KH_MAX_URLS, "one URL limit");
 _Static_assert(CN_KEYLESS_COOLDOWN_MS == CN_KH_COOLDOWN_MS, "one cooldown");
@@ -86,16 +87,16 @@ typedef struct {
 #define set_err(err, cap, ...)                                                                     \
     ((err) != NULL && (cap) > 0 ? (void)snprintf((err), (cap), __VA_ARGS__) : (void)0)
 
+/* The one clock (rt_clock); the queue's condition variables wait on CLOCK_MONOTONIC, as it. */
 static int64_t now_us(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    const rt_clock *c = rt_clock_system();
+    return c->mono_ns(c->ctx) / 1000;
 }
 
 static int64_t now_ms(void)
 {
-    return now_us() / 1000;
+    return rt_clock_mono_ms(rt_clock_system());
 }
 
 /* Parse body as a JSON object; a non-200 status maps to its error. */

@@ -679,7 +679,7 @@ static int server_saw_rid(int port, const char *rid)
     for (int i = 0; i < 50 && !found; i++) { /* the record is written after the answer */
         FILE *f = fopen(path, "r");
         while (f != NULL && !found && fgets(line, sizeof line, f) != NULL)
-            found = strstr(line, want) != NULL && strstr(line, "\"outcome\":\"ok\"") != NULL;
+            found = strstr(line, want) != NULL && strstr(line, "\"outcome\":\"signed\"") != NULL;
         if (f != NULL)
             fclose(f);
         if (!found)
