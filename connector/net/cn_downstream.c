@@ -18,7 +18,6 @@ struct cn_downstream {
     char *url;
     long timeout_ms;
     size_t max_response;
-    struct curl_slist *headers;
 };
 
 static ak_err curl_post(void *ctx, const char *body, size_t len, long *status, char **resp,
@@ -29,7 +28,7 @@ static ak_err curl_post(void *ctx, const char *body, size_t len, long *status, c
     int64_t t0 = clk->mono_ns(clk->ctx);
     cn_rhttp_req q = {.method = "POST", .base = d->url, .path = "", .body = body, .body_len = len};
     /* The node's answer goes to the JSON-RPC layer whatever its status: nothing is retried. */
-    cn_rhttp_hooks hk = {.headers = d->headers, .check = cn_rhttp_accept_any};
+    cn_rhttp_hooks hk = {.check = cn_rhttp_accept_any};
     cn_rhttp_resp r;
     ak_err rc = cn_rhttp_resp_init_max(&r, d->max_response, 0);
     if (rc == AK_OK)
@@ -53,9 +52,9 @@ static ak_err curl_post(void *ctx, const char *body, size_t len, long *status, c
 
 ak_err cn_downstream_new(cn_downstream **out, const char *url, long timeout_ms, size_t max_response)
 {
+    static const char *const hdrs[] = {"Content-Type: application/json", "Expect:"};
     ak_err rc = AK_ERR_NOMEM;
     cn_downstream *d = calloc(1, sizeof(*d));
-    struct curl_slist *h = NULL;
     if (d == NULL)
         goto out;
     timeout_ms = timeout_ms > 0 ? timeout_ms : 30000;
@@ -63,20 +62,14 @@ ak_err cn_downstream_new(cn_downstream **out, const char *url, long timeout_ms, 
     cn_rhttp_opts o = {.timeout_ms = timeout_ms,
                        .connect_timeout_ms = timeout_ms < 5000 ? timeout_ms : 5000L,
                        .pool_size = POOL_MAX};
-    cn_rhttp_more m = {.allow_http = 1};
+    cn_rhttp_more m = {.allow_http = 1, .headers = hdrs, .n_headers = 2};
     d->timeout_ms = timeout_ms;
-    d->url = strdup(url);
     d->max_response = max_response;
-    h = curl_slist_append(NULL, "Content-Type: application/json");
-    if (d->url == NULL || h == NULL || (d->headers = curl_slist_append(h, "Expect:")) == NULL)
-        goto out;
-    h = NULL;
-    if ((rc = cn_rhttp_new_ext(&d->http, &o, &m)) != AK_OK)
+    if ((d->url = strdup(url)) == NULL || (rc = cn_rhttp_new_ext(&d->http, &o, &m)) != AK_OK)
         goto out;
     *out = d;
     d = NULL;
 out:
-    curl_slist_free_all(h);
     cn_downstream_free(d);
     return rc;
 }
@@ -86,7 +79,6 @@ void cn_downstream_free(cn_downstream *d)
     if (d == NULL)
         return;
     cn_rhttp_free(d->http);
-    curl_slist_free_all(d->headers);
     free(d->url);
     free(d);
 }

@@ -32,6 +32,9 @@ struct cn_rhttp {
     pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
     fo_url urls[CN_RHTTP_MAX_URLS];
     size_t n_urls;
+    struct curl_slist *headers; /* cn_rhttp_more.headers; may hold secret_line */
+    char *secret_line;          /* locked memory, or NULL */
+    size_t secret_cap;
     /* The prober (cn_rhttp_start_prober). */
     char *probe_path;
     pthread_t prober;
@@ -199,7 +202,7 @@ static AK_WUR ak_err http_once(cn_rhttp *h, const cn_rhttp_req *q, const cn_rhtt
                                const char *base, long timeout_ms, cn_rhttp_resp *r, int *retry)
 {
     char url[CN_RHTTP_URL_MAX + 1];
-    struct curl_slist *hdrs = q->headers_fn ? NULL : k->headers;
+    struct curl_slist *hdrs = q->headers_fn ? NULL : k->headers ? k->headers : h->headers;
     ak_err rc = AK_ERR_INTERNAL;
     CURL *c = handle_get(h);
     int post = strcmp(q->method, "POST") == 0;
@@ -414,6 +417,37 @@ static AK_WUR ak_err share_new(cn_rhttp *h)
     return AK_OK;
 }
 
+/* The client's header lines; the secret one is built in locked memory and swapped in for the
+ * placeholder curl_slist_append copied, so the list holds the only copy. */
+static AK_WUR ak_err headers_new(cn_rhttp *h, const cn_rhttp_more *m)
+{
+    struct curl_slist *l;
+    for (size_t i = 0; i < m->n_headers; i++) {
+        if ((l = curl_slist_append(h->headers, m->headers[i])) == NULL)
+            return AK_ERR_NOMEM;
+        h->headers = l;
+    }
+    if (m->secret_prefix == NULL)
+        return AK_OK;
+    size_t pl = strlen(m->secret_prefix);
+    if (m->secret == NULL || m->secret_len > 8192 || memchr(m->secret, '\n', m->secret_len) ||
+        memchr(m->secret, '\r', m->secret_len))
+        return AK_ERR_ARG;
+    h->secret_cap = pl + m->secret_len + 1;
+    if ((h->secret_line = ak_secure_alloc(h->secret_cap)) == NULL ||
+        (l = curl_slist_append(h->headers, "X-Placeholder: x")) == NULL)
+        return AK_ERR_NOMEM;
+    h->headers = l;
+    memcpy(h->secret_line, m->secret_prefix, pl);
+    memcpy(h->secret_line + pl, m->secret, m->secret_len);
+    h->secret_line[pl + m->secret_len] = '\0';
+    while (l->next != NULL)
+        l = l->next;
+    free(l->data);
+    l->data = h->secret_line; /* detached again before curl_slist_free_all */
+    return AK_OK;
+}
+
 static char *dup_opt(const char *s, int *bad)
 {
     char *d = s != NULL ? strdup(s) : NULL;
@@ -452,6 +486,8 @@ ak_err cn_rhttp_new_ext(cn_rhttp **out, const cn_rhttp_opts *o, const cn_rhttp_m
     h->n_urls = m->n_urls;
     if (bad || cn_rhttp_pool_init(&h->pool, o->pool_size) != AK_OK)
         goto out;
+    if ((rc = headers_new(h, m)) != AK_OK)
+        goto out;
     if (m->share && (rc = share_new(h)) != AK_OK)
         goto out;
     *out = h;
@@ -483,6 +519,12 @@ void cn_rhttp_free(cn_rhttp *h)
     }
     for (size_t i = 0; i < h->n_urls; i++)
         free(h->urls[i].base);
+    for (struct curl_slist *l = h->headers; l != NULL && h->secret_line != NULL; l = l->next)
+        if (l->data == h->secret_line)
+            l->data = NULL; /* ours, not the list's */
+    curl_slist_free_all(h->headers);
+    if (h->secret_line != NULL)
+        ak_secure_free(h->secret_line, h->secret_cap);
     free(h->probe_path);
     free(h->ca);
     free(h->cert);

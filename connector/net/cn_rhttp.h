@@ -59,6 +59,12 @@ typedef struct {
     const char *const *urls; /* failover set for requests with base NULL; copied */
     size_t n_urls;           /* 0..CN_RHTTP_MAX_URLS */
     const rt_clock *clock;   /* deadlines and down marks; NULL: rt_clock_system() */
+    /* Header lines of every request without its own (no headers_fn, no hooks->headers): */
+    const char *const *headers; /* copied */
+    size_t n_headers;
+    const char *secret_prefix; /* and secret_prefix + secret[0..secret_len) last, e.g. */
+    const char *secret;        /* "Authorization: Bearer " + a token: that line is kept in */
+    size_t secret_len;         /* locked memory, its only copy, wiped at free; <= 8192 */
 } cn_rhttp_more;
 
 /* A response. The body is NUL-terminated whenever it has room (always, except wrapped buffers
@@ -101,7 +107,8 @@ typedef struct {
 /* Optional per-request hooks (NULL or zero fields: the defaults). */
 typedef struct {
     void (*headers_done)(void *user, struct curl_slist *l); /* NULL: cn_rhttp_headers_free */
-    struct curl_slist *headers; /* fixed lines used when headers_fn is NULL; not freed */
+    struct curl_slist *headers; /* lines used when headers_fn is NULL (not freed); NULL: the
+                                 * client's (cn_rhttp_more.headers) */
     cn_rhttp_check_fn check;    /* NULL: 429/502/503/504 retried, then AK_ERR_UNAVAILABLE; any
                                  * other status is AK_OK */
 } cn_rhttp_hooks;
