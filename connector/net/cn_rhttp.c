@@ -309,6 +309,8 @@ ak_err cn_rhttp_call_until(cn_rhttp *h, const cn_rhttp_req *req, const cn_rhttp_
     long backoff = BACKOFF_FIRST_MS;
     cn_rhttp_check_fn check = hooks && hooks->check ? hooks->check : check_default;
     retries = retries < 0 ? h->retries : retries;
+    if (req->base == NULL && h->n_urls == 0)
+        return AK_ERR_ARG;
     for (int round = 0;; round++) {
         size_t order[CN_RHTTP_MAX_URLS] = {0};
         size_t n = req->base ? 1 : round_order(h, order);
@@ -325,7 +327,7 @@ ak_err cn_rhttp_call_until(cn_rhttp *h, const cn_rhttp_req *req, const cn_rhttp_
             if (rc == AK_OK || !retry)
                 return rc;
         }
-        if (n == 0 || round >= retries ||
+        if (round >= retries ||
             !cn_rhttp_backoff_left(&backoff, CN_RHTTP_BACKOFF_MAX_MS, (long)(deadline - now_ms(h))))
             return rc;
     }

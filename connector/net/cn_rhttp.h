@@ -1,6 +1,6 @@
 /*
  * cn_rhttp.h - the connector's one HTTP client (libcurl). Every outbound request goes through
- * it: the downstream node (cn_downstream), the key server (cn_keyless_http), the remote backends
+ * it: the downstream node (cn_downstream), the key server (cn_signer_keyless), the remote backends
  * (hashicorp_vault, cloudflare_secrets, mpc_kms), aws_kms and the AWS credential endpoints.
  *
  * Owns, per client: a bounded pool of easy handles that keep their connections alive (or, with
@@ -146,7 +146,8 @@ AK_WUR ak_err cn_rhttp_call(cn_rhttp *h, const cn_rhttp_req *req, cn_rhttp_resp 
  * The same until deadline (monotonic ms of the client's clock) with retries extra rounds (< 0:
  * opts.retries). With base NULL each round tries the failover URLs not marked down, in order,
  * then those marked down; a URL whose attempt failed in a retryable way is marked down for
- * CN_RHTTP_COOLDOWN_MS, one that answered is marked healthy.
+ * CN_RHTTP_COOLDOWN_MS, one that answered is marked healthy. AK_ERR_ARG: base NULL and no
+ * failover set.
  */
 AK_WUR ak_err cn_rhttp_call_until(cn_rhttp *h, const cn_rhttp_req *req, const cn_rhttp_hooks *hooks,
                                   cn_rhttp_resp *resp, int64_t deadline, int retries);

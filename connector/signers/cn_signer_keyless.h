@@ -46,7 +46,7 @@
  * Construction fetches /pubkey (first URL that answers), parses the key (ak_pubkey_parse),
  * and refuses it unless the reported address equals keccak(pubkey) and the key id echoes.
  *
- * Connections: the connector's one HTTP client (cn_rhttp, through cn_keyless_http): a bounded
+ * Connections: the connector's one HTTP client (cn_rhttp): a bounded
  * pool of CURL easy handles, each keeping its TLS connection alive between requests (no new
  * handshake per signature). Retries: on network errors, timeouts, TLS handshake failures and
  * HTTP 429/502/503/504, up to "retries" extra attempts with exponential backoff (50 ms doubling,
