@@ -123,6 +123,10 @@ static pid_t start_server_with(int port, char *extra)
     for (char *save = NULL, *t = strtok_r(tmpl, " ", &save); t && argc < 62;
          t = strtok_r(NULL, " ", &save))
         argv[argc++] = strcmp(t, "%PORT%") == 0 ? portstr : t;
+    if (argc == 0) {
+        fprintf(stderr, "KS_ARGV is empty\n");
+        exit(2);
+    }
     if (extra != NULL)
         argv[argc++] = extra;
     argv[argc] = NULL;
@@ -165,10 +169,10 @@ static cJSON *make_cfg(const int *ports, size_t n, const char *cert, const char 
     o += sprintf(o, "{\"type\":\"keyless\",\"key_id\":\"%s\",\"urls\":[", key_id);
     for (size_t i = 0; i < n; i++)
         o += sprintf(o, "%s\"https://127.0.0.1:%d\"", i ? "," : "", ports[i]);
-    o += sprintf(o,
-                 "],\"client_cert\":\"%s/%s.crt\",\"client_key\":\"%s/%s.key\","
-                 "\"ca\":\"%s/%s.crt\"%s%s}",
-                 dir, cert, dir, cert, dir, ca, extra ? "," : "", extra ? extra : "");
+    sprintf(o,
+            "],\"client_cert\":\"%s/%s.crt\",\"client_key\":\"%s/%s.key\","
+            "\"ca\":\"%s/%s.crt\"%s%s}",
+            dir, cert, dir, cert, dir, ca, extra ? "," : "", extra ? extra : "");
     cJSON *j = cJSON_Parse(text);
     if (j == NULL) {
         fprintf(stderr, "bad cfg %s\n", text);
@@ -470,6 +474,8 @@ static void test_config_errors(int port)
     const char *bad[] = {"{\"urls\":[\"http://127.0.0.1:1\"],\"key_id\":\"k\"}",
                          "{\"urls\":\"https://127.0.0.1:1\",\"key_id\":\"k\"}",
                          "{\"urls\":[\"https://127.0.0.1:1\"],\"key_id\":\"a b\"}",
+                         /* one string over two lines */
+                         // NOLINTNEXTLINE(bugprone-suspicious-missing-comma)
                          "{\"urls\":[\"https://127.0.0.1:1\"],\"key_id\":\"k\",\"client_cert\":"
                          "\"/nonexistent\",\"client_key\":\"/nonexistent\",\"ca\":\"/x\"}",
                          "[]"};
@@ -778,8 +784,9 @@ int main(int argc, char **argv)
         printf("keyless signer %s: address %s\n", s->name, a);
         CHECK_STR(s->name, "hsm-test");
         CHECK_STR(s->ops->type, "keyless");
-        if (getenv("KS_ADDRESS") != NULL)
-            CHECK(strcasecmp(a, getenv("KS_ADDRESS")) == 0);
+        const char *want = getenv("KS_ADDRESS");
+        if (want != NULL)
+            CHECK(strcasecmp(a, want) == 0);
         test_sign_many(s, port);
         run_threads(s, 8, 100);
         test_health(s, 1);
