@@ -23,10 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ak_addr.h"
 #include "ak_b64.h"
-#include "ak_hex.h"
 #include "cn_secfile.h"
+#include "cn_ksproto.h"
 #include "cn_metrics.h"
 #include "cn_rhttp.h"
 #include "rt_clock.h"
@@ -173,45 +172,11 @@ static int safe_id(const char *s, size_t max)
     return n > 0;
 }
 
-/* Check one successful sign answer (single form or one batch result) and take its DER. */
-static AK_WUR ak_err take_sig(const keyless *k, cn_raw_sig *out, const cJSON *j, const char *rid)
-{
-    const cJSON *sig = cJSON_GetObjectItemCaseSensitive(j, "signature");
-    if (!str_field_is(j, "key_id", k->key_id) || !str_field_is(j, "algorithm", "ECDSA_SHA256") ||
-        !str_field_is(j, "request_id", rid) || !cJSON_IsString(sig))
-        return AK_ERR_UPSTREAM;
-    if (ak_b64_decode(out->bytes, sizeof out->bytes, &out->len, sig->valuestring,
-                      strlen(sig->valuestring)) != AK_OK)
-        return AK_ERR_UPSTREAM;
-    out->form = CN_SIG_DER;
-    out->has_recid = 0;
-    return AK_OK;
-}
-
 static void note_latency(keyless *k, int64_t t0_us)
 {
     uint32_t us = (uint32_t)(now_us() - t0_us);
     uint32_t old = atomic_load(&k->latency_us);
     atomic_store(&k->latency_us, old == 0 ? us : (old * 7 + us) / 8);
-}
-
-/* One sign request object into dst; AK_ERR_BUFFER if it does not fit. */
-static AK_WUR ak_err item_json(char *dst, size_t cap, size_t *len, const keyless *k,
-                               const uint8_t digest[32], const char *rid)
-{
-    char b64[AK_B64_ENCODED_SIZE(32)];
-    ak_err rc = ak_b64_encode(b64, sizeof b64, digest, 32);
-    if (rc != AK_OK)
-        return rc;
-    /* key_id and rid are restricted to [A-Za-z0-9._:-]: no JSON escaping needed. */
-    int n = snprintf(dst, cap,
-                     "{\"key_id\":\"%s\",\"algorithm\":\"ECDSA_SHA256\",\"data\":\"%s\","
-                     "\"request_id\":\"%s\"}",
-                     k->key_id, b64, rid);
-    if (n < 0 || (size_t)n >= cap)
-        return AK_ERR_BUFFER;
-    *len = (size_t)n;
-    return AK_OK;
 }
 
 /* One signature in the single form (retries and failover in http_call). */
@@ -224,7 +189,8 @@ static AK_WUR ak_err sign_alone(keyless *k, cn_raw_sig *out, const uint8_t diges
     cJSON *j = NULL;
     int64_t t0 = now_us();
     ak_err rc = cn_rhttp_resp_init_max(&body, CN_KEYLESS_MAX_BODY, 0);
-    if (rc != AK_OK || (rc = item_json(req, sizeof req, &req_len, k, digest, rid)) != AK_OK)
+    if (rc != AK_OK ||
+        (rc = cn_ksproto_item(req, sizeof req, &req_len, k->key_id, digest, rid)) != AK_OK)
         goto out;
     rc = ks_call(k, "/sign", req, &body, deadline);
     if (rc != AK_OK)
@@ -232,36 +198,13 @@ static AK_WUR ak_err sign_alone(keyless *k, cn_raw_sig *out, const uint8_t diges
     rc = parse_response(&j, &body);
     if (rc != AK_OK)
         goto out;
-    rc = take_sig(k, out, j, rid);
+    rc = cn_ksproto_sig(out, j, k->key_id, rid);
     if (rc == AK_OK)
         note_latency(k, t0);
 out:
     cJSON_Delete(j);
     cn_rhttp_resp_clear(&body);
     return rc;
-}
-
-/*
- * The error of one failed batch result, as the single form's HTTP status would have mapped it
- * (the batch form has one status for all). An unavailable HSM sets *alone: that signature is
- * then sent again alone, where retries and failover apply as for any single request.
- */
-static ak_err item_err(const cJSON *item, int *alone)
-{
-    const cJSON *e = cJSON_GetObjectItemCaseSensitive(item, "error");
-    const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "code");
-    *alone = 0;
-    if (!cJSON_IsString(c))
-        return AK_ERR_UPSTREAM;
-    if (strcmp(c->valuestring, "key_not_allowed") == 0 || strcmp(c->valuestring, "forbidden") == 0)
-        return AK_ERR_FORBIDDEN;
-    if (strcmp(c->valuestring, "key_not_found") == 0 || strcmp(c->valuestring, "not_found") == 0)
-        return AK_ERR_KEY_NOT_FOUND;
-    if (strstr(c->valuestring, "unavailable") != NULL) {
-        *alone = 1;
-        return AK_ERR_UNAVAILABLE;
-    }
-    return AK_ERR_UPSTREAM;
 }
 
 /*
@@ -289,8 +232,8 @@ static void run_batch(keyless *k, waiter *const *m, size_t n)
     for (size_t i = 0; i < n; i++) {
         if (i > 0)
             req[len++] = ',';
-        if ((rc = item_json(req + len, cap - len - 3, &item_len, k, m[i]->digest, m[i]->rid)) !=
-            AK_OK)
+        if ((rc = cn_ksproto_item(req + len, cap - len - 3, &item_len, k->key_id, m[i]->digest,
+                                  m[i]->rid)) != AK_OK)
             goto out;
         len += item_len;
         if (m[i]->deadline_ms < deadline)
@@ -321,9 +264,10 @@ static void run_batch(keyless *k, waiter *const *m, size_t n)
             break; /* the size was checked above; this keeps the bound local */
         waiter *w = m[at++];
         if (cJSON_IsObject(it) && cJSON_HasObjectItem(it, "error"))
-            w->rc = item_err(it, &w->alone);
+            w->rc = cn_ksproto_item_err(it, &w->alone);
         else
-            w->rc = cJSON_IsObject(it) ? take_sig(k, w->out, it, w->rid) : AK_ERR_UPSTREAM;
+            w->rc = cJSON_IsObject(it) ? cn_ksproto_sig(w->out, it, k->key_id, w->rid)
+                                       : AK_ERR_UPSTREAM;
     }
     note_latency(k, t0);
     rc = AK_OK;
@@ -540,44 +484,17 @@ static const cn_signer_ops custom_ops = {
 
 /* ---- construction ----------------------------------------------------------------------- */
 
-/* Check one /pubkey answer; pub/addr set on success. */
+/* Check one /pubkey answer (cn_ksproto_pubkey); pub/addr set on success. */
 static AK_WUR ak_err check_pubkey(keyless *k, uint8_t pub[65], uint8_t addr[20],
                                   const cn_rhttp_resp *body, char *err, size_t cap)
 {
-    uint8_t raw[65], a2[20];
-    size_t raw_len = 0;
     cJSON *j = NULL;
     ak_err rc = parse_response(&j, body);
-    if (rc != AK_OK) {
+    if (rc != AK_OK)
         set_err(err, cap, "keyless: GET /pubkey for key_id %s failed: %s", k->key_id,
                 ak_strerror(rc));
-        goto out;
-    }
-    rc = AK_ERR_UPSTREAM;
-    const cJSON *pk = cJSON_GetObjectItemCaseSensitive(j, "public_key");
-    const cJSON *ad = cJSON_GetObjectItemCaseSensitive(j, "address");
-    if (!str_field_is(j, "key_id", k->key_id) || !str_field_is(j, "curve", "secp256k1") ||
-        !cJSON_IsString(pk) || !cJSON_IsString(ad)) {
-        set_err(err, cap, "keyless: /pubkey answer malformed (key_id, curve, public_key, address)");
-        goto out;
-    }
-    if (ak_hex_decode(raw, sizeof raw, &raw_len, pk->valuestring, strlen(pk->valuestring)) !=
-            AK_OK ||
-        ak_pubkey_parse(pub, raw, raw_len) != AK_OK) {
-        set_err(err, cap, "keyless: /pubkey public_key is not a secp256k1 point");
-        goto out;
-    }
-    if (ak_addr_parse(a2, ad->valuestring, strlen(ad->valuestring)) != AK_OK) {
-        set_err(err, cap, "keyless: /pubkey address is not a valid address");
-        goto out;
-    }
-    ak_addr_from_pubkey(addr, pub);
-    if (memcmp(addr, a2, 20) != 0) {
-        set_err(err, cap, "keyless: /pubkey address does not match keccak(public_key)");
-        goto out;
-    }
-    rc = AK_OK;
-out:
+    else
+        rc = cn_ksproto_pubkey(pub, addr, j, k->key_id, err, cap);
     cJSON_Delete(j);
     return rc;
 }
