@@ -10,7 +10,9 @@
  * retries: a server that closes every connection is tried 1 + retries times, and a call with
  * more retries than its deadline allows ends within timeout_ms + 100 ms; 503 is retried then
  * AK_ERR_UNAVAILABLE, while cn_rhttp_accept_any hands it over at once; failover from a dead URL
- * to anvil marks the dead one down for CN_RHTTP_COOLDOWN_MS of the injected clock.
+ * to anvil marks the dead one down for CN_RHTTP_COOLDOWN_MS of the injected clock; bounds: a
+ * node answer over max_response is AK_ERR_LIMIT, an answer over a wrapped buffer AK_ERR_UPSTREAM;
+ * options refused (a certificate without its key, a secret header line with a line break).
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -259,6 +261,38 @@ static void test_failover_marks(void)
     cn_rhttp_resp_clear(&r);
 }
 
+static void test_bounds(void)
+{
+    char msg[192], small[8];
+    cn_downstream *d = NULL;
+    cn_rhttp *h = NULL;
+    cn_rhttp_resp r;
+    CHECK_EQ_INT(cn_downstream_new(&d, node_url, 3000, 16), AK_OK);
+    if (d != NULL) {
+        CHECK_EQ_INT(node_chain_id(d, msg, sizeof msg), AK_ERR_LIMIT);
+        CHECK(strstr(msg, "exceeds 16 bytes") != NULL);
+        cn_downstream_free(d);
+    }
+    h = client(3000, 2, NULL, 0, NULL);
+    cn_rhttp_resp_wrap(&r, small, sizeof small);
+    const char *post = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"eth_chainId\",\"params\":[]}";
+    cn_rhttp_req q = {"POST", node_url, "", post, strlen(post), NULL, NULL};
+    CHECK_EQ_INT(cn_rhttp_call(h, &q, &r), AK_ERR_UPSTREAM);
+    CHECK(r.overflow && r.len <= sizeof small);
+    cn_rhttp_resp_clear(&r); /* a wrapped buffer is left alone */
+    cn_rhttp_free(h);
+    /* Options the client refuses. */
+    cn_rhttp_opts o = {.timeout_ms = 1000, .connect_timeout_ms = 1000, .pool_size = 1};
+    cn_rhttp_more half = {.cert = "/etc/hostname"};
+    cn_rhttp_more crlf = {
+        .secret_prefix = "Authorization: Bearer ", .secret = "a\r\nX: y", .secret_len = 7};
+    h = (cn_rhttp *)&o;
+    CHECK_EQ_INT(cn_rhttp_new_ext(&h, &o, &half), AK_ERR_ARG);
+    CHECK(h == NULL);
+    CHECK_EQ_INT(cn_rhttp_new_ext(&h, &o, &crlf), AK_ERR_ARG);
+    CHECK(h == NULL);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -272,6 +306,7 @@ int main(int argc, char **argv)
     test_proxy_env_ignored();
     test_retries();
     test_failover_marks();
+    test_bounds();
     kill(anvil, SIGTERM);
     waitpid(anvil, NULL, 0);
     curl_global_cleanup();
