@@ -2,9 +2,12 @@
  * cn_downstream.h - the connector's client of the downstream Ethereum node (libcurl).
  *
  * cn_transport is the seam the router talks through: one function that POSTs a JSON body and
- * hands back the HTTP status and body. cn_downstream implements it over libcurl with a pool of
- * easy handles (each keeps its connection alive, so every request thread reuses connections);
- * the unit tests implement it with a scripted fake node.
+ * hands back the HTTP status and body. cn_downstream implements it over the connector's one
+ * HTTP client (cn_rhttp: a pool of easy handles that keep their connections alive, every
+ * libcurl option checked, TLS >= 1.2, http or https); the unit tests implement it with a
+ * scripted fake node. No proxy: http_proxy/https_proxy/all_proxy from the environment do not
+ * apply to the node (as for every other outbound connection of the connector). No retry: a
+ * forwarded call is made once, whatever the node answers.
  *
  * cn_ds_call() is a JSON-RPC call made by the connector itself (eth_getTransactionCount,
  * eth_estimateGas, ...) on top of a transport.

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,12 +19,6 @@
 #define ANSWER_MAX (16 * 1024)
 #define URL_MAX    1024
 
-typedef struct {
-    char buf[ANSWER_MAX + 1];
-    size_t len;
-    int overflow;
-} answer;
-
 static void set_err(char *err, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void set_err(char *err, size_t cap, const char *fmt, ...)
@@ -34,54 +29,36 @@ static void set_err(char *err, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
-static size_t collect(char *p, size_t sz, size_t n, void *ud)
+/* The one header line of a request, if any (cn_rhttp_headers_fn; wiped after the attempt). */
+static ak_err header_line(void *user, struct curl_slist **out, const char *method, const char *path,
+                          const char *body, size_t body_len)
 {
-    answer *a = ud;
-    size_t add = sz * n;
-    if (add > ANSWER_MAX - a->len) {
-        a->overflow = 1;
-        return 0;
-    }
-    memcpy(a->buf + a->len, p, add);
-    a->len += add;
-    a->buf[a->len] = '\0';
-    return add;
+    (void)method;
+    (void)path;
+    (void)body;
+    (void)body_len;
+    *out = user != NULL ? curl_slist_append(NULL, user) : NULL;
+    return user == NULL || *out != NULL ? AK_OK : AK_ERR_NOMEM;
 }
 
-/* One HTTP request; *status the HTTP status. header may be NULL. */
-static AK_WUR ak_err http(answer *a, const char *method, const char *url, const char *header,
-                          long timeout_ms, long *status, char *err, size_t cap)
+/* One request with the connector's HTTP client (no proxy from the environment: the credentials
+ * must not travel through one; no redirects; TLS >= 1.2), no retry. header may be NULL. */
+static AK_WUR ak_err http(cn_rhttp *h, cn_rhttp_resp *a, const char *method, const char *url,
+                          const char *header, long timeout_ms, long *status, char *err, size_t cap)
 {
-    struct curl_slist *h = header ? curl_slist_append(NULL, header) : NULL;
-    CURL *c = curl_easy_init();
-    ak_err rc = AK_ERR_NOMEM;
-    a->len = 0;
-    a->overflow = 0;
-    a->buf[0] = '\0';
-    if (c == NULL || (header != NULL && h == NULL))
-        goto out;
-    /* The connector's common handle set-up: no proxy from the environment (the credentials
-     * must not travel through one), no redirects, TLS >= 1.2, no signals. */
-    rc = cn_rhttp_handle_base(c, "http,https", NULL, timeout_ms);
+    cn_rhttp_req q = {.method = method,
+                      .base = url,
+                      .path = "",
+                      .headers_fn = header_line,
+                      .user = (void *)(uintptr_t)header};
+    cn_rhttp_hooks hk = {.check = cn_rhttp_accept_any};
+    ak_err rc = cn_rhttp_call_until(h, &q, &hk, a, cn_rhttp_now_ms() + timeout_ms, 0);
     if (rc != AK_OK)
-        goto out;
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, a);
-    CURLcode cc = curl_easy_perform(c);
-    if (cc != CURLE_OK) {
-        set_err(err, cap, "%s", a->overflow ? "answer too large" : curl_easy_strerror(cc));
-        rc = AK_ERR_NETWORK;
-        goto out;
-    }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, status);
-    rc = AK_OK;
-out:
-    curl_easy_cleanup(c);
-    curl_slist_free_all(h);
+        set_err(err, cap, "%s",
+                a->overflow           ? "answer too large"
+                : a->curl != CURLE_OK ? curl_easy_strerror(a->curl)
+                                      : ak_strerror(rc));
+    *status = a->status;
     return rc;
 }
 
@@ -206,8 +183,8 @@ static AK_WUR ak_err parse_doc(cn_awscreds *out, const char *text, const char *f
     return rc;
 }
 
-static AK_WUR ak_err fetch_container(cn_awscreds *out, long timeout_ms, answer *a, char *err,
-                                     size_t cap)
+static AK_WUR ak_err fetch_container(cn_awscreds *out, cn_rhttp *h, long timeout_ms,
+                                     cn_rhttp_resp *a, char *err, size_t cap)
 {
     char url[URL_MAX], hdr[CN_AWSCREDS_TOKEN_MAX + 32] = "";
     const char *rel = getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
@@ -250,7 +227,7 @@ static AK_WUR ak_err fetch_container(cn_awscreds *out, long timeout_ms, answer *
         }
         snprintf(hdr, sizeof hdr, "Authorization: %s", tok);
     }
-    rc = http(a, "GET", url, hdr[0] ? hdr : NULL, timeout_ms, &status, err, cap);
+    rc = http(h, a, "GET", url, hdr[0] ? hdr : NULL, timeout_ms, &status, err, cap);
     ak_wipe(hdr, sizeof hdr);
     if (rc != AK_OK)
         return rc;
@@ -258,11 +235,11 @@ static AK_WUR ak_err fetch_container(cn_awscreds *out, long timeout_ms, answer *
         set_err(err, cap, "container credentials endpoint: HTTP %ld", status);
         return AK_ERR_AUTH;
     }
-    return parse_doc(out, a->buf, "container credentials endpoint", err, cap);
+    return parse_doc(out, a->body, "container credentials endpoint", err, cap);
 }
 
-static AK_WUR ak_err fetch_instance(cn_awscreds *out, long timeout_ms, answer *a, char *err,
-                                    size_t cap)
+static AK_WUR ak_err fetch_instance(cn_awscreds *out, cn_rhttp *h, long timeout_ms,
+                                    cn_rhttp_resp *a, char *err, size_t cap)
 {
     const char *ep = getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT");
     char base[URL_MAX], url[URL_MAX + 256], hdr[512], role[128];
@@ -273,36 +250,36 @@ static AK_WUR ak_err fetch_instance(cn_awscreds *out, long timeout_ms, answer *a
     while (bl > 0 && base[bl - 1] == '/')
         base[--bl] = '\0';
     snprintf(url, sizeof url, "%s/latest/api/token", base);
-    rc = http(a, "PUT", url, "X-aws-ec2-metadata-token-ttl-seconds: 21600", timeout_ms, &status,
+    rc = http(h, a, "PUT", url, "X-aws-ec2-metadata-token-ttl-seconds: 21600", timeout_ms, &status,
               err, cap);
     if (rc == AK_OK &&
-        (status != 200 || a->len == 0 || a->len >= 256 || strcspn(a->buf, "\r\n ") != a->len)) {
+        (status != 200 || a->len == 0 || a->len >= 256 || strcspn(a->body, "\r\n ") != a->len)) {
         set_err(err, cap, "instance metadata: no IMDSv2 session token (HTTP %ld)", status);
         rc = AK_ERR_AUTH;
     }
     if (rc != AK_OK)
         return rc;
-    snprintf(hdr, sizeof hdr, "X-aws-ec2-metadata-token: %.255s", a->buf); /* < 256, checked */
+    snprintf(hdr, sizeof hdr, "X-aws-ec2-metadata-token: %.255s", a->body); /* < 256, checked */
     snprintf(url, sizeof url, "%s/latest/meta-data/iam/security-credentials/", base);
-    rc = http(a, "GET", url, hdr, timeout_ms, &status, err, cap);
-    size_t rl = a->len ? strcspn(a->buf, "\r\n") : 0;
+    rc = http(h, a, "GET", url, hdr, timeout_ms, &status, err, cap);
+    size_t rl = a->len ? strcspn(a->body, "\r\n") : 0;
     if (rc == AK_OK &&
-        (status != 200 || rl == 0 || rl >= sizeof role || strcspn(a->buf, "/?#% ") < rl)) {
+        (status != 200 || rl == 0 || rl >= sizeof role || strcspn(a->body, "/?#% ") < rl)) {
         set_err(err, cap, "instance metadata: no IAM role attached to this instance (HTTP %ld)",
                 status);
         rc = AK_ERR_AUTH;
     }
     if (rc == AK_OK) {
-        memcpy(role, a->buf, rl);
+        memcpy(role, a->body, rl);
         role[rl] = '\0';
         snprintf(url, sizeof url, "%s/latest/meta-data/iam/security-credentials/%s", base, role);
-        rc = http(a, "GET", url, hdr, timeout_ms, &status, err, cap);
+        rc = http(h, a, "GET", url, hdr, timeout_ms, &status, err, cap);
         if (rc == AK_OK && status != 200) {
             set_err(err, cap, "instance metadata: role credentials: HTTP %ld", status);
             rc = AK_ERR_AUTH;
         }
         if (rc == AK_OK)
-            rc = parse_doc(out, a->buf, "instance metadata", err, cap);
+            rc = parse_doc(out, a->body, "instance metadata", err, cap);
     }
     ak_wipe(hdr, sizeof hdr);
     return rc;
@@ -311,19 +288,24 @@ static AK_WUR ak_err fetch_instance(cn_awscreds *out, long timeout_ms, answer *a
 ak_err cn_awscreds_fetch(cn_awscreds *out, cn_awscreds_src src, long timeout_ms, char *err,
                          size_t err_cap)
 {
-    answer *a = ak_secure_alloc(sizeof *a);
-    ak_err rc = AK_ERR_NOMEM;
+    cn_rhttp_opts o = {.timeout_ms = timeout_ms, .connect_timeout_ms = timeout_ms, .pool_size = 1};
+    cn_rhttp_more m = {.allow_http = 1}; /* url_allowed() says where plain http may go */
+    cn_rhttp *h = NULL;
+    cn_rhttp_resp a = {0};
+    ak_err rc = cn_rhttp_new_ext(&h, &o, &m);
     memset(out, 0, sizeof *out);
-    if (a == NULL)
-        return rc;
+    if (rc != AK_OK || (rc = cn_rhttp_resp_init_max(&a, ANSWER_MAX, 1)) != AK_OK)
+        goto out;
     if (src == CN_AWSCREDS_CONTAINER)
-        rc = fetch_container(out, timeout_ms, a, err, err_cap);
+        rc = fetch_container(out, h, timeout_ms, &a, err, err_cap);
     else if (src == CN_AWSCREDS_INSTANCE)
-        rc = fetch_instance(out, timeout_ms, a, err, err_cap);
+        rc = fetch_instance(out, h, timeout_ms, &a, err, err_cap);
     else {
         set_err(err, err_cap, "no credential source");
         rc = AK_ERR_CONFIG;
     }
-    ak_secure_free(a, sizeof *a);
+out:
+    cn_rhttp_resp_clear(&a);
+    cn_rhttp_free(h);
     return rc;
 }

@@ -3,10 +3,9 @@
  * with our own SigV4 (see cn_signer_awskms.h for config, retries and error mapping).
  *
  * Owns: the configuration, the credentials (secret key and session token in ak_secure_alloc
- * memory), and a cn_rhttp_pool of CURL easy handles (each keeps its connection alive; at most
- * pool_size idle handles are kept, extra ones made under load are closed after use). The handle
- * options, curl error mapping and backoff come from cn_rhttp; requests, SigV4 headers and the
- * KMS error-type classification are this file's own.
+ * memory), and a cn_rhttp client (the connector's one HTTP client: handle pool, base options,
+ * deadline, retries with backoff). The SigV4 headers of each attempt (a headers callback) and
+ * the KMS error-type classification (a check callback) are this file's own.
  */
 #include "cn_signer_awskms.h"
 
@@ -28,19 +27,17 @@
 #include "cn_rhttp.h"
 #include "cn_sigv4.h"
 
-#define KEY_ID_MAX       256
-#define REGION_MAX       32
-#define HOST_MAX         255
-#define URL_MAX          (HOST_MAX + 16)
-#define AKID_MAX         128
-#define SECRET_MAX       256
-#define TOKEN_MAX        4096
-#define TYPE_MAX         63
-#define POOL_DEFAULT     16
-#define POOL_MAX         256
-#define BACKOFF_FIRST_MS 50
-#define BACKOFF_MAX_MS   2000
-#define HDR_LINES        10
+#define KEY_ID_MAX   256
+#define REGION_MAX   32
+#define HOST_MAX     255
+#define URL_MAX      (HOST_MAX + 16)
+#define AKID_MAX     128
+#define SECRET_MAX   256
+#define TOKEN_MAX    4096
+#define TYPE_MAX     63
+#define POOL_DEFAULT 16
+#define POOL_MAX     256
+#define HDR_LINES    10
 /* Header block: every fixed line, the token and the Authorization value, with room to spare. */
 #define HDR_BLOCK (TOKEN_MAX + CN_SIGV4_AUTH_MAX + HOST_MAX + KEY_ID_MAX + 1024)
 
@@ -58,7 +55,7 @@ typedef struct {
     long timeout_ms, connect_timeout_ms;
     int retries, sign_sha;
     size_t pool_size;
-    cn_rhttp_pool pool;
+    cn_rhttp *http;
     _Atomic uint32_t latency_us;
     const char *name; /* the signer's name (for logs) */
     /* Temporary credentials from the container endpoint or instance metadata (cn_awscreds):
@@ -84,52 +81,8 @@ typedef struct {
     int has_token;
 } cred_copy;
 
-typedef struct {
-    char *data;
-    size_t len;
-    int overflow;
-} body_buf;
-
 #define set_err(err, cap, ...)                                                                     \
     ((err) != NULL && (cap) > 0 ? (void)snprintf((err), (cap), __VA_ARGS__) : (void)0)
-
-/* ---- curl plumbing ---------------------------------------------------------------------- */
-
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userdata)
-{
-    body_buf *b = userdata;
-    size_t n = size * nmemb;
-    if (n > CN_AWSKMS_MAX_BODY - b->len) {
-        b->overflow = 1;
-        return 0;
-    }
-    memcpy(b->data + b->len, ptr, n);
-    b->len += n;
-    return n;
-}
-
-static CURL *handle_new(awskms *k)
-{
-    CURL *h = curl_easy_init();
-    if (h == NULL)
-        return NULL;
-    int bad =
-        cn_rhttp_handle_base(h, k->https ? "https" : "http", NULL, k->connect_timeout_ms) != AK_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_URL, k->url) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_POST, 1L) != CURLE_OK;
-    if (bad) {
-        curl_easy_cleanup(h);
-        return NULL;
-    }
-    return h;
-}
-
-static CURL *handle_get(awskms *k)
-{
-    CURL *h = cn_rhttp_pool_take(&k->pool);
-    return h ? h : handle_new(k);
-}
 
 /* Append one "Name: value" line to the header block and the list; 0 if it does not fit. */
 static int hdr_add(char *blk, size_t *used, struct curl_slist *nodes, size_t *n, const char *name,
@@ -231,108 +184,89 @@ static AK_WUR ak_err creds_current(awskms *k, cred_copy *cc)
     return expired ? AK_ERR_AUTH : AK_OK;
 }
 
-/*
- * One signed POST. On AK_OK *status is the HTTP status and body holds the answer. *retry says
- * whether a network-level failure may be retried.
- */
-static AK_WUR ak_err http_once(awskms *k, const char *target, const char *post, long timeout_ms,
-                               body_buf *body, long *status, int *retry)
-{
-    char date[CN_SIGV4_DATE_SIZE], sha[CN_SIGV4_HASH_SIZE], tgt[64];
-    char *blk = ak_secure_alloc(HDR_BLOCK);
-    char *auth = ak_secure_alloc(CN_SIGV4_AUTH_MAX);
+/* One call's state for the callbacks: the operation, and the KMS error type of the last answer. */
+typedef struct {
+    awskms *k;
+    const char *target;
+    char type[TYPE_MAX + 1];
+} kms_ctx;
+
+/* One attempt's headers in locked memory: the list nodes (first, so the list head is the
+ * block), their text, the Authorization value and the credentials signed with. */
+typedef struct {
     struct curl_slist nodes[HDR_LINES];
+    char blk[HDR_BLOCK];
+    char auth[CN_SIGV4_AUTH_MAX];
+    cred_copy cc;
+} hdr_mem;
+
+/* The SigV4-signed headers of one attempt (cn_rhttp_headers_fn): a fresh x-amz-date each time. */
+static ak_err kms_headers(void *user, struct curl_slist **out, const char *method, const char *path,
+                          const char *post, size_t post_len)
+{
+    kms_ctx *x = user;
+    awskms *k = x->k;
+    char date[CN_SIGV4_DATE_SIZE], sha[CN_SIGV4_HASH_SIZE], tgt[64];
     size_t used = 0, n = 0, nh = 0;
     cn_sigv4_pair sh[6];
-    CURL *h = NULL;
+    hdr_mem *m = ak_secure_alloc(sizeof *m);
     ak_err rc = AK_ERR_NOMEM;
-    cred_copy *cc = ak_secure_alloc(sizeof *cc);
-    *retry = 0;
-    body->len = 0;
-    body->overflow = 0;
-    if (blk == NULL || auth == NULL || cc == NULL)
+    (void)path;
+    *out = NULL;
+    if (m == NULL || (rc = creds_current(k, &m->cc)) != AK_OK)
         goto out;
-    if ((rc = creds_current(k, cc)) != AK_OK)
-        goto out;
-    snprintf(tgt, sizeof tgt, "TrentService.%s", target);
+    snprintf(tgt, sizeof tgt, "TrentService.%s", x->target);
     cn_sigv4_amz_date(date, time(NULL));
-    cn_sigv4_payload_hash(sha, (const uint8_t *)post, strlen(post));
+    cn_sigv4_payload_hash(sha, (const uint8_t *)post, post_len);
     sh[nh++] = (cn_sigv4_pair){"host", k->host};
     sh[nh++] = (cn_sigv4_pair){"content-type", "application/x-amz-json-1.1"};
     sh[nh++] = (cn_sigv4_pair){"x-amz-target", tgt};
     sh[nh++] = (cn_sigv4_pair){"x-amz-date", date};
-    if (cc->has_token)
-        sh[nh++] = (cn_sigv4_pair){"x-amz-security-token", cc->token};
+    if (m->cc.has_token)
+        sh[nh++] = (cn_sigv4_pair){"x-amz-security-token", m->cc.token};
     if (k->sign_sha)
         sh[nh++] = (cn_sigv4_pair){"x-amz-content-sha256", sha};
-    cn_sigv4_req req = {.method = "POST",
+    cn_sigv4_req req = {.method = method,
                         .path = "/",
                         .headers = sh,
                         .n_headers = nh,
                         .payload = (const uint8_t *)post,
-                        .payload_len = strlen(post),
+                        .payload_len = post_len,
                         .region = k->region,
                         .service = "kms",
                         .amz_date = date,
-                        .access_key_id = cc->akid,
-                        .secret_key = cc->secret,
-                        .secret_len = cc->secret_len};
-    rc = cn_sigv4_authorization(auth, CN_SIGV4_AUTH_MAX, &req);
-    if (rc != AK_OK)
+                        .access_key_id = m->cc.akid,
+                        .secret_key = m->cc.secret,
+                        .secret_len = m->cc.secret_len};
+    if ((rc = cn_sigv4_authorization(m->auth, sizeof m->auth, &req)) != AK_OK)
         goto out;
-    rc = AK_ERR_INTERNAL;
     int ok = 1;
     for (size_t i = 0; i < nh; i++)
-        ok &= hdr_add(blk, &used, nodes, &n, sh[i].name, sh[i].value);
-    ok &= hdr_add(blk, &used, nodes, &n, "Authorization", auth);
-    ok &= hdr_add(blk, &used, nodes, &n, "Expect", "");
-    if (!ok)
-        goto out;
-    rc = AK_ERR_NOMEM;
-    h = handle_get(k);
-    if (h == NULL)
-        goto out;
-    rc = AK_ERR_INTERNAL;
-    int bad = 0;
-    bad |= curl_easy_setopt(h, CURLOPT_HTTPHEADER, &nodes[0]) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_WRITEDATA, body) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(post)) != CURLE_OK;
-    bad |= curl_easy_setopt(h, CURLOPT_POSTFIELDS, post) != CURLE_OK;
-    if (bad)
-        goto out;
-    CURLcode c = curl_easy_perform(h);
-    if (c != CURLE_OK) {
-        rc = cn_rhttp_curl_err(c, body->overflow);
-        *retry = cn_rhttp_curl_retryable(c, 1);
-        goto out;
+        ok &= hdr_add(m->blk, &used, m->nodes, &n, sh[i].name, sh[i].value);
+    ok &= hdr_add(m->blk, &used, m->nodes, &n, "Authorization", m->auth);
+    ok &= hdr_add(m->blk, &used, m->nodes, &n, "Expect", "");
+    rc = ok ? AK_OK : AK_ERR_INTERNAL;
+    if (rc == AK_OK) {
+        *out = &m->nodes[0];
+        m = NULL;
     }
-    if (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, status) != CURLE_OK)
-        goto out;
-    rc = AK_OK;
 out:
-    if (h != NULL) {
-        /* No pointers to this call's stack or secure memory stay in a pooled handle. */
-        (void)curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-        (void)curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
-        (void)curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
-        if (rc != AK_OK && !*retry && rc != AK_ERR_UPSTREAM) {
-            curl_easy_cleanup(h);
-            h = NULL;
-        }
-    }
-    cn_rhttp_pool_put(&k->pool, h);
-    ak_secure_free(blk, HDR_BLOCK);
-    ak_secure_free(auth, CN_SIGV4_AUTH_MAX);
-    if (cc != NULL)
-        ak_secure_free(cc, sizeof *cc);
+    if (m != NULL)
+        ak_secure_free(m, sizeof *m);
     return rc;
 }
 
-/* The KMS error type ("__type", namespace prefix removed), restricted to [A-Za-z0-9]. */
-static void error_type(char out[TYPE_MAX + 1], const body_buf *body)
+static void kms_headers_done(void *user, struct curl_slist *l)
 {
-    cJSON *j = cJSON_ParseWithLength(body->data, body->len);
+    (void)user;
+    if (l != NULL)
+        ak_secure_free(l, sizeof(hdr_mem)); /* l is the hdr_mem block */
+}
+
+/* The KMS error type ("__type", namespace prefix removed), restricted to [A-Za-z0-9]. */
+static void error_type(char out[TYPE_MAX + 1], const cn_rhttp_resp *r)
+{
+    cJSON *j = r->body ? cJSON_ParseWithLength(r->body, r->len) : NULL;
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "__type");
     out[0] = '\0';
     if (cJSON_IsString(t)) {
@@ -390,52 +324,55 @@ static ak_err classify(long status, const char *type, int *retry)
     return AK_ERR_UPSTREAM;
 }
 
+/* The answer of one attempt (cn_rhttp_check_fn): 200, or the error its KMS type says. */
+static ak_err kms_check(void *user, const cn_rhttp_resp *r, int *retry)
+{
+    kms_ctx *x = user;
+    *retry = 0;
+    if (r->status == 200)
+        return AK_OK;
+    error_type(x->type, r);
+    return classify(r->status, x->type, retry);
+}
+
 /*
- * A KMS call with bounded retries and backoff, never past timeout_ms (max_attempts 0 = use the
- * configured retries). On AK_OK, *out is the parsed JSON answer (caller frees).
+ * A KMS call with bounded retries and backoff (cn_rhttp), never past timeout_ms (max_retries
+ * < 0: the configured retries). On AK_OK, *out is the parsed JSON answer (caller frees).
  */
 static AK_WUR ak_err kms_call(awskms *k, const char *target, const char *post, long timeout_ms,
                               int max_retries, cJSON **out, char type[TYPE_MAX + 1])
 {
-    body_buf body = {malloc(CN_AWSKMS_MAX_BODY), 0, 0};
-    int64_t deadline = cn_rhttp_now_ms() + timeout_ms;
-    long backoff = BACKOFF_FIRST_MS, status = 0;
+    kms_ctx x = {.k = k, .target = target};
+    cn_rhttp_req q = {.method = "POST",
+                      .base = k->url,
+                      .path = "",
+                      .body = post,
+                      .body_len = strlen(post),
+                      .headers_fn = kms_headers,
+                      .user = &x};
+    cn_rhttp_hooks hk = {.headers_done = kms_headers_done, .check = kms_check};
+    cn_rhttp_resp r;
     char st[16] = "-";
-    ak_err rc = AK_ERR_NOMEM;
     *out = NULL;
-    type[0] = '\0';
-    if (body.data == NULL)
-        goto out;
-    for (int attempt = 0;; attempt++) {
-        int retry = 0;
-        long left = (long)(deadline - cn_rhttp_now_ms());
-        if (left <= 0) {
-            rc = AK_ERR_TIMEOUT;
-            break;
+    ak_err rc = cn_rhttp_resp_init_max(&r, CN_AWSKMS_MAX_BODY, 0);
+    if (rc == AK_OK)
+        rc = cn_rhttp_call_until(k->http, &q, &hk, &r, cn_rhttp_now_ms() + timeout_ms, max_retries);
+    if (rc == AK_OK) {
+        *out = r.body ? cJSON_ParseWithLength(r.body, r.len) : NULL;
+        if (!cJSON_IsObject(*out)) {
+            cJSON_Delete(*out);
+            *out = NULL;
+            rc = AK_ERR_UPSTREAM;
         }
-        rc = http_once(k, target, post, left, &body, &status, &retry);
-        if (rc == AK_OK) {
-            snprintf(st, sizeof st, "%ld", status);
-            if (status == 200) {
-                *out = cJSON_ParseWithLength(body.data, body.len);
-                if (*out != NULL && cJSON_IsObject(*out))
-                    goto out;
-                cJSON_Delete(*out);
-                *out = NULL;
-                rc = AK_ERR_UPSTREAM;
-                break;
-            }
-            error_type(type, &body);
-            rc = classify(status, type, &retry);
-        }
-        if (!retry || attempt >= max_retries ||
-            !cn_rhttp_backoff(&backoff, BACKOFF_MAX_MS, deadline))
-            break;
     }
-    cn_log(CN_LOG_WARN, "aws_kms call failed", "signer", k->name, "op", target, "status", st,
-           "aws_error", type[0] ? type : "-", "error", ak_errname(rc), (char *)NULL);
-out:
-    free(body.data);
+    snprintf(type, TYPE_MAX + 1, "%s", x.type);
+    if (rc != AK_OK) {
+        if (r.status != 0)
+            snprintf(st, sizeof st, "%ld", r.status);
+        cn_log(CN_LOG_WARN, "aws_kms call failed", "signer", k->name, "op", target, "status", st,
+               "aws_error", type[0] ? type : "-", "error", ak_errname(rc), (char *)NULL);
+    }
+    cn_rhttp_resp_clear(&r);
     return rc;
 }
 
@@ -550,7 +487,7 @@ static void awskms_destroy(cn_signer *s)
     awskms *k = s->impl;
     if (k == NULL)
         return;
-    cn_rhttp_pool_destroy(&k->pool);
+    cn_rhttp_free(k->http);
     if (k->cred_mu_init)
         pthread_mutex_destroy(&k->cred_mu);
     ak_secure_free(k->secret, k->secret_cap);
@@ -835,7 +772,12 @@ ak_err cn_awskms_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t
     rc = parse_cfg(k, s, cfg, err, err_cap);
     if (rc != AK_OK)
         goto out;
-    rc = cn_rhttp_pool_init(&k->pool, k->pool_size);
+    cn_rhttp_opts o = {.timeout_ms = k->timeout_ms,
+                       .connect_timeout_ms = k->connect_timeout_ms,
+                       .retries = k->retries,
+                       .pool_size = k->pool_size};
+    cn_rhttp_more m = {.allow_http = !k->https}; /* http: to a loopback only (parse_endpoint) */
+    rc = cn_rhttp_new_ext(&k->http, &o, &m);
     if (rc != AK_OK)
         goto out;
     rc = get_public_key(k, s->pubkey, k->timeout_ms, k->retries, err, err_cap);

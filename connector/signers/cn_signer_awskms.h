@@ -42,11 +42,12 @@
  * signature by another key (AK_ERR_RECOVER) is refused there. health() makes one
  * GetPublicKey call (no retries) and checks the key is unchanged.
  *
- * Connections: a mutex-protected free list of CURL easy handles (keep-alive; no new TCP/TLS
- * connection per signature). Retries: network errors, HTTP 429, 5xx, and the KMS error types
- * ThrottlingException, KMSInternalException, DependencyTimeoutException, with exponential
- * backoff (50 ms doubling, capped at 2 s, +-50% jitter), at most "retries" extra attempts and
- * never past timeout_ms. Each attempt is signed afresh (new x-amz-date).
+ * Connections: the connector's one HTTP client (cn_rhttp: a pool of CURL easy handles kept
+ * alive, no new TCP/TLS connection per signature). Retries: network errors, TLS handshake
+ * failures, HTTP 429, 5xx, and the KMS error types ThrottlingException, KMSInternalException,
+ * DependencyTimeoutException, with cn_rhttp's backoff (50 ms doubling, capped at 1 s, +-50%
+ * jitter), at most "retries" extra attempts and never past timeout_ms. Each attempt is signed
+ * afresh (new x-amz-date).
  *
  * Errors (no secrets, no response bodies in messages): AK_ERR_AUTH (bad or expired
  * credentials, bad signature: UnrecognizedClientException, InvalidSignatureException,

@@ -2,9 +2,11 @@
  * cn_signer_keyless.c - the "keyless" signer: anode-keyserver over mutual TLS with libcurl
  * (see cn_signer_keyless.h for the protocol, retry and failover rules).
  *
- * Owns: the parsed configuration, the HTTP client (cn_keyless_http.h: handle pool or CURLSH,
- * retries, URL failover, the prober; "connection_reuse": "pool" or "share" picks the first or
- * the second), the batching queue and the latency estimate. No key material.
+ * Owns: the parsed configuration, the HTTP client (cn_rhttp, the connector's one: mutual TLS,
+ * handle pool or CURLSH - "connection_reuse": "pool" or "share" -, retries, URL failover, the
+ * prober; the bearer line of "custom" in its locked memory), the batching queue and the latency
+ * estimate. No key material: the client key file is read by libcurl/OpenSSL when a connection
+ * is made.
  *
  * Batching (cn_signer_keyless.h): the queue holds waiters that live on their callers' stacks;
  * a waiter is only touched under bmu, and its caller returns only once it is W_DONE (or it
@@ -21,15 +23,32 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "ak_addr.h"
 #include "ak_b64.h"
-#include "ak_hex.h"
 #include "cn_secfile.h"
-#include "cn_keyless_http.h"
+#include "cn_ksproto.h"
 #include "cn_metrics.h"
+#include "cn_rhttp.h"
+#include "rt_clock.h"
 
-_Static_assert(CN_KEYLESS_MAX_URLS == CN_KH_MAX_URLS, "one URL limit");
-_Static_assert(CN_KEYLESS_COOLDOWN_MS == CN_KH_COOLDOWN_MS, "one cooldown");
+_Static_assert(CN_KEYLESS_MAX_URLS == CN_RHTTP_MAX_URLS, "one URL limit");
+_Static_assert(CN_KEYLESS_COOLDOWN_MS == CN_RHTTP_COOLDOWN_MS, "one cooldown");
+
+#define CN_KH_URL_MAX  256
+#define CN_KH_PATH_MAX 1024
+
+/* What the config parser fills in for the HTTP client (cn_rhttp_new_ext). */
+typedef struct {
+    char urls[CN_KEYLESS_MAX_URLS][CN_KH_URL_MAX + 1]; /* base URLs, no trailing '/' */
+    size_t n_urls;                                     /* 1..CN_KEYLESS_MAX_URLS */
+    char cert[CN_KH_PATH_MAX + 1];                     /* "" = no client certificate */
+    char key[CN_KH_PATH_MAX + 1];
+    char ca[CN_KH_PATH_MAX + 1]; /* "" = the system's trust store */
+    long connect_timeout_ms;
+    int retries;      /* extra rounds */
+    int use_share;    /* 1 = one CURLSH, an easy handle per request; 0 = pool of easy handles */
+    int allow_http;   /* accept http:// as well as https:// */
+    size_t pool_size; /* idle easy handles kept (pool mode), >= 1 */
+} cn_kh_cfg;
 
 #define KEY_ID_MAX    128
 #define REQ_ID_MAX    64
@@ -65,8 +84,8 @@ typedef struct waiter {
 enum { W_QUEUED, W_LEAD, W_TAKEN, W_DONE };
 
 typedef struct {
-    cn_kh_cfg hc; /* URLs, TLS files, connect timeout, retries, pool: for cn_kh_new() */
-    cn_kh *kh;
+    cn_kh_cfg hc; /* URLs, TLS files, connect timeout, retries, pool: for http_new() */
+    cn_rhttp *http;
     char key_id[KEY_ID_MAX + 1];
     long timeout_ms;
 
@@ -86,24 +105,45 @@ typedef struct {
 #define set_err(err, cap, ...)                                                                     \
     ((err) != NULL && (cap) > 0 ? (void)snprintf((err), (cap), __VA_ARGS__) : (void)0)
 
+/* The one clock (rt_clock); the queue's condition variables wait on CLOCK_MONOTONIC, as it. */
 static int64_t now_us(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    const rt_clock *c = rt_clock_system();
+    return c->mono_ns(c->ctx) / 1000;
 }
 
 static int64_t now_ms(void)
 {
-    return now_us() / 1000;
+    return rt_clock_mono_ms(rt_clock_system());
 }
 
-/* Parse body as a JSON object; a non-200 status maps to its error. */
-static AK_WUR ak_err parse_response(cJSON **out, const cn_kh_body *body, long status)
+/* The key server at the failover URLs (base NULL): retries and failover until deadline. */
+static AK_WUR ak_err ks_call(keyless *k, const char *path, const char *post, cn_rhttp_resp *r,
+                             int64_t deadline)
 {
-    if (status != 200)
-        return cn_kh_status_err(status);
-    *out = cJSON_ParseWithLength(body->data, body->len);
+    cn_rhttp_req q = {post ? "POST" : "GET", NULL, path, post, post ? strlen(post) : 0, NULL, NULL};
+    return cn_rhttp_call_until(k->http, &q, NULL, r, deadline, -1);
+}
+
+/* One GET to URL number url, no retry. */
+static AK_WUR ak_err ks_get_once(keyless *k, size_t url, const char *path, long timeout_ms,
+                                 cn_rhttp_resp *r, int *retry)
+{
+    cn_rhttp_req q = {"GET", NULL, path, NULL, 0, NULL, NULL};
+    return cn_rhttp_once(k->http, &q, NULL, url, timeout_ms, r, retry);
+}
+
+static ak_err status_err(long status)
+{
+    return status == 404 ? AK_ERR_KEY_NOT_FOUND : cn_rhttp_status_err(status);
+}
+
+/* Parse the answer as a JSON object; a non-200 status maps to its error. */
+static AK_WUR ak_err parse_response(cJSON **out, const cn_rhttp_resp *r)
+{
+    if (r->status != 200)
+        return status_err(r->status);
+    *out = r->body ? cJSON_ParseWithLength(r->body, r->len) : NULL;
     if (*out == NULL || !cJSON_IsObject(*out)) {
         cJSON_Delete(*out);
         *out = NULL;
@@ -132,45 +172,11 @@ static int safe_id(const char *s, size_t max)
     return n > 0;
 }
 
-/* Check one successful sign answer (single form or one batch result) and take its DER. */
-static AK_WUR ak_err take_sig(const keyless *k, cn_raw_sig *out, const cJSON *j, const char *rid)
-{
-    const cJSON *sig = cJSON_GetObjectItemCaseSensitive(j, "signature");
-    if (!str_field_is(j, "key_id", k->key_id) || !str_field_is(j, "algorithm", "ECDSA_SHA256") ||
-        !str_field_is(j, "request_id", rid) || !cJSON_IsString(sig))
-        return AK_ERR_UPSTREAM;
-    if (ak_b64_decode(out->bytes, sizeof out->bytes, &out->len, sig->valuestring,
-                      strlen(sig->valuestring)) != AK_OK)
-        return AK_ERR_UPSTREAM;
-    out->form = CN_SIG_DER;
-    out->has_recid = 0;
-    return AK_OK;
-}
-
 static void note_latency(keyless *k, int64_t t0_us)
 {
     uint32_t us = (uint32_t)(now_us() - t0_us);
     uint32_t old = atomic_load(&k->latency_us);
     atomic_store(&k->latency_us, old == 0 ? us : (old * 7 + us) / 8);
-}
-
-/* One sign request object into dst; AK_ERR_BUFFER if it does not fit. */
-static AK_WUR ak_err item_json(char *dst, size_t cap, size_t *len, const keyless *k,
-                               const uint8_t digest[32], const char *rid)
-{
-    char b64[AK_B64_ENCODED_SIZE(32)];
-    ak_err rc = ak_b64_encode(b64, sizeof b64, digest, 32);
-    if (rc != AK_OK)
-        return rc;
-    /* key_id and rid are restricted to [A-Za-z0-9._:-]: no JSON escaping needed. */
-    int n = snprintf(dst, cap,
-                     "{\"key_id\":\"%s\",\"algorithm\":\"ECDSA_SHA256\",\"data\":\"%s\","
-                     "\"request_id\":\"%s\"}",
-                     k->key_id, b64, rid);
-    if (n < 0 || (size_t)n >= cap)
-        return AK_ERR_BUFFER;
-    *len = (size_t)n;
-    return AK_OK;
 }
 
 /* One signature in the single form (retries and failover in http_call). */
@@ -179,49 +185,26 @@ static AK_WUR ak_err sign_alone(keyless *k, cn_raw_sig *out, const uint8_t diges
 {
     char req[ITEM_MAX];
     size_t req_len = 0;
-    cn_kh_body body = {malloc(CN_KEYLESS_MAX_BODY), 0, CN_KEYLESS_MAX_BODY, 0};
+    cn_rhttp_resp body;
     cJSON *j = NULL;
-    long status = 0;
     int64_t t0 = now_us();
-    ak_err rc = body.data ? item_json(req, sizeof req, &req_len, k, digest, rid) : AK_ERR_NOMEM;
+    ak_err rc = cn_rhttp_resp_init_max(&body, CN_KEYLESS_MAX_BODY, 0);
+    if (rc != AK_OK ||
+        (rc = cn_ksproto_item(req, sizeof req, &req_len, k->key_id, digest, rid)) != AK_OK)
+        goto out;
+    rc = ks_call(k, "/sign", req, &body, deadline);
     if (rc != AK_OK)
         goto out;
-    rc = cn_kh_call(k->kh, "/sign", req, &body, &status, deadline);
+    rc = parse_response(&j, &body);
     if (rc != AK_OK)
         goto out;
-    rc = parse_response(&j, &body, status);
-    if (rc != AK_OK)
-        goto out;
-    rc = take_sig(k, out, j, rid);
+    rc = cn_ksproto_sig(out, j, k->key_id, rid);
     if (rc == AK_OK)
         note_latency(k, t0);
 out:
     cJSON_Delete(j);
-    free(body.data);
+    cn_rhttp_resp_clear(&body);
     return rc;
-}
-
-/*
- * The error of one failed batch result, as the single form's HTTP status would have mapped it
- * (the batch form has one status for all). An unavailable HSM sets *alone: that signature is
- * then sent again alone, where retries and failover apply as for any single request.
- */
-static ak_err item_err(const cJSON *item, int *alone)
-{
-    const cJSON *e = cJSON_GetObjectItemCaseSensitive(item, "error");
-    const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "code");
-    *alone = 0;
-    if (!cJSON_IsString(c))
-        return AK_ERR_UPSTREAM;
-    if (strcmp(c->valuestring, "key_not_allowed") == 0 || strcmp(c->valuestring, "forbidden") == 0)
-        return AK_ERR_FORBIDDEN;
-    if (strcmp(c->valuestring, "key_not_found") == 0 || strcmp(c->valuestring, "not_found") == 0)
-        return AK_ERR_KEY_NOT_FOUND;
-    if (strstr(c->valuestring, "unavailable") != NULL) {
-        *alone = 1;
-        return AK_ERR_UNAVAILABLE;
-    }
-    return AK_ERR_UPSTREAM;
 }
 
 /*
@@ -235,37 +218,39 @@ static void run_batch(keyless *k, waiter *const *m, size_t n)
     size_t cap = n * ITEM_MAX + 32, len = 13, item_len = 0;
     size_t body_cap = n * RESULT_MAX + 256;
     char *req = malloc(cap);
-    cn_kh_body body = {malloc(body_cap), 0, body_cap, 0};
+    cn_rhttp_resp body;
     cJSON *j = NULL;
-    long status = 0;
     int64_t deadline = m[0]->deadline_ms, t0 = now_us();
-    ak_err rc = AK_ERR_NOMEM;
+    ak_err rc = cn_rhttp_resp_init_max(&body, body_cap, 0);
     for (size_t i = 0; i < n; i++)
         m[i]->rc = AK_ERR_UPSTREAM;
-    if (req == NULL || body.data == NULL)
+    if (req == NULL || rc != AK_OK) {
+        rc = AK_ERR_NOMEM;
         goto out;
+    }
     memcpy(req, "{\"requests\":[", len);
     for (size_t i = 0; i < n; i++) {
         if (i > 0)
             req[len++] = ',';
-        if ((rc = item_json(req + len, cap - len - 3, &item_len, k, m[i]->digest, m[i]->rid)) !=
-            AK_OK)
+        if ((rc = cn_ksproto_item(req + len, cap - len - 3, &item_len, k->key_id, m[i]->digest,
+                                  m[i]->rid)) != AK_OK)
             goto out;
         len += item_len;
         if (m[i]->deadline_ms < deadline)
             deadline = m[i]->deadline_ms;
     }
     memcpy(req + len, "]}", 3);
-    rc = cn_kh_call(k->kh, "/sign", req, &body, &status, deadline);
+    rc = ks_call(k, "/sign", req, &body, deadline);
     if (rc != AK_OK)
         goto out;
+    long status = body.status;
     if (status == 400 || status == 404 || status == 405 || status == 413 || status == 415 ||
         status == 501) {
         for (size_t i = 0; i < n; i++)
             m[i]->alone = 1;
         goto out; /* rc is AK_OK: the members keep their rc and go alone */
     }
-    rc = parse_response(&j, &body, status);
+    rc = parse_response(&j, &body);
     if (rc != AK_OK)
         goto out;
     const cJSON *res = cJSON_GetObjectItemCaseSensitive(j, "results"), *it;
@@ -279,9 +264,10 @@ static void run_batch(keyless *k, waiter *const *m, size_t n)
             break; /* the size was checked above; this keeps the bound local */
         waiter *w = m[at++];
         if (cJSON_IsObject(it) && cJSON_HasObjectItem(it, "error"))
-            w->rc = item_err(it, &w->alone);
+            w->rc = cn_ksproto_item_err(it, &w->alone);
         else
-            w->rc = cJSON_IsObject(it) ? take_sig(k, w->out, it, w->rid) : AK_ERR_UPSTREAM;
+            w->rc = cJSON_IsObject(it) ? cn_ksproto_sig(w->out, it, k->key_id, w->rid)
+                                       : AK_ERR_UPSTREAM;
     }
     note_latency(k, t0);
     rc = AK_OK;
@@ -289,7 +275,7 @@ out:
     for (size_t i = 0; i < n && rc != AK_OK; i++)
         m[i]->rc = rc;
     cJSON_Delete(j);
-    free(body.data);
+    cn_rhttp_resp_clear(&body);
     free(req);
 }
 
@@ -446,30 +432,28 @@ static ak_err keyless_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[3
 static ak_err keyless_health(cn_signer *s, cn_signer_health *out)
 {
     keyless *k = s->impl;
-    cn_kh_body body = {malloc(CN_KEYLESS_MAX_BODY), 0, CN_KEYLESS_MAX_BODY, 0};
-    long status = 0;
+    cn_rhttp_resp body;
     memset(out, 0, sizeof *out);
     out->max_concurrency = (unsigned)k->hc.pool_size;
     out->expected_latency_ms = (atomic_load(&k->latency_us) + 999) / 1000;
     /* One pass over the URLs, no backoff: a health probe must answer quickly. */
-    ak_err rc = body.data ? AK_ERR_NETWORK : AK_ERR_NOMEM;
-    for (size_t i = 0; i < k->hc.n_urls && body.data != NULL; i++) {
+    ak_err rc = cn_rhttp_resp_init_max(&body, CN_KEYLESS_MAX_BODY, 0);
+    for (size_t i = 0; i < k->hc.n_urls && rc != AK_ERR_NOMEM; i++) {
         int retry = 0;
-        rc = cn_kh_once(k->kh, i, "/health", NULL, k->hc.connect_timeout_ms + 1000, &body, &status,
-                        &retry);
-        if (rc == AK_OK && status == 200) {
-            cn_kh_mark(k->kh, i, 0);
+        rc = ks_get_once(k, i, "/health", k->hc.connect_timeout_ms + 1000, &body, &retry);
+        if (rc == AK_OK && body.status == 200) {
+            cn_rhttp_mark(k->http, i, 0);
             out->can_sign = 1;
             break;
         }
         if (rc == AK_OK)
-            rc = cn_kh_status_err(status);
+            rc = status_err(body.status);
         if (retry)
-            cn_kh_mark(k->kh, i, 1);
+            cn_rhttp_mark(k->http, i, 1);
     }
     if (!out->can_sign)
         snprintf(out->detail, sizeof out->detail, "key server: %s", ak_strerror(rc));
-    free(body.data);
+    cn_rhttp_resp_clear(&body);
     return AK_OK;
 }
 
@@ -478,7 +462,7 @@ static void keyless_destroy(cn_signer *s)
     keyless *k = s->impl;
     if (k == NULL)
         return;
-    cn_kh_free(k->kh); /* stops the prober first */
+    cn_rhttp_free(k->http); /* stops the prober first */
     pthread_mutex_destroy(&k->bmu);
     free(k);
     s->impl = NULL;
@@ -500,44 +484,17 @@ static const cn_signer_ops custom_ops = {
 
 /* ---- construction ----------------------------------------------------------------------- */
 
-/* Check one /pubkey answer; pub/addr set on success. */
+/* Check one /pubkey answer (cn_ksproto_pubkey); pub/addr set on success. */
 static AK_WUR ak_err check_pubkey(keyless *k, uint8_t pub[65], uint8_t addr[20],
-                                  const cn_kh_body *body, long status, char *err, size_t cap)
+                                  const cn_rhttp_resp *body, char *err, size_t cap)
 {
-    uint8_t raw[65], a2[20];
-    size_t raw_len = 0;
     cJSON *j = NULL;
-    ak_err rc = parse_response(&j, body, status);
-    if (rc != AK_OK) {
+    ak_err rc = parse_response(&j, body);
+    if (rc != AK_OK)
         set_err(err, cap, "keyless: GET /pubkey for key_id %s failed: %s", k->key_id,
                 ak_strerror(rc));
-        goto out;
-    }
-    rc = AK_ERR_UPSTREAM;
-    const cJSON *pk = cJSON_GetObjectItemCaseSensitive(j, "public_key");
-    const cJSON *ad = cJSON_GetObjectItemCaseSensitive(j, "address");
-    if (!str_field_is(j, "key_id", k->key_id) || !str_field_is(j, "curve", "secp256k1") ||
-        !cJSON_IsString(pk) || !cJSON_IsString(ad)) {
-        set_err(err, cap, "keyless: /pubkey answer malformed (key_id, curve, public_key, address)");
-        goto out;
-    }
-    if (ak_hex_decode(raw, sizeof raw, &raw_len, pk->valuestring, strlen(pk->valuestring)) !=
-            AK_OK ||
-        ak_pubkey_parse(pub, raw, raw_len) != AK_OK) {
-        set_err(err, cap, "keyless: /pubkey public_key is not a secp256k1 point");
-        goto out;
-    }
-    if (ak_addr_parse(a2, ad->valuestring, strlen(ad->valuestring)) != AK_OK) {
-        set_err(err, cap, "keyless: /pubkey address is not a valid address");
-        goto out;
-    }
-    ak_addr_from_pubkey(addr, pub);
-    if (memcmp(addr, a2, 20) != 0) {
-        set_err(err, cap, "keyless: /pubkey address does not match keccak(public_key)");
-        goto out;
-    }
-    rc = AK_OK;
-out:
+    else
+        rc = cn_ksproto_pubkey(pub, addr, j, k->key_id, err, cap);
     cJSON_Delete(j);
     return rc;
 }
@@ -552,27 +509,25 @@ static AK_WUR ak_err fetch_pubkey(keyless *k, uint8_t pub[65], uint8_t addr[20],
 {
     char path[KEY_ID_MAX + 32];
     uint8_t pub2[65], addr2[20];
-    cn_kh_body body = {malloc(CN_KEYLESS_MAX_BODY), 0, CN_KEYLESS_MAX_BODY, 0};
-    long status = 0;
-    ak_err rc = AK_ERR_NOMEM;
-    if (body.data == NULL)
+    cn_rhttp_resp body;
+    ak_err rc = cn_rhttp_resp_init_max(&body, CN_KEYLESS_MAX_BODY, 0);
+    if (rc != AK_OK)
         goto out;
     snprintf(path, sizeof path, "/pubkey?key_id=%s", k->key_id);
-    rc = cn_kh_call(k->kh, path, NULL, &body, &status, now_ms() + k->timeout_ms);
+    rc = ks_call(k, path, NULL, &body, now_ms() + k->timeout_ms);
     if (rc != AK_OK) {
         set_err(err, cap, "keyless: GET /pubkey for key_id %s failed: %s", k->key_id,
                 ak_strerror(rc));
         goto out;
     }
-    rc = check_pubkey(k, pub, addr, &body, status, err, cap);
+    rc = check_pubkey(k, pub, addr, &body, err, cap);
     for (size_t i = 0; i < k->hc.n_urls && rc == AK_OK; i++) {
         int retry = 0;
-        if (cn_kh_down_until(k->kh, i) != 0)
+        if (cn_rhttp_down_until(k->http, i) != 0)
             continue; /* failed just now */
-        if (cn_kh_once(k->kh, i, path, NULL, k->timeout_ms, &body, &status, &retry) != AK_OK ||
-            status != 200)
+        if (ks_get_once(k, i, path, k->timeout_ms, &body, &retry) != AK_OK || body.status != 200)
             continue; /* down now: it is checked by every signature later anyway */
-        rc = check_pubkey(k, pub2, addr2, &body, status, err, cap);
+        rc = check_pubkey(k, pub2, addr2, &body, err, cap);
         if (rc == AK_OK && memcmp(pub, pub2, 65) != 0) {
             set_err(err, cap, "keyless: urls[%zu] reports another public key for key_id %s", i,
                     k->key_id);
@@ -580,7 +535,7 @@ static AK_WUR ak_err fetch_pubkey(keyless *k, uint8_t pub[65], uint8_t addr[20],
         }
     }
 out:
-    free(body.data);
+    cn_rhttp_resp_clear(&body);
     return rc;
 }
 
@@ -717,6 +672,37 @@ static AK_WUR ak_err parse_cfg(keyless *k, cn_signer *s, const cJSON *cfg,
     return AK_OK;
 }
 
+/* The HTTP client for the parsed config: JSON headers, and the bearer line of "custom". */
+static AK_WUR ak_err http_new(keyless *k, const cn_keyless_ext *ext, char *err, size_t cap)
+{
+    static const char *const hdrs[] = {"Content-Type: application/json", "Expect:"};
+    const char *urls[CN_KEYLESS_MAX_URLS];
+    const cn_kh_cfg *c = &k->hc;
+    for (size_t i = 0; i < c->n_urls; i++)
+        urls[i] = c->urls[i];
+    cn_rhttp_opts o = {.ca = c->ca[0] ? c->ca : NULL, /* "custom" without "ca": system store */
+                       .connect_timeout_ms = c->connect_timeout_ms,
+                       .retries = c->retries,
+                       .pool_size = c->pool_size};
+    cn_rhttp_more m = {.allow_http = c->allow_http,
+                       .cert = c->cert[0] ? c->cert : NULL, /* "custom" may have none */
+                       .key = c->cert[0] ? c->key : NULL,
+                       .share = c->use_share,
+                       .urls = urls,
+                       .n_urls = c->n_urls,
+                       .headers = hdrs,
+                       .n_headers = 2};
+    if (ext != NULL && ext->bearer != NULL) {
+        m.secret_prefix = "Authorization: Bearer ";
+        m.secret = ext->bearer;
+        m.secret_len = ext->bearer_len;
+    }
+    ak_err rc = cn_rhttp_new_ext(&k->http, &o, &m);
+    if (rc != AK_OK)
+        set_err(err, cap, "keyless: cannot create the HTTP client: %s", ak_strerror(rc));
+    return rc;
+}
+
 ak_err cn_keyless_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t err_cap)
 {
     return cn_keyless_signer_new_ext(out, cfg, NULL, err, err_cap);
@@ -750,15 +736,14 @@ ak_err cn_keyless_signer_new_ext(cn_signer **out, const cJSON *cfg, const cn_key
     rc = parse_cfg(k, s, cfg, ext, err, err_cap);
     if (rc != AK_OK)
         goto out;
-    rc = cn_kh_new(&k->kh, &k->hc, ext != NULL ? ext->bearer : NULL,
-                   ext != NULL ? ext->bearer_len : 0, err, err_cap);
+    rc = http_new(k, ext, err, err_cap);
     if (rc != AK_OK)
         goto out;
     /* The address comes from the key server; every URL that answers must agree on it. */
     rc = fetch_pubkey(k, s->pubkey, s->address, err, err_cap);
     if (rc != AK_OK)
         goto out;
-    if (k->hc.n_urls > 1 && (rc = cn_kh_start_prober(k->kh)) != AK_OK) {
+    if (k->hc.n_urls > 1 && (rc = cn_rhttp_start_prober(k->http, "/health")) != AK_OK) {
         set_err(err, err_cap, "keyless: cannot start the URL health prober");
         goto out;
     }

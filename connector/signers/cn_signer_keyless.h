@@ -46,18 +46,20 @@
  * Construction fetches /pubkey (first URL that answers), parses the key (ak_pubkey_parse),
  * and refuses it unless the reported address equals keccak(pubkey) and the key id echoes.
  *
- * Connections: a bounded, mutex-protected pool of CURL easy handles; each handle keeps its
- * TLS connection alive between requests (no new handshake per signature). Retries: on network
- * errors, timeouts and HTTP 503 only, up to "retries" extra attempts with exponential backoff
- * (50 ms doubling, +-50% jitter, capped at 1 s) and never past timeout_ms in total. Failover:
- * URLs are tried in order; one that failed with a network error, a timeout or 503 is marked
- * down and tried last (only if every healthy one fails too). With more than one URL a
+ * Connections: the connector's one HTTP client (cn_rhttp): a bounded
+ * pool of CURL easy handles, each keeping its TLS connection alive between requests (no new
+ * handshake per signature). Retries: on network errors, timeouts, TLS handshake failures and
+ * HTTP 429/502/503/504, up to "retries" extra attempts with exponential backoff (50 ms doubling,
+ * +-50% jitter, capped at 1 s) and never past timeout_ms in total. Failover: URLs are tried in
+ * order; one that failed in a retryable way is marked down and tried last (only if every
+ * healthy one fails too). With more than one URL a
  * background thread probes each down URL's /health every second and keeps it marked down until
  * it answers 200; with one URL the mark simply expires after CN_KEYLESS_COOLDOWN_MS.
  *
  * Errors (messages carry no secrets, no response bodies): AK_ERR_NETWORK (refused, reset, TLS),
- * AK_ERR_TIMEOUT, AK_ERR_UNAVAILABLE (503), AK_ERR_FORBIDDEN (403), AK_ERR_KEY_NOT_FOUND (404),
- * AK_ERR_UPSTREAM (other status, malformed or oversized response, key id mismatch).
+ * AK_ERR_TIMEOUT, AK_ERR_UNAVAILABLE (429/502/503/504), AK_ERR_AUTH (401), AK_ERR_FORBIDDEN
+ * (403), AK_ERR_KEY_NOT_FOUND (404), AK_ERR_UPSTREAM (other status, malformed or oversized
+ * response, key id mismatch).
  * Response bodies are bounded by CN_KEYLESS_MAX_BODY (a batch answer by 1 KiB per signature
  * + 256 bytes). Thread-safe: sign/health from any thread.
  */

@@ -42,11 +42,10 @@ typedef struct {
     _Atomic uint32_t latency_us;
 } mpc;
 
-static int64_t now_us(void)
+static int64_t now_us(void) /* the one clock (rt_clock) */
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    const rt_clock *c = rt_clock_system();
+    return c->mono_ns(c->ctx) / 1000;
 }
 
 static void to_hex(char *out, const uint8_t *in, size_t n)

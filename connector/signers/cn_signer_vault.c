@@ -45,11 +45,9 @@ typedef struct {
     int with_token;
 } hdr_ctx;
 
-static int64_t now_ms(void)
+static int64_t now_ms(void) /* the one clock (rt_clock) */
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return rt_clock_mono_ms(rt_clock_system());
 }
 
 /* 1 if every byte is printable ASCII other than '"' and '\\' (safe in JSON and headers). */

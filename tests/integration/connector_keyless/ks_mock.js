@@ -4,7 +4,8 @@
 // (@noble/curves, RFC 6979, lowS:false so about half are high-s, DER as an HSM returns them).
 // Address from ethers.computeAddress. Behaviour is switched by DIR/mode (read per request):
 // ok | 503 | 403 | 500 | slow | garbage | big | wrongaddr | badsig | rid | flaky503 | close
-// GET /__stats -> {"connections":N,"requests":M,"high_s":H,"low_s":L}. Listens on 127.0.0.1.
+// GET /__stats -> {"connections":N,"requests":M,"high_s":H,"low_s":L,"last_request_id":R}.
+// Listens on 127.0.0.1.
 'use strict';
 const https = require('https');
 const fs = require('fs');
@@ -39,6 +40,7 @@ function signOne(r, m) {
   if (d.length !== 32 || d.toString('base64') !== r.data) return [400, { error: { code: 'bad_digest', message: 'digest must be 32 bytes' } }];
   const sig = secp256k1.sign(d, priv, { lowS: false });
   sig.hasHighS() ? stats.high_s++ : stats.low_s++;
+  stats.last_request_id = r.request_id;
   let der = Buffer.from(sig.toDERRawBytes());
   if (m === 'badsig') { // a valid-looking DER signature over another digest
     const d2 = Buffer.from(d); d2[0] ^= 1;

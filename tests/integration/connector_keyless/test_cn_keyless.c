@@ -17,6 +17,8 @@
  * signature that recovers to another key, request id mismatch, slow server -> timeout).
  * Batching: max_inflight 1 and 2 (and batch_max 3) under 12 threads: every signature verifies,
  * fewer sign requests than signatures (a lone signature still goes alone).
+ * Request ids: the sign context's request_id travels in the /sign body (single and batch form)
+ * and reaches the key server's audit record (the real server) or the mock's last_request_id.
  * Also measures pool vs share connection reuse (printed, not asserted).
  */
 #include <arpa/inet.h>
@@ -121,6 +123,10 @@ static pid_t start_server_with(int port, char *extra)
     for (char *save = NULL, *t = strtok_r(tmpl, " ", &save); t && argc < 62;
          t = strtok_r(NULL, " ", &save))
         argv[argc++] = strcmp(t, "%PORT%") == 0 ? portstr : t;
+    if (argc == 0) {
+        fprintf(stderr, "KS_ARGV is empty\n");
+        exit(2);
+    }
     if (extra != NULL)
         argv[argc++] = extra;
     argv[argc] = NULL;
@@ -163,10 +169,10 @@ static cJSON *make_cfg(const int *ports, size_t n, const char *cert, const char 
     o += sprintf(o, "{\"type\":\"keyless\",\"key_id\":\"%s\",\"urls\":[", key_id);
     for (size_t i = 0; i < n; i++)
         o += sprintf(o, "%s\"https://127.0.0.1:%d\"", i ? "," : "", ports[i]);
-    o += sprintf(o,
-                 "],\"client_cert\":\"%s/%s.crt\",\"client_key\":\"%s/%s.key\","
-                 "\"ca\":\"%s/%s.crt\"%s%s}",
-                 dir, cert, dir, cert, dir, ca, extra ? "," : "", extra ? extra : "");
+    sprintf(o,
+            "],\"client_cert\":\"%s/%s.crt\",\"client_key\":\"%s/%s.key\","
+            "\"ca\":\"%s/%s.crt\"%s%s}",
+            dir, cert, dir, cert, dir, ca, extra ? "," : "", extra ? extra : "");
     cJSON *j = cJSON_Parse(text);
     if (j == NULL) {
         fprintf(stderr, "bad cfg %s\n", text);
@@ -468,6 +474,8 @@ static void test_config_errors(int port)
     const char *bad[] = {"{\"urls\":[\"http://127.0.0.1:1\"],\"key_id\":\"k\"}",
                          "{\"urls\":\"https://127.0.0.1:1\",\"key_id\":\"k\"}",
                          "{\"urls\":[\"https://127.0.0.1:1\"],\"key_id\":\"a b\"}",
+                         /* one string over two lines */
+                         // NOLINTNEXTLINE(bugprone-suspicious-missing-comma)
                          "{\"urls\":[\"https://127.0.0.1:1\"],\"key_id\":\"k\",\"client_cert\":"
                          "\"/nonexistent\",\"client_key\":\"/nonexistent\",\"ca\":\"/x\"}",
                          "[]"};
@@ -659,6 +667,83 @@ static void test_batching(int port)
     }
 }
 
+/* 1 if the key server recorded rid: the real server's audit file, or the mock's last id. */
+static int server_saw_rid(int port, const char *rid)
+{
+    char path[512], line[4096], want[160];
+    int found = 0;
+    if (is_mock) {
+        cJSON *st = NULL;
+        get_json(port, "/__stats", &st);
+        const cJSON *r = cJSON_GetObjectItem(st, "last_request_id");
+        found = cJSON_IsString(r) && strcmp(r->valuestring, rid) == 0;
+        cJSON_Delete(st);
+        return found;
+    }
+    snprintf(path, sizeof path, "%s/audit-%d.log", dir, port);
+    snprintf(want, sizeof want, "\"request_id\":\"%s\"", rid);
+    for (int i = 0; i < 50 && !found; i++) { /* the record is written after the answer */
+        FILE *f = fopen(path, "r");
+        while (f != NULL && !found && fgets(line, sizeof line, f) != NULL)
+            found = strstr(line, want) != NULL && strstr(line, "\"outcome\":\"signed\"") != NULL;
+        if (f != NULL)
+            fclose(f);
+        if (!found)
+            usleep(100000);
+    }
+    return found;
+}
+
+typedef struct {
+    cn_signer *s;
+    char rid[32];
+    ak_err rc;
+} rid_arg;
+
+static void *rid_main(void *p)
+{
+    rid_arg *a = p;
+    uint8_t d[32];
+    ak_sig sig;
+    cn_sign_ctx ctx = {.method = "eth_sign", .request_id = a->rid};
+    rand_digest(d);
+    a->rc = cn_signer_sign_eth(a->s, &sig, d, &ctx);
+    return NULL;
+}
+
+/* The sign context's request_id reaches the key server, alone and inside a batch. */
+static void test_request_id(int port)
+{
+    cn_signer *s = NULL;
+    uint8_t d[32] = {5};
+    ak_sig sig;
+    cn_sign_ctx ctx = {.method = "eth_sign", .request_id = "rpc-7f3a.42"};
+    CHECK_EQ_INT(new_signer(&s, &port, 1, "\"batch_max\":8,\"max_inflight\":1"), AK_OK);
+    if (s == NULL)
+        return;
+    CHECK_EQ_INT(cn_signer_sign_eth(s, &sig, d, &ctx), AK_OK);
+    CHECK(server_saw_rid(port, "rpc-7f3a.42"));
+    /* 6 at once through one slot: most travel in a batch, each with its own id. */
+    pthread_t t[6];
+    rid_arg a[6];
+    for (int i = 0; i < 6; i++) {
+        a[i] = (rid_arg){.s = s};
+        snprintf(a[i].rid, sizeof a[i].rid, "rpc-batch-%d", i);
+        pthread_create(&t[i], NULL, rid_main, &a[i]);
+    }
+    int ok = 0;
+    for (int i = 0; i < 6; i++) {
+        pthread_join(t[i], NULL);
+        ok += a[i].rc == AK_OK;
+    }
+    CHECK_EQ_INT(ok, 6);
+    if (!is_mock) /* the mock keeps only the last id */
+        for (int i = 0; i < 6; i++)
+            CHECK(server_saw_rid(port, a[i].rid));
+    printf("request ids reach the key server%s\n", is_mock ? " (mock)" : "'s audit record");
+    cn_signer_free(s);
+}
+
 static void bench(int port)
 {
     const char *modes[] = {"\"connection_reuse\":\"pool\"", "\"connection_reuse\":\"share\""};
@@ -699,8 +784,9 @@ int main(int argc, char **argv)
         printf("keyless signer %s: address %s\n", s->name, a);
         CHECK_STR(s->name, "hsm-test");
         CHECK_STR(s->ops->type, "keyless");
-        if (getenv("KS_ADDRESS") != NULL)
-            CHECK(strcasecmp(a, getenv("KS_ADDRESS")) == 0);
+        const char *want = getenv("KS_ADDRESS");
+        if (want != NULL)
+            CHECK(strcasecmp(a, want) == 0);
         test_sign_many(s, port);
         run_threads(s, 8, 100);
         test_health(s, 1);
@@ -708,6 +794,7 @@ int main(int argc, char **argv)
     }
     test_share_mode(port);
     test_batching(port);
+    test_request_id(port);
     test_tls_refusals(port);
     test_config_errors(port);
     if (is_mock) {
