@@ -38,7 +38,8 @@ typedef struct {
     size_t digest_len; /* 32 bytes normally; NULL if none */
     const char *request_id;
     size_t request_id_len; /* may be NULL */
-    const char *outcome;   /* "signed", "refused", "refused_client", "refused_rate", "hsm_error" */
+    const char *outcome;   /* "signed", "refused", "refused_client", "refused_rate", "hsm_error";
+                              "allowed": a single /sign's decision, before its HSM call */
     uint64_t latency_us;
 } ks_audit_rec;
 

@@ -6,10 +6,11 @@
  * Usage: ks_hol_client URL CA CERT KEY HUNG_KEY OTHER_KEY OTHER_PUBHEX N_HUNG N_OTHER BOUND_MS
  *                      HUNG_BOUND_MS
  * Opens N_HUNG + N_OTHER keep-alive connections (one libcurl easy handle per thread, each
- * connected and checked with GET /health first). Then N_HUNG threads POST /sign for HUNG_KEY
- * (whose signing calls the test's PKCS#11 module makes hang); once the server shows N_HUNG
- * sessions in use (GET /health on one more connection), each of the N_OTHER threads sends
- * GET /health and then POST /sign for OTHER_KEY on its own, already open connection. Checks:
+ * connected and checked with GET /health first), and all of them sign once with OTHER_KEY at the
+ * same time (so the server's HSM sessions are open before anything hangs). Then N_HUNG threads POST
+ * /sign for HUNG_KEY (whose signing calls the test's PKCS#11 module makes hang); once the server
+ * shows N_HUNG sessions in use (GET /health on one more connection), each of the N_OTHER threads
+ * sends GET /health and then POST /sign for OTHER_KEY on its own, already open connection. Checks:
  *   - every one of those answers 200 within BOUND_MS, on the same connection (no reconnect), and
  *     every signature is strict DER, recovers to OTHER_PUBHEX and verifies (libsecp256k1);
  *   - each hung request ends with 503 "hsm_unavailable" within HUNG_BOUND_MS (the server's
@@ -39,6 +40,8 @@ typedef struct {
 typedef struct {
     const char *url, *ca, *cert, *key, *key_id;
     const uint8_t *pub; /* NULL for the hung requests */
+    const char *warm_key;
+    const uint8_t *warm_pub;
     CURL *c;
     pthread_barrier_t *go;
     int hung;
@@ -180,6 +183,27 @@ static void *run_client(void *arg)
     return NULL;
 }
 
+/* Warm-up: every connection signs once with OTHER_KEY at the same time, so that the server's
+ * session pool has its sessions open and their worker threads started before anything hangs
+ * (the test is about waiting, not about opening sessions). */
+static void *warm_client(void *arg)
+{
+    client *cl = arg;
+    sink s;
+    double ms;
+    long st = 0;
+    uint8_t digest[32];
+    char b64[64], body[256];
+    pthread_barrier_wait(cl->go);
+    if (RAND_bytes(digest, sizeof digest) != 1 ||
+        ak_b64_encode(b64, sizeof b64, digest, sizeof digest) != AK_OK)
+        return NULL;
+    snprintf(body, sizeof body, "{\"key_id\":\"%s\",\"data\":\"%s\"}", cl->warm_key, b64);
+    cl->ok = request(cl, "/sign", body, &s, &ms, &st) && st == 200 &&
+             sig_ok(s.buf, digest, cl->warm_pub);
+    return NULL;
+}
+
 /* GET /health on a connection of its own until sessions_in_use >= want (at most 10 s). */
 static int wait_in_use(client *probe, int want)
 {
@@ -255,7 +279,24 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    if (probe.c == NULL || pthread_barrier_init(&go, NULL, (unsigned)n_hung + 1) != 0)
+    if (probe.c == NULL || pthread_barrier_init(&go, NULL, (unsigned)n) != 0)
+        return 1;
+    for (int i = 0; i < n; i++) {
+        cl[i].go = &go;
+        cl[i].warm_key = argv[6];
+        cl[i].warm_pub = pub;
+        pthread_create(&th[i], NULL, warm_client, &cl[i]);
+    }
+    for (int i = 0; i < n; i++) {
+        pthread_join(th[i], NULL);
+        if (!cl[i].ok) {
+            fprintf(stderr, "ks_hol_client: connection %d: warm-up /sign failed\n", i);
+            return 1;
+        }
+        cl[i].ok = 0;
+    }
+    pthread_barrier_destroy(&go);
+    if (pthread_barrier_init(&go, NULL, (unsigned)n_hung + 1) != 0)
         return 1;
     for (int i = 0; i < n_hung; i++) {
         cl[i].go = &go;

@@ -8,13 +8,18 @@
 # names) with a signature that verifies, and each hung request must end with 503 hsm_unavailable
 # within op_timeout_ms + 100 ms. Afterwards key-one signs again once the hang is lifted (its slots
 # come back when the hung calls return), every decision is in the audit chain, and the server
-# stops cleanly. Default threading (a thread per connection).
+# stops cleanly. Default threading (a thread per connection). All 32 connections sign once at the
+# same time before the hang, so that the HSM sessions are open (the test is about waiting).
+# The 100 ms bound is issue 12's; a sanitizer build sets KS_HOL_BOUND_MS=1000 (instrumented server
+# and client on 2 shared cores). Whatever the bound, ks_hol_client also requires that every other
+# client was answered before the first hung request ended: nothing waited behind the hung calls.
 #
 # Usage: test_ks_hol.sh ANODE_KEYSERVER KS_HOL_CLIENT TEST_KS_AUDIT P11_FAULT_MODULE
 # Every server started here is stopped by its PID; loopback only.
 set -uo pipefail
 
 KS=$1 HOL=$2 AUDIT=$3 FAULT=${4:-}
+BOUND_MS=${KS_HOL_BOUND_MS:-100}
 SRC=${AK_SOURCE_DIR:-$(cd "$(dirname "$0")/../../.." && pwd)}
 WORK=$(mktemp -d /tmp/ks_hol.XXXXXX)
 . "$SRC/tests/integration/keyserver/ks_lib.sh"
@@ -69,9 +74,9 @@ check "key-one signs before the hang" eq "$(code -d "$(S key-one)" "$U/sign")" 2
 
 # ---- key-one's calls hang: 4 requests wait on it, 28 other connections must not ---------------
 echo "2 hangkey 4000 k1" >"$CTL"
-check "4 hung key-one requests; /health and key-two /sign on 28 other connections within 100 ms" \
+check "4 hung key-one requests; /health and key-two /sign on 28 other connections within $BOUND_MS ms" \
     "$HOL" "$U" "$PKI/ca.crt" "$PKI/connector.crt" "$PKI/connector.key" key-one key-two "$PUB2" \
-    4 28 100 $((OP_TIMEOUT_MS + 100))
+    4 28 "$BOUND_MS" $((OP_TIMEOUT_MS + 100))
 
 # ---- the hang lifted: key-one signs again once the hung calls have returned ---------------------
 echo "3 none" >"$CTL"
@@ -88,13 +93,14 @@ rc=$?
 check "server stops cleanly (exit 0, no sanitizer report)" \
     eval "[ $rc -eq 0 ] && ! grep -qE 'AddressSanitizer|LeakSanitizer|runtime error' '$SLOG'"
 check "audit chain verifies" "$AUDIT" --verify "$WORK/audit.log"
-# 1 (before) + 4 hung + 28 others + 1 (after) decisions sent to the HSM, each with its result
+# 1 (before) + 32 warm-up + 4 hung + 28 others + 1 (after) decisions sent to the HSM, each with
+# its result
 check "audit: 4 hung key-one requests recorded as hsm_error" \
     eq "$(grep '"key_id":"key-one"' "$WORK/audit.log" | grep -c '"outcome":"hsm_error"')" 4
-check "audit: every request sent to the HSM has its decision record (>= 34 allowed)" \
-    test "$(grep -c '"outcome":"allowed"' "$WORK/audit.log")" -ge 34
-check "audit: 28 key-two signatures" \
-    eq "$(grep '"key_id":"key-two"' "$WORK/audit.log" | grep -c '"outcome":"signed"')" 28
+check "audit: every request sent to the HSM has its decision record (>= 66 allowed)" \
+    test "$(grep -c '"outcome":"allowed"' "$WORK/audit.log")" -ge 66
+check "audit: 32 warm-up + 28 key-two signatures" \
+    eq "$(grep '"key_id":"key-two"' "$WORK/audit.log" | grep -c '"outcome":"signed"')" 60
 
 echo "test_ks_hol: $PASSES passed, $FAILS failed"
 [ "$FAILS" -eq 0 ]
