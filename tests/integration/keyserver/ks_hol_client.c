@@ -243,7 +243,7 @@ int main(int argc, char **argv)
     static client cl[MAX_THREADS];
     static pthread_t th[MAX_THREADS];
     static double hv[MAX_THREADS], sv[MAX_THREADS];
-    uint8_t pub[65];
+    static uint8_t pub[65];
     pthread_barrier_t go;
     client probe;
     int fails = 0;
@@ -252,9 +252,11 @@ int main(int argc, char **argv)
                         "N_HUNG N_OTHER BOUND_MS HUNG_BOUND_MS\n");
         return 2;
     }
-    int n_hung = atoi(argv[8]), n_other = atoi(argv[9]);
-    double bound = atof(argv[10]), hung_bound = atof(argv[11]);
-    if (n_hung < 1 || n_other < 1 || n_hung + n_other > MAX_THREADS ||
+    char *e1 = NULL, *e2 = NULL, *e3 = NULL, *e4 = NULL;
+    long lh = strtol(argv[8], &e1, 10), lo = strtol(argv[9], &e2, 10);
+    double bound = strtod(argv[10], &e3), hung_bound = strtod(argv[11], &e4);
+    if (*e1 != '\0' || *e2 != '\0' || *e3 != '\0' || *e4 != '\0' || lh < 1 || lo < 1 ||
+        lh + lo > MAX_THREADS ||
         ak_hex_decode_exact(pub, sizeof pub, argv[7], strlen(argv[7])) != AK_OK) {
         fprintf(stderr, "ks_hol_client: bad arguments\n");
         return 2;
@@ -263,12 +265,12 @@ int main(int argc, char **argv)
     memset(&probe, 0, sizeof probe);
     probe = (client){.url = argv[1], .ca = argv[2], .cert = argv[3], .key = argv[4]};
     probe.c = open_handle(&probe);
-    int n = n_hung + n_other;
+    int n_hung = (int)lh, n_other = (int)lo, n = n_hung + n_other;
     /* every connection open and checked before anything hangs */
     for (int i = 0; i < n; i++) {
         sink s;
         double ms;
-        long st;
+        long st = 0;
         cl[i] = (client){.url = argv[1], .ca = argv[2], .cert = argv[3], .key = argv[4]};
         cl[i].hung = i < n_hung;
         cl[i].key_id = cl[i].hung ? argv[5] : argv[6];

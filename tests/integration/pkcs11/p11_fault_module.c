@@ -53,11 +53,17 @@ static unsigned char g_hang_on[HANG_SESSIONS];
 
 static void apply(const char *c)
 {
-    char cmd[32], label[64];
+    char cmd[32];
     unsigned long a = 0, b = 0;
-    if (sscanf(c, " hangkey %lu %63s", &a, label) == 2) {
-        g_hangkey_ms = a;
-        snprintf(g_hangkey, sizeof g_hangkey, "%s", label);
+    const char *hk = c + strspn(c, " ");
+    if (strncmp(hk, "hangkey ", 8) == 0) { /* "hangkey <ms> <label>" */
+        char *end = NULL;
+        a = strtoul(hk + 8, &end, 10);
+        end += strspn(end, " ");
+        if (end != hk + 8 && *end != '\0') {
+            g_hangkey_ms = a;
+            snprintf(g_hangkey, sizeof g_hangkey, "%.*s", (int)strcspn(end, " \n"), end);
+        }
         return;
     }
     int n = sscanf(c, " %31s %li %li", cmd, (long *)&a, (long *)&b);
