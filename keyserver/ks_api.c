@@ -240,7 +240,7 @@ static void audit_rec(ks_audit_rec *ar, const ks_tls_conn *id, const sign_req *r
     ar->request_id_len = rq->request_id ? strlen(rq->request_id) : 0;
     ar->outcome = o;
     ar->latency_us = lat;
-    ar->intent = rq->has_intent ? &rq->intent : NULL;
+    ar->intent = rq->has_intent && !rq->intent_audited ? &rq->intent : NULL;
     ar->rule = rq->rule;
     ar->from = rq->from;
 }
@@ -355,25 +355,71 @@ static const char *decide(ks_ctx *ctx, const ks_tls_conn *id, sign_req *rq, sign
     return NULL;
 }
 
+typedef struct {
+    ks_audit *audit;
+    uint64_t ticket;
+} decision_sync;
+
+static ak_err decision_sync_run(void *arg)
+{
+    const decision_sync *d = arg;
+    return ks_audit_sync(d->audit, d->ticket);
+}
+
 /*
- * Decide, sign, write the audit record. Returns 0 if the record could not be written (fail
- * closed). *ticket gets the record's ticket: the caller syncs it (ks_audit_sync) before any
- * signature leaves; a batch syncs once for all its records.
+ * One allowed single /sign, with the audit's fdatasync off the latency path (issue 16): a
+ * "decision" record (outcome "allowed": this client, this key, this digest, sent to the HSM) is
+ * written BEFORE the HSM call and made durable WHILE the HSM signs (p11_token_sign_during); the
+ * signature is used only if that record is durable, so no signature ever leaves without a
+ * durable record naming it. The result record ("signed" / "hsm_error", with the latency) is
+ * written after, by the caller (record()), and is not waited for: it becomes durable with the
+ * next fdatasync. Returns the outcome, or NULL if the decision could not be made durable (fail
+ * closed: nothing is signed, or the signature is wiped unread).
+ */
+static const char *sign_durable(ks_ctx *ctx, const ks_tls_conn *id, const sign_req *rq, long k,
+                                sign_result *res)
+{
+    uint8_t der[AK_DER_SIG_MAX];
+    size_t der_len = 0;
+    ks_audit_rec ar;
+    decision_sync ds = {ctx->audit, 0};
+    audit_rec(&ar, id, rq, "allowed", 0);
+    if (ks_audit_write(ctx->audit, &ar, &ds.ticket) != AK_OK)
+        return NULL;
+    ak_err e = p11_token_sign_during(ctx->tok, ctx->keys[k], rq->digest, der, sizeof der, &der_len,
+                                     decision_sync_run, &ds);
+    if (e == AK_ERR_AUDIT) { /* the decision is not durable: the signature must not leave */
+        ak_wipe(der, sizeof der);
+        return NULL;
+    }
+    const char *outcome = sign_outcome(ctx, e, der, der_len, res);
+    ak_wipe(der, sizeof der);
+    return outcome;
+}
+
+/*
+ * Decide, sign, write the audit record. Returns 0 if a record could not be written (fail
+ * closed). *ticket gets the ticket the caller syncs (ks_audit_sync) before the reply leaves: a
+ * refusal's record; 0 after an HSM call, whose decision record was made durable before the
+ * signature was used (sign_durable). A batch syncs once for all its records.
  */
 static int do_sign(ks_ctx *ctx, const ks_tls_conn *id, sign_req *rq, sign_result *res,
                    uint64_t *ticket)
 {
-    uint8_t der[AK_DER_SIG_MAX];
-    size_t der_len = 0;
-    long k = -1;
     uint64_t t0 = now_us();
+    uint64_t unused = 0;
+    long k = -1;
     const char *outcome = decide(ctx, id, rq, res, &k);
     if (outcome == NULL) {
-        ks_audit_intent(ctx->audit);
-        ak_err e = p11_token_sign(ctx->tok, ctx->keys[k], rq->digest, der, sizeof der, &der_len);
-        outcome = sign_outcome(ctx, e, der, der_len, res);
-        if (res->status != 200)
+        outcome = sign_durable(ctx, id, rq, k, res);
+        if (outcome == NULL || res->status != 200)
             ks_policy_req_release(rq, ctx->window);
+        if (outcome == NULL) {
+            ak_wipe(res->sig_b64, sizeof res->sig_b64);
+            return 0;
+        }
+        rq->intent_audited = 1; /* the decision record carries the intent (and counts for caps) */
+        ticket = &unused;       /* the result record is not waited for (see sign_durable) */
     }
     return record(ctx, id, rq, res, outcome, t0, ticket);
 }

@@ -2,6 +2,7 @@
 #include "ks_http.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -29,7 +30,7 @@ struct ks_http {
     ks_guard *guard; /* deadlines and caps of unauthenticated connections */
     rt_conns *conns; /* open connections, for the drain (shutdown part, below) */
     struct MHD_OptionItem listen_opts[2];
-    int listen_fd; /* inherited listening socket, or -1 */
+    int listen_fd; /* the listening socket: inherited, or bound here (bind_listen) */
 };
 
 typedef struct {
@@ -343,13 +344,35 @@ __attribute__((format(printf, 2, 0))) static void log_mhd(void *cls, const char 
     vfprintf(stderr, fmt, ap);
 }
 
-/* Shutdown part: the connection tracker and the listening socket (inherited or bound). */
-static AK_WUR ak_err drain_setup(ks_http *h, int listen_fd, struct sockaddr *sa)
+/*
+ * Bind and listen ourselves (issue 12): a port clash is then reported once, with the port and
+ * errno ("cannot listen on 127.0.0.1 port 8443: Address already in use"), instead of
+ * libmicrohttpd's "Failed to bind to port 0" (it logs the port argument, 0 when given an
+ * address) followed by a guess. Same socket options as libmicrohttpd's own: SO_REUSEADDR,
+ * IPV6_V6ONLY for an IPv6 address, non-blocking, close-on-exec, backlog SOMAXCONN.
+ */
+static int bind_listen(const struct sockaddr *sa, socklen_t sa_len, char *msg, size_t msg_cap,
+                       const ks_config *cfg)
 {
-    if (listen_fd >= 0)
-        h->listen_opts[0] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL};
-    else
-        h->listen_opts[0] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, sa};
+    int one = 1;
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        (sa->sa_family == AF_INET6 &&
+         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) ||
+        bind(fd, sa, sa_len) != 0 || listen(fd, SOMAXCONN) != 0) {
+        snprintf(msg, msg_cap, "cannot listen on %s port %u: %s", cfg->listen_address, cfg->port,
+                 strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+/* Shutdown part: the connection tracker and the listening socket (inherited or bound). */
+static AK_WUR ak_err drain_setup(ks_http *h, int listen_fd)
+{
+    h->listen_opts[0] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL};
     h->listen_opts[1] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
     h->listen_fd = listen_fd;
     return rt_conns_new(
@@ -368,6 +391,8 @@ ak_err ks_http_start_on(ks_http **out, ks_ctx *ctx, ks_tls_creds *creds, int lis
     struct sockaddr_in6 a6;
     struct sockaddr_in a4;
     struct sockaddr *sa;
+    socklen_t sa_len;
+    int own_fd = -1; /* the socket bound here, until libmicrohttpd owns it */
     unsigned flags =
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_USE_ITC;
     /* threads > 0: epoll + a pool of that many workers; 0: one thread per connection (the
@@ -390,10 +415,12 @@ ak_err ks_http_start_on(ks_http **out, ks_ctx *ctx, ks_tls_creds *creds, int lis
         a4.sin_family = AF_INET;
         a4.sin_port = htons((uint16_t)cfg->port);
         sa = (struct sockaddr *)&a4;
+        sa_len = sizeof a4;
     } else if (inet_pton(AF_INET6, cfg->listen_address, &a6.sin6_addr) == 1) {
         a6.sin6_family = AF_INET6;
         a6.sin6_port = htons((uint16_t)cfg->port);
         sa = (struct sockaddr *)&a6;
+        sa_len = sizeof a6;
         flags |= MHD_USE_IPv6;
     } else {
         snprintf(msg, msg_cap, "listen.address: not an IPv4 or IPv6 address");
@@ -407,8 +434,15 @@ ak_err ks_http_start_on(ks_http **out, ks_ctx *ctx, ks_tls_creds *creds, int lis
         free(h);
         return AK_ERR_INTERNAL;
     }
-    if (drain_setup(h, listen_fd, sa) != AK_OK) {
+    if (listen_fd < 0 && (listen_fd = own_fd = bind_listen(sa, sa_len, msg, msg_cap, cfg)) < 0) {
+        ks_guard_free(h->guard);
+        free(h);
+        return AK_ERR_NETWORK;
+    }
+    if (drain_setup(h, listen_fd) != AK_OK) {
         snprintf(msg, msg_cap, "out of memory");
+        if (own_fd >= 0)
+            close(own_fd);
         ks_guard_free(h->guard);
         free(h);
         return AK_ERR_NOMEM;
@@ -425,7 +459,8 @@ ak_err ks_http_start_on(ks_http **out, ks_ctx *ctx, ks_tls_creds *creds, int lis
         MHD_OPTION_NOTIFY_CONNECTION, notify_conn, h, MHD_OPTION_NOTIFY_COMPLETED, request_done, h,
         MHD_OPTION_END);
     if (h->d == NULL) {
-        snprintf(msg, msg_cap, "cannot listen on %s port %u (in use, or TLS setup failed)",
+        /* libmicrohttpd closed the listening socket it was given (measured on 0.9.75) */
+        snprintf(msg, msg_cap, "cannot start the HTTPS server on %s port %u (TLS setup failed?)",
                  cfg->listen_address, cfg->port);
         ks_guard_free(h->guard);
         rt_conns_free(h->conns);

@@ -6,7 +6,10 @@
  * call and the audit fdatasync, so in the pool mode a worker serves one signature at a time for
  * all its connections, and MHD spreads connections unevenly over workers (measured: 16
  * connections on 8 workers left 3 idle); a thread per connection keeps one signature in flight
- * per client and measured the best /sign throughput and p99 (docs/keyserver.md). Every limit is
+ * per client and measured the best /sign throughput and p99 (docs/keyserver.md), and a request
+ * waiting on the HSM holds only its own connection (issue 12; in the pool it holds its worker's
+ * other connections too: docs/architecture.md). The listening socket is bound here (a port clash
+ * is one error naming the port and errno) unless inherited. Every limit is
  * set explicitly (connections, per IP, memory per connection, idle timeout); connections that
  * have not authenticated yet get handshake/header deadlines and caps (ks_guard.h). Client
  * certificates are enforced through ks_tls (see ks_tls.h). Keep-alive: the handler never queues its

@@ -243,9 +243,18 @@ int main(int argc, char **argv)
         rc = 2;
         goto out;
     }
-    fprintf(stderr, PROG ": listening on %s port %u (%zu keys, %zu clients, %u threads)\n",
+    if (cfg->threads > 0) {
+        snprintf(msg, sizeof msg, "a pool of %u threads", cfg->threads);
+        fprintf(stderr,
+                PROG ": warning: limits.threads %u: a request waiting on the HSM holds "
+                     "every connection of its worker thread (up to "
+                     "pkcs11.op_timeout_ms); the default, 0, does not (docs/keyserver.md)\n",
+                cfg->threads);
+    } else
+        snprintf(msg, sizeof msg, "a thread per connection");
+    fprintf(stderr, PROG ": listening on %s port %u (%zu keys, %zu clients, %s)\n",
             listen_fd >= 0 ? "socket-activated" : cfg->listen_address, ks_http_port(http),
-            cfg->n_keys, cfg->n_clients, cfg->threads);
+            cfg->n_keys, cfg->n_clients, msg);
     while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
         /* SIGHUP: the TLS files again (a renewed server certificate, a new CRL or CA); the
          * rest of the configuration needs a restart. */

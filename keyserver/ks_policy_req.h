@@ -30,6 +30,7 @@ typedef struct {
     const char *request_id;
     uint8_t digest[32]; /* what is signed */
     int has_data, has_intent;
+    int intent_audited;  /* a single /sign's decision record already holds the intent */
     int mismatch;        /* data given and not the intent's digest */
     const uint8_t *from; /* the key's address once known (for the audit record) */
     ak_intent intent;

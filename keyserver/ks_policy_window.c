@@ -188,7 +188,12 @@ static uint64_t record_ms(const char *s)
     return t > 0 ? (uint64_t)t * 1000u + (uint64_t)ms : 0;
 }
 
-/* One audit line: a signed record of a capped key with an intent value is added. */
+/*
+ * One audit line: a "signed" record (a batch item) or an "allowed" record (a single /sign's
+ * decision, durable before its HSM call; its result record carries no intent) of a capped key
+ * with an intent value is added. An "allowed" whose HSM call then failed still counts: after a
+ * crash, a value is counted once too often rather than once too few.
+ */
 static int replay_line(ks_window *w, const char *line, size_t len, uint64_t now)
 {
     int counted = 0;
@@ -199,7 +204,8 @@ static int replay_line(ks_window *w, const char *line, size_t len, uint64_t now)
     const cJSON *tm = cJSON_GetObjectItemCaseSensitive(j, "time");
     const cJSON *in = cJSON_GetObjectItemCaseSensitive(j, "intent");
     const cJSON *val = cJSON_GetObjectItemCaseSensitive(in, "value");
-    if (!cJSON_IsString(key) || !cJSON_IsString(out) || strcmp(out->valuestring, "signed") != 0 ||
+    if (!cJSON_IsString(key) || !cJSON_IsString(out) ||
+        (strcmp(out->valuestring, "signed") != 0 && strcmp(out->valuestring, "allowed") != 0) ||
         !cJSON_IsString(tm) || !cJSON_IsString(val))
         goto out;
     long k = ks_config_key_index(w->cfg, key->valuestring, strlen(key->valuestring));

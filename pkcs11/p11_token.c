@@ -452,9 +452,14 @@ AK_WUR ak_err p11i_slot_start_worker(p11_slot *sl)
     return AK_OK;
 }
 
-/* Run a job on a pooled slot within the token's deadline. */
+/*
+ * Run a job on a pooled slot within the token's deadline. during (may be NULL) runs on the
+ * caller's thread while the worker makes the HSM call (before the call in inline mode); if it
+ * fails, its error is returned and the job's result is never read (the slot is quarantined
+ * like a timed-out one until the call returns, then the worker releases it).
+ */
 static AK_WUR ak_err run_job(p11_token *t, int job, p11_key *k, const uint8_t digest[32],
-                             uint8_t rs[64])
+                             uint8_t rs[64], p11_during_fn during, void *during_arg)
 {
     struct timespec dl = p11i_deadline_after_ms(t->op_timeout_ms);
     p11_slot *sl = NULL;
@@ -465,6 +470,10 @@ static AK_WUR ak_err run_job(p11_token *t, int job, p11_key *k, const uint8_t di
     }
     if (atomic_load(&t->inline_calls)) {
         /* the deadline bounded the wait for a session; the call itself is not bounded */
+        if (during != NULL && (e = during(during_arg)) != AK_OK) {
+            p11i_pool_release(t, sl);
+            return e;
+        }
         sl->job = job;
         sl->key = k;
         if (digest != NULL)
@@ -488,6 +497,23 @@ static AK_WUR ak_err run_job(p11_token *t, int job, p11_key *k, const uint8_t di
         memcpy(sl->digest, digest, 32);
     sl->state = SLOT_BUSY;
     pthread_cond_broadcast(&sl->cv);
+    if (during != NULL) {
+        pthread_mutex_unlock(&sl->mu);
+        ak_err de = during(during_arg); /* overlaps the HSM call */
+        pthread_mutex_lock(&sl->mu);
+        if (de != AK_OK) {
+            if (sl->state == SLOT_DONE) {
+                ak_wipe(sl->rs, sizeof(sl->rs));
+                sl->state = SLOT_IDLE;
+                pthread_mutex_unlock(&sl->mu);
+                p11i_pool_release(t, sl);
+            } else {
+                sl->abandoned = 1; /* the worker wipes the answer and releases the slot */
+                pthread_mutex_unlock(&sl->mu);
+            }
+            return de;
+        }
+    }
     while (sl->state != SLOT_DONE) {
         int rc = pthread_cond_timedwait(&sl->cv, &sl->mu, &dl);
         if (rc == ETIMEDOUT && sl->state != SLOT_DONE) {
@@ -747,17 +773,24 @@ ak_err p11_token_sign_raw(p11_token *t, p11_key *k, const uint8_t digest[32], ui
 {
     if (t == NULL || k == NULL || digest == NULL || rs == NULL)
         return AK_ERR_ARG;
-    return run_job(t, JOB_SIGN, k, digest, rs);
+    return run_job(t, JOB_SIGN, k, digest, rs, NULL, NULL);
 }
 
 ak_err p11_token_sign(p11_token *t, p11_key *k, const uint8_t digest[32], uint8_t *der,
                       size_t der_cap, size_t *der_len)
 {
+    return p11_token_sign_during(t, k, digest, der, der_cap, der_len, NULL, NULL);
+}
+
+ak_err p11_token_sign_during(p11_token *t, p11_key *k, const uint8_t digest[32], uint8_t *der,
+                             size_t der_cap, size_t *der_len, p11_during_fn during,
+                             void *during_arg)
+{
     uint8_t rs[64];
     ak_err e;
-    if (der == NULL || der_len == NULL)
+    if (t == NULL || k == NULL || digest == NULL || der == NULL || der_len == NULL)
         return AK_ERR_ARG;
-    e = p11_token_sign_raw(t, k, digest, rs);
+    e = run_job(t, JOB_SIGN, k, digest, rs, during, during_arg);
     if (e == AK_OK)
         e = ak_der_sig_encode(der, der_cap, der_len, rs, rs + 32);
     ak_wipe(rs, sizeof(rs));
@@ -768,7 +801,7 @@ ak_err p11_token_health(p11_token *t)
 {
     if (t == NULL)
         return AK_ERR_ARG;
-    return run_job(t, JOB_HEALTH, NULL, NULL, NULL);
+    return run_job(t, JOB_HEALTH, NULL, NULL, NULL, NULL, NULL);
 }
 
 void p11_token_stats_get(p11_token *t, p11_token_stats *out)

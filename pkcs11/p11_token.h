@@ -102,6 +102,20 @@ AK_WUR ak_err p11_token_sign(p11_token *t, p11_key *k, const uint8_t digest[32],
                              size_t der_cap, size_t *der_len);
 
 /*
+ * p11_token_sign, and during(during_arg) on the calling thread while the HSM call runs (on the
+ * slot's worker): the caller overlaps its own slow step with the HSM's latency (the key server
+ * makes its audit record durable there). In inline mode (p11_token_set_inline) during runs
+ * first, then the call. If during returns an error, that error is returned, the HSM call is not
+ * made (inline) or its answer is wiped unread, and no signature is produced. during runs once,
+ * after a session was found (not when the wait for one ends in AK_ERR_BUSY); its time counts
+ * against op_timeout_ms.
+ */
+typedef ak_err (*p11_during_fn)(void *arg);
+AK_WUR ak_err p11_token_sign_during(p11_token *t, p11_key *k, const uint8_t digest[32],
+                                    uint8_t *der, size_t der_cap, size_t *der_len,
+                                    p11_during_fn during, void *during_arg);
+
+/*
  * Sign n digests (keys[i] over digests[i], 1 <= n <= P11_SIGN_MANY_MAX) CONCURRENTLY: each item
  * goes to a pooled session's worker as soon as one is free, up to max_sessions at once, so a
  * batch uses the token's parallelism instead of signing its items one after another. Results

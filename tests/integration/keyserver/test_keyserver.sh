@@ -154,6 +154,17 @@ A=(-s --cacert "$PKI/ca.crt" --cert "$PKI/alice.crt" --key "$PKI/alice.key")
 N=(-s --cacert "$PKI/ca.crt" --cert "$PKI/nobody.crt" --key "$PKI/nobody.key")
 D32=$(head -c 32 /dev/urandom | base64)
 
+# A second server on the running one's port (issue 12): exit 1, one line naming the port and the
+# reason, no "Failed to bind to port 0" from libmicrohttpd; the start line names the threading.
+check "start line: a thread per connection (not \"0 threads\")" \
+    grep -q 'clients, a thread per connection)' "$WORK/server.log"
+jq ".listen.port=$PORT | .audit.file=\"$WORK/audit-clash.log\"" "$WORK/ks.json" >"$WORK/clash.json"
+"$KS" --config "$WORK/clash.json" >"$WORK/clash.log" 2>&1
+check "port clash: exit 1" eq "$?" 1
+check "port clash: the port and the reason" \
+    grep -q "cannot listen on 127.0.0.1 port $PORT: Address already in use" "$WORK/clash.log"
+check "port clash: no \"port 0\" line" eval "! grep -q 'port 0' '$WORK/clash.log'"
+
 req() { # CURL_ARGS... -> "STATUS BODY" on stdout
     local body
     body=$(curl "$@" -w '\n%{http_code}')
@@ -349,7 +360,10 @@ check "audit has the unlisted client's /sign (1)" eq "$(grep -c '"outcome":"refu
 # the anchor logged at shutdown is the verifier's last seq and hash
 anchor=$(sed -n 's/.*audit log .* ends at seq \([0-9]*\), sha256 \([0-9a-f]*\)$/last seq \1 sha256 \2/p' "$WORK/server.log")
 check "shutdown logs the audit anchor, equal to audit-verify's" eq "$anchor" "$("$AUDIT" --verify "$WORK/audit.log" | tail -n1)"
-check "audit record fields" bash -c "head -1 '$WORK/audit.log' | jq -e '.client_cn==\"connector\" and .key_id==\"key-one\" and .request_id==\"r-1\" and (.digest|length)==64 and (.client_fp|length)==64 and .latency_us>0' >/dev/null"
+# a single /sign: its decision record ("allowed", durable before the signature leaves), then its
+# result record ("signed", with the latency)
+check "audit record fields (decision)" bash -c "head -1 '$WORK/audit.log' | jq -e '.client_cn==\"connector\" and .key_id==\"key-one\" and .request_id==\"r-1\" and (.digest|length)==64 and (.client_fp|length)==64 and .outcome==\"allowed\"' >/dev/null"
+check "audit record fields (result)" bash -c "sed -n 2p '$WORK/audit.log' | jq -e '.client_cn==\"connector\" and .key_id==\"key-one\" and .request_id==\"r-1\" and (.digest|length)==64 and .outcome==\"signed\" and .latency_us>0' >/dev/null"
 sed -E '3s/"digest":"./"digest":"X/' "$WORK/audit.log" >"$WORK/edited.log"
 check "audit verify detects an edited line" bash -c "! '$AUDIT' --verify '$WORK/edited.log' >/dev/null"
 sed '5d' "$WORK/audit.log" >"$WORK/deleted.log"

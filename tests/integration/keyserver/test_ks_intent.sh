@@ -233,8 +233,9 @@ check "batch: 200, one signature, one policy_denied to_not_allowed" \
     eq "${r%% *} $(jq -c '[.results[0].signature != null, .results[1].error.code]' <<<"${r#* }")" \
     '200 [true,"policy_denied"]'
 
-# ---- the audit log carries the decoded intent and the request_id --------------------------------
-rec=$(grep '"outcome":"signed"' "$WORK/audit.log" | grep '"tx_type":2' | head -1)
+# ---- the audit log carries the decoded intent and the request_id (a single /sign: in its --------
+# "allowed" decision record, durable before the HSM call; the "signed" record that follows has none)
+rec=$(grep '"outcome":"allowed"' "$WORK/audit.log" | grep '"tx_type":2' | head -1)
 check "audit: decoded transaction" eq \
     "$(jq -c '[.request_id, .intent.kind, .intent.chain_id, .intent.to, .intent.value, (.from|ascii_downcase)]' <<<"$rec")" \
     "[\"rq-key-locked\",\"eth_transaction\",\"31337\",\"$A\",\"$ETH\",\"$(tr 'A-F' 'a-f' <<<"$ADDR")\"]"

@@ -15,6 +15,9 @@
  *   "<seq> signinit <rv> <count>"  same for C_SignInit
  *   "<seq> all <rv>"               every call we wrap returns <rv> until the next command
  *   "<seq> hang <ms> <count>"      the next <count> C_Sign calls sleep <ms> ms, then forward
+ *   "<seq> hangkey <ms> <label>"   every C_Sign with the key labelled <label> (CKA_LABEL, at most
+ *                                  63 bytes, as seen at its C_SignInit) sleeps <ms> ms, then
+ *                                  forwards; other keys are untouched (one key's calls hang)
  *   "<seq> relogin <rv>"           C_GetSessionInfo reports a public (not logged-in) session and
  *                                  C_Login returns <rv> without reaching the real module
  * Several commands may share a line, separated by ';' ("7 sign 0xb3 1; relogin 0xa0").
@@ -39,11 +42,30 @@ static CK_RV g_sign_rv, g_signinit_rv, g_all_rv;
 static unsigned long g_sign_n, g_signinit_n, g_hang_ms, g_hang_n;
 static CK_RV g_relogin_rv;
 static unsigned long g_logins;
+static unsigned long g_hangkey_ms;
+static char g_hangkey[64];
+
+/* Sessions whose current signing operation uses the "hangkey" key (by handle; SoftHSM hands out
+ * small handles). Under g_mu. */
+#define HANG_SESSIONS 4096
+static CK_SESSION_HANDLE g_hang_sess[HANG_SESSIONS];
+static unsigned char g_hang_on[HANG_SESSIONS];
 
 static void apply(const char *c)
 {
     char cmd[32];
     unsigned long a = 0, b = 0;
+    const char *hk = c + strspn(c, " ");
+    if (strncmp(hk, "hangkey ", 8) == 0) { /* "hangkey <ms> <label>" */
+        char *end = NULL;
+        a = strtoul(hk + 8, &end, 10);
+        end += strspn(end, " ");
+        if (end != hk + 8 && *end != '\0') {
+            g_hangkey_ms = a;
+            snprintf(g_hangkey, sizeof g_hangkey, "%.*s", (int)strcspn(end, " \n"), end);
+        }
+        return;
+    }
     int n = sscanf(c, " %31s %li %li", cmd, (long *)&a, (long *)&b);
     if (n < 1)
         return;
@@ -85,7 +107,8 @@ static void refresh(void)
         return;
     g_seq = seq;
     g_sign_rv = g_signinit_rv = g_all_rv = g_relogin_rv = CKR_OK;
-    g_sign_n = g_signinit_n = g_hang_ms = g_hang_n = 0;
+    g_sign_n = g_signinit_n = g_hang_ms = g_hang_n = g_hangkey_ms = 0;
+    g_hangkey[0] = '\0';
     for (c = strtok_r(line + off, ";\n", &save); c != NULL; c = strtok_r(NULL, ";\n", &save))
         apply(c);
 }
@@ -177,10 +200,23 @@ static CK_RV w_C_SignInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HAN
         g_signinit_n--;
         rv = g_signinit_rv;
     }
+    char want[64];
+    snprintf(want, sizeof want, "%s", g_hangkey);
     pthread_mutex_unlock(&g_mu);
     if (rv != CKR_OK)
         return rv;
-    return g_real->C_SignInit(h, m, k);
+    rv = g_real->C_SignInit(h, m, k);
+    if (rv == CKR_OK) {
+        char label[64] = "";
+        CK_ATTRIBUTE a = {CKA_LABEL, label, sizeof label - 1};
+        int on = want[0] != '\0' && g_real->C_GetAttributeValue(h, k, &a, 1) == CKR_OK &&
+                 a.ulValueLen == strlen(want) && memcmp(label, want, a.ulValueLen) == 0;
+        pthread_mutex_lock(&g_mu);
+        g_hang_sess[h % HANG_SESSIONS] = h;
+        g_hang_on[h % HANG_SESSIONS] = (unsigned char)on;
+        pthread_mutex_unlock(&g_mu);
+    }
+    return rv;
 }
 
 static CK_RV w_C_Sign(CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG dl, CK_BYTE_PTR s,
@@ -199,6 +235,9 @@ static CK_RV w_C_Sign(CK_SESSION_HANDLE h, CK_BYTE_PTR d, CK_ULONG dl, CK_BYTE_P
         g_hang_n--;
         hang = g_hang_ms;
     }
+    if (rv == CKR_OK && g_hangkey_ms > 0 && g_hang_sess[h % HANG_SESSIONS] == h &&
+        g_hang_on[h % HANG_SESSIONS])
+        hang = g_hangkey_ms;
     pthread_mutex_unlock(&g_mu);
     if (rv != CKR_OK)
         return rv;

@@ -2,7 +2,8 @@
  * test_p11_sign.c - p11_token against a private SoftHSM2 token: open/login (and refusals), key
  * lookup (and refusals: unknown key, P-256 key, ambiguous name), sign + verify with
  * libsecp256k1, address checked by recovery and by ethers (independent tool, if node is
- * installed), health, stats, and concurrency (4 threads x 300 signatures, all verify).
+ * installed), health, stats, p11_token_sign_during (its step and the step's failure, both
+ * modes), and concurrency (4 threads x 300 signatures, all verify).
  */
 #include <pthread.h>
 #include <stdatomic.h>
@@ -161,6 +162,55 @@ static void test_sign_verify(p11_token *t, p11_key *k)
     CHECK_EQ_INT(p11_token_health(t), AK_OK);
 }
 
+/* p11_token_sign_during's step: counts its runs, returns what it is told to. */
+typedef struct {
+    int runs;
+    ak_err result;
+} during_arg;
+
+static ak_err during_step(void *p)
+{
+    during_arg *d = p;
+    d->runs++;
+    return d->result;
+}
+
+/* The step runs once per signature; its failure is returned, with no signature (both modes). */
+static void test_sign_during(p11_token *t, p11_key *k)
+{
+    uint8_t digest[32], der[AK_DER_SIG_MAX];
+    size_t der_len = 0;
+    p11_token_stats s0, s1;
+    for (int inl = 0; inl < 2; inl++) {
+        during_arg ok = {0, AK_OK}, bad = {0, AK_ERR_AUDIT};
+        p11_token_set_inline(t, inl);
+        memset(digest, 0x3c + inl, sizeof(digest));
+        CHECK_EQ_INT(
+            p11_token_sign_during(t, k, digest, der, sizeof(der), &der_len, during_step, &ok),
+            AK_OK);
+        CHECK_EQ_INT(ok.runs, 1);
+        CHECK(p11_test_verify(der, der_len, digest, p11_key_pubkey(k)));
+        p11_token_stats_get(t, &s0);
+        memset(der, 0, sizeof(der));
+        der_len = 0;
+        CHECK_EQ_INT(
+            p11_token_sign_during(t, k, digest, der, sizeof(der), &der_len, during_step, &bad),
+            AK_ERR_AUDIT);
+        CHECK_EQ_INT(bad.runs, 1);
+        CHECK_EQ_INT(der_len, 0);
+        /* inline: the HSM call is not made at all */
+        p11_token_stats_get(t, &s1);
+        if (inl)
+            CHECK_EQ_INT(s1.sign_ok, s0.sign_ok);
+        /* the session comes back (at once inline, when the call returns otherwise) */
+        CHECK_EQ_INT(p11_token_sign_during(t, k, digest, der, sizeof(der), &der_len, NULL, NULL),
+                     AK_OK);
+    }
+    p11_token_set_inline(t, 0);
+    CHECK_EQ_INT(p11_token_sign_during(t, NULL, digest, der, sizeof(der), &der_len, NULL, NULL),
+                 AK_ERR_ARG);
+}
+
 typedef struct {
     p11_token *t;
     p11_key *k;
@@ -228,6 +278,7 @@ int main(void)
         test_keys(t);
         if (k != NULL) {
             test_sign_verify(t, k);
+            test_sign_during(t, k);
             test_concurrency(t, k);
             p11_token_set_inline(t, 1); /* same run with the calls on the callers' threads */
             test_concurrency(t, k);
