@@ -7,7 +7,7 @@
 
 #include "ak_secmem.h"
 #include "cn_log.h"
-#include "cn_signer_util.h"
+#include "cn_rcfg.h"
 #include "p11_token.h"
 #include "p11_uri.h"
 
@@ -60,35 +60,39 @@ static void p11s_destroy(cn_signer *s)
 
 static const cn_signer_ops k_p11_ops = {"pkcs11", p11s_sign, p11s_health, p11s_destroy};
 
+typedef struct {
+    const char *name, *module, *label, *key;
+    long max_sessions, timeout_ms;
+    ak_cfg_secret_src pin;
+} p11_cfg;
+
+static const ak_cfg_field k_fields[] = {
+    AK_CFG_KNOWN("type"),
+    AK_CFG_REF("module", AK_CFG_REQUIRED | AK_CFG_PATH, p11_cfg, module, P11_PATH_MAX - 1),
+    AK_CFG_REF("token_label", AK_CFG_REQUIRED, p11_cfg, label, 32),
+    AK_CFG_REF("key", AK_CFG_REQUIRED, p11_cfg, key, P11_URI_MAX_LEN - 1),
+    AK_CFG_INT("max_sessions", 0, p11_cfg, max_sessions, 1, 1024, 8),
+    AK_CFG_INT("timeout_ms", 0, p11_cfg, timeout_ms, 1, 600000, 5000),
+    AK_CFG_REF("name", 0, p11_cfg, name, 63),
+    AK_CFG_SECRET("pin", AK_CFG_REQUIRED, p11_cfg, pin),
+};
+
 ak_err cn_pkcs11_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t err_cap)
 {
-    static const char *const known[] = {"type",       "name",    "module", "token_label",
-                                        "pin_file",   "pin_env", "key",    "max_sessions",
-                                        "timeout_ms", NULL};
     ak_err rc;
     cn_signer *s = NULL;
     p11_impl *p = NULL;
-    char *pin = NULL;
-    size_t pin_cap = 0, pin_len = 0;
-    const char *module = NULL, *label = NULL, *uri_s = NULL, *name = NULL;
-    long max_sessions = 8, timeout_ms = 5000;
+    cn_rcfg_secret pin = {0};
+    p11_cfg c;
     char e2[200] = "";
     p11_uri *uri = calloc(1, sizeof *uri); /* large: not on the stack */
     *out = NULL;
     if (uri == NULL)
         return AK_ERR_NOMEM;
-    if ((rc = cn_cfg_known(cfg, known, "pkcs11", err, err_cap)) != AK_OK ||
-        (rc = cn_cfg_str(&module, cfg, "module", P11_PATH_MAX, "pkcs11", err, err_cap)) != AK_OK ||
-        (rc = cn_cfg_str(&label, cfg, "token_label", 33, "pkcs11", err, err_cap)) != AK_OK ||
-        (rc = cn_cfg_str(&uri_s, cfg, "key", P11_URI_MAX_LEN, "pkcs11", err, err_cap)) != AK_OK ||
-        (rc = cn_cfg_long(&max_sessions, cfg, "max_sessions", 8, 1, 1024, "pkcs11", err,
-                          err_cap)) != AK_OK ||
-        (rc = cn_cfg_long(&timeout_ms, cfg, "timeout_ms", 5000, 1, 600000, "pkcs11", err,
-                          err_cap)) != AK_OK)
+    if ((rc = ak_cfg_read(&c, k_fields, AK_CFG_COUNT(k_fields), cfg, "pkcs11", err, err_cap)) !=
+        AK_OK)
         goto out;
-    if (cJSON_HasObjectItem(cfg, "name") &&
-        (rc = cn_cfg_str(&name, cfg, "name", 64, "pkcs11", err, err_cap)) != AK_OK)
-        goto out;
+    const char *module = c.module, *label = c.label, *uri_s = c.key, *name = c.name;
     rc = p11_uri_parse(uri, uri_s, strlen(uri_s), e2, sizeof e2);
     if (rc != AK_OK) {
         snprintf(err, err_cap, "pkcs11.key: %s", e2);
@@ -105,8 +109,7 @@ ak_err cn_pkcs11_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t
         rc = AK_ERR_CONFIG;
         goto out;
     }
-    rc = cn_cfg_secret(&pin, &pin_cap, &pin_len, cfg, "pin_file", "pin_env", 1, P11_PIN_MAX,
-                       "pkcs11", err, err_cap);
+    rc = cn_rcfg_secret_load(&pin, &c.pin, P11_PIN_MAX, 0, "pkcs11", err, err_cap);
     if (rc != AK_OK)
         goto out;
     rc = AK_ERR_NOMEM;
@@ -118,16 +121,16 @@ ak_err cn_pkcs11_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t
     s->impl = p;
     p = NULL;
     p11_impl *pi = s->impl;
-    pi->max_sessions = (unsigned)max_sessions;
+    pi->max_sessions = (unsigned)c.max_sessions;
     s->provider = "pkcs11";
     s->level = CN_LEVEL_PRODUCTION;
     snprintf(s->name, sizeof s->name, "%s", name ? name : label);
     p11_token_config tc = {.module_path = module,
                            .token_label = label,
-                           .pin = pin,
-                           .pin_len = pin_len,
-                           .max_sessions = (unsigned)max_sessions,
-                           .op_timeout_ms = (unsigned)timeout_ms};
+                           .pin = pin.s,
+                           .pin_len = pin.len,
+                           .max_sessions = (unsigned)c.max_sessions,
+                           .op_timeout_ms = (unsigned)c.timeout_ms};
     rc = p11_token_open(&pi->tok, &tc, e2, sizeof e2);
     if (rc != AK_OK) {
         snprintf(err, err_cap, "pkcs11: cannot open token \"%s\": %s", label, e2);
@@ -146,8 +149,7 @@ ak_err cn_pkcs11_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t
 out:
     cn_signer_free(s);
     free(p);
-    if (pin != NULL)
-        ak_secure_free(pin, pin_cap);
+    cn_rcfg_secret_free(&pin);
     p11_uri_clear(uri);
     free(uri);
     return rc;

@@ -376,6 +376,20 @@ static void test_mnemonic(void)
         cn_signer_free(s);
         s = NULL;
     }
+    /* Two accounts on one mnemonic_env (cn_rcfg.h): the first read wipes and unsets the
+     * variable, the second is served from the connector's locked copy. */
+    setenv("M5_MN", mn, 1);
+    for (int i = 0; i < 2; i++) {
+        env_addr(want, envs[i]);
+        cJSON *c = J("{\"type\":\"local\",\"mnemonic_env\":\"M5_MN\",\"path\":\"%s\"}",
+                     i ? paths[1] : "m/44'/60'/0'/0/0");
+        CHECK(cn_signer_create(&s, c, err, sizeof err) == AK_OK);
+        cJSON_Delete(c);
+        CHECK(s != NULL && memcmp(s->address, want, 20) == 0);
+        CHECK(getenv("M5_MN") == NULL);
+        cn_signer_free(s);
+        s = NULL;
+    }
     /* From a file, with the passphrase "TREZOR". */
     char f[512];
     snprintf(f, sizeof f, "%s/mnemonic.txt", dir);
