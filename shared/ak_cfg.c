@@ -50,7 +50,7 @@ int ak_cfg_safe_id(const char *s, size_t max, int allow_slash)
 int ak_cfg_https_url(const char *url, size_t max)
 {
     size_t n = strlen(url);
-    if (n <= 8 || n > max || strncmp(url, "https://", 8) != 0)
+    if (n <= 8 || n > max || strncmp(url, "https://", 8) != 0 || url[8] == '/')
         return 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)url[i];

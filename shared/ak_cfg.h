@@ -125,7 +125,8 @@ AK_WUR ak_err ak_cfg_secret(ak_cfg_secret_src *src, const cJSON *obj, const char
 /* 1 if s is 1..max chars of [A-Za-z0-9._:-], plus '/' when allow_slash. */
 int ak_cfg_safe_id(const char *s, size_t max, int allow_slash);
 
-/* 1 if url is an https:// base URL of at most max chars without ?#@, whitespace, quotes or \. */
+/* 1 if url is an https:// base URL of at most max chars: a host, and no ?#@, whitespace,
+ * quotes or backslash. */
 int ak_cfg_https_url(const char *url, size_t max);
 
 #endif
