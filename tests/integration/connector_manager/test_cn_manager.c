@@ -265,17 +265,17 @@ static void test_settings_errors(void)
         const char *doc, *needle;
     } bad[] = {
         {"{}", "missing required field \"accounts\""},
-        {"{\"accounts\":[{\"primay\":{}}]}", "accounts[0]: unknown key \"primay\""},
+        {"{\"accounts\":[{\"primay\":{}}]}", "accounts[0]: unknown field \"primay\""},
         {"{\"accounts\":[{\"name\":\"x\"}]}", "accounts[0]: missing required field \"primary\""},
         {"{\"accounts\":[{\"signer\":{},\"primary\":{}}]}", "cannot be combined"},
         {"{\"accounts\":[{\"primary\":{},\"backups\":{}}]}", "backups must be an array"},
         {"{\"accounts\":[{\"primary\":{},\"backups\":[1]}]}", "backups[0] must be a signer"},
         {"{\"accounts\":[{\"primary\":1}]}", "accounts[0].primary must be a signer object"},
         {"{\"accounts\":[{\"signer\":{}}],\"signer_manager\":{\"x\":1}}",
-         "unknown key signer_manager.x"},
+         "signer_manager: unknown field \"x\""},
         {"{\"accounts\":[{\"signer\":{}}],\"signer_manager\":{\"failure_threshold\":0}}",
-         "failure_threshold must be an integer"},
-        {"{\"accounts\":[{\"signer\":{}}],\"profiles\":{}}", "unknown key \"profiles\""},
+         "signer_manager.failure_threshold: must be an integer in 1..1000"},
+        {"{\"accounts\":[{\"signer\":{}}],\"profiles\":{}}", "unknown field \"profiles\""},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cJSON *d = J("%s", bad[i].doc);
