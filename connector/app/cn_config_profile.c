@@ -215,19 +215,18 @@ ak_err cn_config_select_profile(cJSON *doc, const char *profile, char *chosen, c
         snprintf(err, err_cap, "profiles.%.64s must be an object", want);
         return AK_ERR_CONFIG;
     }
-    cJSON_ArrayForEach(it, p)
-    {
-        if (strcmp(it->string, "accounts") != 0 && strcmp(it->string, "signer_manager") != 0 &&
-            strcmp(it->string, "comment") != 0) {
-            snprintf(err, err_cap,
-                     "profiles.%.64s: unknown key \"%.64s\" (known: accounts, "
-                     "signer_manager, comment)",
-                     want, it->string);
-            return AK_ERR_CONFIG;
-        }
-    }
+    static const ak_cfg_field k_profile_fields[] = {
+        AK_CFG_KNOWN("accounts"), /* required: checked by its presence below */
+        AK_CFG_KNOWN("signer_manager"),
+        AK_CFG_KNOWN("comment"),
+    };
+    char where[80];
+    snprintf(where, sizeof where, "profiles.%.64s", want);
+    if (ak_cfg_read(NULL, k_profile_fields, AK_CFG_COUNT(k_profile_fields), p, where, err,
+                    err_cap) != AK_OK)
+        return AK_ERR_CONFIG;
     if (!cJSON_HasObjectItem(p, "accounts")) {
-        snprintf(err, err_cap, "profiles.%.64s: missing required field \"accounts\"", want);
+        snprintf(err, err_cap, "%s: missing required field \"accounts\"", where);
         return AK_ERR_CONFIG;
     }
     if (chosen != NULL)

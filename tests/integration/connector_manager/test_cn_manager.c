@@ -239,7 +239,8 @@ static void test_profiles(void)
         {"{\"accounts\":[]}", "a", "has no \"profiles\""},
         {"{\"profile\":\"a\",\"accounts\":[]}", "", "no \"profiles\""},
         {"{\"profiles\":{\"a\":{\"accounts\":[]}},\"accounts\":[]}", "a", "inside each profile"},
-        {"{\"profiles\":{\"a\":{\"accounts\":[],\"acounts\":1}}}", "a", "unknown key \"acounts\""},
+        {"{\"profiles\":{\"a\":{\"accounts\":[],\"acounts\":1}}}", "a",
+         "profiles.a: unknown field \"acounts\""},
         {"{\"profiles\":{\"a\":{}}}", "a", "missing required field \"accounts\""},
         {"{\"profiles\":[]}", "a", "must be an object of named profiles"},
     };
