@@ -209,7 +209,7 @@ static ak_err read_field(const ak_cfg_field *f, char *dst, const cJSON *obj, con
                                                : "of another JSON type");
             return AK_ERR_CONFIG;
         }
-        memcpy(dst + f->offset, &v, sizeof v);
+        memcpy(dst + f->offset, &v, sizeof(const cJSON *));
         return AK_OK;
     case AK_CFG_T_OBJ:
         snprintf(sub, sizeof sub, "%s%s%s", where, dot(where), f->name);

@@ -44,17 +44,19 @@ typedef struct {
  *
  * The one policy for environment variables: the value is copied into locked memory, then wiped
  * in the environment block and the variable unset, so it is in neither /proc/<pid>/environ nor a
- * child's environment. The copy is kept (up to CN_RCFG_ENV_MAX variables, process-wide) so that
- * several signers may name the same variable (two "local" accounts on one mnemonic_env): a
- * variable that is set is always read afresh; one that was consumed earlier is served from the
- * copy. Error messages name the field and the file or variable, never the value.
+ * child's environment. A locked copy is kept for the process's life (at most CN_RCFG_ENV_MAX
+ * variables with names under 128 bytes, each CN_RCFG_SECRET_MAX + 2 bytes) so that several
+ * signers may name the same variable (two "local" accounts on one mnemonic_env): a variable that
+ * is set is always read afresh (and replaces the copy); one consumed earlier is served from the
+ * copy. Past CN_RCFG_ENV_MAX variables a value is still read but not kept. Error messages name
+ * the field and the file or variable, never the value.
  */
 #define CN_RCFG_ENV_MAX 32
 AK_WUR ak_err cn_rcfg_secret_load(cn_rcfg_secret *out, const ak_cfg_secret_src *src, size_t max,
                                   unsigned flags, const char *where, char *err, size_t err_cap);
 void cn_rcfg_secret_free(cn_rcfg_secret *sec); /* wipes; NULL s allowed */
 
-/* Forget every environment secret kept for sharing (wiped). Tests; and after start-up. */
+/* Forget every environment secret kept for sharing (wiped). For tests; the daemon keeps them. */
 void cn_rcfg_env_forget(void);
 
 /*
