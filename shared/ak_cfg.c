@@ -99,6 +99,11 @@ static ak_err read_int(const ak_cfg_field *f, char *dst, const cJSON *v, const c
                        char *err, size_t cap)
 {
     long long x = f->def;
+    if (f->size != sizeof(int32_t) && f->size != sizeof(int64_t))
+        return AK_ERR_ARG; /* a table bug: the member is neither 32 nor 64 bits */
+    if (f->size == sizeof(int32_t) &&
+        (f->min < INT32_MIN || f->max > UINT32_MAX || (f->min < 0 && f->max > INT32_MAX)))
+        return AK_ERR_ARG; /* a table bug: the range does not fit the member */
     if (v != NULL) {
         double d = cJSON_IsNumber(v) ? v->valuedouble : 0.5;
         if (!cJSON_IsNumber(v) || d != d || d < -MAX_EXACT || d > MAX_EXACT ||
@@ -262,8 +267,9 @@ static ak_err read_fields(char *dst, const ak_cfg_field *fields, size_t n, const
         const cJSON *v = f->type == AK_CFG_T_SECRET || f->type == AK_CFG_T_INLINE
                              ? NULL
                              : cJSON_GetObjectItemCaseSensitive(obj, f->name);
-        if (read_field(f, dst, obj, v, defaults_only, where, err, cap) != AK_OK)
-            return AK_ERR_CONFIG;
+        ak_err rc = read_field(f, dst, obj, v, defaults_only, where, err, cap);
+        if (rc != AK_OK)
+            return rc;
     }
     return AK_OK;
 }

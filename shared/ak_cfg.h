@@ -112,7 +112,8 @@ typedef struct {
  * (REQUIRED ones are then an error); any other non-object is an error. where names obj in
  * messages ("vault"; "" for a document's top level). On error: AK_ERR_CONFIG, err holds
  * "<where>.<field>: <what is expected>" (or "<where>: unknown field \"x\"" / "missing required
- * field \"x\""), and dst may be partly written.
+ * field \"x\""), and dst may be partly written. AK_ERR_ARG for a table whose INT range does not
+ * fit its member's size (a programming error, not a configuration one).
  */
 AK_WUR ak_err ak_cfg_read(void *dst, const ak_cfg_field *fields, size_t n, const cJSON *obj,
                           const char *where, char *err, size_t err_cap);

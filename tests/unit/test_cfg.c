@@ -184,6 +184,10 @@ static void test_top_level_and_secret(void)
     CHECK_STR(err, "x: must be an object");
     cJSON_Delete(j);
 
+    /* A table whose range does not fit its member is a programming error, not a config one. */
+    static const ak_cfg_field wide[] = {AK_CFG_INT("n", 0, conf, small, 0, 1LL << 40, 0)};
+    CHECK_EQ_INT(ak_cfg_read(&c, wide, 1, NULL, "x", err, sizeof err), AK_ERR_ARG);
+
     ak_cfg_secret_src src;
     j = cJSON_Parse("{\"pin_file\":\"/p\",\"other\":1}");
     CHECK_EQ_INT(ak_cfg_secret(&src, j, "pin", AK_CFG_REQUIRED, "pkcs11", err, sizeof err), AK_OK);
