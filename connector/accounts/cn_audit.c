@@ -39,30 +39,26 @@ static char g_boot[17]; /* random per process: request ids stay unique across re
 static atomic_uint_fast64_t g_rid_seq;
 static pthread_once_t g_boot_once = PTHREAD_ONCE_INIT;
 
+static const ak_cfg_field k_audit_fields[] = {
+    AK_CFG_BOOL("enabled", 0, cn_audit_cfg, enabled, 1),
+    AK_CFG_STR("path", AK_CFG_PATH, cn_audit_cfg, path, NULL),
+    AK_CFG_KNOWN("fsync"), /* "always" or a number: read below */
+    AK_CFG_STR("anchor_path", AK_CFG_PATH, cn_audit_cfg, anchor_path, NULL),
+    AK_CFG_INT("anchor_interval_ms", 0, cn_audit_cfg, anchor_interval_ms, 100, 3600000,
+               RT_AUDIT_ANCHOR_DEFAULT_MS),
+    AK_CFG_KNOWN("comment"),
+};
+
 ak_err cn_audit_config(cn_audit_cfg *out, const cJSON *a, char *err, size_t err_cap)
 {
-    static const char *const known[] = {
-        "enabled", "path", "fsync", "anchor_path", "anchor_interval_ms", "comment"};
-    long anchor_ms = 0;
     memset(out, 0, sizeof *out);
     if (a == NULL)
         return AK_OK;
-    if (!cJSON_IsObject(a)) {
-        cn_rcfg_err(err, err_cap, "config: audit must be an object");
+    if (ak_cfg_read(out, k_audit_fields, AK_CFG_COUNT(k_audit_fields), a, "audit", err, err_cap) !=
+        AK_OK)
         return AK_ERR_CONFIG;
-    }
-    if (cn_rcfg_known(a, "audit", known, sizeof known / sizeof known[0], err, err_cap) != AK_OK ||
-        cn_rcfg_bool(&out->enabled, a, "audit", "enabled", 1, err, err_cap) != AK_OK ||
-        cn_rcfg_str(out->path, sizeof out->path, a, "audit", "path", out->enabled ? NULL : "", err,
-                    err_cap) != AK_OK ||
-        cn_rcfg_str(out->anchor_path, sizeof out->anchor_path, a, "audit", "anchor_path", "", err,
-                    err_cap) != AK_OK ||
-        cn_rcfg_long(&anchor_ms, a, "audit", "anchor_interval_ms", RT_AUDIT_ANCHOR_DEFAULT_MS, 100,
-                     3600000, err, err_cap) != AK_OK)
-        return AK_ERR_CONFIG;
-    out->anchor_interval_ms = (unsigned)anchor_ms;
     if (out->enabled && out->path[0] == '\0') {
-        cn_rcfg_err(err, err_cap, "config: audit.path must not be empty");
+        cn_rcfg_err(err, err_cap, "audit: missing required field \"path\" (or \"enabled\": false)");
         return AK_ERR_CONFIG;
     }
     const cJSON *f = cJSON_GetObjectItemCaseSensitive(a, "fsync");

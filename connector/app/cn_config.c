@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ak_cfg.h"
 #include "ak_json.h"
 #include "ak_secmem.h"
 #include "cn_rcfg.h"
@@ -288,194 +289,70 @@ ak_err cn_config_load(cJSON **out, const char *path, char *err, size_t err_cap)
     return rc;
 }
 
-static int key_in(const char *k, const char *const *allowed)
-{
-    for (; *allowed; allowed++)
-        if (strcmp(k, *allowed) == 0)
-            return 1;
-    return 0;
-}
+/* http.tls: both files or no "tls" at all. */
+static const ak_cfg_field k_tls_fields[] = {
+    AK_CFG_REF("cert_file", AK_CFG_REQUIRED | AK_CFG_PATH, cn_settings, tls_cert_file, 1023),
+    AK_CFG_REF("key_file", AK_CFG_REQUIRED | AK_CFG_PATH, cn_settings, tls_key_file, 1023),
+};
 
-/* An optional integer member in [lo, hi]; AK_ERR_CONFIG if present and not. */
-static ak_err get_num(const cJSON *obj, const char *name, double lo, double hi, double *v,
-                      char *err, size_t err_cap)
+/* "http". The limits of the graceful stop and the memory budget are in docs/connector.md,
+ * "Limits"; their defaults fit the shipped unit's MemoryMax=256M ("Memory budget"). */
+static const ak_cfg_field k_http_fields[] = {
+    /* a signature holds its worker for an HSM's latency */
+    AK_CFG_INT("threads", 0, cn_settings, http_threads, 1, 256, 64),
+    AK_CFG_INT("max_body_bytes", 0, cn_settings, max_body, 1024, 64 << 20, 1 << 20),
+    AK_CFG_INT("max_connections", 0, cn_settings, max_connections, 1, 65536, 1024),
+    AK_CFG_INT("per_ip_limit", 0, cn_settings, per_ip_limit, 0, 65536, 0),
+    AK_CFG_INT("idle_timeout_s", 0, cn_settings, idle_timeout_s, 1, 3600, 60),
+    AK_CFG_OBJ("tls", 0, k_tls_fields),
+    AK_CFG_INT("ready_refresh_ms", 0, cn_settings, ready_refresh_ms, 100, 3600000, 5000),
+    AK_CFG_INT("drain_timeout_s", 0, cn_settings, drain_timeout_s, 0, 3600, 30),
+    AK_CFG_INT("header_timeout_s", 0, cn_settings, header_timeout_s, 0, 3600, 20),
+    AK_CFG_INT("max_request_memory_bytes", 0, cn_settings, max_request_memory, 64 << 10,
+               4096LL << 20, 16 << 20),
+    AK_CFG_INT("memory_budget_bytes", 0, cn_settings, memory_budget, 64 << 10, 64LL << 30,
+               96 << 20),
+};
+
+static const ak_cfg_field k_downstream_fields[] = {
+    AK_CFG_INT("max_response_bytes", 0, cn_settings, ds_max_response, 1024, 1 << 30, 64 << 20),
+};
+
+/* The top level. "accounts" and "signer_manager" are read by cn_config_profile.c, "audit" by
+ * cn_audit.c, "paymaster" by cn_paymaster.c, "signing_rate_limit" by cn_rate.c. */
+static const ak_cfg_field k_top_fields[] = {
+    AK_CFG_KNOWN("accounts"),
+    AK_CFG_OBJ("http", 0, k_http_fields),
+    AK_CFG_JSON("auth", 0, cn_settings, auth, cJSON_Object),
+    AK_CFG_OBJ("downstream", 0, k_downstream_fields),
+    AK_CFG_BOOL("allow_unprotected_tx", 0, cn_settings, allow_unprotected_tx, 0),
+    AK_CFG_INT("nonce_retries", 0, cn_settings, nonce_retries, 0, 10, 3),
+    AK_CFG_INT("max_batch", 0, cn_settings, max_batch, 1, 10000, 1000),
+    AK_CFG_INT("batch_threads", 0, cn_settings, batch_threads, 1, 64, 4),
+    AK_CFG_KNOWN("comment"),
+    AK_CFG_KNOWN("signer_manager"),
+    AK_CFG_KNOWN("paymaster"),
+    AK_CFG_JSON("signing_rate_limit", 0, cn_settings, signing_rate_limit, 0),
+    AK_CFG_INT("max_signing_calls_per_batch", 0, cn_settings, max_sign_per_batch, 1, 10000, 100),
+    AK_CFG_BOOL("allow_insecure_secret_files", 0, cn_settings, allow_insecure_secret_files, 0),
+    AK_CFG_KNOWN("audit"),
+};
+
+ak_err cn_config_settings(cn_settings *s, const cJSON *doc, char *err, size_t err_cap)
 {
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
-    if (it == NULL)
-        return AK_OK;
-    if (!cJSON_IsNumber(it) || it->valuedouble < lo || it->valuedouble > hi ||
-        it->valuedouble != (double)(long long)it->valuedouble) {
-        snprintf(err, err_cap, "config: %s must be an integer in [%.0f, %.0f]", name, lo, hi);
+    memset(s, 0, sizeof(*s));
+    if (ak_cfg_read(s, k_top_fields, AK_CFG_COUNT(k_top_fields), doc, "", err, err_cap) != AK_OK ||
+        cn_config_accounts(s, doc, err, err_cap) != AK_OK ||
+        cn_audit_config(&s->audit, cJSON_GetObjectItemCaseSensitive(doc, "audit"), err, err_cap) !=
+            AK_OK)
         return AK_ERR_CONFIG;
-    }
-    *v = it->valuedouble;
-    return AK_OK;
-}
-
-/* http members of the graceful stop and the memory budget (docs/connector.md, "Limits"). */
-static const char *const http_limits[] = {"drain_timeout_s", "header_timeout_s",
-                                          "max_request_memory_bytes", "memory_budget_bytes", NULL};
-
-/* Defaults fit the shipped unit's MemoryMax=256M: see docs/connector.md, "Memory budget". */
-static ak_err http_limits_read(cn_settings *s, const cJSON *h, char *err, size_t err_cap)
-{
-    double drain = 30, header = 20, per_req = 16.0 * 1024 * 1024, budget = 96.0 * 1024 * 1024;
-    if (get_num(h, "drain_timeout_s", 0, 3600, &drain, err, err_cap) != AK_OK ||
-        get_num(h, "header_timeout_s", 0, 3600, &header, err, err_cap) != AK_OK ||
-        get_num(h, "max_request_memory_bytes", 64.0 * 1024, 4096.0 * 1024 * 1024, &per_req, err,
-                err_cap) != AK_OK ||
-        get_num(h, "memory_budget_bytes", 64.0 * 1024, 64.0 * 1024 * 1024 * 1024, &budget, err,
-                err_cap) != AK_OK)
-        return AK_ERR_CONFIG;
-    s->drain_timeout_s = (unsigned)drain;
-    s->header_timeout_s = (unsigned)header;
-    s->max_request_memory = (size_t)per_req;
-    s->memory_budget = (size_t)budget;
+    cn_secret_files_allow_insecure(s->allow_insecure_secret_files);
     if (s->max_request_memory < s->max_body || s->memory_budget < s->max_request_memory) {
         snprintf(err, err_cap,
                  "config: need http.max_body_bytes (%zu) <= http.max_request_memory_bytes (%zu) "
                  "<= http.memory_budget_bytes (%zu)",
                  s->max_body, s->max_request_memory, s->memory_budget);
         return AK_ERR_CONFIG;
-    }
-    return AK_OK;
-}
-
-ak_err cn_config_settings(cn_settings *s, const cJSON *doc, char *err, size_t err_cap)
-{
-    /* "paymaster" is read by cn_paymaster.c, "signer_manager" by cn_config_profile.c. */
-    static const char *const top[] = {"accounts",
-                                      "http",
-                                      "auth",
-                                      "downstream",
-                                      "allow_unprotected_tx",
-                                      "nonce_retries",
-                                      "max_batch",
-                                      "batch_threads",
-                                      "comment",
-                                      "signer_manager",
-                                      "paymaster",
-                                      "signing_rate_limit",
-                                      "max_signing_calls_per_batch",
-                                      "allow_insecure_secret_files",
-                                      NULL};
-    static const char *const http[] = {"threads",          "max_body_bytes",
-                                       "max_connections",  "per_ip_limit",
-                                       "idle_timeout_s",   "tls",
-                                       "ready_refresh_ms", NULL};
-    ak_err rc = AK_ERR_CONFIG;
-    double v;
-    memset(s, 0, sizeof(*s));
-    const cJSON *it;
-    cJSON_ArrayForEach(it, doc)
-    {
-        if (!key_in(it->string, top) && strcmp(it->string, "audit") != 0) {
-            snprintf(err, err_cap, "config: unknown key \"%.64s\"", it->string);
-            return rc;
-        }
-    }
-    if (cn_config_accounts(s, doc, err, err_cap) != AK_OK)
-        return rc;
-    /* "audit": cn_audit.c reads it (absent = off). */
-    if (cn_audit_config(&s->audit, cJSON_GetObjectItemCaseSensitive(doc, "audit"), err, err_cap) !=
-        AK_OK)
-        return rc;
-    const cJSON *au = cJSON_GetObjectItemCaseSensitive(doc, "allow_unprotected_tx");
-    if (au != NULL && !cJSON_IsBool(au)) {
-        snprintf(err, err_cap, "config: allow_unprotected_tx must be true or false");
-        return rc;
-    }
-    s->allow_unprotected_tx = cJSON_IsTrue(au);
-    s->auth = cJSON_GetObjectItemCaseSensitive(doc, "auth");
-    if (s->auth != NULL && !cJSON_IsObject(s->auth)) {
-        snprintf(err, err_cap, "config: auth must be an object");
-        return rc;
-    }
-
-    v = 3;
-    if (get_num(doc, "nonce_retries", 0, 10, &v, err, err_cap) != AK_OK)
-        return rc;
-    s->nonce_retries = (unsigned)v;
-    v = 1000;
-    if (get_num(doc, "max_batch", 1, 10000, &v, err, err_cap) != AK_OK)
-        return rc;
-    s->max_batch = (size_t)v;
-    v = 4;
-    if (get_num(doc, "batch_threads", 1, 64, &v, err, err_cap) != AK_OK)
-        return rc;
-    s->batch_threads = (unsigned)v;
-    v = 100;
-    if (get_num(doc, "max_signing_calls_per_batch", 1, 10000, &v, err, err_cap) != AK_OK)
-        return rc;
-    s->max_sign_per_batch = (unsigned)v;
-    s->signing_rate_limit = cJSON_GetObjectItemCaseSensitive(doc, "signing_rate_limit");
-    const cJSON *ai = cJSON_GetObjectItemCaseSensitive(doc, "allow_insecure_secret_files");
-    if (ai != NULL && !cJSON_IsBool(ai)) {
-        snprintf(err, err_cap, "config: allow_insecure_secret_files must be true or false");
-        return rc;
-    }
-    s->allow_insecure_secret_files = cJSON_IsTrue(ai);
-    cn_secret_files_allow_insecure(s->allow_insecure_secret_files);
-
-    const cJSON *ds = cJSON_GetObjectItemCaseSensitive(doc, "downstream");
-    v = 64.0 * 1024 * 1024;
-    if (ds != NULL &&
-        (!cJSON_IsObject(ds) || cJSON_GetArraySize(ds) > 1 ||
-         (cJSON_GetArraySize(ds) == 1 && !cJSON_HasObjectItem(ds, "max_response_bytes")))) {
-        snprintf(err, err_cap, "config: downstream may only set max_response_bytes");
-        return rc;
-    }
-    if (get_num(ds, "max_response_bytes", 1024, 1024.0 * 1024 * 1024, &v, err, err_cap) != AK_OK)
-        return rc;
-    s->ds_max_response = (size_t)v;
-
-    const cJSON *h = cJSON_GetObjectItemCaseSensitive(doc, "http");
-    if (h != NULL && !cJSON_IsObject(h)) {
-        snprintf(err, err_cap, "config: http must be an object");
-        return rc;
-    }
-    cJSON_ArrayForEach(it, h)
-    {
-        if (!key_in(it->string, http) && !key_in(it->string, http_limits)) {
-            snprintf(err, err_cap, "config: unknown key http.%.64s", it->string);
-            return rc;
-        }
-    }
-    struct {
-        const char *name;
-        double lo, hi, def;
-        double out;
-    } nums[] = {{"threads", 1, 256, 64, 0}, /* a signature holds its worker for an HSM's latency */
-                {"max_body_bytes", 1024, 64.0 * 1024 * 1024, 1024 * 1024, 0},
-                {"max_connections", 1, 65536, 1024, 0},
-                {"per_ip_limit", 0, 65536, 0, 0},
-                {"idle_timeout_s", 1, 3600, 60, 0},
-                {"ready_refresh_ms", 100, 3600000, 5000, 0}};
-    for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
-        nums[i].out = nums[i].def;
-        if (get_num(h, nums[i].name, nums[i].lo, nums[i].hi, &nums[i].out, err, err_cap) != AK_OK)
-            return rc;
-    }
-    s->http_threads = (unsigned)nums[0].out;
-    s->max_body = (size_t)nums[1].out;
-    s->max_connections = (unsigned)nums[2].out;
-    s->per_ip_limit = (unsigned)nums[3].out;
-    s->idle_timeout_s = (unsigned)nums[4].out;
-    s->ready_refresh_ms = (unsigned)nums[5].out;
-    if (http_limits_read(s, h, err, err_cap) != AK_OK)
-        return rc;
-
-    const cJSON *tls = cJSON_GetObjectItemCaseSensitive(h, "tls");
-    if (tls != NULL) {
-        const cJSON *c = cJSON_GetObjectItemCaseSensitive(tls, "cert_file");
-        const cJSON *k = cJSON_GetObjectItemCaseSensitive(tls, "key_file");
-        if (!cJSON_IsObject(tls) || !cJSON_IsString(c) || !cJSON_IsString(k) ||
-            cJSON_GetArraySize(tls) != 2) {
-            snprintf(err, err_cap, "config: http.tls needs exactly cert_file and key_file");
-            return rc;
-        }
-        s->tls_cert_file = c->valuestring;
-        s->tls_key_file = k->valuestring;
     }
     return AK_OK;
 }

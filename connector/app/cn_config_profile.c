@@ -13,6 +13,8 @@
 #include <string.h>
 
 #include "cn_config.h"
+
+#include "ak_cfg.h"
 #include "cn_policy.h"
 
 #define EXPAND_MAX   (64 * 1024)
@@ -213,19 +215,18 @@ ak_err cn_config_select_profile(cJSON *doc, const char *profile, char *chosen, c
         snprintf(err, err_cap, "profiles.%.64s must be an object", want);
         return AK_ERR_CONFIG;
     }
-    cJSON_ArrayForEach(it, p)
-    {
-        if (strcmp(it->string, "accounts") != 0 && strcmp(it->string, "signer_manager") != 0 &&
-            strcmp(it->string, "comment") != 0) {
-            snprintf(err, err_cap,
-                     "profiles.%.64s: unknown key \"%.64s\" (known: accounts, "
-                     "signer_manager, comment)",
-                     want, it->string);
-            return AK_ERR_CONFIG;
-        }
-    }
+    static const ak_cfg_field k_profile_fields[] = {
+        AK_CFG_KNOWN("accounts"), /* required: checked by its presence below */
+        AK_CFG_KNOWN("signer_manager"),
+        AK_CFG_KNOWN("comment"),
+    };
+    char where[80];
+    snprintf(where, sizeof where, "profiles.%.64s", want);
+    if (ak_cfg_read(NULL, k_profile_fields, AK_CFG_COUNT(k_profile_fields), p, where, err,
+                    err_cap) != AK_OK)
+        return AK_ERR_CONFIG;
     if (!cJSON_HasObjectItem(p, "accounts")) {
-        snprintf(err, err_cap, "profiles.%.64s: missing required field \"accounts\"", want);
+        snprintf(err, err_cap, "%s: missing required field \"accounts\"", where);
         return AK_ERR_CONFIG;
     }
     if (chosen != NULL)
@@ -250,27 +251,22 @@ ak_err cn_config_select_profile(cJSON *doc, const char *profile, char *chosen, c
 
 /* ---- accounts ------------------------------------------------------------------------- */
 
-static ak_err get_uint(unsigned *out, const cJSON *obj, const char *name, double lo, double hi,
-                       char *err, size_t cap)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    if (v == NULL)
-        return AK_OK;
-    if (!cJSON_IsNumber(v) || v->valuedouble < lo || v->valuedouble > hi ||
-        v->valuedouble != (double)(long long)v->valuedouble) {
-        snprintf(err, cap, "config: signer_manager.%s must be an integer in [%.0f, %.0f]", name, lo,
-                 hi);
-        return AK_ERR_CONFIG;
-    }
-    *out = (unsigned)v->valuedouble;
-    return AK_OK;
-}
+/* An account: its signer(s) are checked below and by their constructors, "policy" by
+ * cn_policy_parse. */
+static const ak_cfg_field k_account_fields[] = {
+    AK_CFG_KNOWN("signer"), AK_CFG_KNOWN("primary"), AK_CFG_KNOWN("backups"),
+    AK_CFG_KNOWN("name"),   AK_CFG_KNOWN("comment"), AK_CFG_KNOWN("policy"),
+};
+
+static const ak_cfg_field k_manager_fields[] = {
+    AK_CFG_INT("failure_threshold", 0, cn_settings, failure_threshold, 1, 1000, 3),
+    AK_CFG_INT("health_interval_ms", 0, cn_settings, health_interval_ms, 10, 3600000, 30000),
+};
 
 ak_err cn_config_accounts(cn_settings *s, const cJSON *doc, char *err, size_t err_cap)
 {
-    static const char *const acc_keys[] = {"signer", "primary", "backups",
-                                           "name",   "comment", "policy"};
     const cJSON *it, *k;
+    char where[32];
     size_t i = 0;
     if (cJSON_HasObjectItem(doc, "profiles") || cJSON_HasObjectItem(doc, "profile")) {
         snprintf(err, err_cap, "config: \"profiles\" not resolved (cn_config_select_profile)");
@@ -292,19 +288,10 @@ ak_err cn_config_accounts(cn_settings *s, const cJSON *doc, char *err, size_t er
             snprintf(err, err_cap, "config: accounts[%zu] must be an object", i);
             return AK_ERR_CONFIG;
         }
-        cJSON_ArrayForEach(k, it)
-        {
-            size_t j = 0;
-            while (j < sizeof acc_keys / sizeof acc_keys[0] && strcmp(k->string, acc_keys[j]) != 0)
-                j++;
-            if (j == sizeof acc_keys / sizeof acc_keys[0]) {
-                snprintf(err, err_cap,
-                         "config: accounts[%zu]: unknown key \"%.64s\" (known: "
-                         "signer, primary, backups, name, policy, comment)",
-                         i, k->string);
-                return AK_ERR_CONFIG;
-            }
-        }
+        snprintf(where, sizeof where, "accounts[%zu]", i);
+        if (ak_cfg_read(NULL, k_account_fields, AK_CFG_COUNT(k_account_fields), it, where, err,
+                        err_cap) != AK_OK)
+            return AK_ERR_CONFIG;
         cn_policy *pol = NULL; /* validated here, built again by cn_main for the router */
         char perr[200] = "";
         ak_err prc = cn_policy_parse(&pol, cJSON_GetObjectItemCaseSensitive(it, "policy"), perr,
@@ -357,29 +344,7 @@ ak_err cn_config_accounts(cn_settings *s, const cJSON *doc, char *err, size_t er
         }
         i++;
     }
-    s->failure_threshold = 3;
-    s->health_interval_ms = 30000;
-    const cJSON *m = cJSON_GetObjectItemCaseSensitive(doc, "signer_manager");
-    if (m == NULL)
-        return AK_OK;
-    if (!cJSON_IsObject(m)) {
-        snprintf(err, err_cap, "config: signer_manager must be an object");
-        return AK_ERR_CONFIG;
-    }
-    cJSON_ArrayForEach(k, m)
-    {
-        if (strcmp(k->string, "failure_threshold") != 0 &&
-            strcmp(k->string, "health_interval_ms") != 0) {
-            snprintf(err, err_cap,
-                     "config: unknown key signer_manager.%.64s (known: "
-                     "failure_threshold, health_interval_ms)",
-                     k->string);
-            return AK_ERR_CONFIG;
-        }
-    }
-    if (get_uint(&s->failure_threshold, m, "failure_threshold", 1, 1000, err, err_cap) != AK_OK ||
-        get_uint(&s->health_interval_ms, m, "health_interval_ms", 10, 3600000, err, err_cap) !=
-            AK_OK)
-        return AK_ERR_CONFIG;
-    return AK_OK;
+    return ak_cfg_read(s, k_manager_fields, AK_CFG_COUNT(k_manager_fields),
+                       cJSON_GetObjectItemCaseSensitive(doc, "signer_manager"), "signer_manager",
+                       err, err_cap);
 }

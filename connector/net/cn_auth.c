@@ -22,6 +22,7 @@
 #include <openssl/param_build.h>
 #include <openssl/bn.h>
 
+#include "ak_cfg.h"
 #include "ak_b64.h"
 #include "ak_secmem.h"
 #include "cn_secfile.h"
@@ -535,59 +536,32 @@ out:
 
 /* ---- public API ------------------------------------------------------------------------- */
 
-static AK_WUR ak_err load_cf_access(cn_auth *a, const cJSON *cf, char *err, size_t cap)
-{
-    const cJSON *jwks = cJSON_GetObjectItemCaseSensitive(cf, "jwks_file");
-    const cJSON *aud = cJSON_GetObjectItemCaseSensitive(cf, "audience");
-    const cJSON *iss = cJSON_GetObjectItemCaseSensitive(cf, "issuer");
-    const cJSON *lee = cJSON_GetObjectItemCaseSensitive(cf, "leeway_s");
-    const cJSON *it;
+/* The "auth" section as written; files are loaded after the walk. */
+typedef struct {
+    const char *tokens_file, *jwks_file;
+    char require[4];
+    char audience[AUD_MAX + 1], issuer[AUD_MAX + 1];
+    long leeway;
+} auth_cfg;
 
-    cJSON_ArrayForEach(it, cf)
-    {
-        if (strcmp(it->string, "jwks_file") != 0 && strcmp(it->string, "audience") != 0 &&
-            strcmp(it->string, "issuer") != 0 && strcmp(it->string, "leeway_s") != 0) {
-            set_err(err, cap, "auth.cf_access: unknown field \"%.64s\"", it->string);
-            return AK_ERR_CONFIG;
-        }
-    }
-    if (!cJSON_IsString(jwks) || jwks->valuestring[0] == '\0') {
-        set_err(err, cap, "auth.cf_access.jwks_file: required string");
-        return AK_ERR_CONFIG;
-    }
-    if (!cJSON_IsString(aud) || aud->valuestring[0] == '\0' || strlen(aud->valuestring) > AUD_MAX) {
-        set_err(err, cap, "auth.cf_access.audience: required string of 1..%d chars", AUD_MAX);
-        return AK_ERR_CONFIG;
-    }
-    snprintf(a->audience, sizeof a->audience, "%s", aud->valuestring);
-    if (iss != NULL) {
-        if (!cJSON_IsString(iss) || iss->valuestring[0] == '\0' ||
-            strlen(iss->valuestring) > AUD_MAX) {
-            set_err(err, cap, "auth.cf_access.issuer: string of 1..%d chars", AUD_MAX);
-            return AK_ERR_CONFIG;
-        }
-        snprintf(a->issuer, sizeof a->issuer, "%s", iss->valuestring);
-    }
-    a->leeway = LEEWAY_DEFAULT;
-    if (lee != NULL) {
-        if (!cJSON_IsNumber(lee) || lee->valuedouble != (double)lee->valueint ||
-            lee->valueint < 0 || lee->valueint > LEEWAY_MAX) {
-            set_err(err, cap, "auth.cf_access.leeway_s: integer 0..%d", LEEWAY_MAX);
-            return AK_ERR_CONFIG;
-        }
-        a->leeway = lee->valueint;
-    }
-    ak_err rc = load_jwks(a, jwks->valuestring, err, cap);
-    if (rc == AK_OK)
-        a->have_jwt = 1;
-    return rc;
-}
+static const ak_cfg_field k_cf_fields[] = {
+    AK_CFG_REF("jwks_file", AK_CFG_REQUIRED | AK_CFG_PATH, auth_cfg, jwks_file, 1023),
+    AK_CFG_STR("audience", AK_CFG_REQUIRED, auth_cfg, audience, NULL),
+    AK_CFG_STR("issuer", 0, auth_cfg, issuer, ""), /* "" = not checked */
+    AK_CFG_INT("leeway_s", 0, auth_cfg, leeway, 0, LEEWAY_MAX, LEEWAY_DEFAULT),
+};
+
+static const ak_cfg_field k_auth_fields[] = {
+    AK_CFG_REF("bearer_tokens_file", AK_CFG_PATH, auth_cfg, tokens_file, 1023),
+    AK_CFG_OBJ("cf_access", 0, k_cf_fields),
+    AK_CFG_STR("require", 0, auth_cfg, require, "all"),
+};
 
 ak_err cn_auth_new(cn_auth **out, const cJSON *cfg, char *err, size_t err_cap)
 {
     ak_err rc = AK_ERR_CONFIG;
     cn_auth *a = NULL;
-    const cJSON *it;
+    auth_cfg c;
 
     if (out == NULL)
         return AK_ERR_ARG;
@@ -600,43 +574,23 @@ ak_err cn_auth_new(cn_auth **out, const cJSON *cfg, char *err, size_t err_cap)
     a->require_all = 1;
     if (cfg == NULL || cJSON_IsNull(cfg))
         goto done;
-    if (!cJSON_IsObject(cfg)) {
-        set_err(err, err_cap, "auth: must be an object");
+    if (ak_cfg_read(&c, k_auth_fields, AK_CFG_COUNT(k_auth_fields), cfg, "auth", err, err_cap) !=
+        AK_OK)
+        goto out;
+    if (strcmp(c.require, "all") != 0 && strcmp(c.require, "any") != 0) {
+        set_err(err, err_cap, "auth.require: \"all\" or \"any\"");
         goto out;
     }
-    cJSON_ArrayForEach(it, cfg)
-    {
-        if (strcmp(it->string, "bearer_tokens_file") == 0) {
-            if (!cJSON_IsString(it) || it->valuestring[0] == '\0') {
-                set_err(err, err_cap, "auth.bearer_tokens_file: must be a file name");
-                goto out;
-            }
-            rc = load_tokens(a, it->valuestring, err, err_cap);
-        } else if (strcmp(it->string, "cf_access") == 0) {
-            if (!cJSON_IsObject(it)) {
-                set_err(err, err_cap, "auth.cf_access: must be an object");
-                rc = AK_ERR_CONFIG;
-                goto out;
-            }
-            rc = load_cf_access(a, it, err, err_cap);
-        } else if (strcmp(it->string, "require") == 0) {
-            rc = AK_ERR_CONFIG;
-            if (cJSON_IsString(it) && strcmp(it->valuestring, "all") == 0)
-                a->require_all = 1;
-            else if (cJSON_IsString(it) && strcmp(it->valuestring, "any") == 0)
-                a->require_all = 0;
-            else {
-                set_err(err, err_cap, "auth.require: \"all\" or \"any\"");
-                goto out;
-            }
-            rc = AK_OK;
-        } else {
-            set_err(err, err_cap, "auth: unknown field \"%.64s\"", it->string);
-            rc = AK_ERR_CONFIG;
+    a->require_all = strcmp(c.require, "all") == 0;
+    if (c.tokens_file != NULL && (rc = load_tokens(a, c.tokens_file, err, err_cap)) != AK_OK)
+        goto out;
+    if (c.jwks_file != NULL) { /* cf_access is present: jwks_file is required in it */
+        snprintf(a->audience, sizeof a->audience, "%s", c.audience);
+        snprintf(a->issuer, sizeof a->issuer, "%s", c.issuer);
+        a->leeway = c.leeway;
+        if ((rc = load_jwks(a, c.jwks_file, err, err_cap)) != AK_OK)
             goto out;
-        }
-        if (rc != AK_OK)
-            goto out;
+        a->have_jwt = 1;
     }
 done:
     *out = a;

@@ -1,6 +1,7 @@
 /* cn_paymaster.c - ERC-7677 verifying-paymaster service (see cn_paymaster.h). */
 #include "cn_paymaster.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "ak_addr.h"
+#include "ak_cfg.h"
 #include "ak_eip191.h"
 #include "ak_hex.h"
 #include "ak_json.h"
@@ -85,6 +87,11 @@ __attribute__((format(printf, 4, 5))) static void fail(pm_err *e, int code, cons
 
 /* ---- configuration ---------------------------------------------------------------------- */
 
+/*
+ * An address member; on error, err says what is wrong with which value: a bad EIP-55 checksum
+ * names the address as written and the checksummed form (addresses are public), so the
+ * message never blames another field.
+ */
 static ak_err cfg_addr(uint8_t out[20], const cJSON *v)
 {
     if (!cJSON_IsString(v))
@@ -92,59 +99,75 @@ static ak_err cfg_addr(uint8_t out[20], const cJSON *v)
     return ak_addr_parse(out, v->valuestring, strlen(v->valuestring));
 }
 
-static ak_err cfg_uint(uint64_t *out, const cJSON *cfg, const char *name, uint64_t lo, uint64_t hi,
-                       uint64_t def)
+static ak_err cfg_addr_member(uint8_t out[20], const cJSON *v, const char *field, char *err,
+                              size_t cap)
 {
-    const cJSON *it = cJSON_GetObjectItemCaseSensitive(cfg, name);
-    if (it == NULL) {
-        *out = def;
-        return AK_OK;
+    char good[AK_ADDR_STR_SIZE];
+    ak_err rc = cfg_addr(out, v);
+    if (rc == AK_ERR_CHECKSUM) {
+        char low[AK_ADDR_STR_SIZE];
+        size_t n = strlen(v->valuestring);
+        for (size_t i = 0; i < n && i < sizeof low - 1; i++)
+            low[i] = (char)tolower((unsigned char)v->valuestring[i]);
+        low[n < sizeof low - 1 ? n : sizeof low - 1] = '\0';
+        if (ak_addr_parse(out, low, strlen(low)) == AK_OK)
+            ak_addr_to_checksum(good, out);
+        else
+            snprintf(good, sizeof good, "?");
+        snprintf(err, cap, "%s: \"%.42s\" has a wrong EIP-55 checksum (checksummed: %s)", field,
+                 v->valuestring, good);
+    } else if (rc != AK_OK) {
+        snprintf(err, cap, "%s: %s%.42s%s is not a 0x address of 40 hex digits", field,
+                 cJSON_IsString(v) ? "\"" : "", cJSON_IsString(v) ? v->valuestring : "a non-string",
+                 cJSON_IsString(v) ? "\"" : "");
     }
-    if (!cJSON_IsNumber(it) || it->valuedouble < (double)lo || it->valuedouble > (double)hi ||
-        it->valuedouble != (double)(uint64_t)it->valuedouble)
-        return AK_ERR_CONFIG;
-    *out = (uint64_t)it->valuedouble;
-    return AK_OK;
+    return rc;
 }
+
+/* The members read by the table; the rest (addresses, lists, the cap) are read below. */
+typedef struct {
+    uint64_t vgl, pogl, validity_s, skew_s, max_gas;
+    char sponsor[65];
+} pm_cfg;
+
+static const ak_cfg_field k_fields[] = {
+    AK_CFG_KNOWN("account"),
+    AK_CFG_KNOWN("address"),
+    AK_CFG_KNOWN("entry_points"),
+    AK_CFG_KNOWN("chain_ids"),
+    AK_CFG_INT("verification_gas_limit", 0, pm_cfg, vgl, 1, 10000000, 100000),
+    AK_CFG_INT("post_op_gas_limit", 0, pm_cfg, pogl, 0, 10000000, 0),
+    AK_CFG_INT("validity_seconds", 0, pm_cfg, validity_s, 10, 30 * 86400, 600),
+    AK_CFG_INT("valid_after_skew_seconds", 0, pm_cfg, skew_s, 0, 3600, 60),
+    AK_CFG_KNOWN("allowed_senders"),
+    AK_CFG_INT("max_gas_per_op", 0, pm_cfg, max_gas, 0, 1000000000, 0),
+    AK_CFG_KNOWN("daily_cap_wei_per_sender"),
+    AK_CFG_STR("sponsor_name", 0, pm_cfg, sponsor, ""),
+    AK_CFG_KNOWN("comment"),
+};
 
 static ak_err parse_config(cn_paymaster *pm, const cJSON *cfg, cn_signer *const *signers,
                            size_t n_signers, uint64_t chain_id, char *err, size_t cap)
 {
-    static const char *const keys[] = {"account",
-                                       "address",
-                                       "entry_points",
-                                       "chain_ids",
-                                       "verification_gas_limit",
-                                       "post_op_gas_limit",
-                                       "validity_seconds",
-                                       "valid_after_skew_seconds",
-                                       "allowed_senders",
-                                       "max_gas_per_op",
-                                       "daily_cap_wei_per_sender",
-                                       "sponsor_name",
-                                       "comment",
-                                       NULL};
     const cJSON *it;
     uint8_t a[20];
-    uint64_t v;
-    if (!cJSON_IsObject(cfg)) {
-        snprintf(err, cap, "paymaster: must be an object");
+    pm_cfg c;
+    ak_err rc = ak_cfg_read(&c, k_fields, AK_CFG_COUNT(k_fields), cfg, "paymaster", err, cap);
+    if (rc != AK_OK)
+        return rc;
+    if (cJSON_GetObjectItemCaseSensitive(cfg, "account") == NULL) {
+        snprintf(err, cap, "paymaster: missing required field \"account\" (a configured account)");
         return AK_ERR_CONFIG;
     }
-    cJSON_ArrayForEach(it, cfg)
-    {
-        size_t k = 0;
-        while (keys[k] != NULL && strcmp(keys[k], it->string) != 0)
-            k++;
-        if (keys[k] == NULL) {
-            snprintf(err, cap, "paymaster: unknown key \"%.64s\"", it->string);
-            return AK_ERR_CONFIG;
-        }
-    }
-    if (cfg_addr(a, cJSON_GetObjectItemCaseSensitive(cfg, "account")) != AK_OK) {
-        snprintf(err, cap, "paymaster.account must be the address of a configured account");
+    ak_u256_from_u64(&pm->vgl, c.vgl);
+    ak_u256_from_u64(&pm->pogl, c.pogl);
+    pm->validity_s = c.validity_s;
+    pm->skew_s = c.skew_s;
+    pm->max_gas = c.max_gas;
+    memcpy(pm->sponsor, c.sponsor, sizeof pm->sponsor);
+    if (cfg_addr_member(a, cJSON_GetObjectItemCaseSensitive(cfg, "account"), "paymaster.account",
+                        err, cap) != AK_OK)
         return AK_ERR_CONFIG;
-    }
     for (size_t i = 0; i < n_signers && pm->signer == NULL; i++)
         if (memcmp(signers[i]->address, a, 20) == 0)
             pm->signer = signers[i];
@@ -184,11 +207,13 @@ static ak_err parse_config(cn_paymaster *pm, const cJSON *cfg, cn_signer *const 
             snprintf(key, sizeof(key), "%llu", (unsigned long long)pm->chains[i]);
             av = cJSON_GetObjectItemCaseSensitive(addr, key);
         }
-        if (cfg_addr(pm->pm_addr[i], av) != AK_OK) {
+        if (av == NULL) {
             snprintf(err, cap, "paymaster.address: no valid paymaster address for chain %llu",
                      (unsigned long long)pm->chains[i]);
             return AK_ERR_CONFIG;
         }
+        if (cfg_addr_member(pm->pm_addr[i], av, "paymaster.address", err, cap) != AK_OK)
+            return AK_ERR_CONFIG;
     }
     const cJSON *eps = cJSON_GetObjectItemCaseSensitive(cfg, "entry_points");
     if (!cJSON_IsArray(eps) || cJSON_GetArraySize(eps) < 1 ||
@@ -199,10 +224,9 @@ static ak_err parse_config(cn_paymaster *pm, const cJSON *cfg, cn_signer *const 
     }
     cJSON_ArrayForEach(it, eps)
     {
-        if (cfg_addr(pm->entry_points[pm->n_entry_points++], it) != AK_OK) {
-            snprintf(err, cap, "paymaster.entry_points: invalid address");
+        if (cfg_addr_member(pm->entry_points[pm->n_entry_points++], it, "paymaster.entry_points",
+                            err, cap) != AK_OK)
             return AK_ERR_CONFIG;
-        }
     }
     const cJSON *snd = cJSON_GetObjectItemCaseSensitive(cfg, "allowed_senders");
     if (cJSON_IsString(snd) && strcmp(snd->valuestring, "*") == 0) {
@@ -213,10 +237,9 @@ static ak_err parse_config(cn_paymaster *pm, const cJSON *cfg, cn_signer *const 
             return AK_ERR_NOMEM;
         cJSON_ArrayForEach(it, snd)
         {
-            if (cfg_addr(pm->senders[pm->n_senders++], it) != AK_OK) {
-                snprintf(err, cap, "paymaster.allowed_senders: invalid address");
+            if (cfg_addr_member(pm->senders[pm->n_senders++], it, "paymaster.allowed_senders", err,
+                                cap) != AK_OK)
                 return AK_ERR_CONFIG;
-            }
         }
     } else {
         snprintf(err, cap,
@@ -225,32 +248,10 @@ static ak_err parse_config(cn_paymaster *pm, const cJSON *cfg, cn_signer *const 
                  MAX_SENDERS);
         return AK_ERR_CONFIG;
     }
-    struct {
-        const char *name;
-        uint64_t lo, hi, def, *out;
-    } nums[] = {
-        {"verification_gas_limit", 1, 10000000, 100000, &v},
-        {"post_op_gas_limit", 0, 10000000, 0, NULL},
-        {"validity_seconds", 10, 30 * 86400, 600, &pm->validity_s},
-        {"valid_after_skew_seconds", 0, 3600, 60, &pm->skew_s},
-        {"max_gas_per_op", 0, 1000000000, 0, &pm->max_gas},
-    };
-    uint64_t pogl = 0;
-    nums[1].out = &pogl;
-    for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
-        if (cfg_uint(nums[i].out, cfg, nums[i].name, nums[i].lo, nums[i].hi, nums[i].def) !=
-            AK_OK) {
-            snprintf(err, cap, "paymaster.%s must be an integer in [%llu, %llu]", nums[i].name,
-                     (unsigned long long)nums[i].lo, (unsigned long long)nums[i].hi);
-            return AK_ERR_CONFIG;
-        }
-    }
-    ak_u256_from_u64(&pm->vgl, v);
-    ak_u256_from_u64(&pm->pogl, pogl);
     /* The cap in wei: a decimal string (wei amounts pass 2^53) or a small integer. */
     const cJSON *capv = cJSON_GetObjectItemCaseSensitive(cfg, "daily_cap_wei_per_sender");
     if (capv != NULL) {
-        ak_err rc = AK_ERR_CONFIG;
+        rc = AK_ERR_CONFIG;
         if (cJSON_IsString(capv))
             rc = ak_u256_parse_decimal(&pm->cap, capv->valuestring, strlen(capv->valuestring));
         else if (cJSON_IsNumber(capv) && capv->valuedouble >= 0 &&
@@ -266,15 +267,6 @@ static ak_err parse_config(cn_paymaster *pm, const cJSON *cfg, cn_signer *const 
             return AK_ERR_CONFIG;
         }
         pm->has_cap = 1;
-    }
-    const cJSON *sn = cJSON_GetObjectItemCaseSensitive(cfg, "sponsor_name");
-    if (sn != NULL) {
-        if (!cJSON_IsString(sn) || strlen(sn->valuestring) == 0 ||
-            strlen(sn->valuestring) >= sizeof(pm->sponsor)) {
-            snprintf(err, cap, "paymaster.sponsor_name must be a string of 1..64 characters");
-            return AK_ERR_CONFIG;
-        }
-        snprintf(pm->sponsor, sizeof(pm->sponsor), "%s", sn->valuestring);
     }
     return AK_OK;
 }

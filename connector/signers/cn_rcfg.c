@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <stdio.h>
@@ -13,130 +14,6 @@
 #include "ak_addr.h"
 #include "ak_secmem.h"
 #include "cn_secfile.h"
-
-ak_err cn_rcfg_known(const cJSON *obj, const char *where, const char *const *known, size_t n,
-                     char *err, size_t err_cap)
-{
-    const cJSON *it;
-    cJSON_ArrayForEach(it, obj)
-    {
-        size_t i = 0;
-        while (i < n && strcmp(known[i], it->string) != 0)
-            i++;
-        if (i == n) {
-            cn_rcfg_err(err, err_cap, "%s: unknown field \"%.64s\"", where, it->string);
-            return AK_ERR_CONFIG;
-        }
-    }
-    return AK_OK;
-}
-
-ak_err cn_rcfg_str(char *dst, size_t cap, const cJSON *obj, const char *where, const char *name,
-                   const char *def, char *err, size_t err_cap)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    if (v == NULL && def != NULL) {
-        snprintf(dst, cap, "%s", def);
-        return AK_OK;
-    }
-    if (v == NULL || !cJSON_IsString(v) || v->valuestring[0] == '\0' ||
-        strlen(v->valuestring) >= cap) {
-        cn_rcfg_err(err, err_cap, "%s.%s: %s string of 1..%zu chars", where, name,
-                    def ? "a" : "required", cap - 1);
-        return AK_ERR_CONFIG;
-    }
-    snprintf(dst, cap, "%s", v->valuestring);
-    return AK_OK;
-}
-
-ak_err cn_rcfg_long(long *dst, const cJSON *obj, const char *where, const char *name, long def,
-                    long lo, long hi, char *err, size_t err_cap)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    *dst = def;
-    if (v == NULL)
-        return AK_OK;
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long)v->valuedouble ||
-        v->valuedouble < (double)lo || v->valuedouble > (double)hi) {
-        cn_rcfg_err(err, err_cap, "%s.%s: integer %ld..%ld", where, name, lo, hi);
-        return AK_ERR_CONFIG;
-    }
-    *dst = (long)v->valuedouble;
-    return AK_OK;
-}
-
-ak_err cn_rcfg_bool(int *dst, const cJSON *obj, const char *where, const char *name, int def,
-                    char *err, size_t err_cap)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    *dst = def;
-    if (v == NULL)
-        return AK_OK;
-    if (!cJSON_IsBool(v)) {
-        cn_rcfg_err(err, err_cap, "%s.%s: true or false", where, name);
-        return AK_ERR_CONFIG;
-    }
-    *dst = cJSON_IsTrue(v);
-    return AK_OK;
-}
-
-ak_err cn_rcfg_signer_alloc(cn_signer **s, size_t impl_size, const cn_signer_ops *ops,
-                            const char *provider, cn_security_level level, const cJSON *cfg,
-                            const char *where, char *err, size_t err_cap)
-{
-    *s = NULL;
-    if (!cJSON_IsObject(cfg)) {
-        cn_rcfg_err(err, err_cap, "%s: signer config must be an object", where);
-        return AK_ERR_CONFIG;
-    }
-    cn_signer *ns = calloc(1, sizeof *ns);
-    void *ni = calloc(1, impl_size);
-    if (ns == NULL || ni == NULL) {
-        free(ns);
-        free(ni);
-        return AK_ERR_NOMEM;
-    }
-    ns->ops = ops;
-    ns->impl = ni;
-    ns->provider = provider;
-    ns->level = level;
-    *s = ns;
-    return AK_OK;
-}
-
-ak_err cn_rcfg_http_client(cn_rhttp **out, const cn_rhttp_opts *opts, const char *where, char *err,
-                           size_t err_cap)
-{
-    ak_err rc = cn_rhttp_new(out, opts);
-    if (rc != AK_OK)
-        cn_rcfg_err(err, err_cap, "%s: cannot create the HTTP client", where);
-    return rc;
-}
-
-ak_err cn_rcfg_base_url(char *url, const char *where, const char *field, char *err, size_t err_cap)
-{
-    if (!cn_rhttp_base_ok(url)) {
-        cn_rcfg_err(err, err_cap, "%s.%s: an https:// base URL", where, field);
-        return AK_ERR_CONFIG;
-    }
-    size_t n = strlen(url);
-    if (url[n - 1] == '/')
-        url[n - 1] = '\0';
-    return AK_OK;
-}
-
-ak_err cn_rcfg_name(char *dst, size_t cap, const cJSON *obj, const char *where, const char *def,
-                    char *err, size_t err_cap)
-{
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(obj, "name");
-    if (name != NULL && (!cJSON_IsString(name) || name->valuestring[0] == '\0' ||
-                         strlen(name->valuestring) >= cap)) {
-        cn_rcfg_err(err, err_cap, "%s.name: string of 1..%zu chars", where, cap - 1);
-        return AK_ERR_CONFIG;
-    }
-    snprintf(dst, cap, "%s", name != NULL ? name->valuestring : def);
-    return AK_OK;
-}
 
 ak_err cn_rcfg_read_fd(int fd, char *buf, size_t cap, size_t *len)
 {
@@ -167,131 +44,6 @@ ak_err cn_rcfg_read_file(char *buf, size_t cap, size_t *len, const char *path)
         close(fd);
     }
     return rc;
-}
-
-ak_err cn_rcfg_secret_read(cn_rcfg_secret *out, const cJSON *obj, const char *where,
-                           const char *file_field, const char *env_field, char *err, size_t err_cap)
-{
-    ak_err rc = AK_ERR_CONFIG;
-    const cJSON *file = cJSON_GetObjectItemCaseSensitive(obj, file_field);
-    const cJSON *env = cJSON_GetObjectItemCaseSensitive(obj, env_field);
-    size_t len = 0;
-    out->len = 0;
-    out->s = ak_secure_alloc(CN_RCFG_SECRET_MAX + 2);
-    if (out->s == NULL) {
-        rc = AK_ERR_NOMEM;
-        goto out;
-    }
-    if ((file != NULL) == (env != NULL) || (file && !cJSON_IsString(file)) ||
-        (env && !cJSON_IsString(env))) {
-        cn_rcfg_err(err, err_cap, "%s: needs exactly one of %s or %s (strings)", where, file_field,
-                    env_field);
-        goto out;
-    }
-    if (file != NULL) {
-        if (cn_secret_file_check(file->valuestring, err, err_cap) != AK_OK)
-            goto out;
-        if (cn_rcfg_read_file(out->s, CN_RCFG_SECRET_MAX + 2, &len, file->valuestring) != AK_OK) {
-            cn_rcfg_err(err, err_cap, "%s.%s: cannot read %.200s (or longer than %d bytes)", where,
-                        file_field, file->valuestring, CN_RCFG_SECRET_MAX);
-            goto out;
-        }
-    } else {
-        const char *v = getenv(env->valuestring);
-        len = v ? strlen(v) : 0;
-        if (v == NULL || len > CN_RCFG_SECRET_MAX) {
-            cn_rcfg_err(err, err_cap, "%s.%s: environment variable %.64s is not set or too long",
-                        where, env_field, env->valuestring);
-            goto out;
-        }
-        memcpy(out->s, v, len + 1);
-    }
-    /* Trim surrounding whitespace in place. */
-    size_t b = 0;
-    while (b < len && isspace((unsigned char)out->s[b]))
-        b++;
-    while (len > b && isspace((unsigned char)out->s[len - 1]))
-        len--;
-    memmove(out->s, out->s + b, len - b);
-    ak_wipe(out->s + (len - b), CN_RCFG_SECRET_MAX + 2 - (len - b));
-    out->len = len - b;
-    if (out->len == 0) {
-        cn_rcfg_err(err, err_cap, "%s: the secret from %s is empty", where,
-                    file ? file_field : env_field);
-        goto out;
-    }
-    rc = AK_OK;
-out:
-    if (rc != AK_OK)
-        cn_rcfg_secret_free(out);
-    return rc;
-}
-
-void cn_rcfg_secret_free(cn_rcfg_secret *sec)
-{
-    if (sec->s != NULL)
-        ak_secure_free(sec->s, CN_RCFG_SECRET_MAX + 2);
-    sec->s = NULL;
-    sec->len = 0;
-}
-
-ak_err cn_rcfg_http(cn_rhttp_opts *o, char *ca_buf, const cJSON *obj, const char *where, char *err,
-                    size_t err_cap)
-{
-    long v = 0;
-    ak_err rc;
-    memset(o, 0, sizeof *o);
-    if (cJSON_GetObjectItemCaseSensitive(obj, "ca") != NULL) {
-        rc = cn_rcfg_str(ca_buf, CN_RCFG_PATH_MAX + 1, obj, where, "ca", NULL, err, err_cap);
-        if (rc != AK_OK)
-            return rc;
-        if (access(ca_buf, R_OK) != 0) {
-            cn_rcfg_err(err, err_cap, "%s.ca: cannot read %.200s", where, ca_buf);
-            return AK_ERR_CONFIG;
-        }
-        o->ca = ca_buf;
-    }
-    if ((rc = cn_rcfg_long(&o->timeout_ms, obj, where, "timeout_ms", 5000, 1, 600000, err,
-                           err_cap)) != AK_OK ||
-        (rc = cn_rcfg_long(&o->connect_timeout_ms, obj, where, "connect_timeout_ms", 2000, 1,
-                           600000, err, err_cap)) != AK_OK ||
-        (rc = cn_rcfg_long(&v, obj, where, "retries", 2, 0, 10, err, err_cap)) != AK_OK)
-        return rc;
-    o->retries = (int)v;
-    if ((rc = cn_rcfg_long(&v, obj, where, "pool_size", 8, 1, 256, err, err_cap)) != AK_OK)
-        return rc;
-    o->pool_size = (size_t)v;
-    return AK_OK;
-}
-
-ak_err cn_rcfg_address(uint8_t addr[20], int *has, const cJSON *obj, const char *where, char *err,
-                       size_t err_cap)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "address");
-    *has = 0;
-    if (v == NULL)
-        return AK_OK;
-    if (!cJSON_IsString(v) ||
-        ak_addr_parse(addr, v->valuestring, strlen(v->valuestring)) != AK_OK) {
-        cn_rcfg_err(err, err_cap, "%s.address: a 0x address (EIP-55 checksum if mixed case)",
-                    where);
-        return AK_ERR_CONFIG;
-    }
-    *has = 1;
-    return AK_OK;
-}
-
-int cn_rcfg_safe_id(const char *s, size_t max, int allow_slash)
-{
-    size_t n = 0;
-    for (; s[n] != '\0'; n++) {
-        char c = s[n];
-        if (n >= max ||
-            !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '.' || c == '_' || c == ':' || c == '-' || (allow_slash && c == '/')))
-            return 0;
-    }
-    return n > 0;
 }
 
 ak_err cn_rcfg_read_secure(char **out, size_t *cap, size_t *out_len, const char *path, size_t max)
@@ -326,4 +78,158 @@ out:
     if (fd >= 0)
         close(fd);
     return rc;
+}
+
+const ak_cfg_field cn_rcfg_http_fields[CN_RCFG_HTTP_NFIELDS] = {
+    AK_CFG_STR("ca", AK_CFG_PATH, cn_rcfg_http, ca, NULL),
+    AK_CFG_INT("timeout_ms", 0, cn_rcfg_http, timeout_ms, 1, 600000, 5000),
+    AK_CFG_INT("connect_timeout_ms", 0, cn_rcfg_http, connect_timeout_ms, 1, 600000, 2000),
+    AK_CFG_INT("retries", 0, cn_rcfg_http, retries, 0, 10, 2),
+    AK_CFG_INT("pool_size", 0, cn_rcfg_http, pool_size, 1, 256, 8),
+};
+
+ak_err cn_rcfg_http_opts(cn_rhttp_opts *o, const cn_rcfg_http *h, const char *where, char *err,
+                         size_t err_cap)
+{
+    memset(o, 0, sizeof *o);
+    if (h->ca[0] != '\0' && access(h->ca, R_OK) != 0) {
+        cn_rcfg_err(err, err_cap, "%s.ca: cannot read %.200s", where, h->ca);
+        return AK_ERR_CONFIG;
+    }
+    o->ca = h->ca[0] != '\0' ? h->ca : NULL;
+    o->timeout_ms = h->timeout_ms;
+    o->connect_timeout_ms = h->connect_timeout_ms;
+    o->retries = h->retries;
+    o->pool_size = h->pool_size;
+    return AK_OK;
+}
+
+ak_err cn_rcfg_address(uint8_t addr[20], int *has, const char *text, const char *where, char *err,
+                       size_t err_cap)
+{
+    *has = 0;
+    if (text[0] == '\0')
+        return AK_OK;
+    if (ak_addr_parse(addr, text, strlen(text)) != AK_OK) {
+        cn_rcfg_err(err, err_cap, "%s.address: a 0x address (EIP-55 checksum if mixed case)",
+                    where);
+        return AK_ERR_CONFIG;
+    }
+    *has = 1;
+    return AK_OK;
+}
+
+/* Environment secrets consumed so far (see cn_rcfg.h): name -> locked copy. */
+static struct {
+    char name[128];
+    char *val; /* ak_secure_alloc(CN_RCFG_SECRET_MAX + 2) */
+} g_env[CN_RCFG_ENV_MAX];
+static pthread_mutex_t g_env_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Copy the variable into buf (cap bytes): fresh from the environment (then wiped and unset), or
+ * the copy kept from an earlier read. AK_ERR_LIMIT when longer than cap - 2 bytes. */
+static ak_err env_take(char *buf, size_t cap, const char *name)
+{
+    ak_err rc = AK_ERR_NOT_FOUND;
+    size_t i = 0;
+    pthread_mutex_lock(&g_env_lock);
+    while (i < CN_RCFG_ENV_MAX && g_env[i].val != NULL && strcmp(g_env[i].name, name) != 0)
+        i++;
+    char *v = getenv(name);
+    if (v != NULL) {
+        size_t n = strlen(v);
+        rc = n + 2 > cap || n > CN_RCFG_SECRET_MAX ? AK_ERR_LIMIT : AK_OK;
+        if (rc == AK_OK && i < CN_RCFG_ENV_MAX && strlen(name) < sizeof g_env[i].name) {
+            if (g_env[i].val == NULL)
+                g_env[i].val = ak_secure_alloc(CN_RCFG_SECRET_MAX + 2);
+            if (g_env[i].val != NULL) {
+                snprintf(g_env[i].name, sizeof g_env[i].name, "%s", name);
+                memcpy(g_env[i].val, v, n + 1);
+            }
+        }
+        if (rc == AK_OK)
+            memcpy(buf, v, n + 1);
+        ak_wipe(v, n);
+        unsetenv(name);
+    } else if (i < CN_RCFG_ENV_MAX && g_env[i].val != NULL) {
+        size_t n = strlen(g_env[i].val);
+        rc = n + 2 > cap ? AK_ERR_LIMIT : AK_OK;
+        if (rc == AK_OK)
+            memcpy(buf, g_env[i].val, n + 1);
+    }
+    pthread_mutex_unlock(&g_env_lock);
+    return rc;
+}
+
+void cn_rcfg_env_forget(void)
+{
+    pthread_mutex_lock(&g_env_lock);
+    for (size_t i = 0; i < CN_RCFG_ENV_MAX; i++) {
+        if (g_env[i].val != NULL)
+            ak_secure_free(g_env[i].val, CN_RCFG_SECRET_MAX + 2);
+        memset(&g_env[i], 0, sizeof g_env[i]);
+    }
+    pthread_mutex_unlock(&g_env_lock);
+}
+
+ak_err cn_rcfg_secret_load(cn_rcfg_secret *out, const ak_cfg_secret_src *src, size_t max,
+                           unsigned flags, const char *where, char *err, size_t err_cap)
+{
+    ak_err rc = AK_ERR_CONFIG;
+    size_t len = 0, b = 0;
+    memset(out, 0, sizeof *out);
+    if (src->file == NULL && src->env == NULL)
+        return AK_OK;
+    if (max > CN_RCFG_SECRET_MAX)
+        max = CN_RCFG_SECRET_MAX;
+    out->cap = max + 3; /* max bytes, CR LF, NUL */
+    out->s = ak_secure_alloc(out->cap);
+    if (out->s == NULL) {
+        rc = AK_ERR_NOMEM;
+        goto out;
+    }
+    if (src->file != NULL) {
+        if (cn_secret_file_check(src->file, err, err_cap) != AK_OK)
+            goto out;
+        if (cn_rcfg_read_file(out->s, out->cap, &len, src->file) != AK_OK) {
+            cn_rcfg_err(err, err_cap, "%s.%s: cannot read %.200s (or longer than %zu bytes)", where,
+                        src->key, src->file, max);
+            goto out;
+        }
+        len = strlen(out->s); /* a NUL byte ends the secret */
+    } else {
+        if (env_take(out->s, out->cap, src->env) != AK_OK) {
+            cn_rcfg_err(err, err_cap,
+                        "%s.%s: environment variable %.64s is not set, empty or longer than %zu "
+                        "bytes",
+                        where, src->key, src->env, max);
+            goto out;
+        }
+        len = strlen(out->s);
+    }
+    while (len > 0 && (out->s[len - 1] == '\n' || out->s[len - 1] == '\r' ||
+                       ((flags & CN_RCFG_TRIM_SPACE) && isspace((unsigned char)out->s[len - 1]))))
+        len--;
+    while ((flags & CN_RCFG_TRIM_SPACE) && b < len && isspace((unsigned char)out->s[b]))
+        b++;
+    memmove(out->s, out->s + b, len - b);
+    ak_wipe(out->s + (len - b), out->cap - (len - b));
+    out->len = len - b;
+    if (out->len == 0 || out->len > max) {
+        cn_rcfg_err(err, err_cap, "%s.%s: the secret is empty or longer than %zu bytes", where,
+                    src->key, max);
+        goto out;
+    }
+    rc = AK_OK;
+out:
+    if (rc != AK_OK)
+        cn_rcfg_secret_free(out);
+    return rc;
+}
+
+void cn_rcfg_secret_free(cn_rcfg_secret *sec)
+{
+    if (sec->s != NULL)
+        ak_secure_free(sec->s, sec->cap);
+    memset(sec, 0, sizeof *sec);
 }

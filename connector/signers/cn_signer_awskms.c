@@ -24,6 +24,7 @@
 #include "cn_awscreds.h"
 #include "cn_log.h"
 #include "cn_rcfg.h"
+#include "cn_signer_factory.h"
 #include "cn_rhttp.h"
 #include "cn_sigv4.h"
 
@@ -683,24 +684,26 @@ static AK_WUR ak_err parse_credentials(awskms *k, const cJSON *cfg, char *err, s
     return AK_OK;
 }
 
+static const ak_cfg_field k_fields[] = {
+    AK_CFG_KNOWN("type"),
+    AK_CFG_KNOWN("name"),
+    AK_CFG_KNOWN("key_id"),
+    AK_CFG_KNOWN("region"),
+    AK_CFG_KNOWN("endpoint"),
+    AK_CFG_KNOWN("access_key_id"),
+    AK_CFG_KNOWN("secret_access_key"),
+    AK_CFG_KNOWN("session_token"),
+    AK_CFG_INT("timeout_ms", 0, awskms, timeout_ms, 1, 600000, 5000),
+    AK_CFG_INT("connect_timeout_ms", 0, awskms, connect_timeout_ms, 1, 600000, 2000),
+    AK_CFG_INT("retries", 0, awskms, retries, 0, 10, 3),
+    AK_CFG_INT("pool_size", 0, awskms, pool_size, 1, POOL_MAX, POOL_DEFAULT),
+    AK_CFG_BOOL("sign_content_sha256", 0, awskms, sign_sha, 0),
+};
+
 static AK_WUR ak_err parse_cfg(awskms *k, cn_signer *s, const cJSON *cfg, char *err, size_t cap)
 {
-    static const char *const known[] = {"type",
-                                        "name",
-                                        "key_id",
-                                        "region",
-                                        "endpoint",
-                                        "access_key_id",
-                                        "secret_access_key",
-                                        "session_token",
-                                        "timeout_ms",
-                                        "connect_timeout_ms",
-                                        "retries",
-                                        "pool_size",
-                                        "sign_content_sha256"};
     const char *v = NULL;
-    long l = 0;
-    ak_err rc = cn_rcfg_known(cfg, "aws_kms", known, sizeof known / sizeof known[0], err, cap);
+    ak_err rc = ak_cfg_read(k, k_fields, AK_CFG_COUNT(k_fields), cfg, "aws_kms", err, cap);
     if (rc != AK_OK)
         return rc;
     if ((rc = cfg_str(&v, cfg, "key_id", err, cap)) != AK_OK)
@@ -736,57 +739,42 @@ static AK_WUR ak_err parse_cfg(awskms *k, cn_signer *s, const cJSON *cfg, char *
         if ((rc = parse_endpoint(k, ep, err, cap)) != AK_OK)
             return rc;
     }
-    const cJSON *sha = cJSON_GetObjectItemCaseSensitive(cfg, "sign_content_sha256");
-    if (sha != NULL && !cJSON_IsBool(sha)) {
-        set_err(err, cap, "aws_kms.sign_content_sha256: true or false");
-        return AK_ERR_CONFIG;
-    }
-    k->sign_sha = cJSON_IsTrue(sha);
-    if ((rc = cn_rcfg_long(&k->timeout_ms, cfg, "aws_kms", "timeout_ms", 5000, 1, 600000, err,
-                           cap)) != AK_OK ||
-        (rc = cn_rcfg_long(&k->connect_timeout_ms, cfg, "aws_kms", "connect_timeout_ms", 2000, 1,
-                           600000, err, cap)) != AK_OK ||
-        (rc = cn_rcfg_long(&l, cfg, "aws_kms", "retries", 3, 0, 10, err, cap)) != AK_OK)
-        return rc;
-    k->retries = (int)l;
-    if ((rc = cn_rcfg_long(&l, cfg, "aws_kms", "pool_size", POOL_DEFAULT, 1, POOL_MAX, err, cap)) !=
-        AK_OK)
-        return rc;
-    k->pool_size = (size_t)l;
     return parse_credentials(k, cfg, err, cap);
 }
 
-ak_err cn_awskms_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t err_cap)
+static AK_WUR ak_err awskms_start(cn_signer *s, int has_want, const uint8_t want[20], char *err,
+                                  size_t cap)
 {
-    cn_signer *s = NULL;
-    awskms *k = NULL;
-    if (out == NULL)
-        return AK_ERR_ARG;
-    *out = NULL;
-    ak_err rc = cn_rcfg_signer_alloc(&s, sizeof *k, &awskms_ops, "aws-kms", CN_LEVEL_PRODUCTION,
-                                     cfg, "aws_kms", err, err_cap);
-    if (rc != AK_OK)
-        return rc;
-    k = s->impl;
-    k->name = s->name;
-    rc = parse_cfg(k, s, cfg, err, err_cap);
-    if (rc != AK_OK)
-        goto out;
+    awskms *k = s->impl;
+    (void)has_want;
+    (void)want;
     cn_rhttp_opts o = {.timeout_ms = k->timeout_ms,
                        .connect_timeout_ms = k->connect_timeout_ms,
                        .retries = k->retries,
                        .pool_size = k->pool_size};
     cn_rhttp_more m = {.allow_http = !k->https}; /* http: to a loopback only (parse_endpoint) */
-    rc = cn_rhttp_new_ext(&k->http, &o, &m);
-    if (rc != AK_OK)
-        goto out;
-    rc = get_public_key(k, s->pubkey, k->timeout_ms, k->retries, err, err_cap);
-    if (rc != AK_OK)
-        goto out;
-    ak_addr_from_pubkey(s->address, s->pubkey);
-    *out = s;
-    s = NULL;
-out:
-    cn_signer_free(s);
+    ak_err rc = cn_rhttp_new_ext(&k->http, &o, &m);
+    if (rc == AK_OK)
+        rc = get_public_key(k, s->pubkey, k->timeout_ms, k->retries, err, cap);
+    if (rc == AK_OK)
+        ak_addr_from_pubkey(s->address, s->pubkey);
     return rc;
+}
+
+static AK_WUR ak_err awskms_configure(cn_signer *s, cn_backend_start *st, const cJSON *cfg,
+                                      char *err, size_t cap)
+{
+    awskms *k = s->impl;
+    k->name = s->name;
+    st->start = awskms_start;
+    return parse_cfg(k, s, cfg, err, cap);
+}
+
+static const cn_backend k_awskms = {"aws_kms",           "aws-kms",      "aws_kms",
+                                    CN_LEVEL_PRODUCTION, sizeof(awskms), &awskms_ops,
+                                    awskms_configure};
+
+ak_err cn_awskms_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t err_cap)
+{
+    return cn_backend_new(out, &k_awskms, cfg, err, err_cap);
 }

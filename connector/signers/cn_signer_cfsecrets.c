@@ -14,6 +14,7 @@
 #include "cn_rcfg.h"
 #include "cn_remote_key.h"
 #include "cn_rhttp.h"
+#include "cn_signer_factory.h"
 
 #define W      "cloudflare_secrets"
 #define ID_MAX 128
@@ -21,8 +22,10 @@
 typedef struct {
     cn_remote_key_base base; /* first member (cn_remote_key.h) */
     cn_rhttp *http;
-    char api_base[257], account_id[ID_MAX + 1], secret_name[ID_MAX + 1];
-    char ca[CN_RCFG_PATH_MAX + 1];
+    char api_base[257], account_id[ID_MAX + 1], secret_name[ID_MAX + 1], address[43];
+    cn_rcfg_http http_cfg;
+    long cache_ttl_s;
+    ak_cfg_secret_src token_src; /* during configure only */
     cn_rcfg_secret token;
 } cfsec;
 
@@ -131,78 +134,51 @@ static const cn_signer_ops cf_ops = {
     .destroy = cn_remote_key_destroy,
 };
 
-static AK_WUR ak_err parse_cfg(cfsec *c, cn_signer *s, const cJSON *cfg, cn_rhttp_opts *ho,
-                               long *ttl, int *has_want, uint8_t want[20], char *err, size_t cap)
+static const ak_cfg_field k_fields[] = {
+    AK_CFG_KNOWN("type"),
+    AK_CFG_KNOWN("name"),
+    AK_CFG_STR("api_base", AK_CFG_REQUIRED | AK_CFG_URL, cfsec, api_base, NULL),
+    AK_CFG_STR("account_id", AK_CFG_REQUIRED | AK_CFG_ID, cfsec, account_id, NULL),
+    AK_CFG_STR("secret_name", AK_CFG_REQUIRED | AK_CFG_ID, cfsec, secret_name, NULL),
+    AK_CFG_SECRET("api_token", AK_CFG_REQUIRED, cfsec, token_src),
+    AK_CFG_INT("cache_ttl_s", 0, cfsec, cache_ttl_s, 1, 86400, 300),
+    AK_CFG_STR("address", 0, cfsec, address, NULL),
+    AK_CFG_INLINE(cn_rcfg_http_fields, CN_RCFG_HTTP_NFIELDS, cfsec, http_cfg),
+};
+
+static AK_WUR ak_err cf_configure(cn_signer *s, cn_backend_start *st, const cJSON *cfg, char *err,
+                                  size_t cap)
 {
-    static const char *const known[] = {"type",           "name",
-                                        "api_base",       "account_id",
-                                        "secret_name",    "api_token_env",
-                                        "api_token_file", "cache_ttl_s",
-                                        "address",        "ca",
-                                        "timeout_ms",     "connect_timeout_ms",
-                                        "retries",        "pool_size"};
+    cfsec *c = s->impl;
     ak_err rc;
-    if ((rc = cn_rcfg_known(cfg, W, known, sizeof known / sizeof known[0], err, cap)) != AK_OK ||
-        (rc = cn_rcfg_str(c->api_base, sizeof c->api_base, cfg, W, "api_base", NULL, err, cap)) !=
-            AK_OK ||
-        (rc = cn_rcfg_str(c->account_id, sizeof c->account_id, cfg, W, "account_id", NULL, err,
-                          cap)) != AK_OK ||
-        (rc = cn_rcfg_str(c->secret_name, sizeof c->secret_name, cfg, W, "secret_name", NULL, err,
-                          cap)) != AK_OK ||
-        (rc = cn_rcfg_long(ttl, cfg, W, "cache_ttl_s", 300, 1, 86400, err, cap)) != AK_OK ||
-        (rc = cn_rcfg_address(want, has_want, cfg, W, err, cap)) != AK_OK ||
-        (rc = cn_rcfg_http(ho, c->ca, cfg, W, err, cap)) != AK_OK)
-        return rc;
-    rc = cn_rcfg_base_url(c->api_base, W, "api_base", err, cap);
-    if (rc != AK_OK)
-        return rc;
-    if (!cn_rcfg_safe_id(c->account_id, ID_MAX, 0) || !cn_rcfg_safe_id(c->secret_name, ID_MAX, 0)) {
-        cn_rcfg_err(err, cap, W ".account_id/.secret_name: 1..%d chars of [A-Za-z0-9._:-]", ID_MAX);
-        return AK_ERR_CONFIG;
-    }
-    rc = cn_rcfg_name(s->name, sizeof s->name, cfg, W, c->secret_name, err, cap);
-    if (rc != AK_OK)
-        return rc;
-    rc = cn_rcfg_secret_read(&c->token, cfg, W, "api_token_file", "api_token_env", err, cap);
-    if (rc != AK_OK)
+    c->base.destroy_impl = cf_free_impl;
+    if ((rc = ak_cfg_read(c, k_fields, AK_CFG_COUNT(k_fields), cfg, W, err, cap)) != AK_OK ||
+        (rc = cn_rcfg_secret_load(&c->token, &c->token_src, CN_RCFG_SECRET_MAX, CN_RCFG_TRIM_SPACE,
+                                  W, err, cap)) != AK_OK)
         return rc;
     for (size_t i = 0; i < c->token.len; i++)
         if ((unsigned char)c->token.s[i] <= 0x20 || (unsigned char)c->token.s[i] > 0x7e) {
             cn_rcfg_err(err, cap, W ": the API token holds invalid characters");
             return AK_ERR_CONFIG;
         }
+    snprintf(s->name, sizeof s->name, "%.63s", c->secret_name);
+    *st = (cn_backend_start){.http = &c->http_cfg,
+                             .client = &c->http,
+                             .address = c->address,
+                             .cache_ttl_s = c->cache_ttl_s,
+                             .fetch = cf_fetch};
     return AK_OK;
 }
 
+static const cn_backend k_cfsecrets = {"cloudflare_secrets",
+                                       "cloudflare-secrets-store",
+                                       W,
+                                       CN_LEVEL_PRODUCTION,
+                                       sizeof(cfsec),
+                                       &cf_ops,
+                                       cf_configure};
+
 ak_err cn_cfsecrets_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t err_cap)
 {
-    cn_rhttp_opts ho;
-    long ttl = 0;
-    int has_want = 0;
-    uint8_t want[20] = {0};
-    cn_signer *s = NULL;
-    cfsec *c = NULL;
-    if (out == NULL)
-        return AK_ERR_ARG;
-    *out = NULL;
-    ak_err rc = cn_rcfg_signer_alloc(&s, sizeof *c, &cf_ops, "cloudflare-secrets-store",
-                                     CN_LEVEL_PRODUCTION, cfg, W, err, err_cap);
-    if (rc != AK_OK)
-        return rc;
-    c = s->impl;
-    c->base.destroy_impl = cf_free_impl;
-    rc = parse_cfg(c, s, cfg, &ho, &ttl, &has_want, want, err, err_cap);
-    if (rc != AK_OK)
-        goto out;
-    rc = cn_rcfg_http_client(&c->http, &ho, W, err, err_cap);
-    if (rc != AK_OK)
-        goto out;
-    rc = cn_remote_key_start(s, cf_fetch, (unsigned)ttl, has_want, want, W, err, err_cap);
-    if (rc != AK_OK)
-        goto out;
-    *out = s;
-    s = NULL;
-out:
-    cn_signer_free(s);
-    return rc;
+    return cn_backend_new(out, &k_cfsecrets, cfg, err, err_cap);
 }

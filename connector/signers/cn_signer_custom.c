@@ -7,7 +7,7 @@
 #include "ak_secmem.h"
 #include "cn_log.h"
 #include "cn_signer_keyless.h"
-#include "cn_signer_util.h"
+#include "cn_rcfg.h"
 
 static ak_err parse_level(cn_security_level *out, const cJSON *cfg, char *err, size_t err_cap)
 {
@@ -33,8 +33,8 @@ static ak_err parse_level(cn_security_level *out, const cJSON *cfg, char *err, s
 ak_err cn_custom_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t err_cap)
 {
     static const char *const extra[] = {"token_file", "token_env", "security_level", NULL};
-    char *tok = NULL;
-    size_t tok_cap = 0, tok_len = 0;
+    cn_rcfg_secret tok = {0};
+    ak_cfg_secret_src src;
     cn_keyless_ext ext = {.allow_http = 1,
                           .optional_tls_files = 1,
                           .provider = "custom-keyserver",
@@ -43,12 +43,12 @@ ak_err cn_custom_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t
     ak_err rc = parse_level(&ext.level, cfg, err, err_cap);
     if (rc != AK_OK)
         return rc;
-    rc = cn_cfg_secret(&tok, &tok_cap, &tok_len, cfg, "token_file", "token_env", 0,
-                       CN_CUSTOM_TOKEN_MAX, "custom", err, err_cap);
-    if (rc != AK_OK)
+    if ((rc = ak_cfg_secret(&src, cfg, "token", 0, "custom", err, err_cap)) != AK_OK ||
+        (rc = cn_rcfg_secret_load(&tok, &src, CN_CUSTOM_TOKEN_MAX, 0, "custom", err, err_cap)) !=
+            AK_OK)
         return rc;
-    for (size_t i = 0; i < tok_len; i++) {
-        unsigned char c = (unsigned char)tok[i];
+    for (size_t i = 0; i < tok.len; i++) {
+        unsigned char c = (unsigned char)tok.s[i];
         if (c <= 0x20 || c >= 0x7f) { /* header injection, or a token with a stray byte */
             snprintf(err, err_cap,
                      "custom: the bearer token must be printable ASCII without "
@@ -57,8 +57,8 @@ ak_err cn_custom_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t
             goto out;
         }
     }
-    ext.bearer = tok;
-    ext.bearer_len = tok_len;
+    ext.bearer = tok.s;
+    ext.bearer_len = tok.len;
     rc = cn_keyless_signer_new_ext(out, cfg, &ext, err, err_cap);
     if (rc != AK_OK)
         goto out;
@@ -67,16 +67,15 @@ ak_err cn_custom_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t
     {
         if (strncmp(u->valuestring, "http://", 7) == 0) {
             cn_log(CN_LOG_WARN,
-                   tok ? "custom signer over plain HTTP: the bearer token and digests are sent "
-                         "unencrypted; use it only on loopback or a trusted network"
-                       : "custom signer over plain HTTP: use it only on loopback or a trusted "
-                         "network",
+                   tok.s ? "custom signer over plain HTTP: the bearer token and digests are sent "
+                           "unencrypted; use it only on loopback or a trusted network"
+                         : "custom signer over plain HTTP: use it only on loopback or a trusted "
+                           "network",
                    "signer", (*out)->name, "url", u->valuestring, (char *)NULL);
             break;
         }
     }
 out:
-    if (tok != NULL)
-        ak_secure_free(tok, tok_cap);
+    cn_rcfg_secret_free(&tok);
     return rc;
 }

@@ -23,6 +23,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ak_cfg.h"
+#include "ak_addr.h"
 #include "ak_b64.h"
 #include "cn_secfile.h"
 #include "cn_ksproto.h"
@@ -150,12 +152,6 @@ static AK_WUR ak_err parse_response(cJSON **out, const cn_rhttp_resp *r)
         return AK_ERR_UPSTREAM;
     }
     return AK_OK;
-}
-
-static int str_field_is(const cJSON *obj, const char *name, const char *want)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    return cJSON_IsString(v) && strcmp(v->valuestring, want) == 0;
 }
 
 /* ---- signer ops ------------------------------------------------------------------------- */
@@ -539,65 +535,79 @@ out:
     return rc;
 }
 
-static AK_WUR ak_err cfg_path(char *dst, size_t cap, const cJSON *cfg, const char *name, char *err,
-                              size_t err_cap)
+/* A configured file that must be readable now ("" = not given). */
+static AK_WUR ak_err cfg_readable(const char *path, const char *name, char *err, size_t err_cap)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, name);
-    if (!cJSON_IsString(v) || v->valuestring[0] == '\0' || strlen(v->valuestring) >= cap) {
-        set_err(err, err_cap, "keyless.%s: required file path (< %zu chars)", name, cap);
+    if (path[0] == '\0') {
+        set_err(err, err_cap, "keyless: missing required field \"%s\"", name);
         return AK_ERR_CONFIG;
     }
-    if (access(v->valuestring, R_OK) != 0) {
-        set_err(err, err_cap, "keyless.%s: cannot read %s", name, v->valuestring);
+    if (access(path, R_OK) != 0) {
+        set_err(err, err_cap, "keyless.%s: cannot read %s", name, path);
         return AK_ERR_CONFIG;
     }
-    snprintf(dst, cap, "%s", v->valuestring);
     return AK_OK;
 }
 
-static AK_WUR ak_err cfg_long(long *dst, const cJSON *cfg, const char *name, long def, long lo,
-                              long hi, char *err, size_t err_cap)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, name);
-    *dst = def;
-    if (v == NULL)
-        return AK_OK;
-    if (!cJSON_IsNumber(v) || v->valuedouble != (double)(long)v->valuedouble ||
-        v->valuedouble < (double)lo || v->valuedouble > (double)hi) {
-        set_err(err, err_cap, "keyless.%s: integer %ld..%ld", name, lo, hi);
-        return AK_ERR_CONFIG;
-    }
-    *dst = (long)v->valuedouble;
-    return AK_OK;
-}
+/* Members as written; urls and connection_reuse are checked in parse_cfg. */
+typedef struct {
+    const char *name, *reuse;
+    long batch_max, max_inflight;
+} keyless_cfg;
+
+#define N_EXTRA_MAX 8 /* extra_known members of a caller (custom: token_*, security_level) */
+
+static const ak_cfg_field k_fields[] = {
+    AK_CFG_KNOWN("type"),
+    AK_CFG_KNOWN("urls"),
+    AK_CFG_STR("key_id", AK_CFG_REQUIRED | AK_CFG_ID, keyless, key_id, NULL),
+    AK_CFG_STR("client_cert", AK_CFG_PATH, keyless, hc.cert, NULL),
+    AK_CFG_STR("client_key", AK_CFG_PATH, keyless, hc.key, NULL),
+    AK_CFG_STR("ca", AK_CFG_PATH, keyless, hc.ca, NULL),
+    AK_CFG_INT("timeout_ms", 0, keyless, timeout_ms, 1, 600000, 5000),
+    AK_CFG_INT("connect_timeout_ms", 0, keyless, hc.connect_timeout_ms, 1, 600000, 2000),
+    AK_CFG_INT("retries", 0, keyless, hc.retries, 0, 10, 2),
+    AK_CFG_INT("pool_size", 0, keyless, hc.pool_size, 1, POOL_MAX, POOL_DEFAULT),
+};
+
+static const ak_cfg_field k_own_fields[] = {
+    AK_CFG_REF("name", 0, keyless_cfg, name, 63),
+    AK_CFG_REF("connection_reuse", 0, keyless_cfg, reuse, 5),
+    /* 0 = absent: "custom" servers may not know the batch form, batching is opt-in there */
+    AK_CFG_INT("batch_max", 0, keyless_cfg, batch_max, 1, BATCH_MAX, 0),
+    AK_CFG_INT("max_inflight", 0, keyless_cfg, max_inflight, 1, POOL_MAX, INFLIGHT_DEFAULT),
+};
 
 static AK_WUR ak_err parse_cfg(keyless *k, cn_signer *s, const cJSON *cfg,
                                const cn_keyless_ext *ext, char *err, size_t cap)
 {
-    static const char *const known[] = {"type",      "name",        "urls",
-                                        "key_id",    "client_cert", "client_key",
-                                        "ca",        "timeout_ms",  "connect_timeout_ms",
-                                        "retries",   "pool_size",   "connection_reuse",
-                                        "batch_max", "max_inflight"};
+    /* Unknown members are refused over the union of both tables and the caller's extras;
+     * each table is then read with the others' members known. */
+    ak_cfg_field all[AK_CFG_COUNT(k_fields) + AK_CFG_COUNT(k_own_fields) + N_EXTRA_MAX];
+    size_t n = 0;
+    keyless_cfg c;
     const cJSON *it;
-    long v = 0;
-    cJSON_ArrayForEach(it, cfg)
-    {
-        size_t i = 0, j = 0;
-        while (i < sizeof known / sizeof known[0] && strcmp(known[i], it->string) != 0)
-            i++;
-        while (ext && ext->extra_known && ext->extra_known[j] &&
-               strcmp(ext->extra_known[j], it->string) != 0)
-            j++;
-        if (i == sizeof known / sizeof known[0] &&
-            !(ext && ext->extra_known && ext->extra_known[j])) {
-            set_err(err, cap, "keyless: unknown field \"%.64s\"", it->string);
-            return AK_ERR_CONFIG;
-        }
+    ak_err rc = AK_ERR_CONFIG;
+    for (size_t i = 0; i < AK_CFG_COUNT(k_fields); i++)
+        all[n++] = k_fields[i];
+    for (size_t i = 0; i < AK_CFG_COUNT(k_own_fields); i++)
+        all[n++] = (ak_cfg_field)AK_CFG_KNOWN(k_own_fields[i].name);
+    for (size_t i = 0; ext && ext->extra_known && ext->extra_known[i]; i++) {
+        if (i == N_EXTRA_MAX)
+            return AK_ERR_ARG;
+        all[n++] = (ak_cfg_field)AK_CFG_KNOWN(ext->extra_known[i]);
     }
+    if (ak_cfg_read(k, all, n, cfg, "keyless", err, cap) != AK_OK)
+        return rc;
+    for (size_t i = 0; i < AK_CFG_COUNT(k_fields); i++)
+        all[i].type = AK_CFG_T_KNOWN; /* read above */
+    for (size_t i = 0; i < AK_CFG_COUNT(k_own_fields); i++)
+        all[AK_CFG_COUNT(k_fields) + i] = k_own_fields[i];
+    if (ak_cfg_read(&c, all, n, cfg, "keyless", err, cap) != AK_OK)
+        return rc;
     const cJSON *urls = cJSON_GetObjectItemCaseSensitive(cfg, "urls");
-    int n = cJSON_GetArraySize(urls);
-    if (!cJSON_IsArray(urls) || n < 1 || n > CN_KEYLESS_MAX_URLS) {
+    int nu = cJSON_GetArraySize(urls);
+    if (!cJSON_IsArray(urls) || nu < 1 || nu > CN_KEYLESS_MAX_URLS) {
         set_err(err, cap, "keyless.urls: array of 1..%d https URLs", CN_KEYLESS_MAX_URLS);
         return AK_ERR_CONFIG;
     }
@@ -618,57 +628,25 @@ static AK_WUR ak_err parse_cfg(keyless *k, cn_signer *s, const cJSON *cfg,
             base[len - 1] = '\0';
         k->hc.n_urls++;
     }
-    const cJSON *kid = cJSON_GetObjectItemCaseSensitive(cfg, "key_id");
-    if (!cJSON_IsString(kid) || !safe_id(kid->valuestring, KEY_ID_MAX)) {
-        set_err(err, cap, "keyless.key_id: 1..%d characters of [A-Za-z0-9._:-]", KEY_ID_MAX);
-        return AK_ERR_CONFIG;
-    }
-    snprintf(k->key_id, sizeof k->key_id, "%s", kid->valuestring);
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(cfg, "name");
-    if (name != NULL && (!cJSON_IsString(name) || name->valuestring[0] == '\0' ||
-                         strlen(name->valuestring) >= sizeof s->name)) {
-        set_err(err, cap, "keyless.name: string of 1..%zu chars", sizeof s->name - 1);
-        return AK_ERR_CONFIG;
-    }
-    snprintf(s->name, sizeof s->name, "%.63s", name ? name->valuestring : k->key_id);
-    const cJSON *mode = cJSON_GetObjectItemCaseSensitive(cfg, "connection_reuse");
-    if (mode != NULL && !str_field_is(cfg, "connection_reuse", "pool") &&
-        !str_field_is(cfg, "connection_reuse", "share")) {
+    snprintf(s->name, sizeof s->name, "%.63s", c.name ? c.name : k->key_id);
+    if (c.reuse != NULL && strcmp(c.reuse, "pool") != 0 && strcmp(c.reuse, "share") != 0) {
         set_err(err, cap, "keyless.connection_reuse: \"pool\" or \"share\"");
         return AK_ERR_CONFIG;
     }
-    k->hc.use_share = str_field_is(cfg, "connection_reuse", "share");
-    ak_err rc = AK_OK;
+    k->hc.use_share = c.reuse != NULL && strcmp(c.reuse, "share") == 0;
     /* "custom": client certificate (both or neither) and ca are optional. */
     int opt = ext != NULL && ext->optional_tls_files;
-    int want_cert =
-        !opt || cJSON_HasObjectItem(cfg, "client_cert") || cJSON_HasObjectItem(cfg, "client_key");
-    if ((want_cert &&
-         ((rc = cfg_path(k->hc.cert, sizeof k->hc.cert, cfg, "client_cert", err, cap)) != AK_OK ||
-          (rc = cfg_path(k->hc.key, sizeof k->hc.key, cfg, "client_key", err, cap)) != AK_OK)) ||
-        ((!opt || cJSON_HasObjectItem(cfg, "ca")) &&
-         (rc = cfg_path(k->hc.ca, sizeof k->hc.ca, cfg, "ca", err, cap)) != AK_OK) ||
-        (rc = cfg_long(&k->timeout_ms, cfg, "timeout_ms", 5000, 1, 600000, err, cap)) != AK_OK ||
-        (rc = cfg_long(&k->hc.connect_timeout_ms, cfg, "connect_timeout_ms", 2000, 1, 600000, err,
-                       cap)) != AK_OK ||
-        (rc = cfg_long(&v, cfg, "retries", 2, 0, 10, err, cap)) != AK_OK)
+    int want_cert = !opt || k->hc.cert[0] != '\0' || k->hc.key[0] != '\0';
+    if ((want_cert && ((rc = cfg_readable(k->hc.cert, "client_cert", err, cap)) != AK_OK ||
+                       (rc = cfg_readable(k->hc.key, "client_key", err, cap)) != AK_OK)) ||
+        ((!opt || k->hc.ca[0] != '\0') && (rc = cfg_readable(k->hc.ca, "ca", err, cap)) != AK_OK))
         return rc;
     if (want_cert && (rc = cn_secret_file_check(k->hc.key, err, cap)) != AK_OK)
         return rc; /* the client key to the key server is a secret file (issue 18) */
     if (k->hc.cert[0] != '\0')
         (void)cn_metrics_cert_register("client", s->name, k->hc.cert);
-    k->hc.retries = (int)v;
-    if ((rc = cfg_long(&v, cfg, "pool_size", POOL_DEFAULT, 1, POOL_MAX, err, cap)) != AK_OK)
-        return rc;
-    k->hc.pool_size = (size_t)v;
-    /* "custom" servers may not know the batch form: batching is opt-in there. */
-    if ((rc = cfg_long(&v, cfg, "batch_max", ext != NULL ? 1 : BATCH_DEFAULT, 1, BATCH_MAX, err,
-                       cap)) != AK_OK)
-        return rc;
-    k->batch_max = (unsigned)v;
-    if ((rc = cfg_long(&v, cfg, "max_inflight", INFLIGHT_DEFAULT, 1, POOL_MAX, err, cap)) != AK_OK)
-        return rc;
-    k->max_inflight = (unsigned)v;
+    k->batch_max = c.batch_max != 0 ? (unsigned)c.batch_max : ext != NULL ? 1 : BATCH_DEFAULT;
+    k->max_inflight = (unsigned)c.max_inflight;
     return AK_OK;
 }
 

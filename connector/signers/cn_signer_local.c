@@ -18,7 +18,6 @@
 #include "cn_rcfg.h"
 #include "cn_remote_key.h"
 #include "cn_secfile.h"
-#include "cn_signer_util.h"
 
 #define KEY_TEXT_MAX 256 /* a key file is 64 hex digits plus a little whitespace */
 
@@ -119,39 +118,41 @@ out:
     return rc;
 }
 
+typedef struct {
+    const char *name, *path;
+    ak_cfg_secret_src key, mnemonic, passphrase;
+} local_cfg;
+
+static const ak_cfg_field k_fields[] = {
+    AK_CFG_KNOWN("type"),
+    AK_CFG_REF("name", 0, local_cfg, name, 63),
+    AK_CFG_SECRET("key", 0, local_cfg, key),
+    AK_CFG_SECRET("mnemonic", 0, local_cfg, mnemonic),
+    AK_CFG_REF("path", 0, local_cfg, path, AK_BIP32_PATH_MAX),
+    AK_CFG_SECRET("passphrase", 0, local_cfg, passphrase),
+};
+
 /*
  * BIP-39 mnemonic -> seed (with the optional passphrase) -> BIP-32 path -> key. Every
  * intermediate (mnemonic, passphrase, seed, node) lives in locked memory and is wiped.
  */
-static ak_err key_from_mnemonic(uint8_t key[32], const cJSON *cfg, char *err, size_t err_cap)
+static ak_err key_from_mnemonic(uint8_t key[32], const local_cfg *c, char *err, size_t err_cap)
 {
-    char *mn = NULL, *pass = NULL;
-    size_t mn_cap = 0, mn_len = 0, pass_cap = 0, pass_len = 0;
+    cn_rcfg_secret mn = {0}, pass = {0};
     uint8_t *seed = ak_secure_alloc(AK_BIP39_SEED_LEN);
     ak_bip32_node *node = ak_secure_alloc(sizeof *node);
-    const cJSON *path = cJSON_GetObjectItemCaseSensitive(cfg, "path");
-    const char *p = AK_BIP32_DEFAULT_ETH_PATH;
+    const char *p = c->path ? c->path : AK_BIP32_DEFAULT_ETH_PATH;
     ak_err rc = AK_ERR_NOMEM;
     if (seed == NULL || node == NULL)
         goto out;
-    rc = AK_ERR_CONFIG;
-    if (path != NULL) {
-        if (!cJSON_IsString(path) || strlen(path->valuestring) > AK_BIP32_PATH_MAX) {
-            snprintf(err, err_cap, "local.path: a BIP-32 path such as %s",
-                     AK_BIP32_DEFAULT_ETH_PATH);
-            goto out;
-        }
-        p = path->valuestring;
-    }
-    rc = cn_cfg_secret(&mn, &mn_cap, &mn_len, cfg, "mnemonic_file", "mnemonic_env", 1,
-                       AK_BIP39_MNEMONIC_MAX, "local", err, err_cap);
+    rc = cn_rcfg_secret_load(&mn, &c->mnemonic, AK_BIP39_MNEMONIC_MAX, 0, "local", err, err_cap);
     if (rc != AK_OK)
         goto out;
-    rc = cn_cfg_secret(&pass, &pass_cap, &pass_len, cfg, "passphrase_file", "passphrase_env", 0,
-                       AK_BIP39_PASSPHRASE_MAX, "local", err, err_cap);
+    rc = cn_rcfg_secret_load(&pass, &c->passphrase, AK_BIP39_PASSPHRASE_MAX, 0, "local", err,
+                             err_cap);
     if (rc != AK_OK)
         goto out;
-    rc = ak_bip39_to_seed(seed, mn, mn_len, pass, pass_len);
+    rc = ak_bip39_to_seed(seed, mn.s, mn.len, pass.s, pass.len);
     if (rc != AK_OK) {
         /* Never say which word: the words are the secret. */
         snprintf(err, err_cap, "local: the mnemonic is not a valid BIP-39 English mnemonic (%s)",
@@ -167,10 +168,8 @@ static ak_err key_from_mnemonic(uint8_t key[32], const cJSON *cfg, char *err, si
     }
     memcpy(key, node->key, 32);
 out:
-    if (mn != NULL)
-        ak_secure_free(mn, mn_cap);
-    if (pass != NULL)
-        ak_secure_free(pass, pass_cap);
+    cn_rcfg_secret_free(&mn);
+    cn_rcfg_secret_free(&pass);
     if (seed != NULL)
         ak_secure_free(seed, AK_BIP39_SEED_LEN);
     if (node != NULL) {
@@ -182,74 +181,41 @@ out:
 
 ak_err cn_local_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t err_cap)
 {
-    static const char *const known[] = {
-        "type",         "name", "key_file",       "key_env",         "mnemonic_file",
-        "mnemonic_env", "path", "passphrase_env", "passphrase_file", NULL};
-    ak_err rc = AK_ERR_CONFIG;
-    char *text = ak_secure_alloc(KEY_TEXT_MAX);
+    ak_err rc;
+    local_cfg c;
+    cn_rcfg_secret text = {0};
     uint8_t *key = ak_secure_alloc(32);
     *out = NULL;
-    if (text == NULL || key == NULL) {
+    if (key == NULL) {
         rc = AK_ERR_NOMEM;
         goto out;
     }
-    const cJSON *file = cJSON_GetObjectItemCaseSensitive(cfg, "key_file");
-    const cJSON *env = cJSON_GetObjectItemCaseSensitive(cfg, "key_env");
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(cfg, "name");
-    int mnemonic =
-        cJSON_HasObjectItem(cfg, "mnemonic_file") || cJSON_HasObjectItem(cfg, "mnemonic_env");
-    if ((rc = cn_cfg_known(cfg, known, "local", err, err_cap)) != AK_OK)
+    if ((rc = ak_cfg_read(&c, k_fields, AK_CFG_COUNT(k_fields), cfg, "local", err, err_cap)) !=
+        AK_OK)
         goto out;
     rc = AK_ERR_CONFIG;
-    if ((file != NULL) + (env != NULL) + mnemonic != 1 || (file && !cJSON_IsString(file)) ||
-        (env && !cJSON_IsString(env))) {
+    int mnemonic = c.mnemonic.file || c.mnemonic.env;
+    if ((c.key.file || c.key.env) == mnemonic) {
         snprintf(err, err_cap,
                  "local signer needs exactly one of key_file, key_env, "
                  "mnemonic_file or mnemonic_env (strings)");
         goto out;
     }
-    if (!mnemonic &&
-        (cJSON_HasObjectItem(cfg, "path") || cJSON_HasObjectItem(cfg, "passphrase_env") ||
-         cJSON_HasObjectItem(cfg, "passphrase_file"))) {
+    if (!mnemonic && (c.path || c.passphrase.file || c.passphrase.env)) {
         snprintf(err, err_cap, "local: path and passphrase_* go with mnemonic_file/mnemonic_env");
         goto out;
     }
-    if (name != NULL && (!cJSON_IsString(name) || strlen(name->valuestring) >= 64)) {
-        snprintf(err, err_cap, "local.name: must be a string of < 64 chars");
-        goto out;
-    }
-    if (mnemonic) {
-        rc = key_from_mnemonic(key, cfg, err, err_cap);
-        if (rc != AK_OK)
-            goto out;
-    } else if (file != NULL) {
-        size_t text_len = 0;
-        if ((rc = cn_secret_file_check(file->valuestring, err, err_cap)) != AK_OK)
-            goto out;
-        rc = cn_rcfg_read_file(text, KEY_TEXT_MAX, &text_len, file->valuestring);
-        if (rc != AK_OK) {
-            snprintf(err, err_cap, "cannot read key_file %s", file->valuestring);
-            goto out;
-        }
-    } else {
-        const char *v = getenv(env->valuestring);
-        if (v == NULL || strlen(v) >= KEY_TEXT_MAX) {
-            snprintf(err, err_cap, "environment variable %s is not set or too long",
-                     env->valuestring);
-            goto out;
-        }
-        memcpy(text, v, strlen(v) + 1);
-        /* Wipe the environment's copy too; the variable is not needed again. */
-        ak_wipe((char *)v, strlen(v));
-        unsetenv(env->valuestring);
-    }
-    rc = mnemonic ? AK_OK : cn_remote_key_parse(key, text);
-    if (rc != AK_OK) {
+    if (mnemonic)
+        rc = key_from_mnemonic(key, &c, err, err_cap);
+    else if ((rc = cn_rcfg_secret_load(&text, &c.key, KEY_TEXT_MAX, CN_RCFG_TRIM_SPACE, "local",
+                                       err, err_cap)) == AK_OK &&
+             (rc = cn_remote_key_parse(key, text.s)) != AK_OK) {
         snprintf(err, err_cap, "the local key must be 64 hex digits");
-        goto out;
+        rc = AK_ERR_CONFIG;
     }
-    rc = cn_local_signer_from_key(
-        out, key, cJSON_IsString(name) ? cJSON_GetStringValue(name) : "local", err, err_cap);
+    if (rc != AK_OK)
+        goto out;
+    rc = cn_local_signer_from_key(out, key, c.name ? c.name : "local", err, err_cap);
     if (rc != AK_OK)
         goto out;
     char addr[AK_ADDR_STR_SIZE];
@@ -259,8 +225,7 @@ ak_err cn_local_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t 
            "HSM and is meant for development and tests only",
            "address", addr, "signer", (*out)->name, (char *)NULL);
 out:
-    if (text != NULL)
-        ak_secure_free(text, KEY_TEXT_MAX);
+    cn_rcfg_secret_free(&text);
     if (key != NULL)
         ak_secure_free(key, 32);
     return rc;

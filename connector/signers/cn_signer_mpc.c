@@ -25,6 +25,7 @@
 #include "ak_u256.h"
 #include "cn_rcfg.h"
 #include "cn_rhttp.h"
+#include "cn_signer_factory.h"
 
 #define W          "mpc_kms"
 #define ID_MAX     128
@@ -34,8 +35,9 @@
 
 typedef struct {
     cn_rhttp *http;
-    char endpoint[257], access_key_id[ID_MAX + 1], key_id[ID_MAX + 1], native[17];
-    char ca[CN_RCFG_PATH_MAX + 1];
+    char endpoint[257], access_key_id[ID_MAX + 1], key_id[ID_MAX + 1], native[17], address[43];
+    cn_rcfg_http http_cfg;
+    ak_cfg_secret_src secret_src; /* during configure only */
     int summary;
     cn_rcfg_secret secret;
     _Atomic uint64_t seq;
@@ -373,81 +375,46 @@ out:
     return rc;
 }
 
-static AK_WUR ak_err parse_cfg(mpc *m, cn_signer *s, const cJSON *cfg, cn_rhttp_opts *ho,
-                               int *has_want, uint8_t want[20], char *err, size_t cap)
+static const ak_cfg_field k_fields[] = {
+    AK_CFG_KNOWN("type"),
+    AK_CFG_KNOWN("name"),
+    AK_CFG_STR("endpoint", AK_CFG_REQUIRED | AK_CFG_URL, mpc, endpoint, NULL),
+    AK_CFG_STR("access_key_id", AK_CFG_REQUIRED | AK_CFG_ID, mpc, access_key_id, NULL),
+    AK_CFG_SECRET("secret_key", AK_CFG_REQUIRED, mpc, secret_src),
+    AK_CFG_STR("key_id", AK_CFG_REQUIRED | AK_CFG_ID, mpc, key_id, NULL),
+    AK_CFG_BOOL("summary", 0, mpc, summary, 1),
+    AK_CFG_STR("native_token", AK_CFG_ID, mpc, native, "ETH"),
+    AK_CFG_STR("address", 0, mpc, address, NULL),
+    AK_CFG_INLINE(cn_rcfg_http_fields, CN_RCFG_HTTP_NFIELDS, mpc, http_cfg),
+};
+
+static AK_WUR ak_err mpc_start(cn_signer *s, int has_want, const uint8_t want[20], char *err,
+                               size_t cap)
 {
-    static const char *const known[] = {"type",
-                                        "name",
-                                        "endpoint",
-                                        "access_key_id",
-                                        "secret_key_env",
-                                        "secret_key_file",
-                                        "key_id",
-                                        "summary",
-                                        "native_token",
-                                        "address",
-                                        "ca",
-                                        "timeout_ms",
-                                        "connect_timeout_ms",
-                                        "retries",
-                                        "pool_size"};
-    ak_err rc;
-    if ((rc = cn_rcfg_known(cfg, W, known, sizeof known / sizeof known[0], err, cap)) != AK_OK ||
-        (rc = cn_rcfg_str(m->endpoint, sizeof m->endpoint, cfg, W, "endpoint", NULL, err, cap)) !=
-            AK_OK ||
-        (rc = cn_rcfg_str(m->access_key_id, sizeof m->access_key_id, cfg, W, "access_key_id", NULL,
-                          err, cap)) != AK_OK ||
-        (rc = cn_rcfg_str(m->key_id, sizeof m->key_id, cfg, W, "key_id", NULL, err, cap)) !=
-            AK_OK ||
-        (rc = cn_rcfg_str(m->native, sizeof m->native, cfg, W, "native_token", "ETH", err, cap)) !=
-            AK_OK ||
-        (rc = cn_rcfg_bool(&m->summary, cfg, W, "summary", 1, err, cap)) != AK_OK ||
-        (rc = cn_rcfg_address(want, has_want, cfg, W, err, cap)) != AK_OK ||
-        (rc = cn_rcfg_http(ho, m->ca, cfg, W, err, cap)) != AK_OK)
-        return rc;
-    if (cJSON_GetObjectItemCaseSensitive(cfg, "timeout_ms") == NULL)
-        ho->timeout_ms = 10000; /* MPC rounds are slower than a single HSM */
-    rc = cn_rcfg_base_url(m->endpoint, W, "endpoint", err, cap);
-    if (rc != AK_OK)
-        return rc;
-    if (!cn_rcfg_safe_id(m->access_key_id, ID_MAX, 0) || !cn_rcfg_safe_id(m->key_id, ID_MAX, 0) ||
-        !cn_rcfg_safe_id(m->native, 16, 0)) {
-        cn_rcfg_err(err, cap, W ".access_key_id/.key_id/.native_token: chars of [A-Za-z0-9._:-]");
-        return AK_ERR_CONFIG;
-    }
-    rc = cn_rcfg_name(s->name, sizeof s->name, cfg, W, m->key_id, err, cap);
-    if (rc != AK_OK)
-        return rc;
-    return cn_rcfg_secret_read(&m->secret, cfg, W, "secret_key_file", "secret_key_env", err, cap);
+    return fetch_key(s->impl, s, has_want, want, err, cap);
 }
+
+static AK_WUR ak_err mpc_configure(cn_signer *s, cn_backend_start *st, const cJSON *cfg, char *err,
+                                   size_t cap)
+{
+    mpc *m = s->impl;
+    ak_err rc;
+    if ((rc = ak_cfg_read(m, k_fields, AK_CFG_COUNT(k_fields), cfg, W, err, cap)) != AK_OK ||
+        (rc = cn_rcfg_secret_load(&m->secret, &m->secret_src, CN_RCFG_SECRET_MAX,
+                                  CN_RCFG_TRIM_SPACE, W, err, cap)) != AK_OK)
+        return rc;
+    if (!cJSON_HasObjectItem(cfg, "timeout_ms"))
+        m->http_cfg.timeout_ms = 10000; /* MPC rounds are slower than a single HSM */
+    snprintf(s->name, sizeof s->name, "%.63s", m->key_id);
+    *st = (cn_backend_start){
+        .http = &m->http_cfg, .client = &m->http, .address = m->address, .start = mpc_start};
+    return AK_OK;
+}
+
+static const cn_backend k_mpc = {"mpc_kms", "mpc-kms",    W, CN_LEVEL_ENTERPRISE, sizeof(mpc),
+                                 &mpc_ops,  mpc_configure};
 
 ak_err cn_mpc_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t err_cap)
 {
-    cn_rhttp_opts ho;
-    int has_want = 0;
-    uint8_t want[20] = {0};
-    cn_signer *s = NULL;
-    mpc *m = NULL;
-    if (out == NULL)
-        return AK_ERR_ARG;
-    *out = NULL;
-    ak_err rc = cn_rcfg_signer_alloc(&s, sizeof *m, &mpc_ops, "mpc-kms", CN_LEVEL_ENTERPRISE, cfg,
-                                     W, err, err_cap);
-    if (rc != AK_OK)
-        return rc;
-    m = s->impl;
-    rc = parse_cfg(m, s, cfg, &ho, &has_want, want, err, err_cap);
-    if (rc != AK_OK)
-        goto out;
-    rc = cn_rcfg_http_client(&m->http, &ho, W, err, err_cap);
-    if (rc != AK_OK)
-        goto out;
-    rc = fetch_key(m, s, has_want, want, err, err_cap);
-    if (rc != AK_OK)
-        goto out;
-    *out = s;
-    s = NULL;
-out:
-    cn_signer_free(s);
-    return rc;
+    return cn_backend_new(out, &k_mpc, cfg, err, err_cap);
 }

@@ -7,7 +7,8 @@
 
 #include "ak_secmem.h"
 #include "cn_log.h"
-#include "cn_signer_util.h"
+#include "cn_rcfg.h"
+#include "cn_signer_factory.h"
 #include "p11_token.h"
 #include "p11_uri.h"
 
@@ -60,95 +61,90 @@ static void p11s_destroy(cn_signer *s)
 
 static const cn_signer_ops k_p11_ops = {"pkcs11", p11s_sign, p11s_health, p11s_destroy};
 
-ak_err cn_pkcs11_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t err_cap)
+/* The member as written; the table reads into p11_impl's cfg (borrowed from the tree, used
+ * only while the signer is built). */
+typedef struct {
+    const char *name, *module, *label, *key;
+    long max_sessions, timeout_ms;
+    ak_cfg_secret_src pin;
+} p11_cfg;
+
+static const ak_cfg_field k_fields[] = {
+    AK_CFG_KNOWN("type"),
+    AK_CFG_REF("module", AK_CFG_REQUIRED | AK_CFG_PATH, p11_cfg, module, P11_PATH_MAX - 1),
+    AK_CFG_REF("token_label", AK_CFG_REQUIRED, p11_cfg, label, 32),
+    AK_CFG_REF("key", AK_CFG_REQUIRED, p11_cfg, key, P11_URI_MAX_LEN - 1),
+    AK_CFG_INT("max_sessions", 0, p11_cfg, max_sessions, 1, 1024, 8),
+    AK_CFG_INT("timeout_ms", 0, p11_cfg, timeout_ms, 1, 600000, 5000),
+    AK_CFG_KNOWN("name"), /* the registry reads it; default: the token label */
+    AK_CFG_SECRET("pin", AK_CFG_REQUIRED, p11_cfg, pin),
+};
+
+/* Read the config, open the token with the PIN (then wiped), find the key. */
+static AK_WUR ak_err p11s_configure(cn_signer *s, cn_backend_start *st, const cJSON *cfg, char *err,
+                                    size_t err_cap)
 {
-    static const char *const known[] = {"type",       "name",    "module", "token_label",
-                                        "pin_file",   "pin_env", "key",    "max_sessions",
-                                        "timeout_ms", NULL};
-    ak_err rc;
-    cn_signer *s = NULL;
-    p11_impl *p = NULL;
-    char *pin = NULL;
-    size_t pin_cap = 0, pin_len = 0;
-    const char *module = NULL, *label = NULL, *uri_s = NULL, *name = NULL;
-    long max_sessions = 8, timeout_ms = 5000;
+    p11_impl *p = s->impl;
+    cn_rcfg_secret pin = {0};
+    p11_cfg c;
     char e2[200] = "";
     p11_uri *uri = calloc(1, sizeof *uri); /* large: not on the stack */
-    *out = NULL;
+    ak_err rc = AK_ERR_NOMEM;
+    (void)st;
     if (uri == NULL)
-        return AK_ERR_NOMEM;
-    if ((rc = cn_cfg_known(cfg, known, "pkcs11", err, err_cap)) != AK_OK ||
-        (rc = cn_cfg_str(&module, cfg, "module", P11_PATH_MAX, "pkcs11", err, err_cap)) != AK_OK ||
-        (rc = cn_cfg_str(&label, cfg, "token_label", 33, "pkcs11", err, err_cap)) != AK_OK ||
-        (rc = cn_cfg_str(&uri_s, cfg, "key", P11_URI_MAX_LEN, "pkcs11", err, err_cap)) != AK_OK ||
-        (rc = cn_cfg_long(&max_sessions, cfg, "max_sessions", 8, 1, 1024, "pkcs11", err,
-                          err_cap)) != AK_OK ||
-        (rc = cn_cfg_long(&timeout_ms, cfg, "timeout_ms", 5000, 1, 600000, "pkcs11", err,
-                          err_cap)) != AK_OK)
         goto out;
-    if (cJSON_HasObjectItem(cfg, "name") &&
-        (rc = cn_cfg_str(&name, cfg, "name", 64, "pkcs11", err, err_cap)) != AK_OK)
+    if ((rc = ak_cfg_read(&c, k_fields, AK_CFG_COUNT(k_fields), cfg, "pkcs11", err, err_cap)) !=
+        AK_OK)
         goto out;
-    rc = p11_uri_parse(uri, uri_s, strlen(uri_s), e2, sizeof e2);
-    if (rc != AK_OK) {
+    rc = AK_ERR_CONFIG;
+    if (p11_uri_parse(uri, c.key, strlen(c.key), e2, sizeof e2) != AK_OK) {
         snprintf(err, err_cap, "pkcs11.key: %s", e2);
-        rc = AK_ERR_CONFIG;
         goto out;
     }
     if (uri->has_pin_value || uri->has_pin_source) {
         snprintf(err, err_cap, "pkcs11.key: give the PIN with pin_file or pin_env, not in the URI");
-        rc = AK_ERR_CONFIG;
         goto out;
     }
     if (!uri->has_object && !uri->has_id) {
         snprintf(err, err_cap, "pkcs11.key: the URI must name the key (object= and/or id=)");
-        rc = AK_ERR_CONFIG;
         goto out;
     }
-    rc = cn_cfg_secret(&pin, &pin_cap, &pin_len, cfg, "pin_file", "pin_env", 1, P11_PIN_MAX,
-                       "pkcs11", err, err_cap);
+    rc = cn_rcfg_secret_load(&pin, &c.pin, P11_PIN_MAX, 0, "pkcs11", err, err_cap);
     if (rc != AK_OK)
         goto out;
-    rc = AK_ERR_NOMEM;
-    s = calloc(1, sizeof *s);
-    p = calloc(1, sizeof *p);
-    if (s == NULL || p == NULL)
-        goto out;
-    s->ops = &k_p11_ops;
-    s->impl = p;
-    p = NULL;
-    p11_impl *pi = s->impl;
-    pi->max_sessions = (unsigned)max_sessions;
-    s->provider = "pkcs11";
-    s->level = CN_LEVEL_PRODUCTION;
-    snprintf(s->name, sizeof s->name, "%s", name ? name : label);
-    p11_token_config tc = {.module_path = module,
-                           .token_label = label,
-                           .pin = pin,
-                           .pin_len = pin_len,
-                           .max_sessions = (unsigned)max_sessions,
-                           .op_timeout_ms = (unsigned)timeout_ms};
-    rc = p11_token_open(&pi->tok, &tc, e2, sizeof e2);
+    p->max_sessions = (unsigned)c.max_sessions;
+    snprintf(s->name, sizeof s->name, "%s", c.label);
+    p11_token_config tc = {.module_path = c.module,
+                           .token_label = c.label,
+                           .pin = pin.s,
+                           .pin_len = pin.len,
+                           .max_sessions = (unsigned)c.max_sessions,
+                           .op_timeout_ms = (unsigned)c.timeout_ms};
+    rc = p11_token_open(&p->tok, &tc, e2, sizeof e2);
     if (rc != AK_OK) {
-        snprintf(err, err_cap, "pkcs11: cannot open token \"%s\": %s", label, e2);
+        snprintf(err, err_cap, "pkcs11: cannot open token \"%s\": %s", c.label, e2);
         goto out;
     }
-    rc = p11_token_find_key(pi->tok, &pi->key, uri, e2, sizeof e2);
+    rc = p11_token_find_key(p->tok, &p->key, uri, e2, sizeof e2);
     if (rc != AK_OK) {
         snprintf(err, err_cap, "pkcs11.key: %s", e2);
         goto out;
     }
-    memcpy(s->pubkey, p11_key_pubkey(pi->key), 65);
-    memcpy(s->address, p11_key_address(pi->key), 20);
-    *out = s;
-    s = NULL;
-    rc = AK_OK;
+    memcpy(s->pubkey, p11_key_pubkey(p->key), 65);
+    memcpy(s->address, p11_key_address(p->key), 20);
 out:
-    cn_signer_free(s);
-    free(p);
-    if (pin != NULL)
-        ak_secure_free(pin, pin_cap);
-    p11_uri_clear(uri);
+    cn_rcfg_secret_free(&pin);
+    if (uri != NULL)
+        p11_uri_clear(uri);
     free(uri);
     return rc;
+}
+
+static const cn_backend k_pkcs11 = {
+    "pkcs11",         "pkcs11",   "pkcs11",      CN_LEVEL_PRODUCTION,
+    sizeof(p11_impl), &k_p11_ops, p11s_configure};
+
+ak_err cn_pkcs11_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t err_cap)
+{
+    return cn_backend_new(out, &k_pkcs11, cfg, err, err_cap);
 }

@@ -18,6 +18,7 @@
 #include "cn_rcfg.h"
 #include "cn_remote_key.h"
 #include "cn_rhttp.h"
+#include "cn_signer_factory.h"
 
 #define W          "vault"
 #define NAME_MAX_V 128
@@ -31,12 +32,15 @@ typedef struct {
     cn_rhttp *http;
     char addr[257], ns[NAME_MAX_V + 1], mount[NAME_MAX_V + 1], path[VPATH_MAX + 1];
     char field[NAME_MAX_V + 1], auth_mount[NAME_MAX_V + 1], role[NAME_MAX_V + 1];
-    char jwt_file[CN_RCFG_PATH_MAX + 1], ca[CN_RCFG_PATH_MAX + 1];
-    long version;
+    char jwt_file[CN_RCFG_PATH_MAX + 1], address[43];
+    cn_rcfg_http http_cfg;
+    long version, cache_ttl_s;
     auth_method method;
-    cn_rcfg_secret login_secret; /* AppRole secret_id */
-    cn_rcfg_secret token;        /* static token, or the client token from the last login */
-    int64_t token_expires_ms;    /* login tokens: renew after this (monotonic); 0 = never */
+    char method_s[16], role_id[NAME_MAX_V + 1]; /* role_id: copied into role (approle) */
+    ak_cfg_secret_src token_src, secret_id_src; /* during configure only */
+    cn_rcfg_secret login_secret;                /* AppRole secret_id */
+    cn_rcfg_secret token;     /* static token, or the client token from the last login */
+    int64_t token_expires_ms; /* login tokens: renew after this (monotonic); 0 = never */
     int64_t renew_at_ms; /* static token: renew-self after this; 0 = not looked up, -1 = never */
 } vault;
 
@@ -110,14 +114,9 @@ static AK_WUR ak_err vault_login(vault *v, char *err, size_t cap)
                  v->login_secret.s);
     } else {
         /* Projected service-account tokens rotate: read the file at each login. */
-        cJSON *cfg = cJSON_CreateObject();
-        if (cfg == NULL || cJSON_AddStringToObject(cfg, "jwt_file", v->jwt_file) == NULL) {
-            cJSON_Delete(cfg);
-            rc = AK_ERR_NOMEM;
-            goto out;
-        }
-        rc = cn_rcfg_secret_read(&jwt, cfg, W ".auth", "jwt_file", "jwt_env", err, cap);
-        cJSON_Delete(cfg);
+        const ak_cfg_secret_src src = {.file = v->jwt_file, .key = "jwt_file"};
+        rc = cn_rcfg_secret_load(&jwt, &src, CN_RCFG_SECRET_MAX, CN_RCFG_TRIM_SPACE, W ".auth", err,
+                                 cap);
         if (rc != AK_OK)
             goto out;
         rc = AK_ERR_AUTH;
@@ -342,7 +341,7 @@ static const cn_signer_ops vault_ops = {
 /* A path of segments of [A-Za-z0-9._:-] separated by single '/', no "." or ".." segment. */
 static int path_ok(const char *p)
 {
-    if (!cn_rcfg_safe_id(p, VPATH_MAX, 1) || p[0] == '/' || strstr(p, "//") != NULL ||
+    if (!ak_cfg_safe_id(p, VPATH_MAX, 1) || p[0] == '/' || strstr(p, "//") != NULL ||
         p[strlen(p) - 1] == '/')
         return 0;
     for (const char *seg = p; seg != NULL; seg = strchr(seg, '/') ? strchr(seg, '/') + 1 : NULL)
@@ -352,100 +351,99 @@ static int path_ok(const char *p)
     return 1;
 }
 
-static AK_WUR ak_err parse_auth(vault *v, const cJSON *auth, char *err, size_t cap)
+/* auth's members; which of them a method needs is checked in check_auth. */
+static const ak_cfg_field k_auth_fields[] = {
+    AK_CFG_STR("method", AK_CFG_REQUIRED, vault, method_s, NULL),
+    AK_CFG_SECRET("token", 0, vault, token_src),
+    AK_CFG_STR("mount", 0, vault, auth_mount, NULL),
+    AK_CFG_STR("role_id", 0, vault, role_id, NULL),
+    AK_CFG_SECRET("secret_id", 0, vault, secret_id_src),
+    AK_CFG_STR("role", 0, vault, role, NULL),
+    AK_CFG_STR("jwt_file", AK_CFG_PATH, vault, jwt_file,
+               "/var/run/secrets/kubernetes.io/serviceaccount/token"),
+};
+
+static const ak_cfg_field k_fields[] = {
+    AK_CFG_KNOWN("type"),
+    AK_CFG_KNOWN("name"),
+    AK_CFG_STR("addr", AK_CFG_REQUIRED | AK_CFG_URL, vault, addr, NULL),
+    AK_CFG_STR("namespace", 0, vault, ns, ""),
+    AK_CFG_STR("mount", 0, vault, mount, "secret"),
+    AK_CFG_STR("path", AK_CFG_REQUIRED, vault, path, NULL),
+    AK_CFG_STR("field", 0, vault, field, "private_key"),
+    AK_CFG_INT("version", 0, vault, version, 0, 1000000000L, 0),
+    AK_CFG_OBJ("auth", AK_CFG_REQUIRED, k_auth_fields),
+    AK_CFG_INT("cache_ttl_s", 0, vault, cache_ttl_s, 1, 86400, 300),
+    AK_CFG_STR("address", 0, vault, address, NULL),
+    AK_CFG_INLINE(cn_rcfg_http_fields, CN_RCFG_HTTP_NFIELDS, vault, http_cfg),
+};
+
+/* The method's own members: role_id and a secret_id, a role, or a token. */
+static AK_WUR ak_err check_auth(vault *v, const cJSON *auth, char *err, size_t cap)
 {
-    static const char *const known[] = {"method",        "token_file", "token_env",
-                                        "mount",         "role_id",    "secret_id_file",
-                                        "secret_id_env", "role",       "jwt_file"};
-    char method[32];
     ak_err rc = AK_ERR_CONFIG;
-    if (!cJSON_IsObject(auth)) {
-        cn_rcfg_err(err, cap, W ".auth: required object {\"method\": ...}");
+    const char *need = NULL;
+    if (strcmp(v->method_s, "token") == 0) {
+        v->method = AUTH_TOKEN;
+        need = v->token_src.file || v->token_src.env ? NULL : "token_file\" or \"token_env";
+    } else if (strcmp(v->method_s, "approle") == 0) {
+        v->method = AUTH_APPROLE;
+        need = !cJSON_HasObjectItem(auth, "role_id") ? "role_id"
+               : v->secret_id_src.file || v->secret_id_src.env
+                   ? NULL
+                   : "secret_id_file\" or \"secret_id_env";
+    } else if (strcmp(v->method_s, "kubernetes") == 0) {
+        v->method = AUTH_K8S;
+        need = !cJSON_HasObjectItem(auth, "role") ? "role" : NULL;
+    } else {
+        cn_rcfg_err(err, cap, W ".auth.method: \"token\", \"approle\" or \"kubernetes\"");
         return rc;
     }
-    if ((rc = cn_rcfg_known(auth, W ".auth", known, sizeof known / sizeof known[0], err, cap)) !=
-            AK_OK ||
-        (rc = cn_rcfg_str(method, sizeof method, auth, W ".auth", "method", NULL, err, cap)) !=
-            AK_OK)
+    if (need != NULL) {
+        cn_rcfg_err(err, cap, W ".auth: missing required field \"%s\" for method %s", need,
+                    v->method_s);
         return rc;
-    if (strcmp(method, "token") == 0) {
-        v->method = AUTH_TOKEN;
-        rc = cn_rcfg_secret_read(&v->token, auth, W ".auth", "token_file", "token_env", err, cap);
+    }
+    if (v->method == AUTH_TOKEN) {
+        rc = cn_rcfg_secret_load(&v->token, &v->token_src, CN_RCFG_SECRET_MAX, CN_RCFG_TRIM_SPACE,
+                                 W ".auth", err, cap);
         if (rc == AK_OK && !json_safe(v->token.s, v->token.len)) {
             cn_rcfg_err(err, cap, W ".auth: the token holds invalid characters");
             rc = AK_ERR_CONFIG;
         }
         return rc;
     }
-    v->token.s = ak_secure_alloc(CN_RCFG_SECRET_MAX + 2);
+    v->token.cap = CN_RCFG_SECRET_MAX + 3;
+    v->token.s = ak_secure_alloc(v->token.cap);
     if (v->token.s == NULL)
         return AK_ERR_NOMEM;
-    if (strcmp(method, "approle") == 0) {
-        v->method = AUTH_APPROLE;
-        if ((rc = cn_rcfg_str(v->auth_mount, sizeof v->auth_mount, auth, W ".auth", "mount",
-                              "approle", err, cap)) != AK_OK ||
-            (rc = cn_rcfg_str(v->role, sizeof v->role, auth, W ".auth", "role_id", NULL, err,
-                              cap)) != AK_OK ||
-            (rc = cn_rcfg_secret_read(&v->login_secret, auth, W ".auth", "secret_id_file",
-                                      "secret_id_env", err, cap)) != AK_OK)
-            return rc;
-        if (!json_safe(v->role, strlen(v->role)) ||
-            !json_safe(v->login_secret.s, v->login_secret.len)) {
-            cn_rcfg_err(err, cap, W ".auth: role_id or secret_id holds invalid characters");
-            return AK_ERR_CONFIG;
-        }
-    } else if (strcmp(method, "kubernetes") == 0) {
-        v->method = AUTH_K8S;
-        if ((rc = cn_rcfg_str(v->auth_mount, sizeof v->auth_mount, auth, W ".auth", "mount",
-                              "kubernetes", err, cap)) != AK_OK ||
-            (rc = cn_rcfg_str(v->role, sizeof v->role, auth, W ".auth", "role", NULL, err, cap)) !=
-                AK_OK ||
-            (rc = cn_rcfg_str(v->jwt_file, sizeof v->jwt_file, auth, W ".auth", "jwt_file",
-                              "/var/run/secrets/kubernetes.io/serviceaccount/token", err, cap)) !=
-                AK_OK)
-            return rc;
-        if (!json_safe(v->role, strlen(v->role))) {
-            cn_rcfg_err(err, cap, W ".auth.role: invalid characters");
-            return AK_ERR_CONFIG;
-        }
-    } else {
-        cn_rcfg_err(err, cap, W ".auth.method: \"token\", \"approle\" or \"kubernetes\"");
+    if (v->auth_mount[0] == '\0')
+        snprintf(v->auth_mount, sizeof v->auth_mount, "%s", v->method_s);
+    if (v->method == AUTH_APPROLE)
+        memcpy(v->role, v->role_id, sizeof v->role);
+    if (v->method == AUTH_APPROLE &&
+        (rc = cn_rcfg_secret_load(&v->login_secret, &v->secret_id_src, CN_RCFG_SECRET_MAX,
+                                  CN_RCFG_TRIM_SPACE, W ".auth", err, cap)) != AK_OK)
+        return rc;
+    if (!json_safe(v->role, strlen(v->role)) ||
+        (v->login_secret.s && !json_safe(v->login_secret.s, v->login_secret.len))) {
+        cn_rcfg_err(err, cap, W ".auth: role_id, role or secret_id holds invalid characters");
         return AK_ERR_CONFIG;
     }
-    if (!cn_rcfg_safe_id(v->auth_mount, NAME_MAX_V, 1) || !path_ok(v->auth_mount)) {
+    if (!path_ok(v->auth_mount)) {
         cn_rcfg_err(err, cap, W ".auth.mount: a mount path of [A-Za-z0-9._:-/]");
         return AK_ERR_CONFIG;
     }
     return AK_OK;
 }
 
-static AK_WUR ak_err parse_cfg(vault *v, cn_signer *s, const cJSON *cfg, cn_rhttp_opts *ho,
-                               long *ttl, int *has_want, uint8_t want[20], char *err, size_t cap)
+static AK_WUR ak_err vault_configure(cn_signer *s, cn_backend_start *st, const cJSON *cfg,
+                                     char *err, size_t cap)
 {
-    static const char *const known[] = {"type",       "name",
-                                        "addr",       "namespace",
-                                        "mount",      "path",
-                                        "field",      "version",
-                                        "auth",       "cache_ttl_s",
-                                        "address",    "ca",
-                                        "timeout_ms", "connect_timeout_ms",
-                                        "retries",    "pool_size"};
+    vault *v = s->impl;
     ak_err rc;
-    if ((rc = cn_rcfg_known(cfg, W, known, sizeof known / sizeof known[0], err, cap)) != AK_OK ||
-        (rc = cn_rcfg_str(v->addr, sizeof v->addr, cfg, W, "addr", NULL, err, cap)) != AK_OK ||
-        (rc = cn_rcfg_str(v->ns, sizeof v->ns, cfg, W, "namespace", "", err, cap)) != AK_OK ||
-        (rc = cn_rcfg_str(v->mount, sizeof v->mount, cfg, W, "mount", "secret", err, cap)) !=
-            AK_OK ||
-        (rc = cn_rcfg_str(v->path, sizeof v->path, cfg, W, "path", NULL, err, cap)) != AK_OK ||
-        (rc = cn_rcfg_str(v->field, sizeof v->field, cfg, W, "field", "private_key", err, cap)) !=
-            AK_OK ||
-        (rc = cn_rcfg_long(&v->version, cfg, W, "version", 0, 0, 1000000000L, err, cap)) != AK_OK ||
-        (rc = cn_rcfg_long(ttl, cfg, W, "cache_ttl_s", 300, 1, 86400, err, cap)) != AK_OK ||
-        (rc = cn_rcfg_address(want, has_want, cfg, W, err, cap)) != AK_OK ||
-        (rc = cn_rcfg_http(ho, v->ca, cfg, W, err, cap)) != AK_OK)
-        return rc;
-    rc = cn_rcfg_base_url(v->addr, W, "addr", err, cap);
-    if (rc != AK_OK)
+    v->base.destroy_impl = vault_free_impl;
+    if ((rc = ak_cfg_read(v, k_fields, AK_CFG_COUNT(k_fields), cfg, W, err, cap)) != AK_OK)
         return rc;
     if (!path_ok(v->mount) || !path_ok(v->path)) {
         cn_rcfg_err(err, cap, W ".mount/.path: segments of [A-Za-z0-9._:-] separated by '/'");
@@ -455,41 +453,20 @@ static AK_WUR ak_err parse_cfg(vault *v, cn_signer *s, const cJSON *cfg, cn_rhtt
         cn_rcfg_err(err, cap, W ".namespace/.field: invalid characters");
         return AK_ERR_CONFIG;
     }
-    rc = cn_rcfg_name(s->name, sizeof s->name, cfg, W, v->path, err, cap);
-    if (rc != AK_OK)
-        return rc;
-    return parse_auth(v, cJSON_GetObjectItemCaseSensitive(cfg, "auth"), err, cap);
+    snprintf(s->name, sizeof s->name, "%.63s", v->path);
+    *st = (cn_backend_start){.http = &v->http_cfg,
+                             .client = &v->http,
+                             .address = v->address,
+                             .cache_ttl_s = v->cache_ttl_s,
+                             .fetch = vault_fetch};
+    return check_auth(v, cJSON_GetObjectItemCaseSensitive(cfg, "auth"), err, cap);
 }
+
+static const cn_backend k_vault = {"hashicorp_vault",   "hashicorp-vault", W,
+                                   CN_LEVEL_PRODUCTION, sizeof(vault),     &vault_ops,
+                                   vault_configure};
 
 ak_err cn_vault_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t err_cap)
 {
-    cn_rhttp_opts ho;
-    long ttl = 0;
-    int has_want = 0;
-    uint8_t want[20] = {0};
-    cn_signer *s = NULL;
-    vault *v = NULL;
-    if (out == NULL)
-        return AK_ERR_ARG;
-    *out = NULL;
-    ak_err rc = cn_rcfg_signer_alloc(&s, sizeof *v, &vault_ops, "hashicorp-vault",
-                                     CN_LEVEL_PRODUCTION, cfg, W, err, err_cap);
-    if (rc != AK_OK)
-        return rc;
-    v = s->impl;
-    v->base.destroy_impl = vault_free_impl;
-    rc = parse_cfg(v, s, cfg, &ho, &ttl, &has_want, want, err, err_cap);
-    if (rc != AK_OK)
-        goto out;
-    rc = cn_rcfg_http_client(&v->http, &ho, W, err, err_cap);
-    if (rc != AK_OK)
-        goto out;
-    rc = cn_remote_key_start(s, vault_fetch, (unsigned)ttl, has_want, want, W, err, err_cap);
-    if (rc != AK_OK)
-        goto out;
-    *out = s;
-    s = NULL;
-out:
-    cn_signer_free(s);
-    return rc;
+    return cn_backend_new(out, &k_vault, cfg, err, err_cap);
 }

@@ -310,7 +310,7 @@ t('bad start-up: --check-config, unknown keys, bad key, chain id mismatch', asyn
     assert(r && r.code !== 0, `should fail: ${JSON.stringify(config)} ${args}`);
     return r.stderr;
   };
-  assert(/unknown key/.test(await fails({ accounts: [acct.config], acounts: 1 })), 'typo refused');
+  assert(/unknown field \\?"acounts/.test(await fails({ accounts: [acct.config], acounts: 1 })), 'typo refused');
   const badPolicy = await fails({ accounts: [{ ...acct.config, policy: { allowed_methods: ['eth_call'] } }] });
   assert(/accounts\[0\]: policy\.allowed_methods\[0\]/.test(badPolicy), `bad policy: ${badPolicy}`);
   assert(/unknown signer type/.test(await fails({ accounts: [{ signer: { type: 'nope' } }] })), 'type');

@@ -376,6 +376,12 @@ export function paymasterTests(t, { dir, makeSigner, label }) {
       account: s.signer.address, address: await s.paymaster.getAddress(),
       entry_points: [await ep().getAddress()], allowed_senders: '*',
     };
+    // One letter of a checksummed address in the other case: a bad EIP-55 checksum.
+    const flipCase = (a) => {
+      const i = [...a].findIndex((ch, k) => k > 1 && /[a-fA-F]/.test(ch));
+      const c = a[i] === a[i].toLowerCase() ? a[i].toUpperCase() : a[i].toLowerCase();
+      return a.slice(0, i) + c + a.slice(i + 1);
+    };
     const check = (paymaster) => {
       const f = path.join(dir, 'check.json');
       fs.writeFileSync(f, JSON.stringify({ accounts: [s.signer.config], paymaster }));
@@ -385,7 +391,8 @@ export function paymasterTests(t, { dir, makeSigner, label }) {
     assertEq(check(base).code, 0, `a good section passes: ${check(base).out}`);
     const cases = [
       [{ ...base, account: ethers.Wallet.createRandom().address }, 'paymaster.account is not one of'],
-      [{ ...base, bogus: 1 }, 'unknown key'],
+      [{ ...base, bogus: 1 }, 'paymaster: unknown field'],
+      [{ ...base, address: flipCase(base.address) }, 'wrong EIP-55 checksum'],
       [{ ...base, allowed_senders: 'all' }, 'allowed_senders'],
       [{ ...base, allowed_senders: ['0x12'] }, 'allowed_senders'],
       [{ ...base, entry_points: [] }, 'entry_points'],

@@ -93,10 +93,10 @@ t('the new limits are checked with the configuration (exit 2, naming the fields)
   const cases = [
     [{ max_body_bytes: 2 * MiB, max_request_memory_bytes: MiB }, /max_body_bytes .* <= http.max_request_memory_bytes/],
     [{ max_request_memory_bytes: 32 * MiB, memory_budget_bytes: 16 * MiB }, /<= http.memory_budget_bytes/],
-    [{ drain_timeout_s: -1 }, /drain_timeout_s must be an integer in \[0, 3600\]/],
-    [{ header_timeout_s: 3601 }, /header_timeout_s must be an integer/],
-    [{ memory_budget_bytes: 'x' }, /memory_budget_bytes must be an integer/],
-    [{ drain_timeout: 5 }, /unknown key http.drain_timeout/],
+    [{ drain_timeout_s: -1 }, /http\.drain_timeout_s: must be an integer in 0\.\.3600/],
+    [{ header_timeout_s: 3601 }, /http\.header_timeout_s: must be an integer in 0\.\.3600/],
+    [{ memory_budget_bytes: 'x' }, /http\.memory_budget_bytes: must be an integer/],
+    [{ drain_timeout: 5 }, /http: unknown field \\?\"drain_timeout\\?\"/],
   ];
   for (const [http, want] of cases) {
     const f = path.join(dir, 'bad-limits.json');

@@ -103,7 +103,7 @@ expect_exit2 missing-var 'environment variable M5_UNSET_VAR is not set' \
 expect_exit2 no-profile 'choose one with --profile' "{\"profiles\":{\"dev\":{\"accounts\":[{\"signer\":$kA}]}}}"
 expect_exit2 bad-profile 'profile "prod" is not in the config' \
     "{\"profiles\":{\"dev\":{\"accounts\":[{\"signer\":$kA}]}}}" --profile prod
-expect_exit2 account-key 'unknown key "backup"' "{\"accounts\":[{\"primary\":$kA,\"backup\":[]}]}"
+expect_exit2 account-key 'unknown field "backup"' "{\"accounts\":[{\"primary\":$kA,\"backup\":[]}]}"
 
 # ---- profiles and ${VAR} through the binary -------------------------------------------------
 cat > "$dir/p.json" <<JSON

@@ -239,7 +239,8 @@ static void test_profiles(void)
         {"{\"accounts\":[]}", "a", "has no \"profiles\""},
         {"{\"profile\":\"a\",\"accounts\":[]}", "", "no \"profiles\""},
         {"{\"profiles\":{\"a\":{\"accounts\":[]}},\"accounts\":[]}", "a", "inside each profile"},
-        {"{\"profiles\":{\"a\":{\"accounts\":[],\"acounts\":1}}}", "a", "unknown key \"acounts\""},
+        {"{\"profiles\":{\"a\":{\"accounts\":[],\"acounts\":1}}}", "a",
+         "profiles.a: unknown field \"acounts\""},
         {"{\"profiles\":{\"a\":{}}}", "a", "missing required field \"accounts\""},
         {"{\"profiles\":[]}", "a", "must be an object of named profiles"},
     };
@@ -265,17 +266,17 @@ static void test_settings_errors(void)
         const char *doc, *needle;
     } bad[] = {
         {"{}", "missing required field \"accounts\""},
-        {"{\"accounts\":[{\"primay\":{}}]}", "accounts[0]: unknown key \"primay\""},
+        {"{\"accounts\":[{\"primay\":{}}]}", "accounts[0]: unknown field \"primay\""},
         {"{\"accounts\":[{\"name\":\"x\"}]}", "accounts[0]: missing required field \"primary\""},
         {"{\"accounts\":[{\"signer\":{},\"primary\":{}}]}", "cannot be combined"},
         {"{\"accounts\":[{\"primary\":{},\"backups\":{}}]}", "backups must be an array"},
         {"{\"accounts\":[{\"primary\":{},\"backups\":[1]}]}", "backups[0] must be a signer"},
         {"{\"accounts\":[{\"primary\":1}]}", "accounts[0].primary must be a signer object"},
         {"{\"accounts\":[{\"signer\":{}}],\"signer_manager\":{\"x\":1}}",
-         "unknown key signer_manager.x"},
+         "signer_manager: unknown field \"x\""},
         {"{\"accounts\":[{\"signer\":{}}],\"signer_manager\":{\"failure_threshold\":0}}",
-         "failure_threshold must be an integer"},
-        {"{\"accounts\":[{\"signer\":{}}],\"profiles\":{}}", "unknown key \"profiles\""},
+         "signer_manager.failure_threshold: must be an integer in 1..1000"},
+        {"{\"accounts\":[{\"signer\":{}}],\"profiles\":{}}", "unknown field \"profiles\""},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cJSON *d = J("%s", bad[i].doc);
@@ -373,6 +374,20 @@ static void test_mnemonic(void)
         CHECK(s != NULL && memcmp(s->address, want, 20) == 0);
         CHECK(s != NULL && sign_ok(s, want));
         CHECK(getenv("M5_MN") == NULL); /* read and removed */
+        cn_signer_free(s);
+        s = NULL;
+    }
+    /* Two accounts on one mnemonic_env (cn_rcfg.h): the first read wipes and unsets the
+     * variable, the second is served from the connector's locked copy. */
+    setenv("M5_MN", mn, 1);
+    for (int i = 0; i < 2; i++) {
+        env_addr(want, envs[i]);
+        cJSON *c = J("{\"type\":\"local\",\"mnemonic_env\":\"M5_MN\",\"path\":\"%s\"}",
+                     i ? paths[1] : "m/44'/60'/0'/0/0");
+        CHECK(cn_signer_create(&s, c, err, sizeof err) == AK_OK);
+        cJSON_Delete(c);
+        CHECK(s != NULL && memcmp(s->address, want, 20) == 0);
+        CHECK(getenv("M5_MN") == NULL);
         cn_signer_free(s);
         s = NULL;
     }

@@ -270,6 +270,22 @@ static void test_config(void)
         CHECK(pm == NULL && strncmp(err, "paymaster", 9) == 0);
         cn_pm_free(pm);
     }
+    /* A bad EIP-55 checksum is named as such, with the address (checksummed form from
+     * ethers' getAddress), not blamed on the chain id (issue 12). */
+    err[0] = '\0';
+    CHECK(make("{\"account\":\"" SIGNER
+               "\",\"address\":\"0x9d3b8df2e7DC8fB1A2b4C6d8E0F1A3B5c7d9e1f3\","
+               "\"entry_points\":[\"" EP "\"],\"allowed_senders\":\"*\"}",
+               err) == NULL);
+    CHECK(strstr(err, "paymaster.address: \"0x9d3b8df2e7DC8fB1A2b4C6d8E0F1A3B5c7d9e1f3\" has a "
+                      "wrong EIP-55 checksum (checksummed: "
+                      "0x9d3B8df2e7DC8fB1A2b4C6d8E0F1A3B5c7d9e1f3)") != NULL);
+    CHECK(strstr(err, "chain") == NULL);
+    err[0] = '\0';
+    CHECK(make("{\"account\":\"" SIGNER "\",\"address\":\"" PM "\",\"entry_points\":[\"" EP
+               "\"],\"allowed_senders\":\"*\",\"typo\":1}",
+               err) == NULL);
+    CHECK_STR(err, "paymaster: unknown field \"typo\"");
     /* Per-chain addresses. */
     cn_paymaster *pm = make("{\"account\":\"" SIGNER "\",\"address\":{\"31337\":\"" PM
                             "\",\"1\":\"" SENDER "\"},\"chain_ids\":[31337,1],"

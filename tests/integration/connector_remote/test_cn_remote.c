@@ -451,6 +451,22 @@ static void test_vault(void)
                 "bogus");
     expect_fail(cn_vault_signer_new, vault_cfg(port, "{\"method\":\"magic\"}", NULL), AK_ERR_CONFIG,
                 "auth.method");
+    /* Each method's own members are required, named with their path (ak_cfg). */
+    expect_fail(cn_vault_signer_new,
+                vault_cfg(port, "{\"method\":\"approle\",\"secret_id_env\":\"X\"}", NULL),
+                AK_ERR_CONFIG, "vault.auth: missing required field \"role_id\" for method approle");
+    expect_fail(cn_vault_signer_new, vault_cfg(port, "{\"method\":\"kubernetes\"}", NULL),
+                AK_ERR_CONFIG, "vault.auth: missing required field \"role\" for method kubernetes");
+    expect_fail(cn_vault_signer_new, vault_cfg(port, "{\"method\":\"token\"}", NULL), AK_ERR_CONFIG,
+                "vault.auth: missing required field \"token_file\" or \"token_env\"");
+    expect_fail(
+        cn_vault_signer_new,
+        vault_cfg(port, "{\"method\":\"token\",\"token_env\":\"A\",\"token_file\":\"/b\"}", NULL),
+        AK_ERR_CONFIG, "vault.auth: give only one of token_file and token_env");
+    expect_fail(cn_vault_signer_new, vault_cfg(port, tok_auth, "\"version\":-1"), AK_ERR_CONFIG,
+                "vault.version: must be an integer in 0..1000000000");
+    expect_fail(cn_vault_signer_new, vault_cfg(port, tok_auth, "\"pool_size\":0"), AK_ERR_CONFIG,
+                "vault.pool_size: must be an integer in 1..256");
     snprintf(cfg2, sizeof cfg2,
              "{\"addr\":\"http://127.0.0.1:%d\",\"path\":\"eth/signer1\",\"auth\":%s}", port,
              tok_auth);
