@@ -78,22 +78,8 @@ static ak_err try_member(mgr *g, member *m, ak_sig *sig, const uint8_t digest[32
     double t0 = now_s();
     cn_audit_note_signer(m->s); /* the audit record names the last signer tried */
     ak_err e = m->s->ops->sign(m->s, &raw, digest, ctx);
-    if (e == AK_OK) {
-        if (raw.form == CN_SIG_DER) {
-            e = raw.len <= sizeof raw.bytes ? ak_sig_from_der(sig, raw.bytes, raw.len, digest, pub)
-                                            : AK_ERR_DER;
-        } else if (raw.len != 64) {
-            e = AK_ERR_SIG;
-        } else if (!raw.has_recid) {
-            e = ak_sig_from_raw64(sig, raw.bytes, digest, pub);
-        } else {
-            /* In-process backend (local): it signed with the key whose public key is pub. */
-            memcpy(sig->r, raw.bytes, 32);
-            memcpy(sig->s, raw.bytes + 32, 32);
-            sig->recid = raw.recid;
-            e = ak_sig_check(sig); /* range and low s */
-        }
-    }
+    if (e == AK_OK)
+        e = cn_raw_sig_to_eth(sig, &raw, digest, pub);
     double dt = now_s() - t0;
     cn_sign_failure why = cn_sign_failure_of(e);
     cn_metrics_signer_sign(m->metrics_idx, e == AK_OK, why, dt);

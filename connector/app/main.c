@@ -297,6 +297,11 @@ int main(int argc, char **argv)
         return 1;
     }
 
+    /* The method table's names, before any policy is read (allowed_methods) or metric counted. */
+    cn_method_table pm_rows = cn_pm_methods(NULL);
+    const cn_method_table *tables[] = {cn_methods_builtin(), &pm_rows};
+    if (cn_methods_publish(tables, 2) != AK_OK)
+        return 1;
     char profile[64] = "";
     if (cn_config_load(&doc, o.config_path, err, sizeof(err)) != AK_OK ||
         cn_config_select_profile(doc, o.profile, profile, err, sizeof(err)) != AK_OK ||
@@ -405,6 +410,8 @@ int main(int argc, char **argv)
         cn_log(CN_LOG_ERROR, "invalid paymaster configuration", "reason", err, (char *)NULL);
         goto out;
     }
+    cn_method_table pm_table = cn_pm_methods(pm);
+    const cn_method_table *pm_tables[] = {&pm_table};
     cn_rpc_config rc = {
         .signers = signers,
         .n_signers = n_signers,
@@ -415,8 +422,8 @@ int main(int argc, char **argv)
         .nonce_retries = s.nonce_retries,
         .max_batch = s.max_batch,
         .batch_threads = s.batch_threads,
-        .ext = pm ? cn_pm_rpc : NULL,
-        .ext_ctx = pm,
+        .extra = pm ? pm_tables : NULL,
+        .n_extra = pm ? 1 : 0,
         .max_sign_per_batch = s.max_sign_per_batch,
         .rate = rate,
     };

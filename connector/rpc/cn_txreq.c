@@ -45,7 +45,7 @@ static const char *const ACCESS_MEMBERS[] = {"address", "storageKeys"};
 static const char *const AUTH_MEMBERS[] = {"chainId", "address", "nonce", "yParity", "v", "r", "s"};
 
 int cn_txreq_members_known(const cJSON *obj, const char *const *names, size_t n, const char *where,
-                           cn_call_err *e)
+                           cn_rpc_err *e)
 {
     const cJSON *it;
     cJSON_ArrayForEach(it, obj)
@@ -81,7 +81,7 @@ static const char *field_str(const cJSON *obj, const char *name, int *bad)
 
 /* where is the member's name for the error, e.g. "value" or "authorizationList[0].nonce". */
 static ak_err get_u256(const cJSON *obj, const char *name, const char *where, ak_u256 *out,
-                       int *present, cn_call_err *e)
+                       int *present, cn_rpc_err *e)
 {
     int bad = 0;
     const char *s = field_str(obj, name, &bad);
@@ -95,7 +95,7 @@ static ak_err get_u256(const cJSON *obj, const char *name, const char *where, ak
 }
 
 static ak_err get_u64(const cJSON *obj, const char *name, const char *where, uint64_t *out,
-                      int *present, cn_call_err *e)
+                      int *present, cn_rpc_err *e)
 {
     int bad = 0;
     const char *s = field_str(obj, name, &bad);
@@ -109,7 +109,7 @@ static ak_err get_u64(const cJSON *obj, const char *name, const char *where, uin
 }
 
 /* data / input: returns the chosen string (NULL if neither), checking that both agree. */
-static ak_err get_data(cn_txreq *t, const cJSON *obj, cn_call_err *e)
+static ak_err get_data(cn_txreq *t, const cJSON *obj, cn_rpc_err *e)
 {
     int bad = 0;
     const char *d = field_str(obj, "data", &bad);
@@ -143,7 +143,7 @@ static ak_err get_data(cn_txreq *t, const cJSON *obj, cn_call_err *e)
     return AK_OK;
 }
 
-static ak_err get_access_list(cn_txreq *t, const cJSON *obj, cn_call_err *e)
+static ak_err get_access_list(cn_txreq *t, const cJSON *obj, cn_rpc_err *e)
 {
     ak_err rc = AK_ERR_TX;
     const cJSON *al = member(obj, "accessList");
@@ -222,7 +222,7 @@ out:
 }
 
 /* blobVersionedHashes: 1..CN_TXREQ_MAX_BLOBS hashes, 32 bytes each, version byte 0x01. */
-static ak_err get_blob_hashes(cn_txreq *t, const cJSON *obj, cn_call_err *e)
+static ak_err get_blob_hashes(cn_txreq *t, const cJSON *obj, cn_rpc_err *e)
 {
     const cJSON *arr = member(obj, "blobVersionedHashes");
     const cJSON *h;
@@ -256,7 +256,7 @@ static ak_err get_blob_hashes(cn_txreq *t, const cJSON *obj, cn_call_err *e)
 
 /* r or s of an authorization: a 0x quantity, or exactly 32 bytes of 0x hex. */
 static ak_err get_word(const cJSON *obj, const char *name, const char *where, uint8_t out[32],
-                       cn_call_err *e)
+                       cn_rpc_err *e)
 {
     const cJSON *v = member(obj, name);
     ak_u256 u;
@@ -273,7 +273,7 @@ static ak_err get_word(const cJSON *obj, const char *name, const char *where, ui
 }
 
 /* yParity (0x0/0x1) or viem's v (0x0/0x1/0x1b/0x1c); both must agree. */
-static ak_err get_parity(const cJSON *obj, const char *where, uint8_t *out, cn_call_err *e)
+static ak_err get_parity(const cJSON *obj, const char *where, uint8_t *out, cn_rpc_err *e)
 {
     uint64_t y = 0, v = 0;
     int has_y = 0, has_v = 0;
@@ -296,7 +296,7 @@ static ak_err get_parity(const cJSON *obj, const char *where, uint8_t *out, cn_c
 }
 
 static ak_err get_auth(ak_auth_signed *sa, const cJSON *ent, const char *where, uint64_t chain_id,
-                       cn_call_err *e)
+                       cn_rpc_err *e)
 {
     int has = 0;
     char w[96];
@@ -342,7 +342,7 @@ static ak_err get_auth(ak_auth_signed *sa, const cJSON *ent, const char *where, 
 }
 
 /* authorizationList: 1..CN_TXREQ_MAX_AUTHS signed tuples (EIP-7702: an empty list is invalid). */
-static ak_err get_auths(cn_txreq *t, const cJSON *obj, uint64_t chain_id, cn_call_err *e)
+static ak_err get_auths(cn_txreq *t, const cJSON *obj, uint64_t chain_id, cn_rpc_err *e)
 {
     const cJSON *arr = member(obj, "authorizationList");
     const cJSON *ent;
@@ -393,7 +393,7 @@ static ak_err get_auths(cn_txreq *t, const cJSON *obj, uint64_t chain_id, cn_cal
     return AK_OK;
 }
 
-static ak_err get_type(const cJSON *obj, int *type, cn_call_err *e)
+static ak_err get_type(const cJSON *obj, int *type, cn_rpc_err *e)
 {
     int bad = 0;
     const char *s = field_str(obj, "type", &bad);
@@ -442,7 +442,7 @@ static int infer_type(const cJSON *obj, const char **why)
 }
 
 /* Every member known, and valid for the type. */
-static ak_err check_members(const cJSON *obj, int type, const char *why, cn_call_err *e)
+static ak_err check_members(const cJSON *obj, int type, const char *why, cn_rpc_err *e)
 {
     const cJSON *it;
     cJSON_ArrayForEach(it, obj)
@@ -470,7 +470,7 @@ static ak_err check_members(const cJSON *obj, int type, const char *why, cn_call
 }
 
 /* The members whose presence alone is a contradiction or something we do not do. */
-static ak_err check_combinations(const cJSON *obj, unsigned flags, cn_call_err *e)
+static ak_err check_combinations(const cJSON *obj, unsigned flags, cn_rpc_err *e)
 {
     static const char *const sidecar[] = {"blobs", "commitments", "proofs"};
     if (member(obj, "gasPrice") &&
@@ -498,7 +498,7 @@ static ak_err check_combinations(const cJSON *obj, unsigned flags, cn_call_err *
 }
 
 static ak_err get_chain(cn_txreq *t, const cJSON *obj, uint64_t chain_id, int allow_unprotected,
-                        cn_call_err *e)
+                        cn_rpc_err *e)
 {
     uint64_t tx_chain = 0;
     int has_chain = 0;
@@ -524,7 +524,7 @@ static ak_err get_chain(cn_txreq *t, const cJSON *obj, uint64_t chain_id, int al
 }
 
 /* The fields common to every type, and the fee fields. */
-static ak_err get_fields(cn_txreq *t, const cJSON *obj, cn_call_err *e)
+static ak_err get_fields(cn_txreq *t, const cJSON *obj, cn_rpc_err *e)
 {
     uint64_t gas = 0, gas_limit = 0;
     int has_gas = 0, has_gas_limit = 0, has_value = 0;
@@ -558,7 +558,7 @@ static ak_err get_fields(cn_txreq *t, const cJSON *obj, cn_call_err *e)
 }
 
 /* Put the parsed type-specific members into t->tx. */
-static ak_err to_tx(cn_txreq *t, cn_call_err *e)
+static ak_err to_tx(cn_txreq *t, cn_rpc_err *e)
 {
     (void)e;
     t->tx.type = (ak_tx_type)t->type;
@@ -566,13 +566,13 @@ static ak_err to_tx(cn_txreq *t, cn_call_err *e)
 }
 
 ak_err cn_txreq_parse(cn_txreq *t, const cJSON *obj, uint64_t chain_id, int allow_unprotected,
-                      cn_call_err *e)
+                      cn_rpc_err *e)
 {
     return cn_txreq_parse_ex(t, obj, chain_id, allow_unprotected, 0, e);
 }
 
 ak_err cn_txreq_parse_ex(cn_txreq *t, const cJSON *obj, uint64_t chain_id, int allow_unprotected,
-                         unsigned flags, cn_call_err *e)
+                         unsigned flags, cn_rpc_err *e)
 {
     ak_err rc = AK_ERR_TX;
     int bad = 0;
