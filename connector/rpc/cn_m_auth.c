@@ -16,7 +16,7 @@
 #include "ak_auth.h"
 #include "ak_hex.h"
 #include "ak_u256.h"
-#include "cn_m.h"
+#include "cn_methods.h"
 #include "cn_txreq.h"
 
 static const char *const AUTH_REQUEST_MEMBERS[] = {"address", "chainId", "nonce", "executor"};

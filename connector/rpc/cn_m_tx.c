@@ -11,7 +11,7 @@
 #include "ak_hex.h"
 #include "ak_tx.h"
 #include "cn_log.h"
-#include "cn_m.h"
+#include "cn_methods.h"
 #include "cn_txreq.h"
 
 typedef struct {

@@ -18,7 +18,6 @@
 #include "cn_audit.h"
 #include "cn_log.h"
 #include "cn_metrics.h"
-#include "cn_m.h"
 
 #define MAX_MESSAGE (1024u * 1024u) /* eth_sign / personal_sign message bytes */
 

@@ -6,7 +6,7 @@
  * not in a table is forwarded to the node.
  *
  * Built-in rows: eth_accounts, eth_requestAccounts, eth_sign, personal_sign, eth_signTypedData,
- * eth_signTypedData_v4, eth_signTransaction, eth_sendTransaction (cn_methods.c),
+ * eth_signTypedData_v4 (cn_methods.c), eth_signTransaction, eth_sendTransaction (cn_m_tx.c),
  * anode_signAuthorization (cn_m_auth.c), health_status and opsigner_signBlockPayload(V2)
  * (cn_opsigner.c). Other modules add tables of the same rows (the paymaster's pm_*).
  *
@@ -23,6 +23,7 @@
 #include <cjson/cJSON.h>
 
 #include "ak_policy.h"
+#include "ak_sig.h"
 #include "cn_account.h"
 #include "cn_downstream.h"
 #include "cn_nonce.h"
@@ -78,6 +79,23 @@ const cn_method *cn_methods_find(const cn_method_table *const *tables, size_t n,
  */
 AK_WUR ak_err cn_methods_publish(const cn_method_table *const *tables, size_t n);
 
+/* The built-in rows' functions, one file per family: transactions (cn_m_tx.c), EIP-7702
+ * authorizations (cn_m_auth.c), the OP Stack signer (cn_opsigner.c). */
+cJSON *cn_m_sign_tx(const cn_method_env *env, const cn_call *call, const cJSON *params,
+                    cn_rpc_err *e);
+cJSON *cn_m_send_tx(const cn_method_env *env, const cn_call *call, const cJSON *params,
+                    cn_rpc_err *e);
+cJSON *cn_m_sign_authorization(const cn_method_env *env, const cn_call *call, const cJSON *params,
+                               cn_rpc_err *e);
+cJSON *cn_opsigner_health(const cn_method_env *env, const cn_call *call, const cJSON *params,
+                          cn_rpc_err *e);
+cJSON *cn_opsigner_sign_block(const cn_method_env *env, const cn_call *call, const cJSON *params,
+                              cn_rpc_err *e);
+
+/* "0x" r || s || v (65 bytes, v = 27/28) as a JSON string, or NULL (out of memory). */
+cJSON *cn_m_rsv_result(const ak_sig *sig);
+
+/* Helpers for the methods (cn_methods.c). */
 /* The account named by an address param: -32602 when it is not one, -32000 when not ours. */
 const cn_account *cn_method_account(const cn_method_env *env, const cJSON *v, cn_rpc_err *e);
 /* The account for addr, or NULL with -32000 "no signer configured for address 0x..". */

@@ -10,7 +10,7 @@
  * (eth_signTransaction is cn_methods.c's.) Block payloads are signed only with the block-gossip
  * domain (32 zero bytes) and the connector's chain id, by the account named in senderAddress
  * (or the only account), under its policy's "opsigner_signBlockPayload" method. The three are
- * rows of the built-in method table (cn_methods.c; functions in cn_m.h).
+ * rows of the built-in method table (cn_methods.c; functions declared in cn_methods.h).
  */
 /* Parsing and the digest are ak_opsig's; this file picks the account, applies the guard rails
  * and asks the account to sign. */
@@ -19,7 +19,7 @@
 
 #include "ak_hex.h"
 #include "ak_opsig.h"
-#include "cn_m.h"
+#include "cn_methods.h"
 
 /* The account to sign with: senderAddress's, or the only one when none is named. */
 static const cn_account *pick_account(const cn_method_env *env, const ak_opsig_block *blk,
