@@ -321,11 +321,14 @@ ak_err cn_methods_publish(const cn_method_table *const *tables, size_t n)
     static const char *names[CN_METRICS_MAX_METHODS];
     static cn_policy_method vocab[CN_POLICY_MAX_METHODS];
     size_t k = 0, v = 0;
+    for (size_t t = 0; t < n; t++)
+        k += tables[t]->n;
+    if (k > CN_METRICS_MAX_METHODS || k > CN_POLICY_MAX_METHODS)
+        return AK_ERR_RANGE;
+    k = 0;
     for (size_t t = 0; t < n; t++) {
         for (size_t i = 0; i < tables[t]->n; i++) {
             const cn_method *m = &tables[t]->rows[i];
-            if (k >= CN_METRICS_MAX_METHODS || v >= CN_POLICY_MAX_METHODS)
-                return AK_ERR_RANGE;
             names[k++] = m->name;
             if (m->flags & CN_M_SIGNS)
                 vocab[v++] = (cn_policy_method){m->name, m->canonical, m->kind,
