@@ -54,7 +54,8 @@ static ak_err add_account(cn_app_accounts *a, const cJSON *acc, const cn_manager
 
 ak_err cn_app_accounts_build(cn_app_accounts *a, const cn_settings *s)
 {
-    cn_manager_opts mopts = {s->failure_threshold, s->health_interval_ms};
+    cn_manager_opts mopts = {.failure_threshold = s->failure_threshold,
+                             .health_interval_ms = s->health_interval_ms};
     const cJSON *acc;
     memset(a, 0, sizeof(*a));
     cJSON_ArrayForEach(acc, s->accounts)
