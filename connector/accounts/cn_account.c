@@ -24,7 +24,6 @@ ak_err cn_account_sign_eth(const cn_account *a, ak_sig *out, const uint8_t diges
     cn_metrics_sign(a->index, rc == AK_OK, (double)(clk->mono_ns(clk->ctx) - t0) / 1e9);
     if (rc != AK_OK)
         cn_log(CN_LOG_WARN, "signing failed", "method", ctx->method, "signer", a->signer->name,
-               "request_id", ctx->request_id ? ctx->request_id : "", "error", ak_errname(rc),
-               (char *)NULL);
+               "error", ak_errname(rc), (char *)NULL);
     return rc;
 }

@@ -153,8 +153,8 @@ static void log_tx(const tx_job *j)
     snprintf(nonce, sizeof(nonce), "%llu", (unsigned long long)j->t.tx.nonce);
     snprintf(type, sizeof(type), "%d", (int)j->t.tx.type);
     cn_log(CN_LOG_INFO, "transaction signed", "method", j->call->method, "from", from, "nonce",
-           nonce, "type", type, "hash", hs, "request_id",
-           j->call->request_id ? j->call->request_id : "", (char *)NULL);
+           nonce, "type", type, "hash", hs, "rpc_id", j->call->rpc_id ? j->call->rpc_id : "",
+           (char *)NULL);
 }
 
 /* Step 4 (cn_nonce_try_fn): sign with nonce; send it if that is the method. */

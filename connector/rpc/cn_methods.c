@@ -58,7 +58,9 @@ int cn_method_allowed(const cn_account *a, const char *method, cn_rpc_err *e)
 ak_err cn_method_sign(const cn_account *a, ak_sig *sig, const uint8_t digest[32],
                       const cn_call *call, uint64_t chain_id, const void *tx, cn_rpc_err *e)
 {
-    cn_sign_ctx ctx = {call->method, call->request_id, chain_id, time(NULL), tx};
+    /* request_id NULL: the audit gives each signature its own, which the backend is sent */
+    cn_sign_ctx ctx = {call->method, NULL, chain_id, time(NULL), tx};
+    cn_audit_note_rpc_id(call->rpc_id);
     ak_err rc = cn_account_sign_eth(a, sig, digest, &ctx);
     if (rc != AK_OK)
         cn_err_set(e, CN_E_SIGNER, "signer %s failed: %s", a->signer->name, ak_strerror(rc));

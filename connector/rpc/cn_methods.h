@@ -11,8 +11,8 @@
  * (cn_opsigner.c). Other modules add tables of the same rows (the paymaster's pm_*).
  *
  * A method runs with the router's environment (const: accounts, node, chain, nonces) and its
- * call (name as called, request id, its table's context); it returns a result (caller frees) or
- * NULL with e set. Methods never see the router.
+ * call (name as called, its JSON-RPC id, its table's context); it returns a result (caller frees)
+ * or NULL with e set. Methods never see the router.
  */
 #ifndef CN_METHODS_H
 #define CN_METHODS_H
@@ -43,9 +43,9 @@ typedef struct {
 } cn_method_env;
 
 typedef struct {
-    const char *method;     /* the name as called (an alias stays itself) */
-    const char *request_id; /* the call's JSON-RPC id as text, or NULL (the audit makes one) */
-    void *ctx;              /* the context of the row's table */
+    const char *method; /* the name as called (an alias stays itself) */
+    const char *rpc_id; /* the call's JSON-RPC id as text (a short token), or NULL */
+    void *ctx;          /* the context of the row's table */
 } cn_call;
 
 typedef cJSON *(*cn_method_fn)(const cn_method_env *env, const cn_call *call, const cJSON *params,

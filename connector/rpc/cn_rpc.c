@@ -300,11 +300,10 @@ static ak_err forward(cn_rpc *r, answer *ans, const char *raw, size_t raw_len, c
 }
 
 /*
- * The call's id as the request id a signer is given (cn_sign_ctx.request_id: the key server's
- * audit record then names it): a string or number id of up to CN_RPC_ID_MAX - 1 characters of
- * [A-Za-z0-9._:-]; NULL otherwise (the audit makes one).
+ * The call's id as text for the audit record ("rpc_id") and the logs: a string or number id of
+ * up to CN_RPC_ID_MAX - 1 characters of [A-Za-z0-9._:-]; NULL otherwise.
  */
-static const char *request_id(char *buf, size_t cap, const idref *id)
+static const char *rpc_id(char *buf, size_t cap, const idref *id)
 {
     const char *t = cJSON_IsString(id->id) ? id->id->valuestring : NULL;
     size_t n = t ? strlen(t) : 0;
@@ -364,8 +363,9 @@ static ak_err process(cn_rpc *r, answer *ans, const cJSON *req, const char *raw,
     void *ctx = NULL;
     const cn_method *m = cn_methods_find(r->tables, r->n_tables, method->valuestring, &ctx);
     cJSON *result = NULL;
+    const char *call_id = m != NULL ? rpc_id(rid, sizeof(rid), &idr) : NULL;
     if (m != NULL) {
-        cn_call call = {method->valuestring, request_id(rid, sizeof(rid), &idr), ctx};
+        cn_call call = {method->valuestring, call_id, ctx};
         result = m->fn(&r->env, &call, params, &e);
     }
     if (m == NULL) {
@@ -393,7 +393,8 @@ static ak_err process(cn_rpc *r, answer *ans, const cJSON *req, const char *raw,
         cn_err_set(&e, CN_E_INTERNAL, "internal error");
     if (cn_log_enabled(CN_LOG_DEBUG) || (e.code != 0 && e.code != CN_E_PARAMS))
         cn_log(e.code || e.passthrough ? CN_LOG_INFO : CN_LOG_DEBUG, "rpc", "method",
-               method->valuestring, "result", e.code || e.passthrough ? "error" : "ok", "error",
+               method->valuestring, "rpc_id", call_id ? call_id : "", "result",
+               e.code || e.passthrough ? "error" : "ok", "error",
                e.code ? e.message : (e.passthrough ? "passed through from downstream" : ""),
                (char *)NULL);
     if (notification)

@@ -19,7 +19,8 @@
  * batches for a while). A delivered request is never sent again.
  *
  * The methods answered here are the rows of method tables (cn_methods.h): the built-in one and
- * cfg.extra's. A call's id that is a short token becomes its request id (cn_sign_ctx).
+ * cfg.extra's. A call's id that is a short token is its signatures' "rpc_id" in the audit record
+ * and in the log lines (each signature's request_id, sent to the backend, is the audit's).
  *
  * Ownership: the router borrows the signers, policies, tables and the transport; they must
  * outlive it.
@@ -40,7 +41,7 @@
 
 #define CN_RPC_MAX_ACCOUNTS 64
 #define CN_RPC_MAX_EXTRA    4
-#define CN_RPC_ID_MAX       41 /* a request id taken from the call's id: up to 40 characters */
+#define CN_RPC_ID_MAX       41 /* a call's id kept as its "rpc_id": up to 40 characters */
 
 typedef struct {
     cn_signer *const *signers;        /* one per account; the signer's address is the account */
