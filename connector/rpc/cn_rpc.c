@@ -305,7 +305,7 @@ static ak_err forward(cn_rpc *r, answer *ans, const char *raw, size_t raw_len, c
  */
 static const char *rpc_id(char *buf, size_t cap, const idref *id)
 {
-    const char *t = cJSON_IsString(id->id) ? id->id->valuestring : NULL;
+    const char *t = cJSON_GetStringValue(id->id);
     size_t n = t ? strlen(t) : 0;
     if (id->raw != NULL) {
         t = id->raw;
