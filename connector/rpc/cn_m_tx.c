@@ -100,8 +100,8 @@ static ak_err parse(tx_job *j, const cJSON *params, cn_rpc_err *e)
         cn_err_set(e, CN_E_PARAMS, "expected [transaction]");
         return AK_ERR_ARG;
     }
-    ak_err rc = cn_txreq_parse_ex(&j->t, cJSON_GetArrayItem(params, 0), j->env->chain_id,
-                                  j->env->allow_unprotected_tx, j->send ? CN_TXREQ_SIDECAR : 0, e);
+    ak_err rc = cn_txreq_parse(&j->t, cJSON_GetArrayItem(params, 0), j->env->chain_id,
+                               j->env->allow_unprotected_tx, j->send ? CN_TXREQ_SIDECAR : 0, e);
     if (rc != AK_OK)
         return rc;
     if (j->send && j->t.type == 3 && !j->t.has_sidecar) {

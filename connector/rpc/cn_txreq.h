@@ -70,14 +70,21 @@ typedef struct {
 } cn_txreq;
 
 /* Parse obj; on failure e gets -32602 (or -32603 for allocation). Free with cn_txreq_free.
- * A sidecar (blobs, commitments, proofs) is refused: cn_txreq_parse_ex with CN_TXREQ_SIDECAR
- * takes it. */
-AK_WUR ak_err cn_txreq_parse(cn_txreq *t, const cJSON *obj, uint64_t chain_id,
-                             int allow_unprotected, cn_rpc_err *e);
-
+ * A sidecar (blobs, commitments, proofs) is refused unless flags has CN_TXREQ_SIDECAR. */
 #define CN_TXREQ_SIDECAR 1u /* flag: accept a blob sidecar (the request will be sent) */
-AK_WUR ak_err cn_txreq_parse_ex(cn_txreq *t, const cJSON *obj, uint64_t chain_id,
-                                int allow_unprotected, unsigned flags, cn_rpc_err *e);
+AK_WUR ak_err cn_txreq_parse(cn_txreq *t, const cJSON *obj, uint64_t chain_id,
+                             int allow_unprotected, unsigned flags, cn_rpc_err *e);
+
+/* The authorizationList of obj into t (cn_txreq_auth.c; called by the parser). */
+AK_WUR ak_err cn_txreq_get_auths(cn_txreq *t, const cJSON *obj, uint64_t chain_id, cn_rpc_err *e);
+
+/* The parser's member readers: a member (NULL if absent or JSON null); a 0x quantity into out
+ * (*present 0 when absent; -32602 naming where when it is not one). */
+const cJSON *cn_txreq_member(const cJSON *obj, const char *name);
+AK_WUR ak_err cn_txreq_get_u256(const cJSON *obj, const char *name, const char *where, ak_u256 *out,
+                                int *present, cn_rpc_err *e);
+AK_WUR ak_err cn_txreq_get_u64(const cJSON *obj, const char *name, const char *where, uint64_t *out,
+                               int *present, cn_rpc_err *e);
 
 /* The sidecar members of obj into t (cn_txreq_blob.c; called by the parser). */
 AK_WUR ak_err cn_txreq_get_sidecar(cn_txreq *t, const cJSON *obj, cn_rpc_err *e);
