@@ -345,7 +345,7 @@ out:
 
 static int key_known(const char *k)
 {
-    /* "policy" is the router's (cn_policy.h), read by cn_main */
+    /* "policy" is the account's (cn_policy.h), read by app/cn_app_accounts.c */
     static const char *const known[] = {"name",   "primary", "backups",
                                         "signer", "comment", "policy"};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
