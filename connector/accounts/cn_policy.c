@@ -111,6 +111,8 @@ static ak_err parse_methods(cn_policy *p, const cJSON *v, char *err, size_t cap)
     size_t i = 0;
     if (!cJSON_IsArray(v))
         return fail(err, cap, "policy.allowed_methods: an array of method names");
+    if (g_all_bits == 0) /* a program bug, said plainly rather than as "one of" nothing */
+        return fail(err, cap, "policy.allowed_methods: no method table was published");
     p->methods = 0;
     cJSON_ArrayForEach(m, v)
     {
