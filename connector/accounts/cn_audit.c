@@ -29,6 +29,7 @@ typedef struct {
     char td_primary[NOTE_STR], td_name[NOTE_STR], td_version[NOTE_STR], td_chain[NOTE_STR],
         td_contract[NOTE_STR];
     char be_name[64], be_type[32];
+    char rpc_id[CN_AUDIT_RID_MAX]; /* the JSON-RPC call's id, "" if none or not a short token */
 } note;
 
 static _Thread_local note t_note;
@@ -138,6 +139,11 @@ void cn_audit_set_client(const char *id)
 const char *cn_audit_client(void)
 {
     return t_note.client;
+}
+
+void cn_audit_note_rpc_id(const char *id)
+{
+    snprintf(t_note.rpc_id, sizeof t_note.rpc_id, "%s", id ? id : "");
 }
 
 void cn_audit_note_message(size_t len)
@@ -278,6 +284,7 @@ static size_t format_body(char *b, size_t cap, const cn_audit_sig *au, const cn_
     int ok =
         add_str(b, cap, &n, "method", c->method) &&
         add_str(b, cap, &n, "request_id", c->request_id) &&
+        add_str(b, cap, &n, "rpc_id", t_note.rpc_id) &&
         add_str(b, cap, &n, "client", t_note.client) && add_str(b, cap, &n, "account", account) &&
         add_str(b, cap, &n, "account_name", s->name) &&
         add_str(b, cap, &n, "signer", t_note.be_name[0] ? t_note.be_name : s->name) &&
@@ -295,7 +302,7 @@ static size_t format_body(char *b, size_t cap, const cn_audit_sig *au, const cn_
 static void clear_notes(void)
 {
     t_note.has_msg = t_note.has_td = 0;
-    t_note.be_name[0] = t_note.be_type[0] = '\0';
+    t_note.be_name[0] = t_note.be_type[0] = t_note.rpc_id[0] = '\0';
 }
 
 ak_err cn_audit_end(cn_audit_sig *au, const cn_signer *s, const uint8_t digest[32], ak_err rc,

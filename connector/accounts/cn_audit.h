@@ -80,6 +80,9 @@ const char *cn_audit_client(void);
 
 /* Notes for the next signature on this thread (call just before signing). */
 void cn_audit_note_message(size_t len);
+/* The JSON-RPC call's id as text (a short token, or NULL): the record's "rpc_id", beside the
+ * request id the backend is given, so a client's request can be joined to its signatures. */
+void cn_audit_note_rpc_id(const char *id);
 void cn_audit_note_typed(const cJSON *typed_data); /* the request's string or object */
 void cn_audit_note_signer(const cn_signer *backend);
 

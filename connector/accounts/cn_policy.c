@@ -10,27 +10,16 @@
 #include "ak_json.h"
 #include "ak_u256.h"
 
-/* The signing methods a policy can allow, one bit each. */
-static const char *const METHODS[] = {"eth_sendTransaction",
-                                      "eth_signTransaction",
-                                      "personal_sign",
-                                      "eth_sign",
-                                      "eth_signTypedData_v4",
-                                      "anode_signAuthorization",
-                                      "opsigner_signBlockPayload"};
-#define N_METHODS (sizeof METHODS / sizeof METHODS[0])
-
-/* The intent kind each of METHODS signs (ak_policy.h). */
-static const ak_intent_kind METHOD_KIND[] = {
-    AK_INTENT_ETH_TRANSACTION, AK_INTENT_ETH_TRANSACTION,   AK_INTENT_EIP191_MESSAGE,
-    AK_INTENT_EIP191_MESSAGE,  AK_INTENT_EIP712_TYPED_DATA, AK_INTENT_EIP7702_AUTHORIZATION,
-    AK_INTENT_OP_BLOCK_PAYLOAD};
-_Static_assert(sizeof METHOD_KIND / sizeof METHOD_KIND[0] == N_METHODS, "one kind per method");
+/* The signing methods (rpc's method table hands them down at start: cn_policy_set_methods); a
+ * policy allows them by bit: bit i is g_vocab[i] (an alias has its canonical row's bit). */
+static cn_policy_method g_vocab[CN_POLICY_MAX_METHODS];
+static size_t g_n_vocab;
+static unsigned g_all_bits; /* the methods allowed_methods may name */
 
 struct cn_policy {
     ak_policy ak;     /* limits, kinds served, allow_* flags: evaluated by shared/ak_policy */
     int serves_given; /* "serves" was in the config (the paymaster default does not apply) */
-    unsigned methods; /* bit i: METHODS[i] allowed */
+    unsigned methods; /* bit i: g_vocab[i] allowed */
     /* EIP-4844 / EIP-7702 (issue 10): parse_4844_7702, cn_policy_blob_fee_ok,
      * cn_policy_authorization_ok */
     int has_max_blob_fee;
@@ -51,16 +40,32 @@ static ak_err fail(char *err, size_t cap, const char *fmt, ...)
     return AK_ERR_CONFIG;
 }
 
-static int method_bit(const char *m)
+void cn_policy_set_methods(const cn_policy_method *m, size_t n)
 {
-    if (strcmp(m, "eth_signTypedData") == 0)
-        m = "eth_signTypedData_v4";
-    if (strcmp(m, "opsigner_signBlockPayloadV2") == 0)
-        m = "opsigner_signBlockPayload";
-    for (size_t i = 0; i < N_METHODS; i++)
-        if (strcmp(m, METHODS[i]) == 0)
+    g_n_vocab = n < CN_POLICY_MAX_METHODS ? n : CN_POLICY_MAX_METHODS;
+    g_all_bits = 0;
+    for (size_t i = 0; i < g_n_vocab; i++) {
+        g_vocab[i] = m[i];
+        if (m[i].listed && m[i].canonical == NULL)
+            g_all_bits |= 1u << i;
+    }
+}
+
+static int vocab_index(const char *m)
+{
+    for (size_t i = 0; i < g_n_vocab; i++)
+        if (strcmp(m, g_vocab[i].name) == 0)
             return (int)i;
     return -1;
+}
+
+/* The bit of a method allowed_methods may name (an alias: its canonical method's), else -1. */
+static int method_bit(const char *m)
+{
+    int i = vocab_index(m);
+    if (i >= 0 && g_vocab[i].canonical != NULL)
+        i = vocab_index(g_vocab[i].canonical);
+    return i >= 0 && g_vocab[i].listed ? i : -1;
 }
 
 /* A decimal or 0x quantity string. */
@@ -106,16 +111,21 @@ static ak_err parse_methods(cn_policy *p, const cJSON *v, char *err, size_t cap)
     size_t i = 0;
     if (!cJSON_IsArray(v))
         return fail(err, cap, "policy.allowed_methods: an array of method names");
+    if (g_all_bits == 0) /* a program bug, said plainly rather than as "one of" nothing */
+        return fail(err, cap, "policy.allowed_methods: no method table was published");
     p->methods = 0;
     cJSON_ArrayForEach(m, v)
     {
         int bit = cJSON_IsString(m) ? method_bit(m->valuestring) : -1;
-        if (bit < 0)
-            return fail(err, cap,
-                        "policy.allowed_methods[%zu]: one of eth_sendTransaction, "
-                        "eth_signTransaction, personal_sign, eth_sign, eth_signTypedData_v4, "
-                        "anode_signAuthorization, opsigner_signBlockPayload",
-                        i);
+        if (bit < 0) {
+            char names[512] = "";
+            size_t used = 0;
+            for (size_t k = 0; k < g_n_vocab && used < sizeof(names); k++)
+                if (g_all_bits & (1u << k))
+                    used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s",
+                                             used ? ", " : "", g_vocab[k].name);
+            return fail(err, cap, "policy.allowed_methods[%zu]: one of %s", i, names);
+        }
         p->methods |= 1u << bit;
         i++;
     }
@@ -268,7 +278,7 @@ ak_err cn_policy_parse(cn_policy **out, const cJSON *obj, char *err, size_t err_
     if (p == NULL)
         return AK_ERR_NOMEM;
     ak_policy_init(&p->ak);
-    p->methods = (1u << N_METHODS) - 1;
+    p->methods = g_all_bits;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "max_value_wei");
     if (v != NULL && (rc = parse_value(p, v, err, err_cap)) != AK_OK)
         goto out;
@@ -311,7 +321,8 @@ void cn_policy_free(cn_policy *p)
 
 int cn_policy_is_signing_method(const char *method)
 {
-    return method_bit(method) >= 0 || strcmp(method, "pm_getPaymasterData") == 0;
+    int i = vocab_index(method);
+    return i >= 0 && g_vocab[i].signs;
 }
 
 /* The policy in force for p: a NULL policy is ak_policy_init's default. */
@@ -372,7 +383,7 @@ int cn_policy_method_check(const cn_policy *p, const char *method, char *why, si
                  method);
         return 0;
     }
-    if (!ak_policy_kind_ok(&p->ak, METHOD_KIND[bit], &v))
+    if (!ak_policy_kind_ok(&p->ak, g_vocab[bit].kind, &v))
         return refused(&v, why, why_cap);
     return 1;
 }
@@ -424,7 +435,7 @@ ak_err cn_policy_for_paymaster(cn_policy **p, char *err, size_t err_cap)
         if (*p == NULL)
             return AK_ERR_NOMEM;
         ak_policy_init(&(*p)->ak);
-        (*p)->methods = (1u << N_METHODS) - 1;
+        (*p)->methods = g_all_bits;
     }
     if (!(*p)->serves_given) {
         (*p)->ak.kinds = 1u << AK_INTENT_ERC4337_PAYMASTER;

@@ -51,12 +51,28 @@
 
 typedef struct cn_policy cn_policy;
 
+/*
+ * The signing methods policies know, handed down by rpc's method table at start-up (before any
+ * policy is parsed; the strings must outlive the process): what allowed_methods may name (and
+ * its error text lists), the intent kind each signs ("serves"), aliases, and what the rate limit
+ * counts. At most CN_POLICY_MAX_METHODS.
+ */
+#define CN_POLICY_MAX_METHODS 32
+typedef struct {
+    const char *name;
+    const char *canonical; /* NULL, or the method this one is an alias of (same policy bit) */
+    ak_intent_kind kind;   /* what it signs */
+    int listed;            /* allowed_methods may name it */
+    int signs;             /* asks for a signature (the rate limit counts it) */
+} cn_policy_method;
+void cn_policy_set_methods(const cn_policy_method *m, size_t n);
+
 /* obj NULL: no policy (*out NULL, AK_OK). AK_ERR_CONFIG with err naming the field otherwise. */
 AK_WUR ak_err cn_policy_parse(cn_policy **out, const cJSON *obj, char *err, size_t err_cap);
 void cn_policy_free(cn_policy *p);
 
-/* 1 if method asks for a signature (the five signing methods, eth_signTypedData and
- * pm_getPaymasterData): what the rate limit and the per-batch bound count. */
+/* 1 if method asks for a signature (cn_policy_set_methods' signs): what the rate limit and the
+ * per-batch bound count. */
 int cn_policy_is_signing_method(const char *method);
 
 /* 1 if the transaction passes; else 0 with why (no secrets: addresses and amounts). */

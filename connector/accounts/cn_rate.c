@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "ak_bucket.h"
 #include "cn_log.h"
@@ -22,17 +21,16 @@ typedef struct {
 
 struct cn_rate {
     pthread_mutex_t mu;
+    const rt_clock *clock;
     double per_s, burst;
     slot *slots; /* TABLE */
     size_t used;
     ak_bucket overflow;
 };
 
-static double now_s(void)
+static double now_s(const cn_rate *r)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (double)r->clock->mono_ns(r->clock->ctx) / 1e9;
 }
 
 static ak_err num(double *out, const cJSON *obj, const char *name, double lo, double hi, char *err,
@@ -78,11 +76,22 @@ ak_err cn_rate_new(cn_rate **out, const cJSON *cfg, char *err, size_t err_cap)
         return AK_ERR_NOMEM;
     }
     pthread_mutex_init(&r->mu, NULL);
+    r->clock = rt_clock_system();
     r->per_s = per_s;
     r->burst = burst;
-    ak_bucket_init(&r->overflow, per_s, burst, now_s());
+    ak_bucket_init(&r->overflow, per_s, burst, now_s(r));
     *out = r;
     return AK_OK;
+}
+
+void cn_rate_set_clock(cn_rate *r, const rt_clock *clock)
+{
+    pthread_mutex_lock(&r->mu);
+    r->clock = clock != NULL ? clock : rt_clock_system();
+    ak_bucket_init(&r->overflow, r->per_s, r->burst, now_s(r));
+    memset(r->slots, 0, TABLE * sizeof(*r->slots));
+    r->used = 0;
+    pthread_mutex_unlock(&r->mu);
 }
 
 void cn_rate_free(cn_rate *r)
@@ -134,7 +143,7 @@ int cn_rate_take(cn_rate *r, const char *client, unsigned n)
     if (client == NULL || client[0] == '\0')
         client = "anonymous";
     pthread_mutex_lock(&r->mu);
-    double now = now_s();
+    double now = now_s(r);
     int ok = ak_bucket_take(bucket_of(r, client, now), (double)n, now);
     pthread_mutex_unlock(&r->mu);
     return ok;

@@ -24,6 +24,7 @@
 #include <cjson/cJSON.h>
 
 #include "ak_err.h"
+#include "rt_clock.h"
 
 #define CN_RATE_MAX_CLIENTS 3072
 #define CN_RATE_ID_MAX      128
@@ -33,6 +34,9 @@ typedef struct cn_rate cn_rate;
 /* From the "signing_rate_limit" object (NULL: *out NULL = no limit). AK_ERR_CONFIG with err. */
 AK_WUR ak_err cn_rate_new(cn_rate **out, const cJSON *cfg, char *err, size_t err_cap);
 void cn_rate_free(cn_rate *r);
+
+/* Use clock from now on (NULL: the system clock), with every bucket full again (tests). */
+void cn_rate_set_clock(cn_rate *r, const rt_clock *clock);
 
 #define CN_RATE_E_BATCH (-32600) /* JSON-RPC invalid request: too many signing calls */
 #define CN_RATE_E_LIMIT (-32005) /* EIP-1474 "limit exceeded" */

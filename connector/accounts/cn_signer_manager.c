@@ -42,6 +42,7 @@ typedef struct {
     size_t n;
     unsigned threshold;
     unsigned interval_ms;
+    const rt_clock *clock;
     char account[AK_ADDR_STR_SIZE];
     pthread_mutex_t mu; /* guards cached health and stopping */
     pthread_cond_t cv;
@@ -51,11 +52,9 @@ typedef struct {
     int thr_started;
 } mgr;
 
-static double now_s(void)
+static double now_s(const mgr *g)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return (double)g->clock->mono_ns(g->clock->ctx) / 1e9;
 }
 
 static void set_circuit(mgr *g, member *m, cn_circuit c)
@@ -75,26 +74,12 @@ static ak_err try_member(mgr *g, member *m, ak_sig *sig, const uint8_t digest[32
 {
     cn_raw_sig raw;
     memset(&raw, 0, sizeof raw);
-    double t0 = now_s();
+    double t0 = now_s(g);
     cn_audit_note_signer(m->s); /* the audit record names the last signer tried */
     ak_err e = m->s->ops->sign(m->s, &raw, digest, ctx);
-    if (e == AK_OK) {
-        if (raw.form == CN_SIG_DER) {
-            e = raw.len <= sizeof raw.bytes ? ak_sig_from_der(sig, raw.bytes, raw.len, digest, pub)
-                                            : AK_ERR_DER;
-        } else if (raw.len != 64) {
-            e = AK_ERR_SIG;
-        } else if (!raw.has_recid) {
-            e = ak_sig_from_raw64(sig, raw.bytes, digest, pub);
-        } else {
-            /* In-process backend (local): it signed with the key whose public key is pub. */
-            memcpy(sig->r, raw.bytes, 32);
-            memcpy(sig->s, raw.bytes + 32, 32);
-            sig->recid = raw.recid;
-            e = ak_sig_check(sig); /* range and low s */
-        }
-    }
-    double dt = now_s() - t0;
+    if (e == AK_OK)
+        e = cn_raw_sig_to_eth(sig, &raw, digest, pub);
+    double dt = now_s(g) - t0;
     cn_sign_failure why = cn_sign_failure_of(e);
     cn_metrics_signer_sign(m->metrics_idx, e == AK_OK, why, dt);
     int was_trial = atomic_exchange(&m->trial, 0);
@@ -171,7 +156,7 @@ static void refresh_health(mgr *g, member *m)
     pthread_mutex_lock(&g->mu);
     m->health = h;
     m->health_rc = (int)e;
-    m->health_at = time(NULL);
+    m->health_at = (time_t)rt_clock_wall_s(g->clock);
     pthread_mutex_unlock(&g->mu);
     if (e == AK_OK && h.can_sign && atomic_load(&m->circuit) == CN_CIRCUIT_OPEN) {
         atomic_store(&m->trial, 0);
@@ -285,6 +270,7 @@ ak_err cn_signer_manager_wrap(cn_signer **out, cn_signer **signers, size_t n, co
     s->impl = g;
     g->threshold = opts && opts->failure_threshold ? opts->failure_threshold : 3;
     g->interval_ms = opts && opts->health_interval_ms ? opts->health_interval_ms : 30000;
+    g->clock = opts && opts->clock ? opts->clock : rt_clock_system();
     for (; taken < n; taken++) {
         member *m = &g->m[taken];
         m->s = signers[taken];
@@ -359,7 +345,7 @@ out:
 
 static int key_known(const char *k)
 {
-    /* "policy" is the router's (cn_policy.h), read by cn_main */
+    /* "policy" is the account's (cn_policy.h), read by app/cn_app_accounts.c */
     static const char *const known[] = {"name",   "primary", "backups",
                                         "signer", "comment", "policy"};
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)

@@ -42,12 +42,14 @@
 
 #include "ak_err.h"
 #include "cn_signer.h"
+#include "rt_clock.h"
 
 #define CN_MGR_MAX_BACKUPS 7
 
 typedef struct {
     unsigned failure_threshold;  /* consecutive failures that open a circuit; 0 -> 3 */
     unsigned health_interval_ms; /* health check period; 0 -> 30000 */
+    const rt_clock *clock;       /* latency and health times; NULL -> the system clock */
 } cn_manager_opts;
 
 /* Build an account from its config object; err names the part that failed (secret-free). */

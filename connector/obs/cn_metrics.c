@@ -12,23 +12,10 @@
 #include <string.h>
 #include <time.h>
 
-static const char *const k_methods[] = {
-    "eth_accounts",
-    "eth_requestAccounts",
-    "eth_sign",
-    "personal_sign",
-    "eth_signTransaction",
-    "eth_sendTransaction",
-    "eth_signTypedData",
-    "eth_signTypedData_v4",
-    "pm_getPaymasterStubData",
-    "pm_getPaymasterData",
-    "health_status",
-    "opsigner_signBlockPayload",
-    "opsigner_signBlockPayloadV2",
-    "forwarded",
-};
-#define N_METHODS (sizeof(k_methods) / sizeof(k_methods[0]))
+/* The methods answered here, registered at start (cn_metrics_set_methods), then "forwarded". */
+#define MAX_METHODS (CN_METRICS_MAX_METHODS + 1)
+static const char *g_methods[MAX_METHODS];
+static size_t g_n_methods; /* registered labels; the next slot counts "forwarded" */
 
 static const int k_codes[] = {-32700, -32600, -32601, -32602, -32603,
                               -32000, -32001, -32002, -32010};
@@ -51,7 +38,7 @@ typedef struct {
 } histogram;
 
 static _Atomic uint64_t g_http[CN_PATH__COUNT][4];
-static _Atomic uint64_t g_rpc[N_METHODS];
+static _Atomic uint64_t g_rpc[MAX_METHODS];
 static _Atomic uint64_t g_rpc_other_err;
 static _Atomic uint64_t g_err[N_CODES];
 static _Atomic uint64_t g_sign[CN_METRICS_MAX_ACCOUNTS][2];
@@ -87,11 +74,18 @@ void cn_metrics_http(cn_http_path path, unsigned status)
     atomic_fetch_add_explicit(&g_http[path][c - 2], 1, memory_order_relaxed);
 }
 
+void cn_metrics_set_methods(const char *const *names, size_t n)
+{
+    g_n_methods = n < CN_METRICS_MAX_METHODS ? n : CN_METRICS_MAX_METHODS;
+    for (size_t i = 0; i < g_n_methods; i++)
+        g_methods[i] = names[i];
+}
+
 void cn_metrics_rpc(const char *method)
 {
     size_t i;
-    for (i = 0; i + 1 < N_METHODS; i++)
-        if (method && strcmp(method, k_methods[i]) == 0)
+    for (i = 0; i < g_n_methods; i++)
+        if (method && strcmp(method, g_methods[i]) == 0)
             break;
     atomic_fetch_add_explicit(&g_rpc[i], 1, memory_order_relaxed);
 }
@@ -440,9 +434,9 @@ ak_err cn_metrics_render(char **out, size_t *out_len)
     out_printf(&o, "# HELP anode_connector_rpc_requests_total JSON-RPC calls by method (methods "
                    "not answered here count as forwarded).\n"
                    "# TYPE anode_connector_rpc_requests_total counter\n");
-    for (size_t i = 0; i < N_METHODS; i++)
-        out_printf(&o, "anode_connector_rpc_requests_total{method=\"%s\"} %llu\n", k_methods[i],
-                   (unsigned long long)ld(&g_rpc[i]));
+    for (size_t i = 0; i <= g_n_methods; i++)
+        out_printf(&o, "anode_connector_rpc_requests_total{method=\"%s\"} %llu\n",
+                   i < g_n_methods ? g_methods[i] : "forwarded", (unsigned long long)ld(&g_rpc[i]));
     out_printf(&o, "# HELP anode_connector_rpc_errors_total JSON-RPC error responses made by the "
                    "connector, by code.\n# TYPE anode_connector_rpc_errors_total counter\n");
     for (size_t i = 0; i < N_CODES; i++)

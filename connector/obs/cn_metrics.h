@@ -29,7 +29,13 @@ typedef enum {
 void cn_metrics_set_account(size_t i, const char *label);
 
 void cn_metrics_http(cn_http_path path, unsigned status);
-/* method: a locally answered method name, or anything else counted as "forwarded". */
+/*
+ * The method labels: the names of the methods answered here (rpc's method table registers them
+ * at start, before any request; the strings must outlive the process), at most
+ * CN_METRICS_MAX_METHODS. Any other method is counted as "forwarded".
+ */
+#define CN_METRICS_MAX_METHODS 32
+void cn_metrics_set_methods(const char *const *names, size_t n);
 void cn_metrics_rpc(const char *method);
 void cn_metrics_rpc_error(int code);
 void cn_metrics_sign(size_t account, int ok, double seconds);

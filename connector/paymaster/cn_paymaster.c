@@ -602,24 +602,17 @@ static int add_sponsor(cJSON *o, const cn_paymaster *pm)
     return s != NULL && cJSON_AddStringToObject(s, "name", pm->sponsor) != NULL;
 }
 
-cJSON *cn_pm_rpc(void *ctx, const char *method, const cJSON *params, int *code, char *msg,
-                 size_t msg_cap, int *handled)
+/* pm_getPaymasterStubData and pm_getPaymasterData (ERC-7677), rows of the method table. */
+static cJSON *pm_rpc(const cn_method_env *env, const cn_call *call, const cJSON *params,
+                     cn_rpc_err *err)
 {
-    cn_paymaster *pm = ctx;
+    cn_paymaster *pm = call->ctx;
     cJSON *res = NULL;
     ak_userop op = {0};
     sponsorship sp = {0};
     pm_err e = {0};
-    int final;
-    if (strcmp(method, "pm_getPaymasterStubData") == 0)
-        final = 0;
-    else if (strcmp(method, "pm_getPaymasterData") == 0)
-        final = 1;
-    else {
-        *handled = 0;
-        return NULL;
-    }
-    *handled = 1;
+    int final = strcmp(call->method, "pm_getPaymasterData") == 0;
+    (void)env;
     int n = cJSON_GetArraySize(params);
     if (!cJSON_IsArray(params) || n < 3 || n > 4) {
         fail(&e, -32602, NULL,
@@ -639,12 +632,20 @@ cJSON *cn_pm_rpc(void *ctx, const char *method, const cJSON *params, int *code, 
     if (res == NULL)
         fail(&e, -32603, NULL, "internal error: out of memory");
 out:
-    if (res == NULL) {
-        *code = e.code;
-        snprintf(msg, msg_cap, "%s", e.message);
-    }
+    if (res == NULL)
+        cn_err_set(err, e.code, "%s", e.message);
     ak_userop_clear(&op);
     return res;
+}
+
+static const cn_method k_pm_rows[] = {
+    {"pm_getPaymasterStubData", NULL, 0, AK_INTENT_ERC4337_PAYMASTER, pm_rpc},
+    {"pm_getPaymasterData", NULL, CN_M_SIGNS, AK_INTENT_ERC4337_PAYMASTER, pm_rpc},
+};
+
+cn_method_table cn_pm_methods(cn_paymaster *pm)
+{
+    return (cn_method_table){k_pm_rows, sizeof(k_pm_rows) / sizeof(k_pm_rows[0]), pm};
 }
 
 static ak_err rest_answer(char **out, size_t *out_len, cJSON *doc)

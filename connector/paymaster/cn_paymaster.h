@@ -31,11 +31,12 @@
 #include <cjson/cJSON.h>
 
 #include "ak_err.h"
+#include "cn_methods.h"
 #include "cn_policy.h"
 #include "cn_signer.h"
 
 /* JSON-RPC error code of a sponsorship refused by the policy (the rule is in the message). */
-#define CN_PM_E_POLICY (-32010)
+#define CN_PM_E_POLICY CN_E_PM_POLICY
 
 typedef struct cn_paymaster cn_paymaster;
 
@@ -61,12 +62,11 @@ AK_WUR ak_err cn_pm_bind_policy(const cn_paymaster *pm, cn_signer *const *signer
 void cn_pm_set_clock(cn_paymaster *pm, time_t (*now)(void));
 
 /*
- * JSON-RPC: if method is pm_getPaymasterStubData or pm_getPaymasterData, *handled = 1 and the
- * result (caller frees) or NULL with *code and msg set. Otherwise *handled = 0. ctx is the
- * cn_paymaster (the signature matches cn_rpc's method extension hook).
+ * JSON-RPC: the method table of pm_getPaymasterStubData and pm_getPaymasterData (the router's
+ * cn_rpc_config.extra; pm NULL: the rows alone, for cn_methods_publish). A refusal is a
+ * cn_rpc_err: CN_PM_E_POLICY naming the rule, -32602, -32603 or -32000.
  */
-cJSON *cn_pm_rpc(void *ctx, const char *method, const cJSON *params, int *code, char *msg,
-                 size_t msg_cap, int *handled);
+cn_method_table cn_pm_methods(cn_paymaster *pm);
 
 /*
  * REST POST /api/v1/paymaster/sponsor: body {"userOperation": {...}, "entryPoint": "0x..",

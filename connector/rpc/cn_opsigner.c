@@ -1,49 +1,41 @@
 /*
- * cn_opsigner.c - OP Stack remote-signer methods: health_status and block-payload signing
- * (see cn_opsigner.h). Parsing and the digest are ak_opsig's; this file picks the account,
- * applies the guard rails and asks the account's signer.
+ * cn_opsigner.c - the OP Stack remote-signer methods the connector answers itself, so that
+ * op-batcher, op-proposer and op-node can use it as their `--signer.endpoint`
+ * (ethereum-optimism/optimism op-service/signer, served by ethereum-optimism/infra op-signer):
+ *
+ *   health_status                  -> our version, e.g. "0.1.0" (their client calls it at start-up)
+ *   opsigner_signBlockPayload      [BlockPayloadArgs]   -> "0x" r || s || yParity (65 bytes)
+ *   opsigner_signBlockPayloadV2    [BlockPayloadArgsV2] -> the same
+ *
+ * (eth_signTransaction is cn_methods.c's.) Block payloads are signed only with the block-gossip
+ * domain (32 zero bytes) and the connector's chain id, by the account named in senderAddress
+ * (or the only account), under its policy's "opsigner_signBlockPayload" method. The three are
+ * rows of the built-in method table (cn_methods.c; functions declared in cn_methods.h).
  */
-#include "cn_opsigner.h"
-
+/* Parsing and the digest are ak_opsig's; this file picks the account, applies the guard rails
+ * and asks the account to sign. */
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
-#include "ak_addr.h"
 #include "ak_hex.h"
 #include "ak_opsig.h"
-#include "cn_audit.h"
-#include "cn_log.h"
-#include "cn_metrics.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
+#include "cn_methods.h"
 
 /* The account to sign with: senderAddress's, or the only one when none is named. */
-static cn_account *pick_account(cn_rpc *r, const ak_opsig_block *blk, cn_call_err *e)
+static const cn_account *pick_account(const cn_method_env *env, const ak_opsig_block *blk,
+                                      cn_rpc_err *e)
 {
-    cn_account *a;
-    char s[AK_ADDR_STR_SIZE];
-    if (!blk->has_sender) {
-        if (r->n_accounts == 1)
-            return &r->accounts[0];
-        cn_err_set(e, CN_E_PARAMS,
-                   "senderAddress: required when the connector has more than one account");
-        return NULL;
-    }
-    if ((a = cn_rpc_account(r, blk->sender)) == NULL) {
-        ak_addr_to_checksum(s, blk->sender);
-        cn_err_set(e, CN_E_SIGNER, "no signer configured for address %s", s);
-    }
-    return a;
+    if (blk->has_sender)
+        return cn_method_account_of(env, blk->sender, e);
+    if (env->n_accounts == 1)
+        return &env->accounts[0];
+    cn_err_set(e, CN_E_PARAMS,
+               "senderAddress: required when the connector has more than one account");
+    return NULL;
 }
 
 /* The guard rails: block-gossip domain only, our chain only. */
-static int block_allowed(const cn_rpc *r, const ak_opsig_block *blk, cn_call_err *e)
+static int block_allowed(const cn_method_env *env, const ak_opsig_block *blk, cn_rpc_err *e)
 {
     ak_u256 ours;
     char q[AK_U256_DECIMAL_MAX];
@@ -53,26 +45,27 @@ static int block_allowed(const cn_rpc *r, const ak_opsig_block *blk, cn_call_err
                    "would let the request choose all 96 signed bytes");
         return 0;
     }
-    ak_u256_from_u64(&ours, r->cfg.chain_id);
+    ak_u256_from_u64(&ours, env->chain_id);
     if (ak_u256_cmp(&ours, &blk->chain_id) != 0) {
         if (ak_u256_format_decimal(q, sizeof q, &blk->chain_id) != AK_OK)
             snprintf(q, sizeof q, "?");
         cn_err_set(e, CN_E_PARAMS, "chainId: %s is not the connector's chain id %llu", q,
-                   (unsigned long long)r->cfg.chain_id);
+                   (unsigned long long)env->chain_id);
         return 0;
     }
     return 1;
 }
 
-static cJSON *sign_block(cn_rpc *r, const char *method, const cJSON *params, int v2, cn_call_err *e)
+cJSON *cn_opsigner_sign_block(const cn_method_env *env, const cn_call *call, const cJSON *params,
+                              cn_rpc_err *e)
 {
+    int v2 = strcmp(call->method, "opsigner_signBlockPayloadV2") == 0;
     ak_opsig_block blk;
-    cn_account *a;
+    const cn_account *a;
     uint8_t digest[32], out[65];
     char why[128], hex[AK_HEX_ENCODED_SIZE(65)];
     ak_sig sig;
     ak_err rc;
-    double t0;
     if (!cJSON_IsArray(params) || cJSON_GetArraySize(params) != 1) {
         cn_err_set(e, CN_E_PARAMS, "expected [%s]", v2 ? "BlockPayloadArgsV2" : "BlockPayloadArgs");
         return NULL;
@@ -84,7 +77,7 @@ static cJSON *sign_block(cn_rpc *r, const char *method, const cJSON *params, int
                    rc == AK_ERR_NOMEM ? "out of memory" : why);
         return NULL;
     }
-    if (!block_allowed(r, &blk, e) || (a = pick_account(r, &blk, e)) == NULL)
+    if (!block_allowed(env, &blk, e) || (a = pick_account(env, &blk, e)) == NULL)
         return NULL;
     /* V1 and V2 are one method for policies (as eth_signTypedData / _v4 are). */
     char pwhy[192];
@@ -93,16 +86,8 @@ static cJSON *sign_block(cn_rpc *r, const char *method, const cJSON *params, int
         return NULL;
     }
     ak_opsig_signing_hash(digest, &blk);
-    cn_sign_ctx ctx = {method, NULL, r->cfg.chain_id, time(NULL), NULL};
-    t0 = now_s();
-    rc = cn_audit_sign_eth(a->signer, &sig, digest, &ctx); /* signs and audits */
-    cn_metrics_sign((size_t)(a - r->accounts), rc == AK_OK, now_s() - t0);
-    if (rc != AK_OK) {
-        cn_err_set(e, CN_E_SIGNER, "signer %s failed: %s", a->signer->name, ak_strerror(rc));
-        cn_log(CN_LOG_WARN, "signing failed", "method", method, "signer", a->signer->name, "error",
-               ak_errname(rc), (char *)NULL);
+    if (cn_method_sign(a, &sig, digest, call, env->chain_id, NULL, e) != AK_OK)
         return NULL;
-    }
     ak_opsig_signature65(out, &sig);
     if (ak_hex_encode(hex, sizeof hex, out, sizeof out) != AK_OK) {
         cn_err_set(e, CN_E_INTERNAL, "internal error");
@@ -114,21 +99,15 @@ static cJSON *sign_block(cn_rpc *r, const char *method, const cJSON *params, int
     return res;
 }
 
-cJSON *cn_opsigner_dispatch(cn_rpc *r, const char *method, const cJSON *params, cn_call_err *e,
-                            int *handled)
+cJSON *cn_opsigner_health(const cn_method_env *env, const cn_call *call, const cJSON *params,
+                          cn_rpc_err *e)
 {
-    *handled = 1;
-    if (strcmp(method, "health_status") == 0) {
-        /* As op-service's RPC server: the version string (their client logs "ok [version=..]"). */
-        cJSON *res = cJSON_CreateString(AK_VERSION);
-        if (res == NULL)
-            cn_err_set(e, CN_E_INTERNAL, "out of memory");
-        return res;
-    }
-    if (strcmp(method, "opsigner_signBlockPayload") == 0)
-        return sign_block(r, method, params, 0, e);
-    if (strcmp(method, "opsigner_signBlockPayloadV2") == 0)
-        return sign_block(r, method, params, 1, e);
-    *handled = 0;
-    return NULL;
+    (void)env;
+    (void)call;
+    (void)params;
+    /* As op-service's RPC server: the version string (their client logs "ok [version=..]"). */
+    cJSON *res = cJSON_CreateString(AK_VERSION);
+    if (res == NULL)
+        cn_err_set(e, CN_E_INTERNAL, "out of memory");
+    return res;
 }

@@ -3,7 +3,6 @@
 #include "ak_json.h"
 
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,49 +11,35 @@
 
 #include "cn_audit.h"
 #include "cn_log.h"
+#include "cn_methods.h"
 #include "cn_metrics.h"
 #include "cn_rate.h"
-#include "cn_rpc_impl.h"
 #include "rt_clock.h"
 #include "rt_pool.h"
 
-void cn_err_set(cn_call_err *e, int code, const char *fmt, ...)
-{
-    va_list ap;
-    e->code = code;
-    va_start(ap, fmt);
-    vsnprintf(e->message, sizeof(e->message), fmt, ap);
-    va_end(ap);
-}
+#define MAX_TABLES (1 + CN_RPC_MAX_EXTRA)
 
-void cn_err_from_ds(cn_call_err *e, ak_err rc, cn_ds_reply *reply, const char *method)
-{
-    if (reply->error != NULL) {
-        cJSON_Delete(e->passthrough);
-        e->passthrough = reply->error;
-        reply->error = NULL;
-        e->code = 0;
-        return;
-    }
-    if (rc == AK_ERR_NETWORK || rc == AK_ERR_TIMEOUT)
-        cn_err_set(e, CN_E_NETWORK, "%s (%s)", reply->msg[0] ? reply->msg : "network error",
-                   method);
-    else
-        cn_err_set(e, CN_E_DOWNSTREAM, "%s", reply->msg[0] ? reply->msg : "downstream error");
-}
+struct cn_rpc {
+    cn_rpc_config cfg;
+    cn_account accounts[CN_RPC_MAX_ACCOUNTS];
+    cn_method_env env; /* what every method sees */
+    const cn_method_table *tables[MAX_TABLES];
+    size_t n_tables;
+    atomic_uint fwd_cut;        /* 0, or the smaller downstream batch size after a refusal */
+    _Atomic int64_t fwd_cut_ms; /* ... since when (monotonic ms) */
+    struct rt_pool *pool;       /* batch members' helpers: batch_threads workers (run_workers) */
+};
 
-cn_account *cn_rpc_account(cn_rpc *r, const uint8_t addr[20])
-{
-    for (size_t i = 0; i < r->n_accounts; i++)
-        if (memcmp(r->accounts[i].signer->address, addr, 20) == 0)
-            return &r->accounts[i];
-    return NULL;
-}
+/* Batch helper jobs queued at once in the router's pool (a batch queues < batch_threads). */
+#define CN_RPC_POOL_QUEUE 1024
 
 ak_err cn_rpc_new(cn_rpc **out, const cn_rpc_config *cfg)
 {
+    uint8_t addrs[CN_RPC_MAX_ACCOUNTS][20];
+    *out = NULL;
     if (cfg->n_signers == 0 || cfg->n_signers > CN_RPC_MAX_ACCOUNTS || cfg->chain_id == 0 ||
-        cfg->downstream.post == NULL || cfg->max_batch == 0 || cfg->batch_threads == 0)
+        cfg->downstream.post == NULL || cfg->max_batch == 0 || cfg->batch_threads == 0 ||
+        cfg->n_extra > CN_RPC_MAX_EXTRA)
         return AK_ERR_ARG;
     cn_rpc *r = calloc(1, sizeof(*r));
     if (r == NULL)
@@ -65,12 +50,25 @@ ak_err cn_rpc_new(cn_rpc **out, const cn_rpc_config *cfg)
         return AK_ERR_NOMEM;
     }
     for (size_t i = 0; i < cfg->n_signers; i++) {
-        r->accounts[i].signer = cfg->signers[i];
-        r->accounts[i].policy = cfg->policies != NULL ? cfg->policies[i] : NULL;
-        pthread_mutex_init(&r->accounts[i].send_lock, NULL);
+        r->accounts[i] =
+            (cn_account){cfg->signers[i], cfg->policies ? cfg->policies[i] : NULL, i, cfg->clock};
+        memcpy(addrs[i], cfg->signers[i]->address, 20);
     }
-    r->n_accounts = cfg->n_signers;
     r->cfg.signers = NULL; /* accounts[] is the reference from here on */
+    /* The paymaster's rows, then the built-in ones: the first row of a name wins. */
+    for (size_t i = 0; i < cfg->n_extra; i++)
+        r->tables[r->n_tables++] = cfg->extra[i];
+    r->tables[r->n_tables++] = cn_methods_builtin();
+    r->env = (cn_method_env){
+        r->accounts, cfg->n_signers, &r->cfg.downstream, cfg->chain_id, cfg->allow_unprotected_tx,
+        NULL};
+    ak_err rc = cn_nonce_new(&r->env.nonce, (const uint8_t(*)[20])addrs, cfg->n_signers,
+                             cfg->nonce_retries, cfg->clock);
+    if (rc != AK_OK) {
+        rt_pool_free(r->pool);
+        free(r);
+        return rc;
+    }
     *out = r;
     return AK_OK;
 }
@@ -79,8 +77,7 @@ void cn_rpc_free(cn_rpc *r)
 {
     if (r == NULL)
         return;
-    for (size_t i = 0; i < r->n_accounts; i++)
-        pthread_mutex_destroy(&r->accounts[i].send_lock);
+    cn_nonce_free(r->env.nonce);
     rt_pool_free(r->pool);
     free(r);
 }
@@ -315,6 +312,30 @@ static ak_err forward(cn_rpc *r, answer *ans, const char *raw, size_t raw_len, c
 }
 
 /*
+ * The call's id as text for the audit record ("rpc_id") and the logs: a string or number id of
+ * up to CN_RPC_ID_MAX - 1 characters of [A-Za-z0-9._:-]; NULL otherwise.
+ */
+static const char *rpc_id(char *buf, size_t cap, const idref *id)
+{
+    const char *t = cJSON_GetStringValue(id->id);
+    size_t n = t ? strlen(t) : 0;
+    if (id->raw != NULL) {
+        t = id->raw;
+        n = id->len;
+    }
+    if (t == NULL || n == 0 || n >= cap)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        if (!((t[i] >= 'a' && t[i] <= 'z') || (t[i] >= 'A' && t[i] <= 'Z') ||
+              (t[i] >= '0' && t[i] <= '9') || t[i] == '.' || t[i] == '_' || t[i] == ':' ||
+              t[i] == '-'))
+            return NULL;
+    memcpy(buf, t, n);
+    buf[n] = '\0';
+    return buf;
+}
+
+/*
  * Process one request object. raw: its exact bytes (the whole body, or the batch member's span),
  * or NULL when unknown (then it is re-serialised for forwarding). defer: a request to forward is
  * only recorded in ans (ans->deferred), for run_batch to send.
@@ -324,7 +345,8 @@ static ak_err process(cn_rpc *r, answer *ans, const cJSON *req, const char *raw,
 {
     ak_err rc = AK_OK;
     char *member = NULL;
-    cn_call_err e = {0};
+    cn_rpc_err e = {0};
+    char rid[CN_RPC_ID_MAX];
     memset(ans, 0, sizeof(*ans));
     if (!cJSON_IsObject(req))
         return error_answer(ans, NULL, CN_E_INVALID_REQUEST, "invalid request: not an object");
@@ -349,15 +371,16 @@ static ak_err process(cn_rpc *r, answer *ans, const cJSON *req, const char *raw,
         return error_answer(ans, id, CN_E_INVALID_REQUEST,
                             "invalid request: params must be an array or an object");
     int notification = id_item == NULL;
-    int handled = 0;
     cn_metrics_rpc(method->valuestring);
+    void *ctx = NULL;
+    const cn_method *m = cn_methods_find(r->tables, r->n_tables, method->valuestring, &ctx);
     cJSON *result = NULL;
-    if (r->cfg.ext != NULL)
-        result = r->cfg.ext(r->cfg.ext_ctx, method->valuestring, params, &e.code, e.message,
-                            sizeof(e.message), &handled);
-    if (!handled)
-        result = cn_methods_dispatch(r, method->valuestring, params, &e, &handled);
-    if (!handled) {
+    const char *call_id = m != NULL ? rpc_id(rid, sizeof(rid), &idr) : NULL;
+    if (m != NULL) {
+        cn_call call = {method->valuestring, call_id, ctx};
+        result = m->fn(&r->env, &call, params, &e);
+    }
+    if (m == NULL) {
         if (raw == NULL) {
             member = cJSON_PrintUnformatted(req);
             if (member == NULL)
@@ -382,7 +405,8 @@ static ak_err process(cn_rpc *r, answer *ans, const cJSON *req, const char *raw,
         cn_err_set(&e, CN_E_INTERNAL, "internal error");
     if (cn_log_enabled(CN_LOG_DEBUG) || (e.code != 0 && e.code != CN_E_PARAMS))
         cn_log(e.code || e.passthrough ? CN_LOG_INFO : CN_LOG_DEBUG, "rpc", "method",
-               method->valuestring, "result", e.code || e.passthrough ? "error" : "ok", "error",
+               method->valuestring, "rpc_id", call_id ? call_id : "", "result",
+               e.code || e.passthrough ? "error" : "ok", "error",
                e.code ? e.message : (e.passthrough ? "passed through from downstream" : ""),
                (char *)NULL);
     if (notification)
@@ -487,12 +511,16 @@ static void run_workers(batch_job *j, job_kind kind, size_t count)
     (void)rt_pool_wait(&g);
 }
 
+static int64_t mono_ms(const cn_rpc *r)
+{
+    return rt_clock_mono_ms(r->cfg.clock != NULL ? r->cfg.clock : rt_clock_system());
+}
+
 /* Members per downstream batch now: CN_FWD_CHUNK, or less for a while after a refusal. */
 static size_t chunk_size(cn_rpc *r)
 {
     unsigned cut = atomic_load(&r->fwd_cut);
-    if (cut == 0 ||
-        rt_clock_mono_ms(rt_clock_system()) - atomic_load(&r->fwd_cut_ms) > CN_FWD_CUT_MS)
+    if (cut == 0 || mono_ms(r) - atomic_load(&r->fwd_cut_ms) > CN_FWD_CUT_MS)
         return CN_FWD_CHUNK;
     return cut;
 }
@@ -503,7 +531,7 @@ static void refused_chunk(cn_rpc *r, size_t k, const char *why)
 {
     unsigned want = k / 2 > 1 ? (unsigned)(k / 2) : 1;
     unsigned cut = atomic_load(&r->fwd_cut);
-    atomic_store(&r->fwd_cut_ms, rt_clock_mono_ms(rt_clock_system()));
+    atomic_store(&r->fwd_cut_ms, mono_ms(r));
     if (cut != 0 && cut <= want)
         return;
     atomic_store(&r->fwd_cut, want);

@@ -18,7 +18,12 @@
  * when ids are null or repeated, or when the node refused a batch as a whole (then smaller
  * batches for a while). A delivered request is never sent again.
  *
- * Ownership: the router borrows the signers and the transport; they must outlive it.
+ * The methods answered here are the rows of method tables (cn_methods.h): the built-in one and
+ * cfg.extra's. A call's id that is a short token is its signatures' "rpc_id" in the audit record
+ * and in the log lines (each signature's request_id, sent to the backend, is the audit's).
+ *
+ * Ownership: the router borrows the signers, policies, tables and the transport; they must
+ * outlive it.
  * Thread-safe: cn_rpc_handle() may run on many threads at once.
  */
 #ifndef CN_RPC_H
@@ -29,18 +34,14 @@
 
 #include "ak_err.h"
 #include "cn_downstream.h"
+#include "cn_methods.h"
 #include "cn_policy.h"
 #include "cn_signer.h"
+#include "rt_clock.h"
 
 #define CN_RPC_MAX_ACCOUNTS 64
-
-/*
- * Optional extra methods answered before the built-in ones (the paymaster's pm_*): set *handled
- * to 1 and return the result (caller frees) or NULL with *code / msg set; *handled = 0 passes
- * the call on. Must be thread-safe.
- */
-typedef struct cJSON *(*cn_rpc_ext_fn)(void *ctx, const char *method, const struct cJSON *params,
-                                       int *code, char *msg, size_t msg_cap, int *handled);
+#define CN_RPC_MAX_EXTRA    4
+#define CN_RPC_ID_MAX       41 /* a call's id kept as its "rpc_id": up to 40 characters */
 
 typedef struct {
     cn_signer *const *signers;        /* one per account; the signer's address is the account */
@@ -53,10 +54,11 @@ typedef struct {
     unsigned nonce_retries;   /* extra attempts on nonce errors (0..10) */
     size_t max_batch;         /* members per batch (1..10000) */
     unsigned batch_threads;   /* concurrent members per batch (1..64) */
-    cn_rpc_ext_fn ext;        /* NULL: none */
-    void *ext_ctx;
-    unsigned max_sign_per_batch; /* signing calls one batch may carry (0: max_batch) */
-    struct cn_rate *rate;        /* per-client signing rate limit (cn_rate.h); NULL: none */
+    const cn_method_table *const *extra; /* more method tables (the paymaster's), */
+    size_t n_extra;                      /* looked up before the built-in one (<= 4) */
+    const rt_clock *clock;               /* NULL: the system clock */
+    unsigned max_sign_per_batch;         /* signing calls one batch may carry (0: max_batch) */
+    struct cn_rate *rate;                /* per-client signing rate limit (cn_rate.h); NULL: none */
 } cn_rpc_config;
 
 typedef struct cn_rpc cn_rpc;

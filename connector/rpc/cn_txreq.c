@@ -42,10 +42,9 @@ static const struct {
 #define N_MEMBERS (sizeof MEMBERS / sizeof MEMBERS[0])
 
 static const char *const ACCESS_MEMBERS[] = {"address", "storageKeys"};
-static const char *const AUTH_MEMBERS[] = {"chainId", "address", "nonce", "yParity", "v", "r", "s"};
 
 int cn_txreq_members_known(const cJSON *obj, const char *const *names, size_t n, const char *where,
-                           cn_call_err *e)
+                           cn_rpc_err *e)
 {
     const cJSON *it;
     cJSON_ArrayForEach(it, obj)
@@ -62,7 +61,7 @@ int cn_txreq_members_known(const cJSON *obj, const char *const *names, size_t n,
 }
 
 /* A member, NULL if absent or JSON null. */
-static const cJSON *member(const cJSON *obj, const char *name)
+const cJSON *cn_txreq_member(const cJSON *obj, const char *name)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
     return v == NULL || cJSON_IsNull(v) ? NULL : v;
@@ -71,7 +70,7 @@ static const cJSON *member(const cJSON *obj, const char *name)
 /* A field as a string, NULL if absent or JSON null; *bad = 1 if present with another type. */
 static const char *field_str(const cJSON *obj, const char *name, int *bad)
 {
-    const cJSON *v = member(obj, name);
+    const cJSON *v = cn_txreq_member(obj, name);
     if (v != NULL && !cJSON_IsString(v)) {
         *bad = 1;
         return NULL;
@@ -80,8 +79,8 @@ static const char *field_str(const cJSON *obj, const char *name, int *bad)
 }
 
 /* where is the member's name for the error, e.g. "value" or "authorizationList[0].nonce". */
-static ak_err get_u256(const cJSON *obj, const char *name, const char *where, ak_u256 *out,
-                       int *present, cn_call_err *e)
+ak_err cn_txreq_get_u256(const cJSON *obj, const char *name, const char *where, ak_u256 *out,
+                         int *present, cn_rpc_err *e)
 {
     int bad = 0;
     const char *s = field_str(obj, name, &bad);
@@ -94,8 +93,8 @@ static ak_err get_u256(const cJSON *obj, const char *name, const char *where, ak
     return AK_OK;
 }
 
-static ak_err get_u64(const cJSON *obj, const char *name, const char *where, uint64_t *out,
-                      int *present, cn_call_err *e)
+ak_err cn_txreq_get_u64(const cJSON *obj, const char *name, const char *where, uint64_t *out,
+                        int *present, cn_rpc_err *e)
 {
     int bad = 0;
     const char *s = field_str(obj, name, &bad);
@@ -109,7 +108,7 @@ static ak_err get_u64(const cJSON *obj, const char *name, const char *where, uin
 }
 
 /* data / input: returns the chosen string (NULL if neither), checking that both agree. */
-static ak_err get_data(cn_txreq *t, const cJSON *obj, cn_call_err *e)
+static ak_err get_data(cn_txreq *t, const cJSON *obj, cn_rpc_err *e)
 {
     int bad = 0;
     const char *d = field_str(obj, "data", &bad);
@@ -143,10 +142,10 @@ static ak_err get_data(cn_txreq *t, const cJSON *obj, cn_call_err *e)
     return AK_OK;
 }
 
-static ak_err get_access_list(cn_txreq *t, const cJSON *obj, cn_call_err *e)
+static ak_err get_access_list(cn_txreq *t, const cJSON *obj, cn_rpc_err *e)
 {
     ak_err rc = AK_ERR_TX;
-    const cJSON *al = member(obj, "accessList");
+    const cJSON *al = cn_txreq_member(obj, "accessList");
     uint8_t(*keys)[32] = NULL;
     if (al == NULL)
         return AK_OK;
@@ -178,7 +177,7 @@ static ak_err get_access_list(cn_txreq *t, const cJSON *obj, cn_call_err *e)
         if (!cn_txreq_members_known(ent, ACCESS_MEMBERS, 2, where, e))
             goto out;
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(ent, "address");
-        const cJSON *sk = member(ent, "storageKeys");
+        const cJSON *sk = cn_txreq_member(ent, "storageKeys");
         uint8_t addr[20];
         if (!cJSON_IsString(a) ||
             ak_addr_parse(addr, a->valuestring, strlen(a->valuestring)) != AK_OK) {
@@ -222,9 +221,9 @@ out:
 }
 
 /* blobVersionedHashes: 1..CN_TXREQ_MAX_BLOBS hashes, 32 bytes each, version byte 0x01. */
-static ak_err get_blob_hashes(cn_txreq *t, const cJSON *obj, cn_call_err *e)
+static ak_err get_blob_hashes(cn_txreq *t, const cJSON *obj, cn_rpc_err *e)
 {
-    const cJSON *arr = member(obj, "blobVersionedHashes");
+    const cJSON *arr = cn_txreq_member(obj, "blobVersionedHashes");
     const cJSON *h;
     if (arr == NULL)
         return AK_OK;
@@ -254,146 +253,7 @@ static ak_err get_blob_hashes(cn_txreq *t, const cJSON *obj, cn_call_err *e)
     return AK_OK;
 }
 
-/* r or s of an authorization: a 0x quantity, or exactly 32 bytes of 0x hex. */
-static ak_err get_word(const cJSON *obj, const char *name, const char *where, uint8_t out[32],
-                       cn_call_err *e)
-{
-    const cJSON *v = member(obj, name);
-    ak_u256 u;
-    const char *s = cJSON_IsString(v) ? v->valuestring : NULL;
-    size_t sl = s ? strlen(s) : 0;
-    if (s != NULL && sl == 66 && ak_hex_decode_exact(out, 32, s, sl) == AK_OK)
-        return AK_OK;
-    if (s == NULL || ak_u256_parse_quantity(&u, s, sl) != AK_OK) {
-        cn_err_set(e, CN_E_PARAMS, "invalid or missing %s.%s: expected a 0x quantity", where, name);
-        return AK_ERR_QUANTITY;
-    }
-    ak_u256_to_be(out, &u);
-    return AK_OK;
-}
-
-/* yParity (0x0/0x1) or viem's v (0x0/0x1/0x1b/0x1c); both must agree. */
-static ak_err get_parity(const cJSON *obj, const char *where, uint8_t *out, cn_call_err *e)
-{
-    uint64_t y = 0, v = 0;
-    int has_y = 0, has_v = 0;
-    char w[96];
-    snprintf(w, sizeof(w), "%s.yParity", where);
-    if (get_u64(obj, "yParity", w, &y, &has_y, e) != AK_OK)
-        return AK_ERR_QUANTITY;
-    snprintf(w, sizeof(w), "%s.v", where);
-    if (get_u64(obj, "v", w, &v, &has_v, e) != AK_OK)
-        return AK_ERR_QUANTITY;
-    if (has_v && v >= 27 && v <= 28)
-        v -= 27;
-    if ((has_y && y > 1) || (has_v && v > 1) || (!has_y && !has_v) || (has_y && has_v && y != v)) {
-        cn_err_set(e, CN_E_PARAMS,
-                   "%s needs yParity 0x0 or 0x1 (or v; both must agree if both are given)", where);
-        return AK_ERR_TX;
-    }
-    *out = (uint8_t)(has_y ? y : v);
-    return AK_OK;
-}
-
-static ak_err get_auth(ak_auth_signed *sa, const cJSON *ent, const char *where, uint64_t chain_id,
-                       cn_call_err *e)
-{
-    int has = 0;
-    char w[96];
-    ak_auth *a = &sa->auth;
-    if (!cJSON_IsObject(ent)) {
-        cn_err_set(e, CN_E_PARAMS, "%s must be an object {chainId, address, nonce, yParity, r, s}",
-                   where);
-        return AK_ERR_TX;
-    }
-    if (!cn_txreq_members_known(ent, AUTH_MEMBERS, sizeof AUTH_MEMBERS / sizeof AUTH_MEMBERS[0],
-                                where, e))
-        return AK_ERR_TX;
-    snprintf(w, sizeof(w), "%s.chainId", where);
-    if (get_u256(ent, "chainId", w, &a->chain_id, &has, e) != AK_OK)
-        return AK_ERR_QUANTITY;
-    ak_u256 ours;
-    ak_u256_from_u64(&ours, chain_id);
-    if (!has || (!ak_u256_is_zero(&a->chain_id) && ak_u256_cmp(&a->chain_id, &ours) != 0)) {
-        cn_err_set(e, CN_E_PARAMS,
-                   "%s.chainId must be given and be 0x0 or this chain (%llu): an authorization "
-                   "for another chain would be skipped",
-                   where, (unsigned long long)chain_id);
-        return AK_ERR_CHAIN_ID;
-    }
-    const cJSON *addr = member(ent, "address");
-    if (!cJSON_IsString(addr) ||
-        ak_addr_parse(a->address, addr->valuestring, strlen(addr->valuestring)) != AK_OK) {
-        cn_err_set(e, CN_E_PARAMS, "invalid or missing %s.address", where);
-        return AK_ERR_ADDRESS;
-    }
-    snprintf(w, sizeof(w), "%s.nonce", where);
-    if (get_u64(ent, "nonce", w, &a->nonce, &has, e) != AK_OK)
-        return AK_ERR_QUANTITY;
-    if (!has) {
-        cn_err_set(e, CN_E_PARAMS, "missing %s.nonce", where);
-        return AK_ERR_TX;
-    }
-    if (get_parity(ent, where, &sa->sig.recid, e) != AK_OK ||
-        get_word(ent, "r", where, sa->sig.r, e) != AK_OK ||
-        get_word(ent, "s", where, sa->sig.s, e) != AK_OK)
-        return AK_ERR_TX;
-    return AK_OK;
-}
-
-/* authorizationList: 1..CN_TXREQ_MAX_AUTHS signed tuples (EIP-7702: an empty list is invalid). */
-static ak_err get_auths(cn_txreq *t, const cJSON *obj, uint64_t chain_id, cn_call_err *e)
-{
-    const cJSON *arr = member(obj, "authorizationList");
-    const cJSON *ent;
-    if (arr == NULL)
-        return AK_OK;
-    int n = cJSON_GetArraySize(arr);
-    if (!cJSON_IsArray(arr) || n < 1 || n > CN_TXREQ_MAX_AUTHS) {
-        cn_err_set(e, CN_E_PARAMS, "authorizationList must be an array of 1..%d authorizations",
-                   CN_TXREQ_MAX_AUTHS);
-        return AK_ERR_TX;
-    }
-    t->auths = calloc((size_t)n, sizeof(*t->auths));
-    if (t->auths == NULL) {
-        cn_err_set(e, CN_E_INTERNAL, "out of memory");
-        return AK_ERR_NOMEM;
-    }
-    t->auth_list = malloc(AK_AUTH_MAX_LIST_RLP);
-    if (t->auth_list == NULL) {
-        cn_err_set(e, CN_E_INTERNAL, "out of memory");
-        return AK_ERR_NOMEM;
-    }
-    ak_buf b = ak_buf_init(t->auth_list, AK_AUTH_MAX_LIST_RLP);
-    size_t mark = ak_auth_list_begin(&b);
-    cJSON_ArrayForEach(ent, arr)
-    {
-        char where[48];
-        snprintf(where, sizeof(where), "authorizationList[%zu]", t->n_auths);
-        ak_err rc = get_auth(&t->auths[t->n_auths], ent, where, chain_id, e);
-        if (rc != AK_OK)
-            return rc;
-        rc = ak_auth_list_add(&b, &t->auths[t->n_auths]);
-        if (rc != AK_OK) {
-            cn_err_set(e, CN_E_PARAMS,
-                       rc == AK_ERR_SIG ? "%s: r and s must be in [1, n-1] with s <= n/2 "
-                                          "(EIP-2); the tuple would be skipped"
-                                        : "%s: cannot be encoded",
-                       where);
-            return rc;
-        }
-        t->n_auths++;
-    }
-    if (ak_auth_list_end(&b, mark) != AK_OK) {
-        cn_err_set(e, CN_E_PARAMS, "authorizationList too large");
-        return AK_ERR_LIMIT;
-    }
-    t->tx.auth_list_rlp = t->auth_list;
-    t->tx.auth_list_rlp_len = b.len;
-    return AK_OK;
-}
-
-static ak_err get_type(const cJSON *obj, int *type, cn_call_err *e)
+static ak_err get_type(const cJSON *obj, int *type, cn_rpc_err *e)
 {
     int bad = 0;
     const char *s = field_str(obj, "type", &bad);
@@ -421,28 +281,28 @@ static int infer_type(const cJSON *obj, const char **why)
     static const char *const blob[] = {"blobVersionedHashes", "maxFeePerBlobGas", "blobs",
                                        "commitments", "proofs"};
     *why = NULL;
-    if (member(obj, "authorizationList")) {
+    if (cn_txreq_member(obj, "authorizationList")) {
         *why = "authorizationList";
         return 4;
     }
     for (size_t i = 0; i < sizeof blob / sizeof blob[0]; i++)
-        if (member(obj, blob[i])) {
+        if (cn_txreq_member(obj, blob[i])) {
             *why = blob[i];
             return 3;
         }
-    if (member(obj, "maxFeePerGas") || member(obj, "maxPriorityFeePerGas")) {
-        *why = member(obj, "maxFeePerGas") ? "maxFeePerGas" : "maxPriorityFeePerGas";
+    if (cn_txreq_member(obj, "maxFeePerGas") || cn_txreq_member(obj, "maxPriorityFeePerGas")) {
+        *why = cn_txreq_member(obj, "maxFeePerGas") ? "maxFeePerGas" : "maxPriorityFeePerGas";
         return 2;
     }
-    if (member(obj, "gasPrice")) {
+    if (cn_txreq_member(obj, "gasPrice")) {
         *why = "gasPrice";
-        return member(obj, "accessList") ? 1 : 0;
+        return cn_txreq_member(obj, "accessList") ? 1 : 0;
     }
     return 2; /* nothing, or an access list alone: 1559 fees are filled (London chains) */
 }
 
 /* Every member known, and valid for the type. */
-static ak_err check_members(const cJSON *obj, int type, const char *why, cn_call_err *e)
+static ak_err check_members(const cJSON *obj, int type, const char *why, cn_rpc_err *e)
 {
     const cJSON *it;
     cJSON_ArrayForEach(it, obj)
@@ -470,23 +330,23 @@ static ak_err check_members(const cJSON *obj, int type, const char *why, cn_call
 }
 
 /* The members whose presence alone is a contradiction or something we do not do. */
-static ak_err check_combinations(const cJSON *obj, unsigned flags, cn_call_err *e)
+static ak_err check_combinations(const cJSON *obj, unsigned flags, cn_rpc_err *e)
 {
     static const char *const sidecar[] = {"blobs", "commitments", "proofs"};
-    if (member(obj, "gasPrice") &&
-        (member(obj, "maxFeePerGas") || member(obj, "maxPriorityFeePerGas"))) {
+    if (cn_txreq_member(obj, "gasPrice") &&
+        (cn_txreq_member(obj, "maxFeePerGas") || cn_txreq_member(obj, "maxPriorityFeePerGas"))) {
         cn_err_set(e, CN_E_PARAMS,
                    "both gasPrice and (maxFeePerGas or maxPriorityFeePerGas) specified");
         return AK_ERR_TX;
     }
-    if (member(obj, "authorizationList") && member(obj, "blobVersionedHashes")) {
+    if (cn_txreq_member(obj, "authorizationList") && cn_txreq_member(obj, "blobVersionedHashes")) {
         cn_err_set(e, CN_E_PARAMS,
                    "authorizationList (type 0x4) and blobVersionedHashes (type 0x3) cannot be "
                    "combined");
         return AK_ERR_TX;
     }
     for (size_t i = 0; !(flags & CN_TXREQ_SIDECAR) && i < sizeof sidecar / sizeof sidecar[0]; i++)
-        if (member(obj, sidecar[i])) {
+        if (cn_txreq_member(obj, sidecar[i])) {
             cn_err_set(e, CN_E_PARAMS,
                        "%s: a blob sidecar is only taken by eth_sendTransaction; "
                        "eth_signTransaction returns the transaction without it (send "
@@ -498,11 +358,11 @@ static ak_err check_combinations(const cJSON *obj, unsigned flags, cn_call_err *
 }
 
 static ak_err get_chain(cn_txreq *t, const cJSON *obj, uint64_t chain_id, int allow_unprotected,
-                        cn_call_err *e)
+                        cn_rpc_err *e)
 {
     uint64_t tx_chain = 0;
     int has_chain = 0;
-    if (get_u64(obj, "chainId", "chainId", &tx_chain, &has_chain, e) != AK_OK)
+    if (cn_txreq_get_u64(obj, "chainId", "chainId", &tx_chain, &has_chain, e) != AK_OK)
         return AK_ERR_QUANTITY;
     t->tx.chain_id = chain_id;
     if (has_chain && tx_chain == 0) {
@@ -524,23 +384,24 @@ static ak_err get_chain(cn_txreq *t, const cJSON *obj, uint64_t chain_id, int al
 }
 
 /* The fields common to every type, and the fee fields. */
-static ak_err get_fields(cn_txreq *t, const cJSON *obj, cn_call_err *e)
+static ak_err get_fields(cn_txreq *t, const cJSON *obj, cn_rpc_err *e)
 {
     uint64_t gas = 0, gas_limit = 0;
     int has_gas = 0, has_gas_limit = 0, has_value = 0;
     ak_err rc;
-    if ((rc = get_u256(obj, "value", "value", &t->tx.value, &has_value, e)) != AK_OK ||
-        (rc = get_u64(obj, "gas", "gas", &gas, &has_gas, e)) != AK_OK ||
-        (rc = get_u64(obj, "gasLimit", "gasLimit", &gas_limit, &has_gas_limit, e)) != AK_OK ||
-        (rc = get_u256(obj, "gasPrice", "gasPrice", &t->tx.gas_price, &t->has_gas_price, e)) !=
+    if ((rc = cn_txreq_get_u256(obj, "value", "value", &t->tx.value, &has_value, e)) != AK_OK ||
+        (rc = cn_txreq_get_u64(obj, "gas", "gas", &gas, &has_gas, e)) != AK_OK ||
+        (rc = cn_txreq_get_u64(obj, "gasLimit", "gasLimit", &gas_limit, &has_gas_limit, e)) !=
             AK_OK ||
-        (rc = get_u256(obj, "maxFeePerGas", "maxFeePerGas", &t->tx.max_fee_per_gas, &t->has_max_fee,
-                       e)) != AK_OK ||
-        (rc = get_u256(obj, "maxPriorityFeePerGas", "maxPriorityFeePerGas",
-                       &t->tx.max_priority_fee_per_gas, &t->has_max_prio, e)) != AK_OK ||
-        (rc = get_u256(obj, "maxFeePerBlobGas", "maxFeePerBlobGas", &t->tx.max_fee_per_blob_gas,
-                       &t->has_blob_fee, e)) != AK_OK ||
-        (rc = get_u64(obj, "nonce", "nonce", &t->tx.nonce, &t->has_nonce, e)) != AK_OK ||
+        (rc = cn_txreq_get_u256(obj, "gasPrice", "gasPrice", &t->tx.gas_price, &t->has_gas_price,
+                                e)) != AK_OK ||
+        (rc = cn_txreq_get_u256(obj, "maxFeePerGas", "maxFeePerGas", &t->tx.max_fee_per_gas,
+                                &t->has_max_fee, e)) != AK_OK ||
+        (rc = cn_txreq_get_u256(obj, "maxPriorityFeePerGas", "maxPriorityFeePerGas",
+                                &t->tx.max_priority_fee_per_gas, &t->has_max_prio, e)) != AK_OK ||
+        (rc = cn_txreq_get_u256(obj, "maxFeePerBlobGas", "maxFeePerBlobGas",
+                                &t->tx.max_fee_per_blob_gas, &t->has_blob_fee, e)) != AK_OK ||
+        (rc = cn_txreq_get_u64(obj, "nonce", "nonce", &t->tx.nonce, &t->has_nonce, e)) != AK_OK ||
         (rc = get_data(t, obj, e)) != AK_OK)
         return rc;
     if (has_gas && has_gas_limit && gas != gas_limit) {
@@ -557,22 +418,8 @@ static ak_err get_fields(cn_txreq *t, const cJSON *obj, cn_call_err *e)
     return AK_OK;
 }
 
-/* Put the parsed type-specific members into t->tx. */
-static ak_err to_tx(cn_txreq *t, cn_call_err *e)
-{
-    (void)e;
-    t->tx.type = (ak_tx_type)t->type;
-    return AK_OK;
-}
-
 ak_err cn_txreq_parse(cn_txreq *t, const cJSON *obj, uint64_t chain_id, int allow_unprotected,
-                      cn_call_err *e)
-{
-    return cn_txreq_parse_ex(t, obj, chain_id, allow_unprotected, 0, e);
-}
-
-ak_err cn_txreq_parse_ex(cn_txreq *t, const cJSON *obj, uint64_t chain_id, int allow_unprotected,
-                         unsigned flags, cn_call_err *e)
+                      unsigned flags, cn_rpc_err *e)
 {
     ak_err rc = AK_ERR_TX;
     int bad = 0;
@@ -605,7 +452,7 @@ ak_err cn_txreq_parse_ex(cn_txreq *t, const cJSON *obj, uint64_t chain_id, int a
     if ((rc = get_fields(t, obj, e)) != AK_OK || (rc = get_access_list(t, obj, e)) != AK_OK ||
         (rc = get_blob_hashes(t, obj, e)) != AK_OK ||
         (t->type == 3 && (rc = cn_txreq_get_sidecar(t, obj, e)) != AK_OK) ||
-        (rc = get_auths(t, obj, chain_id, e)) != AK_OK ||
+        (rc = cn_txreq_get_auths(t, obj, chain_id, e)) != AK_OK ||
         (rc = get_chain(t, obj, chain_id, allow_unprotected, e)) != AK_OK)
         goto out;
     rc = AK_ERR_TX;
@@ -630,7 +477,8 @@ ak_err cn_txreq_parse_ex(cn_txreq *t, const cJSON *obj, uint64_t chain_id, int a
         cn_err_set(e, CN_E_PARAMS, "a type 0x4 transaction needs an authorizationList");
         goto out;
     }
-    rc = to_tx(t, e);
+    t->tx.type = (ak_tx_type)t->type;
+    rc = AK_OK;
 out:
     if (rc != AK_OK && e->code == 0)
         cn_err_set(e, CN_E_PARAMS, "invalid transaction");
@@ -648,9 +496,5 @@ void cn_txreq_free(cn_txreq *t)
     free(t->blobs);
     free(t->commitments);
     free(t->proofs);
-    t->blobs = t->commitments = t->proofs = NULL;
-    t->data = NULL;
-    t->access_list = NULL;
-    t->auths = NULL;
-    t->auth_list = NULL;
+    memset(t, 0, sizeof(*t));
 }

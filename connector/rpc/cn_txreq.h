@@ -1,7 +1,7 @@
 /*
  * cn_txreq.h - the transaction object of eth_signTransaction / eth_sendTransaction: strict
  * parsing of its JSON members into an ak_tx, and the rules that fill what the client left out
- * from the downstream node (private to the router's modules).
+ * from the downstream node (private to rpc/).
  *
  * Every member is understood or the request is refused (-32602 naming it), at the top level
  * and inside accessList entries and authorizationList tuples; a member JSON null counts as
@@ -44,7 +44,7 @@
 
 #include "ak_blob.h"
 #include "ak_tx.h"
-#include "cn_rpc_impl.h"
+#include "cn_rpc_err.h"
 
 #define CN_TXREQ_MAX_ACCESS_ENTRIES 256
 #define CN_TXREQ_MAX_STORAGE_KEYS   256
@@ -70,27 +70,34 @@ typedef struct {
 } cn_txreq;
 
 /* Parse obj; on failure e gets -32602 (or -32603 for allocation). Free with cn_txreq_free.
- * A sidecar (blobs, commitments, proofs) is refused: cn_txreq_parse_ex with CN_TXREQ_SIDECAR
- * takes it. */
-AK_WUR ak_err cn_txreq_parse(cn_txreq *t, const cJSON *obj, uint64_t chain_id,
-                             int allow_unprotected, cn_call_err *e);
-
+ * A sidecar (blobs, commitments, proofs) is refused unless flags has CN_TXREQ_SIDECAR. */
 #define CN_TXREQ_SIDECAR 1u /* flag: accept a blob sidecar (the request will be sent) */
-AK_WUR ak_err cn_txreq_parse_ex(cn_txreq *t, const cJSON *obj, uint64_t chain_id,
-                                int allow_unprotected, unsigned flags, cn_call_err *e);
+AK_WUR ak_err cn_txreq_parse(cn_txreq *t, const cJSON *obj, uint64_t chain_id,
+                             int allow_unprotected, unsigned flags, cn_rpc_err *e);
+
+/* The authorizationList of obj into t (cn_txreq_auth.c; called by the parser). */
+AK_WUR ak_err cn_txreq_get_auths(cn_txreq *t, const cJSON *obj, uint64_t chain_id, cn_rpc_err *e);
+
+/* The parser's member readers: a member (NULL if absent or JSON null); a 0x quantity into out
+ * (*present 0 when absent; -32602 naming where when it is not one). */
+const cJSON *cn_txreq_member(const cJSON *obj, const char *name);
+AK_WUR ak_err cn_txreq_get_u256(const cJSON *obj, const char *name, const char *where, ak_u256 *out,
+                                int *present, cn_rpc_err *e);
+AK_WUR ak_err cn_txreq_get_u64(const cJSON *obj, const char *name, const char *where, uint64_t *out,
+                               int *present, cn_rpc_err *e);
 
 /* The sidecar members of obj into t (cn_txreq_blob.c; called by the parser). */
-AK_WUR ak_err cn_txreq_get_sidecar(cn_txreq *t, const cJSON *obj, cn_call_err *e);
+AK_WUR ak_err cn_txreq_get_sidecar(cn_txreq *t, const cJSON *obj, cn_rpc_err *e);
 
 /*
  * The network form of the signed type-3 transaction signed_tx with t's sidecar, as
  * eth_sendRawTransaction takes it (ak_blob.h). *out is malloc'd (caller frees).
  */
 AK_WUR ak_err cn_txreq_network_form(const cn_txreq *t, uint8_t **out, size_t *out_len,
-                                    const uint8_t *signed_tx, size_t signed_len, cn_call_err *e);
+                                    const uint8_t *signed_tx, size_t signed_len, cn_rpc_err *e);
 
 /* Fill gas and fees from the node (not the nonce). */
-AK_WUR ak_err cn_txreq_fill(cn_txreq *t, const cn_transport *ds, cn_call_err *e);
+AK_WUR ak_err cn_txreq_fill(cn_txreq *t, const cn_transport *ds, cn_rpc_err *e);
 
 void cn_txreq_free(cn_txreq *t); /* safe on a zeroed or partly parsed request */
 
@@ -99,6 +106,6 @@ void cn_txreq_free(cn_txreq *t); /* safe on a zeroed or partly parsed request */
  * \"x\" in <where>". For the other signing methods' objects too.
  */
 int cn_txreq_members_known(const cJSON *obj, const char *const *names, size_t n, const char *where,
-                           cn_call_err *e);
+                           cn_rpc_err *e);
 
 #endif

@@ -11,7 +11,7 @@
 
 /* A JSON array of n hex strings of exactly size bytes each, into a malloc'd buffer. */
 static ak_err hex_items(uint8_t **out, size_t *n_out, const cJSON *arr, const char *name,
-                        size_t size, size_t max, cn_call_err *e)
+                        size_t size, size_t max, cn_rpc_err *e)
 {
     const cJSON *it;
     size_t n = 0;
@@ -40,7 +40,7 @@ static ak_err hex_items(uint8_t **out, size_t *n_out, const cJSON *arr, const ch
     return AK_OK;
 }
 
-ak_err cn_txreq_get_sidecar(cn_txreq *t, const cJSON *obj, cn_call_err *e)
+ak_err cn_txreq_get_sidecar(cn_txreq *t, const cJSON *obj, cn_rpc_err *e)
 {
     const cJSON *blobs = cJSON_GetObjectItemCaseSensitive(obj, "blobs");
     const cJSON *comms = cJSON_GetObjectItemCaseSensitive(obj, "commitments");
@@ -106,7 +106,7 @@ ak_err cn_txreq_get_sidecar(cn_txreq *t, const cJSON *obj, cn_call_err *e)
 }
 
 ak_err cn_txreq_network_form(const cn_txreq *t, uint8_t **out, size_t *out_len,
-                             const uint8_t *signed_tx, size_t signed_len, cn_call_err *e)
+                             const uint8_t *signed_tx, size_t signed_len, cn_rpc_err *e)
 {
     size_t cap = ak_blob_network_size(signed_len, t->n_blobs, t->wrapper);
     ak_err rc;

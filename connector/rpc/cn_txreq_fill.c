@@ -10,7 +10,7 @@
 #include "cn_txreq.h"
 
 /* A QUANTITY result as u256; -32001 if the node sent something else. */
-static ak_err result_u256(ak_u256 *out, const cJSON *res, const char *method, cn_call_err *e)
+static ak_err result_u256(ak_u256 *out, const cJSON *res, const char *method, cn_rpc_err *e)
 {
     if (!cJSON_IsString(res) ||
         ak_u256_parse_quantity(out, res->valuestring, strlen(res->valuestring)) != AK_OK) {
@@ -81,7 +81,7 @@ static ak_err add_typed_members(cJSON *call, const cn_txreq *t)
     return AK_OK;
 }
 
-static ak_err fill_gas(cn_txreq *t, const cn_transport *ds, cn_call_err *e)
+static ak_err fill_gas(cn_txreq *t, const cn_transport *ds, cn_rpc_err *e)
 {
     ak_err rc = AK_ERR_NOMEM;
     cn_ds_reply rep = {0};
@@ -145,7 +145,7 @@ out:
 
 /* A no-params call returning a QUANTITY. */
 static ak_err simple_quantity(const cn_transport *ds, const char *method, ak_u256 *out,
-                              cn_call_err *e)
+                              cn_rpc_err *e)
 {
     cn_ds_reply rep = {0};
     ak_err rc = cn_ds_call(ds, &rep, method, NULL);
@@ -158,8 +158,7 @@ static ak_err simple_quantity(const cn_transport *ds, const char *method, ak_u25
 }
 
 /* eth_feeHistory over the last 4 blocks: next base fee and the highest median reward. */
-static ak_err fee_history(const cn_transport *ds, ak_u256 *base_fee, ak_u256 *reward,
-                          cn_call_err *e)
+static ak_err fee_history(const cn_transport *ds, ak_u256 *base_fee, ak_u256 *reward, cn_rpc_err *e)
 {
     ak_err rc = AK_ERR_NOMEM;
     cn_ds_reply rep = {0};
@@ -212,13 +211,13 @@ out:
     return rc;
 }
 
-static ak_err fill_1559(cn_txreq *t, const cn_transport *ds, cn_call_err *e)
+static ak_err fill_1559(cn_txreq *t, const cn_transport *ds, cn_rpc_err *e)
 {
     ak_err rc = AK_OK;
     ak_u256 base = {{0}}, hist_reward = {{0}}, prio;
     int have_hist = 0;
     if (!t->has_max_fee || !t->has_max_prio) {
-        cn_call_err tmp = {0};
+        cn_rpc_err tmp = {0};
         if (fee_history(ds, &base, &hist_reward, &tmp) == AK_OK) {
             have_hist = 1;
         } else if (!t->has_max_fee) {
@@ -229,7 +228,7 @@ static ak_err fill_1559(cn_txreq *t, const cn_transport *ds, cn_call_err *e)
         }
     }
     if (!t->has_max_prio) {
-        cn_call_err tmp = {0};
+        cn_rpc_err tmp = {0};
         rc = simple_quantity(ds, "eth_maxPriorityFeePerGas", &prio, &tmp);
         if (rc != AK_OK && (tmp.code == CN_E_NETWORK || !have_hist)) {
             cJSON_Delete(e->passthrough);
@@ -259,7 +258,7 @@ static ak_err fill_1559(cn_txreq *t, const cn_transport *ds, cn_call_err *e)
 }
 
 /* maxFeePerBlobGas = 2 * eth_blobBaseFee (room for the blob base fee to double, as for gas). */
-static ak_err fill_blob_fee(cn_txreq *t, const cn_transport *ds, cn_call_err *e)
+static ak_err fill_blob_fee(cn_txreq *t, const cn_transport *ds, cn_rpc_err *e)
 {
     ak_u256 base, two;
     ak_err rc = simple_quantity(ds, "eth_blobBaseFee", &base, e);
@@ -274,7 +273,7 @@ static ak_err fill_blob_fee(cn_txreq *t, const cn_transport *ds, cn_call_err *e)
     return AK_OK;
 }
 
-ak_err cn_txreq_fill(cn_txreq *t, const cn_transport *ds, cn_call_err *e)
+ak_err cn_txreq_fill(cn_txreq *t, const cn_transport *ds, cn_rpc_err *e)
 {
     ak_err rc = AK_OK;
     if (t->type == 3 && !t->has_blob_fee && (rc = fill_blob_fee(t, ds, e)) != AK_OK)

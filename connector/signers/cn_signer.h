@@ -81,7 +81,15 @@ struct cn_signer {
     uint8_t address[20];
 };
 
-/* Sign digest and convert to Ethereum (r, s, recid), checked against s->pubkey. */
+/*
+ * THE conversion of a backend's answer to Ethereum's (r, s, recid): strict DER or raw r||s,
+ * range and low-s checks, and trial recovery against pubkey unless the backend vouches for the
+ * recovery id (has_recid). AK_ERR_RECOVER for a signature by another key.
+ */
+AK_WUR ak_err cn_raw_sig_to_eth(ak_sig *out, const cn_raw_sig *raw, const uint8_t digest[32],
+                                const uint8_t pubkey[65]);
+
+/* Sign digest with s and convert it (cn_raw_sig_to_eth) against s->pubkey. */
 AK_WUR ak_err cn_signer_sign_eth(cn_signer *s, ak_sig *out, const uint8_t digest[32],
                                  const cn_sign_ctx *ctx);
 

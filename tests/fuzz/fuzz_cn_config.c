@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "cn_config.h"
+#include "cn_methods.h"
 #include "cn_policy.h"
 #include "cn_rate.h"
 #include "fz_memfile.h"
@@ -48,6 +49,8 @@ static void check_parts(const cn_settings *s)
 {
     char err[256];
     const cJSON *acc;
+    const cn_method_table *tables[] = {cn_methods_builtin()};
+    FUZZ_ASSERT(cn_methods_publish(tables, 1) == AK_OK); /* allowed_methods' names */
     cJSON_ArrayForEach(acc, s->accounts)
     {
         cn_policy *p = NULL;

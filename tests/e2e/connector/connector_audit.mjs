@@ -116,6 +116,8 @@ t('each signature has a record: decoded request, account, signer, client, reques
     assert(/^cn-[0-9a-f]{16}-\d+$/.test(r.request_id), `request id ${r.request_id}`);
   }
   assertEq(new Set(rs.map((r) => r.request_id)).size, rs.length, 'request ids are unique');
+  // Each record also names the JSON-RPC call it answers: the batch members' ids 1, 2, 3.
+  assertEq(rs.slice(-3).map((r) => r.rpc_id).sort(), ['1', '2', '3'], 'rpc_id = the call\'s id (any order: a batch runs concurrently)');
   assert(!fs.readFileSync(log, 'utf8').includes(TOKEN), 'the token is never in the log');
 
   assertEq([rs[0].method, rs[0].message_len, rs[0].signature], ['personal_sign', text.length, s1], 'personal_sign record');

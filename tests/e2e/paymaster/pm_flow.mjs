@@ -348,7 +348,7 @@ export function paymasterTests(t, { dir, makeSigner, label }) {
       return { code: r.status, out: r.stdout + r.stderr };
     };
     let r = check({ serves: ['eip191_message'] });
-    assert(r.code !== 0 && r.out.includes('without erc4337_paymaster'), `refused: ${r.out}`);
+    assert(r.code === 2 && r.out.includes('without erc4337_paymaster'), `refused (exit 2): ${r.out}`);
     r = check({ serves: ['erc4337_paymaster', 'eip191_message'] });
     assertEq(r.code, 0, `accepted: ${r.out}`);
     assert(r.out.includes('also signs other intents'), `warned: ${r.out}`);
@@ -404,7 +404,7 @@ export function paymasterTests(t, { dir, makeSigner, label }) {
     ];
     for (const [cfg, msg] of cases) {
       const r = check(cfg);
-      assert(r.code !== 0, `refused: ${JSON.stringify(cfg)}`);
+      assertEq(r.code, 2, `refused as a configuration error (exit 2): ${JSON.stringify(cfg)}`);
       assert(r.out.includes(msg), `reason names ${msg}: ${r.out}`);
     }
   });

@@ -154,7 +154,7 @@ static int sign_ok(cn_signer *s, const uint8_t want[20])
 static ak_err mgr_from(cn_signer **out, cJSON *acc, unsigned thr, unsigned ms, char *err,
                        size_t cap)
 {
-    cn_manager_opts o = {thr, ms};
+    cn_manager_opts o = {.failure_threshold = thr, .health_interval_ms = ms};
     ak_err rc = cn_signer_manager_new(out, acc, &o, err, cap);
     cJSON_Delete(acc);
     return rc;

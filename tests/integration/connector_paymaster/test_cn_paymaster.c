@@ -52,6 +52,26 @@ static cn_paymaster *make(const char *cfg_text, char *err)
     return pm;
 }
 
+/* The paymaster's rows as the router calls them: handled 0 when method is not one of them. */
+static cJSON *cn_pm_rpc(cn_paymaster *pm, const char *method, const cJSON *params, int *code,
+                        char *msg, size_t msg_cap, int *handled)
+{
+    cn_method_table t = cn_pm_methods(pm);
+    const cn_method_table *tables[] = {&t};
+    void *ctx = NULL;
+    const cn_method *m = cn_methods_find(tables, 1, method, &ctx);
+    cn_call c = {method, NULL, ctx};
+    cn_rpc_err e = {0};
+    *handled = m != NULL;
+    cJSON *r = m != NULL ? m->fn(NULL, &c, params, &e) : NULL;
+    if (r == NULL && m != NULL) {
+        *code = e.code;
+        snprintf(msg, msg_cap, "%s", e.message);
+    }
+    cn_err_clear(&e);
+    return r;
+}
+
 /* Call method with [op, ep, chain]; returns the result (caller frees) or NULL with code/msg. */
 static cJSON *call(cn_paymaster *pm, const char *method, const char *op, const char *ep,
                    const char *chain, int *code, char *msg)

@@ -1061,6 +1061,8 @@ int main(void)
     cn_signer *signer = NULL;
     pthread_mutex_init(&g_node.lock, NULL);
     cn_log_setup(CN_LOG_ERROR, 1); /* keep the test output readable */
+    const cn_method_table *tables[] = {cn_methods_builtin()};
+    CHECK_EQ_INT(cn_methods_publish(tables, 1), AK_OK);
     ak_test_unhex(key, 32, KEY);
     CHECK_EQ_INT(cn_local_signer_from_key(&signer, key, "test", err, sizeof(err)), AK_OK);
     cn_rpc_config cfg = {.signers = &signer,

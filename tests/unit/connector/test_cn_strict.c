@@ -601,6 +601,9 @@ int main(void)
     uint8_t key[32];
     char err[256];
     cn_log_setup(CN_LOG_ERROR, 1);
+    cn_method_table pm_rows = cn_pm_methods(NULL);
+    const cn_method_table *tables[] = {cn_methods_builtin(), &pm_rows};
+    CHECK_EQ_INT(cn_methods_publish(tables, 2), AK_OK);
     ak_test_unhex(key, 32, KEY);
     CHECK_EQ_INT(cn_local_signer_from_key(&g_inner, key, "inner", err, sizeof(err)), AK_OK);
     cn_signer *counting = calloc(1, sizeof(*counting));
@@ -617,6 +620,8 @@ int main(void)
     if (pm == NULL)
         fprintf(stderr, "paymaster: %s\n", err);
     cJSON_Delete(pmcfg);
+    cn_method_table pm_table = cn_pm_methods(pm);
+    const cn_method_table *extra[] = {&pm_table};
     cn_rpc_config cfg = {.signers = &counting,
                          .n_signers = 1,
                          .downstream = {node_post, NULL},
@@ -624,8 +629,8 @@ int main(void)
                          .nonce_retries = 0,
                          .max_batch = 8,
                          .batch_threads = 2,
-                         .ext = cn_pm_rpc,
-                         .ext_ctx = pm};
+                         .extra = extra,
+                         .n_extra = 1};
     CHECK_EQ_INT(cn_rpc_new(&g_rpc, &cfg), AK_OK);
 
     test_transaction_members();

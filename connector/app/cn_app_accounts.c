@@ -1,0 +1,96 @@
+/* cn_app_accounts.c - the accounts and the paymaster from the configuration (see
+ * cn_app_accounts.h). */
+#include "cn_app_accounts.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "ak_addr.h"
+#include "cn_log.h"
+#include "cn_metrics.h"
+#include "cn_signer_manager.h"
+
+ak_err cn_app_publish_methods(void)
+{
+    static cn_method_table pm;
+    pm = cn_pm_methods(NULL);
+    const cn_method_table *tables[] = {cn_methods_builtin(), &pm};
+    return cn_methods_publish(tables, 2);
+}
+
+/* One account: its manager, not the address of another, its policy. */
+static ak_err add_account(cn_app_accounts *a, const cJSON *acc, const cn_manager_opts *mopts)
+{
+    char err[256] = "", idx[16], addr[AK_ADDR_STR_SIZE];
+    cn_signer *s = NULL;
+    snprintf(idx, sizeof(idx), "%zu", a->n);
+    /* Every account is a manager: primary, backups, circuit breakers, per-signer metrics. */
+    ak_err rc = cn_signer_manager_new(&s, acc, mopts, err, sizeof(err));
+    if (rc != AK_OK) {
+        cn_log(CN_LOG_ERROR, "cannot create signer", "account", idx, "reason", err, (char *)NULL);
+        return rc;
+    }
+    a->signers[a->n++] = s;
+    ak_addr_to_checksum(addr, s->address);
+    for (size_t j = 0; j + 1 < a->n; j++) {
+        if (memcmp(a->signers[j]->address, s->address, 20) == 0) {
+            cn_log(CN_LOG_ERROR, "two accounts have the same address", "address", addr,
+                   (char *)NULL);
+            return AK_ERR_CONFIG;
+        }
+    }
+    rc = cn_policy_parse(&a->policies[a->n - 1], cJSON_GetObjectItemCaseSensitive(acc, "policy"),
+                         err, sizeof(err));
+    if (rc != AK_OK) {
+        cn_log(CN_LOG_ERROR, "invalid account policy", "account", idx, "reason", err, (char *)NULL);
+        return rc;
+    }
+    cn_metrics_set_account(a->n - 1, addr);
+    cn_log(CN_LOG_INFO, "account", "address", addr, "signer", s->ops->type, "name", s->name,
+           "provider", s->provider, "security_level", cn_security_level_name(s->level),
+           (char *)NULL);
+    return AK_OK;
+}
+
+ak_err cn_app_accounts_build(cn_app_accounts *a, const cn_settings *s)
+{
+    cn_manager_opts mopts = {.failure_threshold = s->failure_threshold,
+                             .health_interval_ms = s->health_interval_ms};
+    const cJSON *acc;
+    memset(a, 0, sizeof(*a));
+    cJSON_ArrayForEach(acc, s->accounts)
+    {
+        if (a->n == CN_RPC_MAX_ACCOUNTS)
+            return AK_ERR_CONFIG; /* cn_config_accounts allows no more */
+        ak_err rc = add_account(a, acc, &mopts);
+        if (rc != AK_OK)
+            return rc;
+    }
+    return AK_OK;
+}
+
+void cn_app_accounts_free(cn_app_accounts *a)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        cn_signer_free(a->signers[i]);
+        cn_policy_free(a->policies[i]);
+    }
+    a->n = 0;
+}
+
+ak_err cn_app_paymaster(cn_paymaster **out, const cJSON *section, cn_app_accounts *a,
+                        uint64_t chain_id)
+{
+    char err[256] = "";
+    ak_err rc = AK_OK;
+    *out = NULL;
+    if (section == NULL)
+        return AK_OK;
+    if ((rc = cn_pm_new(out, section, a->signers, a->n, chain_id, err, sizeof(err))) != AK_OK ||
+        (rc = cn_pm_bind_policy(*out, a->signers, a->policies, a->n, err, sizeof(err))) != AK_OK) {
+        cn_log(CN_LOG_ERROR, "invalid paymaster configuration", "reason", err, (char *)NULL);
+        cn_pm_free(*out);
+        *out = NULL;
+    }
+    return rc;
+}

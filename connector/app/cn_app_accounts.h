@@ -1,0 +1,37 @@
+/*
+ * cn_app_accounts.h - the daemon's accounts built from the configuration: each account's signers
+ * behind one cn_signer_manager (primary, backups, circuit breakers), its policy, the duplicate
+ * address check, the metric label, the start-up log line; and the paymaster bound to its
+ * account. Also the method table published before any of it is read (cn_methods_publish).
+ *
+ * Errors: AK_ERR_CONFIG for anything the configuration got wrong (the daemon exits 2), another
+ * code otherwise (exit 1); logged here with the reason. Ownership: cn_app_accounts_free() frees
+ * the signers and policies.
+ */
+#ifndef CN_APP_ACCOUNTS_H
+#define CN_APP_ACCOUNTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cn_config.h"
+#include "cn_paymaster.h"
+#include "cn_rpc.h"
+
+typedef struct {
+    cn_signer *signers[CN_RPC_MAX_ACCOUNTS];
+    cn_policy *policies[CN_RPC_MAX_ACCOUNTS];
+    size_t n;
+} cn_app_accounts;
+
+/* The built-in and paymaster method rows to metrics and policies (before the config is read). */
+AK_WUR ak_err cn_app_publish_methods(void);
+
+AK_WUR ak_err cn_app_accounts_build(cn_app_accounts *a, const cn_settings *s);
+void cn_app_accounts_free(cn_app_accounts *a);
+
+/* The "paymaster" section (NULL: none, *out NULL) for chain_id, bound to its account's policy. */
+AK_WUR ak_err cn_app_paymaster(cn_paymaster **out, const cJSON *section, cn_app_accounts *a,
+                               uint64_t chain_id);
+
+#endif
