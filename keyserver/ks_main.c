@@ -134,7 +134,7 @@ static void reload(ks_ctx *ctx, ks_tls_creds *creds, const ks_config *base, cons
                     msg);
         fprintf(stderr,
                 PROG
-                ": SIGHUP: configuration %s not reloaded, generation %llu stays in force: %s\n",
+                ": SIGHUP: configuration %s refused, generation %llu stays in force: %s\n",
                 path, (unsigned long long)ks_gens_current(ctx->gens)->number, msg);
         return;
     }

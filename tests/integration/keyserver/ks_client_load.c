@@ -125,6 +125,14 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* A decimal count 1..max, or 0. */
+static int count_arg(const char *s, long max)
+{
+    char *end = NULL;
+    long v = strtol(s, &end, 10);
+    return end != s && *end == '\0' && v >= 1 && v <= max ? (int)v : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 9) {
@@ -133,20 +141,25 @@ int main(int argc, char **argv)
         return 2;
     }
     const char *until = strncmp(argv[8], "until:", 6) == 0 ? argv[8] + 6 : NULL;
-    int threads = atoi(argv[7]), per = until != NULL ? 1 : atoi(argv[8]);
-    if (threads < 1 || threads > 256 || per < 1)
+    int threads = count_arg(argv[7], 256), per = until != NULL ? 1 : count_arg(argv[8], 1000000);
+    uint8_t pub[65];
+    if (threads < 1 || per < 1)
         return 2;
+    if (ak_hex_decode_exact(pub, sizeof pub, argv[6], strlen(argv[6])) != AK_OK) {
+        fprintf(stderr, "bad PUBKEY_HEX\n");
+        return 2;
+    }
     job *jobs = calloc((size_t)threads, sizeof *jobs);
     pthread_t *tid = calloc((size_t)threads, sizeof *tid);
-    if (jobs == NULL || tid == NULL)
+    if (jobs == NULL || tid == NULL) {
+        free(jobs);
+        free(tid);
         return 1;
+    }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     for (int i = 0; i < threads; i++) {
         jobs[i] = (job){argv[1], argv[2], argv[3], argv[4], argv[5], {0}, per, until, 0, 0, 0};
-        if (ak_hex_decode_exact(jobs[i].pub, 65, argv[6], strlen(argv[6])) != AK_OK) {
-            fprintf(stderr, "bad PUBKEY_HEX\n");
-            return 2;
-        }
+        memcpy(jobs[i].pub, pub, sizeof pub);
         pthread_create(&tid[i], NULL, worker, &jobs[i]);
     }
     int ok = 0, bad = 0, conn_bad = 0;

@@ -147,7 +147,7 @@ bad_reload() { # DESCRIPTION LOG_FRAGMENT
     hup
     local l
     l=$(last_reload)
-    if grep -qF -- "not reloaded, generation 6 stays in force: " <<<"$l" && grep -qF -- "$2" <<<"$l"; then ok; else
+    if grep -qF -- "refused, generation 6 stays in force: " <<<"$l" && grep -qF -- "$2" <<<"$l"; then ok; else
         fail "$1: $(last_reload)"
     fi
 }
