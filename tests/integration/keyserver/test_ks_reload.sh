@@ -4,8 +4,9 @@
 # every 16th request) while SIGHUP adds a key (and grants it to a client), removes it, changes a
 # key's policy both ways, rotates the server certificate, and is sent broken files (invalid JSON,
 # a restart-only setting changed, a key the HSM does not have). Expected: zero failed requests
-# in the load, each change visible at once, each refusal logged with its reason and counted, and
-# anode_keyserver_config_generation counting each reload that took effect.
+# in the load, each change visible at once, each refusal logged with its reason and counted,
+# anode_keyserver_config_generation counting each reload that took effect, and a key's
+# cumulative-cap total (issue 11) kept across every reload.
 #
 # Usage: test_ks_reload.sh ANODE_KEYSERVER KS_CLIENT_LOAD
 # Every server started here is stopped by its PID.
@@ -37,7 +38,9 @@ cat >"$WORK/base.json" <<JSON
   "pkcs11": {"module": "$MODULE", "token_label": "kstest", "pin_file": "$WORK/pin",
              "max_sessions": 4},
   "keys": {"key-one": "pkcs11:object=k1",
-           "key-two": {"uri": "pkcs11:id=%02", "policy": {"raw_digest": false}}},
+           "key-two": {"uri": "pkcs11:id=%02", "policy": {"raw_digest": false}},
+           "key-capped": {"uri": "pkcs11:object=k2", "policy": {"raw_digest": false,
+                          "cumulative_cap": {"value_wei": "10", "window_s": 3600}}}},
   "clients": {"cn:connector": "*", "cn:alice": ["key-two"]},
   "audit": {"file": "$WORK/audit.log", "fsync": "always"},
   "limits": {"max_body": 8192, "max_batch": 4}
@@ -61,6 +64,15 @@ U=https://127.0.0.1:$PORT
 C=(-s --cacert "$PKI/ca.crt" --cert "$PKI/connector.crt" --key "$PKI/connector.key")
 A=(-s --cacert "$PKI/ca.crt" --cert "$PKI/alice.crt" --key "$PKI/alice.key")
 D32=$(head -c 32 /dev/urandom | base64)
+TOOL=(node "$SRC/tests/integration/keyserver/ks_intent_tool.js")
+TO=0x3535353535353535353535353535353535353535
+capped() { # VALUE_WEI -> "STATUS CODE RULE" of a transaction of that value on key-capped
+    local i b
+    i=$("${TOOL[@]}" tx 2 31337 $TO "$1")
+    b=$(curl "${C[@]}" -w '\n%{http_code}' -H 'Content-Type: application/json' \
+        --data-binary "$(jq -nc --argjson i "$i" '{key_id:"key-capped",intent:$i}')" "$U/sign")
+    echo "$(tail -n1 <<<"$b") $(sed '$d' <<<"$b" | jq -r '(.error.code // "-") + " " + ((.error.message // "") | capture("policy rule (?<r>[a-z_]+)").r // "-")' 2>/dev/null)"
+}
 
 status() { # KEY_ID CURL_ARGS... -> "STATUS ERROR_CODE" of a digest-only /sign
     local k=$1 b
@@ -98,7 +110,7 @@ sleep 1
 check "before: key-three unknown" eq "$(status key-three "${C[@]}")" "403 key_not_allowed"
 step_config '.keys["key-three"]="pkcs11:object=k3" | .clients["cn:alice"]=["key-two","key-three"]'
 hup
-check "add: reloaded as generation 2" grep -q 'reloaded: generation 2 (3 keys, 2 clients)' <<<"$(last_reload)"
+check "add: reloaded as generation 2" grep -q 'reloaded: generation 2 (4 keys, 2 clients)' <<<"$(last_reload)"
 check "add: key-three signs" eq "$(status key-three "${C[@]}")" "200 -"
 check "add: alice got key-three" eq "$(status key-three "${A[@]}")" "200 -"
 check "add: key-three's public key" eq "$(curl "${C[@]}" "$U/pubkey?key_id=key-three" | jq -r '.public_key | length')" 132
@@ -107,16 +119,20 @@ check "generation metric 2" eq "$(metric anode_keyserver_config_generation)" 2
 # ---- remove it ---------------------------------------------------------------------------------
 step_config '.'
 hup
-check "remove: generation 3" grep -q 'reloaded: generation 3 (2 keys, 2 clients)' <<<"$(last_reload)"
+check "remove: generation 3" grep -q 'reloaded: generation 3 (3 keys, 2 clients)' <<<"$(last_reload)"
 check "remove: key-three refused" eq "$(status key-three "${C[@]}")" "403 key_not_allowed"
 check "remove: alice refused too" eq "$(status key-three "${A[@]}")" "403 key_not_allowed"
 
 # ---- a policy change: refused becomes allowed, then the reverse ---------------------------------
+# (and key-capped, unchanged, keeps its cumulative total across these reloads: 6 of 10 wei now)
+check "cap: 6 of 10 wei signed" eq "$(capped 6)" "200 - -"
 check "policy: digest-only on key-two refused" eq "$(status key-two "${C[@]}")" "403 policy_denied"
 step_config '.keys["key-two"].policy.raw_digest=true'
 hup
 check "policy: generation 4" grep -q 'reloaded: generation 4' <<<"$(last_reload)"
 check "policy: digest-only on key-two now allowed" eq "$(status key-two "${C[@]}")" "200 -"
+check "cap: the total survived the reload (5 more is over)" eq "$(capped 5)" "403 policy_denied cumulative_over_cap"
+check "cap: 4 more fits exactly" eq "$(capped 4)" "200 - -"
 step_config '.'
 hup
 check "policy: generation 5" grep -q 'reloaded: generation 5' <<<"$(last_reload)"
@@ -164,6 +180,7 @@ bad_reload "a grant of an unknown key" 'clients.cn:alice[0]: unknown key id "nop
 check "broken: generation metric still 6" eq "$(metric anode_keyserver_config_generation)" 6
 check "broken: the previous configuration is in force" eq "$(status key-two "${C[@]}")" "403 policy_denied"
 check "broken: key-one signs" eq "$(status key-one "${C[@]}")" "200 -"
+check "cap: still full after 5 reloads and 5 refused ones" eq "$(capped 1)" "403 policy_denied cumulative_over_cap"
 
 # ---- the load saw no failure -----------------------------------------------------------------------
 touch "$WORK/stop"
