@@ -5,9 +5,12 @@
  * Start-up order: block signals (every thread inherits the mask), disable core dumps, load and
  * check the configuration (exit 2 on any problem, naming the field), load TLS credentials, read
  * the PIN into locked memory (a pin_env variable is wiped and unset at once), open the token,
- * find every key once, open the audit log, listen (on the socket systemd passed, when
+ * build the first configuration generation (every key found once, cumulative caps rebuilt from the
+ * audit log: ks_gen.h), open the audit log, listen (on the socket systemd passed, when
  * socket-activated: rt_listen), then drop to the configured user. The main thread then waits for
- * SIGTERM/SIGINT, drains (stops accepting, answers every request in flight, at most
+ * SIGHUP (the whole configuration again, as a new generation swapped in, or refused with the
+ * reason logged: reload()) and SIGTERM/SIGINT, drains (stops accepting, answers every request in
+ * flight, at most
  * --drain-timeout seconds, default 30: ks_http_drain) and shuts down in reverse order, logging
  * the audit chain's last seq and hash so that it can be anchored elsewhere.
  * The PIN: our buffer is wiped as soon as the token is open, but p11_token keeps its own copy
@@ -133,8 +136,7 @@ static void reload(ks_ctx *ctx, ks_tls_creds *creds, const ks_config *base, cons
                     PROG ": SIGHUP: TLS files not reloaded, the previous ones stay in force: %s\n",
                     msg);
         fprintf(stderr,
-                PROG
-                ": SIGHUP: configuration %s refused, generation %llu stays in force: %s\n",
+                PROG ": SIGHUP: configuration %s refused, generation %llu stays in force: %s\n",
                 path, (unsigned long long)ks_gens_current(ctx->gens)->number, msg);
         return;
     }
