@@ -18,6 +18,18 @@
 #define KS_METRICS_BUF (32 * 1024)
 #define ALGORITHM      "ECDSA_SHA256"
 
+/* What one request sees: the daemon's shared parts and one configuration generation. */
+typedef struct {
+    const ks_config *cfg;
+    p11_key **keys;
+    ks_rate *rate;
+    ks_window *window;
+    p11_token *tok;
+    ks_audit *audit;
+    ks_metrics *m;
+    uint64_t generation; /* 0: no generations (ctx->gens NULL) */
+} ks_view;
+
 /* Outcome of one sign item: either a signature or an error (code/message/status). */
 typedef struct {
     unsigned status;
@@ -88,7 +100,7 @@ static unsigned json_depth(const char *s, size_t n, unsigned limit)
 }
 
 /* Parse the body as a JSON object within the depth limit; on failure fills out and returns NULL. */
-static cJSON *parse_body(ks_ctx *ctx, const char *body, size_t len, ks_reply *out)
+static cJSON *parse_body(const ks_view *ctx, const char *body, size_t len, ks_reply *out)
 {
     if (json_depth(body, len, ctx->cfg->max_json_depth) > ctx->cfg->max_json_depth) {
         ks_api_error(out, 400, "json_too_deep", "JSON nesting exceeds the limit");
@@ -127,7 +139,7 @@ static cJSON *parse_body(ks_ctx *ctx, const char *body, size_t len, ks_reply *ou
     return j;
 }
 
-static int key_allowed(const ks_ctx *ctx, const ks_tls_conn *id, long key)
+static int key_allowed(const ks_view *ctx, const ks_tls_conn *id, long key)
 {
     long who[2] = {id->cn_client, id->fp_client};
     for (int w = 0; w < 2; w++) {
@@ -144,7 +156,7 @@ static int key_allowed(const ks_ctx *ctx, const ks_tls_conn *id, long key)
 }
 
 /* Key index the client may use, or -1 for both "unknown" and "not allowed". */
-static long lookup_key(const ks_ctx *ctx, const ks_tls_conn *id, const char *key_id, size_t len)
+static long lookup_key(const ks_view *ctx, const ks_tls_conn *id, const char *key_id, size_t len)
 {
     long k = ks_config_key_index(ctx->cfg, key_id, len);
     if (k < 0 || !key_allowed(ctx, id, k))
@@ -261,12 +273,12 @@ static cJSON *result_obj(const sign_req *rq, const sign_result *res)
 }
 
 /* A refused item (the client may not use this key, or it does not exist). */
-static const char *refuse(ks_ctx *ctx, sign_result *res)
+static const char *refuse(const ks_view *ctx, sign_result *res)
 {
     res->status = 403;
     res->code = E403_CODE;
     res->message = E403_MSG;
-    atomic_fetch_add(&ctx->metrics.refused, 1);
+    atomic_fetch_add(&ctx->m->refused, 1);
     return "refused";
 }
 
@@ -278,24 +290,24 @@ static long rate_client(const ks_tls_conn *id)
 }
 
 /* A refused item: the client's rate limit is exhausted (429, before any HSM call). */
-static const char *rate_limited(ks_ctx *ctx, sign_result *res)
+static const char *rate_limited(const ks_view *ctx, sign_result *res)
 {
     res->status = 429;
     res->code = "rate_limited";
     res->message = "this client's signing rate limit is exhausted; retry later";
-    atomic_fetch_add(&ctx->metrics.rate_limited, 1);
+    atomic_fetch_add(&ctx->m->rate_limited, 1);
     return "refused_rate";
 }
 
 /* The reply for one signed item from the HSM's answer; returns the audit outcome. */
-static const char *sign_outcome(ks_ctx *ctx, ak_err e, const uint8_t *der, size_t der_len,
+static const char *sign_outcome(const ks_view *ctx, ak_err e, const uint8_t *der, size_t der_len,
                                 sign_result *res)
 {
     if (e == AK_OK && ak_b64_encode(res->sig_b64, sizeof res->sig_b64, der, der_len) == AK_OK) {
         res->status = 200;
         return "signed";
     }
-    atomic_fetch_add(&ctx->metrics.sign_failures, 1);
+    atomic_fetch_add(&ctx->m->sign_failures, 1);
     int unavailable =
         e == AK_ERR_HSM_UNAVAILABLE || e == AK_ERR_TIMEOUT || e == AK_ERR_BUSY || e == AK_ERR_HSM;
     res->status = unavailable ? 503 : 500;
@@ -305,7 +317,7 @@ static const char *sign_outcome(ks_ctx *ctx, ak_err e, const uint8_t *der, size_
 }
 
 /* Write the audit record of one decision; 0 if it could not be written (fail closed). */
-static int record(ks_ctx *ctx, const ks_tls_conn *id, const sign_req *rq, sign_result *res,
+static int record(const ks_view *ctx, const ks_tls_conn *id, const sign_req *rq, sign_result *res,
                   const char *outcome, uint64_t t0, uint64_t *ticket)
 {
     ks_audit_rec ar;
@@ -316,7 +328,7 @@ static int record(ks_ctx *ctx, const ks_tls_conn *id, const sign_req *rq, sign_r
         return 0;
     }
     if (res->status == 200)
-        ks_metrics_sign_latency(&ctx->metrics, lat);
+        ks_metrics_sign_latency(ctx->m, lat);
     return 1;
 }
 
@@ -327,7 +339,7 @@ static int record(ks_ctx *ctx, const ks_tls_conn *id, const sign_req *rq, sign_r
  * Everything decided before the HSM: key, digest mismatch, policy (and the cumulative
  * reservation), rate limit. NULL: go and sign ctx->keys[*key]; else the audit outcome, res set.
  */
-static const char *decide(ks_ctx *ctx, const ks_tls_conn *id, sign_req *rq, sign_result *res,
+static const char *decide(const ks_view *ctx, const ks_tls_conn *id, sign_req *rq, sign_result *res,
                           long *key)
 {
     ks_policy_stop st;
@@ -403,7 +415,7 @@ static const char *sign_durable(ks_ctx *ctx, const ks_tls_conn *id, const sign_r
  * refusal's record; 0 after an HSM call, whose decision record was made durable before the
  * signature was used (sign_durable). A batch syncs once for all its records.
  */
-static int do_sign(ks_ctx *ctx, const ks_tls_conn *id, sign_req *rq, sign_result *res,
+static int do_sign(const ks_view *ctx, const ks_tls_conn *id, sign_req *rq, sign_result *res,
                    uint64_t *ticket)
 {
     uint64_t t0 = now_us();
@@ -474,7 +486,7 @@ static int batch_alloc(batch_mem *b, size_t n)
  * latency is the batch's: its signature waited for the whole batch. Returns 0 if a record
  * could not be written (out is then set: nothing of the batch may leave); -1 out of memory.
  */
-static int sign_batch(ks_ctx *ctx, const ks_tls_conn *id, const cJSON *reqs, size_t n,
+static int sign_batch(const ks_view *ctx, const ks_tls_conn *id, const cJSON *reqs, size_t n,
                       cJSON *results, uint64_t *ticket, unsigned *signed_n)
 {
     batch_mem b;
@@ -551,7 +563,7 @@ static void audit_unavailable(ks_reply *out)
                  "the audit record could not be written; nothing was signed for this request");
 }
 
-static void handle_sign(ks_ctx *ctx, const ks_tls_conn *id, const char *body, size_t len,
+static void handle_sign(const ks_view *ctx, const ks_tls_conn *id, const char *body, size_t len,
                         ks_reply *out)
 {
     sign_req rq;
@@ -571,7 +583,7 @@ static void handle_sign(ks_ctx *ctx, const ks_tls_conn *id, const char *body, si
         }
         out->status = res.status;
         if (res.status == 200)
-            atomic_fetch_add(&ctx->metrics.signatures, 1);
+            atomic_fetch_add(&ctx->m->signatures, 1);
         set_body(out, result_obj(&rq, &res));
         goto out;
     }
@@ -608,7 +620,7 @@ static void handle_sign(ks_ctx *ctx, const ks_tls_conn *id, const char *body, si
         audit_unavailable(out);
         goto out;
     }
-    atomic_fetch_add(&ctx->metrics.signatures, signed_n);
+    atomic_fetch_add(&ctx->m->signatures, signed_n);
     out->status = 200;
     set_body(out, reply);
     reply = NULL;
@@ -618,7 +630,7 @@ out:
     cJSON_Delete(j);
 }
 
-static cJSON *pubkey_obj(const ks_ctx *ctx, long k)
+static cJSON *pubkey_obj(const ks_view *ctx, long k)
 {
     char pub[AK_HEX_ENCODED_SIZE(65)], addr[AK_ADDR_STR_SIZE];
     cJSON *o = cJSON_CreateObject();
@@ -635,7 +647,8 @@ static cJSON *pubkey_obj(const ks_ctx *ctx, long k)
 }
 
 /* The key_id of a {"key_id":K} body; on error fills out and returns NULL. */
-static const char *body_key_id(ks_ctx *ctx, cJSON **j, const char *body, size_t len, ks_reply *out)
+static const char *body_key_id(const ks_view *ctx, cJSON **j, const char *body, size_t len,
+                               ks_reply *out)
 {
     *j = parse_body(ctx, body, len, out);
     if (*j == NULL)
@@ -653,7 +666,7 @@ static const char *body_key_id(ks_ctx *ctx, cJSON **j, const char *body, size_t 
     return k->valuestring;
 }
 
-static void handle_pubkey(ks_ctx *ctx, const ks_tls_conn *id, int post, const char *qkey,
+static void handle_pubkey(const ks_view *ctx, const ks_tls_conn *id, int post, const char *qkey,
                           const char *body, size_t len, ks_reply *out)
 {
     cJSON *j = NULL;
@@ -681,7 +694,7 @@ out:
     cJSON_Delete(j);
 }
 
-static void handle_health(ks_ctx *ctx, const ks_tls_conn *id, int post, const char *body,
+static void handle_health(const ks_view *ctx, const ks_tls_conn *id, int post, const char *body,
                           size_t len, ks_reply *out)
 {
     cJSON *j = NULL;
@@ -712,7 +725,7 @@ out:
     cJSON_Delete(j);
 }
 
-static void handle_metrics(ks_ctx *ctx, ks_reply *out)
+static void handle_metrics(const ks_view *ctx, ks_reply *out)
 {
     p11_token_stats st;
     ks_metrics_ext ext;
@@ -740,7 +753,7 @@ static void handle_metrics(ks_ctx *ctx, ks_reply *out)
     ext.tls_cert_not_after = tx.cert_not_after;
     ext.tls_client_ca_not_after = tx.client_ca_not_after;
     ext.tls_crl_next_update = tx.crl_next_update;
-    if (ks_metrics_render(buf, KS_METRICS_BUF, &len, &ctx->metrics, &ext) != AK_OK) {
+    if (ks_metrics_render(buf, KS_METRICS_BUF, &len, ctx->m, &ext) != AK_OK) {
         free(buf);
         ks_api_error(out, 500, "internal", "metrics buffer too small");
         return;
@@ -760,7 +773,7 @@ static void method_not_allowed(ks_reply *out, const char *allow)
                      : (strcmp(allow, "GET") == 0 ? "use GET" : "use GET or POST"));
 }
 
-void ks_api_handle(ks_ctx *ctx, const ks_tls_conn *id, const char *method, const char *path,
+static void handle(const ks_view *ctx, const ks_tls_conn *id, const char *method, const char *path,
                    const char *query_key_id, const char *body, size_t body_len, ks_reply *out)
 {
     int get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
@@ -793,5 +806,29 @@ void ks_api_handle(ks_ctx *ctx, const ks_tls_conn *id, const char *method, const
         out->ep = KS_EP_OTHER;
         ks_api_error(out, 404, "not_found", "unknown path");
     }
-    ks_metrics_request(&ctx->metrics, out->ep, out->status);
+    ks_metrics_request(ctx->m, out->ep, out->status);
+}
+
+void ks_api_handle(ks_ctx *ctx, const ks_tls_conn *id, const char *method, const char *path,
+                   const char *query_key_id, const char *body, size_t body_len, ks_reply *out)
+{
+    ks_view v = {ctx->cfg, ctx->keys,  ctx->rate,     ctx->window,
+                 ctx->tok, ctx->audit, &ctx->metrics, 0};
+    ks_gen *g = ctx->gens != NULL ? ks_gens_acquire(ctx->gens) : NULL;
+    ks_tls_conn who;
+    if (g != NULL) {
+        v.cfg = g->cfg;
+        v.keys = g->keys;
+        v.rate = g->rate;
+        v.window = g->window;
+        v.generation = g->number;
+        if (id != NULL) {
+            who = *id;
+            ks_gen_client(g->cfg, who.cn, who.fp, &who.cn_client, &who.fp_client);
+            id = &who;
+        }
+    }
+    handle(&v, id, method, path, query_key_id, body, body_len, out);
+    if (g != NULL)
+        ks_gens_release(ctx->gens, g);
 }

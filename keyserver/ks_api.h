@@ -14,6 +14,11 @@
  * before the reply is produced; if the audit record cannot be written the reply is 503 and
  * carries no signature.
  *
+ * Generations (hot reload, ks_gen.h): with ctx->gens set, each call takes the current generation
+ * once and uses its configuration, key handles, rate limits and caps for the whole request (a
+ * reload during the request does not change what it sees); the client is found again in that
+ * generation's clients by the certificate's CN and fingerprint. Without gens, ctx->cfg, keys,
+ * rate and window are used as they are (tests).
  * Ownership: ks_ctx is owned by the daemon (ks_main.c); ks_reply.body is malloc()ed by
  * ks_api_handle() and freed by the caller with free().
  * Limits: bodies are bounded by the HTTP layer (cfg->max_body); JSON nesting by
@@ -27,6 +32,7 @@
 
 #include "ks_audit.h"
 #include "ks_config.h"
+#include "ks_gen.h"
 #include "ks_metrics.h"
 #include "ks_policy_req.h"
 #include "ks_policy_window.h"
@@ -37,13 +43,14 @@
 #define KS_REQUEST_ID_MAX 128
 
 typedef struct {
-    const ks_config *cfg;
+    const ks_config *cfg; /* with gens: the first generation's (restart-only settings) */
     p11_token *tok;
     p11_key **keys; /* cfg->n_keys handles, same order as cfg->keys */
     ks_audit *audit;
     ks_rate *rate;     /* per-client rate limits (NULL: none) */
     ks_window *window; /* cumulative caps (NULL: none configured) */
     ks_metrics metrics;
+    ks_gens *gens; /* NULL: cfg, keys, rate and window above are the configuration in force */
 } ks_ctx;
 
 typedef struct {

@@ -233,6 +233,11 @@ static enum MHD_Result first_call(ks_http *h, struct MHD_Connection *conn, const
             tc != NULL && tc->why != NULL ? tc->why : "a valid client certificate is required");
     }
     ks_guard_authenticated(h->guard, tc->guard);
+    if (h->ctx->gens != NULL) { /* the clients of the generation in force (hot reload) */
+        ks_gen *g = ks_gens_acquire(h->ctx->gens);
+        ks_gen_client(g->cfg, tc->cn, tc->fp, &tc->cn_client, &tc->fp_client);
+        ks_gens_release(h->ctx->gens, g);
+    }
     if (tc->cn_client < 0 && tc->fp_client < 0)
         return refuse_unknown(h, conn, url, method, tc);
     req_ctx *rc = calloc(1, sizeof *rc);

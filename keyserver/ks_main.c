@@ -5,9 +5,12 @@
  * Start-up order: block signals (every thread inherits the mask), disable core dumps, load and
  * check the configuration (exit 2 on any problem, naming the field), load TLS credentials, read
  * the PIN into locked memory (a pin_env variable is wiped and unset at once), open the token,
- * find every key once, open the audit log, listen (on the socket systemd passed, when
+ * build the first configuration generation (every key found once, cumulative caps rebuilt from the
+ * audit log: ks_gen.h), open the audit log, listen (on the socket systemd passed, when
  * socket-activated: rt_listen), then drop to the configured user. The main thread then waits for
- * SIGTERM/SIGINT, drains (stops accepting, answers every request in flight, at most
+ * SIGHUP (the whole configuration again, as a new generation swapped in, or refused with the
+ * reason logged: reload()) and SIGTERM/SIGINT, drains (stops accepting, answers every request in
+ * flight, at most
  * --drain-timeout seconds, default 30: ks_http_drain) and shuts down in reverse order, logging
  * the audit chain's last seq and hash so that it can be anchored elsewhere.
  * The PIN: our buffer is wiped as soon as the token is open, but p11_token keeps its own copy
@@ -29,6 +32,7 @@
 #include "ks_api.h"
 #include "ks_audit.h"
 #include "ks_config.h"
+#include "ks_gen.h"
 #include "ks_http.h"
 #include "ks_tls.h"
 #include "p11_token.h"
@@ -44,8 +48,9 @@ static void usage(FILE *f)
                "       " PROG " --help | --version\n"
                "Signs 32-byte digests with HSM keys for clients authenticated by mutual TLS.\n"
                "The PIN comes from pkcs11.pin_file or pkcs11.pin_env in the configuration,\n"
-               "never from the command line. SIGHUP re-reads the TLS files (certificate, key,\n"
-               "client CA, CRL); SIGTERM stops after answering the requests in flight (at most\n"
+               "never from the command line. SIGHUP re-reads the whole configuration (keys,\n"
+               "clients, policies, limits) and the TLS files, or keeps the one in force;\n"
+               "SIGTERM stops after answering the requests in flight (at most\n"
                "--drain-timeout seconds, 0..3600, default 30). Socket activation (LISTEN_FDS)\n"
                "is used when systemd passes a socket. See docs/keyserver.md.\n");
 }
@@ -109,22 +114,42 @@ out:
     return err;
 }
 
-static AK_WUR ak_err find_keys(ks_ctx *ctx, char *msg, size_t cap)
+/* SIGHUP: the whole configuration again (ks_gen.h), then the TLS files; either both take effect
+ * or nothing changes. Logged and counted either way. */
+static void reload(ks_ctx *ctx, ks_tls_creds *creds, const ks_config *base, const char *path)
 {
-    ak_err err = AK_OK;
-    char m[256];
-    p11_uri uri;
-    for (size_t i = 0; i < ctx->cfg->n_keys && err == AK_OK; i++) {
-        const ks_key_cfg *k = &ctx->cfg->keys[i];
-        m[0] = '\0';
-        err = p11_uri_parse(&uri, k->uri, strlen(k->uri), m, sizeof m);
-        if (err == AK_OK)
-            err = p11_token_find_key(ctx->tok, &ctx->keys[i], &uri, m, sizeof m);
-        p11_uri_clear(&uri);
-        if (err != AK_OK)
-            snprintf(msg, cap, "keys.%s: %s", k->key_id, m[0] ? m : ak_strerror(err));
+    char msg[KS_MSG_MAX] = "";
+    ks_config *next_cfg = NULL;
+    ks_gen *next = NULL;
+    const char *what = "config";
+    ak_err e = ks_config_load(&next_cfg, path, msg, sizeof msg);
+    if (e == AK_OK)
+        e = ks_gen_build(&next, next_cfg, ctx->tok, base, ks_gens_current(ctx->gens), msg,
+                         sizeof msg);
+    if (e == AK_OK && (e = ks_tls_creds_reload(creds, base, msg, sizeof msg)) != AK_OK)
+        what = "tls";
+    if (e != AK_OK) {
+        ks_gen_free(next);
+        atomic_fetch_add(&ctx->metrics.config_reloads_failed, 1);
+        if (strcmp(what, "tls") == 0)
+            fprintf(stderr,
+                    PROG ": SIGHUP: TLS files not reloaded, the previous ones stay in force: %s\n",
+                    msg);
+        fprintf(stderr,
+                PROG ": SIGHUP: configuration %s refused, generation %llu stays in force: %s\n",
+                path, (unsigned long long)ks_gens_current(ctx->gens)->number, msg);
+        return;
     }
-    return err;
+    fprintf(stderr, PROG ": SIGHUP: TLS certificate, key, client CA and CRL reloaded\n");
+    size_t n_keys = next->cfg->n_keys, n_clients = next->cfg->n_clients;
+    int quiet = ks_gens_swap(ctx->gens, next);
+    uint64_t number = ks_gens_current(ctx->gens)->number;
+    atomic_store(&ctx->metrics.config_generation, number);
+    atomic_fetch_add(&ctx->metrics.config_reloads_ok, 1);
+    fprintf(stderr,
+            PROG ": SIGHUP: configuration %s reloaded: generation %llu (%zu keys, %zu clients)%s\n",
+            path, (unsigned long long)number, n_keys, n_clients,
+            quiet ? "" : "; requests still in flight after 10 s: cap totals copied without them");
 }
 
 int main(int argc, char **argv)
@@ -195,9 +220,6 @@ int main(int argc, char **argv)
         goto out;
     }
     rc = 1;
-    ctx.keys = calloc(cfg->n_keys, sizeof *ctx.keys); /* NOLINT(bugprone-sizeof-expression) */
-    if (ctx.keys == NULL)
-        goto out;
     ak_err e = open_token(&ctx.tok, cfg, msg, sizeof msg);
     if (e != AK_OK) {
         fprintf(stderr, PROG ": token \"%s\": %s\n", cfg->token_label,
@@ -208,24 +230,22 @@ int main(int argc, char **argv)
     /* Without bounded calls the HSM call runs on the HTTP worker (no thread hand-over); a hung
      * call is then bounded only by the HSM's own timeouts. */
     p11_token_set_inline(ctx.tok, !cfg->bounded_calls);
-    if (find_keys(&ctx, msg, sizeof msg) != AK_OK) {
-        fprintf(stderr, PROG ": %s\n", msg);
-        rc = 2;
+    /* the first generation: the same file again, compared with cfg (restart-only settings) */
+    ks_config *gcfg = NULL;
+    ks_gen *g1 = NULL;
+    if ((e = ks_config_load(&gcfg, config_path, msg, sizeof msg)) != AK_OK ||
+        (e = ks_gen_build(&g1, gcfg, ctx.tok, cfg, NULL, msg, sizeof msg)) != AK_OK ||
+        (e = ks_gens_new(&ctx.gens, g1)) != AK_OK) {
+        ks_gen_free(g1);
+        fprintf(stderr, PROG ": %s\n", msg[0] ? msg : ak_strerror(e));
+        rc = e == AK_ERR_NOMEM || e == AK_ERR_AUDIT ? 1 : 2;
         goto out;
     }
+    atomic_store(&ctx.metrics.config_generation, 1);
     if (ks_audit_open_anchored(&ctx.audit, cfg->audit_file,
                                cfg->audit_fsync == KS_FSYNC_ALWAYS ? 0 : cfg->audit_interval_ms,
                                cfg->audit_anchor_file, cfg->audit_anchor_ms, msg,
                                sizeof msg) != AK_OK) {
-        fprintf(stderr, PROG ": %s\n", msg);
-        goto out;
-    }
-    if (ks_rate_new(&ctx.rate, cfg) != AK_OK) {
-        fprintf(stderr, PROG ": out of memory\n");
-        goto out;
-    }
-    /* issue 11: cumulative caps, rebuilt from the audit log (ks_policy_window.h) */
-    if (ks_window_start(&ctx.window, cfg, msg, sizeof msg) != AK_OK) {
         fprintf(stderr, PROG ": %s\n", msg);
         goto out;
     }
@@ -256,15 +276,8 @@ int main(int argc, char **argv)
             listen_fd >= 0 ? "socket-activated" : cfg->listen_address, ks_http_port(http),
             cfg->n_keys, cfg->n_clients, msg);
     while (sigwait(&set, &sig) == 0 && sig == SIGHUP) {
-        /* SIGHUP: the TLS files again (a renewed server certificate, a new CRL or CA); the
-         * rest of the configuration needs a restart. */
-        if (ks_tls_creds_reload(creds, cfg, msg, sizeof msg) == AK_OK)
-            fprintf(stderr, PROG ": SIGHUP: TLS certificate, key, client CA and CRL reloaded\n");
-        else
-            fprintf(stderr,
-                    PROG ": SIGHUP: TLS files not reloaded, the previous ones stay in "
-                         "force: %s\n",
-                    msg);
+        /* SIGHUP: the whole configuration again, keys, clients, policies, limits, TLS */
+        reload(&ctx, creds, cfg, config_path);
     }
     fprintf(stderr, PROG ": signal %d, stopping: draining (at most %u s)\n", sig, drain_s);
     size_t left = ks_http_drain(http, drain_s * 1000u);
@@ -285,10 +298,8 @@ out:
                 (unsigned long long)seq, hex);
     }
     ks_audit_close(ctx.audit);
-    ks_rate_free(ctx.rate);
-    ks_window_free(ctx.window);
+    ks_gens_free(ctx.gens);
     p11_token_close(ctx.tok); /* keys belong to the token */
-    free(ctx.keys);
     ks_tls_creds_free(creds);
     ks_config_free(cfg);
     return rc;

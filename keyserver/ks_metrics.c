@@ -132,6 +132,19 @@ ak_err ks_metrics_render(char *out, size_t cap, size_t *len, ks_metrics *m,
         "anode_keyserver_tls_reload_total{result=\"error\"} %llu\n",
         LD(m->tls_reloads_ok), LD(m->tls_reloads_failed));
     put(&o,
+        "# HELP anode_keyserver_config_reload_total Reloads of the whole configuration (SIGHUP) "
+        "by result; on error the previous configuration stays in force.\n"
+        "# TYPE anode_keyserver_config_reload_total counter\n"
+        "anode_keyserver_config_reload_total{result=\"ok\"} %llu\n"
+        "anode_keyserver_config_reload_total{result=\"error\"} %llu\n",
+        LD(m->config_reloads_ok), LD(m->config_reloads_failed));
+    put(&o,
+        "# HELP anode_keyserver_config_generation The configuration generation in force: 1 at "
+        "start, one more per reload that took effect.\n"
+        "# TYPE anode_keyserver_config_generation gauge\n"
+        "anode_keyserver_config_generation %llu\n",
+        LD(m->config_generation));
+    put(&o,
         "# HELP anode_keyserver_unauthenticated_closed_total Connections closed before they "
         "authenticated: handshake or header deadline passed, per-address cap, evicted by a newer "
         "one when all unauthenticated slots were taken.\n"

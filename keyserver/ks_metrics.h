@@ -39,6 +39,9 @@ typedef struct {
     atomic_uint_fast64_t tls_rejected;       /* requests on connections whose cert did not verify */
     atomic_uint_fast64_t tls_reloads_ok;     /* SIGHUP reloads of the TLS files that took effect */
     atomic_uint_fast64_t tls_reloads_failed; /* ... refused (the previous files stay in force) */
+    atomic_uint_fast64_t config_reloads_ok;  /* SIGHUP reloads of the configuration in force */
+    atomic_uint_fast64_t config_reloads_failed; /* ... refused (the previous one stays in force) */
+    atomic_uint_fast64_t config_generation;     /* the generation in force (1 at start) */
     /* unauthenticated connections closed by ks_guard, by reason */
     atomic_uint_fast64_t conn_handshake_deadline;
     atomic_uint_fast64_t conn_header_deadline;

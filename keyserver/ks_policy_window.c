@@ -284,3 +284,24 @@ ak_err ks_window_start(ks_window **out, const ks_config *c, char *msg, size_t ms
     }
     return err;
 }
+
+/* Copy the running totals of from into to for each key id with a cap in both and the same
+ * bucket length (a hot reload, ks_gen.h); to must not be in use yet. */
+void ks_window_carry(ks_window *to, ks_window *from)
+{
+    if (to == NULL || from == NULL)
+        return;
+    for (size_t i = 0; i < to->n; i++) {
+        key_window *d = &to->k[i];
+        long j = ks_config_key_index(from->cfg, to->cfg->keys[i].key_id,
+                                     strlen(to->cfg->keys[i].key_id));
+        if (!d->on || j < 0 || (size_t)j >= from->n || !from->k[j].on ||
+            from->k[j].bucket_ms != d->bucket_ms)
+            continue;
+        key_window *s = &from->k[j];
+        pthread_mutex_lock(&s->mu);
+        memcpy(d->epoch, s->epoch, sizeof d->epoch);
+        memcpy(d->sum, s->sum, sizeof d->sum);
+        pthread_mutex_unlock(&s->mu);
+    }
+}

@@ -63,6 +63,10 @@ int ks_window_reserve(ks_window *w, long key, const ak_u256 *value, ks_window_ti
 /* Give back a reservation whose signature was not made (HSM failure). */
 void ks_window_release(ks_window *w, const ks_window_ticket *t);
 
+/* Hot reload (ks_gen.h): copy from's running totals into to, for every key id that has a cap
+ * in both with the same window length (others start empty). to must not be in use yet. */
+void ks_window_carry(ks_window *to, ks_window *from);
+
 /* The key's total in the window now (0 without a cap); for tests and /metrics. */
 void ks_window_used(ks_window *w, long key, ak_u256 *out);
 

@@ -7,6 +7,9 @@
  * low-s normalisation and recovery to PUBKEY (ak_sig_from_der), then secp256k1_ecdsa_verify
  * over the normalised signature. Exit 0 only if every request returned a signature that
  * verifies and each thread used exactly one connection.
+ * PER_THREAD may be "until:FILE" (hot reload test): each thread signs until FILE exists, opening
+ * a new connection every 16th request (so that both kept-alive and new connections see each
+ * configuration generation); exit 0 only if every request verified and each thread made some.
  */
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -16,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "ak_b64.h"
 #include "ak_hex.h"
@@ -25,6 +29,7 @@ typedef struct {
     const char *url, *ca, *cert, *key, *key_id;
     uint8_t pub[65];
     int n;
+    const char *until; /* NULL: n requests; else until this file exists */
     int ok, bad;
     long connects;
 } job;
@@ -87,7 +92,10 @@ static void *worker(void *arg)
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &s);
-    for (int i = 0; i < j->n; i++) {
+    curl_easy_setopt(c, CURLOPT_MAXCONNECTS, 1L); /* a fresh connection closes the previous one */
+    for (int i = 0; j->until != NULL ? access(j->until, F_OK) != 0 : i < j->n; i++) {
+        if (j->until != NULL)
+            curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, i % 16 == 15 ? 1L : 0L);
         uint8_t digest[32];
         char b64[64], body[512];
         long code = 0, nc = 0;
@@ -117,6 +125,14 @@ static void *worker(void *arg)
     return NULL;
 }
 
+/* A decimal count 1..max, or 0. */
+static int count_arg(const char *s, long max)
+{
+    char *end = NULL;
+    long v = strtol(s, &end, 10);
+    return end != s && *end == '\0' && v >= 1 && v <= max ? (int)v : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 9) {
@@ -124,20 +140,26 @@ int main(int argc, char **argv)
                 argv[0]);
         return 2;
     }
-    int threads = atoi(argv[7]), per = atoi(argv[8]);
-    if (threads < 1 || threads > 256 || per < 1)
+    const char *until = strncmp(argv[8], "until:", 6) == 0 ? argv[8] + 6 : NULL;
+    int threads = count_arg(argv[7], 256), per = until != NULL ? 1 : count_arg(argv[8], 1000000);
+    uint8_t pub[65];
+    if (threads < 1 || per < 1)
         return 2;
+    if (ak_hex_decode_exact(pub, sizeof pub, argv[6], strlen(argv[6])) != AK_OK) {
+        fprintf(stderr, "bad PUBKEY_HEX\n");
+        return 2;
+    }
     job *jobs = calloc((size_t)threads, sizeof *jobs);
     pthread_t *tid = calloc((size_t)threads, sizeof *tid);
-    if (jobs == NULL || tid == NULL)
+    if (jobs == NULL || tid == NULL) {
+        free(jobs);
+        free(tid);
         return 1;
+    }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     for (int i = 0; i < threads; i++) {
-        jobs[i] = (job){argv[1], argv[2], argv[3], argv[4], argv[5], {0}, per, 0, 0, 0};
-        if (ak_hex_decode_exact(jobs[i].pub, 65, argv[6], strlen(argv[6])) != AK_OK) {
-            fprintf(stderr, "bad PUBKEY_HEX\n");
-            return 2;
-        }
+        jobs[i] = (job){argv[1], argv[2], argv[3], argv[4], argv[5], {0}, per, until, 0, 0, 0};
+        memcpy(jobs[i].pub, pub, sizeof pub);
         pthread_create(&tid[i], NULL, worker, &jobs[i]);
     }
     int ok = 0, bad = 0, conn_bad = 0;
@@ -145,7 +167,16 @@ int main(int argc, char **argv)
         pthread_join(tid[i], NULL);
         ok += jobs[i].ok;
         bad += jobs[i].bad;
-        conn_bad += jobs[i].connects != 1;
+        conn_bad += until == NULL ? jobs[i].connects != 1 : jobs[i].ok == 0;
+    }
+    if (until != NULL) {
+        printf("ks_client_load: %d threads until %s: %d verified, %d failed, %d threads made "
+               "none\n",
+               threads, until, ok, bad, conn_bad);
+        curl_global_cleanup();
+        free(jobs);
+        free(tid);
+        return bad == 0 && conn_bad == 0 && ok > 0 ? 0 : 1;
     }
     printf("ks_client_load: %d threads x %d: %d verified, %d failed, %d threads used more than "
            "one connection\n",
