@@ -388,8 +388,8 @@ static ak_err decision_sync_run(void *arg)
  * next fdatasync. Returns the outcome, or NULL if the decision could not be made durable (fail
  * closed: nothing is signed, or the signature is wiped unread).
  */
-static const char *sign_durable(ks_ctx *ctx, const ks_tls_conn *id, const sign_req *rq, long k,
-                                sign_result *res)
+static const char *sign_durable(const ks_view *ctx, const ks_tls_conn *id, const sign_req *rq,
+                                long k, sign_result *res)
 {
     uint8_t der[AK_DER_SIG_MAX];
     size_t der_len = 0;
