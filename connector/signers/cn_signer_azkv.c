@@ -310,7 +310,7 @@ static AK_WUR ak_err azkv_configure(cn_signer *s, cn_backend_start *st, const cJ
     }
     if (k->managed_hsm < 0)
         k->managed_hsm = ends_with(k->vault, ".managedhsm.azure.net");
-    snprintf(s->name, sizeof s->name, "%s", k->key_name);
+    snprintf(s->name, sizeof s->name, "%.63s", k->key_name); /* the default, cut */
     *st = (cn_backend_start){
         .http = &k->http_cfg, .client = &k->http, .address = k->address, .start = azkv_start};
     return cn_azcreds_new(&k->creds, &k->cred_cfg, W,
