@@ -36,7 +36,7 @@ struct cn_azcreds {
     cn_rcfg_secret secret;
     EVP_PKEY *key;
     char x5t[64], x5t256[64];
-    cn_rhttp *http;
+    cn_rhttp *const *http; /* the signer's client (created after the credentials) */
     long timeout_ms;
 };
 
@@ -48,18 +48,26 @@ static int id_ok(const char *s)
            strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789.-") == n;
 }
 
-/* cfg[name], else the environment variable, else empty; AK_ERR_CONFIG if malformed. */
-static AK_WUR ak_err id_field(char dst[CN_AZ_ID_MAX + 1], const cJSON *cfg, const char *where,
+const ak_cfg_field cn_azcreds_fields[CN_AZCREDS_NFIELDS] = {
+    AK_CFG_STR("tenant_id", 0, cn_azcreds_cfg, tenant_id, NULL),
+    AK_CFG_STR("client_id", 0, cn_azcreds_cfg, client_id, NULL),
+    AK_CFG_SECRET("client_secret", 0, cn_azcreds_cfg, client_secret),
+    AK_CFG_STR("certificate_file", AK_CFG_PATH, cn_azcreds_cfg, certificate_file, NULL),
+    AK_CFG_STR("authority_host", AK_CFG_URL, cn_azcreds_cfg, authority_host, AUTHORITY),
+};
+
+/* The configured id (cfg: "" when absent), else the environment variable, else empty;
+ * AK_ERR_CONFIG if malformed. */
+static AK_WUR ak_err id_field(char dst[CN_AZ_ID_MAX + 1], const char *cfg, const char *where,
                               const char *name, const char *env, char *err, size_t cap)
 {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, name);
-    const char *s = v ? (cJSON_IsString(v) ? v->valuestring : "") : getenv(env);
+    const char *s = cfg[0] != '\0' ? cfg : getenv(env);
     dst[0] = '\0';
-    if (s == NULL || (v == NULL && s[0] == '\0'))
+    if (s == NULL || s[0] == '\0')
         return AK_OK;
     if (!id_ok(s)) {
         cn_rcfg_err(err, cap, "%s.%s: 1..%d characters of [A-Za-z0-9.-]%s", where, name,
-                    CN_AZ_ID_MAX, v ? "" : " (from the environment)");
+                    CN_AZ_ID_MAX, cfg[0] != '\0' ? "" : " (from the environment)");
         return AK_ERR_CONFIG;
     }
     snprintf(dst, CN_AZ_ID_MAX + 1, "%s", s);
@@ -137,13 +145,9 @@ static AK_WUR ak_err managed_identity(cn_azcreds *c, const char *resource, char 
 }
 
 /* A service principal: tenant and client ids and the token endpoint. */
-static AK_WUR ak_err principal(cn_azcreds *c, const cJSON *cfg, const char *where, char *err,
-                               size_t cap)
+static AK_WUR ak_err principal(cn_azcreds *c, const cn_azcreds_cfg *cfg, const char *where,
+                               char *err, size_t cap)
 {
-    char auth[257];
-    ak_err rc = cn_rcfg_str(auth, sizeof auth, cfg, where, "authority_host", AUTHORITY, err, cap);
-    if (rc != AK_OK || (rc = cn_rcfg_base_url(auth, where, "authority_host", err, cap)) != AK_OK)
-        return rc;
     if (c->tenant[0] == '\0' || c->client[0] == '\0') {
         cn_rcfg_err(err, cap,
                     "%s: a client secret or certificate needs tenant_id and client_id "
@@ -151,62 +155,71 @@ static AK_WUR ak_err principal(cn_azcreds *c, const cJSON *cfg, const char *wher
                     where);
         return AK_ERR_CONFIG;
     }
-    snprintf(c->token_url, sizeof c->token_url, "%s/%s/oauth2/v2.0/token", auth, c->tenant);
+    snprintf(c->token_url, sizeof c->token_url, "%s/%s/oauth2/v2.0/token", cfg->authority_host,
+             c->tenant);
     return cn_oauth_split_url(c->base, c->path, sizeof c->base, c->token_url);
 }
 
-ak_err cn_azcreds_new(cn_azcreds **out, const cJSON *cfg, const char *where, const char *resource,
-                      cn_rhttp *http, long timeout_ms, char *err, size_t cap)
+/* $AZURE_CLIENT_SECRET (one env-secret policy: consumed, a copy kept for other signers), when no
+ * credential is configured. *found = 1 when it is set (or was consumed earlier); an unset or
+ * empty variable is no credential, as in Azure's SDKs. */
+static AK_WUR ak_err env_secret(cn_azcreds *c, int *found, const char *where, char *err, size_t cap)
+{
+    ak_cfg_secret_src src = {.env = "AZURE_CLIENT_SECRET", .key = "client_secret (environment)"};
+    const char *v = getenv(src.env);
+    int set = v != NULL && v[0] != '\0';
+    char scratch[160];
+    ak_err rc = cn_rcfg_secret_load(&c->secret, &src, CN_RCFG_SECRET_MAX, CN_RCFG_TRIM_SPACE, where,
+                                    set ? err : scratch, set ? cap : sizeof scratch);
+    *found = rc == AK_OK;
+    return rc == AK_OK || rc == AK_ERR_NOMEM || set ? rc : AK_OK;
+}
+
+ak_err cn_azcreds_new(cn_azcreds **out, const cn_azcreds_cfg *cfg, const char *where,
+                      const char *resource, cn_rhttp *const *http, long timeout_ms, char *err,
+                      size_t cap)
 {
     ak_err rc = AK_ERR_NOMEM;
     cn_azcreds *c = calloc(1, sizeof *c);
-    cJSON *envcfg = NULL;
+    int from_env = 0;
     *out = NULL;
     if (c == NULL)
         goto out;
     c->http = http;
     c->timeout_ms = timeout_ms;
     snprintf(c->scope, sizeof c->scope, "%s/.default", resource);
-    if ((rc = id_field(c->tenant, cfg, where, "tenant_id", "AZURE_TENANT_ID", err, cap)) != AK_OK ||
-        (rc = id_field(c->client, cfg, where, "client_id", "AZURE_CLIENT_ID", err, cap)) != AK_OK)
+    if ((rc = id_field(c->tenant, cfg->tenant_id, where, "tenant_id", "AZURE_TENANT_ID", err,
+                       cap)) != AK_OK ||
+        (rc = id_field(c->client, cfg->client_id, where, "client_id", "AZURE_CLIENT_ID", err,
+                       cap)) != AK_OK)
         goto out;
-    const cJSON *cert = cJSON_GetObjectItemCaseSensitive(cfg, "certificate_file");
-    int cfg_secret = cJSON_GetObjectItemCaseSensitive(cfg, "client_secret_file") != NULL ||
-                     cJSON_GetObjectItemCaseSensitive(cfg, "client_secret_env") != NULL;
-    const char *env_secret = getenv("AZURE_CLIENT_SECRET");
+    const char *cert = cfg->certificate_file[0] != '\0' ? cfg->certificate_file : NULL;
+    int cfg_secret = cfg->client_secret.file != NULL || cfg->client_secret.env != NULL;
     const char *env_cert = getenv("AZURE_CLIENT_CERTIFICATE_PATH");
     rc = AK_ERR_CONFIG;
     if (cfg_secret && cert != NULL) {
         cn_rcfg_err(err, cap, "%s: give a client secret or a certificate_file, not both", where);
         goto out;
     }
-    if (cert != NULL && !cJSON_IsString(cert)) {
-        cn_rcfg_err(err, cap, "%s.certificate_file: a path", where);
+    if (!cfg_secret && cert == NULL && (rc = env_secret(c, &from_env, where, err, cap)) != AK_OK)
         goto out;
-    }
-    if (cfg_secret || (cert == NULL && env_secret != NULL && env_secret[0] != '\0')) {
+    rc = AK_ERR_CONFIG;
+    if (cfg_secret || from_env) {
         c->src = AZ_SECRET;
-        if (!cfg_secret && (envcfg = cJSON_CreateObject()) != NULL)
-            cJSON_AddStringToObject(envcfg, "client_secret_env", "AZURE_CLIENT_SECRET");
-        if ((rc = principal(c, cfg, where, err, cap)) != AK_OK ||
-            (rc = cn_rcfg_secret_read(&c->secret, cfg_secret ? cfg : envcfg, where,
-                                      "client_secret_file", "client_secret_env", err, cap)) !=
-                AK_OK)
-            goto out;
-        rc = c->secret.len > 0 ? AK_OK : AK_ERR_CONFIG;
-        if (rc != AK_OK)
-            cn_rcfg_err(err, cap, "%s: the client secret is empty", where);
+        if ((rc = principal(c, cfg, where, err, cap)) == AK_OK && cfg_secret)
+            rc = cn_rcfg_secret_load(&c->secret, &cfg->client_secret, CN_RCFG_SECRET_MAX,
+                                     CN_RCFG_TRIM_SPACE, where, err, cap);
     } else if (cert != NULL || (env_cert != NULL && env_cert[0] != '\0')) {
         c->src = AZ_CERT;
         if ((rc = principal(c, cfg, where, err, cap)) == AK_OK)
-            rc = load_cert(c, cert ? cert->valuestring : env_cert, where, err, cap);
+            rc = load_cert(c, cert ? cert : env_cert, where, err, cap);
     } else if (getenv("AZURE_FEDERATED_TOKEN_FILE") != NULL) {
         cn_rcfg_err(err, cap,
                     "%s: AZURE_FEDERATED_TOKEN_FILE is set, but workload identity federation is "
                     "not supported; configure a client secret, a certificate or unset it to use "
                     "the managed identity",
                     where);
-    } else if (cJSON_GetObjectItemCaseSensitive(cfg, "tenant_id") != NULL) {
+    } else if (cfg->tenant_id[0] != '\0') {
         /* A service principal half-configured: never silently use the managed identity. */
         cn_rcfg_err(err, cap,
                     "%s: tenant_id is for a client secret or certificate, and neither is "
@@ -220,7 +233,6 @@ ak_err cn_azcreds_new(cn_azcreds **out, const cJSON *cfg, const char *where, con
     *out = c;
     c = NULL;
 out:
-    cJSON_Delete(envcfg);
     cn_azcreds_free(c);
     return rc;
 }
@@ -324,7 +336,7 @@ ak_err cn_azcreds_fetch(void *user, char *tok, size_t cap, size_t *len, long *tt
         goto out;
     }
     cn_rhttp_req q = {"POST", c->base, c->path, form, strlen(form), form_headers, NULL};
-    rc = cn_rhttp_call(c->http, &q, &r);
+    rc = cn_rhttp_call(*c->http, &q, &r);
     if (rc != AK_OK)
         cn_rcfg_err(err, err_cap, "token endpoint: %s", ak_strerror(rc));
     else

@@ -37,26 +37,41 @@
 
 #include <cjson/cJSON.h>
 
+#include "ak_cfg.h"
 #include "ak_err.h"
 #include "cn_rhttp.h"
 
-#define CN_AZ_ID_MAX 64
+#define CN_AZ_ID_MAX   64
+#define CN_AZ_PATH_MAX 1024
+#define CN_AZ_URL_MAX  256
 
 typedef struct cn_azcreds cn_azcreds;
 
-/* The config fields read here (the signer lists them among its known fields). */
-#define CN_AZCREDS_FIELDS                                                                          \
-    "tenant_id", "client_id", "client_secret_file", "client_secret_env", "certificate_file",       \
-        "authority_host"
+/* The credential's members of the signer's config object, read by the signer's ak_cfg table
+ * with AK_CFG_INLINE(cn_azcreds_fields, CN_AZCREDS_NFIELDS, its_struct, its_member): tenant_id,
+ * client_id (1..64 chars, checked here for [A-Za-z0-9.-]), client_secret_file / client_secret_env,
+ * certificate_file, authority_host (https base URL). */
+typedef struct {
+    char tenant_id[CN_AZ_ID_MAX + 1]; /* "": $AZURE_TENANT_ID */
+    char client_id[CN_AZ_ID_MAX + 1]; /* "": $AZURE_CLIENT_ID */
+    ak_cfg_secret_src client_secret;  /* borrowed from the config tree */
+    char certificate_file[CN_AZ_PATH_MAX + 1];
+    char authority_host[CN_AZ_URL_MAX + 1];
+} cn_azcreds_cfg;
+#define CN_AZCREDS_NFIELDS 5
+extern const ak_cfg_field cn_azcreds_fields[CN_AZCREDS_NFIELDS];
 
 /*
- * Resolve the credential from cfg (the signer's object; "where" prefixes errors) and the
- * environment. resource is "https://vault.azure.net" or "https://managedhsm.azure.net"; http is
- * borrowed (must outlive the credentials).
+ * Resolve the credential from cfg (read by the signer's table; its secret source must still be
+ * valid: call it while the config tree lives; "where" prefixes errors) and the environment.
+ * The client secret is read here (cn_rcfg_secret_load: $AZURE_CLIENT_SECRET too is consumed
+ * from the environment and kept for other signers). resource is "https://vault.azure.net" or
+ * "https://managedhsm.azure.net"; *http is the signer's HTTP client, borrowed: it may be created
+ * after this call but must exist before the first fetch and outlive the credentials.
  */
-AK_WUR ak_err cn_azcreds_new(cn_azcreds **out, const cJSON *cfg, const char *where,
-                             const char *resource, cn_rhttp *http, long timeout_ms, char *err,
-                             size_t err_cap);
+AK_WUR ak_err cn_azcreds_new(cn_azcreds **out, const cn_azcreds_cfg *cfg, const char *where,
+                             const char *resource, cn_rhttp *const *http, long timeout_ms,
+                             char *err, size_t err_cap);
 void cn_azcreds_free(cn_azcreds *c); /* NULL allowed; wipes */
 const char *cn_azcreds_source(const cn_azcreds *c);
 

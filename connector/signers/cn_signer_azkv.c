@@ -2,8 +2,9 @@
  * cn_signer_azkv.c - the "azure_key_vault" signer: Key Vault / Managed HSM get key and sign
  * (ES256K) over REST with Entra ID tokens (see cn_signer_azkv.h).
  *
- * Owns: the configuration, a cn_rhttp client (vault and token endpoint), the credentials
- * (cn_azcreds) and the token cache (cn_oauth).
+ * Owns: the configuration (an ak_cfg table, with cn_azcreds' and the HTTP options' rows; built
+ * by the backend registry, cn_backend_new), a cn_rhttp client (vault and token endpoint), the
+ * credentials (cn_azcreds) and the token cache (cn_oauth).
  */
 #include "cn_signer_azkv.h"
 
@@ -22,6 +23,7 @@
 #include "cn_oauth.h"
 #include "cn_rcfg.h"
 #include "cn_rhttp.h"
+#include "cn_signer_factory.h"
 
 #define W           "azure_key_vault"
 #define API         "api-version=7.4"
@@ -32,9 +34,10 @@ typedef struct {
     char vault[VAULT_MX + 1];
     char key_name[KEYNAME_MAX + 1];
     char version[CN_AZKV_VERSION_MAX + 1];
-    int managed_hsm;
-    char ca[CN_RCFG_PATH_MAX + 1];
-    cn_rhttp_opts opts;
+    int managed_hsm;  /* -1 until configure: absent */
+    char address[43]; /* the address the key must have ("": any) */
+    cn_azcreds_cfg cred_cfg;
+    cn_rcfg_http http_cfg;
     cn_rhttp *http;
     cn_azcreds *creds;
     cn_oauth_cache tokens;
@@ -55,7 +58,7 @@ static int kid_split(const char *kid, const char *key_name, char version[CN_AZKV
         return 0;
     const char *v = k + n + 1;
     size_t vl = strlen(v);
-    if (vl == 0 || vl > CN_AZKV_VERSION_MAX || !cn_rcfg_safe_id(v, CN_AZKV_VERSION_MAX, 0))
+    if (vl == 0 || vl > CN_AZKV_VERSION_MAX || !ak_cfg_safe_id(v, CN_AZKV_VERSION_MAX, 0))
         return 0;
     memcpy(version, v, vl + 1);
     return 1;
@@ -205,7 +208,7 @@ static ak_err azkv_health(cn_signer *s, cn_signer_health *out)
     uint8_t pub[65];
     char v[CN_AZKV_VERSION_MAX + 1];
     memset(out, 0, sizeof *out);
-    out->max_concurrency = (unsigned)k->opts.pool_size;
+    out->max_concurrency = (unsigned)k->http_cfg.pool_size;
     out->expected_latency_ms = (atomic_load(&k->latency_us) + 999) / 1000;
     ak_err rc = get_key(k, pub, v, NULL, 0);
     if (rc == AK_OK && (memcmp(pub, s->pubkey, 65) != 0 || strcmp(v, k->version) != 0))
@@ -244,21 +247,56 @@ static int ends_with(const char *s, const char *suffix)
     return a >= b && strcasecmp(s + a - b, suffix) == 0;
 }
 
-/* All of the config in one place (a table reader can replace it); credentials: cn_azcreds. */
-static AK_WUR ak_err parse_cfg(azkv *k, cn_signer *s, const cJSON *cfg, int *has_addr,
-                               uint8_t addr[20], char *err, size_t cap)
+static const ak_cfg_field k_fields[] = {
+    AK_CFG_KNOWN("type"),
+    AK_CFG_KNOWN("name"),
+    AK_CFG_STR("vault_url", AK_CFG_REQUIRED | AK_CFG_URL, azkv, vault, NULL),
+    AK_CFG_BOOL("managed_hsm", 0, azkv, managed_hsm, -1), /* absent: from vault_url, below */
+    AK_CFG_STR("key_name", AK_CFG_REQUIRED, azkv, key_name, NULL),
+    AK_CFG_STR("key_version", 0, azkv, version, NULL),
+    AK_CFG_STR("address", 0, azkv, address, NULL),
+    AK_CFG_INLINE(cn_azcreds_fields, CN_AZCREDS_NFIELDS, azkv, cred_cfg),
+    AK_CFG_INLINE(cn_rcfg_http_fields, CN_RCFG_HTTP_NFIELDS, azkv, http_cfg),
+};
+
+/* After the HTTP client exists: a first token, then the key (its version pinned). */
+static AK_WUR ak_err azkv_start(cn_signer *s, int has_want, const uint8_t want[20], char *err,
+                                size_t cap)
 {
-    static const char *const known[] = {
-        "type",           "name", "vault_url",  "managed_hsm",        "key_name", "key_version",
-        "address",        "ca",   "timeout_ms", "connect_timeout_ms", "retries",  "pool_size",
-        CN_AZCREDS_FIELDS};
-    ak_err rc = cn_rcfg_known(cfg, W, known, sizeof known / sizeof known[0], err, cap);
-    if (rc != AK_OK ||
-        (rc = cn_rcfg_str(k->vault, sizeof k->vault, cfg, W, "vault_url", NULL, err, cap)) !=
-            AK_OK ||
-        (rc = cn_rcfg_base_url(k->vault, W, "vault_url", err, cap)) != AK_OK ||
-        (rc = cn_rcfg_str(k->key_name, sizeof k->key_name, cfg, W, "key_name", NULL, err, cap)) !=
-            AK_OK)
+    azkv *k = s->impl;
+    char why[256] = "", version[CN_AZKV_VERSION_MAX + 1];
+    ak_err rc =
+        cn_oauth_cache_init(&k->tokens, cn_azcreds_fetch, k->creds, W, s->name, why, sizeof why);
+    if (rc != AK_OK) {
+        cn_rcfg_err(err, cap, W ": no access token from the %s: %s", cn_azcreds_source(k->creds),
+                    why);
+        return rc;
+    }
+    if ((rc = get_key(k, s->pubkey, version, err, cap)) != AK_OK)
+        return rc;
+    if (k->version[0] != '\0' && strcmp(version, k->version) != 0) {
+        cn_rcfg_err(err, cap, W ": the vault answered another key version");
+        return AK_ERR_UPSTREAM;
+    }
+    snprintf(k->version, sizeof k->version, "%s", version);
+    ak_addr_from_pubkey(s->address, s->pubkey);
+    if (has_want && memcmp(want, s->address, 20) != 0) {
+        cn_rcfg_err(err, cap, W ": the key's address is not the configured address");
+        return AK_ERR_PUBKEY;
+    }
+    cn_log(CN_LOG_INFO, W ": ready", "signer", s->name, "credentials", cn_azcreds_source(k->creds),
+           "key_version", k->version, (char *)NULL);
+    return AK_OK;
+}
+
+/* The table, the checks it cannot express, then the credentials (cn_azcreds: the client secret
+ * is read now, while the config tree lives). */
+static AK_WUR ak_err azkv_configure(cn_signer *s, cn_backend_start *st, const cJSON *cfg, char *err,
+                                    size_t cap)
+{
+    azkv *k = s->impl;
+    ak_err rc = ak_cfg_read(k, k_fields, AK_CFG_COUNT(k_fields), cfg, W, err, cap);
+    if (rc != AK_OK)
         return rc;
     size_t n = strlen(k->key_name);
     if (strspn(k->key_name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-") !=
@@ -266,72 +304,26 @@ static AK_WUR ak_err parse_cfg(azkv *k, cn_signer *s, const cJSON *cfg, int *has
         cn_rcfg_err(err, cap, W ".key_name: 1..%d characters of [A-Za-z0-9-]", KEYNAME_MAX);
         return AK_ERR_CONFIG;
     }
-    if (cJSON_GetObjectItemCaseSensitive(cfg, "key_version") != NULL) {
-        rc = cn_rcfg_str(k->version, sizeof k->version, cfg, W, "key_version", NULL, err, cap);
-        if (rc != AK_OK)
-            return rc;
-        if (strspn(k->version, "0123456789abcdefABCDEF") != strlen(k->version)) {
-            cn_rcfg_err(err, cap, W ".key_version: hex digits");
-            return AK_ERR_CONFIG;
-        }
+    if (strspn(k->version, "0123456789abcdefABCDEF") != strlen(k->version)) {
+        cn_rcfg_err(err, cap, W ".key_version: hex digits");
+        return AK_ERR_CONFIG;
     }
-    int def_hsm = ends_with(k->vault, ".managedhsm.azure.net");
-    if ((rc = cn_rcfg_bool(&k->managed_hsm, cfg, W, "managed_hsm", def_hsm, err, cap)) != AK_OK ||
-        (rc = cn_rcfg_name(s->name, sizeof s->name, cfg, W, k->key_name, err, cap)) != AK_OK ||
-        (rc = cn_rcfg_address(addr, has_addr, cfg, W, err, cap)) != AK_OK)
-        return rc;
-    return cn_rcfg_http(&k->opts, k->ca, cfg, W, err, cap);
+    if (k->managed_hsm < 0)
+        k->managed_hsm = ends_with(k->vault, ".managedhsm.azure.net");
+    snprintf(s->name, sizeof s->name, "%.63s", k->key_name); /* the default, cut */
+    *st = (cn_backend_start){
+        .http = &k->http_cfg, .client = &k->http, .address = k->address, .start = azkv_start};
+    return cn_azcreds_new(&k->creds, &k->cred_cfg, W,
+                          k->managed_hsm ? "https://managedhsm.azure.net"
+                                         : "https://vault.azure.net",
+                          &k->http, k->http_cfg.connect_timeout_ms, err, cap);
 }
+
+static const cn_backend k_azkv = {"azure_key_vault",   "azure-key-vault", W,
+                                  CN_LEVEL_PRODUCTION, sizeof(azkv),      &azkv_ops,
+                                  azkv_configure};
 
 ak_err cn_azkv_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t err_cap)
 {
-    cn_signer *s = NULL;
-    azkv *k = NULL;
-    uint8_t want[20];
-    int has_want = 0;
-    char why[256] = "";
-    if (out == NULL)
-        return AK_ERR_ARG;
-    *out = NULL;
-    ak_err rc = cn_rcfg_signer_alloc(&s, sizeof *k, &azkv_ops, "azure-key-vault",
-                                     CN_LEVEL_PRODUCTION, cfg, W, err, err_cap);
-    if (rc != AK_OK)
-        return rc;
-    k = s->impl;
-    if ((rc = parse_cfg(k, s, cfg, &has_want, want, err, err_cap)) != AK_OK ||
-        (rc = cn_rcfg_http_client(&k->http, &k->opts, W, err, err_cap)) != AK_OK)
-        goto out;
-    rc = cn_azcreds_new(&k->creds, cfg, W,
-                        k->managed_hsm ? "https://managedhsm.azure.net" : "https://vault.azure.net",
-                        k->http, k->opts.connect_timeout_ms, err, err_cap);
-    if (rc != AK_OK)
-        goto out;
-    rc = cn_oauth_cache_init(&k->tokens, cn_azcreds_fetch, k->creds, W, s->name, why, sizeof why);
-    if (rc != AK_OK) {
-        cn_rcfg_err(err, err_cap, W ": no access token from the %s: %s",
-                    cn_azcreds_source(k->creds), why);
-        goto out;
-    }
-    char version[CN_AZKV_VERSION_MAX + 1];
-    if ((rc = get_key(k, s->pubkey, version, err, err_cap)) != AK_OK)
-        goto out;
-    if (k->version[0] != '\0' && strcmp(version, k->version) != 0) {
-        cn_rcfg_err(err, err_cap, W ": the vault answered another key version");
-        rc = AK_ERR_UPSTREAM;
-        goto out;
-    }
-    snprintf(k->version, sizeof k->version, "%s", version);
-    ak_addr_from_pubkey(s->address, s->pubkey);
-    if (has_want && memcmp(want, s->address, 20) != 0) {
-        cn_rcfg_err(err, err_cap, W ": the key's address is not the configured address");
-        rc = AK_ERR_PUBKEY;
-        goto out;
-    }
-    cn_log(CN_LOG_INFO, W ": ready", "signer", s->name, "credentials", cn_azcreds_source(k->creds),
-           "key_version", k->version, (char *)NULL);
-    *out = s;
-    s = NULL;
-out:
-    cn_signer_free(s);
-    return rc;
+    return cn_backend_new(out, &k_azkv, cfg, err, err_cap);
 }

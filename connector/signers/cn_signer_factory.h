@@ -8,9 +8,10 @@
  * constructor, cn_backend_new(), which does what every constructor used to repeat: check the
  * object, allocate the signer and a zeroed impl, read "name", run configure, create the HTTP
  * client, fetch the key, and free everything on error (hashicorp_vault, cloudflare_secrets,
- * mpc_kms, aws_kms, pkcs11). local (also built from a key in memory), keyless and custom (one
- * client with options) keep a hand-written constructor. Types: local, keyless, pkcs11, custom, aws_kms, hashicorp_vault,
- * cloudflare_secrets, mpc_kms (docs/signers.md). Accounts with backups are built by
+ * mpc_kms, aws_kms, pkcs11, gcp_kms, azure_key_vault). local (also built from a key in memory),
+ * keyless and custom (one client with options) keep a hand-written constructor. Types: local,
+ * keyless, pkcs11, custom, aws_kms, hashicorp_vault, cloudflare_secrets, mpc_kms, gcp_kms,
+ * azure_key_vault (docs/signers.md). Accounts with backups are built by
  * cn_signer_manager on top.
  */
 #ifndef CN_SIGNER_FACTORY_H

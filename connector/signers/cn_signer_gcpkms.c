@@ -2,8 +2,9 @@
  * cn_signer_gcpkms.c - the "gcp_kms" signer: Cloud KMS getPublicKey / asymmetricSign with CRC32C
  * integrity checks (see cn_signer_gcpkms.h).
  *
- * Owns: the configuration, a cn_rhttp client (KMS and token_uri), the credentials (cn_gcpcreds)
- * and the token cache (cn_oauth).
+ * Owns: the configuration (an ak_cfg table; built by the backend registry, cn_backend_new), a
+ * cn_rhttp client (KMS and token_uri), the credentials (cn_gcpcreds) and the token cache
+ * (cn_oauth).
  */
 #include "cn_signer_gcpkms.h"
 
@@ -21,6 +22,7 @@
 #include "cn_oauth.h"
 #include "cn_rcfg.h"
 #include "cn_rhttp.h"
+#include "cn_signer_factory.h"
 
 #define W           "gcp_kms"
 #define ALG         "EC_SIGN_SECP256K1_SHA256"
@@ -31,10 +33,9 @@
 typedef struct {
     char key_version[CN_GCPKMS_NAME_MAX + 1];
     char endpoint[ENDPOINT_MX + 1];
-    char ca[CN_RCFG_PATH_MAX + 1];
-    char cred_file[CN_RCFG_PATH_MAX + 1];
-    int has_cred_file;
-    cn_rhttp_opts opts;
+    char cred_file[CN_RCFG_PATH_MAX + 1]; /* "": $GOOGLE_APPLICATION_CREDENTIALS or metadata */
+    char address[43];                     /* the address the key must have ("": any) */
+    cn_rcfg_http http_cfg;
     cn_rhttp *http;
     cn_gcpcreds *creds;
     cn_oauth_cache tokens;
@@ -206,7 +207,7 @@ static ak_err gcpkms_health(cn_signer *s, cn_signer_health *out)
     gcpkms *k = s->impl;
     uint8_t pub[65];
     memset(out, 0, sizeof *out);
-    out->max_concurrency = (unsigned)k->opts.pool_size;
+    out->max_concurrency = (unsigned)k->http_cfg.pool_size;
     out->expected_latency_ms = (atomic_load(&k->latency_us) + 999) / 1000;
     ak_err rc = get_public_key(k, pub, NULL, 0);
     if (rc == AK_OK && memcmp(pub, s->pubkey, 65) != 0)
@@ -245,7 +246,7 @@ static int key_version_ok(const char *v)
     static const char *const fixed[] = {"projects", "locations", "keyRings", "cryptoKeys",
                                         "cryptoKeyVersions"};
     const char *p = v;
-    if (!cn_rcfg_safe_id(v, CN_GCPKMS_NAME_MAX, 1))
+    if (!ak_cfg_safe_id(v, CN_GCPKMS_NAME_MAX, 1))
         return 0;
     for (size_t i = 0; i < 5; i++) {
         size_t n = strlen(fixed[i]);
@@ -260,17 +261,51 @@ static int key_version_ok(const char *v)
     return 1;
 }
 
-/* All of the config in one place (a table reader can replace it). */
-static AK_WUR ak_err parse_cfg(gcpkms *k, cn_signer *s, const cJSON *cfg, int *has_addr,
-                               uint8_t addr[20], char *err, size_t cap)
+static const ak_cfg_field k_fields[] = {
+    AK_CFG_KNOWN("type"),
+    AK_CFG_KNOWN("name"),
+    AK_CFG_STR("key_version", AK_CFG_REQUIRED, gcpkms, key_version, NULL),
+    AK_CFG_STR("endpoint", AK_CFG_URL, gcpkms, endpoint, ENDPOINT),
+    AK_CFG_STR("credentials_file", AK_CFG_PATH, gcpkms, cred_file, NULL),
+    AK_CFG_STR("address", 0, gcpkms, address, NULL),
+    AK_CFG_INLINE(cn_rcfg_http_fields, CN_RCFG_HTTP_NFIELDS, gcpkms, http_cfg),
+};
+
+/* After the HTTP client exists: the credentials, a first token, the key (and its address). */
+static AK_WUR ak_err gcpkms_start(cn_signer *s, int has_want, const uint8_t want[20], char *err,
+                                  size_t cap)
 {
-    static const char *const known[] = {
-        "type", "name",       "key_version",        "endpoint", "credentials_file", "address",
-        "ca",   "timeout_ms", "connect_timeout_ms", "retries",  "pool_size"};
-    ak_err rc = cn_rcfg_known(cfg, W, known, sizeof known / sizeof known[0], err, cap);
-    if (rc != AK_OK)
+    gcpkms *k = s->impl;
+    char why[256] = "";
+    ak_err rc = cn_gcpcreds_new(&k->creds, k->cred_file[0] != '\0' ? k->cred_file : NULL, k->http,
+                                k->http_cfg.connect_timeout_ms, why, sizeof why);
+    if (rc != AK_OK) {
+        cn_rcfg_err(err, cap, W ": credentials: %s", why);
         return rc;
-    rc = cn_rcfg_str(k->key_version, sizeof k->key_version, cfg, W, "key_version", NULL, err, cap);
+    }
+    rc = cn_oauth_cache_init(&k->tokens, cn_gcpcreds_fetch, k->creds, W, s->name, why, sizeof why);
+    if (rc != AK_OK) {
+        cn_rcfg_err(err, cap, W ": no access token from the %s: %s", cn_gcpcreds_source(k->creds),
+                    why);
+        return rc;
+    }
+    if ((rc = get_public_key(k, s->pubkey, err, cap)) != AK_OK)
+        return rc;
+    ak_addr_from_pubkey(s->address, s->pubkey);
+    if (has_want && memcmp(want, s->address, 20) != 0) {
+        cn_rcfg_err(err, cap, W ": the key's address is not the configured address");
+        return AK_ERR_PUBKEY;
+    }
+    cn_log(CN_LOG_INFO, W ": ready", "signer", s->name, "credentials", cn_gcpcreds_source(k->creds),
+           (char *)NULL);
+    return AK_OK;
+}
+
+static AK_WUR ak_err gcpkms_configure(cn_signer *s, cn_backend_start *st, const cJSON *cfg,
+                                      char *err, size_t cap)
+{
+    gcpkms *k = s->impl;
+    ak_err rc = ak_cfg_read(k, k_fields, AK_CFG_COUNT(k_fields), cfg, W, err, cap);
     if (rc != AK_OK)
         return rc;
     if (!key_version_ok(k->key_version)) {
@@ -279,69 +314,21 @@ static AK_WUR ak_err parse_cfg(gcpkms *k, cn_signer *s, const cJSON *cfg, int *h
                       "cryptoKeyVersions/N");
         return AK_ERR_CONFIG;
     }
-    /* Default name "<cryptoKey>/<version>" (fits: both parts are bounded by the checks above
-     * only through key_version's length, so cut to the name's size). */
-    char def[sizeof s->name];
+    /* Default name "<cryptoKey>/<version>", cut to the name's size (the registry then applies
+     * "name"). */
     const char *ck = strstr(k->key_version, "/cryptoKeys/") + strlen("/cryptoKeys/");
     const char *cv = strstr(ck, "/cryptoKeyVersions/");
-    snprintf(def, sizeof def, "%.*s/%s", (int)(cv - ck), ck, cv + strlen("/cryptoKeyVersions/"));
-    if ((rc = cn_rcfg_name(s->name, sizeof s->name, cfg, W, def, err, cap)) != AK_OK ||
-        (rc = cn_rcfg_str(k->endpoint, sizeof k->endpoint, cfg, W, "endpoint", ENDPOINT, err,
-                          cap)) != AK_OK ||
-        (rc = cn_rcfg_base_url(k->endpoint, W, "endpoint", err, cap)) != AK_OK)
-        return rc;
-    k->has_cred_file = cJSON_GetObjectItemCaseSensitive(cfg, "credentials_file") != NULL;
-    if (k->has_cred_file && (rc = cn_rcfg_str(k->cred_file, sizeof k->cred_file, cfg, W,
-                                              "credentials_file", NULL, err, cap)) != AK_OK)
-        return rc;
-    if ((rc = cn_rcfg_address(addr, has_addr, cfg, W, err, cap)) != AK_OK)
-        return rc;
-    return cn_rcfg_http(&k->opts, k->ca, cfg, W, err, cap);
+    snprintf(s->name, sizeof s->name, "%.*s/%s", (int)(cv - ck), ck,
+             cv + strlen("/cryptoKeyVersions/"));
+    *st = (cn_backend_start){
+        .http = &k->http_cfg, .client = &k->http, .address = k->address, .start = gcpkms_start};
+    return AK_OK;
 }
+
+static const cn_backend k_gcpkms = {
+    "gcp_kms", "gcp-kms", W, CN_LEVEL_PRODUCTION, sizeof(gcpkms), &gcpkms_ops, gcpkms_configure};
 
 ak_err cn_gcpkms_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t err_cap)
 {
-    cn_signer *s = NULL;
-    gcpkms *k = NULL;
-    uint8_t want[20];
-    int has_want = 0;
-    char why[256] = "";
-    if (out == NULL)
-        return AK_ERR_ARG;
-    *out = NULL;
-    ak_err rc = cn_rcfg_signer_alloc(&s, sizeof *k, &gcpkms_ops, "gcp-kms", CN_LEVEL_PRODUCTION,
-                                     cfg, W, err, err_cap);
-    if (rc != AK_OK)
-        return rc;
-    k = s->impl;
-    if ((rc = parse_cfg(k, s, cfg, &has_want, want, err, err_cap)) != AK_OK ||
-        (rc = cn_rcfg_http_client(&k->http, &k->opts, W, err, err_cap)) != AK_OK)
-        goto out;
-    rc = cn_gcpcreds_new(&k->creds, k->has_cred_file ? k->cred_file : NULL, k->http,
-                         k->opts.connect_timeout_ms, why, sizeof why);
-    if (rc != AK_OK) {
-        cn_rcfg_err(err, err_cap, W ": credentials: %s", why);
-        goto out;
-    }
-    rc = cn_oauth_cache_init(&k->tokens, cn_gcpcreds_fetch, k->creds, W, s->name, why, sizeof why);
-    if (rc != AK_OK) {
-        cn_rcfg_err(err, err_cap, W ": no access token from the %s: %s",
-                    cn_gcpcreds_source(k->creds), why);
-        goto out;
-    }
-    if ((rc = get_public_key(k, s->pubkey, err, err_cap)) != AK_OK)
-        goto out;
-    ak_addr_from_pubkey(s->address, s->pubkey);
-    if (has_want && memcmp(want, s->address, 20) != 0) {
-        cn_rcfg_err(err, err_cap, W ": the key's address is not the configured address");
-        rc = AK_ERR_PUBKEY;
-        goto out;
-    }
-    cn_log(CN_LOG_INFO, W ": ready", "signer", s->name, "credentials", cn_gcpcreds_source(k->creds),
-           (char *)NULL);
-    *out = s;
-    s = NULL;
-out:
-    cn_signer_free(s);
-    return rc;
+    return cn_backend_new(out, &k_gcpkms, cfg, err, err_cap);
 }

@@ -34,6 +34,7 @@
 #include "ak_sig.h"
 #include "ak_test.h"
 #include "ak_test_net.h"
+#include "cn_rcfg.h"
 #include "cn_signer.h"
 #include "cn_signer_factory.h"
 
@@ -521,6 +522,20 @@ static void test_azure(void)
     cn_signer_free(s);
     s = NULL;
     unsetenv("AZURE_CLIENT_CERTIFICATE_PATH");
+    /* $AZURE_CLIENT_SECRET (the one env-secret policy): consumed from the environment by the
+     * first signer, its kept copy serves a second one (two accounts, one principal). */
+    setenv("AZURE_CLIENT_SECRET", read_all("az_secret"), 1);
+    int secrets = stat_of(aport, "secrets");
+    cn_signer *s2 = NULL;
+    CHECK_EQ_INT(az_make(&s, "", NULL), AK_OK);
+    CHECK(getenv("AZURE_CLIENT_SECRET") == NULL);
+    CHECK_EQ_INT(az_make(&s2, "", NULL), AK_OK);
+    CHECK(s != NULL && s2 != NULL && sign_many(s2, 1) == 1);
+    CHECK_EQ_INT(stat_of(aport, "secrets"), secrets + 2);
+    cn_signer_free(s2);
+    cn_signer_free(s);
+    s = NULL;
+    cn_rcfg_env_forget();
     unsetenv("AZURE_TENANT_ID");
     unsetenv("AZURE_CLIENT_ID");
 

@@ -4,16 +4,21 @@
  * a string, expires_on, refusals); form encoding (RFC 3986 unreserved set); https URL splitting;
  * base64url; the Cloud KMS getPublicKey / asymmetricSign and Key Vault key / sign answer parsers
  * on well-formed and broken answers (public key from openssl's documented secp256k1 SPKI layout,
- * RFC 5480). Vectors come from the RFCs, never from our own output.
+ * RFC 5480). Vectors come from the RFCs, never from our own output. Config refusals of both
+ * signers (the ak_cfg walker's and the backends' own checks): each is AK_ERR_CONFIG before any
+ * network call, names the field, and never quotes a secret.
  */
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "ak_crc32c.h"
 #include "ak_test.h"
 #include "cn_jwt.h"
 #include "cn_oauth.h"
+#include "cn_rcfg.h"
+#include "cn_signer_factory.h"
 #include "cn_signer_azkv.h"
 #include "cn_signer_gcpkms.h"
 
@@ -198,6 +203,87 @@ static void test_azure_answers(void)
     CHECK_EQ_INT(cn_azkv_parse_sign(rs, shrt, strlen(shrt), "k", "abc123"), AK_ERR_UPSTREAM);
 }
 
+/* cn_signer_create(json) must be AK_ERR_CONFIG, no signer, err containing want (and no secret). */
+static void refused(const char *json, const char *want)
+{
+    char err[512] = "";
+    cn_signer *s = NULL;
+    cJSON *cfg = cJSON_Parse(json);
+    CHECK(cfg != NULL);
+    ak_err rc = cn_signer_create(&s, cfg, err, sizeof err);
+    cJSON_Delete(cfg);
+    CHECK_EQ_INT(rc, AK_ERR_CONFIG);
+    CHECK(s == NULL);
+    if (strstr(err, want) == NULL || strstr(err, "s3cr3t") != NULL)
+        fprintf(stderr, "  wanted \"%s\" in \"%s\"\n", want, err);
+    CHECK(strstr(err, want) != NULL && strstr(err, "s3cr3t") == NULL);
+    cn_signer_free(s);
+}
+
+#define GKV "projects/p/locations/l/keyRings/r/cryptoKeys/k/cryptoKeyVersions/1"
+#define G   "{\"type\":\"gcp_kms\",\"key_version\":\"" GKV "\","
+#define AZ  "{\"type\":\"azure_key_vault\",\"vault_url\":\"https://v.vault.azure.net\","
+#define AZK AZ "\"key_name\":\"k\","
+#define SP  "\"tenant_id\":\"t\",\"client_id\":\"c\","
+
+static void test_config_refusals(void)
+{
+    /* No credentials anywhere but the managed identity (no network until start). */
+    unsetenv("AZURE_CLIENT_SECRET");
+    unsetenv("AZURE_CLIENT_CERTIFICATE_PATH");
+    unsetenv("AZURE_TENANT_ID");
+    unsetenv("AZURE_CLIENT_ID");
+    unsetenv("AZURE_FEDERATED_TOKEN_FILE");
+    setenv("CLOUDKMS_TEST_SECRET", "s3cr3t", 1);
+
+    refused(G "\"colour\":1}", "gcp_kms: unknown field \"colour\"");
+    refused("{\"type\":\"gcp_kms\"}", "gcp_kms: missing required field \"key_version\"");
+    refused("{\"type\":\"gcp_kms\",\"key_version\":\"projects/p1/keyRings/r1\"}",
+            "gcp_kms.key_version: projects/P/locations/L");
+    refused("{\"type\":\"gcp_kms\",\"key_version\":\"" GKV "/../x\"}", "gcp_kms.key_version");
+    refused("{\"type\":\"gcp_kms\",\"key_version\":7}", "gcp_kms.key_version: must be a string");
+    refused(G "\"endpoint\":\"http://127.0.0.1:1\"}", "gcp_kms.endpoint: must be an https://");
+    refused(G "\"endpoint\":\"https://h/?q\"}", "gcp_kms.endpoint");
+    refused(G "\"credentials_file\":\"\"}", "gcp_kms.credentials_file");
+    refused(G "\"timeout_ms\":0}", "gcp_kms.timeout_ms: must be an integer in 1..600000");
+    refused(G "\"retries\":11}", "gcp_kms.retries");
+    refused(G "\"pool_size\":1.5}", "gcp_kms.pool_size");
+    refused(G "\"ca\":\"/nonexistent/ca.pem\"}", "gcp_kms.ca: cannot read");
+    refused(G "\"address\":\"0x12\"}", "gcp_kms.address");
+    refused(G "\"name\":\"\"}", "gcp_kms.name");
+
+    refused("{\"type\":\"azure_key_vault\",\"key_name\":\"k\"}",
+            "azure_key_vault: missing required field \"vault_url\"");
+    refused("{\"type\":\"azure_key_vault\",\"vault_url\":\"http://v\",\"key_name\":\"k\"}",
+            "azure_key_vault.vault_url: must be an https://");
+    refused(AZ "\"key_name\":\"a_b\"}", "azure_key_vault.key_name: 1..127 characters");
+    refused(AZK "\"key_version\":\"../../x\"}", "azure_key_vault.key_version: hex digits");
+    refused(AZK "\"key_version\":\"\"}", "azure_key_vault.key_version: must be a string");
+    refused(AZK "\"managed_hsm\":\"yes\"}", "azure_key_vault.managed_hsm: must be true or false");
+    refused(AZK "\"tint\":1}", "azure_key_vault: unknown field \"tint\"");
+    refused(AZK "\"client_secret\":\"s3cr3t\"}", "unknown field \"client_secret\"");
+    refused(AZK SP "\"authority_host\":\"http://login\",\"client_secret_env\":\"X\"}",
+            "azure_key_vault.authority_host: must be an https://");
+    refused(AZK "\"tenant_id\":\"bad id\"}", "azure_key_vault.tenant_id: 1..64 characters");
+    refused(AZK SP "\"client_secret_file\":\"/f\",\"client_secret_env\":\"V\"}",
+            "give only one of client_secret_file and client_secret_env");
+    refused(AZK SP "\"client_secret_env\":\"CLOUDKMS_TEST_SECRET\",\"certificate_file\":\"/f\"}",
+            "not both");
+    refused(AZK SP "\"client_secret_env\":\"NOPE_UNSET\"}",
+            "azure_key_vault.client_secret_env: environment variable NOPE_UNSET is not set");
+    refused(AZK "\"tenant_id\":\"t\",\"client_secret_env\":\"CLOUDKMS_TEST_SECRET\"}",
+            "needs tenant_id and client_id");
+    refused(AZK "\"tenant_id\":\"t\",\"client_id\":\"c\"}", "neither is configured");
+    refused(AZK SP "\"certificate_file\":\"/nonexistent/sp.pem\"}", "/nonexistent/sp.pem");
+    refused(AZK "\"address\":\"0xzz\"}", "azure_key_vault.address");
+    refused(AZK "\"name\":7}", "azure_key_vault.name");
+    /* The environment: a malformed AZURE_TENANT_ID is named as coming from there. */
+    setenv("AZURE_TENANT_ID", "bad id", 1);
+    refused(AZK "\"client_id\":\"c\"}", "tenant_id: 1..64 characters of [A-Za-z0-9.-] (from");
+    unsetenv("AZURE_TENANT_ID");
+    cn_rcfg_env_forget();
+}
+
 int main(void)
 {
     test_crc32c();
@@ -205,5 +291,6 @@ int main(void)
     test_form_url();
     test_gcp_answers();
     test_azure_answers();
+    test_config_refusals();
     return ak_test_report("test_cn_cloudkms_parse");
 }
