@@ -12,6 +12,8 @@ PACKAGES=(
     libmicrohttpd-dev libgnutls28-dev nettle-dev
     libcjson-dev libsecp256k1-dev libcurl4-openssl-dev
     prometheus wrk procps iproute2
+    # the connector's shared state (issue 13): libpq, and the server its tests start
+    libpq-dev postgresql
     # packages, man pages (tests/ops)
     debhelper lintian mandoc
 )

@@ -1,0 +1,143 @@
+/*
+ * cn_state_impl.h - the two backends behind cn_state.h (private to connector/state/).
+ *
+ * cn_state.c reads the clock and passes the current wall time (now_ms, UTC day) to the
+ * backends, so both apply the rules of cn_state.h to the same inputs. cn_state_mem.c keeps
+ * the state in this process; cn_state_pg.c (pool, deadlines) and cn_state_schema.c (SQL, the
+ * migrations) keep it in PostgreSQL.
+ */
+#ifndef CN_STATE_IMPL_H
+#define CN_STATE_IMPL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cn_state.h"
+
+/* EIP-2681: a nonce is below 2^64 - 1, so next = nonce + 1 <= 2^64 - 1. */
+#define CN_STATE_NONCE_LIMIT UINT64_MAX
+
+/* ---- memory ------------------------------------------------------------------------------- */
+typedef struct cn_state_mem cn_state_mem;
+
+AK_WUR ak_err cn_state_mem_new(cn_state_mem **out, size_t max_entries);
+void cn_state_mem_free(cn_state_mem *m);
+AK_WUR ak_err cn_state_mem_nonce_next(cn_state_mem *m, uint64_t *nonce, uint64_t chain_id,
+                                      const uint8_t account[20], uint64_t pending, int64_t now_ms,
+                                      uint64_t trust_ms);
+AK_WUR ak_err cn_state_mem_nonce_release(cn_state_mem *m, int *released, uint64_t chain_id,
+                                         const uint8_t account[20], uint64_t nonce);
+AK_WUR ak_err cn_state_mem_spend_reserve(cn_state_mem *m, cn_state_resv *out,
+                                         const uint8_t account[20], const ak_u256 *value,
+                                         const cn_state_spend_limit *lim, int64_t now_ms);
+AK_WUR ak_err cn_state_mem_pm_reserve(cn_state_mem *m, cn_state_resv *out, const uint8_t sender[20],
+                                      const ak_u256 *cost, const ak_u256 *sender_cap,
+                                      const ak_u256 *global_cap, int64_t day);
+AK_WUR ak_err cn_state_mem_release(cn_state_mem *m, const cn_state_resv *r);
+/* lim NULL: the nonce only. */
+AK_WUR ak_err cn_state_mem_tx_reserve(cn_state_mem *m, uint64_t *nonce, cn_state_resv *out,
+                                      uint64_t chain_id, const uint8_t account[20],
+                                      uint64_t pending, const ak_u256 *value,
+                                      const cn_state_spend_limit *lim, int64_t now_ms,
+                                      uint64_t trust_ms);
+
+/* ---- postgres ----------------------------------------------------------------------------- */
+typedef struct cn_state_pg cn_state_pg;
+
+/* password: NULL or a NUL-terminated secret, copied into locked memory (the caller wipes its
+ * own copy). Connects lazily. */
+AK_WUR ak_err cn_state_pg_new(cn_state_pg **out, const cn_state_cfg *cfg, const char *password,
+                              char *err, size_t err_cap);
+void cn_state_pg_free(cn_state_pg *p);
+AK_WUR ak_err cn_state_pg_migrate_now(cn_state_pg *p, char *msg, size_t msg_cap);
+AK_WUR ak_err cn_state_pg_ready(cn_state_pg *p, char *what, size_t what_cap);
+AK_WUR ak_err cn_state_pg_nonce_next(cn_state_pg *p, uint64_t *nonce, uint64_t chain_id,
+                                     const uint8_t account[20], uint64_t pending, int64_t now_ms,
+                                     uint64_t trust_ms);
+AK_WUR ak_err cn_state_pg_nonce_release(cn_state_pg *p, int *released, uint64_t chain_id,
+                                        const uint8_t account[20], uint64_t nonce);
+AK_WUR ak_err cn_state_pg_spend_reserve(cn_state_pg *p, cn_state_resv *out,
+                                        const uint8_t account[20], const ak_u256 *value,
+                                        const cn_state_spend_limit *lim, int64_t now_ms);
+AK_WUR ak_err cn_state_pg_pm_reserve(cn_state_pg *p, cn_state_resv *out, const uint8_t sender[20],
+                                     const ak_u256 *cost, const ak_u256 *sender_cap,
+                                     const ak_u256 *global_cap, int64_t day);
+AK_WUR ak_err cn_state_pg_release(cn_state_pg *p, const cn_state_resv *r);
+AK_WUR ak_err cn_state_pg_tx_reserve(cn_state_pg *p, uint64_t *nonce, cn_state_resv *out,
+                                     uint64_t chain_id, const uint8_t account[20], uint64_t pending,
+                                     const ak_u256 *value, const cn_state_spend_limit *lim,
+                                     int64_t now_ms, uint64_t trust_ms);
+
+/* ---- schema (cn_state_schema.c) ----------------------------------------------------------- */
+
+/* Prepared statements every pooled connection has (names "cn_st_<i>"). */
+typedef enum {
+    CN_ST_NONCE_NEXT = 0,
+    CN_ST_NONCE_RELEASE,
+    CN_ST_SPEND_RESERVE,
+    CN_ST_SPEND_RELEASE,
+    CN_ST_PM_RESERVE,
+    CN_ST_PM_RELEASE,
+    CN_ST_TX_RESERVE,
+    CN_ST_PING,
+    CN_ST_COUNT
+} cn_state_stmt;
+
+typedef struct {
+    const char *sql;
+    int nparams;
+} cn_state_stmt_def;
+
+const cn_state_stmt_def *cn_state_schema_stmt(cn_state_stmt s);
+
+/* The migrations: steps[i] takes the schema from version i to i + 1. */
+typedef struct {
+    const char *const *sql; /* statements, NULL-terminated */
+} cn_state_migration;
+
+size_t cn_state_schema_steps(const cn_state_migration **steps);
+
+/* The advisory lock key every migrator takes (pg_advisory_xact_lock). */
+#define CN_STATE_MIGRATE_LOCK "7021956273447790958"
+
+/* ---- postgres internals (cn_state_pg.c, cn_state_pool.c) ---------------------------------- */
+#include <pthread.h>
+
+#include <libpq-fe.h>
+
+#define CN_STATE_ERR_MAX 256
+
+typedef struct {
+    PGconn *conn;
+    int busy;
+    unsigned prepared; /* bit i: statement i is prepared on conn */
+} cn_state_slot;
+
+struct cn_state_pg {
+    cn_state_cfg cfg;
+    char *password; /* ak_secure_alloc(pw_len + 1), or NULL */
+    size_t pw_len;
+    char options[160]; /* server settings sent at connect */
+    char what[200];    /* "postgres <db> on <host>" */
+    pthread_mutex_t lock;
+    pthread_cond_t freed;
+    cn_state_slot *slots;
+    int schema_ok;                   /* under lock: some connection saw the schema at its version */
+    char last_err[CN_STATE_ERR_MAX]; /* under lock: why the last failure failed */
+};
+
+/* Monotonic milliseconds (deadlines). */
+int64_t cn_state_pool_mono_ms(void);
+/* Record why the last failure failed (what: detail), for cn_state_ready. */
+void cn_state_pool_err(cn_state_pg *p, const char *what, const char *detail);
+/* A whole decimal integer as PostgreSQL prints one; AK_ERR_INTERNAL otherwise. */
+AK_WUR ak_err cn_state_pool_i64(int64_t *out, const char *s);
+/* Run prepared statement st with text vals (NULL = SQL NULL) under one statement_timeout_ms
+ * deadline; *res its result (caller PQclear()s). AK_ERR_UNAVAILABLE when the database is not
+ * there in time, AK_ERR_RANGE on a CHECK or numeric overflow. */
+AK_WUR ak_err cn_state_pool_run(cn_state_pg *p, cn_state_stmt st, const char *const *vals,
+                                PGresult **res);
+/* Connect once, create or migrate the schema, disconnect; *from: the version found. */
+AK_WUR ak_err cn_state_pool_migrate(cn_state_pg *p, int *from);
+
+#endif
