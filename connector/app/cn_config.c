@@ -28,6 +28,7 @@ enum {
     O_LOG_LEVEL,
     O_LOG_FORMAT,
     O_CHECK,
+    O_MIGRATE,
     O_HELP,
     O_VERSION,
 };
@@ -53,6 +54,7 @@ static const opt_def k_opts[] = {
     {"log-level", "ANODE_LOG_LEVEL", O_LOG_LEVEL, 1},
     {"log-format", "ANODE_LOG_FORMAT", O_LOG_FORMAT, 1},
     {"check-config", NULL, O_CHECK, 0},
+    {"migrate", NULL, O_MIGRATE, 0},
     {"help", NULL, O_HELP, 0},
     {"version", NULL, O_VERSION, 0},
     /* Web3Signer's spellings of the same options (its --http-listen-*, and eth1 mode's
@@ -84,6 +86,7 @@ void cn_options_usage(FILE *f, const char *argv0)
             "  --log-level LEVEL             debug|info|warn|error (default info)\n"
             "  --log-format FORMAT           json|text (default json)\n"
             "  --check-config                validate the configuration and signers, then exit\n"
+            "  --migrate                     create or migrate the state store schema, exit\n"
             "  --help, --version\n\n"
             "Every option can also be set in the environment: --foo-bar is ANODE_FOO_BAR.\n",
             argv0);
@@ -156,6 +159,9 @@ static ak_err apply(cn_options *o, int id, const char *v)
         return AK_ERR_CONFIG;
     case O_CHECK:
         o->check_config = 1;
+        return AK_OK;
+    case O_MIGRATE:
+        o->migrate = 1;
         return AK_OK;
     case O_HELP:
         o->help = 1;
@@ -369,7 +375,8 @@ ak_err cn_config_settings(cn_settings *s, const cJSON *doc, char *err, size_t er
     const cJSON *it;
     cJSON_ArrayForEach(it, doc)
     {
-        if (!key_in(it->string, top) && strcmp(it->string, "audit") != 0) {
+        if (!key_in(it->string, top) && strcmp(it->string, "audit") != 0 &&
+            strcmp(it->string, "state") != 0) {
             snprintf(err, err_cap, "config: unknown key \"%.64s\"", it->string);
             return rc;
         }
@@ -379,6 +386,10 @@ ak_err cn_config_settings(cn_settings *s, const cJSON *doc, char *err, size_t er
     /* "audit": cn_audit.c reads it (absent = off). */
     if (cn_audit_config(&s->audit, cJSON_GetObjectItemCaseSensitive(doc, "audit"), err, err_cap) !=
         AK_OK)
+        return rc;
+    /* "state": cn_state.c reads it (absent = the in-process store). */
+    if (cn_state_cfg_parse(&s->state, cJSON_GetObjectItemCaseSensitive(doc, "state"), err,
+                           err_cap) != AK_OK)
         return rc;
     const cJSON *au = cJSON_GetObjectItemCaseSensitive(doc, "allow_unprotected_tx");
     if (au != NULL && !cJSON_IsBool(au)) {

@@ -12,6 +12,7 @@
 #include "ak_tx.h"
 #include "cn_log.h"
 #include "cn_methods.h"
+#include "cn_nonce_state.h"
 #include "cn_txreq.h"
 
 typedef struct {
@@ -190,6 +191,15 @@ static ak_err pending(void *ctx, uint64_t *out, cn_rpc_err *e)
     return cn_method_pending_nonce(j->env, j->t.from, out, e);
 }
 
+/* Step 4's nonce: from the shared store (state backend postgres), else the in-process one. */
+static ak_err allocate(tx_job *j, cn_rpc_err *e)
+{
+    if (j->env->state == NULL)
+        return cn_nonce_run(j->env->nonce, j->t.from, pending, sign_and_send, j, e);
+    return cn_nonce_run_state(j->env->state, j->env->chain_id, j->t.from, &j->t.tx.value, NULL,
+                              j->env->nonce_retries, pending, sign_and_send, j, e);
+}
+
 static cJSON *run(const cn_method_env *env, const cn_call *call, const cJSON *params, int send,
                   cn_rpc_err *e)
 {
@@ -199,7 +209,7 @@ static cJSON *run(const cn_method_env *env, const cn_call *call, const cJSON *pa
     if (rc == AK_OK && (rc = admit(&j, e)) == AK_OK && (rc = fill(&j, e)) == AK_OK)
         rc = j.t.has_nonce /* the client chose it: exactly that, once */
                  ? sign_and_send(&j, j.t.tx.nonce, &sent, &used, e)
-                 : cn_nonce_run(env->nonce, j.t.from, pending, sign_and_send, &j, e);
+                 : allocate(&j, e);
     (void)rc; /* e says why */
     if (j.res == NULL && e->code == 0 && e->passthrough == NULL)
         cn_err_set(e, CN_E_INTERNAL, "out of memory");

@@ -28,6 +28,7 @@
 #include "cn_downstream.h"
 #include "cn_nonce.h"
 #include "cn_rpc_err.h"
+#include "cn_state.h"
 
 /* Row flags. */
 #define CN_M_SIGNS  (1u << 0) /* asks one of our accounts for a signature (rate limit counts it) */
@@ -40,6 +41,8 @@ typedef struct {
     uint64_t chain_id;      /* non-zero */
     int allow_unprotected_tx;
     cn_nonce *nonce; /* filled nonces (cn_nonce.h) */
+    cn_state *state; /* NULL, or the shared store that fills nonces instead (cn_nonce_state.h) */
+    unsigned nonce_retries;
 } cn_method_env;
 
 typedef struct {

@@ -51,7 +51,7 @@ ak_err cn_rpc_new(cn_rpc **out, const cn_rpc_config *cfg)
     r->tables[r->n_tables++] = cn_methods_builtin();
     r->env = (cn_method_env){
         r->accounts, cfg->n_signers, &r->cfg.downstream, cfg->chain_id, cfg->allow_unprotected_tx,
-        NULL};
+        NULL,        cfg->state,     cfg->nonce_retries};
     ak_err rc = cn_nonce_new(&r->env.nonce, (const uint8_t(*)[20])addrs, cfg->n_signers,
                              cfg->nonce_retries, cfg->clock);
     if (rc != AK_OK) {
