@@ -113,14 +113,15 @@ int main(int argc, char **argv)
         status = rc == AK_ERR_CONFIG ? 2 : 1;
         goto out;
     }
-    /* The shared store fills nonces only with "postgres"; memory keeps the in-process one. */
-    if (s.state.backend == CN_STATE_POSTGRES &&
-        cn_state_open(&state, &s.state, NULL, err, sizeof(err)) != AK_OK) {
+    /* The store holds the cumulative caps; it fills nonces only with "postgres" (memory keeps
+     * the in-process cn_nonce). */
+    if (cn_state_open(&state, &s.state, NULL, err, sizeof(err)) != AK_OK) {
         cn_log(CN_LOG_ERROR, "invalid configuration", "reason", err, (char *)NULL);
         status = 2;
         goto out;
     }
-    cn_app_ready_set_state(state);
+    if (s.state.backend == CN_STATE_POSTGRES)
+        cn_app_ready_set_state(state);
     cn_method_table pm_table = cn_pm_methods(pm);
     const cn_method_table *pm_tables[] = {&pm_table};
     cn_rpc_config rcfg = {
@@ -138,6 +139,7 @@ int main(int argc, char **argv)
         .max_sign_per_batch = s.max_sign_per_batch,
         .rate = front.rate,
         .state = state,
+        .state_nonces = s.state.backend == CN_STATE_POSTGRES,
     };
     if (cn_rpc_new(&rpc, &rcfg) != AK_OK)
         goto out;

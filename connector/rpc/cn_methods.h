@@ -40,8 +40,9 @@ typedef struct {
     const cn_transport *ds; /* the node */
     uint64_t chain_id;      /* non-zero */
     int allow_unprotected_tx;
-    cn_nonce *nonce; /* filled nonces (cn_nonce.h) */
-    cn_state *state; /* NULL, or the shared store that fills nonces instead (cn_nonce_state.h) */
+    cn_nonce *nonce;  /* filled nonces (cn_nonce.h) */
+    cn_state *state;  /* NULL, or the state store: cumulative caps (cn_nonce_state.h) */
+    int state_nonces; /* 1: the store also fills nonces (postgres), not cn_nonce */
     unsigned nonce_retries;
 } cn_method_env;
 

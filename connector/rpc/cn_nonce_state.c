@@ -27,6 +27,24 @@ static void reserve_error(cn_rpc_err *e, ak_err rc, const cn_state_resv *resv)
         cn_err_set(e, CN_E_INTERNAL, "state store: %s", ak_strerror(rc));
 }
 
+ak_err cn_spend_run(cn_state *st, const uint8_t addr[20], const ak_u256 *value,
+                    const cn_state_spend_limit *lim, cn_spend_fn fn, void *ctx, cn_rpc_err *e)
+{
+    cn_state_resv resv = {0};
+    if (lim == NULL)
+        return fn(ctx, e);
+    ak_err rc = cn_state_spend_reserve(st, &resv, addr, value, lim);
+    if (rc != AK_OK) {
+        reserve_error(e, rc, &resv);
+        return rc;
+    }
+    rc = fn(ctx, e);
+    if (rc != AK_OK && e->code != CN_E_NETWORK && e->code != CN_E_DOWNSTREAM &&
+        cn_state_release(st, &resv) != AK_OK)
+        cn_log(CN_LOG_WARN, "state store: a spend reservation was not released", (char *)NULL);
+    return rc;
+}
+
 ak_err cn_nonce_run_state(cn_state *st, uint64_t chain_id, const uint8_t addr[20],
                           const ak_u256 *value, const cn_state_spend_limit *lim, unsigned retries,
                           cn_nonce_pending_fn pending, cn_nonce_try_fn attempt, void *ctx,

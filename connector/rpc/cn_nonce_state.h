@@ -30,4 +30,15 @@ AK_WUR ak_err cn_nonce_run_state(cn_state *st, uint64_t chain_id, const uint8_t 
                                  unsigned retries, cn_nonce_pending_fn pending,
                                  cn_nonce_try_fn attempt, void *ctx, cn_rpc_err *e);
 
+/*
+ * The spend reservation alone, around fn (a client's own nonce, or the in-process nonces of the
+ * memory backend): reserve value (and one transaction) against lim, run fn, release the
+ * reservation when fn failed with nothing taken by the node (the same rule as above). lim NULL:
+ * fn only.
+ */
+typedef ak_err (*cn_spend_fn)(void *ctx, cn_rpc_err *e);
+AK_WUR ak_err cn_spend_run(cn_state *st, const uint8_t addr[20], const ak_u256 *value,
+                           const cn_state_spend_limit *lim, cn_spend_fn fn, void *ctx,
+                           cn_rpc_err *e);
+
 #endif

@@ -446,9 +446,9 @@ const char *cn_state_deny_rule(cn_state_deny d)
 {
     switch (d) {
     case CN_STATE_DENY_VALUE:
-        return "max_value_per_window";
+        return "cumulative_over_cap";
     case CN_STATE_DENY_COUNT:
-        return "max_tx_per_window";
+        return "cumulative_tx_over_cap";
     case CN_STATE_DENY_SENDER:
         return "daily_cap_wei_per_sender";
     case CN_STATE_DENY_GLOBAL:

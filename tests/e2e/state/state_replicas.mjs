@@ -36,11 +36,11 @@ process.on('exit', () => { // every exit path, after makeRunner's stopAll: the s
   if (pgUp) spawnSync('bash', [PG_LIB, 'stop', pgDir], { stdio: 'ignore' });
 });
 
-async function replica(i) {
+async function replica(i, { policy, state = stateCfg } = {}) {
   const d = path.join(dir, `r${i}`);
   fs.mkdirSync(d, { recursive: true });
   return startConnector({
-    config: { accounts: [accountCfg], state: stateCfg, nonce_retries: 10, http: { ready_refresh_ms: 200, threads: 16 } },
+    config: { accounts: [policy ? { ...accountCfg, policy } : accountCfg], state, nonce_retries: 10, http: { ready_refresh_ms: 200, threads: 16 } },
     downstreamUrl: anvil.url, args: ['--downstream-timeout-ms', '5000', '--log-level', 'warn'], dir: d,
   });
 }
@@ -216,6 +216,69 @@ t('database stopped: -32603 "state store unavailable" in time, /ready 503 names 
   const res = await sendMany(30, 6000000, reps);
   assertEq(res.filter((r) => !r.hash).length, 0, 'all 30 sends after the restart answered with a hash');
   await waitFor(async () => (await nonceOf('latest')) === (await nonceOf('pending')), { what: 'all mined', timeoutMs: 60000 });
+});
+
+const ETH = 10n ** 18n;
+
+t('cumulative_cap 10 ETH, 64 concurrent 1 ETH sends over three replicas -> exactly 10 signed', async () => {
+  await Promise.all(reps.map((c) => c.stop()));
+  const policy = { cumulative_cap: { value_wei: (10n * ETH).toString(), window_s: 3600 } };
+  reps = await Promise.all([0, 1, 2].map((i) => replica(i, { policy })));
+  const block0 = Number(await rpc(anvil.url, 'eth_blockNumber'));
+  const res = await Promise.all(Array.from({ length: 64 }, (_, k) =>
+    rpcRaw(reps[k % 3].url, 'eth_sendTransaction', [{ from: addr, to, value: ethers.toQuantity(ETH) }])));
+  const ok = res.filter((r) => r.result);
+  assertEq(ok.length, 10, 'exactly ten 1 ETH sends signed');
+  for (const r of res.filter((x) => x.error)) {
+    assertEq(r.error.code, -32003, 'refused by the policy');
+    assert(/cumulative_over_cap/.test(r.error.message), `names the rule: ${r.error.message}`);
+  }
+  await waitFor(async () => (await nonceOf('latest')) === (await nonceOf('pending')), { what: 'mined', timeoutMs: 30000 });
+  const mined = (await minedSince(block0)).filter((m) => m.value === ETH);
+  assertEq(mined.length, 10, 'ten mined');
+  const over = await rpcRaw(reps[0].url, 'eth_sendTransaction', [{ from: addr, to, value: '0x1' }]);
+  assert(over.error && /cumulative_over_cap/.test(over.error.message), 'one wei more: refused');
+  const zero = await rpcRaw(reps[1].url, 'eth_sendTransaction', [{ from: addr, to, value: '0x0' }]);
+  assert(typeof zero.result === 'string', `zero value still fits: ${JSON.stringify(zero.error)}`);
+});
+
+t('a send the node refuses releases its reservation; max_tx counts transactions', async () => {
+  await Promise.all(reps.map((c) => c.stop()));
+  const policy = { cumulative_cap: { value_wei: (2n * ETH).toString(), max_tx: 3, window_s: 60 } };
+  reps = await Promise.all([0, 1].map((i) => replica(i, { policy })));
+  // The window of the previous test was 3600 s; this one is another (account, window) row.
+  const refused = await rpcRaw(reps[0].url, 'eth_sendTransaction', [{ from: addr, to, value: ethers.toQuantity(ETH), nonce: '0x0' }]);
+  assert(refused.error && /nonce/i.test(refused.error.message), `the node refuses nonce 0: ${JSON.stringify(refused)}`);
+  for (let i = 0; i < 2; i++) {
+    const r = await rpcRaw(reps[i].url, 'eth_sendTransaction', [{ from: addr, to, value: ethers.toQuantity(ETH) }]);
+    assert(typeof r.result === 'string', `1 ETH #${i} signed: the refused one was released (${JSON.stringify(r.error)})`);
+  }
+  const third = await rpcRaw(reps[0].url, 'eth_sendTransaction', [{ from: addr, to, value: '0x1' }]);
+  assert(third.error && /cumulative_over_cap/.test(third.error.message), `2 ETH used: ${JSON.stringify(third)}`);
+  const zero = await rpcRaw(reps[1].url, 'eth_sendTransaction', [{ from: addr, to, value: '0x0' }]);
+  assert(typeof zero.result === 'string', 'a zero-value send fits the value cap (third transaction)');
+  const fourth = await rpcRaw(reps[0].url, 'eth_sendTransaction', [{ from: addr, to, value: '0x0' }]);
+  assert(fourth.error && /cumulative_tx_over_cap/.test(fourth.error.message), `max_tx 3: ${JSON.stringify(fourth)}`);
+  await Promise.all(reps.map((c) => c.stop()));
+});
+
+t('memory backend (one connector, no database): cumulative_cap 3 ETH over 8 concurrent sends -> 3', async () => {
+  const policy = { cumulative_cap: { value_wei: (3n * ETH).toString(), window_s: 60 } };
+  const c = await replica(5, { policy, state: { backend: 'memory' } });
+  const res = await Promise.all(Array.from({ length: 8 }, () =>
+    rpcRaw(c.url, 'eth_sendTransaction', [{ from: addr, to, value: ethers.toQuantity(ETH) }])));
+  assertEq(res.filter((r) => r.result).length, 3, 'three signed');
+  for (const r of res.filter((x) => x.error)) assert(/cumulative_over_cap/.test(r.error.message), r.error.message);
+  const bad = spawnSync(CONNECTOR, ['--config', c.configPath, '--check-config'], { encoding: 'utf8' });
+  assertEq(bad.status, 0, 'the config checks');
+  const cfg = JSON.parse(fs.readFileSync(c.configPath, 'utf8'));
+  cfg.accounts[0].policy.cumulative_cap = { value_wei: '1', window_s: 60, per: 'day' };
+  const f = path.join(dir, 'badcap.json');
+  fs.writeFileSync(f, JSON.stringify(cfg));
+  const r = spawnSync(CONNECTOR, ['--config', f, '--check-config'], { encoding: 'utf8' });
+  assertEq(r.status, 2, 'an unknown cumulative_cap field');
+  assert(/cumulative_cap\.per/.test(r.stdout + r.stderr), `named: ${r.stdout}${r.stderr}`);
+  await c.stop();
 });
 
 run();
