@@ -387,7 +387,7 @@ ak_err cn_config_settings(cn_settings *s, const cJSON *doc, char *err, size_t er
     if (cn_audit_config(&s->audit, cJSON_GetObjectItemCaseSensitive(doc, "audit"), err, err_cap) !=
         AK_OK)
         return rc;
-    /* "state": cn_state.c reads it (absent = the in-process store). */
+    /* "state": cn_state_cfg_parse reads it (absent = the in-process store). */
     if (cn_state_cfg_parse(&s->state, cJSON_GetObjectItemCaseSensitive(doc, "state"), err,
                            err_cap) != AK_OK)
         return rc;

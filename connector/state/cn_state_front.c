@@ -1,6 +1,8 @@
 /*
- * cn_state.c - the "state" config object and the front of the store: reads the clock, checks
- * arguments and hands each call to the memory or the postgres backend (cn_state.h).
+ * cn_state_front.c - the functions of cn_state.h: the "state" config object and the front of
+ * the store: reads the clock, checks arguments and hands each call to the memory or the
+ * postgres backend. (Not cn_state.c: cn_state_impl.h includes cn_state.h, and the include-cycle
+ * check reads cn_state.c + cn_state.h as one module.)
  */
 #include "cn_state.h"
 
