@@ -281,4 +281,24 @@ t('memory backend (one connector, no database): cumulative_cap 3 ETH over 8 conc
   await c.stop();
 });
 
+// A figure, not an assertion: the p50 of one eth_sendTransaction (node, key server and all)
+// through a replica on PostgreSQL and through one on the memory backend, alternating.
+t('measured: p50 of eth_sendTransaction, postgres vs memory (printed)', async () => {
+  const pgRep = await replica(6);
+  const memRep = await replica(7, { state: { backend: 'memory' } });
+  const times = { pg: [], mem: [] };
+  for (let i = 0; i < 100; i++) {
+    for (const [k, c] of (i % 2 ? [['pg', pgRep], ['mem', memRep]] : [['mem', memRep], ['pg', pgRep]])) {
+      const t0 = process.hrtime.bigint();
+      const r = await rpcRaw(c.url, 'eth_sendTransaction', [{ from: addr, to, value: '0x0' }]);
+      times[k].push(Number(process.hrtime.bigint() - t0) / 1e6);
+      assert(typeof r.result === 'string', `send ${k} ${i}: ${JSON.stringify(r.error)}`);
+    }
+  }
+  const p50 = (a) => a.sort((x, y) => x - y)[a.length >> 1];
+  console.log(`  p50 eth_sendTransaction: postgres ${p50(times.pg).toFixed(2)} ms, memory ${p50(times.mem).toFixed(2)} ms (Unix socket, 100 each, loaded machine)`);
+  await pgRep.stop();
+  await memRep.stop();
+});
+
 run();
