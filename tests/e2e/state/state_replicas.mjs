@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import {
   CONNECTOR, SOURCE_DIR, assert, assertEq, fund, makeRunner, rpc, rpcRaw, sleep, startAnvil, startConnector,
-  tmpDir, toolsRequire, waitFor,
+  stopAll, tmpDir, toolsRequire, waitFor,
 } from '../lib/stack.mjs';
 import { keylessAccount, makePki, makeToken, startKeyserver } from '../lib/fullstack.mjs';
 
@@ -32,6 +32,13 @@ const to = ethers.Wallet.createRandom().address;
 function pg(cmd) {
   execFileSync('bash', [PG_LIB, cmd, pgDir], { stdio: 'inherit' });
 }
+for (const ev of ['uncaughtException', 'unhandledRejection']) { // stop every process by PID, then fail
+  process.on(ev, async (e) => {
+    console.log(`FAIL ${ev}: ${e && e.stack ? e.stack : e}`);
+    await stopAll();
+    process.exit(1);
+  });
+}
 process.on('exit', () => { // every exit path, after makeRunner's stopAll: the server by its PID
   if (pgUp) spawnSync('bash', [PG_LIB, 'stop', pgDir], { stdio: 'ignore' });
 });
@@ -48,9 +55,8 @@ async function replica(i, { policy, state = stateCfg } = {}) {
 // n eth_sendTransaction, request k to replica k % 3 (alive ones), value = base + k wei (its marker).
 async function sendMany(n, base, targets) {
   return Promise.all(Array.from({ length: n }, async (_, k) => {
-    const url = targets[k % targets.length].url;
     try {
-      const j = await rpcRaw(url, 'eth_sendTransaction', [{ from: addr, to, value: ethers.toQuantity(base + k) }]);
+      const j = await rpcRaw(targets[k % targets.length].url, 'eth_sendTransaction', [{ from: addr, to, value: ethers.toQuantity(base + k) }]);
       return { k, hash: j.result, error: j.error };
     } catch (e) {
       return { k, error: { transport: e.message } };
@@ -156,6 +162,7 @@ t('one replica killed -9 halfway: a mined hash or an error each, nothing mined t
   const start = await nonceOf('latest');
   const victim = reps[2];
   const pending = sendMany(300, 100000, reps);
+  pending.catch(() => {}); // awaited below; a failure before that must not crash the runner
   await waitFor(async () => (await nonceOf('latest')) >= start + 100, { what: 'a third mined', timeoutMs: 60000 });
   process.kill(victim.pid, 'SIGKILL');
   const res = await pending;
