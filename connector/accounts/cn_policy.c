@@ -27,6 +27,9 @@ struct cn_policy {
     size_t n_delegates; /* 0: any delegate */
     uint8_t delegates[CN_POLICY_MAX_DELEGATES][20];
     int allow_auth_chain_zero;
+    /* "cumulative_cap" (issue 13): reserved in the state store before signing (rpc/). */
+    int has_cumulative;
+    cn_policy_cumulative cumulative;
 };
 
 static ak_err fail(char *err, size_t cap, const char *fmt, ...)
@@ -85,6 +88,51 @@ static ak_err parse_value(cn_policy *p, const cJSON *v, char *err, size_t cap)
         return fail(err, cap, "policy.max_value_wei: a decimal or 0x quantity string of wei");
     p->ak.has_max_value = 1;
     return AK_OK;
+}
+
+/* "cumulative_cap": {"value_wei": amount, "max_tx": N, "window_s": N}, one of the caps at least. */
+static ak_err parse_cumulative(cn_policy *p, const cJSON *v, char *err, size_t cap)
+{
+    cn_policy_cumulative *c = &p->cumulative;
+    const cJSON *m;
+    if (!cJSON_IsObject(v))
+        return fail(err, cap,
+                    "policy.cumulative_cap: {\"value_wei\": amount, \"max_tx\": N, "
+                    "\"window_s\": N}");
+    cJSON_ArrayForEach(m, v)
+    {
+        double d = cJSON_IsNumber(m) ? m->valuedouble : -1;
+        if (strcmp(m->string, "value_wei") == 0) {
+            if (parse_amount(&c->max_value, m) != AK_OK)
+                return fail(err, cap,
+                            "policy.cumulative_cap.value_wei: a decimal or 0x quantity "
+                            "string of wei");
+            c->has_max_value = 1;
+        } else if (strcmp(m->string, "window_s") == 0) {
+            if (d < 1 || d > CN_POLICY_WINDOW_MAX || d != (double)(uint64_t)d)
+                return fail(err, cap, "policy.cumulative_cap.window_s: an integer 1..%u",
+                            CN_POLICY_WINDOW_MAX);
+            c->window_s = (uint64_t)d;
+        } else if (strcmp(m->string, "max_tx") == 0) {
+            if (d < 1 || d > 1e15 || d != (double)(uint64_t)d)
+                return fail(err, cap, "policy.cumulative_cap.max_tx: an integer 1..10^15");
+            c->max_tx = (uint64_t)d;
+        } else if (strcmp(m->string, "comment") != 0) {
+            return fail(err, cap, "policy.cumulative_cap.%.64s: unknown field", m->string);
+        }
+    }
+    if (c->window_s == 0 || (!c->has_max_value && c->max_tx == 0))
+        return fail(err, cap, "policy.cumulative_cap: needs window_s and value_wei or max_tx");
+    p->has_cumulative = 1;
+    return AK_OK;
+}
+
+int cn_policy_cumulative_cap(const cn_policy *p, cn_policy_cumulative *out)
+{
+    if (p == NULL || !p->has_cumulative)
+        return 0;
+    *out = p->cumulative;
+    return 1;
 }
 
 static ak_err parse_to(cn_policy *p, const cJSON *v, char *err, size_t cap)
@@ -256,6 +304,7 @@ ak_err cn_policy_parse(cn_policy **out, const cJSON *obj, char *err, size_t err_
                                         "max_fee_per_blob_gas",
                                         "allowed_delegates",
                                         "allow_chain_id_zero_authorization",
+                                        "cumulative_cap",
                                         "comment"};
     const cJSON *it;
     ak_err rc = AK_OK;
@@ -306,6 +355,9 @@ ak_err cn_policy_parse(cn_policy **out, const cJSON *obj, char *err, size_t err_
     if (v != NULL && (rc = parse_token_caps(p, v, err, err_cap)) != AK_OK)
         goto out;
     if ((rc = parse_flags(p, obj, err, err_cap)) != AK_OK)
+        goto out;
+    v = cJSON_GetObjectItemCaseSensitive(obj, "cumulative_cap");
+    if (v != NULL && (rc = parse_cumulative(p, v, err, err_cap)) != AK_OK)
         goto out;
     *out = p;
     p = NULL;

@@ -23,6 +23,11 @@
  *     "allow_chain_id_zero_authorization": false // an authorization valid on every chain
  *                                               // (chain_id 0): refused unless true
  * Without any policy, an authorization with chain_id 0 is refused too (guard rail on by default).
+ * Over time (issue 13), optional: "cumulative_cap": {"value_wei": "100000000000000000000",
+ *     "max_tx": 1000, "window_s": 86400} - the value and/or the number of transactions the account
+ *     may sign per rolling window (eth_sendTransaction, eth_signTransaction), reserved in the
+ *     connector's state store before signing, shared by replicas on PostgreSQL (docs/scale-out.md);
+ *     refused as cumulative_over_cap / cumulative_tx_over_cap.
  * allowed_methods may also list anode_signAuthorization and opsigner_signBlockPayload (which
  * also stands for opsigner_signBlockPayloadV2).
  * The evaluation is shared/ak_policy (rule names there); permits (ERC-2612, DAI, Permit2) are
@@ -74,6 +79,17 @@ void cn_policy_free(cn_policy *p);
 /* 1 if method asks for a signature (cn_policy_set_methods' signs): what the rate limit and the
  * per-batch bound count. */
 int cn_policy_is_signing_method(const char *method);
+
+/* The account's "cumulative_cap" (plain values; max_tx 0 = no count cap). */
+#define CN_POLICY_WINDOW_MAX 31622400 /* window_s: at most 366 days */
+typedef struct {
+    uint64_t window_s;
+    int has_max_value;
+    ak_u256 max_value; /* wei */
+    uint64_t max_tx;
+} cn_policy_cumulative;
+/* 1 with *out filled if p has a cumulative cap, else 0 (p NULL too). */
+int cn_policy_cumulative_cap(const cn_policy *p, cn_policy_cumulative *out);
 
 /* 1 if the transaction passes; else 0 with why (no secrets: addresses and amounts). */
 int cn_policy_tx_ok(const cn_policy *p, const ak_tx *tx, char *why, size_t why_cap);

@@ -74,6 +74,14 @@ static ak_err node_chain_id(const cn_transport *t, uint64_t *out, char *why, siz
     return rc;
 }
 
+/* The shared state store /ready also checks (cn_app_ready_set_state), or NULL. */
+static cn_state *g_ready_state;
+
+void cn_app_ready_set_state(cn_state *st)
+{
+    g_ready_state = st;
+}
+
 static int ready_probe(void *ctx, char *detail, size_t cap)
 {
     ready_ctx *r = ctx;
@@ -99,6 +107,13 @@ static int ready_probe(void *ctx, char *detail, size_t cap)
         cn_signer_health h;
         if (r->signers[i]->ops->health(r->signers[i], &h) != AK_OK || !h.can_sign) {
             snprintf(detail, cap, "signer %zu (%s) cannot sign", i, r->signers[i]->provider);
+            return 0;
+        }
+    }
+    if (g_ready_state != NULL) {
+        char what[192] = "";
+        if (cn_state_ready(g_ready_state, what, sizeof(what)) != AK_OK) {
+            snprintf(detail, cap, "state store not ready: %s", what);
             return 0;
         }
     }

@@ -17,6 +17,7 @@
 #include "cn_config.h"
 #include "cn_downstream.h"
 #include "cn_signer.h"
+#include "cn_state.h"
 
 /* o->chain_id settled against the node: AK_ERR_CONFIG (no chain id at all), AK_ERR_CHAIN_ID
  * (mismatch); a node unreachable with --chain-id given is only a warning. Logged here. */
@@ -29,6 +30,9 @@ AK_WUR ak_err cn_app_ready_start(const cn_transport *ds, cn_signer *const *signe
 /* The /ready callback (cn_ready_fn): the cached state, no I/O; ctx unused. */
 int cn_app_ready_check(void *ctx, char *detail, size_t cap);
 void cn_app_ready_stop(void); /* safe when not started */
+/* Before cn_app_ready_start: the probe also asks the state store (a round trip) and names it
+ * when it does not answer. st is borrowed until cn_app_ready_stop; NULL: not checked. */
+void cn_app_ready_set_state(cn_state *st);
 
 /* scheme://host[:port] of a URL, for logs: node providers put API keys in the path or in
  * user:password@, and neither may reach a log line. */

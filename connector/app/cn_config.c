@@ -29,6 +29,7 @@ enum {
     O_LOG_LEVEL,
     O_LOG_FORMAT,
     O_CHECK,
+    O_MIGRATE,
     O_HELP,
     O_VERSION,
 };
@@ -54,6 +55,7 @@ static const opt_def k_opts[] = {
     {"log-level", "ANODE_LOG_LEVEL", O_LOG_LEVEL, 1},
     {"log-format", "ANODE_LOG_FORMAT", O_LOG_FORMAT, 1},
     {"check-config", NULL, O_CHECK, 0},
+    {"migrate", NULL, O_MIGRATE, 0},
     {"help", NULL, O_HELP, 0},
     {"version", NULL, O_VERSION, 0},
     /* Web3Signer's spellings of the same options (its --http-listen-*, and eth1 mode's
@@ -85,6 +87,7 @@ void cn_options_usage(FILE *f, const char *argv0)
             "  --log-level LEVEL             debug|info|warn|error (default info)\n"
             "  --log-format FORMAT           json|text (default json)\n"
             "  --check-config                validate the configuration and signers, then exit\n"
+            "  --migrate                     create or migrate the state store schema, exit\n"
             "  --help, --version\n\n"
             "Every option can also be set in the environment: --foo-bar is ANODE_FOO_BAR.\n",
             argv0);
@@ -157,6 +160,9 @@ static ak_err apply(cn_options *o, int id, const char *v)
         return AK_ERR_CONFIG;
     case O_CHECK:
         o->check_config = 1;
+        return AK_OK;
+    case O_MIGRATE:
+        o->migrate = 1;
         return AK_OK;
     case O_HELP:
         o->help = 1;
@@ -319,7 +325,8 @@ static const ak_cfg_field k_downstream_fields[] = {
 };
 
 /* The top level. "accounts" and "signer_manager" are read by cn_config_profile.c, "audit" by
- * cn_audit.c, "paymaster" by cn_paymaster.c, "signing_rate_limit" by cn_rate.c. */
+ * cn_audit.c, "paymaster" by cn_paymaster.c, "signing_rate_limit" by cn_rate.c, "state" by
+ * cn_state (absent: the in-process store). */
 static const ak_cfg_field k_top_fields[] = {
     AK_CFG_KNOWN("accounts"),
     AK_CFG_OBJ("http", 0, k_http_fields),
@@ -336,6 +343,7 @@ static const ak_cfg_field k_top_fields[] = {
     AK_CFG_INT("max_signing_calls_per_batch", 0, cn_settings, max_sign_per_batch, 1, 10000, 100),
     AK_CFG_BOOL("allow_insecure_secret_files", 0, cn_settings, allow_insecure_secret_files, 0),
     AK_CFG_KNOWN("audit"),
+    AK_CFG_KNOWN("state"),
 };
 
 ak_err cn_config_settings(cn_settings *s, const cJSON *doc, char *err, size_t err_cap)
@@ -344,7 +352,9 @@ ak_err cn_config_settings(cn_settings *s, const cJSON *doc, char *err, size_t er
     if (ak_cfg_read(s, k_top_fields, AK_CFG_COUNT(k_top_fields), doc, "", err, err_cap) != AK_OK ||
         cn_config_accounts(s, doc, err, err_cap) != AK_OK ||
         cn_audit_config(&s->audit, cJSON_GetObjectItemCaseSensitive(doc, "audit"), err, err_cap) !=
-            AK_OK)
+            AK_OK ||
+        cn_state_cfg_parse(&s->state, cJSON_GetObjectItemCaseSensitive(doc, "state"), err,
+                           err_cap) != AK_OK)
         return AK_ERR_CONFIG;
     cn_secret_files_allow_insecure(s->allow_insecure_secret_files);
     if (s->max_request_memory < s->max_body || s->memory_budget < s->max_request_memory) {

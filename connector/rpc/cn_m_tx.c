@@ -12,6 +12,7 @@
 #include "ak_tx.h"
 #include "cn_log.h"
 #include "cn_methods.h"
+#include "cn_nonce_state.h"
 #include "cn_txreq.h"
 
 typedef struct {
@@ -190,16 +191,46 @@ static ak_err pending(void *ctx, uint64_t *out, cn_rpc_err *e)
     return cn_method_pending_nonce(j->env, j->t.from, out, e);
 }
 
+static ak_err own_nonce(void *ctx, cn_rpc_err *e) /* the client chose it: exactly that, once */
+{
+    tx_job *j = ctx;
+    int sent = 0, used = 0;
+    return sign_and_send(j, j->t.tx.nonce, &sent, &used, e);
+}
+
+static ak_err local_nonce(void *ctx, cn_rpc_err *e)
+{
+    tx_job *j = ctx;
+    return cn_nonce_run(j->env->nonce, j->t.from, pending, sign_and_send, j, e);
+}
+
+/*
+ * Step 4: the nonce and the account's cumulative cap (cn_nonce_state.h). With the postgres
+ * backend a filled nonce and the reservation are one call to the shared store; otherwise the
+ * reservation (if the policy has a cap) wraps the client's nonce or the in-process one.
+ */
+static ak_err allocate(tx_job *j, cn_rpc_err *e)
+{
+    cn_policy_cumulative c;
+    cn_state_spend_limit lim = {0};
+    int capped = j->env->state != NULL && cn_policy_cumulative_cap(j->a->policy, &c);
+    if (capped)
+        lim = (cn_state_spend_limit){c.window_s, c.has_max_value, c.max_value, c.max_tx};
+    if (j->env->state_nonces && !j->t.has_nonce)
+        return cn_nonce_run_state(j->env->state, j->env->chain_id, j->t.from, &j->t.tx.value,
+                                  capped ? &lim : NULL, j->env->nonce_retries, pending,
+                                  sign_and_send, j, e);
+    return cn_spend_run(j->env->state, j->t.from, &j->t.tx.value, capped ? &lim : NULL,
+                        j->t.has_nonce ? own_nonce : local_nonce, j, e);
+}
+
 static cJSON *run(const cn_method_env *env, const cn_call *call, const cJSON *params, int send,
                   cn_rpc_err *e)
 {
     tx_job j = {.env = env, .call = call, .send = send};
-    int sent = 0, used = 0;
     ak_err rc = parse(&j, params, e);
     if (rc == AK_OK && (rc = admit(&j, e)) == AK_OK && (rc = fill(&j, e)) == AK_OK)
-        rc = j.t.has_nonce /* the client chose it: exactly that, once */
-                 ? sign_and_send(&j, j.t.tx.nonce, &sent, &used, e)
-                 : cn_nonce_run(env->nonce, j.t.from, pending, sign_and_send, &j, e);
+        rc = allocate(&j, e);
     (void)rc; /* e says why */
     if (j.res == NULL && e->code == 0 && e->passthrough == NULL)
         cn_err_set(e, CN_E_INTERNAL, "out of memory");

@@ -59,9 +59,14 @@ ak_err cn_rpc_new(cn_rpc **out, const cn_rpc_config *cfg)
     for (size_t i = 0; i < cfg->n_extra; i++)
         r->tables[r->n_tables++] = cfg->extra[i];
     r->tables[r->n_tables++] = cn_methods_builtin();
-    r->env = (cn_method_env){
-        r->accounts, cfg->n_signers, &r->cfg.downstream, cfg->chain_id, cfg->allow_unprotected_tx,
-        NULL};
+    r->env = (cn_method_env){.accounts = r->accounts,
+                             .n_accounts = cfg->n_signers,
+                             .ds = &r->cfg.downstream,
+                             .chain_id = cfg->chain_id,
+                             .allow_unprotected_tx = cfg->allow_unprotected_tx,
+                             .state = cfg->state,
+                             .state_nonces = cfg->state_nonces,
+                             .nonce_retries = cfg->nonce_retries};
     ak_err rc = cn_nonce_new(&r->env.nonce, (const uint8_t(*)[20])addrs, cfg->n_signers,
                              cfg->nonce_retries, cfg->clock);
     if (rc != AK_OK) {

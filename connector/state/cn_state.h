@@ -165,7 +165,8 @@ typedef enum {
     CN_STATE_DENY_GLOBAL  /* the paymaster's global daily cap */
 } cn_state_deny;
 
-/* The name of a refusal's rule ("max_value_per_window", ...; "" for CN_STATE_OK). */
+/* The name of a refusal's rule (the account policy's "cumulative_over_cap",
+ * "cumulative_tx_over_cap", the paymaster's "daily_cap_wei_per_sender", ...; "" for OK). */
 const char *cn_state_deny_rule(cn_state_deny d);
 
 /* One account's limits over a rolling window (from its policy). */

@@ -1,7 +1,7 @@
 /*
  * cn_state_impl.h - the two backends behind cn_state.h (private to connector/state/).
  *
- * cn_state.c reads the clock and passes the current wall time (now_ms, UTC day) to the
+ * cn_state_front.c reads the clock and passes the current wall time (now_ms, UTC day) to the
  * backends, so both apply the rules of cn_state.h to the same inputs. cn_state_mem.c keeps
  * the state in this process; cn_state_pg.c (pool, deadlines) and cn_state_schema.c (SQL, the
  * migrations) keep it in PostgreSQL.

@@ -255,7 +255,7 @@ static void test_spend_rules(cn_state *st)
     CHECK_EQ_INT(cn_state_spend_reserve(st, &r2, a, &two, &lim), AK_OK); /* exactly the cap */
     CHECK_EQ_INT(cn_state_spend_reserve(st, &r3, a, &wei, &lim), AK_ERR_FORBIDDEN); /* +1 wei */
     CHECK_EQ_INT(r3.deny, CN_STATE_DENY_VALUE);
-    CHECK_STR(cn_state_deny_rule(r3.deny), "max_value_per_window");
+    CHECK_STR(cn_state_deny_rule(r3.deny), "cumulative_over_cap");
     CHECK_EQ_INT(cn_state_release(st, &r3), AK_OK); /* a refused one: nothing to do */
     CHECK_EQ_INT(cn_state_release(st, &r2), AK_OK);
     CHECK_EQ_INT(cn_state_release(st, &r2), AK_OK); /* twice: harmless */

@@ -1,6 +1,8 @@
 /*
- * cn_state.c - the "state" config object and the front of the store: reads the clock, checks
- * arguments and hands each call to the memory or the postgres backend (cn_state.h).
+ * cn_state_front.c - the functions of cn_state.h: the "state" config object and the front of
+ * the store: reads the clock, checks arguments and hands each call to the memory or the
+ * postgres backend. (Not cn_state.c: cn_state_impl.h includes cn_state.h, and the include-cycle
+ * check reads cn_state.c + cn_state.h as one module.)
  */
 #include "cn_state.h"
 
@@ -446,9 +448,9 @@ const char *cn_state_deny_rule(cn_state_deny d)
 {
     switch (d) {
     case CN_STATE_DENY_VALUE:
-        return "max_value_per_window";
+        return "cumulative_over_cap";
     case CN_STATE_DENY_COUNT:
-        return "max_tx_per_window";
+        return "cumulative_tx_over_cap";
     case CN_STATE_DENY_SENDER:
         return "daily_cap_wei_per_sender";
     case CN_STATE_DENY_GLOBAL:
