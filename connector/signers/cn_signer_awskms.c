@@ -24,7 +24,7 @@
 #include "cn_awscreds.h"
 #include "cn_log.h"
 #include "cn_rcfg.h"
-#include "cn_signer_factory.h"
+#include "cn_backend.h"
 #include "cn_rhttp.h"
 #include "cn_sigv4.h"
 

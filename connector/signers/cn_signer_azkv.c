@@ -23,7 +23,7 @@
 #include "cn_oauth.h"
 #include "cn_rcfg.h"
 #include "cn_rhttp.h"
-#include "cn_signer_factory.h"
+#include "cn_backend.h"
 
 #define W           "azure_key_vault"
 #define API         "api-version=7.4"

@@ -14,7 +14,7 @@
 #include "cn_rcfg.h"
 #include "cn_remote_key.h"
 #include "cn_rhttp.h"
-#include "cn_signer_factory.h"
+#include "cn_backend.h"
 
 #define W      "cloudflare_secrets"
 #define ID_MAX 128

@@ -1,15 +1,10 @@
 /*
- * cn_signer_factory.h - the backend registry: builds a cn_signer from an account's "signer"
- * config object, choosing the backend by its "type" string (design c2).
+ * cn_signer_factory.h - the backend table: builds a cn_signer from an account's "signer" config
+ * object, choosing the backend by its "type" string (design c2).
  *
  * The table in cn_signer_factory.c ({type, constructor}) is the only place that lists the
- * backends; cn_signer_types() is made from it. A backend described by a cn_backend (its type,
- * provider, level, the size of its state and its ops, plus a configure step) has a one-line
- * constructor, cn_backend_new(), which does what every constructor used to repeat: check the
- * object, allocate the signer and a zeroed impl, read "name", run configure, create the HTTP
- * client, fetch the key, and free everything on error (hashicorp_vault, cloudflare_secrets,
- * mpc_kms, aws_kms, pkcs11, gcp_kms, azure_key_vault). local (also built from a key in memory),
- * keyless and custom (one client with options) keep a hand-written constructor. Types: local,
+ * backends; cn_signer_types() is made from it. Most constructors are one call to
+ * cn_backend_new() (cn_backend.h); local, keyless and custom keep a hand-written one. Types: local,
  * keyless, pkcs11, custom, aws_kms, hashicorp_vault, cloudflare_secrets, mpc_kms, gcp_kms,
  * azure_key_vault (docs/signers.md). Accounts with backups are built by
  * cn_signer_manager on top.
@@ -18,48 +13,15 @@
 #define CN_SIGNER_FACTORY_H
 
 #include <stddef.h>
-#include <stdint.h>
 
 #include <cjson/cJSON.h>
 
 #include "ak_err.h"
-#include "cn_keycache.h"
-#include "cn_rcfg.h"
-#include "cn_rhttp.h"
 #include "cn_signer.h"
 
 /* A backend constructor: on failure *out is NULL and err holds a short, secret-free reason. */
 typedef AK_WUR ak_err (*cn_signer_ctor)(cn_signer **out, const cJSON *cfg, char *err,
                                         size_t err_cap);
-
-/* What a configure step leaves for the registry's start (pointers into the impl). */
-typedef struct {
-    const cn_rcfg_http *http;   /* the common HTTP options, read with AK_CFG_INLINE */
-    cn_rhttp **client;          /* where the HTTP client goes; NULL: the backend has none */
-    const char *address;        /* the optional "address" the key must have ("" or NULL: none) */
-    long cache_ttl_s;           /* remote-key backends: the key cache's TTL */
-    cn_keycache_fetch_fn fetch; /* remote-key backends: cn_remote_key_start with it */
-    /* other backends: a start step after the HTTP client exists (fetch the public key) */
-    AK_WUR ak_err (*start)(cn_signer *s, int has_want, const uint8_t want[20], char *err,
-                           size_t err_cap);
-} cn_backend_start;
-
-typedef struct cn_backend {
-    const char *type;     /* "hashicorp_vault" */
-    const char *provider; /* "hashicorp-vault" */
-    const char *where;    /* prefix of its error messages: "vault" */
-    cn_security_level level;
-    size_t impl_size; /* the registry allocates and zeroes it; ops->destroy frees it */
-    const cn_signer_ops *ops;
-    /* Read cfg into s->impl, set s->name's default (the registry then applies "name"), fill
-     * st. It runs on a zeroed impl and must leave it so that ops->destroy frees it. */
-    AK_WUR ak_err (*configure)(cn_signer *s, cn_backend_start *st, const cJSON *cfg, char *err,
-                               size_t err_cap);
-} cn_backend;
-
-/* Build a signer of backend b from cfg (an object). On failure *out is NULL. */
-AK_WUR ak_err cn_backend_new(cn_signer **out, const cn_backend *b, const cJSON *cfg, char *err,
-                             size_t err_cap);
 
 /* cfg must be an object with a string "type". Unknown types are AK_ERR_CONFIG. */
 AK_WUR ak_err cn_signer_create(cn_signer **out, const cJSON *cfg, char *err, size_t err_cap);

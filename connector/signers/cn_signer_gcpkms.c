@@ -22,7 +22,7 @@
 #include "cn_oauth.h"
 #include "cn_rcfg.h"
 #include "cn_rhttp.h"
-#include "cn_signer_factory.h"
+#include "cn_backend.h"
 
 #define W           "gcp_kms"
 #define ALG         "EC_SIGN_SECP256K1_SHA256"

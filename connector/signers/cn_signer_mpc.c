@@ -25,7 +25,7 @@
 #include "ak_u256.h"
 #include "cn_rcfg.h"
 #include "cn_rhttp.h"
-#include "cn_signer_factory.h"
+#include "cn_backend.h"
 
 #define W          "mpc_kms"
 #define ID_MAX     128

@@ -8,7 +8,7 @@
 #include "ak_secmem.h"
 #include "cn_log.h"
 #include "cn_rcfg.h"
-#include "cn_signer_factory.h"
+#include "cn_backend.h"
 #include "p11_token.h"
 #include "p11_uri.h"
 
