@@ -37,6 +37,8 @@
 
 #include "ak_b64.h"
 #include "ak_hex.h"
+#include "ak_intent.h"
+#include "ak_policy.h"
 #include "ak_sig.h"
 #include "bench_load.h"
 #include "bench_raw.h"
@@ -53,8 +55,16 @@ typedef struct {
     CURL *h[BENCH_MAX_THREADS];
     bl_sink sink[BENCH_MAX_THREADS]; /* response buffers (65536 bytes, malloc'd) */
     unsigned batch;
+    int intent; /* issue 11: send a type-2 transaction intent instead of a digest (single only) */
     uint8_t pub[65];
 } load_ctx;
+
+/* The intent of the intent phase: an EIP-1559 transfer on chain 31337 (ethers'
+ * unsignedSerialized, tests/unit/intent_vectors.js "tx_type2"). */
+#define BENCH_INTENT                                                                               \
+    "{\"key_id\":\"bench\",\"intent\":{\"kind\":\"eth_transaction\",\"payload\":"                  \
+    "\"0x02ed827a6980843b9aca00847735940082520894353535353535353535353535353535353535353584075bcd" \
+    "1580c0\"}}"
 
 /* One POST /sign (single or batch of lc->batch digests); 0 if every result is a signature. */
 static int do_request(load_ctx *lc, unsigned t, int verify)
@@ -67,6 +77,11 @@ static int do_request(load_ctx *lc, unsigned t, int verify)
     int rc = 1;
     if (RAND_bytes(&digests[0][0], (int)(32 * n)) != 1)
         return 1;
+    if (lc->intent) {
+        n = 1;
+        o = (size_t)snprintf(body, sizeof body, "%s", BENCH_INTENT);
+        goto send;
+    }
     if (lc->batch)
         o += (size_t)snprintf(body + o, sizeof body - o, "{\"requests\":[");
     for (unsigned i = 0; i < n; i++) {
@@ -80,6 +95,7 @@ static int do_request(load_ctx *lc, unsigned t, int verify)
     }
     if (lc->batch)
         o += (size_t)snprintf(body + o, sizeof body - o, "]}");
+send:
     lc->sink[t].len = 0;
     curl_easy_setopt(lc->h[t], CURLOPT_POSTFIELDSIZE, (long)o);
     curl_easy_setopt(lc->h[t], CURLOPT_POSTFIELDS, body);
@@ -112,6 +128,29 @@ static int do_request(load_ctx *lc, unsigned t, int verify)
 out:
     cJSON_Delete(j);
     return rc;
+}
+
+/* The intent's own cost in process, without HSM and TLS noise: CPU seconds per parse of the
+ * request body, ak_intent_parse (decode, re-encode, keccak) and ak_policy_intent_ok. */
+static double intent_cpu_in_process(void)
+{
+    static ak_policy p;
+    enum { N = 20000 };
+    ak_policy_init(&p);
+    double c0 = bl_cpu_seconds(0);
+    for (int i = 0; i < N; i++) {
+        ak_intent in;
+        ak_policy_verdict v;
+        cJSON *j = cJSON_Parse(BENCH_INTENT);
+        if (ak_intent_parse(&in, cJSON_GetObjectItemCaseSensitive(j, "intent"), NULL, 0) != AK_OK ||
+            !ak_policy_intent_ok(&p, &in, &v)) {
+            cJSON_Delete(j);
+            return -1;
+        }
+        ak_intent_clear(&in);
+        cJSON_Delete(j);
+    }
+    return (bl_cpu_seconds(0) - c0) / N;
 }
 
 static int op_sign(void *ctx, unsigned t)
@@ -201,6 +240,7 @@ int main(int argc, char **argv)
     uint64_t errors = 0;
     int bounded = 1;
     double raw_cpu = 0, srv_cpu = 0, cli_cpu = 0, bat_cpu = 0; /* CPU seconds per signature */
+    double int_cpu = 0;         /* ... of a type-2 transaction intent (issue 11) */
     double single_per_sync = 0; /* audit records per fdatasync, /sign phase */
     double seconds = 8;
     const char *fsync_mode = "\"always\"", *server = KS_SERVER_DEFAULT;
@@ -428,6 +468,16 @@ int main(int argc, char **argv)
             single = b;
         errors += b.errors;
         printf("  /sign %.0f/s", b.per_sec);
+        /* issue 11: the same with a type-2 transaction intent (parse, decode, policy, audit) */
+        lc.intent = 1;
+        s0 = bl_cpu_seconds(pid);
+        if (bench_run_threads(&b, clients, seconds, op_sign, &lc) != AK_OK)
+            goto out;
+        lc.intent = 0;
+        if (b.ops > 0 && (int_cpu == 0 || (bl_cpu_seconds(pid) - s0) / (double)b.ops < int_cpu))
+            int_cpu = (bl_cpu_seconds(pid) - s0) / (double)b.ops;
+        errors += b.errors;
+        printf("  intent %.0f/s", b.per_sec);
         lc.batch = batch;
         s0 = bl_cpu_seconds(pid);
         if (bench_run_threads(&b, clients, seconds, op_sign, &lc) != AK_OK)
@@ -470,6 +520,11 @@ int main(int argc, char **argv)
            "us; server efficiency raw/server: /sign %.3f, batch %.3f\n",
            raw_cpu * 1e6, srv_cpu * 1e6, cli_cpu * 1e6, bat_cpu * 1e6,
            srv_cpu > 0 ? raw_cpu / srv_cpu : 0, bat_cpu > 0 ? raw_cpu / bat_cpu : 0);
+    printf("CPU per signature, server, digest-only vs type-2 intent: %.0f us vs %.0f us: %+.1f us "
+           "(target: at most +20 us)\n",
+           srv_cpu * 1e6, int_cpu * 1e6, (int_cpu - srv_cpu) * 1e6);
+    printf("intent decode + policy in process (no HSM, no TLS): %.1f us per type-2 intent\n",
+           intent_cpu_in_process() * 1e6);
     double ratio = single.per_sec / raw.per_sec;
     if (single_per_sync > 0)
         printf("audit: %.1f records per fdatasync in the last /sign phase (group commit)\n",

@@ -12,6 +12,7 @@
 #include "ak_hex.h"
 #include "ak_json.h"
 #include "ak_secmem.h"
+#include "ak_intent.h"
 #include "ak_sig.h"
 
 #define KS_METRICS_BUF (32 * 1024)
@@ -154,17 +155,17 @@ static long lookup_key(const ks_ctx *ctx, const ks_tls_conn *id, const char *key
 #define E403_CODE "key_not_allowed"
 #define E403_MSG  "the key does not exist or this client may not use it"
 
-typedef struct {
-    const char *key_id;
-    const char *request_id;
-    uint8_t digest[32];
-} sign_req;
+typedef ks_sign_req sign_req;
 
-/* Validate one sign request object; on error fills res (status 400) and returns 0. */
+/* Validate one sign request object; on error fills res (status 400) and returns 0. A digest
+ * that differs from the intent's parses (rq->mismatch): it is refused and audited once the key
+ * is known. */
 static int parse_sign_item(const cJSON *item, sign_req *rq, sign_result *res)
 {
     const cJSON *f;
+    ks_policy_stop st;
     memset(rq, 0, sizeof *rq);
+    rq->ticket.key = -1;
     res->status = 400;
     if (!cJSON_IsObject(item)) {
         res->code = "bad_request";
@@ -175,20 +176,20 @@ static int parse_sign_item(const cJSON *item, sign_req *rq, sign_result *res)
     {
         const char *n = f->string;
         if (strcmp(n, "key_id") != 0 && strcmp(n, "algorithm") != 0 && strcmp(n, "data") != 0 &&
-            strcmp(n, "request_id") != 0) {
+            strcmp(n, "request_id") != 0 && strcmp(n, "intent") != 0) {
             res->code = "unknown_field";
             res->message = "unknown field in the sign request";
             return 0;
         }
-        if (!cJSON_IsString(f)) {
+        if (strcmp(n, "intent") == 0 ? !cJSON_IsObject(f) : !cJSON_IsString(f)) {
             res->code = "bad_field_type";
-            res->message = "key_id, algorithm, data and request_id must be strings";
+            res->message = "key_id, algorithm, data and request_id must be strings, intent an "
+                           "object";
             return 0;
         }
     }
     const cJSON *k = cJSON_GetObjectItemCaseSensitive(item, "key_id");
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(item, "algorithm");
-    const cJSON *d = cJSON_GetObjectItemCaseSensitive(item, "data");
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(item, "request_id");
     if (r != NULL) {
         if (strlen(r->valuestring) > KS_REQUEST_ID_MAX) {
@@ -198,9 +199,9 @@ static int parse_sign_item(const cJSON *item, sign_req *rq, sign_result *res)
         }
         rq->request_id = r->valuestring;
     }
-    if (k == NULL || d == NULL) {
+    if (k == NULL) {
         res->code = "missing_field";
-        res->message = "key_id and data are required";
+        res->message = "key_id and data (or intent) are required";
         return 0;
     }
     if (strlen(k->valuestring) == 0 || strlen(k->valuestring) > KS_KEY_ID_MAX) {
@@ -214,20 +215,13 @@ static int parse_sign_item(const cJSON *item, sign_req *rq, sign_result *res)
         res->message = "algorithm must be ECDSA_SHA256";
         return 0;
     }
-    size_t dl = 0;
-    uint8_t tmp[48];
-    ak_err e = ak_b64_decode(tmp, sizeof tmp, &dl, d->valuestring, strlen(d->valuestring));
-    if (e == AK_ERR_BASE64) {
-        res->code = "bad_base64";
-        res->message = "data is not valid base64";
-        return 0;
+    if (!ks_policy_req_parse(rq, item, &st)) {
+        res->code = st.code;
+        res->message = rq->message;
+        if (st.outcome == NULL)
+            return 0;
+        rq->mismatch = 1;
     }
-    if (e != AK_OK || dl != 32) {
-        res->code = "bad_digest_length";
-        res->message = "data must be a 32-byte digest";
-        return 0;
-    }
-    memcpy(rq->digest, tmp, 32);
     res->status = 200;
     return 1;
 }
@@ -246,6 +240,9 @@ static void audit_rec(ks_audit_rec *ar, const ks_tls_conn *id, const sign_req *r
     ar->request_id_len = rq->request_id ? strlen(rq->request_id) : 0;
     ar->outcome = o;
     ar->latency_us = lat;
+    ar->intent = rq->has_intent ? &rq->intent : NULL;
+    ar->rule = rq->rule;
+    ar->from = rq->from;
 }
 
 static cJSON *result_obj(const sign_req *rq, const sign_result *res)
@@ -323,27 +320,60 @@ static int record(ks_ctx *ctx, const ks_tls_conn *id, const sign_req *rq, sign_r
     return 1;
 }
 
+/* The client entry whose policy override applies (as for the rate limit). */
+#define policy_client rate_client
+
+/*
+ * Everything decided before the HSM: key, digest mismatch, policy (and the cumulative
+ * reservation), rate limit. NULL: go and sign ctx->keys[*key]; else the audit outcome, res set.
+ */
+static const char *decide(ks_ctx *ctx, const ks_tls_conn *id, sign_req *rq, sign_result *res,
+                          long *key)
+{
+    ks_policy_stop st;
+    long k = lookup_key(ctx, id, rq->key_id, strlen(rq->key_id));
+    *key = k;
+    if (k < 0)
+        return refuse(ctx, res);
+    rq->from = p11_key_address(ctx->keys[k]);
+    if (rq->mismatch) {
+        res->status = 400;
+        res->code = "digest_mismatch";
+        res->message = rq->message;
+        return "digest_mismatch";
+    }
+    if (!ks_policy_req_judge(rq, ctx->cfg, ctx->window, policy_client(id), k, &st)) {
+        res->status = st.status;
+        res->code = st.code;
+        res->message = rq->message;
+        return st.outcome;
+    }
+    if (!ks_rate_take(ctx->rate, rate_client(id))) {
+        ks_policy_req_release(rq, ctx->window);
+        return rate_limited(ctx, res);
+    }
+    return NULL;
+}
+
 /*
  * Decide, sign, write the audit record. Returns 0 if the record could not be written (fail
  * closed). *ticket gets the record's ticket: the caller syncs it (ks_audit_sync) before any
  * signature leaves; a batch syncs once for all its records.
  */
-static int do_sign(ks_ctx *ctx, const ks_tls_conn *id, const sign_req *rq, sign_result *res,
+static int do_sign(ks_ctx *ctx, const ks_tls_conn *id, sign_req *rq, sign_result *res,
                    uint64_t *ticket)
 {
     uint8_t der[AK_DER_SIG_MAX];
     size_t der_len = 0;
-    const char *outcome;
+    long k = -1;
     uint64_t t0 = now_us();
-    long k = lookup_key(ctx, id, rq->key_id, strlen(rq->key_id));
-    if (k < 0) {
-        outcome = refuse(ctx, res);
-    } else if (!ks_rate_take(ctx->rate, rate_client(id))) {
-        outcome = rate_limited(ctx, res);
-    } else {
+    const char *outcome = decide(ctx, id, rq, res, &k);
+    if (outcome == NULL) {
         ks_audit_intent(ctx->audit);
         ak_err e = p11_token_sign(ctx->tok, ctx->keys[k], rq->digest, der, sizeof der, &der_len);
         outcome = sign_outcome(ctx, e, der, der_len, res);
+        if (res->status != 200)
+            ks_policy_req_release(rq, ctx->window);
     }
     return record(ctx, id, rq, res, outcome, t0, ticket);
 }
@@ -414,12 +444,9 @@ static int sign_batch(ks_ctx *ctx, const ks_tls_conn *id, const cJSON *reqs, siz
         if (i >= n)
             break;
         if (parse_sign_item(it, &b.rq[i], &b.res[i])) {
-            long k = lookup_key(ctx, id, b.rq[i].key_id, strlen(b.rq[i].key_id));
-            if (k < 0) {
-                b.outcome[i] = refuse(ctx, &b.res[i]);
-            } else if (!ks_rate_take(ctx->rate, rate_client(id))) {
-                b.outcome[i] = rate_limited(ctx, &b.res[i]);
-            } else {
+            long k = -1;
+            b.outcome[i] = decide(ctx, id, &b.rq[i], &b.res[i], &k);
+            if (b.outcome[i] == NULL) {
                 b.keys[m] = ctx->keys[k];
                 memcpy(b.dig[m], b.rq[i].digest, 32);
                 b.rc[m] = AK_ERR_INTERNAL;
@@ -434,9 +461,12 @@ static int sign_batch(ks_ctx *ctx, const ks_tls_conn *id, const cJSON *reqs, siz
         ak_err e = p11_token_sign_many(ctx->tok, b.keys, (const uint8_t(*)[32])b.dig, m, b.der,
                                        b.der_len, b.rc);
         (void)e;
-        for (size_t j = 0; j < m; j++)
+        for (size_t j = 0; j < m; j++) {
             b.outcome[b.item[j]] =
                 sign_outcome(ctx, b.rc[j], b.der[j], b.der_len[j], &b.res[b.item[j]]);
+            if (b.res[b.item[j]].status != 200)
+                ks_policy_req_release(&b.rq[b.item[j]], ctx->window);
+        }
     }
     size_t unwritten = m; /* announced records (ks_audit_intent) not yet written */
     size_t next = 0;      /* b.item[] is ascending: the next item that went to the HSM */
@@ -463,6 +493,8 @@ out:
         for (i = 0; i < n; i++)
             ak_wipe(b.res[i].sig_b64, sizeof b.res[i].sig_b64);
     }
+    for (i = 0; b.rq != NULL && i < n; i++)
+        ks_policy_req_clear(&b.rq[i]);
     batch_free(&b);
     return ret;
 }
@@ -481,6 +513,7 @@ static void handle_sign(ks_ctx *ctx, const ks_tls_conn *id, const char *body, si
     uint64_t ticket = 0;
     cJSON *j = parse_body(ctx, body, len, out);
     cJSON *reply = NULL;
+    memset(&rq, 0, sizeof rq);
     if (j == NULL)
         return;
     const cJSON *reqs = cJSON_GetObjectItemCaseSensitive(j, "requests");
@@ -534,6 +567,7 @@ static void handle_sign(ks_ctx *ctx, const ks_tls_conn *id, const char *body, si
     set_body(out, reply);
     reply = NULL;
 out:
+    ks_policy_req_clear(&rq);
     cJSON_Delete(reply);
     cJSON_Delete(j);
 }
@@ -622,6 +656,10 @@ static void handle_health(ks_ctx *ctx, const ks_tls_conn *id, int post, const ch
     cJSON_AddNumberToObject(root, "keys", (double)ctx->cfg->n_keys);
     cJSON_AddNumberToObject(root, "sessions_in_use", st.sessions_in_use);
     cJSON_AddNumberToObject(root, "sessions_max", st.max_sessions);
+    /* issue 11: the intent kinds /sign accepts (a client learns the capability here) */
+    cJSON *kinds = cJSON_AddArrayToObject(root, "intents");
+    for (int k = 0; kinds != NULL && k < AK_INTENT_COUNT; k++)
+        cJSON_AddItemToArray(kinds, cJSON_CreateString(ak_intent_kind_name((ak_intent_kind)k)));
     out->status = e == AK_OK ? 200 : 503;
     set_body(out, root);
 out:

@@ -4,8 +4,11 @@
  * ks_api_handle() takes one complete request (method, path, key_id query argument, body) from
  * a client whose certificate already verified (ks_tls_conn) and produces the status and JSON
  * body: POST /sign (single and {"requests":[...]} batch), GET|POST /pubkey, GET|POST /health,
- * GET /metrics. Errors are {"error":{"code":"<snake_case>","message":"..."}}; a key the client
- * may not use and a key that does not exist give the same 403 (same code, same message, same
+ * GET /metrics. A sign item may carry an intent instead of (or besides) its digest: the digest
+ * is then recomputed, judged by the key's policy and reserved against its cumulative cap
+ * (ks_policy_req.h) before any HSM call; GET /health lists the intent kinds. Errors are
+ * {"error":{"code":"<snake_case>","message":"..."}}; a key the client may not use and a key
+ * that does not exist give the same 403 (same code, same message, same
  * audit outcome), so a client cannot probe for key ids. A body with a NUL (raw or \u0000) or a
  * key repeated in one object is 400 invalid_json (ak_json.h). Every signing decision is audited
  * before the reply is produced; if the audit record cannot be written the reply is 503 and
@@ -25,6 +28,8 @@
 #include "ks_audit.h"
 #include "ks_config.h"
 #include "ks_metrics.h"
+#include "ks_policy_req.h"
+#include "ks_policy_window.h"
 #include "ks_rate.h"
 #include "ks_tls.h"
 #include "p11_token.h"
@@ -36,7 +41,8 @@ typedef struct {
     p11_token *tok;
     p11_key **keys; /* cfg->n_keys handles, same order as cfg->keys */
     ks_audit *audit;
-    ks_rate *rate; /* per-client rate limits (NULL: none) */
+    ks_rate *rate;     /* per-client rate limits (NULL: none) */
+    ks_window *window; /* cumulative caps (NULL: none configured) */
     ks_metrics metrics;
 } ks_ctx;
 

@@ -1,8 +1,12 @@
 /* ks_audit.c - the key server's audit record format on rt_audit (see ks_audit.h). */
 #include "ks_audit.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+
+#include "ak_addr.h"
+#include "ak_hex.h"
 
 ak_err ks_audit_open_anchored(ks_audit **out, const char *path, unsigned interval_ms,
                               const char *anchor_path, unsigned anchor_ms, char *msg,
@@ -21,6 +25,112 @@ ak_err ks_audit_open(ks_audit **out, const char *path, unsigned interval_ms, cha
 void ks_audit_close(ks_audit *a)
 {
     rt_audit_close(a);
+}
+
+/* Append to body[*len..cap); 0 (and *len past cap) when it does not fit. */
+__attribute__((format(printf, 4, 5))) static int put(char *body, size_t cap, size_t *len,
+                                                     const char *fmt, ...)
+{
+    va_list ap;
+    if (*len >= cap)
+        return 0;
+    va_start(ap, fmt);
+    int n = vsnprintf(body + *len, cap - *len, fmt, ap);
+    va_end(ap);
+    *len = n < 0 ? cap : *len + (size_t)n;
+    return *len < cap;
+}
+
+static int put_addr(char *body, size_t cap, size_t *len, const char *name, const uint8_t a[20])
+{
+    char s[AK_ADDR_STR_SIZE];
+    ak_addr_to_checksum(s, a);
+    return put(body, cap, len, ",\"%s\":\"%s\"", name, s);
+}
+
+static int put_dec(char *body, size_t cap, size_t *len, const char *name, const ak_u256 *v)
+{
+    char s[AK_U256_DECIMAL_MAX];
+    if (ak_u256_format_decimal(s, sizeof s, v) != AK_OK)
+        return 0;
+    return put(body, cap, len, ",\"%s\":\"%s\"", name, s);
+}
+
+static int put_u64(char *body, size_t cap, size_t *len, const char *name, uint64_t v)
+{
+    ak_u256 x;
+    ak_u256_from_u64(&x, v);
+    return put_dec(body, cap, len, name, &x);
+}
+
+static int put_h32(char *body, size_t cap, size_t *len, const char *name, const uint8_t h[32])
+{
+    char s[65];
+    rt_audit_hex32(s, h);
+    return put(body, cap, len, ",\"%s\":\"0x%s\"", name, s);
+}
+
+/* A string member of typed data's domain, JSON-escaped and bounded. */
+static int put_domain_str(char *body, size_t cap, size_t *len, const ak_intent *in,
+                          const char *name)
+{
+    char esc[RT_AUDIT_FIELD_CAP];
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(in->typed_data, "domain");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(d, name);
+    if (!cJSON_IsString(v))
+        return 1;
+    rt_audit_json_str(esc, sizeof esc, v->valuestring, strlen(v->valuestring));
+    return put(body, cap, len, ",\"%s\":\"%s\"", name, esc);
+}
+
+/* The decoded intent (ks_audit.h lists its members per kind). */
+static int put_intent(char *body, size_t cap, size_t *len, const ak_intent *in)
+{
+    const ak_tx *tx = &in->tx;
+    char hex[65];
+    int ok = put(body, cap, len, ",\"intent\":{\"kind\":\"%s\"", ak_intent_kind_name(in->kind));
+    if (ok && in->has_chain_id)
+        ok = put_dec(body, cap, len, "chain_id", &in->chain_id);
+    switch (in->kind) {
+    case AK_INTENT_ETH_TRANSACTION:
+        ok = ok && put(body, cap, len, ",\"tx_type\":%d", (int)tx->type) &&
+             put_u64(body, cap, len, "nonce", tx->nonce) &&
+             (tx->has_to ? put_addr(body, cap, len, "to", tx->to)
+                         : put(body, cap, len, ",\"to\":null")) &&
+             put_dec(body, cap, len, "value", &tx->value);
+        if (ok && tx->data_len >= 4)
+            ok = put(body, cap, len, ",\"selector\":\"0x%02x%02x%02x%02x\"", tx->data[0],
+                     tx->data[1], tx->data[2], tx->data[3]);
+        break;
+    case AK_INTENT_EIP191_MESSAGE:
+        ok = ok && put(body, cap, len, ",\"message_len\":%zu", in->message_len);
+        break;
+    case AK_INTENT_EIP712_TYPED_DATA:
+        rt_audit_hex32(hex, in->td.domain_hash);
+        ok = ok && put(body, cap, len, ",\"domain\":{\"hash\":\"0x%s\"", hex) &&
+             put_domain_str(body, cap, len, in, "name") &&
+             put_domain_str(body, cap, len, in, "version") &&
+             (!in->td.has_verifying_contract ||
+              put_addr(body, cap, len, "verifyingContract", in->td.verifying_contract)) &&
+             put(body, cap, len, "}");
+        break;
+    case AK_INTENT_ERC4337_PAYMASTER:
+        ok = ok && put_h32(body, cap, len, "userop_hash", in->userop_hash) &&
+             put_addr(body, cap, len, "sender", in->op.sender) &&
+             put_dec(body, cap, len, "nonce", &in->op.nonce) &&
+             put_addr(body, cap, len, "paymaster", in->paymaster) &&
+             put_u64(body, cap, len, "valid_until", in->valid_until) &&
+             put_u64(body, cap, len, "valid_after", in->valid_after);
+        break;
+    case AK_INTENT_EIP7702_AUTHORIZATION:
+        ok = ok && put_addr(body, cap, len, "delegate", in->auth.address) &&
+             put_u64(body, cap, len, "nonce", in->auth.nonce);
+        break;
+    default:
+        ok = ok && put_h32(body, cap, len, "payload_hash", in->blk.payload_hash);
+        break;
+    }
+    return ok && put(body, cap, len, "}");
 }
 
 /* The record's members (between the frame's "time" and "prev"); 0 if they do not fit. */
@@ -48,7 +158,14 @@ static size_t format_body(char *body, size_t cap, const ks_audit_rec *r)
         cn, fp, key, dg, rid, r->outcome ? r->outcome : "", (unsigned long long)r->latency_us);
     if (n <= 0 || (size_t)n >= cap)
         return 0;
-    return (size_t)n;
+    size_t len = (size_t)n;
+    if (r->rule != NULL && !put(body, cap, &len, ",\"rule\":\"%s\"", r->rule))
+        return 0;
+    if (r->from != NULL && !put_addr(body, cap, &len, "from", r->from))
+        return 0;
+    if (r->intent != NULL && !put_intent(body, cap, &len, r->intent))
+        return 0;
+    return len;
 }
 
 ak_err ks_audit_write(ks_audit *a, const ks_audit_rec *rec, uint64_t *ticket)

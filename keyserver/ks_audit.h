@@ -6,7 +6,11 @@
  * One JSON line per signing decision (signed or refused):
  *   {"seq":N,"time":"<RFC 3339 UTC, ms>","client_cn":"..","client_fp":"<sha256 hex>",
  *    "key_id":"..","digest":"<hex>","request_id":"..","outcome":"..","latency_us":N,
+ *    [,"rule":".."][,"from":"0x<key address>"][,"intent":{"kind":..,...}],
  *    "prev":"<hex SHA-256 of the previous line's bytes, without its newline>"}
+ * "rule" names the policy rule of a refused_policy record; "intent" is the decoded intent of
+ * the request (issue 11; docs/keyserver.md lists its members per kind). A transaction's
+ * "value" (decimal wei) in it is what ks_policy_window replays at start-up.
  * Deleting lines at the END leaves a valid shorter chain: only an anchor kept elsewhere (the
  * optional anchor file, or the last seq and hash that `anode-keytool audit-verify` prints and the
  * key server logs at shutdown) shows it.
@@ -21,6 +25,7 @@
 #include <stdint.h>
 
 #include "ak_err.h"
+#include "ak_intent.h"
 #include "rt_audit.h"
 
 #define KS_AUDIT_FIELD_MAX       RT_AUDIT_FIELD_MAX
@@ -38,8 +43,12 @@ typedef struct {
     size_t digest_len; /* 32 bytes normally; NULL if none */
     const char *request_id;
     size_t request_id_len; /* may be NULL */
-    const char *outcome;   /* "signed", "refused", "refused_client", "refused_rate", "hsm_error" */
+    const char *outcome;   /* "signed", "refused", "refused_client", "refused_rate", "hsm_error",
+                              "refused_policy", "digest_mismatch" */
     uint64_t latency_us;
+    const ak_intent *intent; /* the decoded intent, or NULL (a digest-only request) */
+    const uint8_t *from;     /* the key's address (20 bytes) or NULL */
+    const char *rule;        /* the policy rule of a refused_policy record, or NULL */
 } ks_audit_rec;
 
 /* interval_ms == 0: fdatasync every record before returning; otherwise every interval_ms. */

@@ -15,6 +15,7 @@
 #include "ak_hex.h"
 #include "ak_json.h"
 #include "ak_secmem.h"
+#include "ks_policy.h"
 #include "p11_uri.h"
 
 /* Format "field: reason" into msg and return AK_ERR_CONFIG. */
@@ -236,7 +237,7 @@ static ak_err parse_keys(ks_config *c, const cJSON *root, char *msg, size_t cap)
     size_t n = (size_t)cJSON_GetArraySize(k);
     if (n == 0 || n > KS_MAX_KEYS)
         return cfg_fail(msg, cap, "keys: must name 1..%d keys", KS_MAX_KEYS);
-    c->keys = calloc(n, sizeof *c->keys);
+    c->keys = calloc(n + 1, sizeof *c->keys) /* +1: see ks_config_free */;
     if (c->keys == NULL)
         return AK_ERR_NOMEM;
     cJSON_ArrayForEach(it, k)
@@ -248,11 +249,28 @@ static ak_err parse_keys(ks_config *c, const cJSON *root, char *msg, size_t cap)
                             64, it->string, KS_KEY_ID_MAX);
         if (ks_config_key_index(c, it->string, strlen(it->string)) >= 0)
             return cfg_fail(msg, cap, "keys.%s: duplicated key id", it->string);
-        if (!cJSON_IsString(it) || it->valuestring == NULL)
-            return cfg_fail(msg, cap, "keys.%s: must be a pkcs11: URI string", it->string);
+        ks_key_cfg *kc = &c->keys[c->n_keys];
+        const cJSON *u = it;
+        if (cJSON_IsObject(it)) {
+            /* {"uri": "pkcs11:...", "policy": {...}} */
+            static const char *const allowed[] = {"uri", "policy", NULL};
+            char where[160];
+            snprintf(where, sizeof where, "keys.%s", it->string);
+            if ((e = check_members(it, where, allowed, msg, cap)) != AK_OK)
+                return e;
+            u = cJSON_GetObjectItemCaseSensitive(it, "uri");
+            const cJSON *pol = cJSON_GetObjectItemCaseSensitive(it, "policy");
+            snprintf(where, sizeof where, "keys.%s.policy", it->string);
+            if (pol != NULL && (e = ks_policy_parse(&kc->policy, pol, where, msg, cap)) != AK_OK)
+                return e;
+        }
+        if (!cJSON_IsString(u) || u->valuestring == NULL)
+            return cfg_fail(msg, cap,
+                            "keys.%s: must be a pkcs11: URI string or {\"uri\", \"policy\"}",
+                            it->string);
         memset(&uri, 0, sizeof uri);
         umsg[0] = '\0';
-        e = p11_uri_parse(&uri, it->valuestring, strlen(it->valuestring), umsg, sizeof umsg);
+        e = p11_uri_parse(&uri, u->valuestring, strlen(u->valuestring), umsg, sizeof umsg);
         int has_pin = uri.has_pin_value;
         int has_key = uri.has_object || uri.has_id;
         int other_token = uri.has_token && strcmp(uri.token, c->token_label) != 0;
@@ -270,9 +288,8 @@ static ak_err parse_keys(ks_config *c, const cJSON *root, char *msg, size_t cap)
         if (other_token)
             return cfg_fail(msg, cap, "keys.%s: token= differs from pkcs11.token_label",
                             it->string);
-        ks_key_cfg *kc = &c->keys[c->n_keys];
         snprintf(kc->key_id, sizeof kc->key_id, "%s", it->string);
-        kc->uri = strdup(it->valuestring);
+        kc->uri = strdup(u->valuestring);
         if (kc->uri == NULL)
             return AK_ERR_NOMEM;
         c->n_keys++;
@@ -312,6 +329,41 @@ static ak_err parse_identity(ks_client_cfg *cl, const char *name, char *msg, siz
                     "clients.%.64s: an identity is \"cn:<subject CN>\" or \"sha256:<hex>\"", name);
 }
 
+/* clients.<id>.policies: {key id: policy} (ks_config.h says what an override replaces). */
+static ak_err parse_overrides(const ks_config *c, ks_client_cfg *cl, const cJSON *obj,
+                              const char *where, char *msg, size_t cap)
+{
+    const cJSON *ps = cJSON_GetObjectItemCaseSensitive(obj, "policies"), *it;
+    char w[320];
+    ak_err e;
+    if (ps == NULL)
+        return AK_OK;
+    size_t n = (size_t)cJSON_GetArraySize(ps);
+    if (!cJSON_IsObject(ps) || n == 0 || n > KS_MAX_KEYS)
+        return cfg_fail(msg, cap, "%s.policies: an object {key id: policy} of 1..%d keys", where,
+                        KS_MAX_KEYS);
+    cl->policy_key = calloc(n, sizeof *cl->policy_key);
+    cl->policies = calloc(n, sizeof *cl->policies); /* NOLINT(bugprone-sizeof-expression) */
+    if (cl->policy_key == NULL || cl->policies == NULL)
+        return AK_ERR_NOMEM;
+    cJSON_ArrayForEach(it, ps)
+    {
+        long k = ks_config_key_index(c, it->string, strlen(it->string));
+        snprintf(w, sizeof w, "%s.policies.%.128s", where, it->string);
+        if (k < 0)
+            return cfg_fail(msg, cap, "%s: unknown key id", w);
+        if ((e = ks_policy_parse(&cl->policies[cl->n_policies], it, w, msg, cap)) != AK_OK)
+            return e;
+        cl->policy_key[cl->n_policies++] = (uint32_t)k;
+        if (cl->policies[cl->n_policies - 1]->has_cumulative_cap)
+            return cfg_fail(msg, cap,
+                            "%s.cumulative_cap: a cumulative cap belongs to the key (set it in "
+                            "keys.%.128s.policy)",
+                            w, it->string);
+    }
+    return AK_OK;
+}
+
 static ak_err parse_clients(ks_config *c, const cJSON *root, char *msg, size_t cap)
 {
     const cJSON *cls, *it, *k;
@@ -333,7 +385,8 @@ static ak_err parse_clients(ks_config *c, const cJSON *root, char *msg, size_t c
         const cJSON *v = it; /* the key list: the value itself or its "keys" */
         if (cJSON_IsObject(it)) {
             /* {"keys": "*" | [...], "max_signatures_per_s": N, "burst": M} */
-            static const char *const allowed[] = {"keys", "max_signatures_per_s", "burst", NULL};
+            static const char *const allowed[] = {"keys", "max_signatures_per_s", "burst",
+                                                  "policies", NULL};
             char where[96];
             unsigned long rate = 0, burst = 0;
             snprintf(where, sizeof where, "clients.%.64s", name);
@@ -346,6 +399,8 @@ static ak_err parse_clients(ks_config *c, const cJSON *root, char *msg, size_t c
                 return cfg_fail(msg, cap, "%s.burst: needs max_signatures_per_s", where);
             cl->rate_per_s = (unsigned)rate;
             cl->rate_burst = (unsigned)burst;
+            if ((e = parse_overrides(c, cl, it, where, msg, cap)) != AK_OK)
+                return e;
             v = cJSON_GetObjectItemCaseSensitive(it, "keys");
             if (v == NULL)
                 return cfg_fail(msg, cap, "%s.keys: missing (\"*\" or an array of key ids)", where);
@@ -572,10 +627,18 @@ void ks_config_free(ks_config *c)
 {
     if (c == NULL)
         return;
-    for (size_t i = 0; i < c->n_keys; i++)
+    for (size_t i = 0; c->keys != NULL && i <= c->n_keys && i < KS_MAX_KEYS; i++) {
+        /* <= n_keys: the entry being parsed when an error stopped it may hold a policy */
         free(c->keys[i].uri);
-    for (size_t i = 0; i < c->n_clients; i++)
+        ks_policy_free(c->keys[i].policy);
+    }
+    for (size_t i = 0; i < c->n_clients; i++) {
         free(c->clients[i].key_idx);
+        for (size_t j = 0; j < c->clients[i].n_policies; j++)
+            ks_policy_free(c->clients[i].policies[j]);
+        free(c->clients[i].policy_key);
+        free(c->clients[i].policies);
+    }
     free(c->keys);
     free(c->clients);
     free(c);

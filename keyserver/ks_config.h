@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "ak_err.h"
+#include "ak_policy.h"
 
 #define KS_CONFIG_MAX_FILE (1024 * 1024)
 #define KS_MAX_KEYS        256
@@ -28,7 +29,8 @@
 
 typedef struct {
     char key_id[KS_KEY_ID_MAX + 1];
-    char *uri; /* the pkcs11: URI as written (heap) */
+    char *uri;         /* the pkcs11: URI as written (heap) */
+    ak_policy *policy; /* keys.<id>.policy (heap; NULL: the default, ak_policy_init) */
 } ks_key_cfg;
 
 typedef struct {
@@ -40,6 +42,11 @@ typedef struct {
     size_t n_keys;
     unsigned rate_per_s; /* signatures per second, token bucket; 0: unlimited */
     unsigned rate_burst; /* bucket size (default rate_per_s) */
+    /* "policies": {key id: policy}: replaces the key's policy for this client, except the
+     * key's cumulative_cap (one running total per key, whoever signs) */
+    size_t n_policies;
+    uint32_t *policy_key; /* indexes into ks_config.keys (heap) */
+    ak_policy **policies; /* (heap, each freed with ks_policy_free) */
 } ks_client_cfg;
 
 typedef enum { KS_FSYNC_ALWAYS = 0, KS_FSYNC_INTERVAL = 1 } ks_fsync_mode;
@@ -96,6 +103,11 @@ typedef struct {
 
 AK_WUR ak_err ks_config_load(ks_config **out, const char *path, char *msg, size_t msg_cap);
 void ks_config_free(ks_config *c);
+
+/* The policy in force for key k and a client (its ks_config.clients index, -1: none): the
+ * client's override for k if any, else the key's, else the default (raw_digest on, no limits).
+ * Never NULL. */
+const ak_policy *ks_config_policy(const ks_config *c, long client, long k);
 
 /* Index of key_id in c->keys, or -1. */
 long ks_config_key_index(const ks_config *c, const char *key_id, size_t len);

@@ -224,6 +224,11 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": out of memory\n");
         goto out;
     }
+    /* issue 11: cumulative caps, rebuilt from the audit log (ks_policy_window.h) */
+    if (ks_window_start(&ctx.window, cfg, msg, sizeof msg) != AK_OK) {
+        fprintf(stderr, PROG ": %s\n", msg);
+        goto out;
+    }
     if (rt_listen_inherited(&listen_fd, msg, sizeof msg) != AK_OK) {
         fprintf(stderr, PROG ": socket activation: %s\n", msg);
         rc = 2;
@@ -272,6 +277,7 @@ out:
     }
     ks_audit_close(ctx.audit);
     ks_rate_free(ctx.rate);
+    ks_window_free(ctx.window);
     p11_token_close(ctx.tok); /* keys belong to the token */
     free(ctx.keys);
     ks_tls_creds_free(creds);

@@ -8,10 +8,6 @@
 #include "ak_addr.h"
 #include "ak_permit.h"
 
-static const char *const KIND_NAMES[AK_INTENT_COUNT] = {
-    "eth_transaction",   "eip191_message",        "eip712_typed_data",
-    "erc4337_paymaster", "eip7702_authorization", "op_block_payload"};
-
 __attribute__((format(printf, 3, 4))) static int refuse(ak_policy_verdict *v, const char *rule,
                                                         const char *fmt, ...)
 {
@@ -34,19 +30,7 @@ void ak_policy_init(ak_policy *p)
     memset(p, 0, sizeof *p);
     p->kinds = AK_INTENT_ALL;
     p->allow_create = 1;
-}
-
-const char *ak_intent_kind_name(ak_intent_kind k)
-{
-    return (unsigned)k < AK_INTENT_COUNT ? KIND_NAMES[k] : NULL;
-}
-
-int ak_intent_kind_parse(const char *s)
-{
-    for (int i = 0; i < AK_INTENT_COUNT; i++)
-        if (strcmp(s, KIND_NAMES[i]) == 0)
-            return i;
-    return -1;
+    p->raw_digest = 1;
 }
 
 int ak_policy_limited(const ak_policy *p)
@@ -153,6 +137,12 @@ static int grant_ok(const ak_policy *p, const ak_permit *pm, const ak_permit_gra
 int ak_policy_typed_ok(const ak_policy *p, const cJSON *typed_data, const ak_eip712_result *h,
                        ak_policy_verdict *v)
 {
+    return ak_policy_typed_ok_ex(p, typed_data, h, 0, v);
+}
+
+int ak_policy_typed_ok_ex(const ak_policy *p, const cJSON *typed_data, const ak_eip712_result *h,
+                          int domain_listed, ak_policy_verdict *v)
+{
     ak_permit pm;
     if (!ak_policy_kind_ok(p, AK_INTENT_EIP712_TYPED_DATA, v))
         return 0;
@@ -164,7 +154,7 @@ int ak_policy_typed_ok(const ak_policy *p, const cJSON *typed_data, const ak_eip
         return 1;
     ak_err rc = ak_permit_decode(&pm, typed_data);
     if (rc != AK_OK || pm.kind == AK_PERMIT_NONE) {
-        if (p->allow_unjudged_typed_data)
+        if (p->allow_unjudged_typed_data || (domain_listed && rc == AK_OK))
             return 1;
         if (rc != AK_OK)
             return refuse(v, "typed_data_not_judged",

@@ -21,6 +21,30 @@
  * "Limited" = a value cap, a destination list or token caps is set. Each of the message /
  * typed-data refusals has an allow_* flag that turns it off for this key.
  *
+ * Over a decoded intent (ak_intent.h; the key server's policy, issue 11), ak_policy_intent_ok
+ * applies the rules above for the intent's kind and these:
+ *   raw_digest_not_allowed   a digest-only request (no intent) on a key with raw_digest off
+ *   chain_not_allowed        the intent's chain id (none: a pre-155 transaction) is not in
+ *                            allowed_chain_ids (eip191_message carries no chain: not checked)
+ *   selector_not_allowed     a call to a destination that has an allowed_selectors entry whose
+ *                            data is 1..3 bytes or starts with a selector not listed (empty
+ *                            data, a plain transfer, is judged by the value rules only)
+ *   domain_not_allowed       typed data whose domain matches no allowed_domains entry (each
+ *                            entry: the members it sets - name, chainId, verifyingContract -
+ *                            must be equal; the domain must set each of them). A listed domain
+ *                            counts as judged: typed_data_not_judged does not apply to it
+ *   delegate_not_allowed     an EIP-7702 delegate (authorization, or a type-4 transaction's
+ *                            tuples are not judged here: they are signed by their authorities)
+ *                            not in allowed_delegates
+ *   authorization_any_chain  an EIP-7702 authorization with chain id 0 (valid on every chain)
+ *                            while allow_chain_id_zero_authorization is off; when on, chain 0
+ *                            also passes allowed_chain_ids
+ *   op_domain_not_blocks_v1  an OP block payload whose domain is not the all-zero
+ *                            SigningDomainBlocksV1 (any other domain makes the 96 signed bytes
+ *                            the client's free choice)
+ *   cumulative_over_cap      (ak_policy_cumulative_ok) the transaction's value plus what the
+ *                            key signed in the rolling window is over cumulative_cap
+ *
  * The struct is plain data filled by the caller (ak_policy_init gives the permissive default:
  * every kind served, no limits, typed data without chainId refused); read-only while checks run,
  * so checks may run on any number of threads.
@@ -35,23 +59,24 @@
 
 #include "ak_eip712.h"
 #include "ak_err.h"
+#include "ak_intent.h"
 #include "ak_tx.h"
 #include "ak_u256.h"
 
-#define AK_POLICY_MAX_TO     256
-#define AK_POLICY_MAX_TOKENS 64
+#define AK_POLICY_MAX_TO        256
+#define AK_POLICY_MAX_TOKENS    64
+#define AK_POLICY_MAX_CHAINS    64
+#define AK_POLICY_MAX_SELECTORS 256 /* (destination, selector) pairs */
+#define AK_POLICY_MAX_DOMAINS   32
+#define AK_POLICY_MAX_DELEGATES 64
+#define AK_POLICY_MAX_NAME      128 /* bytes of an allowed EIP-712 domain name */
 
-typedef enum {
-    AK_INTENT_ETH_TRANSACTION = 0,
-    AK_INTENT_EIP191_MESSAGE,
-    AK_INTENT_EIP712_TYPED_DATA,
-    AK_INTENT_ERC4337_PAYMASTER,
-    AK_INTENT_EIP7702_AUTHORIZATION,
-    AK_INTENT_OP_BLOCK_PAYLOAD,
-    AK_INTENT_COUNT
-} ak_intent_kind;
-
-#define AK_INTENT_ALL ((1u << AK_INTENT_COUNT) - 1u)
+typedef struct {
+    int has_name, has_chain_id, has_verifying_contract;
+    char name[AK_POLICY_MAX_NAME + 1];
+    ak_u256 chain_id;
+    uint8_t verifying_contract[20];
+} ak_policy_domain;
 
 typedef struct {
     unsigned kinds; /* bit (1u << kind) per kind served */
@@ -66,6 +91,21 @@ typedef struct {
     int allow_unjudged_typed_data;
     int allow_hash_like_messages;
     int allow_typed_data_without_chain_id;
+    /* issue 11: the key server's rules over intents (ak_policy_intent_ok) */
+    int raw_digest;  /* 1 (default): digest-only requests allowed */
+    size_t n_chains; /* 0: any chain */
+    ak_u256 chains[AK_POLICY_MAX_CHAINS];
+    size_t n_selectors;
+    uint8_t selector_to[AK_POLICY_MAX_SELECTORS][20];
+    uint8_t selector[AK_POLICY_MAX_SELECTORS][4];
+    size_t n_domains; /* 0: any domain */
+    ak_policy_domain domains[AK_POLICY_MAX_DOMAINS];
+    size_t n_delegates; /* 0: any delegate */
+    uint8_t delegates[AK_POLICY_MAX_DELEGATES][20];
+    int allow_auth_chain_zero;
+    int has_cumulative_cap;
+    ak_u256 cumulative_cap;
+    uint64_t cumulative_window_s;
 } ak_policy;
 
 typedef struct {
@@ -75,11 +115,6 @@ typedef struct {
 
 /* The permissive default (see above). */
 void ak_policy_init(ak_policy *p);
-
-/* "eth_transaction", ... ; NULL for an out-of-range kind. */
-const char *ak_intent_kind_name(ak_intent_kind k);
-/* The kind named s, or -1. */
-int ak_intent_kind_parse(const char *s);
 
 /* 1 if a value cap, a destination list or token caps is set. */
 int ak_policy_limited(const ak_policy *p);
@@ -91,5 +126,22 @@ int ak_policy_message_ok(const ak_policy *p, const uint8_t *msg, size_t len, ak_
 /* typed_data: the object that was hashed into *h (ak_eip712_hash succeeded on it). */
 int ak_policy_typed_ok(const ak_policy *p, const cJSON *typed_data, const ak_eip712_result *h,
                        ak_policy_verdict *v);
+/* The same; domain_listed: the domain matched an allowed_domains entry, so typed data that is
+ * not a permit structure counts as judged by the operator (no typed_data_not_judged). */
+int ak_policy_typed_ok_ex(const ak_policy *p, const cJSON *typed_data, const ak_eip712_result *h,
+                          int domain_listed, ak_policy_verdict *v);
+
+/* Digest-only requests (no intent): refused when raw_digest is off. */
+int ak_policy_raw_ok(const ak_policy *p, ak_policy_verdict *v);
+
+/* Every rule that applies to the decoded intent's kind (all but the cumulative cap). */
+int ak_policy_intent_ok(const ak_policy *p, const ak_intent *in, ak_policy_verdict *v);
+
+/* The value an intent moves for the cumulative cap: a transaction's value, else 0. */
+void ak_policy_intent_value(ak_u256 *out, const ak_intent *in);
+
+/* used + value <= cumulative_cap (always 1 without a cap). */
+int ak_policy_cumulative_ok(const ak_policy *p, const ak_u256 *used, const ak_u256 *value,
+                            ak_policy_verdict *v);
 
 #endif

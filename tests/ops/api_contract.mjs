@@ -123,7 +123,10 @@ t('start: SoftHSM token, PKI, key server (mTLS, CRL, limits), anvil, connector (
       tls: { cert: path.join(pki.dir, 'server.crt'), key: path.join(pki.dir, 'server.key'), client_ca: pki.ca,
         crl: path.join(pki.dir, 'crl.pem') },
       pkcs11: { module, token_label: token.label, pin_file: token.pinFile, max_sessions: 4, op_timeout_ms: 2000 },
-      clients: { 'cn:connector': ['k1'], 'cn:limited': { keys: ['k1'], max_signatures_per_s: 1, burst: 1 }, 'cn:revokee': ['k1'] },
+      // k2: the same key object with raw_digest off (issue 11), for policy_denied
+      keys: { k1: `pkcs11:token=${token.label};object=${token.keyLabel}`,
+        k2: { uri: `pkcs11:token=${token.label};object=${token.keyLabel}`, policy: { raw_digest: false } } },
+      clients: { 'cn:connector': ['k1'], 'cn:limited': { keys: ['k1'], max_signatures_per_s: 1, burst: 1 }, 'cn:revokee': ['k1', 'k2'] },
       limits: { max_body: 2048, max_batch: 4, max_json_depth: 8, threads: 0 },
     },
   });
@@ -225,6 +228,8 @@ t('key server 400 codes: each documented request-shape error, with the spec\'s s
     [sreq({ extra: 'x' }), 'unknown_field'], [{ data: D32 }, 'missing_field'], [sreq({ key_id: '' }), 'bad_key_id'],
     [sreq({ request_id: 'x'.repeat(129) }), 'bad_request_id'], [{ requests: [sreq()], more: 1 }, 'bad_request'],
     [{ requests: [] }, 'empty_batch'],
+    [{ key_id: 'k1', intent: { kind: 'eip191_message', message: '0x00', extra: 1 } }, 'bad_intent'],
+    [{ key_id: 'k1', data: D32, intent: { kind: 'eip191_message', message: '0x00' } }, 'digest_mismatch'],
   ];
   for (const [body, code] of cases) await ks1('connector', 'POST', '/sign', body, 400, code);
   await ks1('connector', 'POST', '/pubkey', { key: 'k1' }, 400, 'missing_field');
@@ -232,6 +237,8 @@ t('key server 400 codes: each documented request-shape error, with the spec\'s s
 
 t('key server 403/404/405/413/429 codes match the spec', async () => {
   await ks1('connector', 'POST', '/sign', sreq({ key_id: 'k9' }), 403, 'key_not_allowed');
+  await ks1('revokee', 'POST', '/sign', sreq({ key_id: 'k2' }), 403, 'policy_denied');
+  await ks1('revokee', 'POST', '/sign', { key_id: 'k2', intent: { kind: 'eip191_message', message: '0x00' } }, 200);
   await ks1('connector', 'GET', '/pubkey?key_id=k9', undefined, 403, 'key_not_allowed');
   await ks1('stranger', 'POST', '/sign', sreq(), 403, 'client_not_allowed');
   await ks1('stranger', 'GET', '/health', undefined, 403, 'client_not_allowed');

@@ -31,7 +31,19 @@ static ks_audit_rec rec(const char *outcome)
 {
     static const uint8_t digest[32] = {1, 2, 3};
     static const uint8_t fp[32] = {0xaa};
-    ks_audit_rec r = {"client \"one\"\n", fp, "key-1", 5, digest, 32, "req-\x01", 5, outcome, 42};
+    ks_audit_rec r = {"client \"one\"\n",
+                      fp,
+                      "key-1",
+                      5,
+                      digest,
+                      32,
+                      "req-\x01",
+                      5,
+                      outcome,
+                      42,
+                      NULL,
+                      NULL,
+                      NULL};
     return r;
 }
 
@@ -62,7 +74,8 @@ static void *fifo_writer(void *arg)
     char cn[KS_AUDIT_FIELD_MAX + 1];
     memcpy(cn, big, sizeof big);
     cn[KS_AUDIT_FIELD_MAX] = '\0';
-    ks_audit_rec r = {cn, NULL, big, sizeof big, NULL, 0, big, sizeof big, "signed", 1};
+    ks_audit_rec r = {cn,         NULL,     big, sizeof big, NULL, 0,   big,
+                      sizeof big, "signed", 1,   NULL,       NULL, NULL};
     intptr_t rc = ks_audit_append(a, &r);
     atomic_store(&fifo_done, 1);
     return (void *)rc;

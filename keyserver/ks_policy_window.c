@@ -1,0 +1,280 @@
+/* ks_policy_window.c - cumulative value caps per rolling window (see ks_policy_window.h). */
+#include "ks_policy_window.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "rt_audit.h"
+
+/* A value counts while its epoch is at most KS_WINDOW_BUCKETS epochs old: KS_WINDOW_BUCKETS + 1
+ * epochs live at once, one slot each. */
+#define SLOTS (KS_WINDOW_BUCKETS + 1)
+
+typedef struct {
+    int on;
+    pthread_mutex_t mu;
+    ak_u256 cap;
+    uint64_t bucket_ms;
+    uint64_t epoch[SLOTS]; /* epoch (time / bucket_ms) the slot holds, +1 (0: empty) */
+    ak_u256 sum[SLOTS];
+} key_window;
+
+struct ks_window {
+    const ks_config *cfg;
+    const rt_clock *clock;
+    size_t n;
+    key_window *k; /* n of them; only those with .on are used */
+};
+
+static uint64_t now_ms(const ks_window *w)
+{
+    int64_t ns = w->clock->wall_ns(w->clock->ctx);
+    return ns > 0 ? (uint64_t)ns / 1000000u : 0;
+}
+
+ak_err ks_window_open(ks_window **out, const ks_config *c, const rt_clock *clock)
+{
+    ks_window *w = calloc(1, sizeof *w);
+    *out = NULL;
+    if (w == NULL)
+        return AK_ERR_NOMEM;
+    w->cfg = c;
+    w->clock = clock != NULL ? clock : rt_clock_system();
+    w->n = c->n_keys;
+    w->k = calloc(c->n_keys ? c->n_keys : 1, sizeof *w->k);
+    if (w->k == NULL) {
+        free(w);
+        return AK_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < c->n_keys; i++) {
+        const ak_policy *p = c->keys[i].policy;
+        if (p == NULL || !p->has_cumulative_cap)
+            continue;
+        key_window *k = &w->k[i];
+        k->on = 1;
+        k->cap = p->cumulative_cap;
+        k->bucket_ms = (p->cumulative_window_s * 1000u + KS_WINDOW_BUCKETS - 1) / KS_WINDOW_BUCKETS;
+        pthread_mutex_init(&k->mu, NULL);
+    }
+    *out = w;
+    return AK_OK;
+}
+
+void ks_window_free(ks_window *w)
+{
+    if (w == NULL)
+        return;
+    for (size_t i = 0; i < w->n; i++)
+        if (w->k[i].on)
+            pthread_mutex_destroy(&w->k[i].mu);
+    free(w->k);
+    free(w);
+}
+
+/* Total of the live buckets at epoch e (under k->mu). */
+static void used_at(const key_window *k, uint64_t e, ak_u256 *out)
+{
+    ak_u256_from_u64(out, 0);
+    for (size_t i = 0; i < SLOTS; i++) {
+        uint64_t be = k->epoch[i];
+        /* live: at most KS_WINDOW_BUCKETS epochs old (so never less than the window whatever
+         * the alignment), or ahead of now (the wall clock was set back: still counted) */
+        if (be == 0 || (be - 1 <= e && e - (be - 1) > KS_WINDOW_BUCKETS))
+            continue;
+        if (ak_u256_add(out, out, &k->sum[i]) != AK_OK) {
+            memset(out, 0xff, sizeof *out); /* saturate: over any cap */
+            return;
+        }
+    }
+}
+
+/* Add value at epoch e (under k->mu); a sum that would overflow saturates. */
+static void add_at(key_window *k, uint64_t e, const ak_u256 *value)
+{
+    size_t i = (size_t)(e % SLOTS);
+    if (k->epoch[i] < e + 1) { /* an older epoch's slot is recycled; a newer one kept */
+        k->epoch[i] = e + 1;
+        ak_u256_from_u64(&k->sum[i], 0);
+    }
+    if (ak_u256_add(&k->sum[i], &k->sum[i], value) != AK_OK)
+        memset(&k->sum[i], 0xff, sizeof k->sum[i]);
+}
+
+int ks_window_reserve(ks_window *w, long key, const ak_u256 *value, ks_window_ticket *t,
+                      ak_policy_verdict *v)
+{
+    ak_u256 used;
+    int ok;
+    t->key = -1;
+    if (w == NULL || key < 0 || (size_t)key >= w->n || !w->k[key].on)
+        return 1;
+    key_window *k = &w->k[key];
+    const ak_policy *p = w->cfg->keys[key].policy;
+    uint64_t e = now_ms(w) / k->bucket_ms;
+    pthread_mutex_lock(&k->mu);
+    used_at(k, e, &used);
+    ok = ak_policy_cumulative_ok(p, &used, value, v);
+    if (ok) {
+        add_at(k, e, value);
+        t->key = key;
+        t->epoch = e;
+        t->value = *value;
+    }
+    pthread_mutex_unlock(&k->mu);
+    return ok;
+}
+
+void ks_window_release(ks_window *w, const ks_window_ticket *t)
+{
+    if (w == NULL || t->key < 0 || (size_t)t->key >= w->n || !w->k[t->key].on)
+        return;
+    key_window *k = &w->k[t->key];
+    size_t i = (size_t)(t->epoch % SLOTS);
+    pthread_mutex_lock(&k->mu);
+    /* the bucket may have been recycled since: then the value has expired anyway */
+    if (k->epoch[i] == t->epoch + 1 && ak_u256_sub(&k->sum[i], &k->sum[i], &t->value) != AK_OK)
+        ak_u256_from_u64(&k->sum[i], 0);
+    pthread_mutex_unlock(&k->mu);
+}
+
+void ks_window_used(ks_window *w, long key, ak_u256 *out)
+{
+    ak_u256_from_u64(out, 0);
+    if (w == NULL || key < 0 || (size_t)key >= w->n || !w->k[key].on)
+        return;
+    key_window *k = &w->k[key];
+    pthread_mutex_lock(&k->mu);
+    used_at(k, now_ms(w) / k->bucket_ms, out);
+    pthread_mutex_unlock(&k->mu);
+}
+
+/* n decimal digits at s (no sign); -1 if any is not a digit. */
+static long digits(const char *s, int n)
+{
+    long v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ" (rt_audit's form) -> ms since the epoch; 0 if it does not read. */
+static uint64_t record_ms(const char *s)
+{
+    struct tm tm;
+    if (strlen(s) != 24 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
+        s[16] != ':' || s[19] != '.' || s[23] != 'Z')
+        return 0;
+    long y = digits(s, 4), mo = digits(s + 5, 2), d = digits(s + 8, 2), h = digits(s + 11, 2);
+    long mi = digits(s + 14, 2), se = digits(s + 17, 2), ms = digits(s + 20, 3);
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 || mi > 59 ||
+        se < 0 || se > 60 || ms < 0)
+        return 0;
+    memset(&tm, 0, sizeof tm);
+    tm.tm_year = (int)(y - 1900);
+    tm.tm_mon = (int)(mo - 1);
+    tm.tm_mday = (int)d;
+    tm.tm_hour = (int)h;
+    tm.tm_min = (int)mi;
+    tm.tm_sec = (int)se;
+    time_t t = timegm(&tm);
+    return t > 0 ? (uint64_t)t * 1000u + (uint64_t)ms : 0;
+}
+
+/* One audit line: a signed record of a capped key with an intent value is added. */
+static int replay_line(ks_window *w, const char *line, size_t len, uint64_t now)
+{
+    int counted = 0;
+    ak_u256 value;
+    cJSON *j = cJSON_ParseWithLength(line, len);
+    const cJSON *key = cJSON_GetObjectItemCaseSensitive(j, "key_id");
+    const cJSON *out = cJSON_GetObjectItemCaseSensitive(j, "outcome");
+    const cJSON *tm = cJSON_GetObjectItemCaseSensitive(j, "time");
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(j, "intent");
+    const cJSON *val = cJSON_GetObjectItemCaseSensitive(in, "value");
+    if (!cJSON_IsString(key) || !cJSON_IsString(out) || strcmp(out->valuestring, "signed") != 0 ||
+        !cJSON_IsString(tm) || !cJSON_IsString(val))
+        goto out;
+    long k = ks_config_key_index(w->cfg, key->valuestring, strlen(key->valuestring));
+    if (k < 0 || !w->k[k].on ||
+        ak_u256_parse_decimal(&value, val->valuestring, strlen(val->valuestring)) != AK_OK)
+        goto out;
+    uint64_t t = record_ms(tm->valuestring);
+    if (t == 0)
+        goto out;
+    if (t > now)
+        t = now;
+    key_window *kw = &w->k[k];
+    uint64_t e = t / kw->bucket_ms, en = now / kw->bucket_ms;
+    if (en - e > KS_WINDOW_BUCKETS)
+        goto out; /* already out of the window */
+    pthread_mutex_lock(&kw->mu);
+    add_at(kw, e, &value);
+    pthread_mutex_unlock(&kw->mu);
+    counted = 1;
+out:
+    cJSON_Delete(j);
+    return counted;
+}
+
+ak_err ks_window_rebuild(ks_window *w, const char *path, uint64_t *counted, char *msg,
+                         size_t msg_cap)
+{
+    ak_err err = AK_OK;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    int any = 0;
+    *counted = 0;
+    for (size_t i = 0; i < w->n; i++)
+        any |= w->k[i].on;
+    if (!any)
+        return AK_OK;
+    FILE *f = fopen(path, "re");
+    if (f == NULL) {
+        if (errno == ENOENT)
+            return AK_OK;
+        snprintf(msg, msg_cap, "audit file \"%s\": %s", path, strerror(errno));
+        return AK_ERR_IO;
+    }
+    uint64_t now = now_ms(w);
+    while ((n = getline(&line, &cap, f)) > 0) {
+        if ((size_t)n > RT_AUDIT_LINE_MAX + 1) {
+            snprintf(msg, msg_cap, "audit file \"%s\": a line longer than %d bytes", path,
+                     RT_AUDIT_LINE_MAX);
+            err = AK_ERR_AUDIT;
+            break;
+        }
+        *counted += (uint64_t)replay_line(w, line, (size_t)n, now);
+    }
+    if (err == AK_OK && ferror(f)) {
+        snprintf(msg, msg_cap, "audit file \"%s\": read error", path);
+        err = AK_ERR_IO;
+    }
+    free(line);
+    fclose(f);
+    return err;
+}
+
+ak_err ks_window_start(ks_window **out, const ks_config *c, char *msg, size_t msg_cap)
+{
+    uint64_t counted = 0;
+    ak_err err = ks_window_open(out, c, NULL);
+    if (err != AK_OK) {
+        snprintf(msg, msg_cap, "out of memory");
+        return err;
+    }
+    err = ks_window_rebuild(*out, c->audit_file, &counted, msg, msg_cap);
+    if (err != AK_OK) {
+        ks_window_free(*out);
+        *out = NULL;
+    }
+    return err;
+}
