@@ -52,6 +52,9 @@ _Static_assert(CN_KEYLESS_COOLDOWN_MS == CN_KH_COOLDOWN_MS, "one cooldown");
 /* One signature waiting for (or travelling in) a batch; lives on its caller's stack. */
 typedef struct waiter {
     const uint8_t *digest;
+    const char *intent; /* the intent's JSON text, or NULL: digest only */
+    char *why;          /* the key server's reason for a refusal (may be NULL) */
+    size_t why_cap;
     const char *rid;
     int64_t deadline_ms;
     cn_raw_sig *out;
@@ -63,6 +66,7 @@ typedef struct waiter {
 } waiter;
 
 enum { W_QUEUED, W_LEAD, W_TAKEN, W_DONE };
+enum { SI_AUTO = 0, SI_ALWAYS, SI_NEVER };
 
 typedef struct {
     cn_kh_cfg hc; /* URLs, TLS files, connect timeout, retries, pool: for cn_kh_new() */
@@ -77,6 +81,12 @@ typedef struct {
     unsigned inflight, max_inflight, batch_max;
     waiter *qhead, *qtail;
     size_t qlen;
+
+    /* issue 11: "send_intent" (SI_*); the intent kinds the key server's /health advertised
+     * (bit per ak_intent_kind), learned at start and on every health check. */
+    int send_intent;
+    _Atomic unsigned intents;
+    _Atomic int intents_learned;
 
     _Atomic uint64_t seq;        /* request id counter */
     _Atomic uint32_t latency_us; /* EWMA of successful sign latency */
@@ -98,11 +108,31 @@ static int64_t now_ms(void)
     return now_us() / 1000;
 }
 
-/* Parse body as a JSON object; a non-200 status maps to its error. */
-static AK_WUR ak_err parse_response(cJSON **out, const cn_kh_body *body, long status)
+/* The key server's {"error":{"code","message"}} as "code: message" into why (cap > 0), only
+ * printable ASCII kept; nothing if it has no such member. */
+static void error_why(char *why, size_t cap, const cJSON *j)
 {
-    if (status != 200)
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+    const char *c = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "code"));
+    const char *m = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "message"));
+    if (why == NULL || cap == 0 || c == NULL)
+        return;
+    snprintf(why, cap, "key server: %.64s%s%.160s", c, m != NULL ? ": " : "", m ? m : "");
+    for (char *p = why; *p != '\0'; p++)
+        if (*p < 0x20 || *p > 0x7e)
+            *p = '?';
+}
+
+/* Parse body as a JSON object; a non-200 status maps to its error (its reason into why). */
+static AK_WUR ak_err parse_response(cJSON **out, const cn_kh_body *body, long status, char *why,
+                                    size_t why_cap)
+{
+    if (status != 200) {
+        cJSON *j = cJSON_ParseWithLength(body->data, body->len);
+        error_why(why, why_cap, j);
+        cJSON_Delete(j);
         return cn_kh_status_err(status);
+    }
     *out = cJSON_ParseWithLength(body->data, body->len);
     if (*out == NULL || !cJSON_IsObject(*out)) {
         cJSON_Delete(*out);
@@ -156,48 +186,57 @@ static void note_latency(keyless *k, int64_t t0_us)
 
 /* One sign request object into dst; AK_ERR_BUFFER if it does not fit. */
 static AK_WUR ak_err item_json(char *dst, size_t cap, size_t *len, const keyless *k,
-                               const uint8_t digest[32], const char *rid)
+                               const waiter *w)
 {
+    const uint8_t *digest = w->digest;
+    const char *rid = w->rid;
     char b64[AK_B64_ENCODED_SIZE(32)];
     ak_err rc = ak_b64_encode(b64, sizeof b64, digest, 32);
     if (rc != AK_OK)
         return rc;
     /* key_id and rid are restricted to [A-Za-z0-9._:-]: no JSON escaping needed. */
-    int n = snprintf(dst, cap,
-                     "{\"key_id\":\"%s\",\"algorithm\":\"ECDSA_SHA256\",\"data\":\"%s\","
-                     "\"request_id\":\"%s\"}",
-                     k->key_id, b64, rid);
+    int n =
+        snprintf(dst, cap,
+                 "{\"key_id\":\"%s\",\"algorithm\":\"ECDSA_SHA256\",\"data\":\"%s\","
+                 "\"request_id\":\"%s\"%s%s}",
+                 k->key_id, b64, rid, w->intent ? ",\"intent\":" : "", w->intent ? w->intent : "");
     if (n < 0 || (size_t)n >= cap)
         return AK_ERR_BUFFER;
     *len = (size_t)n;
     return AK_OK;
 }
 
-/* One signature in the single form (retries and failover in http_call). */
-static AK_WUR ak_err sign_alone(keyless *k, cn_raw_sig *out, const uint8_t digest[32],
-                                const char *rid, int64_t deadline)
+/* The bytes one request object of w may take. */
+static size_t item_cap(const waiter *w)
 {
-    char req[ITEM_MAX];
-    size_t req_len = 0;
+    return ITEM_MAX + (w->intent != NULL ? strlen(w->intent) + 16 : 0);
+}
+
+/* One signature in the single form (retries and failover in http_call). */
+static AK_WUR ak_err sign_alone(keyless *k, const waiter *w, int64_t deadline)
+{
+    size_t req_len = 0, cap = item_cap(w);
+    char *req = malloc(cap);
     cn_kh_body body = {malloc(CN_KEYLESS_MAX_BODY), 0, CN_KEYLESS_MAX_BODY, 0};
     cJSON *j = NULL;
     long status = 0;
     int64_t t0 = now_us();
-    ak_err rc = body.data ? item_json(req, sizeof req, &req_len, k, digest, rid) : AK_ERR_NOMEM;
+    ak_err rc = body.data && req ? item_json(req, cap, &req_len, k, w) : AK_ERR_NOMEM;
     if (rc != AK_OK)
         goto out;
     rc = cn_kh_call(k->kh, "/sign", req, &body, &status, deadline);
     if (rc != AK_OK)
         goto out;
-    rc = parse_response(&j, &body, status);
+    rc = parse_response(&j, &body, status, w->why, w->why_cap);
     if (rc != AK_OK)
         goto out;
-    rc = take_sig(k, out, j, rid);
+    rc = take_sig(k, w->out, j, w->rid);
     if (rc == AK_OK)
         note_latency(k, t0);
 out:
     cJSON_Delete(j);
     free(body.data);
+    free(req);
     return rc;
 }
 
@@ -213,7 +252,8 @@ static ak_err item_err(const cJSON *item, int *alone)
     *alone = 0;
     if (!cJSON_IsString(c))
         return AK_ERR_UPSTREAM;
-    if (strcmp(c->valuestring, "key_not_allowed") == 0 || strcmp(c->valuestring, "forbidden") == 0)
+    if (strcmp(c->valuestring, "key_not_allowed") == 0 ||
+        strcmp(c->valuestring, "forbidden") == 0 || strcmp(c->valuestring, "policy_denied") == 0)
         return AK_ERR_FORBIDDEN;
     if (strcmp(c->valuestring, "key_not_found") == 0 || strcmp(c->valuestring, "not_found") == 0)
         return AK_ERR_KEY_NOT_FOUND;
@@ -232,9 +272,9 @@ static ak_err item_err(const cJSON *item, int *alone)
  */
 static void run_batch(keyless *k, waiter *const *m, size_t n)
 {
-    size_t cap = n * ITEM_MAX + 32, len = 13, item_len = 0;
+    size_t cap = 32, len = 13, item_len = 0;
     size_t body_cap = n * RESULT_MAX + 256;
-    char *req = malloc(cap);
+    char *req = NULL;
     cn_kh_body body = {malloc(body_cap), 0, body_cap, 0};
     cJSON *j = NULL;
     long status = 0;
@@ -242,14 +282,16 @@ static void run_batch(keyless *k, waiter *const *m, size_t n)
     ak_err rc = AK_ERR_NOMEM;
     for (size_t i = 0; i < n; i++)
         m[i]->rc = AK_ERR_UPSTREAM;
+    for (size_t i = 0; i < n; i++)
+        cap += item_cap(m[i]) + 1;
+    req = malloc(cap);
     if (req == NULL || body.data == NULL)
         goto out;
     memcpy(req, "{\"requests\":[", len);
     for (size_t i = 0; i < n; i++) {
         if (i > 0)
             req[len++] = ',';
-        if ((rc = item_json(req + len, cap - len - 3, &item_len, k, m[i]->digest, m[i]->rid)) !=
-            AK_OK)
+        if ((rc = item_json(req + len, cap - len - 3, &item_len, k, m[i])) != AK_OK)
             goto out;
         len += item_len;
         if (m[i]->deadline_ms < deadline)
@@ -265,7 +307,7 @@ static void run_batch(keyless *k, waiter *const *m, size_t n)
             m[i]->alone = 1;
         goto out; /* rc is AK_OK: the members keep their rc and go alone */
     }
-    rc = parse_response(&j, &body, status);
+    rc = parse_response(&j, &body, status, NULL, 0);
     if (rc != AK_OK)
         goto out;
     const cJSON *res = cJSON_GetObjectItemCaseSensitive(j, "results"), *it;
@@ -278,9 +320,10 @@ static void run_batch(keyless *k, waiter *const *m, size_t n)
         if (at >= n)
             break; /* the size was checked above; this keeps the bound local */
         waiter *w = m[at++];
-        if (cJSON_IsObject(it) && cJSON_HasObjectItem(it, "error"))
+        if (cJSON_IsObject(it) && cJSON_HasObjectItem(it, "error")) {
             w->rc = item_err(it, &w->alone);
-        else
+            error_why(w->why, w->why_cap, it);
+        } else
             w->rc = cJSON_IsObject(it) ? take_sig(k, w->out, it, w->rid) : AK_ERR_UPSTREAM;
     }
     note_latency(k, t0);
@@ -352,7 +395,7 @@ static void lead(keyless *k, waiter *w)
     }
     pthread_mutex_unlock(&k->bmu);
     if (n == 1)
-        w->rc = sign_alone(k, w->out, w->digest, w->rid, w->deadline_ms);
+        w->rc = sign_alone(k, w, w->deadline_ms);
     else
         run_batch(k, m, n);
     pthread_mutex_lock(&k->bmu);
@@ -374,27 +417,20 @@ static int cond_init_mono(pthread_cond_t *cv)
     return bad ? -1 : 0;
 }
 
-static ak_err keyless_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[32],
-                           const cn_sign_ctx *ctx)
+/* The signature of w: alone at once, or queued for a batch (cn_signer_keyless.h). */
+static ak_err sign_queued(keyless *k, const waiter *init)
 {
-    keyless *k = s->impl;
-    char rid[REQ_ID_MAX + 1];
-    int64_t deadline = now_ms() + k->timeout_ms;
+    waiter w = *init;
+    int64_t deadline = w.deadline_ms;
     ak_err rc = AK_ERR_INTERNAL;
-    waiter w = {.digest = digest, .out = out, .rid = rid, .deadline_ms = deadline};
-    if (ctx != NULL && ctx->request_id != NULL && safe_id(ctx->request_id, REQ_ID_MAX))
-        snprintf(rid, sizeof rid, "%s", ctx->request_id);
-    else
-        snprintf(rid, sizeof rid, "cn-%ld-%llu", (long)getpid(),
-                 (unsigned long long)atomic_fetch_add(&k->seq, 1));
     if (k->batch_max <= 1)
-        return sign_alone(k, out, digest, rid, deadline);
+        return sign_alone(k, &w, deadline);
     pthread_mutex_lock(&k->bmu);
     if (k->inflight < k->max_inflight && k->qhead == NULL) {
         /* Nothing in the way: alone, at once (no added delay at low load). */
         k->inflight++;
         pthread_mutex_unlock(&k->bmu);
-        rc = sign_alone(k, out, digest, rid, deadline);
+        rc = sign_alone(k, &w, deadline);
         pthread_mutex_lock(&k->bmu);
         slot_release(k);
         pthread_mutex_unlock(&k->bmu);
@@ -439,8 +475,105 @@ static ak_err keyless_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[3
     pthread_mutex_unlock(&k->bmu);
     pthread_cond_destroy(&w.cv);
     if (w.alone)
-        return sign_alone(k, out, digest, rid, deadline);
+        return sign_alone(k, &w, deadline);
     return w.rc;
+}
+
+/* Learn the intent kinds from a /health answer (its "intents" array; none listed = none). */
+static void learn_intents(keyless *k, const cn_kh_body *body)
+{
+    cJSON *j = cJSON_ParseWithLength(body->data, body->len), *it;
+    unsigned mask = 0;
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        return;
+    }
+    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(j, "intents"))
+    {
+        int kind = cJSON_IsString(it) ? ak_intent_kind_parse(it->valuestring) : -1;
+        if (kind >= 0)
+            mask |= 1u << (unsigned)kind;
+    }
+    cJSON_Delete(j);
+    atomic_store(&k->intents, mask);
+    atomic_store(&k->intents_learned, 1);
+}
+
+/* One GET /health to learn the intent kinds (at start, and by "always" before its first). */
+static void fetch_intents(keyless *k)
+{
+    cn_kh_body body = {malloc(CN_KEYLESS_MAX_BODY), 0, CN_KEYLESS_MAX_BODY, 0};
+    long status = 0;
+    if (body.data != NULL &&
+        cn_kh_call(k->kh, "/health", NULL, &body, &status, now_ms() + k->timeout_ms) == AK_OK &&
+        status == 200)
+        learn_intents(k, &body);
+    free(body.data);
+}
+
+/*
+ * The intent JSON text to send with this signature (malloc'd), or NULL: digest only. "always"
+ * refuses (AK_ERR_FORBIDDEN, the reason in ctx->why) a signature without an intent or of a kind
+ * the key server does not advertise; "auto" sends what the key server advertised.
+ */
+static AK_WUR ak_err intent_text(keyless *k, char **out, const cn_sign_ctx *ctx)
+{
+    const ak_intent *in = ctx != NULL ? ctx->intent : NULL;
+    char *why = ctx != NULL ? ctx->why : NULL;
+    size_t cap = ctx != NULL ? ctx->why_cap : 0;
+    *out = NULL;
+    if (k->send_intent == SI_NEVER)
+        return AK_OK;
+    if (k->send_intent == SI_ALWAYS && !atomic_load(&k->intents_learned))
+        fetch_intents(k);
+    unsigned bit =
+        in != NULL && (unsigned)in->kind < AK_INTENT_COUNT ? 1u << (unsigned)in->kind : 0;
+    if (bit == 0 || (atomic_load(&k->intents) & bit) == 0) {
+        if (k->send_intent == SI_AUTO)
+            return AK_OK;
+        if (bit == 0)
+            set_err(why, cap, "send_intent is \"always\" but %s has no intent",
+                    ctx != NULL && ctx->method ? ctx->method : "this signature");
+        else
+            set_err(why, cap,
+                    "send_intent is \"always\" but the key server does not advertise intent "
+                    "kind %s",
+                    ak_intent_kind_name(in->kind));
+        return AK_ERR_FORBIDDEN;
+    }
+    cJSON *j = ak_intent_to_json(in);
+    *out = j != NULL ? cJSON_PrintUnformatted(j) : NULL;
+    cJSON_Delete(j);
+    if (*out == NULL) {
+        set_err(why, cap, "cannot encode the %s intent", ak_intent_kind_name(in->kind));
+        return AK_ERR_NOMEM;
+    }
+    return AK_OK;
+}
+
+static ak_err keyless_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[32],
+                           const cn_sign_ctx *ctx)
+{
+    keyless *k = s->impl;
+    char rid[REQ_ID_MAX + 1], *intent = NULL;
+    waiter w = {.digest = digest,
+                .out = out,
+                .rid = rid,
+                .deadline_ms = now_ms() + k->timeout_ms,
+                .why = ctx != NULL ? ctx->why : NULL,
+                .why_cap = ctx != NULL ? ctx->why_cap : 0};
+    if (ctx != NULL && ctx->request_id != NULL && safe_id(ctx->request_id, REQ_ID_MAX))
+        snprintf(rid, sizeof rid, "%s", ctx->request_id);
+    else
+        snprintf(rid, sizeof rid, "cn-%ld-%llu", (long)getpid(),
+                 (unsigned long long)atomic_fetch_add(&k->seq, 1));
+    ak_err rc = intent_text(k, &intent, ctx);
+    if (rc != AK_OK)
+        return rc;
+    w.intent = intent;
+    rc = sign_queued(k, &w);
+    free(intent);
+    return rc;
 }
 
 static ak_err keyless_health(cn_signer *s, cn_signer_health *out)
@@ -459,6 +592,8 @@ static ak_err keyless_health(cn_signer *s, cn_signer_health *out)
                         &retry);
         if (rc == AK_OK && status == 200) {
             cn_kh_mark(k->kh, i, 0);
+            if (k->send_intent != SI_NEVER)
+                learn_intents(k, &body);
             out->can_sign = 1;
             break;
         }
@@ -507,7 +642,7 @@ static AK_WUR ak_err check_pubkey(keyless *k, uint8_t pub[65], uint8_t addr[20],
     uint8_t raw[65], a2[20];
     size_t raw_len = 0;
     cJSON *j = NULL;
-    ak_err rc = parse_response(&j, body, status);
+    ak_err rc = parse_response(&j, body, status, NULL, 0);
     if (rc != AK_OK) {
         set_err(err, cap, "keyless: GET /pubkey for key_id %s failed: %s", k->key_id,
                 ak_strerror(rc));
@@ -619,11 +754,11 @@ static AK_WUR ak_err cfg_long(long *dst, const cJSON *cfg, const char *name, lon
 static AK_WUR ak_err parse_cfg(keyless *k, cn_signer *s, const cJSON *cfg,
                                const cn_keyless_ext *ext, char *err, size_t cap)
 {
-    static const char *const known[] = {"type",      "name",        "urls",
-                                        "key_id",    "client_cert", "client_key",
-                                        "ca",        "timeout_ms",  "connect_timeout_ms",
-                                        "retries",   "pool_size",   "connection_reuse",
-                                        "batch_max", "max_inflight"};
+    static const char *const known[] = {"type",      "name",         "urls",
+                                        "key_id",    "client_cert",  "client_key",
+                                        "ca",        "timeout_ms",   "connect_timeout_ms",
+                                        "retries",   "pool_size",    "connection_reuse",
+                                        "batch_max", "max_inflight", "send_intent"};
     const cJSON *it;
     long v = 0;
     cJSON_ArrayForEach(it, cfg)
@@ -683,6 +818,18 @@ static AK_WUR ak_err parse_cfg(keyless *k, cn_signer *s, const cJSON *cfg,
         return AK_ERR_CONFIG;
     }
     k->hc.use_share = str_field_is(cfg, "connection_reuse", "share");
+    /* issue 11: "auto" (default), "always", "never"; a "custom" server signs digests only. */
+    const cJSON *si = cJSON_GetObjectItemCaseSensitive(cfg, "send_intent");
+    static const char *const si_names[] = {"auto", "always", "never"}; /* SI_* order */
+    k->send_intent = ext != NULL ? SI_NEVER : si == NULL ? SI_AUTO : -1;
+    for (int i = 0; si != NULL && ext == NULL && i < 3; i++)
+        if (str_field_is(cfg, "send_intent", si_names[i]))
+            k->send_intent = i;
+    if (k->send_intent < 0 || (ext != NULL && si != NULL)) {
+        set_err(err, cap, "keyless.send_intent: \"auto\", \"always\" or \"never\"%s",
+                ext != NULL ? " (type keyless only)" : "");
+        return AK_ERR_CONFIG;
+    }
     ak_err rc = AK_OK;
     /* "custom": client certificate (both or neither) and ca are optional. */
     int opt = ext != NULL && ext->optional_tls_files;
@@ -758,6 +905,8 @@ ak_err cn_keyless_signer_new_ext(cn_signer **out, const cJSON *cfg, const cn_key
     rc = fetch_pubkey(k, s->pubkey, s->address, err, err_cap);
     if (rc != AK_OK)
         goto out;
+    if (k->send_intent != SI_NEVER)
+        fetch_intents(k); /* a key server that does not answer now is learned from later */
     if (k->hc.n_urls > 1 && (rc = cn_kh_start_prober(k->kh)) != AK_OK) {
         set_err(err, err_cap, "keyless: cannot start the URL health prober");
         goto out;
