@@ -26,6 +26,7 @@
 #include "ak_hex.h"
 #include "cn_secfile.h"
 #include "cn_keyless_http.h"
+#include "cn_ks_reply.h"
 #include "cn_metrics.h"
 
 _Static_assert(CN_KEYLESS_MAX_URLS == CN_KH_MAX_URLS, "one URL limit");
@@ -108,29 +109,12 @@ static int64_t now_ms(void)
     return now_us() / 1000;
 }
 
-/* The key server's {"error":{"code","message"}} as "code: message" into why (cap > 0), only
- * printable ASCII kept; nothing if it has no such member. */
-static void error_why(char *why, size_t cap, const cJSON *j)
-{
-    const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
-    const char *c = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "code"));
-    const char *m = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "message"));
-    if (why == NULL || cap == 0 || c == NULL)
-        return;
-    snprintf(why, cap, "key server: %.64s%s%.160s", c, m != NULL ? ": " : "", m ? m : "");
-    for (char *p = why; *p != '\0'; p++)
-        if (*p < 0x20 || *p > 0x7e)
-            *p = '?';
-}
-
 /* Parse body as a JSON object; a non-200 status maps to its error (its reason into why). */
 static AK_WUR ak_err parse_response(cJSON **out, const cn_kh_body *body, long status, char *why,
                                     size_t why_cap)
 {
     if (status != 200) {
-        cJSON *j = cJSON_ParseWithLength(body->data, body->len);
-        error_why(why, why_cap, j);
-        cJSON_Delete(j);
+        cn_ks_reply_body_why(why, why_cap, body->data, body->len);
         return cn_kh_status_err(status);
     }
     *out = cJSON_ParseWithLength(body->data, body->len);
@@ -322,7 +306,7 @@ static void run_batch(keyless *k, waiter *const *m, size_t n)
         waiter *w = m[at++];
         if (cJSON_IsObject(it) && cJSON_HasObjectItem(it, "error")) {
             w->rc = item_err(it, &w->alone);
-            error_why(w->why, w->why_cap, it);
+            cn_ks_reply_why(w->why, w->why_cap, it);
         } else
             w->rc = cJSON_IsObject(it) ? take_sig(k, w->out, it, w->rid) : AK_ERR_UPSTREAM;
     }
@@ -482,19 +466,10 @@ static ak_err sign_queued(keyless *k, const waiter *init)
 /* Learn the intent kinds from a /health answer (its "intents" array; none listed = none). */
 static void learn_intents(keyless *k, const cn_kh_body *body)
 {
-    cJSON *j = cJSON_ParseWithLength(body->data, body->len), *it;
-    unsigned mask = 0;
-    if (!cJSON_IsObject(j)) {
-        cJSON_Delete(j);
+    int ok = 0;
+    unsigned mask = cn_ks_reply_intents(body->data, body->len, &ok);
+    if (!ok)
         return;
-    }
-    cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(j, "intents"))
-    {
-        int kind = cJSON_IsString(it) ? ak_intent_kind_parse(it->valuestring) : -1;
-        if (kind >= 0)
-            mask |= 1u << (unsigned)kind;
-    }
-    cJSON_Delete(j);
     atomic_store(&k->intents, mask);
     atomic_store(&k->intents_learned, 1);
 }
