@@ -67,7 +67,6 @@ typedef struct waiter {
 } waiter;
 
 enum { W_QUEUED, W_LEAD, W_TAKEN, W_DONE };
-enum { SI_AUTO = 0, SI_ALWAYS, SI_NEVER };
 
 typedef struct {
     cn_kh_cfg hc; /* URLs, TLS files, connect timeout, retries, pool: for cn_kh_new() */
@@ -83,7 +82,7 @@ typedef struct {
     waiter *qhead, *qtail;
     size_t qlen;
 
-    /* issue 11: "send_intent" (SI_*); the intent kinds the key server's /health advertised
+    /* issue 11: "send_intent" (CN_KS_SEND_*); the intent kinds the key server's /health advertised
      * (bit per ak_intent_kind), learned at start and on every health check. */
     int send_intent;
     _Atomic unsigned intents;
@@ -486,46 +485,6 @@ static void fetch_intents(keyless *k)
     free(body.data);
 }
 
-/*
- * The intent JSON text to send with this signature (malloc'd), or NULL: digest only. "always"
- * refuses (AK_ERR_FORBIDDEN, the reason in ctx->why) a signature without an intent or of a kind
- * the key server does not advertise; "auto" sends what the key server advertised.
- */
-static AK_WUR ak_err intent_text(keyless *k, char **out, const cn_sign_ctx *ctx)
-{
-    const ak_intent *in = ctx != NULL ? ctx->intent : NULL;
-    char *why = ctx != NULL ? ctx->why : NULL;
-    size_t cap = ctx != NULL ? ctx->why_cap : 0;
-    *out = NULL;
-    if (k->send_intent == SI_NEVER)
-        return AK_OK;
-    if (k->send_intent == SI_ALWAYS && !atomic_load(&k->intents_learned))
-        fetch_intents(k);
-    unsigned bit =
-        in != NULL && (unsigned)in->kind < AK_INTENT_COUNT ? 1u << (unsigned)in->kind : 0;
-    if (bit == 0 || (atomic_load(&k->intents) & bit) == 0) {
-        if (k->send_intent == SI_AUTO)
-            return AK_OK;
-        if (bit == 0)
-            set_err(why, cap, "send_intent is \"always\" but %s has no intent",
-                    ctx != NULL && ctx->method ? ctx->method : "this signature");
-        else
-            set_err(why, cap,
-                    "send_intent is \"always\" but the key server does not advertise intent "
-                    "kind %s",
-                    ak_intent_kind_name(in->kind));
-        return AK_ERR_FORBIDDEN;
-    }
-    cJSON *j = ak_intent_to_json(in);
-    *out = j != NULL ? cJSON_PrintUnformatted(j) : NULL;
-    cJSON_Delete(j);
-    if (*out == NULL) {
-        set_err(why, cap, "cannot encode the %s intent", ak_intent_kind_name(in->kind));
-        return AK_ERR_NOMEM;
-    }
-    return AK_OK;
-}
-
 static ak_err keyless_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[32],
                            const cn_sign_ctx *ctx)
 {
@@ -542,7 +501,9 @@ static ak_err keyless_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[3
     else
         snprintf(rid, sizeof rid, "cn-%ld-%llu", (long)getpid(),
                  (unsigned long long)atomic_fetch_add(&k->seq, 1));
-    ak_err rc = intent_text(k, &intent, ctx);
+    if (k->send_intent == CN_KS_SEND_ALWAYS && !atomic_load(&k->intents_learned))
+        fetch_intents(k);
+    ak_err rc = cn_ks_intent_text(&intent, k->send_intent, atomic_load(&k->intents), ctx);
     if (rc != AK_OK)
         return rc;
     w.intent = intent;
@@ -567,7 +528,7 @@ static ak_err keyless_health(cn_signer *s, cn_signer_health *out)
                         &retry);
         if (rc == AK_OK && status == 200) {
             cn_kh_mark(k->kh, i, 0);
-            if (k->send_intent != SI_NEVER)
+            if (k->send_intent != CN_KS_SEND_NEVER)
                 learn_intents(k, &body);
             out->can_sign = 1;
             break;
@@ -795,11 +756,9 @@ static AK_WUR ak_err parse_cfg(keyless *k, cn_signer *s, const cJSON *cfg,
     k->hc.use_share = str_field_is(cfg, "connection_reuse", "share");
     /* issue 11: "auto" (default), "always", "never"; a "custom" server signs digests only. */
     const cJSON *si = cJSON_GetObjectItemCaseSensitive(cfg, "send_intent");
-    static const char *const si_names[] = {"auto", "always", "never"}; /* SI_* order */
-    k->send_intent = ext != NULL ? SI_NEVER : si == NULL ? SI_AUTO : -1;
-    for (int i = 0; si != NULL && ext == NULL && i < 3; i++)
-        if (str_field_is(cfg, "send_intent", si_names[i]))
-            k->send_intent = i;
+    k->send_intent = ext != NULL  ? CN_KS_SEND_NEVER
+                     : si == NULL ? CN_KS_SEND_AUTO
+                                  : cn_ks_send_parse(cJSON_GetStringValue(si));
     if (k->send_intent < 0 || (ext != NULL && si != NULL)) {
         set_err(err, cap, "keyless.send_intent: \"auto\", \"always\" or \"never\"%s",
                 ext != NULL ? " (type keyless only)" : "");
@@ -880,7 +839,7 @@ ak_err cn_keyless_signer_new_ext(cn_signer **out, const cJSON *cfg, const cn_key
     rc = fetch_pubkey(k, s->pubkey, s->address, err, err_cap);
     if (rc != AK_OK)
         goto out;
-    if (k->send_intent != SI_NEVER)
+    if (k->send_intent != CN_KS_SEND_NEVER)
         fetch_intents(k); /* a key server that does not answer now is learned from later */
     if (k->hc.n_urls > 1 && (rc = cn_kh_start_prober(k->kh)) != AK_OK) {
         set_err(err, err_cap, "keyless: cannot start the URL health prober");

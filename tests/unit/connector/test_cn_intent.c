@@ -8,6 +8,8 @@
  * digest the method signed. The signature itself is made by the local signer and judged by the
  * method's own result; only the digest agreement is asserted here (ethers/viem judge the
  * signatures end to end: tests/e2e/fullstack/fullstack_intent.mjs).
+ * Also the keyless signer's send_intent rules and its reading of the key server's answers
+ * (cn_ks_reply).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 #include "ak_hex.h"
 #include "ak_test.h"
 #include "cn_intent.h"
+#include "cn_ks_reply.h"
 #include "cn_log.h"
 #include "cn_methods.h"
 #include "cn_signer_local.h"
@@ -193,6 +196,58 @@ static void test_paymaster(void)
     cJSON_Delete(uo);
 }
 
+/* The keyless signer's send_intent rules (cn_ks_intent_text) and what it reads from the key
+ * server (cn_ks_reply_intents, cn_ks_reply_body_why). */
+static void test_send_rules(void)
+{
+    uint8_t msg[3] = {1, 2, 3};
+    char why[256] = "", *text = NULL;
+    ak_intent in;
+    cn_sign_ctx ctx = {"personal_sign", NULL, 0, 0, NULL, cn_intent_message(&in, msg, 3), why,
+                       sizeof why};
+    unsigned all = AK_INTENT_ALL, no191 = AK_INTENT_ALL & ~(1u << AK_INTENT_EIP191_MESSAGE);
+    CHECK_EQ_INT(cn_ks_send_parse("auto"), CN_KS_SEND_AUTO);
+    CHECK_EQ_INT(cn_ks_send_parse("always"), CN_KS_SEND_ALWAYS);
+    CHECK_EQ_INT(cn_ks_send_parse("never"), CN_KS_SEND_NEVER);
+    CHECK_EQ_INT(cn_ks_send_parse("Auto"), -1);
+    CHECK_EQ_INT(cn_ks_send_parse(NULL), -1);
+    /* never: digest only, whatever is advertised */
+    CHECK_EQ_INT(cn_ks_intent_text(&text, CN_KS_SEND_NEVER, all, &ctx), AK_OK);
+    CHECK(text == NULL);
+    /* auto: the intent when its kind is advertised, else digest only */
+    CHECK_EQ_INT(cn_ks_intent_text(&text, CN_KS_SEND_AUTO, all, &ctx), AK_OK);
+    CHECK(text != NULL &&
+          strcmp(text, "{\"kind\":\"eip191_message\",\"message\":\"0x010203\"}") == 0);
+    free(text);
+    text = NULL;
+    CHECK_EQ_INT(cn_ks_intent_text(&text, CN_KS_SEND_AUTO, no191, &ctx), AK_OK);
+    CHECK(text == NULL && why[0] == '\0');
+    /* always: refused, naming the kind, when not advertised; refused without an intent */
+    CHECK_EQ_INT(cn_ks_intent_text(&text, CN_KS_SEND_ALWAYS, no191, &ctx), AK_ERR_FORBIDDEN);
+    CHECK(text == NULL && strstr(why, "does not advertise intent kind eip191_message") != NULL);
+    ctx.intent = NULL;
+    CHECK_EQ_INT(cn_ks_intent_text(&text, CN_KS_SEND_ALWAYS, all, &ctx), AK_ERR_FORBIDDEN);
+    CHECK(strstr(why, "personal_sign has no intent") != NULL);
+    CHECK_EQ_INT(cn_ks_intent_text(&text, CN_KS_SEND_AUTO, all, &ctx), AK_OK);
+    CHECK(text == NULL);
+    /* /health: the kinds listed; an older key server lists none; not an object: not learned */
+    static const char h[] = "{\"status\":\"ok\",\"intents\":[\"eth_transaction\",\"bogus\",7,"
+                            "\"op_block_payload\"]}";
+    int ok = 0;
+    CHECK_EQ_INT((int)cn_ks_reply_intents(h, sizeof h - 1, &ok),
+                 (int)((1u << AK_INTENT_ETH_TRANSACTION) | (1u << AK_INTENT_OP_BLOCK_PAYLOAD)));
+    CHECK_EQ_INT(ok, 1);
+    CHECK_EQ_INT((int)cn_ks_reply_intents("{\"status\":\"ok\"}", 15, &ok), 0);
+    CHECK_EQ_INT(ok, 1);
+    CHECK_EQ_INT((int)cn_ks_reply_intents("<html>", 6, &ok), 0);
+    CHECK_EQ_INT(ok, 0);
+    /* a refusal's reason, printable ASCII only */
+    static const char e[] = "{\"error\":{\"code\":\"policy_denied\",\"message\":\"policy rule "
+                            "to_not_allowed: x\\n\"}}";
+    cn_ks_reply_body_why(why, sizeof why, e, sizeof e - 1);
+    CHECK_STR(why, "key server: policy_denied: policy rule to_not_allowed: x?");
+}
+
 int main(void)
 {
     uint8_t key[32];
@@ -209,6 +264,7 @@ int main(void)
     g_env.chain_id = CHAIN;
     test_methods();
     test_paymaster();
+    test_send_rules();
     cn_signer_free(g_inner);
     return ak_test_report("test_cn_intent");
 }
