@@ -4,7 +4,8 @@
  *
  * Owns: the parsed configuration, the HTTP client (cn_keyless_http.h: handle pool or CURLSH,
  * retries, URL failover, the prober; "connection_reuse": "pool" or "share" picks the first or
- * the second), the batching queue and the latency estimate. No key material.
+ * the second), the batching queue, the latency estimate and the intent kinds the key server
+ * advertised (issue 11; the send_intent rule itself is cn_ks_reply's). No key material.
  *
  * Batching (cn_signer_keyless.h): the queue holds waiters that live on their callers' stacks;
  * a waiter is only touched under bmu, and its caller returns only once it is W_DONE (or it
