@@ -220,6 +220,24 @@ t('the key server audit holds the decoded intent of every signature, joined to t
   assert(joined >= 13, `joined signed records: ${joined}`);
 });
 
+t('batch form: with one request in flight, concurrent signatures go as batches whose items carry their intents', async () => {
+  const a = account(null);
+  a.signer.max_inflight = 1; // the second and later concurrent signatures queue and go as a batch
+  const b = await startConnector({ config: { accounts: [a] }, downstreamUrl: anvil.url, dir });
+  try {
+    const ownBefore = lines(ks.auditFile).filter((r) => r.outcome === 'signed' && r.intent).length;
+    const msgs = Array.from({ length: 16 }, (_, i) => `batched ${i}`);
+    const sigs = await Promise.all(msgs.map((m) => rpc(b.url, 'personal_sign', [m, addr])));
+    msgs.forEach((m, i) => assertEq(ethers.verifyMessage(m, sigs[i]), addr, `batched ${i}: ethers recovers`));
+    // A batch item's "signed" record carries its intent itself (a single /sign's does not).
+    const own = lines(ks.auditFile).filter((r) => r.outcome === 'signed' && r.intent);
+    assert(own.length > ownBefore, `batch items audited with their intents: ${own.length - ownBefore}`);
+    for (const r of own.slice(ownBefore)) assert(r.intent.kind, `batch item intent: ${JSON.stringify(r)}`);
+  } finally {
+    await b.stop();
+  }
+});
+
 t('send_intent "always": signs (every kind is advertised)', async () => {
   const always = await startConnector({ config: { accounts: [account('always')] }, downstreamUrl: anvil.url, dir });
   try {
