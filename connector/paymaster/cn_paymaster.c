@@ -17,6 +17,7 @@
 #include "ak_u256.h"
 #include "ak_userop.h"
 #include "cn_audit.h"
+#include "cn_intent.h"
 #include "cn_log.h"
 
 #define MAX_SENDERS      4096
@@ -415,6 +416,7 @@ typedef struct {
     uint8_t entry_point[20];
     uint8_t data[AK_USEROP_VP_DATA_LEN];
     ak_u256 cost;
+    const cJSON *uo; /* the request's user operation (for the intent, cn_intent.h) */
 } sponsorship;
 
 static int parse_chain(uint64_t *out, const cJSON *v)
@@ -519,19 +521,32 @@ static int sponsor(cn_paymaster *pm, int final, ak_userop *op, const cJSON *ep_j
     }
     uint8_t h[32], digest[32];
     ak_sig s;
-    cn_sign_ctx ctx = {"pm_getPaymasterData", NULL, sp->chain_id, now, NULL};
+    char why[256] = "";
+    ak_intent in;
+    cJSON *owned = NULL;
+    cn_sign_ctx ctx = {"pm_getPaymasterData",
+                       NULL,
+                       sp->chain_id,
+                       now,
+                       NULL,
+                       cn_intent_paymaster(&in, &owned, sp->uo, op, sp->entry_point, sp->chain_id,
+                                           sp->until, sp->after),
+                       why,
+                       sizeof why};
     ak_err rc = ak_userop_vp_hash(h, op, sp->chain_id, sp->paymaster, sp->until, sp->after);
     if (rc == AK_OK) {
         ak_eip191_hash(digest, h, 32);
         rc = cn_audit_sign_eth(pm->signer, &s, digest, &ctx); /* signs and audits */
     }
+    cJSON_Delete(owned);
     if (rc == AK_OK) {
         ak_sig_to_rsv(sig, &s);
         rc = ak_userop_vp_data(sp->data, sp->until, sp->after, sig);
     }
     if (rc != AK_OK) {
         cap_refund(pm, op->sender, now, &sp->cost);
-        fail(e, -32000, NULL, "signer %s failed: %s", pm->signer->name, ak_strerror(rc));
+        fail(e, -32000, NULL, "signer %s failed: %s%s%s", pm->signer->name, ak_strerror(rc),
+             why[0] != '\0' ? ": " : "", why);
         return 0;
     }
     return 1;
@@ -548,6 +563,7 @@ static int decide(cn_paymaster *pm, int final, ak_userop *op, const cJSON *uo, c
     if (rc != AK_OK) {
         fail(e, -32602, NULL, "invalid params: userOperation.%s: %s", why, ak_strerror(rc));
     } else {
+        sp->uo = uo;
         ok = sponsor(pm, final, op, ep, chain, sp, e);
         ak_addr_to_checksum(sender, op->sender);
         if (ak_u256_format_quantity(nonce, sizeof(nonce), &op->nonce) != AK_OK ||

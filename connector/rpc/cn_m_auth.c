@@ -16,6 +16,7 @@
 #include "ak_auth.h"
 #include "ak_hex.h"
 #include "ak_u256.h"
+#include "cn_intent.h"
 #include "cn_methods.h"
 #include "cn_txreq.h"
 
@@ -152,8 +153,10 @@ cJSON *cn_m_sign_authorization(const cn_method_env *env, const cn_call *call, co
         cn_err_set(e, CN_E_INTERNAL, "cannot encode the authorization");
         return NULL;
     }
-    if (cn_method_sign(a, &sig, digest, call, ak_u256_is_zero(&auth.chain_id) ? 0 : env->chain_id,
-                       NULL, e) != AK_OK)
+    ak_intent in;
+    if (cn_method_sign_intent(a, &sig, digest, call,
+                              ak_u256_is_zero(&auth.chain_id) ? 0 : env->chain_id, NULL,
+                              cn_intent_auth(&in, &auth), e) != AK_OK)
         return NULL;
     cJSON *res = auth_result(&auth, &sig);
     if (res == NULL)

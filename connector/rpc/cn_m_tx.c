@@ -10,6 +10,7 @@
 #include "ak_addr.h"
 #include "ak_hex.h"
 #include "ak_tx.h"
+#include "cn_intent.h"
 #include "cn_log.h"
 #include "cn_methods.h"
 #include "cn_nonce_state.h"
@@ -44,7 +45,9 @@ static char *sign_tx(const cn_account *a, cn_txreq *t, const cn_call *call, uint
         cn_err_set(e, CN_E_PARAMS, "cannot encode the transaction: %s", ak_strerror(rc));
         goto out;
     }
-    if (cn_method_sign(a, &sig, digest, call, t->tx.chain_id, &t->tx, e) != AK_OK)
+    ak_intent in;
+    if (cn_method_sign_intent(a, &sig, digest, call, t->tx.chain_id, &t->tx,
+                              cn_intent_tx(&in, &t->tx), e) != AK_OK)
         goto out;
     if ((rc = ak_tx_encode_signed(raw, AK_TX_MAX_ENCODED, &len, &t->tx, &sig)) != AK_OK) {
         cn_err_set(e, CN_E_INTERNAL, "cannot serialise the signed transaction: %s",

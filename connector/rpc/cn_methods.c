@@ -16,6 +16,7 @@
 #include "ak_eip712.h"
 #include "ak_hex.h"
 #include "cn_audit.h"
+#include "cn_intent.h"
 #include "cn_log.h"
 #include "cn_metrics.h"
 
@@ -58,12 +59,21 @@ int cn_method_allowed(const cn_account *a, const char *method, cn_rpc_err *e)
 ak_err cn_method_sign(const cn_account *a, ak_sig *sig, const uint8_t digest[32],
                       const cn_call *call, uint64_t chain_id, const void *tx, cn_rpc_err *e)
 {
+    return cn_method_sign_intent(a, sig, digest, call, chain_id, tx, NULL, e);
+}
+
+ak_err cn_method_sign_intent(const cn_account *a, ak_sig *sig, const uint8_t digest[32],
+                             const cn_call *call, uint64_t chain_id, const void *tx,
+                             const ak_intent *intent, cn_rpc_err *e)
+{
+    char why[256] = "";
     /* request_id NULL: the audit gives each signature its own, which the backend is sent */
-    cn_sign_ctx ctx = {call->method, NULL, chain_id, time(NULL), tx};
+    cn_sign_ctx ctx = {call->method, NULL, chain_id, time(NULL), tx, intent, why, sizeof why};
     cn_audit_note_rpc_id(call->rpc_id);
     ak_err rc = cn_account_sign_eth(a, sig, digest, &ctx);
     if (rc != AK_OK)
-        cn_err_set(e, CN_E_SIGNER, "signer %s failed: %s", a->signer->name, ak_strerror(rc));
+        cn_err_set(e, CN_E_SIGNER, "signer %s failed: %s%s%s", a->signer->name, ak_strerror(rc),
+                   why[0] != '\0' ? ": " : "", why);
     return rc;
 }
 
@@ -195,9 +205,11 @@ static cJSON *m_sign_message(const cn_method_env *env, const cn_call *call, cons
     }
     uint8_t digest[32];
     ak_sig sig;
+    ak_intent in;
     ak_eip191_hash(digest, msg, len);
     cn_audit_note_message(len);
-    if (cn_method_sign(a, &sig, digest, call, 0, NULL, e) != AK_OK)
+    if (cn_method_sign_intent(a, &sig, digest, call, 0, NULL, cn_intent_message(&in, msg, len),
+                              e) != AK_OK)
         goto out;
     res = cn_m_rsv_result(&sig);
     if (res == NULL)
@@ -265,8 +277,13 @@ static cJSON *m_sign_typed(const cn_method_env *env, const cn_call *call, const 
         return NULL;
     }
     ak_sig sig;
+    ak_intent in;
+    cJSON *owned = NULL;
     cn_audit_note_typed(td);
-    if (cn_method_sign(a, &sig, h.digest, call, env->chain_id, NULL, e) != AK_OK)
+    rc = cn_method_sign_intent(a, &sig, h.digest, call, env->chain_id, NULL,
+                               cn_intent_typed(&in, td, &owned), e);
+    cJSON_Delete(owned);
+    if (rc != AK_OK)
         return NULL;
     cJSON *res = cn_m_rsv_result(&sig);
     if (res == NULL)

@@ -19,6 +19,7 @@
 
 #include "ak_hex.h"
 #include "ak_opsig.h"
+#include "cn_intent.h"
 #include "cn_methods.h"
 
 /* The account to sign with: senderAddress's, or the only one when none is named. */
@@ -85,8 +86,10 @@ cJSON *cn_opsigner_sign_block(const cn_method_env *env, const cn_call *call, con
         cn_err_set(e, CN_E_POLICY, "%s", pwhy);
         return NULL;
     }
+    ak_intent in;
     ak_opsig_signing_hash(digest, &blk);
-    if (cn_method_sign(a, &sig, digest, call, env->chain_id, NULL, e) != AK_OK)
+    if (cn_method_sign_intent(a, &sig, digest, call, env->chain_id, NULL,
+                              cn_intent_block(&in, &blk), e) != AK_OK)
         return NULL;
     ak_opsig_signature65(out, &sig);
     if (ak_hex_encode(hex, sizeof hex, out, sizeof out) != AK_OK) {

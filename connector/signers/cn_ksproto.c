@@ -18,7 +18,7 @@ static int str_is(const cJSON *obj, const char *name, const char *want)
 }
 
 ak_err cn_ksproto_item(char *dst, size_t cap, size_t *len, const char *key_id,
-                       const uint8_t digest[32], const char *rid)
+                       const uint8_t digest[32], const char *rid, const char *intent)
 {
     char b64[AK_B64_ENCODED_SIZE(32)];
     ak_err rc = ak_b64_encode(b64, sizeof b64, digest, 32);
@@ -26,8 +26,8 @@ ak_err cn_ksproto_item(char *dst, size_t cap, size_t *len, const char *key_id,
         return rc;
     int n = snprintf(dst, cap,
                      "{\"key_id\":\"%s\",\"algorithm\":\"ECDSA_SHA256\",\"data\":\"%s\","
-                     "\"request_id\":\"%s\"}",
-                     key_id, b64, rid);
+                     "\"request_id\":\"%s\"%s%s}",
+                     key_id, b64, rid, intent ? ",\"intent\":" : "", intent ? intent : "");
     if (n < 0 || (size_t)n >= cap)
         return AK_ERR_BUFFER;
     *len = (size_t)n;
@@ -55,7 +55,8 @@ ak_err cn_ksproto_item_err(const cJSON *res, int *alone)
     *alone = 0;
     if (!cJSON_IsString(c))
         return AK_ERR_UPSTREAM;
-    if (strcmp(c->valuestring, "key_not_allowed") == 0 || strcmp(c->valuestring, "forbidden") == 0)
+    if (strcmp(c->valuestring, "key_not_allowed") == 0 ||
+        strcmp(c->valuestring, "forbidden") == 0 || strcmp(c->valuestring, "policy_denied") == 0)
         return AK_ERR_FORBIDDEN;
     if (strcmp(c->valuestring, "key_not_found") == 0 || strcmp(c->valuestring, "not_found") == 0)
         return AK_ERR_KEY_NOT_FOUND;

@@ -18,10 +18,11 @@
 #include "ak_err.h"
 #include "cn_signer.h"
 
-/* {"key_id","algorithm":"ECDSA_SHA256","data":b64(digest),"request_id"} into dst[0..cap);
- * *len its length. AK_ERR_BUFFER if it does not fit. */
+/* {"key_id","algorithm":"ECDSA_SHA256","data":b64(digest),"request_id"[,"intent"]} into
+ * dst[0..cap); *len its length. intent: JSON text spliced in as is (the caller's own, from
+ * cn_ks_intent_text), or NULL: digest only. AK_ERR_BUFFER if it does not fit. */
 AK_WUR ak_err cn_ksproto_item(char *dst, size_t cap, size_t *len, const char *key_id,
-                              const uint8_t digest[32], const char *rid);
+                              const uint8_t digest[32], const char *rid, const char *intent);
 
 /* One successful /sign answer (single form or one batch result): key_id, algorithm and
  * request_id must echo the request; the base64 DER goes to out (CN_SIG_DER). AK_ERR_UPSTREAM. */
@@ -29,8 +30,8 @@ AK_WUR ak_err cn_ksproto_sig(cn_raw_sig *out, const cJSON *res, const char *key_
                              const char *rid);
 
 /* The error of one failed batch result, as the single form's HTTP status would map it:
- * key_not_allowed/forbidden FORBIDDEN, key_not_found/not_found KEY_NOT_FOUND, *unavailable*
- * UNAVAILABLE with *alone set (send it again alone), anything else UPSTREAM. */
+ * key_not_allowed/forbidden/policy_denied FORBIDDEN, key_not_found/not_found KEY_NOT_FOUND,
+ * *unavailable* UNAVAILABLE with *alone set (send it again alone), anything else UPSTREAM. */
 ak_err cn_ksproto_item_err(const cJSON *res, int *alone);
 
 /* A /pubkey answer: key_id echoed, curve secp256k1, public_key a point (0x04..), address equal

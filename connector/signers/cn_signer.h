@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "ak_err.h"
+#include "ak_intent.h"
 #include "ak_sig.h"
 
 /* What the request was, for backends that record or summarise what they sign. */
@@ -31,6 +32,11 @@ typedef struct {
     uint64_t chain_id;      /* 0 if not applicable (personal_sign) */
     time_t time;
     const void *tx; /* const ak_tx * when signing a transaction, else NULL */
+    /* issue 11: what digest is the hash of (kind and members), for a backend whose server
+     * recomputes it (keyless send_intent); NULL: digest only. Borrowed for the call. */
+    const ak_intent *intent;
+    char *why; /* if not NULL: the backend's secret-free reason for a failure (why_cap bytes) */
+    size_t why_cap;
 } cn_sign_ctx;
 
 typedef enum {

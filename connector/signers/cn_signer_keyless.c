@@ -4,9 +4,10 @@
  *
  * Owns: the parsed configuration, the HTTP client (cn_rhttp, the connector's one: mutual TLS,
  * handle pool or CURLSH - "connection_reuse": "pool" or "share" -, retries, URL failover, the
- * prober; the bearer line of "custom" in its locked memory), the batching queue and the latency
- * estimate. No key material: the client key file is read by libcurl/OpenSSL when a connection
- * is made.
+ * prober; the bearer line of "custom" in its locked memory), the batching queue, the latency
+ * estimate and the intent kinds the key server advertised (issue 11; the send_intent rule itself
+ * is cn_ks_reply's). No key material: the client key file is read by libcurl/OpenSSL when a
+ * connection is made.
  *
  * Batching (cn_signer_keyless.h): the queue holds waiters that live on their callers' stacks;
  * a waiter is only touched under bmu, and its caller returns only once it is W_DONE (or it
@@ -27,6 +28,7 @@
 #include "ak_addr.h"
 #include "ak_b64.h"
 #include "cn_secfile.h"
+#include "cn_ks_reply.h"
 #include "cn_ksproto.h"
 #include "cn_metrics.h"
 #include "cn_rhttp.h"
@@ -73,6 +75,9 @@ typedef struct {
 /* One signature waiting for (or travelling in) a batch; lives on its caller's stack. */
 typedef struct waiter {
     const uint8_t *digest;
+    const char *intent; /* the intent's JSON text, or NULL: digest only */
+    char *why;          /* the key server's reason for a refusal (may be NULL) */
+    size_t why_cap;
     const char *rid;
     int64_t deadline_ms;
     cn_raw_sig *out;
@@ -98,6 +103,12 @@ typedef struct {
     unsigned inflight, max_inflight, batch_max;
     waiter *qhead, *qtail;
     size_t qlen;
+
+    /* issue 11: "send_intent" (CN_KS_SEND_*); the intent kinds the key server's /health advertised
+     * (bit per ak_intent_kind), learned at start and on every health check. */
+    int send_intent;
+    _Atomic unsigned intents;
+    _Atomic int intents_learned;
 
     _Atomic uint64_t seq;        /* request id counter */
     _Atomic uint32_t latency_us; /* EWMA of successful sign latency */
@@ -140,11 +151,13 @@ static ak_err status_err(long status)
     return status == 404 ? AK_ERR_KEY_NOT_FOUND : cn_rhttp_status_err(status);
 }
 
-/* Parse the answer as a JSON object; a non-200 status maps to its error. */
-static AK_WUR ak_err parse_response(cJSON **out, const cn_rhttp_resp *r)
+/* Parse the answer as a JSON object; a non-200 status maps to its error (its reason into why). */
+static AK_WUR ak_err parse_response(cJSON **out, const cn_rhttp_resp *r, char *why, size_t why_cap)
 {
-    if (r->status != 200)
+    if (r->status != 200) {
+        cn_ks_reply_body_why(why, why_cap, r->body, r->body ? r->len : 0);
         return status_err(r->status);
+    }
     *out = r->body ? cJSON_ParseWithLength(r->body, r->len) : NULL;
     if (*out == NULL || !cJSON_IsObject(*out)) {
         cJSON_Delete(*out);
@@ -175,31 +188,39 @@ static void note_latency(keyless *k, int64_t t0_us)
     atomic_store(&k->latency_us, old == 0 ? us : (old * 7 + us) / 8);
 }
 
-/* One signature in the single form (retries and failover in http_call). */
-static AK_WUR ak_err sign_alone(keyless *k, cn_raw_sig *out, const uint8_t digest[32],
-                                const char *rid, int64_t deadline)
+/* The bytes one request object of w may take (its intent text is spliced in as is). */
+static size_t item_cap(const waiter *w)
 {
-    char req[ITEM_MAX];
-    size_t req_len = 0;
+    return ITEM_MAX + (w->intent != NULL ? strlen(w->intent) + 16 : 0);
+}
+
+/* One signature in the single form (retries and failover in ks_call). */
+static AK_WUR ak_err sign_alone(keyless *k, const waiter *w, int64_t deadline)
+{
+    size_t req_len = 0, cap = item_cap(w);
+    char *req = malloc(cap);
     cn_rhttp_resp body;
     cJSON *j = NULL;
     int64_t t0 = now_us();
     ak_err rc = cn_rhttp_resp_init_max(&body, CN_KEYLESS_MAX_BODY, 0);
-    if (rc != AK_OK ||
-        (rc = cn_ksproto_item(req, sizeof req, &req_len, k->key_id, digest, rid)) != AK_OK)
+    if (rc == AK_OK && req == NULL)
+        rc = AK_ERR_NOMEM;
+    if (rc != AK_OK || (rc = cn_ksproto_item(req, cap, &req_len, k->key_id, w->digest, w->rid,
+                                             w->intent)) != AK_OK)
         goto out;
     rc = ks_call(k, "/sign", req, &body, deadline);
     if (rc != AK_OK)
         goto out;
-    rc = parse_response(&j, &body);
+    rc = parse_response(&j, &body, w->why, w->why_cap);
     if (rc != AK_OK)
         goto out;
-    rc = cn_ksproto_sig(out, j, k->key_id, rid);
+    rc = cn_ksproto_sig(w->out, j, k->key_id, w->rid);
     if (rc == AK_OK)
         note_latency(k, t0);
 out:
     cJSON_Delete(j);
     cn_rhttp_resp_clear(&body);
+    free(req);
     return rc;
 }
 
@@ -211,15 +232,18 @@ out:
  */
 static void run_batch(keyless *k, waiter *const *m, size_t n)
 {
-    size_t cap = n * ITEM_MAX + 32, len = 13, item_len = 0;
+    size_t cap = 32, len = 13, item_len = 0;
     size_t body_cap = n * RESULT_MAX + 256;
-    char *req = malloc(cap);
+    char *req = NULL;
     cn_rhttp_resp body;
     cJSON *j = NULL;
     int64_t deadline = m[0]->deadline_ms, t0 = now_us();
     ak_err rc = cn_rhttp_resp_init_max(&body, body_cap, 0);
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         m[i]->rc = AK_ERR_UPSTREAM;
+        cap += item_cap(m[i]) + 1;
+    }
+    req = malloc(cap);
     if (req == NULL || rc != AK_OK) {
         rc = AK_ERR_NOMEM;
         goto out;
@@ -229,7 +253,7 @@ static void run_batch(keyless *k, waiter *const *m, size_t n)
         if (i > 0)
             req[len++] = ',';
         if ((rc = cn_ksproto_item(req + len, cap - len - 3, &item_len, k->key_id, m[i]->digest,
-                                  m[i]->rid)) != AK_OK)
+                                  m[i]->rid, m[i]->intent)) != AK_OK)
             goto out;
         len += item_len;
         if (m[i]->deadline_ms < deadline)
@@ -246,7 +270,7 @@ static void run_batch(keyless *k, waiter *const *m, size_t n)
             m[i]->alone = 1;
         goto out; /* rc is AK_OK: the members keep their rc and go alone */
     }
-    rc = parse_response(&j, &body);
+    rc = parse_response(&j, &body, NULL, 0);
     if (rc != AK_OK)
         goto out;
     const cJSON *res = cJSON_GetObjectItemCaseSensitive(j, "results"), *it;
@@ -259,9 +283,10 @@ static void run_batch(keyless *k, waiter *const *m, size_t n)
         if (at >= n)
             break; /* the size was checked above; this keeps the bound local */
         waiter *w = m[at++];
-        if (cJSON_IsObject(it) && cJSON_HasObjectItem(it, "error"))
+        if (cJSON_IsObject(it) && cJSON_HasObjectItem(it, "error")) {
             w->rc = cn_ksproto_item_err(it, &w->alone);
-        else
+            cn_ks_reply_why(w->why, w->why_cap, it);
+        } else
             w->rc = cJSON_IsObject(it) ? cn_ksproto_sig(w->out, it, k->key_id, w->rid)
                                        : AK_ERR_UPSTREAM;
     }
@@ -334,7 +359,7 @@ static void lead(keyless *k, waiter *w)
     }
     pthread_mutex_unlock(&k->bmu);
     if (n == 1)
-        w->rc = sign_alone(k, w->out, w->digest, w->rid, w->deadline_ms);
+        w->rc = sign_alone(k, w, w->deadline_ms);
     else
         run_batch(k, m, n);
     pthread_mutex_lock(&k->bmu);
@@ -356,27 +381,20 @@ static int cond_init_mono(pthread_cond_t *cv)
     return bad ? -1 : 0;
 }
 
-static ak_err keyless_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[32],
-                           const cn_sign_ctx *ctx)
+/* The signature of w: alone at once, or queued for a batch (cn_signer_keyless.h). */
+static ak_err sign_queued(keyless *k, const waiter *init)
 {
-    keyless *k = s->impl;
-    char rid[REQ_ID_MAX + 1];
-    int64_t deadline = now_ms() + k->timeout_ms;
+    waiter w = *init;
+    int64_t deadline = w.deadline_ms;
     ak_err rc = AK_ERR_INTERNAL;
-    waiter w = {.digest = digest, .out = out, .rid = rid, .deadline_ms = deadline};
-    if (ctx != NULL && ctx->request_id != NULL && safe_id(ctx->request_id, REQ_ID_MAX))
-        snprintf(rid, sizeof rid, "%s", ctx->request_id);
-    else
-        snprintf(rid, sizeof rid, "cn-%ld-%llu", (long)getpid(),
-                 (unsigned long long)atomic_fetch_add(&k->seq, 1));
     if (k->batch_max <= 1)
-        return sign_alone(k, out, digest, rid, deadline);
+        return sign_alone(k, &w, deadline);
     pthread_mutex_lock(&k->bmu);
     if (k->inflight < k->max_inflight && k->qhead == NULL) {
         /* Nothing in the way: alone, at once (no added delay at low load). */
         k->inflight++;
         pthread_mutex_unlock(&k->bmu);
-        rc = sign_alone(k, out, digest, rid, deadline);
+        rc = sign_alone(k, &w, deadline);
         pthread_mutex_lock(&k->bmu);
         slot_release(k);
         pthread_mutex_unlock(&k->bmu);
@@ -421,8 +439,57 @@ static ak_err keyless_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[3
     pthread_mutex_unlock(&k->bmu);
     pthread_cond_destroy(&w.cv);
     if (w.alone)
-        return sign_alone(k, out, digest, rid, deadline);
+        return sign_alone(k, &w, deadline);
     return w.rc;
+}
+
+/* Learn the intent kinds from a /health answer (its "intents" array; none listed = none). */
+static void learn_intents(keyless *k, const cn_rhttp_resp *r)
+{
+    int ok = 0;
+    unsigned mask = r->body != NULL ? cn_ks_reply_intents(r->body, r->len, &ok) : 0;
+    if (!ok)
+        return;
+    atomic_store(&k->intents, mask);
+    atomic_store(&k->intents_learned, 1);
+}
+
+/* One GET /health to learn the intent kinds (at start, and by "always" before its first). */
+static void fetch_intents(keyless *k)
+{
+    cn_rhttp_resp body;
+    if (cn_rhttp_resp_init_max(&body, CN_KEYLESS_MAX_BODY, 0) != AK_OK)
+        return;
+    if (ks_call(k, "/health", NULL, &body, now_ms() + k->timeout_ms) == AK_OK && body.status == 200)
+        learn_intents(k, &body);
+    cn_rhttp_resp_clear(&body);
+}
+
+static ak_err keyless_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[32],
+                           const cn_sign_ctx *ctx)
+{
+    keyless *k = s->impl;
+    char rid[REQ_ID_MAX + 1], *intent = NULL;
+    waiter w = {.digest = digest,
+                .out = out,
+                .rid = rid,
+                .deadline_ms = now_ms() + k->timeout_ms,
+                .why = ctx != NULL ? ctx->why : NULL,
+                .why_cap = ctx != NULL ? ctx->why_cap : 0};
+    if (ctx != NULL && ctx->request_id != NULL && safe_id(ctx->request_id, REQ_ID_MAX))
+        snprintf(rid, sizeof rid, "%s", ctx->request_id);
+    else
+        snprintf(rid, sizeof rid, "cn-%ld-%llu", (long)getpid(),
+                 (unsigned long long)atomic_fetch_add(&k->seq, 1));
+    if (k->send_intent == CN_KS_SEND_ALWAYS && !atomic_load(&k->intents_learned))
+        fetch_intents(k);
+    ak_err rc = cn_ks_intent_text(&intent, k->send_intent, atomic_load(&k->intents), ctx);
+    if (rc != AK_OK)
+        return rc;
+    w.intent = intent;
+    rc = sign_queued(k, &w);
+    free(intent);
+    return rc;
 }
 
 static ak_err keyless_health(cn_signer *s, cn_signer_health *out)
@@ -439,6 +506,8 @@ static ak_err keyless_health(cn_signer *s, cn_signer_health *out)
         rc = ks_get_once(k, i, "/health", k->hc.connect_timeout_ms + 1000, &body, &retry);
         if (rc == AK_OK && body.status == 200) {
             cn_rhttp_mark(k->http, i, 0);
+            if (k->send_intent != CN_KS_SEND_NEVER)
+                learn_intents(k, &body);
             out->can_sign = 1;
             break;
         }
@@ -485,7 +554,7 @@ static AK_WUR ak_err check_pubkey(keyless *k, uint8_t pub[65], uint8_t addr[20],
                                   const cn_rhttp_resp *body, char *err, size_t cap)
 {
     cJSON *j = NULL;
-    ak_err rc = parse_response(&j, body);
+    ak_err rc = parse_response(&j, body, NULL, 0);
     if (rc != AK_OK)
         set_err(err, cap, "keyless: GET /pubkey for key_id %s failed: %s", k->key_id,
                 ak_strerror(rc));
@@ -549,9 +618,9 @@ static AK_WUR ak_err cfg_readable(const char *path, const char *name, char *err,
     return AK_OK;
 }
 
-/* Members as written; urls and connection_reuse are checked in parse_cfg. */
+/* Members as written; urls, connection_reuse and send_intent are checked in parse_cfg. */
 typedef struct {
-    const char *name, *reuse;
+    const char *name, *reuse, *send_intent;
     long batch_max, max_inflight;
 } keyless_cfg;
 
@@ -573,6 +642,7 @@ static const ak_cfg_field k_fields[] = {
 static const ak_cfg_field k_own_fields[] = {
     AK_CFG_REF("name", 0, keyless_cfg, name, 63),
     AK_CFG_REF("connection_reuse", 0, keyless_cfg, reuse, 5),
+    AK_CFG_REF("send_intent", 0, keyless_cfg, send_intent, 6), /* issue 11 */
     /* 0 = absent: "custom" servers may not know the batch form, batching is opt-in there */
     AK_CFG_INT("batch_max", 0, keyless_cfg, batch_max, 1, BATCH_MAX, 0),
     AK_CFG_INT("max_inflight", 0, keyless_cfg, max_inflight, 1, POOL_MAX, INFLIGHT_DEFAULT),
@@ -634,6 +704,15 @@ static AK_WUR ak_err parse_cfg(keyless *k, cn_signer *s, const cJSON *cfg,
         return AK_ERR_CONFIG;
     }
     k->hc.use_share = c.reuse != NULL && strcmp(c.reuse, "share") == 0;
+    /* issue 11: "auto" (default), "always", "never"; a "custom" server signs digests only. */
+    k->send_intent = ext != NULL             ? CN_KS_SEND_NEVER
+                     : c.send_intent == NULL ? CN_KS_SEND_AUTO
+                                             : cn_ks_send_parse(c.send_intent);
+    if (k->send_intent < 0 || (ext != NULL && c.send_intent != NULL)) {
+        set_err(err, cap, "keyless.send_intent: \"auto\", \"always\" or \"never\"%s",
+                ext != NULL ? " (type keyless only)" : "");
+        return AK_ERR_CONFIG;
+    }
     /* "custom": client certificate (both or neither) and ca are optional. */
     int opt = ext != NULL && ext->optional_tls_files;
     int want_cert = !opt || k->hc.cert[0] != '\0' || k->hc.key[0] != '\0';
@@ -721,6 +800,8 @@ ak_err cn_keyless_signer_new_ext(cn_signer **out, const cJSON *cfg, const cn_key
     rc = fetch_pubkey(k, s->pubkey, s->address, err, err_cap);
     if (rc != AK_OK)
         goto out;
+    if (k->send_intent != CN_KS_SEND_NEVER)
+        fetch_intents(k); /* a key server that does not answer now is learned from later */
     if (k->hc.n_urls > 1 && (rc = cn_rhttp_start_prober(k->http, "/health")) != AK_OK) {
         set_err(err, err_cap, "keyless: cannot start the URL health prober");
         goto out;

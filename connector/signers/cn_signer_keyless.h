@@ -19,9 +19,18 @@
  *     "pool_size": 16,                      // idle connections kept, 1..256 (default 16)
  *     "batch_max": 64,                      // signatures per batch request, 1..256 (1 = never
  *                                           // batch; default 64, "custom": 1)
- *     "max_inflight": 4                     // POST /sign in flight when batching, 1..256
+ *     "max_inflight": 4,                    // POST /sign in flight when batching, 1..256
  *                                           // (default 4)
+ *     "send_intent": "auto"                 // "auto" | "always" | "never" (issue 11, below)
  *   }
+ *
+ * Intents (issue 11): a signature whose cn_sign_ctx carries an intent sends it as "intent"
+ * (ak_intent_to_json) beside "data" in its /sign item. "auto" does so only for the kinds the key
+ * server's GET /health lists in "intents" (learned at construction and on every health check);
+ * "always" refuses with AK_ERR_FORBIDDEN a signature without an intent or of a kind not listed
+ * (one /health fetch first if none was learned yet); "never" sends digests only. A refusal's
+ * {"error":{"code","message"}} is copied to ctx->why (printable ASCII, bounded). "custom" never
+ * sends intents.
  *
  * Protocol (keyserver issue): POST /sign {"key_id","algorithm":"ECDSA_SHA256","data":b64(32),
  * "request_id"} -> {"key_id","algorithm","signature":b64(DER),"request_id"}; GET

@@ -143,7 +143,7 @@ static int sign_ok(cn_signer *s, const uint8_t want[20])
     ak_sig sig;
     if (getrandom(d, sizeof d, 0) != (ssize_t)sizeof d)
         return 0;
-    cn_sign_ctx ctx = {"eth_sign", NULL, 0, time(NULL), NULL};
+    cn_sign_ctx ctx = {"eth_sign", NULL, 0, time(NULL), NULL, NULL, NULL, 0};
     if (cn_signer_sign_eth(s, &sig, d, &ctx) != AK_OK)
         return 0;
     return ak_sig_check(&sig) == AK_OK && ak_sig_recover_address(got, &sig, d) == AK_OK &&

@@ -708,7 +708,7 @@ static void test_mpc(void)
         tx.has_to = 1;
         CHECK_EQ_INT(ak_addr_parse(tx.to, "0x70997970C51812dc3A010C7d01b50e0d17dc79C8", 42), AK_OK);
         ak_u256_from_u64(&tx.value, 1000000000000000000ull);
-        cn_sign_ctx ctx = {"eth_sendTransaction", "req-1", 1, 0, &tx};
+        cn_sign_ctx ctx = {"eth_sendTransaction", "req-1", 1, 0, &tx, NULL, NULL, 0};
         CHECK_EQ_INT(ak_tx_signing_hash(d, &tx), AK_OK);
         CHECK_EQ_INT(sign_check(s, &ctx, d), AK_OK);
         check_summary(port, "transfer", "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",

@@ -111,7 +111,7 @@ static void test_account(void)
     CHECK(cn_accounts_find(list, 1, mgr->address) == &list[0]);
     uint8_t other[20] = {1};
     CHECK(cn_accounts_find(list, 1, other) == NULL);
-    cn_sign_ctx ctx = {"eth_sign", "req-1", 0, 0, NULL};
+    cn_sign_ctx ctx = {"eth_sign", "req-1", 0, 0, NULL, NULL, NULL, 0};
     CHECK_EQ_INT(cn_account_sign_eth(&list[0], &sig, digest, &ctx), AK_OK);
     CHECK(recovers(&sig, digest));
     cn_signer_free(mgr);
