@@ -5,30 +5,14 @@
 
 #include "ak_addr.h"
 #include "ak_policy.h"
-
-__attribute__((format(printf, 3, 4))) static int deny(ak_policy_verdict *v, const char *rule,
-                                                      const char *fmt, ...)
-{
-    va_list ap;
-    v->rule = rule;
-    va_start(ap, fmt);
-    vsnprintf(v->why, sizeof v->why, fmt, ap);
-    va_end(ap);
-    return 0;
-}
-
-static void dec(char out[AK_U256_DECIMAL_MAX], const ak_u256 *x)
-{
-    if (ak_u256_format_decimal(out, AK_U256_DECIMAL_MAX, x) != AK_OK)
-        snprintf(out, AK_U256_DECIMAL_MAX, "?");
-}
+#include "ak_policy_int.h"
 
 int ak_policy_raw_ok(const ak_policy *p, ak_policy_verdict *v)
 {
     if (p->raw_digest)
         return 1;
-    return deny(v, "raw_digest_not_allowed",
-                "this key signs intents only (raw_digest is off): send an intent");
+    return ak_policy_refuse(v, "raw_digest_not_allowed",
+                            "this key signs intents only (raw_digest is off): send an intent");
 }
 
 static int chain_ok(const ak_policy *p, const ak_intent *in, ak_policy_verdict *v)
@@ -37,17 +21,19 @@ static int chain_ok(const ak_policy *p, const ak_intent *in, ak_policy_verdict *
     if (p->n_chains == 0 || in->kind == AK_INTENT_EIP191_MESSAGE)
         return 1;
     if (!in->has_chain_id)
-        return deny(v, "chain_not_allowed",
-                    "the %s names no chain (pre-EIP-155) and the key has allowed_chain_ids",
-                    ak_intent_kind_name(in->kind));
+        return ak_policy_refuse(
+            v, "chain_not_allowed",
+            "the %s names no chain (pre-EIP-155) and the key has allowed_chain_ids",
+            ak_intent_kind_name(in->kind));
     /* an allowed chain-0 authorization is valid on every chain by choice */
     if (in->kind == AK_INTENT_EIP7702_AUTHORIZATION && ak_u256_is_zero(&in->chain_id))
         return 1;
     for (size_t i = 0; i < p->n_chains; i++)
         if (ak_u256_cmp(&p->chains[i], &in->chain_id) == 0)
             return 1;
-    dec(c, &in->chain_id);
-    return deny(v, "chain_not_allowed", "chain id %s is not in the key's allowed_chain_ids", c);
+    ak_policy_dec(c, &in->chain_id);
+    return ak_policy_refuse(v, "chain_not_allowed",
+                            "chain id %s is not in the key's allowed_chain_ids", c);
 }
 
 static int selector_ok(const ak_policy *p, const ak_tx *tx, ak_policy_verdict *v)
@@ -67,10 +53,12 @@ static int selector_ok(const ak_policy *p, const ak_tx *tx, ak_policy_verdict *v
         return 1;
     ak_addr_to_checksum(a, tx->to);
     if (tx->data_len < 4)
-        return deny(v, "selector_not_allowed", "call data to %s is shorter than a selector", a);
-    return deny(v, "selector_not_allowed",
-                "selector 0x%02x%02x%02x%02x is not in the key's allowed_selectors for %s",
-                tx->data[0], tx->data[1], tx->data[2], tx->data[3], a);
+        return ak_policy_refuse(v, "selector_not_allowed",
+                                "call data to %s is shorter than a selector", a);
+    return ak_policy_refuse(
+        v, "selector_not_allowed",
+        "selector 0x%02x%02x%02x%02x is not in the key's allowed_selectors for %s", tx->data[0],
+        tx->data[1], tx->data[2], tx->data[3], a);
 }
 
 /* The domain's "name" as it was hashed (a string member), or NULL. */
@@ -102,26 +90,28 @@ static int domain_ok(const ak_policy *p, const ak_intent *in, ak_policy_verdict 
     char vc[AK_ADDR_STR_SIZE] = "none";
     if (h->has_verifying_contract)
         ak_addr_to_checksum(vc, h->verifying_contract);
-    return deny(v, "domain_not_allowed",
-                "the typed data's domain (name \"%.48s\", verifyingContract %s) is not in the "
-                "key's allowed_domains",
-                name != NULL ? name : "", vc);
+    return ak_policy_refuse(
+        v, "domain_not_allowed",
+        "the typed data's domain (name \"%.48s\", verifyingContract %s) is not in the "
+        "key's allowed_domains",
+        name != NULL ? name : "", vc);
 }
 
 static int auth_ok(const ak_policy *p, const ak_auth *auth, ak_policy_verdict *v)
 {
     char a[AK_ADDR_STR_SIZE];
     if (ak_u256_is_zero(&auth->chain_id) && !p->allow_auth_chain_zero)
-        return deny(v, "authorization_any_chain",
-                    "an authorization with chainId 0 is valid on every chain "
-                    "(allow_chain_id_zero_authorization is off)");
+        return ak_policy_refuse(v, "authorization_any_chain",
+                                "an authorization with chainId 0 is valid on every chain "
+                                "(allow_chain_id_zero_authorization is off)");
     for (size_t i = 0; i < p->n_delegates; i++)
         if (memcmp(p->delegates[i], auth->address, 20) == 0)
             return 1;
     if (p->n_delegates == 0)
         return 1;
     ak_addr_to_checksum(a, auth->address);
-    return deny(v, "delegate_not_allowed", "delegate %s is not in the key's allowed_delegates", a);
+    return ak_policy_refuse(v, "delegate_not_allowed",
+                            "delegate %s is not in the key's allowed_delegates", a);
 }
 
 int ak_policy_intent_ok(const ak_policy *p, const ak_intent *in, ak_policy_verdict *v)
@@ -144,10 +134,11 @@ int ak_policy_intent_ok(const ak_policy *p, const ak_intent *in, ak_policy_verdi
     case AK_INTENT_OP_BLOCK_PAYLOAD:
         if (ak_opsig_domain_is_blocks_v1(in->blk.domain))
             return 1;
-        return deny(v, "op_domain_not_blocks_v1",
-                    "the block payload's domain is not the all-zero SigningDomainBlocksV1");
+        return ak_policy_refuse(
+            v, "op_domain_not_blocks_v1",
+            "the block payload's domain is not the all-zero SigningDomainBlocksV1");
     default:
-        return deny(v, "kind_not_served", "unknown intent kind");
+        return ak_policy_refuse(v, "kind_not_served", "unknown intent kind");
     }
 }
 
@@ -168,11 +159,12 @@ int ak_policy_cumulative_ok(const ak_policy *p, const ak_u256 *used, const ak_u2
         return 1;
     if (ak_u256_add(&sum, used, value) == AK_OK && ak_u256_cmp(&sum, &p->cumulative_cap) <= 0)
         return 1;
-    dec(u, used);
-    dec(x, value);
-    dec(c, &p->cumulative_cap);
-    return deny(v, "cumulative_over_cap",
-                "value %s wei on top of %s wei signed in the last %llu s is over the key's "
-                "cumulative_cap %s wei",
-                x, u, (unsigned long long)p->cumulative_window_s, c);
+    ak_policy_dec(u, used);
+    ak_policy_dec(x, value);
+    ak_policy_dec(c, &p->cumulative_cap);
+    return ak_policy_refuse(
+        v, "cumulative_over_cap",
+        "value %s wei on top of %s wei signed in the last %llu s is over the key's "
+        "cumulative_cap %s wei",
+        x, u, (unsigned long long)p->cumulative_window_s, c);
 }

@@ -132,12 +132,15 @@ edit_conf() { # edit_conf FILE JQ-FILTER: keeps the file's owner and mode
     jq "${@:3}" "$2" "$1" >"$work/conf.tmp"
     cat "$work/conf.tmp" >"$1"
 }
+# The example's paymaster key serves sponsorships only (raw_digest false); the test signs one
+# personal message with it, which the connector sends as an eip191_message intent.
 edit_conf /etc/anode-keyless/keyserver.json '
     .listen = {address: "127.0.0.1", port: ($port | tonumber)}
   | .tls = {cert: ($pki + "/server.crt"), key: ($pki + "/server.key"),
             client_ca: ($pki + "/ca.crt"), crl: ($pki + "/crl.pem")}
   | .pkcs11.pin_file = $pin
-  | .clients = {"cn:connector-eu-1": ["paymaster-key-001", "relayer-key-001"]}' \
+  | .clients = {"cn:connector-eu-1": ["paymaster-key-001", "relayer-key-001"]}
+  | .keys["paymaster-key-001"].policy.serves += ["eip191_message"]' \
     --arg port "$ks_port" --arg pki "$work/pki" --arg pin "$work/pin"
 printf 'pkgtest-bearer-token-0123456789\n' >"$work/tokens"
 chown anode-connector:anode-connector "$work/tokens"
