@@ -83,12 +83,13 @@ static ak_err try_member(mgr *g, member *m, ak_sig *sig, const uint8_t digest[32
     cn_sign_failure why = cn_sign_failure_of(e);
     cn_metrics_signer_sign(m->metrics_idx, e == AK_OK, why, dt);
     int was_trial = atomic_exchange(&m->trial, 0);
-    if (e == AK_OK) {
-        atomic_fetch_add_explicit(&m->ok, 1, memory_order_relaxed);
+    if (e == AK_OK || e == AK_ERR_FORBIDDEN) { /* it answered: a refusal is not a failure */
+        if (e == AK_OK)
+            atomic_fetch_add_explicit(&m->ok, 1, memory_order_relaxed);
         atomic_store_explicit(&m->consecutive, 0, memory_order_relaxed);
         if (atomic_load_explicit(&m->circuit, memory_order_relaxed) != CN_CIRCUIT_CLOSED)
             set_circuit(g, m, CN_CIRCUIT_CLOSED);
-        return AK_OK;
+        return e;
     }
     atomic_fetch_add_explicit(&m->failed, 1, memory_order_relaxed);
     unsigned c = atomic_fetch_add(&m->consecutive, 1) + 1;
@@ -128,6 +129,8 @@ static ak_err mgr_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[32],
         last = try_member(g, &g->m[i], &sig, digest, ctx, s->pubkey);
         if (last == AK_OK)
             goto done;
+        if (last == AK_ERR_FORBIDDEN)
+            return last; /* a signer refused (policy): no other signer may overrule it */
     }
     /* Last resort: every admitted signer failed; try the skipped ones rather than give up. */
     for (size_t i = 0; i < g->n && any_skipped; i++) {
@@ -136,6 +139,8 @@ static ak_err mgr_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[32],
         last = try_member(g, &g->m[i], &sig, digest, ctx, s->pubkey);
         if (last == AK_OK)
             goto done;
+        if (last == AK_ERR_FORBIDDEN)
+            return last;
     }
     return last;
 done:

@@ -7,7 +7,7 @@
 //   bearer=FILE: every request must carry "Authorization: Bearer <content of FILE>" (else 401)
 //   signkey=FILE: /pubkey reports KEYFILE's key but /sign signs with FILE's key (a wrong-key
 //                 server: the connector must refuse these signatures)
-// DIR/mode-PORT (read per request): ok | 503 | slow (2 s delay). Listens on 127.0.0.1 only.
+// DIR/mode-PORT (read per request): ok | 503 | slow (2 s delay) | deny (/sign: 403 policy_denied). Listens on 127.0.0.1 only.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -42,6 +42,7 @@ function handle(req, res) {
     if (bearer !== null && req.headers.authorization !== 'Bearer ' + bearer) return fail(res, 401, 'unauthorized');
     const m = mode();
     if (m === '503') return fail(res, 503, 'hsm_unavailable');
+    if (m === 'deny' && url.pathname === '/sign') return fail(res, 403, 'policy_denied');
     const go = () => {
       if (url.pathname === '/health' && req.method === 'GET') return send(res, 200, { status: 'ok' });
       if (url.pathname === '/pubkey' && req.method === 'GET') {

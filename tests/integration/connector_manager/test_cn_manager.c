@@ -647,6 +647,45 @@ static void test_wrong_key_falls_through(void)
     stop_ks(k1, SIGTERM);
 }
 
+/*
+ * A refusal is a decision, not a failure: a primary key server that answers 403 policy_denied
+ * ends the signature (the backup, which holds the same key, must not overrule its policy), and
+ * its circuit stays closed however many requests it refuses.
+ */
+static void test_refusal_not_overruled(void)
+{
+    char err[256] = "", prim[1024], back[1024], mf[600];
+    int p1 = ak_test_free_port(), p2 = ak_test_free_port();
+    pid_t k1 = start_ks(p1, "keyA.hex", NULL, NULL), k2 = start_ks(p2, "keyA.hex", NULL, NULL);
+    keyless_json(prim, sizeof prim, p1);
+    keyless_json(back, sizeof back, p2);
+    cn_signer *m = NULL;
+    CHECK(mgr_from(&m, J("{\"primary\":%s,\"backups\":[%s]}", prim, back), 2, 60000, err,
+                   sizeof err) == AK_OK);
+    snprintf(mf, sizeof mf, "%s/mode-%d", dir, p1);
+    FILE *f = fopen(mf, "w");
+    if (f != NULL) {
+        fputs("deny", f);
+        fclose(f);
+    }
+    if (m != NULL) {
+        ak_sig sig;
+        uint8_t d[32] = {7};
+        for (int i = 0; i < 5; i++)
+            CHECK(cn_signer_sign_eth(m, &sig, d, NULL) == AK_ERR_FORBIDDEN);
+        cn_manager_signer_stats p, b;
+        CHECK(cn_signer_manager_stats(m, 0, &p) == AK_OK && p.circuit == CN_CIRCUIT_CLOSED);
+        /* the backup was never asked */
+        CHECK(cn_signer_manager_stats(m, 1, &b) == AK_OK && b.ok == 0 && b.failed == 0);
+        unlink(mf);
+        CHECK(sign_ok(m, addr_a)); /* the primary signs again once its policy allows it */
+    }
+    unlink(mf);
+    cn_signer_free(m);
+    stop_ks(k1, SIGTERM);
+    stop_ks(k2, SIGTERM);
+}
+
 /* Every signer of the account open: still tried in order (last resort), then recovers. */
 static void test_last_resort(void)
 {
@@ -844,6 +883,7 @@ int main(int argc, char **argv)
     test_custom();
     test_wrong_key_falls_through();
     test_last_resort();
+    test_refusal_not_overruled();
     test_fallback_under_load();
     test_pkcs11();
     test_fallback_real_keyserver();
