@@ -255,18 +255,6 @@ const char *cn_azcreds_source(const cn_azcreds *c)
     return names[c->src];
 }
 
-static ak_err form_headers(void *user, struct curl_slist **out, const char *method,
-                           const char *path, const char *body, size_t body_len)
-{
-    (void)user;
-    (void)method;
-    (void)path;
-    (void)body;
-    (void)body_len;
-    *out = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
-    return *out ? AK_OK : AK_ERR_NOMEM;
-}
-
 static AK_WUR ak_err assertion(cn_azcreds *c, char *jwt)
 {
     char header[256], claims[URL_MAX + 3 * CN_AZ_ID_MAX + 160], jti_hex[33];
@@ -286,21 +274,6 @@ static AK_WUR ak_err assertion(cn_azcreds *c, char *jwt)
     return cn_jwt_rs256(jwt, CN_JWT_MAX, c->key, header, claims);
 }
 
-static AK_WUR ak_err take_answer(const cn_rhttp_resp *r, const char *what, char *tok, size_t cap,
-                                 size_t *len, long *ttl, char *err, size_t err_cap)
-{
-    if (r->status != 200) {
-        cn_rcfg_err(err, err_cap, "%s answered HTTP %ld", what, r->status);
-        return r->status == 400 || r->status == 401 || r->status == 403
-                   ? AK_ERR_AUTH
-                   : cn_rhttp_status_err(r->status);
-    }
-    ak_err rc = cn_oauth_parse_token(tok, cap, len, ttl, r->body, r->len, time(NULL));
-    if (rc != AK_OK)
-        cn_rcfg_err(err, err_cap, "%s: malformed token answer", what);
-    return rc;
-}
-
 ak_err cn_azcreds_fetch(void *user, char *tok, size_t cap, size_t *len, long *ttl_s, char *err,
                         size_t err_cap)
 {
@@ -313,7 +286,8 @@ ak_err cn_azcreds_fetch(void *user, char *tok, size_t cap, size_t *len, long *tt
     if (c->src == AZ_APPSERVICE || c->src == AZ_IMDS) {
         rc = cn_oauth_local_get(&r, c->mi_url, c->mi_header, c->timeout_ms, err, err_cap);
         if (rc == AK_OK)
-            rc = take_answer(&r, "managed identity endpoint", tok, cap, len, ttl_s, err, err_cap);
+            rc = cn_oauth_take_answer(&r, "managed identity endpoint", tok, cap, len, ttl_s, err,
+                                      err_cap);
         goto out;
     }
     rc = AK_ERR_NOMEM;
@@ -335,12 +309,12 @@ ak_err cn_azcreds_fetch(void *user, char *tok, size_t cap, size_t *len, long *tt
         cn_rcfg_err(err, err_cap, "cannot build the token request: %s", ak_strerror(rc));
         goto out;
     }
-    cn_rhttp_req q = {"POST", c->base, c->path, form, strlen(form), form_headers, NULL};
+    cn_rhttp_req q = {"POST", c->base, c->path, form, strlen(form), cn_oauth_form_headers, NULL};
     rc = cn_rhttp_call(*c->http, &q, &r);
     if (rc != AK_OK)
         cn_rcfg_err(err, err_cap, "token endpoint: %s", ak_strerror(rc));
     else
-        rc = take_answer(&r, "token endpoint", tok, cap, len, ttl_s, err, err_cap);
+        rc = cn_oauth_take_answer(&r, "token endpoint", tok, cap, len, ttl_s, err, err_cap);
 out:
     cn_rhttp_resp_clear(&r);
     if (form != NULL)

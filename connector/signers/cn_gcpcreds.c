@@ -179,34 +179,6 @@ const char *cn_gcpcreds_source(const cn_gcpcreds *c)
     return c->metadata ? "metadata server" : "service account key file";
 }
 
-static ak_err form_headers(void *user, struct curl_slist **out, const char *method,
-                           const char *path, const char *body, size_t body_len)
-{
-    (void)user;
-    (void)method;
-    (void)path;
-    (void)body;
-    (void)body_len;
-    *out = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
-    return *out ? AK_OK : AK_ERR_NOMEM;
-}
-
-/* The token from an answer; err names the HTTP status (bodies may echo secrets: not shown). */
-static ak_err take_answer(const cn_rhttp_resp *r, const char *what, char *tok, size_t cap,
-                          size_t *len, long *ttl, char *err, size_t err_cap)
-{
-    if (r->status != 200) {
-        cn_rcfg_err(err, err_cap, "%s answered HTTP %ld", what, r->status);
-        return r->status == 400 || r->status == 401 || r->status == 403
-                   ? AK_ERR_AUTH
-                   : cn_rhttp_status_err(r->status);
-    }
-    ak_err rc = cn_oauth_parse_token(tok, cap, len, ttl, r->body, r->len, time(NULL));
-    if (rc != AK_OK)
-        cn_rcfg_err(err, err_cap, "%s: malformed token answer", what);
-    return rc;
-}
-
 static AK_WUR ak_err fetch_sa(cn_gcpcreds *c, char *tok, size_t cap, size_t *len, long *ttl,
                               char *err, size_t err_cap)
 {
@@ -231,13 +203,13 @@ static AK_WUR ak_err fetch_sa(cn_gcpcreds *c, char *tok, size_t cap, size_t *len
         cn_rcfg_err(err, err_cap, "cannot build the token request: %s", ak_strerror(rc));
         goto out;
     }
-    cn_rhttp_req q = {"POST", base, path, form, strlen(form), form_headers, NULL};
+    cn_rhttp_req q = {"POST", base, path, form, strlen(form), cn_oauth_form_headers, NULL};
     rc = cn_rhttp_call(c->http, &q, &r);
     if (rc != AK_OK) {
         cn_rcfg_err(err, err_cap, "token_uri: %s", ak_strerror(rc));
         goto out;
     }
-    rc = take_answer(&r, "token_uri", tok, cap, len, ttl, err, err_cap);
+    rc = cn_oauth_take_answer(&r, "token_uri", tok, cap, len, ttl, err, err_cap);
 out:
     cn_rhttp_resp_clear(&r);
     if (jwt != NULL)
@@ -259,7 +231,7 @@ ak_err cn_gcpcreds_fetch(void *user, char *tok, size_t cap, size_t *len, long *t
         rc = cn_oauth_local_get(&r, c->md_url, "Metadata-Flavor: Google", c->timeout_ms, err,
                                 err_cap);
     if (rc == AK_OK)
-        rc = take_answer(&r, "metadata server", tok, cap, len, ttl_s, err, err_cap);
+        rc = cn_oauth_take_answer(&r, "metadata server", tok, cap, len, ttl_s, err, err_cap);
     cn_rhttp_resp_clear(&r);
     return rc;
 }

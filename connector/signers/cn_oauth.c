@@ -11,6 +11,7 @@
 
 #include "ak_secmem.h"
 #include "cn_log.h"
+#include "cn_rcfg.h"
 #include "cn_remote_key.h"
 
 #define MARGIN_S   300
@@ -430,4 +431,31 @@ out:
     if (tok != NULL)
         ak_secure_free(tok, CN_OAUTH_TOKEN_MAX + 1);
     return rc;
+}
+
+ak_err cn_oauth_take_answer(const cn_rhttp_resp *r, const char *what, char *tok, size_t cap,
+                            size_t *len, long *ttl, char *err, size_t err_cap)
+{
+    if (r->status != 200) {
+        cn_rcfg_err(err, err_cap, "%s answered HTTP %ld", what, r->status);
+        return r->status == 400 || r->status == 401 || r->status == 403
+                   ? AK_ERR_AUTH
+                   : cn_rhttp_status_err(r->status);
+    }
+    ak_err rc = cn_oauth_parse_token(tok, cap, len, ttl, r->body, r->len, time(NULL));
+    if (rc != AK_OK)
+        cn_rcfg_err(err, err_cap, "%s: malformed token answer", what);
+    return rc;
+}
+
+ak_err cn_oauth_form_headers(void *user, struct curl_slist **out, const char *method,
+                             const char *path, const char *body, size_t body_len)
+{
+    (void)user;
+    (void)method;
+    (void)path;
+    (void)body;
+    (void)body_len;
+    *out = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
+    return *out ? AK_OK : AK_ERR_NOMEM;
 }

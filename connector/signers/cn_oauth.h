@@ -67,6 +67,18 @@ AK_WUR ak_err cn_oauth_parse_token(char *tok, size_t cap, size_t *len, long *ttl
                                    const char *body, size_t body_len, time_t now);
 
 /* Append "&name=value" (no '&' first) to buf, value percent-encoded; AK_ERR_LIMIT if full. */
+/*
+ * The token from a token endpoint's answer (cn_oauth_parse_token). A non-200 status is
+ * AK_ERR_AUTH for 400/401/403 (credentials refused), else the status's error; err names `what`
+ * and the status, never the body (it may echo secrets).
+ */
+AK_WUR ak_err cn_oauth_take_answer(const cn_rhttp_resp *r, const char *what, char *tok, size_t cap,
+                                   size_t *len, long *ttl, char *err, size_t err_cap);
+
+/* cn_rhttp header hook: "Content-Type: application/x-www-form-urlencoded" (token requests). */
+ak_err cn_oauth_form_headers(void *user, struct curl_slist **out, const char *method,
+                             const char *path, const char *body, size_t body_len);
+
 AK_WUR ak_err cn_oauth_form_add(char *buf, size_t cap, const char *name, const char *value);
 
 /*
