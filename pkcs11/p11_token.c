@@ -427,8 +427,13 @@ static void *slot_worker(void *arg)
             pthread_cond_signal(&b->cv);
             pthread_mutex_unlock(&b->mu);
         } else {
+            /* woken after the unlock, the caller does not wake into a mutex we still hold (a
+             * second sleep and wake on its path: ~0.05 ms at one request in flight). A late
+             * wake-up of the slot's next job is harmless: every wait re-checks the state. */
             sl->state = SLOT_DONE;
+            pthread_mutex_unlock(&sl->mu);
             pthread_cond_broadcast(&sl->cv);
+            pthread_mutex_lock(&sl->mu);
         }
     }
     pthread_mutex_unlock(&sl->mu);
@@ -496,9 +501,9 @@ static AK_WUR ak_err run_job(p11_token *t, int job, p11_key *k, const uint8_t di
     if (digest != NULL)
         memcpy(sl->digest, digest, 32);
     sl->state = SLOT_BUSY;
-    pthread_cond_broadcast(&sl->cv);
+    pthread_mutex_unlock(&sl->mu);
+    pthread_cond_broadcast(&sl->cv); /* after the unlock, as the worker's answer (slot_worker) */
     if (during != NULL) {
-        pthread_mutex_unlock(&sl->mu);
         ak_err de = during(during_arg); /* overlaps the HSM call */
         pthread_mutex_lock(&sl->mu);
         if (de != AK_OK) {
@@ -513,6 +518,8 @@ static AK_WUR ak_err run_job(p11_token *t, int job, p11_key *k, const uint8_t di
             }
             return de;
         }
+    } else {
+        pthread_mutex_lock(&sl->mu);
     }
     while (sl->state != SLOT_DONE) {
         int rc = pthread_cond_timedwait(&sl->cv, &sl->mu, &dl);
