@@ -107,6 +107,21 @@ static AK_WUR ak_err find_keys(ks_gen *g, p11_token *tok, const ks_gen *prev, ch
     return err;
 }
 
+/* The generation's capped keys reserve in the shared store, by their addresses. */
+static ak_err use_store(ks_gen *g, st_store *store, char *msg, size_t msg_cap)
+{
+    const uint8_t **addr = calloc(g->cfg->n_keys ? g->cfg->n_keys : 1, sizeof *addr);
+    if (addr == NULL) {
+        snprintf(msg, msg_cap, "out of memory");
+        return AK_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < g->cfg->n_keys; i++)
+        addr[i] = g->keys[i] != NULL ? p11_key_address(g->keys[i]) : NULL;
+    ks_window_use_store(g->window, store, addr);
+    free((void *)addr);
+    return AK_OK;
+}
+
 ak_err ks_gen_build(ks_gen **out, ks_config *cfg, p11_token *tok, const ks_config *base,
                     const ks_gen *prev, char *msg, size_t msg_cap)
 {
@@ -147,8 +162,8 @@ ak_err ks_gen_build_st(ks_gen **out, ks_config *cfg, p11_token *tok, const ks_co
     } else if ((err = ks_window_open(&g->window, cfg, NULL)) != AK_OK) {
         snprintf(msg, msg_cap, "out of memory");
     }
-    if (err == AK_OK)
-        ks_window_use_store(g->window, store, g->keys);
+    if (err == AK_OK && store != NULL)
+        err = use_store(g, store, msg, msg_cap);
 out:
     if (err != AK_OK) {
         ks_gen_free(g);

@@ -119,14 +119,15 @@ void ks_window_store_id(uint8_t id[20], const uint8_t address[20])
     memcpy(id, h + 12, 20);
 }
 
-void ks_window_use_store(ks_window *w, st_store *st, p11_key *const *keys)
+void ks_window_use_store(ks_window *w, st_store *st, const uint8_t *const *addresses)
 {
-    if (w == NULL || st == NULL || keys == NULL)
+    static const uint8_t zero[20];
+    if (w == NULL || st == NULL || addresses == NULL)
         return;
     w->store = st;
     for (size_t i = 0; i < w->n; i++)
-        if (w->k[i].on && keys[i] != NULL)
-            ks_window_store_id(w->k[i].sid, p11_key_address(keys[i]));
+        if (w->k[i].on)
+            ks_window_store_id(w->k[i].sid, addresses[i] != NULL ? addresses[i] : zero);
 }
 
 /* The store's reservation (see the header): 1, 0 (over the cap) or -1 (no answer). */

@@ -37,7 +37,6 @@
 #include "ak_err.h"
 #include "ak_policy.h"
 #include "ks_config.h"
-#include "p11_token.h"
 #include "rt_clock.h"
 #include "st_store.h"
 
@@ -73,10 +72,11 @@ AK_WUR ak_err ks_window_start(ks_window **out, const ks_config *c, char *msg, si
 
 /*
  * Use the shared store st (borrowed: it must outlive w) for every capped key, with the ids of
- * the keys' addresses (keys: c->n_keys handles in the order of c->keys, as ks_gen holds them).
- * Call before w is in use. st NULL: nothing changes.
+ * the keys' addresses (addresses: c->n_keys pointers to 20 bytes in the order of c->keys, as
+ * ks_gen holds the keys; a NULL entry gives the id of the zero address). Call before w is in
+ * use. st NULL: nothing changes.
  */
-void ks_window_use_store(ks_window *w, st_store *st, p11_key *const *keys);
+void ks_window_use_store(ks_window *w, st_store *st, const uint8_t *const *addresses);
 
 /* The store id of an address: the last 20 bytes of keccak256(KS_WINDOW_STORE_TAG || address). */
 void ks_window_store_id(uint8_t id[20], const uint8_t address[20]);
