@@ -695,7 +695,7 @@ out:
     cJSON_Delete(j);
 }
 
-/* /health's "state" member (HA pair only): whether the shared store answers now. It does not
+/* The state member of /health (HA pair only): whether the shared store answers now. It does not
  * change the status: keys without a cumulative cap sign without the store. */
 static void add_state_health(const ks_view *ctx, cJSON *root)
 {

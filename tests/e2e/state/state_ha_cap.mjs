@@ -20,6 +20,16 @@ import {
 } from '../lib/fullstack.mjs';
 
 const { ethers } = toolsRequire('ethers');
+const YAML = toolsRequire('yaml');
+const Ajv2020 = toolsRequire('ajv/dist/2020').default;
+const ksDoc = YAML.parse(fs.readFileSync(path.join(SOURCE_DIR, 'docs/api/keyserver.openapi.yaml'), 'utf8'));
+const ajv = new Ajv2020({ strict: false, allErrors: true });
+ajv.addSchema(ksDoc, 'ks');
+// A key server answer matches the OpenAPI document (the api_contract test's schemas).
+function spec(ref, value, what) {
+  const v = ajv.compile({ $ref: `ks#/components/${ref}` });
+  assert(v(value), `${what}: does not match ${ref}: ${ajv.errorsText(v.errors)} ${JSON.stringify(value).slice(0, 300)}`);
+}
 const { t, run } = makeRunner('state_ha_cap');
 const PG_LIB = path.join(SOURCE_DIR, 'tests/integration/state/pg_lib.sh');
 const STMT_MS = 1500;
@@ -139,6 +149,7 @@ t('PostgreSQL, token, --migrate 0 / no state 2 / memory backend 2 / unknown memb
     const h = await mtlsRequest(pki, `${ks[i].url}/health`, { agent: agents[i] });
     assertEq(h.status, 200, '/health');
     assertEq(h.json.state && h.json.state.status, 'ok', `key server ${i}: /health state ok`);
+    spec('schemas/Health', h.json, '/health with the store');
   }
 });
 
@@ -153,6 +164,7 @@ t('cap 10 ETH: 64 concurrent 1 ETH intents over both key servers -> exactly 10 s
   for (const x of res.filter((y) => y.r.status !== 200)) {
     assertEq(x.r.status, 403, `request ${x.k}: refused by the policy (${JSON.stringify(x.r.json)})`);
     assertEq(x.r.json.error.code, 'policy_denied', 'code');
+    spec('schemas/ErrorForbidden', x.r.json, '403');
     assert(/cumulative_over_cap/.test(x.r.json.error.message), `names the rule: ${x.r.json.error.message}`);
   }
   assertEq(audited('signed'), 10, 'ten "signed" records over both audit logs');
@@ -172,6 +184,7 @@ t('PostgreSQL stopped: capped keys 503 state_unavailable (audited), uncapped and
       const r = await sign(i, key, intentOf(ETH, 3000 + i), `down-${key}-${i}`);
       assertEq(r.status, 503, `${key} on key server ${i} (${JSON.stringify(r.json)})`);
       assertEq(r.json.error.code, 'state_unavailable', 'stable code');
+      spec('schemas/ErrorUnavailable', r.json, `503 ${key}`);
     }
     const free = intentOf(ETH, 4000 + i);
     const f = await sign(i, 'free', free, `free-${i}`);
@@ -182,6 +195,7 @@ t('PostgreSQL stopped: capped keys 503 state_unavailable (audited), uncapped and
     const h = await mtlsRequest(pki, `${ks[i].url}/health`, { agent: agents[i] });
     assertEq(h.status, 200, '/health stays 200 (the HSM answers; uncapped keys sign)');
     assertEq(h.json.state.status, 'unavailable', `/health state on key server ${i}`);
+    spec('schemas/Health', h.json, '/health with the store down');
   }
   assertEq(audited('refused_state'), 4, 'four refused_state records');
 });
