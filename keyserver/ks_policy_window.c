@@ -154,10 +154,12 @@ static int store_reserve(ks_window *w, long key, const ak_u256 *value, ks_window
         ak_u256_format_decimal(c, sizeof c, &p->cumulative_cap) != AK_OK)
         x[0] = c[0] = '\0';
     v->rule = "cumulative_over_cap";
-    snprintf(v->why, sizeof v->why,
-             "value %s wei on top of what the key signed in the last %llu s (counted in the "
-             "shared state store) is over the key's cumulative_cap %s wei",
-             x, (unsigned long long)p->cumulative_window_s, c);
+    /* two 78-digit values could pass the buffer: the text is then cut (the rule names it) */
+    if (snprintf(v->why, sizeof v->why,
+                 "value %s wei on top of what the key signed in the last %llu s (shared state "
+                 "store) is over the key's cumulative_cap %s wei",
+                 x, (unsigned long long)p->cumulative_window_s, c) >= (int)sizeof v->why)
+        v->why[sizeof v->why - 1] = '\0';
     return 0;
 }
 
