@@ -1,7 +1,10 @@
 /*
- * st_store.h - the connector's shared state (issue 13): what several connector replicas must
- * count together so that they behave as one - nonces per (chain id, account), spend reserved per
- * (account, rolling window), the paymaster's daily cap per sender and its global daily cap.
+ * st_store.h - shared state (issue 13): what several processes must count together so that
+ * they behave as one. Connector replicas: nonces per (chain id, account), spend reserved per
+ * (account, rolling window), the paymaster's daily cap per sender and its global daily cap. An
+ * HA pair of key servers: each key's cumulative cap, as spend reservations under a tagged id of
+ * the key's address (keyserver/ks_policy_window.h). Top-level library ak_store: it links only
+ * shared, runtime and libpq, and knows nothing of either daemon.
  *
  * Two backends with the same semantics (one test suite runs against both):
  *   - "memory" (the default): in this process only, a mutex and bounded tables; right for a
@@ -14,7 +17,8 @@
  * "anode") is versioned in anode.schema_version and created or migrated by this module, serialised
  *     across replicas by an advisory lock (docs/scale-out.md).
  *
- * Config: the "state" object of the connector config, parsed strictly (st_cfg_parse):
+ * Config: the "state" object of the connector's (and the key server's) config, parsed strictly
+ * (st_cfg_parse):
  *   {"backend": "memory", "max_entries": 1048576}
  *   {"backend": "postgres", "url": "postgresql://user@host:5432/db", "password_file": path,
  *    "tls": {"mode": "verify-full", "root_cert": path, "cert": path, "key": path},
