@@ -6,9 +6,11 @@
 //     both servers -> exactly 10 signed (each signature verified by ethers over ethers' own
 //     digest of the intent), 54 refused 403 cumulative_over_cap; one wei more refused by either;
 //   - PostgreSQL stopped: capped keys refused 503 state_unavailable (audited "refused_state"),
-//     the uncapped key and zero-value intents still sign, /health says state "unavailable";
+//     also as a batch item, the uncapped key and zero-value intents still sign, /health says
+//     state "unavailable";
 //   - PostgreSQL restarted: back by itself (no key server restart), the used cap still counted;
-//     a restarted key server still refuses (the store, not its audit log, holds the total).
+//     a restarted key server still refuses (the store, not its audit log, holds the total), and
+//     so does a reloaded one (SIGHUP); a reload that changes "state" is refused by name.
 // PostgreSQL (pg_lib.sh) and both key servers are stopped by PID on every exit path.
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -199,6 +201,15 @@ t('PostgreSQL stopped: capped keys 503 state_unavailable (audited), uncapped and
     spec('schemas/Health', h.json, '/health with the store down');
   }
   assertEq(audited('refused_state'), 4, 'four refused_state records');
+  // a batch: the capped item refused alone, the uncapped one signed
+  const free = intentOf(ETH, 4100);
+  const b = await mtlsRequest(pki, `${ks[0].url}/sign`, { method: 'POST', agent: agents[0], body: { requests: [
+    { key_id: 'capped', intent: intentOf(ETH, 4101), request_id: 'b-capped' }, { key_id: 'free', intent: free, request_id: 'b-free' }] } });
+  assertEq(b.status, 200, `batch answered (${JSON.stringify(b.json)})`);
+  spec('schemas/SignBatchResponse', b.json, 'batch with a refused item');
+  assertEq(b.json.results[0].error && b.json.results[0].error.code, 'state_unavailable', 'the capped item');
+  assert(verified(free, b.json.results[1].signature), 'the uncapped item is signed (ethers)');
+  assertEq(audited('refused_state'), 5, 'the batch item audited refused_state');
 });
 
 t('PostgreSQL restarted: back by itself, the cap still counted; a restarted key server still refuses', async () => {
@@ -215,6 +226,24 @@ t('PostgreSQL restarted: back by itself, the cap still counted; a restarted key 
   await startPair([0]);
   const again = await sign(0, 'capped', intentOf(1n, 6003), 'after-restart');
   assertEq(again.status, 403, 'after a restart the store still holds the total');
+  // SIGHUP: the new generation keeps the store (its in-process windows are empty: a lost store
+  // would sign here); a changed state section is refused by name
+  const d1 = path.join(dir, 'ks1');
+  const cfgFile = path.join(d1, fs.readdirSync(d1).filter((f) => /^keyserver-\d+\.json$/.test(f)).sort().pop());
+  const hup = async (what) => {
+    const n = (ks[1].log().match(/SIGHUP: configuration/g) || []).length;
+    process.kill(ks[1].pid, 'SIGHUP');
+    await waitFor(() => (ks[1].log().match(/SIGHUP: configuration/g) || []).length > n, { what, timeoutMs: 20000 });
+  };
+  await hup('reload');
+  assert(/configuration \S+ reloaded: generation 2/.test(ks[1].log()), `reloaded: ${ks[1].log().slice(-400)}`);
+  const afterHup = await sign(1, 'capped', intentOf(1n, 6004), 'after-hup');
+  assertEq(afterHup.status, 403, `after a reload the store still counts (${JSON.stringify(afterHup.json)})`);
+  const cfg = JSON.parse(fs.readFileSync(cfgFile, 'utf8'));
+  fs.writeFileSync(cfgFile, JSON.stringify({ ...cfg, state: { ...cfg.state, pool_size: 4 } }));
+  await hup('refused reload');
+  assert(/refused, generation 2 stays in force: state\.pool_size changed: it needs a restart/.test(ks[1].log()), `names state.pool_size: ${ks[1].log().slice(-400)}`);
+  fs.writeFileSync(cfgFile, JSON.stringify(cfg));
   // 2 ETH of the 5 ETH short cap used: three more fit, over both servers, the fourth does not
   const more = await Promise.all([0, 1, 2, 3].map((k) => sign(k % 2, 'short', intentOf(ETH, 7000 + k), `m-${k}`)));
   assertEq(more.filter((r) => r.status === 200).length, 3, 'three of four 1 ETH fit in the short cap');
