@@ -28,6 +28,7 @@ typedef struct {
     ks_audit *audit;
     ks_metrics *m;
     uint64_t generation; /* 0: no generations (ctx->gens NULL) */
+    st_store *store;     /* the HA pair's shared store, or NULL */
 } ks_view;
 
 /* Outcome of one sign item: either a signature or an error (code/message/status). */
@@ -694,6 +695,20 @@ out:
     cJSON_Delete(j);
 }
 
+/* The state member of /health (HA pair only): whether the shared store answers now. It does not
+ * change the status: keys without a cumulative cap sign without the store. */
+static void add_state_health(const ks_view *ctx, cJSON *root)
+{
+    char what[256] = "";
+    if (ctx->store == NULL || root == NULL)
+        return;
+    ak_err e = st_ready(ctx->store, what, sizeof what);
+    cJSON *o = cJSON_AddObjectToObject(root, "state");
+    cJSON_AddStringToObject(o, "backend", "postgres");
+    cJSON_AddStringToObject(o, "status", e == AK_OK ? "ok" : "unavailable");
+    cJSON_AddStringToObject(o, "detail", what);
+}
+
 static void handle_health(const ks_view *ctx, const ks_tls_conn *id, int post, const char *body,
                           size_t len, ks_reply *out)
 {
@@ -719,6 +734,7 @@ static void handle_health(const ks_view *ctx, const ks_tls_conn *id, int post, c
     cJSON *kinds = cJSON_AddArrayToObject(root, "intents");
     for (int k = 0; kinds != NULL && k < AK_INTENT_COUNT; k++)
         cJSON_AddItemToArray(kinds, cJSON_CreateString(ak_intent_kind_name((ak_intent_kind)k)));
+    add_state_health(ctx, root);
     out->status = e == AK_OK ? 200 : 503;
     set_body(out, root);
 out:
@@ -812,8 +828,8 @@ static void handle(const ks_view *ctx, const ks_tls_conn *id, const char *method
 void ks_api_handle(ks_ctx *ctx, const ks_tls_conn *id, const char *method, const char *path,
                    const char *query_key_id, const char *body, size_t body_len, ks_reply *out)
 {
-    ks_view v = {ctx->cfg, ctx->keys,  ctx->rate,     ctx->window,
-                 ctx->tok, ctx->audit, &ctx->metrics, 0};
+    ks_view v = {ctx->cfg,   ctx->keys,     ctx->rate, ctx->window, ctx->tok,
+                 ctx->audit, &ctx->metrics, 0,         ctx->store};
     ks_gen *g = ctx->gens != NULL ? ks_gens_acquire(ctx->gens) : NULL;
     ks_tls_conn who;
     if (g != NULL) {

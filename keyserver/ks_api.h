@@ -19,6 +19,9 @@
  * reload during the request does not change what it sees); the client is found again in that
  * generation's clients by the certificate's CN and fingerprint. Without gens, ctx->cfg, keys,
  * rate and window are used as they are (tests).
+ * HA pair (ctx->store, the "state" section): a capped item whose cumulative-cap reservation the
+ * shared store cannot make (it does not answer) is 503 state_unavailable, audited as
+ * "refused_state", with no HSM call; GET /health then carries "state" (the status stays the HSM's).
  * Ownership: ks_ctx is owned by the daemon (ks_main.c); ks_reply.body is malloc()ed by
  * ks_api_handle() and freed by the caller with free().
  * Limits: bodies are bounded by the HTTP layer (cfg->max_body); JSON nesting by
@@ -50,7 +53,8 @@ typedef struct {
     ks_rate *rate;     /* per-client rate limits (NULL: none) */
     ks_window *window; /* cumulative caps (NULL: none configured) */
     ks_metrics metrics;
-    ks_gens *gens; /* NULL: cfg, keys, rate and window above are the configuration in force */
+    ks_gens *gens;   /* NULL: cfg, keys, rate and window above are the configuration in force */
+    st_store *store; /* the HA pair's shared store ("state"; opened once at start), or NULL */
 } ks_ctx;
 
 typedef struct {

@@ -44,7 +44,8 @@ typedef struct {
     const char *request_id;
     size_t request_id_len; /* may be NULL */
     const char *outcome;   /* "signed", "refused", "refused_client", "refused_rate", "hsm_error",
-                              "refused_policy", "digest_mismatch"; "allowed": a single /sign's
+                              "refused_policy", "refused_state" (HA pair: the shared store did
+                              not answer), "digest_mismatch"; "allowed": a single /sign's
                               decision, before its HSM call */
     uint64_t latency_us;
     const ak_intent *intent; /* the decoded intent, or NULL (a digest-only request) */

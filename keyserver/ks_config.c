@@ -464,6 +464,25 @@ static ak_err parse_audit(ks_config *c, const cJSON *root, char *msg, size_t cap
     return cfg_fail(msg, cap, "audit.fsync: must be \"always\" or an interval in ms (1..10000)");
 }
 
+/* "state" (optional): the shared store of an HA pair (st_store.h), parsed by the store's own
+ * parser; the key server takes only the postgres backend (without the section its caps are
+ * kept in this process and rebuilt from the audit log). */
+static ak_err parse_state(ks_config *c, const cJSON *root, char *msg, size_t cap)
+{
+    const cJSON *s = NULL;
+    ak_err e = get_obj(&s, root, "state", 0, msg, cap);
+    if (e != AK_OK || s == NULL)
+        return e;
+    if ((e = st_cfg_parse(&c->state, s, msg, cap)) != AK_OK)
+        return e;
+    if (c->state.backend != ST_POSTGRES)
+        return cfg_fail(msg, cap,
+                        "state.backend: the key server takes only \"postgres\" (without a "
+                        "\"state\" section each key's cumulative cap is kept in this process)");
+    c->has_state = 1;
+    return AK_OK;
+}
+
 static ak_err parse_limits(ks_config *c, const cJSON *root, char *msg, size_t cap)
 {
     static const char *const allowed[] = {"max_body",
@@ -565,7 +584,7 @@ ak_err ks_config_load(ks_config **out, const char *path, char *msg, size_t msg_c
     static const char *const allowed[] = {"listen", "tls",     "pkcs11",
                                           "keys",   "clients", "audit",
                                           "limits", "user",    "allow_insecure_secret_files",
-                                          NULL};
+                                          "state",  NULL};
     ak_err err;
     char *text = NULL;
     size_t len = 0;
@@ -609,6 +628,7 @@ ak_err ks_config_load(ks_config **out, const char *path, char *msg, size_t msg_c
         (err = parse_clients(c, root, msg, msg_cap)) != AK_OK ||
         (err = parse_audit(c, root, msg, msg_cap)) != AK_OK ||
         (err = parse_limits(c, root, msg, msg_cap)) != AK_OK ||
+        (err = parse_state(c, root, msg, msg_cap)) != AK_OK ||
         (err = get_str(c->user, sizeof c->user, root, "config", "user", 0, msg, msg_cap)) !=
             AK_OK ||
         (err = get_bool(&c->allow_insecure_secret_files, root, "allow_insecure_secret_files", 0,

@@ -18,6 +18,7 @@
 
 #include "ak_err.h"
 #include "ak_policy.h"
+#include "st_store.h"
 
 #define KS_CONFIG_MAX_FILE (1024 * 1024)
 #define KS_MAX_KEYS        256
@@ -99,6 +100,10 @@ typedef struct {
     /* 1: skip the owner/mode checks of secret files (containers whose secrets are mounted
      * read-only by another user); see ks_config_check_secret() */
     int allow_insecure_secret_files;
+    /* state (optional, restart-only): the PostgreSQL store an HA pair of key servers shares for
+     * the keys' cumulative caps (st_store.h; docs/keyserver.md "HA pair") */
+    int has_state;
+    st_cfg state;
 } ks_config;
 
 AK_WUR ak_err ks_config_load(ks_config **out, const char *path, char *msg, size_t msg_cap);

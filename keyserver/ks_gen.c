@@ -59,6 +59,17 @@ static const char *restart_only(const ks_config *a, const ks_config *b)
     KS_DIFF(max_unauth, "limits.max_unauthenticated")
     KS_DIFF_STR(user, "user")
     KS_DIFF(allow_insecure_secret_files, "allow_insecure_secret_files")
+    /* the shared store is opened once, at start */
+    KS_DIFF(has_state, "state")
+    KS_DIFF_STR(state.url, "state.url")
+    KS_DIFF_STR(state.password_file, "state.password_file")
+    KS_DIFF(state.tls_mode, "state.tls.mode")
+    KS_DIFF_STR(state.root_cert, "state.tls.root_cert")
+    KS_DIFF_STR(state.cert, "state.tls.cert")
+    KS_DIFF_STR(state.key, "state.tls.key")
+    KS_DIFF(state.pool_size, "state.pool_size")
+    KS_DIFF(state.statement_timeout_ms, "state.statement_timeout_ms")
+    KS_DIFF(state.migrate, "state.migrate")
 #undef KS_DIFF
 #undef KS_DIFF_STR
     return NULL;
@@ -96,8 +107,30 @@ static AK_WUR ak_err find_keys(ks_gen *g, p11_token *tok, const ks_gen *prev, ch
     return err;
 }
 
+/* The generation's capped keys reserve in the shared store, by their addresses. */
+static ak_err use_store(ks_gen *g, st_store *store, char *msg, size_t msg_cap)
+{
+    const uint8_t **addr = calloc(g->cfg->n_keys ? g->cfg->n_keys : 1, sizeof *addr);
+    if (addr == NULL) {
+        snprintf(msg, msg_cap, "out of memory");
+        return AK_ERR_NOMEM;
+    }
+    for (size_t i = 0; i < g->cfg->n_keys; i++)
+        addr[i] = g->keys[i] != NULL ? p11_key_address(g->keys[i]) : NULL;
+    ks_window_use_store(g->window, store, addr);
+    free((void *)addr);
+    return AK_OK;
+}
+
 ak_err ks_gen_build(ks_gen **out, ks_config *cfg, p11_token *tok, const ks_config *base,
                     const ks_gen *prev, char *msg, size_t msg_cap)
+{
+    return ks_gen_build_st(out, cfg, tok, base, prev, prev != NULL ? prev->store : NULL, msg,
+                           msg_cap);
+}
+
+ak_err ks_gen_build_st(ks_gen **out, ks_config *cfg, p11_token *tok, const ks_config *base,
+                       const ks_gen *prev, st_store *store, char *msg, size_t msg_cap)
 {
     ak_err err = AK_ERR_NOMEM;
     const char *what = NULL;
@@ -122,11 +155,15 @@ ak_err ks_gen_build(ks_gen **out, ks_config *cfg, p11_token *tok, const ks_confi
     err = find_keys(g, tok, prev, msg, msg_cap);
     if (err != AK_OK)
         goto out;
-    if (prev == NULL) {
+    g->store = store;
+    /* the audit log is replayed only by a single key server (no shared store) at start */
+    if (prev == NULL && store == NULL) {
         err = ks_window_start(&g->window, cfg, msg, msg_cap);
     } else if ((err = ks_window_open(&g->window, cfg, NULL)) != AK_OK) {
         snprintf(msg, msg_cap, "out of memory");
     }
+    if (err == AK_OK && store != NULL)
+        err = use_store(g, store, msg, msg_cap);
 out:
     if (err != AK_OK) {
         ks_gen_free(g);

@@ -12,11 +12,11 @@
  * any error; msg names the setting or key). Settings that only a restart can change (listen
  * address and port, the TLS file paths (the files themselves are re-read), the HSM module, token,
  * PIN source and session pool, the audit log and its anchor, the user, the HTTP threads and
- * connection limits and deadlines, max_body) are compared with the generation in force: a
- * difference refuses the reload, naming the setting. A key whose key_id and URI are unchanged keeps
- * its HSM handle (p11_token keeps every key it found until it closes, at most P11_MAX_KEYS finds in
- * a run: a reload past that is refused); a new or changed one is found in the HSM again, with its
- * self-test signature.
+ * connection limits and deadlines, max_body, the "state" store) are compared with the generation in
+ * force: a difference refuses the reload, naming the setting. A key whose key_id and URI are
+ * unchanged keeps its HSM handle (p11_token keeps every key it found until it closes, at most
+ * P11_MAX_KEYS finds in a run: a reload past that is refused); a new or changed one is found in the
+ * HSM again, with its self-test signature.
  *
  * ks_gens_swap() makes the new generation current. Cumulative caps: new requests wait while the
  * requests in flight on the old generation finish (at most KS_GEN_QUIESCE_MS), then the running
@@ -48,7 +48,8 @@ typedef struct ks_gen {
     p11_key **keys; /* cfg->n_keys handles, same order as cfg->keys (owned by the token) */
     ks_rate *rate;
     ks_window *window;
-    unsigned refs; /* under ks_gens' mutex */
+    st_store *store; /* the HA pair's shared store (borrowed, opened once at start), or NULL */
+    unsigned refs;   /* under ks_gens' mutex */
 } ks_gen;
 
 typedef struct ks_gens ks_gens;
@@ -61,6 +62,11 @@ typedef struct ks_gens ks_gens;
  */
 AK_WUR ak_err ks_gen_build(ks_gen **out, ks_config *cfg, p11_token *tok, const ks_config *base,
                            const ks_gen *prev, char *msg, size_t msg_cap);
+/* ks_gen_build with the shared store of an HA pair (the "state" section; borrowed, must outlive
+ * every generation): capped keys reserve in it and the audit log is not replayed. ks_gen_build
+ * passes prev's store (NULL for the first generation). */
+AK_WUR ak_err ks_gen_build_st(ks_gen **out, ks_config *cfg, p11_token *tok, const ks_config *base,
+                              const ks_gen *prev, st_store *store, char *msg, size_t msg_cap);
 void ks_gen_free(ks_gen *g); /* NULL allowed; only a generation never made current */
 
 /* The entries of cfg->clients that a certificate names: by CN (cn "" names none) and by its

@@ -5,12 +5,13 @@
  * Start-up order: block signals (every thread inherits the mask), disable core dumps, load and
  * check the configuration (exit 2 on any problem, naming the field), load TLS credentials, read
  * the PIN into locked memory (a pin_env variable is wiped and unset at once), open the token,
- * build the first configuration generation (every key found once, cumulative caps rebuilt from the
- * audit log: ks_gen.h), open the audit log, listen (on the socket systemd passed, when
- * socket-activated: rt_listen), then drop to the configured user. The main thread then waits for
- * SIGHUP (the whole configuration again, as a new generation swapped in, or refused with the
- * reason logged: reload()) and SIGTERM/SIGINT, drains (stops accepting, answers every request in
- * flight, at most
+ * open the HA pair's shared store when a "state" section is configured (st_store.h; the database
+ * may still be down), build the first configuration generation (every key found once,
+ * cumulative caps rebuilt from the audit log unless the store counts them: ks_gen.h), open the
+ * audit log, listen (on the socket systemd passed, when socket-activated: rt_listen), then drop to
+ * the configured user. The main thread then waits for SIGHUP (the whole configuration again, as a
+ * new generation swapped in, or refused with the reason logged: reload()) and SIGTERM/SIGINT,
+ * drains (stops accepting, answers every request in flight, at most
  * --drain-timeout seconds, default 30: ks_http_drain) and shuts down in reverse order, logging
  * the audit chain's last seq and hash so that it can be anchored elsewhere.
  * The PIN: our buffer is wiped as soon as the token is open, but p11_token keeps its own copy
@@ -45,6 +46,7 @@
 static void usage(FILE *f)
 {
     fprintf(f, "usage: " PROG " --config FILE [--check-config] [--drain-timeout SECONDS]\n"
+               "       " PROG " --config FILE --migrate\n"
                "       " PROG " --help | --version\n"
                "Signs 32-byte digests with HSM keys for clients authenticated by mutual TLS.\n"
                "The PIN comes from pkcs11.pin_file or pkcs11.pin_env in the configuration,\n"
@@ -52,7 +54,8 @@ static void usage(FILE *f)
                "clients, policies, limits) and the TLS files, or keeps the one in force;\n"
                "SIGTERM stops after answering the requests in flight (at most\n"
                "--drain-timeout seconds, 0..3600, default 30). Socket activation (LISTEN_FDS)\n"
-               "is used when systemd passes a socket. See docs/keyserver.md.\n");
+               "is used when systemd passes a socket. --migrate creates or migrates the\n"
+               "schema of the \"state\" store (HA pair) and exits. See docs/keyserver.md.\n");
 }
 
 /* --drain-timeout: 0..3600 seconds, digits only. */
@@ -114,6 +117,42 @@ out:
     return err;
 }
 
+/* --migrate: create or migrate the "state" store's schema (the connector's --migrate does the
+ * same on the same database) and exit: 0 done, 1 database unreachable or refused, 2 no state. */
+static int migrate(const ks_config *cfg, const char *path)
+{
+    char msg[KS_MSG_MAX] = "";
+    if (!cfg->has_state) {
+        fprintf(stderr, PROG ": --migrate: config %s has no \"state\" section\n", path);
+        return 2;
+    }
+    ak_err e = st_migrate(&cfg->state, msg, sizeof msg);
+    if (e != AK_OK) {
+        fprintf(stderr, PROG ": --migrate: %s\n", msg[0] ? msg : ak_strerror(e));
+        return 1;
+    }
+    printf(PROG ": state: %s\n", msg);
+    return 0;
+}
+
+/* Open the HA pair's shared store once (restart-only). The database need not be up: capped keys
+ * are then refused (state_unavailable) until it answers; the log says so now. */
+static AK_WUR ak_err open_store(st_store **st, const ks_config *cfg, char *msg, size_t cap)
+{
+    char what[256] = "";
+    ak_err e = st_open(st, &cfg->state, NULL, msg, cap);
+    if (e != AK_OK)
+        return e;
+    if (st_ready(*st, what, sizeof what) == AK_OK)
+        fprintf(stderr, PROG ": state: %s: cumulative caps counted in the shared store\n", what);
+    else
+        fprintf(stderr,
+                PROG ": warning: state: %s: capped keys are refused (state_unavailable) until it "
+                     "answers\n",
+                what);
+    return AK_OK;
+}
+
 /* SIGHUP: the whole configuration again (ks_gen.h), then the TLS files; either both take effect
  * or nothing changes. Logged and counted either way. */
 static void reload(ks_ctx *ctx, ks_tls_creds *creds, const ks_config *base, const char *path)
@@ -155,7 +194,7 @@ static void reload(ks_ctx *ctx, ks_tls_creds *creds, const ks_config *base, cons
 int main(int argc, char **argv)
 {
     const char *config_path = NULL;
-    int check_only = 0, rc = 2, sig = 0, listen_fd = -1;
+    int check_only = 0, migrate_only = 0, rc = 2, sig = 0, listen_fd = -1;
     unsigned drain_s = KS_DRAIN_DEFAULT_S;
     char msg[KS_MSG_MAX] = "";
     ks_config *cfg = NULL;
@@ -170,6 +209,8 @@ int main(int argc, char **argv)
             config_path = argv[++i];
         } else if (strcmp(argv[i], "--check-config") == 0) {
             check_only = 1;
+        } else if (strcmp(argv[i], "--migrate") == 0) {
+            migrate_only = 1;
         } else if (strcmp(argv[i], "--drain-timeout") == 0 && i + 1 < argc) {
             if (parse_drain(&drain_s, argv[++i]) != AK_OK) {
                 fprintf(stderr, PROG ": --drain-timeout: an integer number of seconds, 0..3600\n");
@@ -206,6 +247,10 @@ int main(int argc, char **argv)
         goto out;
     }
     ctx.cfg = cfg;
+    if (migrate_only) {
+        rc = migrate(cfg, config_path);
+        goto out;
+    }
     if (check_only) {
         char *pin = NULL;
         size_t pin_len = 0;
@@ -230,11 +275,16 @@ int main(int argc, char **argv)
     /* Without bounded calls the HSM call runs on the HTTP worker (no thread hand-over); a hung
      * call is then bounded only by the HSM's own timeouts. */
     p11_token_set_inline(ctx.tok, !cfg->bounded_calls);
+    if (cfg->has_state && (e = open_store(&ctx.store, cfg, msg, sizeof msg)) != AK_OK) {
+        fprintf(stderr, PROG ": state: %s\n", msg[0] ? msg : ak_strerror(e));
+        rc = e == AK_ERR_CONFIG ? 2 : 1;
+        goto out;
+    }
     /* the first generation: the same file again, compared with cfg (restart-only settings) */
     ks_config *gcfg = NULL;
     ks_gen *g1 = NULL;
     if ((e = ks_config_load(&gcfg, config_path, msg, sizeof msg)) != AK_OK ||
-        (e = ks_gen_build(&g1, gcfg, ctx.tok, cfg, NULL, msg, sizeof msg)) != AK_OK ||
+        (e = ks_gen_build_st(&g1, gcfg, ctx.tok, cfg, NULL, ctx.store, msg, sizeof msg)) != AK_OK ||
         (e = ks_gens_new(&ctx.gens, g1)) != AK_OK) {
         ks_gen_free(g1);
         fprintf(stderr, PROG ": %s\n", msg[0] ? msg : ak_strerror(e));
@@ -299,6 +349,7 @@ out:
     }
     ks_audit_close(ctx.audit);
     ks_gens_free(ctx.gens);
+    st_close(ctx.store);      /* after every generation that borrowed it */
     p11_token_close(ctx.tok); /* keys belong to the token */
     ks_tls_creds_free(creds);
     ks_config_free(cfg);

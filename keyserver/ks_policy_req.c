@@ -80,6 +80,13 @@ int ks_policy_req_judge(ks_sign_req *rq, const ks_config *c, ks_window *w, long 
             ak_u256_from_u64(&value, 0);
         ok = ks_window_reserve(w, key, &value, &rq->ticket, &v);
     }
+    if (ok < 0) {
+        rq->rule = NULL;
+        snprintf(rq->message, sizeof rq->message,
+                 "the shared state store that counts this key's cumulative_cap is unavailable; "
+                 "nothing was signed");
+        return stop_at(stop, 503, KS_STATE_UNAVAILABLE, "refused_state");
+    }
     if (ok)
         return 1;
     rq->rule = v.rule;

@@ -6,8 +6,9 @@
  *      computes; a "data" that differs is refused (400 digest_mismatch, audited).
  *   2. ks_policy_req_judge: the policy in force (ks_config_policy: client override, else the
  *      key's) over the intent, or raw_digest for a digest-only item; then the cumulative cap,
- *      reserved under the key's lock (ks_policy_window.h). A refusal is 403 policy_denied naming
- *      the rule in its message; nothing reaches the HSM.
+ *      reserved under the key's lock, or in the HA pair's shared store (ks_policy_window.h). A
+ *      refusal is 403 policy_denied naming the rule in its message, or 503 state_unavailable
+ *      when the shared store does not answer; nothing reaches the HSM.
  *   3. ks_policy_req_release: the HSM did not sign: the reservation is given back.
  *
  * Ownership: a ks_sign_req owns its decoded intent (ks_policy_req_clear frees it) and borrows
@@ -54,8 +55,13 @@ typedef struct {
  */
 int ks_policy_req_parse(ks_sign_req *rq, const cJSON *item, ks_policy_stop *stop);
 
+/* The error code of a cumulative cap that could not be reserved because the shared state store
+ * (HA pair: ks_policy_window.h) did not answer: 503, audited with outcome "refused_state". */
+#define KS_STATE_UNAVAILABLE "state_unavailable"
+
 /* 1: allowed (the cumulative reservation is held in rq->ticket); 0: *stop is 403 policy_denied,
- * outcome "refused_policy", rq->rule and rq->message name the rule. */
+ * outcome "refused_policy", rq->rule and rq->message name the rule; or 503 state_unavailable,
+ * outcome "refused_state" (the shared store did not answer: fail closed). */
 int ks_policy_req_judge(ks_sign_req *rq, const ks_config *c, ks_window *w, long client, long key,
                         ks_policy_stop *stop);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "ak_keccak.h"
 #include "rt_audit.h"
 
 /* A value counts while its epoch is at most KS_WINDOW_BUCKETS epochs old: KS_WINDOW_BUCKETS + 1
@@ -22,11 +23,13 @@ typedef struct {
     uint64_t bucket_ms;
     uint64_t epoch[SLOTS]; /* epoch (time / bucket_ms) the slot holds, +1 (0: empty) */
     ak_u256 sum[SLOTS];
+    uint8_t sid[20]; /* the key's id in the store (ks_window_use_store) */
 } key_window;
 
 struct ks_window {
     const ks_config *cfg;
     const rt_clock *clock;
+    st_store *store; /* borrowed; NULL: the in-process windows below */
     size_t n;
     key_window *k; /* n of them; only those with .on are used */
 };
@@ -105,16 +108,76 @@ static void add_at(key_window *k, uint64_t e, const ak_u256 *value)
         memset(&k->sum[i], 0xff, sizeof k->sum[i]);
 }
 
+void ks_window_store_id(uint8_t id[20], const uint8_t address[20])
+{
+    uint8_t h[32];
+    ak_keccak_ctx kc;
+    ak_keccak256_init(&kc);
+    ak_keccak256_update(&kc, (const uint8_t *)KS_WINDOW_STORE_TAG, strlen(KS_WINDOW_STORE_TAG));
+    ak_keccak256_update(&kc, address, 20);
+    ak_keccak256_final(&kc, h);
+    memcpy(id, h + 12, 20);
+}
+
+void ks_window_use_store(ks_window *w, st_store *st, const uint8_t *const *addresses)
+{
+    static const uint8_t zero[20];
+    if (w == NULL || st == NULL || addresses == NULL)
+        return;
+    w->store = st;
+    for (size_t i = 0; i < w->n; i++)
+        if (w->k[i].on)
+            ks_window_store_id(w->k[i].sid, addresses[i] != NULL ? addresses[i] : zero);
+}
+
+/* The store's reservation (see the header): 1, 0 (over the cap) or -1 (no answer). */
+static int store_reserve(ks_window *w, long key, const ak_u256 *value, ks_window_ticket *t,
+                         ak_policy_verdict *v)
+{
+    char x[AK_U256_DECIMAL_MAX], c[AK_U256_DECIMAL_MAX];
+    const ak_policy *p = w->cfg->keys[key].policy;
+    st_spend_limit lim;
+    memset(&lim, 0, sizeof lim);
+    lim.window_s = p->cumulative_window_s;
+    lim.has_max_value = 1;
+    lim.max_value = p->cumulative_cap;
+    ak_err e = st_spend_reserve(w->store, &t->resv, w->k[key].sid, value, &lim);
+    if (e == AK_OK) {
+        t->key = key;
+        t->value = *value;
+        return 1;
+    }
+    memset(&t->resv, 0, sizeof t->resv);
+    if (e != AK_ERR_FORBIDDEN)
+        return -1; /* unavailable, or anything else the store could not do: fail closed */
+    if (ak_u256_format_decimal(x, sizeof x, value) != AK_OK ||
+        ak_u256_format_decimal(c, sizeof c, &p->cumulative_cap) != AK_OK)
+        x[0] = c[0] = '\0';
+    v->rule = "cumulative_over_cap";
+    /* two 78-digit values could pass the buffer: the text is then cut (the rule names it) */
+    if (snprintf(v->why, sizeof v->why,
+                 "value %s wei on top of what the key signed in the last %llu s (shared state "
+                 "store) is over the key's cumulative_cap %s wei",
+                 x, (unsigned long long)p->cumulative_window_s, c) >= (int)sizeof v->why)
+        v->why[sizeof v->why - 1] = '\0';
+    return 0;
+}
+
 int ks_window_reserve(ks_window *w, long key, const ak_u256 *value, ks_window_ticket *t,
                       ak_policy_verdict *v)
 {
-    ak_u256 used;
+    ak_u256 used, zero;
     int ok;
     t->key = -1;
+    memset(&t->resv, 0, sizeof t->resv);
     if (w == NULL || key < 0 || (size_t)key >= w->n || !w->k[key].on)
         return 1;
     key_window *k = &w->k[key];
     const ak_policy *p = w->cfg->keys[key].policy;
+    if (w->store != NULL) {
+        ak_u256_from_u64(&zero, 0);
+        return ak_u256_cmp(value, &zero) == 0 ? 1 : store_reserve(w, key, value, t, v);
+    }
     uint64_t e = now_ms(w) / k->bucket_ms;
     pthread_mutex_lock(&k->mu);
     used_at(k, e, &used);
@@ -132,6 +195,16 @@ int ks_window_reserve(ks_window *w, long key, const ak_u256 *value, ks_window_ti
 void ks_window_release(ks_window *w, const ks_window_ticket *t)
 {
     if (w == NULL || t->key < 0 || (size_t)t->key >= w->n || !w->k[t->key].on)
+        return;
+    if (t->resv.kind != 0) {
+        /* not answered: the reservation stays counted until its window passes (refuses more,
+         * never signs more) */
+        if (w->store != NULL && st_release(w->store, &t->resv) != AK_OK)
+            fprintf(stderr, "anode-keyserver: a cumulative-cap reservation could not be given "
+                            "back to the state store (it counts until its window passes)\n");
+        return;
+    }
+    if (w->store != NULL)
         return;
     key_window *k = &w->k[t->key];
     size_t i = (size_t)(t->epoch % SLOTS);

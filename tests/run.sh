@@ -37,12 +37,12 @@ if [ "${AK_SKIP_ASAN:-0}" != 1 ]; then
 fi
 
 step "clang-format (check)"
-mapfile -t SOURCES < <(git ls-files '*.c' '*.h' | grep -E '^(shared|runtime|pkcs11|keyserver|connector|tests|bench)/')
+mapfile -t SOURCES < <(git ls-files '*.c' '*.h' | grep -E '^(shared|runtime|store|pkcs11|keyserver|connector|tests|bench)/')
 clang-format --dry-run --Werror "${SOURCES[@]}"
 echo "clang-format: ${#SOURCES[@]} files clean"
 
 step "clang-tidy"
-mapfile -t TIDY < <(git ls-files '*.c' | grep -E '^(shared|runtime|pkcs11|keyserver|connector)/')
+mapfile -t TIDY < <(git ls-files '*.c' | grep -E '^(shared|runtime|store|pkcs11|keyserver|connector)/')
 clang-tidy -p "$ROOT/build/release" --quiet --warnings-as-errors='*' "${TIDY[@]}" 2>/dev/null
 echo "clang-tidy: ${#TIDY[@]} files clean"
 

@@ -75,9 +75,9 @@ static ak_err node_chain_id(const cn_transport *t, uint64_t *out, char *why, siz
 }
 
 /* The shared state store /ready also checks (cn_app_ready_set_state), or NULL. */
-static cn_state *g_ready_state;
+static st_store *g_ready_state;
 
-void cn_app_ready_set_state(cn_state *st)
+void cn_app_ready_set_state(st_store *st)
 {
     g_ready_state = st;
 }
@@ -112,7 +112,7 @@ static int ready_probe(void *ctx, char *detail, size_t cap)
     }
     if (g_ready_state != NULL) {
         char what[192] = "";
-        if (cn_state_ready(g_ready_state, what, sizeof(what)) != AK_OK) {
+        if (st_ready(g_ready_state, what, sizeof(what)) != AK_OK) {
             snprintf(detail, cap, "state store not ready: %s", what);
             return 0;
         }

@@ -17,7 +17,7 @@
 #include "cn_config.h"
 #include "cn_downstream.h"
 #include "cn_signer.h"
-#include "cn_state.h"
+#include "st_store.h"
 
 /* o->chain_id settled against the node: AK_ERR_CONFIG (no chain id at all), AK_ERR_CHAIN_ID
  * (mismatch); a node unreachable with --chain-id given is only a warning. Logged here. */
@@ -32,7 +32,7 @@ int cn_app_ready_check(void *ctx, char *detail, size_t cap);
 void cn_app_ready_stop(void); /* safe when not started */
 /* Before cn_app_ready_start: the probe also asks the state store (a round trip) and names it
  * when it does not answer. st is borrowed until cn_app_ready_stop; NULL: not checked. */
-void cn_app_ready_set_state(cn_state *st);
+void cn_app_ready_set_state(st_store *st);
 
 /* scheme://host[:port] of a URL, for logs: node providers put API keys in the path or in
  * user:password@, and neither may reach a log line. */

@@ -326,7 +326,7 @@ static const ak_cfg_field k_downstream_fields[] = {
 
 /* The top level. "accounts" and "signer_manager" are read by cn_config_profile.c, "audit" by
  * cn_audit.c, "paymaster" by cn_paymaster.c, "signing_rate_limit" by cn_rate.c, "state" by
- * cn_state (absent: the in-process store). */
+ * st_store (absent: the in-process store). */
 static const ak_cfg_field k_top_fields[] = {
     AK_CFG_KNOWN("accounts"),
     AK_CFG_OBJ("http", 0, k_http_fields),
@@ -353,8 +353,8 @@ ak_err cn_config_settings(cn_settings *s, const cJSON *doc, char *err, size_t er
         cn_config_accounts(s, doc, err, err_cap) != AK_OK ||
         cn_audit_config(&s->audit, cJSON_GetObjectItemCaseSensitive(doc, "audit"), err, err_cap) !=
             AK_OK ||
-        cn_state_cfg_parse(&s->state, cJSON_GetObjectItemCaseSensitive(doc, "state"), err,
-                           err_cap) != AK_OK)
+        st_cfg_parse(&s->state, cJSON_GetObjectItemCaseSensitive(doc, "state"), err, err_cap) !=
+            AK_OK)
         return AK_ERR_CONFIG;
     cn_secret_files_allow_insecure(s->allow_insecure_secret_files);
     if (s->max_request_memory < s->max_body || s->memory_budget < s->max_request_memory) {

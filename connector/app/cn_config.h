@@ -11,7 +11,7 @@
  * by cn_signer_factory, or a "primary" and "backups" for cn_signer_manager; or named "profiles"
  * of accounts, see docs/signers.md; ${VAR} in string values comes from the environment),
  * "signer_manager", "http", "auth" (cn_auth), "allow_unprotected_tx", "nonce_retries",
- * "max_batch", "batch_threads", "downstream", "audit" (cn_audit.h), "state" (cn_state.h).
+ * "max_batch", "batch_threads", "downstream", "audit" (cn_audit.h), "state" (st_store.h).
  */
 #ifndef CN_CONFIG_H
 #define CN_CONFIG_H
@@ -25,7 +25,7 @@
 #include "ak_err.h"
 #include "cn_audit.h"
 #include "cn_log.h"
-#include "cn_state.h"
+#include "st_store.h"
 
 #define CN_CONFIG_MAX_BYTES (1024 * 1024)
 
@@ -82,7 +82,7 @@ typedef struct {
     unsigned max_sign_per_batch;     /* max_signing_calls_per_batch (default 100) */
     int allow_insecure_secret_files; /* see cn_secret_file_check */
     cn_audit_cfg audit;              /* "audit" (cn_audit.h); enabled = 0 if absent */
-    cn_state_cfg state;              /* "state" (cn_state.h); the memory backend if absent */
+    st_cfg state;                    /* "state" (st_store.h); the memory backend if absent */
 } cn_settings;
 
 /* Read and parse path; *out is owned by the caller (cJSON_Delete). AK_ERR_CONFIG (reason in err)

@@ -29,7 +29,7 @@ int main(int argc, char **argv)
     cn_downstream *ds = NULL;
     cn_rpc *rpc = NULL;
     cn_paymaster *pm = NULL;
-    cn_state *state = NULL;
+    st_store *state = NULL;
     cn_app_front front = {0};
     sigset_t sigs;
 
@@ -70,7 +70,7 @@ int main(int argc, char **argv)
     }
     if (rc == AK_OK && o.migrate) { /* the schema only: 0 done, 2 not (the reason logged) */
         char msg[256] = "";
-        rc = cn_state_migrate(&s.state, msg, sizeof(msg));
+        rc = st_migrate(&s.state, msg, sizeof(msg));
         cn_log(rc == AK_OK ? CN_LOG_INFO : CN_LOG_ERROR,
                rc == AK_OK ? "state store migrated" : "state store migration failed", "detail", msg,
                (char *)NULL);
@@ -115,12 +115,12 @@ int main(int argc, char **argv)
     }
     /* The store holds the cumulative caps; it fills nonces only with "postgres" (memory keeps
      * the in-process cn_nonce). */
-    if (cn_state_open(&state, &s.state, NULL, err, sizeof(err)) != AK_OK) {
+    if (st_open(&state, &s.state, NULL, err, sizeof(err)) != AK_OK) {
         cn_log(CN_LOG_ERROR, "invalid configuration", "reason", err, (char *)NULL);
         status = 2;
         goto out;
     }
-    if (s.state.backend == CN_STATE_POSTGRES)
+    if (s.state.backend == ST_POSTGRES)
         cn_app_ready_set_state(state);
     cn_method_table pm_table = cn_pm_methods(pm);
     const cn_method_table *pm_tables[] = {&pm_table};
@@ -139,7 +139,7 @@ int main(int argc, char **argv)
         .max_sign_per_batch = s.max_sign_per_batch,
         .rate = front.rate,
         .state = state,
-        .state_nonces = s.state.backend == CN_STATE_POSTGRES,
+        .state_nonces = s.state.backend == ST_POSTGRES,
     };
     if (cn_rpc_new(&rpc, &rcfg) != AK_OK)
         goto out;
@@ -157,7 +157,7 @@ out:
     cn_app_ready_stop();
     cn_audit_stop(); /* after the last request: nothing signs now */
     cn_rpc_free(rpc);
-    cn_state_close(state); /* after the router and the probe: nothing uses it now */
+    st_close(state); /* after the router and the probe: nothing uses it now */
     cn_pm_free(pm);
     cn_downstream_free(ds);
     cn_app_front_close(&front);

@@ -215,10 +215,10 @@ static ak_err local_nonce(void *ctx, cn_rpc_err *e)
 static ak_err allocate(tx_job *j, cn_rpc_err *e)
 {
     cn_policy_cumulative c;
-    cn_state_spend_limit lim = {0};
+    st_spend_limit lim = {0};
     int capped = j->env->state != NULL && cn_policy_cumulative_cap(j->a->policy, &c);
     if (capped)
-        lim = (cn_state_spend_limit){c.window_s, c.has_max_value, c.max_value, c.max_tx};
+        lim = (st_spend_limit){c.window_s, c.has_max_value, c.max_value, c.max_tx};
     if (j->env->state_nonces && !j->t.has_nonce)
         return cn_nonce_run_state(j->env->state, j->env->chain_id, j->t.from, &j->t.tx.value,
                                   capped ? &lim : NULL, j->env->nonce_retries, pending,

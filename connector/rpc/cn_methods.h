@@ -28,7 +28,7 @@
 #include "cn_downstream.h"
 #include "cn_nonce.h"
 #include "cn_rpc_err.h"
-#include "cn_state.h"
+#include "st_store.h"
 
 /* Row flags. */
 #define CN_M_SIGNS  (1u << 0) /* asks one of our accounts for a signature (rate limit counts it) */
@@ -41,7 +41,7 @@ typedef struct {
     uint64_t chain_id;      /* non-zero */
     int allow_unprotected_tx;
     cn_nonce *nonce;  /* filled nonces (cn_nonce.h) */
-    cn_state *state;  /* NULL, or the state store: cumulative caps (cn_nonce_state.h) */
+    st_store *state;  /* NULL, or the state store: cumulative caps (cn_nonce_state.h) */
     int state_nonces; /* 1: the store also fills nonces (postgres), not cn_nonce */
     unsigned nonce_retries;
 } cn_method_env;

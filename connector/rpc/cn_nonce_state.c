@@ -5,48 +5,48 @@
 #include "cn_metrics.h"
 
 /* Give back what one failed attempt reserved (both calls are harmless when already done). */
-static void give_back(cn_state *st, uint64_t chain_id, const uint8_t addr[20], uint64_t nonce,
-                      int nonce_too, const cn_state_resv *resv)
+static void give_back(st_store *st, uint64_t chain_id, const uint8_t addr[20], uint64_t nonce,
+                      int nonce_too, const st_resv *resv)
 {
-    if (nonce_too && cn_state_nonce_release(st, NULL, chain_id, addr, nonce) != AK_OK)
+    if (nonce_too && st_nonce_release(st, NULL, chain_id, addr, nonce) != AK_OK)
         cn_log(CN_LOG_WARN,
                "state store: a nonce was not given back (re-used after the trust window)",
                (char *)NULL);
-    if (cn_state_release(st, resv) != AK_OK)
+    if (st_release(st, resv) != AK_OK)
         cn_log(CN_LOG_WARN, "state store: a spend reservation was not released", (char *)NULL);
 }
 
-static void reserve_error(cn_rpc_err *e, ak_err rc, const cn_state_resv *resv)
+static void reserve_error(cn_rpc_err *e, ak_err rc, const st_resv *resv)
 {
     if (rc == AK_ERR_UNAVAILABLE)
-        cn_err_set(e, CN_E_INTERNAL, "%s", CN_STATE_UNAVAILABLE_MSG);
+        cn_err_set(e, CN_E_INTERNAL, "%s", ST_UNAVAILABLE_MSG);
     else if (rc == AK_ERR_FORBIDDEN)
         cn_err_set(e, CN_E_POLICY, "transaction rejected by the account's policy: %s",
-                   cn_state_deny_rule(resv->deny));
+                   st_deny_rule(resv->deny));
     else
         cn_err_set(e, CN_E_INTERNAL, "state store: %s", ak_strerror(rc));
 }
 
-ak_err cn_spend_run(cn_state *st, const uint8_t addr[20], const ak_u256 *value,
-                    const cn_state_spend_limit *lim, cn_spend_fn fn, void *ctx, cn_rpc_err *e)
+ak_err cn_spend_run(st_store *st, const uint8_t addr[20], const ak_u256 *value,
+                    const st_spend_limit *lim, cn_spend_fn fn, void *ctx, cn_rpc_err *e)
 {
-    cn_state_resv resv = {0};
+    st_resv resv = {0};
     if (lim == NULL)
         return fn(ctx, e);
-    ak_err rc = cn_state_spend_reserve(st, &resv, addr, value, lim);
+    ak_err rc = st_spend_reserve(st, &resv, addr, value, lim);
     if (rc != AK_OK) {
         reserve_error(e, rc, &resv);
         return rc;
     }
     rc = fn(ctx, e);
     if (rc != AK_OK && e->code != CN_E_NETWORK && e->code != CN_E_DOWNSTREAM &&
-        cn_state_release(st, &resv) != AK_OK)
+        st_release(st, &resv) != AK_OK)
         cn_log(CN_LOG_WARN, "state store: a spend reservation was not released", (char *)NULL);
     return rc;
 }
 
-ak_err cn_nonce_run_state(cn_state *st, uint64_t chain_id, const uint8_t addr[20],
-                          const ak_u256 *value, const cn_state_spend_limit *lim, unsigned retries,
+ak_err cn_nonce_run_state(st_store *st, uint64_t chain_id, const uint8_t addr[20],
+                          const ak_u256 *value, const st_spend_limit *lim, unsigned retries,
                           cn_nonce_pending_fn pending, cn_nonce_try_fn attempt, void *ctx,
                           cn_rpc_err *e)
 {
@@ -54,10 +54,10 @@ ak_err cn_nonce_run_state(cn_state *st, uint64_t chain_id, const uint8_t addr[20
     for (unsigned tries = 0;; tries++) {
         uint64_t node = 0, nonce = 0;
         int sent = 0, used = 0;
-        cn_state_resv resv = {0};
+        st_resv resv = {0};
         if ((rc = pending(ctx, &node, e)) != AK_OK)
             break;
-        rc = cn_state_tx_reserve(st, &nonce, &resv, chain_id, addr, node, value, lim);
+        rc = st_tx_reserve(st, &nonce, &resv, chain_id, addr, node, value, lim);
         if (rc != AK_OK) {
             reserve_error(e, rc, &resv);
             break;
@@ -65,7 +65,7 @@ ak_err cn_nonce_run_state(cn_state *st, uint64_t chain_id, const uint8_t addr[20
         rc = attempt(ctx, nonce, &sent, &used, e);
         if (rc == AK_OK) {
             if (!sent) /* eth_signTransaction: only sent nonces are recorded */
-                give_back(st, chain_id, addr, nonce, 1, &(cn_state_resv){0});
+                give_back(st, chain_id, addr, nonce, 1, &(st_resv){0});
             break;
         }
         if (used) { /* spent by another transaction: this one was not taken */

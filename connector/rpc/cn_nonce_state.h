@@ -1,20 +1,20 @@
 /*
  * cn_nonce_state.h - the nonce (and spend reservation) of a transaction whose sender left the
- * nonce out, taken from the shared state store (connector/state, issue 13) when the connector
- * runs with "state": {"backend": "postgres"}: one cn_state_tx_reserve per attempt, atomic across
+ * nonce out, taken from the shared state store (store, issue 13) when the connector
+ * runs with "state": {"backend": "postgres"}: one st_tx_reserve per attempt, atomic across
  * every replica on the database, so no lock is held here while signing or sending.
  *
  * The same contract as cn_nonce_run (cn_nonce.h): pending, allocate, try; on a nonce the node
  * refuses as used, again (up to retries more times). What is released when an attempt fails:
  *   - nothing was sent (the signer failed) or the node refused the transaction: the nonce
- *     (cn_state_nonce_release) and the spend reservation;
+ *     (st_nonce_release) and the spend reservation;
  *   - the node refused the nonce as used: only the spend reservation (the nonce is spent);
  *   - the node did not answer (-32001/-32002: it may have taken it): nothing - a nonce never
  *     sent leaves a gap the store re-uses after its trust window; the reservation stays counted.
  * eth_signTransaction (nothing sent): the nonce is given back, as the in-process store does
  * (it records only sent nonces); the spend reservation stays (a signed transaction can be sent).
- * The store unavailable: -32603 CN_STATE_UNAVAILABLE_MSG, nothing signed. A window limit
- * refused: -32003 naming the rule (cn_state_deny_rule).
+ * The store unavailable: -32603 ST_UNAVAILABLE_MSG, nothing signed. A window limit
+ * refused: -32003 naming the rule (st_deny_rule).
  */
 #ifndef CN_NONCE_STATE_H
 #define CN_NONCE_STATE_H
@@ -23,12 +23,12 @@
 
 #include "ak_u256.h"
 #include "cn_nonce.h"
-#include "cn_state.h"
+#include "st_store.h"
 
-AK_WUR ak_err cn_nonce_run_state(cn_state *st, uint64_t chain_id, const uint8_t addr[20],
-                                 const ak_u256 *value, const cn_state_spend_limit *lim,
-                                 unsigned retries, cn_nonce_pending_fn pending,
-                                 cn_nonce_try_fn attempt, void *ctx, cn_rpc_err *e);
+AK_WUR ak_err cn_nonce_run_state(st_store *st, uint64_t chain_id, const uint8_t addr[20],
+                                 const ak_u256 *value, const st_spend_limit *lim, unsigned retries,
+                                 cn_nonce_pending_fn pending, cn_nonce_try_fn attempt, void *ctx,
+                                 cn_rpc_err *e);
 
 /*
  * The spend reservation alone, around fn (a client's own nonce, or the in-process nonces of the
@@ -37,8 +37,7 @@ AK_WUR ak_err cn_nonce_run_state(cn_state *st, uint64_t chain_id, const uint8_t 
  * fn only.
  */
 typedef ak_err (*cn_spend_fn)(void *ctx, cn_rpc_err *e);
-AK_WUR ak_err cn_spend_run(cn_state *st, const uint8_t addr[20], const ak_u256 *value,
-                           const cn_state_spend_limit *lim, cn_spend_fn fn, void *ctx,
-                           cn_rpc_err *e);
+AK_WUR ak_err cn_spend_run(st_store *st, const uint8_t addr[20], const ak_u256 *value,
+                           const st_spend_limit *lim, cn_spend_fn fn, void *ctx, cn_rpc_err *e);
 
 #endif

@@ -59,7 +59,7 @@ typedef struct {
     const rt_clock *clock;               /* NULL: the system clock */
     unsigned max_sign_per_batch;         /* signing calls one batch may carry (0: max_batch) */
     struct cn_rate *rate;                /* per-client signing rate limit (cn_rate.h); NULL: none */
-    cn_state *state;  /* NULL, or the state store: cumulative caps (borrowed; issue 13) */
+    st_store *state;  /* NULL, or the state store: cumulative caps (borrowed; issue 13) */
     int state_nonces; /* 1: filled nonces from the store too (postgres) instead of in-process */
 } cn_rpc_config;
 

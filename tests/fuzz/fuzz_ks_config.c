@@ -43,6 +43,9 @@ static void check_config(const ks_config *c)
     FUZZ_ASSERT(c->max_body >= 256 && c->max_body <= 16 * 1024 * 1024);
     FUZZ_ASSERT(c->audit_fsync == KS_FSYNC_ALWAYS ||
                 (c->audit_interval_ms >= 1 && c->audit_interval_ms <= 10000));
+    /* the key server takes only a postgres store, with a url and a bounded pool */
+    FUZZ_ASSERT(!c->has_state || (c->state.backend == ST_POSTGRES && c->state.url[0] != '\0' &&
+                                  c->state.pool_size >= 1 && c->state.pool_size <= ST_POOL_MAX));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -26,8 +26,9 @@ static int64_t fake_wall(void *ctx)
 }
 static const rt_clock FAKE = {fake_wall, fake_wall, NULL};
 
-/* A configuration file with the given "keys" and "listen.port"; loaded. */
-static ks_config *load(const char *keys_json, unsigned port)
+/* A configuration file with the given "keys", "listen.port" and more top-level members (extra:
+ * "" or ",\"member\":..."); loaded. */
+static ks_config *load_extra(const char *keys_json, unsigned port, const char *extra)
 {
     char path[256], msg[KS_MSG_MAX];
     ks_config *c = NULL;
@@ -40,15 +41,20 @@ static ks_config *load(const char *keys_json, unsigned port)
             "\"pkcs11\":{\"module\":\"%s\",\"token_label\":\"t\",\"pin_file\":\"%s\"},"
             "\"keys\":%s,"
             "\"clients\":{\"cn:alice\":\"*\",\"sha256:%s\":[\"capped\"]},"
-            "\"audit\":{\"file\":\"%s/audit.log\"}}",
+            "\"audit\":{\"file\":\"%s/audit.log\"}%s}",
             port, path, path, path, path, path, keys_json,
-            "0101010101010101010101010101010101010101010101010101010101010101", dir);
+            "0101010101010101010101010101010101010101010101010101010101010101", dir, extra);
     fclose(f);
     if (ks_config_load(&c, path, msg, sizeof msg) != AK_OK) {
         fprintf(stderr, "config: %s\n", msg);
         abort();
     }
     return c;
+}
+
+static ks_config *load(const char *keys_json, unsigned port)
+{
+    return load_extra(keys_json, port, "");
 }
 
 #define CAPPED(w)                                                                                  \
@@ -92,6 +98,28 @@ static void test_restart_only(void)
                  AK_ERR_CONFIG);
     CHECK(g == NULL);
     CHECK_STR(msg, "listen.port changed: it needs a restart");
+    /* the HA pair's shared store is opened once: adding, removing or changing it needs a
+     * restart */
+#define KS_PG_STATE(db)                                                                            \
+    ",\"state\":{\"backend\":\"postgres\",\"url\":\"postgresql:///" db "?host=/tmp\"}"
+    CHECK_EQ_INT(ks_gen_build(&g,
+                              load_extra("{\"capped\":" CAPPED(1000) "}", 8443, KS_PG_STATE("a")),
+                              NULL, base, NULL, msg, sizeof msg),
+                 AK_ERR_CONFIG);
+    CHECK_STR(msg, "state changed: it needs a restart");
+    ks_config *with = load_extra("{\"capped\":" CAPPED(1000) "}", 8443, KS_PG_STATE("a"));
+    CHECK(with->has_state && with->state.backend == ST_POSTGRES);
+    CHECK_EQ_INT(ks_gen_build(&g,
+                              load_extra("{\"capped\":" CAPPED(1000) "}", 8443, KS_PG_STATE("b")),
+                              NULL, with, NULL, msg, sizeof msg),
+                 AK_ERR_CONFIG);
+    CHECK_STR(msg, "state.url changed: it needs a restart");
+    CHECK_EQ_INT(ks_gen_build(&g, load("{\"capped\":" CAPPED(1000) "}", 8443), NULL, with, NULL,
+                              msg, sizeof msg),
+                 AK_ERR_CONFIG);
+    CHECK_STR(msg, "state changed: it needs a restart");
+    CHECK(g == NULL);
+    ks_config_free(with);
     ks_config_free(base);
 }
 

@@ -1,6 +1,6 @@
 /*
- * test_cn_state.c - cn_state against one backend: `test_cn_state memory` or
- * `test_cn_state postgres` (run by test_cn_state.sh, which starts a real PostgreSQL through
+ * test_store.c - st_store against one backend: `test_store memory` or
+ * `test_store postgres` (run by test_store.sh, which starts a real PostgreSQL through
  * pg_lib.sh and passes it in AK_PG_* variables). The same semantic tests run on both; the
  * postgres run adds several handles as replicas, the database stopped and frozen mid-run,
  * migrations, TLS and passwords. Then both print p50 of one nonce allocation + one spend
@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "ak_test.h"
-#include "cn_state.h"
+#include "st_store.h"
 
 /* ---- fixture ------------------------------------------------------------------------------ */
 
@@ -41,18 +41,18 @@ static int g_pg;          /* running against postgres */
 static const char *g_dir; /* the server's directory (pg_lib.sh) */
 static const char *g_lib; /* pg_lib.sh */
 
-/* A variable test_cn_state.sh sets (exits if it is missing). */
+/* A variable test_store.sh sets (exits if it is missing). */
 static const char *env(const char *name)
 {
     const char *v = getenv(name);
     if (v == NULL) {
-        fprintf(stderr, "test_cn_state: %s not set: run through test_cn_state.sh\n", name);
+        fprintf(stderr, "test_store: %s not set: run through test_store.sh\n", name);
         exit(2);
     }
     return v;
 }
 
-static void cfg_for(cn_state_cfg *cfg, const char *url, unsigned timeout_ms)
+static void cfg_for(st_cfg *cfg, const char *url, unsigned timeout_ms)
 {
     char err[256];
     cJSON *o = cJSON_CreateObject();
@@ -62,7 +62,7 @@ static void cfg_for(cn_state_cfg *cfg, const char *url, unsigned timeout_ms)
         cJSON_AddNumberToObject(o, "statement_timeout_ms", timeout_ms);
         cJSON_AddNumberToObject(o, "pool_size", 8);
     }
-    ak_err rc = cn_state_cfg_parse(cfg, o, err, sizeof(err));
+    ak_err rc = st_cfg_parse(cfg, o, err, sizeof(err));
     if (rc != AK_OK) {
         fprintf(stderr, "config: %s\n", err);
         exit(2);
@@ -70,13 +70,13 @@ static void cfg_for(cn_state_cfg *cfg, const char *url, unsigned timeout_ms)
     cJSON_Delete(o);
 }
 
-static cn_state *open_store(const char *url, unsigned timeout_ms, const rt_clock *clock)
+static st_store *open_store(const char *url, unsigned timeout_ms, const rt_clock *clock)
 {
-    cn_state_cfg cfg;
-    cn_state *st = NULL;
+    st_cfg cfg;
+    st_store *st = NULL;
     char err[256] = "";
     cfg_for(&cfg, url, timeout_ms);
-    if (cn_state_open(&st, &cfg, clock, err, sizeof(err)) != AK_OK) {
+    if (st_open(&st, &cfg, clock, err, sizeof(err)) != AK_OK) {
         fprintf(stderr, "open: %s\n", err);
         exit(2);
     }
@@ -113,77 +113,77 @@ static int pg_ctl(const char *what)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-#include "test_cn_state_config.h"
+#include "test_store_config.h"
 
 /* ---- nonces ------------------------------------------------------------------------------- */
 
-static void test_nonce_rules(cn_state *st)
+static void test_nonce_rules(st_store *st)
 {
     uint8_t a[20];
     uint64_t n = 99;
     int rel = -1;
     test_acct(a, 1);
-    CHECK_EQ_INT(cn_state_nonce_next(st, &n, 1, a, 5), AK_OK);
+    CHECK_EQ_INT(st_nonce_next(st, &n, 1, a, 5), AK_OK);
     CHECK_EQ_INT(n, 5);
-    CHECK_EQ_INT(cn_state_nonce_next(st, &n, 1, a, 5), AK_OK); /* node lags: ours wins */
+    CHECK_EQ_INT(st_nonce_next(st, &n, 1, a, 5), AK_OK); /* node lags: ours wins */
     CHECK_EQ_INT(n, 6);
-    CHECK_EQ_INT(cn_state_nonce_next(st, &n, 1, a, 9), AK_OK); /* node ahead: its wins */
+    CHECK_EQ_INT(st_nonce_next(st, &n, 1, a, 9), AK_OK); /* node ahead: its wins */
     CHECK_EQ_INT(n, 9);
-    CHECK_EQ_INT(cn_state_nonce_next(st, &n, 2, a, 0), AK_OK); /* another chain: its own */
+    CHECK_EQ_INT(st_nonce_next(st, &n, 2, a, 0), AK_OK); /* another chain: its own */
     CHECK_EQ_INT(n, 0);
     /* the node refused 10: given back, 10 comes again */
-    CHECK_EQ_INT(cn_state_nonce_next(st, &n, 1, a, 5), AK_OK);
+    CHECK_EQ_INT(st_nonce_next(st, &n, 1, a, 5), AK_OK);
     CHECK_EQ_INT(n, 10);
-    CHECK_EQ_INT(cn_state_nonce_release(st, &rel, 1, a, 10), AK_OK);
+    CHECK_EQ_INT(st_nonce_release(st, &rel, 1, a, 10), AK_OK);
     CHECK_EQ_INT(rel, 1);
-    CHECK_EQ_INT(cn_state_nonce_next(st, &n, 1, a, 5), AK_OK);
+    CHECK_EQ_INT(st_nonce_next(st, &n, 1, a, 5), AK_OK);
     CHECK_EQ_INT(n, 10);
-    CHECK_EQ_INT(cn_state_nonce_next(st, &n, 1, a, 5), AK_OK);
+    CHECK_EQ_INT(st_nonce_next(st, &n, 1, a, 5), AK_OK);
     CHECK_EQ_INT(n, 11);
     /* 10 refused after 11 was given: a gap, not released ... */
-    CHECK_EQ_INT(cn_state_nonce_release(st, &rel, 1, a, 10), AK_OK);
+    CHECK_EQ_INT(st_nonce_release(st, &rel, 1, a, 10), AK_OK);
     CHECK_EQ_INT(rel, 0);
     atomic_fetch_add(&fake_wall_ms, 1999);
-    CHECK_EQ_INT(cn_state_nonce_next(st, &n, 1, a, 10), AK_OK); /* still inside the window */
+    CHECK_EQ_INT(st_nonce_next(st, &n, 1, a, 10), AK_OK); /* still inside the window */
     CHECK_EQ_INT(n, 12);
     /* ... until the trust window passes: then the node's count wins and 10 is re-used */
     atomic_fetch_add(&fake_wall_ms, 2000);
-    CHECK_EQ_INT(cn_state_nonce_next(st, &n, 1, a, 10), AK_OK);
+    CHECK_EQ_INT(st_nonce_next(st, &n, 1, a, 10), AK_OK);
     CHECK_EQ_INT(n, 10);
     /* EIP-2681: 2^64 - 2 is the last nonce */
     test_acct(a, 2);
-    CHECK_EQ_INT(cn_state_nonce_next(st, &n, 1, a, UINT64_MAX - 1), AK_OK);
+    CHECK_EQ_INT(st_nonce_next(st, &n, 1, a, UINT64_MAX - 1), AK_OK);
     CHECK(n == UINT64_MAX - 1);
-    CHECK_EQ_INT(cn_state_nonce_next(st, &n, 1, a, 0), AK_ERR_RANGE);
-    CHECK_EQ_INT(cn_state_nonce_next(st, &n, 1, a, UINT64_MAX), AK_ERR_RANGE);
-    CHECK_EQ_INT(cn_state_nonce_next(NULL, &n, 1, a, 0), AK_ERR_ARG);
+    CHECK_EQ_INT(st_nonce_next(st, &n, 1, a, 0), AK_ERR_RANGE);
+    CHECK_EQ_INT(st_nonce_next(st, &n, 1, a, UINT64_MAX), AK_ERR_RANGE);
+    CHECK_EQ_INT(st_nonce_next(NULL, &n, 1, a, 0), AK_ERR_ARG);
 
     /* continuous traffic while the node's count is stuck behind a gap (0 allocated, never
      * sent): allocations every 500 ms do not keep the gap alive past the trust window */
     test_acct(a, 8);
-    CHECK_EQ_INT(cn_state_nonce_next(st, &n, 1, a, 0), AK_OK);
+    CHECK_EQ_INT(st_nonce_next(st, &n, 1, a, 0), AK_OK);
     CHECK_EQ_INT(n, 0);
     for (uint64_t want = 1; want <= 3; want++) {
         atomic_fetch_add(&fake_wall_ms, 500);
-        CHECK_EQ_INT(cn_state_nonce_next(st, &n, 1, a, 0), AK_OK);
+        CHECK_EQ_INT(st_nonce_next(st, &n, 1, a, 0), AK_OK);
         CHECK_EQ_INT(n, want);
     }
     atomic_fetch_add(&fake_wall_ms, 500); /* 2000 ms with the node's count stuck at 0 */
-    CHECK_EQ_INT(cn_state_nonce_next(st, &n, 1, a, 0), AK_OK);
+    CHECK_EQ_INT(st_nonce_next(st, &n, 1, a, 0), AK_OK);
     CHECK_EQ_INT(n, 0);
     atomic_fetch_add(&fake_wall_ms, 100); /* a new window: 0 is in flight again */
-    CHECK_EQ_INT(cn_state_nonce_next(st, &n, 1, a, 0), AK_OK);
+    CHECK_EQ_INT(st_nonce_next(st, &n, 1, a, 0), AK_OK);
     CHECK_EQ_INT(n, 1);
-    CHECK_EQ_INT(cn_state_nonce_next(st, &n, 1, a, 5), AK_OK); /* the node caught up */
+    CHECK_EQ_INT(st_nonce_next(st, &n, 1, a, 5), AK_OK); /* the node caught up */
     CHECK_EQ_INT(n, 5);
 
     /* continuous traffic with the node one behind, its count rising: ours keeps winning */
     test_acct(a, 9);
-    CHECK_EQ_INT(cn_state_nonce_next(st, &n, 1, a, 0), AK_OK);
+    CHECK_EQ_INT(st_nonce_next(st, &n, 1, a, 0), AK_OK);
     int all_ours = 1;
     for (uint64_t i = 1; i <= 10; i++) {
         atomic_fetch_add(&fake_wall_ms, 500);
-        all_ours &= cn_state_nonce_next(st, &n, 1, a, i - 1) == AK_OK && n == i;
+        all_ours &= st_nonce_next(st, &n, 1, a, i - 1) == AK_OK && n == i;
     }
     CHECK(all_ours);
 }
@@ -192,7 +192,7 @@ static void test_nonce_rules(cn_state *st)
 #define PER      20
 
 typedef struct {
-    cn_state *st;
+    st_store *st;
     uint64_t chain;
     uint64_t got[PER];
     unsigned account;
@@ -205,7 +205,7 @@ static void *nonce_worker(void *arg)
     uint8_t a[20];
     test_acct(a, j->account);
     for (int i = 0; i < PER; i++)
-        if (cn_state_nonce_next(j->st, &j->got[i], j->chain, a, 0) != AK_OK)
+        if (st_nonce_next(j->st, &j->got[i], j->chain, a, 0) != AK_OK)
             j->errors++;
     return NULL;
 }
@@ -217,7 +217,7 @@ static int cmp_u64(const void *x, const void *y)
 }
 
 /* NTHREADS threads over the handles, PER allocations each: 0 .. NTHREADS*PER-1, each once. */
-static void test_nonce_concurrent(cn_state *const *h, int nh)
+static void test_nonce_concurrent(st_store *const *h, int nh)
 {
     pthread_t t[NTHREADS];
     static nonce_job jobs[NTHREADS];
@@ -242,58 +242,58 @@ static void test_nonce_concurrent(cn_state *const *h, int nh)
 
 /* ---- spend -------------------------------------------------------------------------------- */
 
-static void test_spend_rules(cn_state *st)
+static void test_spend_rules(st_store *st)
 {
     uint8_t a[20];
     test_acct(a, 3);
-    cn_state_spend_limit lim = {.window_s = 3600, .has_max_value = 1, .max_value = eth(3)};
-    cn_state_resv r1, r2, r3, r4;
+    st_spend_limit lim = {.window_s = 3600, .has_max_value = 1, .max_value = eth(3)};
+    st_resv r1, r2, r3, r4;
     ak_u256 one = eth(1), two = eth(2), wei;
     ak_u256_from_u64(&wei, 1);
-    CHECK_EQ_INT(cn_state_spend_reserve(st, &r1, a, &one, &lim), AK_OK);
+    CHECK_EQ_INT(st_spend_reserve(st, &r1, a, &one, &lim), AK_OK);
     CHECK_EQ_INT(r1.kind, 1);
-    CHECK_EQ_INT(cn_state_spend_reserve(st, &r2, a, &two, &lim), AK_OK); /* exactly the cap */
-    CHECK_EQ_INT(cn_state_spend_reserve(st, &r3, a, &wei, &lim), AK_ERR_FORBIDDEN); /* +1 wei */
-    CHECK_EQ_INT(r3.deny, CN_STATE_DENY_VALUE);
-    CHECK_STR(cn_state_deny_rule(r3.deny), "cumulative_over_cap");
-    CHECK_EQ_INT(cn_state_release(st, &r3), AK_OK); /* a refused one: nothing to do */
-    CHECK_EQ_INT(cn_state_release(st, &r2), AK_OK);
-    CHECK_EQ_INT(cn_state_release(st, &r2), AK_OK); /* twice: harmless */
+    CHECK_EQ_INT(st_spend_reserve(st, &r2, a, &two, &lim), AK_OK);            /* exactly the cap */
+    CHECK_EQ_INT(st_spend_reserve(st, &r3, a, &wei, &lim), AK_ERR_FORBIDDEN); /* +1 wei */
+    CHECK_EQ_INT(r3.deny, ST_DENY_VALUE);
+    CHECK_STR(st_deny_rule(r3.deny), "cumulative_over_cap");
+    CHECK_EQ_INT(st_release(st, &r3), AK_OK); /* a refused one: nothing to do */
+    CHECK_EQ_INT(st_release(st, &r2), AK_OK);
+    CHECK_EQ_INT(st_release(st, &r2), AK_OK); /* twice: harmless */
     atomic_fetch_add(&fake_wall_ms, 4000);
-    CHECK_EQ_INT(cn_state_spend_reserve(st, &r3, a, &two, &lim), AK_OK);
-    CHECK_EQ_INT(cn_state_spend_reserve(st, &r4, a, &wei, &lim), AK_ERR_FORBIDDEN);
+    CHECK_EQ_INT(st_spend_reserve(st, &r3, a, &two, &lim), AK_OK);
+    CHECK_EQ_INT(st_spend_reserve(st, &r4, a, &wei, &lim), AK_ERR_FORBIDDEN);
     /* rolling: r1 (at t0) leaves the window at t0 + 3600 s; r3 came 4 s later */
     atomic_fetch_add(&fake_wall_ms, 3600 * 1000 - 4000);
-    CHECK_EQ_INT(cn_state_spend_reserve(st, &r4, a, &wei, &lim), AK_OK);
-    CHECK_EQ_INT(cn_state_release(st, &r4), AK_OK);
+    CHECK_EQ_INT(st_spend_reserve(st, &r4, a, &wei, &lim), AK_OK);
+    CHECK_EQ_INT(st_release(st, &r4), AK_OK);
     atomic_fetch_add(&fake_wall_ms, 4000 - 1);
-    CHECK_EQ_INT(cn_state_spend_reserve(st, &r4, a, &one, &lim), AK_OK);
-    CHECK_EQ_INT(cn_state_spend_reserve(st, &r4, a, &wei, &lim), AK_ERR_FORBIDDEN);
+    CHECK_EQ_INT(st_spend_reserve(st, &r4, a, &one, &lim), AK_OK);
+    CHECK_EQ_INT(st_spend_reserve(st, &r4, a, &wei, &lim), AK_ERR_FORBIDDEN);
     /* another window of the same account counts apart */
-    cn_state_spend_limit day = {.window_s = 86400, .has_max_value = 1, .max_value = eth(1)};
-    CHECK_EQ_INT(cn_state_spend_reserve(st, &r4, a, &one, &day), AK_OK);
+    st_spend_limit day = {.window_s = 86400, .has_max_value = 1, .max_value = eth(1)};
+    CHECK_EQ_INT(st_spend_reserve(st, &r4, a, &one, &day), AK_OK);
     /* a count cap, value uncapped; zero-value transactions count */
     ak_u256 zero = {{0, 0, 0, 0}};
-    cn_state_spend_limit cnt = {.window_s = 60, .max_count = 2};
+    st_spend_limit cnt = {.window_s = 60, .max_count = 2};
     test_acct(a, 4);
-    CHECK_EQ_INT(cn_state_spend_reserve(st, &r1, a, &zero, &cnt), AK_OK);
-    CHECK_EQ_INT(cn_state_spend_reserve(st, &r2, a, &two, &cnt), AK_OK);
-    CHECK_EQ_INT(cn_state_spend_reserve(st, &r3, a, &zero, &cnt), AK_ERR_FORBIDDEN);
-    CHECK_EQ_INT(r3.deny, CN_STATE_DENY_COUNT);
+    CHECK_EQ_INT(st_spend_reserve(st, &r1, a, &zero, &cnt), AK_OK);
+    CHECK_EQ_INT(st_spend_reserve(st, &r2, a, &two, &cnt), AK_OK);
+    CHECK_EQ_INT(st_spend_reserve(st, &r3, a, &zero, &cnt), AK_ERR_FORBIDDEN);
+    CHECK_EQ_INT(r3.deny, ST_DENY_COUNT);
     /* the largest value is stored exactly */
     ak_u256 max = {{UINT64_MAX, UINT64_MAX, UINT64_MAX, UINT64_MAX}};
-    cn_state_spend_limit big = {.window_s = 60, .has_max_value = 1, .max_value = max};
+    st_spend_limit big = {.window_s = 60, .has_max_value = 1, .max_value = max};
     test_acct(a, 5);
-    CHECK_EQ_INT(cn_state_spend_reserve(st, &r1, a, &max, &big), AK_OK);
-    CHECK_EQ_INT(cn_state_spend_reserve(st, &r2, a, &wei, &big), AK_ERR_FORBIDDEN);
-    cn_state_spend_limit bad = {.window_s = 0};
-    CHECK_EQ_INT(cn_state_spend_reserve(st, &r1, a, &wei, &bad), AK_ERR_ARG);
+    CHECK_EQ_INT(st_spend_reserve(st, &r1, a, &max, &big), AK_OK);
+    CHECK_EQ_INT(st_spend_reserve(st, &r2, a, &wei, &big), AK_ERR_FORBIDDEN);
+    st_spend_limit bad = {.window_s = 0};
+    CHECK_EQ_INT(st_spend_reserve(st, &r1, a, &wei, &bad), AK_ERR_ARG);
 }
 
 #define SPENDERS 64
 
 typedef struct {
-    cn_state *st;
+    st_store *st;
     unsigned account;
     int ok, denied, other;
 } spend_job;
@@ -303,18 +303,18 @@ static void *spend_worker(void *arg)
     spend_job *j = arg;
     uint8_t a[20];
     test_acct(a, j->account);
-    cn_state_spend_limit lim = {.window_s = 86400, .has_max_value = 1, .max_value = eth(10)};
+    st_spend_limit lim = {.window_s = 86400, .has_max_value = 1, .max_value = eth(10)};
     ak_u256 one = eth(1);
-    cn_state_resv r;
-    ak_err rc = cn_state_spend_reserve(j->st, &r, a, &one, &lim);
+    st_resv r;
+    ak_err rc = st_spend_reserve(j->st, &r, a, &one, &lim);
     j->ok = rc == AK_OK;
-    j->denied = rc == AK_ERR_FORBIDDEN && r.deny == CN_STATE_DENY_VALUE;
+    j->denied = rc == AK_ERR_FORBIDDEN && r.deny == ST_DENY_VALUE;
     j->other = !j->ok && !j->denied;
     return NULL;
 }
 
 /* 64 concurrent 1 ETH reservations against 10 ETH over the handles: exactly 10 pass. */
-static void test_spend_concurrent(cn_state *const *h, int nh)
+static void test_spend_concurrent(st_store *const *h, int nh)
 {
     pthread_t t[SPENDERS];
     static spend_job jobs[SPENDERS];
@@ -336,73 +336,73 @@ static void test_spend_concurrent(cn_state *const *h, int nh)
 
 /* ---- paymaster ---------------------------------------------------------------------------- */
 
-static void test_pm(cn_state *st)
+static void test_pm(st_store *st)
 {
     uint8_t s1[20], s2[20];
     test_acct(s1, 6);
     test_acct(s2, 7);
     ak_u256 scap = eth(2), gcap = eth(3), one = eth(1), wei;
     ak_u256_from_u64(&wei, 1);
-    cn_state_resv r, r2;
+    st_resv r, r2;
     atomic_store(&fake_wall_ms, (int64_t)20300 * 86400000 + 1000); /* early in a UTC day */
-    CHECK_EQ_INT(cn_state_pm_reserve(st, &r, s1, &one, &scap, &gcap), AK_OK);
+    CHECK_EQ_INT(st_pm_reserve(st, &r, s1, &one, &scap, &gcap), AK_OK);
     CHECK_EQ_INT(r.kind, 2);
-    CHECK_EQ_INT(cn_state_pm_reserve(st, &r2, s1, &one, &scap, &gcap), AK_OK);
-    CHECK_EQ_INT(cn_state_pm_reserve(st, &r, s1, &wei, &scap, &gcap), AK_ERR_FORBIDDEN);
-    CHECK_EQ_INT(r.deny, CN_STATE_DENY_SENDER);
-    CHECK_EQ_INT(cn_state_pm_reserve(st, &r, s2, &one, &scap, &gcap), AK_OK); /* global: 3 */
-    CHECK_EQ_INT(cn_state_pm_reserve(st, &r, s2, &wei, &scap, &gcap), AK_ERR_FORBIDDEN);
-    CHECK_EQ_INT(r.deny, CN_STATE_DENY_GLOBAL);
-    CHECK_STR(cn_state_deny_rule(r.deny), "daily_cap_wei_global");
-    CHECK_EQ_INT(cn_state_release(st, &r2), AK_OK); /* s1's second: back to s1 and global */
-    CHECK_EQ_INT(cn_state_pm_reserve(st, &r, s2, &one, &scap, &gcap), AK_OK);
-    CHECK_EQ_INT(cn_state_pm_reserve(st, &r, s1, &wei, NULL, NULL), AK_OK); /* no caps */
+    CHECK_EQ_INT(st_pm_reserve(st, &r2, s1, &one, &scap, &gcap), AK_OK);
+    CHECK_EQ_INT(st_pm_reserve(st, &r, s1, &wei, &scap, &gcap), AK_ERR_FORBIDDEN);
+    CHECK_EQ_INT(r.deny, ST_DENY_SENDER);
+    CHECK_EQ_INT(st_pm_reserve(st, &r, s2, &one, &scap, &gcap), AK_OK); /* global: 3 */
+    CHECK_EQ_INT(st_pm_reserve(st, &r, s2, &wei, &scap, &gcap), AK_ERR_FORBIDDEN);
+    CHECK_EQ_INT(r.deny, ST_DENY_GLOBAL);
+    CHECK_STR(st_deny_rule(r.deny), "daily_cap_wei_global");
+    CHECK_EQ_INT(st_release(st, &r2), AK_OK); /* s1's second: back to s1 and global */
+    CHECK_EQ_INT(st_pm_reserve(st, &r, s2, &one, &scap, &gcap), AK_OK);
+    CHECK_EQ_INT(st_pm_reserve(st, &r, s1, &wei, NULL, NULL), AK_OK); /* no caps */
     /* the next UTC day starts from zero */
     atomic_fetch_add(&fake_wall_ms, 86400000);
-    CHECK_EQ_INT(cn_state_pm_reserve(st, &r, s1, &scap, &scap, &gcap), AK_OK);
-    CHECK_EQ_INT(cn_state_release(st, &r2), AK_OK); /* yesterday's: changes nothing today */
-    CHECK_EQ_INT(cn_state_pm_reserve(st, &r, s1, &wei, &scap, &gcap), AK_ERR_FORBIDDEN);
+    CHECK_EQ_INT(st_pm_reserve(st, &r, s1, &scap, &scap, &gcap), AK_OK);
+    CHECK_EQ_INT(st_release(st, &r2), AK_OK); /* yesterday's: changes nothing today */
+    CHECK_EQ_INT(st_pm_reserve(st, &r, s1, &wei, &scap, &gcap), AK_ERR_FORBIDDEN);
 }
 
 /* Spend and nonce in one call: both or neither. */
-static void test_tx_rules(cn_state *st)
+static void test_tx_rules(st_store *st)
 {
     uint8_t a[20];
     uint64_t n = 99;
     test_acct(a, 10);
-    cn_state_spend_limit lim = {.window_s = 3600, .has_max_value = 1, .max_value = eth(2)};
+    st_spend_limit lim = {.window_s = 3600, .has_max_value = 1, .max_value = eth(2)};
     ak_u256 one = eth(1), wei;
     ak_u256_from_u64(&wei, 1);
-    cn_state_resv r0, r1, r2;
-    CHECK_EQ_INT(cn_state_tx_reserve(st, &n, &r0, 1, a, 0, &one, &lim), AK_OK);
+    st_resv r0, r1, r2;
+    CHECK_EQ_INT(st_tx_reserve(st, &n, &r0, 1, a, 0, &one, &lim), AK_OK);
     CHECK_EQ_INT(n, 0);
     CHECK_EQ_INT(r0.kind, 1);
-    CHECK_EQ_INT(cn_state_tx_reserve(st, &n, &r1, 1, a, 0, &one, &lim), AK_OK);
+    CHECK_EQ_INT(st_tx_reserve(st, &n, &r1, 1, a, 0, &one, &lim), AK_OK);
     CHECK_EQ_INT(n, 1);
     n = 99;
-    CHECK_EQ_INT(cn_state_tx_reserve(st, &n, &r2, 1, a, 0, &wei, &lim), AK_ERR_FORBIDDEN);
-    CHECK_EQ_INT(r2.deny, CN_STATE_DENY_VALUE);
+    CHECK_EQ_INT(st_tx_reserve(st, &n, &r2, 1, a, 0, &wei, &lim), AK_ERR_FORBIDDEN);
+    CHECK_EQ_INT(r2.deny, ST_DENY_VALUE);
     CHECK_EQ_INT(n, 99);
-    CHECK_EQ_INT(cn_state_nonce_next(st, &n, 1, a, 0), AK_OK); /* the refusal took no nonce */
+    CHECK_EQ_INT(st_nonce_next(st, &n, 1, a, 0), AK_OK); /* the refusal took no nonce */
     CHECK_EQ_INT(n, 2);
-    CHECK_EQ_INT(cn_state_tx_reserve(st, &n, &r2, 1, a, 0, &wei, NULL), AK_OK); /* no limit */
+    CHECK_EQ_INT(st_tx_reserve(st, &n, &r2, 1, a, 0, &wei, NULL), AK_OK); /* no limit */
     CHECK_EQ_INT(n, 3);
     CHECK_EQ_INT(r2.kind, 0);
-    CHECK_EQ_INT(cn_state_release(st, &r0), AK_OK);
-    CHECK_EQ_INT(cn_state_tx_reserve(st, &n, &r2, 1, a, 0, &one, &lim), AK_OK);
+    CHECK_EQ_INT(st_release(st, &r0), AK_OK);
+    CHECK_EQ_INT(st_tx_reserve(st, &n, &r2, 1, a, 0, &one, &lim), AK_OK);
     CHECK_EQ_INT(n, 4);
     /* the nonce fails (EIP-2681): the reservation made in the same call is undone */
     test_acct(a, 11);
-    CHECK_EQ_INT(cn_state_tx_reserve(st, &n, &r0, 1, a, UINT64_MAX - 1, &one, &lim), AK_OK);
-    CHECK_EQ_INT(cn_state_tx_reserve(st, &n, &r1, 1, a, 0, &one, &lim), AK_ERR_RANGE);
-    CHECK_EQ_INT(cn_state_spend_reserve(st, &r1, a, &one, &lim), AK_OK);
-    CHECK_EQ_INT(cn_state_spend_reserve(st, &r1, a, &wei, &lim), AK_ERR_FORBIDDEN);
-    CHECK_EQ_INT(cn_state_tx_reserve(st, &n, &r1, 1, a, 0, &one, NULL), AK_ERR_RANGE);
-    CHECK_EQ_INT(cn_state_tx_reserve(NULL, &n, &r1, 1, a, 0, &one, NULL), AK_ERR_ARG);
+    CHECK_EQ_INT(st_tx_reserve(st, &n, &r0, 1, a, UINT64_MAX - 1, &one, &lim), AK_OK);
+    CHECK_EQ_INT(st_tx_reserve(st, &n, &r1, 1, a, 0, &one, &lim), AK_ERR_RANGE);
+    CHECK_EQ_INT(st_spend_reserve(st, &r1, a, &one, &lim), AK_OK);
+    CHECK_EQ_INT(st_spend_reserve(st, &r1, a, &wei, &lim), AK_ERR_FORBIDDEN);
+    CHECK_EQ_INT(st_tx_reserve(st, &n, &r1, 1, a, 0, &one, NULL), AK_ERR_RANGE);
+    CHECK_EQ_INT(st_tx_reserve(NULL, &n, &r1, 1, a, 0, &one, NULL), AK_ERR_ARG);
 }
 
 typedef struct {
-    cn_state *st;
+    st_store *st;
     int ok, denied, other;
     uint64_t nonce;
 } tx_job;
@@ -412,19 +412,19 @@ static void *tx_worker(void *arg)
     tx_job *j = arg;
     uint8_t a[20];
     test_acct(a, 12);
-    cn_state_spend_limit lim = {.window_s = 86400, .has_max_value = 1, .max_value = eth(10)};
+    st_spend_limit lim = {.window_s = 86400, .has_max_value = 1, .max_value = eth(10)};
     ak_u256 one = eth(1);
-    cn_state_resv r;
-    ak_err rc = cn_state_tx_reserve(j->st, &j->nonce, &r, 77, a, 0, &one, &lim);
+    st_resv r;
+    ak_err rc = st_tx_reserve(j->st, &j->nonce, &r, 77, a, 0, &one, &lim);
     j->ok = rc == AK_OK;
-    j->denied = rc == AK_ERR_FORBIDDEN && r.deny == CN_STATE_DENY_VALUE;
+    j->denied = rc == AK_ERR_FORBIDDEN && r.deny == ST_DENY_VALUE;
     j->other = !j->ok && !j->denied;
     return NULL;
 }
 
 /* 64 concurrent 1 ETH sends against 10 ETH over the handles, in one call each: exactly 10
  * pass, and they hold the nonces 0..9. */
-static void test_tx_concurrent(cn_state *const *h, int nh)
+static void test_tx_concurrent(st_store *const *h, int nh)
 {
     pthread_t t[SPENDERS];
     static tx_job jobs[SPENDERS];
@@ -449,7 +449,7 @@ static void test_tx_concurrent(cn_state *const *h, int nh)
 }
 
 typedef struct {
-    cn_state *st;
+    st_store *st;
     unsigned sender;
     int global; /* 1: the global cap is the binding one */
     int ok, denied, other;
@@ -461,10 +461,10 @@ static void *pm_worker(void *arg)
     uint8_t a[20];
     test_acct(a, j->sender);
     ak_u256 one = eth(1), scap = eth(5), gcap = eth(10);
-    cn_state_resv r;
-    ak_err rc = j->global ? cn_state_pm_reserve(j->st, &r, a, &one, NULL, &gcap)
-                          : cn_state_pm_reserve(j->st, &r, a, &one, &scap, NULL);
-    cn_state_deny want = j->global ? CN_STATE_DENY_GLOBAL : CN_STATE_DENY_SENDER;
+    st_resv r;
+    ak_err rc = j->global ? st_pm_reserve(j->st, &r, a, &one, NULL, &gcap)
+                          : st_pm_reserve(j->st, &r, a, &one, &scap, NULL);
+    st_deny want = j->global ? ST_DENY_GLOBAL : ST_DENY_SENDER;
     j->ok = rc == AK_OK;
     j->denied = rc == AK_ERR_FORBIDDEN && r.deny == want;
     j->other = !j->ok && !j->denied;
@@ -473,7 +473,7 @@ static void *pm_worker(void *arg)
 
 /* 64 concurrent 1 ETH sponsorships over the handles: 64 senders against a 10 ETH global cap
  * -> exactly 10; one sender against its 5 ETH cap -> exactly 5. */
-static void test_pm_concurrent(cn_state *const *h, int nh)
+static void test_pm_concurrent(st_store *const *h, int nh)
 {
     for (int global = 0; global <= 1; global++) {
         pthread_t t[SPENDERS];
@@ -499,31 +499,31 @@ static void test_pm_concurrent(cn_state *const *h, int nh)
 
 static void test_memory_bound(void)
 {
-    cn_state_cfg cfg;
+    st_cfg cfg;
     char err[128];
     cJSON *o = cJSON_Parse("{\"backend\":\"memory\",\"max_entries\":4}");
-    CHECK_EQ_INT(cn_state_cfg_parse(&cfg, o, err, sizeof(err)), AK_OK);
+    CHECK_EQ_INT(st_cfg_parse(&cfg, o, err, sizeof(err)), AK_OK);
     cJSON_Delete(o);
-    cn_state *st = NULL;
-    CHECK_EQ_INT(cn_state_open(&st, &cfg, &k_fake, err, sizeof(err)), AK_OK);
+    st_store *st = NULL;
+    CHECK_EQ_INT(st_open(&st, &cfg, &k_fake, err, sizeof(err)), AK_OK);
     uint8_t a[20];
     uint64_t n;
     int limited = 0;
     for (unsigned i = 0; i < 8; i++) {
         test_acct(a, 300 + i);
-        ak_err rc = cn_state_nonce_next(st, &n, 1, a, 0);
+        ak_err rc = st_nonce_next(st, &n, 1, a, 0);
         limited += rc == AK_ERR_LIMIT;
     }
     CHECK_EQ_INT(limited, 4);
-    cn_state_close(st);
+    st_close(st);
 }
 
-#include "test_cn_state_pg.h"
+#include "test_store_pg.h"
 
 int main(int argc, char **argv)
 {
     if (argc != 2 || (strcmp(argv[1], "memory") != 0 && strcmp(argv[1], "postgres") != 0)) {
-        fprintf(stderr, "usage: test_cn_state memory|postgres\n");
+        fprintf(stderr, "usage: test_store memory|postgres\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -531,14 +531,14 @@ int main(int argc, char **argv)
     g_dir = getenv("AK_PG_DIR");
     g_lib = getenv("AK_PG_LIB");
     if (g_pg && (g_dir == NULL || g_lib == NULL || getenv("AK_PG_URL") == NULL)) {
-        fprintf(stderr, "test_cn_state postgres: run through test_cn_state.sh\n");
+        fprintf(stderr, "test_store postgres: run through test_store.sh\n");
         return 2;
     }
     if (!g_pg) {
         test_config();
         test_memory_bound();
     }
-    cn_state *h[3];
+    st_store *h[3];
     for (int i = 0; i < 3; i++)
         h[i] = g_pg ? open_store(NULL, 5000, &k_fake) : NULL;
     if (!g_pg)
@@ -561,6 +561,6 @@ int main(int argc, char **argv)
     }
     bench(h[0]);
     for (int i = 0; i < (g_pg ? 3 : 1); i++)
-        cn_state_close(h[i]);
-    return ak_test_report(g_pg ? "test_cn_state postgres" : "test_cn_state memory");
+        st_close(h[i]);
+    return ak_test_report(g_pg ? "test_store postgres" : "test_store memory");
 }

@@ -1,7 +1,7 @@
 /*
- * cn_state_pool.c - the libpq mechanics of the postgres backend: a bounded pool of connections,
+ * st_pool.c - the libpq mechanics of the postgres backend: a bounded pool of connections,
  * one deadline per operation, the schema check or migration on a connection's first use, the
- * prepared statements of cn_state_schema.c.
+ * prepared statements of st_schema.c.
  *
  * Everything runs on libpq's non-blocking API (PQconnectStartParams/PQconnectPoll,
  * PQsendQueryPrepared, poll()), so a dead or unreachable server costs at most
@@ -19,9 +19,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "cn_state_impl.h"
+#include "st_impl.h"
 
-int64_t cn_state_pool_mono_ms(void)
+int64_t st_pool_mono_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -29,7 +29,7 @@ int64_t cn_state_pool_mono_ms(void)
 }
 
 /* A whole decimal integer (as PostgreSQL prints one) into *out. */
-ak_err cn_state_pool_i64(int64_t *out, const char *s)
+ak_err st_pool_i64(int64_t *out, const char *s)
 {
     char *end = NULL;
     if (s == NULL || s[0] == '\0')
@@ -42,9 +42,9 @@ ak_err cn_state_pool_i64(int64_t *out, const char *s)
     return AK_OK;
 }
 
-void cn_state_pool_err(cn_state_pg *p, const char *what, const char *detail)
+void st_pool_err(st_pg *p, const char *what, const char *detail)
 {
-    char buf[CN_STATE_ERR_MAX];
+    char buf[ST_ERR_MAX];
     snprintf(buf, sizeof(buf), "%s%s%s", what, detail ? ": " : "", detail ? detail : "");
     size_t n = strlen(buf); /* libpq's messages end with a newline */
     while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
@@ -57,12 +57,12 @@ void cn_state_pool_err(cn_state_pg *p, const char *what, const char *detail)
 /* ---- pool --------------------------------------------------------------------------------- */
 
 /* A free slot (one with a live connection first) within the deadline. */
-static ak_err acquire(cn_state_pg *p, int64_t deadline, cn_state_slot **out)
+static ak_err acquire(st_pg *p, int64_t deadline, st_slot **out)
 {
     ak_err rc = AK_OK;
     pthread_mutex_lock(&p->lock);
     for (;;) {
-        cn_state_slot *best = NULL;
+        st_slot *best = NULL;
         for (unsigned i = 0; i < p->cfg.pool_size; i++) {
             if (!p->slots[i].busy && (best == NULL || (best->conn == NULL && p->slots[i].conn)))
                 best = &p->slots[i]; /* prefer a slot with a live connection */
@@ -72,7 +72,7 @@ static ak_err acquire(cn_state_pg *p, int64_t deadline, cn_state_slot **out)
             *out = best;
             break;
         }
-        int64_t left = deadline - cn_state_pool_mono_ms();
+        int64_t left = deadline - st_pool_mono_ms();
         if (left <= 0) {
             rc = AK_ERR_UNAVAILABLE;
             snprintf(p->last_err, sizeof(p->last_err), "no free connection in the pool");
@@ -92,7 +92,7 @@ static ak_err acquire(cn_state_pg *p, int64_t deadline, cn_state_slot **out)
     return rc;
 }
 
-static void give_back(cn_state_pg *p, cn_state_slot *s, int broken)
+static void give_back(st_pg *p, st_slot *s, int broken)
 {
     if (broken && s->conn != NULL) {
         PQfinish(s->conn);
@@ -112,7 +112,7 @@ static int wait_fd(int fd, short ev, int64_t deadline)
     if (fd < 0)
         return -1;
     for (;;) {
-        int64_t left = deadline - cn_state_pool_mono_ms();
+        int64_t left = deadline - st_pool_mono_ms();
         if (left <= 0)
             return 0;
         struct pollfd pfd = {fd, ev, 0};
@@ -132,7 +132,7 @@ static void quiet(void *arg, const char *message)
     (void)message;
 }
 
-static ak_err connect_conn(cn_state_pg *p, PGconn **out, int64_t deadline)
+static ak_err connect_conn(st_pg *p, PGconn **out, int64_t deadline)
 {
     static const char *const modes[] = {"disable", "disable", "require", "verify-ca",
                                         "verify-full"};
@@ -166,18 +166,18 @@ static ak_err connect_conn(cn_state_pg *p, PGconn **out, int64_t deadline)
             break;
         int r = wait_fd(PQsocket(c), st == PGRES_POLLING_READING ? POLLIN : POLLOUT, deadline);
         if (r <= 0) {
-            cn_state_pool_err(p, "connect", r == 0 ? "timed out" : "poll failed");
+            st_pool_err(p, "connect", r == 0 ? "timed out" : "poll failed");
             goto out;
         }
         st = PQconnectPoll(c);
     }
     if (st != PGRES_POLLING_OK || PQstatus(c) != CONNECTION_OK) {
-        cn_state_pool_err(p, "connect", PQerrorMessage(c));
+        st_pool_err(p, "connect", PQerrorMessage(c));
         goto out;
     }
     PQsetNoticeProcessor(c, quiet, NULL); /* "already exists, skipping" and the like */
     if (PQsetnonblocking(c, 1) != 0) {
-        cn_state_pool_err(p, "connect", PQerrorMessage(c));
+        st_pool_err(p, "connect", PQerrorMessage(c));
         goto out;
     }
     *out = c;
@@ -189,10 +189,10 @@ out:
 }
 
 /* Map a failed result to an error (and whether the connection must go). */
-static ak_err result_err(cn_state_pg *p, PGconn *c, const PGresult *r, int *broken)
+static ak_err result_err(st_pg *p, PGconn *c, const PGresult *r, int *broken)
 {
     const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    cn_state_pool_err(p, "statement", r ? PQresultErrorMessage(r) : PQerrorMessage(c));
+    st_pool_err(p, "statement", r ? PQresultErrorMessage(r) : PQerrorMessage(c));
     if (PQstatus(c) != CONNECTION_OK || state == NULL)
         *broken = 1;
     if (state != NULL && (strcmp(state, "23514") == 0 || strcmp(state, "22003") == 0))
@@ -208,7 +208,7 @@ static ak_err result_err(cn_state_pg *p, PGconn *c, const PGresult *r, int *brok
 
 /* Wait for the last result of what was sent on c. *res: that result if it is TUPLES_OK or
  * COMMAND_OK (caller PQclear()s). */
-static ak_err wait_last(cn_state_pg *p, PGconn *c, int64_t deadline, PGresult **res, int *broken)
+static ak_err wait_last(st_pg *p, PGconn *c, int64_t deadline, PGresult **res, int *broken)
 {
     PGresult *last = NULL;
     ak_err rc = AK_ERR_UNAVAILABLE;
@@ -218,13 +218,13 @@ static ak_err wait_last(cn_state_pg *p, PGconn *c, int64_t deadline, PGresult **
         while ((f = PQflush(c)) != 0 || PQisBusy(c)) {
             if (f < 0) {
                 *broken = 1;
-                cn_state_pool_err(p, "send", PQerrorMessage(c));
+                st_pool_err(p, "send", PQerrorMessage(c));
                 goto out;
             }
             int w = wait_fd(PQsocket(c), (short)(POLLIN | (f == 1 ? POLLOUT : 0)), deadline);
             if (w <= 0 || !PQconsumeInput(c)) {
                 *broken = 1;
-                cn_state_pool_err(p, "statement", w == 0 ? "timed out" : PQerrorMessage(c));
+                st_pool_err(p, "statement", w == 0 ? "timed out" : PQerrorMessage(c));
                 goto out;
             }
         }
@@ -248,7 +248,7 @@ out:
 }
 
 /* Send a prepared statement (name) or plain sql with text params and wait for its result. */
-static ak_err exec(cn_state_pg *p, PGconn *c, int64_t deadline, const char *name, const char *sql,
+static ak_err exec(st_pg *p, PGconn *c, int64_t deadline, const char *name, const char *sql,
                    int nparams, const char *const *vals, PGresult **res, int *broken)
 {
     *res = NULL;
@@ -256,14 +256,14 @@ static ak_err exec(cn_state_pg *p, PGconn *c, int64_t deadline, const char *name
                           : PQsendQueryParams(c, sql, nparams, NULL, vals, NULL, NULL, 0);
     if (!ok) {
         *broken = 1;
-        cn_state_pool_err(p, "send", PQerrorMessage(c));
+        st_pool_err(p, "send", PQerrorMessage(c));
         return AK_ERR_UNAVAILABLE;
     }
     return wait_last(p, c, deadline, res, broken);
 }
 
 /* A statement whose result does not matter. */
-static ak_err exec_plain(cn_state_pg *p, PGconn *c, int64_t deadline, const char *sql, int *broken)
+static ak_err exec_plain(st_pg *p, PGconn *c, int64_t deadline, const char *sql, int *broken)
 {
     PGresult *r = NULL;
     ak_err rc = exec(p, c, deadline, NULL, sql, 0, NULL, &r, broken);
@@ -272,14 +272,14 @@ static ak_err exec_plain(cn_state_pg *p, PGconn *c, int64_t deadline, const char
 }
 
 /* The schema's version on c (0: no schema yet). */
-static ak_err read_version(cn_state_pg *p, PGconn *c, int64_t deadline, int *version, int *broken)
+static ak_err read_version(st_pg *p, PGconn *c, int64_t deadline, int *version, int *broken)
 {
     PGresult *r = NULL;
     ak_err rc =
         exec(p, c, deadline, NULL, "SELECT coalesce(max(version), 0) FROM anode.schema_version", 0,
              NULL, &r, broken);
     int64_t v = 0;
-    if (rc == AK_OK && (PQntuples(r) != 1 || cn_state_pool_i64(&v, PQgetvalue(r, 0, 0)) != AK_OK ||
+    if (rc == AK_OK && (PQntuples(r) != 1 || st_pool_i64(&v, PQgetvalue(r, 0, 0)) != AK_OK ||
                         v < 0 || v > INT32_MAX))
         rc = AK_ERR_INTERNAL;
     *version = (int)v;
@@ -290,15 +290,15 @@ static ak_err read_version(cn_state_pg *p, PGconn *c, int64_t deadline, int *ver
 /* Create or migrate the schema in one transaction, behind the advisory lock every migrator
  * takes, so concurrent migrators run one after the other and the later ones find nothing to do.
  */
-static ak_err migrate(cn_state_pg *p, PGconn *c, int64_t deadline, int *from, int *broken)
+static ak_err migrate(st_pg *p, PGconn *c, int64_t deadline, int *from, int *broken)
 {
-    const cn_state_migration *steps = NULL;
-    int latest = (int)cn_state_schema_steps(&steps), v = 0;
+    const st_migration *steps = NULL;
+    int latest = (int)st_schema_steps(&steps), v = 0;
     char ins[96];
     ak_err rc = exec_plain(p, c, deadline, "BEGIN", broken);
     if (rc != AK_OK)
         return rc;
-    if ((rc = exec_plain(p, c, deadline, "SELECT pg_advisory_xact_lock(" CN_STATE_MIGRATE_LOCK ")",
+    if ((rc = exec_plain(p, c, deadline, "SELECT pg_advisory_xact_lock(" ST_MIGRATE_LOCK ")",
                          broken)) != AK_OK ||
         (rc = exec_plain(p, c, deadline, "CREATE SCHEMA IF NOT EXISTS anode", broken)) != AK_OK ||
         (rc = exec_plain(p, c, deadline,
@@ -310,7 +310,7 @@ static ak_err migrate(cn_state_pg *p, PGconn *c, int64_t deadline, int *from, in
     *from = v;
     if (v > latest) {
         snprintf(ins, sizeof(ins), "%d", v);
-        cn_state_pool_err(p, "schema version is newer than this connector's", ins);
+        st_pool_err(p, "schema version is newer than this connector's", ins);
         rc = AK_ERR_UNAVAILABLE;
         goto out;
     }
@@ -330,7 +330,7 @@ out:
 }
 
 /* A new connection: the schema (migrated, or checked) once per store, the statements. */
-static ak_err setup(cn_state_pg *p, cn_state_slot *s, int64_t deadline, int *broken)
+static ak_err setup(st_pg *p, st_slot *s, int64_t deadline, int *broken)
 {
     s->prepared = 0;
     ak_err rc = connect_conn(p, &s->conn, deadline);
@@ -339,7 +339,7 @@ static ak_err setup(cn_state_pg *p, cn_state_slot *s, int64_t deadline, int *bro
     pthread_mutex_lock(&p->lock);
     int known = p->schema_ok;
     pthread_mutex_unlock(&p->lock);
-    int v = 0, from = 0, latest = cn_state_schema_version();
+    int v = 0, from = 0, latest = st_schema_version();
     if (!known) {
         /* one round trip when the schema is there; the locked migration only when it is not */
         rc = read_version(p, s->conn, deadline, &v, broken);
@@ -348,11 +348,11 @@ static ak_err setup(cn_state_pg *p, cn_state_slot *s, int64_t deadline, int *bro
         else if ((rc != AK_OK || v < latest) && p->cfg.migrate)
             rc = migrate(p, s->conn, deadline, &from, broken);
         else if (rc != AK_OK || v != latest) {
-            cn_state_pool_err(p,
-                              v > latest ? "schema newer than this connector's"
-                                         : "schema missing or not at this connector's version "
-                                           "(migrate is off): run anode-connector --migrate",
-                              NULL);
+            st_pool_err(p,
+                        v > latest ? "schema newer than this connector's"
+                                   : "schema missing or not at this connector's version "
+                                     "(migrate is off): run anode-connector --migrate",
+                        NULL);
             rc = AK_ERR_UNAVAILABLE;
         }
     }
@@ -367,15 +367,15 @@ static ak_err setup(cn_state_pg *p, cn_state_slot *s, int64_t deadline, int *bro
 }
 
 /* Prepare st on s's connection the first time it is used there (named "cn_st_<st>"). */
-static ak_err prepare(cn_state_pg *p, cn_state_slot *s, int64_t deadline, cn_state_stmt st,
-                      const char *name, int *broken)
+static ak_err prepare(st_pg *p, st_slot *s, int64_t deadline, st_stmt st, const char *name,
+                      int *broken)
 {
     if (s->prepared & (1u << st))
         return AK_OK;
-    const cn_state_stmt_def *d = cn_state_schema_stmt(st);
+    const st_stmt_def *d = st_schema_stmt(st);
     if (!PQsendPrepare(s->conn, name, d->sql, d->nparams, NULL)) {
         *broken = 1;
-        cn_state_pool_err(p, "prepare", PQerrorMessage(s->conn));
+        st_pool_err(p, "prepare", PQerrorMessage(s->conn));
         return AK_ERR_UNAVAILABLE;
     }
     PGresult *r = NULL;
@@ -391,14 +391,14 @@ static ak_err prepare(cn_state_pg *p, cn_state_slot *s, int64_t deadline, cn_sta
  * round trip (a prepared statement; preparing it costs one more, once per connection). A
  * reused connection found broken is replaced and the statement tried once more.
  */
-ak_err cn_state_pool_run(cn_state_pg *p, cn_state_stmt st, const char *const *vals, PGresult **res)
+ak_err st_pool_run(st_pg *p, st_stmt st, const char *const *vals, PGresult **res)
 {
-    int64_t deadline = cn_state_pool_mono_ms() + p->cfg.statement_timeout_ms;
-    const cn_state_stmt_def *d = cn_state_schema_stmt(st);
+    int64_t deadline = st_pool_mono_ms() + p->cfg.statement_timeout_ms;
+    const st_stmt_def *d = st_schema_stmt(st);
     char name[16];
     snprintf(name, sizeof(name), "cn_st_%d", (int)st);
     for (int attempt = 0;; attempt++) {
-        cn_state_slot *s = NULL;
+        st_slot *s = NULL;
         int broken = 0, reused = 0;
         ak_err rc = acquire(p, deadline, &s);
         if (rc != AK_OK)
@@ -417,16 +417,16 @@ ak_err cn_state_pool_run(cn_state_pg *p, cn_state_stmt st, const char *const *va
         if (rc == AK_OK)
             rc = exec(p, s->conn, deadline, name, NULL, d->nparams, vals, res, &broken);
         give_back(p, s, broken);
-        if (rc == AK_OK || !broken || !reused || attempt > 0 || cn_state_pool_mono_ms() >= deadline)
+        if (rc == AK_OK || !broken || !reused || attempt > 0 || st_pool_mono_ms() >= deadline)
             return rc;
     }
 }
 
-ak_err cn_state_pool_migrate(cn_state_pg *p, int *from)
+ak_err st_pool_migrate(st_pg *p, int *from)
 {
     PGconn *c = NULL;
     int broken = 0;
-    int64_t deadline = cn_state_pool_mono_ms() + p->cfg.statement_timeout_ms;
+    int64_t deadline = st_pool_mono_ms() + p->cfg.statement_timeout_ms;
     ak_err rc = connect_conn(p, &c, deadline);
     if (rc == AK_OK)
         rc = migrate(p, c, deadline, from, &broken);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# test_cn_state.sh - cn_state against both backends: the memory run, then a real PostgreSQL
+# test_store.sh - st_store against both backends: the memory run, then a real PostgreSQL
 # (Debian's server, pg_lib.sh: temporary directory, unprivileged user, Unix socket + loopback
-# TLS port) for the postgres run, stopped by PID on exit. Usage: test_cn_state.sh BINARY
+# TLS port) for the postgres run, stopped by PID on exit. Usage: test_store.sh BINARY
 set -euo pipefail
 BIN=$1
 HERE=$(cd "$(dirname "$0")" && pwd)

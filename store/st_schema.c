@@ -1,5 +1,5 @@
 /*
- * cn_state_schema.c - the SQL of the postgres backend: the versioned migrations (everything in
+ * st_schema.c - the SQL of the postgres backend: the versioned migrations (everything in
  * the PostgreSQL schema "anode"; the version in anode.schema_version) and the statements each
  * pooled connection prepares. docs/scale-out.md describes the tables.
  *
@@ -14,7 +14,7 @@
  */
 #include <stddef.h>
 
-#include "cn_state_impl.h"
+#include "st_impl.h"
 
 /* NONCE_STORED (below) with the function's parameter names. */
 #define TX_STORED                                                                                  \
@@ -128,15 +128,15 @@ static const char *const V1[] = {
     "END $$",
     NULL};
 
-static const cn_state_migration K_STEPS[] = {{V1}};
+static const st_migration K_STEPS[] = {{V1}};
 
-size_t cn_state_schema_steps(const cn_state_migration **steps)
+size_t st_schema_steps(const st_migration **steps)
 {
     *steps = K_STEPS;
     return sizeof(K_STEPS) / sizeof(*K_STEPS);
 }
 
-int cn_state_schema_version(void)
+int st_schema_version(void)
 {
     return (int)(sizeof(K_STEPS) / sizeof(*K_STEPS));
 }
@@ -147,7 +147,7 @@ int cn_state_schema_version(void)
     "(n.next_nonce > $3::numeric AND (CASE WHEN $3::numeric > n.seen_pending THEN $4::bigint"      \
     " ELSE n.seen_ms END) > $4::bigint - $5::bigint)"
 
-static const cn_state_stmt_def K_STMTS[CN_ST_COUNT] = {
+static const st_stmt_def K_STMTS[CN_ST_COUNT] = {
     /* $1 chain id, $2 account, $3 node pending, $4 now ms, $5 trust ms */
     [CN_ST_NONCE_NEXT] =
         {"INSERT INTO anode.nonce AS n"
@@ -186,7 +186,7 @@ static const cn_state_stmt_def K_STMTS[CN_ST_COUNT] = {
     [CN_ST_PING] = {"SELECT 1", 0},
 };
 
-const cn_state_stmt_def *cn_state_schema_stmt(cn_state_stmt s)
+const st_stmt_def *st_schema_stmt(st_stmt s)
 {
     return &K_STMTS[s];
 }

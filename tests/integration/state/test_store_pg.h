@@ -1,7 +1,7 @@
 /*
- * test_cn_state_pg.h - the part of test_cn_state.c that needs a real PostgreSQL (the database
+ * test_store_pg.h - the part of test_store.c that needs a real PostgreSQL (the database
  * stopped and frozen mid-run, lock waits, migrations, TLS and passwords) and the bench. Included
- * once by test_cn_state.c (it shares ak_test.h's counters and the fixture).
+ * once by test_store.c (it shares ak_test.h's counters and the fixture).
  */
 #include <sys/stat.h>
 
@@ -36,18 +36,18 @@ static int sql_ok(PGconn *c, const char *sql)
 }
 
 /* Reserve 1 ETH of a 10 ETH window for account n; the error. */
-static ak_err reserve_eth(cn_state *st, unsigned n)
+static ak_err reserve_eth(st_store *st, unsigned n)
 {
     uint8_t a[20];
     test_acct(a, n);
-    cn_state_spend_limit lim = {.window_s = 86400, .has_max_value = 1, .max_value = eth(10)};
+    st_spend_limit lim = {.window_s = 86400, .has_max_value = 1, .max_value = eth(10)};
     ak_u256 one = eth(1);
-    cn_state_resv r;
-    return cn_state_spend_reserve(st, &r, a, &one, &lim);
+    st_resv r;
+    return st_spend_reserve(st, &r, a, &one, &lim);
 }
 
 /* Retry until the store answers again (20 s): 1 if it did, with no reopen. */
-static int comes_back(cn_state *st, unsigned account, int *reserved)
+static int comes_back(st_store *st, unsigned account, int *reserved)
 {
     for (int i = 0; i < 200; i++) {
         ak_err rc = reserve_eth(st, account);
@@ -62,9 +62,9 @@ static int comes_back(cn_state *st, unsigned account, int *reserved)
 
 /* The database stopped, then started again: clear errors within the timeout, nothing
  * reserved meanwhile, back by itself. */
-static void test_stopped(cn_state *shared)
+static void test_stopped(st_store *shared)
 {
-    cn_state *st = open_store(NULL, 500, &k_fake);
+    st_store *st = open_store(NULL, 500, &k_fake);
     char what[256];
     int reserved = 0;
     for (int i = 0; i < 3; i++)
@@ -82,8 +82,8 @@ static void test_stopped(cn_state *shared)
     uint8_t a[20];
     uint64_t n;
     test_acct(a, 401);
-    CHECK_EQ_INT(cn_state_nonce_next(st, &n, 1, a, 0), AK_ERR_UNAVAILABLE);
-    CHECK_EQ_INT(cn_state_ready(st, what, sizeof(what)), AK_ERR_UNAVAILABLE);
+    CHECK_EQ_INT(st_nonce_next(st, &n, 1, a, 0), AK_ERR_UNAVAILABLE);
+    CHECK_EQ_INT(st_ready(st, what, sizeof(what)), AK_ERR_UNAVAILABLE);
     CHECK(strstr(what, "postgres anode on ") != NULL);
     printf("  ready while stopped: %s\n", what);
     CHECK_EQ_INT(pg_ctl("start"), 0);
@@ -91,16 +91,16 @@ static void test_stopped(cn_state *shared)
     while (reserve_eth(st, 400) == AK_OK && reserved < 20)
         reserved++;
     CHECK_EQ_INT(reserved, 10); /* the failed attempts reserved nothing */
-    CHECK_EQ_INT(cn_state_ready(st, what, sizeof(what)), AK_OK);
+    CHECK_EQ_INT(st_ready(st, what, sizeof(what)), AK_OK);
     /* a handle whose pooled connections all died with the old server: its first call works */
-    CHECK_EQ_INT(cn_state_nonce_next(shared, &n, 1, a, 0), AK_OK);
-    cn_state_close(st);
+    CHECK_EQ_INT(st_nonce_next(shared, &n, 1, a, 0), AK_OK);
+    st_close(st);
 }
 
 #define CHURNERS 8
 
 typedef struct {
-    cn_state *st;
+    st_store *st;
     unsigned account;
     _Atomic int *phase; /* 0 before the stop, 1 stopped or restarting, 2 restarted */
     int ok, unavailable, other, slow, ok_after;
@@ -116,10 +116,10 @@ static void *churn_worker(void *arg)
         double t0 = ak_test_now_s();
         uint8_t a[20];
         test_acct(a, j->account);
-        cn_state_spend_limit lim = {.window_s = 86400, .max_count = 1000000};
+        st_spend_limit lim = {.window_s = 86400, .max_count = 1000000};
         ak_u256 one = eth(1);
-        cn_state_resv r;
-        ak_err rc = cn_state_spend_reserve(j->st, &r, a, &one, &lim);
+        st_resv r;
+        ak_err rc = st_spend_reserve(j->st, &r, a, &one, &lim);
         j->slow += !within(t0, 0.5 + 2.0);
         j->ok += rc == AK_OK;
         j->unavailable += rc == AK_ERR_UNAVAILABLE;
@@ -139,7 +139,7 @@ static void *churn_worker(void *arg)
  * (more only if a commit's answer was lost with the connection). */
 static void test_stopped_under_load(void)
 {
-    cn_state *st = open_store(NULL, 500, &k_fake);
+    st_store *st = open_store(NULL, 500, &k_fake);
     _Atomic int phase = 0;
     churn_job jobs[CHURNERS];
     pthread_t t[CHURNERS];
@@ -177,13 +177,13 @@ static void test_stopped_under_load(void)
     CHECK(in_db >= ok);
     if (in_db != ok)
         printf("  %ld reservations in the database, %d answered (lost answers)\n", in_db, ok);
-    cn_state_close(st);
+    st_close(st);
 }
 
 /* The server frozen (SIGSTOP: it accepts but never answers): the client's own deadline. */
 static void test_frozen(void)
 {
-    cn_state *st = open_store(NULL, 500, &k_fake);
+    st_store *st = open_store(NULL, 500, &k_fake);
     int reserved = 0;
     CHECK_EQ_INT(reserve_eth(st, 410), AK_OK);
     CHECK_EQ_INT(pg_ctl("freeze"), 0);
@@ -191,11 +191,11 @@ static void test_frozen(void)
     CHECK_EQ_INT(reserve_eth(st, 410), AK_ERR_UNAVAILABLE);
     CHECK(within(t0, 0.5 + 2.0));
     t0 = ak_test_now_s();
-    CHECK_EQ_INT(cn_state_ready(st, NULL, 0), AK_ERR_UNAVAILABLE);
+    CHECK_EQ_INT(st_ready(st, NULL, 0), AK_ERR_UNAVAILABLE);
     CHECK(within(t0, 0.5 + 2.0));
     CHECK_EQ_INT(pg_ctl("thaw"), 0);
     CHECK(comes_back(st, 410, &reserved));
-    cn_state_close(st);
+    st_close(st);
 }
 
 static void *blocked_reserve(void *st)
@@ -208,7 +208,7 @@ static void *blocked_reserve(void *st)
  * wait within the statement timeout; once it lets go, reservations pass again. */
 static void test_lock_wait(void)
 {
-    cn_state *st = open_store(NULL, 500, &k_fake);
+    st_store *st = open_store(NULL, 500, &k_fake);
     CHECK_EQ_INT(reserve_eth(st, 420), AK_OK);
     PGconn *c = direct("anode");
     char sql[200];
@@ -227,12 +227,12 @@ static void test_lock_wait(void)
     /* a pool of one, its connection held by a call waiting on that lock: the next caller waits
      * for the pool at most until its own deadline (here the holder lets go first: its deadline
      * is the earlier one, so the wait is bounded by the holders' deadlines) */
-    cn_state_cfg cfg;
-    cn_state *one = NULL;
+    st_cfg cfg;
+    st_store *one = NULL;
     char err[128];
     cfg_for(&cfg, NULL, 500);
     cfg.pool_size = 1;
-    CHECK_EQ_INT(cn_state_open(&one, &cfg, &k_fake, err, sizeof(err)), AK_OK);
+    CHECK_EQ_INT(st_open(&one, &cfg, &k_fake, err, sizeof(err)), AK_OK);
     CHECK_EQ_INT(reserve_eth(one, 420), AK_OK);
     CHECK(sql_ok(c, "BEGIN"));
     CHECK(sql_ok(c, sql));
@@ -240,19 +240,19 @@ static void test_lock_wait(void)
     CHECK(pthread_create(&holder, NULL, blocked_reserve, one) == 0);
     usleep(100000);
     t0 = ak_test_now_s();
-    ak_err rc = cn_state_ready(one, err, sizeof(err));
+    ak_err rc = st_ready(one, err, sizeof(err));
     CHECK(rc == AK_OK || rc == AK_ERR_UNAVAILABLE);
     CHECK(within(t0, 0.5 + 2.0));
     pthread_join(holder, NULL);
     CHECK(sql_ok(c, "ROLLBACK"));
-    CHECK_EQ_INT(cn_state_ready(one, err, sizeof(err)), AK_OK);
-    cn_state_close(one);
+    CHECK_EQ_INT(st_ready(one, err, sizeof(err)), AK_OK);
+    st_close(one);
     PQfinish(c);
-    cn_state_close(st);
+    st_close(st);
 }
 
 typedef struct {
-    cn_state_cfg cfg;
+    st_cfg cfg;
     ak_err rc;
 } mig_job;
 
@@ -260,7 +260,7 @@ static void *mig_worker(void *arg)
 {
     mig_job *j = arg;
     char msg[256];
-    j->rc = cn_state_migrate(&j->cfg, msg, sizeof(msg));
+    j->rc = st_migrate(&j->cfg, msg, sizeof(msg));
     return NULL;
 }
 
@@ -281,7 +281,7 @@ static void test_migrations(void)
         ok += jobs[i].rc == AK_OK;
     }
     CHECK_EQ_INT(ok, 8); /* concurrent migrators: all succeed, one did the work */
-    CHECK_EQ_INT(cn_state_migrate(&jobs[0].cfg, msg, sizeof(msg)), AK_OK);
+    CHECK_EQ_INT(st_migrate(&jobs[0].cfg, msg, sizeof(msg)), AK_OK);
     CHECK(strstr(msg, "schema version 1 (was 1)") != NULL); /* idempotent */
     PGconn *c = direct("anode_mig");
     PGresult *r = PQexec(c, "SELECT count(*), max(version) FROM anode.schema_version");
@@ -291,27 +291,27 @@ static void test_migrations(void)
     PQfinish(c);
 
     /* migrate: false on an empty database: operations refused until --migrate ran */
-    cn_state_cfg cfg;
-    cn_state *st = NULL;
+    st_cfg cfg;
+    st_store *st = NULL;
     snprintf(url, sizeof(url), "postgresql://anode@/anode_nomig%s", strchr(base, '?'));
     cfg_for(&cfg, url, 2000);
     cfg.migrate = 0;
-    CHECK_EQ_INT(cn_state_open(&st, &cfg, &k_fake, msg, sizeof(msg)), AK_OK);
+    CHECK_EQ_INT(st_open(&st, &cfg, &k_fake, msg, sizeof(msg)), AK_OK);
     uint8_t a[20];
     uint64_t n;
     test_acct(a, 430);
-    CHECK_EQ_INT(cn_state_nonce_next(st, &n, 1, a, 0), AK_ERR_UNAVAILABLE);
-    CHECK_EQ_INT(cn_state_ready(st, msg, sizeof(msg)), AK_ERR_UNAVAILABLE);
+    CHECK_EQ_INT(st_nonce_next(st, &n, 1, a, 0), AK_ERR_UNAVAILABLE);
+    CHECK_EQ_INT(st_ready(st, msg, sizeof(msg)), AK_ERR_UNAVAILABLE);
     printf("  not migrated: %s\n", msg);
-    CHECK_EQ_INT(cn_state_migrate(&cfg, msg, sizeof(msg)), AK_OK);
+    CHECK_EQ_INT(st_migrate(&cfg, msg, sizeof(msg)), AK_OK);
     CHECK(strstr(msg, "(was 0)") != NULL);
-    CHECK_EQ_INT(cn_state_nonce_next(st, &n, 1, a, 3), AK_OK);
+    CHECK_EQ_INT(st_nonce_next(st, &n, 1, a, 3), AK_OK);
     CHECK_EQ_INT(n, 3);
-    cn_state_close(st);
+    st_close(st);
 }
 
 /* A store over TCP with TLS: url on host, root_cert, password file. */
-static cn_state *tls_store(const char *host, const char *ca, const char *pwfile, int verify)
+static st_store *tls_store(const char *host, const char *ca, const char *pwfile, int verify)
 {
     char json[2048], err[256];
     snprintf(json, sizeof(json),
@@ -319,11 +319,11 @@ static cn_state *tls_store(const char *host, const char *ca, const char *pwfile,
              "\"statement_timeout_ms\":2000,\"tls\":{\"mode\":\"%s\",\"root_cert\":\"%s\"}%s%s%s}",
              host, env("AK_PG_PORT"), verify ? "verify-full" : "verify-ca", ca,
              pwfile ? ",\"password_file\":\"" : "", pwfile ? pwfile : "", pwfile ? "\"" : "");
-    cn_state_cfg cfg;
+    st_cfg cfg;
     cJSON *o = cJSON_Parse(json);
-    cn_state *st = NULL;
-    if (cn_state_cfg_parse(&cfg, o, err, sizeof(err)) != AK_OK ||
-        cn_state_open(&st, &cfg, &k_fake, err, sizeof(err)) != AK_OK) {
+    st_store *st = NULL;
+    if (st_cfg_parse(&cfg, o, err, sizeof(err)) != AK_OK ||
+        st_open(&st, &cfg, &k_fake, err, sizeof(err)) != AK_OK) {
         fprintf(stderr, "tls store: %s\n", err);
         exit(2);
     }
@@ -336,17 +336,17 @@ static void test_tls(void)
     char what[512], badpw[600];
     const char *ca = env("AK_PG_CA"), *badca = env("AK_PG_BADCA");
     const char *pw = env("AK_PG_PWFILE");
-    cn_state *st = tls_store("localhost", ca, pw, 1);
-    CHECK_EQ_INT(cn_state_ready(st, what, sizeof(what)), AK_OK);
+    st_store *st = tls_store("localhost", ca, pw, 1);
+    CHECK_EQ_INT(st_ready(st, what, sizeof(what)), AK_OK);
     CHECK_EQ_INT(reserve_eth(st, 440), AK_OK);
-    cn_state_close(st);
+    st_close(st);
     st = tls_store("127.0.0.1", ca, pw, 1); /* the certificate names the address too */
-    CHECK_EQ_INT(cn_state_ready(st, what, sizeof(what)), AK_OK);
-    cn_state_close(st);
+    CHECK_EQ_INT(st_ready(st, what, sizeof(what)), AK_OK);
+    st_close(st);
     st = tls_store("localhost", badca, pw, 0); /* a server our CA did not sign */
-    CHECK_EQ_INT(cn_state_ready(st, what, sizeof(what)), AK_ERR_UNAVAILABLE);
+    CHECK_EQ_INT(st_ready(st, what, sizeof(what)), AK_ERR_UNAVAILABLE);
     printf("  wrong CA: %s\n", what);
-    cn_state_close(st);
+    st_close(st);
     snprintf(badpw, sizeof(badpw), "%s/badpw", g_dir);
     FILE *f = fopen(badpw, "w");
     CHECK(f != NULL);
@@ -356,23 +356,23 @@ static void test_tls(void)
     }
     CHECK(chmod(badpw, 0600) == 0);
     st = tls_store("localhost", ca, badpw, 1);
-    CHECK_EQ_INT(cn_state_ready(st, what, sizeof(what)), AK_ERR_UNAVAILABLE);
+    CHECK_EQ_INT(st_ready(st, what, sizeof(what)), AK_ERR_UNAVAILABLE);
     CHECK(strstr(what, "not-the-password") == NULL);
     printf("  wrong password: %s\n", what);
-    cn_state_close(st);
+    st_close(st);
     CHECK(chmod(badpw, 0644) == 0); /* a password file others can read is refused */
-    cn_state_cfg cfg;
+    st_cfg cfg;
     char err[256];
-    cn_state *none = NULL;
-    CHECK_EQ_INT(cn_state_cfg_parse(&cfg, NULL, err, sizeof(err)), AK_OK);
-    cfg.backend = CN_STATE_POSTGRES;
+    st_store *none = NULL;
+    CHECK_EQ_INT(st_cfg_parse(&cfg, NULL, err, sizeof(err)), AK_OK);
+    cfg.backend = ST_POSTGRES;
     snprintf(cfg.url, sizeof(cfg.url), "postgresql://anode@/anode?host=/nonexistent");
     snprintf(cfg.password_file, sizeof(cfg.password_file), "%s", badpw);
-    CHECK_EQ_INT(cn_state_open(&none, &cfg, NULL, err, sizeof(err)), AK_ERR_CONFIG);
+    CHECK_EQ_INT(st_open(&none, &cfg, NULL, err, sizeof(err)), AK_ERR_CONFIG);
     CHECK(strstr(err, "chmod 600") != NULL);
 }
 
-static void pg_tests(cn_state *shared)
+static void pg_tests(st_store *shared)
 {
     test_lock_wait();
     test_migrations();
@@ -391,24 +391,24 @@ static int cmp_d(const void *x, const void *y)
 }
 
 /* p50 in microseconds of one nonce allocation + one spend reservation (system clock, a 1 s
- * window so the reservations stay few): two calls, or one cn_state_tx_reserve (combined). */
-static double bench_one(cn_state *st, const char *label, int iters, int combined)
+ * window so the reservations stay few): two calls, or one st_tx_reserve (combined). */
+static double bench_one(st_store *st, const char *label, int iters, int combined)
 {
     static double t[2000];
     uint8_t a[20];
     test_acct(a, 500);
-    cn_state_spend_limit lim = {.window_s = 1, .has_max_value = 1, .max_value = eth(1000000)};
+    st_spend_limit lim = {.window_s = 1, .has_max_value = 1, .max_value = eth(1000000)};
     ak_u256 one = eth(1);
     int errors = 0;
     for (int i = 0; i < iters; i++) {
         uint64_t n;
-        cn_state_resv r;
+        st_resv r;
         double t0 = ak_test_now_s();
         if (combined) {
-            errors += cn_state_tx_reserve(st, &n, &r, 1, a, 0, &one, &lim) != AK_OK;
+            errors += st_tx_reserve(st, &n, &r, 1, a, 0, &one, &lim) != AK_OK;
         } else {
-            errors += cn_state_nonce_next(st, &n, 1, a, 0) != AK_OK;
-            errors += cn_state_spend_reserve(st, &r, a, &one, &lim) != AK_OK;
+            errors += st_nonce_next(st, &n, 1, a, 0) != AK_OK;
+            errors += st_spend_reserve(st, &r, a, &one, &lim) != AK_OK;
         }
         t[i] = (ak_test_now_s() - t0) * 1e6;
     }
@@ -419,26 +419,26 @@ static double bench_one(cn_state *st, const char *label, int iters, int combined
     return t[iters / 2];
 }
 
-static void bench(cn_state *unused)
+static void bench(st_store *unused)
 {
     (void)unused;
-    cn_state_cfg cfg;
+    st_cfg cfg;
     char err[64];
-    cn_state *mem = NULL;
-    CHECK_EQ_INT(cn_state_cfg_parse(&cfg, NULL, err, sizeof(err)), AK_OK);
-    CHECK_EQ_INT(cn_state_open(&mem, &cfg, NULL, err, sizeof(err)), AK_OK);
+    st_store *mem = NULL;
+    CHECK_EQ_INT(st_cfg_parse(&cfg, NULL, err, sizeof(err)), AK_OK);
+    CHECK_EQ_INT(st_open(&mem, &cfg, NULL, err, sizeof(err)), AK_OK);
     double m = bench_one(mem, "memory", 2000, 0);
-    cn_state_close(mem);
+    st_close(mem);
     if (!g_pg)
         return;
-    cn_state *pg = open_store(NULL, 5000, NULL);
+    st_store *pg = open_store(NULL, 5000, NULL);
     double s2 = bench_one(pg, "postgres (unix socket)", 1000, 0);
     double s1 = bench_one(pg, "postgres (unix socket)", 1000, 1);
-    cn_state_close(pg);
+    st_close(pg);
     pg = tls_store("127.0.0.1", env("AK_PG_CA"), env("AK_PG_PWFILE"), 1);
     double t2 = bench_one(pg, "postgres (127.0.0.1, TLS)", 1000, 0);
     double t1 = bench_one(pg, "postgres (127.0.0.1, TLS)", 1000, 1);
-    cn_state_close(pg);
+    st_close(pg);
     printf("bench: added by the database at p50: unix socket %.1f us (2 calls) %.1f us (1 call); "
            "TCP+TLS %.1f us (2 calls) %.1f us (1 call)\n",
            s2 - m, s1 - m, t2 - m, t1 - m);

@@ -1,12 +1,12 @@
 /*
- * test_cn_state_config.h - the "state" config parser's acceptances and refusals (each refusal
- * names the member), part of test_cn_state.c (included once: it shares ak_test.h's counters).
+ * test_store_config.h - the "state" config parser's acceptances and refusals (each refusal
+ * names the member), part of test_store.c (included once: it shares ak_test.h's counters).
  */
 static ak_err parse(const char *json, char *err, size_t cap)
 {
-    cn_state_cfg cfg;
+    st_cfg cfg;
     cJSON *o = cJSON_Parse(json);
-    ak_err rc = cn_state_cfg_parse(&cfg, o, err, cap);
+    ak_err rc = st_cfg_parse(&cfg, o, err, cap);
     cJSON_Delete(o);
     return rc;
 }
@@ -24,10 +24,10 @@ static void refused(const char *json, const char *needle)
 
 static void test_config(void)
 {
-    cn_state_cfg cfg;
+    st_cfg cfg;
     char err[256];
-    CHECK_EQ_INT(cn_state_cfg_parse(&cfg, NULL, err, sizeof(err)), AK_OK);
-    CHECK_EQ_INT(cfg.backend, CN_STATE_MEMORY);
+    CHECK_EQ_INT(st_cfg_parse(&cfg, NULL, err, sizeof(err)), AK_OK);
+    CHECK_EQ_INT(cfg.backend, ST_MEMORY);
     CHECK_EQ_INT(cfg.nonce_trust_ms, 2000);
     CHECK_EQ_INT(parse("{\"backend\":\"memory\",\"max_entries\":10}", err, sizeof(err)), AK_OK);
     CHECK_EQ_INT(parse("{\"backend\":\"postgres\",\"url\":\"postgresql://a@/db?host=/run/pg\"}",
@@ -76,12 +76,12 @@ static void test_config(void)
             "\"password_file\":\"\"}",
             "state.password_file");
     /* password_file unreadable: refused at open, naming it */
-    CHECK_EQ_INT(cn_state_cfg_parse(&cfg, NULL, err, sizeof(err)), AK_OK);
-    cfg.backend = CN_STATE_POSTGRES;
+    CHECK_EQ_INT(st_cfg_parse(&cfg, NULL, err, sizeof(err)), AK_OK);
+    cfg.backend = ST_POSTGRES;
     snprintf(cfg.url, sizeof(cfg.url), "postgresql://u@/d?host=/nonexistent");
     snprintf(cfg.password_file, sizeof(cfg.password_file), "/nonexistent/pw");
-    cn_state *st = NULL;
-    CHECK_EQ_INT(cn_state_open(&st, &cfg, NULL, err, sizeof(err)), AK_ERR_CONFIG);
+    st_store *st = NULL;
+    CHECK_EQ_INT(st_open(&st, &cfg, NULL, err, sizeof(err)), AK_ERR_CONFIG);
     CHECK(strstr(err, "state.password_file") != NULL);
     CHECK(st == NULL);
 }

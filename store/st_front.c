@@ -1,10 +1,10 @@
 /*
- * cn_state_front.c - the functions of cn_state.h: the "state" config object and the front of
+ * st_front.c - the functions of st_store.h: the "state" config object and the front of
  * the store: reads the clock, checks arguments and hands each call to the memory or the
- * postgres backend. (Not cn_state.c: cn_state_impl.h includes cn_state.h, and the include-cycle
- * check reads cn_state.c + cn_state.h as one module.)
+ * postgres backend. (Not st_store.c: st_impl.h includes st_store.h, and the include-cycle
+ * check reads st_store.c + st_store.h as one module.)
  */
-#include "cn_state.h"
+#include "st_store.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,18 +18,18 @@
 
 #include "ak_json.h"
 #include "ak_secmem.h"
-#include "cn_state_impl.h"
+#include "st_impl.h"
 
 #define cfg_err(...)                                                                               \
     ((err) != NULL && (err_cap) > 0 ? (void)snprintf(err, err_cap, __VA_ARGS__) : (void)0)
 
 #define PASSWORD_MAX 1024
 
-struct cn_state {
-    cn_state_cfg cfg;
+struct st_store {
+    st_cfg cfg;
     const rt_clock *clock;
-    cn_state_mem *mem;
-    cn_state_pg *pg;
+    st_mem *mem;
+    st_pg *pg;
 };
 
 /* ---- config ------------------------------------------------------------------------------- */
@@ -137,7 +137,7 @@ out:
     return rc;
 }
 
-static ak_err parse_tls(cn_state_cfg *out, const cJSON *tls, char *err, size_t err_cap)
+static ak_err parse_tls(st_cfg *out, const cJSON *tls, char *err, size_t err_cap)
 {
     static const char *const modes[] = {"disable", "require", "verify-ca", "verify-full"};
     if (!cJSON_IsObject(tls)) {
@@ -153,19 +153,19 @@ static ak_err parse_tls(cn_state_cfg *out, const cJSON *tls, char *err, size_t e
         str_member(out->cert, sizeof(out->cert), tls, "state.tls", "cert", err, err_cap) != AK_OK ||
         str_member(out->key, sizeof(out->key), tls, "state.tls", "key", err, err_cap) != AK_OK)
         return AK_ERR_CONFIG;
-    out->tls_mode = CN_STATE_TLS_NONE;
+    out->tls_mode = ST_TLS_NONE;
     for (size_t i = 0; i < 4; i++)
         if (strcmp(mode, modes[i]) == 0)
-            out->tls_mode = (cn_state_tls_mode)(CN_STATE_TLS_DISABLE + (int)i);
-    if (out->tls_mode == CN_STATE_TLS_NONE) {
+            out->tls_mode = (st_tls_mode)(ST_TLS_DISABLE + (int)i);
+    if (out->tls_mode == ST_TLS_NONE) {
         cfg_err("state.tls.mode: must be disable, require, verify-ca or verify-full");
         return AK_ERR_CONFIG;
     }
-    if (out->tls_mode >= CN_STATE_TLS_VERIFY_CA && out->root_cert[0] == '\0') {
+    if (out->tls_mode >= ST_TLS_VERIFY_CA && out->root_cert[0] == '\0') {
         cfg_err("state.tls.root_cert: required with mode %s", mode);
         return AK_ERR_CONFIG;
     }
-    if (out->tls_mode == CN_STATE_TLS_DISABLE &&
+    if (out->tls_mode == ST_TLS_DISABLE &&
         (out->root_cert[0] != '\0' || out->cert[0] != '\0' || out->key[0] != '\0')) {
         cfg_err("state.tls: mode disable contradicts root_cert/cert/key");
         return AK_ERR_CONFIG;
@@ -177,10 +177,10 @@ static ak_err parse_tls(cn_state_cfg *out, const cJSON *tls, char *err, size_t e
     return AK_OK;
 }
 
-ak_err cn_state_cfg_parse(cn_state_cfg *out, const cJSON *obj, char *err, size_t err_cap)
+ak_err st_cfg_parse(st_cfg *out, const cJSON *obj, char *err, size_t err_cap)
 {
     memset(out, 0, sizeof(*out));
-    out->backend = CN_STATE_MEMORY;
+    out->backend = ST_MEMORY;
     out->pool_size = 8;
     out->statement_timeout_ms = 2000;
     out->nonce_trust_ms = 2000;
@@ -203,24 +203,24 @@ ak_err cn_state_cfg_parse(cn_state_cfg *out, const cJSON *obj, char *err, size_t
     if (str_member(backend, sizeof(backend), obj, "state", "backend", err, err_cap) != AK_OK)
         return AK_ERR_CONFIG;
     if (strcmp(backend, "postgres") == 0) {
-        out->backend = CN_STATE_POSTGRES;
+        out->backend = ST_POSTGRES;
     } else if (strcmp(backend, "memory") != 0) {
         cfg_err("state.backend: must be \"memory\" or \"postgres\"");
         return AK_ERR_CONFIG;
     }
     uint64_t pool = out->pool_size, tmo = out->statement_timeout_ms;
     uint64_t trust = out->nonce_trust_ms, maxe = out->max_entries;
-    if (uint_member(&trust, obj, "nonce_trust_ms", 0, CN_STATE_TRUST_MAX, err, err_cap) != AK_OK)
+    if (uint_member(&trust, obj, "nonce_trust_ms", 0, ST_TRUST_MAX, err, err_cap) != AK_OK)
         return AK_ERR_CONFIG;
     out->nonce_trust_ms = (unsigned)trust;
-    if (out->backend == CN_STATE_MEMORY) {
+    if (out->backend == ST_MEMORY) {
         for (size_t i = 0; i < sizeof(K_PG_ONLY) / sizeof(*K_PG_ONLY); i++) {
             if (cJSON_GetObjectItemCaseSensitive(obj, K_PG_ONLY[i]) != NULL) {
                 cfg_err("state.%s: only for the postgres backend", K_PG_ONLY[i]);
                 return AK_ERR_CONFIG;
             }
         }
-        if (uint_member(&maxe, obj, "max_entries", 1, CN_STATE_ENTRIES_MAX, err, err_cap) != AK_OK)
+        if (uint_member(&maxe, obj, "max_entries", 1, ST_ENTRIES_MAX, err, err_cap) != AK_OK)
             return AK_ERR_CONFIG;
         out->max_entries = (size_t)maxe;
         return AK_OK;
@@ -238,9 +238,8 @@ ak_err cn_state_cfg_parse(cn_state_cfg *out, const cJSON *obj, char *err, size_t
         parse_url(out->url, &socket, err, err_cap) != AK_OK ||
         str_member(out->password_file, sizeof(out->password_file), obj, "state", "password_file",
                    err, err_cap) != AK_OK ||
-        uint_member(&pool, obj, "pool_size", 1, CN_STATE_POOL_MAX, err, err_cap) != AK_OK ||
-        uint_member(&tmo, obj, "statement_timeout_ms", 50, CN_STATE_TIMEOUT_MAX, err, err_cap) !=
-            AK_OK)
+        uint_member(&pool, obj, "pool_size", 1, ST_POOL_MAX, err, err_cap) != AK_OK ||
+        uint_member(&tmo, obj, "statement_timeout_ms", 50, ST_TIMEOUT_MAX, err, err_cap) != AK_OK)
         return AK_ERR_CONFIG;
     out->pool_size = (unsigned)pool;
     out->statement_timeout_ms = (unsigned)tmo;
@@ -317,7 +316,7 @@ out:
     return rc;
 }
 
-static ak_err open_pg(cn_state_pg **out, const cn_state_cfg *cfg, char *err, size_t err_cap)
+static ak_err open_pg(st_pg **out, const st_cfg *cfg, char *err, size_t err_cap)
 {
     char *pw = NULL;
     if (cfg->password_file[0] != '\0') {
@@ -325,24 +324,23 @@ static ak_err open_pg(cn_state_pg **out, const cn_state_cfg *cfg, char *err, siz
         if (rc != AK_OK)
             return rc;
     }
-    ak_err rc = cn_state_pg_new(out, cfg, pw, err, err_cap);
+    ak_err rc = st_pg_new(out, cfg, pw, err, err_cap);
     if (pw != NULL)
         ak_secure_free(pw, PASSWORD_MAX + 1);
     return rc;
 }
 
-ak_err cn_state_open(cn_state **out, const cn_state_cfg *cfg, const rt_clock *clock, char *err,
-                     size_t err_cap)
+ak_err st_open(st_store **out, const st_cfg *cfg, const rt_clock *clock, char *err, size_t err_cap)
 {
     ak_err rc = AK_ERR_NOMEM;
     *out = NULL;
-    cn_state *st = calloc(1, sizeof(*st));
+    st_store *st = calloc(1, sizeof(*st));
     if (st == NULL)
         goto out;
     st->cfg = *cfg;
     st->clock = clock != NULL ? clock : rt_clock_system();
-    if (cfg->backend == CN_STATE_MEMORY)
-        rc = cn_state_mem_new(&st->mem, cfg->max_entries);
+    if (cfg->backend == ST_MEMORY)
+        rc = st_mem_new(&st->mem, cfg->max_entries);
     else
         rc = open_pg(&st->pg, cfg, err, err_cap);
     if (rc != AK_OK)
@@ -350,133 +348,131 @@ ak_err cn_state_open(cn_state **out, const cn_state_cfg *cfg, const rt_clock *cl
     *out = st;
     st = NULL;
 out:
-    cn_state_close(st);
+    st_close(st);
     return rc;
 }
 
-void cn_state_close(cn_state *st)
+void st_close(st_store *st)
 {
     if (st == NULL)
         return;
-    cn_state_mem_free(st->mem);
-    cn_state_pg_free(st->pg);
+    st_mem_free(st->mem);
+    st_pg_free(st->pg);
     free(st);
 }
 
-ak_err cn_state_migrate(const cn_state_cfg *cfg, char *msg, size_t msg_cap)
+ak_err st_migrate(const st_cfg *cfg, char *msg, size_t msg_cap)
 {
-    if (cfg->backend == CN_STATE_MEMORY) {
+    if (cfg->backend == ST_MEMORY) {
         if (msg != NULL && msg_cap > 0)
             snprintf(msg, msg_cap, "memory backend: no schema");
         return AK_OK;
     }
-    cn_state_pg *pg = NULL;
+    st_pg *pg = NULL;
     ak_err rc = open_pg(&pg, cfg, msg, msg_cap);
     if (rc == AK_OK)
-        rc = cn_state_pg_migrate_now(pg, msg, msg_cap);
-    cn_state_pg_free(pg);
+        rc = st_pg_migrate_now(pg, msg, msg_cap);
+    st_pg_free(pg);
     return rc;
 }
 
-ak_err cn_state_ready(cn_state *st, char *what, size_t what_cap)
+ak_err st_ready(st_store *st, char *what, size_t what_cap)
 {
     if (st->mem != NULL) {
         if (what != NULL && what_cap > 0)
             snprintf(what, what_cap, "memory");
         return AK_OK;
     }
-    return cn_state_pg_ready(st->pg, what, what_cap);
+    return st_pg_ready(st->pg, what, what_cap);
 }
 
 /* ---- operations --------------------------------------------------------------------------- */
 
-static int64_t now_ms(const cn_state *st)
+static int64_t now_ms(const st_store *st)
 {
     return st->clock->wall_ns(st->clock->ctx) / 1000000;
 }
 
-ak_err cn_state_nonce_next(cn_state *st, uint64_t *nonce, uint64_t chain_id,
-                           const uint8_t account[20], uint64_t node_pending)
+ak_err st_nonce_next(st_store *st, uint64_t *nonce, uint64_t chain_id, const uint8_t account[20],
+                     uint64_t node_pending)
 {
     if (st == NULL || nonce == NULL || account == NULL)
         return AK_ERR_ARG;
-    if (node_pending >= CN_STATE_NONCE_LIMIT)
+    if (node_pending >= ST_NONCE_LIMIT)
         return AK_ERR_RANGE;
     int64_t now = now_ms(st);
     if (st->mem != NULL)
-        return cn_state_mem_nonce_next(st->mem, nonce, chain_id, account, node_pending, now,
-                                       st->cfg.nonce_trust_ms);
-    return cn_state_pg_nonce_next(st->pg, nonce, chain_id, account, node_pending, now,
-                                  st->cfg.nonce_trust_ms);
+        return st_mem_nonce_next(st->mem, nonce, chain_id, account, node_pending, now,
+                                 st->cfg.nonce_trust_ms);
+    return st_pg_nonce_next(st->pg, nonce, chain_id, account, node_pending, now,
+                            st->cfg.nonce_trust_ms);
 }
 
-ak_err cn_state_nonce_release(cn_state *st, int *released, uint64_t chain_id,
-                              const uint8_t account[20], uint64_t nonce)
+ak_err st_nonce_release(st_store *st, int *released, uint64_t chain_id, const uint8_t account[20],
+                        uint64_t nonce)
 {
     int dummy = 0;
-    if (st == NULL || account == NULL || nonce >= CN_STATE_NONCE_LIMIT)
+    if (st == NULL || account == NULL || nonce >= ST_NONCE_LIMIT)
         return AK_ERR_ARG;
     if (released == NULL)
         released = &dummy;
     *released = 0;
     if (st->mem != NULL)
-        return cn_state_mem_nonce_release(st->mem, released, chain_id, account, nonce);
-    return cn_state_pg_nonce_release(st->pg, released, chain_id, account, nonce);
+        return st_mem_nonce_release(st->mem, released, chain_id, account, nonce);
+    return st_pg_nonce_release(st->pg, released, chain_id, account, nonce);
 }
 
-ak_err cn_state_tx_reserve(cn_state *st, uint64_t *nonce, cn_state_resv *out, uint64_t chain_id,
-                           const uint8_t account[20], uint64_t node_pending, const ak_u256 *value,
-                           const cn_state_spend_limit *lim)
+ak_err st_tx_reserve(st_store *st, uint64_t *nonce, st_resv *out, uint64_t chain_id,
+                     const uint8_t account[20], uint64_t node_pending, const ak_u256 *value,
+                     const st_spend_limit *lim)
 {
     if (out != NULL)
         memset(out, 0, sizeof(*out));
     if (st == NULL || nonce == NULL || out == NULL || account == NULL ||
-        (lim != NULL &&
-         (value == NULL || lim->window_s == 0 || lim->window_s > CN_STATE_WINDOW_MAX)))
+        (lim != NULL && (value == NULL || lim->window_s == 0 || lim->window_s > ST_WINDOW_MAX)))
         return AK_ERR_ARG;
-    if (node_pending >= CN_STATE_NONCE_LIMIT)
+    if (node_pending >= ST_NONCE_LIMIT)
         return AK_ERR_RANGE;
     int64_t now = now_ms(st);
     if (st->mem != NULL)
-        return cn_state_mem_tx_reserve(st->mem, nonce, out, chain_id, account, node_pending, value,
-                                       lim, now, st->cfg.nonce_trust_ms);
-    return cn_state_pg_tx_reserve(st->pg, nonce, out, chain_id, account, node_pending, value, lim,
-                                  now, st->cfg.nonce_trust_ms);
+        return st_mem_tx_reserve(st->mem, nonce, out, chain_id, account, node_pending, value, lim,
+                                 now, st->cfg.nonce_trust_ms);
+    return st_pg_tx_reserve(st->pg, nonce, out, chain_id, account, node_pending, value, lim, now,
+                            st->cfg.nonce_trust_ms);
 }
 
-const char *cn_state_deny_rule(cn_state_deny d)
+const char *st_deny_rule(st_deny d)
 {
     switch (d) {
-    case CN_STATE_DENY_VALUE:
+    case ST_DENY_VALUE:
         return "cumulative_over_cap";
-    case CN_STATE_DENY_COUNT:
+    case ST_DENY_COUNT:
         return "cumulative_tx_over_cap";
-    case CN_STATE_DENY_SENDER:
+    case ST_DENY_SENDER:
         return "daily_cap_wei_per_sender";
-    case CN_STATE_DENY_GLOBAL:
+    case ST_DENY_GLOBAL:
         return "daily_cap_wei_global";
     default:
         return "";
     }
 }
 
-ak_err cn_state_spend_reserve(cn_state *st, cn_state_resv *out, const uint8_t account[20],
-                              const ak_u256 *value, const cn_state_spend_limit *lim)
+ak_err st_spend_reserve(st_store *st, st_resv *out, const uint8_t account[20], const ak_u256 *value,
+                        const st_spend_limit *lim)
 {
     if (out != NULL)
         memset(out, 0, sizeof(*out));
     if (st == NULL || out == NULL || account == NULL || value == NULL || lim == NULL ||
-        lim->window_s == 0 || lim->window_s > CN_STATE_WINDOW_MAX)
+        lim->window_s == 0 || lim->window_s > ST_WINDOW_MAX)
         return AK_ERR_ARG;
     int64_t now = now_ms(st);
     if (st->mem != NULL)
-        return cn_state_mem_spend_reserve(st->mem, out, account, value, lim, now);
-    return cn_state_pg_spend_reserve(st->pg, out, account, value, lim, now);
+        return st_mem_spend_reserve(st->mem, out, account, value, lim, now);
+    return st_pg_spend_reserve(st->pg, out, account, value, lim, now);
 }
 
-ak_err cn_state_pm_reserve(cn_state *st, cn_state_resv *out, const uint8_t sender[20],
-                           const ak_u256 *cost, const ak_u256 *sender_cap,
-                           const ak_u256 *global_cap)
+ak_err st_pm_reserve(st_store *st, st_resv *out, const uint8_t sender[20], const ak_u256 *cost,
+                     const ak_u256 *sender_cap, const ak_u256 *global_cap)
 {
     if (out != NULL)
         memset(out, 0, sizeof(*out));
@@ -484,11 +480,11 @@ ak_err cn_state_pm_reserve(cn_state *st, cn_state_resv *out, const uint8_t sende
         return AK_ERR_ARG;
     int64_t day = now_ms(st) / 86400000;
     if (st->mem != NULL)
-        return cn_state_mem_pm_reserve(st->mem, out, sender, cost, sender_cap, global_cap, day);
-    return cn_state_pg_pm_reserve(st->pg, out, sender, cost, sender_cap, global_cap, day);
+        return st_mem_pm_reserve(st->mem, out, sender, cost, sender_cap, global_cap, day);
+    return st_pg_pm_reserve(st->pg, out, sender, cost, sender_cap, global_cap, day);
 }
 
-ak_err cn_state_release(cn_state *st, const cn_state_resv *r)
+ak_err st_release(st_store *st, const st_resv *r)
 {
     if (st == NULL || r == NULL)
         return AK_ERR_ARG;
@@ -497,6 +493,6 @@ ak_err cn_state_release(cn_state *st, const cn_state_resv *r)
     if (r->kind != 1 && r->kind != 2)
         return AK_ERR_ARG;
     if (st->mem != NULL)
-        return cn_state_mem_release(st->mem, r);
-    return cn_state_pg_release(st->pg, r);
+        return st_mem_release(st->mem, r);
+    return st_pg_release(st->pg, r);
 }

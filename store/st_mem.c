@@ -1,5 +1,5 @@
 /*
- * cn_state_mem.c - the in-process backend of cn_state: one mutex, one chained hash table of
+ * st_mem.c - the in-process backend of st_store: one mutex, one chained hash table of
  * rows (nonce per (chain, account), reservation list per (account, window), paymaster spend
  * per (day, sender) and per day), at most max_entries rows + reservations in all (AK_ERR_LIMIT
  * beyond; expired reservations and past days are dropped as they are met).
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cn_state_impl.h"
+#include "st_impl.h"
 
 #define BUCKETS  16384u
 #define KEY_MAX  29 /* kind + 8 + 20 */
@@ -34,7 +34,7 @@ typedef struct row {
     size_t n_rs, cap_rs;
 } row;
 
-struct cn_state_mem {
+struct st_mem {
     pthread_mutex_t lock;
     row **buckets;
     size_t used, max_entries;
@@ -66,7 +66,7 @@ static size_t hash_key(const uint8_t *key, size_t len)
     return (size_t)(h % BUCKETS);
 }
 
-static row *find(cn_state_mem *m, const uint8_t *key, size_t len)
+static row *find(st_mem *m, const uint8_t *key, size_t len)
 {
     for (row *r = m->buckets[hash_key(key, len)]; r != NULL; r = r->next)
         if (r->klen == len && memcmp(r->key, key, len) == 0)
@@ -75,7 +75,7 @@ static row *find(cn_state_mem *m, const uint8_t *key, size_t len)
 }
 
 /* The row for key, created if absent (NULL: no room or no memory, *rc says which). */
-static row *find_or_add(cn_state_mem *m, const uint8_t *key, size_t len, ak_err *rc)
+static row *find_or_add(st_mem *m, const uint8_t *key, size_t len, ak_err *rc)
 {
     row *r = find(m, key, len);
     if (r != NULL)
@@ -103,10 +103,10 @@ static void row_free(row *r)
     free(r);
 }
 
-ak_err cn_state_mem_new(cn_state_mem **out, size_t max_entries)
+ak_err st_mem_new(st_mem **out, size_t max_entries)
 {
     *out = NULL;
-    cn_state_mem *m = calloc(1, sizeof(*m));
+    st_mem *m = calloc(1, sizeof(*m));
     if (m == NULL)
         return AK_ERR_NOMEM;
     if ((m->buckets = calloc(BUCKETS, sizeof(row *))) == NULL ||
@@ -122,7 +122,7 @@ ak_err cn_state_mem_new(cn_state_mem **out, size_t max_entries)
     return AK_OK;
 }
 
-void cn_state_mem_free(cn_state_mem *m)
+void st_mem_free(st_mem *m)
 {
     if (m == NULL)
         return;
@@ -137,21 +137,20 @@ void cn_state_mem_free(cn_state_mem *m)
     free(m);
 }
 
-/* cn_state_mem_nonce_next with the lock held. */
-static ak_err nonce_locked(cn_state_mem *m, uint64_t *nonce, uint64_t chain_id,
-                           const uint8_t account[20], uint64_t pending, int64_t now_ms,
-                           uint64_t trust_ms)
+/* st_mem_nonce_next with the lock held. */
+static ak_err nonce_locked(st_mem *m, uint64_t *nonce, uint64_t chain_id, const uint8_t account[20],
+                           uint64_t pending, int64_t now_ms, uint64_t trust_ms)
 {
     ak_err rc = AK_OK;
     uint8_t key[KEY_MAX];
     size_t len = make_key(key, ROW_NONCE, chain_id, account);
     row *r = find(m, key, len);
-    /* the rule of cn_state.h; the same expressions as CN_ST_NONCE_NEXT */
+    /* the rule of st_store.h; the same expressions as CN_ST_NONCE_NEXT */
     int rose = r != NULL && pending > r->seen_pending;
     int64_t since = r == NULL || rose ? now_ms : r->seen_ms;
     int stored = r != NULL && r->next_nonce > pending && now_ms - since < (int64_t)trust_ms;
     uint64_t n = stored ? r->next_nonce : pending;
-    if (n >= CN_STATE_NONCE_LIMIT) {
+    if (n >= ST_NONCE_LIMIT) {
         rc = AK_ERR_RANGE;
         goto out;
     }
@@ -165,9 +164,8 @@ out:
     return rc;
 }
 
-ak_err cn_state_mem_nonce_next(cn_state_mem *m, uint64_t *nonce, uint64_t chain_id,
-                               const uint8_t account[20], uint64_t pending, int64_t now_ms,
-                               uint64_t trust_ms)
+ak_err st_mem_nonce_next(st_mem *m, uint64_t *nonce, uint64_t chain_id, const uint8_t account[20],
+                         uint64_t pending, int64_t now_ms, uint64_t trust_ms)
 {
     pthread_mutex_lock(&m->lock);
     ak_err rc = nonce_locked(m, nonce, chain_id, account, pending, now_ms, trust_ms);
@@ -175,8 +173,8 @@ ak_err cn_state_mem_nonce_next(cn_state_mem *m, uint64_t *nonce, uint64_t chain_
     return rc;
 }
 
-ak_err cn_state_mem_nonce_release(cn_state_mem *m, int *released, uint64_t chain_id,
-                                  const uint8_t account[20], uint64_t nonce)
+ak_err st_mem_nonce_release(st_mem *m, int *released, uint64_t chain_id, const uint8_t account[20],
+                            uint64_t nonce)
 {
     uint8_t key[KEY_MAX];
     size_t len = make_key(key, ROW_NONCE, chain_id, account);
@@ -191,7 +189,7 @@ ak_err cn_state_mem_nonce_release(cn_state_mem *m, int *released, uint64_t chain
 }
 
 /* Drop the reservations of r that are window_ms old or older at now_ms. */
-static void prune(cn_state_mem *m, row *r, int64_t now_ms, int64_t window_ms)
+static void prune(st_mem *m, row *r, int64_t now_ms, int64_t window_ms)
 {
     size_t k = 0;
     for (size_t i = 0; i < r->n_rs; i++) {
@@ -203,9 +201,9 @@ static void prune(cn_state_mem *m, row *r, int64_t now_ms, int64_t window_ms)
     r->n_rs = k;
 }
 
-/* cn_state_mem_spend_reserve with the lock held. */
-static ak_err spend_locked(cn_state_mem *m, cn_state_resv *out, const uint8_t account[20],
-                           const ak_u256 *value, const cn_state_spend_limit *lim, int64_t now_ms)
+/* st_mem_spend_reserve with the lock held. */
+static ak_err spend_locked(st_mem *m, st_resv *out, const uint8_t account[20], const ak_u256 *value,
+                           const st_spend_limit *lim, int64_t now_ms)
 {
     ak_err rc = AK_OK;
     uint8_t key[KEY_MAX];
@@ -219,19 +217,19 @@ static ak_err spend_locked(cn_state_mem *m, cn_state_resv *out, const uint8_t ac
         if ((rc = ak_u256_add(&sum, &sum, &r->rs[i].value)) != AK_OK)
             goto out;
     if (lim->max_count != 0 && r->n_rs + 1 > lim->max_count) {
-        out->deny = CN_STATE_DENY_COUNT;
+        out->deny = ST_DENY_COUNT;
         rc = AK_ERR_FORBIDDEN;
         goto out;
     }
     if ((rc = ak_u256_add(&sum, &sum, value)) != AK_OK) {
         if (lim->has_max_value) { /* past 2^256 is past any cap */
-            out->deny = CN_STATE_DENY_VALUE;
+            out->deny = ST_DENY_VALUE;
             rc = AK_ERR_FORBIDDEN;
         }
         goto out;
     }
     if (lim->has_max_value && ak_u256_cmp(&sum, &lim->max_value) > 0) {
-        out->deny = CN_STATE_DENY_VALUE;
+        out->deny = ST_DENY_VALUE;
         rc = AK_ERR_FORBIDDEN;
         goto out;
     }
@@ -263,9 +261,8 @@ out:
     return rc;
 }
 
-ak_err cn_state_mem_spend_reserve(cn_state_mem *m, cn_state_resv *out, const uint8_t account[20],
-                                  const ak_u256 *value, const cn_state_spend_limit *lim,
-                                  int64_t now_ms)
+ak_err st_mem_spend_reserve(st_mem *m, st_resv *out, const uint8_t account[20],
+                            const ak_u256 *value, const st_spend_limit *lim, int64_t now_ms)
 {
     pthread_mutex_lock(&m->lock);
     ak_err rc = spend_locked(m, out, account, value, lim, now_ms);
@@ -274,7 +271,7 @@ ak_err cn_state_mem_spend_reserve(cn_state_mem *m, cn_state_resv *out, const uin
 }
 
 /* A new UTC day: drop the paymaster rows of earlier days. */
-static void pm_new_day(cn_state_mem *m, int64_t day)
+static void pm_new_day(st_mem *m, int64_t day)
 {
     if (day <= m->pm_day)
         return;
@@ -293,9 +290,8 @@ static void pm_new_day(cn_state_mem *m, int64_t day)
     }
 }
 
-ak_err cn_state_mem_pm_reserve(cn_state_mem *m, cn_state_resv *out, const uint8_t sender[20],
-                               const ak_u256 *cost, const ak_u256 *sender_cap,
-                               const ak_u256 *global_cap, int64_t day)
+ak_err st_mem_pm_reserve(st_mem *m, st_resv *out, const uint8_t sender[20], const ak_u256 *cost,
+                         const ak_u256 *sender_cap, const ak_u256 *global_cap, int64_t day)
 {
     ak_err rc = AK_OK;
     uint8_t gkey[KEY_MAX], skey[KEY_MAX];
@@ -312,12 +308,12 @@ ak_err cn_state_mem_pm_reserve(cn_state_mem *m, cn_state_resv *out, const uint8_
     int s_over = ak_u256_add(&s, &sr->spent, cost) != AK_OK;
     int g_over = ak_u256_add(&g, &gr->spent, cost) != AK_OK;
     if (sender_cap != NULL && (s_over || ak_u256_cmp(&s, sender_cap) > 0)) {
-        out->deny = CN_STATE_DENY_SENDER;
+        out->deny = ST_DENY_SENDER;
         rc = AK_ERR_FORBIDDEN;
         goto out;
     }
     if (global_cap != NULL && (g_over || ak_u256_cmp(&g, global_cap) > 0)) {
-        out->deny = CN_STATE_DENY_GLOBAL;
+        out->deny = ST_DENY_GLOBAL;
         rc = AK_ERR_FORBIDDEN;
         goto out;
     }
@@ -343,8 +339,8 @@ static void sub_floor(ak_u256 *spent, const ak_u256 *v)
         memset(spent, 0, sizeof(*spent));
 }
 
-/* cn_state_mem_release with the lock held. */
-static void release_locked(cn_state_mem *m, const cn_state_resv *r)
+/* st_mem_release with the lock held. */
+static void release_locked(st_mem *m, const st_resv *r)
 {
     uint8_t key[KEY_MAX];
     if (r->kind == 1) {
@@ -367,7 +363,7 @@ static void release_locked(cn_state_mem *m, const cn_state_resv *r)
     }
 }
 
-ak_err cn_state_mem_release(cn_state_mem *m, const cn_state_resv *r)
+ak_err st_mem_release(st_mem *m, const st_resv *r)
 {
     pthread_mutex_lock(&m->lock);
     release_locked(m, r);
@@ -375,10 +371,9 @@ ak_err cn_state_mem_release(cn_state_mem *m, const cn_state_resv *r)
     return AK_OK;
 }
 
-ak_err cn_state_mem_tx_reserve(cn_state_mem *m, uint64_t *nonce, cn_state_resv *out,
-                               uint64_t chain_id, const uint8_t account[20], uint64_t pending,
-                               const ak_u256 *value, const cn_state_spend_limit *lim,
-                               int64_t now_ms, uint64_t trust_ms)
+ak_err st_mem_tx_reserve(st_mem *m, uint64_t *nonce, st_resv *out, uint64_t chain_id,
+                         const uint8_t account[20], uint64_t pending, const ak_u256 *value,
+                         const st_spend_limit *lim, int64_t now_ms, uint64_t trust_ms)
 {
     ak_err rc = AK_OK;
     pthread_mutex_lock(&m->lock);

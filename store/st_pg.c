@@ -1,6 +1,6 @@
 /*
- * cn_state_pg.c - the PostgreSQL backend of cn_state: each operation as one prepared statement
- * (cn_state_schema.c) run through the pool (cn_state_pool.c), its text parameters and result.
+ * st_pg.c - the PostgreSQL backend of st_store: each operation as one prepared statement
+ * (st_schema.c) run through the pool (st_pool.c), its text parameters and result.
  * The password is kept in locked memory and given to libpq at each connect.
  */
 #include <pthread.h>
@@ -10,7 +10,7 @@
 #include <time.h>
 
 #include "ak_secmem.h"
-#include "cn_state_impl.h"
+#include "st_impl.h"
 
 #define NUM_MAX 80 /* a decimal u256 + NUL, or "\x" + 40 hex digits + NUL */
 
@@ -39,13 +39,12 @@ static ak_err parse_u64(uint64_t *out, const char *s)
     return AK_OK;
 }
 
-ak_err cn_state_pg_new(cn_state_pg **out, const cn_state_cfg *cfg, const char *password, char *err,
-                       size_t err_cap)
+ak_err st_pg_new(st_pg **out, const st_cfg *cfg, const char *password, char *err, size_t err_cap)
 {
     (void)err;
     (void)err_cap;
     *out = NULL;
-    cn_state_pg *p = calloc(1, sizeof(*p));
+    st_pg *p = calloc(1, sizeof(*p));
     if (p == NULL)
         return AK_ERR_NOMEM;
     p->cfg = *cfg;
@@ -63,7 +62,7 @@ ak_err cn_state_pg_new(cn_state_pg **out, const cn_state_cfg *cfg, const char *p
     if (password != NULL) {
         p->pw_len = strlen(password);
         if ((p->password = ak_secure_alloc(p->pw_len + 1)) == NULL) {
-            cn_state_pg_free(p);
+            st_pg_free(p);
             return AK_ERR_NOMEM;
         }
         memcpy(p->password, password, p->pw_len + 1);
@@ -89,7 +88,7 @@ ak_err cn_state_pg_new(cn_state_pg **out, const cn_state_cfg *cfg, const char *p
     return AK_OK;
 }
 
-void cn_state_pg_free(cn_state_pg *p)
+void st_pg_free(st_pg *p)
 {
     if (p == NULL)
         return;
@@ -103,14 +102,14 @@ void cn_state_pg_free(cn_state_pg *p)
     free(p);
 }
 
-ak_err cn_state_pg_migrate_now(cn_state_pg *p, char *msg, size_t msg_cap)
+ak_err st_pg_migrate_now(st_pg *p, char *msg, size_t msg_cap)
 {
     int from = 0;
-    ak_err rc = cn_state_pool_migrate(p, &from);
+    ak_err rc = st_pool_migrate(p, &from);
     if (msg != NULL && msg_cap > 0) {
         if (rc == AK_OK) {
-            snprintf(msg, msg_cap, "%s: schema version %d (was %d)", p->what,
-                     cn_state_schema_version(), from);
+            snprintf(msg, msg_cap, "%s: schema version %d (was %d)", p->what, st_schema_version(),
+                     from);
         } else {
             pthread_mutex_lock(&p->lock);
             snprintf(msg, msg_cap, "%s: %s", p->what, p->last_err);
@@ -120,10 +119,10 @@ ak_err cn_state_pg_migrate_now(cn_state_pg *p, char *msg, size_t msg_cap)
     return rc;
 }
 
-ak_err cn_state_pg_ready(cn_state_pg *p, char *what, size_t what_cap)
+ak_err st_pg_ready(st_pg *p, char *what, size_t what_cap)
 {
     PGresult *r = NULL;
-    ak_err rc = cn_state_pool_run(p, CN_ST_PING, NULL, &r);
+    ak_err rc = st_pool_run(p, CN_ST_PING, NULL, &r);
     PQclear(r);
     if (what != NULL && what_cap > 0) {
         pthread_mutex_lock(&p->lock);
@@ -134,9 +133,8 @@ ak_err cn_state_pg_ready(cn_state_pg *p, char *what, size_t what_cap)
     return rc;
 }
 
-ak_err cn_state_pg_nonce_next(cn_state_pg *p, uint64_t *nonce, uint64_t chain_id,
-                              const uint8_t account[20], uint64_t pending, int64_t now_ms,
-                              uint64_t trust_ms)
+ak_err st_pg_nonce_next(st_pg *p, uint64_t *nonce, uint64_t chain_id, const uint8_t account[20],
+                        uint64_t pending, int64_t now_ms, uint64_t trust_ms)
 {
     char chain[24], acct[43], pend[24], now[24], trust[24];
     snprintf(chain, sizeof(chain), "%llu", (unsigned long long)chain_id);
@@ -146,15 +144,15 @@ ak_err cn_state_pg_nonce_next(cn_state_pg *p, uint64_t *nonce, uint64_t chain_id
     snprintf(trust, sizeof(trust), "%llu", (unsigned long long)trust_ms);
     const char *const vals[] = {chain, acct, pend, now, trust};
     PGresult *r = NULL;
-    ak_err rc = cn_state_pool_run(p, CN_ST_NONCE_NEXT, vals, &r);
+    ak_err rc = st_pool_run(p, CN_ST_NONCE_NEXT, vals, &r);
     if (rc == AK_OK)
         rc = PQntuples(r) == 1 ? parse_u64(nonce, PQgetvalue(r, 0, 0)) : AK_ERR_INTERNAL;
     PQclear(r);
     return rc;
 }
 
-ak_err cn_state_pg_nonce_release(cn_state_pg *p, int *released, uint64_t chain_id,
-                                 const uint8_t account[20], uint64_t nonce)
+ak_err st_pg_nonce_release(st_pg *p, int *released, uint64_t chain_id, const uint8_t account[20],
+                           uint64_t nonce)
 {
     char chain[24], acct[43], n[24];
     snprintf(chain, sizeof(chain), "%llu", (unsigned long long)chain_id);
@@ -162,16 +160,15 @@ ak_err cn_state_pg_nonce_release(cn_state_pg *p, int *released, uint64_t chain_i
     snprintf(n, sizeof(n), "%llu", (unsigned long long)nonce);
     const char *const vals[] = {chain, acct, n};
     PGresult *r = NULL;
-    ak_err rc = cn_state_pool_run(p, CN_ST_NONCE_RELEASE, vals, &r);
+    ak_err rc = st_pool_run(p, CN_ST_NONCE_RELEASE, vals, &r);
     if (rc == AK_OK)
         *released = strcmp(PQcmdTuples(r), "1") == 0;
     PQclear(r);
     return rc;
 }
 
-ak_err cn_state_pg_spend_reserve(cn_state_pg *p, cn_state_resv *out, const uint8_t account[20],
-                                 const ak_u256 *value, const cn_state_spend_limit *lim,
-                                 int64_t now_ms)
+ak_err st_pg_spend_reserve(st_pg *p, st_resv *out, const uint8_t account[20], const ak_u256 *value,
+                           const st_spend_limit *lim, int64_t now_ms)
 {
     char acct[43], win[24], val[NUM_MAX], now[24], maxv[NUM_MAX], maxc[24];
     bytea20(acct, account);
@@ -185,15 +182,15 @@ ak_err cn_state_pg_spend_reserve(cn_state_pg *p, cn_state_resv *out, const uint8
         acct, win, val, now, lim->has_max_value ? maxv : NULL, lim->max_count ? maxc : NULL};
     PGresult *r = NULL;
     int64_t id = 0;
-    ak_err rc = cn_state_pool_run(p, CN_ST_SPEND_RESERVE, vals, &r);
+    ak_err rc = st_pool_run(p, CN_ST_SPEND_RESERVE, vals, &r);
     if (rc == AK_OK && (PQntuples(r) != 1 || PQgetisnull(r, 0, 0) ||
-                        cn_state_pool_i64(&id, PQgetvalue(r, 0, 0)) != AK_OK))
+                        st_pool_i64(&id, PQgetvalue(r, 0, 0)) != AK_OK))
         rc = AK_ERR_INTERNAL;
     PQclear(r);
     if (rc != AK_OK)
         return rc;
     if (id <= 0) {
-        out->deny = id == -2 ? CN_STATE_DENY_COUNT : CN_STATE_DENY_VALUE;
+        out->deny = id == -2 ? ST_DENY_COUNT : ST_DENY_VALUE;
         return AK_ERR_FORBIDDEN;
     }
     out->kind = 1;
@@ -204,9 +201,8 @@ ak_err cn_state_pg_spend_reserve(cn_state_pg *p, cn_state_resv *out, const uint8
     return AK_OK;
 }
 
-ak_err cn_state_pg_pm_reserve(cn_state_pg *p, cn_state_resv *out, const uint8_t sender[20],
-                              const ak_u256 *cost, const ak_u256 *sender_cap,
-                              const ak_u256 *global_cap, int64_t day)
+ak_err st_pg_pm_reserve(st_pg *p, st_resv *out, const uint8_t sender[20], const ak_u256 *cost,
+                        const ak_u256 *sender_cap, const ak_u256 *global_cap, int64_t day)
 {
     char d[24], acct[43], c[NUM_MAX], sc[NUM_MAX], gc[NUM_MAX];
     snprintf(d, sizeof(d), "%lld", (long long)day);
@@ -217,16 +213,16 @@ ak_err cn_state_pg_pm_reserve(cn_state_pg *p, cn_state_resv *out, const uint8_t 
         return AK_ERR_INTERNAL;
     const char *const vals[] = {d, acct, c, sender_cap ? sc : NULL, global_cap ? gc : NULL};
     PGresult *r = NULL;
-    ak_err rc = cn_state_pool_run(p, CN_ST_PM_RESERVE, vals, &r);
+    ak_err rc = st_pool_run(p, CN_ST_PM_RESERVE, vals, &r);
     int64_t v = 0;
     if (rc == AK_OK && (PQntuples(r) != 1 || PQgetisnull(r, 0, 0) ||
-                        cn_state_pool_i64(&v, PQgetvalue(r, 0, 0)) != AK_OK))
+                        st_pool_i64(&v, PQgetvalue(r, 0, 0)) != AK_OK))
         rc = AK_ERR_INTERNAL;
     PQclear(r);
     if (rc != AK_OK)
         return rc;
     if (v != 0) {
-        out->deny = v == -1 ? CN_STATE_DENY_SENDER : CN_STATE_DENY_GLOBAL;
+        out->deny = v == -1 ? ST_DENY_SENDER : ST_DENY_GLOBAL;
         return AK_ERR_FORBIDDEN;
     }
     out->kind = 2;
@@ -236,7 +232,7 @@ ak_err cn_state_pg_pm_reserve(cn_state_pg *p, cn_state_resv *out, const uint8_t 
     return AK_OK;
 }
 
-ak_err cn_state_pg_release(cn_state_pg *p, const cn_state_resv *r)
+ak_err st_pg_release(st_pg *p, const st_resv *r)
 {
     char a[24], acct[43], v[NUM_MAX];
     PGresult *res = NULL;
@@ -244,23 +240,22 @@ ak_err cn_state_pg_release(cn_state_pg *p, const cn_state_resv *r)
     if (r->kind == 1) {
         snprintf(a, sizeof(a), "%lld", (long long)r->id);
         const char *const vals[] = {a};
-        rc = cn_state_pool_run(p, CN_ST_SPEND_RELEASE, vals, &res);
+        rc = st_pool_run(p, CN_ST_SPEND_RELEASE, vals, &res);
     } else {
         snprintf(a, sizeof(a), "%lld", (long long)r->day);
         bytea20(acct, r->account);
         if (ak_u256_format_decimal(v, sizeof(v), &r->value) != AK_OK)
             return AK_ERR_INTERNAL;
         const char *const vals[] = {a, acct, v};
-        rc = cn_state_pool_run(p, CN_ST_PM_RELEASE, vals, &res);
+        rc = st_pool_run(p, CN_ST_PM_RELEASE, vals, &res);
     }
     PQclear(res);
     return rc;
 }
 
-ak_err cn_state_pg_tx_reserve(cn_state_pg *p, uint64_t *nonce, cn_state_resv *out,
-                              uint64_t chain_id, const uint8_t account[20], uint64_t pending,
-                              const ak_u256 *value, const cn_state_spend_limit *lim, int64_t now_ms,
-                              uint64_t trust_ms)
+ak_err st_pg_tx_reserve(st_pg *p, uint64_t *nonce, st_resv *out, uint64_t chain_id,
+                        const uint8_t account[20], uint64_t pending, const ak_u256 *value,
+                        const st_spend_limit *lim, int64_t now_ms, uint64_t trust_ms)
 {
     char chain[24], acct[43], pend[24], now[24], trust[24], win[24], val[NUM_MAX] = "0",
                                                                      maxv[NUM_MAX], maxc[24];
@@ -287,12 +282,12 @@ ak_err cn_state_pg_tx_reserve(cn_state_pg *p, uint64_t *nonce, cn_state_resv *ou
                                 lim && lim->max_count ? maxc : NULL};
     PGresult *r = NULL;
     int64_t id = 0;
-    ak_err rc = cn_state_pool_run(p, CN_ST_TX_RESERVE, vals, &r);
+    ak_err rc = st_pool_run(p, CN_ST_TX_RESERVE, vals, &r);
     if (rc == AK_OK && (PQntuples(r) != 1 || PQgetisnull(r, 0, 1) ||
-                        cn_state_pool_i64(&id, PQgetvalue(r, 0, 1)) != AK_OK))
+                        st_pool_i64(&id, PQgetvalue(r, 0, 1)) != AK_OK))
         rc = AK_ERR_INTERNAL;
     if (rc == AK_OK && id < 0) {
-        out->deny = id == -2 ? CN_STATE_DENY_COUNT : CN_STATE_DENY_VALUE;
+        out->deny = id == -2 ? ST_DENY_COUNT : ST_DENY_VALUE;
         rc = AK_ERR_FORBIDDEN;
     } else if (rc == AK_OK) {
         rc = PQgetisnull(r, 0, 0) ? AK_ERR_INTERNAL : parse_u64(nonce, PQgetvalue(r, 0, 0));
