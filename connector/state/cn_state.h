@@ -208,6 +208,15 @@ AK_WUR ak_err cn_state_pm_reserve(cn_state *st, cn_state_resv *out, const uint8_
                                   const ak_u256 *global_cap);
 
 /*
+ * Read the paymaster's counters of the current UTC day without reserving anything (the stub
+ * stage's early refusal): *sender_spent for sender, *global_spent for all senders together
+ * (0 when nothing was reserved today). One round trip on postgres; a reservation made
+ * meanwhile by another caller may change them at once (only cn_state_pm_reserve is exact).
+ */
+AK_WUR ak_err cn_state_pm_spent(cn_state *st, ak_u256 *sender_spent, ak_u256 *global_spent,
+                                const uint8_t sender[20]);
+
+/*
  * cn_state_spend_reserve (when lim is not NULL) and cn_state_nonce_next for the same account in
  * one atomic call - one round trip on postgres: both or neither. AK_ERR_FORBIDDEN with
  * out->deny set: refused, no nonce consumed. Release as for the two calls.

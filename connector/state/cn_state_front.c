@@ -488,6 +488,19 @@ ak_err cn_state_pm_reserve(cn_state *st, cn_state_resv *out, const uint8_t sende
     return cn_state_pg_pm_reserve(st->pg, out, sender, cost, sender_cap, global_cap, day);
 }
 
+ak_err cn_state_pm_spent(cn_state *st, ak_u256 *sender_spent, ak_u256 *global_spent,
+                         const uint8_t sender[20])
+{
+    if (st == NULL || sender_spent == NULL || global_spent == NULL || sender == NULL)
+        return AK_ERR_ARG;
+    memset(sender_spent, 0, sizeof(*sender_spent));
+    memset(global_spent, 0, sizeof(*global_spent));
+    int64_t day = now_ms(st) / 86400000;
+    if (st->mem != NULL)
+        return cn_state_mem_pm_spent(st->mem, sender_spent, global_spent, sender, day);
+    return cn_state_pg_pm_spent(st->pg, sender_spent, global_spent, sender, day);
+}
+
 ak_err cn_state_release(cn_state *st, const cn_state_resv *r)
 {
     if (st == NULL || r == NULL)

@@ -33,6 +33,8 @@ AK_WUR ak_err cn_state_mem_spend_reserve(cn_state_mem *m, cn_state_resv *out,
 AK_WUR ak_err cn_state_mem_pm_reserve(cn_state_mem *m, cn_state_resv *out, const uint8_t sender[20],
                                       const ak_u256 *cost, const ak_u256 *sender_cap,
                                       const ak_u256 *global_cap, int64_t day);
+AK_WUR ak_err cn_state_mem_pm_spent(cn_state_mem *m, ak_u256 *sender_spent, ak_u256 *global_spent,
+                                    const uint8_t sender[20], int64_t day);
 AK_WUR ak_err cn_state_mem_release(cn_state_mem *m, const cn_state_resv *r);
 /* lim NULL: the nonce only. */
 AK_WUR ak_err cn_state_mem_tx_reserve(cn_state_mem *m, uint64_t *nonce, cn_state_resv *out,
@@ -62,6 +64,8 @@ AK_WUR ak_err cn_state_pg_spend_reserve(cn_state_pg *p, cn_state_resv *out,
 AK_WUR ak_err cn_state_pg_pm_reserve(cn_state_pg *p, cn_state_resv *out, const uint8_t sender[20],
                                      const ak_u256 *cost, const ak_u256 *sender_cap,
                                      const ak_u256 *global_cap, int64_t day);
+AK_WUR ak_err cn_state_pg_pm_spent(cn_state_pg *p, ak_u256 *sender_spent, ak_u256 *global_spent,
+                                   const uint8_t sender[20], int64_t day);
 AK_WUR ak_err cn_state_pg_release(cn_state_pg *p, const cn_state_resv *r);
 AK_WUR ak_err cn_state_pg_tx_reserve(cn_state_pg *p, uint64_t *nonce, cn_state_resv *out,
                                      uint64_t chain_id, const uint8_t account[20], uint64_t pending,
@@ -80,6 +84,7 @@ typedef enum {
     CN_ST_PM_RELEASE,
     CN_ST_TX_RESERVE,
     CN_ST_PING,
+    CN_ST_PM_SPENT,
     CN_ST_COUNT
 } cn_state_stmt;
 
