@@ -31,6 +31,7 @@ const GWEI = 10n ** 9n;
 const COST = 450000n * GWEI;
 const SENDER_CAP = 10n * COST; // exactly 10 operations per sender
 const GLOBAL_CAP = 25n * COST; // exactly 25 operations for everyone together
+const DB = 'anode_pm'; // created by deploy/postgres/create.sql with its two roles
 const dir = tmpDir('ak-pm-caps-');
 const pgDir = path.join(dir, 'pg');
 let pgUp = false;
@@ -52,11 +53,13 @@ process.on('exit', () => {
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
-function sql(q) {
+// psql on the server's socket as the tests' superuser (anode), in the database DB.
+function psql(args) {
   const bin = fs.readdirSync('/usr/lib/postgresql').sort().map((v) => `/usr/lib/postgresql/${v}/bin/psql`).pop();
   const port = fs.readFileSync(path.join(pgDir, 'port'), 'utf8').trim();
-  return execFileSync(bin, ['-h', path.join(pgDir, 'sock'), '-p', port, '-U', 'anode', '-d', 'anode', '-Atc', q], { encoding: 'utf8' }).trim();
+  return execFileSync(bin, ['-h', path.join(pgDir, 'sock'), '-p', port, '-U', 'anode', '-v', 'ON_ERROR_STOP=1', ...args], { encoding: 'utf8' }).trim();
 }
+const sql = (q) => psql(['-d', DB, '-Atc', q]);
 const bytea = (a) => `'\\x${a.slice(2).toLowerCase()}'::bytea`;
 const spentOf = (sender) => BigInt(sql(`SELECT coalesce(sum(spent), 0) FROM anode.pm_spend WHERE sender = ${sender ? bytea(sender) : "''::bytea"}`));
 
@@ -116,8 +119,11 @@ t('PostgreSQL, token, key server, anvil with EntryPoint + VerifyingPaymaster, th
   pgUp = true;
   execFileSync('bash', ['-c', `. "${PG_LIB}" && pg_setup "${pgDir}"`], { stdio: 'inherit' });
   const port = fs.readFileSync(path.join(pgDir, 'port'), 'utf8').trim();
-  stateCfg = { backend: 'postgres', url: `postgresql://anode@/anode?host=${pgDir}/sock&port=${port}`,
-    pool_size: 8, statement_timeout_ms: STMT_MS };
+  // The operator's set-up (deploy/postgres/create.sql): the schema migrated by the admin role,
+  // the replicas connect as the app role, which can create nothing.
+  psql(['-d', 'postgres', '-q', '-v', `db=${DB}`, '-v', 'admin=pm_admin', '-v', 'app=pm_app', '-f', path.join(SOURCE_DIR, 'deploy/postgres/create.sql')]);
+  const url = (user) => `postgresql://${user}@/${DB}?host=${pgDir}/sock&port=${port}`;
+  stateCfg = { backend: 'postgres', url: url('pm_app'), pool_size: 8, statement_timeout_ms: STMT_MS, migrate: false };
   token = makeToken(dir, { label: 'pmcaps' });
   pki = makePki(dir);
   ks = await startKeyserver({ dir, token, pki });
@@ -139,6 +145,17 @@ t('PostgreSQL, token, key server, anvil with EntryPoint + VerifyingPaymaster, th
     chain_ids: [31337], verification_gas_limit: 100000, post_op_gas_limit: 0, allowed_senders: '*',
     daily_cap_wei_per_sender: SENDER_CAP.toString(), daily_cap_wei_global: GLOBAL_CAP.toString(),
   };
+  const cfgFile = (state) => {
+    const f = path.join(dir, `cfg-${Math.random().toString(16).slice(2)}.json`);
+    fs.writeFileSync(f, JSON.stringify({ accounts: [accountCfg], paymaster: pmCfg, state }));
+    return f;
+  };
+  const migrate = (state) => spawnSync(CONNECTOR, ['--config', cfgFile(state), '--migrate'], { encoding: 'utf8', timeout: 30000 });
+  let m = migrate({ ...stateCfg, migrate: true });
+  assertEq(m.status, 2, `the app role cannot create the schema: ${m.stdout}${m.stderr}`);
+  m = migrate({ ...stateCfg, url: url('pm_admin') });
+  assertEq(m.status, 0, `--migrate as the admin role: ${m.stdout}${m.stderr}`);
+  assertEq(sql("SELECT has_schema_privilege('pm_app', 'anode', 'CREATE')"), 'f', 'the app role creates nothing');
   reps = await Promise.all([0, 1, 2].map((i) => replica(i)));
   // A bad cap is refused at start-up, naming the member.
   const f = path.join(dir, 'bad.json');
