@@ -334,13 +334,6 @@ static int add_hex(cJSON *o, const char *name, const uint8_t *b, size_t n)
            cJSON_AddStringToObject(o, name, hex) != NULL;
 }
 
-static int add_qty(cJSON *o, const char *name, const ak_u256 *v)
-{
-    char q[AK_U256_QUANTITY_MAX];
-    return ak_u256_format_quantity(q, sizeof(q), v) == AK_OK &&
-           cJSON_AddStringToObject(o, name, q) != NULL;
-}
-
 /* The fields every answer carries: paymaster, paymasterData and the gas limits. */
 static cJSON *base_result(const sponsorship *sp, const ak_userop *op)
 {
@@ -349,8 +342,10 @@ static cJSON *base_result(const sponsorship *sp, const ak_userop *op)
     ak_addr_to_checksum(a, sp->paymaster);
     if (o == NULL || cJSON_AddStringToObject(o, "paymaster", a) == NULL ||
         !add_hex(o, "paymasterData", sp->data, sizeof(sp->data)) ||
-        !add_qty(o, "paymasterVerificationGasLimit", &op->paymaster_verification_gas_limit) ||
-        !add_qty(o, "paymasterPostOpGasLimit", &op->paymaster_post_op_gas_limit)) {
+        ak_json_add_quantity(o, "paymasterVerificationGasLimit",
+                             &op->paymaster_verification_gas_limit) != AK_OK ||
+        ak_json_add_quantity(o, "paymasterPostOpGasLimit", &op->paymaster_post_op_gas_limit) !=
+            AK_OK) {
         cJSON_Delete(o);
         return NULL;
     }
