@@ -40,8 +40,12 @@ static double db_cpu(const char *pgdir)
     double s = 0;
     snprintf(cmd, sizeof cmd, "bash -c '. \"%s\" && pg_pids \"%s\"'", PG_LIB, pgdir);
     FILE *p = popen(cmd, "r"); /* NOLINT(cert-env33-c): the repo's own helper, our path */
-    while (p != NULL && fgets(line, sizeof line, p) != NULL)
-        s += bl_cpu_seconds((pid_t)atol(line));
+    while (p != NULL && fgets(line, sizeof line, p) != NULL) {
+        char *end = NULL;
+        long pid = strtol(line, &end, 10);
+        if (end != line && pid > 0)
+            s += bl_cpu_seconds((pid_t)pid);
+    }
     if (p != NULL)
         pclose(p);
     return s;

@@ -240,6 +240,7 @@ static void test_flow(void)
     CHECK_EQ_INT(cn_pm_rest_sponsor(pm, b2, strlen(b2), &out, &out_len, &status), AK_OK);
     CHECK(status == 403 && strstr(out, "\"rule\":\"allowed_senders\"") != NULL);
     free(out);
+    /* NOLINTNEXTLINE(bugprone-suspicious-missing-comma): the first is EP spliced in */
     const char *b3[] = {"{\"userOperation\":{},\"entryPoint\":\"" EP "\"}", "[]", "{", "{\"x\":1}",
                         "{\"entryPoint\":1,\"entryPoint\":2}"};
     for (size_t i = 0; i < sizeof(b3) / sizeof(b3[0]); i++) {
