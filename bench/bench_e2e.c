@@ -29,11 +29,16 @@
  * the module, the added p50 at 1 client as p50 - L, and each daemon's CPU per signature beyond
  * the HSM (SoftHSM's share = the raw phase's CPU per signature). --help says how to run it.
  *
+ * State mode (issue 13, --state [--state-calls N]): instead of the phases above, the p50 and the
+ * CPU per eth_sendTransaction through a connector on the PostgreSQL state store against one on
+ * the in-process store, in the same run (bench_e2e_state.h).
+ *
  * Usage: bench_e2e [--seconds S] [--rounds R] [--clients C] [--raw-threads T]
  *                  [--ks-threads N] [--ks-sessions M] [--ks-bounded 0|1] [--cn-threads K]
  *                  [--cn-batch B] [--cn-inflight F] [--fsync always|MS]
  *                  [--keyserver PATH] [--connector PATH]
  *                  [--hsm-latency-ms L [--hsm-sessions S] [--latency-module PATH]]
+ *                  [--state [--state-calls N]]
  * --ks-threads/--ks-sessions/--cn-threads 0 (the default) keep the daemons' own defaults.
  * Exit: 0 when the run completed (targets are reported, not enforced), 1 on any failure.
  */
@@ -49,6 +54,7 @@
 #include "ak_eip191.h"
 #include "ak_hex.h"
 #include "ak_sig.h"
+#include "bench_e2e_state.h"
 #include "bench_load.h"
 #include "bench_raw.h"
 
@@ -148,6 +154,7 @@ typedef struct {
     unsigned cn_batch, cn_inflight; /* keyless "batch_max", "max_inflight"; 0 = default */
     double hsm_ms;                  /* > 0: network-HSM mode through p11_latency_module */
     unsigned hsm_sessions;          /* its S (0 = no cap) */
+    unsigned state, state_calls;    /* --state: the state store's cost (bench_e2e_state.h) */
     const char *fsync, *keyserver, *connector, *latency_module;
 } options;
 
@@ -165,6 +172,11 @@ static int parse_uint(unsigned *out, const char *v, unsigned long lo, unsigned l
 static int parse_args(options *o, int argc, char **argv)
 {
     for (int i = 1; i < argc; i += 2) {
+        if (strcmp(argv[i], "--state") == 0) { /* the one option without a value */
+            o->state = 1;
+            i--;
+            continue;
+        }
         const char *k = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         char *end = NULL;
         unsigned ms = 0;
@@ -208,6 +220,8 @@ static int parse_args(options *o, int argc, char **argv)
             o->keyserver = v;
         else if (strcmp(k, "--connector") == 0)
             o->connector = v;
+        else if (strcmp(k, "--state-calls") == 0)
+            bad = parse_uint(&o->state_calls, v, 1, BES_MAX_CALLS);
         else
             bad = 1;
         if (bad)
@@ -261,6 +275,7 @@ static void usage(FILE *f)
         "                 [--cn-threads K] [--cn-batch B] [--cn-inflight F]\n"
         "                 [--fsync always|MS] [--keyserver PATH] [--connector PATH]\n"
         "                 [--hsm-latency-ms L [--hsm-sessions S] [--latency-module PATH]]\n"
+        "                 [--state [--state-calls N]]\n"
         "Daemons run with their default settings; the options above change one each.\n"
         "Network-HSM mode (--hsm-latency-ms L): the key server and the raw baseline load\n"
         "p11_latency_module over SoftHSM2: every C_Sign takes L ms of wall clock (SoftHSM's\n"
@@ -269,7 +284,10 @@ static void usage(FILE *f)
         "and eth_sign end to end at C clients (default 64 in this mode, else 16) with their\n"
         "ratios, p50/p99, the added p50 at 1 client (p50 - L) and the host CPU per\n"
         "signature of each daemon beyond the HSM (SoftHSM's share = raw phase CPU).\n"
-        "Issue 16's run: bench_e2e --hsm-latency-ms 4 --hsm-sessions 8 --rounds 2 --seconds 4\n");
+        "Issue 16's run: bench_e2e --hsm-latency-ms 4 --hsm-sessions 8 --rounds 2 --seconds 4\n"
+        "State mode (--state): p50 and CPU per eth_sendTransaction through a connector on\n"
+        "PostgreSQL (pg_lib.sh, anvil) against one on the in-process store, R rounds of N calls\n"
+        "(default 300) each. Issue 13's run: bench_e2e --state --rounds 3\n");
 }
 
 /* Everything a run measured, for the report. */
@@ -486,6 +504,12 @@ int main(int argc, char **argv)
     if ((ks = bl_spawn_logged(ks_argv, ks_log)) < 0 || (ks_port = bl_wait_port(ks_log)) == 0) {
         fprintf(stderr, "bench_e2e: anode-keyserver did not start (%s)\n", ks_log);
         show_log(ks_log);
+        goto out;
+    }
+
+    if (o.state) { /* the state store's cost instead of the phases below */
+        status = bench_e2e_state(dir, ks_port, o.connector, o.rounds,
+                                 o.state_calls ? o.state_calls : 300);
         goto out;
     }
 

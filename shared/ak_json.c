@@ -119,3 +119,11 @@ int ak_json_has_bad_utf8(const char *text, size_t len)
     }
     return 0;
 }
+
+ak_err ak_json_add_quantity(cJSON *o, const char *name, const ak_u256 *v)
+{
+    char q[AK_U256_QUANTITY_MAX];
+    if (ak_u256_format_quantity(q, sizeof(q), v) != AK_OK)
+        return AK_ERR_INTERNAL;
+    return cJSON_AddStringToObject(o, name, q) != NULL ? AK_OK : AK_ERR_NOMEM;
+}

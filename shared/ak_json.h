@@ -5,6 +5,9 @@
  * return the first, while JavaScript's JSON.parse keeps the last). A signer that hashed such input
  * could sign something other than what the client or a policy proxy in front of it saw, so the
  * daemons refuse both before looking at a request. No allocation; bounded recursion.
+ *
+ * Also the one writer of a 256-bit quantity member (ak_json_add_quantity), shared by every
+ * JSON-RPC answer that carries one.
  */
 #ifndef AK_JSON_H
 #define AK_JSON_H
@@ -14,6 +17,7 @@
 #include <cjson/cJSON.h>
 
 #include "ak_err.h"
+#include "ak_u256.h"
 
 /* Deepest nesting ak_json_check_keys walks (cJSON's own parse limit is 1000), and the most
  * members one object may have (the duplicate check is quadratic in it). */
@@ -39,5 +43,9 @@ int ak_json_utf8_valid(const unsigned char *s, size_t len);
 /* AK_ERR_JSON if any object in the tree has two members with the same key; AK_ERR_LIMIT past
  * the depth or member bounds; AK_OK otherwise. */
 AK_WUR ak_err ak_json_check_keys(const cJSON *root);
+
+/* Add member name = v as an Ethereum JSON-RPC quantity ("0x" and lowercase hex, no leading
+ * zero; "0x0") to object o. AK_ERR_NOMEM (the tree unchanged) or AK_OK. */
+AK_WUR ak_err ak_json_add_quantity(cJSON *o, const char *name, const ak_u256 *v);
 
 #endif

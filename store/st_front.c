@@ -484,6 +484,19 @@ ak_err st_pm_reserve(st_store *st, st_resv *out, const uint8_t sender[20], const
     return st_pg_pm_reserve(st->pg, out, sender, cost, sender_cap, global_cap, day);
 }
 
+ak_err st_pm_spent(st_store *st, ak_u256 *sender_spent, ak_u256 *global_spent,
+                   const uint8_t sender[20])
+{
+    if (st == NULL || sender_spent == NULL || global_spent == NULL || sender == NULL)
+        return AK_ERR_ARG;
+    memset(sender_spent, 0, sizeof(*sender_spent));
+    memset(global_spent, 0, sizeof(*global_spent));
+    int64_t day = now_ms(st) / 86400000;
+    if (st->mem != NULL)
+        return st_mem_pm_spent(st->mem, sender_spent, global_spent, sender, day);
+    return st_pg_pm_spent(st->pg, sender_spent, global_spent, sender, day);
+}
+
 ak_err st_release(st_store *st, const st_resv *r)
 {
     if (st == NULL || r == NULL)

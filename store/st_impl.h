@@ -32,6 +32,8 @@ AK_WUR ak_err st_mem_spend_reserve(st_mem *m, st_resv *out, const uint8_t accoun
 AK_WUR ak_err st_mem_pm_reserve(st_mem *m, st_resv *out, const uint8_t sender[20],
                                 const ak_u256 *cost, const ak_u256 *sender_cap,
                                 const ak_u256 *global_cap, int64_t day);
+AK_WUR ak_err st_mem_pm_spent(st_mem *m, ak_u256 *sender_spent, ak_u256 *global_spent,
+                              const uint8_t sender[20], int64_t day);
 AK_WUR ak_err st_mem_release(st_mem *m, const st_resv *r);
 /* lim NULL: the nonce only. */
 AK_WUR ak_err st_mem_tx_reserve(st_mem *m, uint64_t *nonce, st_resv *out, uint64_t chain_id,
@@ -58,6 +60,8 @@ AK_WUR ak_err st_pg_spend_reserve(st_pg *p, st_resv *out, const uint8_t account[
 AK_WUR ak_err st_pg_pm_reserve(st_pg *p, st_resv *out, const uint8_t sender[20],
                                const ak_u256 *cost, const ak_u256 *sender_cap,
                                const ak_u256 *global_cap, int64_t day);
+AK_WUR ak_err st_pg_pm_spent(st_pg *p, ak_u256 *sender_spent, ak_u256 *global_spent,
+                             const uint8_t sender[20], int64_t day);
 AK_WUR ak_err st_pg_release(st_pg *p, const st_resv *r);
 AK_WUR ak_err st_pg_tx_reserve(st_pg *p, uint64_t *nonce, st_resv *out, uint64_t chain_id,
                                const uint8_t account[20], uint64_t pending, const ak_u256 *value,
@@ -75,6 +79,7 @@ typedef enum {
     CN_ST_PM_RELEASE,
     CN_ST_TX_RESERVE,
     CN_ST_PING,
+    CN_ST_PM_SPENT,
     CN_ST_COUNT
 } st_stmt;
 

@@ -332,6 +332,21 @@ out:
     return rc;
 }
 
+ak_err st_mem_pm_spent(st_mem *m, ak_u256 *sender_spent, ak_u256 *global_spent,
+                       const uint8_t sender[20], int64_t day)
+{
+    uint8_t key[KEY_MAX];
+    pthread_mutex_lock(&m->lock);
+    const row *sr = find(m, key, make_key(key, ROW_PM, (uint64_t)day, sender));
+    if (sr != NULL && sr->day == day)
+        *sender_spent = sr->spent;
+    const row *gr = find(m, key, make_key(key, ROW_PM_GLOBAL, (uint64_t)day, NULL));
+    if (gr != NULL && gr->day == day)
+        *global_spent = gr->spent;
+    pthread_mutex_unlock(&m->lock);
+    return AK_OK;
+}
+
 /* spent -= v, floored at zero. */
 static void sub_floor(ak_u256 *spent, const ak_u256 *v)
 {

@@ -232,6 +232,26 @@ ak_err st_pg_pm_reserve(st_pg *p, st_resv *out, const uint8_t sender[20], const 
     return AK_OK;
 }
 
+ak_err st_pg_pm_spent(st_pg *p, ak_u256 *sender_spent, ak_u256 *global_spent,
+                      const uint8_t sender[20], int64_t day)
+{
+    char d[24], acct[43];
+    snprintf(d, sizeof(d), "%lld", (long long)day);
+    bytea20(acct, sender);
+    const char *const vals[] = {d, acct};
+    PGresult *r = NULL;
+    ak_err rc = st_pool_run(p, CN_ST_PM_SPENT, vals, &r);
+    if (rc == AK_OK &&
+        (PQntuples(r) != 1 || PQnfields(r) != 2 || PQgetisnull(r, 0, 0) || PQgetisnull(r, 0, 1) ||
+         ak_u256_parse_decimal(sender_spent, PQgetvalue(r, 0, 0), strlen(PQgetvalue(r, 0, 0))) !=
+             AK_OK ||
+         ak_u256_parse_decimal(global_spent, PQgetvalue(r, 0, 1), strlen(PQgetvalue(r, 0, 1))) !=
+             AK_OK))
+        rc = AK_ERR_INTERNAL;
+    PQclear(r);
+    return rc;
+}
+
 ak_err st_pg_release(st_pg *p, const st_resv *r)
 {
     char a[24], acct[43], v[NUM_MAX];

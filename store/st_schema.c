@@ -184,6 +184,12 @@ static const st_stmt_def K_STMTS[CN_ST_COUNT] = {
                           " $8::numeric, $9::bigint)",
                           9},
     [CN_ST_PING] = {"SELECT 1", 0},
+    /* $1 day, $2 sender: the sender's and the global spent of the day (no row: 0) */
+    [CN_ST_PM_SPENT] = {"SELECT coalesce(max(spent) FILTER (WHERE sender = $2::bytea), 0),"
+                        " coalesce(max(spent) FILTER (WHERE sender = ''::bytea), 0)"
+                        " FROM anode.pm_spend WHERE day = $1::bigint"
+                        " AND sender IN ($2::bytea, ''::bytea)",
+                        2},
 };
 
 const st_stmt_def *st_schema_stmt(st_stmt s)

@@ -212,6 +212,15 @@ AK_WUR ak_err st_pm_reserve(st_store *st, st_resv *out, const uint8_t sender[20]
                             const ak_u256 *global_cap);
 
 /*
+ * Read the paymaster's counters of the current UTC day without reserving anything (the stub
+ * stage's early refusal): *sender_spent for sender, *global_spent for all senders together
+ * (0 when nothing was reserved today). One round trip on postgres; a reservation made
+ * meanwhile by another caller may change them at once (only st_pm_reserve is exact).
+ */
+AK_WUR ak_err st_pm_spent(st_store *st, ak_u256 *sender_spent, ak_u256 *global_spent,
+                          const uint8_t sender[20]);
+
+/*
  * st_spend_reserve (when lim is not NULL) and st_nonce_next for the same account in
  * one atomic call - one round trip on postgres: both or neither. AK_ERR_FORBIDDEN with
  * out->deny set: refused, no nonce consumed. Release as for the two calls.

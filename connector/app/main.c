@@ -122,6 +122,8 @@ int main(int argc, char **argv)
     }
     if (s.state.backend == ST_POSTGRES)
         cn_app_ready_set_state(state);
+    if (pm != NULL)
+        cn_pm_set_state(pm, state); /* the paymaster's daily caps count on the same store */
     cn_method_table pm_table = cn_pm_methods(pm);
     const cn_method_table *pm_tables[] = {&pm_table};
     cn_rpc_config rcfg = {

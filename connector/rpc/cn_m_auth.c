@@ -15,6 +15,7 @@
 #include "ak_addr.h"
 #include "ak_auth.h"
 #include "ak_hex.h"
+#include "ak_json.h"
 #include "ak_u256.h"
 #include "cn_intent.h"
 #include "cn_methods.h"
@@ -22,27 +23,22 @@
 
 static const char *const AUTH_REQUEST_MEMBERS[] = {"address", "chainId", "nonce", "executor"};
 
-static int add_u256(cJSON *o, const char *name, const ak_u256 *v)
-{
-    char q[AK_U256_QUANTITY_MAX];
-    return ak_u256_format_quantity(q, sizeof(q), v) == AK_OK &&
-           cJSON_AddStringToObject(o, name, q) != NULL;
-}
-
 static cJSON *auth_result(const ak_auth *auth, const ak_sig *sig)
 {
     char addr[AK_ADDR_STR_SIZE];
     ak_u256 v;
     cJSON *o = cJSON_CreateObject();
-    int ok = o != NULL && add_u256(o, "chainId", &auth->chain_id);
+    int ok = o != NULL && ak_json_add_quantity(o, "chainId", &auth->chain_id) == AK_OK;
     ak_addr_to_checksum(addr, auth->address);
     ok = ok && cJSON_AddStringToObject(o, "address", addr) != NULL;
     ak_u256_from_u64(&v, auth->nonce);
-    ok = ok && add_u256(o, "nonce", &v);
+    ok = ok && ak_json_add_quantity(o, "nonce", &v) == AK_OK;
     ak_u256_from_u64(&v, sig->recid);
-    ok = ok && add_u256(o, "yParity", &v);
-    ok = ok && ak_u256_from_be(&v, sig->r, 32) == AK_OK && add_u256(o, "r", &v);
-    ok = ok && ak_u256_from_be(&v, sig->s, 32) == AK_OK && add_u256(o, "s", &v);
+    ok = ok && ak_json_add_quantity(o, "yParity", &v) == AK_OK;
+    ok =
+        ok && ak_u256_from_be(&v, sig->r, 32) == AK_OK && ak_json_add_quantity(o, "r", &v) == AK_OK;
+    ok =
+        ok && ak_u256_from_be(&v, sig->s, 32) == AK_OK && ak_json_add_quantity(o, "s", &v) == AK_OK;
     if (!ok) {
         cJSON_Delete(o);
         return NULL;

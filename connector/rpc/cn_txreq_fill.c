@@ -6,6 +6,7 @@
 
 #include "ak_addr.h"
 #include "ak_hex.h"
+#include "ak_json.h"
 #include "ak_u256.h"
 #include "cn_txreq.h"
 
@@ -20,14 +21,6 @@ static ak_err result_u256(ak_u256 *out, const cJSON *res, const char *method, cn
     return AK_OK;
 }
 
-static ak_err add_quantity(cJSON *o, const char *name, const ak_u256 *v)
-{
-    char q[AK_U256_QUANTITY_MAX];
-    if (ak_u256_format_quantity(q, sizeof(q), v) != AK_OK)
-        return AK_ERR_INTERNAL;
-    return cJSON_AddStringToObject(o, name, q) ? AK_OK : AK_ERR_NOMEM;
-}
-
 static ak_err add_auth(cJSON *list, const ak_auth_signed *sa)
 {
     const ak_auth *a = &sa->auth;
@@ -37,16 +30,16 @@ static ak_err add_auth(cJSON *list, const ak_auth_signed *sa)
     if (o == NULL || !cJSON_AddItemToArray(list, o))
         return AK_ERR_NOMEM;
     ak_addr_to_checksum(addr, a->address);
-    if (add_quantity(o, "chainId", &a->chain_id) != AK_OK ||
+    if (ak_json_add_quantity(o, "chainId", &a->chain_id) != AK_OK ||
         !cJSON_AddStringToObject(o, "address", addr))
         return AK_ERR_NOMEM;
     ak_u256_from_u64(&v, a->nonce);
-    if (add_quantity(o, "nonce", &v) != AK_OK)
+    if (ak_json_add_quantity(o, "nonce", &v) != AK_OK)
         return AK_ERR_NOMEM;
     ak_u256_from_u64(&v, sa->sig.recid);
-    if (add_quantity(o, "yParity", &v) != AK_OK || ak_u256_from_be(&v, sa->sig.r, 32) != AK_OK ||
-        add_quantity(o, "r", &v) != AK_OK || ak_u256_from_be(&v, sa->sig.s, 32) != AK_OK ||
-        add_quantity(o, "s", &v) != AK_OK)
+    if (ak_json_add_quantity(o, "yParity", &v) != AK_OK ||
+        ak_u256_from_be(&v, sa->sig.r, 32) != AK_OK || ak_json_add_quantity(o, "r", &v) != AK_OK ||
+        ak_u256_from_be(&v, sa->sig.s, 32) != AK_OK || ak_json_add_quantity(o, "s", &v) != AK_OK)
         return AK_ERR_NOMEM;
     return AK_OK;
 }
@@ -67,7 +60,8 @@ static ak_err add_typed_members(cJSON *call, const cn_txreq *t)
         }
         if (arr == NULL)
             return AK_ERR_NOMEM;
-        if (t->has_blob_fee && add_quantity(call, "maxFeePerBlobGas", &t->tx.max_fee_per_blob_gas))
+        if (t->has_blob_fee &&
+            ak_json_add_quantity(call, "maxFeePerBlobGas", &t->tx.max_fee_per_blob_gas))
             return AK_ERR_NOMEM;
     }
     if (t->n_auths > 0) {
@@ -102,7 +96,7 @@ static ak_err fill_gas(cn_txreq *t, const cn_transport *ds, cn_rpc_err *e)
         if (!cJSON_AddStringToObject(call, "to", addr))
             goto out;
     }
-    if (add_quantity(call, "value", &t->tx.value) != AK_OK)
+    if (ak_json_add_quantity(call, "value", &t->tx.value) != AK_OK)
         goto out;
     if (t->tx.data_len > 0) {
         size_t cap = AK_HEX_ENCODED_SIZE(t->tx.data_len);

@@ -2,7 +2,10 @@
  * test_cn_paymaster.c - cn_paymaster with a local signer (key 0x46..46, the EIP-155 example key;
  * its address 0x9d8A62f656a8d1615C1294fd71e9CFb3E4855A4F computed with ethers v6) and an
  * injected clock: the stub and final answers, the window, each policy rule's refusal, the daily
- * cap across a UTC day boundary, the REST statuses, and config refusals. That the hash is the
+ * cap across a UTC day boundary, the REST statuses, and config refusals; the global daily cap,
+ * the caps on a store shared by two paymaster objects (one count, as replicas or config
+ * generations), the reservation released when the signer fails, and a store that does not
+ * answer (a postgres store with no server: -32603, REST 503). That the hash is the
  * contract's own getHash is shown by the e2e test (tests/e2e/paymaster) against the deployed
  * VerifyingPaymaster; here the final signature is checked to recover to the signer over
  * ak_userop_vp_hash.
@@ -18,6 +21,7 @@
 #include "cn_log.h"
 #include "cn_paymaster.h"
 #include "cn_signer_local.h"
+#include "st_store.h"
 
 #define SIGNER  "0x9d8A62f656a8d1615C1294fd71e9CFb3E4855A4F"
 #define PM      "0x3333333333333333333333333333333333333333"
@@ -236,6 +240,7 @@ static void test_flow(void)
     CHECK_EQ_INT(cn_pm_rest_sponsor(pm, b2, strlen(b2), &out, &out_len, &status), AK_OK);
     CHECK(status == 403 && strstr(out, "\"rule\":\"allowed_senders\"") != NULL);
     free(out);
+    /* NOLINTNEXTLINE(bugprone-suspicious-missing-comma): the first is EP spliced in */
     const char *b3[] = {"{\"userOperation\":{},\"entryPoint\":\"" EP "\"}", "[]", "{", "{\"x\":1}",
                         "{\"entryPoint\":1,\"entryPoint\":2}"};
     for (size_t i = 0; i < sizeof(b3) / sizeof(b3[0]); i++) {
@@ -262,6 +267,164 @@ static void test_flow(void)
     cn_pm_free(NULL);
 }
 
+/* ---- the caps on the state store ---------------------------------------------------------- */
+
+static int g_fail; /* the failing signer fails while set */
+
+static ak_err failing_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[32],
+                           const cn_sign_ctx *ctx)
+{
+    (void)s;
+    if (g_fail)
+        return AK_ERR_UNAVAILABLE;
+    return g_signer->ops->sign(g_signer, out, digest, ctx);
+}
+
+static ak_err failing_health(cn_signer *s, cn_signer_health *out)
+{
+    (void)s;
+    return g_signer->ops->health(g_signer, out);
+}
+
+static void failing_destroy(cn_signer *s)
+{
+    (void)s;
+}
+
+static const cn_signer_ops FAILING = {"failing", failing_sign, failing_health, failing_destroy};
+
+static int64_t store_wall_ns(void *ctx)
+{
+    (void)ctx;
+    return (int64_t)g_now * 1000000000;
+}
+
+static int64_t store_mono_ns(void *ctx)
+{
+    (void)ctx;
+    return rt_clock_system()->mono_ns(rt_clock_system()->ctx);
+}
+
+static int sponsored(cn_paymaster *pm, const char *method, const char *op)
+{
+    int code;
+    char msg[256];
+    cJSON *r = call(pm, method, op, EP, "0x7a69", &code, msg);
+    int ok = r != NULL;
+    if (!ok)
+        fprintf(stderr, "expected a sponsorship, got code %d: %s\n", code, msg);
+    cJSON_Delete(r);
+    return ok;
+}
+
+/* 0.0009 ETH per operation: 2 per sender, 3 for everyone together. */
+#define CAPS_CFG                                                                                   \
+    "{\"account\":\"" SIGNER "\",\"address\":\"" PM "\",\"entry_points\":[\"" EP "\"],"            \
+    "\"allowed_senders\":\"*\",\"daily_cap_wei_per_sender\":\"1800000000000000\","                 \
+    "\"daily_cap_wei_global\":\"2700000000000000\"}"
+#define SENDER3 "0x4444444444444444444444444444444444444444"
+
+static void test_caps(void)
+{
+    char err[256] = "";
+    g_now = 1700000000;
+    cn_paymaster *pm = make(CAPS_CFG, err);
+    CHECK(pm != NULL);
+    /* Two for SENDER, the third refused by its own cap; one for SENDER2, then the global cap. */
+    CHECK(sponsored(pm, "pm_getPaymasterData", OP(SENDER, "")));
+    CHECK(sponsored(pm, "pm_getPaymasterData", OP(SENDER, "")));
+    CHECK(refused(pm, "pm_getPaymasterData", OP(SENDER, ""), EP, "0x7a69",
+                  "daily_cap_wei_per_sender"));
+    CHECK(sponsored(pm, "pm_getPaymasterStubData", OP(SENDER2, "")));
+    CHECK(sponsored(pm, "pm_getPaymasterData", OP(SENDER2, "")));
+    CHECK(
+        refused(pm, "pm_getPaymasterData", OP(SENDER2, ""), EP, "0x7a69", "daily_cap_wei_global"));
+    CHECK(refused(pm, "pm_getPaymasterStubData", OP(SENDER3, ""), EP, "0x7a69",
+                  "daily_cap_wei_global"));
+    /* A refusal over REST is 403 naming the rule. */
+    char *out = NULL;
+    size_t out_len = 0;
+    unsigned status = 0;
+    const char *b = "{\"userOperation\":" OP(SENDER3, "") ",\"entryPoint\":\"" EP "\"}";
+    CHECK_EQ_INT(cn_pm_rest_sponsor(pm, b, strlen(b), &out, &out_len, &status), AK_OK);
+    CHECK(status == 403 && strstr(out, "\"rule\":\"daily_cap_wei_global\"") != NULL);
+    free(out);
+    /* The next UTC day: both caps are back. */
+    g_now += 86400;
+    CHECK(sponsored(pm, "pm_getPaymasterData", OP(SENDER3, "")));
+    cn_pm_free(pm);
+
+    /* Two paymaster objects on one store (replicas, or the generations of a reloaded config)
+     * count together. */
+    st_cfg scfg;
+    st_store *st = NULL;
+    rt_clock clock = {store_mono_ns, store_wall_ns, NULL};
+    CHECK_EQ_INT(st_cfg_parse(&scfg, NULL, err, sizeof(err)), AK_OK);
+    CHECK_EQ_INT(st_open(&st, &scfg, &clock, err, sizeof(err)), AK_OK);
+    cn_paymaster *p1 = make(CAPS_CFG, err), *p2 = make(CAPS_CFG, err);
+    CHECK(p1 != NULL && p2 != NULL);
+    cn_pm_set_state(p1, st);
+    cn_pm_set_state(p2, st);
+    CHECK(sponsored(p1, "pm_getPaymasterData", OP(SENDER, "")));
+    CHECK(sponsored(p2, "pm_getPaymasterData", OP(SENDER, "")));
+    CHECK(refused(p1, "pm_getPaymasterData", OP(SENDER, ""), EP, "0x7a69",
+                  "daily_cap_wei_per_sender"));
+    CHECK(refused(p2, "pm_getPaymasterStubData", OP(SENDER, ""), EP, "0x7a69",
+                  "daily_cap_wei_per_sender"));
+    cn_pm_free(p1);
+    cn_pm_free(p2);
+    st_close(st);
+
+    /* The signer fails after the reservation: -32000, and the reservation is given back. */
+    cn_signer failing = *g_signer, *fs = &failing;
+    failing.ops = &FAILING;
+    cJSON *cfg = cJSON_Parse("{\"account\":\"" SIGNER "\",\"address\":\"" PM
+                             "\",\"entry_points\":[\"" EP "\"],\"allowed_senders\":\"*\","
+                             "\"daily_cap_wei_per_sender\":\"900000000000000\"}");
+    CHECK_EQ_INT(cn_pm_new(&pm, cfg, &fs, 1, 31337, err, sizeof(err)), AK_OK);
+    cJSON_Delete(cfg);
+    cn_pm_set_clock(pm, fake_clock);
+    int code;
+    char msg[256];
+    g_fail = 1;
+    cJSON *r = call(pm, "pm_getPaymasterData", OP(SENDER, ""), EP, "0x7a69", &code, msg);
+    CHECK(r == NULL && code == -32000);
+    g_fail = 0;
+    CHECK(sponsored(pm, "pm_getPaymasterData", OP(SENDER, ""))); /* the cap is whole again */
+    CHECK(refused(pm, "pm_getPaymasterData", OP(SENDER, ""), EP, "0x7a69",
+                  "daily_cap_wei_per_sender"));
+    cn_pm_free(pm);
+
+    /* A store that does not answer (postgres, no server on that socket): -32603 with the
+     * store's stable message, REST 503, nothing signed; a paymaster without caps never asks. */
+    cJSON *pgj = cJSON_Parse("{\"backend\":\"postgres\",\"url\":\"postgresql://anode@/anode?"
+                             "host=/nonexistent-anode-test\",\"statement_timeout_ms\":200}");
+    CHECK_EQ_INT(st_cfg_parse(&scfg, pgj, err, sizeof(err)), AK_OK);
+    cJSON_Delete(pgj);
+    CHECK_EQ_INT(st_open(&st, &scfg, NULL, err, sizeof(err)), AK_OK);
+    pm = make(CAPS_CFG, err);
+    CHECK(pm != NULL);
+    cn_pm_set_state(pm, st);
+    r = call(pm, "pm_getPaymasterData", OP(SENDER, ""), EP, "0x7a69", &code, msg);
+    CHECK(r == NULL && code == -32603);
+    CHECK_STR(msg, ST_UNAVAILABLE_MSG);
+    r = call(pm, "pm_getPaymasterStubData", OP(SENDER, ""), EP, "0x7a69", &code, msg);
+    CHECK(r == NULL && code == -32603);
+    const char *b1 = "{\"userOperation\":" OP(SENDER, "") ",\"entryPoint\":\"" EP "\"}";
+    CHECK_EQ_INT(cn_pm_rest_sponsor(pm, b1, strlen(b1), &out, &out_len, &status), AK_OK);
+    CHECK(status == 503 && strstr(out, ST_UNAVAILABLE_MSG) != NULL);
+    free(out);
+    cn_pm_free(pm);
+    pm = make("{\"account\":\"" SIGNER "\",\"address\":\"" PM "\",\"entry_points\":[\"" EP
+              "\"],\"allowed_senders\":\"*\"}",
+              err);
+    CHECK(pm != NULL);
+    cn_pm_set_state(pm, st);
+    CHECK(sponsored(pm, "pm_getPaymasterData", OP(SENDER, "")));
+    cn_pm_free(pm);
+    st_close(st);
+}
+
 static void test_config(void)
 {
     char err[256];
@@ -281,6 +444,10 @@ static void test_config(void)
         "\"],\"allowed_senders\":\"*\",\"daily_cap_wei_per_sender\":\"01\"}",
         "{\"account\":\"" SIGNER "\",\"address\":\"" PM "\",\"entry_points\":[\"" EP
         "\"],\"allowed_senders\":\"*\",\"chain_ids\":[]}",
+        "{\"account\":\"" SIGNER "\",\"address\":\"" PM "\",\"entry_points\":[\"" EP
+        "\"],\"allowed_senders\":\"*\",\"daily_cap_wei_global\":\"-1\"}",
+        "{\"account\":\"" SIGNER "\",\"address\":\"" PM "\",\"entry_points\":[\"" EP
+        "\"],\"allowed_senders\":\"*\",\"daily_cap_wei_global\":1.5}",
         "{\"account\":\"" SIGNER "\",\"address\":\"" PM "\",\"entry_points\":[\"" EP
         "\"],\"allowed_senders\":\"*\",\"typo\":1}",
     };
@@ -306,6 +473,11 @@ static void test_config(void)
                "\"],\"allowed_senders\":\"*\",\"typo\":1}",
                err) == NULL);
     CHECK_STR(err, "paymaster: unknown field \"typo\"");
+    err[0] = '\0';
+    CHECK(make("{\"account\":\"" SIGNER "\",\"address\":\"" PM "\",\"entry_points\":[\"" EP
+               "\"],\"allowed_senders\":\"*\",\"daily_cap_wei_global\":\"1e18\"}",
+               err) == NULL);
+    CHECK(strstr(err, "paymaster.daily_cap_wei_global must be a decimal string of wei") != NULL);
     /* Per-chain addresses. */
     cn_paymaster *pm = make("{\"account\":\"" SIGNER "\",\"address\":{\"31337\":\"" PM
                             "\",\"1\":\"" SENDER "\"},\"chain_ids\":[31337,1],"
@@ -332,6 +504,7 @@ int main(void)
     }
     test_flow();
     test_config();
+    test_caps();
     cn_signer_free(g_signer);
     return ak_test_report("test_cn_paymaster");
 }

@@ -364,6 +364,35 @@ static void test_pm(st_store *st)
     CHECK_EQ_INT(st_pm_reserve(st, &r, s1, &wei, &scap, &gcap), AK_ERR_FORBIDDEN);
 }
 
+/* st_pm_spent: the day's two totals, read without reserving (the paymaster's stub). */
+static void test_pm_spent(st_store *st)
+{
+    uint8_t s1[20], s3[20];
+    test_acct(s1, 6);
+    test_acct(s3, 8);
+    ak_u256 one = eth(1), two = eth(2), wei, got_s, got_g, want;
+    ak_u256_from_u64(&wei, 1);
+    st_resv r;
+    atomic_store(&fake_wall_ms, (int64_t)20400 * 86400000 + 5000); /* a day of its own */
+    CHECK_EQ_INT(st_pm_spent(st, &got_s, &got_g, s3), AK_OK);
+    CHECK(ak_u256_is_zero(&got_s) && ak_u256_is_zero(&got_g));
+    CHECK_EQ_INT(st_pm_reserve(st, &r, s3, &one, &two, NULL), AK_OK);
+    CHECK_EQ_INT(st_pm_reserve(st, &r, s1, &wei, NULL, NULL), AK_OK);
+    for (int i = 0; i < 3; i++) { /* reads reserve nothing */
+        CHECK_EQ_INT(st_pm_spent(st, &got_s, &got_g, s3), AK_OK);
+        CHECK(ak_u256_cmp(&got_s, &one) == 0);
+        CHECK_EQ_INT(ak_u256_add(&want, &one, &wei), AK_OK);
+        CHECK(ak_u256_cmp(&got_g, &want) == 0);
+    }
+    CHECK_EQ_INT(st_pm_reserve(st, &r, s3, &one, &two, NULL), AK_OK); /* exactly 2 */
+    CHECK_EQ_INT(st_pm_spent(st, &got_s, &got_g, s3), AK_OK);
+    CHECK(ak_u256_cmp(&got_s, &two) == 0);
+    atomic_fetch_add(&fake_wall_ms, 86400000); /* the next UTC day: zero */
+    CHECK_EQ_INT(st_pm_spent(st, &got_s, &got_g, s3), AK_OK);
+    CHECK(ak_u256_is_zero(&got_s) && ak_u256_is_zero(&got_g));
+    CHECK_EQ_INT(st_pm_spent(NULL, &got_s, &got_g, s3), AK_ERR_ARG);
+}
+
 /* Spend and nonce in one call: both or neither. */
 static void test_tx_rules(st_store *st)
 {
@@ -546,6 +575,7 @@ int main(int argc, char **argv)
     test_nonce_rules(h[0]);
     test_spend_rules(h[0]);
     test_pm(h[0]);
+    test_pm_spent(h[0]);
     test_nonce_concurrent(h, 1);
     if (!g_pg)
         test_tx_concurrent(h, 1);
