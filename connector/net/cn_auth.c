@@ -9,7 +9,6 @@
 #include "cn_auth.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +19,7 @@
 #include "ak_cfg.h"
 #include "ak_secmem.h"
 #include "cn_secfile.h"
+#include "rt_file.h"
 
 #define FILE_MAX       ((size_t)256 * 1024)
 #define TOKEN_MIN      16
@@ -42,42 +42,6 @@ struct cn_auth {
 #define set_err(err, cap, ...)                                                                     \
     ((err) != NULL && (cap) > 0 ? (void)snprintf((err), (cap), __VA_ARGS__) : (void)0)
 
-/* Read a whole regular file of at most FILE_MAX bytes, NUL-terminated. Caller wipes and frees. */
-static AK_WUR ak_err read_file(char **out, size_t *out_len, const char *path)
-{
-    ak_err rc = AK_ERR_IO;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        goto out;
-    buf = malloc(FILE_MAX + 1);
-    if (buf == NULL) {
-        rc = AK_ERR_NOMEM;
-        goto out;
-    }
-    len = fread(buf, 1, FILE_MAX + 1, f);
-    if (ferror(f))
-        goto out;
-    if (len > FILE_MAX) {
-        rc = AK_ERR_LIMIT;
-        goto out;
-    }
-    buf[len] = '\0';
-    *out = buf;
-    *out_len = len;
-    buf = NULL;
-    rc = AK_OK;
-out:
-    if (buf != NULL) {
-        ak_wipe(buf, FILE_MAX + 1);
-        free(buf);
-    }
-    if (f != NULL)
-        fclose(f);
-    return rc;
-}
-
 static int sha256(uint8_t out[32], const void *in, size_t len)
 {
     unsigned int n = 0;
@@ -99,7 +63,7 @@ static AK_WUR ak_err load_tokens(cn_auth *a, const char *path, char *err, size_t
     ak_err rc = cn_secret_file_check(path, err, err != NULL ? cap : 0);
     if (rc != AK_OK)
         goto out;
-    rc = read_file(&text, &len, path);
+    rc = rt_file_read(&text, &len, path, FILE_MAX);
     if (rc != AK_OK) {
         set_err(err, cap, "auth.bearer_tokens_file: cannot read %s (%s)", path, ak_strerror(rc));
         goto out;
@@ -244,7 +208,7 @@ static AK_WUR ak_err load_jwks(cn_auth *a, const char *path, const auth_cfg *c, 
 {
     char *text = NULL;
     size_t len = 0;
-    ak_err rc = read_file(&text, &len, path);
+    ak_err rc = rt_file_read(&text, &len, path, FILE_MAX);
     if (rc != AK_OK)
         set_err(err, cap, "auth.cf_access.jwks_file: cannot read %s (%s)", path, ak_strerror(rc));
     else
