@@ -244,23 +244,22 @@ static void render_signers(rt_prom *o)
         n = CN_METRICS_MAX_SIGNERS;
     if (n == 0)
         return;
-    rt_prom_printf(o, "# HELP anode_connector_signer_signatures_total Signatures a signer returned "
-                      "to the manager (checked against the account's key).\n"
-                      "# TYPE anode_connector_signer_signatures_total counter\n");
+    rt_prom_head(
+        o, "anode_connector_signer_signatures_total", "counter",
+        "Signatures a signer returned to the manager (checked against the account's key).");
     for (int i = 0; i < n; i++)
         if (atomic_load(&g_signers_ready[i]))
             rt_prom_printf(o, "anode_connector_signer_signatures_total{%s} %llu\n",
                            g_signers[i].labels, (unsigned long long)ld(&g_signers[i].ok));
-    rt_prom_printf(o, "# HELP anode_connector_signer_failures_total Failed signature attempts by "
-                      "signer and reason.\n# TYPE anode_connector_signer_failures_total counter\n");
+    rt_prom_head(o, "anode_connector_signer_failures_total", "counter",
+                 "Failed signature attempts by signer and reason.");
     for (int i = 0; i < n; i++)
         for (size_t r = 0; r < CN_SFAIL__COUNT && atomic_load(&g_signers_ready[i]); r++)
             rt_prom_printf(o, "anode_connector_signer_failures_total{%s,reason=\"%s\"} %llu\n",
                            g_signers[i].labels, k_sfail[r],
                            (unsigned long long)ld(&g_signers[i].fail[r]));
-    rt_prom_printf(o, "# HELP anode_connector_signer_circuit_state Circuit breaker state of each "
-                      "signer (1 for the current state).\n"
-                      "# TYPE anode_connector_signer_circuit_state gauge\n");
+    rt_prom_head(o, "anode_connector_signer_circuit_state", "gauge",
+                 "Circuit breaker state of each signer (1 for the current state).");
     for (int i = 0; i < n; i++)
         for (int c = 0; c < 3 && atomic_load(&g_signers_ready[i]); c++)
             rt_prom_printf(o, "anode_connector_signer_circuit_state{%s,state=\"%s\"} %d\n",
@@ -334,9 +333,8 @@ static void render_certs(rt_prom *o)
 {
     pthread_mutex_lock(&g_certs_mu);
     if (g_n_certs > 0)
-        rt_prom_printf(o, "# HELP anode_connector_tls_expiry_timestamp_seconds notAfter of a TLS "
-                          "certificate the connector presents (unix time).\n"
-                          "# TYPE anode_connector_tls_expiry_timestamp_seconds gauge\n");
+        rt_prom_head(o, "anode_connector_tls_expiry_timestamp_seconds", "gauge",
+                     "notAfter of a TLS certificate the connector presents (unix time).");
     for (size_t i = 0; i < g_n_certs; i++) {
         long long t = g_certs[i].reread ? cert_not_after(g_certs[i].path) : g_certs[i].not_after;
         if (t > 0)
@@ -359,33 +357,28 @@ ak_err cn_metrics_render(char **out, size_t *out_len)
                    "# TYPE anode_connector_build_info gauge\n"
                    "anode_connector_build_info{version=\"%s\"} 1\n",
                    AK_VERSION);
-    rt_prom_printf(&o,
-                   "# HELP anode_connector_http_requests_total HTTP requests by path and status "
-                   "class.\n# TYPE anode_connector_http_requests_total counter\n");
+    rt_prom_head(&o, "anode_connector_http_requests_total", "counter",
+                 "HTTP requests by path and status class.");
     for (size_t p = 0; p < CN_PATH__COUNT; p++)
         for (size_t c = 0; c < 4; c++)
             rt_prom_printf(&o,
                            "anode_connector_http_requests_total{path=\"%s\",status=\"%s\"} %llu\n",
                            k_paths[p], k_status[c], (unsigned long long)ld(&g_http[p][c]));
-    rt_prom_printf(&o,
-                   "# HELP anode_connector_rpc_requests_total JSON-RPC calls by method (methods "
-                   "not answered here count as forwarded).\n"
-                   "# TYPE anode_connector_rpc_requests_total counter\n");
+    rt_prom_head(&o, "anode_connector_rpc_requests_total", "counter",
+                 "JSON-RPC calls by method (methods not answered here count as forwarded).");
     for (size_t i = 0; i <= g_n_methods; i++)
         rt_prom_printf(&o, "anode_connector_rpc_requests_total{method=\"%s\"} %llu\n",
                        i < g_n_methods ? g_methods[i] : "forwarded",
                        (unsigned long long)ld(&g_rpc[i]));
-    rt_prom_printf(&o,
-                   "# HELP anode_connector_rpc_errors_total JSON-RPC error responses made by the "
-                   "connector, by code.\n# TYPE anode_connector_rpc_errors_total counter\n");
+    rt_prom_head(&o, "anode_connector_rpc_errors_total", "counter",
+                 "JSON-RPC error responses made by the connector, by code.");
     for (size_t i = 0; i < N_CODES; i++)
         rt_prom_printf(&o, "anode_connector_rpc_errors_total{code=\"%d\"} %llu\n", k_codes[i],
                        (unsigned long long)ld(&g_err[i]));
     rt_prom_printf(&o, "anode_connector_rpc_errors_total{code=\"other\"} %llu\n",
                    (unsigned long long)ld(&g_rpc_other_err));
-    rt_prom_printf(&o, "# HELP anode_connector_signatures_total Signatures requested from signer "
-                       "backends, by account and result.\n"
-                       "# TYPE anode_connector_signatures_total counter\n");
+    rt_prom_head(&o, "anode_connector_signatures_total", "counter",
+                 "Signatures requested from signer backends, by account and result.");
     for (size_t i = 0; i < CN_METRICS_MAX_ACCOUNTS; i++) {
         if (g_account[i][0] == '\0')
             continue;
