@@ -1,36 +1,25 @@
-/* ks_http.c - libmicrohttpd glue: TLS hooks, body accounting, replies (see ks_http.h). */
+/* ks_http.c - the key server's HTTP layer: TLS identity hooks, body accounting, replies (see
+ * ks_http.h), on the libmicrohttpd glue both daemons share (runtime/rt_mhd). */
 #include "ks_http.h"
 
-#include <arpa/inet.h>
-#include <errno.h>
 #include <microhttpd.h>
-#include <netinet/in.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "ks_guard.h"
 #include "rt_clock.h"
-#include "rt_conns.h"
-#include "rt_listen.h"
+#include "rt_mhd.h"
 
-/* TLS 1.2 minimum (issue 3); GnuTLS defaults otherwise. */
-#define KS_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 #define KS_STACK_SIZE     (256 * 1024) /* per connection thread; the handler's frames are small */
 #define KS_DRAIN_GRACE_MS 1000 /* during a drain, idle this long with nothing unread: closed */
 
 struct ks_http {
-    struct MHD_Daemon *d;
+    rt_mhd *mhd; /* listening, threads, TLS, open connections and the drain (rt_mhd.h) */
     ks_ctx *ctx;
     ks_tls_creds *creds;
     ks_guard *guard; /* deadlines and caps of unauthenticated connections */
-    rt_conns *conns; /* open connections, for the drain (shutdown part, below) */
-    struct MHD_OptionItem listen_opts[2];
-    int listen_fd; /* the listening socket: inherited, or bound here (bind_listen) */
 };
 
 typedef struct {
@@ -70,66 +59,29 @@ static ak_err guard_setup(ks_http *h, char *msg, size_t msg_cap)
     return AK_ERR_INTERNAL;
 }
 
-/*
- * Shutdown part (issue 17): graceful drain. The open connections are tracked (rt_conns) so that
- * ks_http_drain can stop accepting, let the requests in flight finish and be written with
- * "Connection: close", close idle keep-alive connections, and refuse (503, nothing done) a
- * request that starts once the server is closing.
- */
-static void drain_track_open(ks_http *h, struct MHD_Connection *conn)
-{
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    rt_conns_open(h->conns, conn, ci != NULL ? ci->connect_fd : -1);
-}
-
-static void drain_track_close(ks_http *h, struct MHD_Connection *conn)
-{
-    rt_conns_close(h->conns, conn);
-}
-
-static int drain_admit(ks_http *h, struct MHD_Connection *conn)
-{
-    return rt_conns_begin(h->conns, conn);
-}
-
-static void drain_track_end(ks_http *h, struct MHD_Connection *conn)
-{
-    rt_conns_end(h->conns, conn);
-}
-
-/* Draining: this is the connection's last answer (libmicrohttpd closes after it). */
-static enum MHD_Result drain_last_answer(ks_http *h, struct MHD_Response *resp)
-{
-    if (!rt_conns_draining(h->conns))
-        return MHD_YES;
-    return MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-}
-
-static void notify_conn(void *cls, struct MHD_Connection *conn, void **socket_context,
-                        enum MHD_ConnectionNotificationCode toe)
+/* A connection opened: its TLS identity slot and the deadlines of an unauthenticated one. */
+static void conn_open(void *cls, struct MHD_Connection *conn, void **socket_context)
 {
     ks_http *h = cls;
-    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
-        gnutls_session_t s = ci != NULL ? (gnutls_session_t)ci->tls_session : NULL;
-        *socket_context = ks_tls_conn_start(h->creds, s);
-        guard_conn_start(h, conn, *socket_context, s);
-        drain_track_open(h, conn);
-    } else {
-        guard_conn_closed(h, *socket_context);
-        drain_track_close(h, conn);
-        ks_tls_conn_free(*socket_context);
-        *socket_context = NULL;
-    }
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+    gnutls_session_t s = ci != NULL ? (gnutls_session_t)ci->tls_session : NULL;
+    *socket_context = ks_tls_conn_start(h->creds, s);
+    guard_conn_start(h, conn, *socket_context, s);
 }
 
-static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls,
-                         enum MHD_RequestTerminationCode toe)
+static void conn_close(void *cls, struct MHD_Connection *conn, void **socket_context)
 {
-    (void)toe;
-    drain_track_end(cls, conn);
+    (void)conn;
+    guard_conn_closed(cls, *socket_context);
+    ks_tls_conn_free(*socket_context);
+    *socket_context = NULL;
+}
+
+static void request_done(void *cls, struct MHD_Connection *conn, void **con_cls)
+{
+    (void)cls;
+    (void)conn;
     req_ctx *rc = *con_cls;
     if (rc != NULL) {
         free(rc->buf);
@@ -142,30 +94,13 @@ static enum MHD_Result send_reply(ks_http *h, struct MHD_Connection *conn, ks_re
 {
     static const char fallback[] =
         "{\"error\":{\"code\":\"internal\",\"message\":\"internal error\"}}";
-    struct MHD_Response *resp;
-    if (r->body != NULL) {
-        resp = MHD_create_response_from_buffer(r->len, r->body, MHD_RESPMEM_MUST_FREE);
-        if (resp == NULL)
-            free(r->body);
-    } else {
-        r->status = 500;
-        r->content_type = "application/json";
-        resp = MHD_create_response_from_buffer(sizeof fallback - 1, (void *)fallback,
-                                               MHD_RESPMEM_PERSISTENT);
-    }
+    char *body = r->body;
     r->body = NULL;
-    if (resp == NULL)
-        return MHD_NO;
-    enum MHD_Result ok = MHD_add_response_header(
-        resp, MHD_HTTP_HEADER_CONTENT_TYPE, r->content_type ? r->content_type : "application/json");
-    if (ok == MHD_YES && r->allow != NULL)
-        ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->allow);
-    if (ok == MHD_YES)
-        ok = drain_last_answer(h, resp);
-    if (ok == MHD_YES)
-        ok = MHD_queue_response(conn, r->status, resp);
-    MHD_destroy_response(resp);
-    return ok;
+    if (body == NULL)
+        return rt_mhd_reply(h->mhd, conn, 500, NULL, NULL, fallback, sizeof fallback - 1, NULL,
+                            NULL);
+    return rt_mhd_reply(h->mhd, conn, r->status, r->content_type, body, NULL, r->len,
+                        r->allow != NULL ? MHD_HTTP_HEADER_ALLOW : NULL, r->allow);
 }
 
 static enum MHD_Result reply_error(ks_http *h, struct MHD_Connection *conn, ks_endpoint ep,
@@ -266,7 +201,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     ks_http *h = cls;
     req_ctx *rc = *con_cls;
     (void)version;
-    if (rc == NULL && !drain_admit(h, conn))
+    if (rc == NULL && !rt_conns_begin(rt_mhd_conns(h->mhd), conn))
         return reply_error(h, conn, path_ep(url), 503, "shutting_down",
                            "the key server is shutting down; nothing was done, retry");
     if (rc == NULL)
@@ -307,81 +242,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return send_reply(h, conn, &r);
 }
 
-/* libmicrohttpd logs a line per failed handshake: a flood of connections that never
- * authenticate (closed by ks_guard) would flood the log too. At most KS_LOG_BURST lines per
- * second; the number dropped is logged with the next line that passes. */
-#define KS_LOG_BURST 20
-static int log_mhd_allowed(unsigned long *dropped)
+/* libmicrohttpd's lines (at most RT_MHD_LOG_BURST a second: a flood of connections that never
+ * authenticate, closed by ks_guard, would flood the log too) and the drain's. */
+static void log_line(void *cls, const char *line, unsigned long dropped)
 {
-    static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-    static time_t window;
-    static unsigned n;
-    static unsigned long skipped;
-    int ok;
-    time_t now = time(NULL);
-    pthread_mutex_lock(&mu);
-    if (now != window) {
-        window = now;
-        n = 0;
-    }
-    ok = n < KS_LOG_BURST;
-    if (ok) {
-        n++;
-        *dropped = skipped;
-        skipped = 0;
-    } else {
-        skipped++;
-    }
-    pthread_mutex_unlock(&mu);
-    return ok;
-}
-
-__attribute__((format(printf, 2, 0))) static void log_mhd(void *cls, const char *fmt, va_list ap)
-{
-    unsigned long dropped = 0;
     (void)cls;
-    if (!log_mhd_allowed(&dropped))
-        return;
     if (dropped > 0)
-        fprintf(stderr, "anode-keyserver: http: (%lu messages not logged: more than 20 a second)\n",
-                dropped);
-    fputs("anode-keyserver: http: ", stderr);
-    vfprintf(stderr, fmt, ap);
-}
-
-/*
- * Bind and listen ourselves (issue 12): a port clash is then reported once, with the port and
- * errno ("cannot listen on 127.0.0.1 port 8443: Address already in use"), instead of
- * libmicrohttpd's "Failed to bind to port 0" (it logs the port argument, 0 when given an
- * address) followed by a guess. Same socket options as libmicrohttpd's own: SO_REUSEADDR,
- * IPV6_V6ONLY for an IPv6 address, non-blocking, close-on-exec, backlog SOMAXCONN.
- */
-static int bind_listen(const struct sockaddr *sa, socklen_t sa_len, char *msg, size_t msg_cap,
-                       const ks_config *cfg)
-{
-    int one = 1;
-    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
-        (sa->sa_family == AF_INET6 &&
-         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) != 0) ||
-        bind(fd, sa, sa_len) != 0 || listen(fd, SOMAXCONN) != 0) {
-        snprintf(msg, msg_cap, "cannot listen on %s port %u: %s", cfg->listen_address, cfg->port,
-                 strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return -1;
-    }
-    return fd;
-}
-
-/* Shutdown part: the connection tracker and the listening socket (inherited or bound). */
-static AK_WUR ak_err drain_setup(ks_http *h, int listen_fd)
-{
-    h->listen_opts[0] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL};
-    h->listen_opts[1] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    h->listen_fd = listen_fd;
-    return rt_conns_new(
-        &h->conns, h->ctx->cfg->max_connections > 0 ? h->ctx->cfg->max_connections : 1, 0, NULL);
+        fprintf(stderr, "anode-keyserver: http: (%lu messages not logged: more than %d a second)\n",
+                dropped, RT_MHD_LOG_BURST);
+    fprintf(stderr, "anode-keyserver: http: %s\n", line);
 }
 
 ak_err ks_http_start(ks_http **out, ks_ctx *ctx, ks_tls_creds *creds, char *msg, size_t msg_cap)
@@ -393,45 +262,10 @@ ak_err ks_http_start_on(ks_http **out, ks_ctx *ctx, ks_tls_creds *creds, int lis
                         size_t msg_cap)
 {
     const ks_config *cfg = ctx->cfg;
-    struct sockaddr_in6 a6;
-    struct sockaddr_in a4;
-    struct sockaddr *sa;
-    socklen_t sa_len;
-    int own_fd = -1; /* the socket bound here, until libmicrohttpd owns it */
-    unsigned flags =
-        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS | MHD_USE_ERROR_LOG | MHD_USE_ITC;
-    /* threads > 0: epoll + a pool of that many workers; 0: one thread per connection (the
-     * handler blocks for the HSM call and the audit sync, see docs/keyserver.md). */
-    struct MHD_OptionItem threading[2] = {{MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}};
-    if (cfg->threads > 0) {
-        flags |= MHD_USE_EPOLL;
-        threading[0] = (struct MHD_OptionItem){MHD_OPTION_THREAD_POOL_SIZE, cfg->threads, NULL};
-    } else {
-        flags |= MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL;
-        threading[0] = (struct MHD_OptionItem){MHD_OPTION_THREAD_STACK_SIZE, KS_STACK_SIZE, NULL};
-    }
     ks_http *h = calloc(1, sizeof *h);
     *out = NULL;
     if (h == NULL)
         return AK_ERR_NOMEM;
-    memset(&a4, 0, sizeof a4);
-    memset(&a6, 0, sizeof a6);
-    if (inet_pton(AF_INET, cfg->listen_address, &a4.sin_addr) == 1) {
-        a4.sin_family = AF_INET;
-        a4.sin_port = htons((uint16_t)cfg->port);
-        sa = (struct sockaddr *)&a4;
-        sa_len = sizeof a4;
-    } else if (inet_pton(AF_INET6, cfg->listen_address, &a6.sin6_addr) == 1) {
-        a6.sin6_family = AF_INET6;
-        a6.sin6_port = htons((uint16_t)cfg->port);
-        sa = (struct sockaddr *)&a6;
-        sa_len = sizeof a6;
-        flags |= MHD_USE_IPv6;
-    } else {
-        snprintf(msg, msg_cap, "listen.address: not an IPv4 or IPv6 address");
-        free(h);
-        return AK_ERR_CONFIG;
-    }
     h->ctx = ctx;
     h->creds = creds;
     ks_tls_creds_set_metrics(creds, &ctx->metrics);
@@ -439,38 +273,33 @@ ak_err ks_http_start_on(ks_http **out, ks_ctx *ctx, ks_tls_creds *creds, int lis
         free(h);
         return AK_ERR_INTERNAL;
     }
-    if (listen_fd < 0 && (listen_fd = own_fd = bind_listen(sa, sa_len, msg, msg_cap, cfg)) < 0) {
+    /* threads > 0: epoll + a pool of that many workers; 0: one thread per connection (the
+     * handler blocks for the HSM call and the audit sync, see docs/keyserver.md). */
+    rt_mhd_config mc = {.host = cfg->listen_address,
+                        .host_name = "listen.address",
+                        .port = cfg->port,
+                        .listen_fd = listen_fd,
+                        .threads = cfg->threads > 0 ? (unsigned)cfg->threads : 0,
+                        .stack_size = KS_STACK_SIZE,
+                        .max_connections =
+                            cfg->max_connections > 0 ? (unsigned)cfg->max_connections : 1,
+                        .per_ip_limit = (unsigned)cfg->max_per_ip,
+                        .idle_timeout_s = (unsigned)cfg->connection_timeout_s,
+                        .conn_memory = (size_t)cfg->connection_memory,
+                        .tls_cert_pem = ks_tls_cert_pem(creds),
+                        .tls_key_pem = ks_tls_key_pem(creds),
+                        .tls_trust_pem = ks_tls_trust_pem(creds),
+                        .handler = on_request,
+                        .cls = h,
+                        .on_open = conn_open,
+                        .on_close = conn_close,
+                        .on_done = request_done,
+                        .log = log_line};
+    ak_err rc = rt_mhd_start(&h->mhd, &mc, msg, msg_cap);
+    if (rc != AK_OK) {
         ks_guard_free(h->guard);
         free(h);
-        return AK_ERR_NETWORK;
-    }
-    if (drain_setup(h, listen_fd) != AK_OK) {
-        snprintf(msg, msg_cap, "out of memory");
-        if (own_fd >= 0)
-            close(own_fd);
-        ks_guard_free(h->guard);
-        free(h);
-        return AK_ERR_NOMEM;
-    }
-    h->d = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, h, MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
-        MHD_OPTION_ARRAY, h->listen_opts, MHD_OPTION_ARRAY, threading, MHD_OPTION_HTTPS_MEM_CERT,
-        ks_tls_cert_pem(creds), MHD_OPTION_HTTPS_MEM_KEY, ks_tls_key_pem(creds),
-        MHD_OPTION_HTTPS_MEM_TRUST, ks_tls_trust_pem(creds), MHD_OPTION_HTTPS_PRIORITIES,
-        KS_TLS_PRIORITIES, MHD_OPTION_CONNECTION_LIMIT, (unsigned)cfg->max_connections,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)cfg->max_per_ip,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)cfg->connection_memory,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)cfg->connection_timeout_s,
-        MHD_OPTION_NOTIFY_CONNECTION, notify_conn, h, MHD_OPTION_NOTIFY_COMPLETED, request_done, h,
-        MHD_OPTION_END);
-    if (h->d == NULL) {
-        /* libmicrohttpd closed the listening socket it was given (measured on 0.9.75) */
-        snprintf(msg, msg_cap, "cannot start the HTTPS server on %s port %u (TLS setup failed?)",
-                 cfg->listen_address, cfg->port);
-        ks_guard_free(h->guard);
-        rt_conns_free(h->conns);
-        free(h);
-        return AK_ERR_NETWORK;
+        return rc;
     }
     *out = h;
     return AK_OK;
@@ -478,30 +307,19 @@ ak_err ks_http_start_on(ks_http **out, ks_ctx *ctx, ks_tls_creds *creds, int lis
 
 size_t ks_http_drain(ks_http *h, unsigned timeout_ms)
 {
-    /* No new connections: closing the listening socket refuses newcomers; a socket-activated
-     * one lives on in systemd, its queue kept for the next process. */
-    MHD_socket fd = MHD_quiesce_daemon(h->d);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
-    else
-        fputs("anode-keyserver: could not stop accepting before the drain\n", stderr);
-    return rt_conns_drain(h->conns, timeout_ms, KS_DRAIN_GRACE_MS);
+    return rt_mhd_drain(h->mhd, timeout_ms, KS_DRAIN_GRACE_MS);
 }
 
 void ks_http_stop(ks_http *h)
 {
     if (h == NULL)
         return;
-    MHD_stop_daemon(h->d);
+    rt_mhd_stop(h->mhd);
     ks_guard_free(h->guard);
-    rt_conns_free(h->conns);
     free(h);
 }
 
 unsigned ks_http_port(const ks_http *h)
 {
-    if (h->listen_fd >= 0)
-        return rt_listen_port(h->listen_fd);
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
-    return di != NULL ? di->port : 0;
+    return rt_mhd_port(h->mhd);
 }

@@ -1,8 +1,9 @@
 /* ks_metrics.c - counters and Prometheus exposition (see ks_metrics.h). */
 #include "ks_metrics.h"
 
-#include <stdarg.h>
 #include <stdio.h>
+
+#include "rt_prom.h"
 
 static const unsigned status_codes[KS_N_STATUS] = {200, 400, 403, 404, 405, 413, 429, 500, 503};
 static const char *const ep_names[KS_EP_COUNT] = {"sign", "pubkey", "health", "metrics", "other"};
@@ -34,41 +35,19 @@ void ks_metrics_sign_latency(ks_metrics *m, uint64_t us)
     atomic_fetch_add_explicit(&m->lat_count, 1, memory_order_relaxed);
 }
 
-typedef struct {
-    char *p;
-    size_t cap, len;
-    int overflow;
-} outbuf;
-
-__attribute__((format(printf, 2, 3))) static void put(outbuf *o, const char *fmt, ...)
+static void counter(rt_prom *o, const char *name, const char *help, uint64_t v)
 {
-    if (o->overflow)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= o->cap - o->len)
-        o->overflow = 1;
-    else
-        o->len += (size_t)n;
+    rt_prom_one(o, name, "counter", help, (unsigned long long)v);
 }
 
-static void counter(outbuf *o, const char *name, const char *help, uint64_t v)
+static void gauge(rt_prom *o, const char *name, const char *help, uint64_t v)
 {
-    put(o, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
-        (unsigned long long)v);
-}
-
-static void gauge(outbuf *o, const char *name, const char *help, uint64_t v)
-{
-    put(o, "# HELP %s %s\n# TYPE %s gauge\n%s %llu\n", name, help, name, name,
-        (unsigned long long)v);
+    rt_prom_one(o, name, "gauge", help, (unsigned long long)v);
 }
 
 /* anode_keyserver_tls_expiry_timestamp_seconds{file}: notAfter of the server certificate and
  * of the client CA bundle (earliest), nextUpdate of the CRL; unknown ones are left out. */
-static void tls_expiry(outbuf *o, const ks_metrics_ext *ext)
+static void tls_expiry(rt_prom *o, const ks_metrics_ext *ext)
 {
     const struct {
         const char *file;
@@ -76,13 +55,14 @@ static void tls_expiry(outbuf *o, const ks_metrics_ext *ext)
     } rows[] = {{"cert", ext->tls_cert_not_after},
                 {"client_ca", ext->tls_client_ca_not_after},
                 {"crl", ext->tls_crl_next_update}};
-    put(o, "# HELP anode_keyserver_tls_expiry_timestamp_seconds When the TLS file stops being "
+    rt_prom_printf(
+        o, "# HELP anode_keyserver_tls_expiry_timestamp_seconds When the TLS file stops being "
            "valid: certificate notAfter, CRL nextUpdate (unix time).\n"
            "# TYPE anode_keyserver_tls_expiry_timestamp_seconds gauge\n");
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
         if (rows[i].t > 0)
-            put(o, "anode_keyserver_tls_expiry_timestamp_seconds{file=\"%s\"} %lld\n", rows[i].file,
-                (long long)rows[i].t);
+            rt_prom_printf(o, "anode_keyserver_tls_expiry_timestamp_seconds{file=\"%s\"} %lld\n",
+                           rows[i].file, (long long)rows[i].t);
 }
 
 #define LD(x) ((unsigned long long)atomic_load_explicit(&(x), memory_order_relaxed))
@@ -90,29 +70,27 @@ static void tls_expiry(outbuf *o, const ks_metrics_ext *ext)
 ak_err ks_metrics_render(char *out, size_t cap, size_t *len, ks_metrics *m,
                          const ks_metrics_ext *ext)
 {
-    outbuf o = {out, cap, 0, 0};
+    rt_prom o;
+    uint64_t lat[KS_N_LAT_BUCKETS + 1];
     if (cap == 0)
         return AK_ERR_BUFFER;
-    out[0] = '\0';
-    put(&o, "# HELP anode_keyserver_requests_total HTTP requests by endpoint and status.\n"
-            "# TYPE anode_keyserver_requests_total counter\n");
+    rt_prom_init(&o, out, cap);
+    rt_prom_printf(&o,
+                   "# HELP anode_keyserver_requests_total HTTP requests by endpoint and status.\n"
+                   "# TYPE anode_keyserver_requests_total counter\n");
     for (unsigned e = 0; e < KS_EP_COUNT; e++)
         for (unsigned s = 0; s < KS_N_STATUS; s++)
-            put(&o, "anode_keyserver_requests_total{endpoint=\"%s\",status=\"%u\"} %llu\n",
-                ep_names[e], status_codes[s], LD(m->requests[e][s]));
-    put(&o, "# HELP anode_keyserver_sign_duration_seconds Time to sign one digest, HSM call "
-            "and audit record included.\n"
-            "# TYPE anode_keyserver_sign_duration_seconds histogram\n");
-    unsigned long long cum = 0;
-    for (unsigned b = 0; b < KS_N_LAT_BUCKETS; b++) {
-        cum += LD(m->lat_bucket[b]);
-        put(&o, "anode_keyserver_sign_duration_seconds_bucket{le=\"%g\"} %llu\n",
-            (double)lat_le_us[b] / 1e6, cum);
-    }
-    cum += LD(m->lat_bucket[KS_N_LAT_BUCKETS]);
-    put(&o, "anode_keyserver_sign_duration_seconds_bucket{le=\"+Inf\"} %llu\n", cum);
-    put(&o, "anode_keyserver_sign_duration_seconds_sum %.6f\n", (double)LD(m->lat_sum_us) / 1e6);
-    put(&o, "anode_keyserver_sign_duration_seconds_count %llu\n", LD(m->lat_count));
+            rt_prom_printf(&o,
+                           "anode_keyserver_requests_total{endpoint=\"%s\",status=\"%u\"} %llu\n",
+                           ep_names[e], status_codes[s], LD(m->requests[e][s]));
+    rt_prom_printf(&o,
+                   "# HELP anode_keyserver_sign_duration_seconds Time to sign one digest, HSM call "
+                   "and audit record included.\n"
+                   "# TYPE anode_keyserver_sign_duration_seconds histogram\n");
+    for (unsigned b = 0; b <= KS_N_LAT_BUCKETS; b++)
+        lat[b] = LD(m->lat_bucket[b]);
+    rt_prom_histogram(&o, "anode_keyserver_sign_duration_seconds", NULL, lat_le_us,
+                      KS_N_LAT_BUCKETS, lat, LD(m->lat_sum_us));
     counter(&o, "anode_keyserver_signatures_total", "Signatures returned to clients.",
             LD(m->signatures));
     counter(&o, "anode_keyserver_sign_refused_total",
@@ -124,27 +102,31 @@ ak_err ks_metrics_render(char *out, size_t cap, size_t *len, ks_metrics *m,
             LD(m->sign_failures));
     counter(&o, "anode_keyserver_tls_rejected_total",
             "Requests refused because the client certificate did not verify.", LD(m->tls_rejected));
-    put(&o,
+    rt_prom_printf(
+        &o,
         "# HELP anode_keyserver_tls_reload_total Reloads of the TLS files (SIGHUP) by result; "
         "on error the previous files stay in force.\n"
         "# TYPE anode_keyserver_tls_reload_total counter\n"
         "anode_keyserver_tls_reload_total{result=\"ok\"} %llu\n"
         "anode_keyserver_tls_reload_total{result=\"error\"} %llu\n",
         LD(m->tls_reloads_ok), LD(m->tls_reloads_failed));
-    put(&o,
+    rt_prom_printf(
+        &o,
         "# HELP anode_keyserver_config_reload_total Reloads of the whole configuration (SIGHUP) "
         "by result; on error the previous configuration stays in force.\n"
         "# TYPE anode_keyserver_config_reload_total counter\n"
         "anode_keyserver_config_reload_total{result=\"ok\"} %llu\n"
         "anode_keyserver_config_reload_total{result=\"error\"} %llu\n",
         LD(m->config_reloads_ok), LD(m->config_reloads_failed));
-    put(&o,
+    rt_prom_printf(
+        &o,
         "# HELP anode_keyserver_config_generation The configuration generation in force: 1 at "
         "start, one more per reload that took effect.\n"
         "# TYPE anode_keyserver_config_generation gauge\n"
         "anode_keyserver_config_generation %llu\n",
         LD(m->config_generation));
-    put(&o,
+    rt_prom_printf(
+        &o,
         "# HELP anode_keyserver_unauthenticated_closed_total Connections closed before they "
         "authenticated: handshake or header deadline passed, per-address cap, evicted by a newer "
         "one when all unauthenticated slots were taken.\n"
@@ -181,7 +163,7 @@ ak_err ks_metrics_render(char *out, size_t cap, size_t *len, ks_metrics *m,
             "Audit records that could not be written (the request was refused).",
             ext->audit_failures);
     tls_expiry(&o, ext);
-    if (o.overflow)
+    if (o.failed)
         return AK_ERR_BUFFER;
     *len = o.len;
     return AK_OK;

@@ -135,20 +135,22 @@ int cn_policy_cumulative_cap(const cn_policy *p, cn_policy_cumulative *out)
     return 1;
 }
 
-static ak_err parse_to(cn_policy *p, const cJSON *v, char *err, size_t cap)
+/* policy.<name>: an array of 1..max addresses into dst[0..*n). */
+static ak_err parse_addrs(uint8_t (*dst)[20], size_t *n, size_t max, const char *name,
+                          const cJSON *v, char *err, size_t cap)
 {
     const cJSON *a;
-    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) < 1 || cJSON_GetArraySize(v) > CN_POLICY_MAX_TO)
-        return fail(err, cap, "policy.allowed_to: an array of 1..%d addresses", CN_POLICY_MAX_TO);
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) < 1 || (size_t)cJSON_GetArraySize(v) > max)
+        return fail(err, cap, "policy.%s: an array of 1..%zu addresses", name, max);
     cJSON_ArrayForEach(a, v)
     {
         if (!cJSON_IsString(a) ||
-            ak_addr_parse(p->ak.to[p->ak.n_to], a->valuestring, strlen(a->valuestring)) != AK_OK)
+            ak_addr_parse(dst[*n], a->valuestring, strlen(a->valuestring)) != AK_OK)
             return fail(err, cap,
-                        "policy.allowed_to[%zu]: not an address (0x + 40 hex, EIP-55 "
-                        "checksum if mixed case)",
-                        p->ak.n_to);
-        p->ak.n_to++;
+                        "policy.%s[%zu]: not an address (0x + 40 hex, EIP-55 checksum if mixed "
+                        "case)",
+                        name, *n);
+        (*n)++;
     }
     return AK_OK;
 }
@@ -180,46 +182,20 @@ static ak_err parse_methods(cn_policy *p, const cJSON *v, char *err, size_t cap)
     return AK_OK;
 }
 
-/* max_fee_per_blob_gas, allowed_delegates, allow_chain_id_zero_authorization (issue 10). */
+/* max_fee_per_blob_gas, allowed_delegates (issue 10). */
 static ak_err parse_4844_7702(cn_policy *p, const cJSON *obj, char *err, size_t cap)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "max_fee_per_blob_gas");
     if (v != NULL) {
-        const char *s = cJSON_IsString(v) ? v->valuestring : NULL;
-        size_t n = s ? strlen(s) : 0;
-        if (s == NULL || (n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')
-                              ? ak_u256_parse_quantity(&p->max_blob_fee, s, n)
-                              : ak_u256_parse_decimal(&p->max_blob_fee, s, n)) != AK_OK)
+        if (parse_amount(&p->max_blob_fee, v) != AK_OK)
             return fail(err, cap,
                         "policy.max_fee_per_blob_gas: a decimal or 0x quantity string of wei");
         p->has_max_blob_fee = 1;
     }
     v = cJSON_GetObjectItemCaseSensitive(obj, "allowed_delegates");
-    if (v != NULL) {
-        const cJSON *a;
-        if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) < 1 ||
-            cJSON_GetArraySize(v) > CN_POLICY_MAX_DELEGATES)
-            return fail(err, cap, "policy.allowed_delegates: an array of 1..%d addresses",
-                        CN_POLICY_MAX_DELEGATES);
-        cJSON_ArrayForEach(a, v)
-        {
-            if (!cJSON_IsString(a) || ak_addr_parse(p->delegates[p->n_delegates], a->valuestring,
-                                                    strlen(a->valuestring)) != AK_OK)
-                return fail(err, cap,
-                            "policy.allowed_delegates[%zu]: not an address (0x + 40 hex, "
-                            "EIP-55 checksum if mixed case)",
-                            p->n_delegates);
-            p->n_delegates++;
-        }
-    }
-    v = cJSON_GetObjectItemCaseSensitive(obj, "allow_chain_id_zero_authorization");
-    if (v != NULL) {
-        if (!cJSON_IsBool(v))
-            return fail(err, cap,
-                        "policy.allow_chain_id_zero_authorization: must be true or false");
-        p->allow_auth_chain_zero = cJSON_IsTrue(v);
-    }
-    return AK_OK;
+    return v == NULL ? AK_OK
+                     : parse_addrs(p->delegates, &p->n_delegates, CN_POLICY_MAX_DELEGATES,
+                                   "allowed_delegates", v, err, cap);
 }
 
 /* "serves": [intent kind, ...] (ak_policy.h names). */
@@ -272,13 +248,16 @@ static ak_err parse_token_caps(cn_policy *p, const cJSON *v, char *err, size_t c
     return AK_OK;
 }
 
-/* The allow_* booleans. */
+/* The allow_* booleans (allow_contract_creation's default was set from allowed_to). */
 static ak_err parse_flags(cn_policy *p, const cJSON *obj, char *err, size_t cap)
 {
     static const char *const names[] = {"allow_unjudged_typed_data", "allow_hash_like_messages",
-                                        "allow_typed_data_without_chain_id"};
+                                        "allow_typed_data_without_chain_id",
+                                        "allow_contract_creation",
+                                        "allow_chain_id_zero_authorization"};
     int *const dst[] = {&p->ak.allow_unjudged_typed_data, &p->ak.allow_hash_like_messages,
-                        &p->ak.allow_typed_data_without_chain_id};
+                        &p->ak.allow_typed_data_without_chain_id, &p->ak.allow_create,
+                        &p->allow_auth_chain_zero};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, names[i]);
         if (v == NULL)
@@ -332,17 +311,10 @@ ak_err cn_policy_parse(cn_policy **out, const cJSON *obj, char *err, size_t err_
     if (v != NULL && (rc = parse_value(p, v, err, err_cap)) != AK_OK)
         goto out;
     v = cJSON_GetObjectItemCaseSensitive(obj, "allowed_to");
-    if (v != NULL && (rc = parse_to(p, v, err, err_cap)) != AK_OK)
+    if (v != NULL && (rc = parse_addrs(p->ak.to, &p->ak.n_to, CN_POLICY_MAX_TO, "allowed_to", v,
+                                       err, err_cap)) != AK_OK)
         goto out;
     p->ak.allow_create = p->ak.n_to == 0;
-    v = cJSON_GetObjectItemCaseSensitive(obj, "allow_contract_creation");
-    if (v != NULL) {
-        if (!cJSON_IsBool(v)) {
-            rc = fail(err, err_cap, "policy.allow_contract_creation: must be true or false");
-            goto out;
-        }
-        p->ak.allow_create = cJSON_IsTrue(v);
-    }
     v = cJSON_GetObjectItemCaseSensitive(obj, "allowed_methods");
     if (v != NULL && (rc = parse_methods(p, v, err, err_cap)) != AK_OK)
         goto out;

@@ -19,13 +19,9 @@
  * time against every configured digest (no early exit). Tokens: 16..512 printable ASCII
  * characters without spaces; at most CN_AUTH_MAX_TOKENS.
  *
- * Cloudflare Access: the tunnel adds "Cf-Access-Jwt-Assertion: <JWT>". Accepted only when the
- * header is RS256 (alg "none", HS256 and every other alg are refused), its "kid" names an RSA
- * key of the JWKS file (kty RSA, 2048..8192 bits), the RSASSA-PKCS1-v1_5 SHA-256 signature
- * verifies (OpenSSL), "aud" (string or array) contains the configured audience, "exp" is in the
- * future and "nbf"/"iat" are not in the future (each +- leeway), and "iss" equals the configured
- * issuer if one is set. JWTs longer than CN_AUTH_MAX_JWT are refused (RFC 7519, RFC 7515, RFC
- * 7517).
+ * Cloudflare Access: the tunnel adds "Cf-Access-Jwt-Assertion: <JWT>", checked by cn_access
+ * (cn_access.h: RS256 only, kid in the JWKS file, aud, exp/nbf/iat +- leeway, iss if set). JWTs
+ * longer than CN_AUTH_MAX_JWT are refused.
  *
  * With both mechanisms configured, "require": "all" needs both to pass, "any" needs one.
  * With neither configured (cfg NULL or {}), cn_auth_enabled() is 0 and every check passes.
@@ -43,10 +39,11 @@
 #include <cjson/cJSON.h>
 
 #include "ak_err.h"
+#include "cn_access.h"
 
 #define CN_AUTH_MAX_TOKENS 1024
-#define CN_AUTH_MAX_JWT    8192
-#define CN_AUTH_MAX_KEYS   32
+#define CN_AUTH_MAX_JWT    CN_ACCESS_MAX_JWT
+#define CN_AUTH_MAX_KEYS   CN_ACCESS_MAX_KEYS
 
 typedef struct cn_auth cn_auth;
 

@@ -87,11 +87,6 @@ size_t cn_budget_json_cost(const char *body, size_t len)
     return values * CN_BUDGET_NODE_COST + len;
 }
 
-size_t cn_budget_in_use(cn_budget *b)
-{
-    return atomic_load(&b->used);
-}
-
 size_t cn_budget_per_request(const cn_budget *b)
 {
     return b->per_request;

@@ -44,7 +44,6 @@ void cn_budget_release(cn_budget *b, size_t *held);
  */
 size_t cn_budget_json_cost(const char *body, size_t len);
 
-size_t cn_budget_in_use(cn_budget *b);
 size_t cn_budget_per_request(const cn_budget *b);
 size_t cn_budget_global(const cn_budget *b);
 

@@ -213,11 +213,9 @@ int cn_rhttp_curl_retryable(CURLcode c, int tls_connect);
 int64_t cn_rhttp_now_ms(void); /* the system clock's monotonic ms (rt_clock) */
 /*
  * Sleep a jittered backoff in [*backoff/2, *backoff*3/2) and double *backoff (capped at
- * max_ms). Returns 0 without sleeping when the sleep would reach the deadline (ms, as
- * cn_rhttp_now_ms): the caller then stops retrying.
+ * max_ms). Returns 0 without sleeping when the sleep would use up left_ms (the time left before
+ * the caller's deadline, by the client's own clock): the caller then stops retrying.
  */
-int cn_rhttp_backoff(long *backoff, long max_ms, int64_t deadline);
-/* The same with the time left (ms) instead of a deadline: the client's own clock decides it. */
 int cn_rhttp_backoff_left(long *backoff, long max_ms, long left_ms);
 #define CN_RHTTP_BACKOFF_MAX_MS 1000 /* the client's cap; 50 ms is the first backoff */
 

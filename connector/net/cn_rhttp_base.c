@@ -31,11 +31,6 @@ int cn_rhttp_backoff_left(long *backoff, long max_ms, long left_ms)
     return 1;
 }
 
-int cn_rhttp_backoff(long *backoff, long max_ms, int64_t deadline)
-{
-    return cn_rhttp_backoff_left(backoff, max_ms, (long)(deadline - cn_rhttp_now_ms()));
-}
-
 ak_err cn_rhttp_pool_init(cn_rhttp_pool *p, size_t size)
 {
     memset(p, 0, sizeof *p);

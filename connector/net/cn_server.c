@@ -1,36 +1,25 @@
-/* cn_server.c - libmicrohttpd glue and the route table of the connector (see cn_server.h). */
+/* cn_server.c - the connector's HTTP server: route table, authentication, bodies and the memory
+ * budget (see cn_server.h), on the libmicrohttpd glue both daemons share (runtime/rt_mhd). */
 #include "cn_server.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
-#include <unistd.h>
-
-#include <microhttpd.h>
 
 #include "cn_budget.h"
 #include "cn_log.h"
-#include "rt_conns.h"
-#include "rt_listen.h"
+#include "rt_mhd.h"
 
-/* TLS 1.2 minimum (issue 18), as on the key server; GnuTLS defaults otherwise. */
-#define CN_TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
 /* During a drain, a connection idle this long with nothing unread is closed. */
 #define CN_DRAIN_GRACE_MS 1000
 
 struct cn_server {
-    struct MHD_Daemon *d;
+    rt_mhd *mhd;          /* listening, threads, TLS, connection tracker (rt_mhd.h) */
     cn_server_config cfg; /* cfg.auth: the authentication in force, under auth_lk */
     cn_route routes[CN_SERVER_MAX_ROUTES];
     pthread_rwlock_t auth_lk;
-    unsigned port;
-    rt_conns *conns;
     cn_budget *budget;
 };
 
@@ -63,27 +52,12 @@ void cn_server_resp_take(cn_server_resp *r, unsigned status, const char *ctype, 
 /* Queue resp (its malloc'd body is handed over, freed here on failure). */
 static enum MHD_Result reply(cn_server *s, struct MHD_Connection *c, cn_server_resp *resp)
 {
-    struct MHD_Response *r =
-        resp->body != NULL
-            ? MHD_create_response_from_buffer(resp->len, resp->body, MHD_RESPMEM_MUST_FREE)
-            : MHD_create_response_from_buffer(resp->len, (void *)(uintptr_t)resp->static_body,
-                                              MHD_RESPMEM_PERSISTENT);
-    if (r == NULL) {
-        free(resp->body);
-        return MHD_NO;
-    }
-    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            resp->ctype ? resp->ctype : "application/json");
-    if (resp->status == MHD_HTTP_UNAUTHORIZED)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer");
-    if (resp->status == MHD_HTTP_METHOD_NOT_ALLOWED)
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, POST");
-    /* Draining: this is the connection's last answer (libmicrohttpd closes after it). */
-    if (rt_conns_draining(s->conns))
-        MHD_add_response_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
-    enum MHD_Result ret = MHD_queue_response(c, resp->status, r);
-    MHD_destroy_response(r);
-    return ret;
+    unsigned st = resp->status;
+    return rt_mhd_reply(s->mhd, c, st, resp->ctype, resp->body, resp->static_body, resp->len,
+                        st == MHD_HTTP_UNAUTHORIZED         ? MHD_HTTP_HEADER_WWW_AUTHENTICATE
+                        : st == MHD_HTTP_METHOD_NOT_ALLOWED ? MHD_HTTP_HEADER_ALLOW
+                                                            : NULL,
+                        st == MHD_HTTP_UNAUTHORIZED ? "Bearer" : "GET, POST");
 }
 
 static enum MHD_Result reply_static(cn_server *s, struct MHD_Connection *c, unsigned status,
@@ -207,7 +181,7 @@ static enum MHD_Result serve(cn_server *s, struct MHD_Connection *c, const char 
                        .len = st->len,
                        .client = st->client,
                        .identity = st->identity,
-                       .draining = rt_conns_draining(s->conns)};
+                       .draining = rt_conns_draining(rt_mhd_conns(s->mhd))};
     cn_server_resp r = {0};
     if (st->route->fn(st->route->ctx, &q, &r) != AK_OK)
         return MHD_NO;
@@ -227,7 +201,7 @@ static enum MHD_Result first_call(cn_server *s, struct MHD_Connection *c, const 
     unsigned status = 0;
     enum MHD_Result ret = MHD_YES;
     const cn_route *route = route_of(s, method, url);
-    if (!rt_conns_begin(s->conns, c)) {
+    if (!rt_conns_begin(rt_mhd_conns(s->mhd), c)) {
         status = MHD_HTTP_SERVICE_UNAVAILABLE;
         ret = reply_static(s, c, status,
                            "{\"error\":\"shutting down: the request was not executed, retry\"}");
@@ -332,78 +306,33 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
     return ret;
 }
 
-__attribute__((format(printf, 2, 0))) static void mhd_logger(void *cls, const char *fmt, va_list ap)
+/* libmicrohttpd's lines and the drain's (rt_mhd). */
+static void log_line(void *cls, const char *line, unsigned long dropped)
 {
+    char n[24];
     (void)cls;
-    char line[256];
-    vsnprintf(line, sizeof(line), fmt, ap);
-    size_t n = strlen(line);
-    while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-        line[--n] = '\0';
-    cn_log(CN_LOG_WARN, "libmicrohttpd", "detail", line, (char *)NULL);
+    snprintf(n, sizeof(n), "%lu", dropped);
+    cn_log(CN_LOG_WARN, "libmicrohttpd", "detail", line, dropped ? "not_logged" : NULL, n,
+           (char *)NULL);
 }
 
-/* The answer was written (or the connection failed): the request is no longer in flight. */
-static void completed(void *cls, struct MHD_Connection *c, void **req_cls,
-                      enum MHD_RequestTerminationCode toe)
+/* The answer was written (or the connection failed): the request's state goes. */
+static void request_done(void *cls, struct MHD_Connection *c, void **req_cls)
 {
     cn_server *s = cls;
-    (void)toe;
     req_state *st = *req_cls;
+    (void)c;
     if (st != NULL) {
         free(st->body);
         cn_budget_release(s->budget, &st->held);
         free(st);
         *req_cls = NULL;
     }
-    rt_conns_end(s->conns, c);
-}
-
-static void notify_conn(void *cls, struct MHD_Connection *c, void **socket_context,
-                        enum MHD_ConnectionNotificationCode toe)
-{
-    cn_server *s = cls;
-    (void)socket_context;
-    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
-        const union MHD_ConnectionInfo *ci =
-            MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
-        rt_conns_open(s->conns, c, ci != NULL ? ci->connect_fd : -1);
-    } else {
-        rt_conns_close(s->conns, c);
-    }
-}
-
-/* The listening address from cfg (not used with an inherited socket); *ipv6 set for AF_INET6. */
-static int listen_addr(struct sockaddr_storage *ss, int *ipv6, const cn_server_config *cfg)
-{
-    struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
-    struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
-    memset(ss, 0, sizeof(*ss));
-    *ipv6 = 0;
-    if (cfg->listen_fd >= 0)
-        return 1; /* socket activation: the address is the socket's (see the .socket unit) */
-    if (inet_pton(AF_INET, cfg->host, &in4->sin_addr) == 1) {
-        in4->sin_family = AF_INET;
-        in4->sin_port = htons((uint16_t)cfg->port);
-        return 1;
-    }
-    if (inet_pton(AF_INET6, cfg->host, &in6->sin6_addr) == 1) {
-        in6->sin6_family = AF_INET6;
-        in6->sin6_port = htons((uint16_t)cfg->port);
-        *ipv6 = 1;
-        return 1;
-    }
-    return 0;
 }
 
 ak_err cn_server_start(cn_server **out, const cn_server_config *cfg, char *err, size_t err_cap)
 {
     ak_err rc = AK_ERR_CONFIG;
-    struct sockaddr_storage ss;
-    int ipv6 = 0;
-    /* One thread per connection (cn_server.h); poll, not select: descriptors may pass 1024. */
-    unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_POLL_INTERNAL_THREAD |
-                     MHD_USE_ERROR_LOG | MHD_USE_ITC;
     cn_server *s = calloc(1, sizeof(*s));
     if (s == NULL)
         return AK_ERR_NOMEM;
@@ -415,77 +344,35 @@ ak_err cn_server_start(cn_server **out, const cn_server_config *cfg, char *err, 
     }
     memcpy(s->routes, cfg->routes, cfg->n_routes * sizeof(*s->routes));
     s->cfg.routes = s->routes;
-    if (cfg->port > 65535) {
-        snprintf(err, err_cap, "invalid HTTP port");
-        goto out;
-    }
-    if (!listen_addr(&ss, &ipv6, cfg)) {
-        snprintf(err, err_cap, "--http-host must be a numeric IPv4 or IPv6 address");
-        goto out;
-    }
-    if (ipv6)
-        flags |= MHD_USE_IPv6;
-    if ((cfg->tls_cert_pem == NULL) != (cfg->tls_key_pem == NULL)) {
-        snprintf(err, err_cap, "TLS needs both a certificate and a key");
-        goto out;
-    }
     if (cn_budget_new(&s->budget, cfg->max_request_memory, cfg->memory_budget) != AK_OK) {
         snprintf(err, err_cap, "memory limits: need max_body <= max_request_memory <= budget");
         goto out;
     }
-    rc = rt_conns_new(&s->conns, cfg->max_connections, cfg->header_timeout_s * 1000u, NULL);
-    if (rc != AK_OK) {
-        snprintf(err, err_cap, "cannot start the connection tracker");
+    /* One thread per connection (cn_server.h); poll, not select: descriptors may pass 1024. */
+    rt_mhd_config mc = {.host = cfg->host,
+                        .host_name = "--http-host",
+                        .port = cfg->port,
+                        .listen_fd = cfg->listen_fd,
+                        .stack_size = CN_SERVER_STACK,
+                        .max_connections = cfg->max_connections,
+                        .per_ip_limit = cfg->per_ip_limit,
+                        .idle_timeout_s = cfg->idle_timeout_s,
+                        .conn_memory = 64 * 1024,
+                        .header_timeout_ms = cfg->header_timeout_s * 1000u,
+                        .tls_cert_pem = cfg->tls_cert_pem,
+                        .tls_key_pem = cfg->tls_key_pem,
+                        .handler = handler,
+                        .cls = s,
+                        .on_done = request_done,
+                        .log = log_line};
+    rc = rt_mhd_start(&s->mhd, &mc, err, err_cap);
+    if (rc != AK_OK)
         goto out;
-    }
-    if (cfg->tls_cert_pem != NULL)
-        flags |= MHD_USE_TLS;
-    struct MHD_OptionItem opts[16];
-    size_t n = 0;
-    /* The logger first: libmicrohttpd warns about every option processed before it. */
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)mhd_logger, NULL};
-    if (cfg->listen_fd >= 0)
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, cfg->listen_fd, NULL};
-    else
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_SOCK_ADDR, 0, &ss};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_THREAD_STACK_SIZE, CN_SERVER_STACK, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, NULL};
-    opts[n++] =
-        (struct MHD_OptionItem){MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->per_ip_limit, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, 64 * 1024, NULL};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)completed, s};
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_CONNECTION, (intptr_t)notify_conn, s};
-    if (cfg->tls_cert_pem != NULL) {
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_CERT, 0,
-                                            (void *)(uintptr_t)cfg->tls_cert_pem};
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_MEM_KEY, 0,
-                                            (void *)(uintptr_t)cfg->tls_key_pem};
-        opts[n++] = (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0,
-                                            (void *)(uintptr_t)CN_TLS_PRIORITIES};
-    }
-    opts[n++] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
-    s->d = MHD_start_daemon(flags, (uint16_t)cfg->port, NULL, NULL, handler, s, MHD_OPTION_ARRAY,
-                            opts, MHD_OPTION_END);
-    if (s->d == NULL) {
-        snprintf(err, err_cap, "cannot listen on %s:%u (in use, or bad TLS material)", cfg->host,
-                 cfg->port);
-        rc = AK_ERR_IO;
-        goto out;
-    }
-    if (cfg->listen_fd >= 0) {
-        s->port = rt_listen_port(cfg->listen_fd);
-    } else {
-        const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_BIND_PORT);
-        s->port = info ? info->port : cfg->port;
-    }
     s->cfg.tls_cert_pem = s->cfg.tls_key_pem = NULL;
     *out = s;
     s = NULL;
-    rc = AK_OK;
 out:
     if (s != NULL) {
-        rt_conns_free(s->conns);
         cn_budget_free(s->budget);
         pthread_rwlock_destroy(&s->auth_lk);
         free(s);
@@ -495,7 +382,7 @@ out:
 
 unsigned cn_server_port(const cn_server *s)
 {
-    return s->port;
+    return rt_mhd_port(s->mhd);
 }
 
 const cn_auth *cn_server_swap_auth(cn_server *s, const cn_auth *auth)
@@ -509,18 +396,10 @@ const cn_auth *cn_server_swap_auth(cn_server *s, const cn_auth *auth)
 
 size_t cn_server_drain(cn_server *s, unsigned timeout_ms)
 {
-    /* No new connections: MHD hands the listening socket back. Closing it refuses newcomers;
-     * a socket-activated one lives on in systemd, its queue kept for the next process. */
-    MHD_socket fd = MHD_quiesce_daemon(s->d);
-    if (fd != MHD_INVALID_SOCKET)
-        close(fd);
-    else
-        cn_log(CN_LOG_WARN, "could not stop accepting before the drain", (char *)NULL);
-    size_t left = rt_conns_drain(s->conns, timeout_ms, CN_DRAIN_GRACE_MS);
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
+    size_t left = rt_mhd_drain(s->mhd, timeout_ms, CN_DRAIN_GRACE_MS);
     char n[24], open_n[24];
     snprintf(n, sizeof(n), "%zu", left);
-    snprintf(open_n, sizeof(open_n), "%u", di != NULL ? di->num_connections : 0);
+    snprintf(open_n, sizeof(open_n), "%u", rt_mhd_connections(s->mhd));
     cn_log(left == 0 ? CN_LOG_INFO : CN_LOG_WARN,
            left == 0 ? "drained: every request in flight was answered"
                      : "drain timeout: requests still in flight are cut off",
@@ -532,8 +411,7 @@ void cn_server_stop(cn_server *s)
 {
     if (s == NULL)
         return;
-    MHD_stop_daemon(s->d);
-    rt_conns_free(s->conns);
+    rt_mhd_stop(s->mhd);
     cn_budget_free(s->budget);
     pthread_rwlock_destroy(&s->auth_lk);
     free(s);

@@ -4,13 +4,14 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include "rt_prom.h"
 
 /* The methods answered here, registered at start (cn_metrics_set_methods), then "forwarded". */
 #define MAX_METHODS (CN_METRICS_MAX_METHODS + 1)
@@ -31,11 +32,7 @@ static const uint64_t k_bounds_us[] = {100,     250,     500,     1000,    2500,
                                        1000000, 2500000, 5000000, 10000000};
 #define N_BOUNDS (sizeof(k_bounds_us) / sizeof(k_bounds_us[0]))
 
-typedef struct {
-    _Atomic uint64_t bucket[N_BOUNDS + 1]; /* last = +Inf (non-cumulative counts) */
-    _Atomic uint64_t sum_us;
-    _Atomic uint64_t count;
-} histogram;
+typedef rt_prom_hist histogram;
 
 static _Atomic uint64_t g_http[CN_PATH__COUNT][4];
 static _Atomic uint64_t g_rpc[MAX_METHODS];
@@ -51,13 +48,7 @@ static histogram g_sign_h, g_ds_h;
 
 static void observe(histogram *h, double seconds)
 {
-    uint64_t us = seconds <= 0 ? 0 : (uint64_t)(seconds * 1e6);
-    size_t i = 0;
-    while (i < N_BOUNDS && us > k_bounds_us[i])
-        i++;
-    atomic_fetch_add_explicit(&h->bucket[i], 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&h->sum_us, us, memory_order_relaxed);
-    atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+    rt_prom_observe(h, k_bounds_us, N_BOUNDS, seconds <= 0 ? 0 : (uint64_t)(seconds * 1e6));
 }
 
 void cn_metrics_set_account(size_t i, const char *label)
@@ -235,111 +226,51 @@ void cn_metrics_signer_circuit(int idx, cn_circuit state)
         atomic_store(&g_signers[idx].circuit, (int)state);
 }
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-    int failed;
-} outbuf;
-
-static void out_printf(outbuf *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void out_printf(outbuf *o, const char *fmt, ...)
-{
-    if (o->failed)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(o->p + o->len, o->cap - o->len, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            o->failed = 1;
-            return;
-        }
-        if ((size_t)n < o->cap - o->len) {
-            o->len += (size_t)n;
-            return;
-        }
-        size_t ncap = o->cap * 2 + (size_t)n;
-        char *np = realloc(o->p, ncap);
-        if (np == NULL) {
-            o->failed = 1;
-            return;
-        }
-        o->p = np;
-        o->cap = ncap;
-    }
-}
-
 static uint64_t ld(_Atomic uint64_t *v)
 {
     return atomic_load_explicit(v, memory_order_relaxed);
 }
 
-static void render_histogram(outbuf *o, const char *name, const char *help, histogram *h)
+static void render_histogram(rt_prom *o, const char *name, const char *help, histogram *h)
 {
-    out_printf(o, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
-    uint64_t cum = 0;
-    for (size_t i = 0; i < N_BOUNDS; i++) {
-        cum += ld(&h->bucket[i]);
-        out_printf(o, "%s_bucket{le=\"%g\"} %llu\n", name, (double)k_bounds_us[i] / 1e6,
-                   (unsigned long long)cum);
-    }
-    cum += ld(&h->bucket[N_BOUNDS]);
-    out_printf(o, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
-    out_printf(o, "%s_sum %.6f\n%s_count %llu\n", name, (double)ld(&h->sum_us) / 1e6, name,
-               (unsigned long long)cum);
+    rt_prom_head(o, name, "histogram", help);
+    rt_prom_hist_write(o, name, NULL, k_bounds_us, N_BOUNDS, h);
 }
 
-static void render_signers(outbuf *o)
+static void render_signers(rt_prom *o)
 {
     int n = atomic_load(&g_n_signers);
     if (n > CN_METRICS_MAX_SIGNERS)
         n = CN_METRICS_MAX_SIGNERS;
     if (n == 0)
         return;
-    out_printf(o, "# HELP anode_connector_signer_signatures_total Signatures a signer returned "
-                  "to the manager (checked against the account's key).\n"
-                  "# TYPE anode_connector_signer_signatures_total counter\n");
+    rt_prom_head(
+        o, "anode_connector_signer_signatures_total", "counter",
+        "Signatures a signer returned to the manager (checked against the account's key).");
     for (int i = 0; i < n; i++)
         if (atomic_load(&g_signers_ready[i]))
-            out_printf(o, "anode_connector_signer_signatures_total{%s} %llu\n", g_signers[i].labels,
-                       (unsigned long long)ld(&g_signers[i].ok));
-    out_printf(o, "# HELP anode_connector_signer_failures_total Failed signature attempts by "
-                  "signer and reason.\n# TYPE anode_connector_signer_failures_total counter\n");
+            rt_prom_printf(o, "anode_connector_signer_signatures_total{%s} %llu\n",
+                           g_signers[i].labels, (unsigned long long)ld(&g_signers[i].ok));
+    rt_prom_head(o, "anode_connector_signer_failures_total", "counter",
+                 "Failed signature attempts by signer and reason.");
     for (int i = 0; i < n; i++)
         for (size_t r = 0; r < CN_SFAIL__COUNT && atomic_load(&g_signers_ready[i]); r++)
-            out_printf(o, "anode_connector_signer_failures_total{%s,reason=\"%s\"} %llu\n",
-                       g_signers[i].labels, k_sfail[r],
-                       (unsigned long long)ld(&g_signers[i].fail[r]));
-    out_printf(o, "# HELP anode_connector_signer_circuit_state Circuit breaker state of each "
-                  "signer (1 for the current state).\n"
-                  "# TYPE anode_connector_signer_circuit_state gauge\n");
+            rt_prom_printf(o, "anode_connector_signer_failures_total{%s,reason=\"%s\"} %llu\n",
+                           g_signers[i].labels, k_sfail[r],
+                           (unsigned long long)ld(&g_signers[i].fail[r]));
+    rt_prom_head(o, "anode_connector_signer_circuit_state", "gauge",
+                 "Circuit breaker state of each signer (1 for the current state).");
     for (int i = 0; i < n; i++)
         for (int c = 0; c < 3 && atomic_load(&g_signers_ready[i]); c++)
-            out_printf(o, "anode_connector_signer_circuit_state{%s,state=\"%s\"} %d\n",
-                       g_signers[i].labels, k_circuit[c],
-                       atomic_load(&g_signers[i].circuit) == c ? 1 : 0);
+            rt_prom_printf(o, "anode_connector_signer_circuit_state{%s,state=\"%s\"} %d\n",
+                           g_signers[i].labels, k_circuit[c],
+                           atomic_load(&g_signers[i].circuit) == c ? 1 : 0);
     const char *hn = "anode_connector_signer_sign_duration_seconds";
-    out_printf(o,
-               "# HELP %s Latency of one signature attempt by signer (failures included).\n"
-               "# TYPE %s histogram\n",
-               hn, hn);
-    for (int i = 0; i < n; i++) {
-        if (!atomic_load(&g_signers_ready[i]))
-            continue;
-        histogram *h = &g_signers[i].h;
-        uint64_t cum = 0;
-        for (size_t b = 0; b < N_BOUNDS; b++) {
-            cum += ld(&h->bucket[b]);
-            out_printf(o, "%s_bucket{%s,le=\"%g\"} %llu\n", hn, g_signers[i].labels,
-                       (double)k_bounds_us[b] / 1e6, (unsigned long long)cum);
-        }
-        cum += ld(&h->bucket[N_BOUNDS]);
-        out_printf(o, "%s_bucket{%s,le=\"+Inf\"} %llu\n", hn, g_signers[i].labels,
-                   (unsigned long long)cum);
-        out_printf(o, "%s_sum{%s} %.6f\n%s_count{%s} %llu\n", hn, g_signers[i].labels,
-                   (double)ld(&h->sum_us) / 1e6, hn, g_signers[i].labels, (unsigned long long)cum);
-    }
+    rt_prom_head(o, hn, "histogram",
+                 "Latency of one signature attempt by signer (failures included).");
+    for (int i = 0; i < n; i++)
+        if (atomic_load(&g_signers_ready[i]))
+            rt_prom_hist_write(o, hn, g_signers[i].labels, k_bounds_us, N_BOUNDS, &g_signers[i].h);
 }
 
 /* ---- certificate expiry (cn_metrics_cert_register) ------------------------------------------ */
@@ -398,90 +329,83 @@ int cn_metrics_cert_register(const char *kind, const char *name, const char *pem
     return rc;
 }
 
-static void render_certs(outbuf *o)
+static void render_certs(rt_prom *o)
 {
     pthread_mutex_lock(&g_certs_mu);
     if (g_n_certs > 0)
-        out_printf(o, "# HELP anode_connector_tls_expiry_timestamp_seconds notAfter of a TLS "
-                      "certificate the connector presents (unix time).\n"
-                      "# TYPE anode_connector_tls_expiry_timestamp_seconds gauge\n");
+        rt_prom_head(o, "anode_connector_tls_expiry_timestamp_seconds", "gauge",
+                     "notAfter of a TLS certificate the connector presents (unix time).");
     for (size_t i = 0; i < g_n_certs; i++) {
         long long t = g_certs[i].reread ? cert_not_after(g_certs[i].path) : g_certs[i].not_after;
         if (t > 0)
-            out_printf(o, "anode_connector_tls_expiry_timestamp_seconds{%s} %lld\n",
-                       g_certs[i].labels, t);
+            rt_prom_printf(o, "anode_connector_tls_expiry_timestamp_seconds{%s} %lld\n",
+                           g_certs[i].labels, t);
     }
     pthread_mutex_unlock(&g_certs_mu);
 }
 
 ak_err cn_metrics_render(char **out, size_t *out_len)
 {
-    outbuf o = {malloc(8192), 0, 8192, 0};
-    if (o.p == NULL)
+    rt_prom o;
+    if (rt_prom_init_grow(&o, 8192) != AK_OK) {
+        free(o.p);
         return AK_ERR_NOMEM;
+    }
 
-    out_printf(&o,
-               "# HELP anode_connector_build_info Build information.\n"
-               "# TYPE anode_connector_build_info gauge\n"
-               "anode_connector_build_info{version=\"%s\"} 1\n",
-               AK_VERSION);
-    out_printf(&o, "# HELP anode_connector_http_requests_total HTTP requests by path and status "
-                   "class.\n# TYPE anode_connector_http_requests_total counter\n");
+    rt_prom_printf(&o,
+                   "# HELP anode_connector_build_info Build information.\n"
+                   "# TYPE anode_connector_build_info gauge\n"
+                   "anode_connector_build_info{version=\"%s\"} 1\n",
+                   AK_VERSION);
+    rt_prom_head(&o, "anode_connector_http_requests_total", "counter",
+                 "HTTP requests by path and status class.");
     for (size_t p = 0; p < CN_PATH__COUNT; p++)
         for (size_t c = 0; c < 4; c++)
-            out_printf(&o, "anode_connector_http_requests_total{path=\"%s\",status=\"%s\"} %llu\n",
-                       k_paths[p], k_status[c], (unsigned long long)ld(&g_http[p][c]));
-    out_printf(&o, "# HELP anode_connector_rpc_requests_total JSON-RPC calls by method (methods "
-                   "not answered here count as forwarded).\n"
-                   "# TYPE anode_connector_rpc_requests_total counter\n");
+            rt_prom_printf(&o,
+                           "anode_connector_http_requests_total{path=\"%s\",status=\"%s\"} %llu\n",
+                           k_paths[p], k_status[c], (unsigned long long)ld(&g_http[p][c]));
+    rt_prom_head(&o, "anode_connector_rpc_requests_total", "counter",
+                 "JSON-RPC calls by method (methods not answered here count as forwarded).");
     for (size_t i = 0; i <= g_n_methods; i++)
-        out_printf(&o, "anode_connector_rpc_requests_total{method=\"%s\"} %llu\n",
-                   i < g_n_methods ? g_methods[i] : "forwarded", (unsigned long long)ld(&g_rpc[i]));
-    out_printf(&o, "# HELP anode_connector_rpc_errors_total JSON-RPC error responses made by the "
-                   "connector, by code.\n# TYPE anode_connector_rpc_errors_total counter\n");
+        rt_prom_printf(&o, "anode_connector_rpc_requests_total{method=\"%s\"} %llu\n",
+                       i < g_n_methods ? g_methods[i] : "forwarded",
+                       (unsigned long long)ld(&g_rpc[i]));
+    rt_prom_head(&o, "anode_connector_rpc_errors_total", "counter",
+                 "JSON-RPC error responses made by the connector, by code.");
     for (size_t i = 0; i < N_CODES; i++)
-        out_printf(&o, "anode_connector_rpc_errors_total{code=\"%d\"} %llu\n", k_codes[i],
-                   (unsigned long long)ld(&g_err[i]));
-    out_printf(&o, "anode_connector_rpc_errors_total{code=\"other\"} %llu\n",
-               (unsigned long long)ld(&g_rpc_other_err));
-    out_printf(&o, "# HELP anode_connector_signatures_total Signatures requested from signer "
-                   "backends, by account and result.\n"
-                   "# TYPE anode_connector_signatures_total counter\n");
+        rt_prom_printf(&o, "anode_connector_rpc_errors_total{code=\"%d\"} %llu\n", k_codes[i],
+                       (unsigned long long)ld(&g_err[i]));
+    rt_prom_printf(&o, "anode_connector_rpc_errors_total{code=\"other\"} %llu\n",
+                   (unsigned long long)ld(&g_rpc_other_err));
+    rt_prom_head(&o, "anode_connector_signatures_total", "counter",
+                 "Signatures requested from signer backends, by account and result.");
     for (size_t i = 0; i < CN_METRICS_MAX_ACCOUNTS; i++) {
         if (g_account[i][0] == '\0')
             continue;
-        out_printf(&o, "anode_connector_signatures_total{account=\"%s\",result=\"ok\"} %llu\n",
-                   g_account[i], (unsigned long long)ld(&g_sign[i][0]));
-        out_printf(&o, "anode_connector_signatures_total{account=\"%s\",result=\"error\"} %llu\n",
-                   g_account[i], (unsigned long long)ld(&g_sign[i][1]));
+        rt_prom_printf(&o, "anode_connector_signatures_total{account=\"%s\",result=\"ok\"} %llu\n",
+                       g_account[i], (unsigned long long)ld(&g_sign[i][0]));
+        rt_prom_printf(&o,
+                       "anode_connector_signatures_total{account=\"%s\",result=\"error\"} %llu\n",
+                       g_account[i], (unsigned long long)ld(&g_sign[i][1]));
     }
     render_histogram(&o, "anode_connector_sign_duration_seconds",
                      "Time to obtain one converted signature from a signer backend.", &g_sign_h);
-    out_printf(&o,
-               "# HELP anode_connector_downstream_requests_total Requests sent to the "
-               "downstream node, by result.\n"
-               "# TYPE anode_connector_downstream_requests_total counter\n"
-               "anode_connector_downstream_requests_total{result=\"ok\"} %llu\n"
-               "anode_connector_downstream_requests_total{result=\"error\"} %llu\n",
-               (unsigned long long)ld(&g_ds[0]), (unsigned long long)ld(&g_ds[1]));
+    rt_prom_printf(&o,
+                   "# HELP anode_connector_downstream_requests_total Requests sent to the "
+                   "downstream node, by result.\n"
+                   "# TYPE anode_connector_downstream_requests_total counter\n"
+                   "anode_connector_downstream_requests_total{result=\"ok\"} %llu\n"
+                   "anode_connector_downstream_requests_total{result=\"error\"} %llu\n",
+                   (unsigned long long)ld(&g_ds[0]), (unsigned long long)ld(&g_ds[1]));
     render_histogram(&o, "anode_connector_downstream_duration_seconds",
                      "Round-trip time of one downstream HTTP request.", &g_ds_h);
-    out_printf(&o,
-               "# HELP anode_connector_nonce_retries_total Transactions re-signed with a "
-               "fresh nonce after the node refused the nonce.\n"
-               "# TYPE anode_connector_nonce_retries_total counter\n"
-               "anode_connector_nonce_retries_total %llu\n",
-               (unsigned long long)ld(&g_nonce_retries));
-    out_printf(&o,
-               "# HELP anode_connector_auth_failures_total Requests refused by client "
-               "authentication.\n# TYPE anode_connector_auth_failures_total counter\n"
-               "anode_connector_auth_failures_total %llu\n",
-               (unsigned long long)ld(&g_auth_failures));
-    out_printf(&o,
-               "# HELP anode_connector_rate_limited_total Signing calls refused by the "
-               "per-client signing rate limit.\n# TYPE anode_connector_rate_limited_total "
-               "counter\nanode_connector_rate_limited_total %llu\n",
-               (unsigned long long)ld(&g_rate_limited));
+    rt_prom_one(&o, "anode_connector_nonce_retries_total", "counter",
+                "Transactions re-signed with a fresh nonce after the node refused the nonce.",
+                ld(&g_nonce_retries));
+    rt_prom_one(&o, "anode_connector_auth_failures_total", "counter",
+                "Requests refused by client authentication.", ld(&g_auth_failures));
+    rt_prom_one(&o, "anode_connector_rate_limited_total", "counter",
+                "Signing calls refused by the per-client signing rate limit.", ld(&g_rate_limited));
     render_signers(&o);
     render_certs(&o);
     if (o.failed) {

@@ -2,9 +2,10 @@
  * fuzz_cn_auth.c - the connector's client-authentication parsers on hostile input: the
  * Cf-Access-Jwt-Assertion header (JWS compact form, base64url, header/claims JSON, kid lookup,
  * RS256 verification), the claims checks, JWKS entries (RSA n/e -> EVP_PKEY) and bearer headers.
- * cn_auth.c is compiled into this target (rather than linked from cn_core) so that its static
- * functions can be driven one by one. The first input byte picks the parser.
+ * cn_auth.c and cn_access.c are compiled into this target (rather than linked from cn_core) so
+ * that their static functions can be driven one by one. The first input byte picks the parser.
  */
+#include "../../connector/net/cn_access.c"
 #include "../../connector/net/cn_auth.c"
 
 #include <openssl/rsa.h>
@@ -20,16 +21,17 @@ static void fz_init(void)
         abort();
     fz_auth->n_tokens = 1;
     fz_auth->have_bearer = 1;
-    fz_auth->keys[0].pkey = EVP_RSA_gen(2048);
-    if (fz_auth->keys[0].pkey == NULL)
+    cn_access *x = calloc(1, sizeof *x);
+    x->keys[0].pkey = EVP_RSA_gen(2048);
+    if (x->keys[0].pkey == NULL)
         abort();
-    snprintf(fz_auth->keys[0].kid, sizeof fz_auth->keys[0].kid, "k");
-    fz_auth->keys[0].sig_len = 256;
-    fz_auth->n_keys = 1;
-    fz_auth->have_jwt = 1;
-    snprintf(fz_auth->audience, sizeof fz_auth->audience, "aud");
-    snprintf(fz_auth->issuer, sizeof fz_auth->issuer, "https://t.cloudflareaccess.com");
-    fz_auth->leeway = 30;
+    snprintf(x->keys[0].kid, sizeof x->keys[0].kid, "k");
+    x->keys[0].sig_len = 256;
+    x->n_keys = 1;
+    snprintf(x->audience, sizeof x->audience, "aud");
+    snprintf(x->issuer, sizeof x->issuer, "https://t.cloudflareaccess.com");
+    x->leeway = 30;
+    fz_auth->access = x;
     fz_auth->require_all = 0;
 }
 
@@ -50,7 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     case 1: {
         cJSON *claims = cJSON_ParseWithLength(s, size - 1);
         if (claims != NULL)
-            (void)check_claims(fz_auth, claims, 1800000000, &why);
+            (void)check_claims(fz_auth->access, claims, 1800000000, &why);
         cJSON_Delete(claims);
         break;
     }
