@@ -9,10 +9,8 @@
  * is cn_ks_reply's). No key material: the client key file is read by libcurl/OpenSSL when a
  * connection is made.
  *
- * Batching (cn_signer_keyless.h): the queue holds waiters that live on their callers' stacks;
- * a waiter is only touched under bmu, and its caller returns only once it is W_DONE (or it
- * left the queue itself at its deadline). The leader of a batch owns the members' out buffers
- * until it marks them W_DONE. Measured effect: docs/benchmarks.md.
+ * Batching (cn_signer_keyless.h): the queue is cn_ksbatch's; this file sends what it hands
+ * over, alone (sign_alone) or as one batch request (run_batch).
  */
 #include "cn_signer_keyless.h"
 
@@ -29,6 +27,7 @@
 #include "ak_b64.h"
 #include "cn_secfile.h"
 #include "cn_ks_reply.h"
+#include "cn_ksbatch.h"
 #include "cn_ksproto.h"
 #include "cn_metrics.h"
 #include "cn_rhttp.h"
@@ -58,37 +57,17 @@ typedef struct {
 #define REQ_ID_MAX    64
 #define POOL_DEFAULT  16
 #define POOL_MAX      256
-#define BATCH_DEFAULT 64  /* "batch_max" default (keyless; "custom" defaults to 1) */
-#define BATCH_MAX     256 /* the key server's default max_batch */
+#define BATCH_DEFAULT 64 /* "batch_max" default (keyless; "custom" defaults to 1) */
 /* "max_inflight" default: 4 - under load a few batches are being signed (the key server spreads
  * a batch's items over all its HSM sessions) while the next ones gather, so a network HSM's
  * queue stays fed across batch boundaries; bench_e2e --hsm-latency-ms measured 4 against 1, 2
  * and 8 (docs/benchmarks.md). A lone signature still goes at once. */
 #define INFLIGHT_DEFAULT 4
-#define QUEUE_MAX        4096 /* waiting signatures per signer; more -> AK_ERR_BUSY */
 /* One request object of a batch: key_id, b64 digest, request id and the JSON around them. */
 #define ITEM_MAX (KEY_ID_MAX + REQ_ID_MAX + AK_B64_ENCODED_SIZE(32) + 96)
 /* One result object: key_id, request_id, b64 DER signature or an error (the key server's
  * longest message is < 100 bytes), JSON around them. Custom servers get the same bound. */
 #define RESULT_MAX 1024
-
-/* One signature waiting for (or travelling in) a batch; lives on its caller's stack. */
-typedef struct waiter {
-    const uint8_t *digest;
-    const char *intent; /* the intent's JSON text, or NULL: digest only */
-    char *why;          /* the key server's reason for a refusal (may be NULL) */
-    size_t why_cap;
-    const char *rid;
-    int64_t deadline_ms;
-    cn_raw_sig *out;
-    ak_err rc;
-    int state; /* W_QUEUED, W_LEAD, W_TAKEN, W_DONE */
-    int alone; /* the batch could not carry it: the caller sends it alone */
-    pthread_cond_t cv;
-    struct waiter *next;
-} waiter;
-
-enum { W_QUEUED, W_LEAD, W_TAKEN, W_DONE };
 
 typedef struct {
     cn_kh_cfg hc; /* URLs, TLS files, connect timeout, retries, pool: for http_new() */
@@ -96,13 +75,9 @@ typedef struct {
     char key_id[KEY_ID_MAX + 1];
     long timeout_ms;
 
-    /* Opportunistic batching (group commit): at most max_inflight POST /sign in flight; a
-     * signature that finds a free slot and nobody waiting goes alone, at once; the others
-     * queue and the next free slot carries up to batch_max of them as one batch. */
-    pthread_mutex_t bmu; /* guards inflight and the queue */
-    unsigned inflight, max_inflight, batch_max;
-    waiter *qhead, *qtail;
-    size_t qlen;
+    /* Opportunistic batching (group commit, cn_ksbatch): signatures that arrive while
+     * max_inflight POST /sign are in flight go together in the next free one. */
+    cn_ksbatch *batch;
 
     /* issue 11: "send_intent" (CN_KS_SEND_*); the intent kinds the key server's /health advertised
      * (bit per ak_intent_kind), learned at start and on every health check. */
@@ -189,14 +164,15 @@ static void note_latency(keyless *k, int64_t t0_us)
 }
 
 /* The bytes one request object of w may take (its intent text is spliced in as is). */
-static size_t item_cap(const waiter *w)
+static size_t item_cap(const cn_ksb_item *w)
 {
     return ITEM_MAX + (w->intent != NULL ? strlen(w->intent) + 16 : 0);
 }
 
 /* One signature in the single form (retries and failover in ks_call). */
-static AK_WUR ak_err sign_alone(keyless *k, const waiter *w, int64_t deadline)
+static ak_err sign_alone(void *user, const cn_ksb_item *w, int64_t deadline)
 {
+    keyless *k = user;
     size_t req_len = 0, cap = item_cap(w);
     char *req = malloc(cap);
     cn_rhttp_resp body;
@@ -230,8 +206,9 @@ out:
  * failover. A server that refuses the batch form as such (400, 404, 405, 413, 415, 501 for the
  * whole request) gets each signature alone.
  */
-static void run_batch(keyless *k, waiter *const *m, size_t n)
+static void run_batch(void *user, cn_ksb_item *const *m, size_t n)
 {
+    keyless *k = user;
     size_t cap = 32, len = 13, item_len = 0;
     size_t body_cap = n * RESULT_MAX + 256;
     char *req = NULL;
@@ -282,7 +259,7 @@ static void run_batch(keyless *k, waiter *const *m, size_t n)
     {
         if (at >= n)
             break; /* the size was checked above; this keeps the bound local */
-        waiter *w = m[at++];
+        cn_ksb_item *w = m[at++];
         if (cJSON_IsObject(it) && cJSON_HasObjectItem(it, "error")) {
             w->rc = cn_ksproto_item_err(it, &w->alone);
             cn_ks_reply_why(w->why, w->why_cap, it);
@@ -298,149 +275,6 @@ out:
     cJSON_Delete(j);
     cn_rhttp_resp_clear(&body);
     free(req);
-}
-
-/* With bmu held: one request finished; hand its slot to the first waiter, which leads. */
-static void slot_release(keyless *k)
-{
-    k->inflight--;
-    waiter *h = k->qhead;
-    if (h == NULL)
-        return;
-    k->qhead = h->next;
-    if (k->qhead == NULL)
-        k->qtail = NULL;
-    k->qlen--;
-    h->state = W_LEAD;
-    k->inflight++;
-    pthread_cond_signal(&h->cv);
-}
-
-/* With bmu held: drop w (still queued) from the queue. */
-static void unqueue(keyless *k, waiter *w)
-{
-    waiter **pp = &k->qhead, *prev = NULL;
-    while (*pp != NULL && *pp != w) {
-        prev = *pp;
-        pp = &(*pp)->next;
-    }
-    if (*pp == NULL)
-        return;
-    *pp = w->next;
-    if (k->qtail == w)
-        k->qtail = prev;
-    k->qlen--;
-}
-
-/* With bmu held (released during the request): w got a slot; send it and up to batch_max - 1
- * waiters behind it, then wake them and pass the slot on. */
-static void lead(keyless *k, waiter *w)
-{
-    waiter *m[BATCH_MAX];
-    size_t n = 0;
-    int64_t t = now_ms();
-    m[n++] = w;
-    w->state = W_TAKEN;
-    while (n < k->batch_max && k->qhead != NULL) {
-        waiter *x = k->qhead;
-        k->qhead = x->next;
-        if (k->qhead == NULL)
-            k->qtail = NULL;
-        k->qlen--;
-        if (x->deadline_ms <= t) {
-            /* Out of time already: it must not cut the batch's deadline short. */
-            x->rc = AK_ERR_TIMEOUT;
-            x->state = W_DONE;
-            pthread_cond_signal(&x->cv);
-            continue;
-        }
-        x->state = W_TAKEN;
-        m[n++] = x;
-    }
-    pthread_mutex_unlock(&k->bmu);
-    if (n == 1)
-        w->rc = sign_alone(k, w, w->deadline_ms);
-    else
-        run_batch(k, m, n);
-    pthread_mutex_lock(&k->bmu);
-    for (size_t i = 1; i < n; i++) {
-        m[i]->state = W_DONE;
-        pthread_cond_signal(&m[i]->cv);
-    }
-    slot_release(k);
-}
-
-static int cond_init_mono(pthread_cond_t *cv)
-{
-    pthread_condattr_t ca;
-    if (pthread_condattr_init(&ca) != 0)
-        return -1;
-    int bad =
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 || pthread_cond_init(cv, &ca) != 0;
-    pthread_condattr_destroy(&ca);
-    return bad ? -1 : 0;
-}
-
-/* The signature of w: alone at once, or queued for a batch (cn_signer_keyless.h). */
-static ak_err sign_queued(keyless *k, const waiter *init)
-{
-    waiter w = *init;
-    int64_t deadline = w.deadline_ms;
-    ak_err rc = AK_ERR_INTERNAL;
-    if (k->batch_max <= 1)
-        return sign_alone(k, &w, deadline);
-    pthread_mutex_lock(&k->bmu);
-    if (k->inflight < k->max_inflight && k->qhead == NULL) {
-        /* Nothing in the way: alone, at once (no added delay at low load). */
-        k->inflight++;
-        pthread_mutex_unlock(&k->bmu);
-        rc = sign_alone(k, &w, deadline);
-        pthread_mutex_lock(&k->bmu);
-        slot_release(k);
-        pthread_mutex_unlock(&k->bmu);
-        return rc;
-    }
-    if (k->qlen >= QUEUE_MAX || cond_init_mono(&w.cv) != 0) {
-        pthread_mutex_unlock(&k->bmu);
-        return k->qlen >= QUEUE_MAX ? AK_ERR_BUSY : AK_ERR_INTERNAL;
-    }
-    if (k->qtail != NULL)
-        k->qtail->next = &w;
-    else
-        k->qhead = &w;
-    k->qtail = &w;
-    k->qlen++;
-    for (;;) {
-        if (w.state == W_DONE)
-            break;
-        if (w.state == W_LEAD) {
-            if (now_ms() >= deadline) { /* granted too late: pass the slot on */
-                w.rc = AK_ERR_TIMEOUT;
-                slot_release(k);
-            } else {
-                lead(k, &w);
-            }
-            break;
-        }
-        if (w.state == W_QUEUED) {
-            if (now_ms() >= deadline) {
-                unqueue(k, &w);
-                w.rc = AK_ERR_TIMEOUT;
-                break;
-            }
-            struct timespec ts = {.tv_sec = deadline / 1000,
-                                  .tv_nsec = (deadline % 1000) * 1000000L};
-            (void)pthread_cond_timedwait(&w.cv, &k->bmu, &ts);
-        } else {
-            /* W_TAKEN: the batch's request ends by the earliest member deadline. */
-            (void)pthread_cond_wait(&w.cv, &k->bmu);
-        }
-    }
-    pthread_mutex_unlock(&k->bmu);
-    pthread_cond_destroy(&w.cv);
-    if (w.alone)
-        return sign_alone(k, &w, deadline);
-    return w.rc;
 }
 
 /* Learn the intent kinds from a /health answer (its "intents" array; none listed = none). */
@@ -470,12 +304,12 @@ static ak_err keyless_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[3
 {
     keyless *k = s->impl;
     char rid[REQ_ID_MAX + 1], *intent = NULL;
-    waiter w = {.digest = digest,
-                .out = out,
-                .rid = rid,
-                .deadline_ms = now_ms() + k->timeout_ms,
-                .why = ctx != NULL ? ctx->why : NULL,
-                .why_cap = ctx != NULL ? ctx->why_cap : 0};
+    cn_ksb_item w = {.digest = digest,
+                     .out = out,
+                     .rid = rid,
+                     .deadline_ms = now_ms() + k->timeout_ms,
+                     .why = ctx != NULL ? ctx->why : NULL,
+                     .why_cap = ctx != NULL ? ctx->why_cap : 0};
     if (ctx != NULL && ctx->request_id != NULL && safe_id(ctx->request_id, REQ_ID_MAX))
         snprintf(rid, sizeof rid, "%s", ctx->request_id);
     else
@@ -487,7 +321,7 @@ static ak_err keyless_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[3
     if (rc != AK_OK)
         return rc;
     w.intent = intent;
-    rc = sign_queued(k, &w);
+    rc = cn_ksbatch_sign(k->batch, &w);
     free(intent);
     return rc;
 }
@@ -528,7 +362,7 @@ static void keyless_destroy(cn_signer *s)
     if (k == NULL)
         return;
     cn_rhttp_free(k->http); /* stops the prober first */
-    pthread_mutex_destroy(&k->bmu);
+    cn_ksbatch_free(k->batch);
     free(k);
     s->impl = NULL;
 }
@@ -644,7 +478,7 @@ static const ak_cfg_field k_own_fields[] = {
     AK_CFG_REF("connection_reuse", 0, keyless_cfg, reuse, 5),
     AK_CFG_REF("send_intent", 0, keyless_cfg, send_intent, 6), /* issue 11 */
     /* 0 = absent: "custom" servers may not know the batch form, batching is opt-in there */
-    AK_CFG_INT("batch_max", 0, keyless_cfg, batch_max, 1, BATCH_MAX, 0),
+    AK_CFG_INT("batch_max", 0, keyless_cfg, batch_max, 1, CN_KSBATCH_MAX, 0),
     AK_CFG_INT("max_inflight", 0, keyless_cfg, max_inflight, 1, POOL_MAX, INFLIGHT_DEFAULT),
 };
 
@@ -724,9 +558,8 @@ static AK_WUR ak_err parse_cfg(keyless *k, cn_signer *s, const cJSON *cfg,
         return rc; /* the client key to the key server is a secret file (issue 18) */
     if (k->hc.cert[0] != '\0')
         (void)cn_metrics_cert_register("client", s->name, k->hc.cert);
-    k->batch_max = c.batch_max != 0 ? (unsigned)c.batch_max : ext != NULL ? 1 : BATCH_DEFAULT;
-    k->max_inflight = (unsigned)c.max_inflight;
-    return AK_OK;
+    unsigned batch_max = c.batch_max != 0 ? (unsigned)c.batch_max : ext != NULL ? 1 : BATCH_DEFAULT;
+    return cn_ksbatch_new(&k->batch, batch_max, (unsigned)c.max_inflight, sign_alone, run_batch, k);
 }
 
 /* The HTTP client for the parsed config: JSON headers, and the bearer line of "custom". */
@@ -784,7 +617,6 @@ ak_err cn_keyless_signer_new_ext(cn_signer **out, const cJSON *cfg, const cn_key
         free(k);
         goto out;
     }
-    pthread_mutex_init(&k->bmu, NULL);
     s->ops = ext ? &custom_ops : &keyless_ops;
     s->impl = k;
     s->provider = ext && ext->provider ? ext->provider : "anode-keyserver";
