@@ -14,6 +14,8 @@
 #include <curl/curl.h>
 
 #include "ak_secmem.h"
+#include "cn_log.h"
+#include "cn_oauth.h"
 #include "cn_rhttp.h"
 
 #define ANSWER_MAX (16 * 1024)
@@ -307,5 +309,211 @@ ak_err cn_awscreds_fetch(cn_awscreds *out, cn_awscreds_src src, long timeout_ms,
 out:
     cn_rhttp_resp_clear(&a);
     cn_rhttp_free(h);
+    return rc;
+}
+
+/* ---- the keeper of one signer's credentials ---------------------------------------------- */
+
+struct cn_awscreds_keeper {
+    cn_awscreds fixed;     /* config or environment (src CN_AWSCREDS_NONE) */
+    cn_awscreds_src src;   /* else: the workload source, its credentials in tokens */
+    cn_oauth_cache tokens; /* "akid\nsecret\ntoken" with the credentials' lifetime */
+    long timeout_ms;
+};
+
+/* cn_oauth_fetch_fn: fresh credentials from k->src, serialised for the cache. */
+static ak_err keeper_fetch(void *user, char *tok, size_t cap, size_t *len, long *ttl_s, char *err,
+                           size_t err_cap)
+{
+    cn_awscreds_keeper *k = user;
+    cn_awscreds *c = ak_secure_alloc(sizeof *c);
+    ak_err rc = AK_ERR_NOMEM;
+    if (c == NULL)
+        return rc;
+    rc = cn_awscreds_fetch(c, k->src, k->timeout_ms, err, err_cap);
+    long ttl = c->expires == 0 ? CN_OAUTH_TTL_MAX : (long)(c->expires - time(NULL));
+    if (rc == AK_OK && ttl < 1) {
+        set_err(err, err_cap, "%s: the credentials have expired", cn_awscreds_source_name(k->src));
+        rc = AK_ERR_AUTH;
+    }
+    int n = rc == AK_OK ? snprintf(tok, cap, "%s\n%s\n%s", c->akid, c->secret, c->token) : -1;
+    if (rc == AK_OK && (n < 0 || (size_t)n >= cap))
+        rc = AK_ERR_LIMIT; /* cannot happen: 128 + 256 + 4096 bytes fit a token */
+    *len = rc == AK_OK ? (size_t)n : 0;
+    *ttl_s = ttl > CN_OAUTH_TTL_MAX ? CN_OAUTH_TTL_MAX : ttl;
+    ak_secure_free(c, sizeof *c);
+    return rc;
+}
+
+/* A config member: absent (NULL) or a non-empty string. */
+static AK_WUR ak_err cfg_str(const char **dst, const cJSON *cfg, const char *name, char *err,
+                             size_t err_cap)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, name);
+    *dst = NULL;
+    if (v == NULL)
+        return AK_OK;
+    if (!cJSON_IsString(v) || v->valuestring[0] == '\0') {
+        set_err(err, err_cap, "aws_kms.%s: must be a non-empty string", name);
+        return AK_ERR_CONFIG;
+    }
+    *dst = v->valuestring;
+    return AK_OK;
+}
+
+/* No keys in the config or the environment: the container endpoint or instance metadata. */
+static AK_WUR ak_err keeper_workload(cn_awscreds_keeper *k, const char *name, char *err, size_t cap)
+{
+    char why[192] = "";
+    static const char *const unsupported[] = {"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
+                                              "AWS_PROFILE"};
+    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++) {
+        const char *v = getenv(unsupported[i]);
+        if (v != NULL && v[0] != '\0') {
+            /* The SDKs would use web identity (IRSA) or a profile before the container or the
+             * instance: taking the instance's role instead would sign as another principal. */
+            set_err(err, cap,
+                    "aws_kms: credentials: %s is set, but web-identity and profile credentials "
+                    "are not supported; give access_key_id/secret_access_key or the "
+                    "AWS_ACCESS_KEY_ID variables, or unset it to use the container endpoint or "
+                    "instance metadata",
+                    unsupported[i]);
+            return AK_ERR_CONFIG;
+        }
+    }
+    k->src = cn_awscreds_source();
+    if (k->src == CN_AWSCREDS_NONE) {
+        set_err(err, cap,
+                "aws_kms: credentials: set access_key_id and secret_access_key in the config, "
+                "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment, or run "
+                "where a container credentials endpoint or EC2 instance metadata provides them "
+                "(AWS_EC2_METADATA_DISABLED is set)");
+        return AK_ERR_CONFIG;
+    }
+    ak_err rc = cn_oauth_cache_init(&k->tokens, keeper_fetch, k, "aws_kms", name,
+                                    CN_AWSCREDS_MARGIN_S, why, sizeof why);
+    if (rc != AK_OK) {
+        set_err(err, cap,
+                "aws_kms: credentials: none in the config or the environment, and the %s gave "
+                "none: %s",
+                cn_awscreds_source_name(k->src), why);
+        return rc == AK_ERR_NOMEM ? rc : AK_ERR_CONFIG;
+    }
+    cn_log(CN_LOG_INFO, "aws_kms: temporary credentials", "signer", name, "source",
+           cn_awscreds_source_name(k->src), (char *)NULL);
+    return AK_OK;
+}
+
+/* Fixed keys from the config or the environment (src names which, for messages). */
+static AK_WUR ak_err keeper_fixed(cn_awscreds *f, const char *akid, const char *secret,
+                                  const char *token, const char *src, char *err, size_t cap)
+{
+    size_t n = strlen(akid);
+    if (n > CN_AWSCREDS_AKID_MAX ||
+        strspn(akid, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                     "0123456789") != n) {
+        set_err(err, cap, "aws_kms: access key id (%s) must be 1..%d letters/digits", src,
+                CN_AWSCREDS_AKID_MAX);
+        return AK_ERR_CONFIG;
+    }
+    memcpy(f->akid, akid, n + 1);
+    n = strlen(secret);
+    if (n > CN_AWSCREDS_SECRET_MAX) {
+        set_err(err, cap, "aws_kms: secret access key (%s) must be 1..%d bytes", src,
+                CN_AWSCREDS_SECRET_MAX);
+        return AK_ERR_CONFIG;
+    }
+    memcpy(f->secret, secret, n + 1);
+    if (token == NULL)
+        return AK_OK;
+    int clean = (n = strlen(token)) <= CN_AWSCREDS_TOKEN_MAX;
+    for (const char *p = token; *p; p++)
+        clean &= (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f;
+    if (!clean) {
+        set_err(err, cap, "aws_kms: session token (%s) must be 1..%d printable bytes", src,
+                CN_AWSCREDS_TOKEN_MAX);
+        return AK_ERR_CONFIG;
+    }
+    memcpy(f->token, token, n + 1);
+    return AK_OK;
+}
+
+ak_err cn_awscreds_keeper_new(cn_awscreds_keeper **out, const cJSON *cfg, const char *name,
+                              long timeout_ms, char *err, size_t cap)
+{
+    const char *akid = NULL, *secret = NULL, *token = NULL, *src = "config";
+    cn_awscreds_keeper *k = ak_secure_alloc(sizeof *k);
+    ak_err rc = AK_ERR_NOMEM;
+    *out = NULL;
+    if (k == NULL)
+        return rc;
+    memset(k, 0, sizeof *k);
+    k->timeout_ms = timeout_ms;
+    if ((rc = cfg_str(&akid, cfg, "access_key_id", err, cap)) != AK_OK ||
+        (rc = cfg_str(&secret, cfg, "secret_access_key", err, cap)) != AK_OK ||
+        (rc = cfg_str(&token, cfg, "session_token", err, cap)) != AK_OK)
+        goto out;
+    if (akid == NULL && secret == NULL && token == NULL) {
+        src = "environment";
+        akid = getenv("AWS_ACCESS_KEY_ID");
+        secret = getenv("AWS_SECRET_ACCESS_KEY");
+        token = getenv("AWS_SESSION_TOKEN");
+        if (token != NULL && token[0] == '\0')
+            token = NULL;
+        if ((akid == NULL || akid[0] == '\0') && (secret == NULL || secret[0] == '\0')) {
+            rc = keeper_workload(k, name, err, cap);
+            goto out;
+        }
+    }
+    rc = AK_ERR_CONFIG;
+    if (akid == NULL || secret == NULL || akid[0] == '\0' || secret[0] == '\0')
+        set_err(err, cap,
+                "aws_kms: credentials: set access_key_id and secret_access_key in the config, "
+                "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment");
+    else
+        rc = keeper_fixed(&k->fixed, akid, secret, token, src, err, cap);
+out:
+    if (rc == AK_OK)
+        *out = k;
+    else
+        cn_awscreds_keeper_free(k);
+    return rc;
+}
+
+void cn_awscreds_keeper_free(cn_awscreds_keeper *k)
+{
+    if (k == NULL)
+        return;
+    cn_oauth_cache_destroy(&k->tokens);
+    ak_secure_free(k, sizeof *k);
+}
+
+ak_err cn_awscreds_current(cn_awscreds_keeper *k, cn_awscreds *out)
+{
+    size_t len = 0;
+    if (k->src == CN_AWSCREDS_NONE) {
+        memcpy(out, &k->fixed, sizeof *out);
+        return AK_OK;
+    }
+    char *tok = ak_secure_alloc(CN_OAUTH_TOKEN_MAX + 1);
+    ak_err rc = tok != NULL ? cn_oauth_cache_get(&k->tokens, tok, CN_OAUTH_TOKEN_MAX + 1, &len)
+                            : AK_ERR_NOMEM;
+    memset(out, 0, sizeof *out);
+    if (rc == AK_OK) {
+        /* keeper_fetch wrote it: three printable fields, each within its bound */
+        char *secret = strchr(tok, '\n'), *token = secret ? strchr(secret + 1, '\n') : NULL;
+        if (token == NULL)
+            rc = AK_ERR_INTERNAL;
+        else if ((size_t)(secret - tok) <= CN_AWSCREDS_AKID_MAX &&
+                 (size_t)(token - secret - 1) <= CN_AWSCREDS_SECRET_MAX &&
+                 strlen(token + 1) <= CN_AWSCREDS_TOKEN_MAX) {
+            memcpy(out->akid, tok, (size_t)(secret - tok));
+            memcpy(out->secret, secret + 1, (size_t)(token - secret - 1));
+            memcpy(out->token, token + 1, strlen(token + 1));
+        } else
+            rc = AK_ERR_INTERNAL;
+    }
+    if (tok != NULL)
+        ak_secure_free(tok, CN_OAUTH_TOKEN_MAX + 1);
     return rc;
 }

@@ -235,7 +235,7 @@ out:
 static void install(cn_oauth_cache *c, const char *tok, size_t len, long ttl)
 {
     time_t now = time(NULL);
-    long margin = ttl >= 2 * MARGIN_S ? MARGIN_S : ttl / 2;
+    long margin = c->margin_s > 0 ? c->margin_s : ttl >= 2 * MARGIN_S ? MARGIN_S : ttl / 2;
     memcpy(c->tok, tok, len + 1);
     c->len = len;
     c->expires = now + ttl;
@@ -269,13 +269,14 @@ out:
 }
 
 ak_err cn_oauth_cache_init(cn_oauth_cache *c, cn_oauth_fetch_fn fetch, void *user, const char *what,
-                           const char *name, char *err, size_t err_cap)
+                           const char *name, long margin_s, char *err, size_t err_cap)
 {
     memset(c, 0, sizeof *c);
     c->fetch = fetch;
     c->user = user;
     c->what = what;
     c->name = name;
+    c->margin_s = margin_s;
     c->tok = ak_secure_alloc(CN_OAUTH_TOKEN_MAX + 1);
     if (c->tok == NULL)
         return AK_ERR_NOMEM;

@@ -12,10 +12,11 @@
  *
  * Cache: the token lives in locked memory (ak_secure_alloc), wiped when replaced and on
  * destroy. It is refreshed when its remaining life falls under the margin (300 s, or half its
- * lifetime when that is shorter): while it is still valid ONE caller fetches a new one and the
- * others keep using the old one; once it has expired, callers wait for the fetch. A failed
- * refresh of a still-valid token is retried after 10 s. cn_oauth_cache_reject() drops a token
- * the service refused (401), so the next call fetches. Thread-safe.
+ * lifetime when that is shorter; or a fixed margin the caller gives - AWS credentials): while it is
+ * still valid ONE caller fetches a new one and the others keep using the old one; once it has
+ * expired, callers wait for the fetch. A failed refresh of a still-valid token is retried after 10
+ * s. cn_oauth_cache_reject() drops a token the service refused (401), so the next call fetches.
+ * Thread-safe.
  */
 #ifndef CN_OAUTH_H
 #define CN_OAUTH_H
@@ -48,12 +49,15 @@ typedef struct {
     void *user;
     const char *what; /* backend name for logs, e.g. "gcp_kms" (static) */
     const char *name; /* signer name for logs (outlives the cache) */
+    long margin_s;    /* 0: 300 s or half the lifetime; else this many seconds */
     unsigned long fetches;
 } cn_oauth_cache;
 
-/* Set up c and fetch the first token (err says why not). cn_oauth_cache_destroy on any result. */
+/* Set up c and fetch the first token (err says why not). cn_oauth_cache_destroy on any result.
+ * margin_s: refresh this long before expiry (0: the default rule above). */
 AK_WUR ak_err cn_oauth_cache_init(cn_oauth_cache *c, cn_oauth_fetch_fn fetch, void *user,
-                                  const char *what, const char *name, char *err, size_t err_cap);
+                                  const char *what, const char *name, long margin_s, char *err,
+                                  size_t err_cap);
 void cn_oauth_cache_destroy(cn_oauth_cache *c); /* wipes; a zeroed c is fine */
 
 /* A copy of a valid token into dst (cap >= CN_OAUTH_TOKEN_MAX + 1), refreshing as needed. */

@@ -266,7 +266,7 @@ static AK_WUR ak_err azkv_start(cn_signer *s, int has_want, const uint8_t want[2
     azkv *k = s->impl;
     char why[256] = "", version[CN_AZKV_VERSION_MAX + 1];
     ak_err rc =
-        cn_oauth_cache_init(&k->tokens, cn_azcreds_fetch, k->creds, W, s->name, why, sizeof why);
+        cn_oauth_cache_init(&k->tokens, cn_azcreds_fetch, k->creds, W, s->name, 0, why, sizeof why);
     if (rc != AK_OK) {
         cn_rcfg_err(err, cap, W ": no access token from the %s: %s", cn_azcreds_source(k->creds),
                     why);

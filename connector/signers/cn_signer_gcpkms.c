@@ -283,7 +283,8 @@ static AK_WUR ak_err gcpkms_start(cn_signer *s, int has_want, const uint8_t want
         cn_rcfg_err(err, cap, W ": credentials: %s", why);
         return rc;
     }
-    rc = cn_oauth_cache_init(&k->tokens, cn_gcpcreds_fetch, k->creds, W, s->name, why, sizeof why);
+    rc = cn_oauth_cache_init(&k->tokens, cn_gcpcreds_fetch, k->creds, W, s->name, 0, why,
+                             sizeof why);
     if (rc != AK_OK) {
         cn_rcfg_err(err, cap, W ": no access token from the %s: %s", cn_gcpcreds_source(k->creds),
                     why);

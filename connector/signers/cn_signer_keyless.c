@@ -14,12 +14,10 @@
  */
 #include "cn_signer_keyless.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "ak_cfg.h"
@@ -30,6 +28,7 @@
 #include "cn_ksbatch.h"
 #include "cn_ksproto.h"
 #include "cn_metrics.h"
+#include "cn_rcfg.h"
 #include "cn_rhttp.h"
 #include "rt_clock.h"
 
@@ -89,20 +88,11 @@ typedef struct {
     _Atomic uint32_t latency_us; /* EWMA of successful sign latency */
 } keyless;
 
-/* A short, secret-free reason for the caller (err may be NULL). */
-#define set_err(err, cap, ...)                                                                     \
-    ((err) != NULL && (cap) > 0 ? (void)snprintf((err), (cap), __VA_ARGS__) : (void)0)
-
-/* The one clock (rt_clock); the queue's condition variables wait on CLOCK_MONOTONIC, as it. */
+/* The one clock (rt_clock). */
 static int64_t now_us(void)
 {
     const rt_clock *c = rt_clock_system();
     return c->mono_ns(c->ctx) / 1000;
-}
-
-static int64_t now_ms(void)
-{
-    return rt_clock_mono_ms(rt_clock_system());
 }
 
 /* The key server at the failover URLs (base NULL): retries and failover until deadline. */
@@ -143,18 +133,6 @@ static AK_WUR ak_err parse_response(cJSON **out, const cn_rhttp_resp *r, char *w
 }
 
 /* ---- signer ops ------------------------------------------------------------------------- */
-
-static int safe_id(const char *s, size_t max)
-{
-    size_t n = 0;
-    for (; s[n] != '\0'; n++) {
-        char c = s[n];
-        if (n >= max || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                          (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' || c == '-'))
-            return 0;
-    }
-    return n > 0;
-}
 
 static void note_latency(keyless *k, int64_t t0_us)
 {
@@ -294,7 +272,8 @@ static void fetch_intents(keyless *k)
     cn_rhttp_resp body;
     if (cn_rhttp_resp_init_max(&body, CN_KEYLESS_MAX_BODY, 0) != AK_OK)
         return;
-    if (ks_call(k, "/health", NULL, &body, now_ms() + k->timeout_ms) == AK_OK && body.status == 200)
+    if (ks_call(k, "/health", NULL, &body, cn_rhttp_now_ms() + k->timeout_ms) == AK_OK &&
+        body.status == 200)
         learn_intents(k, &body);
     cn_rhttp_resp_clear(&body);
 }
@@ -307,10 +286,10 @@ static ak_err keyless_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[3
     cn_ksb_item w = {.digest = digest,
                      .out = out,
                      .rid = rid,
-                     .deadline_ms = now_ms() + k->timeout_ms,
+                     .deadline_ms = cn_rhttp_now_ms() + k->timeout_ms,
                      .why = ctx != NULL ? ctx->why : NULL,
                      .why_cap = ctx != NULL ? ctx->why_cap : 0};
-    if (ctx != NULL && ctx->request_id != NULL && safe_id(ctx->request_id, REQ_ID_MAX))
+    if (ctx != NULL && ctx->request_id != NULL && ak_cfg_safe_id(ctx->request_id, REQ_ID_MAX, 0))
         snprintf(rid, sizeof rid, "%s", ctx->request_id);
     else
         snprintf(rid, sizeof rid, "cn-%ld-%llu", (long)getpid(),
@@ -367,19 +346,9 @@ static void keyless_destroy(cn_signer *s)
     s->impl = NULL;
 }
 
-static const cn_signer_ops keyless_ops = {
-    .type = "keyless",
-    .sign = keyless_sign,
-    .health = keyless_health,
-    .destroy = keyless_destroy,
-};
-
-static const cn_signer_ops custom_ops = {
-    .type = "custom",
-    .sign = keyless_sign,
-    .health = keyless_health,
-    .destroy = keyless_destroy,
-};
+/* "custom" is the same client with other options (cn_keyless_ext). */
+static const cn_signer_ops keyless_ops = {"keyless", keyless_sign, keyless_health, keyless_destroy},
+                           custom_ops = {"custom", keyless_sign, keyless_health, keyless_destroy};
 
 /* ---- construction ----------------------------------------------------------------------- */
 
@@ -390,8 +359,8 @@ static AK_WUR ak_err check_pubkey(keyless *k, uint8_t pub[65], uint8_t addr[20],
     cJSON *j = NULL;
     ak_err rc = parse_response(&j, body, NULL, 0);
     if (rc != AK_OK)
-        set_err(err, cap, "keyless: GET /pubkey for key_id %s failed: %s", k->key_id,
-                ak_strerror(rc));
+        cn_rcfg_err(err, cap, "keyless: GET /pubkey for key_id %s failed: %s", k->key_id,
+                    ak_strerror(rc));
     else
         rc = cn_ksproto_pubkey(pub, addr, j, k->key_id, err, cap);
     cJSON_Delete(j);
@@ -413,10 +382,10 @@ static AK_WUR ak_err fetch_pubkey(keyless *k, uint8_t pub[65], uint8_t addr[20],
     if (rc != AK_OK)
         goto out;
     snprintf(path, sizeof path, "/pubkey?key_id=%s", k->key_id);
-    rc = ks_call(k, path, NULL, &body, now_ms() + k->timeout_ms);
+    rc = ks_call(k, path, NULL, &body, cn_rhttp_now_ms() + k->timeout_ms);
     if (rc != AK_OK) {
-        set_err(err, cap, "keyless: GET /pubkey for key_id %s failed: %s", k->key_id,
-                ak_strerror(rc));
+        cn_rcfg_err(err, cap, "keyless: GET /pubkey for key_id %s failed: %s", k->key_id,
+                    ak_strerror(rc));
         goto out;
     }
     rc = check_pubkey(k, pub, addr, &body, err, cap);
@@ -428,8 +397,8 @@ static AK_WUR ak_err fetch_pubkey(keyless *k, uint8_t pub[65], uint8_t addr[20],
             continue; /* down now: it is checked by every signature later anyway */
         rc = check_pubkey(k, pub2, addr2, &body, err, cap);
         if (rc == AK_OK && memcmp(pub, pub2, 65) != 0) {
-            set_err(err, cap, "keyless: urls[%zu] reports another public key for key_id %s", i,
-                    k->key_id);
+            cn_rcfg_err(err, cap, "keyless: urls[%zu] reports another public key for key_id %s", i,
+                        k->key_id);
             rc = AK_ERR_UPSTREAM;
         }
     }
@@ -442,11 +411,11 @@ out:
 static AK_WUR ak_err cfg_readable(const char *path, const char *name, char *err, size_t err_cap)
 {
     if (path[0] == '\0') {
-        set_err(err, err_cap, "keyless: missing required field \"%s\"", name);
+        cn_rcfg_err(err, err_cap, "keyless: missing required field \"%s\"", name);
         return AK_ERR_CONFIG;
     }
     if (access(path, R_OK) != 0) {
-        set_err(err, err_cap, "keyless.%s: cannot read %s", name, path);
+        cn_rcfg_err(err, err_cap, "keyless.%s: cannot read %s", name, path);
         return AK_ERR_CONFIG;
     }
     return AK_OK;
@@ -512,7 +481,7 @@ static AK_WUR ak_err parse_cfg(keyless *k, cn_signer *s, const cJSON *cfg,
     const cJSON *urls = cJSON_GetObjectItemCaseSensitive(cfg, "urls");
     int nu = cJSON_GetArraySize(urls);
     if (!cJSON_IsArray(urls) || nu < 1 || nu > CN_KEYLESS_MAX_URLS) {
-        set_err(err, cap, "keyless.urls: array of 1..%d https URLs", CN_KEYLESS_MAX_URLS);
+        cn_rcfg_err(err, cap, "keyless.urls: array of 1..%d https URLs", CN_KEYLESS_MAX_URLS);
         return AK_ERR_CONFIG;
     }
     cJSON_ArrayForEach(it, urls)
@@ -522,8 +491,8 @@ static AK_WUR ak_err parse_cfg(keyless *k, cn_signer *s, const cJSON *cfg,
         int http = k->hc.allow_http && len > 7 && strncmp(it->valuestring, "http://", 7) == 0;
         if (len > CN_KH_URL_MAX || !(https || http) ||
             strpbrk(it->valuestring, "?#@ \t\r\n") != NULL) {
-            set_err(err, cap, "keyless.urls[%zu]: must be an %s base URL", k->hc.n_urls,
-                    k->hc.allow_http ? "http:// or https://" : "https://");
+            cn_rcfg_err(err, cap, "keyless.urls[%zu]: must be an %s base URL", k->hc.n_urls,
+                        k->hc.allow_http ? "http:// or https://" : "https://");
             return AK_ERR_CONFIG;
         }
         char *base = k->hc.urls[k->hc.n_urls];
@@ -534,7 +503,7 @@ static AK_WUR ak_err parse_cfg(keyless *k, cn_signer *s, const cJSON *cfg,
     }
     snprintf(s->name, sizeof s->name, "%.63s", c.name ? c.name : k->key_id);
     if (c.reuse != NULL && strcmp(c.reuse, "pool") != 0 && strcmp(c.reuse, "share") != 0) {
-        set_err(err, cap, "keyless.connection_reuse: \"pool\" or \"share\"");
+        cn_rcfg_err(err, cap, "keyless.connection_reuse: \"pool\" or \"share\"");
         return AK_ERR_CONFIG;
     }
     k->hc.use_share = c.reuse != NULL && strcmp(c.reuse, "share") == 0;
@@ -543,8 +512,8 @@ static AK_WUR ak_err parse_cfg(keyless *k, cn_signer *s, const cJSON *cfg,
                      : c.send_intent == NULL ? CN_KS_SEND_AUTO
                                              : cn_ks_send_parse(c.send_intent);
     if (k->send_intent < 0 || (ext != NULL && c.send_intent != NULL)) {
-        set_err(err, cap, "keyless.send_intent: \"auto\", \"always\" or \"never\"%s",
-                ext != NULL ? " (type keyless only)" : "");
+        cn_rcfg_err(err, cap, "keyless.send_intent: \"auto\", \"always\" or \"never\"%s",
+                    ext != NULL ? " (type keyless only)" : "");
         return AK_ERR_CONFIG;
     }
     /* "custom": client certificate (both or neither) and ca are optional. */
@@ -589,7 +558,7 @@ static AK_WUR ak_err http_new(keyless *k, const cn_keyless_ext *ext, char *err, 
     }
     ak_err rc = cn_rhttp_new_ext(&k->http, &o, &m);
     if (rc != AK_OK)
-        set_err(err, cap, "keyless: cannot create the HTTP client: %s", ak_strerror(rc));
+        cn_rcfg_err(err, cap, "keyless: cannot create the HTTP client: %s", ak_strerror(rc));
     return rc;
 }
 
@@ -608,7 +577,7 @@ ak_err cn_keyless_signer_new_ext(cn_signer **out, const cJSON *cfg, const cn_key
         return AK_ERR_ARG;
     *out = NULL;
     if (!cJSON_IsObject(cfg)) {
-        set_err(err, err_cap, "keyless: signer config must be an object");
+        cn_rcfg_err(err, err_cap, "keyless: signer config must be an object");
         return AK_ERR_CONFIG;
     }
     s = calloc(1, sizeof *s);
@@ -635,7 +604,7 @@ ak_err cn_keyless_signer_new_ext(cn_signer **out, const cJSON *cfg, const cn_key
     if (k->send_intent != CN_KS_SEND_NEVER)
         fetch_intents(k); /* a key server that does not answer now is learned from later */
     if (k->hc.n_urls > 1 && (rc = cn_rhttp_start_prober(k->http, "/health")) != AK_OK) {
-        set_err(err, err_cap, "keyless: cannot start the URL health prober");
+        cn_rcfg_err(err, err_cap, "keyless: cannot start the URL health prober");
         goto out;
     }
     *out = s;
