@@ -31,72 +31,6 @@ static void set_err(char *err, size_t cap, const char *fmt, ...)
     va_end(ap);
 }
 
-/* The one header line of a request, if any (cn_rhttp_headers_fn; wiped after the attempt). */
-static ak_err header_line(void *user, struct curl_slist **out, const char *method, const char *path,
-                          const char *body, size_t body_len)
-{
-    (void)method;
-    (void)path;
-    (void)body;
-    (void)body_len;
-    *out = user != NULL ? curl_slist_append(NULL, user) : NULL;
-    return user == NULL || *out != NULL ? AK_OK : AK_ERR_NOMEM;
-}
-
-/* One request with the connector's HTTP client (no proxy from the environment: the credentials
- * must not travel through one; no redirects; TLS >= 1.2), no retry. header may be NULL. */
-static AK_WUR ak_err http(cn_rhttp *h, cn_rhttp_resp *a, const char *method, const char *url,
-                          const char *header, long timeout_ms, long *status, char *err, size_t cap)
-{
-    cn_rhttp_req q = {.method = method,
-                      .base = url,
-                      .path = "",
-                      .headers_fn = header_line,
-                      .user = (void *)(uintptr_t)header};
-    cn_rhttp_hooks hk = {.check = cn_rhttp_accept_any};
-    ak_err rc = cn_rhttp_call_until(h, &q, &hk, a, cn_rhttp_now_ms() + timeout_ms, 0);
-    if (rc != AK_OK)
-        set_err(err, cap, "%s",
-                a->overflow           ? "answer too large"
-                : a->curl != CURLE_OK ? curl_easy_strerror(a->curl)
-                                      : ak_strerror(rc));
-    *status = a->status;
-    return rc;
-}
-
-/* An https URL, or plain http to a loopback or the ECS/EKS credential address (the AWS SDKs'
- * rule), without userinfo: parsed by libcurl itself, so that what is checked is what it will
- * connect to. */
-static int url_allowed(const char *url)
-{
-    static const char *const ok[] = {"localhost", "[::1]", "169.254.170.2", "169.254.170.23",
-                                     "[fd00:ec2::23]"};
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL, *user = NULL, *pass = NULL;
-    int allowed = 0;
-    if (u == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
-        goto out;
-    if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PASSWORD, &pass, 0) == CURLUE_OK)
-        goto out; /* userinfo: refused, whatever the host */
-    if (strcmp(scheme, "https") == 0) {
-        allowed = 1;
-    } else if (strcmp(scheme, "http") == 0) {
-        allowed = strncmp(host, "127.", 4) == 0;
-        for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
-            allowed |= strcasecmp(host, ok[i]) == 0;
-    }
-out:
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(user);
-    curl_free(pass);
-    curl_url_cleanup(u);
-    return allowed;
-}
-
 static int disabled(const char *v)
 {
     return v != NULL && strcasecmp(v, "true") == 0;
@@ -185,9 +119,20 @@ static AK_WUR ak_err parse_doc(cn_awscreds *out, const char *text, const char *f
     return rc;
 }
 
+/* One request, no retry, every status handed back (cn_oauth_host_call); *status its status. */
+static AK_WUR ak_err call(cn_rhttp *h, cn_rhttp_resp *a, const char *method, const char *url,
+                          const char *header, long timeout_ms, long *status, char *err, size_t cap)
+{
+    ak_err rc = cn_oauth_host_call(h, a, method, url, header, timeout_ms, err, cap);
+    *status = a->status;
+    return rc;
+}
+
 static AK_WUR ak_err fetch_container(cn_awscreds *out, cn_rhttp *h, long timeout_ms,
                                      cn_rhttp_resp *a, char *err, size_t cap)
 {
+    /* plain http: a loopback or the ECS/EKS credential address (the AWS SDKs' rule) */
+    static const char *const ecs[] = {"169.254.170.2", "169.254.170.23", "[fd00:ec2::23]"};
     char url[URL_MAX], hdr[CN_AWSCREDS_TOKEN_MAX + 32] = "";
     const char *rel = getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
     const char *full = getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
@@ -203,7 +148,7 @@ static AK_WUR ak_err fetch_container(cn_awscreds *out, cn_rhttp *h, long timeout
         set_err(err, cap, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: must start with /");
         return AK_ERR_CONFIG;
     }
-    if (!url_allowed(url)) {
+    if (!cn_oauth_url_ok(url, ecs, sizeof ecs / sizeof ecs[0])) {
         set_err(err, cap,
                 "AWS_CONTAINER_CREDENTIALS_FULL_URI: plain http only to a loopback or the "
                 "ECS/EKS credential address");
@@ -229,7 +174,7 @@ static AK_WUR ak_err fetch_container(cn_awscreds *out, cn_rhttp *h, long timeout
         }
         snprintf(hdr, sizeof hdr, "Authorization: %s", tok);
     }
-    rc = http(h, a, "GET", url, hdr[0] ? hdr : NULL, timeout_ms, &status, err, cap);
+    rc = call(h, a, "GET", url, hdr[0] ? hdr : NULL, timeout_ms, &status, err, cap);
     ak_wipe(hdr, sizeof hdr);
     if (rc != AK_OK)
         return rc;
@@ -252,7 +197,7 @@ static AK_WUR ak_err fetch_instance(cn_awscreds *out, cn_rhttp *h, long timeout_
     while (bl > 0 && base[bl - 1] == '/')
         base[--bl] = '\0';
     snprintf(url, sizeof url, "%s/latest/api/token", base);
-    rc = http(h, a, "PUT", url, "X-aws-ec2-metadata-token-ttl-seconds: 21600", timeout_ms, &status,
+    rc = call(h, a, "PUT", url, "X-aws-ec2-metadata-token-ttl-seconds: 21600", timeout_ms, &status,
               err, cap);
     if (rc == AK_OK &&
         (status != 200 || a->len == 0 || a->len >= 256 || strcspn(a->body, "\r\n ") != a->len)) {
@@ -263,7 +208,7 @@ static AK_WUR ak_err fetch_instance(cn_awscreds *out, cn_rhttp *h, long timeout_
         return rc;
     snprintf(hdr, sizeof hdr, "X-aws-ec2-metadata-token: %.255s", a->body); /* < 256, checked */
     snprintf(url, sizeof url, "%s/latest/meta-data/iam/security-credentials/", base);
-    rc = http(h, a, "GET", url, hdr, timeout_ms, &status, err, cap);
+    rc = call(h, a, "GET", url, hdr, timeout_ms, &status, err, cap);
     size_t rl = a->len ? strcspn(a->body, "\r\n") : 0;
     if (rc == AK_OK &&
         (status != 200 || rl == 0 || rl >= sizeof role || strcspn(a->body, "/?#% ") < rl)) {
@@ -275,7 +220,7 @@ static AK_WUR ak_err fetch_instance(cn_awscreds *out, cn_rhttp *h, long timeout_
         memcpy(role, a->body, rl);
         role[rl] = '\0';
         snprintf(url, sizeof url, "%s/latest/meta-data/iam/security-credentials/%s", base, role);
-        rc = http(h, a, "GET", url, hdr, timeout_ms, &status, err, cap);
+        rc = call(h, a, "GET", url, hdr, timeout_ms, &status, err, cap);
         if (rc == AK_OK && status != 200) {
             set_err(err, cap, "instance metadata: role credentials: HTTP %ld", status);
             rc = AK_ERR_AUTH;
@@ -291,7 +236,7 @@ ak_err cn_awscreds_fetch(cn_awscreds *out, cn_awscreds_src src, long timeout_ms,
                          size_t err_cap)
 {
     cn_rhttp_opts o = {.timeout_ms = timeout_ms, .connect_timeout_ms = timeout_ms, .pool_size = 1};
-    cn_rhttp_more m = {.allow_http = 1}; /* url_allowed() says where plain http may go */
+    cn_rhttp_more m = {.allow_http = 1}; /* cn_oauth_url_ok says where plain http may go */
     cn_rhttp *h = NULL;
     cn_rhttp_resp a = {0};
     ak_err rc = cn_rhttp_new_ext(&h, &o, &m);

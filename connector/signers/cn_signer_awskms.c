@@ -359,16 +359,11 @@ static ak_err awskms_health(cn_signer *s, cn_signer_health *out)
 {
     awskms *k = s->impl;
     uint8_t pub[65];
-    memset(out, 0, sizeof *out);
-    out->max_concurrency = (unsigned)k->pool_size;
-    out->expected_latency_ms = (atomic_load(&k->latency_us) + 999) / 1000;
     ak_err rc = get_public_key(k, pub, k->timeout_ms, 0, NULL, 0);
     if (rc == AK_OK && memcmp(pub, s->pubkey, 65) != 0)
         rc = AK_ERR_PUBKEY; /* the alias now points at another key */
-    out->can_sign = rc == AK_OK;
-    if (rc != AK_OK)
-        snprintf(out->detail, sizeof out->detail, "aws_kms: %s", ak_strerror(rc));
-    return AK_OK;
+    return cn_backend_health(out, rc, (unsigned)k->pool_size, atomic_load(&k->latency_us),
+                             "aws_kms");
 }
 
 static void awskms_destroy(cn_signer *s)
@@ -383,12 +378,7 @@ static void awskms_destroy(cn_signer *s)
     s->impl = NULL;
 }
 
-static const cn_signer_ops awskms_ops = {
-    .type = "aws_kms",
-    .sign = awskms_sign,
-    .health = awskms_health,
-    .destroy = awskms_destroy,
-};
+static const cn_signer_ops awskms_ops = {"aws_kms", awskms_sign, awskms_health, awskms_destroy};
 
 /* ---- construction ----------------------------------------------------------------------- */
 
