@@ -23,6 +23,7 @@
 #include "ak_cfg.h"
 #include "ak_addr.h"
 #include "ak_b64.h"
+#include "cn_backend.h"
 #include "cn_secfile.h"
 #include "cn_ks_reply.h"
 #include "cn_ksbatch.h"
@@ -111,27 +112,6 @@ static AK_WUR ak_err ks_get_once(keyless *k, size_t url, const char *path, long 
     return cn_rhttp_once(k->http, &q, NULL, url, timeout_ms, r, retry);
 }
 
-static ak_err status_err(long status)
-{
-    return status == 404 ? AK_ERR_KEY_NOT_FOUND : cn_rhttp_status_err(status);
-}
-
-/* Parse the answer as a JSON object; a non-200 status maps to its error (its reason into why). */
-static AK_WUR ak_err parse_response(cJSON **out, const cn_rhttp_resp *r, char *why, size_t why_cap)
-{
-    if (r->status != 200) {
-        cn_ks_reply_body_why(why, why_cap, r->body, r->body ? r->len : 0);
-        return status_err(r->status);
-    }
-    *out = r->body ? cJSON_ParseWithLength(r->body, r->len) : NULL;
-    if (*out == NULL || !cJSON_IsObject(*out)) {
-        cJSON_Delete(*out);
-        *out = NULL;
-        return AK_ERR_UPSTREAM;
-    }
-    return AK_OK;
-}
-
 /* ---- signer ops ------------------------------------------------------------------------- */
 
 static void note_latency(keyless *k, int64_t t0_us)
@@ -165,7 +145,7 @@ static ak_err sign_alone(void *user, const cn_ksb_item *w, int64_t deadline)
     rc = ks_call(k, "/sign", req, &body, deadline);
     if (rc != AK_OK)
         goto out;
-    rc = parse_response(&j, &body, w->why, w->why_cap);
+    rc = cn_ks_reply_parse(&j, body.status, body.body, body.len, w->why, w->why_cap);
     if (rc != AK_OK)
         goto out;
     rc = cn_ksproto_sig(w->out, j, k->key_id, w->rid);
@@ -225,7 +205,7 @@ static void run_batch(void *user, cn_ksb_item *const *m, size_t n)
             m[i]->alone = 1;
         goto out; /* rc is AK_OK: the members keep their rc and go alone */
     }
-    rc = parse_response(&j, &body, NULL, 0);
+    rc = cn_ks_reply_parse(&j, body.status, body.body, body.len, NULL, 0);
     if (rc != AK_OK)
         goto out;
     const cJSON *res = cJSON_GetObjectItemCaseSensitive(j, "results"), *it;
@@ -309,30 +289,23 @@ static ak_err keyless_health(cn_signer *s, cn_signer_health *out)
 {
     keyless *k = s->impl;
     cn_rhttp_resp body;
-    memset(out, 0, sizeof *out);
-    out->max_concurrency = (unsigned)k->hc.pool_size;
-    out->expected_latency_ms = (atomic_load(&k->latency_us) + 999) / 1000;
+    int up = 0;
     /* One pass over the URLs, no backoff: a health probe must answer quickly. */
     ak_err rc = cn_rhttp_resp_init_max(&body, CN_KEYLESS_MAX_BODY, 0);
-    for (size_t i = 0; i < k->hc.n_urls && rc != AK_ERR_NOMEM; i++) {
+    for (size_t i = 0; i < k->hc.n_urls && rc != AK_ERR_NOMEM && !up; i++) {
         int retry = 0;
         rc = ks_get_once(k, i, "/health", k->hc.connect_timeout_ms + 1000, &body, &retry);
-        if (rc == AK_OK && body.status == 200) {
-            cn_rhttp_mark(k->http, i, 0);
-            if (k->send_intent != CN_KS_SEND_NEVER)
-                learn_intents(k, &body);
-            out->can_sign = 1;
-            break;
-        }
-        if (rc == AK_OK)
-            rc = status_err(body.status);
-        if (retry)
-            cn_rhttp_mark(k->http, i, 1);
+        up = rc == AK_OK && body.status == 200;
+        if (up && k->send_intent != CN_KS_SEND_NEVER)
+            learn_intents(k, &body);
+        if (rc == AK_OK && !up)
+            rc = cn_ks_reply_status_err(body.status);
+        if (up || retry)
+            cn_rhttp_mark(k->http, i, !up);
     }
-    if (!out->can_sign)
-        snprintf(out->detail, sizeof out->detail, "key server: %s", ak_strerror(rc));
     cn_rhttp_resp_clear(&body);
-    return AK_OK;
+    return cn_backend_health(out, rc, (unsigned)k->hc.pool_size, atomic_load(&k->latency_us),
+                             "key server");
 }
 
 static void keyless_destroy(cn_signer *s)
@@ -357,7 +330,7 @@ static AK_WUR ak_err check_pubkey(keyless *k, uint8_t pub[65], uint8_t addr[20],
                                   const cn_rhttp_resp *body, char *err, size_t cap)
 {
     cJSON *j = NULL;
-    ak_err rc = parse_response(&j, body, NULL, 0);
+    ak_err rc = cn_ks_reply_parse(&j, body->status, body->body, body->len, NULL, 0);
     if (rc != AK_OK)
         cn_rcfg_err(err, cap, "keyless: GET /pubkey for key_id %s failed: %s", k->key_id,
                     ak_strerror(rc));
