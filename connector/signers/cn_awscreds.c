@@ -447,16 +447,15 @@ ak_err cn_awscreds_current(cn_awscreds_keeper *k, cn_awscreds *out)
     if (rc == AK_OK) {
         /* keeper_fetch wrote it: three printable fields, each within its bound */
         char *secret = strchr(tok, '\n'), *token = secret ? strchr(secret + 1, '\n') : NULL;
-        if (token == NULL)
-            rc = AK_ERR_INTERNAL;
-        else if ((size_t)(secret - tok) <= CN_AWSCREDS_AKID_MAX &&
-                 (size_t)(token - secret - 1) <= CN_AWSCREDS_SECRET_MAX &&
-                 strlen(token + 1) <= CN_AWSCREDS_TOKEN_MAX) {
+        int fits = token != NULL && (size_t)(secret - tok) <= CN_AWSCREDS_AKID_MAX &&
+                   (size_t)(token - secret - 1) <= CN_AWSCREDS_SECRET_MAX &&
+                   strlen(token + 1) <= CN_AWSCREDS_TOKEN_MAX;
+        rc = fits ? AK_OK : AK_ERR_INTERNAL;
+        if (fits) {
             memcpy(out->akid, tok, (size_t)(secret - tok));
             memcpy(out->secret, secret + 1, (size_t)(token - secret - 1));
             memcpy(out->token, token + 1, strlen(token + 1));
-        } else
-            rc = AK_ERR_INTERNAL;
+        }
     }
     if (tok != NULL)
         ak_secure_free(tok, CN_OAUTH_TOKEN_MAX + 1);
