@@ -449,7 +449,10 @@ static AK_WUR ak_err parse_cfg(awskms *k, cn_signer *s, const cJSON *cfg, char *
         return AK_ERR_CONFIG;
     }
     snprintf(k->region, sizeof k->region, "%s", v);
-    snprintf(s->name, sizeof s->name, "%.63s", k->key_id); /* the registry applies "name" */
+    /* the default name; the registry checks and applies "name", read here already for the
+     * credentials' log line */
+    const cJSON *nm = cJSON_GetObjectItemCaseSensitive(cfg, "name");
+    snprintf(s->name, sizeof s->name, "%.63s", cJSON_IsString(nm) ? nm->valuestring : k->key_id);
     snprintf(ep, sizeof ep, "https://kms.%s.amazonaws.com", k->region);
     if ((rc = parse_endpoint(k, k->endpoint_s ? k->endpoint_s : ep, err, cap)) != AK_OK)
         return rc;
