@@ -290,22 +290,6 @@ static ak_err keeper_fetch(void *user, char *tok, size_t cap, size_t *len, long 
     return rc;
 }
 
-/* A config member: absent (NULL) or a non-empty string. */
-static AK_WUR ak_err cfg_str(const char **dst, const cJSON *cfg, const char *name, char *err,
-                             size_t err_cap)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, name);
-    *dst = NULL;
-    if (v == NULL)
-        return AK_OK;
-    if (!cJSON_IsString(v) || v->valuestring[0] == '\0') {
-        set_err(err, err_cap, "aws_kms.%s: must be a non-empty string", name);
-        return AK_ERR_CONFIG;
-    }
-    *dst = v->valuestring;
-    return AK_OK;
-}
-
 /* No keys in the config or the environment: the container endpoint or instance metadata. */
 static AK_WUR ak_err keeper_workload(cn_awscreds_keeper *k, const char *name, char *err, size_t cap)
 {
@@ -383,10 +367,11 @@ static AK_WUR ak_err keeper_fixed(cn_awscreds *f, const char *akid, const char *
     return AK_OK;
 }
 
-ak_err cn_awscreds_keeper_new(cn_awscreds_keeper **out, const cJSON *cfg, const char *name,
-                              long timeout_ms, char *err, size_t cap)
+ak_err cn_awscreds_keeper_new(cn_awscreds_keeper **out, const char *akid, const char *secret,
+                              const char *token, const char *name, long timeout_ms, char *err,
+                              size_t cap)
 {
-    const char *akid = NULL, *secret = NULL, *token = NULL, *src = "config";
+    const char *src = "config";
     cn_awscreds_keeper *k = ak_secure_alloc(sizeof *k);
     ak_err rc = AK_ERR_NOMEM;
     *out = NULL;
@@ -394,10 +379,6 @@ ak_err cn_awscreds_keeper_new(cn_awscreds_keeper **out, const cJSON *cfg, const 
         return rc;
     memset(k, 0, sizeof *k);
     k->timeout_ms = timeout_ms;
-    if ((rc = cfg_str(&akid, cfg, "access_key_id", err, cap)) != AK_OK ||
-        (rc = cfg_str(&secret, cfg, "secret_access_key", err, cap)) != AK_OK ||
-        (rc = cfg_str(&token, cfg, "session_token", err, cap)) != AK_OK)
-        goto out;
     if (akid == NULL && secret == NULL && token == NULL) {
         src = "environment";
         akid = getenv("AWS_ACCESS_KEY_ID");

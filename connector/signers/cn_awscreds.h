@@ -34,8 +34,6 @@
 #include <stddef.h>
 #include <time.h>
 
-#include <cjson/cJSON.h>
-
 #include "ak_err.h"
 
 #define CN_AWSCREDS_AKID_MAX   128
@@ -61,14 +59,15 @@ AK_WUR ak_err cn_awscreds_fetch(cn_awscreds *out, cn_awscreds_src src, long time
                                 size_t err_cap);
 
 /*
- * The credentials of one aws_kms signer (above): from cfg (the signer's object; its other members
- * are not looked at), the environment or the workload. name: the signer's, for logs (outlives
- * the keeper). err names the config member or variable, never a value. Free with
+ * The credentials of one aws_kms signer (above): akid, secret and token as its config gives them
+ * (NULL: absent; all three absent: the environment, else the workload). name: the signer's, for
+ * logs (outlives the keeper). err names the config member or variable, never a value. Free with
  * cn_awscreds_keeper_free (NULL allowed).
  */
 typedef struct cn_awscreds_keeper cn_awscreds_keeper;
-AK_WUR ak_err cn_awscreds_keeper_new(cn_awscreds_keeper **out, const cJSON *cfg, const char *name,
-                                     long timeout_ms, char *err, size_t err_cap);
+AK_WUR ak_err cn_awscreds_keeper_new(cn_awscreds_keeper **out, const char *akid, const char *secret,
+                                     const char *token, const char *name, long timeout_ms,
+                                     char *err, size_t err_cap);
 void cn_awscreds_keeper_free(cn_awscreds_keeper *k);
 
 /* A copy of the current credentials into out (token "" when there is none), refreshing temporary

@@ -53,7 +53,7 @@ typedef struct {
     _Atomic uint32_t latency_us;
     const char *name; /* the signer's name (for logs) */
     /* as written, checked in parse_cfg */
-    const char *key_id_s, *region_s, *endpoint_s;
+    const char *key_id_s, *region_s, *endpoint_s, *akid_s, *secret_s, *token_s;
 } awskms;
 
 /* Append one "Name: value" line to the header block and the list; 0 if it does not fit. */
@@ -420,9 +420,9 @@ static const ak_cfg_field k_fields[] = {
     AK_CFG_REF("key_id", 0, awskms, key_id_s, KEY_ID_MAX),
     AK_CFG_REF("region", 0, awskms, region_s, REGION_MAX),
     AK_CFG_REF("endpoint", 0, awskms, endpoint_s, URL_MAX),
-    AK_CFG_KNOWN("access_key_id"), /* these three: cn_awscreds_keeper_new */
-    AK_CFG_KNOWN("secret_access_key"),
-    AK_CFG_KNOWN("session_token"),
+    AK_CFG_REF("access_key_id", 0, awskms, akid_s, CN_AWSCREDS_AKID_MAX), /* cn_awscreds_keeper */
+    AK_CFG_REF("secret_access_key", 0, awskms, secret_s, CN_AWSCREDS_SECRET_MAX),
+    AK_CFG_REF("session_token", 0, awskms, token_s, CN_AWSCREDS_TOKEN_MAX),
     AK_CFG_INT("timeout_ms", 0, awskms, timeout_ms, 1, 600000, 5000),
     AK_CFG_INT("connect_timeout_ms", 0, awskms, connect_timeout_ms, 1, 600000, 2000),
     AK_CFG_INT("retries", 0, awskms, retries, 0, 10, 3),
@@ -456,7 +456,8 @@ static AK_WUR ak_err parse_cfg(awskms *k, cn_signer *s, const cJSON *cfg, char *
     snprintf(ep, sizeof ep, "https://kms.%s.amazonaws.com", k->region);
     if ((rc = parse_endpoint(k, k->endpoint_s ? k->endpoint_s : ep, err, cap)) != AK_OK)
         return rc;
-    return cn_awscreds_keeper_new(&k->creds, cfg, s->name, k->connect_timeout_ms, err, cap);
+    return cn_awscreds_keeper_new(&k->creds, k->akid_s, k->secret_s, k->token_s, s->name,
+                                  k->connect_timeout_ms, err, cap);
 }
 
 static AK_WUR ak_err awskms_start(cn_signer *s, int has_want, const uint8_t want[20], char *err,
