@@ -14,6 +14,8 @@
 #include <curl/curl.h>
 
 #include "ak_secmem.h"
+#include "cn_log.h"
+#include "cn_oauth.h"
 #include "cn_rhttp.h"
 
 #define ANSWER_MAX (16 * 1024)
@@ -27,72 +29,6 @@ static void set_err(char *err, size_t cap, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, cap, fmt, ap);
     va_end(ap);
-}
-
-/* The one header line of a request, if any (cn_rhttp_headers_fn; wiped after the attempt). */
-static ak_err header_line(void *user, struct curl_slist **out, const char *method, const char *path,
-                          const char *body, size_t body_len)
-{
-    (void)method;
-    (void)path;
-    (void)body;
-    (void)body_len;
-    *out = user != NULL ? curl_slist_append(NULL, user) : NULL;
-    return user == NULL || *out != NULL ? AK_OK : AK_ERR_NOMEM;
-}
-
-/* One request with the connector's HTTP client (no proxy from the environment: the credentials
- * must not travel through one; no redirects; TLS >= 1.2), no retry. header may be NULL. */
-static AK_WUR ak_err http(cn_rhttp *h, cn_rhttp_resp *a, const char *method, const char *url,
-                          const char *header, long timeout_ms, long *status, char *err, size_t cap)
-{
-    cn_rhttp_req q = {.method = method,
-                      .base = url,
-                      .path = "",
-                      .headers_fn = header_line,
-                      .user = (void *)(uintptr_t)header};
-    cn_rhttp_hooks hk = {.check = cn_rhttp_accept_any};
-    ak_err rc = cn_rhttp_call_until(h, &q, &hk, a, cn_rhttp_now_ms() + timeout_ms, 0);
-    if (rc != AK_OK)
-        set_err(err, cap, "%s",
-                a->overflow           ? "answer too large"
-                : a->curl != CURLE_OK ? curl_easy_strerror(a->curl)
-                                      : ak_strerror(rc));
-    *status = a->status;
-    return rc;
-}
-
-/* An https URL, or plain http to a loopback or the ECS/EKS credential address (the AWS SDKs'
- * rule), without userinfo: parsed by libcurl itself, so that what is checked is what it will
- * connect to. */
-static int url_allowed(const char *url)
-{
-    static const char *const ok[] = {"localhost", "[::1]", "169.254.170.2", "169.254.170.23",
-                                     "[fd00:ec2::23]"};
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL, *user = NULL, *pass = NULL;
-    int allowed = 0;
-    if (u == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
-        goto out;
-    if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
-        curl_url_get(u, CURLUPART_PASSWORD, &pass, 0) == CURLUE_OK)
-        goto out; /* userinfo: refused, whatever the host */
-    if (strcmp(scheme, "https") == 0) {
-        allowed = 1;
-    } else if (strcmp(scheme, "http") == 0) {
-        allowed = strncmp(host, "127.", 4) == 0;
-        for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
-            allowed |= strcasecmp(host, ok[i]) == 0;
-    }
-out:
-    curl_free(scheme);
-    curl_free(host);
-    curl_free(user);
-    curl_free(pass);
-    curl_url_cleanup(u);
-    return allowed;
 }
 
 static int disabled(const char *v)
@@ -183,9 +119,20 @@ static AK_WUR ak_err parse_doc(cn_awscreds *out, const char *text, const char *f
     return rc;
 }
 
+/* One request, no retry, every status handed back (cn_oauth_host_call); *status its status. */
+static AK_WUR ak_err call(cn_rhttp *h, cn_rhttp_resp *a, const char *method, const char *url,
+                          const char *header, long timeout_ms, long *status, char *err, size_t cap)
+{
+    ak_err rc = cn_oauth_host_call(h, a, method, url, header, timeout_ms, err, cap);
+    *status = a->status;
+    return rc;
+}
+
 static AK_WUR ak_err fetch_container(cn_awscreds *out, cn_rhttp *h, long timeout_ms,
                                      cn_rhttp_resp *a, char *err, size_t cap)
 {
+    /* plain http: a loopback or the ECS/EKS credential address (the AWS SDKs' rule) */
+    static const char *const ecs[] = {"169.254.170.2", "169.254.170.23", "[fd00:ec2::23]"};
     char url[URL_MAX], hdr[CN_AWSCREDS_TOKEN_MAX + 32] = "";
     const char *rel = getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
     const char *full = getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
@@ -201,7 +148,7 @@ static AK_WUR ak_err fetch_container(cn_awscreds *out, cn_rhttp *h, long timeout
         set_err(err, cap, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: must start with /");
         return AK_ERR_CONFIG;
     }
-    if (!url_allowed(url)) {
+    if (!cn_oauth_url_ok(url, ecs, sizeof ecs / sizeof ecs[0])) {
         set_err(err, cap,
                 "AWS_CONTAINER_CREDENTIALS_FULL_URI: plain http only to a loopback or the "
                 "ECS/EKS credential address");
@@ -227,7 +174,7 @@ static AK_WUR ak_err fetch_container(cn_awscreds *out, cn_rhttp *h, long timeout
         }
         snprintf(hdr, sizeof hdr, "Authorization: %s", tok);
     }
-    rc = http(h, a, "GET", url, hdr[0] ? hdr : NULL, timeout_ms, &status, err, cap);
+    rc = call(h, a, "GET", url, hdr[0] ? hdr : NULL, timeout_ms, &status, err, cap);
     ak_wipe(hdr, sizeof hdr);
     if (rc != AK_OK)
         return rc;
@@ -250,7 +197,7 @@ static AK_WUR ak_err fetch_instance(cn_awscreds *out, cn_rhttp *h, long timeout_
     while (bl > 0 && base[bl - 1] == '/')
         base[--bl] = '\0';
     snprintf(url, sizeof url, "%s/latest/api/token", base);
-    rc = http(h, a, "PUT", url, "X-aws-ec2-metadata-token-ttl-seconds: 21600", timeout_ms, &status,
+    rc = call(h, a, "PUT", url, "X-aws-ec2-metadata-token-ttl-seconds: 21600", timeout_ms, &status,
               err, cap);
     if (rc == AK_OK &&
         (status != 200 || a->len == 0 || a->len >= 256 || strcspn(a->body, "\r\n ") != a->len)) {
@@ -261,7 +208,7 @@ static AK_WUR ak_err fetch_instance(cn_awscreds *out, cn_rhttp *h, long timeout_
         return rc;
     snprintf(hdr, sizeof hdr, "X-aws-ec2-metadata-token: %.255s", a->body); /* < 256, checked */
     snprintf(url, sizeof url, "%s/latest/meta-data/iam/security-credentials/", base);
-    rc = http(h, a, "GET", url, hdr, timeout_ms, &status, err, cap);
+    rc = call(h, a, "GET", url, hdr, timeout_ms, &status, err, cap);
     size_t rl = a->len ? strcspn(a->body, "\r\n") : 0;
     if (rc == AK_OK &&
         (status != 200 || rl == 0 || rl >= sizeof role || strcspn(a->body, "/?#% ") < rl)) {
@@ -273,7 +220,7 @@ static AK_WUR ak_err fetch_instance(cn_awscreds *out, cn_rhttp *h, long timeout_
         memcpy(role, a->body, rl);
         role[rl] = '\0';
         snprintf(url, sizeof url, "%s/latest/meta-data/iam/security-credentials/%s", base, role);
-        rc = http(h, a, "GET", url, hdr, timeout_ms, &status, err, cap);
+        rc = call(h, a, "GET", url, hdr, timeout_ms, &status, err, cap);
         if (rc == AK_OK && status != 200) {
             set_err(err, cap, "instance metadata: role credentials: HTTP %ld", status);
             rc = AK_ERR_AUTH;
@@ -289,7 +236,7 @@ ak_err cn_awscreds_fetch(cn_awscreds *out, cn_awscreds_src src, long timeout_ms,
                          size_t err_cap)
 {
     cn_rhttp_opts o = {.timeout_ms = timeout_ms, .connect_timeout_ms = timeout_ms, .pool_size = 1};
-    cn_rhttp_more m = {.allow_http = 1}; /* url_allowed() says where plain http may go */
+    cn_rhttp_more m = {.allow_http = 1}; /* cn_oauth_url_ok says where plain http may go */
     cn_rhttp *h = NULL;
     cn_rhttp_resp a = {0};
     ak_err rc = cn_rhttp_new_ext(&h, &o, &m);
@@ -307,5 +254,191 @@ ak_err cn_awscreds_fetch(cn_awscreds *out, cn_awscreds_src src, long timeout_ms,
 out:
     cn_rhttp_resp_clear(&a);
     cn_rhttp_free(h);
+    return rc;
+}
+
+/* ---- the keeper of one signer's credentials ---------------------------------------------- */
+
+struct cn_awscreds_keeper {
+    cn_awscreds fixed;     /* config or environment (src CN_AWSCREDS_NONE) */
+    cn_awscreds_src src;   /* else: the workload source, its credentials in tokens */
+    cn_oauth_cache tokens; /* "akid\nsecret\ntoken" with the credentials' lifetime */
+    long timeout_ms;
+};
+
+/* cn_oauth_fetch_fn: fresh credentials from k->src, serialised for the cache. */
+static ak_err keeper_fetch(void *user, char *tok, size_t cap, size_t *len, long *ttl_s, char *err,
+                           size_t err_cap)
+{
+    cn_awscreds_keeper *k = user;
+    cn_awscreds *c = ak_secure_alloc(sizeof *c);
+    ak_err rc = AK_ERR_NOMEM;
+    if (c == NULL)
+        return rc;
+    rc = cn_awscreds_fetch(c, k->src, k->timeout_ms, err, err_cap);
+    long ttl = c->expires == 0 ? CN_OAUTH_TTL_MAX : (long)(c->expires - time(NULL));
+    if (rc == AK_OK && ttl < 1) {
+        set_err(err, err_cap, "%s: the credentials have expired", cn_awscreds_source_name(k->src));
+        rc = AK_ERR_AUTH;
+    }
+    int n = rc == AK_OK ? snprintf(tok, cap, "%s\n%s\n%s", c->akid, c->secret, c->token) : -1;
+    if (rc == AK_OK && (n < 0 || (size_t)n >= cap))
+        rc = AK_ERR_LIMIT; /* cannot happen: 128 + 256 + 4096 bytes fit a token */
+    *len = rc == AK_OK ? (size_t)n : 0;
+    *ttl_s = ttl > CN_OAUTH_TTL_MAX ? CN_OAUTH_TTL_MAX : ttl;
+    ak_secure_free(c, sizeof *c);
+    return rc;
+}
+
+/* No keys in the config or the environment: the container endpoint or instance metadata. */
+static AK_WUR ak_err keeper_workload(cn_awscreds_keeper *k, const char *name, char *err, size_t cap)
+{
+    char why[192] = "";
+    static const char *const unsupported[] = {"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
+                                              "AWS_PROFILE"};
+    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++) {
+        const char *v = getenv(unsupported[i]);
+        if (v != NULL && v[0] != '\0') {
+            /* The SDKs would use web identity (IRSA) or a profile before the container or the
+             * instance: taking the instance's role instead would sign as another principal. */
+            set_err(err, cap,
+                    "aws_kms: credentials: %s is set, but web-identity and profile credentials "
+                    "are not supported; give access_key_id/secret_access_key or the "
+                    "AWS_ACCESS_KEY_ID variables, or unset it to use the container endpoint or "
+                    "instance metadata",
+                    unsupported[i]);
+            return AK_ERR_CONFIG;
+        }
+    }
+    k->src = cn_awscreds_source();
+    if (k->src == CN_AWSCREDS_NONE) {
+        set_err(err, cap,
+                "aws_kms: credentials: set access_key_id and secret_access_key in the config, "
+                "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment, or run "
+                "where a container credentials endpoint or EC2 instance metadata provides them "
+                "(AWS_EC2_METADATA_DISABLED is set)");
+        return AK_ERR_CONFIG;
+    }
+    ak_err rc = cn_oauth_cache_init(&k->tokens, keeper_fetch, k, "aws_kms", name,
+                                    CN_AWSCREDS_MARGIN_S, why, sizeof why);
+    if (rc != AK_OK) {
+        set_err(err, cap,
+                "aws_kms: credentials: none in the config or the environment, and the %s gave "
+                "none: %s",
+                cn_awscreds_source_name(k->src), why);
+        return rc == AK_ERR_NOMEM ? rc : AK_ERR_CONFIG;
+    }
+    cn_log(CN_LOG_INFO, "aws_kms: temporary credentials", "signer", name, "source",
+           cn_awscreds_source_name(k->src), (char *)NULL);
+    return AK_OK;
+}
+
+/* Fixed keys from the config or the environment (src names which, for messages). */
+static AK_WUR ak_err keeper_fixed(cn_awscreds *f, const char *akid, const char *secret,
+                                  const char *token, const char *src, char *err, size_t cap)
+{
+    size_t n = strlen(akid);
+    if (n > CN_AWSCREDS_AKID_MAX ||
+        strspn(akid, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                     "0123456789") != n) {
+        set_err(err, cap, "aws_kms: access key id (%s) must be 1..%d letters/digits", src,
+                CN_AWSCREDS_AKID_MAX);
+        return AK_ERR_CONFIG;
+    }
+    memcpy(f->akid, akid, n + 1);
+    n = strlen(secret);
+    if (n > CN_AWSCREDS_SECRET_MAX) {
+        set_err(err, cap, "aws_kms: secret access key (%s) must be 1..%d bytes", src,
+                CN_AWSCREDS_SECRET_MAX);
+        return AK_ERR_CONFIG;
+    }
+    memcpy(f->secret, secret, n + 1);
+    if (token == NULL)
+        return AK_OK;
+    int clean = (n = strlen(token)) <= CN_AWSCREDS_TOKEN_MAX;
+    for (const char *p = token; *p; p++)
+        clean &= (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f;
+    if (!clean) {
+        set_err(err, cap, "aws_kms: session token (%s) must be 1..%d printable bytes", src,
+                CN_AWSCREDS_TOKEN_MAX);
+        return AK_ERR_CONFIG;
+    }
+    memcpy(f->token, token, n + 1);
+    return AK_OK;
+}
+
+ak_err cn_awscreds_keeper_new(cn_awscreds_keeper **out, const char *akid, const char *secret,
+                              const char *token, const char *name, long timeout_ms, char *err,
+                              size_t cap)
+{
+    const char *src = "config";
+    cn_awscreds_keeper *k = ak_secure_alloc(sizeof *k);
+    ak_err rc = AK_ERR_NOMEM;
+    *out = NULL;
+    if (k == NULL)
+        return rc;
+    memset(k, 0, sizeof *k);
+    k->timeout_ms = timeout_ms;
+    if (akid == NULL && secret == NULL && token == NULL) {
+        src = "environment";
+        akid = getenv("AWS_ACCESS_KEY_ID");
+        secret = getenv("AWS_SECRET_ACCESS_KEY");
+        token = getenv("AWS_SESSION_TOKEN");
+        if (token != NULL && token[0] == '\0')
+            token = NULL;
+        if ((akid == NULL || akid[0] == '\0') && (secret == NULL || secret[0] == '\0')) {
+            rc = keeper_workload(k, name, err, cap);
+            goto out;
+        }
+    }
+    rc = AK_ERR_CONFIG;
+    if (akid == NULL || secret == NULL || akid[0] == '\0' || secret[0] == '\0')
+        set_err(err, cap,
+                "aws_kms: credentials: set access_key_id and secret_access_key in the config, "
+                "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment");
+    else
+        rc = keeper_fixed(&k->fixed, akid, secret, token, src, err, cap);
+out:
+    if (rc == AK_OK)
+        *out = k;
+    else
+        cn_awscreds_keeper_free(k);
+    return rc;
+}
+
+void cn_awscreds_keeper_free(cn_awscreds_keeper *k)
+{
+    if (k == NULL)
+        return;
+    cn_oauth_cache_destroy(&k->tokens);
+    ak_secure_free(k, sizeof *k);
+}
+
+ak_err cn_awscreds_current(cn_awscreds_keeper *k, cn_awscreds *out)
+{
+    size_t len = 0;
+    if (k->src == CN_AWSCREDS_NONE) {
+        memcpy(out, &k->fixed, sizeof *out);
+        return AK_OK;
+    }
+    char *tok = ak_secure_alloc(CN_OAUTH_TOKEN_MAX + 1);
+    ak_err rc = tok != NULL ? cn_oauth_cache_get(&k->tokens, tok, CN_OAUTH_TOKEN_MAX + 1, &len)
+                            : AK_ERR_NOMEM;
+    memset(out, 0, sizeof *out);
+    if (rc == AK_OK) {
+        /* keeper_fetch wrote it: three printable fields, each within its bound */
+        char *secret = strchr(tok, '\n'), *token = secret ? strchr(secret + 1, '\n') : NULL;
+        int fits = token != NULL && (size_t)(secret - tok) <= CN_AWSCREDS_AKID_MAX &&
+                   (size_t)(token - secret - 1) <= CN_AWSCREDS_SECRET_MAX &&
+                   strlen(token + 1) <= CN_AWSCREDS_TOKEN_MAX;
+        rc = fits ? AK_OK : AK_ERR_INTERNAL;
+        if (fits) {
+            memcpy(out->akid, tok, (size_t)(secret - tok));
+            memcpy(out->secret, secret + 1, (size_t)(token - secret - 1));
+            memcpy(out->token, token + 1, strlen(token + 1));
+        }
+    }
+    if (tok != NULL)
+        ak_secure_free(tok, CN_OAUTH_TOKEN_MAX + 1);
     return rc;
 }

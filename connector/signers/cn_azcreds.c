@@ -278,19 +278,11 @@ ak_err cn_azcreds_fetch(void *user, char *tok, size_t cap, size_t *len, long *tt
                         size_t err_cap)
 {
     cn_azcreds *c = user;
-    cn_rhttp_resp r = {0};
     char *form = NULL, *jwt = NULL;
-    ak_err rc = cn_rhttp_resp_init(&r);
-    if (rc != AK_OK)
-        goto out;
-    if (c->src == AZ_APPSERVICE || c->src == AZ_IMDS) {
-        rc = cn_oauth_local_get(&r, c->mi_url, c->mi_header, c->timeout_ms, err, err_cap);
-        if (rc == AK_OK)
-            rc = cn_oauth_take_answer(&r, "managed identity endpoint", tok, cap, len, ttl_s, err,
-                                      err_cap);
-        goto out;
-    }
-    rc = AK_ERR_NOMEM;
+    ak_err rc = AK_ERR_NOMEM;
+    if (c->src == AZ_APPSERVICE || c->src == AZ_IMDS)
+        return cn_oauth_token_get(c->mi_url, c->mi_header, c->timeout_ms,
+                                  "managed identity endpoint", tok, cap, len, ttl_s, err, err_cap);
     if ((form = ak_secure_alloc(FORM_MAX)) == NULL || (jwt = ak_secure_alloc(CN_JWT_MAX)) == NULL)
         goto out;
     if ((rc = cn_oauth_form_add(form, FORM_MAX, "client_id", c->client)) != AK_OK ||
@@ -309,14 +301,9 @@ ak_err cn_azcreds_fetch(void *user, char *tok, size_t cap, size_t *len, long *tt
         cn_rcfg_err(err, err_cap, "cannot build the token request: %s", ak_strerror(rc));
         goto out;
     }
-    cn_rhttp_req q = {"POST", c->base, c->path, form, strlen(form), cn_oauth_form_headers, NULL};
-    rc = cn_rhttp_call(*c->http, &q, &r);
-    if (rc != AK_OK)
-        cn_rcfg_err(err, err_cap, "token endpoint: %s", ak_strerror(rc));
-    else
-        rc = cn_oauth_take_answer(&r, "token endpoint", tok, cap, len, ttl_s, err, err_cap);
+    rc = cn_oauth_token_post(*c->http, c->base, c->path, form, "token endpoint", tok, cap, len,
+                             ttl_s, err, err_cap);
 out:
-    cn_rhttp_resp_clear(&r);
     if (form != NULL)
         ak_secure_free(form, FORM_MAX);
     if (jwt != NULL)

@@ -38,7 +38,7 @@ static ak_err start(cn_signer *s, const cn_backend *b, cn_backend_start *st, cha
     if (st->client != NULL && st->http != NULL) {
         if ((rc = cn_rcfg_http_opts(&ho, st->http, b->where, err, err_cap)) != AK_OK)
             return rc;
-        if ((rc = cn_rhttp_new(st->client, &ho)) != AK_OK) {
+        if ((rc = cn_rhttp_new_ext(st->client, &ho, st->more)) != AK_OK) {
             cn_rcfg_err(err, err_cap, "%s: cannot create the HTTP client", b->where);
             return rc;
         }
@@ -84,4 +84,16 @@ out:
         free(s->impl);
     cn_signer_free(s);
     return rc;
+}
+
+ak_err cn_backend_health(cn_signer_health *out, ak_err rc, unsigned max_concurrency,
+                         uint32_t latency_us, const char *where)
+{
+    memset(out, 0, sizeof *out);
+    out->max_concurrency = max_concurrency;
+    out->expected_latency_ms = (latency_us + 999) / 1000;
+    out->can_sign = rc == AK_OK;
+    if (rc != AK_OK)
+        snprintf(out->detail, sizeof out->detail, "%s: %s", where, ak_strerror(rc));
+    return AK_OK;
 }

@@ -24,6 +24,7 @@
 /* What a configure step leaves for the registry's start (pointers into the impl). */
 typedef struct {
     const cn_rcfg_http *http;   /* the common HTTP options, read with AK_CFG_INLINE */
+    const cn_rhttp_more *more;  /* more options of the client (fixed headers...), or NULL */
     cn_rhttp **client;          /* where the HTTP client goes; NULL: the backend has none */
     const char *address;        /* the optional "address" the key must have ("" or NULL: none) */
     long cache_ttl_s;           /* remote-key backends: the key cache's TTL */
@@ -45,6 +46,11 @@ typedef struct cn_backend {
     AK_WUR ak_err (*configure)(cn_signer *s, cn_backend_start *st, const cJSON *cfg, char *err,
                                size_t err_cap);
 } cn_backend;
+
+/* A backend's health answer (its ops->health result, AK_OK): can_sign when rc is AK_OK, else
+ * detail "<where>: <rc's text>"; the typical latency from an EWMA in microseconds. */
+ak_err cn_backend_health(cn_signer_health *out, ak_err rc, unsigned max_concurrency,
+                         uint32_t latency_us, const char *where);
 
 /* Build a signer of backend b from cfg (an object). On failure *out is NULL. */
 AK_WUR ak_err cn_backend_new(cn_signer **out, const cn_backend *b, const cJSON *cfg, char *err,

@@ -185,9 +185,8 @@ static AK_WUR ak_err fetch_sa(cn_gcpcreds *c, char *tok, size_t cap, size_t *len
     char header[CN_GCP_KEYID_MAX + 64], claims[CN_GCP_EMAIL_MAX + CN_GCP_URI_MAX + 256];
     char base[CN_GCP_URI_MAX + 1], path[CN_GCP_URI_MAX + 1];
     char *jwt = ak_secure_alloc(CN_JWT_MAX), *form = ak_secure_alloc(FORM_MAX);
-    cn_rhttp_resp r = {0};
     ak_err rc = AK_ERR_NOMEM;
-    if (jwt == NULL || form == NULL || cn_rhttp_resp_init(&r) != AK_OK)
+    if (jwt == NULL || form == NULL)
         goto out;
     long long now = (long long)time(NULL);
     snprintf(header, sizeof header, "{\"alg\":\"RS256\",\"typ\":\"JWT\",\"kid\":\"%s\"}",
@@ -203,15 +202,9 @@ static AK_WUR ak_err fetch_sa(cn_gcpcreds *c, char *tok, size_t cap, size_t *len
         cn_rcfg_err(err, err_cap, "cannot build the token request: %s", ak_strerror(rc));
         goto out;
     }
-    cn_rhttp_req q = {"POST", base, path, form, strlen(form), cn_oauth_form_headers, NULL};
-    rc = cn_rhttp_call(c->http, &q, &r);
-    if (rc != AK_OK) {
-        cn_rcfg_err(err, err_cap, "token_uri: %s", ak_strerror(rc));
-        goto out;
-    }
-    rc = cn_oauth_take_answer(&r, "token_uri", tok, cap, len, ttl, err, err_cap);
+    rc = cn_oauth_token_post(c->http, base, path, form, "token_uri", tok, cap, len, ttl, err,
+                             err_cap);
 out:
-    cn_rhttp_resp_clear(&r);
     if (jwt != NULL)
         ak_secure_free(jwt, CN_JWT_MAX);
     if (form != NULL)
@@ -225,13 +218,6 @@ ak_err cn_gcpcreds_fetch(void *user, char *tok, size_t cap, size_t *len, long *t
     cn_gcpcreds *c = user;
     if (!c->metadata)
         return fetch_sa(c, tok, cap, len, ttl_s, err, err_cap);
-    cn_rhttp_resp r = {0};
-    ak_err rc = cn_rhttp_resp_init(&r);
-    if (rc == AK_OK)
-        rc = cn_oauth_local_get(&r, c->md_url, "Metadata-Flavor: Google", c->timeout_ms, err,
-                                err_cap);
-    if (rc == AK_OK)
-        rc = cn_oauth_take_answer(&r, "metadata server", tok, cap, len, ttl_s, err, err_cap);
-    cn_rhttp_resp_clear(&r);
-    return rc;
+    return cn_oauth_token_get(c->md_url, "Metadata-Flavor: Google", c->timeout_ms,
+                              "metadata server", tok, cap, len, ttl_s, err, err_cap);
 }

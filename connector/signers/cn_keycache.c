@@ -213,7 +213,7 @@ ak_err cn_keycache_new(cn_keycache **out, cn_keycache_fetch_fn fetch, void *user
     pthread_mutex_init(&c->reap_mu, NULL);
     c->fetch = fetch;
     c->user = user;
-    c->ttl_ms = (int64_t)(ttl_s ? ttl_s : 1) * 1000;
+    c->ttl_ms = ttl_s ? (int64_t)ttl_s * 1000 : INT64_MAX / 4; /* 0: for the cache's life */
     c->key = ak_secure_alloc(32);
     c->ctx = secp256k1_context_create(SECP256K1_CONTEXT_NONE);
     if (c->key == NULL || c->ctx == NULL)
@@ -226,8 +226,8 @@ ak_err cn_keycache_new(cn_keycache **out, cn_keycache_fetch_fn fetch, void *user
         goto out;
     }
     rc = refetch(c, 1, err, err_cap);
-    if (rc != AK_OK)
-        goto out;
+    if (rc != AK_OK || ttl_s == 0)
+        goto out; /* TTL 0: nothing to reap */
     rc = AK_ERR_INTERNAL;
     pthread_condattr_t ca;
     if (pthread_condattr_init(&ca) != 0)
@@ -242,10 +242,12 @@ ak_err cn_keycache_new(cn_keycache **out, cn_keycache_fetch_fn fetch, void *user
         goto out;
     }
     c->reaper_started = 1;
-    *out = c;
-    c = NULL;
     rc = AK_OK;
 out:
+    if (rc == AK_OK) {
+        *out = c;
+        c = NULL;
+    }
     ak_wipe(seed, sizeof seed);
     cn_keycache_free(c);
     return rc;

@@ -34,7 +34,9 @@ typedef ak_err (*cn_keycache_fetch_fn)(void *user, uint8_t key[32], char *err, s
 
 /*
  * Create the cache and fetch the key once (construction fails if that fails). ttl_s: seconds a
- * fetched key is kept, >= 1. *out NULL on failure. The callback's user must outlive the cache.
+ * fetched key is kept; 0: for the cache's life (never fetched again, no reaper: the local
+ * signer, whose user need only live through this call). *out NULL on failure. Otherwise the
+ * callback's user must outlive the cache.
  */
 AK_WUR ak_err cn_keycache_new(cn_keycache **out, cn_keycache_fetch_fn fetch, void *user,
                               unsigned ttl_s, char *err, size_t err_cap);

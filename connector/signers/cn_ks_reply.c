@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ak_intent.h"
+#include "cn_rhttp.h"
 
 unsigned cn_ks_reply_intents(const char *body, size_t len, int *ok)
 {
@@ -89,6 +90,28 @@ ak_err cn_ks_intent_text(char **out, int mode, unsigned advertised, const cn_sig
     if (*out == NULL) {
         SET_WHY(why, cap, "cannot encode the %s intent", ak_intent_kind_name(in->kind));
         return AK_ERR_NOMEM;
+    }
+    return AK_OK;
+}
+
+ak_err cn_ks_reply_status_err(long status)
+{
+    return status == 404 ? AK_ERR_KEY_NOT_FOUND : cn_rhttp_status_err(status);
+}
+
+ak_err cn_ks_reply_parse(cJSON **out, long status, const char *body, size_t len, char *why,
+                         size_t why_cap)
+{
+    *out = NULL;
+    if (status != 200) {
+        cn_ks_reply_body_why(why, why_cap, body, body ? len : 0);
+        return cn_ks_reply_status_err(status);
+    }
+    *out = body ? cJSON_ParseWithLength(body, len) : NULL;
+    if (*out == NULL || !cJSON_IsObject(*out)) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        return AK_ERR_UPSTREAM;
     }
     return AK_OK;
 }

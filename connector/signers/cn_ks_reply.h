@@ -44,4 +44,14 @@ void cn_ks_reply_why(char *why, size_t cap, const cJSON *j);
 /* The same from a body's bytes. */
 void cn_ks_reply_body_why(char *why, size_t cap, const char *body, size_t len);
 
+/* The error of a key server answer's HTTP status: 404 AK_ERR_KEY_NOT_FOUND, the others as
+ * cn_rhttp_status_err. */
+ak_err cn_ks_reply_status_err(long status);
+
+/* An answer of HTTP status with body[0..len) (body may be NULL): for 200 its JSON object into
+ * *out (the caller deletes it; AK_ERR_UPSTREAM when it is not one); else the status's error,
+ * with the refusal's reason into why (cn_ks_reply_body_why; why may be NULL). */
+AK_WUR ak_err cn_ks_reply_parse(cJSON **out, long status, const char *body, size_t len, char *why,
+                                size_t why_cap);
+
 #endif

@@ -1,6 +1,7 @@
 /* cn_oauth.c - bearer tokens: parser, cache, form encoding, host-local GET (see cn_oauth.h). */
 #include "cn_oauth.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,92 +142,86 @@ ak_err cn_oauth_split_url(char *base, char *path, size_t cap, const char *url)
 
 /* ---- the host-local identity endpoints --------------------------------------------------- */
 
-static int local_url_ok(const char *url)
+int cn_oauth_url_ok(const char *url, const char *const *http_hosts, size_t n)
 {
-    static const char *const ok[] = {"localhost", "[::1]", "169.254.169.254",
-                                     "metadata.google.internal"};
     CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL, *user = NULL;
+    char *scheme = NULL, *host = NULL, *user = NULL, *pass = NULL;
     int allowed = 0;
     if (u == NULL || curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
         goto out;
-    if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK)
-        goto out;
+    if (curl_url_get(u, CURLUPART_USER, &user, 0) == CURLUE_OK ||
+        curl_url_get(u, CURLUPART_PASSWORD, &pass, 0) == CURLUE_OK)
+        goto out; /* userinfo: refused, whatever the host */
     if (strcmp(scheme, "https") == 0) {
         allowed = 1;
     } else if (strcmp(scheme, "http") == 0) {
-        allowed = strncmp(host, "127.", 4) == 0;
-        for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
-            allowed |= strcasecmp(host, ok[i]) == 0;
+        allowed = strncmp(host, "127.", 4) == 0 || strcasecmp(host, "localhost") == 0 ||
+                  strcmp(host, "[::1]") == 0;
+        for (size_t i = 0; i < n; i++)
+            allowed |= strcasecmp(host, http_hosts[i]) == 0;
     }
 out:
     curl_free(scheme);
     curl_free(host);
     curl_free(user);
+    curl_free(pass);
     curl_url_cleanup(u);
     return allowed;
 }
 
-static size_t collect(char *p, size_t sz, size_t n, void *ud)
+/* The one header line of a request, if any (cn_rhttp_headers_fn; wiped after the attempt). */
+static ak_err header_line(void *user, struct curl_slist **out, const char *method, const char *path,
+                          const char *body, size_t body_len)
 {
-    cn_rhttp_resp *r = ud;
-    size_t add = sz * n;
-    if (add > CN_RHTTP_MAX_BODY - r->len) {
-        r->overflow = 1;
-        return 0;
-    }
-    memcpy(r->body + r->len, p, add);
-    r->len += add;
-    r->body[r->len] = '\0';
-    return add;
+    (void)method;
+    (void)path;
+    (void)body;
+    (void)body_len;
+    *out = user != NULL ? curl_slist_append(NULL, user) : NULL;
+    return user == NULL || *out != NULL ? AK_OK : AK_ERR_NOMEM;
 }
 
-ak_err cn_oauth_local_get(cn_rhttp_resp *resp, const char *url, const char *header, long timeout_ms,
-                          char *err, size_t err_cap)
+ak_err cn_oauth_host_call(cn_rhttp *h, cn_rhttp_resp *resp, const char *method, const char *url,
+                          const char *header, long timeout_ms, char *err, size_t err_cap)
 {
-    struct curl_slist *h = NULL;
-    CURL *c = NULL;
-    ak_err rc = AK_ERR_CONFIG;
-    resp->len = 0;
-    resp->overflow = 0;
-    resp->status = 0;
-    resp->body[0] = '\0';
-    if (!local_url_ok(url)) {
-        snprintf(err, err_cap,
-                 "identity endpoint must be https, or http to the host's metadata "
-                 "address or a loopback");
-        goto out;
-    }
-    rc = AK_ERR_NOMEM;
-    c = curl_easy_init();
-    if (c == NULL || (header != NULL && (h = curl_slist_append(NULL, header)) == NULL))
-        goto out;
-    rc = cn_rhttp_handle_base(c, "http,https", NULL, timeout_ms);
+    cn_rhttp_req q = {.method = method,
+                      .base = url,
+                      .path = "",
+                      .headers_fn = header_line,
+                      .user = (void *)(uintptr_t)header};
+    cn_rhttp_hooks hk = {.check = cn_rhttp_accept_any};
+    ak_err rc = cn_rhttp_call_until(h, &q, &hk, resp, cn_rhttp_now_ms() + timeout_ms, 0);
     if (rc != AK_OK)
-        goto out;
-    rc = AK_ERR_INTERNAL;
-    int bad = curl_easy_setopt(c, CURLOPT_URL, url) != CURLE_OK;
-    bad |= curl_easy_setopt(c, CURLOPT_HTTPGET, 1L) != CURLE_OK;
-    bad |= curl_easy_setopt(c, CURLOPT_HTTPHEADER, h) != CURLE_OK;
-    bad |= curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, timeout_ms) != CURLE_OK;
-    bad |= curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect) != CURLE_OK;
-    bad |= curl_easy_setopt(c, CURLOPT_WRITEDATA, resp) != CURLE_OK;
-    if (bad)
-        goto out;
-    CURLcode cc = curl_easy_perform(c);
-    if (cc != CURLE_OK) {
-        rc = cn_rhttp_curl_err(cc, resp->overflow);
-        snprintf(err, err_cap, "identity endpoint: %s",
-                 resp->overflow ? "answer too large" : curl_easy_strerror(cc));
-        goto out;
+        cn_rcfg_err(err, err_cap, "%s",
+                    resp->overflow           ? "answer too large"
+                    : resp->curl != CURLE_OK ? curl_easy_strerror(resp->curl)
+                                             : ak_strerror(rc));
+    return rc;
+}
+
+/* GET url (cn_oauth_host_call) into resp with a client of its own: plain http only to a loopback
+ * address, 169.254.169.254 or metadata.google.internal; https with the system store. */
+static ak_err local_get(cn_rhttp_resp *resp, const char *url, const char *header, long timeout_ms,
+                        char *err, size_t err_cap)
+{
+    static const char *const md[] = {"169.254.169.254", "metadata.google.internal"};
+    cn_rhttp_opts o = {.timeout_ms = timeout_ms, .connect_timeout_ms = timeout_ms, .pool_size = 1};
+    cn_rhttp_more m = {.allow_http = 1}; /* cn_oauth_url_ok says where plain http may go */
+    cn_rhttp *h = NULL;
+    char why[160] = "";
+    if (!cn_oauth_url_ok(url, md, 2)) {
+        cn_rcfg_err(err, err_cap,
+                    "identity endpoint must be https, or http to the host's metadata "
+                    "address or a loopback");
+        return AK_ERR_CONFIG;
     }
-    rc = curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status) == CURLE_OK ? AK_OK
-                                                                                 : AK_ERR_INTERNAL;
-out:
-    curl_easy_cleanup(c);
-    cn_rhttp_headers_free(h);
+    ak_err rc = cn_rhttp_new_ext(&h, &o, &m);
+    if (rc == AK_OK && (rc = cn_oauth_host_call(h, resp, "GET", url, header, timeout_ms, why,
+                                                sizeof why)) != AK_OK)
+        cn_rcfg_err(err, err_cap, "identity endpoint: %s", why);
+    cn_rhttp_free(h);
     return rc;
 }
 
@@ -235,7 +230,7 @@ out:
 static void install(cn_oauth_cache *c, const char *tok, size_t len, long ttl)
 {
     time_t now = time(NULL);
-    long margin = ttl >= 2 * MARGIN_S ? MARGIN_S : ttl / 2;
+    long margin = c->margin_s > 0 ? c->margin_s : ttl >= 2 * MARGIN_S ? MARGIN_S : ttl / 2;
     memcpy(c->tok, tok, len + 1);
     c->len = len;
     c->expires = now + ttl;
@@ -269,13 +264,14 @@ out:
 }
 
 ak_err cn_oauth_cache_init(cn_oauth_cache *c, cn_oauth_fetch_fn fetch, void *user, const char *what,
-                           const char *name, char *err, size_t err_cap)
+                           const char *name, long margin_s, char *err, size_t err_cap)
 {
     memset(c, 0, sizeof *c);
     c->fetch = fetch;
     c->user = user;
     c->what = what;
     c->name = name;
+    c->margin_s = margin_s;
     c->tok = ak_secure_alloc(CN_OAUTH_TOKEN_MAX + 1);
     if (c->tok == NULL)
         return AK_ERR_NOMEM;
@@ -433,8 +429,11 @@ out:
     return rc;
 }
 
-ak_err cn_oauth_take_answer(const cn_rhttp_resp *r, const char *what, char *tok, size_t cap,
-                            size_t *len, long *ttl, char *err, size_t err_cap)
+/* The token from a token endpoint's answer (cn_oauth_parse_token). A non-200 status is
+ * AK_ERR_AUTH for 400/401/403 (credentials refused), else the status's error; err names `what`
+ * and the status, never the body (it may echo secrets). */
+static ak_err take_answer(const cn_rhttp_resp *r, const char *what, char *tok, size_t cap,
+                          size_t *len, long *ttl, char *err, size_t err_cap)
 {
     if (r->status != 200) {
         cn_rcfg_err(err, err_cap, "%s answered HTTP %ld", what, r->status);
@@ -448,14 +447,31 @@ ak_err cn_oauth_take_answer(const cn_rhttp_resp *r, const char *what, char *tok,
     return rc;
 }
 
-ak_err cn_oauth_form_headers(void *user, struct curl_slist **out, const char *method,
-                             const char *path, const char *body, size_t body_len)
+ak_err cn_oauth_token_post(cn_rhttp *http, const char *base, const char *path, const char *form,
+                           const char *what, char *tok, size_t cap, size_t *len, long *ttl,
+                           char *err, size_t err_cap)
 {
-    (void)user;
-    (void)method;
-    (void)path;
-    (void)body;
-    (void)body_len;
-    *out = curl_slist_append(NULL, "Content-Type: application/x-www-form-urlencoded");
-    return *out ? AK_OK : AK_ERR_NOMEM;
+    static const char ct[] = "Content-Type: application/x-www-form-urlencoded";
+    cn_rhttp_req q = {"POST", base, path, form, strlen(form), header_line, (void *)(uintptr_t)ct};
+    cn_rhttp_resp r = {0};
+    ak_err rc = cn_rhttp_resp_init(&r);
+    if (rc == AK_OK && (rc = cn_rhttp_call(http, &q, &r)) != AK_OK)
+        cn_rcfg_err(err, err_cap, "%s: %s", what, ak_strerror(rc));
+    else if (rc == AK_OK)
+        rc = take_answer(&r, what, tok, cap, len, ttl, err, err_cap);
+    cn_rhttp_resp_clear(&r);
+    return rc;
+}
+
+ak_err cn_oauth_token_get(const char *url, const char *header, long timeout_ms, const char *what,
+                          char *tok, size_t cap, size_t *len, long *ttl, char *err, size_t err_cap)
+{
+    cn_rhttp_resp r = {0};
+    ak_err rc = cn_rhttp_resp_init(&r);
+    if (rc == AK_OK)
+        rc = local_get(&r, url, header, timeout_ms, err, err_cap);
+    if (rc == AK_OK)
+        rc = take_answer(&r, what, tok, cap, len, ttl, err, err_cap);
+    cn_rhttp_resp_clear(&r);
+    return rc;
 }

@@ -2,14 +2,14 @@
  * cn_signer_awskms.c - the "aws_kms" signer: AWS KMS GetPublicKey/Sign over the JSON 1.1 protocol
  * with our own SigV4 (see cn_signer_awskms.h for config, retries and error mapping).
  *
- * Owns: the configuration, the credentials (secret key and session token in ak_secure_alloc
- * memory), and a cn_rhttp client (the connector's one HTTP client: handle pool, base options,
- * deadline, retries with backoff). The SigV4 headers of each attempt (a headers callback) and
- * the KMS error-type classification (a check callback) are this file's own.
+ * Owns: the configuration (an ak_cfg table), the credentials' keeper (cn_awscreds: config,
+ * environment or workload, in locked memory), and a cn_rhttp client (the connector's one HTTP
+ * client: handle pool, base options, deadline, retries with backoff). The SigV4 headers of each
+ * attempt (a headers callback) and the KMS error-type classification (a check callback) are this
+ * file's own.
  */
 #include "cn_signer_awskms.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,15 +32,12 @@
 #define REGION_MAX   32
 #define HOST_MAX     255
 #define URL_MAX      (HOST_MAX + 16)
-#define AKID_MAX     128
-#define SECRET_MAX   256
-#define TOKEN_MAX    4096
 #define TYPE_MAX     63
 #define POOL_DEFAULT 16
 #define POOL_MAX     256
 #define HDR_LINES    10
 /* Header block: every fixed line, the token and the Authorization value, with room to spare. */
-#define HDR_BLOCK (TOKEN_MAX + CN_SIGV4_AUTH_MAX + HOST_MAX + KEY_ID_MAX + 1024)
+#define HDR_BLOCK (CN_AWSCREDS_TOKEN_MAX + CN_SIGV4_AUTH_MAX + HOST_MAX + KEY_ID_MAX + 1024)
 
 typedef struct {
     char key_id[KEY_ID_MAX + 1];
@@ -48,42 +45,16 @@ typedef struct {
     char url[URL_MAX + 1];   /* scheme://authority/ */
     char host[HOST_MAX + 1]; /* authority, as sent in Host and signed */
     int https;
-    char akid[AKID_MAX + 1];
-    char *secret; /* secure memory, secret_cap bytes */
-    size_t secret_len, secret_cap;
-    char *token; /* secure memory or NULL */
-    size_t token_len, token_cap;
+    cn_awscreds_keeper *creds; /* config, environment or workload (cn_awscreds.h) */
     long timeout_ms, connect_timeout_ms;
     int retries, sign_sha;
     size_t pool_size;
     cn_rhttp *http;
     _Atomic uint32_t latency_us;
     const char *name; /* the signer's name (for logs) */
-    /* Temporary credentials from the container endpoint or instance metadata (cn_awscreds):
-     * akid/secret/token are replaced before they expire, under cred_mu. */
-    cn_awscreds_src cred_src; /* CN_AWSCREDS_NONE: config or environment, fixed */
-    pthread_mutex_t cred_mu;
-    int cred_mu_init;
-    time_t cred_expires;
-    time_t cred_next_try; /* after a failed refresh, not before this */
-    int cred_refreshing;  /* one thread fetches (outside cred_mu); the others use the old ones */
+    /* as written, checked in parse_cfg */
+    const char *key_id_s, *region_s, *endpoint_s, *akid_s, *secret_s, *token_s;
 } awskms;
-
-/* Refresh this long before the credentials expire (the SDKs refresh 5-15 minutes early). */
-#define CRED_MARGIN_S 300
-#define CRED_RETRY_S  10
-
-/* The credentials one request signs with (a copy: a refresh may replace k's meanwhile). */
-typedef struct {
-    char akid[AKID_MAX + 1];
-    char secret[SECRET_MAX + 1];
-    size_t secret_len;
-    char token[TOKEN_MAX + 1];
-    int has_token;
-} cred_copy;
-
-#define set_err(err, cap, ...)                                                                     \
-    ((err) != NULL && (cap) > 0 ? (void)snprintf((err), (cap), __VA_ARGS__) : (void)0)
 
 /* Append one "Name: value" line to the header block and the list; 0 if it does not fit. */
 static int hdr_add(char *blk, size_t *used, struct curl_slist *nodes, size_t *n, const char *name,
@@ -102,89 +73,6 @@ static int hdr_add(char *blk, size_t *used, struct curl_slist *nodes, size_t *n,
     return 1;
 }
 
-/* Put fresh temporary credentials in k (under cred_mu). */
-static AK_WUR ak_err creds_install(awskms *k, const cn_awscreds *c)
-{
-    size_t sl = strlen(c->secret), tl = strlen(c->token);
-    if (strlen(c->akid) > AKID_MAX || sl > SECRET_MAX || tl > TOKEN_MAX)
-        return AK_ERR_AUTH;
-    snprintf(k->akid, sizeof k->akid, "%s", c->akid);
-    memcpy(k->secret, c->secret, sl + 1);
-    k->secret_len = sl;
-    memcpy(k->token, c->token, tl + 1);
-    k->token_len = tl;
-    k->cred_expires = c->expires;
-    return AK_OK;
-}
-
-/* Fetch credentials from k->cred_src (cred_mu NOT held) and install them (under cred_mu). */
-static AK_WUR ak_err creds_refresh(awskms *k, char *err, size_t cap)
-{
-    cn_awscreds *c = ak_secure_alloc(sizeof *c);
-    if (c == NULL)
-        return AK_ERR_NOMEM;
-    /* The fetch (seconds, at worst) outside cred_mu; only the install under it. */
-    ak_err rc = cn_awscreds_fetch(c, k->cred_src, k->connect_timeout_ms, err, cap);
-    if (rc == AK_OK) {
-        pthread_mutex_lock(&k->cred_mu);
-        rc = creds_install(k, c);
-        pthread_mutex_unlock(&k->cred_mu);
-    }
-    ak_secure_free(c, sizeof *c);
-    return rc;
-}
-
-static void creds_copy(const awskms *k, cred_copy *cc)
-{
-    snprintf(cc->akid, sizeof cc->akid, "%s", k->akid);
-    memcpy(cc->secret, k->secret, k->secret_len + 1);
-    cc->secret_len = k->secret_len;
-    cc->has_token = k->token != NULL && k->token_len > 0;
-    if (cc->has_token)
-        memcpy(cc->token, k->token, k->token_len + 1);
-}
-
-/* Copy the credentials to sign with into cc. Temporary ones that expire within CRED_MARGIN_S are
- * refreshed by ONE caller, outside cred_mu (the fetch may take seconds), while the others go on
- * with the old ones; a failed refresh is retried every CRED_RETRY_S while the old ones last. */
-static AK_WUR ak_err creds_current(awskms *k, cred_copy *cc)
-{
-    if (k->cred_src == CN_AWSCREDS_NONE) {
-        creds_copy(k, cc); /* fixed for the signer's life */
-        return AK_OK;
-    }
-    pthread_mutex_lock(&k->cred_mu);
-    time_t now = time(NULL);
-    int refresh = k->cred_expires != 0 && now >= k->cred_expires - CRED_MARGIN_S &&
-                  now >= k->cred_next_try && !k->cred_refreshing;
-    if (refresh)
-        k->cred_refreshing = 1;
-    creds_copy(k, cc);
-    int expired = k->cred_expires != 0 && now >= k->cred_expires;
-    pthread_mutex_unlock(&k->cred_mu);
-    if (!refresh)
-        return expired ? AK_ERR_AUTH : AK_OK;
-
-    char why[192] = "";
-    ak_err rc = creds_refresh(k, why, sizeof why);
-    pthread_mutex_lock(&k->cred_mu);
-    if (rc == AK_OK) {
-        creds_copy(k, cc);
-        expired = 0;
-    } else {
-        k->cred_next_try = time(NULL) + CRED_RETRY_S;
-    }
-    k->cred_refreshing = 0;
-    pthread_mutex_unlock(&k->cred_mu);
-    if (rc == AK_OK)
-        cn_log(CN_LOG_INFO, "aws_kms: credentials refreshed", "signer", k->name, "source",
-               cn_awscreds_source_name(k->cred_src), (char *)NULL);
-    else
-        cn_log(CN_LOG_WARN, "aws_kms: credential refresh failed", "signer", k->name, "reason",
-               why[0] ? why : ak_strerror(rc), (char *)NULL);
-    return expired ? AK_ERR_AUTH : AK_OK;
-}
-
 /* One call's state for the callbacks: the operation, and the KMS error type of the last answer. */
 typedef struct {
     awskms *k;
@@ -198,7 +86,7 @@ typedef struct {
     struct curl_slist nodes[HDR_LINES];
     char blk[HDR_BLOCK];
     char auth[CN_SIGV4_AUTH_MAX];
-    cred_copy cc;
+    cn_awscreds cc;
 } hdr_mem;
 
 /* The SigV4-signed headers of one attempt (cn_rhttp_headers_fn): a fresh x-amz-date each time. */
@@ -214,7 +102,7 @@ static ak_err kms_headers(void *user, struct curl_slist **out, const char *metho
     ak_err rc = AK_ERR_NOMEM;
     (void)path;
     *out = NULL;
-    if (m == NULL || (rc = creds_current(k, &m->cc)) != AK_OK)
+    if (m == NULL || (rc = cn_awscreds_current(k->creds, &m->cc)) != AK_OK)
         goto out;
     snprintf(tgt, sizeof tgt, "TrentService.%s", x->target);
     cn_sigv4_amz_date(date, time(NULL));
@@ -223,7 +111,7 @@ static ak_err kms_headers(void *user, struct curl_slist **out, const char *metho
     sh[nh++] = (cn_sigv4_pair){"content-type", "application/x-amz-json-1.1"};
     sh[nh++] = (cn_sigv4_pair){"x-amz-target", tgt};
     sh[nh++] = (cn_sigv4_pair){"x-amz-date", date};
-    if (m->cc.has_token)
+    if (m->cc.token[0] != '\0')
         sh[nh++] = (cn_sigv4_pair){"x-amz-security-token", m->cc.token};
     if (k->sign_sha)
         sh[nh++] = (cn_sigv4_pair){"x-amz-content-sha256", sha};
@@ -238,7 +126,7 @@ static ak_err kms_headers(void *user, struct curl_slist **out, const char *metho
                         .amz_date = date,
                         .access_key_id = m->cc.akid,
                         .secret_key = m->cc.secret,
-                        .secret_len = m->cc.secret_len};
+                        .secret_len = strlen(m->cc.secret)};
     if ((rc = cn_sigv4_authorization(m->auth, sizeof m->auth, &req)) != AK_OK)
         goto out;
     int ok = 1;
@@ -431,8 +319,8 @@ static AK_WUR ak_err get_public_key(awskms *k, uint8_t pub[65], long timeout_ms,
     snprintf(req, sizeof req, "{\"KeyId\":\"%s\"}", k->key_id);
     ak_err rc = kms_call(k, "GetPublicKey", req, timeout_ms, retries, &j, type);
     if (rc != AK_OK) {
-        set_err(err, cap, "aws_kms: GetPublicKey for key_id %s failed: %s%s%s%s", k->key_id,
-                ak_strerror(rc), type[0] ? " (" : "", type, type[0] ? ")" : "");
+        cn_rcfg_err(err, cap, "aws_kms: GetPublicKey for key_id %s failed: %s%s%s%s", k->key_id,
+                    ak_strerror(rc), type[0] ? " (" : "", type, type[0] ? ")" : "");
         goto out;
     }
     rc = AK_ERR_UPSTREAM;
@@ -442,7 +330,7 @@ static AK_WUR ak_err get_public_key(awskms *k, uint8_t pub[65], long timeout_ms,
     const cJSON *algs = cJSON_GetObjectItemCaseSensitive(j, "SigningAlgorithms");
     if (!cJSON_IsString(pk) || ak_b64_decode(der, sizeof der, &der_len, pk->valuestring,
                                              strlen(pk->valuestring)) != AK_OK) {
-        set_err(err, cap, "aws_kms: GetPublicKey answer has no valid PublicKey");
+        cn_rcfg_err(err, cap, "aws_kms: GetPublicKey answer has no valid PublicKey");
         goto out;
     }
     rc = AK_ERR_KEY_TYPE;
@@ -455,10 +343,10 @@ static AK_WUR ak_err get_public_key(awskms *k, uint8_t pub[65], long timeout_ms,
         (usage != NULL &&
          !(cJSON_IsString(usage) && strcmp(usage->valuestring, "SIGN_VERIFY") == 0)) ||
         !alg_ok || ak_pubkey_parse_spki(pub, der, der_len) != AK_OK) {
-        set_err(err, cap,
-                "aws_kms: key %s is not an ECC_SECG_P256K1 SIGN_VERIFY key with "
-                "ECDSA_SHA_256",
-                k->key_id);
+        cn_rcfg_err(err, cap,
+                    "aws_kms: key %s is not an ECC_SECG_P256K1 SIGN_VERIFY key with "
+                    "ECDSA_SHA_256",
+                    k->key_id);
         goto out;
     }
     rc = AK_OK;
@@ -471,16 +359,11 @@ static ak_err awskms_health(cn_signer *s, cn_signer_health *out)
 {
     awskms *k = s->impl;
     uint8_t pub[65];
-    memset(out, 0, sizeof *out);
-    out->max_concurrency = (unsigned)k->pool_size;
-    out->expected_latency_ms = (atomic_load(&k->latency_us) + 999) / 1000;
     ak_err rc = get_public_key(k, pub, k->timeout_ms, 0, NULL, 0);
     if (rc == AK_OK && memcmp(pub, s->pubkey, 65) != 0)
         rc = AK_ERR_PUBKEY; /* the alias now points at another key */
-    out->can_sign = rc == AK_OK;
-    if (rc != AK_OK)
-        snprintf(out->detail, sizeof out->detail, "aws_kms: %s", ak_strerror(rc));
-    return AK_OK;
+    return cn_backend_health(out, rc, (unsigned)k->pool_size, atomic_load(&k->latency_us),
+                             "aws_kms");
 }
 
 static void awskms_destroy(cn_signer *s)
@@ -489,50 +372,15 @@ static void awskms_destroy(cn_signer *s)
     if (k == NULL)
         return;
     cn_rhttp_free(k->http);
-    if (k->cred_mu_init)
-        pthread_mutex_destroy(&k->cred_mu);
-    ak_secure_free(k->secret, k->secret_cap);
-    ak_secure_free(k->token, k->token_cap);
+    cn_awscreds_keeper_free(k->creds);
     ak_wipe(k, sizeof *k);
     free(k);
     s->impl = NULL;
 }
 
-static const cn_signer_ops awskms_ops = {
-    .type = "aws_kms",
-    .sign = awskms_sign,
-    .health = awskms_health,
-    .destroy = awskms_destroy,
-};
+static const cn_signer_ops awskms_ops = {"aws_kms", awskms_sign, awskms_health, awskms_destroy};
 
 /* ---- construction ----------------------------------------------------------------------- */
-
-static int chars_ok(const char *s, size_t max, const char *extra)
-{
-    size_t n = 0;
-    for (; s[n] != '\0'; n++) {
-        char c = s[n];
-        if (n >= max || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                          (c >= '0' && c <= '9') || strchr(extra, c) != NULL))
-            return 0;
-    }
-    return n > 0;
-}
-
-static AK_WUR ak_err cfg_str(const char **dst, const cJSON *cfg, const char *name, char *err,
-                             size_t err_cap)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, name);
-    *dst = NULL;
-    if (v == NULL)
-        return AK_OK;
-    if (!cJSON_IsString(v) || v->valuestring[0] == '\0') {
-        set_err(err, err_cap, "aws_kms.%s: must be a non-empty string", name);
-        return AK_ERR_CONFIG;
-    }
-    *dst = v->valuestring;
-    return AK_OK;
-}
 
 /* endpoint -> url, host, https. */
 static AK_WUR ak_err parse_endpoint(awskms *k, const char *ep, char *err, size_t cap)
@@ -543,7 +391,7 @@ static AK_WUR ak_err parse_endpoint(awskms *k, const char *ep, char *err, size_t
     if (n > 0 && auth[n - 1] == '/')
         n--;
     if (auth == NULL || n == 0 || n > HOST_MAX || strcspn(auth, "/?#@ \t\r\n") < n) {
-        set_err(err, cap, "aws_kms.endpoint: must be https://host[:port] (no path)");
+        cn_rcfg_err(err, cap, "aws_kms.endpoint: must be https://host[:port] (no path)");
         return AK_ERR_CONFIG;
     }
     memcpy(k->host, auth, n);
@@ -557,7 +405,7 @@ static AK_WUR ak_err parse_endpoint(awskms *k, const char *ep, char *err, size_t
             ok |= strncmp(k->host, loop[i], l) == 0 && (k->host[l] == '\0' || k->host[l] == ':');
         }
         if (!ok) {
-            set_err(err, cap, "aws_kms.endpoint: http:// is only allowed to a loopback host");
+            cn_rcfg_err(err, cap, "aws_kms.endpoint: http:// is only allowed to a loopback host");
             return AK_ERR_CONFIG;
         }
     }
@@ -566,133 +414,15 @@ static AK_WUR ak_err parse_endpoint(awskms *k, const char *ep, char *err, size_t
     return AK_OK;
 }
 
-static AK_WUR ak_err secret_dup(char **dst, size_t *len, size_t *cap_out, const char *src,
-                                size_t max)
-{
-    size_t n = strlen(src);
-    if (n == 0 || n > max)
-        return AK_ERR_CONFIG;
-    *dst = ak_secure_alloc(n + 1);
-    if (*dst == NULL)
-        return AK_ERR_NOMEM;
-    memcpy(*dst, src, n + 1);
-    *len = n;
-    *cap_out = n + 1;
-    return AK_OK;
-}
-
-/* No keys in the config or the environment: the container endpoint or instance metadata
- * (cn_awscreds.h), fetched now and refreshed before they expire. */
-static AK_WUR ak_err creds_from_workload(awskms *k, char *err, size_t cap)
-{
-    char why[192] = "";
-    static const char *const unsupported[] = {"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
-                                              "AWS_PROFILE"};
-    for (size_t i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++) {
-        const char *v = getenv(unsupported[i]);
-        if (v != NULL && v[0] != '\0') {
-            /* The SDKs would use web identity (IRSA) or a profile before the container or the
-             * instance: taking the instance's role instead would sign as another principal. */
-            set_err(err, cap,
-                    "aws_kms: credentials: %s is set, but web-identity and profile credentials "
-                    "are not supported; give access_key_id/secret_access_key or the "
-                    "AWS_ACCESS_KEY_ID variables, or unset it to use the container endpoint or "
-                    "instance metadata",
-                    unsupported[i]);
-            return AK_ERR_CONFIG;
-        }
-    }
-    k->cred_src = cn_awscreds_source();
-    if (k->cred_src == CN_AWSCREDS_NONE) {
-        set_err(err, cap,
-                "aws_kms: credentials: set access_key_id and secret_access_key in the config, "
-                "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment, or run "
-                "where a container credentials endpoint or EC2 instance metadata provides them "
-                "(AWS_EC2_METADATA_DISABLED is set)");
-        return AK_ERR_CONFIG;
-    }
-    k->secret_cap = SECRET_MAX + 1;
-    k->token_cap = TOKEN_MAX + 1;
-    k->secret = ak_secure_alloc(k->secret_cap);
-    k->token = ak_secure_alloc(k->token_cap);
-    if (k->secret == NULL || k->token == NULL || pthread_mutex_init(&k->cred_mu, NULL) != 0)
-        return AK_ERR_NOMEM;
-    k->cred_mu_init = 1;
-    ak_err rc = creds_refresh(k, why, sizeof why);
-    if (rc != AK_OK) {
-        set_err(err, cap,
-                "aws_kms: credentials: none in the config or the environment, and the %s gave "
-                "none: %s",
-                cn_awscreds_source_name(k->cred_src), why);
-        return rc == AK_ERR_NOMEM ? rc : AK_ERR_CONFIG;
-    }
-    cn_log(CN_LOG_INFO, "aws_kms: temporary credentials", "signer", k->name, "source",
-           cn_awscreds_source_name(k->cred_src), (char *)NULL);
-    return AK_OK;
-}
-
-static AK_WUR ak_err parse_credentials(awskms *k, const cJSON *cfg, char *err, size_t cap)
-{
-    const char *akid = NULL, *secret = NULL, *token = NULL;
-    const char *src = "config";
-    ak_err rc;
-    if ((rc = cfg_str(&akid, cfg, "access_key_id", err, cap)) != AK_OK ||
-        (rc = cfg_str(&secret, cfg, "secret_access_key", err, cap)) != AK_OK ||
-        (rc = cfg_str(&token, cfg, "session_token", err, cap)) != AK_OK)
-        return rc;
-    if (akid == NULL && secret == NULL && token == NULL) {
-        src = "environment";
-        akid = getenv("AWS_ACCESS_KEY_ID");
-        secret = getenv("AWS_SECRET_ACCESS_KEY");
-        token = getenv("AWS_SESSION_TOKEN");
-        if (token != NULL && token[0] == '\0')
-            token = NULL;
-    }
-    if ((akid == NULL || akid[0] == '\0') && (secret == NULL || secret[0] == '\0') &&
-        strcmp(src, "environment") == 0)
-        return creds_from_workload(k, err, cap);
-    if (akid == NULL || secret == NULL || akid[0] == '\0' || secret[0] == '\0') {
-        set_err(err, cap,
-                "aws_kms: credentials: set access_key_id and secret_access_key in the "
-                "config, "
-                "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment");
-        return AK_ERR_CONFIG;
-    }
-    if (!chars_ok(akid, AKID_MAX, "")) {
-        set_err(err, cap, "aws_kms: access key id (%s) must be 1..%d letters/digits", src,
-                AKID_MAX);
-        return AK_ERR_CONFIG;
-    }
-    snprintf(k->akid, sizeof k->akid, "%s", akid);
-    rc = secret_dup(&k->secret, &k->secret_len, &k->secret_cap, secret, SECRET_MAX);
-    if (rc != AK_OK) {
-        set_err(err, cap, "aws_kms: secret access key (%s) must be 1..%d bytes", src, SECRET_MAX);
-        return rc;
-    }
-    if (token != NULL) {
-        int clean = 1;
-        for (const char *p = token; *p; p++)
-            clean &= (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f;
-        rc = clean ? secret_dup(&k->token, &k->token_len, &k->token_cap, token, TOKEN_MAX)
-                   : AK_ERR_CONFIG;
-        if (rc != AK_OK) {
-            set_err(err, cap, "aws_kms: session token (%s) must be 1..%d printable bytes", src,
-                    TOKEN_MAX);
-            return rc;
-        }
-    }
-    return AK_OK;
-}
-
 static const ak_cfg_field k_fields[] = {
     AK_CFG_KNOWN("type"),
     AK_CFG_KNOWN("name"),
-    AK_CFG_KNOWN("key_id"),
-    AK_CFG_KNOWN("region"),
-    AK_CFG_KNOWN("endpoint"),
-    AK_CFG_KNOWN("access_key_id"),
-    AK_CFG_KNOWN("secret_access_key"),
-    AK_CFG_KNOWN("session_token"),
+    AK_CFG_REF("key_id", 0, awskms, key_id_s, KEY_ID_MAX),
+    AK_CFG_REF("region", 0, awskms, region_s, REGION_MAX),
+    AK_CFG_REF("endpoint", 0, awskms, endpoint_s, URL_MAX),
+    AK_CFG_REF("access_key_id", 0, awskms, akid_s, CN_AWSCREDS_AKID_MAX), /* cn_awscreds_keeper */
+    AK_CFG_REF("secret_access_key", 0, awskms, secret_s, CN_AWSCREDS_SECRET_MAX),
+    AK_CFG_REF("session_token", 0, awskms, token_s, CN_AWSCREDS_TOKEN_MAX),
     AK_CFG_INT("timeout_ms", 0, awskms, timeout_ms, 1, 600000, 5000),
     AK_CFG_INT("connect_timeout_ms", 0, awskms, connect_timeout_ms, 1, 600000, 2000),
     AK_CFG_INT("retries", 0, awskms, retries, 0, 10, 3),
@@ -702,44 +432,32 @@ static const ak_cfg_field k_fields[] = {
 
 static AK_WUR ak_err parse_cfg(awskms *k, cn_signer *s, const cJSON *cfg, char *err, size_t cap)
 {
-    const char *v = NULL;
+    const char *v;
+    char ep[URL_MAX + 1];
     ak_err rc = ak_cfg_read(k, k_fields, AK_CFG_COUNT(k_fields), cfg, "aws_kms", err, cap);
     if (rc != AK_OK)
         return rc;
-    if ((rc = cfg_str(&v, cfg, "key_id", err, cap)) != AK_OK)
-        return rc;
-    if (v == NULL || !chars_ok(v, KEY_ID_MAX, ":/_.-")) {
-        set_err(err, cap, "aws_kms.key_id: required, 1..%d characters of [A-Za-z0-9:/_.-]",
-                KEY_ID_MAX);
+    if ((v = k->key_id_s) == NULL || !ak_cfg_safe_id(v, KEY_ID_MAX, 1)) {
+        cn_rcfg_err(err, cap, "aws_kms.key_id: required, 1..%d characters of [A-Za-z0-9:/_.-]",
+                    KEY_ID_MAX);
         return AK_ERR_CONFIG;
     }
     snprintf(k->key_id, sizeof k->key_id, "%s", v);
-    if ((rc = cfg_str(&v, cfg, "region", err, cap)) != AK_OK)
-        return rc;
-    if (v == NULL || !chars_ok(v, REGION_MAX, "-") || strpbrk(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ")) {
-        set_err(err, cap, "aws_kms.region: required, e.g. \"us-east-1\"");
+    if ((v = k->region_s) == NULL ||
+        strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789-") != strlen(v)) {
+        cn_rcfg_err(err, cap, "aws_kms.region: required, e.g. \"us-east-1\"");
         return AK_ERR_CONFIG;
     }
     snprintf(k->region, sizeof k->region, "%s", v);
-    if ((rc = cfg_str(&v, cfg, "name", err, cap)) != AK_OK)
+    /* the default name; the registry checks and applies "name", read here already for the
+     * credentials' log line */
+    const cJSON *nm = cJSON_GetObjectItemCaseSensitive(cfg, "name");
+    snprintf(s->name, sizeof s->name, "%.63s", cJSON_IsString(nm) ? nm->valuestring : k->key_id);
+    snprintf(ep, sizeof ep, "https://kms.%s.amazonaws.com", k->region);
+    if ((rc = parse_endpoint(k, k->endpoint_s ? k->endpoint_s : ep, err, cap)) != AK_OK)
         return rc;
-    if (v != NULL && strlen(v) >= sizeof s->name) {
-        set_err(err, cap, "aws_kms.name: string of 1..%zu chars", sizeof s->name - 1);
-        return AK_ERR_CONFIG;
-    }
-    snprintf(s->name, sizeof s->name, "%.63s", v ? v : k->key_id);
-    if ((rc = cfg_str(&v, cfg, "endpoint", err, cap)) != AK_OK)
-        return rc;
-    if (v != NULL) {
-        if ((rc = parse_endpoint(k, v, err, cap)) != AK_OK)
-            return rc;
-    } else {
-        char ep[URL_MAX + 1];
-        snprintf(ep, sizeof ep, "https://kms.%s.amazonaws.com", k->region);
-        if ((rc = parse_endpoint(k, ep, err, cap)) != AK_OK)
-            return rc;
-    }
-    return parse_credentials(k, cfg, err, cap);
+    return cn_awscreds_keeper_new(&k->creds, k->akid_s, k->secret_s, k->token_s, s->name,
+                                  k->connect_timeout_ms, err, cap);
 }
 
 static AK_WUR ak_err awskms_start(cn_signer *s, int has_want, const uint8_t want[20], char *err,

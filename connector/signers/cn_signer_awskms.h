@@ -24,14 +24,14 @@
  *     "pool_size": 16,                   // idle connections kept, 1..256
  *     "sign_content_sha256": false       // also send and sign x-amz-content-sha256
  *   }
- * Credentials come either all from the config (access_key_id + secret_access_key [+
- * session_token]) or all from the environment; a half-configured pair is AK_ERR_CONFIG. The
- * environment variables are left in place (a backup aws_kms signer may read them too). With
- * neither, the role's temporary credentials come from where AWS hands them to a workload: a
- * container credentials endpoint (ECS task role, EKS Pod Identity) or EC2 instance metadata
- * (IMDSv2), as the AWS SDKs find them (cn_awscreds.h); they are refreshed 5 minutes before they
- * expire (a failed refresh is retried every 10 s while the old ones last), under a mutex, and
- * each request signs with a copy.
+ * Credentials (cn_awscreds_keeper, cn_awscreds.h) come either all from the config
+ * (access_key_id + secret_access_key [+ session_token]) or all from the environment; a
+ * half-configured pair is AK_ERR_CONFIG. The environment variables are left in place (a backup
+ * aws_kms signer may read them too). With neither, the role's temporary credentials come from
+ * where AWS hands them to a workload: a container credentials endpoint (ECS task role, EKS Pod
+ * Identity) or EC2 instance metadata (IMDSv2), as the AWS SDKs find them; cn_oauth's cache
+ * refreshes them 5 minutes before they expire (a failed refresh is retried every 10 s while the
+ * old ones last), and each request signs with a copy.
  *
  * Construction calls GetPublicKey: the SubjectPublicKeyInfo must be id-ecPublicKey/secp256k1
  * (ak_pubkey_parse_spki), KeySpec ECC_SECG_P256K1, KeyUsage SIGN_VERIFY and ECDSA_SHA_256
@@ -59,8 +59,8 @@
  * secp256k1 signing key). The KMS error type is logged (cn_log, warn) once per failed call;
  * the KMS message never is.
  *
- * Secrets: secret_access_key and session_token live in ak_secure_alloc memory, wiped on
- * destroy. The per-request header block carrying the token and the Authorization value is
+ * Secrets: secret_access_key and session_token live in the keeper's ak_secure_alloc memory,
+ * wiped on destroy. The per-request header block carrying the token and the Authorization value is
  * secure memory too, handed to libcurl as our own list nodes (not duplicated by
  * curl_slist_append); libcurl still composes the request in its own buffers, which it does
  * not wipe. Thread-safe: sign/health from any thread. The process must call

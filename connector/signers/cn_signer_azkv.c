@@ -207,16 +207,11 @@ static ak_err azkv_health(cn_signer *s, cn_signer_health *out)
     azkv *k = s->impl;
     uint8_t pub[65];
     char v[CN_AZKV_VERSION_MAX + 1];
-    memset(out, 0, sizeof *out);
-    out->max_concurrency = (unsigned)k->http_cfg.pool_size;
-    out->expected_latency_ms = (atomic_load(&k->latency_us) + 999) / 1000;
     ak_err rc = get_key(k, pub, v, NULL, 0);
     if (rc == AK_OK && (memcmp(pub, s->pubkey, 65) != 0 || strcmp(v, k->version) != 0))
         rc = AK_ERR_PUBKEY;
-    out->can_sign = rc == AK_OK;
-    if (rc != AK_OK)
-        snprintf(out->detail, sizeof out->detail, W ": %s", ak_strerror(rc));
-    return AK_OK;
+    return cn_backend_health(out, rc, (unsigned)k->http_cfg.pool_size, atomic_load(&k->latency_us),
+                             W);
 }
 
 static void azkv_destroy(cn_signer *s)
@@ -232,12 +227,7 @@ static void azkv_destroy(cn_signer *s)
     s->impl = NULL;
 }
 
-static const cn_signer_ops azkv_ops = {
-    .type = "azure_key_vault",
-    .sign = azkv_sign,
-    .health = azkv_health,
-    .destroy = azkv_destroy,
-};
+static const cn_signer_ops azkv_ops = {"azure_key_vault", azkv_sign, azkv_health, azkv_destroy};
 
 /* ---- construction ------------------------------------------------------------------------- */
 
@@ -266,7 +256,7 @@ static AK_WUR ak_err azkv_start(cn_signer *s, int has_want, const uint8_t want[2
     azkv *k = s->impl;
     char why[256] = "", version[CN_AZKV_VERSION_MAX + 1];
     ak_err rc =
-        cn_oauth_cache_init(&k->tokens, cn_azcreds_fetch, k->creds, W, s->name, why, sizeof why);
+        cn_oauth_cache_init(&k->tokens, cn_azcreds_fetch, k->creds, W, s->name, 0, why, sizeof why);
     if (rc != AK_OK) {
         cn_rcfg_err(err, cap, W ": no access token from the %s: %s", cn_azcreds_source(k->creds),
                     why);

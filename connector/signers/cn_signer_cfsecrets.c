@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ak_secmem.h"
 #include "cn_keycache.h"
 #include "cn_rcfg.h"
 #include "cn_remote_key.h"
@@ -27,32 +26,8 @@ typedef struct {
     long cache_ttl_s;
     ak_cfg_secret_src token_src; /* during configure only */
     cn_rcfg_secret token;
+    cn_rhttp_more more; /* the client's headers: Accept, and the token's line in locked memory */
 } cfsec;
-
-static ak_err cf_headers(void *user, struct curl_slist **out, const char *method, const char *path,
-                         const char *body, size_t body_len)
-{
-    (void)method;
-    (void)path;
-    (void)body;
-    (void)body_len;
-    cfsec *c = user;
-    char line[CN_RCFG_SECRET_MAX + 32];
-    ak_err rc = AK_ERR_NOMEM;
-    struct curl_slist *l = curl_slist_append(NULL, "Accept: application/json");
-    if (l == NULL)
-        goto out;
-    snprintf(line, sizeof line, "Authorization: Bearer %s", c->token.s);
-    if (curl_slist_append(l, line) == NULL)
-        goto out;
-    *out = l;
-    l = NULL;
-    rc = AK_OK;
-out:
-    ak_wipe(line, sizeof line);
-    cn_rhttp_headers_free(l);
-    return rc;
-}
 
 /* The first errors[].code of a Cloudflare v4 envelope, or 0. */
 static long first_error_code(const cJSON *j)
@@ -73,7 +48,7 @@ static ak_err cf_fetch(void *user, uint8_t key[32], char *err, size_t cap)
     if (rc != AK_OK)
         goto out;
     snprintf(upath, sizeof upath, "/accounts/%s/secrets/%s", c->account_id, c->secret_name);
-    cn_rhttp_req q = {"GET", c->api_base, upath, NULL, 0, cf_headers, c};
+    cn_rhttp_req q = {"GET", c->api_base, upath, NULL, 0, NULL, NULL};
     rc = cn_rhttp_call(c->http, &q, &r);
     if (rc != AK_OK) {
         cn_rcfg_err(err, cap, W ": reading secret %s failed: %s", c->secret_name, ak_strerror(rc));
@@ -127,12 +102,8 @@ static void cf_free_impl(void *impl)
     free(c);
 }
 
-static const cn_signer_ops cf_ops = {
-    .type = "cloudflare_secrets",
-    .sign = cn_remote_key_sign,
-    .health = cn_remote_key_health,
-    .destroy = cn_remote_key_destroy,
-};
+static const cn_signer_ops cf_ops = {"cloudflare_secrets", cn_remote_key_sign, cn_remote_key_health,
+                                     cn_remote_key_destroy};
 
 static const ak_cfg_field k_fields[] = {
     AK_CFG_KNOWN("type"),
@@ -162,7 +133,14 @@ static AK_WUR ak_err cf_configure(cn_signer *s, cn_backend_start *st, const cJSO
             return AK_ERR_CONFIG;
         }
     snprintf(s->name, sizeof s->name, "%.63s", c->secret_name);
+    static const char *const accept[] = {"Accept: application/json"};
+    c->more = (cn_rhttp_more){.headers = accept,
+                              .n_headers = 1,
+                              .secret_prefix = "Authorization: Bearer ",
+                              .secret = c->token.s,
+                              .secret_len = c->token.len};
     *st = (cn_backend_start){.http = &c->http_cfg,
+                             .more = &c->more,
                              .client = &c->http,
                              .address = c->address,
                              .cache_ttl_s = c->cache_ttl_s,

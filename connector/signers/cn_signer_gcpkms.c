@@ -206,16 +206,11 @@ static ak_err gcpkms_health(cn_signer *s, cn_signer_health *out)
 {
     gcpkms *k = s->impl;
     uint8_t pub[65];
-    memset(out, 0, sizeof *out);
-    out->max_concurrency = (unsigned)k->http_cfg.pool_size;
-    out->expected_latency_ms = (atomic_load(&k->latency_us) + 999) / 1000;
     ak_err rc = get_public_key(k, pub, NULL, 0);
     if (rc == AK_OK && memcmp(pub, s->pubkey, 65) != 0)
         rc = AK_ERR_PUBKEY;
-    out->can_sign = rc == AK_OK;
-    if (rc != AK_OK)
-        snprintf(out->detail, sizeof out->detail, W ": %s", ak_strerror(rc));
-    return AK_OK;
+    return cn_backend_health(out, rc, (unsigned)k->http_cfg.pool_size, atomic_load(&k->latency_us),
+                             W);
 }
 
 static void gcpkms_destroy(cn_signer *s)
@@ -231,12 +226,7 @@ static void gcpkms_destroy(cn_signer *s)
     s->impl = NULL;
 }
 
-static const cn_signer_ops gcpkms_ops = {
-    .type = "gcp_kms",
-    .sign = gcpkms_sign,
-    .health = gcpkms_health,
-    .destroy = gcpkms_destroy,
-};
+static const cn_signer_ops gcpkms_ops = {"gcp_kms", gcpkms_sign, gcpkms_health, gcpkms_destroy};
 
 /* ---- construction ------------------------------------------------------------------------- */
 
@@ -283,7 +273,8 @@ static AK_WUR ak_err gcpkms_start(cn_signer *s, int has_want, const uint8_t want
         cn_rcfg_err(err, cap, W ": credentials: %s", why);
         return rc;
     }
-    rc = cn_oauth_cache_init(&k->tokens, cn_gcpcreds_fetch, k->creds, W, s->name, why, sizeof why);
+    rc = cn_oauth_cache_init(&k->tokens, cn_gcpcreds_fetch, k->creds, W, s->name, 0, why,
+                             sizeof why);
     if (rc != AK_OK) {
         cn_rcfg_err(err, cap, W ": no access token from the %s: %s", cn_gcpcreds_source(k->creds),
                     why);

@@ -12,9 +12,11 @@
  *     "endpoint": "https://cloudkms.googleapis.com",   // optional, https only (a private
  *                                         // service connect endpoint, or a test stand-in)
  *     "credentials_file": "/etc/anode/gcp-sa.json",    // optional, else
- *                                         // $GOOGLE_APPLICATION_CREDENTIALS, else the metadata
- * server "address": "0x...",                 // optional: the key must have this address "ca":
- * "/etc/anode/ca.pem",          // optional CA bundle (KMS and token_uri); default system
+ *                                         // $GOOGLE_APPLICATION_CREDENTIALS, else the
+ *                                         // metadata server
+ *     "address": "0x...",                 // optional: the key must have this address
+ *     "ca": "/etc/anode/ca.pem",          // optional CA bundle (KMS and token_uri); default
+ *                                         // the system's
  *     "timeout_ms": 5000, "connect_timeout_ms": 2000, "retries": 2, "pool_size": 8
  *   }
  *

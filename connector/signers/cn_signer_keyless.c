@@ -9,28 +9,27 @@
  * is cn_ks_reply's). No key material: the client key file is read by libcurl/OpenSSL when a
  * connection is made.
  *
- * Batching (cn_signer_keyless.h): the queue holds waiters that live on their callers' stacks;
- * a waiter is only touched under bmu, and its caller returns only once it is W_DONE (or it
- * left the queue itself at its deadline). The leader of a batch owns the members' out buffers
- * until it marks them W_DONE. Measured effect: docs/benchmarks.md.
+ * Batching (cn_signer_keyless.h): the queue is cn_ksbatch's; this file sends what it hands
+ * over, alone (sign_alone) or as one batch request (run_batch).
  */
 #include "cn_signer_keyless.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "ak_cfg.h"
 #include "ak_addr.h"
 #include "ak_b64.h"
+#include "cn_backend.h"
 #include "cn_secfile.h"
 #include "cn_ks_reply.h"
+#include "cn_ksbatch.h"
 #include "cn_ksproto.h"
 #include "cn_metrics.h"
+#include "cn_rcfg.h"
 #include "cn_rhttp.h"
 #include "rt_clock.h"
 
@@ -58,37 +57,17 @@ typedef struct {
 #define REQ_ID_MAX    64
 #define POOL_DEFAULT  16
 #define POOL_MAX      256
-#define BATCH_DEFAULT 64  /* "batch_max" default (keyless; "custom" defaults to 1) */
-#define BATCH_MAX     256 /* the key server's default max_batch */
+#define BATCH_DEFAULT 64 /* "batch_max" default (keyless; "custom" defaults to 1) */
 /* "max_inflight" default: 4 - under load a few batches are being signed (the key server spreads
  * a batch's items over all its HSM sessions) while the next ones gather, so a network HSM's
  * queue stays fed across batch boundaries; bench_e2e --hsm-latency-ms measured 4 against 1, 2
  * and 8 (docs/benchmarks.md). A lone signature still goes at once. */
 #define INFLIGHT_DEFAULT 4
-#define QUEUE_MAX        4096 /* waiting signatures per signer; more -> AK_ERR_BUSY */
 /* One request object of a batch: key_id, b64 digest, request id and the JSON around them. */
 #define ITEM_MAX (KEY_ID_MAX + REQ_ID_MAX + AK_B64_ENCODED_SIZE(32) + 96)
 /* One result object: key_id, request_id, b64 DER signature or an error (the key server's
  * longest message is < 100 bytes), JSON around them. Custom servers get the same bound. */
 #define RESULT_MAX 1024
-
-/* One signature waiting for (or travelling in) a batch; lives on its caller's stack. */
-typedef struct waiter {
-    const uint8_t *digest;
-    const char *intent; /* the intent's JSON text, or NULL: digest only */
-    char *why;          /* the key server's reason for a refusal (may be NULL) */
-    size_t why_cap;
-    const char *rid;
-    int64_t deadline_ms;
-    cn_raw_sig *out;
-    ak_err rc;
-    int state; /* W_QUEUED, W_LEAD, W_TAKEN, W_DONE */
-    int alone; /* the batch could not carry it: the caller sends it alone */
-    pthread_cond_t cv;
-    struct waiter *next;
-} waiter;
-
-enum { W_QUEUED, W_LEAD, W_TAKEN, W_DONE };
 
 typedef struct {
     cn_kh_cfg hc; /* URLs, TLS files, connect timeout, retries, pool: for http_new() */
@@ -96,13 +75,9 @@ typedef struct {
     char key_id[KEY_ID_MAX + 1];
     long timeout_ms;
 
-    /* Opportunistic batching (group commit): at most max_inflight POST /sign in flight; a
-     * signature that finds a free slot and nobody waiting goes alone, at once; the others
-     * queue and the next free slot carries up to batch_max of them as one batch. */
-    pthread_mutex_t bmu; /* guards inflight and the queue */
-    unsigned inflight, max_inflight, batch_max;
-    waiter *qhead, *qtail;
-    size_t qlen;
+    /* Opportunistic batching (group commit, cn_ksbatch): signatures that arrive while
+     * max_inflight POST /sign are in flight go together in the next free one. */
+    cn_ksbatch *batch;
 
     /* issue 11: "send_intent" (CN_KS_SEND_*); the intent kinds the key server's /health advertised
      * (bit per ak_intent_kind), learned at start and on every health check. */
@@ -114,20 +89,11 @@ typedef struct {
     _Atomic uint32_t latency_us; /* EWMA of successful sign latency */
 } keyless;
 
-/* A short, secret-free reason for the caller (err may be NULL). */
-#define set_err(err, cap, ...)                                                                     \
-    ((err) != NULL && (cap) > 0 ? (void)snprintf((err), (cap), __VA_ARGS__) : (void)0)
-
-/* The one clock (rt_clock); the queue's condition variables wait on CLOCK_MONOTONIC, as it. */
+/* The one clock (rt_clock). */
 static int64_t now_us(void)
 {
     const rt_clock *c = rt_clock_system();
     return c->mono_ns(c->ctx) / 1000;
-}
-
-static int64_t now_ms(void)
-{
-    return rt_clock_mono_ms(rt_clock_system());
 }
 
 /* The key server at the failover URLs (base NULL): retries and failover until deadline. */
@@ -146,40 +112,7 @@ static AK_WUR ak_err ks_get_once(keyless *k, size_t url, const char *path, long 
     return cn_rhttp_once(k->http, &q, NULL, url, timeout_ms, r, retry);
 }
 
-static ak_err status_err(long status)
-{
-    return status == 404 ? AK_ERR_KEY_NOT_FOUND : cn_rhttp_status_err(status);
-}
-
-/* Parse the answer as a JSON object; a non-200 status maps to its error (its reason into why). */
-static AK_WUR ak_err parse_response(cJSON **out, const cn_rhttp_resp *r, char *why, size_t why_cap)
-{
-    if (r->status != 200) {
-        cn_ks_reply_body_why(why, why_cap, r->body, r->body ? r->len : 0);
-        return status_err(r->status);
-    }
-    *out = r->body ? cJSON_ParseWithLength(r->body, r->len) : NULL;
-    if (*out == NULL || !cJSON_IsObject(*out)) {
-        cJSON_Delete(*out);
-        *out = NULL;
-        return AK_ERR_UPSTREAM;
-    }
-    return AK_OK;
-}
-
 /* ---- signer ops ------------------------------------------------------------------------- */
-
-static int safe_id(const char *s, size_t max)
-{
-    size_t n = 0;
-    for (; s[n] != '\0'; n++) {
-        char c = s[n];
-        if (n >= max || !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                          (c >= '0' && c <= '9') || c == '.' || c == '_' || c == ':' || c == '-'))
-            return 0;
-    }
-    return n > 0;
-}
 
 static void note_latency(keyless *k, int64_t t0_us)
 {
@@ -189,14 +122,15 @@ static void note_latency(keyless *k, int64_t t0_us)
 }
 
 /* The bytes one request object of w may take (its intent text is spliced in as is). */
-static size_t item_cap(const waiter *w)
+static size_t item_cap(const cn_ksb_item *w)
 {
     return ITEM_MAX + (w->intent != NULL ? strlen(w->intent) + 16 : 0);
 }
 
 /* One signature in the single form (retries and failover in ks_call). */
-static AK_WUR ak_err sign_alone(keyless *k, const waiter *w, int64_t deadline)
+static ak_err sign_alone(void *user, const cn_ksb_item *w, int64_t deadline)
 {
+    keyless *k = user;
     size_t req_len = 0, cap = item_cap(w);
     char *req = malloc(cap);
     cn_rhttp_resp body;
@@ -211,7 +145,7 @@ static AK_WUR ak_err sign_alone(keyless *k, const waiter *w, int64_t deadline)
     rc = ks_call(k, "/sign", req, &body, deadline);
     if (rc != AK_OK)
         goto out;
-    rc = parse_response(&j, &body, w->why, w->why_cap);
+    rc = cn_ks_reply_parse(&j, body.status, body.body, body.len, w->why, w->why_cap);
     if (rc != AK_OK)
         goto out;
     rc = cn_ksproto_sig(w->out, j, k->key_id, w->rid);
@@ -230,8 +164,9 @@ out:
  * failover. A server that refuses the batch form as such (400, 404, 405, 413, 415, 501 for the
  * whole request) gets each signature alone.
  */
-static void run_batch(keyless *k, waiter *const *m, size_t n)
+static void run_batch(void *user, cn_ksb_item *const *m, size_t n)
 {
+    keyless *k = user;
     size_t cap = 32, len = 13, item_len = 0;
     size_t body_cap = n * RESULT_MAX + 256;
     char *req = NULL;
@@ -270,7 +205,7 @@ static void run_batch(keyless *k, waiter *const *m, size_t n)
             m[i]->alone = 1;
         goto out; /* rc is AK_OK: the members keep their rc and go alone */
     }
-    rc = parse_response(&j, &body, NULL, 0);
+    rc = cn_ks_reply_parse(&j, body.status, body.body, body.len, NULL, 0);
     if (rc != AK_OK)
         goto out;
     const cJSON *res = cJSON_GetObjectItemCaseSensitive(j, "results"), *it;
@@ -282,7 +217,7 @@ static void run_batch(keyless *k, waiter *const *m, size_t n)
     {
         if (at >= n)
             break; /* the size was checked above; this keeps the bound local */
-        waiter *w = m[at++];
+        cn_ksb_item *w = m[at++];
         if (cJSON_IsObject(it) && cJSON_HasObjectItem(it, "error")) {
             w->rc = cn_ksproto_item_err(it, &w->alone);
             cn_ks_reply_why(w->why, w->why_cap, it);
@@ -298,149 +233,6 @@ out:
     cJSON_Delete(j);
     cn_rhttp_resp_clear(&body);
     free(req);
-}
-
-/* With bmu held: one request finished; hand its slot to the first waiter, which leads. */
-static void slot_release(keyless *k)
-{
-    k->inflight--;
-    waiter *h = k->qhead;
-    if (h == NULL)
-        return;
-    k->qhead = h->next;
-    if (k->qhead == NULL)
-        k->qtail = NULL;
-    k->qlen--;
-    h->state = W_LEAD;
-    k->inflight++;
-    pthread_cond_signal(&h->cv);
-}
-
-/* With bmu held: drop w (still queued) from the queue. */
-static void unqueue(keyless *k, waiter *w)
-{
-    waiter **pp = &k->qhead, *prev = NULL;
-    while (*pp != NULL && *pp != w) {
-        prev = *pp;
-        pp = &(*pp)->next;
-    }
-    if (*pp == NULL)
-        return;
-    *pp = w->next;
-    if (k->qtail == w)
-        k->qtail = prev;
-    k->qlen--;
-}
-
-/* With bmu held (released during the request): w got a slot; send it and up to batch_max - 1
- * waiters behind it, then wake them and pass the slot on. */
-static void lead(keyless *k, waiter *w)
-{
-    waiter *m[BATCH_MAX];
-    size_t n = 0;
-    int64_t t = now_ms();
-    m[n++] = w;
-    w->state = W_TAKEN;
-    while (n < k->batch_max && k->qhead != NULL) {
-        waiter *x = k->qhead;
-        k->qhead = x->next;
-        if (k->qhead == NULL)
-            k->qtail = NULL;
-        k->qlen--;
-        if (x->deadline_ms <= t) {
-            /* Out of time already: it must not cut the batch's deadline short. */
-            x->rc = AK_ERR_TIMEOUT;
-            x->state = W_DONE;
-            pthread_cond_signal(&x->cv);
-            continue;
-        }
-        x->state = W_TAKEN;
-        m[n++] = x;
-    }
-    pthread_mutex_unlock(&k->bmu);
-    if (n == 1)
-        w->rc = sign_alone(k, w, w->deadline_ms);
-    else
-        run_batch(k, m, n);
-    pthread_mutex_lock(&k->bmu);
-    for (size_t i = 1; i < n; i++) {
-        m[i]->state = W_DONE;
-        pthread_cond_signal(&m[i]->cv);
-    }
-    slot_release(k);
-}
-
-static int cond_init_mono(pthread_cond_t *cv)
-{
-    pthread_condattr_t ca;
-    if (pthread_condattr_init(&ca) != 0)
-        return -1;
-    int bad =
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 || pthread_cond_init(cv, &ca) != 0;
-    pthread_condattr_destroy(&ca);
-    return bad ? -1 : 0;
-}
-
-/* The signature of w: alone at once, or queued for a batch (cn_signer_keyless.h). */
-static ak_err sign_queued(keyless *k, const waiter *init)
-{
-    waiter w = *init;
-    int64_t deadline = w.deadline_ms;
-    ak_err rc = AK_ERR_INTERNAL;
-    if (k->batch_max <= 1)
-        return sign_alone(k, &w, deadline);
-    pthread_mutex_lock(&k->bmu);
-    if (k->inflight < k->max_inflight && k->qhead == NULL) {
-        /* Nothing in the way: alone, at once (no added delay at low load). */
-        k->inflight++;
-        pthread_mutex_unlock(&k->bmu);
-        rc = sign_alone(k, &w, deadline);
-        pthread_mutex_lock(&k->bmu);
-        slot_release(k);
-        pthread_mutex_unlock(&k->bmu);
-        return rc;
-    }
-    if (k->qlen >= QUEUE_MAX || cond_init_mono(&w.cv) != 0) {
-        pthread_mutex_unlock(&k->bmu);
-        return k->qlen >= QUEUE_MAX ? AK_ERR_BUSY : AK_ERR_INTERNAL;
-    }
-    if (k->qtail != NULL)
-        k->qtail->next = &w;
-    else
-        k->qhead = &w;
-    k->qtail = &w;
-    k->qlen++;
-    for (;;) {
-        if (w.state == W_DONE)
-            break;
-        if (w.state == W_LEAD) {
-            if (now_ms() >= deadline) { /* granted too late: pass the slot on */
-                w.rc = AK_ERR_TIMEOUT;
-                slot_release(k);
-            } else {
-                lead(k, &w);
-            }
-            break;
-        }
-        if (w.state == W_QUEUED) {
-            if (now_ms() >= deadline) {
-                unqueue(k, &w);
-                w.rc = AK_ERR_TIMEOUT;
-                break;
-            }
-            struct timespec ts = {.tv_sec = deadline / 1000,
-                                  .tv_nsec = (deadline % 1000) * 1000000L};
-            (void)pthread_cond_timedwait(&w.cv, &k->bmu, &ts);
-        } else {
-            /* W_TAKEN: the batch's request ends by the earliest member deadline. */
-            (void)pthread_cond_wait(&w.cv, &k->bmu);
-        }
-    }
-    pthread_mutex_unlock(&k->bmu);
-    pthread_cond_destroy(&w.cv);
-    if (w.alone)
-        return sign_alone(k, &w, deadline);
-    return w.rc;
 }
 
 /* Learn the intent kinds from a /health answer (its "intents" array; none listed = none). */
@@ -460,7 +252,8 @@ static void fetch_intents(keyless *k)
     cn_rhttp_resp body;
     if (cn_rhttp_resp_init_max(&body, CN_KEYLESS_MAX_BODY, 0) != AK_OK)
         return;
-    if (ks_call(k, "/health", NULL, &body, now_ms() + k->timeout_ms) == AK_OK && body.status == 200)
+    if (ks_call(k, "/health", NULL, &body, cn_rhttp_now_ms() + k->timeout_ms) == AK_OK &&
+        body.status == 200)
         learn_intents(k, &body);
     cn_rhttp_resp_clear(&body);
 }
@@ -470,13 +263,13 @@ static ak_err keyless_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[3
 {
     keyless *k = s->impl;
     char rid[REQ_ID_MAX + 1], *intent = NULL;
-    waiter w = {.digest = digest,
-                .out = out,
-                .rid = rid,
-                .deadline_ms = now_ms() + k->timeout_ms,
-                .why = ctx != NULL ? ctx->why : NULL,
-                .why_cap = ctx != NULL ? ctx->why_cap : 0};
-    if (ctx != NULL && ctx->request_id != NULL && safe_id(ctx->request_id, REQ_ID_MAX))
+    cn_ksb_item w = {.digest = digest,
+                     .out = out,
+                     .rid = rid,
+                     .deadline_ms = cn_rhttp_now_ms() + k->timeout_ms,
+                     .why = ctx != NULL ? ctx->why : NULL,
+                     .why_cap = ctx != NULL ? ctx->why_cap : 0};
+    if (ctx != NULL && ctx->request_id != NULL && ak_cfg_safe_id(ctx->request_id, REQ_ID_MAX, 0))
         snprintf(rid, sizeof rid, "%s", ctx->request_id);
     else
         snprintf(rid, sizeof rid, "cn-%ld-%llu", (long)getpid(),
@@ -487,7 +280,7 @@ static ak_err keyless_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[3
     if (rc != AK_OK)
         return rc;
     w.intent = intent;
-    rc = sign_queued(k, &w);
+    rc = cn_ksbatch_sign(k->batch, &w);
     free(intent);
     return rc;
 }
@@ -496,30 +289,23 @@ static ak_err keyless_health(cn_signer *s, cn_signer_health *out)
 {
     keyless *k = s->impl;
     cn_rhttp_resp body;
-    memset(out, 0, sizeof *out);
-    out->max_concurrency = (unsigned)k->hc.pool_size;
-    out->expected_latency_ms = (atomic_load(&k->latency_us) + 999) / 1000;
+    int up = 0;
     /* One pass over the URLs, no backoff: a health probe must answer quickly. */
     ak_err rc = cn_rhttp_resp_init_max(&body, CN_KEYLESS_MAX_BODY, 0);
-    for (size_t i = 0; i < k->hc.n_urls && rc != AK_ERR_NOMEM; i++) {
+    for (size_t i = 0; i < k->hc.n_urls && rc != AK_ERR_NOMEM && !up; i++) {
         int retry = 0;
         rc = ks_get_once(k, i, "/health", k->hc.connect_timeout_ms + 1000, &body, &retry);
-        if (rc == AK_OK && body.status == 200) {
-            cn_rhttp_mark(k->http, i, 0);
-            if (k->send_intent != CN_KS_SEND_NEVER)
-                learn_intents(k, &body);
-            out->can_sign = 1;
-            break;
-        }
-        if (rc == AK_OK)
-            rc = status_err(body.status);
-        if (retry)
-            cn_rhttp_mark(k->http, i, 1);
+        up = rc == AK_OK && body.status == 200;
+        if (up && k->send_intent != CN_KS_SEND_NEVER)
+            learn_intents(k, &body);
+        if (rc == AK_OK && !up)
+            rc = cn_ks_reply_status_err(body.status);
+        if (up || retry)
+            cn_rhttp_mark(k->http, i, !up);
     }
-    if (!out->can_sign)
-        snprintf(out->detail, sizeof out->detail, "key server: %s", ak_strerror(rc));
     cn_rhttp_resp_clear(&body);
-    return AK_OK;
+    return cn_backend_health(out, rc, (unsigned)k->hc.pool_size, atomic_load(&k->latency_us),
+                             "key server");
 }
 
 static void keyless_destroy(cn_signer *s)
@@ -528,24 +314,14 @@ static void keyless_destroy(cn_signer *s)
     if (k == NULL)
         return;
     cn_rhttp_free(k->http); /* stops the prober first */
-    pthread_mutex_destroy(&k->bmu);
+    cn_ksbatch_free(k->batch);
     free(k);
     s->impl = NULL;
 }
 
-static const cn_signer_ops keyless_ops = {
-    .type = "keyless",
-    .sign = keyless_sign,
-    .health = keyless_health,
-    .destroy = keyless_destroy,
-};
-
-static const cn_signer_ops custom_ops = {
-    .type = "custom",
-    .sign = keyless_sign,
-    .health = keyless_health,
-    .destroy = keyless_destroy,
-};
+/* "custom" is the same client with other options (cn_keyless_ext). */
+static const cn_signer_ops keyless_ops = {"keyless", keyless_sign, keyless_health, keyless_destroy},
+                           custom_ops = {"custom", keyless_sign, keyless_health, keyless_destroy};
 
 /* ---- construction ----------------------------------------------------------------------- */
 
@@ -554,10 +330,10 @@ static AK_WUR ak_err check_pubkey(keyless *k, uint8_t pub[65], uint8_t addr[20],
                                   const cn_rhttp_resp *body, char *err, size_t cap)
 {
     cJSON *j = NULL;
-    ak_err rc = parse_response(&j, body, NULL, 0);
+    ak_err rc = cn_ks_reply_parse(&j, body->status, body->body, body->len, NULL, 0);
     if (rc != AK_OK)
-        set_err(err, cap, "keyless: GET /pubkey for key_id %s failed: %s", k->key_id,
-                ak_strerror(rc));
+        cn_rcfg_err(err, cap, "keyless: GET /pubkey for key_id %s failed: %s", k->key_id,
+                    ak_strerror(rc));
     else
         rc = cn_ksproto_pubkey(pub, addr, j, k->key_id, err, cap);
     cJSON_Delete(j);
@@ -579,10 +355,10 @@ static AK_WUR ak_err fetch_pubkey(keyless *k, uint8_t pub[65], uint8_t addr[20],
     if (rc != AK_OK)
         goto out;
     snprintf(path, sizeof path, "/pubkey?key_id=%s", k->key_id);
-    rc = ks_call(k, path, NULL, &body, now_ms() + k->timeout_ms);
+    rc = ks_call(k, path, NULL, &body, cn_rhttp_now_ms() + k->timeout_ms);
     if (rc != AK_OK) {
-        set_err(err, cap, "keyless: GET /pubkey for key_id %s failed: %s", k->key_id,
-                ak_strerror(rc));
+        cn_rcfg_err(err, cap, "keyless: GET /pubkey for key_id %s failed: %s", k->key_id,
+                    ak_strerror(rc));
         goto out;
     }
     rc = check_pubkey(k, pub, addr, &body, err, cap);
@@ -594,8 +370,8 @@ static AK_WUR ak_err fetch_pubkey(keyless *k, uint8_t pub[65], uint8_t addr[20],
             continue; /* down now: it is checked by every signature later anyway */
         rc = check_pubkey(k, pub2, addr2, &body, err, cap);
         if (rc == AK_OK && memcmp(pub, pub2, 65) != 0) {
-            set_err(err, cap, "keyless: urls[%zu] reports another public key for key_id %s", i,
-                    k->key_id);
+            cn_rcfg_err(err, cap, "keyless: urls[%zu] reports another public key for key_id %s", i,
+                        k->key_id);
             rc = AK_ERR_UPSTREAM;
         }
     }
@@ -608,11 +384,11 @@ out:
 static AK_WUR ak_err cfg_readable(const char *path, const char *name, char *err, size_t err_cap)
 {
     if (path[0] == '\0') {
-        set_err(err, err_cap, "keyless: missing required field \"%s\"", name);
+        cn_rcfg_err(err, err_cap, "keyless: missing required field \"%s\"", name);
         return AK_ERR_CONFIG;
     }
     if (access(path, R_OK) != 0) {
-        set_err(err, err_cap, "keyless.%s: cannot read %s", name, path);
+        cn_rcfg_err(err, err_cap, "keyless.%s: cannot read %s", name, path);
         return AK_ERR_CONFIG;
     }
     return AK_OK;
@@ -644,7 +420,7 @@ static const ak_cfg_field k_own_fields[] = {
     AK_CFG_REF("connection_reuse", 0, keyless_cfg, reuse, 5),
     AK_CFG_REF("send_intent", 0, keyless_cfg, send_intent, 6), /* issue 11 */
     /* 0 = absent: "custom" servers may not know the batch form, batching is opt-in there */
-    AK_CFG_INT("batch_max", 0, keyless_cfg, batch_max, 1, BATCH_MAX, 0),
+    AK_CFG_INT("batch_max", 0, keyless_cfg, batch_max, 1, CN_KSBATCH_MAX, 0),
     AK_CFG_INT("max_inflight", 0, keyless_cfg, max_inflight, 1, POOL_MAX, INFLIGHT_DEFAULT),
 };
 
@@ -678,7 +454,7 @@ static AK_WUR ak_err parse_cfg(keyless *k, cn_signer *s, const cJSON *cfg,
     const cJSON *urls = cJSON_GetObjectItemCaseSensitive(cfg, "urls");
     int nu = cJSON_GetArraySize(urls);
     if (!cJSON_IsArray(urls) || nu < 1 || nu > CN_KEYLESS_MAX_URLS) {
-        set_err(err, cap, "keyless.urls: array of 1..%d https URLs", CN_KEYLESS_MAX_URLS);
+        cn_rcfg_err(err, cap, "keyless.urls: array of 1..%d https URLs", CN_KEYLESS_MAX_URLS);
         return AK_ERR_CONFIG;
     }
     cJSON_ArrayForEach(it, urls)
@@ -688,8 +464,8 @@ static AK_WUR ak_err parse_cfg(keyless *k, cn_signer *s, const cJSON *cfg,
         int http = k->hc.allow_http && len > 7 && strncmp(it->valuestring, "http://", 7) == 0;
         if (len > CN_KH_URL_MAX || !(https || http) ||
             strpbrk(it->valuestring, "?#@ \t\r\n") != NULL) {
-            set_err(err, cap, "keyless.urls[%zu]: must be an %s base URL", k->hc.n_urls,
-                    k->hc.allow_http ? "http:// or https://" : "https://");
+            cn_rcfg_err(err, cap, "keyless.urls[%zu]: must be an %s base URL", k->hc.n_urls,
+                        k->hc.allow_http ? "http:// or https://" : "https://");
             return AK_ERR_CONFIG;
         }
         char *base = k->hc.urls[k->hc.n_urls];
@@ -700,7 +476,7 @@ static AK_WUR ak_err parse_cfg(keyless *k, cn_signer *s, const cJSON *cfg,
     }
     snprintf(s->name, sizeof s->name, "%.63s", c.name ? c.name : k->key_id);
     if (c.reuse != NULL && strcmp(c.reuse, "pool") != 0 && strcmp(c.reuse, "share") != 0) {
-        set_err(err, cap, "keyless.connection_reuse: \"pool\" or \"share\"");
+        cn_rcfg_err(err, cap, "keyless.connection_reuse: \"pool\" or \"share\"");
         return AK_ERR_CONFIG;
     }
     k->hc.use_share = c.reuse != NULL && strcmp(c.reuse, "share") == 0;
@@ -709,8 +485,8 @@ static AK_WUR ak_err parse_cfg(keyless *k, cn_signer *s, const cJSON *cfg,
                      : c.send_intent == NULL ? CN_KS_SEND_AUTO
                                              : cn_ks_send_parse(c.send_intent);
     if (k->send_intent < 0 || (ext != NULL && c.send_intent != NULL)) {
-        set_err(err, cap, "keyless.send_intent: \"auto\", \"always\" or \"never\"%s",
-                ext != NULL ? " (type keyless only)" : "");
+        cn_rcfg_err(err, cap, "keyless.send_intent: \"auto\", \"always\" or \"never\"%s",
+                    ext != NULL ? " (type keyless only)" : "");
         return AK_ERR_CONFIG;
     }
     /* "custom": client certificate (both or neither) and ca are optional. */
@@ -724,9 +500,8 @@ static AK_WUR ak_err parse_cfg(keyless *k, cn_signer *s, const cJSON *cfg,
         return rc; /* the client key to the key server is a secret file (issue 18) */
     if (k->hc.cert[0] != '\0')
         (void)cn_metrics_cert_register("client", s->name, k->hc.cert);
-    k->batch_max = c.batch_max != 0 ? (unsigned)c.batch_max : ext != NULL ? 1 : BATCH_DEFAULT;
-    k->max_inflight = (unsigned)c.max_inflight;
-    return AK_OK;
+    unsigned batch_max = c.batch_max != 0 ? (unsigned)c.batch_max : ext != NULL ? 1 : BATCH_DEFAULT;
+    return cn_ksbatch_new(&k->batch, batch_max, (unsigned)c.max_inflight, sign_alone, run_batch, k);
 }
 
 /* The HTTP client for the parsed config: JSON headers, and the bearer line of "custom". */
@@ -756,7 +531,7 @@ static AK_WUR ak_err http_new(keyless *k, const cn_keyless_ext *ext, char *err, 
     }
     ak_err rc = cn_rhttp_new_ext(&k->http, &o, &m);
     if (rc != AK_OK)
-        set_err(err, cap, "keyless: cannot create the HTTP client: %s", ak_strerror(rc));
+        cn_rcfg_err(err, cap, "keyless: cannot create the HTTP client: %s", ak_strerror(rc));
     return rc;
 }
 
@@ -775,7 +550,7 @@ ak_err cn_keyless_signer_new_ext(cn_signer **out, const cJSON *cfg, const cn_key
         return AK_ERR_ARG;
     *out = NULL;
     if (!cJSON_IsObject(cfg)) {
-        set_err(err, err_cap, "keyless: signer config must be an object");
+        cn_rcfg_err(err, err_cap, "keyless: signer config must be an object");
         return AK_ERR_CONFIG;
     }
     s = calloc(1, sizeof *s);
@@ -784,7 +559,6 @@ ak_err cn_keyless_signer_new_ext(cn_signer **out, const cJSON *cfg, const cn_key
         free(k);
         goto out;
     }
-    pthread_mutex_init(&k->bmu, NULL);
     s->ops = ext ? &custom_ops : &keyless_ops;
     s->impl = k;
     s->provider = ext && ext->provider ? ext->provider : "anode-keyserver";
@@ -803,7 +577,7 @@ ak_err cn_keyless_signer_new_ext(cn_signer **out, const cJSON *cfg, const cn_key
     if (k->send_intent != CN_KS_SEND_NEVER)
         fetch_intents(k); /* a key server that does not answer now is learned from later */
     if (k->hc.n_urls > 1 && (rc = cn_rhttp_start_prober(k->http, "/health")) != AK_OK) {
-        set_err(err, err_cap, "keyless: cannot start the URL health prober");
+        cn_rcfg_err(err, err_cap, "keyless: cannot start the URL health prober");
         goto out;
     }
     *out = s;

@@ -4,16 +4,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
+#include <stdint.h>
 #include <unistd.h>
-
-#include <secp256k1.h>
-#include <secp256k1_recovery.h>
 
 #include "ak_addr.h"
 #include "ak_bip32.h"
 #include "ak_bip39.h"
 #include "ak_secmem.h"
+#include "cn_keycache.h"
 #include "cn_log.h"
 #include "cn_rcfg.h"
 #include "cn_remote_key.h"
@@ -21,28 +19,21 @@
 
 #define KEY_TEXT_MAX 256 /* a key file is 64 hex digits plus a little whitespace */
 
-typedef struct {
-    secp256k1_context *ctx;
-    uint8_t *key; /* 32 bytes from ak_secure_alloc */
-} local_impl;
+/* The key is held by a cn_keycache that keeps it for the signer's life (TTL 0): its locked
+ * memory, randomized context and signing are the remote-key backends' own. */
+static ak_err copy_key(void *user, uint8_t key[32], char *err, size_t err_cap)
+{
+    (void)err;
+    (void)err_cap;
+    memcpy(key, user, 32);
+    return AK_OK;
+}
 
 static ak_err local_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[32],
                          const cn_sign_ctx *ctx)
 {
     (void)ctx;
-    local_impl *li = s->impl;
-    secp256k1_ecdsa_recoverable_signature rsig;
-    int recid = 0;
-    if (!secp256k1_ecdsa_sign_recoverable(li->ctx, &rsig, digest, li->key, NULL, NULL))
-        return AK_ERR_CRYPTO;
-    if (!secp256k1_ecdsa_recoverable_signature_serialize_compact(li->ctx, out->bytes, &recid,
-                                                                 &rsig))
-        return AK_ERR_CRYPTO;
-    out->form = CN_SIG_RS;
-    out->len = 64;
-    out->has_recid = 1;
-    out->recid = (uint8_t)recid;
-    return AK_OK;
+    return cn_keycache_sign(s->impl, out, digest);
 }
 
 static ak_err local_health(cn_signer *s, cn_signer_health *out)
@@ -57,14 +48,7 @@ static ak_err local_health(cn_signer *s, cn_signer_health *out)
 
 static void local_destroy(cn_signer *s)
 {
-    local_impl *li = s->impl;
-    if (li == NULL)
-        return;
-    if (li->key != NULL)
-        ak_secure_free(li->key, 32);
-    if (li->ctx != NULL)
-        secp256k1_context_destroy(li->ctx);
-    free(li);
+    cn_keycache_free(s->impl);
     s->impl = NULL;
 }
 
@@ -73,49 +57,26 @@ static const cn_signer_ops k_local_ops = {"local", local_sign, local_health, loc
 ak_err cn_local_signer_from_key(cn_signer **out, const uint8_t key[32], const char *name, char *err,
                                 size_t err_cap)
 {
-    ak_err rc = AK_ERR_NOMEM;
-    uint8_t seed[32];
+    cn_keycache *c = NULL;
     cn_signer *s = calloc(1, sizeof(*s));
-    local_impl *li = calloc(1, sizeof(*li));
     *out = NULL;
-    if (s == NULL || li == NULL)
-        goto out;
+    if (s == NULL)
+        return AK_ERR_NOMEM;
     s->ops = &k_local_ops;
-    s->impl = li;
     s->provider = "local";
     s->level = CN_LEVEL_DEVELOPMENT;
     snprintf(s->name, sizeof(s->name), "%s", name ? name : "local");
-    li->key = ak_secure_alloc(32);
-    li->ctx = secp256k1_context_create(SECP256K1_CONTEXT_NONE);
-    if (li->key == NULL || li->ctx == NULL)
-        goto out;
-    memcpy(li->key, key, 32);
-    rc = AK_ERR_CRYPTO;
-    if (getrandom(seed, sizeof(seed), 0) != (ssize_t)sizeof(seed) ||
-        !secp256k1_context_randomize(li->ctx, seed)) {
-        snprintf(err, err_cap, "cannot randomize the signing context");
-        goto out;
+    ak_err rc = cn_keycache_new(&c, copy_key, (void *)(uintptr_t)key, 0, err, err_cap);
+    if (rc != AK_OK) {
+        if (rc == AK_ERR_PRIVKEY)
+            snprintf(err, err_cap, "invalid secp256k1 private key");
+        cn_signer_free(s);
+        return rc;
     }
-    rc = AK_ERR_PRIVKEY;
-    secp256k1_pubkey pk;
-    size_t plen = sizeof(s->pubkey);
-    if (!secp256k1_ec_seckey_verify(li->ctx, li->key) ||
-        !secp256k1_ec_pubkey_create(li->ctx, &pk, li->key) ||
-        !secp256k1_ec_pubkey_serialize(li->ctx, s->pubkey, &plen, &pk, SECP256K1_EC_UNCOMPRESSED)) {
-        snprintf(err, err_cap, "invalid secp256k1 private key");
-        goto out;
-    }
-    ak_addr_from_pubkey(s->address, s->pubkey);
+    s->impl = c;
+    cn_keycache_identity(c, s->pubkey, s->address);
     *out = s;
-    s = NULL;
-    rc = AK_OK;
-out:
-    ak_wipe(seed, sizeof(seed));
-    if (s != NULL)
-        cn_signer_free(s); /* destroy frees li */
-    else if (rc != AK_OK)
-        free(li);
-    return rc;
+    return AK_OK;
 }
 
 typedef struct {

@@ -302,15 +302,9 @@ static ak_err mpc_health(cn_signer *s, cn_signer_health *out)
 {
     mpc *m = s->impl;
     cJSON *j = NULL;
-    memset(out, 0, sizeof *out);
-    out->max_concurrency = 16;
-    out->expected_latency_ms = (atomic_load(&m->latency_us) + 999) / 1000;
     ak_err rc = mpc_call(m, &j, "GET", "/v1/health", NULL);
-    out->can_sign = rc == AK_OK;
-    if (rc != AK_OK)
-        snprintf(out->detail, sizeof out->detail, "mpc-kms: %s", ak_strerror(rc));
     cJSON_Delete(j);
-    return AK_OK;
+    return cn_backend_health(out, rc, 16, atomic_load(&m->latency_us), "mpc-kms");
 }
 
 static void mpc_destroy(cn_signer *s)
@@ -324,12 +318,7 @@ static void mpc_destroy(cn_signer *s)
     s->impl = NULL;
 }
 
-static const cn_signer_ops mpc_ops = {
-    .type = "mpc_kms",
-    .sign = mpc_sign,
-    .health = mpc_health,
-    .destroy = mpc_destroy,
-};
+static const cn_signer_ops mpc_ops = {"mpc_kms", mpc_sign, mpc_health, mpc_destroy};
 
 /* GET /v1/keys/{key_id}: public key, its address checked, and the configured one if any. */
 static AK_WUR ak_err fetch_key(mpc *m, cn_signer *s, int has_want, const uint8_t want[20],

@@ -39,14 +39,8 @@ static ak_err p11s_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[32],
 static ak_err p11s_health(cn_signer *s, cn_signer_health *out)
 {
     p11_impl *p = s->impl;
-    memset(out, 0, sizeof *out);
-    out->max_concurrency = p->max_sessions;
-    out->expected_latency_ms = 2; /* SoftHSM ~1 ms per C_Sign; hardware HSMs similar or less */
-    ak_err rc = p11_token_health(p->tok);
-    out->can_sign = rc == AK_OK;
-    if (rc != AK_OK)
-        snprintf(out->detail, sizeof out->detail, "token: %s", ak_strerror(rc));
-    return AK_OK;
+    /* 2 ms: SoftHSM ~1 ms per C_Sign; hardware HSMs similar or less */
+    return cn_backend_health(out, p11_token_health(p->tok), p->max_sessions, 2000, "token");
 }
 
 static void p11s_destroy(cn_signer *s)

@@ -331,12 +331,8 @@ static void vault_free_impl(void *impl)
     free(v);
 }
 
-static const cn_signer_ops vault_ops = {
-    .type = "hashicorp_vault",
-    .sign = cn_remote_key_sign,
-    .health = cn_remote_key_health,
-    .destroy = cn_remote_key_destroy,
-};
+static const cn_signer_ops vault_ops = {"hashicorp_vault", cn_remote_key_sign, cn_remote_key_health,
+                                        cn_remote_key_destroy};
 
 /* A path of segments of [A-Za-z0-9._:-] separated by single '/', no "." or ".." segment. */
 static int path_ok(const char *p)

@@ -1,7 +1,8 @@
 /*
  * fuzz_cn_ks_reply.c - libFuzzer target for cn_ks_reply (what the keyless signer reads from the
- * key server's /health and error answers): any bytes; the advertised kinds stay within
- * AK_INTENT_ALL, and the reason is NUL-terminated within its buffer and printable ASCII only.
+ * key server's /health, /sign, /pubkey and error answers): any bytes; the advertised kinds stay
+ * within AK_INTENT_ALL, the reason is NUL-terminated within its buffer and printable ASCII only,
+ * and an answer is handed back only as a JSON object (none for a refusal).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -32,5 +33,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FUZZ_ASSERT(n < sizeof why);
     for (size_t i = 0; i < n; i++)
         FUZZ_ASSERT(why[i] >= 0x20 && why[i] <= 0x7e);
+    cJSON *j = NULL;
+    ak_err rc = cn_ks_reply_parse(&j, 200, (const char *)data, size, NULL, 0);
+    FUZZ_ASSERT(rc == AK_OK ? cJSON_IsObject(j) : j == NULL);
+    cJSON_Delete(j);
+    rc = cn_ks_reply_parse(&j, 403, (const char *)data, size, why, sizeof why);
+    FUZZ_ASSERT(rc == AK_ERR_FORBIDDEN && j == NULL && strnlen(why, sizeof why) < sizeof why);
     return 0;
 }
