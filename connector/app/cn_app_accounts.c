@@ -45,11 +45,60 @@ static ak_err add_account(cn_app_accounts *a, const cJSON *acc, const cn_manager
         cn_log(CN_LOG_ERROR, "invalid account policy", "account", idx, "reason", err, (char *)NULL);
         return rc;
     }
-    cn_metrics_set_account(a->n - 1, addr);
     cn_log(CN_LOG_INFO, "account", "address", addr, "signer", s->ops->type, "name", s->name,
            "provider", s->provider, "security_level", cn_security_level_name(s->level),
            (char *)NULL);
     return AK_OK;
+}
+
+/* The metrics label slots: which address each holds (start-up and reload thread only). */
+static uint8_t g_slot_addr[CN_METRICS_MAX_ACCOUNTS][20];
+static int g_slot_used[CN_METRICS_MAX_ACCOUNTS];
+
+static int slot_of(const uint8_t addr[20])
+{
+    for (int k = 0; k < CN_METRICS_MAX_ACCOUNTS; k++)
+        if (g_slot_used[k] && memcmp(g_slot_addr[k], addr, 20) == 0)
+            return k;
+    return -1;
+}
+
+/* Known addresses keep their slot; the others take a free one, else one no account here holds. */
+static void choose_slots(cn_app_accounts *a)
+{
+    int taken[CN_METRICS_MAX_ACCOUNTS] = {0}, has[CN_RPC_MAX_ACCOUNTS] = {0};
+    for (size_t i = 0; i < a->n; i++) {
+        int k = slot_of(a->signers[i]->address);
+        if (k >= 0) {
+            a->metric[i] = (size_t)k;
+            taken[k] = has[i] = 1;
+        }
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0, k = 0; i < a->n; i++) {
+            while (!has[i] && k < CN_METRICS_MAX_ACCOUNTS &&
+                   (taken[k] || (!pass && g_slot_used[k])))
+                k++;
+            if (!has[i] && k < CN_METRICS_MAX_ACCOUNTS) {
+                a->metric[i] = k;
+                taken[k] = has[i] = 1;
+            }
+        }
+    }
+}
+
+void cn_app_accounts_publish(const cn_app_accounts *a)
+{
+    char addr[AK_ADDR_STR_SIZE];
+    for (size_t i = 0; i < a->n; i++) {
+        size_t k = a->metric[i];
+        if (g_slot_used[k] && memcmp(g_slot_addr[k], a->signers[i]->address, 20) == 0)
+            continue;
+        memcpy(g_slot_addr[k], a->signers[i]->address, 20);
+        g_slot_used[k] = 1;
+        ak_addr_to_checksum(addr, a->signers[i]->address);
+        cn_metrics_set_account(k, addr);
+    }
 }
 
 ak_err cn_app_accounts_build(cn_app_accounts *a, const cn_settings *s)
@@ -66,6 +115,7 @@ ak_err cn_app_accounts_build(cn_app_accounts *a, const cn_settings *s)
         if (rc != AK_OK)
             return rc;
     }
+    choose_slots(a);
     return AK_OK;
 }
 

@@ -21,6 +21,7 @@
 typedef struct {
     cn_signer *signers[CN_RPC_MAX_ACCOUNTS];
     cn_policy *policies[CN_RPC_MAX_ACCOUNTS];
+    size_t metric[CN_RPC_MAX_ACCOUNTS]; /* each account's metrics label slot (by address) */
     size_t n;
 } cn_app_accounts;
 
@@ -29,6 +30,11 @@ AK_WUR ak_err cn_app_publish_methods(void);
 
 AK_WUR ak_err cn_app_accounts_build(cn_app_accounts *a, const cn_settings *s);
 void cn_app_accounts_free(cn_app_accounts *a);
+
+/* Give the accounts' addresses their metrics labels (metric[] was chosen by the build: an
+ * address keeps its slot across reloads; a new one takes a free slot, else one of an address no
+ * longer configured). One thread at a time (start-up, then the reload's swap). */
+void cn_app_accounts_publish(const cn_app_accounts *a);
 
 /* The "paymaster" section (NULL: none, *out NULL) for chain_id, bound to its account's policy. */
 AK_WUR ak_err cn_app_paymaster(cn_paymaster **out, const cJSON *section, cn_app_accounts *a,

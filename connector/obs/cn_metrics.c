@@ -47,6 +47,8 @@ static _Atomic uint64_t g_ds[2];
 static _Atomic uint64_t g_nonce_retries;
 static _Atomic uint64_t g_auth_failures;
 static _Atomic uint64_t g_rate_limited; /* signing calls refused by the per-client rate limit */
+static _Atomic uint64_t g_reload[2];    /* configuration reloads: ok, error */
+static _Atomic uint64_t g_generation;   /* the configuration generation in force */
 static histogram g_sign_h, g_ds_h;
 
 static void observe(histogram *h, double seconds)
@@ -122,6 +124,16 @@ void cn_metrics_nonce_retry(void)
 void cn_metrics_rate_limited(unsigned n)
 {
     atomic_fetch_add_explicit(&g_rate_limited, n, memory_order_relaxed);
+}
+
+void cn_metrics_config_reload(int ok)
+{
+    atomic_fetch_add_explicit(&g_reload[ok ? 0 : 1], 1, memory_order_relaxed);
+}
+
+void cn_metrics_config_generation(uint64_t generation)
+{
+    atomic_store_explicit(&g_generation, generation, memory_order_relaxed);
 }
 
 void cn_metrics_auth_failure(void)
@@ -202,16 +214,22 @@ static void label_copy(char *dst, size_t cap, const char *v)
 int cn_metrics_signer_register(const char *account, const char *role, const char *name,
                                const char *type)
 {
-    int i = atomic_fetch_add(&g_n_signers, 1);
-    if (i >= CN_METRICS_MAX_SIGNERS)
-        return -1;
-    char a[48], r[24], n[64], t[32];
+    char a[48], r[24], n[64], t[32], labels[sizeof g_signers[0].labels];
     label_copy(a, sizeof a, account);
     label_copy(r, sizeof r, role);
     label_copy(n, sizeof n, name);
     label_copy(t, sizeof t, type);
-    snprintf(g_signers[i].labels, sizeof g_signers[i].labels,
-             "account=\"%s\",role=\"%s\",signer=\"%s\",type=\"%s\"", a, r, n, t);
+    snprintf(labels, sizeof labels, "account=\"%s\",role=\"%s\",signer=\"%s\",type=\"%s\"", a, r, n,
+             t);
+    /* The same signer again (a configuration reload rebuilt it): its series continue. */
+    int seen = atomic_load(&g_n_signers);
+    for (int k = 0; k < seen && k < CN_METRICS_MAX_SIGNERS; k++)
+        if (atomic_load(&g_signers_ready[k]) && strcmp(g_signers[k].labels, labels) == 0)
+            return k;
+    int i = atomic_fetch_add(&g_n_signers, 1);
+    if (i >= CN_METRICS_MAX_SIGNERS)
+        return -1;
+    memcpy(g_signers[i].labels, labels, sizeof labels);
     atomic_store(&g_signers_ready[i], 1);
     return i;
 }
@@ -482,6 +500,17 @@ ak_err cn_metrics_render(char **out, size_t *out_len)
                "per-client signing rate limit.\n# TYPE anode_connector_rate_limited_total "
                "counter\nanode_connector_rate_limited_total %llu\n",
                (unsigned long long)ld(&g_rate_limited));
+    out_printf(&o,
+               "# HELP anode_connector_config_reload_total Configuration reloads (SIGHUP), by "
+               "result.\n# TYPE anode_connector_config_reload_total counter\n"
+               "anode_connector_config_reload_total{result=\"ok\"} %llu\n"
+               "anode_connector_config_reload_total{result=\"error\"} %llu\n"
+               "# HELP anode_connector_config_generation The configuration generation in force "
+               "(1 at start, +1 per reload that took effect).\n"
+               "# TYPE anode_connector_config_generation gauge\n"
+               "anode_connector_config_generation %llu\n",
+               (unsigned long long)ld(&g_reload[0]), (unsigned long long)ld(&g_reload[1]),
+               (unsigned long long)ld(&g_generation));
     render_signers(&o);
     render_certs(&o);
     if (o.failed) {

@@ -28,6 +28,7 @@ struct cn_rpc {
     atomic_uint fwd_cut;        /* 0, or the smaller downstream batch size after a refusal */
     _Atomic int64_t fwd_cut_ms; /* ... since when (monotonic ms) */
     struct rt_pool *pool;       /* batch members' helpers: batch_threads workers (run_workers) */
+    int own_nonce;              /* env.nonce is this router's (not cfg.nonce, borrowed) */
 };
 
 /* Batch helper jobs queued at once in the router's pool (a batch queues < batch_threads). */
@@ -50,8 +51,8 @@ ak_err cn_rpc_new(cn_rpc **out, const cn_rpc_config *cfg)
         return AK_ERR_NOMEM;
     }
     for (size_t i = 0; i < cfg->n_signers; i++) {
-        r->accounts[i] =
-            (cn_account){cfg->signers[i], cfg->policies ? cfg->policies[i] : NULL, i, cfg->clock};
+        r->accounts[i] = (cn_account){cfg->signers[i], cfg->policies ? cfg->policies[i] : NULL,
+                                      cfg->metric_index ? cfg->metric_index[i] : i, cfg->clock};
         memcpy(addrs[i], cfg->signers[i]->address, 20);
     }
     r->cfg.signers = NULL; /* accounts[] is the reference from here on */
@@ -67,8 +68,11 @@ ak_err cn_rpc_new(cn_rpc **out, const cn_rpc_config *cfg)
                              .state = cfg->state,
                              .state_nonces = cfg->state_nonces,
                              .nonce_retries = cfg->nonce_retries};
-    ak_err rc = cn_nonce_new(&r->env.nonce, (const uint8_t(*)[20])addrs, cfg->n_signers,
-                             cfg->nonce_retries, cfg->clock);
+    r->env.nonce = cfg->nonce;
+    r->own_nonce = cfg->nonce == NULL;
+    ak_err rc = r->own_nonce ? cn_nonce_new(&r->env.nonce, (const uint8_t(*)[20])addrs,
+                                            cfg->n_signers, cfg->nonce_retries, cfg->clock)
+                             : AK_OK;
     if (rc != AK_OK) {
         rt_pool_free(r->pool);
         free(r);
@@ -82,7 +86,8 @@ void cn_rpc_free(cn_rpc *r)
 {
     if (r == NULL)
         return;
-    cn_nonce_free(r->env.nonce);
+    if (r->own_nonce)
+        cn_nonce_free(r->env.nonce);
     rt_pool_free(r->pool);
     free(r);
 }
