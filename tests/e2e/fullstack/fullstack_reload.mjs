@@ -4,8 +4,8 @@
 // sign eth_sign and eth_signTransaction throughout while the connector is sent SIGHUP after each
 // change of its file: an account added, one removed, policies changed (a refused request becomes
 // allowed, an allowed one refused), the keyless signers' client certificate rotated (then the key
-// server stops accepting the old one), a broken file and a restart-only change (both refused,
-// the configuration in force stays). Every answer is judged: a signature must recover to the
+// server stops accepting the old one), a broken file, a restart-only change and an account whose
+// key the key server does not have (all three refused, the configuration in force stays). Every answer is judged: a signature must recover to the
 // account (ethers), an error must be the refusal the change meant (no signer for a removed or
 // not-yet-added address, -32003 for a policy) - either outcome only for requests that overlapped
 // the reload itself. anode_connector_config_generation counts each reload that took effect,
@@ -241,10 +241,17 @@ t(`${CLIENTS} clients sign throughout five reloads; every answer is the one the 
     restartOnly.http = { max_body_bytes: 2 << 20 };
     await reload('a restart-only change', restartOnly, { expectOk: false });
     assert(/not reloaded[^\n]*\\?"http\\?" changed: only a restart applies it/.test(conn.log()), 'the restart-only setting is named');
+    // An account the key server does not know (key k9): the new generation cannot be built.
+    const unknownKey = connectorConfig({ withK2: true, withLocal: false, tightPolicy: true, cert: 'connector2' });
+    unknownKey.accounts.push({ ...keylessAccount({ urls: [ks.url], keyId: 'k9', pki, name: 'hsm-k9' }) });
+    unknownKey.accounts.at(-1).signer.client_cert = pki.cert('connector2');
+    unknownKey.accounts.at(-1).signer.client_key = pki.key('connector2');
+    await reload('an account whose key cannot be found', unknownKey, { expectOk: false });
+    assert(/not reloaded[^\n]*an account was refused/.test(conn.log()), 'the refused account is the reason');
     await sleep(1500);
     assertEq(await metric('anode_connector_config_generation'), 5, 'generation unchanged by the refused reloads');
     assertEq(await metric('anode_connector_config_reload_total{result="ok"}'), 4, 'reloads ok');
-    assertEq(await metric('anode_connector_config_reload_total{result="error"}'), 2, 'reloads refused');
+    assertEq(await metric('anode_connector_config_reload_total{result="error"}'), 3, 'reloads refused');
 
     // The key server saw the new certificate after the rotation, and only it after its own reload.
     const audit = fs.readFileSync(ks.auditFile, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l));
