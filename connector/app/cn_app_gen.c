@@ -148,7 +148,7 @@ ak_err cn_gen_build(cn_gen **out, const cJSON *doc, const cn_gen_env *env, const
         snprintf(msg, msg_cap, "an account was refused (see the log line before)");
         goto fail;
     }
-    if ((rc = cn_auth_new(&g->auth, g->s.auth, err, sizeof(err))) != AK_OK) {
+    if (cn_auth_new(&g->auth, g->s.auth, err, sizeof(err)) != AK_OK) {
         snprintf(msg, msg_cap, "invalid auth configuration: %s", err);
         rc = AK_ERR_CONFIG;
         goto fail;
@@ -261,9 +261,11 @@ void cn_gens_free(cn_gens *gs)
     free(gs);
 }
 
-/* next becomes current: ownership of what it carried, its auth in force, labels, the swap. */
+/* next becomes current: ownership of what it carried, its auth in force, labels, the swap; logged
+ * and counted. */
 static void commit(cn_gens *gs, cn_gen *next)
 {
+    char num[24], n_acc[16];
     cn_gen *old = gs->cur;
     if (next->rate == old->rate) {
         next->own_rate = old->own_rate;
@@ -281,6 +283,13 @@ static void commit(cn_gens *gs, cn_gen *next)
     old->next = next;
     gs->cur = next;
     pthread_mutex_unlock(&gs->mu);
+    snprintf(num, sizeof(num), "%llu", (unsigned long long)next->number);
+    snprintf(n_acc, sizeof(n_acc), "%zu", next->acc.n);
+    cn_log(CN_LOG_INFO, "SIGHUP: configuration reloaded", "generation", num, "accounts", n_acc,
+           "paymaster", next->pm ? "on" : "off", "auth", cn_auth_enabled(next->auth) ? "on" : "off",
+           (char *)NULL);
+    cn_metrics_config_reload(1);
+    cn_metrics_config_generation(next->number);
     unref(gs, old); /* the "current" reference; freed now, or by its last request */
 }
 
@@ -304,13 +313,5 @@ ak_err cn_gens_reload(cn_gens *gs)
         return rc;
     }
     commit(gs, next);
-    snprintf(num, sizeof(num), "%llu", (unsigned long long)next->number);
-    char n_acc[16];
-    snprintf(n_acc, sizeof(n_acc), "%zu", next->acc.n);
-    cn_log(CN_LOG_INFO, "SIGHUP: configuration reloaded", "generation", num, "accounts", n_acc,
-           "paymaster", next->pm ? "on" : "off", "auth", cn_auth_enabled(next->auth) ? "on" : "off",
-           (char *)NULL);
-    cn_metrics_config_reload(1);
-    cn_metrics_config_generation(next->number);
     return AK_OK;
 }
