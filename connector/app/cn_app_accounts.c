@@ -18,18 +18,20 @@ ak_err cn_app_publish_methods(void)
     return cn_methods_publish(tables, 2);
 }
 
-/* One account: its manager, not the address of another, its policy. */
-static ak_err add_account(cn_app_accounts *a, const cJSON *acc, const cn_manager_opts *mopts)
+/* One account: its manager (carried, or built), not the address of another, its policy. */
+static ak_err add_account(cn_app_accounts *a, const cJSON *acc, const cn_manager_opts *mopts,
+                          cn_signer *carried)
 {
     char err[256] = "", idx[16], addr[AK_ADDR_STR_SIZE];
-    cn_signer *s = NULL;
+    cn_signer *s = carried;
+    ak_err rc = AK_OK;
     snprintf(idx, sizeof(idx), "%zu", a->n);
     /* Every account is a manager: primary, backups, circuit breakers, per-signer metrics. */
-    ak_err rc = cn_signer_manager_new(&s, acc, mopts, err, sizeof(err));
-    if (rc != AK_OK) {
+    if (s == NULL && (rc = cn_signer_manager_new(&s, acc, mopts, err, sizeof(err))) != AK_OK) {
         cn_log(CN_LOG_ERROR, "cannot create signer", "account", idx, "reason", err, (char *)NULL);
         return rc;
     }
+    a->carried[a->n] = carried != NULL;
     a->signers[a->n++] = s;
     ak_addr_to_checksum(addr, s->address);
     for (size_t j = 0; j + 1 < a->n; j++) {
@@ -45,10 +47,41 @@ static ak_err add_account(cn_app_accounts *a, const cJSON *acc, const cn_manager
         cn_log(CN_LOG_ERROR, "invalid account policy", "account", idx, "reason", err, (char *)NULL);
         return rc;
     }
-    cn_log(CN_LOG_INFO, "account", "address", addr, "signer", s->ops->type, "name", s->name,
-           "provider", s->provider, "security_level", cn_security_level_name(s->level),
-           (char *)NULL);
+    cn_log(CN_LOG_INFO, carried ? "account (signers unchanged, kept)" : "account", "address", addr,
+           "signer", s->ops->type, "name", s->name, "provider", s->provider, "security_level",
+           cn_security_level_name(s->level), (char *)NULL);
     return AK_OK;
+}
+
+/* Both account objects name the same signers (policy and comment aside). */
+static int same_signers(const cJSON *x, const cJSON *y)
+{
+    static const char *const k[] = {"name", "signer", "primary", "backups"};
+    for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++) {
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(x, k[i]);
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(y, k[i]);
+        if ((a == NULL) != (b == NULL) || (a != NULL && !cJSON_Compare(a, b, 1)))
+            return 0;
+    }
+    return 1;
+}
+
+/* prev's manager for account object acc, if its signers are unchanged (see the header). */
+static cn_signer *carry_of(const cJSON *acc, const cn_settings *s, const cn_app_accounts *prev,
+                           const cn_settings *prev_s)
+{
+    if (prev == NULL || s->failure_threshold != prev_s->failure_threshold ||
+        s->health_interval_ms != prev_s->health_interval_ms)
+        return NULL;
+    size_t j = 0;
+    const cJSON *old;
+    cJSON_ArrayForEach(old, prev_s->accounts)
+    {
+        if (j < prev->n && same_signers(acc, old))
+            return prev->signers[j];
+        j++;
+    }
+    return NULL;
 }
 
 /* The metrics label slots: which address each holds (start-up and reload thread only). */
@@ -101,7 +134,8 @@ void cn_app_accounts_publish(const cn_app_accounts *a)
     }
 }
 
-ak_err cn_app_accounts_build(cn_app_accounts *a, const cn_settings *s)
+ak_err cn_app_accounts_build(cn_app_accounts *a, const cn_settings *s, const cn_app_accounts *prev,
+                             const cn_settings *prev_s)
 {
     cn_manager_opts mopts = {.failure_threshold = s->failure_threshold,
                              .health_interval_ms = s->health_interval_ms};
@@ -111,7 +145,7 @@ ak_err cn_app_accounts_build(cn_app_accounts *a, const cn_settings *s)
     {
         if (a->n == CN_RPC_MAX_ACCOUNTS)
             return AK_ERR_CONFIG; /* cn_config_accounts allows no more */
-        ak_err rc = add_account(a, acc, &mopts);
+        ak_err rc = add_account(a, acc, &mopts, carry_of(acc, s, prev, prev_s));
         if (rc != AK_OK)
             return rc;
     }
@@ -122,10 +156,23 @@ ak_err cn_app_accounts_build(cn_app_accounts *a, const cn_settings *s)
 void cn_app_accounts_free(cn_app_accounts *a)
 {
     for (size_t i = 0; i < a->n; i++) {
-        cn_signer_free(a->signers[i]);
+        if (!a->carried[i])
+            cn_signer_free(a->signers[i]);
         cn_policy_free(a->policies[i]);
     }
     a->n = 0;
+}
+
+void cn_app_accounts_take(cn_app_accounts *a, cn_app_accounts *old)
+{
+    for (size_t i = 0; i < a->n; i++) {
+        for (size_t j = 0; a->carried[i] && j < old->n; j++) {
+            if (old->signers[j] == a->signers[i]) {
+                old->carried[j] = 1;
+                a->carried[i] = 0;
+            }
+        }
+    }
 }
 
 ak_err cn_app_paymaster(cn_paymaster **out, const cJSON *section, cn_app_accounts *a,

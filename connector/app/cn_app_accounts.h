@@ -21,15 +21,27 @@
 typedef struct {
     cn_signer *signers[CN_RPC_MAX_ACCOUNTS];
     cn_policy *policies[CN_RPC_MAX_ACCOUNTS];
-    size_t metric[CN_RPC_MAX_ACCOUNTS]; /* each account's metrics label slot (by address) */
+    size_t metric[CN_RPC_MAX_ACCOUNTS];         /* each account's metrics label slot (by address) */
+    unsigned char carried[CN_RPC_MAX_ACCOUNTS]; /* signers[i] is an older generation's: not freed
+                                                   here until cn_app_accounts_take */
     size_t n;
 } cn_app_accounts;
 
 /* The built-in and paymaster method rows to metrics and policies (before the config is read). */
 AK_WUR ak_err cn_app_publish_methods(void);
 
-AK_WUR ak_err cn_app_accounts_build(cn_app_accounts *a, const cn_settings *s);
+/*
+ * prev NULL: every account's signers are built. Otherwise (a reload, prev's settings prev_s), an
+ * account whose signer objects ("signer"/"primary", "backups", "name") are unchanged, with
+ * signer_manager unchanged, uses prev's manager as it is (carried: no reconnection, its circuits
+ * and counters go on); the others are built. Policies are always parsed again.
+ */
+AK_WUR ak_err cn_app_accounts_build(cn_app_accounts *a, const cn_settings *s,
+                                    const cn_app_accounts *prev, const cn_settings *prev_s);
+/* Frees the policies and the signers not carried. */
 void cn_app_accounts_free(cn_app_accounts *a);
+/* a is in force now: the signers it carried from old become a's (old will not free them). */
+void cn_app_accounts_take(cn_app_accounts *a, cn_app_accounts *old);
 
 /* Give the accounts' addresses their metrics labels (metric[] was chosen by the build: an
  * address keeps its slot across reloads; a new one takes a free slot, else one of an address no

@@ -60,10 +60,13 @@ static const cJSON *member_cfg(const cJSON *account, size_t k)
     return cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(account, "backups"), (int)k - 1);
 }
 
-/* Health state of unchanged signers: same address, same signer object at the same position. */
+/* Accounts built again: the health state of their unchanged signers (same address, same signer
+ * object at the same position). */
 static void carry_signers(cn_gen *g, const cn_gen *prev)
 {
     for (size_t i = 0; i < g->acc.n; i++) {
+        if (g->acc.carried[i])
+            continue; /* the very same manager: its state is its own */
         const cJSON *acc = cJSON_GetArrayItem(g->s.accounts, (int)i);
         for (size_t j = 0; j < prev->acc.n; j++) {
             if (memcmp(prev->acc.signers[j]->address, g->acc.signers[i]->address, 20) != 0)
@@ -144,7 +147,8 @@ ak_err cn_gen_build(cn_gen **out, const cJSON *doc, const cn_gen_env *env, const
         rc = AK_ERR_CONFIG;
         goto fail;
     }
-    if ((rc = cn_app_accounts_build(&g->acc, &g->s)) != AK_OK) {
+    if ((rc = cn_app_accounts_build(&g->acc, &g->s, prev ? &prev->acc : NULL,
+                                    prev ? &prev->s : NULL)) != AK_OK) {
         snprintf(msg, msg_cap, "an account was refused (see the log line before)");
         goto fail;
     }
@@ -267,6 +271,7 @@ static void commit(cn_gens *gs, cn_gen *next)
 {
     char num[24], n_acc[16];
     cn_gen *old = gs->cur;
+    cn_app_accounts_take(&next->acc, &old->acc);
     if (next->rate == old->rate) {
         next->own_rate = old->own_rate;
         old->own_rate = 0;

@@ -17,12 +17,14 @@
  * command-line flag (a reload re-reads --config with the same flags and --profile) - are compared
  * with the generation in force: a difference refuses the reload, naming the setting.
  *
- * Carried into a new generation: the health state (circuit, counters) of each signer whose
- * account has the same address and whose signer object is unchanged at the same position
- * (primary, backups[i]); the signing rate limit's buckets when "signing_rate_limit" is unchanged
- * (buckets are per client, not per account). Every signer is built again (its files re-read, its
- * key fetched again), so a rotated client certificate takes effect. The paymaster's daily caps
- * start again with a new generation (they live in the paymaster).
+ * Carried into a new generation: an account whose signer objects are unchanged ("signer" or
+ * "primary", "backups", "name"; its policy may change) with "signer_manager" unchanged keeps its
+ * manager object as it is (no reconnection, no key fetched again; circuits and counters go on).
+ * An account with any change is built again (files re-read, key fetched again, so a rotated
+ * client certificate takes effect), and each of its signers that is unchanged at the same position
+ * (primary, backups[i]) takes the old one's health state. The signing rate limit's buckets are
+ * carried when "signing_rate_limit" is unchanged (buckets are per client, not per account). The
+ * paymaster's daily caps start again with a new generation (they live in the paymaster).
  *
  * Metrics: anode_connector_config_reload_total{result="ok|error"},
  * anode_connector_config_generation. Thread safety: acquire/release from any thread; build,

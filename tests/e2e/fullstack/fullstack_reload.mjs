@@ -212,6 +212,7 @@ t(`${CLIENTS} clients sign throughout five reloads; every answer is the one the 
     const k1After = after.accounts.find((a) => a.address === A1).signers[0].signatures;
     assert(k1After >= k1Before && k1Before > 0, `k1's signer counters carried (${k1Before} -> ${k1After})`);
     assertEq(after.accounts.length, 3, 'three accounts after adding');
+    assertEq(count(/account \(signers unchanged, kept\)/g), 2, 'k1 and the local account kept their signers');
     await sleep(1500);
 
     await reload('remove the local account',
@@ -220,6 +221,7 @@ t(`${CLIENTS} clients sign throughout five reloads; every answer is the one the 
 
     await reload('change the policies',
       connectorConfig({ withK2: true, withLocal: false, tightPolicy: true, cert: 'connector' }), { key: 'policyChanged' });
+    assertEq(count(/account \(signers unchanged, kept\)/g), 2 + 2 + 2, 'a policy change keeps the signers');
     await sleep(1500);
 
     const rotated = await reload('rotate the client certificate',
