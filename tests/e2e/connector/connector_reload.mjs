@@ -1,0 +1,135 @@
+// connector_reload.mjs - SIGHUP reloads of the connector's configuration sections other than the
+// accounts (fullstack_reload.mjs covers those under load with a key server): the paymaster added
+// and removed (its JSON-RPC methods and REST call appear and go; its account becomes pm-only and
+// back), authentication turned on by a reload, the signing rate limit's buckets carried when the
+// section is unchanged and replaced when it changes, --profile re-applied, and restart-only
+// settings refused, naming the setting. Real connector and anvil (--accounts 0), local keys;
+// every signature checked with ethers. Processes are stopped by PID on every exit path.
+import fs from 'node:fs';
+import {
+  assert, assertEq, localAccount, makeRunner, post, rpcRaw, startAnvil, startConnector, tmpDir, toolsRequire,
+  waitFor,
+} from '../lib/stack.mjs';
+
+const { ethers } = toolsRequire('ethers');
+const dir = tmpDir('ak-cn-reload-');
+const { t, run } = makeRunner('connector_reload');
+process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+const EP = '0x0000000071727De22E5E9d8BAf0edAc6f37da032';
+const OTHER_EP = '0x5FF137D4b0FDCD49DcA30c7CF57E578a026d2789';
+let anvil, conn, pmAcct, user;
+
+const count = (re) => (conn.log().match(re) || []).length;
+async function reload(config, expectOk = true) {
+  fs.writeFileSync(conn.configPath, JSON.stringify(config, null, 2));
+  const ok0 = count(/SIGHUP: configuration reloaded/g), bad0 = count(/configuration not reloaded/g);
+  process.kill(conn.pid, 'SIGHUP');
+  await waitFor(() => count(/SIGHUP: configuration reloaded/g) > ok0 || count(/configuration not reloaded/g) > bad0,
+    { what: 'reload answered', timeoutMs: 20000 });
+  assertEq(count(/SIGHUP: configuration reloaded/g) > ok0, expectOk, 'reload took effect');
+}
+
+async function ethSign(addr, headers = {}) {
+  const msg = ethers.hexlify(ethers.toUtf8Bytes('reload'));
+  const r = await post(conn.url, { jsonrpc: '2.0', id: 1, method: 'eth_sign', params: [addr, msg] }, headers);
+  if (r.status !== 200) return { status: r.status };
+  const j = JSON.parse(r.text);
+  if (j.error) return { status: 200, code: j.error.code, message: j.error.message };
+  assertEq(ethers.verifyMessage(ethers.getBytes(msg), j.result), addr, 'signature recovers to the account');
+  return { status: 200, ok: true };
+}
+
+const op = {
+  sender: '0x00000000000000000000000000000000000000a1', nonce: '0x0', callData: '0x',
+  callGasLimit: '0x186a0', verificationGasLimit: '0x186a0', preVerificationGas: '0xea60',
+  maxFeePerGas: '0x77359400', maxPriorityFeePerGas: '0x3b9aca00', signature: '0x',
+};
+const paymaster = () => ({
+  account: pmAcct.address, address: '0x9d3B8df2e7DC8fB1A2b4C6d8E0F1A3B5c7d9e1f3', entry_points: [EP],
+  chain_ids: [31337], verification_gas_limit: 100000, post_op_gas_limit: 0, validity_seconds: 600,
+  valid_after_skew_seconds: 60, allowed_senders: '*', max_gas_per_op: 3000000,
+  daily_cap_wei_per_sender: '50000000000000000',
+});
+const base = () => ({ accounts: [pmAcct.config, user.config] });
+
+t('set up: anvil, two local accounts, connector without paymaster', async () => {
+  anvil = await startAnvil();
+  pmAcct = localAccount(dir);
+  user = localAccount(dir);
+  conn = await startConnector({ config: base(), downstreamUrl: anvil.url, dir });
+  assert((await ethSign(pmAcct.address)).ok, 'the future paymaster account signs eth_sign');
+});
+
+t('the paymaster added by a reload answers, its account becomes pm-only; removed, both undone', async () => {
+  const stub = () => rpcRaw(conn.url, 'pm_getPaymasterStubData', [op, OTHER_EP, '0x7a69', {}]);
+  const before = await stub();
+  assert(before.error && before.error.code !== -32010, `no paymaster yet: the node answers (${JSON.stringify(before)})`);
+  await reload({ ...base(), paymaster: paymaster() });
+  const refused = await stub();
+  assertEq(refused.error && refused.error.code, -32010, 'our paymaster answers');
+  assert(refused.error.message.includes('rule entry_points'), `the rule is named: ${refused.error.message}`);
+  const rest = await post(`${conn.url}/api/v1/paymaster/sponsor`, { userOperation: op, entryPoint: OTHER_EP });
+  assertEq(rest.status, 403, 'the REST call answers');
+  assertEq(JSON.parse(rest.text).error.rule, 'entry_points', 'REST refusal rule');
+  const generic = await ethSign(pmAcct.address);
+  assertEq(generic.code, -32003, 'the paymaster\'s key no longer signs eth_sign (one purpose)');
+  assert((await ethSign(user.address)).ok, 'the other account still signs');
+  await reload(base());
+  assert((await ethSign(pmAcct.address)).ok, 'paymaster removed: its account signs eth_sign again');
+  const gone = await stub();
+  assert(gone.error && gone.error.code !== -32010, 'paymaster removed: its method is forwarded again');
+});
+
+t('authentication turned on by a reload; a bad token file changes nothing', async () => {
+  const TOKEN = 'tok_' + 'a1b2c3d4e5f6'.repeat(3);
+  fs.writeFileSync(`${dir}/tokens`, `${TOKEN}\n`, { mode: 0o600 });
+  await reload({ ...base(), auth: { bearer_tokens_file: `${dir}/tokens` } });
+  assertEq((await ethSign(user.address)).status, 401, 'no token: 401');
+  assert((await ethSign(user.address, { authorization: `Bearer ${TOKEN}` })).ok, 'the token signs');
+  await reload({ ...base(), auth: { bearer_tokens_file: `${dir}/missing` } }, false);
+  assert((await ethSign(user.address, { authorization: `Bearer ${TOKEN}` })).ok, 'auth in force unchanged');
+  await reload(base());
+  assert((await ethSign(user.address)).ok, 'auth off again');
+});
+
+t('rate-limit buckets: carried when the section is unchanged, new when it changes', async () => {
+  const limited = (perS, burst) => ({ ...base(), signing_rate_limit: { per_second: perS, burst } });
+  await reload(limited(0.001, 2));
+  assert((await ethSign(user.address)).ok && (await ethSign(user.address)).ok, 'two signatures (burst 2)');
+  assertEq((await ethSign(user.address)).code, -32005, 'the third is over the limit');
+  const cfg = limited(0.001, 2);
+  cfg.accounts[1] = { ...user.config, policy: { allowed_methods: ['eth_sign', 'personal_sign'] } };
+  await reload(cfg);
+  assertEq((await ethSign(user.address)).code, -32005, 'an unrelated change keeps the empty bucket');
+  await reload(limited(0.001, 3));
+  assert((await ethSign(user.address)).ok, 'a changed limit starts with full buckets');
+  await reload(base());
+});
+
+t('restart-only settings are refused, naming them; the flags and --profile stay', async () => {
+  await reload({ ...base(), state: { backend: 'memory' } }, false);
+  assert(/not reloaded[^\n]*\\?"state\\?" changed: only a restart applies it/.test(conn.log()), 'state named');
+  await reload({ ...base(), nonce_retries: 5 }, false);
+  assert(/\\?"nonce_retries\\?" changed/.test(conn.log()), 'nonce_retries named');
+  await reload({ ...base(), downstream: { max_response_bytes: 1 << 20 } }, false);
+  assert(/\\?"downstream\\?" changed/.test(conn.log()), 'downstream named');
+  assert((await ethSign(user.address)).ok, 'the configuration in force still signs');
+  const m = await (await fetch(`${conn.url}/metrics`)).text();
+  assert(/anode_connector_config_reload_total\{result="error"\} 4\n/.test(m), 'four refused reloads counted');
+  assert(/anode_connector_config_generation 9\n/.test(m), 'generation: 1 + 8 reloads');
+  await conn.stop();
+
+  // --profile: the same profile is selected again by every reload.
+  const other = localAccount(dir);
+  conn = await startConnector({
+    config: { profiles: { a: { accounts: [user.config] }, b: { accounts: [other.config] } } },
+    downstreamUrl: anvil.url, dir, args: ['--profile', 'b'],
+  });
+  assert((await ethSign(other.address)).ok, 'profile b signs');
+  await reload({ profiles: { a: { accounts: [user.config] }, b: { accounts: [other.config, pmAcct.config] } } });
+  assert((await ethSign(pmAcct.address)).ok, 'the account added to profile b signs');
+  assertEq((await ethSign(user.address)).code, -32000, 'profile a is still not in force');
+  assertEq((await conn.stop()).code, 0, 'clean exit');
+});
+
+await run();
