@@ -2,7 +2,8 @@
 // accounts (fullstack_reload.mjs covers those under load with a key server): the paymaster added
 // and removed (its JSON-RPC methods and REST call appear and go; its account becomes pm-only and
 // back), authentication turned on by a reload, the signing rate limit's buckets carried when the
-// section is unchanged and replaced when it changes, --profile re-applied, and restart-only
+// section is unchanged and replaced when it changes, an account rebuilt for one changed signer
+// carrying its other signer's state, --profile re-applied, and restart-only
 // settings refused, naming the setting. Real connector and anvil (--accounts 0), local keys;
 // every signature checked with ethers. Processes are stopped by PID on every exit path.
 import fs from 'node:fs';
@@ -106,6 +107,29 @@ t('rate-limit buckets: carried when the section is unchanged, new when it change
   await reload(base());
 });
 
+t('an account rebuilt for a changed backup: its unchanged primary keeps its counters', async () => {
+  const keyFile = (name) => {
+    const f = `${dir}/${name}.hex`;
+    fs.writeFileSync(f, `${user.key.replace(/^0x/, '')}\n`, { mode: 0o600 });
+    return f;
+  };
+  const acct = (backupFile) => ({ name: 'm', primary: { type: 'local', key_file: keyFile('p') },
+    backups: [{ type: 'local', key_file: backupFile }] });
+  const signers = async () => JSON.parse(await (await fetch(`${conn.url}/signers`)).text())
+    .accounts.find((a) => a.address === user.address).signers;
+  await reload({ accounts: [pmAcct.config, acct(keyFile('b1'))] });
+  for (let i = 0; i < 3; i++) assert((await ethSign(user.address)).ok, 'signs');
+  assertEq((await signers())[0].signatures, 3, 'primary signatures before');
+  const kept = count(/account \(signers unchanged, kept\)/g);
+  await reload({ accounts: [pmAcct.config, acct(keyFile('b2'))] });
+  assertEq(count(/account \(signers unchanged, kept\)/g), kept + 1, 'only the unchanged account kept whole');
+  assertEq((await signers())[0].signatures, 3, 'the rebuilt account\'s primary carried its count');
+  assert((await ethSign(user.address)).ok, 'signs after');
+  const after = await signers();
+  assertEq([after[0].signatures, after[1].signatures], [4, 0], 'primary counts on, the new backup from 0');
+  await reload(base());
+});
+
 t('restart-only settings are refused, naming them; the flags and --profile stay', async () => {
   await reload({ ...base(), state: { backend: 'memory' } }, false);
   assert(/not reloaded[^\n]*\\?"state\\?" changed: only a restart applies it/.test(conn.log()), 'state named');
@@ -116,7 +140,7 @@ t('restart-only settings are refused, naming them; the flags and --profile stay'
   assert((await ethSign(user.address)).ok, 'the configuration in force still signs');
   const m = await (await fetch(`${conn.url}/metrics`)).text();
   assert(/anode_connector_config_reload_total\{result="error"\} 4\n/.test(m), 'four refused reloads counted');
-  assert(/anode_connector_config_generation 9\n/.test(m), 'generation: 1 + 8 reloads');
+  assert(/anode_connector_config_generation 12\n/.test(m), 'generation: 1 + 11 reloads');
   await conn.stop();
 
   // --profile: the same profile is selected again by every reload.
