@@ -81,6 +81,7 @@ async function reload(what, config, { expectOk = true, key = null } = {}) {
     { what: `reload "${what}" answered`, timeoutMs: 30000 });
   w.done = Date.now();
   reloads.push(w);
+  console.log(`     reload "${what}": answered within ${w.done - w.sent} ms`);
   const ok = count(/SIGHUP: configuration reloaded/g) > ok0;
   assertEq(ok, expectOk, `reload "${what}" took effect`);
   return w;
