@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ak_addr.h"
 #include "cn_log.h"
 #include "cn_metrics.h"
 #include "cn_nonce.h"
