@@ -6,6 +6,7 @@
 // carrying its other signer's state, --profile re-applied, and restart-only
 // settings refused, naming the setting. Real connector and anvil (--accounts 0), local keys;
 // every signature checked with ethers. Processes are stopped by PID on every exit path.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import {
   assert, assertEq, localAccount, makeRunner, post, rpcRaw, startAnvil, startConnector, tmpDir, toolsRequire,
@@ -141,6 +142,13 @@ t('restart-only settings are refused, naming them; the flags and --profile stay'
   const m = await (await fetch(`${conn.url}/metrics`)).text();
   assert(/anode_connector_config_reload_total\{result="error"\} 4\n/.test(m), 'four refused reloads counted');
   assert(/anode_connector_config_generation 12\n/.test(m), 'generation: 1 + 11 reloads');
+  // Signers rebuilt by reloads keep their series: no duplicate, the exposition stays valid.
+  const lint = execFileSync('sh', ['-c', 'promtool check metrics 2>&1; true'], { input: m, encoding: 'utf8' });
+  assertEq(lint.trim(), '', 'promtool check metrics after the reloads');
+  const series = m.split('\n').filter((l) => l && !l.startsWith('#')).map((l) => l.slice(0, l.lastIndexOf(' ')));
+  assertEq(series.filter((x, i) => series.indexOf(x) !== i), [], 'no series twice (promtool does not check it)');
+  assert(series.some((x) => x.startsWith('anode_connector_signer_signatures_total{') && x.includes('role="backup1"')),
+    'the rebuilt account\'s signers are exposed');
   await conn.stop();
 
   // --profile: the same profile is selected again by every reload.
