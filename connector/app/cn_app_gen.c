@@ -85,6 +85,24 @@ static void carry_signers(cn_gen *g, const cn_gen *prev)
     }
 }
 
+/* prev's paymaster if its section is unchanged and its account's manager was carried (its daily
+ * caps go on), else a new one (or none). */
+static ak_err gen_paymaster(cn_gen *g, const cn_gen_env *env, const cn_gen *prev)
+{
+    char err[256] = "";
+    const cJSON *sec = cJSON_GetObjectItemCaseSensitive(g->doc, "paymaster");
+    if (prev != NULL && prev->pm != NULL && sec != NULL &&
+        cJSON_Compare(sec, cJSON_GetObjectItemCaseSensitive(prev->doc, "paymaster"), 1) &&
+        cn_pm_bind_policy(prev->pm, g->acc.signers, g->acc.policies, g->acc.n, err, sizeof(err)) ==
+            AK_OK) {
+        g->pm = prev->pm; /* owned by this one once it is in force */
+        return AK_OK;
+    }
+    ak_err rc = cn_app_paymaster(&g->pm, sec, &g->acc, env->chain_id);
+    g->own_pm = g->pm != NULL;
+    return rc;
+}
+
 /* The router on this generation's accounts, paymaster and rate limit. */
 static ak_err build_router(cn_gen *g, const cn_gen_env *env)
 {
@@ -166,8 +184,7 @@ ak_err cn_gen_build(cn_gen **out, const cJSON *doc, const cn_gen_env *env, const
         }
         g->own_rate = 1;
     }
-    if ((rc = cn_app_paymaster(&g->pm, cJSON_GetObjectItemCaseSensitive(g->doc, "paymaster"),
-                               &g->acc, env->chain_id)) != AK_OK) {
+    if ((rc = gen_paymaster(g, env, prev)) != AK_OK) {
         snprintf(msg, msg_cap, "invalid paymaster configuration (see the log line before)");
         goto fail;
     }
@@ -191,7 +208,8 @@ void cn_gen_free(cn_gen *g)
     if (g == NULL)
         return;
     cn_rpc_free(g->rpc);
-    cn_pm_free(g->pm);
+    if (g->own_pm)
+        cn_pm_free(g->pm);
     if (g->own_rate)
         cn_rate_free(g->rate);
     cn_auth_free(g->auth);
@@ -274,6 +292,10 @@ static void commit(cn_gens *gs, cn_gen *next)
     if (next->rate == old->rate) {
         next->own_rate = old->own_rate;
         old->own_rate = 0;
+    }
+    if (next->pm != NULL && next->pm == old->pm) {
+        next->own_pm = old->own_pm;
+        old->own_pm = 0;
     }
     if (gs->swap != NULL) {
         (void)gs->swap(gs->swap_ctx, next->auth); /* returns old->auth, unused from here on */

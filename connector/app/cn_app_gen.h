@@ -24,7 +24,8 @@
  * client certificate takes effect), and each of its signers that is unchanged at the same position
  * (primary, backups[i]) takes the old one's health state. The signing rate limit's buckets are
  * carried when "signing_rate_limit" is unchanged (buckets are per client, not per account). The
- * paymaster's daily caps start again with a new generation (they live in the paymaster).
+ * paymaster object (its daily caps) is carried when its section is unchanged and its account's
+ * manager was carried; otherwise a new one starts with empty daily caps.
  *
  * Metrics: anode_connector_config_reload_total{result="ok|error"},
  * anode_connector_config_generation. Thread safety: acquire/release from any thread; build,
@@ -63,6 +64,7 @@ typedef struct cn_gen {
     cn_settings s;
     cn_app_accounts acc;
     cn_paymaster *pm;
+    int own_pm; /* pm is freed with this generation (not carried to a newer one) */
     cn_method_table pm_table;
     const cn_method_table *pm_tables[1];
     cn_rpc *rpc;

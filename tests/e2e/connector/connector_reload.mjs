@@ -1,7 +1,7 @@
 // connector_reload.mjs - SIGHUP reloads of the connector's configuration sections other than the
 // accounts (fullstack_reload.mjs covers those under load with a key server): the paymaster added
 // and removed (its JSON-RPC methods and REST call appear and go; its account becomes pm-only and
-// back), authentication turned on by a reload, the signing rate limit's buckets carried when the
+// back; its daily cap survives a reload that leaves it alone), authentication turned on by a reload, the signing rate limit's buckets carried when the
 // section is unchanged and replaced when it changes, an account rebuilt for one changed signer
 // carrying its other signer's state, --profile re-applied, and restart-only
 // settings refused, naming the setting. Real connector and anvil (--accounts 0), local keys;
@@ -50,7 +50,7 @@ const paymaster = () => ({
   account: pmAcct.address, address: '0x9d3B8df2e7DC8fB1A2b4C6d8E0F1A3B5c7d9e1f3', entry_points: [EP],
   chain_ids: [31337], verification_gas_limit: 100000, post_op_gas_limit: 0, validity_seconds: 600,
   valid_after_skew_seconds: 60, allowed_senders: '*', max_gas_per_op: 3000000,
-  daily_cap_wei_per_sender: '50000000000000000',
+  daily_cap_wei_per_sender: '1000000000000000', // one operation of `op` (7.2e14 wei) a day
 });
 const base = () => ({ accounts: [pmAcct.config, user.config] });
 
@@ -73,6 +73,21 @@ t('the paymaster added by a reload answers, its account becomes pm-only; removed
   const rest = await post(`${conn.url}/api/v1/paymaster/sponsor`, { userOperation: op, entryPoint: OTHER_EP });
   assertEq(rest.status, 403, 'the REST call answers');
   assertEq(JSON.parse(rest.text).error.rule, 'entry_points', 'REST refusal rule');
+  // The daily cap: one sponsorship, then refused - also after a reload that leaves the paymaster
+  // and its account alone (the paymaster is carried); a changed paymaster section starts again.
+  const final = () => rpcRaw(conn.url, 'pm_getPaymasterData', [op, EP, '0x7a69', {}]);
+  const sponsored = await final();
+  assert(sponsored.result && /^0x[0-9a-f]+$/i.test(sponsored.result.paymasterData), `sponsored: ${JSON.stringify(sponsored)}`);
+  const overCap = async (what) => {
+    const j = await final();
+    assertEq(j.error && j.error.code, -32010, what);
+    assert(j.error.message.includes('rule daily_cap_wei_per_sender'), `${what}: ${j.error.message}`);
+  };
+  await overCap('the second operation is over the daily cap');
+  await reload({ accounts: [pmAcct.config, { ...user.config, policy: { allowed_methods: ['eth_sign'] } }], paymaster: paymaster() });
+  await overCap('still over the cap after an unrelated reload');
+  await reload({ ...base(), paymaster: { ...paymaster(), validity_seconds: 601 } });
+  assert((await final()).result, 'a changed paymaster section starts with empty daily caps');
   const generic = await ethSign(pmAcct.address);
   assertEq(generic.code, -32003, 'the paymaster\'s key no longer signs eth_sign (one purpose)');
   assert((await ethSign(user.address)).ok, 'the other account still signs');
@@ -141,7 +156,7 @@ t('restart-only settings are refused, naming them; the flags and --profile stay'
   assert((await ethSign(user.address)).ok, 'the configuration in force still signs');
   const m = await (await fetch(`${conn.url}/metrics`)).text();
   assert(/anode_connector_config_reload_total\{result="error"\} 4\n/.test(m), 'four refused reloads counted');
-  assert(/anode_connector_config_generation 12\n/.test(m), 'generation: 1 + 11 reloads');
+  assert(/anode_connector_config_generation 14\n/.test(m), 'generation: 1 + 13 reloads');
   // Signers rebuilt by reloads keep their series: no duplicate, the exposition stays valid.
   const lint = execFileSync('sh', ['-c', 'promtool check metrics 2>&1; true'], { input: m, encoding: 'utf8' });
   assertEq(lint.trim(), '', 'promtool check metrics after the reloads');
