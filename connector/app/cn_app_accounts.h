@@ -1,12 +1,15 @@
 /*
  * cn_app_accounts.h - the daemon's accounts built from the configuration: each account's signers
  * behind one cn_signer_manager (primary, backups, circuit breakers), its policy, the duplicate
- * address check, the metric label, the start-up log line; and the paymaster bound to its
- * account. Also the method table published before any of it is read (cn_methods_publish).
+ * address check, the metric label (a slot per address, kept across reloads), the log line; an
+ * unchanged account's manager carried from the previous generation (cn_app_gen); and the
+ * paymaster bound to its account. Also the method table published before any of it is read
+ * (cn_methods_publish).
  *
  * Errors: AK_ERR_CONFIG for anything the configuration got wrong (the daemon exits 2), another
  * code otherwise (exit 1); logged here with the reason. Ownership: cn_app_accounts_free() frees
- * the signers and policies.
+ * the policies and the signers it owns (not those carried from an older generation until
+ * cn_app_accounts_take moved them here).
  */
 #ifndef CN_APP_ACCOUNTS_H
 #define CN_APP_ACCOUNTS_H
