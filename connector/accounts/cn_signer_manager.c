@@ -445,6 +445,32 @@ ak_err cn_signer_manager_stats(const cn_signer *mgr_s, size_t i, cn_manager_sign
     return AK_OK;
 }
 
+ak_err cn_signer_manager_carry(cn_signer *to, size_t i, const cn_signer *from, size_t j)
+{
+    if (!cn_signer_is_manager(to) || !cn_signer_is_manager(from))
+        return AK_ERR_ARG;
+    mgr *gt = to->impl, *gf = from->impl;
+    if (i >= gt->n || j >= gf->n)
+        return AK_ERR_RANGE;
+    member *mt = &gt->m[i], *mf = &gf->m[j];
+    atomic_store(&mt->consecutive, atomic_load(&mf->consecutive));
+    atomic_store(&mt->ok, atomic_load(&mf->ok));
+    atomic_store(&mt->failed, atomic_load(&mf->failed));
+    /* An open circuit stays open, unless the new signer's own first health check (made when it
+     * was built) says it can sign: then half-open, as the health thread would make it. A trial in
+     * flight belongs to the old signer. */
+    int c = atomic_load(&mf->circuit);
+    if (c != CN_CIRCUIT_CLOSED) {
+        pthread_mutex_lock(&gt->mu);
+        int can = mt->health_rc == AK_OK && mt->health.can_sign;
+        pthread_mutex_unlock(&gt->mu);
+        c = can ? CN_CIRCUIT_HALF_OPEN : CN_CIRCUIT_OPEN;
+    }
+    atomic_store(&mt->trial, 0);
+    set_circuit(gt, mt, (cn_circuit)c);
+    return AK_OK;
+}
+
 /* One signer's entry; h is its health (cached for members, live for plain signers). */
 static cJSON *signer_json(const cn_signer *s, const char *role, const cn_signer_health *h,
                           int health_rc, const member *m)

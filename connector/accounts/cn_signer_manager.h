@@ -74,6 +74,14 @@ typedef struct {
 
 AK_WUR ak_err cn_signer_manager_stats(const cn_signer *mgr, size_t i, cn_manager_signer_stats *out);
 
+/*
+ * Hot reload: member i of mgr `to` (just built, not yet signing) takes the health state of member
+ * j of `from` - circuit, consecutive failures, signature and failure counts - when both run the
+ * same signer configuration (the caller compares). An open circuit becomes half-open if the new
+ * member's first health check (at construction) found it able to sign. `from` keeps serving.
+ */
+AK_WUR ak_err cn_signer_manager_carry(cn_signer *to, size_t i, const cn_signer *from, size_t j);
+
 /* GET /signers: {"accounts":[...]} for these accounts (managers or plain signers). *out is
  * malloc'd, caller frees. */
 AK_WUR ak_err cn_signer_manager_status_json(cn_signer *const *accounts, size_t n, char **out,

@@ -1,4 +1,4 @@
-/* cn_app_front.c - authentication, rate limit, TLS files and the HTTP server (see
+/* cn_app_front.c - the listener's TLS files, the HTTP server and the signal loop (see
  * cn_app_front.h). */
 #include "cn_app_front.h"
 
@@ -13,36 +13,16 @@
 #include "cn_secfile.h"
 #include "rt_listen.h"
 
-/* SIGHUP: read the auth files again (bearer tokens, Cloudflare Access JWKS) and put them in
- * force; on any error the ones in force stay. The rest of the configuration needs a restart. */
-static void reload_auth(cn_http *http, cn_auth **auth, const cJSON *cfg)
+/* cn_gen_auth_swap_fn on the server. */
+static const cn_auth *swap_auth(void *ctx, const cn_auth *auth)
 {
-    char err[256] = "";
-    cn_auth *fresh = NULL;
-    if (cn_auth_new(&fresh, cfg, err, sizeof(err)) != AK_OK) {
-        cn_log(CN_LOG_ERROR, "SIGHUP: auth files not reloaded, the previous ones stay in force",
-               "reason", err, (char *)NULL);
-        return;
-    }
-    (void)cn_http_swap_auth(http, fresh); /* returns *auth, which no request uses any more */
-    cn_auth_free(*auth);
-    *auth = fresh;
-    cn_log(CN_LOG_INFO, "SIGHUP: auth files reloaded", "auth",
-           cn_auth_enabled(fresh) ? "on" : "off", (char *)NULL);
+    return cn_http_swap_auth(ctx, auth);
 }
 
 ak_err cn_app_front_open(cn_app_front *f, const cn_settings *s)
 {
     char err[256] = "";
     size_t cert_len = 0, key_len = 0;
-    if (cn_auth_new(&f->auth, s->auth, err, sizeof(err)) != AK_OK) {
-        cn_log(CN_LOG_ERROR, "invalid auth configuration", "reason", err, (char *)NULL);
-        return AK_ERR_CONFIG;
-    }
-    if (cn_rate_new(&f->rate, s->signing_rate_limit, err, sizeof(err)) != AK_OK) {
-        cn_log(CN_LOG_ERROR, "invalid configuration", "reason", err, (char *)NULL);
-        return AK_ERR_CONFIG;
-    }
     if (s->tls_key_file != NULL &&
         cn_secret_file_check(s->tls_key_file, err, sizeof(err)) != AK_OK) {
         cn_log(CN_LOG_ERROR, "invalid configuration", "reason", err, (char *)NULL);
@@ -62,11 +42,13 @@ ak_err cn_app_front_open(cn_app_front *f, const cn_settings *s)
     return AK_OK;
 }
 
-ak_err cn_app_front_start(cn_app_front *f, const cn_options *o, const cn_settings *s, cn_rpc *rpc,
-                          const cn_app_accounts *acc, cn_paymaster *pm)
+ak_err cn_app_front_start(cn_app_front *f, const cn_options *o, const cn_settings *s, cn_gens *gens)
 {
     char err[256] = "";
     int listen_fd = -1;
+    cn_gen *g = cn_gens_acquire(gens); /* the first one: its auth starts the server */
+    const cn_auth *auth = g->auth;
+    cn_gens_release(gens, g);
     if (rt_listen_inherited(&listen_fd, err, sizeof(err)) != AK_OK) {
         cn_log(CN_LOG_ERROR, "socket activation", "reason", err, (char *)NULL);
         return AK_ERR_CONFIG;
@@ -84,20 +66,16 @@ ak_err cn_app_front_start(cn_app_front *f, const cn_options *o, const cn_setting
                    .idle_timeout_s = s->idle_timeout_s,
                    .tls_cert_pem = f->cert,
                    .tls_key_pem = f->key,
-                   .auth = f->auth},
-        .rpc = rpc,
+                   .auth = auth},
+        .gens = gens,
         .ready = cn_app_ready_check,
         .ready_ctx = NULL,
-        .signers = acc->signers,
-        .n_signers = acc->n,
-        .post_route = pm ? "/api/v1/paymaster/sponsor" : NULL,
-        .post_route_fn = cn_pm_rest_sponsor,
-        .post_route_ctx = pm,
     };
     if (cn_http_start(&f->http, &hc, err, sizeof(err)) != AK_OK) {
         cn_log(CN_LOG_ERROR, "cannot start the HTTP server", "reason", err, (char *)NULL);
         return AK_ERR_INTERNAL;
     }
+    cn_gens_set_auth_swap(gens, swap_auth, f->http);
     if (f->key != NULL) {
         ak_secure_free(f->key, f->key_cap);
         f->key = NULL;
@@ -110,16 +88,18 @@ ak_err cn_app_front_start(cn_app_front *f, const cn_options *o, const cn_setting
     cn_log(CN_LOG_INFO, "anode-connector listening", "host",
            listen_fd >= 0 ? "socket-activated" : o->http_host, "port", port, "tls",
            f->cert ? "on" : "off", "downstream", ds_origin, "chain_id", chain, "auth",
-           cn_auth_enabled(f->auth) ? "on" : "off", "version", AK_VERSION, (char *)NULL);
+           cn_auth_enabled(auth) ? "on" : "off", "version", AK_VERSION, (char *)NULL);
 
     return AK_OK;
 }
 
-void cn_app_front_run(cn_app_front *f, const cn_settings *s, const sigset_t *sigs)
+void cn_app_front_run(cn_app_front *f, cn_gens *gens, const cn_settings *s, const sigset_t *sigs)
 {
     int sig = 0;
-    while (sigwait(sigs, &sig) == 0 && sig == SIGHUP)
-        reload_auth(f->http, &f->auth, s->auth);
+    while (sigwait(sigs, &sig) == 0 && sig == SIGHUP) {
+        ak_err rc = cn_gens_reload(gens); /* logged and counted there; the old one stays */
+        (void)rc;
+    }
     char drain_s[16];
     snprintf(drain_s, sizeof(drain_s), "%u", s->drain_timeout_s);
     cn_log(CN_LOG_INFO, "stopping", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM",
@@ -130,8 +110,6 @@ void cn_app_front_run(cn_app_front *f, const cn_settings *s, const sigset_t *sig
 void cn_app_front_close(cn_app_front *f)
 {
     cn_http_stop(f->http);
-    cn_auth_free(f->auth);
-    cn_rate_free(f->rate);
     if (f->cert != NULL)
         ak_secure_free(f->cert, f->cert_cap);
     if (f->key != NULL)

@@ -15,8 +15,7 @@
 
 typedef struct {
     cn_transport ds;
-    cn_signer *const *signers;
-    size_t n;
+    cn_gens *gens;          /* the accounts of the generation in force */
     uint64_t chain_id;      /* the chain this connector signs for */
     atomic_int wrong_chain; /* the last probe saw the node on another chain (logged once) */
 } ready_ctx;
@@ -103,13 +102,18 @@ static int ready_probe(void *ctx, char *detail, size_t cap)
     }
     if (atomic_exchange(&r->wrong_chain, 0) == 1)
         cn_log(CN_LOG_INFO, "the downstream node is on the connector's chain again", (char *)NULL);
-    for (size_t i = 0; i < r->n; i++) {
+    cn_gen *g = cn_gens_acquire(r->gens);
+    size_t n = g->acc.n;
+    for (size_t i = 0; i < n; i++) {
+        cn_signer *sg = g->acc.signers[i];
         cn_signer_health h;
-        if (r->signers[i]->ops->health(r->signers[i], &h) != AK_OK || !h.can_sign) {
-            snprintf(detail, cap, "signer %zu (%s) cannot sign", i, r->signers[i]->provider);
+        if (sg->ops->health(sg, &h) != AK_OK || !h.can_sign) {
+            snprintf(detail, cap, "signer %zu (%s) cannot sign", i, sg->provider);
+            cn_gens_release(r->gens, g);
             return 0;
         }
     }
+    cn_gens_release(r->gens, g);
     if (g_ready_state != NULL) {
         char what[192] = "";
         if (st_ready(g_ready_state, what, sizeof(what)) != AK_OK) {
@@ -117,7 +121,7 @@ static int ready_probe(void *ctx, char *detail, size_t cap)
             return 0;
         }
     }
-    snprintf(detail, cap, "downstream and %zu signer(s) ok", r->n);
+    snprintf(detail, cap, "downstream and %zu signer(s) ok", n);
     return 1;
 }
 
@@ -167,12 +171,11 @@ int cn_app_ready_check(void *ctx, char *detail, size_t cap)
     return ok;
 }
 
-ak_err cn_app_ready_start(const cn_transport *ds, cn_signer *const *signers, size_t n,
-                          uint64_t chain_id, unsigned refresh_ms)
+ak_err cn_app_ready_start(const cn_transport *ds, cn_gens *gens, uint64_t chain_id,
+                          unsigned refresh_ms)
 {
     g_ready.ctx.ds = *ds;
-    g_ready.ctx.signers = signers;
-    g_ready.ctx.n = n;
+    g_ready.ctx.gens = gens;
     g_ready.ctx.chain_id = chain_id;
     g_ready.refresh_ms = refresh_ms;
     ready_refresh();

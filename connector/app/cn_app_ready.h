@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "ak_err.h"
+#include "cn_app_gen.h"
 #include "cn_config.h"
 #include "cn_downstream.h"
 #include "cn_signer.h"
@@ -24,9 +25,10 @@
 AK_WUR ak_err cn_app_settle_chain_id(cn_options *o, const cn_transport *t);
 
 /* First probe now (so /ready is right from the start), then the refresher thread. The
- * transport is copied; signers are borrowed until cn_app_ready_stop. */
-AK_WUR ak_err cn_app_ready_start(const cn_transport *ds, cn_signer *const *signers, size_t n,
-                                 uint64_t chain_id, unsigned refresh_ms);
+ * transport is copied; gens is borrowed until cn_app_ready_stop (each probe asks the accounts of
+ * the generation in force). */
+AK_WUR ak_err cn_app_ready_start(const cn_transport *ds, cn_gens *gens, uint64_t chain_id,
+                                 unsigned refresh_ms);
 /* The /ready callback (cn_ready_fn): the cached state, no I/O; ctx unused. */
 int cn_app_ready_check(void *ctx, char *detail, size_t cap);
 void cn_app_ready_stop(void); /* safe when not started */

@@ -16,13 +16,12 @@ struct cn_http {
     cn_http_config cfg;
 };
 
-static ak_err route_rpc(void *ctx, const cn_server_req *q, cn_server_resp *a)
+/* JSON-RPC on generation g. */
+static ak_err rpc_on(cn_gen *g, const cn_server_req *q, cn_server_resp *a)
 {
-    const cn_http *h = ctx;
     char *out = NULL;
     size_t out_len = 0;
-    cn_audit_set_client(q->identity);
-    if (cn_rpc_handle_as(h->cfg.rpc, q->client, q->body, q->len, &out, &out_len) != AK_OK) {
+    if (cn_rpc_handle_as(g->rpc, q->client, q->body, q->len, &out, &out_len) != AK_OK) {
         cn_server_resp_static(a, 500,
                               "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32603,"
                               "\"message\":\"internal error: out of memory\"}}");
@@ -35,20 +34,34 @@ static ak_err route_rpc(void *ctx, const cn_server_req *q, cn_server_resp *a)
     return AK_OK;
 }
 
+static ak_err route_rpc(void *ctx, const cn_server_req *q, cn_server_resp *a)
+{
+    const cn_http *h = ctx;
+    cn_audit_set_client(q->identity);
+    cn_gen *g = cn_gens_acquire(h->cfg.gens);
+    ak_err rc = rpc_on(g, q, a);
+    cn_gens_release(h->cfg.gens, g);
+    return rc;
+}
+
+/* The paymaster's REST call, or JSON-RPC when this generation has no paymaster. */
 static ak_err route_post(void *ctx, const cn_server_req *q, cn_server_resp *a)
 {
     const cn_http *h = ctx;
     char *out = NULL;
     size_t out_len = 0;
     unsigned status = 500;
+    ak_err rc = AK_OK;
     cn_audit_set_client(q->identity);
-    if (h->cfg.post_route_fn(h->cfg.post_route_ctx, q->body, q->len, &out, &out_len, &status) !=
-        AK_OK) {
+    cn_gen *g = cn_gens_acquire(h->cfg.gens);
+    if (g->pm == NULL)
+        rc = rpc_on(g, q, a);
+    else if (cn_pm_rest_sponsor(g->pm, q->body, q->len, &out, &out_len, &status) != AK_OK)
         cn_server_resp_static(a, 500, "{\"error\":\"internal error: out of memory\"}");
-        return AK_OK;
-    }
-    cn_server_resp_take(a, status, NULL, out, out_len);
-    return AK_OK;
+    else
+        cn_server_resp_take(a, status, NULL, out, out_len);
+    cn_gens_release(h->cfg.gens, g);
+    return rc;
 }
 
 static ak_err route_health(void *ctx, const cn_server_req *q, cn_server_resp *a)
@@ -95,7 +108,9 @@ static ak_err route_signers(void *ctx, const cn_server_req *q, cn_server_resp *a
     char *text = NULL;
     size_t len = 0;
     (void)q;
-    ak_err rc = cn_signer_manager_status_json(h->cfg.signers, h->cfg.n_signers, &text, &len);
+    cn_gen *g = cn_gens_acquire(h->cfg.gens);
+    ak_err rc = cn_signer_manager_status_json(g->acc.signers, g->acc.n, &text, &len);
+    cn_gens_release(h->cfg.gens, g);
     if (rc == AK_OK)
         cn_server_resp_take(a, 200, NULL, text, len);
     return rc;
@@ -111,8 +126,7 @@ ak_err cn_http_start(cn_http **out, const cn_http_config *cfg, char *err, size_t
     /* First match wins: the paymaster's exact path before the JSON-RPC catch-all. */
     cn_route routes[6];
     size_t n = 0;
-    if (cfg->post_route != NULL)
-        routes[n++] = (cn_route){"POST", cfg->post_route, CN_PATH_RPC, 1, route_post, h};
+    routes[n++] = (cn_route){"POST", "/api/v1/paymaster/sponsor", CN_PATH_RPC, 1, route_post, h};
     routes[n++] = (cn_route){"POST", NULL, CN_PATH_RPC, 1, route_rpc, h};
     routes[n++] = (cn_route){"GET", "/health", CN_PATH_HEALTH, 0, route_health, h};
     routes[n++] = (cn_route){"GET", "/ready", CN_PATH_READY, 0, route_ready, h};

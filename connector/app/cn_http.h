@@ -2,7 +2,8 @@
  * cn_http.h - the connector's HTTP routes on net/cn_server (which owns libmicrohttpd, limits,
  * the memory budget, authentication, the refusals, the connection tracker and drain; read
  * cn_server.h for those):
- *   POST /api/v1/paymaster/sponsor  the paymaster's REST API (when configured)   auth
+ *   POST /api/v1/paymaster/sponsor  the paymaster's REST API (when the generation   auth
+ *                                   has one; else JSON-RPC like any other path)
  *   POST (any other path)           JSON-RPC through cn_rpc                         auth
  *   GET  /health                    liveness                                        open
  *   GET  /ready                     downstream and signers reachable (a callback);  open
@@ -19,7 +20,7 @@
 #include <stddef.h>
 
 #include "ak_err.h"
-#include "cn_rpc.h"
+#include "cn_app_gen.h"
 #include "cn_server.h"
 
 /* Fill detail with a short reason and return 1 if ready, 0 if not. */
@@ -27,17 +28,9 @@ typedef int (*cn_ready_fn)(void *ctx, char *detail, size_t cap);
 
 typedef struct {
     cn_server_config server; /* listener, limits, auth (routes and identify: set here) */
-    cn_rpc *rpc;             /* borrowed */
+    cn_gens *gens;           /* borrowed: every request runs on the generation it acquires */
     cn_ready_fn ready;
     void *ready_ctx;
-    cn_signer *const *signers; /* borrowed: GET /signers (cn_signer_manager_status_json) */
-    size_t n_signers;
-    /* Optional POST route with its own handler instead of JSON-RPC (the paymaster's REST API,
-     * same auth and body limit): *out malloc'd JSON (caller frees), *status the HTTP status. */
-    const char *post_route; /* exact path, e.g. "/api/v1/paymaster/sponsor"; NULL: none */
-    ak_err (*post_route_fn)(void *ctx, const char *body, size_t len, char **out, size_t *out_len,
-                            unsigned *status);
-    void *post_route_ctx;
 } cn_http_config;
 
 typedef struct cn_http cn_http;

@@ -1,8 +1,9 @@
 /*
- * main.c - anode-connector: wiring only. Options and configuration, the accounts and the
- * paymaster (cn_app_accounts), the node and readiness (cn_app_ready), the router, the HTTP
- * server; SIGHUP reloads the auth files, SIGINT/SIGTERM drain and stop. Exit status: 0, 2 for a
- * configuration error, 1 otherwise. See docs/connector.md.
+ * main.c - anode-connector: wiring only. Options and configuration, what lives once per process
+ * (the node and readiness: cn_app_ready; the state store, the nonce table, the audit log), the
+ * first configuration generation (accounts, paymaster, auth, rate limit, router: cn_app_gen),
+ * the HTTP server; SIGHUP reloads the configuration, SIGINT/SIGTERM drain and stop. Exit status:
+ * 0, 2 for a configuration error, 1 otherwise. See docs/connector.md.
  */
 #include <pthread.h>
 #include <signal.h>
@@ -13,10 +14,18 @@
 #include "ak_secmem.h"
 #include "cn_app_accounts.h"
 #include "cn_app_front.h"
+#include "cn_app_gen.h"
 #include "cn_app_ready.h"
 #include "cn_audit.h"
 #include "cn_downstream.h"
 #include "cn_log.h"
+#include "cn_nonce.h"
+
+/* Exit status for rc: 2 for a configuration error, 1 otherwise. */
+static int exit_status(ak_err rc)
+{
+    return rc == AK_ERR_CONFIG ? 2 : 1;
+}
 
 int main(int argc, char **argv)
 {
@@ -25,12 +34,13 @@ int main(int argc, char **argv)
     cn_options o;
     cn_settings s;
     cJSON *doc = NULL;
-    cn_app_accounts acc = {0};
     cn_downstream *ds = NULL;
-    cn_rpc *rpc = NULL;
-    cn_paymaster *pm = NULL;
     st_store *state = NULL;
+    cn_nonce *nonce = NULL;
+    cn_gen *first = NULL;
+    cn_gens *gens = NULL;
     cn_app_front front = {0};
+    cn_gen_env env = {.o = &o};
     sigset_t sigs;
 
     if (cn_options_parse(&o, argc, argv, err, sizeof(err)) != AK_OK) {
@@ -79,91 +89,68 @@ int main(int argc, char **argv)
     }
     if (rc == AK_OK && profile[0] != '\0')
         cn_log(CN_LOG_INFO, "configuration profile", "profile", profile, (char *)NULL);
-    if (rc != AK_OK || (rc = cn_app_accounts_build(&acc, &s)) != AK_OK) {
-        status = rc == AK_ERR_CONFIG ? 2 : 1;
+    if (rc != AK_OK || (rc = cn_app_front_open(&front, &s)) != AK_OK) {
+        status = exit_status(rc);
         goto out;
     }
-    if ((rc = cn_app_front_open(&front, &s)) != AK_OK) {
-        status = rc == AK_ERR_CONFIG ? 2 : 1;
+    if (o.check_config) { /* accounts, auth, rate limit, paymaster; no node, no router */
+        /* Without --chain-id, chain 1 stands in for the node's (only chain_ids' default). */
+        env.chain_id = o.chain_id ? o.chain_id : 1;
+        rc = cn_gen_build(&first, doc, &env, NULL, err, sizeof(err));
+        if (rc == AK_OK)
+            printf("configuration OK: %zu account(s)\n", first->acc.n);
+        status = rc == AK_OK ? 0 : exit_status(rc);
         goto out;
     }
-    const cJSON *pm_cfg = cJSON_GetObjectItemCaseSensitive(doc, "paymaster");
-    /* Without --chain-id, chain 1 stands in for the node's (only chain_ids' default). */
-    if (o.check_config &&
-        (rc = cn_app_paymaster(&pm, pm_cfg, &acc, o.chain_id ? o.chain_id : 1)) != AK_OK) {
-        status = rc == AK_ERR_CONFIG ? 2 : 1;
-        goto out;
-    }
-    if (!o.check_config && cn_audit_start(&s.audit, err, sizeof(err)) != AK_OK) {
+    if (cn_audit_start(&s.audit, err, sizeof(err)) != AK_OK) {
         cn_log(CN_LOG_ERROR, "cannot open the audit log", "reason", err, (char *)NULL);
         goto out;
     }
-    if (o.check_config) {
-        printf("configuration OK: %zu account(s)\n", acc.n);
-        status = 0;
-        goto out;
-    }
-
     if (cn_downstream_new(&ds, o.ds_url, o.ds_timeout_ms, s.ds_max_response) != AK_OK)
         goto out;
-    cn_transport t = cn_downstream_transport(ds);
-    if (cn_app_settle_chain_id(&o, &t) != AK_OK)
+    env.ds = cn_downstream_transport(ds);
+    if (cn_app_settle_chain_id(&o, &env.ds) != AK_OK)
         goto out;
-    if ((rc = cn_app_paymaster(&pm, pm_cfg, &acc, o.chain_id)) != AK_OK) {
-        status = rc == AK_ERR_CONFIG ? 2 : 1;
-        goto out;
-    }
+    env.chain_id = o.chain_id;
     /* The store holds the cumulative caps; it fills nonces only with "postgres" (memory keeps
-     * the in-process cn_nonce). */
+     * the in-process nonce table, shared by every generation). */
     if (st_open(&state, &s.state, NULL, err, sizeof(err)) != AK_OK) {
         cn_log(CN_LOG_ERROR, "invalid configuration", "reason", err, (char *)NULL);
         status = 2;
         goto out;
     }
+    env.state = state;
     if (s.state.backend == ST_POSTGRES)
         cn_app_ready_set_state(state);
-    if (pm != NULL)
-        cn_pm_set_state(pm, state); /* the paymaster's daily caps count on the same store */
-    cn_method_table pm_table = cn_pm_methods(pm);
-    const cn_method_table *pm_tables[] = {&pm_table};
-    cn_rpc_config rcfg = {
-        .signers = acc.signers,
-        .n_signers = acc.n,
-        .policies = (const cn_policy *const *)acc.policies,
-        .downstream = t,
-        .chain_id = o.chain_id,
-        .allow_unprotected_tx = s.allow_unprotected_tx,
-        .nonce_retries = s.nonce_retries,
-        .max_batch = s.max_batch,
-        .batch_threads = s.batch_threads,
-        .extra = pm ? pm_tables : NULL,
-        .n_extra = pm ? 1 : 0,
-        .max_sign_per_batch = s.max_sign_per_batch,
-        .rate = front.rate,
-        .state = state,
-        .state_nonces = s.state.backend == ST_POSTGRES,
-    };
-    if (cn_rpc_new(&rpc, &rcfg) != AK_OK)
+    if (cn_nonce_new_shared(&nonce, CN_GEN_NONCE_SENDERS, s.nonce_retries, NULL) != AK_OK)
         goto out;
-    if (cn_app_ready_start(&t, acc.signers, acc.n, o.chain_id, s.ready_refresh_ms) != AK_OK)
-        goto out;
-    if ((rc = cn_app_front_start(&front, &o, &s, rpc, &acc, pm)) != AK_OK) {
-        status = rc == AK_ERR_CONFIG ? 2 : 1;
+    env.nonce = nonce;
+    rc = cn_gen_build(&first, doc, &env, NULL, err, sizeof(err));
+    if (rc != AK_OK || (rc = cn_gens_new(&gens, first, &env)) != AK_OK) {
+        status = exit_status(rc);
         goto out;
     }
-    cn_app_front_run(&front, &s, &sigs);
+    first = NULL;
+    /* doc and s stay the start-up file's: only their restart-only settings are read from here. */
+    if (cn_app_ready_start(&env.ds, gens, o.chain_id, s.ready_refresh_ms) != AK_OK)
+        goto out;
+    if ((rc = cn_app_front_start(&front, &o, &s, gens)) != AK_OK) {
+        status = exit_status(rc);
+        goto out;
+    }
+    cn_app_front_run(&front, gens, &s, &sigs);
     status = 0;
 out:
     cn_http_stop(front.http); /* first: no request runs from here on */
     front.http = NULL;
     cn_app_ready_stop();
     cn_audit_stop(); /* after the last request: nothing signs now */
-    cn_rpc_free(rpc);
-    st_close(state); /* after the router and the probe: nothing uses it now */
-    cn_pm_free(pm);
+    cn_gens_free(gens);
+    cn_gen_free(first);
+    cn_nonce_free(nonce);
+    st_close(state); /* after the routers and the probe: nothing uses it now */
     cn_downstream_free(ds);
     cn_app_front_close(&front);
-    cn_app_accounts_free(&acc);
     cJSON_Delete(doc);
     curl_global_cleanup();
     return status;

@@ -44,6 +44,8 @@ static _Atomic uint64_t g_ds[2];
 static _Atomic uint64_t g_nonce_retries;
 static _Atomic uint64_t g_auth_failures;
 static _Atomic uint64_t g_rate_limited; /* signing calls refused by the per-client rate limit */
+static _Atomic uint64_t g_reload[2];    /* configuration reloads: ok, error */
+static _Atomic uint64_t g_generation;   /* the configuration generation in force */
 static histogram g_sign_h, g_ds_h;
 
 static void observe(histogram *h, double seconds)
@@ -113,6 +115,16 @@ void cn_metrics_nonce_retry(void)
 void cn_metrics_rate_limited(unsigned n)
 {
     atomic_fetch_add_explicit(&g_rate_limited, n, memory_order_relaxed);
+}
+
+void cn_metrics_config_reload(int ok)
+{
+    atomic_fetch_add_explicit(&g_reload[ok ? 0 : 1], 1, memory_order_relaxed);
+}
+
+void cn_metrics_config_generation(uint64_t generation)
+{
+    atomic_store_explicit(&g_generation, generation, memory_order_relaxed);
 }
 
 void cn_metrics_auth_failure(void)
@@ -193,16 +205,22 @@ static void label_copy(char *dst, size_t cap, const char *v)
 int cn_metrics_signer_register(const char *account, const char *role, const char *name,
                                const char *type)
 {
-    int i = atomic_fetch_add(&g_n_signers, 1);
-    if (i >= CN_METRICS_MAX_SIGNERS)
-        return -1;
-    char a[48], r[24], n[64], t[32];
+    char a[48], r[24], n[64], t[32], labels[sizeof g_signers[0].labels];
     label_copy(a, sizeof a, account);
     label_copy(r, sizeof r, role);
     label_copy(n, sizeof n, name);
     label_copy(t, sizeof t, type);
-    snprintf(g_signers[i].labels, sizeof g_signers[i].labels,
-             "account=\"%s\",role=\"%s\",signer=\"%s\",type=\"%s\"", a, r, n, t);
+    snprintf(labels, sizeof labels, "account=\"%s\",role=\"%s\",signer=\"%s\",type=\"%s\"", a, r, n,
+             t);
+    /* The same signer again (a configuration reload rebuilt it): its series continue. */
+    int seen = atomic_load(&g_n_signers);
+    for (int k = 0; k < seen && k < CN_METRICS_MAX_SIGNERS; k++)
+        if (atomic_load(&g_signers_ready[k]) && strcmp(g_signers[k].labels, labels) == 0)
+            return k;
+    int i = atomic_fetch_add(&g_n_signers, 1);
+    if (i >= CN_METRICS_MAX_SIGNERS)
+        return -1;
+    memcpy(g_signers[i].labels, labels, sizeof labels);
     atomic_store(&g_signers_ready[i], 1);
     return i;
 }
@@ -406,6 +424,16 @@ ak_err cn_metrics_render(char **out, size_t *out_len)
                 "Requests refused by client authentication.", ld(&g_auth_failures));
     rt_prom_one(&o, "anode_connector_rate_limited_total", "counter",
                 "Signing calls refused by the per-client signing rate limit.", ld(&g_rate_limited));
+    rt_prom_head(&o, "anode_connector_config_reload_total", "counter",
+                 "Configuration reloads (SIGHUP), by result.");
+    rt_prom_printf(&o,
+                   "anode_connector_config_reload_total{result=\"ok\"} %llu\n"
+                   "anode_connector_config_reload_total{result=\"error\"} %llu\n",
+                   (unsigned long long)ld(&g_reload[0]), (unsigned long long)ld(&g_reload[1]));
+    rt_prom_one(
+        &o, "anode_connector_config_generation", "gauge",
+        "The configuration generation in force (1 at start, +1 per reload that took effect).",
+        ld(&g_generation));
     render_signers(&o);
     render_certs(&o);
     if (o.failed) {

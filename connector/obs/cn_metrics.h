@@ -10,6 +10,7 @@
 #define CN_METRICS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "ak_err.h"
 
@@ -44,6 +45,10 @@ void cn_metrics_nonce_retry(void);
 void cn_metrics_auth_failure(void);
 /* n signing calls refused by the per-client signing rate limit (cn_rate). */
 void cn_metrics_rate_limited(unsigned n);
+/* A configuration reload (SIGHUP) that took effect or not: config_reload_total{result}. */
+void cn_metrics_config_reload(int ok);
+/* The configuration generation in force (1 at start): config_generation. */
+void cn_metrics_config_generation(uint64_t generation);
 
 /*
  * Per-signer metrics (cn_signer_manager): each signer of each account registers once and gets

@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,14 +29,17 @@ typedef struct {
     int64_t set_ms;
 } slot;
 
+/* Slots [0, n) are complete; only cn_nonce_add (one thread) appends, publishing n last. */
 typedef struct {
-    slot s[LOCAL_MAX];
-    size_t n;
+    slot *s;
+    size_t cap;
+    _Atomic size_t n;
 } local_store;
 
 static slot *slot_of(local_store *l, const uint8_t addr[20])
 {
-    for (size_t i = 0; i < l->n; i++)
+    size_t n = atomic_load_explicit(&l->n, memory_order_acquire);
+    for (size_t i = 0; i < n; i++)
         if (memcmp(l->s[i].addr, addr, 20) == 0)
             return &l->s[i];
     return NULL;
@@ -83,8 +87,11 @@ static void local_end(void *st, const uint8_t addr[20])
 static void local_destroy(void *st)
 {
     local_store *l = st;
-    for (size_t i = 0; l != NULL && i < l->n; i++)
+    if (l == NULL)
+        return;
+    for (size_t i = 0; i < atomic_load(&l->n); i++)
         pthread_mutex_destroy(&l->s[i].lock);
+    free(l->s);
     free(l);
 }
 
@@ -113,20 +120,72 @@ ak_err cn_nonce_new_store(cn_nonce **out, const cn_nonce_store_ops *ops, void *s
     return AK_OK;
 }
 
+/* An empty in-process store of cap slots. */
+static local_store *local_new(size_t cap)
+{
+    local_store *l = calloc(1, sizeof(*l));
+    if (l == NULL)
+        return NULL;
+    l->s = calloc(cap, sizeof(*l->s));
+    if (l->s == NULL) {
+        free(l);
+        return NULL;
+    }
+    l->cap = cap;
+    return l;
+}
+
+/* Append the senders of addrs that have no slot yet (one thread at a time). */
+static ak_err local_add(local_store *l, const uint8_t (*addrs)[20], size_t count)
+{
+    for (size_t i = 0; i < count; i++) {
+        if (slot_of(l, addrs[i]) != NULL)
+            continue;
+        size_t n = atomic_load_explicit(&l->n, memory_order_relaxed);
+        if (n == l->cap)
+            return AK_ERR_RANGE;
+        memcpy(l->s[n].addr, addrs[i], 20);
+        l->s[n].have = 0;
+        if (pthread_mutex_init(&l->s[n].lock, NULL) != 0)
+            return AK_ERR_INTERNAL;
+        atomic_store_explicit(&l->n, n + 1, memory_order_release);
+    }
+    return AK_OK;
+}
+
 ak_err cn_nonce_new(cn_nonce **out, const uint8_t (*addrs)[20], size_t n, unsigned retries,
                     const rt_clock *clock)
 {
     *out = NULL;
     if (n == 0 || n > LOCAL_MAX)
         return AK_ERR_ARG;
-    local_store *l = calloc(1, sizeof(*l));
+    local_store *l = local_new(n);
     if (l == NULL)
         return AK_ERR_NOMEM;
-    for (; l->n < n; l->n++) {
-        memcpy(l->s[l->n].addr, addrs[l->n], 20);
-        pthread_mutex_init(&l->s[l->n].lock, NULL);
+    ak_err rc = local_add(l, addrs, n);
+    if (rc != AK_OK) {
+        local_destroy(l);
+        return rc;
     }
     return cn_nonce_new_store(out, &k_local, l, retries, clock);
+}
+
+ak_err cn_nonce_new_shared(cn_nonce **out, size_t cap, unsigned retries, const rt_clock *clock)
+{
+    *out = NULL;
+    if (cap == 0 || cap > CN_NONCE_SHARED_MAX)
+        return AK_ERR_ARG;
+    local_store *l = local_new(cap);
+    if (l == NULL)
+        return AK_ERR_NOMEM;
+    return cn_nonce_new_store(out, &k_local, l, retries, clock);
+}
+
+ak_err cn_nonce_add(cn_nonce *n, const uint8_t (*addrs)[20], size_t count)
+{
+    if (n->ops != &k_local)
+        return AK_ERR_ARG;
+    return local_add(n->st, addrs, count);
 }
 
 void cn_nonce_free(cn_nonce *n)

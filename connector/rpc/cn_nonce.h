@@ -49,6 +49,18 @@ AK_WUR ak_err cn_nonce_new_store(cn_nonce **out, const cn_nonce_store_ops *ops, 
                                  unsigned retries, const rt_clock *clock);
 void cn_nonce_free(cn_nonce *n); /* NULL allowed */
 
+/*
+ * Hot reload: one in-process store outlives the routers of successive configuration generations,
+ * so that a sender's fills stay serialised across a reload. It starts empty with room for cap
+ * senders (1..CN_NONCE_SHARED_MAX); cn_nonce_add gives each new sender of addrs a slot (slots are
+ * never reused: AK_ERR_RANGE once cap senders were seen). cn_nonce_add runs on one thread at a
+ * time, while any number of others allocate; AK_ERR_ARG for a store that is not in-process.
+ */
+#define CN_NONCE_SHARED_MAX 4096
+AK_WUR ak_err cn_nonce_new_shared(cn_nonce **out, size_t cap, unsigned retries,
+                                  const rt_clock *clock);
+AK_WUR ak_err cn_nonce_add(cn_nonce *n, const uint8_t (*addrs)[20], size_t count);
+
 /* The node's pending transaction count for the sender (e set on failure). */
 typedef ak_err (*cn_nonce_pending_fn)(void *ctx, uint64_t *pending, cn_rpc_err *e);
 /*

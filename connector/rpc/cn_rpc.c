@@ -23,6 +23,7 @@ struct cn_rpc {
     const cn_method_table *tables[MAX_TABLES];
     size_t n_tables;
     cn_rpc_batch *batch; /* batches: the members' worker pool, downstream batches */
+    int own_nonce;       /* env.nonce is this router's (not cfg.nonce, borrowed) */
 };
 
 ak_err cn_rpc_new(cn_rpc **out, const cn_rpc_config *cfg)
@@ -42,8 +43,8 @@ ak_err cn_rpc_new(cn_rpc **out, const cn_rpc_config *cfg)
         return AK_ERR_NOMEM;
     }
     for (size_t i = 0; i < cfg->n_signers; i++) {
-        r->accounts[i] =
-            (cn_account){cfg->signers[i], cfg->policies ? cfg->policies[i] : NULL, i, cfg->clock};
+        r->accounts[i] = (cn_account){cfg->signers[i], cfg->policies ? cfg->policies[i] : NULL,
+                                      cfg->metric_index ? cfg->metric_index[i] : i, cfg->clock};
         memcpy(addrs[i], cfg->signers[i]->address, 20);
     }
     r->cfg.signers = NULL; /* accounts[] is the reference from here on */
@@ -59,8 +60,11 @@ ak_err cn_rpc_new(cn_rpc **out, const cn_rpc_config *cfg)
                              .state = cfg->state,
                              .state_nonces = cfg->state_nonces,
                              .nonce_retries = cfg->nonce_retries};
-    ak_err rc = cn_nonce_new(&r->env.nonce, (const uint8_t(*)[20])addrs, cfg->n_signers,
-                             cfg->nonce_retries, cfg->clock);
+    r->env.nonce = cfg->nonce;
+    r->own_nonce = cfg->nonce == NULL;
+    ak_err rc = r->own_nonce ? cn_nonce_new(&r->env.nonce, (const uint8_t(*)[20])addrs,
+                                            cfg->n_signers, cfg->nonce_retries, cfg->clock)
+                             : AK_OK;
     if (rc != AK_OK) {
         cn_rpc_batch_free(r->batch);
         free(r);
@@ -74,7 +78,8 @@ void cn_rpc_free(cn_rpc *r)
 {
     if (r == NULL)
         return;
-    cn_nonce_free(r->env.nonce);
+    if (r->own_nonce)
+        cn_nonce_free(r->env.nonce);
     cn_rpc_batch_free(r->batch);
     free(r);
 }

@@ -61,6 +61,10 @@ typedef struct {
     struct cn_rate *rate;                /* per-client signing rate limit (cn_rate.h); NULL: none */
     st_store *state;  /* NULL, or the state store: cumulative caps (borrowed; issue 13) */
     int state_nonces; /* 1: filled nonces from the store too (postgres) instead of in-process */
+    /* Hot reload (app/cn_app_gen): routers of successive generations share these. */
+    struct cn_nonce *nonce;     /* NULL: the router's own; else borrowed, holding every signer's
+                                   address (cn_nonce_new_shared + cn_nonce_add) */
+    const size_t *metric_index; /* per account, its metrics label slot; NULL: its position */
 } cn_rpc_config;
 
 typedef struct cn_rpc cn_rpc;

@@ -56,7 +56,7 @@ t('bearer tokens: missing/wrong -> 401, right -> 200; /health and /ready stay op
   await conn.stop();
 });
 
-t('SIGHUP re-reads the token file: a removed token is refused, a new one accepted; a bad file changes nothing', async () => {
+t('SIGHUP re-reads the token file (with the whole configuration): a removed token is refused, a new one accepted; a bad file changes nothing', async () => {
   const NEW = 'tok_' + 'f6e5d4c3b2a1'.repeat(3);
   fs.writeFileSync(`${dir}/tokens2`, `${TOKEN}\n`, { mode: 0o600 });
   const conn = await startConnector({
@@ -69,12 +69,12 @@ t('SIGHUP re-reads the token file: a removed token is refused, a new one accepte
   assertEq(await status(NEW), 401, 'new token before the reload');
   fs.writeFileSync(`${dir}/tokens2`, `# rotated\n${NEW}\n`, { mode: 0o600 });
   process.kill(conn.pid, 'SIGHUP');
-  await waitFor(async () => conn.log().includes('SIGHUP: auth files reloaded'), { what: 'reload logged' });
+  await waitFor(async () => conn.log().includes('SIGHUP: configuration reloaded'), { what: 'reload logged' });
   assertEq(await status(TOKEN), 401, 'removed token refused after the reload');
   assertEq(await status(NEW), 200, 'new token accepted after the reload');
   fs.writeFileSync(`${dir}/tokens2`, 'short\n', { mode: 0o600 });
   process.kill(conn.pid, 'SIGHUP');
-  await waitFor(async () => conn.log().includes('auth files not reloaded'), { what: 'refusal logged' });
+  await waitFor(async () => conn.log().includes('configuration not reloaded'), { what: 'refusal logged' });
   assertEq(await status(NEW), 200, 'a bad file on reload keeps the tokens in force');
   assertEq(await status(TOKEN), 401, '... and does not bring back the removed one');
   assert(conn.proc.exitCode === null, 'the connector is still running');

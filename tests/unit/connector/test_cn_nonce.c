@@ -154,10 +154,48 @@ static void test_retries(void)
     CHECK(n == NULL);
 }
 
+/* Hot reload: one table for every generation; senders added as accounts appear, never reused. */
+static void test_shared(void)
+{
+    fake_clock fc = {1000000000};
+    rt_clock clk = {fake_mono, fake_mono, &fc};
+    const uint8_t first[2][20] = {{0xaa}, {0xbb}}, later[2][20] = {{0xbb}, {0xcc}};
+    cn_nonce *n = NULL;
+    cn_rpc_err e = {0};
+    CHECK_EQ_INT(cn_nonce_new_shared(&n, 3, 3, &clk), AK_OK);
+    /* Empty at first: nobody is known. */
+    node nd = {.pending = 5, .send = 1};
+    CHECK(cn_nonce_run(n, A, pending, attempt, &nd, &e) != AK_OK && e.code == CN_E_INTERNAL);
+    cn_err_clear(&e);
+    CHECK_EQ_INT(cn_nonce_add(n, first, 2), AK_OK);
+    CHECK_EQ_INT(cn_nonce_run(n, A, pending, attempt, &nd, &e), AK_OK);
+    CHECK(nd.n_tried == 1 && nd.tried[0] == 5);
+    /* A later generation adds C and keeps B; A's state is still there (its next nonce, 6). */
+    CHECK_EQ_INT(cn_nonce_add(n, later, 2), AK_OK);
+    nd.n_tried = 0;
+    CHECK_EQ_INT(cn_nonce_run(n, A, pending, attempt, &nd, &e), AK_OK);
+    CHECK(nd.n_tried == 1 && nd.tried[0] == 6);
+    node nc = {.pending = 9, .send = 1};
+    CHECK_EQ_INT(cn_nonce_run(n, C, pending, attempt, &nc, &e), AK_OK);
+    CHECK(nc.n_tried == 1 && nc.tried[0] == 9);
+    /* Full (3 senders): a fourth is refused, the known ones still go in. */
+    const uint8_t fourth[1][20] = {{0xdd}};
+    CHECK_EQ_INT(cn_nonce_add(n, fourth, 1), AK_ERR_RANGE);
+    CHECK_EQ_INT(cn_nonce_add(n, first, 2), AK_OK);
+    cn_nonce_free(n);
+
+    /* Limits. */
+    CHECK_EQ_INT(cn_nonce_new_shared(&n, 0, 0, NULL), AK_ERR_ARG);
+    CHECK_EQ_INT(cn_nonce_new_shared(&n, CN_NONCE_SHARED_MAX + 1, 0, NULL), AK_ERR_ARG);
+    CHECK_EQ_INT(cn_nonce_new_shared(&n, 4, CN_NONCE_MAX_RETRIES + 1, NULL), AK_ERR_ARG);
+    CHECK(n == NULL);
+}
+
 int main(void)
 {
     cn_log_setup(CN_LOG_ERROR, 1);
     test_window();
     test_retries();
+    test_shared();
     return ak_test_report("test_cn_nonce");
 }
