@@ -32,6 +32,20 @@ const RUNTIME = '3060005260206000f3';
 const INITCODE = `0x6009600c60003960096000f3${RUNTIME}`;
 const BLOB_HASH = `0x01${'ab'.repeat(31)}`;
 
+// The sidecar's commitment and proof are computed before any connection is opened: the WASM
+// computation blocks this process for 10-30 s on a loaded machine, longer than the connector
+// keeps an idle keep-alive connection (20 s), and a pooled connection it closed meanwhile
+// failed the next request ("other side closed").
+const sidecar = await (async () => {
+  const kzg = await loadKZG();
+  const blob = new Uint8Array(131072);
+  for (let i = 0; i < 4096; i++) blob[i * 32 + 31] = i & 0xff; // field elements below the modulus
+  const blobHex = ethers.hexlify(blob);
+  const commitment = kzg.blobToKZGCommitment(blobHex).toLowerCase();
+  const proof = kzg.computeBlobKZGProof(blobHex, commitment).toLowerCase();
+  return { blobHex, commitment, proof };
+})();
+
 const dir = tmpDir('ak-7702-');
 const { t, run: runAll } = makeRunner('fullstack_7702');
 process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
@@ -140,12 +154,7 @@ t('type 3: HSM-signed blob transaction (no sidecar) parsed by ethers and viem', 
 });
 
 t('type 3 with its sidecar (kzg-wasm commitments and proofs): sent by the connector, mined by anvil', async () => {
-  const kzg = await loadKZG();
-  const blob = new Uint8Array(131072);
-  for (let i = 0; i < 4096; i++) blob[i * 32 + 31] = i & 0xff; // field elements below the modulus
-  const blobHex = ethers.hexlify(blob);
-  const commitment = kzg.blobToKZGCommitment(blobHex).toLowerCase();
-  const proof = kzg.computeBlobKZGProof(blobHex, commitment).toLowerCase();
+  const { blobHex, commitment, proof } = sidecar;
   const vh = `0x01${ethers.sha256(commitment).slice(4)}`;
   // a wrong hash is refused before anything is signed
   const bad = await rpcRaw(conn.url, 'eth_sendTransaction', [{ from: addr, to: TO, blobVersionedHashes: [BLOB_HASH],
