@@ -138,7 +138,7 @@ unix_socket_directories = '$dir/sock'
 ssl = on
 ssl_cert_file = '$dir/tls/server.crt'
 ssl_key_file = '$dir/tls/server.key'
-fsync = off
+fsync = ${PG_FSYNC:-off}
 max_connections = 200
 shared_buffers = 16MB
 EOF
