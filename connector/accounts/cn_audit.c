@@ -119,16 +119,6 @@ int cn_audit_enabled(void)
     return g_log != NULL;
 }
 
-uint64_t cn_audit_records(void)
-{
-    return g_log ? rt_audit_records(g_log) : 0;
-}
-
-uint64_t cn_audit_failures(void)
-{
-    return g_log ? rt_audit_failures(g_log) : 0;
-}
-
 void cn_audit_set_client(const char *id)
 {
     if (id == t_note.client)

@@ -70,10 +70,6 @@ AK_WUR ak_err cn_audit_start(const cn_audit_cfg *cfg, char *err, size_t err_cap)
 void cn_audit_stop(void);
 int cn_audit_enabled(void);
 
-/* Counters for /metrics (0 when disabled). */
-uint64_t cn_audit_records(void);
-uint64_t cn_audit_failures(void);
-
 /* The calling thread's client identity (copied; NULL or "" clears it) and its current value. */
 void cn_audit_set_client(const char *id);
 const char *cn_audit_client(void);

@@ -457,11 +457,6 @@ static char *dup_opt(const char *s, int *bad)
     return d;
 }
 
-ak_err cn_rhttp_new(cn_rhttp **out, const cn_rhttp_opts *opts)
-{
-    return cn_rhttp_new_ext(out, opts, NULL);
-}
-
 ak_err cn_rhttp_new_ext(cn_rhttp **out, const cn_rhttp_opts *o, const cn_rhttp_more *more)
 {
     static const cn_rhttp_more none;

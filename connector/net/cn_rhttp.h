@@ -51,7 +51,7 @@ typedef struct {
     size_t pool_size;        /* idle handles kept, >= 1 */
 } cn_rhttp_opts;
 
-/* What cn_rhttp_new_ext adds (zero: the remote backends' defaults, as cn_rhttp_new). */
+/* What cn_rhttp_new_ext adds (more NULL or zero: the remote backends' defaults). */
 typedef struct {
     int allow_http;          /* also http:// (the node, loopback endpoints); 0: https only */
     const char *cert, *key;  /* client certificate and key files (mutual TLS); NULL: none */
@@ -117,7 +117,6 @@ typedef struct {
 ak_err cn_rhttp_accept_any(void *user, const cn_rhttp_resp *resp, int *retry);
 
 /* On failure *out is NULL. The options (strings included) are copied. more may be NULL. */
-AK_WUR ak_err cn_rhttp_new(cn_rhttp **out, const cn_rhttp_opts *opts);
 AK_WUR ak_err cn_rhttp_new_ext(cn_rhttp **out, const cn_rhttp_opts *opts,
                                const cn_rhttp_more *more);
 void cn_rhttp_free(cn_rhttp *h); /* stops the prober; NULL allowed */

@@ -56,12 +56,6 @@ int cn_method_allowed(const cn_account *a, const char *method, cn_rpc_err *e)
     return 0;
 }
 
-ak_err cn_method_sign(const cn_account *a, ak_sig *sig, const uint8_t digest[32],
-                      const cn_call *call, uint64_t chain_id, const void *tx, cn_rpc_err *e)
-{
-    return cn_method_sign_intent(a, sig, digest, call, chain_id, tx, NULL, e);
-}
-
 ak_err cn_method_sign_intent(const cn_account *a, ak_sig *sig, const uint8_t digest[32],
                              const cn_call *call, uint64_t chain_id, const void *tx,
                              const ak_intent *intent, cn_rpc_err *e)

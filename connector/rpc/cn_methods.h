@@ -107,11 +107,9 @@ const cn_account *cn_method_account_of(const cn_method_env *env, const uint8_t a
                                        cn_rpc_err *e);
 /* The account's policy allows this method (a refusal: -32003 naming the rule). */
 int cn_method_allowed(const cn_account *a, const char *method, cn_rpc_err *e);
-/* Sign as a; on failure e = -32000 "signer <name> failed: <reason>". */
-AK_WUR ak_err cn_method_sign(const cn_account *a, ak_sig *sig, const uint8_t digest[32],
-                             const cn_call *call, uint64_t chain_id, const void *tx, cn_rpc_err *e);
-/* cn_method_sign with the intent the digest is the hash of (cn_intent.h; NULL: digest only), for
- * a backend that sends it; a backend's reason for a failure is appended to e's message. */
+/* Sign as a, with the intent the digest is the hash of (cn_intent.h; NULL: digest only) for a
+ * backend that sends it; on failure e = -32000 "signer <name> failed: <reason>", a backend's
+ * reason appended. */
 AK_WUR ak_err cn_method_sign_intent(const cn_account *a, ak_sig *sig, const uint8_t digest[32],
                                     const cn_call *call, uint64_t chain_id, const void *tx,
                                     const ak_intent *intent, cn_rpc_err *e);

@@ -2,7 +2,6 @@
 #include "cn_keycache.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,7 +27,6 @@ struct cn_keycache {
 
     pthread_mutex_t fetch_mu; /* one fetch at a time */
     uint8_t pub[65], addr[20];
-    _Atomic unsigned long fetches;
 
     pthread_t reaper;
     int reaper_started;
@@ -127,7 +125,6 @@ static AK_WUR ak_err refetch(cn_keycache *c, int first, char *err, size_t err_ca
     c->loaded = 1;
     c->expires_ms = now_ms() + c->ttl_ms;
     pthread_rwlock_unlock(&c->lock);
-    atomic_fetch_add(&c->fetches, 1);
     rc = AK_OK;
 out:
     pthread_mutex_unlock(&c->fetch_mu);
@@ -151,11 +148,6 @@ int cn_keycache_loaded(cn_keycache *c)
     int ok = c->loaded && now_ms() < c->expires_ms;
     pthread_rwlock_unlock(&c->lock);
     return ok;
-}
-
-unsigned long cn_keycache_fetches(cn_keycache *c)
-{
-    return atomic_load(&c->fetches);
 }
 
 void cn_keycache_identity(const cn_keycache *c, uint8_t pub[65], uint8_t addr[20])

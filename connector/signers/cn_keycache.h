@@ -56,7 +56,4 @@ AK_WUR ak_err cn_keycache_ensure(cn_keycache *c, char *err, size_t err_cap);
 /* 1 if the key is in memory and not expired (no fetch). */
 int cn_keycache_loaded(cn_keycache *c);
 
-/* How many fetches succeeded so far (tests, metrics). */
-unsigned long cn_keycache_fetches(cn_keycache *c);
-
 #endif
