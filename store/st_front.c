@@ -433,6 +433,8 @@ ak_err st_tx_reserve(st_store *st, uint64_t *nonce, st_resv *out, uint64_t chain
         return AK_ERR_ARG;
     if (node_pending >= ST_NONCE_LIMIT)
         return AK_ERR_RANGE;
+    if (lim == NULL) /* the nonce alone: one plain statement, no PL/pgSQL call */
+        return st_nonce_next(st, nonce, chain_id, account, node_pending);
     int64_t now = now_ms(st);
     if (st->mem != NULL)
         return st_mem_tx_reserve(st->mem, nonce, out, chain_id, account, node_pending, value, lim,

@@ -24,8 +24,13 @@ export const toolsRequire = createRequire(path.join(TOOLS, 'package.json'));
 
 const started = new Set();
 
-export function tmpDir(prefix = 'ak-e2e-') {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+// A private temporary directory (test keys, PKI, logs), removed when the process exits. A test
+// whose exit handler still needs it (to stop a server by the PID file in it) passes
+// { keep: true } and removes it itself after that.
+export function tmpDir(prefix = 'ak-e2e-', { keep = false } = {}) {
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  if (!keep) process.on('exit', () => fs.rmSync(d, { recursive: true, force: true }));
+  return d;
 }
 
 export function freePort() {

@@ -36,7 +36,7 @@ const { t, run } = makeRunner('state_ha_cap');
 const PG_LIB = path.join(SOURCE_DIR, 'tests/integration/state/pg_lib.sh');
 const STMT_MS = 1500;
 const ETH = 10n ** 18n;
-const dir = tmpDir('ak-ha-cap-');
+const dir = tmpDir('ak-ha-cap-', { keep: true });
 const pgDir = path.join(dir, 'pg');
 let pgUp = false;
 let token, pki, stateCfg, keysCfg;
@@ -56,6 +56,7 @@ for (const ev of ['uncaughtException', 'unhandledRejection']) { // stop every pr
 }
 process.on('exit', () => { // after makeRunner's stopAll: the database server by its PID
   if (pgUp) spawnSync('bash', [PG_LIB, 'stop', pgDir], { stdio: 'ignore' });
+  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 function sql(q) {

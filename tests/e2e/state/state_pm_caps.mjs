@@ -32,7 +32,7 @@ const COST = 450000n * GWEI;
 const SENDER_CAP = 10n * COST; // exactly 10 operations per sender
 const GLOBAL_CAP = 25n * COST; // exactly 25 operations for everyone together
 const DB = 'anode_pm'; // created by deploy/postgres/create.sql with its two roles
-const dir = tmpDir('ak-pm-caps-');
+const dir = tmpDir('ak-pm-caps-', { keep: true });
 const pgDir = path.join(dir, 'pg');
 let pgUp = false;
 let token, pki, ks, anvil, provider, entryPoint, paymaster, stateCfg, pmCfg, accountCfg;

@@ -22,7 +22,7 @@ const { t, run } = makeRunner('state_replicas');
 const PG_LIB = path.join(SOURCE_DIR, 'tests/integration/state/pg_lib.sh');
 const TRUST_MS = 3000;
 const STMT_MS = 1500;
-const dir = tmpDir('ak-state-e2e-');
+const dir = tmpDir('ak-state-e2e-', { keep: true });
 const pgDir = path.join(dir, 'pg');
 let pgUp = false;
 let token, pki, ks, anvil, addr, stateCfg, accountCfg;
@@ -41,6 +41,7 @@ for (const ev of ['uncaughtException', 'unhandledRejection']) { // stop every pr
 }
 process.on('exit', () => { // every exit path, after makeRunner's stopAll: the server by its PID
   if (pgUp) spawnSync('bash', [PG_LIB, 'stop', pgDir], { stdio: 'ignore' });
+  fs.rmSync(dir, { recursive: true, force: true });
 });
 
 async function replica(i, { policy, state = stateCfg } = {}) {
