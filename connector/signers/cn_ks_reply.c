@@ -99,13 +99,26 @@ ak_err cn_ks_reply_status_err(long status)
     return status == 404 ? AK_ERR_KEY_NOT_FOUND : cn_rhttp_status_err(status);
 }
 
+int cn_ks_reply_state_refusal(long status, const char *body, size_t len)
+{
+    if (status != 503 || body == NULL)
+        return 0;
+    cJSON *j = cJSON_ParseWithLength(body, len);
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+    const char *c = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "code"));
+    int yes = c != NULL && strcmp(c, "state_unavailable") == 0;
+    cJSON_Delete(j);
+    return yes;
+}
+
 ak_err cn_ks_reply_parse(cJSON **out, long status, const char *body, size_t len, char *why,
                          size_t why_cap)
 {
     *out = NULL;
     if (status != 200) {
         cn_ks_reply_body_why(why, why_cap, body, body ? len : 0);
-        return cn_ks_reply_status_err(status);
+        return cn_ks_reply_state_refusal(status, body, len) ? AK_ERR_FORBIDDEN
+                                                            : cn_ks_reply_status_err(status);
     }
     *out = body ? cJSON_ParseWithLength(body, len) : NULL;
     if (*out == NULL || !cJSON_IsObject(*out)) {

@@ -48,9 +48,17 @@ void cn_ks_reply_body_why(char *why, size_t cap, const char *body, size_t len);
  * cn_rhttp_status_err. */
 ak_err cn_ks_reply_status_err(long status);
 
+/* 1 if the answer is 503 "state_unavailable": the key server could not reserve this request
+ * against its key's cumulative cap (its PostgreSQL store is down). That is a refusal of this
+ * request, not a failure of the server (it still signs uncapped keys): no retry, no failover
+ * mark, and the signature ends there - a backup of another kind (a cloud KMS holding the same
+ * key) would sign past the cap. */
+int cn_ks_reply_state_refusal(long status, const char *body, size_t len);
+
 /* An answer of HTTP status with body[0..len) (body may be NULL): for 200 its JSON object into
- * *out (the caller deletes it; AK_ERR_UPSTREAM when it is not one); else the status's error,
- * with the refusal's reason into why (cn_ks_reply_body_why; why may be NULL). */
+ * *out (the caller deletes it; AK_ERR_UPSTREAM when it is not one); a state refusal (above) is
+ * AK_ERR_FORBIDDEN; else the status's error; the reason into why (cn_ks_reply_body_why; why may
+ * be NULL). */
 AK_WUR ak_err cn_ks_reply_parse(cJSON **out, long status, const char *body, size_t len, char *why,
                                 size_t why_cap);
 

@@ -96,12 +96,23 @@ static int64_t now_us(void)
     return c->mono_ns(c->ctx) / 1000;
 }
 
+/* The client's default (429/502/503/504 retried, the URL marked down) but for a state refusal
+ * (cn_ks_reply_state_refusal): handed to the caller as it is, the URL left up. */
+static ak_err ks_check(void *user, const cn_rhttp_resp *r, int *retry)
+{
+    (void)user;
+    ak_err e = cn_rhttp_status_err(r->status);
+    *retry = e == AK_ERR_UNAVAILABLE && !cn_ks_reply_state_refusal(r->status, r->body, r->len);
+    return *retry ? e : AK_OK;
+}
+
 /* The key server at the failover URLs (base NULL): retries and failover until deadline. */
 static AK_WUR ak_err ks_call(keyless *k, const char *path, const char *post, cn_rhttp_resp *r,
                              int64_t deadline)
 {
+    static const cn_rhttp_hooks hooks = {.check = ks_check};
     cn_rhttp_req q = {post ? "POST" : "GET", NULL, path, post, post ? strlen(post) : 0, NULL, NULL};
-    return cn_rhttp_call_until(k->http, &q, NULL, r, deadline, -1);
+    return cn_rhttp_call_until(k->http, &q, &hooks, r, deadline, -1);
 }
 
 /* One GET to URL number url, no retry. */

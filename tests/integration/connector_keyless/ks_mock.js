@@ -3,7 +3,7 @@
 // server's JSON protocol, and real secp256k1 signatures from an independent implementation
 // (@noble/curves, RFC 6979, lowS:false so about half are high-s, DER as an HSM returns them).
 // Address from ethers.computeAddress. Behaviour is switched by DIR/mode (read per request):
-// ok | 503 | 403 | 500 | slow | garbage | big | wrongaddr | badsig | rid | flaky503 | close
+// ok | 503 | state503 | 403 | 500 | slow | garbage | big | wrongaddr | badsig | rid | flaky503 | close
 // GET /__stats -> {"connections":N,"requests":M,"high_s":H,"low_s":L,"last_request_id":R}.
 // Listens on 127.0.0.1.
 'use strict';
@@ -68,6 +68,7 @@ const server = https.createServer({
     if (url.pathname === '/__stats') return send(res, 200, stats);
     if (m === 'close') return req.socket.destroy();
     if (m === '503') return err(res, 503, 'hsm_unavailable', 'HSM unavailable');
+    if (m === 'state503' && url.pathname === '/sign') return err(res, 503, 'state_unavailable', 'the cumulative-cap store does not answer');
     if (m === 'flaky503' && (flaky++ % 2) === 0) return err(res, 503, 'hsm_unavailable', 'HSM unavailable');
     if (m === '403') return err(res, 403, 'forbidden', 'not allowed');
     if (m === '500') return err(res, 500, 'internal', 'internal error');

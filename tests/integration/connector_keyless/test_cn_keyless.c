@@ -526,6 +526,7 @@ static void test_modes(int port)
         ak_err want;
     } cases[] = {
         {"503", AK_ERR_UNAVAILABLE},
+        {"state503", AK_ERR_FORBIDDEN}, /* the cap's store is down: a refusal, not a failure */
         {"403", AK_ERR_FORBIDDEN},
         {"500", AK_ERR_UPSTREAM},
         {"garbage", AK_ERR_UPSTREAM},
@@ -546,6 +547,23 @@ static void test_modes(int port)
             fprintf(stderr, "mode %s: got %s\n", cases[i].mode, ak_strerror(rc));
         CHECK_EQ_INT(rc, cases[i].want);
         CHECK(dt < 1.6); /* timeout_ms 1000 holds even against a 3 s server */
+    }
+    /* A state refusal is answered by one request: no retry, no other URL, the URL not marked
+     * down (the next signature goes straight to it). */
+    if (is_mock) {
+        cJSON *a = NULL, *b = NULL;
+        set_mode("state503");
+        get_json(port, "/__stats", &a);
+        CHECK_EQ_INT(cn_signer_sign_eth(s, &sig, d, NULL), AK_ERR_FORBIDDEN);
+        get_json(port, "/__stats", &b);
+        const cJSON *ra = cJSON_GetObjectItem(a, "requests"),
+                    *rb = cJSON_GetObjectItem(b, "requests");
+        /* +1 for the /sign, +1 for the second /__stats */
+        CHECK(ra != NULL && rb != NULL && rb->valuedouble - ra->valuedouble == 2);
+        set_mode("ok");
+        CHECK_EQ_INT(cn_signer_sign_eth(s, &sig, d, NULL), AK_OK);
+        cJSON_Delete(a);
+        cJSON_Delete(b);
     }
     set_mode("ok");
     /* A digest is signed as given: the backend's raw output is DER. */
