@@ -39,5 +39,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cJSON_Delete(j);
     rc = cn_ks_reply_parse(&j, 403, (const char *)data, size, why, sizeof why);
     FUZZ_ASSERT(rc == AK_ERR_FORBIDDEN && j == NULL && strnlen(why, sizeof why) < sizeof why);
+    /* 503: a refusal exactly when the body says state_unavailable, else unavailable */
+    int refusal = cn_ks_reply_state_refusal(503, (const char *)data, size);
+    rc = cn_ks_reply_parse(&j, 503, (const char *)data, size, why, sizeof why);
+    FUZZ_ASSERT(j == NULL && rc == (refusal ? AK_ERR_FORBIDDEN : AK_ERR_UNAVAILABLE));
+    FUZZ_ASSERT(!cn_ks_reply_state_refusal(500, (const char *)data, size));
     return 0;
 }
