@@ -12,14 +12,15 @@
 //     a restarted key server still refuses (the store, not its audit log, holds the total), and
 //     so does a reloaded one (SIGHUP); a reload that changes "state" is refused by name.
 // PostgreSQL (pg_lib.sh) and both key servers are stopped by PID on every exit path.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
-import { SOURCE_DIR, assert, assertEq, makeRunner, stopAll, tmpDir, toolsRequire, waitFor } from '../lib/stack.mjs';
+import { SOURCE_DIR, assert, assertEq, makeRunner, toolsRequire, waitFor } from '../lib/stack.mjs';
 import {
   KEYSERVER, SECP256K1_N, derToRS, makePki, makeToken, mtlsRequest, startKeyserver,
 } from '../lib/fullstack.mjs';
+import { pgServer } from '../lib/pg.mjs';
 
 const { ethers } = toolsRequire('ethers');
 const YAML = toolsRequire('yaml');
@@ -33,37 +34,17 @@ function spec(ref, value, what) {
   assert(v(value), `${what}: does not match ${ref}: ${ajv.errorsText(v.errors)} ${JSON.stringify(value).slice(0, 300)}`);
 }
 const { t, run } = makeRunner('state_ha_cap');
-const PG_LIB = path.join(SOURCE_DIR, 'tests/integration/state/pg_lib.sh');
 const STMT_MS = 1500;
 const ETH = 10n ** 18n;
-const dir = tmpDir('ak-ha-cap-', { keep: true });
-const pgDir = path.join(dir, 'pg');
-let pgUp = false;
+const db = pgServer('ak-ha-cap-');
+const { dir, pgDir } = db;
 let token, pki, stateCfg, keysCfg;
 let ks = [];
 const agents = [];
 const to = ethers.Wallet.createRandom().address;
 
-function pg(cmd) {
-  execFileSync('bash', [PG_LIB, cmd, pgDir], { stdio: 'inherit' });
-}
-for (const ev of ['uncaughtException', 'unhandledRejection']) { // stop every process by PID, then fail
-  process.on(ev, async (e) => {
-    console.log(`FAIL ${ev}: ${e && e.stack ? e.stack : e}`);
-    await stopAll();
-    process.exit(1);
-  });
-}
-process.on('exit', () => { // after makeRunner's stopAll: the database server by its PID
-  if (pgUp) spawnSync('bash', [PG_LIB, 'stop', pgDir], { stdio: 'ignore' });
-  fs.rmSync(dir, { recursive: true, force: true });
-});
 
-function sql(q) {
-  const bin = fs.readdirSync('/usr/lib/postgresql').sort().map((v) => `/usr/lib/postgresql/${v}/bin/psql`).pop();
-  const port = fs.readFileSync(path.join(pgDir, 'port'), 'utf8').trim();
-  return execFileSync(bin, ['-h', path.join(pgDir, 'sock'), '-p', port, '-U', 'anode', '-d', 'anode', '-Atc', q], { encoding: 'utf8' }).trim();
-}
+const sql = (q) => db.psql(['-d', 'anode', '-Atc', q]);
 
 // A key server config file in its own directory (own audit log); returns its path.
 function ksConfig(i, extra) {
@@ -116,8 +97,7 @@ const audited = (outcome) => [0, 1].reduce((n, i) => n + fs.readFileSync(path.jo
 t('PostgreSQL, token, --migrate 0 / no state 2 / memory backend 2 / unknown member 2; two key servers', async () => {
   fs.chmodSync(dir, 0o755); // the server runs as another user when the tests run as root (pg_lib.sh)
   fs.mkdirSync(pgDir);
-  pgUp = true;
-  execFileSync('bash', ['-c', `. "${PG_LIB}" && pg_setup "${pgDir}"`], { stdio: 'inherit' });
+  db.setup();
   const port = fs.readFileSync(path.join(pgDir, 'port'), 'utf8').trim();
   stateCfg = { backend: 'postgres', url: `postgresql://anode@/anode?host=${pgDir}/sock&port=${port}`,
     pool_size: 8, statement_timeout_ms: STMT_MS, migrate: false };
@@ -182,7 +162,7 @@ t('cap 10 ETH: 64 concurrent 1 ETH intents over both key servers -> exactly 10 s
 });
 
 t('PostgreSQL stopped: capped keys 503 state_unavailable (audited), uncapped and zero-value sign; /health says so', async () => {
-  pg('stop');
+  db.stop();
   for (const i of [0, 1]) {
     for (const key of ['capped', 'short']) {
       const r = await sign(i, key, intentOf(ETH, 3000 + i), `down-${key}-${i}`);
@@ -214,7 +194,7 @@ t('PostgreSQL stopped: capped keys 503 state_unavailable (audited), uncapped and
 });
 
 t('PostgreSQL restarted: back by itself, the cap still counted; a restarted key server still refuses', async () => {
-  pg('start');
+  db.start();
   await waitFor(async () => (await sign(0, 'short', intentOf(ETH, 6000), 'back-0')).status === 200,
     { what: 'key server 0 signs a capped key again without a restart', timeoutMs: 30000 });
   const b1 = await sign(1, 'short', intentOf(ETH, 6001), 'back-1');

@@ -11,20 +11,20 @@
 //   - 64 concurrent over 8 other senders against the global cap -> exactly what is left of it;
 //   - the memory backend in one process: the same two caps, exact.
 // PostgreSQL (pg_lib.sh), the key server, anvil and the connectors are stopped by PID.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import {
-  CONNECTOR, SOURCE_DIR, TOOLS, assert, assertEq, fund, makeRunner, post, rpc, rpcRaw, startAnvil, startConnector, stopAll,
-  tmpDir, toolsRequire, waitFor,
+  CONNECTOR, SOURCE_DIR, TOOLS, assert, assertEq, fund, makeRunner, post, rpc, rpcRaw, startAnvil, startConnector,
+  toolsRequire, waitFor,
 } from '../lib/stack.mjs';
 import { countSignedAudit, keylessAccount, makePki, makeToken, startKeyserver } from '../lib/fullstack.mjs';
+import { pgServer } from '../lib/pg.mjs';
 
 const { ethers } = toolsRequire('ethers');
 const art = (n) => createRequire(path.join(TOOLS, 'package.json'))(`@account-abstraction/contracts/artifacts/${n}.json`);
 const { t, run } = makeRunner('state_pm_caps');
-const PG_LIB = path.join(SOURCE_DIR, 'tests/integration/state/pg_lib.sh');
 const STMT_MS = 1500;
 const GWEI = 10n ** 9n;
 // One operation's most cost: maxFeePerGas 1 gwei x (100000 + 200000 + 50000 + 100000 + 0) gas.
@@ -32,33 +32,14 @@ const COST = 450000n * GWEI;
 const SENDER_CAP = 10n * COST; // exactly 10 operations per sender
 const GLOBAL_CAP = 25n * COST; // exactly 25 operations for everyone together
 const DB = 'anode_pm'; // created by deploy/postgres/create.sql with its two roles
-const dir = tmpDir('ak-pm-caps-', { keep: true });
-const pgDir = path.join(dir, 'pg');
-let pgUp = false;
+const db = pgServer('ak-pm-caps-');
+const { dir, pgDir } = db;
 let token, pki, ks, anvil, provider, entryPoint, paymaster, stateCfg, pmCfg, accountCfg;
 let reps = [];
 
-function pg(cmd) {
-  execFileSync('bash', [PG_LIB, cmd, pgDir], { stdio: 'inherit' });
-}
-for (const ev of ['uncaughtException', 'unhandledRejection']) { // stop every process by PID, then fail
-  process.on(ev, async (e) => {
-    console.log(`FAIL ${ev}: ${e && e.stack ? e.stack : e}`);
-    await stopAll();
-    process.exit(1);
-  });
-}
-process.on('exit', () => {
-  if (pgUp) spawnSync('bash', [PG_LIB, 'stop', pgDir], { stdio: 'ignore' });
-  fs.rmSync(dir, { recursive: true, force: true });
-});
 
 // psql on the server's socket as the tests' superuser (anode), in the database DB.
-function psql(args) {
-  const bin = fs.readdirSync('/usr/lib/postgresql').sort().map((v) => `/usr/lib/postgresql/${v}/bin/psql`).pop();
-  const port = fs.readFileSync(path.join(pgDir, 'port'), 'utf8').trim();
-  return execFileSync(bin, ['-h', path.join(pgDir, 'sock'), '-p', port, '-U', 'anode', '-v', 'ON_ERROR_STOP=1', ...args], { encoding: 'utf8' }).trim();
-}
+const psql = (args) => db.psql(args);
 const sql = (q) => psql(['-d', DB, '-Atc', q]);
 const bytea = (a) => `'\\x${a.slice(2).toLowerCase()}'::bytea`;
 const spentOf = (sender) => BigInt(sql(`SELECT coalesce(sum(spent), 0) FROM anode.pm_spend WHERE sender = ${sender ? bytea(sender) : "''::bytea"}`));
@@ -116,8 +97,7 @@ function expectRefusals(res, rule) {
 t('PostgreSQL, token, key server, anvil with EntryPoint + VerifyingPaymaster, three replicas', async () => {
   fs.chmodSync(dir, 0o755); // the server runs as another user when the tests run as root (pg_lib.sh)
   fs.mkdirSync(pgDir);
-  pgUp = true;
-  execFileSync('bash', ['-c', `. "${PG_LIB}" && pg_setup "${pgDir}"`], { stdio: 'inherit' });
+  db.setup();
   const port = fs.readFileSync(path.join(pgDir, 'port'), 'utf8').trim();
   // The operator's set-up (deploy/postgres/create.sql): the schema migrated by the admin role,
   // the replicas connect as the app role, which can create nothing.
@@ -199,7 +179,7 @@ t('the key server down after the reservation: -32000, the reservation given back
 t('database stopped: -32603 "state store unavailable" (REST 503), nothing signed; back by itself', async () => {
   const Y = ethers.Wallet.createRandom().address;
   const signed0 = countSignedAudit(ks.auditFile);
-  pg('stop');
+  db.stop();
   const t0 = Date.now();
   const res = await sponsorMany(6, [Y], reps, 0);
   for (const r of res) {
@@ -214,7 +194,7 @@ t('database stopped: -32603 "state store unavailable" (REST 503), nothing signed
     { userOperation: op(Y, 0), entryPoint: await entryPoint.getAddress(), chainId: q(31337) });
   assertEq(rest.status, 503, `REST: 503 (${rest.text})`);
   assertEq(countSignedAudit(ks.auditFile), signed0, 'the key server signed nothing meanwhile');
-  pg('start');
+  db.start();
   let ok = null;
   await waitFor(async () => (ok = await pmCall(reps[2].url, 'pm_getPaymasterData', op(Y, 100))).result !== undefined,
     { what: 'sponsoring again without a restart', timeoutMs: 30000 });

@@ -8,41 +8,26 @@
 //   - the database stopped: -32603 "state store unavailable" within the statement timeout,
 //     /ready 503 naming the database, personal_sign keeps working; back by itself.
 // PostgreSQL (pg_lib.sh), the key server, anvil and the connectors are stopped by PID.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import {
   CONNECTOR, SOURCE_DIR, assert, assertEq, fund, makeRunner, rpc, rpcRaw, sleep, startAnvil, startConnector,
-  stopAll, tmpDir, toolsRequire, waitFor,
+  toolsRequire, waitFor,
 } from '../lib/stack.mjs';
 import { keylessAccount, makePki, makeToken, startKeyserver } from '../lib/fullstack.mjs';
+import { pgServer } from '../lib/pg.mjs';
 
 const { ethers } = toolsRequire('ethers');
 const { t, run } = makeRunner('state_replicas');
-const PG_LIB = path.join(SOURCE_DIR, 'tests/integration/state/pg_lib.sh');
 const TRUST_MS = 3000;
 const STMT_MS = 1500;
-const dir = tmpDir('ak-state-e2e-', { keep: true });
-const pgDir = path.join(dir, 'pg');
-let pgUp = false;
+const db = pgServer('ak-state-e2e-');
+const { dir, pgDir } = db;
 let token, pki, ks, anvil, addr, stateCfg, accountCfg;
 let reps = [];
 const to = ethers.Wallet.createRandom().address;
 
-function pg(cmd) {
-  execFileSync('bash', [PG_LIB, cmd, pgDir], { stdio: 'inherit' });
-}
-for (const ev of ['uncaughtException', 'unhandledRejection']) { // stop every process by PID, then fail
-  process.on(ev, async (e) => {
-    console.log(`FAIL ${ev}: ${e && e.stack ? e.stack : e}`);
-    await stopAll();
-    process.exit(1);
-  });
-}
-process.on('exit', () => { // every exit path, after makeRunner's stopAll: the server by its PID
-  if (pgUp) spawnSync('bash', [PG_LIB, 'stop', pgDir], { stdio: 'ignore' });
-  fs.rmSync(dir, { recursive: true, force: true });
-});
 
 async function replica(i, { policy, state = stateCfg } = {}) {
   const d = path.join(dir, `r${i}`);
@@ -78,11 +63,7 @@ async function minedSince(fromBlock) {
 }
 
 // One value from the database, through psql on the server's socket (as the tests' superuser).
-function sql(q) {
-  const bin = fs.readdirSync('/usr/lib/postgresql').sort().map((v) => `/usr/lib/postgresql/${v}/bin/psql`).pop();
-  const port = fs.readFileSync(path.join(pgDir, 'port'), 'utf8').trim();
-  return execFileSync(bin, ['-h', path.join(pgDir, 'sock'), '-p', port, '-U', 'anode', '-d', 'anode', '-Atc', q], { encoding: 'utf8' }).trim();
-}
+const sql = (q) => db.psql(['-d', 'anode', '-Atc', q]);
 
 // The replicas' nonce retries (anode_connector_nonce_retries_total, summed).
 async function retries() {
@@ -99,8 +80,7 @@ const nonceOf = async (tag) => Number(await rpc(anvil.url, 'eth_getTransactionCo
 t('PostgreSQL (pg_lib.sh), token, key server, anvil; --migrate 0, unreachable 2, bad state 2', async () => {
   fs.chmodSync(dir, 0o755); // the server runs as another user when the tests run as root (pg_lib.sh)
   fs.mkdirSync(pgDir);
-  pgUp = true;
-  execFileSync('bash', ['-c', `. "${PG_LIB}" && pg_setup "${pgDir}"`], { stdio: 'inherit' });
+  db.setup();
   const port = fs.readFileSync(path.join(pgDir, 'port'), 'utf8').trim();
   stateCfg = { backend: 'postgres', url: `postgresql://anode@/anode?host=${pgDir}/sock&port=${port}`,
     pool_size: 8, statement_timeout_ms: STMT_MS, nonce_trust_ms: TRUST_MS, migrate: false };
@@ -196,7 +176,7 @@ t('one replica killed -9 halfway: a mined hash or an error each, nothing mined t
 });
 
 t('database stopped: -32603 "state store unavailable" in time, /ready 503 names it, personal_sign works, back by itself', async () => {
-  pg('stop');
+  db.stop();
   const t0 = Date.now();
   const j = await rpcRaw(reps[0].url, 'eth_sendTransaction', [{ from: addr, to, value: '0x1' }]);
   const took = Date.now() - t0;
@@ -215,7 +195,7 @@ t('database stopped: -32603 "state store unavailable" in time, /ready 503 names 
   const many = await sendMany(9, 5000000, reps);
   for (const r of many) assertEq(r.error && r.error.message, 'state store unavailable', `request ${r.k} refused`);
   assertEq(await nonceOf('pending'), before, 'nothing signed and sent without the store');
-  pg('start');
+  db.start();
   await waitFor(async () => {
     const r = await rpcRaw(reps[2].url, 'eth_sendTransaction', [{ from: addr, to, value: '0x2' }]);
     return typeof r.result === 'string';
