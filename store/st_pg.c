@@ -359,7 +359,8 @@ static ak_err op_result(const st_pg_op *o, const PGresult *r, uint64_t *nonce, s
     return AK_OK;
 }
 
-ak_err st_pg_op_end(st_pg_op *o, uint64_t *nonce, st_resv *out)
+/* End o: its result (sent), or its statement run now (deferred); o freed. */
+static ak_err op_finish(st_pg_op *o, uint64_t *nonce, st_resv *out)
 {
     PGresult *r = NULL;
     ak_err rc =
@@ -371,6 +372,16 @@ ak_err st_pg_op_end(st_pg_op *o, uint64_t *nonce, st_resv *out)
     return rc;
 }
 
+ak_err st_pg_op_end(st_pg_op *o, uint64_t *nonce, st_resv *out)
+{
+    /* The caller's work between begin and end does not eat the database's time: wait at least
+     * statement_timeout_ms from now, as the one-call form called now would. */
+    int64_t later = st_pool_mono_ms() + o->p->cfg.statement_timeout_ms;
+    if (o->sent && o->call.deadline < later)
+        o->call.deadline = later;
+    return op_finish(o, nonce, out);
+}
+
 /* The one-call forms: begin and end at once (no connection free at begin: end waits for one
  * within the deadline, as every statement does). */
 ak_err st_pg_nonce_next(st_pg *p, uint64_t *nonce, uint64_t chain_id, const uint8_t account[20],
@@ -379,7 +390,7 @@ ak_err st_pg_nonce_next(st_pg *p, uint64_t *nonce, uint64_t chain_id, const uint
     st_pg_op *o = NULL;
     st_resv unused = {0};
     ak_err rc = st_pg_tx_begin(p, &o, chain_id, account, pending, NULL, NULL, now_ms, trust_ms);
-    return rc == AK_OK ? st_pg_op_end(o, nonce, &unused) : rc;
+    return rc == AK_OK ? op_finish(o, nonce, &unused) : rc;
 }
 
 ak_err st_pg_tx_reserve(st_pg *p, uint64_t *nonce, st_resv *out, uint64_t chain_id,
@@ -388,7 +399,7 @@ ak_err st_pg_tx_reserve(st_pg *p, uint64_t *nonce, st_resv *out, uint64_t chain_
 {
     st_pg_op *o = NULL;
     ak_err rc = st_pg_tx_begin(p, &o, chain_id, account, pending, value, lim, now_ms, trust_ms);
-    return rc == AK_OK ? st_pg_op_end(o, nonce, out) : rc;
+    return rc == AK_OK ? op_finish(o, nonce, out) : rc;
 }
 
 ak_err st_pg_spend_reserve(st_pg *p, st_resv *out, const uint8_t account[20], const ak_u256 *value,
@@ -397,5 +408,5 @@ ak_err st_pg_spend_reserve(st_pg *p, st_resv *out, const uint8_t account[20], co
     st_pg_op *o = NULL;
     uint64_t unused = 0;
     ak_err rc = st_pg_spend_begin(p, &o, account, value, lim, now_ms);
-    return rc == AK_OK ? st_pg_op_end(o, &unused, out) : rc;
+    return rc == AK_OK ? op_finish(o, &unused, out) : rc;
 }

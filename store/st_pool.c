@@ -57,7 +57,8 @@ void st_pool_err(st_pg *p, const char *what, const char *detail)
 /* ---- pool --------------------------------------------------------------------------------- */
 
 /* A free slot (one with a live connection first) within the deadline; deadline 0: only one free
- * now (AK_ERR_BUSY otherwise, not recorded as a failure). */
+ * now and wanted by no caller already waiting (AK_ERR_BUSY otherwise, not recorded as a failure):
+ * a reservation begun without waiting never overtakes one that waits. */
 static ak_err acquire(st_pg *p, int64_t deadline, st_slot **out)
 {
     ak_err rc = AK_OK;
@@ -68,7 +69,7 @@ static ak_err acquire(st_pg *p, int64_t deadline, st_slot **out)
             if (!p->slots[i].busy && (best == NULL || (best->conn == NULL && p->slots[i].conn)))
                 best = &p->slots[i]; /* prefer a slot with a live connection */
         }
-        if (best != NULL) {
+        if (best != NULL && (deadline != 0 || p->waiters == 0)) {
             best->busy = 1;
             *out = best;
             break;
@@ -91,7 +92,9 @@ static ak_err acquire(st_pg *p, int64_t deadline, st_slot **out)
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000;
         }
+        p->waiters++;
         pthread_cond_timedwait(&p->freed, &p->lock, &ts);
+        p->waiters--;
     }
     pthread_mutex_unlock(&p->lock);
     return rc;

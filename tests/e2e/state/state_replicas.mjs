@@ -205,7 +205,8 @@ t('database stopped: -32603 "state store unavailable" in time, /ready 503 names 
   }, { what: 'sends work again without a restart', timeoutMs: 30000 });
   await waitFor(async () => (await fetch(`${reps[1].url}/ready`)).status === 200, { what: '/ready 200 again', timeoutMs: 10000 });
   const res = await sendMany(30, 6000000, reps);
-  assertEq(res.filter((r) => !r.hash).length, 0, 'all 30 sends after the restart answered with a hash');
+  const failed = res.filter((r) => !r.hash);
+  assertEq(failed.length, 0, `all 30 sends after the restart answered with a hash (first error: ${JSON.stringify(failed[0] && failed[0].error)})`);
   await waitFor(async () => (await nonceOf('latest')) === (await nonceOf('pending')), { what: 'all mined', timeoutMs: 60000 });
 });
 
