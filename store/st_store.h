@@ -234,18 +234,21 @@ AK_WUR ak_err st_tx_reserve(st_store *st, uint64_t *nonce, st_resv *out, uint64_
 /*
  * The same two reservations in two halves, so the caller does other work - the node calls that
  * fill gas and fees - while the database runs and commits the statement:
- *   begin: postgres sends the statement on a pooled connection that is free now and returns
- *          without waiting (none free: nothing is sent yet and end runs it, waiting for a
- *          connection within the deadline as st_tx_reserve does); memory does all of it.
+ *   begin: postgres sends the statement on a pooled connection that is free now and wanted by
+ *          no waiting caller, and returns without waiting (none: nothing is sent yet and end
+ *          runs it, waiting for a connection within the deadline as st_tx_reserve does);
+ *          memory does all of it.
  *   end:   waits for the result, gives the connection back, frees op and returns exactly what
  *          st_tx_reserve / st_spend_reserve return (nonce NULL for a spend op).
  * AK_OK from begin: *op must be ended exactly once, also when the caller's other work failed
  * (then release what end reserved, as after any failure). An error from begin: nothing reserved,
- * no op (AK_ERR_UNAVAILABLE: the store is down; AK_ERR_ARG, AK_ERR_RANGE as the one-call form).
- * Nothing may be signed before end returned AK_OK. One deadline, statement_timeout_ms from
- * begin; a result that arrived by then is used even when end comes later. A begun op holds its
- * pooled connection until end (size pool_size for the sends in flight); the statement commits on
- * its own on the server meanwhile, holding no row lock while the caller works.
+ * no op (AK_ERR_UNAVAILABLE: the store is down; AK_ERR_ARG, AK_ERR_RANGE as the one-call form;
+ * AK_ERR_NOMEM).
+ * Nothing may be signed before end returned AK_OK. end waits until statement_timeout_ms after
+ * begin, or after end is called if that is later (never longer than st_tx_reserve called then;
+ * a result that has arrived is always used). A begun op holds its pooled connection until end
+ * (size pool_size for the sends in flight); the statement commits on its own on the server
+ * meanwhile, holding no row lock while the caller works.
  */
 typedef struct st_op st_op;
 AK_WUR ak_err st_tx_reserve_begin(st_store *st, st_op **op, uint64_t chain_id,
