@@ -272,6 +272,11 @@ t('a fill that fails while the reservation is in flight gives back the nonce and
     assertEq(spendRows(), 0, `send ${i}: its 1 ETH reservation was released`);
     assertEq(nextNonce(), pending, `send ${i}: its nonce was given back`);
   }
+  // The client's own nonce: the spend reservation alone is in flight during fill (st_spend_reserve_begin).
+  const own = await rpcRaw(reps[0].url, 'eth_sendTransaction', [{ from: addr, to: reverter, value: ethers.toQuantity(ETH), nonce: ethers.toQuantity(pending) }]);
+  assert(own.error && !own.result, `own nonce, estimateGas reverts: ${JSON.stringify(own)}`);
+  assertEq(spendRows(), 0, 'own nonce: its 1 ETH reservation was released');
+  assertEq(nextNonce(), pending, 'own nonce: the store\'s nonce untouched');
   assertEq(await nonceOf('pending'), pending, 'nothing sent');
   const hashes = [];
   for (let i = 0; i < 2; i++) { // the whole 2 ETH is still there, and no nonce gap
