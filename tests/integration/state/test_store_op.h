@@ -1,8 +1,9 @@
 /*
  * test_store_op.h - the reservations in two halves (st_tx_reserve_begin / st_spend_reserve_begin
  * / st_reserve_end) on both backends, and on a real PostgreSQL: an end long after the deadline,
- * every pooled connection held by begun reservations, the server frozen or stopped between begin
- * and end, and what a caller's failure between the halves gives back (the database's rows).
+ * every pooled connection held by begun reservations, a begin not overtaking a caller that waits
+ * for a connection, the server frozen or stopped between begin and end, and what a caller's
+ * failure between the halves gives back (the database's rows).
  * Included once by test_store.c after test_store_pg.h (its fixture, direct() and comes_back()).
  */
 
@@ -173,6 +174,56 @@ static void test_op_pool_full(void)
     st_close(st);
 }
 
+typedef struct {
+    st_store *st;
+    _Atomic int done;
+    ak_err rc;
+} waiter_job;
+
+static void *waiter(void *arg)
+{
+    waiter_job *w = arg;
+    uint8_t a[20];
+    uint64_t n = 0;
+    test_acct(a, 37);
+    w->rc = st_nonce_next(w->st, &n, 1, a, 0);
+    atomic_store(&w->done, 1);
+    return NULL;
+}
+
+/* One pooled connection: a caller waits for it while a reservation holds it; when it is given
+ * back, a reservation begun at that moment leaves it to the waiting caller (it would otherwise
+ * hold it until its own end, which comes only after the waiter is done here). */
+static void test_op_no_overtaking(void)
+{
+    st_cfg cfg;
+    st_store *st = NULL;
+    char err[256] = "";
+    cfg_for(&cfg, NULL, 5000);
+    cfg.pool_size = 1;
+    CHECK_EQ_INT(st_open(&st, &cfg, &k_fake, err, sizeof(err)), AK_OK);
+    uint8_t a[20];
+    uint64_t n = 0;
+    st_resv r;
+    st_op *op1 = NULL, *op2 = NULL;
+    test_acct(a, 37);
+    CHECK_EQ_INT(op_tx(st, &n, &r, a, 0, NULL, NULL), AK_OK); /* a live connection */
+    CHECK_EQ_INT(st_tx_reserve_begin(st, &op1, 1, a, 0, NULL, NULL), AK_OK);
+    waiter_job w = {.st = st};
+    pthread_t t;
+    CHECK(pthread_create(&t, NULL, waiter, &w) == 0);
+    usleep(200000); /* the waiter is waiting for the connection (if not yet: it takes it at once) */
+    CHECK_EQ_INT(st_reserve_end(op1, &n, &r), AK_OK);
+    CHECK_EQ_INT(st_tx_reserve_begin(st, &op2, 1, a, 0, NULL, NULL), AK_OK);
+    for (int i = 0; i < 500 && !atomic_load(&w.done); i++)
+        usleep(10000);
+    CHECK(atomic_load(&w.done)); /* done while op2 is begun, not after its end */
+    CHECK_EQ_INT(st_reserve_end(op2, &n, &r), AK_OK);
+    pthread_join(t, NULL);
+    CHECK_EQ_INT(w.rc, AK_OK);
+    st_close(st);
+}
+
 /* The server frozen, then stopped, between begin and end: the error (or the result that had
  * arrived) within the deadline, and the store back by itself. */
 static void test_op_down(void)
@@ -212,5 +263,6 @@ static void pg_op_tests(void)
     test_op_rows();
     test_op_late_end();
     test_op_pool_full();
+    test_op_no_overtaking();
     test_op_down();
 }
