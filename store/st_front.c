@@ -443,6 +443,94 @@ ak_err st_tx_reserve(st_store *st, uint64_t *nonce, st_resv *out, uint64_t chain
                             st->cfg.nonce_trust_ms);
 }
 
+/* A reservation begun: in flight on postgres, or the memory backend's result. */
+struct st_op {
+    st_pg_op *pg;
+    ak_err rc;
+    uint64_t nonce;
+    st_resv resv;
+};
+
+ak_err st_tx_reserve_begin(st_store *st, st_op **op, uint64_t chain_id, const uint8_t account[20],
+                           uint64_t node_pending, const ak_u256 *value, const st_spend_limit *lim)
+{
+    if (op != NULL)
+        *op = NULL;
+    if (st == NULL || op == NULL || account == NULL ||
+        (lim != NULL && (value == NULL || lim->window_s == 0 || lim->window_s > ST_WINDOW_MAX)))
+        return AK_ERR_ARG;
+    if (node_pending >= ST_NONCE_LIMIT)
+        return AK_ERR_RANGE;
+    st_op *o = calloc(1, sizeof(*o));
+    if (o == NULL)
+        return AK_ERR_NOMEM;
+    ak_err rc = AK_OK;
+    int64_t now = now_ms(st);
+    if (st->mem == NULL)
+        rc = st_pg_tx_begin(st->pg, &o->pg, chain_id, account, node_pending, value, lim, now,
+                            st->cfg.nonce_trust_ms);
+    else if (lim == NULL)
+        o->rc = st_mem_nonce_next(st->mem, &o->nonce, chain_id, account, node_pending, now,
+                                  st->cfg.nonce_trust_ms);
+    else
+        o->rc = st_mem_tx_reserve(st->mem, &o->nonce, &o->resv, chain_id, account, node_pending,
+                                  value, lim, now, st->cfg.nonce_trust_ms);
+    if (rc != AK_OK) {
+        free(o);
+        return rc;
+    }
+    *op = o;
+    return AK_OK;
+}
+
+ak_err st_spend_reserve_begin(st_store *st, st_op **op, const uint8_t account[20],
+                              const ak_u256 *value, const st_spend_limit *lim)
+{
+    if (op != NULL)
+        *op = NULL;
+    if (st == NULL || op == NULL || account == NULL || value == NULL || lim == NULL ||
+        lim->window_s == 0 || lim->window_s > ST_WINDOW_MAX)
+        return AK_ERR_ARG;
+    st_op *o = calloc(1, sizeof(*o));
+    if (o == NULL)
+        return AK_ERR_NOMEM;
+    ak_err rc = AK_OK;
+    int64_t now = now_ms(st);
+    if (st->mem == NULL)
+        rc = st_pg_spend_begin(st->pg, &o->pg, account, value, lim, now);
+    else
+        o->rc = st_mem_spend_reserve(st->mem, &o->resv, account, value, lim, now);
+    if (rc != AK_OK) {
+        free(o);
+        return rc;
+    }
+    *op = o;
+    return AK_OK;
+}
+
+ak_err st_reserve_end(st_op *op, uint64_t *nonce, st_resv *out)
+{
+    uint64_t n = 0;
+    st_resv r = {0};
+    ak_err rc = AK_ERR_ARG;
+    if (op == NULL) /* never begun: nothing in flight */
+        return AK_ERR_ARG;
+    if (op->pg != NULL) { /* ended whatever the arguments: the connection goes back */
+        rc = st_pg_op_end(op->pg, &n, &r);
+    } else {
+        rc = op->rc;
+        n = op->nonce;
+        r = op->resv;
+    }
+    free(op);
+    if (out == NULL)
+        return AK_ERR_ARG;
+    *out = r;
+    if (nonce != NULL && rc == AK_OK)
+        *nonce = n;
+    return rc;
+}
+
 const char *st_deny_rule(st_deny d)
 {
     switch (d) {

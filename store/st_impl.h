@@ -67,6 +67,19 @@ AK_WUR ak_err st_pg_tx_reserve(st_pg *p, uint64_t *nonce, st_resv *out, uint64_t
                                const uint8_t account[20], uint64_t pending, const ak_u256 *value,
                                const st_spend_limit *lim, int64_t now_ms, uint64_t trust_ms);
 
+/* st_pg_tx_reserve (lim NULL: st_pg_nonce_next) and st_pg_spend_reserve in two halves: begin
+ * sends the statement on a free pooled connection and returns (if none is free, nothing is sent
+ * and end runs it as the one-call form would); end waits for the result - until the deadline, or
+ * statement_timeout_ms after end is called if that is later - gives the connection back and
+ * frees op. AK_OK from begin: end exactly once. nonce NULL for a spend op. */
+typedef struct st_pg_op st_pg_op;
+AK_WUR ak_err st_pg_tx_begin(st_pg *p, st_pg_op **op, uint64_t chain_id, const uint8_t account[20],
+                             uint64_t pending, const ak_u256 *value, const st_spend_limit *lim,
+                             int64_t now_ms, uint64_t trust_ms);
+AK_WUR ak_err st_pg_spend_begin(st_pg *p, st_pg_op **op, const uint8_t account[20],
+                                const ak_u256 *value, const st_spend_limit *lim, int64_t now_ms);
+AK_WUR ak_err st_pg_op_end(st_pg_op *op, uint64_t *nonce, st_resv *out);
+
 /* ---- schema (st_schema.c) ----------------------------------------------------------- */
 
 /* Prepared statements every pooled connection has (names "cn_st_<i>"). */
@@ -122,6 +135,7 @@ struct st_pg {
     pthread_mutex_t lock;
     pthread_cond_t freed;
     st_slot *slots;
+    unsigned waiters;          /* under lock: callers waiting for a free slot */
     int schema_ok;             /* under lock: some connection saw the schema at its version */
     char last_err[ST_ERR_MAX]; /* under lock: why the last failure failed */
 };
@@ -132,6 +146,24 @@ int64_t st_pool_mono_ms(void);
 void st_pool_err(st_pg *p, const char *what, const char *detail);
 /* A whole decimal integer as PostgreSQL prints one; AK_ERR_INTERNAL otherwise. */
 AK_WUR ak_err st_pool_i64(int64_t *out, const char *s);
+/* One statement in flight on a pooled connection, from st_pool_send to st_pool_recv. */
+typedef struct {
+    st_stmt st;
+    const char *const *vals; /* borrowed: must stay valid until st_pool_recv returns */
+    int64_t deadline;        /* statement_timeout_ms after st_pool_send (the caller may move it) */
+    int wait_slot;           /* wait for a free slot (else AK_ERR_BUSY at once) */
+    st_slot *s;              /* the slot held while the statement is in flight */
+    int reused, attempt;
+} st_call;
+
+/* Send prepared statement st with text vals on a pooled connection, not waiting for the result.
+ * AK_OK: c holds a connection; st_pool_recv must follow, exactly once.
+ * wait_slot 0: AK_ERR_BUSY at once if no connection is free (nothing sent, nothing held). */
+AK_WUR ak_err st_pool_send(st_pg *p, st_call *c, st_stmt st, const char *const *vals,
+                           int wait_slot);
+/* Wait (until c->deadline; what has arrived by then counts even later) for the result of what
+ * st_pool_send sent and give the connection back: as st_pool_run. */
+AK_WUR ak_err st_pool_recv(st_pg *p, st_call *c, PGresult **res);
 /* Run prepared statement st with text vals (NULL = SQL NULL) under one statement_timeout_ms
  * deadline; *res its result (caller PQclear()s). AK_ERR_UNAVAILABLE when the database is not
  * there in time, AK_ERR_RANGE on a CHECK or numeric overflow. */

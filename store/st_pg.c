@@ -133,24 +133,6 @@ ak_err st_pg_ready(st_pg *p, char *what, size_t what_cap)
     return rc;
 }
 
-ak_err st_pg_nonce_next(st_pg *p, uint64_t *nonce, uint64_t chain_id, const uint8_t account[20],
-                        uint64_t pending, int64_t now_ms, uint64_t trust_ms)
-{
-    char chain[24], acct[43], pend[24], now[24], trust[24];
-    snprintf(chain, sizeof(chain), "%llu", (unsigned long long)chain_id);
-    bytea20(acct, account);
-    snprintf(pend, sizeof(pend), "%llu", (unsigned long long)pending);
-    snprintf(now, sizeof(now), "%lld", (long long)now_ms);
-    snprintf(trust, sizeof(trust), "%llu", (unsigned long long)trust_ms);
-    const char *const vals[] = {chain, acct, pend, now, trust};
-    PGresult *r = NULL;
-    ak_err rc = st_pool_run(p, CN_ST_NONCE_NEXT, vals, &r);
-    if (rc == AK_OK)
-        rc = PQntuples(r) == 1 ? parse_u64(nonce, PQgetvalue(r, 0, 0)) : AK_ERR_INTERNAL;
-    PQclear(r);
-    return rc;
-}
-
 ak_err st_pg_nonce_release(st_pg *p, int *released, uint64_t chain_id, const uint8_t account[20],
                            uint64_t nonce)
 {
@@ -165,40 +147,6 @@ ak_err st_pg_nonce_release(st_pg *p, int *released, uint64_t chain_id, const uin
         *released = strcmp(PQcmdTuples(r), "1") == 0;
     PQclear(r);
     return rc;
-}
-
-ak_err st_pg_spend_reserve(st_pg *p, st_resv *out, const uint8_t account[20], const ak_u256 *value,
-                           const st_spend_limit *lim, int64_t now_ms)
-{
-    char acct[43], win[24], val[NUM_MAX], now[24], maxv[NUM_MAX], maxc[24];
-    bytea20(acct, account);
-    snprintf(win, sizeof(win), "%llu", (unsigned long long)lim->window_s);
-    snprintf(now, sizeof(now), "%lld", (long long)now_ms);
-    snprintf(maxc, sizeof(maxc), "%llu", (unsigned long long)lim->max_count);
-    if (ak_u256_format_decimal(val, sizeof(val), value) != AK_OK ||
-        ak_u256_format_decimal(maxv, sizeof(maxv), &lim->max_value) != AK_OK)
-        return AK_ERR_INTERNAL;
-    const char *const vals[] = {
-        acct, win, val, now, lim->has_max_value ? maxv : NULL, lim->max_count ? maxc : NULL};
-    PGresult *r = NULL;
-    int64_t id = 0;
-    ak_err rc = st_pool_run(p, CN_ST_SPEND_RESERVE, vals, &r);
-    if (rc == AK_OK && (PQntuples(r) != 1 || PQgetisnull(r, 0, 0) ||
-                        st_pool_i64(&id, PQgetvalue(r, 0, 0)) != AK_OK))
-        rc = AK_ERR_INTERNAL;
-    PQclear(r);
-    if (rc != AK_OK)
-        return rc;
-    if (id <= 0) {
-        out->deny = id == -2 ? ST_DENY_COUNT : ST_DENY_VALUE;
-        return AK_ERR_FORBIDDEN;
-    }
-    out->kind = 1;
-    out->id = id;
-    memcpy(out->account, account, 20);
-    out->window_s = lim->window_s;
-    out->value = *value;
-    return AK_OK;
 }
 
 ak_err st_pg_pm_reserve(st_pg *p, st_resv *out, const uint8_t sender[20], const ak_u256 *cost,
@@ -273,52 +221,192 @@ ak_err st_pg_release(st_pg *p, const st_resv *r)
     return rc;
 }
 
+/* ---- the reservations, in two halves ------------------------------------------------------ */
+
+typedef enum { OP_NONCE, OP_TX, OP_SPEND } op_kind;
+
+struct st_pg_op {
+    st_pg *p;
+    op_kind kind;
+    st_stmt stmt;
+    int sent; /* 1: in flight on call.s; 0: no connection was free at begin, end runs it */
+    st_call call;
+    uint8_t account[20];
+    uint64_t window_s;
+    ak_u256 value;
+    char chain[24], acct[43], pend[24], now[24], trust[24], win[24], val[NUM_MAX], maxv[NUM_MAX],
+        maxc[24];
+    const char *vals[9]; /* the statement's parameters, pointing into the buffers above */
+};
+
+/* Send o's statement if a pooled connection is free now (else leave it to end). */
+static ak_err op_send(st_pg_op **op, st_pg_op *o)
+{
+    ak_err rc = st_pool_send(o->p, &o->call, o->stmt, o->vals, 0);
+    if (rc == AK_OK || rc == AK_ERR_BUSY) {
+        o->sent = rc == AK_OK;
+        *op = o;
+        return AK_OK;
+    }
+    free(o);
+    return rc;
+}
+
+/* The spend limit's text parameters (window, value, caps) into o. */
+static ak_err op_limit(st_pg_op *o, const ak_u256 *value, const st_spend_limit *lim)
+{
+    snprintf(o->win, sizeof(o->win), "%llu", (unsigned long long)lim->window_s);
+    snprintf(o->maxc, sizeof(o->maxc), "%llu", (unsigned long long)lim->max_count);
+    if (ak_u256_format_decimal(o->val, sizeof(o->val), value) != AK_OK ||
+        ak_u256_format_decimal(o->maxv, sizeof(o->maxv), &lim->max_value) != AK_OK)
+        return AK_ERR_INTERNAL;
+    o->window_s = lim->window_s;
+    o->value = *value;
+    return AK_OK;
+}
+
+ak_err st_pg_tx_begin(st_pg *p, st_pg_op **op, uint64_t chain_id, const uint8_t account[20],
+                      uint64_t pending, const ak_u256 *value, const st_spend_limit *lim,
+                      int64_t now_ms, uint64_t trust_ms)
+{
+    *op = NULL;
+    st_pg_op *o = calloc(1, sizeof(*o));
+    if (o == NULL)
+        return AK_ERR_NOMEM;
+    o->p = p;
+    o->kind = lim != NULL ? OP_TX : OP_NONCE;
+    o->stmt = lim != NULL ? CN_ST_TX_RESERVE : CN_ST_NONCE_NEXT;
+    memcpy(o->account, account, 20);
+    snprintf(o->chain, sizeof(o->chain), "%llu", (unsigned long long)chain_id);
+    bytea20(o->acct, account);
+    snprintf(o->pend, sizeof(o->pend), "%llu", (unsigned long long)pending);
+    snprintf(o->now, sizeof(o->now), "%lld", (long long)now_ms);
+    snprintf(o->trust, sizeof(o->trust), "%llu", (unsigned long long)trust_ms);
+    const char *const nonce_vals[] = {o->chain, o->acct, o->pend, o->now, o->trust};
+    if (lim == NULL) { /* the nonce alone: the plain upsert, no PL/pgSQL call */
+        memcpy(o->vals, nonce_vals, sizeof(nonce_vals));
+        return op_send(op, o);
+    }
+    if (op_limit(o, value, lim) != AK_OK) {
+        free(o);
+        return AK_ERR_INTERNAL;
+    }
+    const char *const vals[] = {o->chain,
+                                o->acct,
+                                o->pend,
+                                o->now,
+                                o->trust,
+                                o->win,
+                                o->val,
+                                lim->has_max_value ? o->maxv : NULL,
+                                lim->max_count ? o->maxc : NULL};
+    memcpy(o->vals, vals, sizeof(vals));
+    return op_send(op, o);
+}
+
+ak_err st_pg_spend_begin(st_pg *p, st_pg_op **op, const uint8_t account[20], const ak_u256 *value,
+                         const st_spend_limit *lim, int64_t now_ms)
+{
+    *op = NULL;
+    st_pg_op *o = calloc(1, sizeof(*o));
+    if (o == NULL)
+        return AK_ERR_NOMEM;
+    o->p = p;
+    o->kind = OP_SPEND;
+    o->stmt = CN_ST_SPEND_RESERVE;
+    memcpy(o->account, account, 20);
+    bytea20(o->acct, account);
+    snprintf(o->now, sizeof(o->now), "%lld", (long long)now_ms);
+    if (op_limit(o, value, lim) != AK_OK) {
+        free(o);
+        return AK_ERR_INTERNAL;
+    }
+    const char *const vals[] = {o->acct,
+                                o->win,
+                                o->val,
+                                o->now,
+                                lim->has_max_value ? o->maxv : NULL,
+                                lim->max_count ? o->maxc : NULL};
+    memcpy(o->vals, vals, sizeof(vals));
+    return op_send(op, o);
+}
+
+/* The result row of o's statement: the nonce (NONCE_NEXT: one column; TX_RESERVE: o_nonce,
+ * o_resv) and the reservation's id (TX_RESERVE, SPEND_RESERVE: < 0 refused, -2 by the count). */
+static ak_err op_result(const st_pg_op *o, const PGresult *r, uint64_t *nonce, st_resv *out)
+{
+    int64_t id = 0;
+    int id_col = o->kind == OP_TX ? 1 : 0;
+    if (PQntuples(r) != 1)
+        return AK_ERR_INTERNAL;
+    if (o->kind != OP_NONCE &&
+        (PQgetisnull(r, 0, id_col) || st_pool_i64(&id, PQgetvalue(r, 0, id_col)) != AK_OK))
+        return AK_ERR_INTERNAL;
+    if (id < 0 || (o->kind == OP_SPEND && id == 0)) {
+        out->deny = id == -2 ? ST_DENY_COUNT : ST_DENY_VALUE;
+        return AK_ERR_FORBIDDEN;
+    }
+    if (o->kind != OP_SPEND &&
+        (PQgetisnull(r, 0, 0) || parse_u64(nonce, PQgetvalue(r, 0, 0)) != AK_OK))
+        return AK_ERR_INTERNAL;
+    if (o->kind == OP_NONCE)
+        return AK_OK;
+    out->kind = 1;
+    out->id = id;
+    memcpy(out->account, o->account, 20);
+    out->window_s = o->window_s;
+    out->value = o->value;
+    return AK_OK;
+}
+
+/* End o: its result (sent), or its statement run now (deferred); o freed. */
+static ak_err op_finish(st_pg_op *o, uint64_t *nonce, st_resv *out)
+{
+    PGresult *r = NULL;
+    ak_err rc =
+        o->sent ? st_pool_recv(o->p, &o->call, &r) : st_pool_run(o->p, o->stmt, o->vals, &r);
+    if (rc == AK_OK)
+        rc = op_result(o, r, nonce, out);
+    PQclear(r);
+    free(o);
+    return rc;
+}
+
+ak_err st_pg_op_end(st_pg_op *o, uint64_t *nonce, st_resv *out)
+{
+    /* The caller's work between begin and end does not eat the database's time: wait at least
+     * statement_timeout_ms from now, as the one-call form called now would. */
+    int64_t later = st_pool_mono_ms() + o->p->cfg.statement_timeout_ms;
+    if (o->sent && o->call.deadline < later)
+        o->call.deadline = later;
+    return op_finish(o, nonce, out);
+}
+
+/* The one-call forms: begin and end at once (no connection free at begin: end waits for one
+ * within the deadline, as every statement does). */
+ak_err st_pg_nonce_next(st_pg *p, uint64_t *nonce, uint64_t chain_id, const uint8_t account[20],
+                        uint64_t pending, int64_t now_ms, uint64_t trust_ms)
+{
+    st_pg_op *o = NULL;
+    st_resv unused = {0};
+    ak_err rc = st_pg_tx_begin(p, &o, chain_id, account, pending, NULL, NULL, now_ms, trust_ms);
+    return rc == AK_OK ? op_finish(o, nonce, &unused) : rc;
+}
+
 ak_err st_pg_tx_reserve(st_pg *p, uint64_t *nonce, st_resv *out, uint64_t chain_id,
                         const uint8_t account[20], uint64_t pending, const ak_u256 *value,
                         const st_spend_limit *lim, int64_t now_ms, uint64_t trust_ms)
 {
-    char chain[24], acct[43], pend[24], now[24], trust[24], win[24], val[NUM_MAX] = "0",
-                                                                     maxv[NUM_MAX], maxc[24];
-    snprintf(chain, sizeof(chain), "%llu", (unsigned long long)chain_id);
-    bytea20(acct, account);
-    snprintf(pend, sizeof(pend), "%llu", (unsigned long long)pending);
-    snprintf(now, sizeof(now), "%lld", (long long)now_ms);
-    snprintf(trust, sizeof(trust), "%llu", (unsigned long long)trust_ms);
-    if (lim != NULL) {
-        snprintf(win, sizeof(win), "%llu", (unsigned long long)lim->window_s);
-        snprintf(maxc, sizeof(maxc), "%llu", (unsigned long long)lim->max_count);
-        if (ak_u256_format_decimal(val, sizeof(val), value) != AK_OK ||
-            ak_u256_format_decimal(maxv, sizeof(maxv), &lim->max_value) != AK_OK)
-            return AK_ERR_INTERNAL;
-    }
-    const char *const vals[] = {chain,
-                                acct,
-                                pend,
-                                now,
-                                trust,
-                                lim ? win : NULL,
-                                val,
-                                lim && lim->has_max_value ? maxv : NULL,
-                                lim && lim->max_count ? maxc : NULL};
-    PGresult *r = NULL;
-    int64_t id = 0;
-    ak_err rc = st_pool_run(p, CN_ST_TX_RESERVE, vals, &r);
-    if (rc == AK_OK && (PQntuples(r) != 1 || PQgetisnull(r, 0, 1) ||
-                        st_pool_i64(&id, PQgetvalue(r, 0, 1)) != AK_OK))
-        rc = AK_ERR_INTERNAL;
-    if (rc == AK_OK && id < 0) {
-        out->deny = id == -2 ? ST_DENY_COUNT : ST_DENY_VALUE;
-        rc = AK_ERR_FORBIDDEN;
-    } else if (rc == AK_OK) {
-        rc = PQgetisnull(r, 0, 0) ? AK_ERR_INTERNAL : parse_u64(nonce, PQgetvalue(r, 0, 0));
-    }
-    PQclear(r);
-    if (rc != AK_OK || lim == NULL)
-        return rc;
-    out->kind = 1;
-    out->id = id;
-    memcpy(out->account, account, 20);
-    out->window_s = lim->window_s;
-    out->value = *value;
-    return AK_OK;
+    st_pg_op *o = NULL;
+    ak_err rc = st_pg_tx_begin(p, &o, chain_id, account, pending, value, lim, now_ms, trust_ms);
+    return rc == AK_OK ? op_finish(o, nonce, out) : rc;
+}
+
+ak_err st_pg_spend_reserve(st_pg *p, st_resv *out, const uint8_t account[20], const ak_u256 *value,
+                           const st_spend_limit *lim, int64_t now_ms)
+{
+    st_pg_op *o = NULL;
+    uint64_t unused = 0;
+    ak_err rc = st_pg_spend_begin(p, &o, account, value, lim, now_ms);
+    return rc == AK_OK ? op_finish(o, &unused, out) : rc;
 }

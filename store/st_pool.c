@@ -56,7 +56,9 @@ void st_pool_err(st_pg *p, const char *what, const char *detail)
 
 /* ---- pool --------------------------------------------------------------------------------- */
 
-/* A free slot (one with a live connection first) within the deadline. */
+/* A free slot (one with a live connection first) within the deadline; deadline 0: only one free
+ * now and wanted by no caller already waiting (AK_ERR_BUSY otherwise, not recorded as a failure):
+ * a reservation begun without waiting never overtakes one that waits. */
 static ak_err acquire(st_pg *p, int64_t deadline, st_slot **out)
 {
     ak_err rc = AK_OK;
@@ -67,9 +69,13 @@ static ak_err acquire(st_pg *p, int64_t deadline, st_slot **out)
             if (!p->slots[i].busy && (best == NULL || (best->conn == NULL && p->slots[i].conn)))
                 best = &p->slots[i]; /* prefer a slot with a live connection */
         }
-        if (best != NULL) {
+        if (best != NULL && (deadline != 0 || p->waiters == 0)) {
             best->busy = 1;
             *out = best;
+            break;
+        }
+        if (deadline == 0) {
+            rc = AK_ERR_BUSY;
             break;
         }
         int64_t left = deadline - st_pool_mono_ms();
@@ -86,7 +92,9 @@ static ak_err acquire(st_pg *p, int64_t deadline, st_slot **out)
             ts.tv_sec++;
             ts.tv_nsec -= 1000000000;
         }
+        p->waiters++;
         pthread_cond_timedwait(&p->freed, &p->lock, &ts);
+        p->waiters--;
     }
     pthread_mutex_unlock(&p->lock);
     return rc;
@@ -113,8 +121,8 @@ static int wait_fd(int fd, short ev, int64_t deadline)
         return -1;
     for (;;) {
         int64_t left = deadline - st_pool_mono_ms();
-        if (left <= 0)
-            return 0;
+        if (left < 0) /* past the deadline: what has already arrived still counts */
+            left = 0;
         struct pollfd pfd = {fd, ev, 0};
         int n = poll(&pfd, 1, (int)left);
         if (n > 0)
@@ -386,6 +394,87 @@ static ak_err prepare(st_pg *p, st_slot *s, int64_t deadline, st_stmt st, const 
     return rc;
 }
 
+/* One attempt at sending c's statement: a slot (waiting for one only if c->wait_slot), its
+ * connection set up, the statement prepared there, then sent without waiting for the result.
+ * AK_OK: c->s is held until st_pool_recv. AK_ERR_BUSY: no free slot and c->wait_slot is 0. */
+static ak_err send_once(st_pg *p, st_call *c, int *broken)
+{
+    const st_stmt_def *d = st_schema_stmt(c->st);
+    char name[16];
+    snprintf(name, sizeof(name), "cn_st_%d", (int)c->st);
+    st_slot *s = NULL;
+    ak_err rc = acquire(p, c->wait_slot ? c->deadline : 0, &s);
+    if (rc != AK_OK)
+        return rc;
+    c->reused = 0;
+    if (c->attempt > 0 && s->conn != NULL) {
+        /* the server went away under the last one: its pool mates are suspect too */
+        PQfinish(s->conn);
+        s->conn = NULL;
+    }
+    if (s->conn == NULL)
+        rc = setup(p, s, c->deadline, broken);
+    else
+        c->reused = 1;
+    if (rc == AK_OK)
+        rc = prepare(p, s, c->deadline, c->st, name, broken);
+    if (rc == AK_OK && !PQsendQueryPrepared(s->conn, name, d->nparams, c->vals, NULL, NULL, 0)) {
+        *broken = 1;
+        st_pool_err(p, "send", PQerrorMessage(s->conn));
+        rc = AK_ERR_UNAVAILABLE;
+    }
+    if (rc == AK_OK && PQflush(s->conn) < 0) {
+        *broken = 1;
+        st_pool_err(p, "send", PQerrorMessage(s->conn));
+        rc = AK_ERR_UNAVAILABLE;
+    }
+    if (rc != AK_OK)
+        give_back(p, s, *broken);
+    else
+        c->s = s;
+    return rc;
+}
+
+/* A failure worth the one retry: a reused connection found broken, time left. */
+static int retry(const st_call *c, ak_err rc, int broken)
+{
+    return rc != AK_OK && rc != AK_ERR_BUSY && broken && c->reused && c->attempt == 0 &&
+           st_pool_mono_ms() < c->deadline;
+}
+
+ak_err st_pool_send(st_pg *p, st_call *c, st_stmt st, const char *const *vals, int wait_slot)
+{
+    *c = (st_call){.st = st,
+                   .vals = vals,
+                   .deadline = st_pool_mono_ms() + p->cfg.statement_timeout_ms,
+                   .wait_slot = wait_slot};
+    for (;;) {
+        int broken = 0;
+        ak_err rc = send_once(p, c, &broken);
+        if (!retry(c, rc, broken))
+            return rc;
+        c->attempt++;
+    }
+}
+
+ak_err st_pool_recv(st_pg *p, st_call *c, PGresult **res)
+{
+    *res = NULL;
+    for (;;) {
+        int broken = 0;
+        ak_err rc = wait_last(p, c->s->conn, c->deadline, res, &broken);
+        give_back(p, c->s, broken);
+        c->s = NULL;
+        if (!retry(c, rc, broken))
+            return rc;
+        c->attempt++;
+        c->wait_slot = 1;
+        broken = 0;
+        if ((rc = send_once(p, c, &broken)) != AK_OK) /* the retry: its send failed too */
+            return rc;
+    }
+}
+
 /*
  * Run statement st with vals under one deadline; *res its result (caller PQclear()s). One
  * round trip (a prepared statement; preparing it costs one more, once per connection). A
@@ -393,33 +482,10 @@ static ak_err prepare(st_pg *p, st_slot *s, int64_t deadline, st_stmt st, const 
  */
 ak_err st_pool_run(st_pg *p, st_stmt st, const char *const *vals, PGresult **res)
 {
-    int64_t deadline = st_pool_mono_ms() + p->cfg.statement_timeout_ms;
-    const st_stmt_def *d = st_schema_stmt(st);
-    char name[16];
-    snprintf(name, sizeof(name), "cn_st_%d", (int)st);
-    for (int attempt = 0;; attempt++) {
-        st_slot *s = NULL;
-        int broken = 0, reused = 0;
-        ak_err rc = acquire(p, deadline, &s);
-        if (rc != AK_OK)
-            return rc;
-        if (attempt > 0 && s->conn != NULL) {
-            /* the server went away under the last one: its pool mates are suspect too */
-            PQfinish(s->conn);
-            s->conn = NULL;
-        }
-        if (s->conn == NULL)
-            rc = setup(p, s, deadline, &broken);
-        else
-            reused = 1;
-        if (rc == AK_OK)
-            rc = prepare(p, s, deadline, st, name, &broken);
-        if (rc == AK_OK)
-            rc = exec(p, s->conn, deadline, name, NULL, d->nparams, vals, res, &broken);
-        give_back(p, s, broken);
-        if (rc == AK_OK || !broken || !reused || attempt > 0 || st_pool_mono_ms() >= deadline)
-            return rc;
-    }
+    st_call c;
+    *res = NULL;
+    ak_err rc = st_pool_send(p, &c, st, vals, 1);
+    return rc == AK_OK ? st_pool_recv(p, &c, res) : rc;
 }
 
 ak_err st_pool_migrate(st_pg *p, int *from)

@@ -43,11 +43,13 @@
  * Thread-safety: every function may be called from many threads on one handle. Ownership:
  * st_open copies the config; st_close frees everything (NULL allowed).
  *
- * Use in eth_sendTransaction (a sketch of the intended wiring):
+ * Use in eth_sendTransaction (the wiring of connector/rpc/cn_nonce_state.c):
  *   pending = eth_getTransactionCount(from, "pending");
- *   st_tx_reserve(st, &tx.nonce, &resv, chain_id, from, pending, &tx.value,
- *                       policy_limit_or_NULL);        - one round trip, no lock held meanwhile;
- *                                                       a refusal consumes no nonce
+ *   st_tx_reserve_begin(st, &op, chain_id, from, pending, &tx.value, policy_limit_or_NULL);
+ *   fill gas and fees from the node               - meanwhile the database runs the statement
+ *   st_reserve_end(op, &tx.nonce, &resv);          - one round trip, no lock held meanwhile;
+ *                                                    a refusal consumes no nonce
+ *   fill failed: release both (below), answer fill's error;
  *   sign, eth_sendRawTransaction;
  *   refused by the node: st_nonce_release(st, NULL, chain_id, from, tx.nonce) and
  *   st_release(st, &resv); on "nonce too low" call st_nonce_next again with the
@@ -228,6 +230,33 @@ AK_WUR ak_err st_pm_spent(st_store *st, ak_u256 *sender_spent, ak_u256 *global_s
 AK_WUR ak_err st_tx_reserve(st_store *st, uint64_t *nonce, st_resv *out, uint64_t chain_id,
                             const uint8_t account[20], uint64_t node_pending, const ak_u256 *value,
                             const st_spend_limit *lim);
+
+/*
+ * The same two reservations in two halves, so the caller does other work - the node calls that
+ * fill gas and fees - while the database runs and commits the statement:
+ *   begin: postgres sends the statement on a pooled connection that is free now and wanted by
+ *          no waiting caller, and returns without waiting (none: nothing is sent yet and end
+ *          runs it, waiting for a connection within the deadline as st_tx_reserve does);
+ *          memory does all of it.
+ *   end:   waits for the result, gives the connection back, frees op and returns exactly what
+ *          st_tx_reserve / st_spend_reserve return (nonce NULL for a spend op).
+ * AK_OK from begin: *op must be ended exactly once, also when the caller's other work failed
+ * (then release what end reserved, as after any failure). An error from begin: nothing reserved,
+ * no op (AK_ERR_UNAVAILABLE: the store is down; AK_ERR_ARG, AK_ERR_RANGE as the one-call form;
+ * AK_ERR_NOMEM).
+ * Nothing may be signed before end returned AK_OK. end waits until statement_timeout_ms after
+ * begin, or after end is called if that is later (never longer than st_tx_reserve called then;
+ * a result that has arrived is always used). A begun op holds its pooled connection until end
+ * (size pool_size for the sends in flight); the statement commits on its own on the server
+ * meanwhile, holding no row lock while the caller works.
+ */
+typedef struct st_op st_op;
+AK_WUR ak_err st_tx_reserve_begin(st_store *st, st_op **op, uint64_t chain_id,
+                                  const uint8_t account[20], uint64_t node_pending,
+                                  const ak_u256 *value, const st_spend_limit *lim);
+AK_WUR ak_err st_spend_reserve_begin(st_store *st, st_op **op, const uint8_t account[20],
+                                     const ak_u256 *value, const st_spend_limit *lim);
+AK_WUR ak_err st_reserve_end(st_op *op, uint64_t *nonce, st_resv *out);
 
 /* Undo a reservation (the node refused the transaction, the signer failed). Releasing twice,
  * or a reservation already out of its window, is harmless. kind 0: AK_OK, nothing done. */

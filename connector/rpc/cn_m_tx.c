@@ -1,7 +1,8 @@
 /*
  * cn_m_tx.c - eth_signTransaction and eth_sendTransaction: parse the transaction object
- * (cn_txreq.c), apply the account's policy, fill gas and fees from the node (cn_txreq_fill.c),
- * then sign (and send) it with the client's nonce, or with one cn_nonce allocates.
+ * (cn_txreq.c), apply the account's policy, fill gas and fees from the node (cn_txreq_fill.c)
+ * while the shared store's reservation is in flight (cn_nonce_state.h), then sign (and send) it
+ * with the client's nonce, or with one cn_nonce or the store allocates.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -131,9 +132,11 @@ static ak_err admit(tx_job *j, cn_rpc_err *e)
     return AK_OK;
 }
 
-/* Step 3: gas and fees from the node, and the policy on a filled blob fee. */
-static ak_err fill(tx_job *j, cn_rpc_err *e)
+/* Step 3 (run by step 4 while the store reserves): gas and fees from the node, and the policy on
+ * a filled blob fee. */
+static ak_err fill(void *ctx, cn_rpc_err *e)
 {
+    tx_job *j = ctx;
     char why[160];
     ak_err rc = cn_txreq_fill(&j->t, j->env->ds, e);
     if (rc != AK_OK)
@@ -208,9 +211,10 @@ static ak_err local_nonce(void *ctx, cn_rpc_err *e)
 }
 
 /*
- * Step 4: the nonce and the account's cumulative cap (cn_nonce_state.h). With the postgres
- * backend a filled nonce and the reservation are one call to the shared store; otherwise the
- * reservation (if the policy has a cap) wraps the client's nonce or the in-process one.
+ * Steps 3 and 4: the nonce and the account's cumulative cap (cn_nonce_state.h), with fill run
+ * while the reservation's statement is in flight. With the postgres backend a filled nonce and
+ * the reservation are one call to the shared store (after the node's pending count); otherwise
+ * the reservation (if the policy has a cap) wraps the client's nonce or the in-process one.
  */
 static ak_err allocate(tx_job *j, cn_rpc_err *e)
 {
@@ -221,9 +225,9 @@ static ak_err allocate(tx_job *j, cn_rpc_err *e)
         lim = (st_spend_limit){c.window_s, c.has_max_value, c.max_value, c.max_tx};
     if (j->env->state_nonces && !j->t.has_nonce)
         return cn_nonce_run_state(j->env->state, j->env->chain_id, j->t.from, &j->t.tx.value,
-                                  capped ? &lim : NULL, j->env->nonce_retries, pending,
+                                  capped ? &lim : NULL, j->env->nonce_retries, fill, pending,
                                   sign_and_send, j, e);
-    return cn_spend_run(j->env->state, j->t.from, &j->t.tx.value, capped ? &lim : NULL,
+    return cn_spend_run(j->env->state, j->t.from, &j->t.tx.value, capped ? &lim : NULL, fill,
                         j->t.has_nonce ? own_nonce : local_nonce, j, e);
 }
 
@@ -232,9 +236,9 @@ static cJSON *run(const cn_method_env *env, const cn_call *call, const cJSON *pa
 {
     tx_job j = {.env = env, .call = call, .send = send};
     ak_err rc = parse(&j, params, e);
-    if (rc == AK_OK && (rc = admit(&j, e)) == AK_OK && (rc = fill(&j, e)) == AK_OK)
-        rc = allocate(&j, e);
-    (void)rc; /* e says why */
+    if (rc == AK_OK && (rc = admit(&j, e)) == AK_OK)
+        rc = allocate(&j, e); /* fill included */
+    (void)rc;                 /* e says why */
     if (j.res == NULL && e->code == 0 && e->passthrough == NULL)
         cn_err_set(e, CN_E_INTERNAL, "out of memory");
     free(j.raw);

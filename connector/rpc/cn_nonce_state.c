@@ -27,17 +27,45 @@ static void reserve_error(cn_rpc_err *e, ak_err rc, const st_resv *resv)
         cn_err_set(e, CN_E_INTERNAL, "state store: %s", ak_strerror(rc));
 }
 
-ak_err cn_spend_run(st_store *st, const uint8_t addr[20], const ak_u256 *value,
-                    const st_spend_limit *lim, cn_spend_fn fn, void *ctx, cn_rpc_err *e)
+/*
+ * Begin the reservation (nonce NULL: the spend alone), run prep meanwhile, end it. AK_OK: *nonce
+ * and *resv reserved. prep failed: everything the reservation took given back, prep's error.
+ */
+static ak_err reserve(st_store *st, uint64_t *nonce, st_resv *resv, uint64_t chain_id,
+                      const uint8_t addr[20], uint64_t node, const ak_u256 *value,
+                      const st_spend_limit *lim, cn_spend_fn prep, void *ctx, cn_rpc_err *e)
 {
-    st_resv resv = {0};
-    if (lim == NULL)
-        return fn(ctx, e);
-    ak_err rc = st_spend_reserve(st, &resv, addr, value, lim);
+    st_op *op = NULL;
+    ak_err rc = nonce != NULL ? st_tx_reserve_begin(st, &op, chain_id, addr, node, value, lim)
+                              : st_spend_reserve_begin(st, &op, addr, value, lim);
     if (rc != AK_OK) {
-        reserve_error(e, rc, &resv);
+        reserve_error(e, rc, resv);
         return rc;
     }
+    ak_err prep_rc = prep != NULL ? prep(ctx, e) : AK_OK;
+    rc = st_reserve_end(op, nonce, resv); /* every begun reservation ends, prep or not */
+    if (prep_rc != AK_OK) {
+        if (rc == AK_OK)
+            give_back(st, chain_id, addr, nonce != NULL ? *nonce : 0, nonce != NULL, resv);
+        return prep_rc;
+    }
+    if (rc != AK_OK)
+        reserve_error(e, rc, resv);
+    return rc;
+}
+
+ak_err cn_spend_run(st_store *st, const uint8_t addr[20], const ak_u256 *value,
+                    const st_spend_limit *lim, cn_spend_fn prep, cn_spend_fn fn, void *ctx,
+                    cn_rpc_err *e)
+{
+    st_resv resv = {0};
+    ak_err rc;
+    if (lim == NULL) {
+        rc = prep != NULL ? prep(ctx, e) : AK_OK;
+        return rc == AK_OK ? fn(ctx, e) : rc;
+    }
+    if ((rc = reserve(st, NULL, &resv, 0, addr, 0, value, lim, prep, ctx, e)) != AK_OK)
+        return rc;
     rc = fn(ctx, e);
     if (rc != AK_OK && e->code != CN_E_NETWORK && e->code != CN_E_DOWNSTREAM &&
         st_release(st, &resv) != AK_OK)
@@ -47,8 +75,8 @@ ak_err cn_spend_run(st_store *st, const uint8_t addr[20], const ak_u256 *value,
 
 ak_err cn_nonce_run_state(st_store *st, uint64_t chain_id, const uint8_t addr[20],
                           const ak_u256 *value, const st_spend_limit *lim, unsigned retries,
-                          cn_nonce_pending_fn pending, cn_nonce_try_fn attempt, void *ctx,
-                          cn_rpc_err *e)
+                          cn_spend_fn prep, cn_nonce_pending_fn pending, cn_nonce_try_fn attempt,
+                          void *ctx, cn_rpc_err *e)
 {
     ak_err rc = AK_OK;
     for (unsigned tries = 0;; tries++) {
@@ -57,11 +85,9 @@ ak_err cn_nonce_run_state(st_store *st, uint64_t chain_id, const uint8_t addr[20
         st_resv resv = {0};
         if ((rc = pending(ctx, &node, e)) != AK_OK)
             break;
-        rc = st_tx_reserve(st, &nonce, &resv, chain_id, addr, node, value, lim);
-        if (rc != AK_OK) {
-            reserve_error(e, rc, &resv);
+        if ((rc = reserve(st, &nonce, &resv, chain_id, addr, node, value, lim,
+                          tries == 0 ? prep : NULL, ctx, e)) != AK_OK)
             break;
-        }
         rc = attempt(ctx, nonce, &sent, &used, e);
         if (rc == AK_OK) {
             if (!sent) /* eth_signTransaction: only sent nonces are recorded */

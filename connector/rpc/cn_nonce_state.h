@@ -1,8 +1,9 @@
 /*
  * cn_nonce_state.h - the nonce (and spend reservation) of a transaction whose sender left the
  * nonce out, taken from the shared state store (store, issue 13) when the connector
- * runs with "state": {"backend": "postgres"}: one st_tx_reserve per attempt, atomic across
- * every replica on the database, so no lock is held here while signing or sending.
+ * runs with "state": {"backend": "postgres"}: one reservation per attempt (st_tx_reserve_begin /
+ * st_reserve_end), atomic across every replica on the database, so no lock is held here while
+ * signing or sending.
  *
  * The same contract as cn_nonce_run (cn_nonce.h): pending, allocate, try; on a nonce the node
  * refuses as used, again (up to retries more times). What is released when an attempt fails:
@@ -25,19 +26,29 @@
 #include "cn_nonce.h"
 #include "st_store.h"
 
+/* A step of the caller's (cn_m_tx.c: fill gas and fees from the node; the signing). */
+typedef ak_err (*cn_spend_fn)(void *ctx, cn_rpc_err *e);
+
+/*
+ * prep (NULL: none) runs once, on the first attempt, while the store's statement is in flight
+ * (st_tx_reserve_begin .. st_reserve_end): the database's round trip and commit overlap prep's
+ * node calls. prep failed: its error is the answer and what the reservation took (nonce and
+ * spend) is given back, even though nothing was signed; the reservation failed: its error, and
+ * prep's work is discarded. Nothing is signed before the reservation's result is read and OK.
+ */
 AK_WUR ak_err cn_nonce_run_state(st_store *st, uint64_t chain_id, const uint8_t addr[20],
                                  const ak_u256 *value, const st_spend_limit *lim, unsigned retries,
-                                 cn_nonce_pending_fn pending, cn_nonce_try_fn attempt, void *ctx,
-                                 cn_rpc_err *e);
+                                 cn_spend_fn prep, cn_nonce_pending_fn pending,
+                                 cn_nonce_try_fn attempt, void *ctx, cn_rpc_err *e);
 
 /*
  * The spend reservation alone, around fn (a client's own nonce, or the in-process nonces of the
- * memory backend): reserve value (and one transaction) against lim, run fn, release the
- * reservation when fn failed with nothing taken by the node (the same rule as above). lim NULL:
- * fn only.
+ * memory backend): reserve value (and one transaction) against lim while prep runs (as above),
+ * run fn, release the reservation when fn failed with nothing taken by the node (the same rule
+ * as above). lim NULL: prep, then fn.
  */
-typedef ak_err (*cn_spend_fn)(void *ctx, cn_rpc_err *e);
 AK_WUR ak_err cn_spend_run(st_store *st, const uint8_t addr[20], const ak_u256 *value,
-                           const st_spend_limit *lim, cn_spend_fn fn, void *ctx, cn_rpc_err *e);
+                           const st_spend_limit *lim, cn_spend_fn prep, cn_spend_fn fn, void *ctx,
+                           cn_rpc_err *e);
 
 #endif

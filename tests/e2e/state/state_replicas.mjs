@@ -6,7 +6,10 @@
 //   - again with one replica killed -9 halfway: every answer a mined hash or an error, no marker
 //     mined twice, and the gaps the dead replica left are re-used after the trust window;
 //   - the database stopped: -32603 "state store unavailable" within the statement timeout,
-//     /ready 503 naming the database, personal_sign keeps working; back by itself.
+//     /ready 503 naming the database, personal_sign keeps working; back by itself;
+//   - the reservation in flight while fill asks the node (cn_nonce_state.c): a fill that fails
+//     gives the nonce and the reservation back (the database's rows); the database frozen
+//     meanwhile: -32603, nothing signed, back by itself after the thaw.
 // PostgreSQL (pg_lib.sh), the key server, anvil and the connectors are stopped by PID.
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -16,7 +19,7 @@ import {
   toolsRequire, waitFor,
 } from '../lib/stack.mjs';
 import { keylessAccount, makePki, makeToken, startKeyserver } from '../lib/fullstack.mjs';
-import { pgServer } from '../lib/pg.mjs';
+import { PG_LIB, pgServer } from '../lib/pg.mjs';
 
 const { ethers } = toolsRequire('ethers');
 const { t, run } = makeRunner('state_replicas');
@@ -202,7 +205,8 @@ t('database stopped: -32603 "state store unavailable" in time, /ready 503 names 
   }, { what: 'sends work again without a restart', timeoutMs: 30000 });
   await waitFor(async () => (await fetch(`${reps[1].url}/ready`)).status === 200, { what: '/ready 200 again', timeoutMs: 10000 });
   const res = await sendMany(30, 6000000, reps);
-  assertEq(res.filter((r) => !r.hash).length, 0, 'all 30 sends after the restart answered with a hash');
+  const failed = res.filter((r) => !r.hash);
+  assertEq(failed.length, 0, `all 30 sends after the restart answered with a hash (first error: ${JSON.stringify(failed[0] && failed[0].error)})`);
   await waitFor(async () => (await nonceOf('latest')) === (await nonceOf('pending')), { what: 'all mined', timeoutMs: 60000 });
 });
 
@@ -247,6 +251,76 @@ t('a send the node refuses releases its reservation; max_tx counts transactions'
   assert(typeof zero.result === 'string', 'a zero-value send fits the value cap (third transaction)');
   const fourth = await rpcRaw(reps[0].url, 'eth_sendTransaction', [{ from: addr, to, value: '0x0' }]);
   assert(fourth.error && /cumulative_tx_over_cap/.test(fourth.error.message), `max_tx 3: ${JSON.stringify(fourth)}`);
+  await Promise.all(reps.map((c) => c.stop()));
+});
+
+// The reservation is sent before fill's node calls and read after them (cn_nonce_state.c).
+t('a fill that fails while the reservation is in flight gives back the nonce and the reservation (rows)', async () => {
+  const policy = { cumulative_cap: { value_wei: (2n * ETH).toString(), window_s: 900 } };
+  reps = await Promise.all([0, 1].map((i) => replica(i, { policy })));
+  const reverter = ethers.Wallet.createRandom().address;
+  await rpc(anvil.url, 'anvil_setCode', [reverter, '0x60006000fd']); // PUSH1 0 PUSH1 0 REVERT
+  await waitFor(async () => (await nonceOf('latest')) === (await nonceOf('pending')), { what: 'mined', timeoutMs: 30000 });
+  const acct = `'\\x${addr.slice(2).toLowerCase()}'::bytea`;
+  const nextNonce = () => Number(sql(`SELECT next_nonce FROM anode.nonce WHERE account = ${acct}`));
+  const spendRows = () => Number(sql(`SELECT count(*) FROM anode.spend WHERE account = ${acct} AND window_s = 900`));
+  const pending = await nonceOf('pending');
+  for (let i = 0; i < 3; i++) { // one after the other: each gives its nonce back before the next
+    const j = await rpcRaw(reps[i % 2].url, 'eth_sendTransaction', [{ from: addr, to: reverter, value: ethers.toQuantity(ETH) }]);
+    assert(j.error && !j.result, `estimateGas reverts, the send fails: ${JSON.stringify(j)}`);
+    assert(!/state store/.test(j.error.message), `fill's error, not the store's: ${j.error.message}`);
+    assertEq(spendRows(), 0, `send ${i}: its 1 ETH reservation was released`);
+    assertEq(nextNonce(), pending, `send ${i}: its nonce was given back`);
+  }
+  // The client's own nonce: the spend reservation alone is in flight during fill (st_spend_reserve_begin).
+  const own = await rpcRaw(reps[0].url, 'eth_sendTransaction', [{ from: addr, to: reverter, value: ethers.toQuantity(ETH), nonce: ethers.toQuantity(pending) }]);
+  assert(own.error && !own.result, `own nonce, estimateGas reverts: ${JSON.stringify(own)}`);
+  assertEq(spendRows(), 0, 'own nonce: its 1 ETH reservation was released');
+  assertEq(nextNonce(), pending, 'own nonce: the store\'s nonce untouched');
+  assertEq(await nonceOf('pending'), pending, 'nothing sent');
+  const hashes = [];
+  for (let i = 0; i < 2; i++) { // the whole 2 ETH is still there, and no nonce gap
+    const j = await rpcRaw(reps[i].url, 'eth_sendTransaction', [{ from: addr, to, value: ethers.toQuantity(ETH) }]);
+    assert(typeof j.result === 'string', `1 ETH #${i} signed: ${JSON.stringify(j.error)}`);
+    hashes.push(j.result);
+  }
+  const over = await rpcRaw(reps[0].url, 'eth_sendTransaction', [{ from: addr, to, value: '0x1' }]);
+  assert(over.error && /cumulative_over_cap/.test(over.error.message), `2 ETH used: ${JSON.stringify(over)}`);
+  await waitFor(async () => (await nonceOf('latest')) === pending + 2, { what: 'both mined', timeoutMs: 30000 });
+  const nonces = await Promise.all(hashes.map(async (h) => Number((await rpc(anvil.url, 'eth_getTransactionByHash', [h])).nonce)));
+  assertEq(nonces.sort((a, b) => a - b).join(','), `${pending},${pending + 1}`, 'the given-back nonces were used, no gap');
+});
+
+t('the database frozen while the reservation is in flight: -32603, nothing signed; back after the thaw', async () => {
+  const pgctl = (cmd) => spawnSync('bash', [PG_LIB, cmd, pgDir], { stdio: 'inherit' }).status;
+  await Promise.all(reps.map((c) => c.stop()));
+  reps = [await replica(0)];
+  for (let i = 0; i < 3; i++) { // pooled connections that are live when the server stops answering
+    const j = await rpcRaw(reps[0].url, 'eth_sendTransaction', [{ from: addr, to, value: '0x0' }]);
+    assert(typeof j.result === 'string', `warm-up send: ${JSON.stringify(j.error)}`);
+  }
+  await waitFor(async () => (await nonceOf('latest')) === (await nonceOf('pending')), { what: 'mined', timeoutMs: 30000 });
+  const before = await nonceOf('pending');
+  assertEq(pgctl('freeze'), 0, 'pg_lib.sh freeze');
+  let j, took;
+  try {
+    const t0 = Date.now();
+    j = await rpcRaw(reps[0].url, 'eth_sendTransaction', [{ from: addr, to, value: '0x3' }]);
+    took = Date.now() - t0;
+  } finally {
+    assertEq(pgctl('thaw'), 0, 'pg_lib.sh thaw');
+  }
+  assert(j.error, `refused: ${JSON.stringify(j)}`);
+  assertEq(j.error.code, -32603, 'code');
+  assertEq(j.error.message, 'state store unavailable', 'stable message');
+  assert(took < 2 * STMT_MS + 5000, `answered within the statement timeout (+ node time): ${took} ms`);
+  assertEq(await nonceOf('pending'), before, 'nothing signed and sent');
+  // The frozen server runs the statement once thawed: a nonce allocated and never sent, re-used
+  // after the trust window.
+  await sleep(TRUST_MS + 500);
+  const r = await rpcRaw(reps[0].url, 'eth_sendTransaction', [{ from: addr, to, value: '0x4' }]);
+  assert(typeof r.result === 'string', `back by itself: ${JSON.stringify(r.error)}`);
+  await waitFor(async () => (await nonceOf('latest')) === before + 1, { what: 'mined with the node\'s nonce', timeoutMs: 30000 });
   await Promise.all(reps.map((c) => c.stop()));
 });
 

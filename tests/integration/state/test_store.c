@@ -548,6 +548,7 @@ static void test_memory_bound(void)
 }
 
 #include "test_store_pg.h"
+#include "test_store_op.h"
 
 int main(int argc, char **argv)
 {
@@ -582,12 +583,15 @@ int main(int argc, char **argv)
     test_spend_concurrent(h, 1);
     test_pm_concurrent(h, 1);
     test_tx_rules(h[0]);
+    test_op_rules(h[0]);
+    test_op_give_back(h[0]);
     if (g_pg) { /* three handles = three replicas on one database */
         test_tx_concurrent(h, 3);
         test_nonce_concurrent(h, 3);
         test_spend_concurrent(h, 3);
         test_pm_concurrent(h, 3);
         pg_tests(h[0]);
+        pg_op_tests();
     }
     bench(h[0]);
     for (int i = 0; i < (g_pg ? 3 : 1); i++)
