@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "ak_addr.h"
+#include "ak_cfg.h"
 #include "ak_hex.h"
 #include "cn_audit.h"
 #include "cn_log.h"
@@ -348,15 +349,61 @@ out:
     return rc;
 }
 
-static int key_known(const char *k)
+/* The members of an account object (policy: cn_policy.h, read by app/cn_app_accounts.c). */
+static const ak_cfg_field k_account_fields[] = {
+    AK_CFG_KNOWN("signer"), AK_CFG_KNOWN("primary"), AK_CFG_KNOWN("backups"),
+    AK_CFG_KNOWN("name"),   AK_CFG_KNOWN("comment"), AK_CFG_KNOWN("policy"),
+};
+
+ak_err cn_signer_manager_members(const cJSON *account, const char *where,
+                                 const cJSON *cfgs[CN_MGR_MAX_BACKUPS + 1], size_t *n, char *err,
+                                 size_t err_cap)
 {
-    /* "policy" is the account's (cn_policy.h), read by app/cn_app_accounts.c */
-    static const char *const known[] = {"name",   "primary", "backups",
-                                        "signer", "comment", "policy"};
-    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-        if (strcmp(k, known[i]) == 0)
-            return 1;
-    return 0;
+    const cJSON *it;
+    *n = 0;
+    if (!cJSON_IsObject(account)) {
+        snprintf(err, err_cap, "%s must be an object", where);
+        return AK_ERR_CONFIG;
+    }
+    if (ak_cfg_read(NULL, k_account_fields, AK_CFG_COUNT(k_account_fields), account, where, err,
+                    err_cap) != AK_OK)
+        return AK_ERR_CONFIG;
+    const cJSON *sg = cJSON_GetObjectItemCaseSensitive(account, "signer");
+    const cJSON *pr = cJSON_GetObjectItemCaseSensitive(account, "primary");
+    const cJSON *bk = cJSON_GetObjectItemCaseSensitive(account, "backups");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(account, "name");
+    if (sg == NULL && pr == NULL) {
+        snprintf(err, err_cap, "%s: missing required field \"primary\" (or \"signer\")", where);
+        return AK_ERR_CONFIG;
+    }
+    if (sg != NULL && (pr != NULL || bk != NULL)) {
+        snprintf(err, err_cap, "%s: \"signer\" cannot be combined with \"primary\"/\"backups\"",
+                 where);
+        return AK_ERR_CONFIG;
+    }
+    if (name != NULL && (!cJSON_IsString(name) || strlen(name->valuestring) >= 64)) {
+        snprintf(err, err_cap, "%s.name must be a string of < 64 chars", where);
+        return AK_ERR_CONFIG;
+    }
+    if (!cJSON_IsObject(sg ? sg : pr)) {
+        snprintf(err, err_cap, "%s.%s must be a signer object", where, sg ? "signer" : "primary");
+        return AK_ERR_CONFIG;
+    }
+    if (bk != NULL && (!cJSON_IsArray(bk) || cJSON_GetArraySize(bk) > CN_MGR_MAX_BACKUPS)) {
+        snprintf(err, err_cap, "%s.backups must be an array of 0..%d signer objects", where,
+                 CN_MGR_MAX_BACKUPS);
+        return AK_ERR_CONFIG;
+    }
+    cfgs[(*n)++] = sg ? sg : pr;
+    cJSON_ArrayForEach(it, bk)
+    {
+        if (!cJSON_IsObject(it)) {
+            snprintf(err, err_cap, "%s.backups[%zu] must be a signer object", where, *n - 1);
+            return AK_ERR_CONFIG;
+        }
+        cfgs[(*n)++] = it;
+    }
+    return AK_OK;
 }
 
 ak_err cn_signer_manager_new(cn_signer **out, const cJSON *account, const cn_manager_opts *opts,
@@ -368,62 +415,24 @@ ak_err cn_signer_manager_new(cn_signer **out, const cJSON *account, const cn_man
     char e2[256] = "";
     ak_err rc = AK_ERR_CONFIG;
     *out = NULL;
-    if (!cJSON_IsObject(account)) {
-        snprintf(err, err_cap, "an account must be an object");
+    if (cn_signer_manager_members(account, "account", cfgs, &n, err, err_cap) != AK_OK)
         return rc;
-    }
-    const cJSON *it;
-    cJSON_ArrayForEach(it, account)
-    {
-        if (!key_known(it->string)) {
-            snprintf(err, err_cap,
-                     "unknown account key \"%.64s\" (known: name, primary, backups, "
-                     "signer, policy, comment)",
-                     it->string);
-            return rc;
-        }
-    }
-    const cJSON *single = cJSON_GetObjectItemCaseSensitive(account, "signer");
-    const cJSON *prim = cJSON_GetObjectItemCaseSensitive(account, "primary");
-    const cJSON *backs = cJSON_GetObjectItemCaseSensitive(account, "backups");
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(account, "name");
-    if ((single != NULL) == (prim != NULL)) {
-        snprintf(err, err_cap, "an account needs exactly one of \"signer\" or \"primary\"");
-        return rc;
-    }
-    if (single != NULL && backs != NULL) {
-        snprintf(err, err_cap, "\"backups\" goes with \"primary\", not with \"signer\"");
-        return rc;
-    }
-    if (name != NULL && (!cJSON_IsString(name) || strlen(name->valuestring) >= 64)) {
-        snprintf(err, err_cap, "account \"name\" must be a string of < 64 chars");
-        return rc;
-    }
-    if (backs != NULL &&
-        (!cJSON_IsArray(backs) || cJSON_GetArraySize(backs) > CN_MGR_MAX_BACKUPS)) {
-        snprintf(err, err_cap, "\"backups\" must be an array of 0..%d signer objects",
-                 CN_MGR_MAX_BACKUPS);
-        return rc;
-    }
-    cfgs[n++] = single ? single : prim;
-    cJSON_ArrayForEach(it, backs) cfgs[n++] = it;
+    int single = cJSON_HasObjectItem(account, "signer");
     for (size_t i = 0; i < n; i++) {
         char where[32];
         if (i == 0)
             snprintf(where, sizeof where, "%s", single ? "signer" : "primary");
         else
             snprintf(where, sizeof where, "backups[%zu]", i - 1);
-        if (!cJSON_IsObject(cfgs[i])) {
-            snprintf(err, err_cap, "%s must be a signer object", where);
-            goto fail;
-        }
         rc = cn_signer_create(&sg[i], cfgs[i], e2, sizeof e2);
         if (rc != AK_OK) {
             snprintf(err, err_cap, "%s: %s", where, e2);
             goto fail;
         }
     }
-    return cn_signer_manager_wrap(out, sg, n, cJSON_GetStringValue(name), opts, err, err_cap);
+    return cn_signer_manager_wrap(
+        out, sg, n, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(account, "name")), opts,
+        err, err_cap);
 fail:
     for (size_t i = 0; i < n; i++)
         cn_signer_free(sg[i]);

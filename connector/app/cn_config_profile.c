@@ -16,6 +16,7 @@
 
 #include "ak_cfg.h"
 #include "cn_policy.h"
+#include "cn_signer_manager.h"
 
 #define EXPAND_MAX   (64 * 1024)
 #define PATH_MAX_TXT 160
@@ -251,13 +252,6 @@ ak_err cn_config_select_profile(cJSON *doc, const char *profile, char *chosen, c
 
 /* ---- accounts ------------------------------------------------------------------------- */
 
-/* An account: its signer(s) are checked below and by their constructors, "policy" by
- * cn_policy_parse. */
-static const ak_cfg_field k_account_fields[] = {
-    AK_CFG_KNOWN("signer"), AK_CFG_KNOWN("primary"), AK_CFG_KNOWN("backups"),
-    AK_CFG_KNOWN("name"),   AK_CFG_KNOWN("comment"), AK_CFG_KNOWN("policy"),
-};
-
 static const ak_cfg_field k_manager_fields[] = {
     AK_CFG_INT("failure_threshold", 0, cn_settings, failure_threshold, 1, 1000, 3),
     AK_CFG_INT("health_interval_ms", 0, cn_settings, health_interval_ms, 10, 3600000, 30000),
@@ -265,7 +259,7 @@ static const ak_cfg_field k_manager_fields[] = {
 
 ak_err cn_config_accounts(cn_settings *s, const cJSON *doc, char *err, size_t err_cap)
 {
-    const cJSON *it, *k;
+    const cJSON *it;
     char where[32];
     size_t i = 0;
     if (cJSON_HasObjectItem(doc, "profiles") || cJSON_HasObjectItem(doc, "profile")) {
@@ -282,15 +276,14 @@ ak_err cn_config_accounts(cn_settings *s, const cJSON *doc, char *err, size_t er
         snprintf(err, err_cap, "config: \"accounts\" must be an array of 1..64 accounts");
         return AK_ERR_CONFIG;
     }
+    /* An account's structure (cn_signer_manager_members) and its policy; its signers are
+     * checked by their constructors. */
     cJSON_ArrayForEach(it, s->accounts)
     {
-        if (!cJSON_IsObject(it)) {
-            snprintf(err, err_cap, "config: accounts[%zu] must be an object", i);
-            return AK_ERR_CONFIG;
-        }
+        const cJSON *cfgs[CN_MGR_MAX_BACKUPS + 1];
+        size_t n = 0;
         snprintf(where, sizeof where, "accounts[%zu]", i);
-        if (ak_cfg_read(NULL, k_account_fields, AK_CFG_COUNT(k_account_fields), it, where, err,
-                        err_cap) != AK_OK)
+        if (cn_signer_manager_members(it, where, cfgs, &n, err, err_cap) != AK_OK)
             return AK_ERR_CONFIG;
         cn_policy *pol = NULL; /* validated here, built again by cn_main for the router */
         char perr[200] = "";
@@ -300,47 +293,6 @@ ak_err cn_config_accounts(cn_settings *s, const cJSON *doc, char *err, size_t er
         if (prc != AK_OK) {
             snprintf(err, err_cap, "config: accounts[%zu]: %s", i, perr);
             return prc;
-        }
-        const cJSON *sg = cJSON_GetObjectItemCaseSensitive(it, "signer");
-        const cJSON *pr = cJSON_GetObjectItemCaseSensitive(it, "primary");
-        const cJSON *bk = cJSON_GetObjectItemCaseSensitive(it, "backups");
-        if (sg == NULL && pr == NULL) {
-            snprintf(err, err_cap,
-                     "config: accounts[%zu]: missing required field \"primary\" "
-                     "(or \"signer\")",
-                     i);
-            return AK_ERR_CONFIG;
-        }
-        if (sg != NULL && (pr != NULL || bk != NULL)) {
-            snprintf(err, err_cap,
-                     "config: accounts[%zu]: \"signer\" cannot be combined with "
-                     "\"primary\"/\"backups\"",
-                     i);
-            return AK_ERR_CONFIG;
-        }
-        if (!cJSON_IsObject(sg ? sg : pr)) {
-            snprintf(err, err_cap, "config: accounts[%zu].%s must be a signer object", i,
-                     sg ? "signer" : "primary");
-            return AK_ERR_CONFIG;
-        }
-        if (bk != NULL && (!cJSON_IsArray(bk) || cJSON_GetArraySize(bk) > 7)) {
-            snprintf(err, err_cap,
-                     "config: accounts[%zu].backups must be an array of 0..7 "
-                     "signer objects",
-                     i);
-            return AK_ERR_CONFIG;
-        }
-        size_t b = 0;
-        cJSON_ArrayForEach(k, bk)
-        {
-            if (!cJSON_IsObject(k)) {
-                snprintf(err, err_cap,
-                         "config: accounts[%zu].backups[%zu] must be a signer "
-                         "object",
-                         i, b);
-                return AK_ERR_CONFIG;
-            }
-            b++;
         }
         i++;
     }
