@@ -15,36 +15,12 @@
 #include "ak_addr.h"
 #include "ak_auth.h"
 #include "ak_hex.h"
-#include "ak_json.h"
 #include "ak_u256.h"
 #include "cn_intent.h"
 #include "cn_methods.h"
 #include "cn_txreq.h"
 
 static const char *const AUTH_REQUEST_MEMBERS[] = {"address", "chainId", "nonce", "executor"};
-
-static cJSON *auth_result(const ak_auth *auth, const ak_sig *sig)
-{
-    char addr[AK_ADDR_STR_SIZE];
-    ak_u256 v;
-    cJSON *o = cJSON_CreateObject();
-    int ok = o != NULL && ak_json_add_quantity(o, "chainId", &auth->chain_id) == AK_OK;
-    ak_addr_to_checksum(addr, auth->address);
-    ok = ok && cJSON_AddStringToObject(o, "address", addr) != NULL;
-    ak_u256_from_u64(&v, auth->nonce);
-    ok = ok && ak_json_add_quantity(o, "nonce", &v) == AK_OK;
-    ak_u256_from_u64(&v, sig->recid);
-    ok = ok && ak_json_add_quantity(o, "yParity", &v) == AK_OK;
-    ok =
-        ok && ak_u256_from_be(&v, sig->r, 32) == AK_OK && ak_json_add_quantity(o, "r", &v) == AK_OK;
-    ok =
-        ok && ak_u256_from_be(&v, sig->s, 32) == AK_OK && ak_json_add_quantity(o, "s", &v) == AK_OK;
-    if (!ok) {
-        cJSON_Delete(o);
-        return NULL;
-    }
-    return o;
-}
 
 /* The request object's members into auth; *fill_nonce / *plus_one when the nonce is ours to
  * fill. */
@@ -154,7 +130,7 @@ cJSON *cn_m_sign_authorization(const cn_method_env *env, const cn_call *call, co
                               ak_u256_is_zero(&auth.chain_id) ? 0 : env->chain_id, NULL,
                               cn_intent_auth(&in, &auth), e) != AK_OK)
         return NULL;
-    cJSON *res = auth_result(&auth, &sig);
+    cJSON *res = cn_txreq_auth_json(&auth, &sig);
     if (res == NULL)
         cn_err_set(e, CN_E_INTERNAL, "out of memory");
     return res;

@@ -21,29 +21,6 @@ static ak_err result_u256(ak_u256 *out, const cJSON *res, const char *method, cn
     return AK_OK;
 }
 
-static ak_err add_auth(cJSON *list, const ak_auth_signed *sa)
-{
-    const ak_auth *a = &sa->auth;
-    char addr[AK_ADDR_STR_SIZE];
-    ak_u256 v;
-    cJSON *o = cJSON_CreateObject();
-    if (o == NULL || !cJSON_AddItemToArray(list, o))
-        return AK_ERR_NOMEM;
-    ak_addr_to_checksum(addr, a->address);
-    if (ak_json_add_quantity(o, "chainId", &a->chain_id) != AK_OK ||
-        !cJSON_AddStringToObject(o, "address", addr))
-        return AK_ERR_NOMEM;
-    ak_u256_from_u64(&v, a->nonce);
-    if (ak_json_add_quantity(o, "nonce", &v) != AK_OK)
-        return AK_ERR_NOMEM;
-    ak_u256_from_u64(&v, sa->sig.recid);
-    if (ak_json_add_quantity(o, "yParity", &v) != AK_OK ||
-        ak_u256_from_be(&v, sa->sig.r, 32) != AK_OK || ak_json_add_quantity(o, "r", &v) != AK_OK ||
-        ak_u256_from_be(&v, sa->sig.s, 32) != AK_OK || ak_json_add_quantity(o, "s", &v) != AK_OK)
-        return AK_ERR_NOMEM;
-    return AK_OK;
-}
-
 /* The type 3 / 4 members of an eth_estimateGas call, as the node's TransactionArgs reads them. */
 static ak_err add_typed_members(cJSON *call, const cn_txreq *t)
 {
@@ -68,9 +45,13 @@ static ak_err add_typed_members(cJSON *call, const cn_txreq *t)
         cJSON *list = cJSON_AddArrayToObject(call, "authorizationList");
         if (list == NULL)
             return AK_ERR_NOMEM;
-        for (size_t i = 0; i < t->n_auths; i++)
-            if (add_auth(list, &t->auths[i]) != AK_OK)
+        for (size_t i = 0; i < t->n_auths; i++) {
+            cJSON *o = cn_txreq_auth_json(&t->auths[i].auth, &t->auths[i].sig);
+            if (o == NULL || !cJSON_AddItemToArray(list, o)) {
+                cJSON_Delete(o);
                 return AK_ERR_NOMEM;
+            }
+        }
     }
     return AK_OK;
 }
