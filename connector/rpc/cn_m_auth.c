@@ -91,19 +91,10 @@ cJSON *cn_m_sign_authorization(const cn_method_env *env, const cn_call *call, co
     uint8_t digest[32];
     char why[192];
     int fill_nonce = 0, plus_one = 0;
-    int n = cJSON_GetArraySize(params);
     memset(&auth, 0, sizeof(auth));
-    if (cJSON_IsArray(params) && n > 2) {
-        cn_err_set(e, CN_E_PARAMS,
-                   "params[%d] of %s is not understood (expected [authority, "
-                   "{address, chainId, nonce, executor}])",
-                   n - 1, method);
+    if (!cn_method_params(params, 2, 2, method, "[authority, {address, chainId, nonce, executor}]",
+                          e))
         return NULL;
-    }
-    if (!cJSON_IsArray(params) || n != 2) {
-        cn_err_set(e, CN_E_PARAMS, "expected [authority, {address, chainId, nonce, executor}]");
-        return NULL;
-    }
     const cn_account *a = cn_method_account(env, cJSON_GetArrayItem(params, 0), e);
     if (a == NULL || !cn_method_allowed(a, method, e) ||
         !auth_request(env, cJSON_GetArrayItem(params, 1), a, &auth, &fill_nonce, &plus_one, e))
