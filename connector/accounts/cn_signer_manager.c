@@ -7,7 +7,6 @@
  */
 #include "cn_signer_manager.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -22,6 +21,7 @@
 #include "cn_log.h"
 #include "cn_metrics.h"
 #include "cn_signer_factory.h"
+#include "rt_ticker.h"
 
 #define MAX_MEMBERS (1 + CN_MGR_MAX_BACKUPS)
 
@@ -45,12 +45,8 @@ typedef struct {
     unsigned interval_ms;
     const rt_clock *clock;
     char account[AK_ADDR_STR_SIZE];
-    pthread_mutex_t mu; /* guards cached health and stopping */
-    pthread_cond_t cv;
-    int cv_init;
-    int stopping;
-    pthread_t thr;
-    int thr_started;
+    pthread_mutex_t mu; /* guards cached health */
+    rt_ticker *health;  /* every interval_ms: health_tick */
 } mgr;
 
 static double now_s(const mgr *g)
@@ -170,31 +166,11 @@ static void refresh_health(mgr *g, member *m)
     }
 }
 
-static void *health_main(void *arg)
+static void health_tick(void *arg)
 {
     mgr *g = arg;
-    pthread_mutex_lock(&g->mu);
-    while (!g->stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += g->interval_ms / 1000;
-        ts.tv_nsec += (long)(g->interval_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        int w = 0;
-        while (!g->stopping && w != ETIMEDOUT)
-            w = pthread_cond_timedwait(&g->cv, &g->mu, &ts);
-        if (g->stopping)
-            break;
-        pthread_mutex_unlock(&g->mu);
-        for (size_t i = 0; i < g->n; i++)
-            refresh_health(g, &g->m[i]);
-        pthread_mutex_lock(&g->mu);
-    }
-    pthread_mutex_unlock(&g->mu);
-    return NULL;
+    for (size_t i = 0; i < g->n; i++)
+        refresh_health(g, &g->m[i]);
 }
 
 /*
@@ -231,15 +207,7 @@ static void mgr_destroy(cn_signer *s)
     mgr *g = s->impl;
     if (g == NULL)
         return;
-    if (g->thr_started) {
-        pthread_mutex_lock(&g->mu);
-        g->stopping = 1;
-        pthread_cond_broadcast(&g->cv);
-        pthread_mutex_unlock(&g->mu);
-        pthread_join(g->thr, NULL);
-    }
-    if (g->cv_init)
-        pthread_cond_destroy(&g->cv);
+    rt_ticker_stop(g->health);
     pthread_mutex_destroy(&g->mu);
     for (size_t i = 0; i < g->n; i++)
         cn_signer_free(g->m[i].s);
@@ -319,21 +287,10 @@ ak_err cn_signer_manager_wrap(cn_signer **out, cn_signer **signers, size_t n, co
                m->s->ops->type, "name", m->s->name, "provider", m->s->provider, "security_level",
                cn_security_level_name(m->s->level), (char *)NULL);
     }
-    pthread_condattr_t ca;
-    rc = AK_ERR_INTERNAL;
-    if (pthread_condattr_init(&ca) != 0)
-        goto out;
-    int bad =
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 || pthread_cond_init(&g->cv, &ca) != 0;
-    pthread_condattr_destroy(&ca);
-    if (bad)
-        goto out;
-    g->cv_init = 1;
-    if (pthread_create(&g->thr, NULL, health_main, g) != 0) {
+    if ((rc = rt_ticker_start(&g->health, g->interval_ms, health_tick, g)) != AK_OK) {
         snprintf(err, err_cap, "cannot start the health-check thread");
         goto out;
     }
-    g->thr_started = 1;
     *out = s;
     s = NULL;
     rc = AK_OK;
