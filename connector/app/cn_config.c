@@ -346,6 +346,18 @@ static const ak_cfg_field k_top_fields[] = {
     AK_CFG_KNOWN("state"),
 };
 
+const char *cn_config_first_change(const cJSON *a, const cJSON *b, const char *const *names,
+                                   size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(a, names[i]);
+        const cJSON *y = cJSON_GetObjectItemCaseSensitive(b, names[i]);
+        if ((x == NULL) != (y == NULL) || (x != NULL && !cJSON_Compare(x, y, 1)))
+            return names[i];
+    }
+    return NULL;
+}
+
 ak_err cn_config_settings(cn_settings *s, const cJSON *doc, char *err, size_t err_cap)
 {
     memset(s, 0, sizeof(*s));
