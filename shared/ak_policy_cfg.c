@@ -1,28 +1,16 @@
 /* ak_policy_cfg.c - the one reader of a "policy" configuration object (see ak_policy_cfg.h). */
 #include "ak_policy_cfg.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ak_addr.h"
+#include "ak_cfg.h"
 #include "ak_hex.h"
 #include "ak_json.h"
 
 #define MAX_SAFE_INT 9007199254740991.0
-
-__attribute__((format(printf, 3, 4))) static ak_err pfail(char *msg, size_t cap, const char *fmt,
-                                                          ...)
-{
-    if (msg != NULL && cap > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, cap, fmt, ap);
-        va_end(ap);
-    }
-    return AK_ERR_CONFIG;
-}
 
 ak_err ak_policy_cfg_amount(ak_u256 *out, const cJSON *v)
 {
@@ -59,17 +47,17 @@ static ak_err addr_list(uint8_t (*dst)[20], size_t *n, size_t max, const cJSON *
 {
     const cJSON *a;
     if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) < 1 || (size_t)cJSON_GetArraySize(v) > max)
-        return pfail(msg, cap, "%s.%s: an array of 1..%zu addresses", where, name, max);
+        return ak_cfg_fail(msg, cap, "%s.%s: an array of 1..%zu addresses", where, name, max);
     cJSON_ArrayForEach(a, v)
     {
         if (!cJSON_IsString(a) ||
             ak_addr_parse(dst[*n], a->valuestring, strlen(a->valuestring)) != AK_OK)
-            return pfail(msg, cap,
-                         "%s.%s[%zu]: not an address (0x + 40 hex, EIP-55 checksum if mixed case)",
-                         where, name, *n);
+            return ak_cfg_fail(
+                msg, cap, "%s.%s[%zu]: not an address (0x + 40 hex, EIP-55 checksum if mixed case)",
+                where, name, *n);
         for (size_t j = 0; j < *n; j++)
             if (memcmp(dst[j], dst[*n], 20) == 0)
-                return pfail(msg, cap, "%s.%s[%zu]: given twice", where, name, *n);
+                return ak_cfg_fail(msg, cap, "%s.%s[%zu]: given twice", where, name, *n);
         (*n)++;
     }
     return AK_OK;
@@ -80,17 +68,17 @@ static ak_err parse_serves(ak_policy *p, const cJSON *v, const char *where, char
     const cJSON *m;
     size_t i = 0;
     if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) < 1)
-        return pfail(msg, cap, "%s.serves: a non-empty array of intent kinds", where);
+        return ak_cfg_fail(msg, cap, "%s.serves: a non-empty array of intent kinds", where);
     p->kinds = 0;
     cJSON_ArrayForEach(m, v)
     {
         int k = cJSON_IsString(m) ? ak_intent_kind_parse(m->valuestring) : -1;
         if (k < 0)
-            return pfail(msg, cap,
-                         "%s.serves[%zu]: one of eth_transaction, eip191_message, "
-                         "eip712_typed_data, erc4337_paymaster, eip7702_authorization, "
-                         "op_block_payload",
-                         where, i);
+            return ak_cfg_fail(msg, cap,
+                               "%s.serves[%zu]: one of eth_transaction, eip191_message, "
+                               "eip712_typed_data, erc4337_paymaster, eip7702_authorization, "
+                               "op_block_payload",
+                               where, i);
         p->kinds |= 1u << k;
         i++;
     }
@@ -102,14 +90,14 @@ static ak_err parse_chains(ak_policy *p, const cJSON *v, const char *where, char
     const cJSON *c;
     if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) < 1 ||
         cJSON_GetArraySize(v) > AK_POLICY_MAX_CHAINS)
-        return pfail(msg, cap, "%s.allowed_chain_ids: an array of 1..%d chain ids", where,
-                     AK_POLICY_MAX_CHAINS);
+        return ak_cfg_fail(msg, cap, "%s.allowed_chain_ids: an array of 1..%d chain ids", where,
+                           AK_POLICY_MAX_CHAINS);
     cJSON_ArrayForEach(c, v)
     {
         if (chain_id(&p->chains[p->n_chains], c) != AK_OK)
-            return pfail(msg, cap,
-                         "%s.allowed_chain_ids[%zu]: a non-zero integer (or decimal / 0x string)",
-                         where, p->n_chains);
+            return ak_cfg_fail(
+                msg, cap, "%s.allowed_chain_ids[%zu]: a non-zero integer (or decimal / 0x string)",
+                where, p->n_chains);
         p->n_chains++;
     }
     return AK_OK;
@@ -121,30 +109,33 @@ static ak_err parse_selectors(ak_policy *p, const cJSON *v, const char *where, c
     const cJSON *t, *s;
     uint8_t to[20];
     if (!cJSON_IsObject(v) || cJSON_GetArraySize(v) < 1)
-        return pfail(msg, cap, "%s.allowed_selectors: an object {destination: [selector, ...]}",
-                     where);
+        return ak_cfg_fail(msg, cap,
+                           "%s.allowed_selectors: an object {destination: [selector, ...]}", where);
     cJSON_ArrayForEach(t, v)
     {
         size_t first = p->n_selectors;
         if (ak_addr_parse(to, t->string, strlen(t->string)) != AK_OK)
-            return pfail(msg, cap, "%s.allowed_selectors.%.64s: not an address", where, t->string);
+            return ak_cfg_fail(msg, cap, "%s.allowed_selectors.%.64s: not an address", where,
+                               t->string);
         for (size_t j = 0; j < first; j++)
             if (memcmp(p->selector_to[j], to, 20) == 0)
-                return pfail(msg, cap, "%s.allowed_selectors.%.64s: destination given twice", where,
-                             t->string);
+                return ak_cfg_fail(msg, cap, "%s.allowed_selectors.%.64s: destination given twice",
+                                   where, t->string);
         if (!cJSON_IsArray(t) || cJSON_GetArraySize(t) < 1)
-            return pfail(msg, cap, "%s.allowed_selectors.%.64s: a non-empty array of selectors",
-                         where, t->string);
+            return ak_cfg_fail(msg, cap,
+                               "%s.allowed_selectors.%.64s: a non-empty array of selectors", where,
+                               t->string);
         cJSON_ArrayForEach(s, t)
         {
             size_t i = p->n_selectors;
             if (i == AK_POLICY_MAX_SELECTORS)
-                return pfail(msg, cap, "%s.allowed_selectors: more than %d selectors in all", where,
-                             AK_POLICY_MAX_SELECTORS);
+                return ak_cfg_fail(msg, cap, "%s.allowed_selectors: more than %d selectors in all",
+                                   where, AK_POLICY_MAX_SELECTORS);
             if (!cJSON_IsString(s) || strlen(s->valuestring) != 10 ||
                 ak_hex_decode_exact(p->selector[i], 4, s->valuestring, 10) != AK_OK)
-                return pfail(msg, cap, "%s.allowed_selectors.%.64s[%zu]: \"0x\" + 8 hex digits",
-                             where, t->string, i - first);
+                return ak_cfg_fail(msg, cap,
+                                   "%s.allowed_selectors.%.64s[%zu]: \"0x\" + 8 hex digits", where,
+                                   t->string, i - first);
             memcpy(p->selector_to[i], to, 20);
             p->n_selectors++;
         }
@@ -157,32 +148,34 @@ static ak_err parse_domain(ak_policy_domain *d, const cJSON *o, const char *wher
 {
     const cJSON *m;
     if (!cJSON_IsObject(o) || cJSON_GetArraySize(o) < 1)
-        return pfail(msg, cap,
-                     "%s.allowed_domains[%zu]: an object with name, chainId or "
-                     "verifyingContract",
-                     where, i);
+        return ak_cfg_fail(msg, cap,
+                           "%s.allowed_domains[%zu]: an object with name, chainId or "
+                           "verifyingContract",
+                           where, i);
     cJSON_ArrayForEach(m, o)
     {
         if (strcmp(m->string, "name") == 0) {
             if (!cJSON_IsString(m) || strlen(m->valuestring) > AK_POLICY_MAX_NAME)
-                return pfail(msg, cap, "%s.allowed_domains[%zu].name: a string of at most %d bytes",
-                             where, i, AK_POLICY_MAX_NAME);
+                return ak_cfg_fail(msg, cap,
+                                   "%s.allowed_domains[%zu].name: a string of at most %d bytes",
+                                   where, i, AK_POLICY_MAX_NAME);
             snprintf(d->name, sizeof d->name, "%s", m->valuestring);
             d->has_name = 1;
         } else if (strcmp(m->string, "chainId") == 0) {
             if (chain_id(&d->chain_id, m) != AK_OK)
-                return pfail(msg, cap, "%s.allowed_domains[%zu].chainId: a non-zero chain id",
-                             where, i);
+                return ak_cfg_fail(msg, cap, "%s.allowed_domains[%zu].chainId: a non-zero chain id",
+                                   where, i);
             d->has_chain_id = 1;
         } else if (strcmp(m->string, "verifyingContract") == 0) {
             if (!cJSON_IsString(m) || ak_addr_parse(d->verifying_contract, m->valuestring,
                                                     strlen(m->valuestring)) != AK_OK)
-                return pfail(msg, cap, "%s.allowed_domains[%zu].verifyingContract: not an address",
-                             where, i);
+                return ak_cfg_fail(msg, cap,
+                                   "%s.allowed_domains[%zu].verifyingContract: not an address",
+                                   where, i);
             d->has_verifying_contract = 1;
         } else {
-            return pfail(msg, cap, "%s.allowed_domains[%zu].%.64s: unknown field", where, i,
-                         m->string);
+            return ak_cfg_fail(msg, cap, "%s.allowed_domains[%zu].%.64s: unknown field", where, i,
+                               m->string);
         }
     }
     return AK_OK;
@@ -194,21 +187,22 @@ static ak_err parse_token_caps(ak_policy *p, const cJSON *v, const char *where, 
     const cJSON *t;
     if (!cJSON_IsObject(v) || cJSON_GetArraySize(v) < 1 ||
         cJSON_GetArraySize(v) > AK_POLICY_MAX_TOKENS)
-        return pfail(msg, cap, "%s.token_caps: an object of 1..%d {token address: amount}", where,
-                     AK_POLICY_MAX_TOKENS);
+        return ak_cfg_fail(msg, cap, "%s.token_caps: an object of 1..%d {token address: amount}",
+                           where, AK_POLICY_MAX_TOKENS);
     cJSON_ArrayForEach(t, v)
     {
         size_t i = p->n_tokens;
         if (ak_addr_parse(p->token[i], t->string, strlen(t->string)) != AK_OK)
-            return pfail(msg, cap, "%s.token_caps.%.64s: not an address", where, t->string);
+            return ak_cfg_fail(msg, cap, "%s.token_caps.%.64s: not an address", where, t->string);
         for (size_t j = 0; j < i; j++)
             if (memcmp(p->token[j], p->token[i], 20) == 0)
-                return pfail(msg, cap, "%s.token_caps.%.64s: token given twice", where, t->string);
+                return ak_cfg_fail(msg, cap, "%s.token_caps.%.64s: token given twice", where,
+                                   t->string);
         if (ak_policy_cfg_amount(&p->token_cap[i], t) != AK_OK)
-            return pfail(msg, cap,
-                         "%s.token_caps.%.64s: a decimal or 0x quantity string (the token's "
-                         "smallest unit)",
-                         where, t->string);
+            return ak_cfg_fail(msg, cap,
+                               "%s.token_caps.%.64s: a decimal or 0x quantity string (the token's "
+                               "smallest unit)",
+                               where, t->string);
         p->n_tokens++;
     }
     return AK_OK;
@@ -221,34 +215,38 @@ static ak_err parse_cumulative(ak_policy *p, const cJSON *v, const char *where, 
     const cJSON *m;
     int has_val = 0, max_tx = (flags & AK_POLICY_CFG_MAX_TX) != 0;
     if (!cJSON_IsObject(v))
-        return pfail(msg, cap, "%s.cumulative_cap: {\"value_wei\": amount, %s\"window_s\": N}",
-                     where, max_tx ? "\"max_tx\": N, " : "");
+        return ak_cfg_fail(msg, cap,
+                           "%s.cumulative_cap: {\"value_wei\": amount, %s\"window_s\": N}", where,
+                           max_tx ? "\"max_tx\": N, " : "");
     cJSON_ArrayForEach(m, v)
     {
         double d = cJSON_IsNumber(m) ? m->valuedouble : 0;
         if (strcmp(m->string, "value_wei") == 0) {
             if (ak_policy_cfg_amount(&p->cumulative_cap, m) != AK_OK)
-                return pfail(msg, cap,
-                             "%s.cumulative_cap.value_wei: a decimal or 0x quantity string of wei",
-                             where);
+                return ak_cfg_fail(
+                    msg, cap, "%s.cumulative_cap.value_wei: a decimal or 0x quantity string of wei",
+                    where);
             has_val = 1;
         } else if (strcmp(m->string, "window_s") == 0) {
             if (d < 1 || d > AK_POLICY_MAX_WINDOW_S || d != (double)(uint64_t)d)
-                return pfail(msg, cap, "%s.cumulative_cap.window_s: an integer 1..%u", where,
-                             AK_POLICY_MAX_WINDOW_S);
+                return ak_cfg_fail(msg, cap, "%s.cumulative_cap.window_s: an integer 1..%u", where,
+                                   AK_POLICY_MAX_WINDOW_S);
             p->cumulative_window_s = (uint64_t)d;
         } else if (max_tx && strcmp(m->string, "max_tx") == 0) {
             if (d < 1 || d > 1e15 || d != (double)(uint64_t)d)
-                return pfail(msg, cap, "%s.cumulative_cap.max_tx: an integer 1..10^15", where);
+                return ak_cfg_fail(msg, cap, "%s.cumulative_cap.max_tx: an integer 1..10^15",
+                                   where);
             p->cumulative_max_tx = (uint64_t)d;
         } else if (strcmp(m->string, "comment") != 0) {
-            return pfail(msg, cap, "%s.cumulative_cap.%.64s: unknown field", where, m->string);
+            return ak_cfg_fail(msg, cap, "%s.cumulative_cap.%.64s: unknown field", where,
+                               m->string);
         }
     }
     if (max_tx && (p->cumulative_window_s == 0 || (!has_val && p->cumulative_max_tx == 0)))
-        return pfail(msg, cap, "%s.cumulative_cap: needs window_s and value_wei or max_tx", where);
+        return ak_cfg_fail(msg, cap, "%s.cumulative_cap: needs window_s and value_wei or max_tx",
+                           where);
     if (!max_tx && (!has_val || p->cumulative_window_s == 0))
-        return pfail(msg, cap, "%s.cumulative_cap: needs both value_wei and window_s", where);
+        return ak_cfg_fail(msg, cap, "%s.cumulative_cap: needs both value_wei and window_s", where);
     p->has_cumulative_cap = has_val;
     return AK_OK;
 }
@@ -296,7 +294,7 @@ static ak_err parse_bools(ak_policy *p, const cJSON *obj, const char *where, cha
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, names[i]);
         if (!is_bool_or_absent(v))
-            return pfail(msg, cap, "%s.%s: must be true or false", where, names[i]);
+            return ak_cfg_fail(msg, cap, "%s.%s: must be true or false", where, names[i]);
         if (v != NULL)
             *dst[i] = cJSON_IsTrue(v);
     }
@@ -317,8 +315,8 @@ static ak_err parse_members(ak_policy *p, const cJSON *obj, const char *where, u
         return e;
     if ((v = cJSON_GetObjectItemCaseSensitive(obj, "max_value_wei")) != NULL) {
         if (ak_policy_cfg_amount(&p->max_value, v) != AK_OK)
-            return pfail(msg, cap, "%s.max_value_wei: a decimal or 0x quantity string of wei",
-                         where);
+            return ak_cfg_fail(msg, cap, "%s.max_value_wei: a decimal or 0x quantity string of wei",
+                               where);
         p->has_max_value = 1;
     }
     if ((v = cJSON_GetObjectItemCaseSensitive(obj, "allowed_to")) != NULL &&
@@ -328,7 +326,8 @@ static ak_err parse_members(ak_policy *p, const cJSON *obj, const char *where, u
     p->allow_create = p->n_to == 0;
     if ((v = cJSON_GetObjectItemCaseSensitive(obj, "allow_contract_creation")) != NULL) {
         if (!cJSON_IsBool(v))
-            return pfail(msg, cap, "%s.allow_contract_creation: must be true or false", where);
+            return ak_cfg_fail(msg, cap, "%s.allow_contract_creation: must be true or false",
+                               where);
         p->allow_create = cJSON_IsTrue(v);
     }
     if ((v = cJSON_GetObjectItemCaseSensitive(obj, "allowed_selectors")) != NULL &&
@@ -337,8 +336,8 @@ static ak_err parse_members(ak_policy *p, const cJSON *obj, const char *where, u
     if ((v = cJSON_GetObjectItemCaseSensitive(obj, "allowed_domains")) != NULL) {
         if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) < 1 ||
             cJSON_GetArraySize(v) > AK_POLICY_MAX_DOMAINS)
-            return pfail(msg, cap, "%s.allowed_domains: an array of 1..%d domains", where,
-                         AK_POLICY_MAX_DOMAINS);
+            return ak_cfg_fail(msg, cap, "%s.allowed_domains: an array of 1..%d domains", where,
+                               AK_POLICY_MAX_DOMAINS);
         cJSON_ArrayForEach(d, v)
         {
             if ((e = parse_domain(&p->domains[p->n_domains], d, where, p->n_domains, msg, cap)) !=
@@ -359,7 +358,7 @@ static ak_err parse_members(ak_policy *p, const cJSON *obj, const char *where, u
         return e;
     v = cJSON_GetObjectItemCaseSensitive(obj, "comment");
     if (v != NULL && !cJSON_IsString(v))
-        return pfail(msg, cap, "%s.comment: must be a string", where);
+        return ak_cfg_fail(msg, cap, "%s.comment: must be a string", where);
     return AK_OK;
 }
 
@@ -370,13 +369,13 @@ ak_err ak_policy_cfg_read(ak_policy *p, const cJSON *obj, const char *where, uns
     ak_err e = AK_OK;
     ak_policy_init(p);
     if (!cJSON_IsObject(obj))
-        return pfail(err, err_cap, "%s: must be an object", where);
+        return ak_cfg_fail(err, err_cap, "%s: must be an object", where);
     if (ak_json_check_keys(obj) != AK_OK)
-        return pfail(err, err_cap, "%s: a key is given twice", where);
+        return ak_cfg_fail(err, err_cap, "%s: a key is given twice", where);
     cJSON_ArrayForEach(it, obj)
     {
         if (!known(it->string, flags, extra, n_extra))
-            return pfail(err, err_cap, "%s.%.64s: unknown field", where, it->string);
+            return ak_cfg_fail(err, err_cap, "%s.%.64s: unknown field", where, it->string);
     }
     if ((e = parse_members(p, obj, where, flags, err, err_cap)) != AK_OK)
         return e;

@@ -1,12 +1,12 @@
 /* cn_policy.c - per-account signing policy (see cn_policy.h). */
 #include "cn_policy.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ak_addr.h"
+#include "ak_cfg.h"
 #include "ak_policy_cfg.h"
 #include "ak_u256.h"
 
@@ -24,17 +24,6 @@ struct cn_policy {
     int has_max_blob_fee; /* EIP-4844 (issue 10): cn_policy_blob_fee_ok */
     ak_u256 max_blob_fee;
 };
-
-static ak_err fail(char *err, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static ak_err fail(char *err, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-    return AK_ERR_CONFIG;
-}
 
 void cn_policy_set_methods(const cn_policy_method *m, size_t n)
 {
@@ -80,9 +69,9 @@ static ak_err parse_methods(cn_policy *p, const cJSON *v, char *err, size_t cap)
     const cJSON *m;
     size_t i = 0;
     if (!cJSON_IsArray(v))
-        return fail(err, cap, "policy.allowed_methods: an array of method names");
+        return ak_cfg_fail(err, cap, "policy.allowed_methods: an array of method names");
     if (g_all_bits == 0) /* a program bug, said plainly rather than as "one of" nothing */
-        return fail(err, cap, "policy.allowed_methods: no method table was published");
+        return ak_cfg_fail(err, cap, "policy.allowed_methods: no method table was published");
     p->methods = 0;
     cJSON_ArrayForEach(m, v)
     {
@@ -94,7 +83,7 @@ static ak_err parse_methods(cn_policy *p, const cJSON *v, char *err, size_t cap)
                 if (g_all_bits & (1u << k))
                     used += (size_t)snprintf(names + used, sizeof(names) - used, "%s%s",
                                              used ? ", " : "", g_vocab[k].name);
-            return fail(err, cap, "policy.allowed_methods[%zu]: one of %s", i, names);
+            return ak_cfg_fail(err, cap, "policy.allowed_methods[%zu]: one of %s", i, names);
         }
         p->methods |= 1u << bit;
         i++;
@@ -124,8 +113,8 @@ ak_err cn_policy_parse(cn_policy **out, const cJSON *obj, char *err, size_t err_
     v = cJSON_GetObjectItemCaseSensitive(obj, "max_fee_per_blob_gas");
     if (v != NULL) {
         if (ak_policy_cfg_amount(&p->max_blob_fee, v) != AK_OK) {
-            rc = fail(err, err_cap,
-                      "policy.max_fee_per_blob_gas: a decimal or 0x quantity string of wei");
+            rc = ak_cfg_fail(err, err_cap,
+                             "policy.max_fee_per_blob_gas: a decimal or 0x quantity string of wei");
             goto out;
         }
         p->has_max_blob_fee = 1;
@@ -265,8 +254,8 @@ ak_err cn_policy_for_paymaster(cn_policy **p, char *err, size_t err_cap)
         return AK_OK;
     }
     if (((*p)->ak.kinds & (1u << AK_INTENT_ERC4337_PAYMASTER)) == 0)
-        return fail(err, err_cap,
-                    "the paymaster's account has a policy.serves without erc4337_paymaster");
+        return ak_cfg_fail(err, err_cap,
+                           "the paymaster's account has a policy.serves without erc4337_paymaster");
     return AK_OK;
 }
 
