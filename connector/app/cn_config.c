@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,56 +17,48 @@
 #include "cn_rcfg.h"
 #include "cn_secfile.h"
 
-enum {
-    O_HTTP_HOST = 1000,
-    O_HTTP_PORT,
-    O_DS_HOST,
-    O_DS_PORT,
-    O_DS_PATH,
-    O_DS_URL,
-    O_DS_TIMEOUT,
-    O_CHAIN_ID,
-    O_CONFIG,
-    O_PROFILE,
-    O_LOG_LEVEL,
-    O_LOG_FORMAT,
-    O_CHECK,
-    O_MIGRATE,
-    O_HELP,
-    O_VERSION,
-};
+/* How an option's value is read: a string copied into a char array, an unsigned integer in
+ * [min, max] into a 4- or 8-byte member, a flag (no value), or one of the log settings. */
+typedef enum { K_STR, K_UINT, K_FLAG, K_LOG_LEVEL, K_LOG_FORMAT } opt_kind;
 
 typedef struct {
     const char *flag; /* without the leading -- */
     const char *env;
-    int id;
-    int has_arg;
+    opt_kind kind;
+    size_t off, size; /* the member of cn_options */
+    unsigned long long min, max;
 } opt_def;
 
+#define OPT(fl, env, k, m, lo, hi)                                                                 \
+    {                                                                                              \
+        (fl), (env), (k), offsetof(cn_options, m), sizeof(((cn_options *)0)->m), (lo), (hi)        \
+    }
+
 static const opt_def k_opts[] = {
-    {"http-host", "ANODE_HTTP_HOST", O_HTTP_HOST, 1},
-    {"http-port", "ANODE_HTTP_PORT", O_HTTP_PORT, 1},
-    {"downstream-http-host", "ANODE_DOWNSTREAM_HTTP_HOST", O_DS_HOST, 1},
-    {"downstream-http-port", "ANODE_DOWNSTREAM_HTTP_PORT", O_DS_PORT, 1},
-    {"downstream-http-path", "ANODE_DOWNSTREAM_HTTP_PATH", O_DS_PATH, 1},
-    {"downstream-url", "ANODE_DOWNSTREAM_URL", O_DS_URL, 1},
-    {"downstream-timeout-ms", "ANODE_DOWNSTREAM_TIMEOUT_MS", O_DS_TIMEOUT, 1},
-    {"chain-id", "ANODE_CHAIN_ID", O_CHAIN_ID, 1},
-    {"config", "ANODE_CONFIG", O_CONFIG, 1},
-    {"profile", "ANODE_PROFILE", O_PROFILE, 1},
-    {"log-level", "ANODE_LOG_LEVEL", O_LOG_LEVEL, 1},
-    {"log-format", "ANODE_LOG_FORMAT", O_LOG_FORMAT, 1},
-    {"check-config", NULL, O_CHECK, 0},
-    {"migrate", NULL, O_MIGRATE, 0},
-    {"help", NULL, O_HELP, 0},
-    {"version", NULL, O_VERSION, 0},
+    OPT("http-host", "ANODE_HTTP_HOST", K_STR, http_host, 0, 0),
+    OPT("http-port", "ANODE_HTTP_PORT", K_UINT, http_port, 0, 65535),
+    OPT("downstream-http-host", "ANODE_DOWNSTREAM_HTTP_HOST", K_STR, ds_host, 0, 0),
+    OPT("downstream-http-port", "ANODE_DOWNSTREAM_HTTP_PORT", K_UINT, ds_port, 1, 65535),
+    OPT("downstream-http-path", "ANODE_DOWNSTREAM_HTTP_PATH", K_STR, ds_path, 0, 0),
+    OPT("downstream-url", "ANODE_DOWNSTREAM_URL", K_STR, ds_url, 0, 0),
+    OPT("downstream-timeout-ms", "ANODE_DOWNSTREAM_TIMEOUT_MS", K_UINT, ds_timeout_ms, 1, 600000),
+    OPT("chain-id", "ANODE_CHAIN_ID", K_UINT, chain_id, 1, 1ULL << 53),
+    OPT("config", "ANODE_CONFIG", K_STR, config_path, 0, 0),
+    OPT("profile", "ANODE_PROFILE", K_STR, profile, 0, 0),
+    OPT("log-level", "ANODE_LOG_LEVEL", K_LOG_LEVEL, log_level, 0, 0),
+    OPT("log-format", "ANODE_LOG_FORMAT", K_LOG_FORMAT, log_json, 0, 0),
+    OPT("check-config", NULL, K_FLAG, check_config, 0, 0),
+    OPT("migrate", NULL, K_FLAG, migrate, 0, 0),
+    OPT("help", NULL, K_FLAG, help, 0, 0),
+    OPT("version", NULL, K_FLAG, version, 0, 0),
     /* Web3Signer's spellings of the same options (its --http-listen-*, and eth1 mode's
      * --downstream-http-request-timeout, in milliseconds as ours). */
-    {"http-listen-host", NULL, O_HTTP_HOST, 1},
-    {"http-listen-port", NULL, O_HTTP_PORT, 1},
-    {"downstream-http-request-timeout", NULL, O_DS_TIMEOUT, 1},
+    OPT("http-listen-host", NULL, K_STR, http_host, 0, 0),
+    OPT("http-listen-port", NULL, K_UINT, http_port, 0, 65535),
+    OPT("downstream-http-request-timeout", NULL, K_UINT, ds_timeout_ms, 1, 600000),
 };
-#define N_OPTS (sizeof(k_opts) / sizeof(k_opts[0]))
+#define N_OPTS  (sizeof(k_opts) / sizeof(k_opts[0]))
+#define O_FIRST 1000 /* getopt_long's value of k_opts[i]: O_FIRST + i */
 
 void cn_options_usage(FILE *f, const char *argv0)
 {
@@ -93,93 +87,46 @@ void cn_options_usage(FILE *f, const char *argv0)
             argv0);
 }
 
-static ak_err parse_uint(unsigned long long *out, const char *s, unsigned long long max)
+/* Option d's value v into o. */
+static ak_err apply(cn_options *o, const opt_def *d, const char *v)
 {
-    char *end = NULL;
-    if (s == NULL || *s == '\0' || *s == '-' || *s == '+')
-        return AK_ERR_DECIMAL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v > max)
-        return AK_ERR_DECIMAL;
-    *out = v;
-    return AK_OK;
-}
-
-static ak_err copy_str(char *dst, size_t cap, const char *v)
-{
-    if (strlen(v) >= cap)
-        return AK_ERR_LIMIT;
-    memcpy(dst, v, strlen(v) + 1);
-    return AK_OK;
-}
-
-static ak_err apply(cn_options *o, int id, const char *v)
-{
+    char *dst = (char *)o + d->off, *end = NULL;
     unsigned long long n = 0;
-    switch (id) {
-    case O_HTTP_HOST:
-        return copy_str(o->http_host, sizeof(o->http_host), v);
-    case O_HTTP_PORT:
-        if (parse_uint(&n, v, 65535) != AK_OK)
-            return AK_ERR_DECIMAL;
-        o->http_port = (unsigned)n;
+    switch (d->kind) {
+    case K_STR:
+        if (strlen(v) >= d->size)
+            return AK_ERR_LIMIT;
+        memcpy(dst, v, strlen(v) + 1);
         return AK_OK;
-    case O_DS_HOST:
-        return copy_str(o->ds_host, sizeof(o->ds_host), v);
-    case O_DS_PORT:
-        if (parse_uint(&n, v, 65535) != AK_OK || n == 0)
+    case K_UINT:
+        if (*v == '\0' || *v == '-' || *v == '+')
             return AK_ERR_DECIMAL;
-        o->ds_port = (unsigned)n;
-        return AK_OK;
-    case O_DS_PATH:
-        return copy_str(o->ds_path, sizeof(o->ds_path), v);
-    case O_DS_URL:
-        return copy_str(o->ds_url, sizeof(o->ds_url), v);
-    case O_DS_TIMEOUT:
-        if (parse_uint(&n, v, 600000) != AK_OK || n == 0)
+        errno = 0;
+        n = strtoull(v, &end, 10);
+        if (errno != 0 || *end != '\0' || n < d->min || n > d->max)
             return AK_ERR_DECIMAL;
-        o->ds_timeout_ms = (long)n;
-        return AK_OK;
-    case O_CHAIN_ID:
-        if (parse_uint(&n, v, (1ULL << 53)) != AK_OK || n == 0)
-            return AK_ERR_DECIMAL;
-        o->chain_id = n;
-        return AK_OK;
-    case O_CONFIG:
-        return copy_str(o->config_path, sizeof(o->config_path), v);
-    case O_PROFILE:
-        return copy_str(o->profile, sizeof(o->profile), v);
-    case O_LOG_LEVEL:
-        return cn_log_level_parse(&o->log_level, v) == 0 ? AK_OK : AK_ERR_CONFIG;
-    case O_LOG_FORMAT:
-        if (strcmp(v, "json") == 0 || strcmp(v, "text") == 0) {
-            o->log_json = strcmp(v, "json") == 0;
-            return AK_OK;
+        if (d->size != sizeof(uint32_t) && d->size != sizeof(uint64_t))
+            return AK_ERR_ARG; /* a table bug: the member is neither 32 nor 64 bits */
+        if (d->size == sizeof(uint32_t)) {
+            uint32_t u = (uint32_t)n;
+            memcpy(dst, &u, sizeof u);
+        } else {
+            uint64_t u = n;
+            memcpy(dst, &u, sizeof u);
         }
-        return AK_ERR_CONFIG;
-    case O_CHECK:
-        o->check_config = 1;
         return AK_OK;
-    case O_MIGRATE:
-        o->migrate = 1;
+    case K_FLAG:
+        memcpy(dst, &(int){1}, sizeof(int));
         return AK_OK;
-    case O_HELP:
-        o->help = 1;
-        return AK_OK;
-    case O_VERSION:
-        o->version = 1;
+    case K_LOG_LEVEL:
+        return cn_log_level_parse(&o->log_level, v) == 0 ? AK_OK : AK_ERR_CONFIG;
+    case K_LOG_FORMAT:
+        if (strcmp(v, "json") != 0 && strcmp(v, "text") != 0)
+            return AK_ERR_CONFIG;
+        o->log_json = strcmp(v, "json") == 0;
         return AK_OK;
     }
     return AK_ERR_ARG;
-}
-
-static const opt_def *def_of(int id)
-{
-    for (size_t i = 0; i < N_OPTS; i++)
-        if (k_opts[i].id == id)
-            return &k_opts[i];
-    return NULL;
 }
 
 ak_err cn_options_parse(cn_options *o, int argc, char **argv, char *err, size_t err_cap)
@@ -199,28 +146,27 @@ ak_err cn_options_parse(cn_options *o, int argc, char **argv, char *err, size_t 
     /* Environment first, so flags override it. */
     for (size_t i = 0; i < N_OPTS; i++) {
         const char *v = k_opts[i].env ? getenv(k_opts[i].env) : NULL;
-        if (v != NULL && *v != '\0' && apply(o, k_opts[i].id, v) != AK_OK) {
+        if (v != NULL && *v != '\0' && apply(o, &k_opts[i], v) != AK_OK) {
             snprintf(err, err_cap, "invalid value in %s", k_opts[i].env);
             return AK_ERR_CONFIG;
         }
     }
     for (size_t i = 0; i < N_OPTS; i++) {
         lo[i].name = k_opts[i].flag;
-        lo[i].has_arg = k_opts[i].has_arg ? required_argument : no_argument;
-        lo[i].val = k_opts[i].id;
+        lo[i].has_arg = k_opts[i].kind == K_FLAG ? no_argument : required_argument;
+        lo[i].val = O_FIRST + (int)i;
     }
     optind = 1;
     opterr = 0;
-    int c, li = -1;
-    while ((c = getopt_long(argc, argv, "", lo, &li)) != -1) {
-        const opt_def *d = li >= 0 && (size_t)li < N_OPTS ? &k_opts[li] : def_of(c);
-        li = -1;
+    int c;
+    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        const opt_def *d = c >= O_FIRST && c < O_FIRST + (int)N_OPTS ? &k_opts[c - O_FIRST] : NULL;
         if (d == NULL) {
             snprintf(err, err_cap, "unknown option or missing value: %s",
                      optind > 0 && optind <= argc ? argv[optind - 1] : "?");
             return AK_ERR_CONFIG;
         }
-        if (apply(o, c, optarg) != AK_OK) {
+        if (apply(o, d, optarg) != AK_OK) {
             snprintf(err, err_cap, "invalid value for --%s", d->flag);
             return AK_ERR_CONFIG;
         }
