@@ -318,10 +318,8 @@ ak_err cn_signer_manager_members(const cJSON *account, const char *where,
 {
     const cJSON *it;
     *n = 0;
-    if (!cJSON_IsObject(account)) {
-        snprintf(err, err_cap, "%s must be an object", where);
-        return AK_ERR_CONFIG;
-    }
+    if (!cJSON_IsObject(account))
+        return ak_cfg_fail(err, err_cap, "%s must be an object", where);
     if (ak_cfg_read(NULL, k_account_fields, AK_CFG_COUNT(k_account_fields), account, where, err,
                     err_cap) != AK_OK)
         return AK_ERR_CONFIG;
@@ -329,35 +327,26 @@ ak_err cn_signer_manager_members(const cJSON *account, const char *where,
     const cJSON *pr = cJSON_GetObjectItemCaseSensitive(account, "primary");
     const cJSON *bk = cJSON_GetObjectItemCaseSensitive(account, "backups");
     const cJSON *name = cJSON_GetObjectItemCaseSensitive(account, "name");
-    if (sg == NULL && pr == NULL) {
-        snprintf(err, err_cap, "%s: missing required field \"primary\" (or \"signer\")", where);
-        return AK_ERR_CONFIG;
-    }
-    if (sg != NULL && (pr != NULL || bk != NULL)) {
-        snprintf(err, err_cap, "%s: \"signer\" cannot be combined with \"primary\"/\"backups\"",
-                 where);
-        return AK_ERR_CONFIG;
-    }
-    if (name != NULL && (!cJSON_IsString(name) || strlen(name->valuestring) >= 64)) {
-        snprintf(err, err_cap, "%s.name must be a string of < 64 chars", where);
-        return AK_ERR_CONFIG;
-    }
-    if (!cJSON_IsObject(sg ? sg : pr)) {
-        snprintf(err, err_cap, "%s.%s must be a signer object", where, sg ? "signer" : "primary");
-        return AK_ERR_CONFIG;
-    }
-    if (bk != NULL && (!cJSON_IsArray(bk) || cJSON_GetArraySize(bk) > CN_MGR_MAX_BACKUPS)) {
-        snprintf(err, err_cap, "%s.backups must be an array of 0..%d signer objects", where,
-                 CN_MGR_MAX_BACKUPS);
-        return AK_ERR_CONFIG;
-    }
+    if (sg == NULL && pr == NULL)
+        return ak_cfg_fail(err, err_cap, "%s: missing required field \"primary\" (or \"signer\")",
+                           where);
+    if (sg != NULL && (pr != NULL || bk != NULL))
+        return ak_cfg_fail(err, err_cap,
+                           "%s: \"signer\" cannot be combined with \"primary\"/\"backups\"", where);
+    if (name != NULL && (!cJSON_IsString(name) || strlen(name->valuestring) >= 64))
+        return ak_cfg_fail(err, err_cap, "%s.name must be a string of < 64 chars", where);
+    if (!cJSON_IsObject(sg ? sg : pr))
+        return ak_cfg_fail(err, err_cap, "%s.%s must be a signer object", where,
+                           sg ? "signer" : "primary");
+    if (bk != NULL && (!cJSON_IsArray(bk) || cJSON_GetArraySize(bk) > CN_MGR_MAX_BACKUPS))
+        return ak_cfg_fail(err, err_cap, "%s.backups must be an array of 0..%d signer objects",
+                           where, CN_MGR_MAX_BACKUPS);
     cfgs[(*n)++] = sg ? sg : pr;
     cJSON_ArrayForEach(it, bk)
     {
-        if (!cJSON_IsObject(it)) {
-            snprintf(err, err_cap, "%s.backups[%zu] must be a signer object", where, *n - 1);
-            return AK_ERR_CONFIG;
-        }
+        if (!cJSON_IsObject(it))
+            return ak_cfg_fail(err, err_cap, "%s.backups[%zu] must be a signer object", where,
+                               *n - 1);
         cfgs[(*n)++] = it;
     }
     return AK_OK;

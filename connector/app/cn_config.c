@@ -146,10 +146,8 @@ ak_err cn_options_parse(cn_options *o, int argc, char **argv, char *err, size_t 
     /* Environment first, so flags override it. */
     for (size_t i = 0; i < N_OPTS; i++) {
         const char *v = k_opts[i].env ? getenv(k_opts[i].env) : NULL;
-        if (v != NULL && *v != '\0' && apply(o, &k_opts[i], v) != AK_OK) {
-            snprintf(err, err_cap, "invalid value in %s", k_opts[i].env);
-            return AK_ERR_CONFIG;
-        }
+        if (v != NULL && *v != '\0' && apply(o, &k_opts[i], v) != AK_OK)
+            return ak_cfg_fail(err, err_cap, "invalid value in %s", k_opts[i].env);
     }
     for (size_t i = 0; i < N_OPTS; i++) {
         lo[i].name = k_opts[i].flag;
@@ -161,40 +159,28 @@ ak_err cn_options_parse(cn_options *o, int argc, char **argv, char *err, size_t 
     int c;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         const opt_def *d = c >= O_FIRST && c < O_FIRST + (int)N_OPTS ? &k_opts[c - O_FIRST] : NULL;
-        if (d == NULL) {
-            snprintf(err, err_cap, "unknown option or missing value: %s",
-                     optind > 0 && optind <= argc ? argv[optind - 1] : "?");
-            return AK_ERR_CONFIG;
-        }
-        if (apply(o, d, optarg) != AK_OK) {
-            snprintf(err, err_cap, "invalid value for --%s", d->flag);
-            return AK_ERR_CONFIG;
-        }
+        if (d == NULL)
+            return ak_cfg_fail(err, err_cap, "unknown option or missing value: %s",
+                               optind > 0 && optind <= argc ? argv[optind - 1] : "?");
+        if (apply(o, d, optarg) != AK_OK)
+            return ak_cfg_fail(err, err_cap, "invalid value for --%s", d->flag);
     }
-    if (optind < argc) {
-        snprintf(err, err_cap, "unexpected argument: %s", argv[optind]);
-        return AK_ERR_CONFIG;
-    }
+    if (optind < argc)
+        return ak_cfg_fail(err, err_cap, "unexpected argument: %s", argv[optind]);
     if (o->help || o->version)
         return AK_OK;
-    if (o->config_path[0] == '\0') {
-        snprintf(err, err_cap, "--config is required");
-        return AK_ERR_CONFIG;
-    }
+    if (o->config_path[0] == '\0')
+        return ak_cfg_fail(err, err_cap, "--config is required");
     if (o->ds_url[0] == '\0') {
         int v6 = strchr(o->ds_host, ':') != NULL;
         int n = snprintf(o->ds_url, sizeof(o->ds_url), "http://%s%s%s:%u%s%s", v6 ? "[" : "",
                          o->ds_host, v6 ? "]" : "", o->ds_port, o->ds_path[0] == '/' ? "" : "/",
                          o->ds_path);
-        if (n < 0 || (size_t)n >= sizeof(o->ds_url)) {
-            snprintf(err, err_cap, "downstream URL too long");
-            return AK_ERR_CONFIG;
-        }
+        if (n < 0 || (size_t)n >= sizeof(o->ds_url))
+            return ak_cfg_fail(err, err_cap, "downstream URL too long");
     }
-    if (strncmp(o->ds_url, "http://", 7) != 0 && strncmp(o->ds_url, "https://", 8) != 0) {
-        snprintf(err, err_cap, "the downstream URL must start with http:// or https://");
-        return AK_ERR_CONFIG;
-    }
+    if (strncmp(o->ds_url, "http://", 7) != 0 && strncmp(o->ds_url, "https://", 8) != 0)
+        return ak_cfg_fail(err, err_cap, "the downstream URL must start with http:// or https://");
     return AK_OK;
 }
 
@@ -204,10 +190,8 @@ ak_err cn_config_load(cJSON **out, const char *path, char *err, size_t err_cap)
     size_t cap = 0, len = 0;
     ak_err rc = cn_rcfg_read_secure(&text, &cap, &len, path, CN_CONFIG_MAX_BYTES);
     *out = NULL;
-    if (rc != AK_OK) {
-        snprintf(err, err_cap, "cannot read config %s: %s", path, ak_strerror(rc));
-        return AK_ERR_CONFIG;
-    }
+    if (rc != AK_OK)
+        return ak_cfg_fail(err, err_cap, "cannot read config %s: %s", path, ak_strerror(rc));
     /* cJSON would stop at a NUL byte, cut a string at \u0000 and keep both members of a
      * duplicated key (lookups see the first): what we run could differ from what a reviewer or
      * another JSON tool reads in the same file, so all three are refused. */
@@ -315,12 +299,11 @@ ak_err cn_config_settings(cn_settings *s, const cJSON *doc, char *err, size_t er
             AK_OK)
         return AK_ERR_CONFIG;
     cn_secret_files_allow_insecure(s->allow_insecure_secret_files);
-    if (s->max_request_memory < s->max_body || s->memory_budget < s->max_request_memory) {
-        snprintf(err, err_cap,
-                 "config: need http.max_body_bytes (%zu) <= http.max_request_memory_bytes (%zu) "
-                 "<= http.memory_budget_bytes (%zu)",
-                 s->max_body, s->max_request_memory, s->memory_budget);
-        return AK_ERR_CONFIG;
-    }
+    if (s->max_request_memory < s->max_body || s->memory_budget < s->max_request_memory)
+        return ak_cfg_fail(
+            err, err_cap,
+            "config: need http.max_body_bytes (%zu) <= http.max_request_memory_bytes (%zu) "
+            "<= http.memory_budget_bytes (%zu)",
+            s->max_body, s->max_request_memory, s->memory_budget);
     return AK_OK;
 }

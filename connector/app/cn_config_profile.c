@@ -108,10 +108,8 @@ out:
 static ak_err expand_tree(cJSON *node, char *path, size_t path_len, int depth, char *err,
                           size_t cap)
 {
-    if (depth > 64) {
-        snprintf(err, cap, "config: nested too deeply");
-        return AK_ERR_CONFIG;
-    }
+    if (depth > 64)
+        return ak_cfg_fail(err, cap, "config: nested too deeply");
     if (cJSON_IsString(node)) {
         char *v = NULL;
         ak_err rc = expand_one(&v, node->valuestring, path, err, cap);
@@ -166,30 +164,23 @@ ak_err cn_config_select_profile(cJSON *doc, const char *profile, char *chosen, c
     if (chosen != NULL)
         chosen[0] = '\0';
     if (profiles == NULL) {
-        if (deflt != NULL) {
-            snprintf(err, err_cap, "config: \"profile\" is set but there are no \"profiles\"");
-            return AK_ERR_CONFIG;
-        }
-        if (want != NULL) {
-            snprintf(err, err_cap, "--profile %.64s: the config has no \"profiles\"", want);
-            return AK_ERR_CONFIG;
-        }
+        if (deflt != NULL)
+            return ak_cfg_fail(err, err_cap,
+                               "config: \"profile\" is set but there are no \"profiles\"");
+        if (want != NULL)
+            return ak_cfg_fail(err, err_cap, "--profile %.64s: the config has no \"profiles\"",
+                               want);
         return AK_OK;
     }
-    if (!cJSON_IsObject(profiles) || cJSON_GetArraySize(profiles) < 1) {
-        snprintf(err, err_cap, "config: \"profiles\" must be an object of named profiles");
-        return AK_ERR_CONFIG;
-    }
-    if (cJSON_HasObjectItem(doc, "accounts")) {
-        snprintf(err, err_cap,
-                 "config: give \"accounts\" inside each profile, not next to "
-                 "\"profiles\"");
-        return AK_ERR_CONFIG;
-    }
-    if (deflt != NULL && !cJSON_IsString(deflt)) {
-        snprintf(err, err_cap, "config: \"profile\" must be a string");
-        return AK_ERR_CONFIG;
-    }
+    if (!cJSON_IsObject(profiles) || cJSON_GetArraySize(profiles) < 1)
+        return ak_cfg_fail(err, err_cap,
+                           "config: \"profiles\" must be an object of named profiles");
+    if (cJSON_HasObjectItem(doc, "accounts"))
+        return ak_cfg_fail(err, err_cap,
+                           "config: give \"accounts\" inside each profile, not next to "
+                           "\"profiles\"");
+    if (deflt != NULL && !cJSON_IsString(deflt))
+        return ak_cfg_fail(err, err_cap, "config: \"profile\" must be a string");
     if (want == NULL && deflt != NULL)
         want = deflt->valuestring;
     char names[256] = "";
@@ -199,23 +190,17 @@ ak_err cn_config_select_profile(cJSON *doc, const char *profile, char *chosen, c
         size_t l = strlen(names);
         snprintf(names + l, sizeof names - l, "%s%s", l ? ", " : "", it->string);
     }
-    if (want == NULL) {
-        snprintf(err, err_cap,
-                 "config has profiles (%s): choose one with --profile or "
-                 "ANODE_PROFILE",
-                 names);
-        return AK_ERR_CONFIG;
-    }
+    if (want == NULL)
+        return ak_cfg_fail(err, err_cap,
+                           "config has profiles (%s): choose one with --profile or "
+                           "ANODE_PROFILE",
+                           names);
     cJSON *p = cJSON_GetObjectItemCaseSensitive(profiles, want);
-    if (p == NULL) {
-        snprintf(err, err_cap, "profile \"%.64s\" is not in the config (profiles: %s)", want,
-                 names);
-        return AK_ERR_CONFIG;
-    }
-    if (!cJSON_IsObject(p)) {
-        snprintf(err, err_cap, "profiles.%.64s must be an object", want);
-        return AK_ERR_CONFIG;
-    }
+    if (p == NULL)
+        return ak_cfg_fail(err, err_cap, "profile \"%.64s\" is not in the config (profiles: %s)",
+                           want, names);
+    if (!cJSON_IsObject(p))
+        return ak_cfg_fail(err, err_cap, "profiles.%.64s must be an object", want);
     static const ak_cfg_field k_profile_fields[] = {
         AK_CFG_KNOWN("accounts"), /* required: checked by its presence below */
         AK_CFG_KNOWN("signer_manager"),
@@ -226,10 +211,8 @@ ak_err cn_config_select_profile(cJSON *doc, const char *profile, char *chosen, c
     if (ak_cfg_read(NULL, k_profile_fields, AK_CFG_COUNT(k_profile_fields), p, where, err,
                     err_cap) != AK_OK)
         return AK_ERR_CONFIG;
-    if (!cJSON_HasObjectItem(p, "accounts")) {
-        snprintf(err, err_cap, "%s: missing required field \"accounts\"", where);
-        return AK_ERR_CONFIG;
-    }
+    if (!cJSON_HasObjectItem(p, "accounts"))
+        return ak_cfg_fail(err, err_cap, "%s: missing required field \"accounts\"", where);
     if (chosen != NULL)
         snprintf(chosen, 64, "%s", want);
     cJSON *acc = cJSON_DetachItemFromObjectCaseSensitive(p, "accounts");
@@ -262,20 +245,16 @@ ak_err cn_config_accounts(cn_settings *s, const cJSON *doc, char *err, size_t er
     const cJSON *it;
     char where[32];
     size_t i = 0;
-    if (cJSON_HasObjectItem(doc, "profiles") || cJSON_HasObjectItem(doc, "profile")) {
-        snprintf(err, err_cap, "config: \"profiles\" not resolved (cn_config_select_profile)");
-        return AK_ERR_CONFIG;
-    }
+    if (cJSON_HasObjectItem(doc, "profiles") || cJSON_HasObjectItem(doc, "profile"))
+        return ak_cfg_fail(err, err_cap,
+                           "config: \"profiles\" not resolved (cn_config_select_profile)");
     s->accounts = cJSON_GetObjectItemCaseSensitive(doc, "accounts");
-    if (s->accounts == NULL) {
-        snprintf(err, err_cap, "config: missing required field \"accounts\" (or \"profiles\")");
-        return AK_ERR_CONFIG;
-    }
+    if (s->accounts == NULL)
+        return ak_cfg_fail(err, err_cap,
+                           "config: missing required field \"accounts\" (or \"profiles\")");
     if (!cJSON_IsArray(s->accounts) || cJSON_GetArraySize(s->accounts) < 1 ||
-        cJSON_GetArraySize(s->accounts) > 64) {
-        snprintf(err, err_cap, "config: \"accounts\" must be an array of 1..64 accounts");
-        return AK_ERR_CONFIG;
-    }
+        cJSON_GetArraySize(s->accounts) > 64)
+        return ak_cfg_fail(err, err_cap, "config: \"accounts\" must be an array of 1..64 accounts");
     /* An account's structure (cn_signer_manager_members) and its policy; its signers are
      * checked by their constructors. */
     cJSON_ArrayForEach(it, s->accounts)
