@@ -1,7 +1,6 @@
 /* ks_audit.c - the key server's audit record format on rt_audit (see ks_audit.h). */
 #include "ks_audit.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -27,25 +26,11 @@ void ks_audit_close(ks_audit *a)
     rt_audit_close(a);
 }
 
-/* Append to body[*len..cap); 0 (and *len past cap) when it does not fit. */
-__attribute__((format(printf, 4, 5))) static int put(char *body, size_t cap, size_t *len,
-                                                     const char *fmt, ...)
-{
-    va_list ap;
-    if (*len >= cap)
-        return 0;
-    va_start(ap, fmt);
-    int n = vsnprintf(body + *len, cap - *len, fmt, ap);
-    va_end(ap);
-    *len = n < 0 ? cap : *len + (size_t)n;
-    return *len < cap;
-}
-
 static int put_addr(char *body, size_t cap, size_t *len, const char *name, const uint8_t a[20])
 {
     char s[AK_ADDR_STR_SIZE];
     ak_addr_to_checksum(s, a);
-    return put(body, cap, len, ",\"%s\":\"%s\"", name, s);
+    return rt_audit_put(body, cap, len, ",\"%s\":\"%s\"", name, s);
 }
 
 static int put_dec(char *body, size_t cap, size_t *len, const char *name, const ak_u256 *v)
@@ -53,7 +38,7 @@ static int put_dec(char *body, size_t cap, size_t *len, const char *name, const 
     char s[AK_U256_DECIMAL_MAX];
     if (ak_u256_format_decimal(s, sizeof s, v) != AK_OK)
         return 0;
-    return put(body, cap, len, ",\"%s\":\"%s\"", name, s);
+    return rt_audit_put(body, cap, len, ",\"%s\":\"%s\"", name, s);
 }
 
 static int put_u64(char *body, size_t cap, size_t *len, const char *name, uint64_t v)
@@ -67,20 +52,16 @@ static int put_h32(char *body, size_t cap, size_t *len, const char *name, const 
 {
     char s[65];
     rt_audit_hex32(s, h);
-    return put(body, cap, len, ",\"%s\":\"0x%s\"", name, s);
+    return rt_audit_put(body, cap, len, ",\"%s\":\"0x%s\"", name, s);
 }
 
 /* A string member of typed data's domain, JSON-escaped and bounded. */
 static int put_domain_str(char *body, size_t cap, size_t *len, const ak_intent *in,
                           const char *name)
 {
-    char esc[RT_AUDIT_FIELD_CAP];
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(in->typed_data, "domain");
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(d, name);
-    if (!cJSON_IsString(v))
-        return 1;
-    rt_audit_json_str(esc, sizeof esc, v->valuestring, strlen(v->valuestring));
-    return put(body, cap, len, ",\"%s\":\"%s\"", name, esc);
+    return !cJSON_IsString(v) || rt_audit_put_str(body, cap, len, name, v->valuestring);
 }
 
 /* The decoded intent (ks_audit.h lists its members per kind). */
@@ -88,31 +69,32 @@ static int put_intent(char *body, size_t cap, size_t *len, const ak_intent *in)
 {
     const ak_tx *tx = &in->tx;
     char hex[65];
-    int ok = put(body, cap, len, ",\"intent\":{\"kind\":\"%s\"", ak_intent_kind_name(in->kind));
+    int ok =
+        rt_audit_put(body, cap, len, ",\"intent\":{\"kind\":\"%s\"", ak_intent_kind_name(in->kind));
     if (ok && in->has_chain_id)
         ok = put_dec(body, cap, len, "chain_id", &in->chain_id);
     switch (in->kind) {
     case AK_INTENT_ETH_TRANSACTION:
-        ok = ok && put(body, cap, len, ",\"tx_type\":%d", (int)tx->type) &&
+        ok = ok && rt_audit_put(body, cap, len, ",\"tx_type\":%d", (int)tx->type) &&
              put_u64(body, cap, len, "nonce", tx->nonce) &&
              (tx->has_to ? put_addr(body, cap, len, "to", tx->to)
-                         : put(body, cap, len, ",\"to\":null")) &&
+                         : rt_audit_put(body, cap, len, ",\"to\":null")) &&
              put_dec(body, cap, len, "value", &tx->value);
         if (ok && tx->data_len >= 4)
-            ok = put(body, cap, len, ",\"selector\":\"0x%02x%02x%02x%02x\"", tx->data[0],
-                     tx->data[1], tx->data[2], tx->data[3]);
+            ok = rt_audit_put(body, cap, len, ",\"selector\":\"0x%02x%02x%02x%02x\"", tx->data[0],
+                              tx->data[1], tx->data[2], tx->data[3]);
         break;
     case AK_INTENT_EIP191_MESSAGE:
-        ok = ok && put(body, cap, len, ",\"message_len\":%zu", in->message_len);
+        ok = ok && rt_audit_put(body, cap, len, ",\"message_len\":%zu", in->message_len);
         break;
     case AK_INTENT_EIP712_TYPED_DATA:
         rt_audit_hex32(hex, in->td.domain_hash);
-        ok = ok && put(body, cap, len, ",\"domain\":{\"hash\":\"0x%s\"", hex) &&
+        ok = ok && rt_audit_put(body, cap, len, ",\"domain\":{\"hash\":\"0x%s\"", hex) &&
              put_domain_str(body, cap, len, in, "name") &&
              put_domain_str(body, cap, len, in, "version") &&
              (!in->td.has_verifying_contract ||
               put_addr(body, cap, len, "verifyingContract", in->td.verifying_contract)) &&
-             put(body, cap, len, "}");
+             rt_audit_put(body, cap, len, "}");
         break;
     case AK_INTENT_ERC4337_PAYMASTER:
         ok = ok && put_h32(body, cap, len, "userop_hash", in->userop_hash) &&
@@ -130,7 +112,7 @@ static int put_intent(char *body, size_t cap, size_t *len, const ak_intent *in)
         ok = ok && put_h32(body, cap, len, "payload_hash", in->blk.payload_hash);
         break;
     }
-    return ok && put(body, cap, len, "}");
+    return ok && rt_audit_put(body, cap, len, "}");
 }
 
 /* The record's members (between the frame's "time" and "prev"); 0 if they do not fit. */
@@ -159,7 +141,7 @@ static size_t format_body(char *body, size_t cap, const ks_audit_rec *r)
     if (n <= 0 || (size_t)n >= cap)
         return 0;
     size_t len = (size_t)n;
-    if (r->rule != NULL && !put(body, cap, &len, ",\"rule\":\"%s\"", r->rule))
+    if (r->rule != NULL && !rt_audit_put(body, cap, &len, ",\"rule\":\"%s\"", r->rule))
         return 0;
     if (r->from != NULL && !put_addr(body, cap, &len, "from", r->from))
         return 0;

@@ -1,14 +1,14 @@
 /* ks_guard.c - deadlines and caps for unauthenticated connections (see ks_guard.h). */
 #include "ks_guard.h"
 
-#include <errno.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <time.h>
+
+#include "rt_ticker.h"
 
 struct ks_guard_conn {
     ks_guard_conn *prev, *next; /* on g's list while unauthenticated */
@@ -24,9 +24,7 @@ struct ks_guard_conn {
 
 struct ks_guard {
     pthread_mutex_t mu;
-    pthread_cond_t cv;
-    pthread_t reaper;
-    int running, stop;
+    rt_ticker *reaper;          /* every KS_GUARD_TICK_MS: reaper_tick */
     ks_guard_conn *head, *tail; /* oldest first */
     unsigned n;
     unsigned cap_ip, cap_all;
@@ -206,52 +204,30 @@ unsigned ks_guard_reap(ks_guard *g, int64_t now_ms)
     return closed;
 }
 
-static void *reaper_main(void *arg)
+static void reaper_tick(void *arg)
 {
     ks_guard *g = arg;
-    pthread_mutex_lock(&g->mu);
-    while (!g->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += (long)KS_GUARD_TICK_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        (void)pthread_cond_timedwait(&g->cv, &g->mu, &ts);
-        if (g->stop)
-            break;
-        pthread_mutex_unlock(&g->mu);
-        (void)ks_guard_reap(g, rt_clock_mono_ms(g->clk));
-        pthread_mutex_lock(&g->mu);
-    }
-    pthread_mutex_unlock(&g->mu);
-    return NULL;
+    (void)ks_guard_reap(g, rt_clock_mono_ms(g->clk));
 }
 
 ak_err ks_guard_new(ks_guard **out, const ks_config *cfg, const rt_clock *clk, ks_metrics *m)
 {
-    pthread_condattr_t ca;
     ks_guard *g = calloc(1, sizeof *g);
     *out = NULL;
     if (g == NULL)
         return AK_ERR_NOMEM;
     pthread_mutex_init(&g->mu, NULL);
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&g->cv, &ca);
-    pthread_condattr_destroy(&ca);
     g->cap_ip = cfg->max_unauth_per_ip;
     g->cap_all = cfg->max_unauth;
     g->hs_ms = (int64_t)cfg->handshake_timeout_s * 1000;
     g->hdr_ms = (int64_t)cfg->header_timeout_s * 1000;
     g->clk = clk;
     g->m = m;
-    if (pthread_create(&g->reaper, NULL, reaper_main, g) != 0) {
+    ak_err rc = rt_ticker_start(&g->reaper, KS_GUARD_TICK_MS, reaper_tick, g);
+    if (rc != AK_OK) {
         ks_guard_free(g);
-        return AK_ERR_INTERNAL;
+        return rc;
     }
-    g->running = 1;
     atomic_store(&hook_guard, g);
     *out = g;
     return AK_OK;
@@ -263,16 +239,9 @@ void ks_guard_free(ks_guard *g)
         return;
     ks_guard *self = g;
     (void)atomic_compare_exchange_strong(&hook_guard, &self, NULL);
-    if (g->running) {
-        pthread_mutex_lock(&g->mu);
-        g->stop = 1;
-        pthread_cond_signal(&g->cv);
-        pthread_mutex_unlock(&g->mu);
-        pthread_join(g->reaper, NULL);
-    }
+    rt_ticker_stop(g->reaper);
     while (g->head != NULL) /* entries are freed by ks_guard_closed() */
         unlink_conn(g, g->head);
-    pthread_cond_destroy(&g->cv);
     pthread_mutex_destroy(&g->mu);
     free(g);
 }

@@ -86,46 +86,6 @@ static int unhex32(uint8_t out[32], const char *s)
     return s[64] == '\0';
 }
 
-size_t rt_audit_json_str(char *out, size_t cap, const char *in, size_t len)
-{
-    static const char d[] = "0123456789abcdef";
-    size_t o = 0;
-    int cut = len > RT_AUDIT_FIELD_MAX;
-    if (cap == 0)
-        return 0;
-    out[0] = '\0';
-    if (cut)
-        len = RT_AUDIT_FIELD_MAX;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if (o + 7 >= cap) {
-            out[0] = '\0';
-            return 0;
-        }
-        if (c == '"' || c == '\\') {
-            out[o++] = '\\';
-            out[o++] = (char)c;
-        } else if (c < 0x20 || c >= 0x7f) {
-            memcpy(out + o, "\\u00", 4);
-            out[o + 4] = d[c >> 4];
-            out[o + 5] = d[c & 15];
-            o += 6;
-        } else {
-            out[o++] = (char)c;
-        }
-    }
-    if (cut) {
-        if (o + 4 >= cap) {
-            out[0] = '\0';
-            return 0;
-        }
-        memcpy(out + o, "...", 3);
-        o += 3;
-    }
-    out[o] = '\0';
-    return o;
-}
-
 static void rfc3339_now(char ts[40])
 {
     struct timespec now;

@@ -101,6 +101,17 @@ void rt_audit_hex32(char out[65], const uint8_t in[32]);
  */
 size_t rt_audit_json_str(char *out, size_t cap, const char *in, size_t len);
 
+/*
+ * A record's members built in body[0..cap) (rt_audit_rec.c): each call appends at *len and
+ * returns 1, or 0 when it does not fit (then *len is past cap and every later call returns 0:
+ * check once at the end). rt_audit_put: printf-formatted raw JSON. rt_audit_put_str:
+ * "name":"<v, rt_audit_json_str-escaped; NULL as "">", after a comma unless body is empty or
+ * ends with '{'.
+ */
+int rt_audit_put(char *body, size_t cap, size_t *len, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+int rt_audit_put_str(char *body, size_t cap, size_t *len, const char *name, const char *v);
+
 typedef struct {
     uint64_t records; /* lines in the log */
     uint8_t last[32]; /* SHA-256 of the last line (zeros when empty) */

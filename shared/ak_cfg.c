@@ -1,6 +1,7 @@
 /* ak_cfg.c - the configuration-schema walker (see ak_cfg.h). */
 #include "ak_cfg.h"
 
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -32,6 +33,17 @@ static int field_matches(const ak_cfg_field *f, const char *key)
     size_t n = strlen(f->name);
     return strncmp(f->name, key, n) == 0 &&
            (strcmp(key + n, "_file") == 0 || strcmp(key + n, "_env") == 0);
+}
+
+ak_err ak_cfg_fail(char *err, size_t cap, const char *fmt, ...)
+{
+    if (err != NULL && cap > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, cap, fmt, ap);
+        va_end(ap);
+    }
+    return AK_ERR_CONFIG;
 }
 
 int ak_cfg_safe_id(const char *s, size_t max, int allow_slash)

@@ -123,6 +123,11 @@ AK_WUR ak_err ak_cfg_read(void *dst, const ak_cfg_field *fields, size_t n, const
 AK_WUR ak_err ak_cfg_secret(ak_cfg_secret_src *src, const cJSON *obj, const char *name,
                             unsigned flags, const char *where, char *err, size_t err_cap);
 
+/* Format "<field>: <what is wrong>" into err (when err is not NULL) and return AK_ERR_CONFIG: the
+ * one way a hand-written config reader fails. */
+ak_err ak_cfg_fail(char *err, size_t cap, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* 1 if s is 1..max chars of [A-Za-z0-9._:-], plus '/' when allow_slash. */
 int ak_cfg_safe_id(const char *s, size_t max, int allow_slash);
 

@@ -45,7 +45,8 @@
  *   cumulative_over_cap      (ak_policy_cumulative_ok) the transaction's value plus what the
  *                            key signed in the rolling window is over cumulative_cap
  *
- * The struct is plain data filled by the caller (ak_policy_init gives the permissive default:
+ * The struct is plain data filled by the caller (ak_policy_cfg.h reads it from a configuration
+ * object; ak_policy_init gives the permissive default:
  * every kind served, no limits, typed data without chainId refused); read-only while checks run,
  * so checks may run on any number of threads.
  */
@@ -103,9 +104,10 @@ typedef struct {
     size_t n_delegates; /* 0: any delegate */
     uint8_t delegates[AK_POLICY_MAX_DELEGATES][20];
     int allow_auth_chain_zero;
-    int has_cumulative_cap;
+    int has_cumulative_cap; /* a value cap: cumulative_cap wei per cumulative_window_s */
     ak_u256 cumulative_cap;
-    uint64_t cumulative_window_s;
+    uint64_t cumulative_window_s; /* 0: no cumulative cap at all */
+    uint64_t cumulative_max_tx;   /* the connector's count cap (0: none; not judged here) */
 } ak_policy;
 
 typedef struct {

@@ -3,7 +3,6 @@
 
 #include <openssl/rand.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -196,35 +195,6 @@ const cn_sign_ctx *cn_audit_begin(cn_audit_sig *au, const cn_sign_ctx *ctx)
     return &au->ctx;
 }
 
-/* A JSON string member "name":"<escaped>" appended at b[*n] (comma first unless at the start
- * of an object); 0 if it does not fit. */
-static int add_str(char *b, size_t cap, size_t *n, const char *name, const char *v)
-{
-    char esc[RT_AUDIT_FIELD_CAP];
-    rt_audit_json_str(esc, sizeof esc, v ? v : "", v ? strlen(v) : 0);
-    const char *sep = *n == 0 || b[*n - 1] == '{' ? "" : ",";
-    int w = snprintf(b + *n, cap - *n, "%s\"%s\":\"%s\"", sep, name, esc);
-    if (w < 0 || (size_t)w >= cap - *n)
-        return 0;
-    *n += (size_t)w;
-    return 1;
-}
-
-/* Raw JSON (already valid) appended at b[*n]. */
-static int add_raw(char *b, size_t cap, size_t *n, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int add_raw(char *b, size_t cap, size_t *n, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int w = vsnprintf(b + *n, cap - *n, fmt, ap);
-    va_end(ap);
-    if (w < 0 || (size_t)w >= cap - *n)
-        return 0;
-    *n += (size_t)w;
-    return 1;
-}
-
 /* What was decoded: the transaction, the message length or the typed data. */
 static int add_request(char *b, size_t cap, size_t *n, const ak_tx *tx)
 {
@@ -234,25 +204,25 @@ static int add_request(char *b, size_t cap, size_t *n, const ak_tx *tx)
             ak_addr_to_checksum(to, tx->to);
         if (ak_u256_format_quantity(value, sizeof value, &tx->value) != AK_OK)
             return 0;
-        return add_raw(b, cap, n,
-                       ",\"tx\":{\"type\":%d,\"nonce\":%llu,\"to\":\"%s\",\"value\":\"%s\","
-                       "\"gas_limit\":%llu,\"data_len\":%zu}",
-                       (int)tx->type, (unsigned long long)tx->nonce, to, value,
-                       (unsigned long long)tx->gas_limit, tx->data_len);
+        return rt_audit_put(b, cap, n,
+                            ",\"tx\":{\"type\":%d,\"nonce\":%llu,\"to\":\"%s\",\"value\":\"%s\","
+                            "\"gas_limit\":%llu,\"data_len\":%zu}",
+                            (int)tx->type, (unsigned long long)tx->nonce, to, value,
+                            (unsigned long long)tx->gas_limit, tx->data_len);
     }
     if (t_note.has_msg)
-        return add_raw(b, cap, n, ",\"message_len\":%zu", t_note.msg_len);
+        return rt_audit_put(b, cap, n, ",\"message_len\":%zu", t_note.msg_len);
     if (!t_note.has_td)
         return 1;
     size_t m = 0;
     char td[4 * RT_AUDIT_FIELD_CAP];
-    int ok = add_str(td, sizeof td, &m, "name", t_note.td_name) &&
-             add_str(td, sizeof td, &m, "version", t_note.td_version) &&
-             add_str(td, sizeof td, &m, "chain_id", t_note.td_chain) &&
-             add_str(td, sizeof td, &m, "verifying_contract", t_note.td_contract);
-    return ok && add_raw(b, cap, n, ",\"typed_data\":{") &&
-           add_str(b, cap, n, "primary_type", t_note.td_primary) &&
-           add_raw(b, cap, n, ",\"domain\":{%s}}", td);
+    int ok = rt_audit_put_str(td, sizeof td, &m, "name", t_note.td_name) &&
+             rt_audit_put_str(td, sizeof td, &m, "version", t_note.td_version) &&
+             rt_audit_put_str(td, sizeof td, &m, "chain_id", t_note.td_chain) &&
+             rt_audit_put_str(td, sizeof td, &m, "verifying_contract", t_note.td_contract);
+    return ok && rt_audit_put(b, cap, n, ",\"typed_data\":{") &&
+           rt_audit_put_str(b, cap, n, "primary_type", t_note.td_primary) &&
+           rt_audit_put(b, cap, n, ",\"domain\":{%s}}", td);
 }
 
 static size_t format_body(char *b, size_t cap, const cn_audit_sig *au, const cn_signer *s,
@@ -271,20 +241,22 @@ static size_t format_body(char *b, size_t cap, const cn_audit_sig *au, const cn_
             return 0;
     }
     int64_t us = (rt_clock_system()->mono_ns(NULL) - au->t0_ns) / 1000;
-    int ok =
-        add_str(b, cap, &n, "method", c->method) &&
-        add_str(b, cap, &n, "request_id", c->request_id) &&
-        add_str(b, cap, &n, "rpc_id", t_note.rpc_id) &&
-        add_str(b, cap, &n, "client", t_note.client) && add_str(b, cap, &n, "account", account) &&
-        add_str(b, cap, &n, "account_name", s->name) &&
-        add_str(b, cap, &n, "signer", t_note.be_name[0] ? t_note.be_name : s->name) &&
-        add_str(b, cap, &n, "signer_type", t_note.be_name[0] ? t_note.be_type : s->ops->type) &&
-        add_raw(b, cap, &n, ",\"chain_id\":%llu", (unsigned long long)c->chain_id) &&
-        add_str(b, cap, &n, "digest", dg) &&
-        add_str(b, cap, &n, "outcome", rc == AK_OK ? "signed" : "failed") &&
-        add_str(b, cap, &n, "error", rc == AK_OK ? "" : ak_errname(rc)) &&
-        add_str(b, cap, &n, "signature", sg) && add_request(b, cap, &n, (const ak_tx *)c->tx) &&
-        add_raw(b, cap, &n, ",\"latency_us\":%lld", (long long)(us > 0 ? us : 0));
+    int ok = rt_audit_put_str(b, cap, &n, "method", c->method) &&
+             rt_audit_put_str(b, cap, &n, "request_id", c->request_id) &&
+             rt_audit_put_str(b, cap, &n, "rpc_id", t_note.rpc_id) &&
+             rt_audit_put_str(b, cap, &n, "client", t_note.client) &&
+             rt_audit_put_str(b, cap, &n, "account", account) &&
+             rt_audit_put_str(b, cap, &n, "account_name", s->name) &&
+             rt_audit_put_str(b, cap, &n, "signer", t_note.be_name[0] ? t_note.be_name : s->name) &&
+             rt_audit_put_str(b, cap, &n, "signer_type",
+                              t_note.be_name[0] ? t_note.be_type : s->ops->type) &&
+             rt_audit_put(b, cap, &n, ",\"chain_id\":%llu", (unsigned long long)c->chain_id) &&
+             rt_audit_put_str(b, cap, &n, "digest", dg) &&
+             rt_audit_put_str(b, cap, &n, "outcome", rc == AK_OK ? "signed" : "failed") &&
+             rt_audit_put_str(b, cap, &n, "error", rc == AK_OK ? "" : ak_errname(rc)) &&
+             rt_audit_put_str(b, cap, &n, "signature", sg) &&
+             add_request(b, cap, &n, (const ak_tx *)c->tx) &&
+             rt_audit_put(b, cap, &n, ",\"latency_us\":%lld", (long long)(us > 0 ? us : 0));
     ak_wipe(rsv, sizeof rsv);
     return ok ? n : 0;
 }

@@ -30,8 +30,10 @@
  *     refused as cumulative_over_cap / cumulative_tx_over_cap.
  * allowed_methods may also list anode_signAuthorization and opsigner_signBlockPayload (which
  * also stands for opsigner_signBlockPayloadV2).
- * The evaluation is shared/ak_policy (rule names there); permits (ERC-2612, DAI, Permit2) are
- * judged against allowed_to (spender) and token_caps / max_value_wei (amount).
+ * Read by shared/ak_policy_cfg (with AK_POLICY_CFG_MAX_TX; allowed_methods and
+ * max_fee_per_blob_gas here), the same reader as the key server's: a repeated address or token is
+ * refused. The evaluation is shared/ak_policy (rule names there); permits (ERC-2612, DAI, Permit2)
+ * are judged against allowed_to (spender) and token_caps / max_value_wei (amount).
  * eth_signTypedData_v4 also stands for its alias eth_signTypedData. A refused request gets
  * JSON-RPC error -32003 ("transaction rejected", EIP-1474) naming the rule; nothing is signed.
  *
@@ -50,9 +52,6 @@
 #include "ak_err.h"
 #include "ak_policy.h"
 #include "ak_tx.h"
-
-#define CN_POLICY_MAX_TO        AK_POLICY_MAX_TO
-#define CN_POLICY_MAX_DELEGATES 64
 
 typedef struct cn_policy cn_policy;
 
@@ -81,7 +80,6 @@ void cn_policy_free(cn_policy *p);
 int cn_policy_is_signing_method(const char *method);
 
 /* The account's "cumulative_cap" (plain values; max_tx 0 = no count cap). */
-#define CN_POLICY_WINDOW_MAX 31622400 /* window_s: at most 366 days */
 typedef struct {
     uint64_t window_s;
     int has_max_value;

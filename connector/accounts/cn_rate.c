@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "ak_bucket.h"
+#include "ak_cfg.h"
 #include "cn_log.h"
 #include "cn_metrics.h"
 #include "cn_policy.h"
@@ -37,10 +38,8 @@ static ak_err num(double *out, const cJSON *obj, const char *name, double lo, do
                   size_t cap)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
-    if (!cJSON_IsNumber(v) || v->valuedouble < lo || v->valuedouble > hi) {
-        snprintf(err, cap, "signing_rate_limit.%s: a number in [%g, %g]", name, lo, hi);
-        return AK_ERR_CONFIG;
-    }
+    if (!cJSON_IsNumber(v) || v->valuedouble < lo || v->valuedouble > hi)
+        return ak_cfg_fail(err, cap, "signing_rate_limit.%s: a number in [%g, %g]", name, lo, hi);
     *out = v->valuedouble;
     return AK_OK;
 }
@@ -52,17 +51,13 @@ ak_err cn_rate_new(cn_rate **out, const cJSON *cfg, char *err, size_t err_cap)
     *out = NULL;
     if (cfg == NULL)
         return AK_OK;
-    if (!cJSON_IsObject(cfg)) {
-        snprintf(err, err_cap, "signing_rate_limit: must be an object");
-        return AK_ERR_CONFIG;
-    }
+    if (!cJSON_IsObject(cfg))
+        return ak_cfg_fail(err, err_cap, "signing_rate_limit: must be an object");
     cJSON_ArrayForEach(it, cfg)
     {
         if (strcmp(it->string, "per_second") != 0 && strcmp(it->string, "burst") != 0 &&
-            strcmp(it->string, "comment") != 0) {
-            snprintf(err, err_cap, "signing_rate_limit.%.64s: unknown field", it->string);
-            return AK_ERR_CONFIG;
-        }
+            strcmp(it->string, "comment") != 0)
+            return ak_cfg_fail(err, err_cap, "signing_rate_limit.%.64s: unknown field", it->string);
     }
     if (num(&per_s, cfg, "per_second", 0.001, 1e6, err, err_cap) != AK_OK)
         return AK_ERR_CONFIG;

@@ -7,7 +7,6 @@
  */
 #include "cn_signer_manager.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -16,11 +15,13 @@
 #include <time.h>
 
 #include "ak_addr.h"
+#include "ak_cfg.h"
 #include "ak_hex.h"
 #include "cn_audit.h"
 #include "cn_log.h"
 #include "cn_metrics.h"
 #include "cn_signer_factory.h"
+#include "rt_ticker.h"
 
 #define MAX_MEMBERS (1 + CN_MGR_MAX_BACKUPS)
 
@@ -44,12 +45,8 @@ typedef struct {
     unsigned interval_ms;
     const rt_clock *clock;
     char account[AK_ADDR_STR_SIZE];
-    pthread_mutex_t mu; /* guards cached health and stopping */
-    pthread_cond_t cv;
-    int cv_init;
-    int stopping;
-    pthread_t thr;
-    int thr_started;
+    pthread_mutex_t mu; /* guards cached health */
+    rt_ticker *health;  /* every interval_ms: health_tick */
 } mgr;
 
 static double now_s(const mgr *g)
@@ -169,31 +166,11 @@ static void refresh_health(mgr *g, member *m)
     }
 }
 
-static void *health_main(void *arg)
+static void health_tick(void *arg)
 {
     mgr *g = arg;
-    pthread_mutex_lock(&g->mu);
-    while (!g->stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_sec += g->interval_ms / 1000;
-        ts.tv_nsec += (long)(g->interval_ms % 1000) * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        int w = 0;
-        while (!g->stopping && w != ETIMEDOUT)
-            w = pthread_cond_timedwait(&g->cv, &g->mu, &ts);
-        if (g->stopping)
-            break;
-        pthread_mutex_unlock(&g->mu);
-        for (size_t i = 0; i < g->n; i++)
-            refresh_health(g, &g->m[i]);
-        pthread_mutex_lock(&g->mu);
-    }
-    pthread_mutex_unlock(&g->mu);
-    return NULL;
+    for (size_t i = 0; i < g->n; i++)
+        refresh_health(g, &g->m[i]);
 }
 
 /*
@@ -230,15 +207,7 @@ static void mgr_destroy(cn_signer *s)
     mgr *g = s->impl;
     if (g == NULL)
         return;
-    if (g->thr_started) {
-        pthread_mutex_lock(&g->mu);
-        g->stopping = 1;
-        pthread_cond_broadcast(&g->cv);
-        pthread_mutex_unlock(&g->mu);
-        pthread_join(g->thr, NULL);
-    }
-    if (g->cv_init)
-        pthread_cond_destroy(&g->cv);
+    rt_ticker_stop(g->health);
     pthread_mutex_destroy(&g->mu);
     for (size_t i = 0; i < g->n; i++)
         cn_signer_free(g->m[i].s);
@@ -318,21 +287,10 @@ ak_err cn_signer_manager_wrap(cn_signer **out, cn_signer **signers, size_t n, co
                m->s->ops->type, "name", m->s->name, "provider", m->s->provider, "security_level",
                cn_security_level_name(m->s->level), (char *)NULL);
     }
-    pthread_condattr_t ca;
-    rc = AK_ERR_INTERNAL;
-    if (pthread_condattr_init(&ca) != 0)
-        goto out;
-    int bad =
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 || pthread_cond_init(&g->cv, &ca) != 0;
-    pthread_condattr_destroy(&ca);
-    if (bad)
-        goto out;
-    g->cv_init = 1;
-    if (pthread_create(&g->thr, NULL, health_main, g) != 0) {
+    if ((rc = rt_ticker_start(&g->health, g->interval_ms, health_tick, g)) != AK_OK) {
         snprintf(err, err_cap, "cannot start the health-check thread");
         goto out;
     }
-    g->thr_started = 1;
     *out = s;
     s = NULL;
     rc = AK_OK;
@@ -348,15 +306,50 @@ out:
     return rc;
 }
 
-static int key_known(const char *k)
+/* The members of an account object (policy: cn_policy.h, read by app/cn_app_accounts.c). */
+static const ak_cfg_field k_account_fields[] = {
+    AK_CFG_KNOWN("signer"), AK_CFG_KNOWN("primary"), AK_CFG_KNOWN("backups"),
+    AK_CFG_KNOWN("name"),   AK_CFG_KNOWN("comment"), AK_CFG_KNOWN("policy"),
+};
+
+ak_err cn_signer_manager_members(const cJSON *account, const char *where,
+                                 const cJSON *cfgs[CN_MGR_MAX_BACKUPS + 1], size_t *n, char *err,
+                                 size_t err_cap)
 {
-    /* "policy" is the account's (cn_policy.h), read by app/cn_app_accounts.c */
-    static const char *const known[] = {"name",   "primary", "backups",
-                                        "signer", "comment", "policy"};
-    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-        if (strcmp(k, known[i]) == 0)
-            return 1;
-    return 0;
+    const cJSON *it;
+    *n = 0;
+    if (!cJSON_IsObject(account))
+        return ak_cfg_fail(err, err_cap, "%s must be an object", where);
+    if (ak_cfg_read(NULL, k_account_fields, AK_CFG_COUNT(k_account_fields), account, where, err,
+                    err_cap) != AK_OK)
+        return AK_ERR_CONFIG;
+    const cJSON *sg = cJSON_GetObjectItemCaseSensitive(account, "signer");
+    const cJSON *pr = cJSON_GetObjectItemCaseSensitive(account, "primary");
+    const cJSON *bk = cJSON_GetObjectItemCaseSensitive(account, "backups");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(account, "name");
+    if (sg == NULL && pr == NULL)
+        return ak_cfg_fail(err, err_cap, "%s: missing required field \"primary\" (or \"signer\")",
+                           where);
+    if (sg != NULL && (pr != NULL || bk != NULL))
+        return ak_cfg_fail(err, err_cap,
+                           "%s: \"signer\" cannot be combined with \"primary\"/\"backups\"", where);
+    if (name != NULL && (!cJSON_IsString(name) || strlen(name->valuestring) >= 64))
+        return ak_cfg_fail(err, err_cap, "%s.name must be a string of < 64 chars", where);
+    if (!cJSON_IsObject(sg ? sg : pr))
+        return ak_cfg_fail(err, err_cap, "%s.%s must be a signer object", where,
+                           sg ? "signer" : "primary");
+    if (bk != NULL && (!cJSON_IsArray(bk) || cJSON_GetArraySize(bk) > CN_MGR_MAX_BACKUPS))
+        return ak_cfg_fail(err, err_cap, "%s.backups must be an array of 0..%d signer objects",
+                           where, CN_MGR_MAX_BACKUPS);
+    cfgs[(*n)++] = sg ? sg : pr;
+    cJSON_ArrayForEach(it, bk)
+    {
+        if (!cJSON_IsObject(it))
+            return ak_cfg_fail(err, err_cap, "%s.backups[%zu] must be a signer object", where,
+                               *n - 1);
+        cfgs[(*n)++] = it;
+    }
+    return AK_OK;
 }
 
 ak_err cn_signer_manager_new(cn_signer **out, const cJSON *account, const cn_manager_opts *opts,
@@ -368,62 +361,24 @@ ak_err cn_signer_manager_new(cn_signer **out, const cJSON *account, const cn_man
     char e2[256] = "";
     ak_err rc = AK_ERR_CONFIG;
     *out = NULL;
-    if (!cJSON_IsObject(account)) {
-        snprintf(err, err_cap, "an account must be an object");
+    if (cn_signer_manager_members(account, "account", cfgs, &n, err, err_cap) != AK_OK)
         return rc;
-    }
-    const cJSON *it;
-    cJSON_ArrayForEach(it, account)
-    {
-        if (!key_known(it->string)) {
-            snprintf(err, err_cap,
-                     "unknown account key \"%.64s\" (known: name, primary, backups, "
-                     "signer, policy, comment)",
-                     it->string);
-            return rc;
-        }
-    }
-    const cJSON *single = cJSON_GetObjectItemCaseSensitive(account, "signer");
-    const cJSON *prim = cJSON_GetObjectItemCaseSensitive(account, "primary");
-    const cJSON *backs = cJSON_GetObjectItemCaseSensitive(account, "backups");
-    const cJSON *name = cJSON_GetObjectItemCaseSensitive(account, "name");
-    if ((single != NULL) == (prim != NULL)) {
-        snprintf(err, err_cap, "an account needs exactly one of \"signer\" or \"primary\"");
-        return rc;
-    }
-    if (single != NULL && backs != NULL) {
-        snprintf(err, err_cap, "\"backups\" goes with \"primary\", not with \"signer\"");
-        return rc;
-    }
-    if (name != NULL && (!cJSON_IsString(name) || strlen(name->valuestring) >= 64)) {
-        snprintf(err, err_cap, "account \"name\" must be a string of < 64 chars");
-        return rc;
-    }
-    if (backs != NULL &&
-        (!cJSON_IsArray(backs) || cJSON_GetArraySize(backs) > CN_MGR_MAX_BACKUPS)) {
-        snprintf(err, err_cap, "\"backups\" must be an array of 0..%d signer objects",
-                 CN_MGR_MAX_BACKUPS);
-        return rc;
-    }
-    cfgs[n++] = single ? single : prim;
-    cJSON_ArrayForEach(it, backs) cfgs[n++] = it;
+    int single = cJSON_HasObjectItem(account, "signer");
     for (size_t i = 0; i < n; i++) {
         char where[32];
         if (i == 0)
             snprintf(where, sizeof where, "%s", single ? "signer" : "primary");
         else
             snprintf(where, sizeof where, "backups[%zu]", i - 1);
-        if (!cJSON_IsObject(cfgs[i])) {
-            snprintf(err, err_cap, "%s must be a signer object", where);
-            goto fail;
-        }
         rc = cn_signer_create(&sg[i], cfgs[i], e2, sizeof e2);
         if (rc != AK_OK) {
             snprintf(err, err_cap, "%s: %s", where, e2);
             goto fail;
         }
     }
-    return cn_signer_manager_wrap(out, sg, n, cJSON_GetStringValue(name), opts, err, err_cap);
+    return cn_signer_manager_wrap(
+        out, sg, n, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(account, "name")), opts,
+        err, err_cap);
 fail:
     for (size_t i = 0; i < n; i++)
         cn_signer_free(sg[i]);

@@ -52,7 +52,19 @@ typedef struct {
     const rt_clock *clock;       /* latency and health times; NULL -> the system clock */
 } cn_manager_opts;
 
-/* Build an account from its config object; err names the part that failed (secret-free). */
+/*
+ * The structure of an account object: only the members above (and "policy", "comment"), exactly
+ * one of "signer" / "primary", "backups" only with "primary", "name" a string of < 64 chars,
+ * every signer an object. cfgs[0..*n) gets the signer objects (primary first, borrowed). On
+ * AK_ERR_CONFIG err names the member, prefixed by where ("accounts[2].backups[0] must be a signer
+ * object").
+ */
+AK_WUR ak_err cn_signer_manager_members(const cJSON *account, const char *where,
+                                        const cJSON *cfgs[CN_MGR_MAX_BACKUPS + 1], size_t *n,
+                                        char *err, size_t err_cap);
+
+/* Build an account from its config object (checked by cn_signer_manager_members, where
+ * "account"); err names the part that failed (secret-free). */
 AK_WUR ak_err cn_signer_manager_new(cn_signer **out, const cJSON *account,
                                     const cn_manager_opts *opts, char *err, size_t err_cap);
 

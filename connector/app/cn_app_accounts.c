@@ -53,18 +53,8 @@ static ak_err add_account(cn_app_accounts *a, const cJSON *acc, const cn_manager
     return AK_OK;
 }
 
-/* Both account objects name the same signers (policy and comment aside). */
-static int same_signers(const cJSON *x, const cJSON *y)
-{
-    static const char *const k[] = {"name", "signer", "primary", "backups"};
-    for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++) {
-        const cJSON *a = cJSON_GetObjectItemCaseSensitive(x, k[i]);
-        const cJSON *b = cJSON_GetObjectItemCaseSensitive(y, k[i]);
-        if ((a == NULL) != (b == NULL) || (a != NULL && !cJSON_Compare(a, b, 1)))
-            return 0;
-    }
-    return 1;
-}
+/* The members that name an account's signers (policy and comment aside). */
+static const char *const k_signer_members[] = {"name", "signer", "primary", "backups"};
 
 /* prev's manager for account object acc, if its signers are unchanged (see the header). */
 static cn_signer *carry_of(const cJSON *acc, const cn_settings *s, const cn_app_accounts *prev,
@@ -77,7 +67,7 @@ static cn_signer *carry_of(const cJSON *acc, const cn_settings *s, const cn_app_
     const cJSON *old;
     cJSON_ArrayForEach(old, prev_s->accounts)
     {
-        if (j < prev->n && same_signers(acc, old))
+        if (j < prev->n && cn_config_first_change(acc, old, k_signer_members, 4) == NULL)
             return prev->signers[j];
         j++;
     }

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ak_cfg.h"
 #include "cn_log.h"
 #include "cn_metrics.h"
 #include "cn_nonce.h"
@@ -36,29 +37,6 @@ ak_err cn_gen_load(cJSON **doc, const cn_options *o, char *err, size_t err_cap)
     return AK_OK;
 }
 
-/* The first restart-only member that differs between the two files, or NULL. */
-static const char *restart_only_change(const cJSON *old, const cJSON *fresh)
-{
-    for (size_t i = 0; i < sizeof(k_restart_only) / sizeof(k_restart_only[0]); i++) {
-        const cJSON *a = cJSON_GetObjectItemCaseSensitive(old, k_restart_only[i]);
-        const cJSON *b = cJSON_GetObjectItemCaseSensitive(fresh, k_restart_only[i]);
-        if ((a == NULL) != (b == NULL) || (a != NULL && !cJSON_Compare(a, b, 1)))
-            return k_restart_only[i];
-    }
-    return NULL;
-}
-
-/* Signer object k of an account (0: "signer" or "primary", k: "backups"[k-1]), or NULL. */
-static const cJSON *member_cfg(const cJSON *account, size_t k)
-{
-    const cJSON *one = cJSON_GetObjectItemCaseSensitive(account, "signer");
-    if (one == NULL)
-        one = cJSON_GetObjectItemCaseSensitive(account, "primary");
-    if (k == 0)
-        return one;
-    return cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(account, "backups"), (int)k - 1);
-}
-
 /* Accounts built again: the health state of their unchanged signers (same address, same signer
  * object at the same position). */
 static void carry_signers(cn_gen *g, const cn_gen *prev)
@@ -70,12 +48,15 @@ static void carry_signers(cn_gen *g, const cn_gen *prev)
         for (size_t j = 0; j < prev->acc.n; j++) {
             if (memcmp(prev->acc.signers[j]->address, g->acc.signers[i]->address, 20) != 0)
                 continue;
-            const cJSON *old = cJSON_GetArrayItem(prev->s.accounts, (int)j);
-            for (size_t k = 0; k <= CN_MGR_MAX_BACKUPS; k++) {
-                const cJSON *a = member_cfg(acc, k), *b = member_cfg(old, k);
-                if (a == NULL || b == NULL)
-                    break;
-                if (cJSON_Compare(a, b, 1) &&
+            const cJSON *a[CN_MGR_MAX_BACKUPS + 1], *b[CN_MGR_MAX_BACKUPS + 1];
+            size_t na = 0, nb = 0;
+            char e[64];
+            if (cn_signer_manager_members(acc, "", a, &na, e, sizeof e) != AK_OK ||
+                cn_signer_manager_members(cJSON_GetArrayItem(prev->s.accounts, (int)j), "", b, &nb,
+                                          e, sizeof e) != AK_OK)
+                break;
+            for (size_t k = 0; k < na && k < nb; k++) {
+                if (cJSON_Compare(a[k], b[k], 1) &&
                     cn_signer_manager_carry(g->acc.signers[i], k, prev->acc.signers[j], k) != AK_OK)
                     cn_log(CN_LOG_WARN, "a signer's health state was not carried over", "signer",
                            g->acc.signers[i]->name, (char *)NULL);
@@ -161,7 +142,8 @@ ak_err cn_gen_build(cn_gen **out, const cJSON *doc, const cn_gen_env *env, const
         rc = AK_ERR_CONFIG;
         goto fail;
     }
-    if (prev != NULL && (what = restart_only_change(prev->doc, g->doc)) != NULL) {
+    if (prev != NULL && (what = cn_config_first_change(prev->doc, g->doc, k_restart_only,
+                                                       AK_CFG_COUNT(k_restart_only))) != NULL) {
         snprintf(msg, msg_cap, "\"%s\" changed: only a restart applies it", what);
         rc = AK_ERR_CONFIG;
         goto fail;

@@ -12,6 +12,7 @@
 
 #include "ak_hex.h"
 #include "cn_log.h"
+#include "rt_ticker.h"
 
 typedef struct {
     cn_transport ds;
@@ -26,15 +27,12 @@ typedef struct {
  * calls /ready causes are bounded by time, whatever the number of probes.
  */
 static struct {
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    pthread_t thread;
-    int running, stop;
-    unsigned refresh_ms;
+    pthread_mutex_t lock; /* guards ok and detail */
+    rt_ticker *ticker;    /* every refresh_ms: ready_refresh */
     ready_ctx ctx;
     int ok;
     char detail[256];
-} g_ready = {.lock = PTHREAD_MUTEX_INITIALIZER, .wake = PTHREAD_COND_INITIALIZER};
+} g_ready = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 /*
  * scheme://host[:port] of a URL, for logs: node providers put API keys in the path or in
@@ -126,39 +124,15 @@ static int ready_probe(void *ctx, char *detail, size_t cap)
 }
 
 /* One probe, its result stored for ready_check. */
-static void ready_refresh(void)
+static void ready_refresh(void *arg)
 {
+    (void)arg;
     char detail[256] = "";
     int ok = ready_probe(&g_ready.ctx, detail, sizeof(detail));
     pthread_mutex_lock(&g_ready.lock);
     g_ready.ok = ok;
     memcpy(g_ready.detail, detail, sizeof(detail));
     pthread_mutex_unlock(&g_ready.lock);
-}
-
-static void *ready_loop(void *arg)
-{
-    (void)arg;
-    pthread_mutex_lock(&g_ready.lock);
-    while (!g_ready.stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += g_ready.refresh_ms / 1000u;
-        until.tv_nsec += (long)(g_ready.refresh_ms % 1000u) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        while (!g_ready.stop && pthread_cond_timedwait(&g_ready.wake, &g_ready.lock, &until) == 0)
-            ;
-        if (g_ready.stop)
-            break;
-        pthread_mutex_unlock(&g_ready.lock);
-        ready_refresh();
-        pthread_mutex_lock(&g_ready.lock);
-    }
-    pthread_mutex_unlock(&g_ready.lock);
-    return NULL;
 }
 
 int cn_app_ready_check(void *ctx, char *detail, size_t cap)
@@ -177,24 +151,14 @@ ak_err cn_app_ready_start(const cn_transport *ds, cn_gens *gens, uint64_t chain_
     g_ready.ctx.ds = *ds;
     g_ready.ctx.gens = gens;
     g_ready.ctx.chain_id = chain_id;
-    g_ready.refresh_ms = refresh_ms;
-    ready_refresh();
-    if (pthread_create(&g_ready.thread, NULL, ready_loop, NULL) != 0)
-        return AK_ERR_INTERNAL;
-    g_ready.running = 1;
-    return AK_OK;
+    ready_refresh(NULL);
+    return rt_ticker_start(&g_ready.ticker, refresh_ms, ready_refresh, NULL);
 }
 
 void cn_app_ready_stop(void)
 {
-    if (!g_ready.running)
-        return;
-    pthread_mutex_lock(&g_ready.lock);
-    g_ready.stop = 1;
-    pthread_cond_signal(&g_ready.wake);
-    pthread_mutex_unlock(&g_ready.lock);
-    pthread_join(g_ready.thread, NULL);
-    g_ready.running = 0;
+    rt_ticker_stop(g_ready.ticker);
+    g_ready.ticker = NULL;
 }
 
 ak_err cn_app_settle_chain_id(cn_options *o, const cn_transport *t)

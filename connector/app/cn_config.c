@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -15,56 +17,48 @@
 #include "cn_rcfg.h"
 #include "cn_secfile.h"
 
-enum {
-    O_HTTP_HOST = 1000,
-    O_HTTP_PORT,
-    O_DS_HOST,
-    O_DS_PORT,
-    O_DS_PATH,
-    O_DS_URL,
-    O_DS_TIMEOUT,
-    O_CHAIN_ID,
-    O_CONFIG,
-    O_PROFILE,
-    O_LOG_LEVEL,
-    O_LOG_FORMAT,
-    O_CHECK,
-    O_MIGRATE,
-    O_HELP,
-    O_VERSION,
-};
+/* How an option's value is read: a string copied into a char array, an unsigned integer in
+ * [min, max] into a 4- or 8-byte member, a flag (no value), or one of the log settings. */
+typedef enum { K_STR, K_UINT, K_FLAG, K_LOG_LEVEL, K_LOG_FORMAT } opt_kind;
 
 typedef struct {
     const char *flag; /* without the leading -- */
     const char *env;
-    int id;
-    int has_arg;
+    opt_kind kind;
+    size_t off, size; /* the member of cn_options */
+    unsigned long long min, max;
 } opt_def;
 
+#define OPT(fl, env, k, m, lo, hi)                                                                 \
+    {                                                                                              \
+        (fl), (env), (k), offsetof(cn_options, m), sizeof(((cn_options *)0)->m), (lo), (hi)        \
+    }
+
 static const opt_def k_opts[] = {
-    {"http-host", "ANODE_HTTP_HOST", O_HTTP_HOST, 1},
-    {"http-port", "ANODE_HTTP_PORT", O_HTTP_PORT, 1},
-    {"downstream-http-host", "ANODE_DOWNSTREAM_HTTP_HOST", O_DS_HOST, 1},
-    {"downstream-http-port", "ANODE_DOWNSTREAM_HTTP_PORT", O_DS_PORT, 1},
-    {"downstream-http-path", "ANODE_DOWNSTREAM_HTTP_PATH", O_DS_PATH, 1},
-    {"downstream-url", "ANODE_DOWNSTREAM_URL", O_DS_URL, 1},
-    {"downstream-timeout-ms", "ANODE_DOWNSTREAM_TIMEOUT_MS", O_DS_TIMEOUT, 1},
-    {"chain-id", "ANODE_CHAIN_ID", O_CHAIN_ID, 1},
-    {"config", "ANODE_CONFIG", O_CONFIG, 1},
-    {"profile", "ANODE_PROFILE", O_PROFILE, 1},
-    {"log-level", "ANODE_LOG_LEVEL", O_LOG_LEVEL, 1},
-    {"log-format", "ANODE_LOG_FORMAT", O_LOG_FORMAT, 1},
-    {"check-config", NULL, O_CHECK, 0},
-    {"migrate", NULL, O_MIGRATE, 0},
-    {"help", NULL, O_HELP, 0},
-    {"version", NULL, O_VERSION, 0},
+    OPT("http-host", "ANODE_HTTP_HOST", K_STR, http_host, 0, 0),
+    OPT("http-port", "ANODE_HTTP_PORT", K_UINT, http_port, 0, 65535),
+    OPT("downstream-http-host", "ANODE_DOWNSTREAM_HTTP_HOST", K_STR, ds_host, 0, 0),
+    OPT("downstream-http-port", "ANODE_DOWNSTREAM_HTTP_PORT", K_UINT, ds_port, 1, 65535),
+    OPT("downstream-http-path", "ANODE_DOWNSTREAM_HTTP_PATH", K_STR, ds_path, 0, 0),
+    OPT("downstream-url", "ANODE_DOWNSTREAM_URL", K_STR, ds_url, 0, 0),
+    OPT("downstream-timeout-ms", "ANODE_DOWNSTREAM_TIMEOUT_MS", K_UINT, ds_timeout_ms, 1, 600000),
+    OPT("chain-id", "ANODE_CHAIN_ID", K_UINT, chain_id, 1, 1ULL << 53),
+    OPT("config", "ANODE_CONFIG", K_STR, config_path, 0, 0),
+    OPT("profile", "ANODE_PROFILE", K_STR, profile, 0, 0),
+    OPT("log-level", "ANODE_LOG_LEVEL", K_LOG_LEVEL, log_level, 0, 0),
+    OPT("log-format", "ANODE_LOG_FORMAT", K_LOG_FORMAT, log_json, 0, 0),
+    OPT("check-config", NULL, K_FLAG, check_config, 0, 0),
+    OPT("migrate", NULL, K_FLAG, migrate, 0, 0),
+    OPT("help", NULL, K_FLAG, help, 0, 0),
+    OPT("version", NULL, K_FLAG, version, 0, 0),
     /* Web3Signer's spellings of the same options (its --http-listen-*, and eth1 mode's
      * --downstream-http-request-timeout, in milliseconds as ours). */
-    {"http-listen-host", NULL, O_HTTP_HOST, 1},
-    {"http-listen-port", NULL, O_HTTP_PORT, 1},
-    {"downstream-http-request-timeout", NULL, O_DS_TIMEOUT, 1},
+    OPT("http-listen-host", NULL, K_STR, http_host, 0, 0),
+    OPT("http-listen-port", NULL, K_UINT, http_port, 0, 65535),
+    OPT("downstream-http-request-timeout", NULL, K_UINT, ds_timeout_ms, 1, 600000),
 };
-#define N_OPTS (sizeof(k_opts) / sizeof(k_opts[0]))
+#define N_OPTS  (sizeof(k_opts) / sizeof(k_opts[0]))
+#define O_FIRST 1000 /* getopt_long's value of k_opts[i]: O_FIRST + i */
 
 void cn_options_usage(FILE *f, const char *argv0)
 {
@@ -93,93 +87,46 @@ void cn_options_usage(FILE *f, const char *argv0)
             argv0);
 }
 
-static ak_err parse_uint(unsigned long long *out, const char *s, unsigned long long max)
+/* Option d's value v into o. */
+static ak_err apply(cn_options *o, const opt_def *d, const char *v)
 {
-    char *end = NULL;
-    if (s == NULL || *s == '\0' || *s == '-' || *s == '+')
-        return AK_ERR_DECIMAL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v > max)
-        return AK_ERR_DECIMAL;
-    *out = v;
-    return AK_OK;
-}
-
-static ak_err copy_str(char *dst, size_t cap, const char *v)
-{
-    if (strlen(v) >= cap)
-        return AK_ERR_LIMIT;
-    memcpy(dst, v, strlen(v) + 1);
-    return AK_OK;
-}
-
-static ak_err apply(cn_options *o, int id, const char *v)
-{
+    char *dst = (char *)o + d->off, *end = NULL;
     unsigned long long n = 0;
-    switch (id) {
-    case O_HTTP_HOST:
-        return copy_str(o->http_host, sizeof(o->http_host), v);
-    case O_HTTP_PORT:
-        if (parse_uint(&n, v, 65535) != AK_OK)
-            return AK_ERR_DECIMAL;
-        o->http_port = (unsigned)n;
+    switch (d->kind) {
+    case K_STR:
+        if (strlen(v) >= d->size)
+            return AK_ERR_LIMIT;
+        memcpy(dst, v, strlen(v) + 1);
         return AK_OK;
-    case O_DS_HOST:
-        return copy_str(o->ds_host, sizeof(o->ds_host), v);
-    case O_DS_PORT:
-        if (parse_uint(&n, v, 65535) != AK_OK || n == 0)
+    case K_UINT:
+        if (*v == '\0' || *v == '-' || *v == '+')
             return AK_ERR_DECIMAL;
-        o->ds_port = (unsigned)n;
-        return AK_OK;
-    case O_DS_PATH:
-        return copy_str(o->ds_path, sizeof(o->ds_path), v);
-    case O_DS_URL:
-        return copy_str(o->ds_url, sizeof(o->ds_url), v);
-    case O_DS_TIMEOUT:
-        if (parse_uint(&n, v, 600000) != AK_OK || n == 0)
+        errno = 0;
+        n = strtoull(v, &end, 10);
+        if (errno != 0 || *end != '\0' || n < d->min || n > d->max)
             return AK_ERR_DECIMAL;
-        o->ds_timeout_ms = (long)n;
-        return AK_OK;
-    case O_CHAIN_ID:
-        if (parse_uint(&n, v, (1ULL << 53)) != AK_OK || n == 0)
-            return AK_ERR_DECIMAL;
-        o->chain_id = n;
-        return AK_OK;
-    case O_CONFIG:
-        return copy_str(o->config_path, sizeof(o->config_path), v);
-    case O_PROFILE:
-        return copy_str(o->profile, sizeof(o->profile), v);
-    case O_LOG_LEVEL:
-        return cn_log_level_parse(&o->log_level, v) == 0 ? AK_OK : AK_ERR_CONFIG;
-    case O_LOG_FORMAT:
-        if (strcmp(v, "json") == 0 || strcmp(v, "text") == 0) {
-            o->log_json = strcmp(v, "json") == 0;
-            return AK_OK;
+        if (d->size != sizeof(uint32_t) && d->size != sizeof(uint64_t))
+            return AK_ERR_ARG; /* a table bug: the member is neither 32 nor 64 bits */
+        if (d->size == sizeof(uint32_t)) {
+            uint32_t u = (uint32_t)n;
+            memcpy(dst, &u, sizeof u);
+        } else {
+            uint64_t u = n;
+            memcpy(dst, &u, sizeof u);
         }
-        return AK_ERR_CONFIG;
-    case O_CHECK:
-        o->check_config = 1;
         return AK_OK;
-    case O_MIGRATE:
-        o->migrate = 1;
+    case K_FLAG:
+        memcpy(dst, &(int){1}, sizeof(int));
         return AK_OK;
-    case O_HELP:
-        o->help = 1;
-        return AK_OK;
-    case O_VERSION:
-        o->version = 1;
+    case K_LOG_LEVEL:
+        return cn_log_level_parse(&o->log_level, v) == 0 ? AK_OK : AK_ERR_CONFIG;
+    case K_LOG_FORMAT:
+        if (strcmp(v, "json") != 0 && strcmp(v, "text") != 0)
+            return AK_ERR_CONFIG;
+        o->log_json = strcmp(v, "json") == 0;
         return AK_OK;
     }
     return AK_ERR_ARG;
-}
-
-static const opt_def *def_of(int id)
-{
-    for (size_t i = 0; i < N_OPTS; i++)
-        if (k_opts[i].id == id)
-            return &k_opts[i];
-    return NULL;
 }
 
 ak_err cn_options_parse(cn_options *o, int argc, char **argv, char *err, size_t err_cap)
@@ -199,56 +146,41 @@ ak_err cn_options_parse(cn_options *o, int argc, char **argv, char *err, size_t 
     /* Environment first, so flags override it. */
     for (size_t i = 0; i < N_OPTS; i++) {
         const char *v = k_opts[i].env ? getenv(k_opts[i].env) : NULL;
-        if (v != NULL && *v != '\0' && apply(o, k_opts[i].id, v) != AK_OK) {
-            snprintf(err, err_cap, "invalid value in %s", k_opts[i].env);
-            return AK_ERR_CONFIG;
-        }
+        if (v != NULL && *v != '\0' && apply(o, &k_opts[i], v) != AK_OK)
+            return ak_cfg_fail(err, err_cap, "invalid value in %s", k_opts[i].env);
     }
     for (size_t i = 0; i < N_OPTS; i++) {
         lo[i].name = k_opts[i].flag;
-        lo[i].has_arg = k_opts[i].has_arg ? required_argument : no_argument;
-        lo[i].val = k_opts[i].id;
+        lo[i].has_arg = k_opts[i].kind == K_FLAG ? no_argument : required_argument;
+        lo[i].val = O_FIRST + (int)i;
     }
     optind = 1;
     opterr = 0;
-    int c, li = -1;
-    while ((c = getopt_long(argc, argv, "", lo, &li)) != -1) {
-        const opt_def *d = li >= 0 && (size_t)li < N_OPTS ? &k_opts[li] : def_of(c);
-        li = -1;
-        if (d == NULL) {
-            snprintf(err, err_cap, "unknown option or missing value: %s",
-                     optind > 0 && optind <= argc ? argv[optind - 1] : "?");
-            return AK_ERR_CONFIG;
-        }
-        if (apply(o, c, optarg) != AK_OK) {
-            snprintf(err, err_cap, "invalid value for --%s", d->flag);
-            return AK_ERR_CONFIG;
-        }
+    int c;
+    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        const opt_def *d = c >= O_FIRST && c < O_FIRST + (int)N_OPTS ? &k_opts[c - O_FIRST] : NULL;
+        if (d == NULL)
+            return ak_cfg_fail(err, err_cap, "unknown option or missing value: %s",
+                               optind > 0 && optind <= argc ? argv[optind - 1] : "?");
+        if (apply(o, d, optarg) != AK_OK)
+            return ak_cfg_fail(err, err_cap, "invalid value for --%s", d->flag);
     }
-    if (optind < argc) {
-        snprintf(err, err_cap, "unexpected argument: %s", argv[optind]);
-        return AK_ERR_CONFIG;
-    }
+    if (optind < argc)
+        return ak_cfg_fail(err, err_cap, "unexpected argument: %s", argv[optind]);
     if (o->help || o->version)
         return AK_OK;
-    if (o->config_path[0] == '\0') {
-        snprintf(err, err_cap, "--config is required");
-        return AK_ERR_CONFIG;
-    }
+    if (o->config_path[0] == '\0')
+        return ak_cfg_fail(err, err_cap, "--config is required");
     if (o->ds_url[0] == '\0') {
         int v6 = strchr(o->ds_host, ':') != NULL;
         int n = snprintf(o->ds_url, sizeof(o->ds_url), "http://%s%s%s:%u%s%s", v6 ? "[" : "",
                          o->ds_host, v6 ? "]" : "", o->ds_port, o->ds_path[0] == '/' ? "" : "/",
                          o->ds_path);
-        if (n < 0 || (size_t)n >= sizeof(o->ds_url)) {
-            snprintf(err, err_cap, "downstream URL too long");
-            return AK_ERR_CONFIG;
-        }
+        if (n < 0 || (size_t)n >= sizeof(o->ds_url))
+            return ak_cfg_fail(err, err_cap, "downstream URL too long");
     }
-    if (strncmp(o->ds_url, "http://", 7) != 0 && strncmp(o->ds_url, "https://", 8) != 0) {
-        snprintf(err, err_cap, "the downstream URL must start with http:// or https://");
-        return AK_ERR_CONFIG;
-    }
+    if (strncmp(o->ds_url, "http://", 7) != 0 && strncmp(o->ds_url, "https://", 8) != 0)
+        return ak_cfg_fail(err, err_cap, "the downstream URL must start with http:// or https://");
     return AK_OK;
 }
 
@@ -258,10 +190,8 @@ ak_err cn_config_load(cJSON **out, const char *path, char *err, size_t err_cap)
     size_t cap = 0, len = 0;
     ak_err rc = cn_rcfg_read_secure(&text, &cap, &len, path, CN_CONFIG_MAX_BYTES);
     *out = NULL;
-    if (rc != AK_OK) {
-        snprintf(err, err_cap, "cannot read config %s: %s", path, ak_strerror(rc));
-        return AK_ERR_CONFIG;
-    }
+    if (rc != AK_OK)
+        return ak_cfg_fail(err, err_cap, "cannot read config %s: %s", path, ak_strerror(rc));
     /* cJSON would stop at a NUL byte, cut a string at \u0000 and keep both members of a
      * duplicated key (lookups see the first): what we run could differ from what a reviewer or
      * another JSON tool reads in the same file, so all three are refused. */
@@ -346,6 +276,18 @@ static const ak_cfg_field k_top_fields[] = {
     AK_CFG_KNOWN("state"),
 };
 
+const char *cn_config_first_change(const cJSON *a, const cJSON *b, const char *const *names,
+                                   size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(a, names[i]);
+        const cJSON *y = cJSON_GetObjectItemCaseSensitive(b, names[i]);
+        if ((x == NULL) != (y == NULL) || (x != NULL && !cJSON_Compare(x, y, 1)))
+            return names[i];
+    }
+    return NULL;
+}
+
 ak_err cn_config_settings(cn_settings *s, const cJSON *doc, char *err, size_t err_cap)
 {
     memset(s, 0, sizeof(*s));
@@ -357,12 +299,11 @@ ak_err cn_config_settings(cn_settings *s, const cJSON *doc, char *err, size_t er
             AK_OK)
         return AK_ERR_CONFIG;
     cn_secret_files_allow_insecure(s->allow_insecure_secret_files);
-    if (s->max_request_memory < s->max_body || s->memory_budget < s->max_request_memory) {
-        snprintf(err, err_cap,
-                 "config: need http.max_body_bytes (%zu) <= http.max_request_memory_bytes (%zu) "
-                 "<= http.memory_budget_bytes (%zu)",
-                 s->max_body, s->max_request_memory, s->memory_budget);
-        return AK_ERR_CONFIG;
-    }
+    if (s->max_request_memory < s->max_body || s->memory_budget < s->max_request_memory)
+        return ak_cfg_fail(
+            err, err_cap,
+            "config: need http.max_body_bytes (%zu) <= http.max_request_memory_bytes (%zu) "
+            "<= http.memory_budget_bytes (%zu)",
+            s->max_body, s->max_request_memory, s->memory_budget);
     return AK_OK;
 }

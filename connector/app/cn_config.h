@@ -116,6 +116,11 @@ AK_WUR ak_err cn_config_expand_env(cJSON *doc, char *err, size_t err_cap);
  */
 AK_WUR ak_err cn_config_accounts(cn_settings *s, const cJSON *doc, char *err, size_t err_cap);
 
+/* The first of names[0..n) whose member differs between objects a and b (present in one only,
+ * or not equal), or NULL: what a reload compares. */
+const char *cn_config_first_change(const cJSON *a, const cJSON *b, const char *const *names,
+                                   size_t n);
+
 /* Validate doc and extract settings (borrowing from doc). */
 AK_WUR ak_err cn_config_settings(cn_settings *s, const cJSON *doc, char *err, size_t err_cap);
 

@@ -16,6 +16,7 @@
 
 #include "ak_cfg.h"
 #include "cn_policy.h"
+#include "cn_signer_manager.h"
 
 #define EXPAND_MAX   (64 * 1024)
 #define PATH_MAX_TXT 160
@@ -107,10 +108,8 @@ out:
 static ak_err expand_tree(cJSON *node, char *path, size_t path_len, int depth, char *err,
                           size_t cap)
 {
-    if (depth > 64) {
-        snprintf(err, cap, "config: nested too deeply");
-        return AK_ERR_CONFIG;
-    }
+    if (depth > 64)
+        return ak_cfg_fail(err, cap, "config: nested too deeply");
     if (cJSON_IsString(node)) {
         char *v = NULL;
         ak_err rc = expand_one(&v, node->valuestring, path, err, cap);
@@ -165,30 +164,23 @@ ak_err cn_config_select_profile(cJSON *doc, const char *profile, char *chosen, c
     if (chosen != NULL)
         chosen[0] = '\0';
     if (profiles == NULL) {
-        if (deflt != NULL) {
-            snprintf(err, err_cap, "config: \"profile\" is set but there are no \"profiles\"");
-            return AK_ERR_CONFIG;
-        }
-        if (want != NULL) {
-            snprintf(err, err_cap, "--profile %.64s: the config has no \"profiles\"", want);
-            return AK_ERR_CONFIG;
-        }
+        if (deflt != NULL)
+            return ak_cfg_fail(err, err_cap,
+                               "config: \"profile\" is set but there are no \"profiles\"");
+        if (want != NULL)
+            return ak_cfg_fail(err, err_cap, "--profile %.64s: the config has no \"profiles\"",
+                               want);
         return AK_OK;
     }
-    if (!cJSON_IsObject(profiles) || cJSON_GetArraySize(profiles) < 1) {
-        snprintf(err, err_cap, "config: \"profiles\" must be an object of named profiles");
-        return AK_ERR_CONFIG;
-    }
-    if (cJSON_HasObjectItem(doc, "accounts")) {
-        snprintf(err, err_cap,
-                 "config: give \"accounts\" inside each profile, not next to "
-                 "\"profiles\"");
-        return AK_ERR_CONFIG;
-    }
-    if (deflt != NULL && !cJSON_IsString(deflt)) {
-        snprintf(err, err_cap, "config: \"profile\" must be a string");
-        return AK_ERR_CONFIG;
-    }
+    if (!cJSON_IsObject(profiles) || cJSON_GetArraySize(profiles) < 1)
+        return ak_cfg_fail(err, err_cap,
+                           "config: \"profiles\" must be an object of named profiles");
+    if (cJSON_HasObjectItem(doc, "accounts"))
+        return ak_cfg_fail(err, err_cap,
+                           "config: give \"accounts\" inside each profile, not next to "
+                           "\"profiles\"");
+    if (deflt != NULL && !cJSON_IsString(deflt))
+        return ak_cfg_fail(err, err_cap, "config: \"profile\" must be a string");
     if (want == NULL && deflt != NULL)
         want = deflt->valuestring;
     char names[256] = "";
@@ -198,23 +190,17 @@ ak_err cn_config_select_profile(cJSON *doc, const char *profile, char *chosen, c
         size_t l = strlen(names);
         snprintf(names + l, sizeof names - l, "%s%s", l ? ", " : "", it->string);
     }
-    if (want == NULL) {
-        snprintf(err, err_cap,
-                 "config has profiles (%s): choose one with --profile or "
-                 "ANODE_PROFILE",
-                 names);
-        return AK_ERR_CONFIG;
-    }
+    if (want == NULL)
+        return ak_cfg_fail(err, err_cap,
+                           "config has profiles (%s): choose one with --profile or "
+                           "ANODE_PROFILE",
+                           names);
     cJSON *p = cJSON_GetObjectItemCaseSensitive(profiles, want);
-    if (p == NULL) {
-        snprintf(err, err_cap, "profile \"%.64s\" is not in the config (profiles: %s)", want,
-                 names);
-        return AK_ERR_CONFIG;
-    }
-    if (!cJSON_IsObject(p)) {
-        snprintf(err, err_cap, "profiles.%.64s must be an object", want);
-        return AK_ERR_CONFIG;
-    }
+    if (p == NULL)
+        return ak_cfg_fail(err, err_cap, "profile \"%.64s\" is not in the config (profiles: %s)",
+                           want, names);
+    if (!cJSON_IsObject(p))
+        return ak_cfg_fail(err, err_cap, "profiles.%.64s must be an object", want);
     static const ak_cfg_field k_profile_fields[] = {
         AK_CFG_KNOWN("accounts"), /* required: checked by its presence below */
         AK_CFG_KNOWN("signer_manager"),
@@ -225,10 +211,8 @@ ak_err cn_config_select_profile(cJSON *doc, const char *profile, char *chosen, c
     if (ak_cfg_read(NULL, k_profile_fields, AK_CFG_COUNT(k_profile_fields), p, where, err,
                     err_cap) != AK_OK)
         return AK_ERR_CONFIG;
-    if (!cJSON_HasObjectItem(p, "accounts")) {
-        snprintf(err, err_cap, "%s: missing required field \"accounts\"", where);
-        return AK_ERR_CONFIG;
-    }
+    if (!cJSON_HasObjectItem(p, "accounts"))
+        return ak_cfg_fail(err, err_cap, "%s: missing required field \"accounts\"", where);
     if (chosen != NULL)
         snprintf(chosen, 64, "%s", want);
     cJSON *acc = cJSON_DetachItemFromObjectCaseSensitive(p, "accounts");
@@ -251,13 +235,6 @@ ak_err cn_config_select_profile(cJSON *doc, const char *profile, char *chosen, c
 
 /* ---- accounts ------------------------------------------------------------------------- */
 
-/* An account: its signer(s) are checked below and by their constructors, "policy" by
- * cn_policy_parse. */
-static const ak_cfg_field k_account_fields[] = {
-    AK_CFG_KNOWN("signer"), AK_CFG_KNOWN("primary"), AK_CFG_KNOWN("backups"),
-    AK_CFG_KNOWN("name"),   AK_CFG_KNOWN("comment"), AK_CFG_KNOWN("policy"),
-};
-
 static const ak_cfg_field k_manager_fields[] = {
     AK_CFG_INT("failure_threshold", 0, cn_settings, failure_threshold, 1, 1000, 3),
     AK_CFG_INT("health_interval_ms", 0, cn_settings, health_interval_ms, 10, 3600000, 30000),
@@ -265,32 +242,27 @@ static const ak_cfg_field k_manager_fields[] = {
 
 ak_err cn_config_accounts(cn_settings *s, const cJSON *doc, char *err, size_t err_cap)
 {
-    const cJSON *it, *k;
+    const cJSON *it;
     char where[32];
     size_t i = 0;
-    if (cJSON_HasObjectItem(doc, "profiles") || cJSON_HasObjectItem(doc, "profile")) {
-        snprintf(err, err_cap, "config: \"profiles\" not resolved (cn_config_select_profile)");
-        return AK_ERR_CONFIG;
-    }
+    if (cJSON_HasObjectItem(doc, "profiles") || cJSON_HasObjectItem(doc, "profile"))
+        return ak_cfg_fail(err, err_cap,
+                           "config: \"profiles\" not resolved (cn_config_select_profile)");
     s->accounts = cJSON_GetObjectItemCaseSensitive(doc, "accounts");
-    if (s->accounts == NULL) {
-        snprintf(err, err_cap, "config: missing required field \"accounts\" (or \"profiles\")");
-        return AK_ERR_CONFIG;
-    }
+    if (s->accounts == NULL)
+        return ak_cfg_fail(err, err_cap,
+                           "config: missing required field \"accounts\" (or \"profiles\")");
     if (!cJSON_IsArray(s->accounts) || cJSON_GetArraySize(s->accounts) < 1 ||
-        cJSON_GetArraySize(s->accounts) > 64) {
-        snprintf(err, err_cap, "config: \"accounts\" must be an array of 1..64 accounts");
-        return AK_ERR_CONFIG;
-    }
+        cJSON_GetArraySize(s->accounts) > 64)
+        return ak_cfg_fail(err, err_cap, "config: \"accounts\" must be an array of 1..64 accounts");
+    /* An account's structure (cn_signer_manager_members) and its policy; its signers are
+     * checked by their constructors. */
     cJSON_ArrayForEach(it, s->accounts)
     {
-        if (!cJSON_IsObject(it)) {
-            snprintf(err, err_cap, "config: accounts[%zu] must be an object", i);
-            return AK_ERR_CONFIG;
-        }
+        const cJSON *cfgs[CN_MGR_MAX_BACKUPS + 1];
+        size_t n = 0;
         snprintf(where, sizeof where, "accounts[%zu]", i);
-        if (ak_cfg_read(NULL, k_account_fields, AK_CFG_COUNT(k_account_fields), it, where, err,
-                        err_cap) != AK_OK)
+        if (cn_signer_manager_members(it, where, cfgs, &n, err, err_cap) != AK_OK)
             return AK_ERR_CONFIG;
         cn_policy *pol = NULL; /* validated here, built again by cn_main for the router */
         char perr[200] = "";
@@ -300,47 +272,6 @@ ak_err cn_config_accounts(cn_settings *s, const cJSON *doc, char *err, size_t er
         if (prc != AK_OK) {
             snprintf(err, err_cap, "config: accounts[%zu]: %s", i, perr);
             return prc;
-        }
-        const cJSON *sg = cJSON_GetObjectItemCaseSensitive(it, "signer");
-        const cJSON *pr = cJSON_GetObjectItemCaseSensitive(it, "primary");
-        const cJSON *bk = cJSON_GetObjectItemCaseSensitive(it, "backups");
-        if (sg == NULL && pr == NULL) {
-            snprintf(err, err_cap,
-                     "config: accounts[%zu]: missing required field \"primary\" "
-                     "(or \"signer\")",
-                     i);
-            return AK_ERR_CONFIG;
-        }
-        if (sg != NULL && (pr != NULL || bk != NULL)) {
-            snprintf(err, err_cap,
-                     "config: accounts[%zu]: \"signer\" cannot be combined with "
-                     "\"primary\"/\"backups\"",
-                     i);
-            return AK_ERR_CONFIG;
-        }
-        if (!cJSON_IsObject(sg ? sg : pr)) {
-            snprintf(err, err_cap, "config: accounts[%zu].%s must be a signer object", i,
-                     sg ? "signer" : "primary");
-            return AK_ERR_CONFIG;
-        }
-        if (bk != NULL && (!cJSON_IsArray(bk) || cJSON_GetArraySize(bk) > 7)) {
-            snprintf(err, err_cap,
-                     "config: accounts[%zu].backups must be an array of 0..7 "
-                     "signer objects",
-                     i);
-            return AK_ERR_CONFIG;
-        }
-        size_t b = 0;
-        cJSON_ArrayForEach(k, bk)
-        {
-            if (!cJSON_IsObject(k)) {
-                snprintf(err, err_cap,
-                         "config: accounts[%zu].backups[%zu] must be a signer "
-                         "object",
-                         i, b);
-                return AK_ERR_CONFIG;
-            }
-            b++;
         }
         i++;
     }

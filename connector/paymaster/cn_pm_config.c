@@ -76,19 +76,16 @@ static ak_err read_account(cn_pm_conf *c, const cJSON *cfg, cn_signer *const *si
 {
     uint8_t a[20];
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, "account");
-    if (v == NULL) {
-        snprintf(err, cap, "paymaster: missing required field \"account\" (a configured account)");
-        return AK_ERR_CONFIG;
-    }
+    if (v == NULL)
+        return ak_cfg_fail(err, cap,
+                           "paymaster: missing required field \"account\" (a configured account)");
     if (addr_member(a, v, "paymaster.account", err, cap) != AK_OK)
         return AK_ERR_CONFIG;
     for (size_t i = 0; i < n_signers && c->signer == NULL; i++)
         if (memcmp(signers[i]->address, a, 20) == 0)
             c->signer = signers[i];
-    if (c->signer == NULL) {
-        snprintf(err, cap, "paymaster.account is not one of the configured accounts");
-        return AK_ERR_CONFIG;
-    }
+    if (c->signer == NULL)
+        return ak_cfg_fail(err, cap, "paymaster.account is not one of the configured accounts");
     return AK_OK;
 }
 
@@ -102,18 +99,15 @@ static ak_err read_chains(cn_pm_conf *c, const cJSON *cfg, uint64_t chain_id, ch
         c->n_chains = 1;
     } else {
         if (!cJSON_IsArray(chains) || cJSON_GetArraySize(chains) < 1 ||
-            cJSON_GetArraySize(chains) > CN_PM_MAX_CHAINS) {
-            snprintf(err, cap, "paymaster.chain_ids must be an array of 1..%d chain ids",
-                     CN_PM_MAX_CHAINS);
-            return AK_ERR_CONFIG;
-        }
+            cJSON_GetArraySize(chains) > CN_PM_MAX_CHAINS)
+            return ak_cfg_fail(err, cap, "paymaster.chain_ids must be an array of 1..%d chain ids",
+                               CN_PM_MAX_CHAINS);
         cJSON_ArrayForEach(it, chains)
         {
             if (!cJSON_IsNumber(it) || it->valuedouble < 1 || it->valuedouble > JSON_INT_MAX ||
-                it->valuedouble != (double)(uint64_t)it->valuedouble) {
-                snprintf(err, cap, "paymaster.chain_ids: each must be a positive integer");
-                return AK_ERR_CONFIG;
-            }
+                it->valuedouble != (double)(uint64_t)it->valuedouble)
+                return ak_cfg_fail(err, cap,
+                                   "paymaster.chain_ids: each must be a positive integer");
             c->chains[c->n_chains++] = (uint64_t)it->valuedouble;
         }
     }
@@ -125,11 +119,10 @@ static ak_err read_chains(cn_pm_conf *c, const cJSON *cfg, uint64_t chain_id, ch
             snprintf(key, sizeof(key), "%llu", (unsigned long long)c->chains[i]);
             av = cJSON_GetObjectItemCaseSensitive(addr, key);
         }
-        if (av == NULL) {
-            snprintf(err, cap, "paymaster.address: no valid paymaster address for chain %llu",
-                     (unsigned long long)c->chains[i]);
-            return AK_ERR_CONFIG;
-        }
+        if (av == NULL)
+            return ak_cfg_fail(err, cap,
+                               "paymaster.address: no valid paymaster address for chain %llu",
+                               (unsigned long long)c->chains[i]);
         if (addr_member(c->pm_addr[i], av, "paymaster.address", err, cap) != AK_OK)
             return AK_ERR_CONFIG;
     }
@@ -140,11 +133,9 @@ static ak_err read_lists(cn_pm_conf *c, const cJSON *cfg, char *err, size_t cap)
 {
     const cJSON *it, *eps = cJSON_GetObjectItemCaseSensitive(cfg, "entry_points");
     if (!cJSON_IsArray(eps) || cJSON_GetArraySize(eps) < 1 ||
-        cJSON_GetArraySize(eps) > CN_PM_MAX_ENTRY_POINTS) {
-        snprintf(err, cap, "paymaster.entry_points must be an array of 1..%d addresses",
-                 CN_PM_MAX_ENTRY_POINTS);
-        return AK_ERR_CONFIG;
-    }
+        cJSON_GetArraySize(eps) > CN_PM_MAX_ENTRY_POINTS)
+        return ak_cfg_fail(err, cap, "paymaster.entry_points must be an array of 1..%d addresses",
+                           CN_PM_MAX_ENTRY_POINTS);
     cJSON_ArrayForEach(it, eps)
     {
         if (addr_member(c->entry_points[c->n_entry_points++], it, "paymaster.entry_points", err,
@@ -156,12 +147,10 @@ static ak_err read_lists(cn_pm_conf *c, const cJSON *cfg, char *err, size_t cap)
         c->all_senders = 1;
         return AK_OK;
     }
-    if (!cJSON_IsArray(snd) || cJSON_GetArraySize(snd) > CN_PM_MAX_SENDERS) {
-        snprintf(err, cap,
-                 "paymaster.allowed_senders must be \"*\" or an array of up to %d addresses",
-                 CN_PM_MAX_SENDERS);
-        return AK_ERR_CONFIG;
-    }
+    if (!cJSON_IsArray(snd) || cJSON_GetArraySize(snd) > CN_PM_MAX_SENDERS)
+        return ak_cfg_fail(
+            err, cap, "paymaster.allowed_senders must be \"*\" or an array of up to %d addresses",
+            CN_PM_MAX_SENDERS);
     if ((c->senders = calloc((size_t)cJSON_GetArraySize(snd) + 1, 20)) == NULL)
         return AK_ERR_NOMEM;
     cJSON_ArrayForEach(it, snd)
@@ -190,11 +179,10 @@ static ak_err read_wei(ak_u256 *out, int *has, const cJSON *cfg, const char *nam
         ak_u256_from_u64(out, (uint64_t)v->valuedouble);
         rc = AK_OK;
     }
-    if (rc != AK_OK) {
-        snprintf(err, cap,
-                 "paymaster.%s must be a decimal string of wei (or an integer below 2^53)", name);
-        return AK_ERR_CONFIG;
-    }
+    if (rc != AK_OK)
+        return ak_cfg_fail(
+            err, cap, "paymaster.%s must be a decimal string of wei (or an integer below 2^53)",
+            name);
     *has = 1;
     return AK_OK;
 }

@@ -15,36 +15,12 @@
 #include "ak_addr.h"
 #include "ak_auth.h"
 #include "ak_hex.h"
-#include "ak_json.h"
 #include "ak_u256.h"
 #include "cn_intent.h"
 #include "cn_methods.h"
 #include "cn_txreq.h"
 
 static const char *const AUTH_REQUEST_MEMBERS[] = {"address", "chainId", "nonce", "executor"};
-
-static cJSON *auth_result(const ak_auth *auth, const ak_sig *sig)
-{
-    char addr[AK_ADDR_STR_SIZE];
-    ak_u256 v;
-    cJSON *o = cJSON_CreateObject();
-    int ok = o != NULL && ak_json_add_quantity(o, "chainId", &auth->chain_id) == AK_OK;
-    ak_addr_to_checksum(addr, auth->address);
-    ok = ok && cJSON_AddStringToObject(o, "address", addr) != NULL;
-    ak_u256_from_u64(&v, auth->nonce);
-    ok = ok && ak_json_add_quantity(o, "nonce", &v) == AK_OK;
-    ak_u256_from_u64(&v, sig->recid);
-    ok = ok && ak_json_add_quantity(o, "yParity", &v) == AK_OK;
-    ok =
-        ok && ak_u256_from_be(&v, sig->r, 32) == AK_OK && ak_json_add_quantity(o, "r", &v) == AK_OK;
-    ok =
-        ok && ak_u256_from_be(&v, sig->s, 32) == AK_OK && ak_json_add_quantity(o, "s", &v) == AK_OK;
-    if (!ok) {
-        cJSON_Delete(o);
-        return NULL;
-    }
-    return o;
-}
 
 /* The request object's members into auth; *fill_nonce / *plus_one when the nonce is ours to
  * fill. */
@@ -115,19 +91,10 @@ cJSON *cn_m_sign_authorization(const cn_method_env *env, const cn_call *call, co
     uint8_t digest[32];
     char why[192];
     int fill_nonce = 0, plus_one = 0;
-    int n = cJSON_GetArraySize(params);
     memset(&auth, 0, sizeof(auth));
-    if (cJSON_IsArray(params) && n > 2) {
-        cn_err_set(e, CN_E_PARAMS,
-                   "params[%d] of %s is not understood (expected [authority, "
-                   "{address, chainId, nonce, executor}])",
-                   n - 1, method);
+    if (!cn_method_params(params, 2, 2, method, "[authority, {address, chainId, nonce, executor}]",
+                          e))
         return NULL;
-    }
-    if (!cJSON_IsArray(params) || n != 2) {
-        cn_err_set(e, CN_E_PARAMS, "expected [authority, {address, chainId, nonce, executor}]");
-        return NULL;
-    }
     const cn_account *a = cn_method_account(env, cJSON_GetArrayItem(params, 0), e);
     if (a == NULL || !cn_method_allowed(a, method, e) ||
         !auth_request(env, cJSON_GetArrayItem(params, 1), a, &auth, &fill_nonce, &plus_one, e))
@@ -154,7 +121,7 @@ cJSON *cn_m_sign_authorization(const cn_method_env *env, const cn_call *call, co
                               ak_u256_is_zero(&auth.chain_id) ? 0 : env->chain_id, NULL,
                               cn_intent_auth(&in, &auth), e) != AK_OK)
         return NULL;
-    cJSON *res = auth_result(&auth, &sig);
+    cJSON *res = cn_txreq_auth_json(&auth, &sig);
     if (res == NULL)
         cn_err_set(e, CN_E_INTERNAL, "out of memory");
     return res;

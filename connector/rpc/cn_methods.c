@@ -24,6 +24,20 @@
 
 /* ---- helpers -------------------------------------------------------------------------------- */
 
+int cn_method_params(const cJSON *params, int min, int max, const char *method, const char *shape,
+                     cn_rpc_err *e)
+{
+    int n = cJSON_GetArraySize(params);
+    if (cJSON_IsArray(params) && n > max)
+        cn_err_set(e, CN_E_PARAMS, "params[%d] of %s is not understood (expected %s)", n - 1,
+                   method, shape);
+    else if (!cJSON_IsArray(params) || n < min)
+        cn_err_set(e, CN_E_PARAMS, "expected %s", shape);
+    else
+        return 1;
+    return 0;
+}
+
 const cn_account *cn_method_account_of(const cn_method_env *env, const uint8_t addr[20],
                                        cn_rpc_err *e)
 {
@@ -141,17 +155,10 @@ static cJSON *m_sign_message(const cn_method_env *env, const cn_call *call, cons
     int personal = strcmp(method, "personal_sign") == 0;
     cJSON *res = NULL;
     uint8_t *msg = NULL;
-    size_t n = (size_t)cJSON_GetArraySize(params), len = 0;
-    if (cJSON_IsArray(params) && n > (personal ? 3u : 2u)) {
-        cn_err_set(e, CN_E_PARAMS, "params[%zu] of %s is not understood (expected %s)", n - 1,
-                   method, personal ? "[data, address(, password)]" : "[address, data]");
+    size_t len = 0;
+    if (!cn_method_params(params, 2, personal ? 3 : 2, method,
+                          personal ? "[data, address(, password)]" : "[address, data]", e))
         goto out;
-    }
-    if (!cJSON_IsArray(params) || n < 2) {
-        cn_err_set(e, CN_E_PARAMS,
-                   personal ? "expected [data, address]" : "expected [address, data]");
-        goto out;
-    }
     const cJSON *data = cJSON_GetArrayItem(params, personal ? 0 : 1);
     const cJSON *addr = cJSON_GetArrayItem(params, personal ? 1 : 0);
     const cJSON *pw = cJSON_GetArrayItem(params, 2);
@@ -218,18 +225,8 @@ static cJSON *m_sign_typed(const cn_method_env *env, const cn_call *call, const 
                            cn_rpc_err *e)
 {
     const char *method = call->method;
-    int n = cJSON_GetArraySize(params);
-    if (cJSON_IsArray(params) && n > 2) {
-        cn_err_set(e, CN_E_PARAMS,
-                   "params[%d] of %s is not understood (expected [address, "
-                   "typedData])",
-                   n - 1, method);
+    if (!cn_method_params(params, 2, 2, method, "[address, typedData]", e))
         return NULL;
-    }
-    if (!cJSON_IsArray(params) || n != 2) {
-        cn_err_set(e, CN_E_PARAMS, "expected [address, typedData]");
-        return NULL;
-    }
     const cn_account *a = cn_method_account(env, cJSON_GetArrayItem(params, 0), e);
     if (a == NULL || !cn_method_allowed(a, method, e))
         return NULL;

@@ -100,6 +100,10 @@ cJSON *cn_opsigner_sign_block(const cn_method_env *env, const cn_call *call, con
 cJSON *cn_m_rsv_result(const ak_sig *sig);
 
 /* Helpers for the methods (cn_methods.c). */
+/* 1 if params is an array of min..max items; else 0 with -32602 "expected <shape>", or for too
+ * many "params[i] of <method> is not understood (expected <shape>)". */
+int cn_method_params(const cJSON *params, int min, int max, const char *method, const char *shape,
+                     cn_rpc_err *e);
 /* The account named by an address param: -32602 when it is not one, -32000 when not ours. */
 const cn_account *cn_method_account(const cn_method_env *env, const cJSON *v, cn_rpc_err *e);
 /* The account for addr, or NULL with -32000 "no signer configured for address 0x..". */

@@ -67,10 +67,9 @@ cJSON *cn_opsigner_sign_block(const cn_method_env *env, const cn_call *call, con
     char why[128], hex[AK_HEX_ENCODED_SIZE(65)];
     ak_sig sig;
     ak_err rc;
-    if (!cJSON_IsArray(params) || cJSON_GetArraySize(params) != 1) {
-        cn_err_set(e, CN_E_PARAMS, "expected [%s]", v2 ? "BlockPayloadArgsV2" : "BlockPayloadArgs");
+    if (!cn_method_params(params, 1, 1, call->method,
+                          v2 ? "[BlockPayloadArgsV2]" : "[BlockPayloadArgs]", e))
         return NULL;
-    }
     rc = v2 ? ak_opsig_block_v2_from_json(&blk, cJSON_GetArrayItem(params, 0), why, sizeof why)
             : ak_opsig_block_v1_from_json(&blk, cJSON_GetArrayItem(params, 0), why, sizeof why);
     if (rc != AK_OK) {

@@ -159,23 +159,15 @@ static ak_err process(cn_rpc *r, cn_rpc_answer *ans, const cJSON *req, const cha
                (char *)NULL);
     if (notification)
         goto out;
-    if (result != NULL) {
-        cJSON *resp = cn_rpc_msg_response(id);
+    if (result != NULL || e.passthrough != NULL) {
+        /* the result, or the node's own error object passed through unchanged */
+        cJSON *resp = cn_rpc_msg_response(id), **item = result ? &result : &e.passthrough;
         if (resp == NULL) {
             rc = AK_ERR_NOMEM;
             goto out;
         }
-        cJSON_AddItemToObject(resp, "result", result);
-        result = NULL;
-        rc = cn_rpc_msg_finish(ans, resp);
-    } else if (e.passthrough != NULL) {
-        cJSON *resp = cn_rpc_msg_response(id);
-        if (resp == NULL) {
-            rc = AK_ERR_NOMEM;
-            goto out;
-        }
-        cJSON_AddItemToObject(resp, "error", e.passthrough);
-        e.passthrough = NULL;
+        cJSON_AddItemToObject(resp, result ? "result" : "error", *item);
+        *item = NULL; /* owned by resp */
         rc = cn_rpc_msg_finish(ans, resp);
     } else {
         rc = cn_rpc_msg_error(ans, id, e.code, e.message);

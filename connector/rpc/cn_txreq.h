@@ -78,6 +78,11 @@ AK_WUR ak_err cn_txreq_parse(cn_txreq *t, const cJSON *obj, uint64_t chain_id,
 /* The authorizationList of obj into t (cn_txreq_auth.c; called by the parser). */
 AK_WUR ak_err cn_txreq_get_auths(cn_txreq *t, const cJSON *obj, uint64_t chain_id, cn_rpc_err *e);
 
+/* A signed authorization as JSON {chainId, address (EIP-55), nonce, yParity, r, s}, as
+ * authorizationList takes it (anode_signAuthorization's result, eth_estimateGas' call). New tree
+ * (cJSON_Delete), NULL when out of memory. */
+cJSON *cn_txreq_auth_json(const ak_auth *auth, const ak_sig *sig);
+
 /* The parser's member readers: a member (NULL if absent or JSON null); a 0x quantity into out
  * (*present 0 when absent; -32602 naming where when it is not one). */
 const cJSON *cn_txreq_member(const cJSON *obj, const char *name);

@@ -1,12 +1,13 @@
 /* cn_txreq_auth.c - the authorizationList of a type-4 transaction request (EIP-7702): signed
  * tuples {chainId, address, nonce, yParity | v, r, s}, checked and RLP-encoded (see cn_txreq.h;
- * the encoding is shared/ak_auth.h). */
+ * the encoding is shared/ak_auth.h), and the one writer of a signed tuple's JSON. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ak_addr.h"
 #include "ak_hex.h"
+#include "ak_json.h"
 #include "ak_u256.h"
 #include "cn_txreq.h"
 
@@ -149,4 +150,27 @@ ak_err cn_txreq_get_auths(cn_txreq *t, const cJSON *obj, uint64_t chain_id, cn_r
     t->tx.auth_list_rlp = t->auth_list;
     t->tx.auth_list_rlp_len = b.len;
     return AK_OK;
+}
+
+cJSON *cn_txreq_auth_json(const ak_auth *auth, const ak_sig *sig)
+{
+    char addr[AK_ADDR_STR_SIZE];
+    ak_u256 v;
+    cJSON *o = cJSON_CreateObject();
+    int ok = o != NULL && ak_json_add_quantity(o, "chainId", &auth->chain_id) == AK_OK;
+    ak_addr_to_checksum(addr, auth->address);
+    ok = ok && cJSON_AddStringToObject(o, "address", addr) != NULL;
+    ak_u256_from_u64(&v, auth->nonce);
+    ok = ok && ak_json_add_quantity(o, "nonce", &v) == AK_OK;
+    ak_u256_from_u64(&v, sig->recid);
+    ok = ok && ak_json_add_quantity(o, "yParity", &v) == AK_OK;
+    ok =
+        ok && ak_u256_from_be(&v, sig->r, 32) == AK_OK && ak_json_add_quantity(o, "r", &v) == AK_OK;
+    ok =
+        ok && ak_u256_from_be(&v, sig->s, 32) == AK_OK && ak_json_add_quantity(o, "s", &v) == AK_OK;
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
 }

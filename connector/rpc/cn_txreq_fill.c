@@ -21,27 +21,18 @@ static ak_err result_u256(ak_u256 *out, const cJSON *res, const char *method, cn
     return AK_OK;
 }
 
-static ak_err add_auth(cJSON *list, const ak_auth_signed *sa)
+/* A call returning a QUANTITY (params taken, NULL for none). */
+static ak_err call_quantity(const cn_transport *ds, const char *method, cJSON *params, ak_u256 *out,
+                            cn_rpc_err *e)
 {
-    const ak_auth *a = &sa->auth;
-    char addr[AK_ADDR_STR_SIZE];
-    ak_u256 v;
-    cJSON *o = cJSON_CreateObject();
-    if (o == NULL || !cJSON_AddItemToArray(list, o))
-        return AK_ERR_NOMEM;
-    ak_addr_to_checksum(addr, a->address);
-    if (ak_json_add_quantity(o, "chainId", &a->chain_id) != AK_OK ||
-        !cJSON_AddStringToObject(o, "address", addr))
-        return AK_ERR_NOMEM;
-    ak_u256_from_u64(&v, a->nonce);
-    if (ak_json_add_quantity(o, "nonce", &v) != AK_OK)
-        return AK_ERR_NOMEM;
-    ak_u256_from_u64(&v, sa->sig.recid);
-    if (ak_json_add_quantity(o, "yParity", &v) != AK_OK ||
-        ak_u256_from_be(&v, sa->sig.r, 32) != AK_OK || ak_json_add_quantity(o, "r", &v) != AK_OK ||
-        ak_u256_from_be(&v, sa->sig.s, 32) != AK_OK || ak_json_add_quantity(o, "s", &v) != AK_OK)
-        return AK_ERR_NOMEM;
-    return AK_OK;
+    cn_ds_reply rep = {0};
+    ak_err rc = cn_ds_call(ds, &rep, method, params);
+    if (rc != AK_OK)
+        cn_err_from_ds(e, rc, &rep, method);
+    else
+        rc = result_u256(out, rep.result, method, e);
+    cn_ds_reply_free(&rep);
+    return rc;
 }
 
 /* The type 3 / 4 members of an eth_estimateGas call, as the node's TransactionArgs reads them. */
@@ -68,9 +59,13 @@ static ak_err add_typed_members(cJSON *call, const cn_txreq *t)
         cJSON *list = cJSON_AddArrayToObject(call, "authorizationList");
         if (list == NULL)
             return AK_ERR_NOMEM;
-        for (size_t i = 0; i < t->n_auths; i++)
-            if (add_auth(list, &t->auths[i]) != AK_OK)
+        for (size_t i = 0; i < t->n_auths; i++) {
+            cJSON *o = cn_txreq_auth_json(&t->auths[i].auth, &t->auths[i].sig);
+            if (o == NULL || !cJSON_AddItemToArray(list, o)) {
+                cJSON_Delete(o);
                 return AK_ERR_NOMEM;
+            }
+        }
     }
     return AK_OK;
 }
@@ -78,7 +73,6 @@ static ak_err add_typed_members(cJSON *call, const cn_txreq *t)
 static ak_err fill_gas(cn_txreq *t, const cn_transport *ds, cn_rpc_err *e)
 {
     ak_err rc = AK_ERR_NOMEM;
-    cn_ds_reply rep = {0};
     char addr[AK_ADDR_STR_SIZE];
     char *hex = NULL;
     cJSON *params = cJSON_CreateArray();
@@ -113,14 +107,10 @@ static ak_err fill_gas(cn_txreq *t, const cn_transport *ds, cn_rpc_err *e)
     }
     if (add_typed_members(call, t) != AK_OK)
         goto out;
-    rc = cn_ds_call(ds, &rep, "eth_estimateGas", params);
-    params = NULL;
-    if (rc != AK_OK) {
-        cn_err_from_ds(e, rc, &rep, "eth_estimateGas");
-        goto out;
-    }
     ak_u256 g;
-    if ((rc = result_u256(&g, rep.result, "eth_estimateGas", e)) != AK_OK)
+    rc = call_quantity(ds, "eth_estimateGas", params, &g, e);
+    params = NULL;
+    if (rc != AK_OK)
         goto out;
     if (!ak_u256_to_u64(&t->tx.gas_limit, &g)) {
         cn_err_set(e, CN_E_DOWNSTREAM, "downstream gas estimate does not fit 64 bits");
@@ -132,22 +122,7 @@ out:
     if (rc == AK_ERR_NOMEM && e->code == 0)
         cn_err_set(e, CN_E_INTERNAL, "out of memory");
     cJSON_Delete(params);
-    cn_ds_reply_free(&rep);
     free(hex);
-    return rc;
-}
-
-/* A no-params call returning a QUANTITY. */
-static ak_err simple_quantity(const cn_transport *ds, const char *method, ak_u256 *out,
-                              cn_rpc_err *e)
-{
-    cn_ds_reply rep = {0};
-    ak_err rc = cn_ds_call(ds, &rep, method, NULL);
-    if (rc != AK_OK)
-        cn_err_from_ds(e, rc, &rep, method);
-    else
-        rc = result_u256(out, rep.result, method, e);
-    cn_ds_reply_free(&rep);
     return rc;
 }
 
@@ -223,7 +198,7 @@ static ak_err fill_1559(cn_txreq *t, const cn_transport *ds, cn_rpc_err *e)
     }
     if (!t->has_max_prio) {
         cn_rpc_err tmp = {0};
-        rc = simple_quantity(ds, "eth_maxPriorityFeePerGas", &prio, &tmp);
+        rc = call_quantity(ds, "eth_maxPriorityFeePerGas", NULL, &prio, &tmp);
         if (rc != AK_OK && (tmp.code == CN_E_NETWORK || !have_hist)) {
             cJSON_Delete(e->passthrough);
             *e = tmp;
@@ -255,7 +230,7 @@ static ak_err fill_1559(cn_txreq *t, const cn_transport *ds, cn_rpc_err *e)
 static ak_err fill_blob_fee(cn_txreq *t, const cn_transport *ds, cn_rpc_err *e)
 {
     ak_u256 base, two;
-    ak_err rc = simple_quantity(ds, "eth_blobBaseFee", &base, e);
+    ak_err rc = call_quantity(ds, "eth_blobBaseFee", NULL, &base, e);
     if (rc != AK_OK)
         return rc;
     ak_u256_from_u64(&two, 2);
@@ -280,7 +255,7 @@ ak_err cn_txreq_fill(cn_txreq *t, const cn_transport *ds, cn_rpc_err *e)
     if (t->type >= 2)
         return fill_1559(t, ds, e);
     if (!t->has_gas_price) {
-        if ((rc = simple_quantity(ds, "eth_gasPrice", &t->tx.gas_price, e)) != AK_OK)
+        if ((rc = call_quantity(ds, "eth_gasPrice", NULL, &t->tx.gas_price, e)) != AK_OK)
             return rc;
         t->has_gas_price = 1;
     }

@@ -2,7 +2,9 @@
  * fuzz_ks_policy: arbitrary bytes as one key server "policy" object (ks_policy_parse, issue 11).
  * A parsed policy must respect its bounds (AK_POLICY_MAX_*), a cumulative cap has a window in
  * 1..KS_POLICY_MAX_WINDOW_S, and a refusal is AK_ERR_CONFIG (or AK_ERR_NOMEM) with a message
- * that names the field (starts with the `where` prefix). Seeds: tests/fuzz/corpus/ks_policy/.
+ * that names the field (starts with the `where` prefix). The same input through the shared
+ * reader as the connector's accounts use it (AK_POLICY_CFG_MAX_TX): no intent-only member is
+ * filled. Seeds: tests/fuzz/corpus/ks_policy/.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -33,6 +35,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();
     }
     ks_policy_free(p);
+    /* the same reader as the connector's accounts use it (cn_policy) */
+    ak_policy cp;
+    static const char *const extra[] = {"allowed_methods"};
+    err = ak_policy_cfg_read(&cp, j, "policy", AK_POLICY_CFG_MAX_TX, extra, 1, msg, sizeof msg);
+    if ((err == AK_OK && (cp.n_chains != 0 || cp.n_selectors != 0 || cp.n_domains != 0 ||
+                          (cp.has_cumulative_cap && cp.cumulative_window_s == 0))) ||
+        (err != AK_OK && (err != AK_ERR_CONFIG || strncmp(msg, "policy", 6) != 0)))
+        abort();
     cJSON_Delete(j);
     return 0;
 }

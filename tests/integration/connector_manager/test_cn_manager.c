@@ -326,7 +326,7 @@ static void test_signer_errors(void)
     expect_err(J("{\"primary\":{\"type\":\"keyless\",\"key_id\":\"k1\",\"urls\":[\"http://x\"]}}"),
                "must be an https:// base URL");
     expect_err(J("{\"primary\":{\"type\":\"local\",\"key_file\":\"%s/keyA.hex\"},\"nme\":1}", dir),
-               "unknown account key \"nme\"");
+               "account: unknown field \"nme\"");
     /* Every registered type reaches its constructor (which names what is missing). */
     static const char *const types[] = {
         "local",  "keyless", "pkcs11", "custom", "aws_kms", "hashicorp_vault", "cloudflare_secrets",

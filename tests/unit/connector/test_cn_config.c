@@ -124,6 +124,10 @@ static void test_options(void)
         {"--log-format", "xml"},
         {"--downstream-url", "ftp://x"},
         {"--downstream-timeout-ms", "0"},
+        {"--downstream-timeout-ms", "600001"},
+        {"--downstream-http-port", "0"},
+        {"--chain-id", "9007199254740993"},
+        {"--config", ""},
         {"--bogus", "1"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -134,6 +138,16 @@ static void test_options(void)
     const char *h[] = {"--help"};
     CHECK_EQ_INT(parse(&o, h, 1), AK_OK);
     CHECK(o.help);
+    /* a value at its bound; a flag without a value; a value missing at the end */
+    const char *edge[] = {"--config",   "c.json",           "--http-port",    "0",
+                          "--chain-id", "9007199254740992", "--check-config", "--migrate"};
+    CHECK_EQ_INT(parse(&o, edge, 8), AK_OK);
+    CHECK(o.http_port == 0 && o.chain_id == 9007199254740992ULL && o.check_config && o.migrate);
+    CHECK(!o.help && !o.version);
+    const char *novalue[] = {"--config", "c.json", "--chain-id"};
+    CHECK_EQ_INT(parse(&o, novalue, 3), AK_ERR_CONFIG);
+    const char *argflag[] = {"--config", "c.json", "--help=yes"};
+    CHECK_EQ_INT(parse(&o, argflag, 3), AK_ERR_CONFIG);
 }
 
 /* The settings borrow from the document: it is kept until the next call (and freed at exit). */

@@ -1038,6 +1038,13 @@ static void test_policy(cn_signer *signer)
         {"{\"max_value_wei\":5}", "policy.max_value_wei"},
         {"{\"allowed_to\":[\"0x12\"]}", "policy.allowed_to[0]"},
         {"{\"allowed_to\":[]}", "policy.allowed_to"},
+        /* the key server's reader (shared/ak_policy_cfg): a repeat is refused, and its
+         * intent-only members are not silently accepted by an account */
+        {"{\"allowed_to\":[\"0x3535353535353535353535353535353535353535\","
+         "\"0x3535353535353535353535353535353535353535\"]}",
+         "policy.allowed_to[1]: given twice"},
+        {"{\"allowed_chain_ids\":[1]}", "policy.allowed_chain_ids: unknown field"},
+        {"{\"comment\":1}", "policy.comment: must be a string"},
         {"{\"allowed_methods\":[\"eth_call\"]}", "policy.allowed_methods[0]"},
         {"{\"allow_contract_creation\":1}", "policy.allow_contract_creation"},
         {"[]", "policy: must be an object"},

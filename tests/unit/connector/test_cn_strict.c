@@ -252,6 +252,11 @@ static void test_other_methods(void)
     refused("personal_sign", "[\"0x00\",\"" ADDR "\",\"pw\",\"x\"]", "params[3]");
     refused("personal_sign", "[\"0x00\",\"" ADDR "\",5]", "params[2]");
     refused("personal_sign", "[\"0x00\",\"" ADDR "\",{}]", "params[2]");
+    refused("personal_sign", "[\"0x00\"]", "expected [data, address(, password)]");
+    refused("opsigner_signBlockPayload", "[{},{}]",
+            "params[1] of opsigner_signBlockPayload is not understood (expected "
+            "[BlockPayloadArgs])");
+    refused("opsigner_signBlockPayloadV2", "[]", "expected [BlockPayloadArgsV2]");
     const char *td = "{\"types\":{\"EIP712Domain\":[{\"name\":\"name\",\"type\":\"string\"},"
                      "{\"name\":\"chainId\",\"type\":\"uint256\"}],"
                      "\"M\":[{\"name\":\"a\",\"type\":\"uint256\"}]},\"primaryType\":\"M\","
