@@ -174,6 +174,16 @@ ak_err cn_rhttp_status_err(long status);
 /* Wipe each string of a header list, then free it (NULL allowed). */
 void cn_rhttp_headers_free(struct curl_slist *l);
 
+/*
+ * Append the line fmt formats (at most CN_RHTTP_LINE_MAX bytes; it may hold a token: its
+ * scratch copy is wiped) to *l, for a headers_fn. Nothing is done when rc is not AK_OK: rc is
+ * returned, so that calls chain. On failure (AK_ERR_LIMIT, AK_ERR_NOMEM) the list is freed
+ * (cn_rhttp_headers_free) and *l is NULL.
+ */
+#define CN_RHTTP_LINE_MAX 8448
+AK_WUR ak_err cn_rhttp_header_add(struct curl_slist **l, ak_err rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Check a configured base URL: https://, no query/fragment/userinfo/space, <= 256 chars. */
 int cn_rhttp_base_ok(const char *url);
 

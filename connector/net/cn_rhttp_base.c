@@ -1,9 +1,11 @@
 /*
  * cn_rhttp_base.c - the building blocks of the one HTTP client (see cn_rhttp.h): the handle pool,
- * the base options of every handle, the curl and HTTP error mappings, header wiping, the base URL
- * check and the public backoff. cn_rhttp.c composes them into requests.
+ * the base options of every handle, the curl and HTTP error mappings, header lines (built and
+ * wiped), the base URL check and the public backoff. cn_rhttp.c composes them into requests.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -152,6 +154,28 @@ void cn_rhttp_headers_free(struct curl_slist *l)
         if (p->data != NULL)
             ak_wipe(p->data, strlen(p->data));
     curl_slist_free_all(l);
+}
+
+ak_err cn_rhttp_header_add(struct curl_slist **l, ak_err rc, const char *fmt, ...)
+{
+    char line[CN_RHTTP_LINE_MAX + 1];
+    struct curl_slist *t = NULL;
+    va_list ap;
+    if (rc != AK_OK)
+        return rc;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    rc = n < 0 || (size_t)n >= sizeof line ? AK_ERR_LIMIT : AK_OK;
+    if (rc == AK_OK && (t = curl_slist_append(*l, line)) == NULL)
+        rc = AK_ERR_NOMEM;
+    ak_wipe(line, n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line);
+    if (rc != AK_OK) {
+        cn_rhttp_headers_free(*l);
+        t = NULL;
+    }
+    *l = t;
+    return rc;
 }
 
 int cn_rhttp_base_ok(const char *url)

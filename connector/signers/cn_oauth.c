@@ -179,8 +179,7 @@ static ak_err header_line(void *user, struct curl_slist **out, const char *metho
     (void)path;
     (void)body;
     (void)body_len;
-    *out = user != NULL ? curl_slist_append(NULL, user) : NULL;
-    return user == NULL || *out != NULL ? AK_OK : AK_ERR_NOMEM;
+    return user != NULL ? cn_rhttp_header_add(out, AK_OK, "%s", (const char *)user) : AK_OK;
 }
 
 ak_err cn_oauth_host_call(cn_rhttp *h, cn_rhttp_resp *resp, const char *method, const char *url,
@@ -380,29 +379,8 @@ static ak_err bearer_headers(void *user, struct curl_slist **out, const char *me
     (void)path;
     (void)body;
     (void)body_len;
-    size_t cap = CN_OAUTH_TOKEN_MAX + 32;
-    char *line = ak_secure_alloc(cap);
-    struct curl_slist *l = NULL, *t = NULL;
-    ak_err rc = AK_ERR_NOMEM;
-    *out = NULL;
-    if (line == NULL)
-        goto out;
-    snprintf(line, cap, "Authorization: Bearer %s", b->tok);
-    if ((l = curl_slist_append(NULL, line)) == NULL)
-        goto out;
-    if (b->json) {
-        if ((t = curl_slist_append(l, "Content-Type: application/json")) == NULL)
-            goto out;
-        l = t;
-    }
-    *out = l;
-    l = NULL;
-    rc = AK_OK;
-out:
-    cn_rhttp_headers_free(l);
-    if (line != NULL)
-        ak_secure_free(line, cap);
-    return rc;
+    ak_err rc = cn_rhttp_header_add(out, AK_OK, "Authorization: Bearer %s", b->tok);
+    return b->json ? cn_rhttp_header_add(out, rc, "Content-Type: application/json") : rc;
 }
 
 ak_err cn_oauth_call(cn_rhttp *http, cn_oauth_cache *c, const char *method, const char *base,

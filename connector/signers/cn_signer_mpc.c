@@ -90,41 +90,21 @@ static ak_err mpc_headers(void *user, struct curl_slist **out, const char *metho
                           const char *body, size_t body_len)
 {
     mpc *m = user;
-    char ts[24], nonce[33], sig[65], dg[65], line[ID_MAX + 160];
+    char ts[24], nonce[33], sig[65], dg[65];
     uint8_t rnd[16];
-    ak_err rc = AK_ERR_CRYPTO;
-    struct curl_slist *l = NULL;
     if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-        goto out;
+        return AK_ERR_CRYPTO;
     to_hex(nonce, rnd, sizeof rnd);
     snprintf(ts, sizeof ts, "%lld", (long long)time(NULL));
-    rc = cn_mpc_sign_request(sig, dg, m->secret.s, m->secret.len, method, path, ts, nonce, body,
-                             body_len);
-    if (rc != AK_OK)
-        goto out;
-    rc = AK_ERR_NOMEM;
-    if ((l = curl_slist_append(NULL, "Content-Type: application/json")) == NULL ||
-        curl_slist_append(l, "Expect:") == NULL)
-        goto out;
-    snprintf(line, sizeof line, "Authorization: " SCHEME " Credential=%s,Signature=%s",
-             m->access_key_id, sig);
-    if (curl_slist_append(l, line) == NULL)
-        goto out;
-    snprintf(line, sizeof line, "X-MPC-Timestamp: %s", ts);
-    if (curl_slist_append(l, line) == NULL)
-        goto out;
-    snprintf(line, sizeof line, "X-MPC-Nonce: %s", nonce);
-    if (curl_slist_append(l, line) == NULL)
-        goto out;
-    snprintf(line, sizeof line, "X-MPC-Content-SHA256: %s", dg);
-    if (curl_slist_append(l, line) == NULL)
-        goto out;
-    *out = l;
-    l = NULL;
-    rc = AK_OK;
-out:
-    cn_rhttp_headers_free(l);
-    return rc;
+    ak_err rc = cn_mpc_sign_request(sig, dg, m->secret.s, m->secret.len, method, path, ts, nonce,
+                                    body, body_len);
+    rc = cn_rhttp_header_add(out, rc, "Content-Type: application/json");
+    rc = cn_rhttp_header_add(out, rc, "Expect:");
+    rc = cn_rhttp_header_add(out, rc, "Authorization: " SCHEME " Credential=%s,Signature=%s",
+                             m->access_key_id, sig);
+    rc = cn_rhttp_header_add(out, rc, "X-MPC-Timestamp: %s", ts);
+    rc = cn_rhttp_header_add(out, rc, "X-MPC-Nonce: %s", nonce);
+    return cn_rhttp_header_add(out, rc, "X-MPC-Content-SHA256: %s", dg);
 }
 
 /* Non-200 answer -> ak_err (docs/mpc-kms-protocol.md "Errors"). */
