@@ -50,16 +50,6 @@ static int64_t now_us(void) /* the one clock (rt_clock) */
     return c->mono_ns(c->ctx) / 1000;
 }
 
-static void to_hex(char *out, const uint8_t *in, size_t n)
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[in[i] >> 4];
-        out[2 * i + 1] = d[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 ak_err cn_mpc_sign_request(char out_hex[65], char content_sha256_hex[65], const char *secret,
                            size_t secret_len, const char *method, const char *path,
                            const char *timestamp, const char *nonce, const char *body,
@@ -69,7 +59,7 @@ ak_err cn_mpc_sign_request(char out_hex[65], char content_sha256_hex[65], const 
     unsigned mac_len = 0;
     char canon[CN_RHTTP_URL_MAX + 256];
     SHA256((const unsigned char *)(body ? body : ""), body ? body_len : 0, dg);
-    to_hex(content_sha256_hex, dg, 32);
+    ak_hex_bare(content_sha256_hex, dg, 32);
     int n = snprintf(canon, sizeof canon, SCHEME "\n%s\n%s\n%s\n%s\n%s", method, path, timestamp,
                      nonce, content_sha256_hex);
     if (n < 0 || (size_t)n >= sizeof canon)
@@ -81,7 +71,7 @@ ak_err cn_mpc_sign_request(char out_hex[65], char content_sha256_hex[65], const 
         ak_wipe(mac, sizeof mac);
         return AK_ERR_CRYPTO;
     }
-    to_hex(out_hex, mac, 32);
+    ak_hex_bare(out_hex, mac, 32);
     ak_wipe(mac, sizeof mac);
     return AK_OK;
 }
@@ -94,7 +84,7 @@ static ak_err mpc_headers(void *user, struct curl_slist **out, const char *metho
     uint8_t rnd[16];
     if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
         return AK_ERR_CRYPTO;
-    to_hex(nonce, rnd, sizeof rnd);
+    ak_hex_bare(nonce, rnd, sizeof rnd);
     snprintf(ts, sizeof ts, "%lld", (long long)time(NULL));
     ak_err rc = cn_mpc_sign_request(sig, dg, m->secret.s, m->secret.len, method, path, ts, nonce,
                                     body, body_len);
@@ -242,7 +232,7 @@ static ak_err mpc_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[32],
     ak_err rc = AK_OK;
     dhex[0] = '0';
     dhex[1] = 'x';
-    to_hex(dhex + 2, digest, 32);
+    ak_hex_bare(dhex + 2, digest, 32);
     sanitize(rid, sizeof rid, ctx ? ctx->request_id : NULL);
     if (rid[0] == '\0')
         snprintf(rid, sizeof rid, "cn-%ld-%llu", (long)getpid(),
