@@ -16,6 +16,7 @@
 #include "cn_rcfg.h"
 #include "cn_remote_key.h"
 #include "cn_rhttp.h"
+#include "rt_file.h"
 
 #define ANSWER_MAX (16 * 1024)
 #define URL_MAX    1024
@@ -131,10 +132,9 @@ static AK_WUR ak_err fetch_container(cn_awscreds *out, cn_rhttp *h, long timeout
         return AK_ERR_CONFIG;
     }
     if (tok_file != NULL && tok_file[0] != '\0') {
-        /* read(2), not stdio: no library buffer keeps a copy of the token */
+        /* a token too long for the header is refused, never cut */
         size_t n = 0;
-        if (cn_rcfg_read_file(hdr + 15, sizeof hdr - 15, &n, tok_file) != AK_OK || n == 0) {
-            ak_wipe(hdr, sizeof hdr); /* a token too long for the header is refused, never cut */
+        if (rt_file_read_into(hdr + 15, sizeof hdr - 15, &n, tok_file) != AK_OK || n == 0) {
             cn_rcfg_err(err, cap, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: cannot read it");
             return AK_ERR_CONFIG;
         }
