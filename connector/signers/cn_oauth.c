@@ -384,12 +384,15 @@ static ak_err bearer_headers(void *user, struct curl_slist **out, const char *me
 }
 
 ak_err cn_oauth_call(cn_rhttp *http, cn_oauth_cache *c, const char *method, const char *base,
-                     const char *path, const char *body, cn_rhttp_resp *resp)
+                     const char *path, const char *body, cn_rhttp_resp *resp,
+                     ak_err (*status_err)(const cn_rhttp_resp *resp))
 {
     char *tok = ak_secure_alloc(CN_OAUTH_TOKEN_MAX + 1);
     size_t len = 0;
-    ak_err rc = AK_ERR_NOMEM;
-    if (tok == NULL)
+    ak_err rc = cn_rhttp_resp_init(resp);
+    if (rc == AK_OK && tok == NULL)
+        rc = AK_ERR_NOMEM;
+    if (rc != AK_OK)
         goto out;
     for (int attempt = 0; attempt < 2; attempt++) {
         if ((rc = cn_oauth_cache_get(c, tok, CN_OAUTH_TOKEN_MAX + 1, &len)) != AK_OK)
@@ -398,9 +401,11 @@ ak_err cn_oauth_call(cn_rhttp *http, cn_oauth_cache *c, const char *method, cons
         cn_rhttp_req q = {method, base, path, body, body ? strlen(body) : 0, bearer_headers, &b};
         rc = cn_rhttp_call(http, &q, resp);
         if (rc != AK_OK || resp->status != 401)
-            goto out;
+            break;
         cn_oauth_cache_reject(c, tok, len);
     }
+    if (rc == AK_OK && resp->status != 200)
+        rc = status_err != NULL ? status_err(resp) : cn_rhttp_status_err(resp->status);
 out:
     if (tok != NULL)
         ak_secure_free(tok, CN_OAUTH_TOKEN_MAX + 1);

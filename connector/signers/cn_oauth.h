@@ -111,12 +111,15 @@ AK_WUR ak_err cn_oauth_host_call(cn_rhttp *h, cn_rhttp_resp *resp, const char *m
 
 /*
  * One JSON request with "Authorization: Bearer <token from c>" (and "Content-Type:
- * application/json" when body is not NULL) through http. A 401 drops the token
- * (cn_oauth_cache_reject) and the request is made once more with a fresh one. AK_OK when an
- * HTTP answer arrived (resp->status says which); errors as cn_rhttp_call and cn_oauth_cache_get.
+ * application/json" when body is not NULL) through http, into resp (set up here:
+ * cn_rhttp_resp_init; the caller clears it in every case). A 401 drops the token
+ * (cn_oauth_cache_reject) and the request is made once more with a fresh one. AK_OK when a 200
+ * answer arrived; another status is status_err(resp) (NULL: cn_rhttp_status_err); else the
+ * errors of cn_rhttp_call and cn_oauth_cache_get.
  */
 AK_WUR ak_err cn_oauth_call(cn_rhttp *http, cn_oauth_cache *c, const char *method, const char *base,
-                            const char *path, const char *body, cn_rhttp_resp *resp);
+                            const char *path, const char *body, cn_rhttp_resp *resp,
+                            ak_err (*status_err)(const cn_rhttp_resp *resp));
 
 /* Split an https URL "https://host[:port]/path" into base (cap bytes) and path (cap bytes). */
 AK_WUR ak_err cn_oauth_split_url(char *base, char *path, size_t cap, const char *url);
