@@ -26,6 +26,7 @@
 #include "cn_rcfg.h"
 #include "cn_rhttp.h"
 #include "cn_backend.h"
+#include "cn_ksproto.h"
 
 #define W          "mpc_kms"
 #define ID_MAX     128
@@ -290,46 +291,25 @@ static void mpc_destroy(cn_signer *s)
 
 static const cn_signer_ops mpc_ops = {"mpc_kms", mpc_sign, mpc_health, mpc_destroy};
 
-/* GET /v1/keys/{key_id}: public key, its address checked, and the configured one if any. */
+/* GET /v1/keys/{key_id}: public key, its address checked (the key server's /pubkey shape,
+ * cn_ksproto_pubkey_at), and the configured one if any. */
 static AK_WUR ak_err fetch_key(mpc *m, cn_signer *s, int has_want, const uint8_t want[20],
                                char *err, size_t cap)
 {
     char path[ID_MAX + 16];
-    uint8_t raw[65], a2[20];
-    size_t raw_len = 0;
     cJSON *j = NULL;
     snprintf(path, sizeof path, "/v1/keys/%s", m->key_id);
     ak_err rc = mpc_call(m, &j, "GET", path, NULL);
-    if (rc != AK_OK) {
+    if (rc != AK_OK)
         cn_rcfg_err(err, cap, W ": GET /v1/keys/%s failed: %s", m->key_id, ak_strerror(rc));
-        goto out;
-    }
-    rc = AK_ERR_UPSTREAM;
-    const cJSON *pk = cJSON_GetObjectItemCaseSensitive(j, "public_key");
-    const cJSON *ad = cJSON_GetObjectItemCaseSensitive(j, "address");
-    if (!str_is(j, "key_id", m->key_id) || !str_is(j, "curve", "secp256k1") ||
-        !cJSON_IsString(pk) || !cJSON_IsString(ad) ||
-        ak_hex_decode(raw, sizeof raw, &raw_len, pk->valuestring, strlen(pk->valuestring)) !=
-            AK_OK ||
-        ak_pubkey_parse(s->pubkey, raw, raw_len) != AK_OK ||
-        ak_addr_parse(a2, ad->valuestring, strlen(ad->valuestring)) != AK_OK) {
-        cn_rcfg_err(err, cap, W ": key answer malformed (key_id, curve, public_key, address)");
-        goto out;
-    }
-    ak_addr_from_pubkey(s->address, s->pubkey);
-    if (memcmp(s->address, a2, 20) != 0) {
-        cn_rcfg_err(err, cap, W ": the key's address does not match keccak(public_key)");
-        goto out;
-    }
-    if (has_want && memcmp(s->address, want, 20) != 0) {
+    else
+        rc = cn_ksproto_pubkey_at(s->pubkey, s->address, j, m->key_id, W ": key", err, cap);
+    if (rc == AK_OK && has_want && memcmp(s->address, want, 20) != 0) {
         char got[AK_ADDR_STR_SIZE];
         ak_addr_to_checksum(got, s->address);
         rc = AK_ERR_PRIVKEY;
         cn_rcfg_err(err, cap, W ": key %s is %s, not the configured address", m->key_id, got);
-        goto out;
     }
-    rc = AK_OK;
-out:
     cJSON_Delete(j);
     return rc;
 }
