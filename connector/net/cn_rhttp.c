@@ -260,12 +260,8 @@ out:
         }
     }
     handle_put(h, c);
-    if (q->headers_fn != NULL) {
-        if (k->headers_done != NULL)
-            k->headers_done(q->user, hdrs);
-        else
-            cn_rhttp_headers_free(hdrs);
-    }
+    if (q->headers_fn != NULL)
+        cn_rhttp_headers_free(hdrs);
     return rc;
 }
 

@@ -148,34 +148,43 @@ ak_err cn_rhttp_status_err(long status)
     }
 }
 
+/* The header lines of one attempt (cn_rhttp_header_add): one block of locked memory, the list's
+ * nodes first, so that the head of the list is the block. */
+typedef struct {
+    struct curl_slist nodes[CN_RHTTP_HDR_LINES];
+    size_t n, used;
+    char text[CN_RHTTP_HDR_TEXT];
+} hdr_block;
+
 void cn_rhttp_headers_free(struct curl_slist *l)
 {
-    for (struct curl_slist *p = l; p != NULL; p = p->next)
-        if (p->data != NULL)
-            ak_wipe(p->data, strlen(p->data));
-    curl_slist_free_all(l);
+    ak_secure_free(l, sizeof(hdr_block)); /* wipes it */
 }
 
 ak_err cn_rhttp_header_add(struct curl_slist **l, ak_err rc, const char *fmt, ...)
 {
-    char line[CN_RHTTP_LINE_MAX + 1];
-    struct curl_slist *t = NULL;
+    hdr_block *b = (hdr_block *)(void *)*l;
     va_list ap;
     if (rc != AK_OK)
         return rc;
+    if (b == NULL && (b = ak_secure_alloc(sizeof *b)) == NULL)
+        return AK_ERR_NOMEM;
+    size_t left = sizeof b->text - b->used;
     va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof line, fmt, ap);
+    int n = vsnprintf(b->text + b->used, left, fmt, ap);
     va_end(ap);
-    rc = n < 0 || (size_t)n >= sizeof line ? AK_ERR_LIMIT : AK_OK;
-    if (rc == AK_OK && (t = curl_slist_append(*l, line)) == NULL)
-        rc = AK_ERR_NOMEM;
-    ak_wipe(line, n < 0 ? 0 : (size_t)n < sizeof line ? (size_t)n : sizeof line);
-    if (rc != AK_OK) {
-        cn_rhttp_headers_free(*l);
-        t = NULL;
+    *l = NULL;
+    if (n < 0 || (size_t)n >= left || b->n == CN_RHTTP_HDR_LINES) {
+        cn_rhttp_headers_free(&b->nodes[0]);
+        return AK_ERR_LIMIT;
     }
-    *l = t;
-    return rc;
+    b->nodes[b->n] = (struct curl_slist){.data = b->text + b->used, .next = NULL};
+    if (b->n > 0)
+        b->nodes[b->n - 1].next = &b->nodes[b->n];
+    b->n++;
+    b->used += (size_t)n + 1;
+    *l = &b->nodes[0];
+    return AK_OK;
 }
 
 int cn_rhttp_base_ok(const char *url)
