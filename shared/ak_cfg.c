@@ -9,8 +9,7 @@
 
 #define MAX_EXACT 9007199254740992.0 /* 2^53: larger doubles are not exact integers */
 
-#define fail(err, cap, ...)                                                                        \
-    ((err) != NULL && (cap) > 0 ? (void)snprintf((err), (cap), __VA_ARGS__) : (void)0)
+#define fail AK_SET_ERR
 
 /* "where.name", or "name" at the top level. */
 static const char *dot(const char *where)

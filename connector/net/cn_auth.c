@@ -38,9 +38,7 @@ struct cn_auth {
     int require_all;
 };
 
-/* A short, secret-free reason for the caller (err may be NULL). */
-#define set_err(err, cap, ...)                                                                     \
-    ((err) != NULL && (cap) > 0 ? (void)snprintf((err), (cap), __VA_ARGS__) : (void)0)
+#define set_err AK_SET_ERR /* a short, secret-free reason for the caller (err may be NULL) */
 
 static int sha256(uint8_t out[32], const void *in, size_t len)
 {

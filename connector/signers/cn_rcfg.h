@@ -32,8 +32,7 @@ typedef struct {
     size_t cap;
 } cn_rcfg_secret;
 
-#define cn_rcfg_err(err, cap, ...)                                                                 \
-    ((err) != NULL && (cap) > 0 ? (void)snprintf((err), (cap), __VA_ARGS__) : (void)0)
+#define cn_rcfg_err AK_SET_ERR
 
 #define CN_RCFG_TRIM_SPACE 0x1u /* trim surrounding whitespace, not only trailing CR/LF */
 
