@@ -21,12 +21,15 @@
 #define ANSWER_MAX (16 * 1024)
 #define URL_MAX    1024
 
+typedef enum { CN_AWSCREDS_NONE = 0, CN_AWSCREDS_CONTAINER, CN_AWSCREDS_INSTANCE } cn_awscreds_src;
+
 static int disabled(const char *v)
 {
     return v != NULL && strcasecmp(v, "true") == 0;
 }
 
-cn_awscreds_src cn_awscreds_source(void)
+/* The source the environment names: container, else instance, else none (IMDS disabled). */
+static cn_awscreds_src cn_awscreds_source(void)
 {
     const char *rel = getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
     const char *full = getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
@@ -35,7 +38,7 @@ cn_awscreds_src cn_awscreds_source(void)
     return disabled(getenv("AWS_EC2_METADATA_DISABLED")) ? CN_AWSCREDS_NONE : CN_AWSCREDS_INSTANCE;
 }
 
-const char *cn_awscreds_source_name(cn_awscreds_src src)
+static const char *cn_awscreds_source_name(cn_awscreds_src src)
 {
     return src == CN_AWSCREDS_CONTAINER  ? "container credentials endpoint"
            : src == CN_AWSCREDS_INSTANCE ? "EC2 instance metadata (IMDSv2)"
@@ -204,8 +207,9 @@ static AK_WUR ak_err fetch_instance(cn_awscreds *out, cn_rhttp *h, long timeout_
     return rc;
 }
 
-ak_err cn_awscreds_fetch(cn_awscreds *out, cn_awscreds_src src, long timeout_ms, char *err,
-                         size_t err_cap)
+/* Fetch credentials from src within timeout_ms per HTTP request. */
+static AK_WUR ak_err cn_awscreds_fetch(cn_awscreds *out, cn_awscreds_src src, long timeout_ms,
+                                       char *err, size_t err_cap)
 {
     cn_rhttp_opts o = {.timeout_ms = timeout_ms, .connect_timeout_ms = timeout_ms, .pool_size = 1};
     cn_rhttp_more m = {.allow_http = 1}; /* cn_oauth_url_ok says where plain http may go */

@@ -351,7 +351,8 @@ ak_err cn_oauth_cache_get(cn_oauth_cache *c, char *dst, size_t cap, size_t *len)
     return rc == AK_OK ? AK_ERR_AUTH : rc;
 }
 
-void cn_oauth_cache_reject(cn_oauth_cache *c, const char *tok, size_t len)
+/* The service refused tok: forget it (if it is still the cached one) so the next get fetches. */
+static void cn_oauth_cache_reject(cn_oauth_cache *c, const char *tok, size_t len)
 {
     pthread_mutex_lock(&c->mu);
     if (c->len == len && ak_ct_equal(c->tok, tok, len)) {

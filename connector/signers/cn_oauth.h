@@ -63,9 +63,6 @@ void cn_oauth_cache_destroy(cn_oauth_cache *c); /* wipes; a zeroed c is fine */
 /* A copy of a valid token into dst (cap >= CN_OAUTH_TOKEN_MAX + 1), refreshing as needed. */
 AK_WUR ak_err cn_oauth_cache_get(cn_oauth_cache *c, char *dst, size_t cap, size_t *len);
 
-/* The service refused tok: forget it (if it is still the cached one) so the next get fetches. */
-void cn_oauth_cache_reject(cn_oauth_cache *c, const char *tok, size_t len);
-
 /* Parse a token response (see above). tok gets the token (cap bytes); body is not modified. */
 AK_WUR ak_err cn_oauth_parse_token(char *tok, size_t cap, size_t *len, long *ttl_s,
                                    const char *body, size_t body_len, time_t now);
