@@ -33,6 +33,14 @@ static int field_matches(const ak_cfg_field *f, const char *key)
            (strcmp(key + n, "_file") == 0 || strcmp(key + n, "_env") == 0);
 }
 
+int ak_cfg_visible(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+            return 0;
+    return 1;
+}
+
 int ak_cfg_safe_id(const char *s, size_t max, int allow_slash)
 {
     size_t n = 0;

@@ -68,11 +68,9 @@ static time_t parse_time(const char *s)
 static int copy_field(char *out, size_t cap, const cJSON *j, const char *name)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
-    if (!cJSON_IsString(v) || v->valuestring[0] == '\0' || strlen(v->valuestring) >= cap)
+    if (!cJSON_IsString(v) || v->valuestring[0] == '\0' || strlen(v->valuestring) >= cap ||
+        !ak_cfg_visible(v->valuestring, strlen(v->valuestring)))
         return 0;
-    for (const char *p = v->valuestring; *p; p++)
-        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
-            return 0;
     memcpy(out, v->valuestring, strlen(v->valuestring) + 1);
     return 1;
 }
@@ -332,10 +330,7 @@ static AK_WUR ak_err keeper_fixed(cn_awscreds *f, const char *akid, const char *
     memcpy(f->secret, secret, n + 1);
     if (token == NULL)
         return AK_OK;
-    int clean = (n = strlen(token)) <= CN_AWSCREDS_TOKEN_MAX;
-    for (const char *p = token; *p; p++)
-        clean &= (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f;
-    if (!clean) {
+    if ((n = strlen(token)) > CN_AWSCREDS_TOKEN_MAX || !ak_cfg_visible(token, n)) {
         cn_rcfg_err(err, cap, "aws_kms: session token (%s) must be 1..%d printable bytes", src,
                     CN_AWSCREDS_TOKEN_MAX);
         return AK_ERR_CONFIG;

@@ -75,13 +75,8 @@ ak_err cn_oauth_parse_token(char *tok, size_t cap, size_t *len, long *ttl_s, con
     if (ttl < 1 || ttl > CN_OAUTH_TTL_MAX)
         goto out;
     size_t n = strlen(at->valuestring);
-    if (n == 0 || n > CN_OAUTH_TOKEN_MAX || n >= cap)
+    if (n == 0 || n > CN_OAUTH_TOKEN_MAX || n >= cap || !ak_cfg_visible(at->valuestring, n))
         goto out;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)at->valuestring[i];
-        if (ch <= 0x20 || ch >= 0x7f)
-            goto out;
-    }
     memcpy(tok, at->valuestring, n + 1);
     *len = n;
     *ttl_s = (long)ttl;
