@@ -299,8 +299,8 @@ static void test_bounds(void)
     char *big = calloc(1, CN_RHTTP_HDR_TEXT + 1);
     ak_err rc = cn_rhttp_header_add(&l, AK_OK, "X-A: %d", 1);
     rc = cn_rhttp_header_add(&l, rc, "X-B: %s", "two");
-    CHECK(rc == AK_OK && l != NULL && l->next != NULL && strcmp(l->next->data, "X-B: two") == 0);
-    CHECK(strcmp(l->data, "X-A: 1") == 0 && l->next->next == NULL);
+    CHECK(rc == AK_OK && l != NULL && l->next != NULL && strcmp(l->next->data, "X-B: two") == 0 &&
+          strcmp(l->data, "X-A: 1") == 0 && l->next->next == NULL);
     if (big != NULL)
         memset(big, 'v', CN_RHTTP_HDR_TEXT - 16);
     rc = cn_rhttp_header_add(&l, rc, "X-C: %s", big ? big : "");
