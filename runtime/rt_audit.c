@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ak_hex.h"
+
 #define PATH_CAP 4096
 
 struct rt_audit {
@@ -63,12 +65,7 @@ __attribute__((format(printf, 3, 4))) static void set_msg(char *msg, size_t cap,
 
 void rt_audit_hex32(char out[65], const uint8_t in[32])
 {
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < 32; i++) {
-        out[2 * i] = d[in[i] >> 4];
-        out[2 * i + 1] = d[in[i] & 15];
-    }
-    out[64] = '\0';
+    ak_hex_bare(out, in, 32);
 }
 
 static int unhex32(uint8_t out[32], const char *s)

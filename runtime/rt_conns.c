@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <time.h>
 
+#include "rt_ticker.h"
+
 #define RT_CONNS_TICK_MS 100
 
 typedef struct {
@@ -21,16 +23,14 @@ typedef struct {
 
 struct rt_conns {
     pthread_mutex_t lk;
-    pthread_cond_t cv;
     conn_ent *ents;
     size_t n, max;
     size_t inflight;
     unsigned header_timeout_ms;
     const rt_clock *clk;
-    int draining, closing, stop;
+    int draining, closing;
     unsigned long header_closed, untracked;
-    pthread_t reaper;
-    int have_reaper;
+    rt_ticker *reaper; /* every RT_CONNS_TICK_MS: reap() */
 };
 
 static int64_t now_ms(const rt_conns *t)
@@ -76,31 +76,19 @@ static void sweep(rt_conns *t, int64_t now, int draining, unsigned grace_ms)
     }
 }
 
-static void *reaper_main(void *arg)
+/* The reaper (every RT_CONNS_TICK_MS): connections past the header deadline. */
+static void reap(void *arg)
 {
     rt_conns *t = arg;
     pthread_mutex_lock(&t->lk);
-    while (!t->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += RT_CONNS_TICK_MS * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        (void)pthread_cond_timedwait(&t->cv, &t->lk, &ts);
-        if (!t->stop && t->header_timeout_ms > 0)
-            sweep(t, now_ms(t), 0, 0);
-    }
+    if (t->header_timeout_ms > 0)
+        sweep(t, now_ms(t), 0, 0);
     pthread_mutex_unlock(&t->lk);
-    return NULL;
 }
 
 ak_err rt_conns_new(rt_conns **out, size_t max, unsigned header_timeout_ms, const rt_clock *clk)
 {
     ak_err rc = AK_ERR_NOMEM;
-    pthread_condattr_t ca;
-    int have_ca = 0;
     rt_conns *t = calloc(1, sizeof(*t));
     *out = NULL;
     if (t == NULL || max == 0)
@@ -111,29 +99,15 @@ ak_err rt_conns_new(rt_conns **out, size_t max, unsigned header_timeout_ms, cons
     t->max = max;
     t->header_timeout_ms = header_timeout_ms;
     t->clk = clk != NULL ? clk : rt_clock_system();
-    if (pthread_condattr_init(&ca) != 0)
+    if (pthread_mutex_init(&t->lk, NULL) != 0)
         goto out;
-    have_ca = 1;
-    if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
-        pthread_mutex_init(&t->lk, NULL) != 0)
-        goto out;
-    if (pthread_cond_init(&t->cv, &ca) != 0) {
+    if ((rc = rt_ticker_start(&t->reaper, RT_CONNS_TICK_MS, reap, t)) != AK_OK) {
         pthread_mutex_destroy(&t->lk);
         goto out;
     }
-    if (pthread_create(&t->reaper, NULL, reaper_main, t) != 0) {
-        pthread_cond_destroy(&t->cv);
-        pthread_mutex_destroy(&t->lk);
-        rc = AK_ERR_INTERNAL;
-        goto out;
-    }
-    t->have_reaper = 1;
     *out = t;
     t = NULL;
-    rc = AK_OK;
 out:
-    if (have_ca)
-        pthread_condattr_destroy(&ca);
     if (t != NULL) {
         free(t->ents);
         free(t);
@@ -145,13 +119,7 @@ void rt_conns_free(rt_conns *t)
 {
     if (t == NULL)
         return;
-    pthread_mutex_lock(&t->lk);
-    t->stop = 1;
-    pthread_cond_broadcast(&t->cv);
-    pthread_mutex_unlock(&t->lk);
-    if (t->have_reaper)
-        pthread_join(t->reaper, NULL);
-    pthread_cond_destroy(&t->cv);
+    rt_ticker_stop(t->reaper);
     pthread_mutex_destroy(&t->lk);
     free(t->ents);
     free(t);

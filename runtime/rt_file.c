@@ -1,43 +1,54 @@
 /* rt_file.c - bounded whole-file read (see rt_file.h). */
 #include "rt_file.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "ak_secmem.h"
 
-ak_err rt_file_read(char **out, size_t *len, const char *path, size_t max)
+ak_err rt_file_read_into(char *buf, size_t cap, size_t *len, const char *path)
 {
     ak_err rc = AK_ERR_IO;
-    size_t n = 0;
-    char *buf = NULL;
-    FILE *f = max < SIZE_MAX ? fopen(path, "rb") : NULL;
-    if (f == NULL)
-        goto out;
-    buf = malloc(max + 1);
-    if (buf == NULL) {
-        rc = AK_ERR_NOMEM;
-        goto out;
+    char more;
+    ssize_t n = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    *len = 0;
+    while (fd >= 0) {
+        /* Until the buffer is full, then one byte more: a longer file is seen. */
+        n = *len < cap - 1 ? read(fd, buf + *len, cap - 1 - *len) : read(fd, &more, 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0 || *len == cap - 1)
+            break;
+        *len += (size_t)n;
     }
-    n = fread(buf, 1, max + 1, f); /* one byte more than allowed: a longer file is seen */
-    if (ferror(f))
-        goto out;
-    if (n > max) {
+    if (fd >= 0 && n == 0)
+        rc = AK_OK;
+    else if (fd >= 0 && n > 0)
         rc = AK_ERR_LIMIT;
-        goto out;
+    if (fd >= 0)
+        close(fd);
+    if (rc == AK_OK) {
+        buf[*len] = '\0';
+    } else {
+        ak_wipe(buf, cap);
+        *len = 0;
     }
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    buf = NULL;
-    rc = AK_OK;
-out:
-    if (buf != NULL) {
-        ak_wipe(buf, max + 1);
-        free(buf);
-    }
-    if (f != NULL)
-        fclose(f);
+    return rc;
+}
+
+ak_err rt_file_read(char **out, size_t *len, const char *path, size_t max)
+{
+    char *buf = max < SIZE_MAX ? malloc(max + 1) : NULL;
+    if (buf == NULL)
+        return AK_ERR_NOMEM;
+    ak_err rc = rt_file_read_into(buf, max + 1, len, path);
+    if (rc == AK_OK)
+        *out = buf;
+    else
+        free(buf); /* wiped by rt_file_read_into */
     return rc;
 }

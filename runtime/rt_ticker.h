@@ -1,7 +1,8 @@
 /*
  * rt_ticker.h - one background thread that calls fn(ctx) every interval_ms until stopped: the
- * periodic work of both daemons (the connector's signer health checks and readiness probe, the
- * key server's connection reaper), written once.
+ * periodic work of both daemons (the connector's signer health checks, readiness probe, key-cache
+ * reaper and failover prober; rt_conns' header-deadline reaper; the key server's connection
+ * reaper), written once.
  *
  * The thread sleeps a whole interval on the monotonic clock (a spurious wake-up does not shorten
  * it), then runs fn without any lock of this module held; fn may take as long as it needs (the

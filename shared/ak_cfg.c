@@ -10,8 +10,7 @@
 
 #define MAX_EXACT 9007199254740992.0 /* 2^53: larger doubles are not exact integers */
 
-#define fail(err, cap, ...)                                                                        \
-    ((err) != NULL && (cap) > 0 ? (void)snprintf((err), (cap), __VA_ARGS__) : (void)0)
+#define fail AK_SET_ERR
 
 /* "where.name", or "name" at the top level. */
 static const char *dot(const char *where)
@@ -44,6 +43,14 @@ ak_err ak_cfg_fail(char *err, size_t cap, const char *fmt, ...)
         va_end(ap);
     }
     return AK_ERR_CONFIG;
+}
+
+int ak_cfg_visible(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+            return 0;
+    return 1;
 }
 
 int ak_cfg_safe_id(const char *s, size_t max, int allow_slash)

@@ -128,6 +128,10 @@ AK_WUR ak_err ak_cfg_secret(ak_cfg_secret_src *src, const cJSON *obj, const char
 ak_err ak_cfg_fail(char *err, size_t cap, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* 1 if the n bytes at s are visible ASCII (0x21..0x7e): a token or key that goes into a header
+ * line, with no space, control or non-ASCII byte. */
+int ak_cfg_visible(const char *s, size_t n);
+
 /* 1 if s is 1..max chars of [A-Za-z0-9._:-], plus '/' when allow_slash. */
 int ak_cfg_safe_id(const char *s, size_t max, int allow_slash);
 

@@ -68,6 +68,11 @@ typedef enum {
     AK_ERR_UNAVAILABLE = -109 /* service temporarily unavailable */
 } ak_err;
 
+/* The reason out-parameter of fallible functions: format it into err (cap bytes) when err is not
+ * NULL and cap > 0 (the caller includes <stdio.h>). */
+#define AK_SET_ERR(err, cap, ...)                                                                  \
+    ((err) != NULL && (cap) > 0 ? (void)snprintf((err), (cap), __VA_ARGS__) : (void)0)
+
 /* A fixed, secret-free description of err. Never NULL; unknown codes give "unknown error". */
 const char *ak_strerror(ak_err err);
 

@@ -76,12 +76,17 @@ ak_err ak_hex_encode(char *out, size_t out_cap, const uint8_t *in, size_t in_len
         return AK_ERR_BUFFER;
     out[0] = '0';
     out[1] = 'x';
-    for (size_t i = 0; i < in_len; i++) {
-        out[2 + 2 * i] = ak_hex_digits[in[i] >> 4];
-        out[3 + 2 * i] = ak_hex_digits[in[i] & 0x0f];
-    }
-    out[2 + 2 * in_len] = '\0';
+    ak_hex_bare(out + 2, in, in_len);
     return AK_OK;
+}
+
+void ak_hex_bare(char *out, const uint8_t *in, size_t in_len)
+{
+    for (size_t i = 0; i < in_len; i++) {
+        out[2 * i] = ak_hex_digits[in[i] >> 4];
+        out[2 * i + 1] = ak_hex_digits[in[i] & 0x0f];
+    }
+    out[2 * in_len] = '\0';
 }
 
 ak_err ak_quantity_parse_u64(uint64_t *out, const char *s, size_t len)

@@ -34,6 +34,10 @@ AK_WUR ak_err ak_hex_decode_exact(uint8_t *out, size_t out_len, const char *hex,
 AK_WUR ak_err ak_hex_decode_bare(uint8_t *out, size_t out_cap, size_t *out_len, const char *hex,
                                  size_t hex_len);
 
+/* Write the lowercase hex of in, no prefix, + NUL into out (2 * in_len + 1 bytes): digests
+ * and MACs in HTTP signing schemes, audit fields. */
+void ak_hex_bare(char *out, const uint8_t *in, size_t in_len);
+
 /* Write "0x" + lowercase hex of in + NUL into out; out_cap >= AK_HEX_ENCODED_SIZE(in_len). */
 AK_WUR ak_err ak_hex_encode(char *out, size_t out_cap, const uint8_t *in, size_t in_len);
 

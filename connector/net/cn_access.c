@@ -33,10 +33,6 @@ struct cn_access {
     long leeway;
 };
 
-/* A short, secret-free reason for the caller (err may be NULL). */
-#define set_err(err, cap, ...)                                                                     \
-    ((err) != NULL && (cap) > 0 ? (void)snprintf((err), (cap), __VA_ARGS__) : (void)0)
-
 static AK_WUR ak_err jwk_b64_bn(BIGNUM **out, const cJSON *v)
 {
     uint8_t buf[RSA_BITS_MAX / 8 + 1];
@@ -63,32 +59,32 @@ static AK_WUR ak_err jwk_to_pkey(jwk_key *k, const cJSON *jwk, size_t idx, char 
     const cJSON *use = cJSON_GetObjectItemCaseSensitive(jwk, "use");
 
     if (!cJSON_IsString(kty) || strcmp(kty->valuestring, "RSA") != 0) {
-        set_err(err, cap, "jwks: key %zu is not kty RSA", idx);
+        AK_SET_ERR(err, cap, "jwks: key %zu is not kty RSA", idx);
         goto out;
     }
     if (!cJSON_IsString(kid) || strlen(kid->valuestring) == 0 ||
         strlen(kid->valuestring) > KID_MAX) {
-        set_err(err, cap, "jwks: key %zu has no valid kid", idx);
+        AK_SET_ERR(err, cap, "jwks: key %zu has no valid kid", idx);
         goto out;
     }
     if (alg != NULL && (!cJSON_IsString(alg) || strcmp(alg->valuestring, "RS256") != 0)) {
-        set_err(err, cap, "jwks: key %zu: alg must be RS256", idx);
+        AK_SET_ERR(err, cap, "jwks: key %zu: alg must be RS256", idx);
         goto out;
     }
     if (use != NULL && (!cJSON_IsString(use) || strcmp(use->valuestring, "sig") != 0)) {
-        set_err(err, cap, "jwks: key %zu: use must be sig", idx);
+        AK_SET_ERR(err, cap, "jwks: key %zu: use must be sig", idx);
         goto out;
     }
     if (jwk_b64_bn(&n, cJSON_GetObjectItemCaseSensitive(jwk, "n")) != AK_OK ||
         jwk_b64_bn(&e, cJSON_GetObjectItemCaseSensitive(jwk, "e")) != AK_OK) {
-        set_err(err, cap, "jwks: key %zu: invalid n or e", idx);
+        AK_SET_ERR(err, cap, "jwks: key %zu: invalid n or e", idx);
         goto out;
     }
     int bits = BN_num_bits(n);
     if (bits < RSA_BITS_MIN || bits > RSA_BITS_MAX || !BN_is_odd(e) || BN_num_bits(e) > 33 ||
         BN_is_one(e)) {
-        set_err(err, cap, "jwks: key %zu: RSA modulus must be %d..%d bits with a valid exponent",
-                idx, RSA_BITS_MIN, RSA_BITS_MAX);
+        AK_SET_ERR(err, cap, "jwks: key %zu: RSA modulus must be %d..%d bits with a valid exponent",
+                   idx, RSA_BITS_MIN, RSA_BITS_MAX);
         goto out;
     }
     rc = AK_ERR_CRYPTO;
@@ -100,7 +96,7 @@ static AK_WUR ak_err jwk_to_pkey(jwk_key *k, const cJSON *jwk, size_t idx, char 
     ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
     if (params == NULL || ctx == NULL || EVP_PKEY_fromdata_init(ctx) != 1 ||
         EVP_PKEY_fromdata(ctx, &k->pkey, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-        set_err(err, cap, "jwks: key %zu: OpenSSL refused the RSA key", idx);
+        AK_SET_ERR(err, cap, "jwks: key %zu: OpenSSL refused the RSA key", idx);
         goto out;
     }
     snprintf(k->kid, sizeof k->kid, "%s", kid->valuestring);
@@ -132,8 +128,8 @@ ak_err cn_access_new(cn_access **out, const char *jwks, size_t len, const char *
     snprintf(x->issuer, sizeof x->issuer, "%s", issuer);
     x->leeway = leeway_s;
     if (!cJSON_IsArray(keys)) {
-        set_err(err, err_cap, "auth.cf_access.jwks_file: %s is not a JWKS ({\"keys\":[...]})",
-                path);
+        AK_SET_ERR(err, err_cap, "auth.cf_access.jwks_file: %s is not a JWKS ({\"keys\":[...]})",
+                   path);
         goto out;
     }
     size_t idx = 0;
@@ -146,7 +142,7 @@ ak_err cn_access_new(cn_access **out, const char *jwks, size_t len, const char *
         if (cJSON_IsString(kty) && strcmp(kty->valuestring, "RSA") != 0)
             continue;
         if (x->n_keys == CN_ACCESS_MAX_KEYS) {
-            set_err(err, err_cap, "jwks: more than %d keys", CN_ACCESS_MAX_KEYS);
+            AK_SET_ERR(err, err_cap, "jwks: more than %d keys", CN_ACCESS_MAX_KEYS);
             rc = AK_ERR_CONFIG;
             goto out;
         }
@@ -156,14 +152,14 @@ ak_err cn_access_new(cn_access **out, const char *jwks, size_t len, const char *
         x->n_keys++;
         for (size_t i = 0; i + 1 < x->n_keys; i++) {
             if (strcmp(x->keys[i].kid, x->keys[x->n_keys - 1].kid) == 0) {
-                set_err(err, err_cap, "jwks: duplicate kid");
+                AK_SET_ERR(err, err_cap, "jwks: duplicate kid");
                 rc = AK_ERR_CONFIG;
                 goto out;
             }
         }
     }
     if (x->n_keys == 0) {
-        set_err(err, err_cap, "auth.cf_access.jwks_file: %s holds no RSA key", path);
+        AK_SET_ERR(err, err_cap, "auth.cf_access.jwks_file: %s holds no RSA key", path);
         rc = AK_ERR_CONFIG;
         goto out;
     }

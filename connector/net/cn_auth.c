@@ -38,9 +38,7 @@ struct cn_auth {
     int require_all;
 };
 
-/* A short, secret-free reason for the caller (err may be NULL). */
-#define set_err(err, cap, ...)                                                                     \
-    ((err) != NULL && (cap) > 0 ? (void)snprintf((err), (cap), __VA_ARGS__) : (void)0)
+#define set_err AK_SET_ERR /* a short, secret-free reason for the caller (err may be NULL) */
 
 static int sha256(uint8_t out[32], const void *in, size_t len)
 {
@@ -49,11 +47,6 @@ static int sha256(uint8_t out[32], const void *in, size_t len)
 }
 
 /* ---- bearer tokens --------------------------------------------------------------------- */
-
-static int token_char_ok(unsigned char c)
-{
-    return c > 0x20 && c < 0x7f;
-}
 
 static AK_WUR ak_err load_tokens(cn_auth *a, const char *path, char *err, size_t cap)
 {
@@ -87,11 +80,9 @@ static AK_WUR ak_err load_tokens(cn_auth *a, const char *path, char *err, size_t
         if (b == e || *b == '#')
             continue;
         size_t tlen = (size_t)(e - b);
-        for (size_t i = 0; i < tlen; i++) {
-            if (!token_char_ok((unsigned char)b[i])) {
-                set_err(err, cap, "auth.bearer_tokens_file: line %zu: invalid character", lineno);
-                goto out;
-            }
+        if (!ak_cfg_visible(b, tlen)) {
+            set_err(err, cap, "auth.bearer_tokens_file: line %zu: invalid character", lineno);
+            goto out;
         }
         if (tlen < TOKEN_MIN || tlen > TOKEN_MAX) {
             set_err(err, cap, "auth.bearer_tokens_file: line %zu: token must be %d..%d characters",

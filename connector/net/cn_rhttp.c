@@ -7,9 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "ak_secmem.h"
+#include "rt_ticker.h"
 
 #define BACKOFF_FIRST_MS  50
 #define PROBE_INTERVAL_MS 1000
@@ -35,12 +35,8 @@ struct cn_rhttp {
     struct curl_slist *headers; /* cn_rhttp_more.headers; may hold secret_line */
     char *secret_line;          /* locked memory, or NULL */
     size_t secret_cap;
-    /* The prober (cn_rhttp_start_prober). */
-    char *probe_path;
-    pthread_t prober;
-    int prober_started, stopping;
-    pthread_mutex_t probe_mu; /* guards stopping */
-    pthread_cond_t probe_cv;
+    char *probe_path; /* the prober (cn_rhttp_start_prober), every PROBE_INTERVAL_MS */
+    rt_ticker *prober;
 };
 
 static int64_t now_ms(const cn_rhttp *h)
@@ -264,12 +260,8 @@ out:
         }
     }
     handle_put(h, c);
-    if (q->headers_fn != NULL) {
-        if (k->headers_done != NULL)
-            k->headers_done(q->user, hdrs);
-        else
-            cn_rhttp_headers_free(hdrs);
-    }
+    if (q->headers_fn != NULL)
+        cn_rhttp_headers_free(hdrs);
     return rc;
 }
 
@@ -353,52 +345,29 @@ void cn_rhttp_mark(cn_rhttp *h, size_t url, int down)
 
 /* While a URL is marked down, GET its probe path every PROBE_INTERVAL_MS and keep it down until
  * it answers 200: live requests then never pay a connect timeout to find out. */
-static void *prober_main(void *arg)
+static void probe(void *arg)
 {
     cn_rhttp *h = arg;
     cn_rhttp_resp r;
     cn_rhttp_req q = {.method = "GET", .path = h->probe_path};
-    int ok = cn_rhttp_resp_init_max(&r, CN_RHTTP_MAX_BODY, 0) == AK_OK;
-    pthread_mutex_lock(&h->probe_mu);
-    while (!h->stopping && ok) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts); /* the condition variable's own clock */
-        ts.tv_sec += PROBE_INTERVAL_MS / 1000;
-        (void)pthread_cond_timedwait(&h->probe_cv, &h->probe_mu, &ts);
-        if (h->stopping)
-            break;
-        pthread_mutex_unlock(&h->probe_mu);
-        for (size_t i = 0; i < h->n_urls; i++) {
-            int retry = 0;
-            if (atomic_load(&h->urls[i].down_until) == 0)
-                continue;
-            ak_err e = cn_rhttp_once(h, &q, NULL, i, h->connect_timeout_ms + 1000, &r, &retry);
-            cn_rhttp_mark(h, i, !(e == AK_OK && r.status == 200));
-        }
-        pthread_mutex_lock(&h->probe_mu);
+    if (cn_rhttp_resp_init_max(&r, CN_RHTTP_MAX_BODY, 0) != AK_OK)
+        return;
+    for (size_t i = 0; i < h->n_urls; i++) {
+        int retry = 0;
+        if (atomic_load(&h->urls[i].down_until) == 0)
+            continue;
+        ak_err e = cn_rhttp_once(h, &q, NULL, i, h->connect_timeout_ms + 1000, &r, &retry);
+        cn_rhttp_mark(h, i, !(e == AK_OK && r.status == 200));
     }
-    pthread_mutex_unlock(&h->probe_mu);
     cn_rhttp_resp_clear(&r);
-    return NULL;
 }
 
 ak_err cn_rhttp_start_prober(cn_rhttp *h, const char *path)
 {
-    pthread_condattr_t ca;
-    if (h->prober_started || (h->probe_path = strdup(path)) == NULL ||
-        pthread_condattr_init(&ca) != 0)
+    if (h->probe_path != NULL || (h->probe_path = strdup(path)) == NULL) /* once */
         return AK_ERR_INTERNAL;
-    int bad = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
-              pthread_cond_init(&h->probe_cv, &ca) != 0;
-    pthread_condattr_destroy(&ca);
-    if (bad)
-        return AK_ERR_INTERNAL;
-    if (pthread_create(&h->prober, NULL, prober_main, h) != 0) {
-        pthread_cond_destroy(&h->probe_cv);
-        return AK_ERR_INTERNAL;
-    }
-    h->prober_started = 1;
-    return AK_OK;
+    return rt_ticker_start(&h->prober, PROBE_INTERVAL_MS, probe, h) == AK_OK ? AK_OK
+                                                                             : AK_ERR_INTERNAL;
 }
 
 /* ---- lifetime ----------------------------------------------------------------------------- */
@@ -469,7 +438,6 @@ ak_err cn_rhttp_new_ext(cn_rhttp **out, const cn_rhttp_opts *o, const cn_rhttp_m
         return AK_ERR_ARG;
     if ((h = calloc(1, sizeof *h)) == NULL)
         return rc;
-    pthread_mutex_init(&h->probe_mu, NULL);
     h->timeout_ms = o->timeout_ms;
     h->connect_timeout_ms = o->connect_timeout_ms;
     h->retries = o->retries < 0 ? 0 : o->retries;
@@ -499,15 +467,7 @@ void cn_rhttp_free(cn_rhttp *h)
 {
     if (h == NULL)
         return;
-    if (h->prober_started) {
-        pthread_mutex_lock(&h->probe_mu);
-        h->stopping = 1;
-        pthread_cond_signal(&h->probe_cv);
-        pthread_mutex_unlock(&h->probe_mu);
-        pthread_join(h->prober, NULL);
-        pthread_cond_destroy(&h->probe_cv);
-    }
-    pthread_mutex_destroy(&h->probe_mu);
+    rt_ticker_stop(h->prober);
     cn_rhttp_pool_destroy(&h->pool);
     if (h->share != NULL) {
         curl_share_cleanup(h->share);

@@ -16,8 +16,9 @@
  * Secrets: response bodies may carry private keys or tokens, so cn_rhttp_resp_init() bodies
  * come from ak_secure_alloc (locked, not dumped) and are wiped by cn_rhttp_resp_clear(). Request
  * headers are built per attempt by the caller's callback (so a signature over a fresh
- * timestamp can be made for each retry) and their strings are wiped before they are freed.
- * Limit: libcurl copies headers and bodies into its own send buffer, which it does not wipe.
+ * timestamp can be made for each retry) in locked memory (cn_rhttp_header_add), wiped when
+ * freed. Limit: libcurl copies headers and bodies into its own send buffer, which it does not
+ * wipe.
  *
  * Bounds: response bodies <= the response's max (CN_RHTTP_MAX_BODY by default; larger ones fail
  * with AK_ERR_UPSTREAM and resp->overflow set); URLs <= CN_RHTTP_URL_MAX; <= CN_RHTTP_MAX_URLS
@@ -81,9 +82,9 @@ typedef struct {
 } cn_rhttp_resp;
 
 /*
- * Builds the request headers for one attempt (called again for each retry). *out is a new
- * list the client wipes and frees after the attempt (or hands to the hooks' headers_done).
- * Return AK_OK or an error (no retry).
+ * Builds the request headers for one attempt (called again for each retry) with
+ * cn_rhttp_header_add into *out (NULL on entry); the client wipes and frees the list after the
+ * attempt. Return AK_OK or an error (no retry).
  */
 typedef ak_err (*cn_rhttp_headers_fn)(void *user, struct curl_slist **out, const char *method,
                                       const char *path, const char *body, size_t body_len);
@@ -106,7 +107,6 @@ typedef struct {
 
 /* Optional per-request hooks (NULL or zero fields: the defaults). */
 typedef struct {
-    void (*headers_done)(void *user, struct curl_slist *l); /* NULL: cn_rhttp_headers_free */
     struct curl_slist *headers; /* lines used when headers_fn is NULL (not freed); NULL: the
                                  * client's (cn_rhttp_more.headers) */
     cn_rhttp_check_fn check;    /* NULL: 429/502/503/504 retried, then AK_ERR_UNAVAILABLE; any
@@ -171,7 +171,18 @@ AK_WUR ak_err cn_rhttp_start_prober(cn_rhttp *h, const char *path);
  * 429/502/503/504 UNAVAILABLE, others UPSTREAM). */
 ak_err cn_rhttp_status_err(long status);
 
-/* Wipe each string of a header list, then free it (NULL allowed). */
+/*
+ * Append the line fmt formats to *l (NULL: a new list), for a headers_fn. The list and its text
+ * are one block of locked memory (lines may hold tokens and signatures), handed to libcurl as
+ * our own nodes: at most CN_RHTTP_HDR_LINES lines sharing CN_RHTTP_HDR_TEXT bytes. Nothing is
+ * done when rc is not AK_OK: rc is returned, so that calls chain. On failure (AK_ERR_LIMIT,
+ * AK_ERR_NOMEM) the list is freed and *l is NULL.
+ */
+#define CN_RHTTP_HDR_LINES 12
+#define CN_RHTTP_HDR_TEXT  16000
+AK_WUR ak_err cn_rhttp_header_add(struct curl_slist **l, ak_err rc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Wipe and free a list of cn_rhttp_header_add (NULL allowed). */
 void cn_rhttp_headers_free(struct curl_slist *l);
 
 /* Check a configured base URL: https://, no query/fragment/userinfo/space, <= 256 chars. */

@@ -1,9 +1,11 @@
 /*
  * cn_rhttp_base.c - the building blocks of the one HTTP client (see cn_rhttp.h): the handle pool,
- * the base options of every handle, the curl and HTTP error mappings, header wiping, the base URL
- * check and the public backoff. cn_rhttp.c composes them into requests.
+ * the base options of every handle, the curl and HTTP error mappings, header lines (built and
+ * wiped), the base URL check and the public backoff. cn_rhttp.c composes them into requests.
  */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -146,12 +148,43 @@ ak_err cn_rhttp_status_err(long status)
     }
 }
 
+/* The header lines of one attempt (cn_rhttp_header_add): one block of locked memory, the list's
+ * nodes first, so that the head of the list is the block. */
+typedef struct {
+    struct curl_slist nodes[CN_RHTTP_HDR_LINES];
+    size_t n, used;
+    char text[CN_RHTTP_HDR_TEXT];
+} hdr_block;
+
 void cn_rhttp_headers_free(struct curl_slist *l)
 {
-    for (struct curl_slist *p = l; p != NULL; p = p->next)
-        if (p->data != NULL)
-            ak_wipe(p->data, strlen(p->data));
-    curl_slist_free_all(l);
+    ak_secure_free(l, sizeof(hdr_block)); /* wipes it */
+}
+
+ak_err cn_rhttp_header_add(struct curl_slist **l, ak_err rc, const char *fmt, ...)
+{
+    hdr_block *b = (hdr_block *)(void *)*l;
+    va_list ap;
+    if (rc != AK_OK)
+        return rc;
+    if (b == NULL && (b = ak_secure_alloc(sizeof *b)) == NULL)
+        return AK_ERR_NOMEM;
+    size_t left = sizeof b->text - b->used;
+    va_start(ap, fmt);
+    int n = vsnprintf(b->text + b->used, left, fmt, ap);
+    va_end(ap);
+    *l = NULL;
+    if (n < 0 || (size_t)n >= left || b->n == CN_RHTTP_HDR_LINES) {
+        cn_rhttp_headers_free(&b->nodes[0]);
+        return AK_ERR_LIMIT;
+    }
+    b->nodes[b->n] = (struct curl_slist){.data = b->text + b->used, .next = NULL};
+    if (b->n > 0)
+        b->nodes[b->n - 1].next = &b->nodes[b->n];
+    b->n++;
+    b->used += (size_t)n + 1;
+    *l = &b->nodes[0];
+    return AK_OK;
 }
 
 int cn_rhttp_base_ok(const char *url)

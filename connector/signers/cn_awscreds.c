@@ -1,14 +1,11 @@
 /* cn_awscreds.c - AWS container / instance credentials (see cn_awscreds.h). */
 #include "cn_awscreds.h" /* timegm and strptime: the build defines _GNU_SOURCE */
 
-#include <fcntl.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -16,27 +13,23 @@
 #include "ak_secmem.h"
 #include "cn_log.h"
 #include "cn_oauth.h"
+#include "cn_rcfg.h"
+#include "cn_remote_key.h"
 #include "cn_rhttp.h"
+#include "rt_file.h"
 
 #define ANSWER_MAX (16 * 1024)
 #define URL_MAX    1024
 
-static void set_err(char *err, size_t cap, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void set_err(char *err, size_t cap, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-}
+typedef enum { CN_AWSCREDS_NONE = 0, CN_AWSCREDS_CONTAINER, CN_AWSCREDS_INSTANCE } cn_awscreds_src;
 
 static int disabled(const char *v)
 {
     return v != NULL && strcasecmp(v, "true") == 0;
 }
 
-cn_awscreds_src cn_awscreds_source(void)
+/* The source the environment names: container, else instance, else none (IMDS disabled). */
+static cn_awscreds_src cn_awscreds_source(void)
 {
     const char *rel = getenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
     const char *full = getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
@@ -45,7 +38,7 @@ cn_awscreds_src cn_awscreds_source(void)
     return disabled(getenv("AWS_EC2_METADATA_DISABLED")) ? CN_AWSCREDS_NONE : CN_AWSCREDS_INSTANCE;
 }
 
-const char *cn_awscreds_source_name(cn_awscreds_src src)
+static const char *cn_awscreds_source_name(cn_awscreds_src src)
 {
     return src == CN_AWSCREDS_CONTAINER  ? "container credentials endpoint"
            : src == CN_AWSCREDS_INSTANCE ? "EC2 instance metadata (IMDSv2)"
@@ -75,11 +68,9 @@ static time_t parse_time(const char *s)
 static int copy_field(char *out, size_t cap, const cJSON *j, const char *name)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, name);
-    if (!cJSON_IsString(v) || v->valuestring[0] == '\0' || strlen(v->valuestring) >= cap)
+    if (!cJSON_IsString(v) || v->valuestring[0] == '\0' || strlen(v->valuestring) >= cap ||
+        !ak_cfg_visible(v->valuestring, strlen(v->valuestring)))
         return 0;
-    for (const char *p = v->valuestring; *p; p++)
-        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
-            return 0;
     memcpy(out, v->valuestring, strlen(v->valuestring) + 1);
     return 1;
 }
@@ -94,37 +85,25 @@ static AK_WUR ak_err parse_doc(cn_awscreds *out, const char *text, const char *f
     ak_err rc = AK_ERR_AUTH;
     memset(out, 0, sizeof *out);
     if (!cJSON_IsObject(j)) {
-        set_err(err, cap, "%s: the answer is not a JSON object", from);
+        cn_rcfg_err(err, cap, "%s: the answer is not a JSON object", from);
     } else if (code != NULL &&
                (!cJSON_IsString(code) || strcmp(code->valuestring, "Success") != 0)) {
-        set_err(err, cap, "%s: Code is not \"Success\"", from);
+        cn_rcfg_err(err, cap, "%s: Code is not \"Success\"", from);
     } else if (!copy_field(out->akid, sizeof out->akid, j, "AccessKeyId") ||
                !copy_field(out->secret, sizeof out->secret, j, "SecretAccessKey") ||
                !copy_field(out->token, sizeof out->token, j, "Token")) {
-        set_err(err, cap, "%s: AccessKeyId, SecretAccessKey and Token must be printable strings",
-                from);
+        cn_rcfg_err(err, cap,
+                    "%s: AccessKeyId, SecretAccessKey and Token must be printable strings", from);
     } else if (exp != NULL &&
                (!cJSON_IsString(exp) || !(out->expires = parse_time(exp->valuestring)))) {
-        set_err(err, cap, "%s: Expiration is not an RFC 3339 UTC time", from);
+        cn_rcfg_err(err, cap, "%s: Expiration is not an RFC 3339 UTC time", from);
     } else {
         rc = AK_OK;
     }
     if (rc != AK_OK)
         ak_wipe(out, sizeof *out);
-    if (j != NULL) /* the parsed secrets live in cJSON's heap strings */
-        for (cJSON *f = j->child; f != NULL; f = f->next)
-            if (cJSON_IsString(f))
-                ak_wipe(f->valuestring, strlen(f->valuestring));
+    cn_remote_key_wipe_json(j); /* the parsed secrets live in cJSON's heap strings */
     cJSON_Delete(j);
-    return rc;
-}
-
-/* One request, no retry, every status handed back (cn_oauth_host_call); *status its status. */
-static AK_WUR ak_err call(cn_rhttp *h, cn_rhttp_resp *a, const char *method, const char *url,
-                          const char *header, long timeout_ms, long *status, char *err, size_t cap)
-{
-    ak_err rc = cn_oauth_host_call(h, a, method, url, header, timeout_ms, err, cap);
-    *status = a->status;
     return rc;
 }
 
@@ -138,48 +117,43 @@ static AK_WUR ak_err fetch_container(cn_awscreds *out, cn_rhttp *h, long timeout
     const char *full = getenv("AWS_CONTAINER_CREDENTIALS_FULL_URI");
     const char *tok = getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN");
     const char *tok_file = getenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
-    long status = 0;
     ak_err rc;
     if (rel != NULL && rel[0] != '\0')
         snprintf(url, sizeof url, "http://169.254.170.2%s", rel);
     else
         snprintf(url, sizeof url, "%s", full != NULL ? full : "");
     if (rel != NULL && rel[0] != '\0' && rel[0] != '/') {
-        set_err(err, cap, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: must start with /");
+        cn_rcfg_err(err, cap, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI: must start with /");
         return AK_ERR_CONFIG;
     }
     if (!cn_oauth_url_ok(url, ecs, sizeof ecs / sizeof ecs[0])) {
-        set_err(err, cap,
-                "AWS_CONTAINER_CREDENTIALS_FULL_URI: plain http only to a loopback or the "
-                "ECS/EKS credential address");
+        cn_rcfg_err(err, cap,
+                    "AWS_CONTAINER_CREDENTIALS_FULL_URI: plain http only to a loopback or the "
+                    "ECS/EKS credential address");
         return AK_ERR_CONFIG;
     }
     if (tok_file != NULL && tok_file[0] != '\0') {
-        /* read(2), not stdio: no library buffer keeps a copy of the token */
-        int fd = open(tok_file, O_RDONLY | O_CLOEXEC);
-        ssize_t n = fd >= 0 ? read(fd, hdr + 15, sizeof hdr - 16) : -1;
-        if (fd >= 0)
-            close(fd);
-        if (n <= 0) {
-            set_err(err, cap, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: cannot read it");
+        /* a token too long for the header is refused, never cut */
+        size_t n = 0;
+        if (rt_file_read_into(hdr + 15, sizeof hdr - 15, &n, tok_file) != AK_OK || n == 0) {
+            cn_rcfg_err(err, cap, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: cannot read it");
             return AK_ERR_CONFIG;
         }
         memcpy(hdr, "Authorization: ", 15);
-        hdr[15 + n] = '\0';
         hdr[strcspn(hdr, "\r\n")] = '\0'; /* the file's trailing newline */
     } else if (tok != NULL && tok[0] != '\0') {
         if (strcspn(tok, "\r\n") != strlen(tok)) {
-            set_err(err, cap, "AWS_CONTAINER_AUTHORIZATION_TOKEN: holds a line break");
+            cn_rcfg_err(err, cap, "AWS_CONTAINER_AUTHORIZATION_TOKEN: holds a line break");
             return AK_ERR_CONFIG;
         }
         snprintf(hdr, sizeof hdr, "Authorization: %s", tok);
     }
-    rc = call(h, a, "GET", url, hdr[0] ? hdr : NULL, timeout_ms, &status, err, cap);
+    rc = cn_oauth_host_call(h, a, "GET", url, hdr[0] ? hdr : NULL, timeout_ms, err, cap);
     ak_wipe(hdr, sizeof hdr);
     if (rc != AK_OK)
         return rc;
-    if (status != 200) {
-        set_err(err, cap, "container credentials endpoint: HTTP %ld", status);
+    if (a->status != 200) {
+        cn_rcfg_err(err, cap, "container credentials endpoint: HTTP %ld", a->status);
         return AK_ERR_AUTH;
     }
     return parse_doc(out, a->body, "container credentials endpoint", err, cap);
@@ -190,39 +164,38 @@ static AK_WUR ak_err fetch_instance(cn_awscreds *out, cn_rhttp *h, long timeout_
 {
     const char *ep = getenv("AWS_EC2_METADATA_SERVICE_ENDPOINT");
     char base[URL_MAX], url[URL_MAX + 256], hdr[512], role[128];
-    long status = 0;
     ak_err rc;
     snprintf(base, sizeof base, "%s", ep != NULL && ep[0] != '\0' ? ep : "http://169.254.169.254");
     size_t bl = strlen(base);
     while (bl > 0 && base[bl - 1] == '/')
         base[--bl] = '\0';
     snprintf(url, sizeof url, "%s/latest/api/token", base);
-    rc = call(h, a, "PUT", url, "X-aws-ec2-metadata-token-ttl-seconds: 21600", timeout_ms, &status,
-              err, cap);
+    rc = cn_oauth_host_call(h, a, "PUT", url, "X-aws-ec2-metadata-token-ttl-seconds: 21600",
+                            timeout_ms, err, cap);
     if (rc == AK_OK &&
-        (status != 200 || a->len == 0 || a->len >= 256 || strcspn(a->body, "\r\n ") != a->len)) {
-        set_err(err, cap, "instance metadata: no IMDSv2 session token (HTTP %ld)", status);
+        (a->status != 200 || a->len == 0 || a->len >= 256 || strcspn(a->body, "\r\n ") != a->len)) {
+        cn_rcfg_err(err, cap, "instance metadata: no IMDSv2 session token (HTTP %ld)", a->status);
         rc = AK_ERR_AUTH;
     }
     if (rc != AK_OK)
         return rc;
     snprintf(hdr, sizeof hdr, "X-aws-ec2-metadata-token: %.255s", a->body); /* < 256, checked */
     snprintf(url, sizeof url, "%s/latest/meta-data/iam/security-credentials/", base);
-    rc = call(h, a, "GET", url, hdr, timeout_ms, &status, err, cap);
+    rc = cn_oauth_host_call(h, a, "GET", url, hdr, timeout_ms, err, cap);
     size_t rl = a->len ? strcspn(a->body, "\r\n") : 0;
     if (rc == AK_OK &&
-        (status != 200 || rl == 0 || rl >= sizeof role || strcspn(a->body, "/?#% ") < rl)) {
-        set_err(err, cap, "instance metadata: no IAM role attached to this instance (HTTP %ld)",
-                status);
+        (a->status != 200 || rl == 0 || rl >= sizeof role || strcspn(a->body, "/?#% ") < rl)) {
+        cn_rcfg_err(err, cap, "instance metadata: no IAM role attached to this instance (HTTP %ld)",
+                    a->status);
         rc = AK_ERR_AUTH;
     }
     if (rc == AK_OK) {
         memcpy(role, a->body, rl);
         role[rl] = '\0';
         snprintf(url, sizeof url, "%s/latest/meta-data/iam/security-credentials/%s", base, role);
-        rc = call(h, a, "GET", url, hdr, timeout_ms, &status, err, cap);
-        if (rc == AK_OK && status != 200) {
-            set_err(err, cap, "instance metadata: role credentials: HTTP %ld", status);
+        rc = cn_oauth_host_call(h, a, "GET", url, hdr, timeout_ms, err, cap);
+        if (rc == AK_OK && a->status != 200) {
+            cn_rcfg_err(err, cap, "instance metadata: role credentials: HTTP %ld", a->status);
             rc = AK_ERR_AUTH;
         }
         if (rc == AK_OK)
@@ -232,8 +205,9 @@ static AK_WUR ak_err fetch_instance(cn_awscreds *out, cn_rhttp *h, long timeout_
     return rc;
 }
 
-ak_err cn_awscreds_fetch(cn_awscreds *out, cn_awscreds_src src, long timeout_ms, char *err,
-                         size_t err_cap)
+/* Fetch credentials from src within timeout_ms per HTTP request. */
+static AK_WUR ak_err cn_awscreds_fetch(cn_awscreds *out, cn_awscreds_src src, long timeout_ms,
+                                       char *err, size_t err_cap)
 {
     cn_rhttp_opts o = {.timeout_ms = timeout_ms, .connect_timeout_ms = timeout_ms, .pool_size = 1};
     cn_rhttp_more m = {.allow_http = 1}; /* cn_oauth_url_ok says where plain http may go */
@@ -248,7 +222,7 @@ ak_err cn_awscreds_fetch(cn_awscreds *out, cn_awscreds_src src, long timeout_ms,
     else if (src == CN_AWSCREDS_INSTANCE)
         rc = fetch_instance(out, h, timeout_ms, &a, err, err_cap);
     else {
-        set_err(err, err_cap, "no credential source");
+        cn_rcfg_err(err, err_cap, "no credential source");
         rc = AK_ERR_CONFIG;
     }
 out:
@@ -278,7 +252,8 @@ static ak_err keeper_fetch(void *user, char *tok, size_t cap, size_t *len, long 
     rc = cn_awscreds_fetch(c, k->src, k->timeout_ms, err, err_cap);
     long ttl = c->expires == 0 ? CN_OAUTH_TTL_MAX : (long)(c->expires - time(NULL));
     if (rc == AK_OK && ttl < 1) {
-        set_err(err, err_cap, "%s: the credentials have expired", cn_awscreds_source_name(k->src));
+        cn_rcfg_err(err, err_cap, "%s: the credentials have expired",
+                    cn_awscreds_source_name(k->src));
         rc = AK_ERR_AUTH;
     }
     int n = rc == AK_OK ? snprintf(tok, cap, "%s\n%s\n%s", c->akid, c->secret, c->token) : -1;
@@ -301,31 +276,31 @@ static AK_WUR ak_err keeper_workload(cn_awscreds_keeper *k, const char *name, ch
         if (v != NULL && v[0] != '\0') {
             /* The SDKs would use web identity (IRSA) or a profile before the container or the
              * instance: taking the instance's role instead would sign as another principal. */
-            set_err(err, cap,
-                    "aws_kms: credentials: %s is set, but web-identity and profile credentials "
-                    "are not supported; give access_key_id/secret_access_key or the "
-                    "AWS_ACCESS_KEY_ID variables, or unset it to use the container endpoint or "
-                    "instance metadata",
-                    unsupported[i]);
+            cn_rcfg_err(err, cap,
+                        "aws_kms: credentials: %s is set, but web-identity and profile credentials "
+                        "are not supported; give access_key_id/secret_access_key or the "
+                        "AWS_ACCESS_KEY_ID variables, or unset it to use the container endpoint or "
+                        "instance metadata",
+                        unsupported[i]);
             return AK_ERR_CONFIG;
         }
     }
     k->src = cn_awscreds_source();
     if (k->src == CN_AWSCREDS_NONE) {
-        set_err(err, cap,
-                "aws_kms: credentials: set access_key_id and secret_access_key in the config, "
-                "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment, or run "
-                "where a container credentials endpoint or EC2 instance metadata provides them "
-                "(AWS_EC2_METADATA_DISABLED is set)");
+        cn_rcfg_err(err, cap,
+                    "aws_kms: credentials: set access_key_id and secret_access_key in the config, "
+                    "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment, or run "
+                    "where a container credentials endpoint or EC2 instance metadata provides them "
+                    "(AWS_EC2_METADATA_DISABLED is set)");
         return AK_ERR_CONFIG;
     }
     ak_err rc = cn_oauth_cache_init(&k->tokens, keeper_fetch, k, "aws_kms", name,
                                     CN_AWSCREDS_MARGIN_S, why, sizeof why);
     if (rc != AK_OK) {
-        set_err(err, cap,
-                "aws_kms: credentials: none in the config or the environment, and the %s gave "
-                "none: %s",
-                cn_awscreds_source_name(k->src), why);
+        cn_rcfg_err(err, cap,
+                    "aws_kms: credentials: none in the config or the environment, and the %s gave "
+                    "none: %s",
+                    cn_awscreds_source_name(k->src), why);
         return rc == AK_ERR_NOMEM ? rc : AK_ERR_CONFIG;
     }
     cn_log(CN_LOG_INFO, "aws_kms: temporary credentials", "signer", name, "source",
@@ -341,26 +316,23 @@ static AK_WUR ak_err keeper_fixed(cn_awscreds *f, const char *akid, const char *
     if (n > CN_AWSCREDS_AKID_MAX ||
         strspn(akid, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                      "0123456789") != n) {
-        set_err(err, cap, "aws_kms: access key id (%s) must be 1..%d letters/digits", src,
-                CN_AWSCREDS_AKID_MAX);
+        cn_rcfg_err(err, cap, "aws_kms: access key id (%s) must be 1..%d letters/digits", src,
+                    CN_AWSCREDS_AKID_MAX);
         return AK_ERR_CONFIG;
     }
     memcpy(f->akid, akid, n + 1);
     n = strlen(secret);
     if (n > CN_AWSCREDS_SECRET_MAX) {
-        set_err(err, cap, "aws_kms: secret access key (%s) must be 1..%d bytes", src,
-                CN_AWSCREDS_SECRET_MAX);
+        cn_rcfg_err(err, cap, "aws_kms: secret access key (%s) must be 1..%d bytes", src,
+                    CN_AWSCREDS_SECRET_MAX);
         return AK_ERR_CONFIG;
     }
     memcpy(f->secret, secret, n + 1);
     if (token == NULL)
         return AK_OK;
-    int clean = (n = strlen(token)) <= CN_AWSCREDS_TOKEN_MAX;
-    for (const char *p = token; *p; p++)
-        clean &= (unsigned char)*p > 0x20 && (unsigned char)*p < 0x7f;
-    if (!clean) {
-        set_err(err, cap, "aws_kms: session token (%s) must be 1..%d printable bytes", src,
-                CN_AWSCREDS_TOKEN_MAX);
+    if ((n = strlen(token)) > CN_AWSCREDS_TOKEN_MAX || !ak_cfg_visible(token, n)) {
+        cn_rcfg_err(err, cap, "aws_kms: session token (%s) must be 1..%d printable bytes", src,
+                    CN_AWSCREDS_TOKEN_MAX);
         return AK_ERR_CONFIG;
     }
     memcpy(f->token, token, n + 1);
@@ -393,9 +365,9 @@ ak_err cn_awscreds_keeper_new(cn_awscreds_keeper **out, const char *akid, const 
     }
     rc = AK_ERR_CONFIG;
     if (akid == NULL || secret == NULL || akid[0] == '\0' || secret[0] == '\0')
-        set_err(err, cap,
-                "aws_kms: credentials: set access_key_id and secret_access_key in the config, "
-                "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment");
+        cn_rcfg_err(err, cap,
+                    "aws_kms: credentials: set access_key_id and secret_access_key in the config, "
+                    "or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment");
     else
         rc = keeper_fixed(&k->fixed, akid, secret, token, src, err, cap);
 out:

@@ -41,22 +41,12 @@
 #define CN_AWSCREDS_TOKEN_MAX  4096
 #define CN_AWSCREDS_MARGIN_S   300 /* the SDKs refresh 5-15 minutes early */
 
-typedef enum { CN_AWSCREDS_NONE = 0, CN_AWSCREDS_CONTAINER, CN_AWSCREDS_INSTANCE } cn_awscreds_src;
-
 typedef struct {
     char akid[CN_AWSCREDS_AKID_MAX + 1];
     char secret[CN_AWSCREDS_SECRET_MAX + 1];
     char token[CN_AWSCREDS_TOKEN_MAX + 1];
     time_t expires; /* 0: no expiry given */
 } cn_awscreds;
-
-/* The source the environment names: container, else instance, else none (IMDS disabled). */
-cn_awscreds_src cn_awscreds_source(void);
-const char *cn_awscreds_source_name(cn_awscreds_src src);
-
-/* Fetch credentials from src within timeout_ms per HTTP request. */
-AK_WUR ak_err cn_awscreds_fetch(cn_awscreds *out, cn_awscreds_src src, long timeout_ms, char *err,
-                                size_t err_cap);
 
 /*
  * The credentials of one aws_kms signer (above): akid, secret and token as its config gives them

@@ -261,8 +261,7 @@ static AK_WUR ak_err assertion(cn_azcreds *c, char *jwt)
     uint8_t jti[16];
     if (getrandom(jti, sizeof jti, 0) != (ssize_t)sizeof jti)
         return AK_ERR_CRYPTO;
-    for (size_t i = 0; i < sizeof jti; i++)
-        snprintf(jti_hex + 2 * i, 3, "%02x", jti[i]);
+    ak_hex_bare(jti_hex, jti, sizeof jti);
     long long now = (long long)time(NULL);
     snprintf(header, sizeof header,
              "{\"alg\":\"RS256\",\"typ\":\"JWT\",\"x5t\":\"%s\",\"x5t#S256\":\"%s\"}", c->x5t,

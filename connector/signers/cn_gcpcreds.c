@@ -31,14 +31,7 @@ struct cn_gcpcreds {
 static int plain(const char *s, size_t max)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > max)
-        return 0;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c <= 0x20 || c >= 0x7f || c == '"' || c == '\\')
-            return 0;
-    }
-    return 1;
+    return n > 0 && n <= max && ak_cfg_visible(s, n) && strpbrk(s, "\"\\") == NULL;
 }
 
 static int copy_field(char *dst, size_t max, const cJSON *j, const char *name)

@@ -6,13 +6,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <time.h>
 
 #include <secp256k1.h>
 #include <secp256k1_recovery.h>
 
 #include "ak_addr.h"
 #include "ak_secmem.h"
+#include "rt_clock.h"
+#include "rt_ticker.h"
 
 struct cn_keycache {
     cn_keycache_fetch_fn fetch;
@@ -28,18 +29,12 @@ struct cn_keycache {
     pthread_mutex_t fetch_mu; /* one fetch at a time */
     uint8_t pub[65], addr[20];
 
-    pthread_t reaper;
-    int reaper_started;
-    pthread_mutex_t reap_mu; /* guards stopping */
-    pthread_cond_t reap_cv;
-    int stopping;
+    rt_ticker *reaper; /* every 250 ms: wipe_if_expired */
 };
 
-static int64_t now_ms(void)
+static int64_t now_ms(void) /* the one clock (rt_clock) */
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return rt_clock_mono_ms(rt_clock_system());
 }
 
 /* Wipe the key if expired (or force). Caller holds no lock. */
@@ -53,28 +48,10 @@ static void wipe_if_expired(cn_keycache *c, int force)
     pthread_rwlock_unlock(&c->lock);
 }
 
-/* The reaper: wakes every 250 ms (or when stopping) and wipes an expired key. */
-static void *reaper_main(void *arg)
+/* The reaper (every 250 ms): wipe an expired key. */
+static void reap(void *arg)
 {
-    cn_keycache *c = arg;
-    pthread_mutex_lock(&c->reap_mu);
-    while (!c->stopping) {
-        struct timespec ts;
-        clock_gettime(CLOCK_MONOTONIC, &ts);
-        ts.tv_nsec += 250000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
-        (void)pthread_cond_timedwait(&c->reap_cv, &c->reap_mu, &ts);
-        if (c->stopping)
-            break;
-        pthread_mutex_unlock(&c->reap_mu);
-        wipe_if_expired(c, 0);
-        pthread_mutex_lock(&c->reap_mu);
-    }
-    pthread_mutex_unlock(&c->reap_mu);
-    return NULL;
+    wipe_if_expired(arg, 0);
 }
 
 /* Derive 04|X|Y from key; 0 if the key is not a valid secp256k1 scalar. */
@@ -202,7 +179,6 @@ ak_err cn_keycache_new(cn_keycache **out, cn_keycache_fetch_fn fetch, void *user
     pthread_rwlock_init(&c->lock, &ra);
     pthread_rwlockattr_destroy(&ra);
     pthread_mutex_init(&c->fetch_mu, NULL);
-    pthread_mutex_init(&c->reap_mu, NULL);
     c->fetch = fetch;
     c->user = user;
     c->ttl_ms = ttl_s ? (int64_t)ttl_s * 1000 : INT64_MAX / 4; /* 0: for the cache's life */
@@ -218,23 +194,8 @@ ak_err cn_keycache_new(cn_keycache **out, cn_keycache_fetch_fn fetch, void *user
         goto out;
     }
     rc = refetch(c, 1, err, err_cap);
-    if (rc != AK_OK || ttl_s == 0)
-        goto out; /* TTL 0: nothing to reap */
-    rc = AK_ERR_INTERNAL;
-    pthread_condattr_t ca;
-    if (pthread_condattr_init(&ca) != 0)
-        goto out;
-    int bad = pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 ||
-              pthread_cond_init(&c->reap_cv, &ca) != 0;
-    pthread_condattr_destroy(&ca);
-    if (bad)
-        goto out;
-    if (pthread_create(&c->reaper, NULL, reaper_main, c) != 0) {
-        pthread_cond_destroy(&c->reap_cv);
-        goto out;
-    }
-    c->reaper_started = 1;
-    rc = AK_OK;
+    if (rc == AK_OK && ttl_s != 0) /* TTL 0: nothing to reap */
+        rc = rt_ticker_start(&c->reaper, 250, reap, c);
 out:
     if (rc == AK_OK) {
         *out = c;
@@ -249,20 +210,12 @@ void cn_keycache_free(cn_keycache *c)
 {
     if (c == NULL)
         return;
-    if (c->reaper_started) {
-        pthread_mutex_lock(&c->reap_mu);
-        c->stopping = 1;
-        pthread_cond_signal(&c->reap_cv);
-        pthread_mutex_unlock(&c->reap_mu);
-        pthread_join(c->reaper, NULL);
-        pthread_cond_destroy(&c->reap_cv);
-    }
+    rt_ticker_stop(c->reaper);
     if (c->key != NULL)
         ak_secure_free(c->key, 32);
     if (c->ctx != NULL)
         secp256k1_context_destroy(c->ctx);
     pthread_rwlock_destroy(&c->lock);
     pthread_mutex_destroy(&c->fetch_mu);
-    pthread_mutex_destroy(&c->reap_mu);
     free(c);
 }

@@ -57,10 +57,6 @@ int cn_ks_send_parse(const char *s)
     return -1;
 }
 
-/* why (cap > 0) <- the formatted reason. */
-#define SET_WHY(why, cap, ...)                                                                     \
-    ((why) != NULL && (cap) > 0 ? (void)snprintf((why), (cap), __VA_ARGS__) : (void)0)
-
 ak_err cn_ks_intent_text(char **out, int mode, unsigned advertised, const cn_sign_ctx *ctx)
 {
     const ak_intent *in = ctx != NULL ? ctx->intent : NULL;
@@ -75,20 +71,20 @@ ak_err cn_ks_intent_text(char **out, int mode, unsigned advertised, const cn_sig
         if (mode == CN_KS_SEND_AUTO)
             return AK_OK;
         if (bit == 0)
-            SET_WHY(why, cap, "send_intent is \"always\" but %s has no intent",
-                    ctx != NULL && ctx->method ? ctx->method : "this signature");
+            AK_SET_ERR(why, cap, "send_intent is \"always\" but %s has no intent",
+                       ctx != NULL && ctx->method ? ctx->method : "this signature");
         else
-            SET_WHY(why, cap,
-                    "send_intent is \"always\" but the key server does not advertise intent "
-                    "kind %s",
-                    ak_intent_kind_name(in->kind));
+            AK_SET_ERR(why, cap,
+                       "send_intent is \"always\" but the key server does not advertise intent "
+                       "kind %s",
+                       ak_intent_kind_name(in->kind));
         return AK_ERR_FORBIDDEN;
     }
     cJSON *j = ak_intent_to_json(in);
     *out = j != NULL ? cJSON_PrintUnformatted(j) : NULL;
     cJSON_Delete(j);
     if (*out == NULL) {
-        SET_WHY(why, cap, "cannot encode the %s intent", ak_intent_kind_name(in->kind));
+        AK_SET_ERR(why, cap, "cannot encode the %s intent", ak_intent_kind_name(in->kind));
         return AK_ERR_NOMEM;
     }
     return AK_OK;

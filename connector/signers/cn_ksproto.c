@@ -8,9 +8,6 @@
 #include "ak_b64.h"
 #include "ak_hex.h"
 
-#define set_err(err, cap, ...)                                                                     \
-    ((err) != NULL && (cap) > 0 ? (void)snprintf((err), (cap), __VA_ARGS__) : (void)0)
-
 static int str_is(const cJSON *obj, const char *name, const char *want)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
@@ -70,28 +67,34 @@ ak_err cn_ksproto_item_err(const cJSON *res, int *alone)
 ak_err cn_ksproto_pubkey(uint8_t pub[65], uint8_t addr[20], const cJSON *ans, const char *key_id,
                          char *err, size_t cap)
 {
+    return cn_ksproto_pubkey_at(pub, addr, ans, key_id, "keyless: /pubkey", err, cap);
+}
+
+ak_err cn_ksproto_pubkey_at(uint8_t pub[65], uint8_t addr[20], const cJSON *ans, const char *key_id,
+                            const char *where, char *err, size_t cap)
+{
     uint8_t raw[65], a2[20];
     size_t raw_len = 0;
     const cJSON *pk = cJSON_GetObjectItemCaseSensitive(ans, "public_key");
     const cJSON *ad = cJSON_GetObjectItemCaseSensitive(ans, "address");
     if (!str_is(ans, "key_id", key_id) || !str_is(ans, "curve", "secp256k1") ||
         !cJSON_IsString(pk) || !cJSON_IsString(ad)) {
-        set_err(err, cap, "keyless: /pubkey answer malformed (key_id, curve, public_key, address)");
+        AK_SET_ERR(err, cap, "%s answer malformed (key_id, curve, public_key, address)", where);
         return AK_ERR_UPSTREAM;
     }
     if (ak_hex_decode(raw, sizeof raw, &raw_len, pk->valuestring, strlen(pk->valuestring)) !=
             AK_OK ||
         ak_pubkey_parse(pub, raw, raw_len) != AK_OK) {
-        set_err(err, cap, "keyless: /pubkey public_key is not a secp256k1 point");
+        AK_SET_ERR(err, cap, "%s public_key is not a secp256k1 point", where);
         return AK_ERR_UPSTREAM;
     }
     if (ak_addr_parse(a2, ad->valuestring, strlen(ad->valuestring)) != AK_OK) {
-        set_err(err, cap, "keyless: /pubkey address is not a valid address");
+        AK_SET_ERR(err, cap, "%s address is not a valid address", where);
         return AK_ERR_UPSTREAM;
     }
     ak_addr_from_pubkey(addr, pub);
     if (memcmp(addr, a2, 20) != 0) {
-        set_err(err, cap, "keyless: /pubkey address does not match keccak(public_key)");
+        AK_SET_ERR(err, cap, "%s address does not match keccak(public_key)", where);
         return AK_ERR_UPSTREAM;
     }
     return AK_OK;

@@ -38,5 +38,9 @@ ak_err cn_ksproto_item_err(const cJSON *res, int *alone);
  * to keccak(public_key). pub/addr set on AK_OK; else AK_ERR_UPSTREAM with err (may be NULL). */
 AK_WUR ak_err cn_ksproto_pubkey(uint8_t pub[65], uint8_t addr[20], const cJSON *ans,
                                 const char *key_id, char *err, size_t cap);
+/* The same for an answer of that shape from elsewhere (mpc_kms' GET /v1/keys/{key_id}): err
+ * starts with where (cn_ksproto_pubkey's is "keyless: /pubkey"). */
+AK_WUR ak_err cn_ksproto_pubkey_at(uint8_t pub[65], uint8_t addr[20], const cJSON *ans,
+                                   const char *key_id, const char *where, char *err, size_t cap);
 
 #endif

@@ -75,13 +75,8 @@ ak_err cn_oauth_parse_token(char *tok, size_t cap, size_t *len, long *ttl_s, con
     if (ttl < 1 || ttl > CN_OAUTH_TTL_MAX)
         goto out;
     size_t n = strlen(at->valuestring);
-    if (n == 0 || n > CN_OAUTH_TOKEN_MAX || n >= cap)
+    if (n == 0 || n > CN_OAUTH_TOKEN_MAX || n >= cap || !ak_cfg_visible(at->valuestring, n))
         goto out;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)at->valuestring[i];
-        if (ch <= 0x20 || ch >= 0x7f)
-            goto out;
-    }
     memcpy(tok, at->valuestring, n + 1);
     *len = n;
     *ttl_s = (long)ttl;
@@ -179,8 +174,7 @@ static ak_err header_line(void *user, struct curl_slist **out, const char *metho
     (void)path;
     (void)body;
     (void)body_len;
-    *out = user != NULL ? curl_slist_append(NULL, user) : NULL;
-    return user == NULL || *out != NULL ? AK_OK : AK_ERR_NOMEM;
+    return user != NULL ? cn_rhttp_header_add(out, AK_OK, "%s", (const char *)user) : AK_OK;
 }
 
 ak_err cn_oauth_host_call(cn_rhttp *h, cn_rhttp_resp *resp, const char *method, const char *url,
@@ -352,7 +346,8 @@ ak_err cn_oauth_cache_get(cn_oauth_cache *c, char *dst, size_t cap, size_t *len)
     return rc == AK_OK ? AK_ERR_AUTH : rc;
 }
 
-void cn_oauth_cache_reject(cn_oauth_cache *c, const char *tok, size_t len)
+/* The service refused tok: forget it (if it is still the cached one) so the next get fetches. */
+static void cn_oauth_cache_reject(cn_oauth_cache *c, const char *tok, size_t len)
 {
     pthread_mutex_lock(&c->mu);
     if (c->len == len && ak_ct_equal(c->tok, tok, len)) {
@@ -380,38 +375,20 @@ static ak_err bearer_headers(void *user, struct curl_slist **out, const char *me
     (void)path;
     (void)body;
     (void)body_len;
-    size_t cap = CN_OAUTH_TOKEN_MAX + 32;
-    char *line = ak_secure_alloc(cap);
-    struct curl_slist *l = NULL, *t = NULL;
-    ak_err rc = AK_ERR_NOMEM;
-    *out = NULL;
-    if (line == NULL)
-        goto out;
-    snprintf(line, cap, "Authorization: Bearer %s", b->tok);
-    if ((l = curl_slist_append(NULL, line)) == NULL)
-        goto out;
-    if (b->json) {
-        if ((t = curl_slist_append(l, "Content-Type: application/json")) == NULL)
-            goto out;
-        l = t;
-    }
-    *out = l;
-    l = NULL;
-    rc = AK_OK;
-out:
-    cn_rhttp_headers_free(l);
-    if (line != NULL)
-        ak_secure_free(line, cap);
-    return rc;
+    ak_err rc = cn_rhttp_header_add(out, AK_OK, "Authorization: Bearer %s", b->tok);
+    return b->json ? cn_rhttp_header_add(out, rc, "Content-Type: application/json") : rc;
 }
 
 ak_err cn_oauth_call(cn_rhttp *http, cn_oauth_cache *c, const char *method, const char *base,
-                     const char *path, const char *body, cn_rhttp_resp *resp)
+                     const char *path, const char *body, cn_rhttp_resp *resp,
+                     ak_err (*status_err)(const cn_rhttp_resp *resp))
 {
     char *tok = ak_secure_alloc(CN_OAUTH_TOKEN_MAX + 1);
     size_t len = 0;
-    ak_err rc = AK_ERR_NOMEM;
-    if (tok == NULL)
+    ak_err rc = cn_rhttp_resp_init(resp);
+    if (rc == AK_OK && tok == NULL)
+        rc = AK_ERR_NOMEM;
+    if (rc != AK_OK)
         goto out;
     for (int attempt = 0; attempt < 2; attempt++) {
         if ((rc = cn_oauth_cache_get(c, tok, CN_OAUTH_TOKEN_MAX + 1, &len)) != AK_OK)
@@ -420,9 +397,11 @@ ak_err cn_oauth_call(cn_rhttp *http, cn_oauth_cache *c, const char *method, cons
         cn_rhttp_req q = {method, base, path, body, body ? strlen(body) : 0, bearer_headers, &b};
         rc = cn_rhttp_call(http, &q, resp);
         if (rc != AK_OK || resp->status != 401)
-            goto out;
+            break;
         cn_oauth_cache_reject(c, tok, len);
     }
+    if (rc == AK_OK && resp->status != 200)
+        rc = status_err != NULL ? status_err(resp) : cn_rhttp_status_err(resp->status);
 out:
     if (tok != NULL)
         ak_secure_free(tok, CN_OAUTH_TOKEN_MAX + 1);

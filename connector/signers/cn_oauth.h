@@ -63,9 +63,6 @@ void cn_oauth_cache_destroy(cn_oauth_cache *c); /* wipes; a zeroed c is fine */
 /* A copy of a valid token into dst (cap >= CN_OAUTH_TOKEN_MAX + 1), refreshing as needed. */
 AK_WUR ak_err cn_oauth_cache_get(cn_oauth_cache *c, char *dst, size_t cap, size_t *len);
 
-/* The service refused tok: forget it (if it is still the cached one) so the next get fetches. */
-void cn_oauth_cache_reject(cn_oauth_cache *c, const char *tok, size_t len);
-
 /* Parse a token response (see above). tok gets the token (cap bytes); body is not modified. */
 AK_WUR ak_err cn_oauth_parse_token(char *tok, size_t cap, size_t *len, long *ttl_s,
                                    const char *body, size_t body_len, time_t now);
@@ -111,12 +108,15 @@ AK_WUR ak_err cn_oauth_host_call(cn_rhttp *h, cn_rhttp_resp *resp, const char *m
 
 /*
  * One JSON request with "Authorization: Bearer <token from c>" (and "Content-Type:
- * application/json" when body is not NULL) through http. A 401 drops the token
- * (cn_oauth_cache_reject) and the request is made once more with a fresh one. AK_OK when an
- * HTTP answer arrived (resp->status says which); errors as cn_rhttp_call and cn_oauth_cache_get.
+ * application/json" when body is not NULL) through http, into resp (set up here:
+ * cn_rhttp_resp_init; the caller clears it in every case). A 401 drops the token
+ * (cn_oauth_cache_reject) and the request is made once more with a fresh one. AK_OK when a 200
+ * answer arrived; another status is status_err(resp) (NULL: cn_rhttp_status_err); else the
+ * errors of cn_rhttp_call and cn_oauth_cache_get.
  */
 AK_WUR ak_err cn_oauth_call(cn_rhttp *http, cn_oauth_cache *c, const char *method, const char *base,
-                            const char *path, const char *body, cn_rhttp_resp *resp);
+                            const char *path, const char *body, cn_rhttp_resp *resp,
+                            ak_err (*status_err)(const cn_rhttp_resp *resp));
 
 /* Split an https URL "https://host[:port]/path" into base (cap bytes) and path (cap bytes). */
 AK_WUR ak_err cn_oauth_split_url(char *base, char *path, size_t cap, const char *url);

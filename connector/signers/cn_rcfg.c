@@ -2,10 +2,7 @@
 #include "cn_rcfg.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <pthread.h>
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,69 +11,18 @@
 #include "ak_addr.h"
 #include "ak_secmem.h"
 #include "cn_secfile.h"
-
-ak_err cn_rcfg_read_fd(int fd, char *buf, size_t cap, size_t *len)
-{
-    *len = 0;
-    for (;;) {
-        ssize_t n = read(fd, buf + *len, cap - 1 - *len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return AK_ERR_IO;
-        if (n == 0)
-            break;
-        *len += (size_t)n;
-        if (*len == cap - 1)
-            return AK_ERR_LIMIT;
-    }
-    buf[*len] = '\0';
-    return AK_OK;
-}
-
-ak_err cn_rcfg_read_file(char *buf, size_t cap, size_t *len, const char *path)
-{
-    ak_err rc = AK_ERR_IO;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    *len = 0;
-    if (fd >= 0) {
-        rc = cn_rcfg_read_fd(fd, buf, cap, len);
-        close(fd);
-    }
-    return rc;
-}
+#include "rt_file.h"
 
 ak_err cn_rcfg_read_secure(char **out, size_t *cap, size_t *out_len, const char *path, size_t max)
 {
-    ak_err rc = AK_ERR_IO;
-    char *buf = NULL;
-    size_t len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    struct stat st;
-    if (fd < 0 || fstat(fd, &st) != 0)
-        goto out;
-    if (st.st_size < 0 || (size_t)st.st_size >= max) {
-        rc = AK_ERR_LIMIT;
-        goto out;
-    }
-    buf = ak_secure_alloc(max);
-    if (buf == NULL) {
-        rc = AK_ERR_NOMEM;
-        goto out;
-    }
-    rc = cn_rcfg_read_fd(fd, buf, max, &len);
-    if (rc != AK_OK)
-        goto out;
-    *out = buf;
-    *cap = max;
-    *out_len = len;
-    buf = NULL;
-    rc = AK_OK;
-out:
-    if (buf != NULL)
+    char *buf = ak_secure_alloc(max);
+    ak_err rc = buf != NULL ? rt_file_read_into(buf, max, out_len, path) : AK_ERR_NOMEM;
+    if (rc == AK_OK) {
+        *out = buf;
+        *cap = max;
+    } else if (buf != NULL) {
         ak_secure_free(buf, max);
-    if (fd >= 0)
-        close(fd);
+    }
     return rc;
 }
 
@@ -191,7 +137,7 @@ ak_err cn_rcfg_secret_load(cn_rcfg_secret *out, const ak_cfg_secret_src *src, si
     if (src->file != NULL) {
         if (cn_secret_file_check(src->file, err, err_cap) != AK_OK)
             goto out;
-        if (cn_rcfg_read_file(out->s, out->cap, &len, src->file) != AK_OK) {
+        if (rt_file_read_into(out->s, out->cap, &len, src->file) != AK_OK) {
             cn_rcfg_err(err, err_cap, "%s.%s: cannot read %.200s (or longer than %zu bytes)", where,
                         src->key, src->file, max);
             goto out;

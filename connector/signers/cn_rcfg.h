@@ -32,8 +32,7 @@ typedef struct {
     size_t cap;
 } cn_rcfg_secret;
 
-#define cn_rcfg_err(err, cap, ...)                                                                 \
-    ((err) != NULL && (cap) > 0 ? (void)snprintf((err), (cap), __VA_ARGS__) : (void)0)
+#define cn_rcfg_err AK_SET_ERR
 
 #define CN_RCFG_TRIM_SPACE 0x1u /* trim surrounding whitespace, not only trailing CR/LF */
 
@@ -84,18 +83,9 @@ AK_WUR ak_err cn_rcfg_address(uint8_t addr[20], int *has, const char *text, cons
                               char *err, size_t err_cap);
 
 /*
- * Read the file at path (cn_rcfg_read_file) or the open fd (cn_rcfg_read_fd) into buf: at most
- * cap-1 bytes, NUL-terminated, *len bytes. AK_ERR_LIMIT when the file holds cap-1 bytes or
- * more, AK_ERR_IO when it cannot be opened or read; buf's content is undefined on error (the
- * caller wipes it when it may hold a secret). Used for secrets and config files alike.
- */
-AK_WUR ak_err cn_rcfg_read_fd(int fd, char *buf, size_t cap, size_t *len);
-AK_WUR ak_err cn_rcfg_read_file(char *buf, size_t cap, size_t *len, const char *path);
-
-/*
- * Read a whole small file (< max bytes) into locked memory: *out from ak_secure_alloc(*cap),
- * NUL-terminated; *len bytes read (less than strlen(*out) only when the file holds a NUL).
- * AK_ERR_LIMIT when the file is too big, AK_ERR_IO when it cannot be read.
+ * Read a whole small file (< max bytes) into locked memory (rt_file_read_into): *out from
+ * ak_secure_alloc(*cap), NUL-terminated; *len bytes read (less than strlen(*out) only when the
+ * file holds a NUL). AK_ERR_LIMIT when the file is too big, AK_ERR_IO when it cannot be read.
  */
 AK_WUR ak_err cn_rcfg_read_secure(char **out, size_t *cap, size_t *len, const char *path,
                                   size_t max);

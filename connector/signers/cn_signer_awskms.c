@@ -35,9 +35,6 @@
 #define TYPE_MAX     63
 #define POOL_DEFAULT 16
 #define POOL_MAX     256
-#define HDR_LINES    10
-/* Header block: every fixed line, the token and the Authorization value, with room to spare. */
-#define HDR_BLOCK (CN_AWSCREDS_TOKEN_MAX + CN_SIGV4_AUTH_MAX + HOST_MAX + KEY_ID_MAX + 1024)
 
 typedef struct {
     char key_id[KEY_ID_MAX + 1];
@@ -56,23 +53,6 @@ typedef struct {
     const char *key_id_s, *region_s, *endpoint_s, *akid_s, *secret_s, *token_s;
 } awskms;
 
-/* Append one "Name: value" line to the header block and the list; 0 if it does not fit. */
-static int hdr_add(char *blk, size_t *used, struct curl_slist *nodes, size_t *n, const char *name,
-                   const char *value)
-{
-    size_t left = HDR_BLOCK - *used;
-    int len = snprintf(blk + *used, left, "%s: %s", name, value);
-    if (len < 0 || (size_t)len >= left || *n == HDR_LINES)
-        return 0;
-    nodes[*n].data = blk + *used;
-    nodes[*n].next = NULL;
-    if (*n > 0)
-        nodes[*n - 1].next = &nodes[*n];
-    (*n)++;
-    *used += (size_t)len + 1;
-    return 1;
-}
-
 /* One call's state for the callbacks: the operation, and the KMS error type of the last answer. */
 typedef struct {
     awskms *k;
@@ -80,11 +60,9 @@ typedef struct {
     char type[TYPE_MAX + 1];
 } kms_ctx;
 
-/* One attempt's headers in locked memory: the list nodes (first, so the list head is the
- * block), their text, the Authorization value and the credentials signed with. */
+/* One attempt's secrets in locked memory: the Authorization value and the credentials signed
+ * with (the header lines are locked too: cn_rhttp_header_add). */
 typedef struct {
-    struct curl_slist nodes[HDR_LINES];
-    char blk[HDR_BLOCK];
     char auth[CN_SIGV4_AUTH_MAX];
     cn_awscreds cc;
 } hdr_mem;
@@ -96,7 +74,7 @@ static ak_err kms_headers(void *user, struct curl_slist **out, const char *metho
     kms_ctx *x = user;
     awskms *k = x->k;
     char date[CN_SIGV4_DATE_SIZE], sha[CN_SIGV4_HASH_SIZE], tgt[64];
-    size_t used = 0, n = 0, nh = 0;
+    size_t nh = 0;
     cn_sigv4_pair sh[6];
     hdr_mem *m = ak_secure_alloc(sizeof *m);
     ak_err rc = AK_ERR_NOMEM;
@@ -127,29 +105,15 @@ static ak_err kms_headers(void *user, struct curl_slist **out, const char *metho
                         .access_key_id = m->cc.akid,
                         .secret_key = m->cc.secret,
                         .secret_len = strlen(m->cc.secret)};
-    if ((rc = cn_sigv4_authorization(m->auth, sizeof m->auth, &req)) != AK_OK)
-        goto out;
-    int ok = 1;
+    rc = cn_sigv4_authorization(m->auth, sizeof m->auth, &req);
     for (size_t i = 0; i < nh; i++)
-        ok &= hdr_add(m->blk, &used, m->nodes, &n, sh[i].name, sh[i].value);
-    ok &= hdr_add(m->blk, &used, m->nodes, &n, "Authorization", m->auth);
-    ok &= hdr_add(m->blk, &used, m->nodes, &n, "Expect", "");
-    rc = ok ? AK_OK : AK_ERR_INTERNAL;
-    if (rc == AK_OK) {
-        *out = &m->nodes[0];
-        m = NULL;
-    }
+        rc = cn_rhttp_header_add(out, rc, "%s: %s", sh[i].name, sh[i].value);
+    rc = cn_rhttp_header_add(out, rc, "Authorization: %s", m->auth);
+    rc = cn_rhttp_header_add(out, rc, "Expect:");
 out:
     if (m != NULL)
         ak_secure_free(m, sizeof *m);
     return rc;
-}
-
-static void kms_headers_done(void *user, struct curl_slist *l)
-{
-    (void)user;
-    if (l != NULL)
-        ak_secure_free(l, sizeof(hdr_mem)); /* l is the hdr_mem block */
 }
 
 /* The KMS error type ("__type", namespace prefix removed), restricted to [A-Za-z0-9]. */
@@ -239,7 +203,7 @@ static AK_WUR ak_err kms_call(awskms *k, const char *target, const char *post, l
                       .body_len = strlen(post),
                       .headers_fn = kms_headers,
                       .user = &x};
-    cn_rhttp_hooks hk = {.headers_done = kms_headers_done, .check = kms_check};
+    cn_rhttp_hooks hk = {.check = kms_check};
     cn_rhttp_resp r;
     char st[16] = "-";
     *out = NULL;

@@ -61,9 +61,9 @@
  *
  * Secrets: secret_access_key and session_token live in the keeper's ak_secure_alloc memory,
  * wiped on destroy. The per-request header block carrying the token and the Authorization value is
- * secure memory too, handed to libcurl as our own list nodes (not duplicated by
- * curl_slist_append); libcurl still composes the request in its own buffers, which it does
- * not wipe. Thread-safe: sign/health from any thread. The process must call
+ * secure memory too (cn_rhttp_header_add), handed to libcurl as our own list nodes (not
+ * duplicated by curl_slist_append); libcurl still composes the request in its own buffers, which it
+ * does not wipe. Thread-safe: sign/health from any thread. The process must call
  * curl_global_init(CURL_GLOBAL_DEFAULT) once before any thread starts (not done here).
  */
 #ifndef CN_SIGNER_AWSKMS_H

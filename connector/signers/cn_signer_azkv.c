@@ -142,30 +142,24 @@ out:
 
 /* ---- calls -------------------------------------------------------------------------------- */
 
-static ak_err status_err(long status)
+static ak_err status_err(const cn_rhttp_resp *r)
 {
-    return status == 404 ? AK_ERR_KEY_NOT_FOUND : cn_rhttp_status_err(status);
+    return r->status == 404 ? AK_ERR_KEY_NOT_FOUND : cn_rhttp_status_err(r->status);
 }
 
 static AK_WUR ak_err get_key(azkv *k, uint8_t pub65[65], char version[CN_AZKV_VERSION_MAX + 1],
                              char *err, size_t cap)
 {
     char path[KEYNAME_MAX + CN_AZKV_VERSION_MAX + 48];
-    cn_rhttp_resp r = {0};
-    ak_err rc = cn_rhttp_resp_init(&r);
-    if (rc != AK_OK)
-        goto out;
+    cn_rhttp_resp r;
     snprintf(path, sizeof path, "/keys/%s%s%s?" API, k->key_name, k->version[0] ? "/" : "",
              k->version);
-    rc = cn_oauth_call(k->http, &k->tokens, "GET", k->vault, path, NULL, &r);
-    if (rc == AK_OK && r.status != 200)
-        rc = status_err(r.status);
+    ak_err rc = cn_oauth_call(k->http, &k->tokens, "GET", k->vault, path, NULL, &r, status_err);
     if (rc == AK_OK)
         rc = cn_azkv_parse_key(pub65, version, r.body, r.len, k->key_name);
     if (rc != AK_OK)
         cn_rcfg_err(err, cap, W ": reading key %s failed (HTTP %ld): %s", k->key_name, r.status,
                     ak_strerror(rc));
-out:
     cn_rhttp_resp_clear(&r);
     return rc;
 }
@@ -178,15 +172,13 @@ static ak_err azkv_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[32],
     cn_rhttp_resp r = {0};
     (void)ctx;
     memset(out, 0, sizeof *out);
-    ak_err rc = cn_rhttp_resp_init(&r);
-    if (rc != AK_OK || (rc = cn_jwt_b64url(b64, sizeof b64, digest, 32)) != AK_OK)
+    ak_err rc = cn_jwt_b64url(b64, sizeof b64, digest, 32);
+    if (rc != AK_OK)
         goto out;
     snprintf(body, sizeof body, "{\"alg\":\"ES256K\",\"value\":\"%s\"}", b64);
     snprintf(path, sizeof path, "/keys/%s/%s/sign?" API, k->key_name, k->version);
     int64_t t0 = cn_rhttp_now_ms();
-    rc = cn_oauth_call(k->http, &k->tokens, "POST", k->vault, path, body, &r);
-    if (rc == AK_OK && r.status != 200)
-        rc = status_err(r.status);
+    rc = cn_oauth_call(k->http, &k->tokens, "POST", k->vault, path, body, &r, status_err);
     if (rc == AK_OK)
         rc = cn_azkv_parse_sign(out->bytes, r.body, r.len, k->key_name, k->version);
     if (rc != AK_OK) {

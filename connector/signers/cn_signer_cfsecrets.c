@@ -127,11 +127,10 @@ static AK_WUR ak_err cf_configure(cn_signer *s, cn_backend_start *st, const cJSO
         (rc = cn_rcfg_secret_load(&c->token, &c->token_src, CN_RCFG_SECRET_MAX, CN_RCFG_TRIM_SPACE,
                                   W, err, cap)) != AK_OK)
         return rc;
-    for (size_t i = 0; i < c->token.len; i++)
-        if ((unsigned char)c->token.s[i] <= 0x20 || (unsigned char)c->token.s[i] > 0x7e) {
-            cn_rcfg_err(err, cap, W ": the API token holds invalid characters");
-            return AK_ERR_CONFIG;
-        }
+    if (!ak_cfg_visible(c->token.s, c->token.len)) {
+        cn_rcfg_err(err, cap, W ": the API token holds invalid characters");
+        return AK_ERR_CONFIG;
+    }
     snprintf(s->name, sizeof s->name, "%.63s", c->secret_name);
     static const char *const accept[] = {"Accept: application/json"};
     c->more = (cn_rhttp_more){.headers = accept,

@@ -47,15 +47,10 @@ ak_err cn_custom_signer_new(cn_signer **out, const cJSON *cfg, char *err, size_t
         (rc = cn_rcfg_secret_load(&tok, &src, CN_CUSTOM_TOKEN_MAX, 0, "custom", err, err_cap)) !=
             AK_OK)
         return rc;
-    for (size_t i = 0; i < tok.len; i++) {
-        unsigned char c = (unsigned char)tok.s[i];
-        if (c <= 0x20 || c >= 0x7f) { /* header injection, or a token with a stray byte */
-            snprintf(err, err_cap,
-                     "custom: the bearer token must be printable ASCII without "
-                     "spaces");
-            rc = AK_ERR_CONFIG;
-            goto out;
-        }
+    if (!ak_cfg_visible(tok.s, tok.len)) { /* header injection, or a token with a stray byte */
+        snprintf(err, err_cap, "custom: the bearer token must be printable ASCII without spaces");
+        rc = AK_ERR_CONFIG;
+        goto out;
     }
     ext.bearer = tok.s;
     ext.bearer_len = tok.len;

@@ -146,20 +146,14 @@ static ak_err status_err(const cn_rhttp_resp *r)
 static AK_WUR ak_err get_public_key(gcpkms *k, uint8_t pub65[65], char *err, size_t cap)
 {
     char path[CN_GCPKMS_NAME_MAX + 32];
-    cn_rhttp_resp r = {0};
-    ak_err rc = cn_rhttp_resp_init(&r);
-    if (rc != AK_OK)
-        goto out;
+    cn_rhttp_resp r;
     snprintf(path, sizeof path, "/v1/%s/publicKey", k->key_version);
-    rc = cn_oauth_call(k->http, &k->tokens, "GET", k->endpoint, path, NULL, &r);
-    if (rc == AK_OK && r.status != 200)
-        rc = status_err(&r);
+    ak_err rc = cn_oauth_call(k->http, &k->tokens, "GET", k->endpoint, path, NULL, &r, status_err);
     if (rc == AK_OK)
         rc = cn_gcpkms_parse_pubkey(pub65, r.body, r.len, k->key_version);
     if (rc != AK_OK)
         cn_rcfg_err(err, cap, W ": getPublicKey for %s failed (HTTP %ld): %s", k->key_version,
                     r.status, ak_strerror(rc));
-out:
     cn_rhttp_resp_clear(&r);
     return rc;
 }
@@ -172,16 +166,14 @@ static ak_err gcpkms_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[32
     cn_rhttp_resp r = {0};
     (void)ctx;
     memset(out, 0, sizeof *out);
-    ak_err rc = cn_rhttp_resp_init(&r);
-    if (rc != AK_OK || (rc = ak_b64_encode(b64, sizeof b64, digest, 32)) != AK_OK)
+    ak_err rc = ak_b64_encode(b64, sizeof b64, digest, 32);
+    if (rc != AK_OK)
         goto out;
     snprintf(body, sizeof body, "{\"digest\":{\"sha256\":\"%s\"},\"digestCrc32c\":\"%u\"}", b64,
              (unsigned)ak_crc32c(digest, 32));
     snprintf(path, sizeof path, "/v1/%s:asymmetricSign", k->key_version);
     int64_t t0 = cn_rhttp_now_ms();
-    rc = cn_oauth_call(k->http, &k->tokens, "POST", k->endpoint, path, body, &r);
-    if (rc == AK_OK && r.status != 200)
-        rc = status_err(&r);
+    rc = cn_oauth_call(k->http, &k->tokens, "POST", k->endpoint, path, body, &r, status_err);
     if (rc == AK_OK) {
         rc = cn_gcpkms_parse_sign(out->bytes, &out->len, r.body, r.len, k->key_version);
         if (rc != AK_OK)

@@ -26,6 +26,7 @@
 #include "cn_rcfg.h"
 #include "cn_rhttp.h"
 #include "cn_backend.h"
+#include "cn_ksproto.h"
 
 #define W          "mpc_kms"
 #define ID_MAX     128
@@ -50,16 +51,6 @@ static int64_t now_us(void) /* the one clock (rt_clock) */
     return c->mono_ns(c->ctx) / 1000;
 }
 
-static void to_hex(char *out, const uint8_t *in, size_t n)
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[in[i] >> 4];
-        out[2 * i + 1] = d[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 ak_err cn_mpc_sign_request(char out_hex[65], char content_sha256_hex[65], const char *secret,
                            size_t secret_len, const char *method, const char *path,
                            const char *timestamp, const char *nonce, const char *body,
@@ -69,7 +60,7 @@ ak_err cn_mpc_sign_request(char out_hex[65], char content_sha256_hex[65], const 
     unsigned mac_len = 0;
     char canon[CN_RHTTP_URL_MAX + 256];
     SHA256((const unsigned char *)(body ? body : ""), body ? body_len : 0, dg);
-    to_hex(content_sha256_hex, dg, 32);
+    ak_hex_bare(content_sha256_hex, dg, 32);
     int n = snprintf(canon, sizeof canon, SCHEME "\n%s\n%s\n%s\n%s\n%s", method, path, timestamp,
                      nonce, content_sha256_hex);
     if (n < 0 || (size_t)n >= sizeof canon)
@@ -81,7 +72,7 @@ ak_err cn_mpc_sign_request(char out_hex[65], char content_sha256_hex[65], const 
         ak_wipe(mac, sizeof mac);
         return AK_ERR_CRYPTO;
     }
-    to_hex(out_hex, mac, 32);
+    ak_hex_bare(out_hex, mac, 32);
     ak_wipe(mac, sizeof mac);
     return AK_OK;
 }
@@ -90,41 +81,21 @@ static ak_err mpc_headers(void *user, struct curl_slist **out, const char *metho
                           const char *body, size_t body_len)
 {
     mpc *m = user;
-    char ts[24], nonce[33], sig[65], dg[65], line[ID_MAX + 160];
+    char ts[24], nonce[33], sig[65], dg[65];
     uint8_t rnd[16];
-    ak_err rc = AK_ERR_CRYPTO;
-    struct curl_slist *l = NULL;
     if (getrandom(rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
-        goto out;
-    to_hex(nonce, rnd, sizeof rnd);
+        return AK_ERR_CRYPTO;
+    ak_hex_bare(nonce, rnd, sizeof rnd);
     snprintf(ts, sizeof ts, "%lld", (long long)time(NULL));
-    rc = cn_mpc_sign_request(sig, dg, m->secret.s, m->secret.len, method, path, ts, nonce, body,
-                             body_len);
-    if (rc != AK_OK)
-        goto out;
-    rc = AK_ERR_NOMEM;
-    if ((l = curl_slist_append(NULL, "Content-Type: application/json")) == NULL ||
-        curl_slist_append(l, "Expect:") == NULL)
-        goto out;
-    snprintf(line, sizeof line, "Authorization: " SCHEME " Credential=%s,Signature=%s",
-             m->access_key_id, sig);
-    if (curl_slist_append(l, line) == NULL)
-        goto out;
-    snprintf(line, sizeof line, "X-MPC-Timestamp: %s", ts);
-    if (curl_slist_append(l, line) == NULL)
-        goto out;
-    snprintf(line, sizeof line, "X-MPC-Nonce: %s", nonce);
-    if (curl_slist_append(l, line) == NULL)
-        goto out;
-    snprintf(line, sizeof line, "X-MPC-Content-SHA256: %s", dg);
-    if (curl_slist_append(l, line) == NULL)
-        goto out;
-    *out = l;
-    l = NULL;
-    rc = AK_OK;
-out:
-    cn_rhttp_headers_free(l);
-    return rc;
+    ak_err rc = cn_mpc_sign_request(sig, dg, m->secret.s, m->secret.len, method, path, ts, nonce,
+                                    body, body_len);
+    rc = cn_rhttp_header_add(out, rc, "Content-Type: application/json");
+    rc = cn_rhttp_header_add(out, rc, "Expect:");
+    rc = cn_rhttp_header_add(out, rc, "Authorization: " SCHEME " Credential=%s,Signature=%s",
+                             m->access_key_id, sig);
+    rc = cn_rhttp_header_add(out, rc, "X-MPC-Timestamp: %s", ts);
+    rc = cn_rhttp_header_add(out, rc, "X-MPC-Nonce: %s", nonce);
+    return cn_rhttp_header_add(out, rc, "X-MPC-Content-SHA256: %s", dg);
 }
 
 /* Non-200 answer -> ak_err (docs/mpc-kms-protocol.md "Errors"). */
@@ -262,7 +233,7 @@ static ak_err mpc_sign(cn_signer *s, cn_raw_sig *out, const uint8_t digest[32],
     ak_err rc = AK_OK;
     dhex[0] = '0';
     dhex[1] = 'x';
-    to_hex(dhex + 2, digest, 32);
+    ak_hex_bare(dhex + 2, digest, 32);
     sanitize(rid, sizeof rid, ctx ? ctx->request_id : NULL);
     if (rid[0] == '\0')
         snprintf(rid, sizeof rid, "cn-%ld-%llu", (long)getpid(),
@@ -320,46 +291,25 @@ static void mpc_destroy(cn_signer *s)
 
 static const cn_signer_ops mpc_ops = {"mpc_kms", mpc_sign, mpc_health, mpc_destroy};
 
-/* GET /v1/keys/{key_id}: public key, its address checked, and the configured one if any. */
+/* GET /v1/keys/{key_id}: public key, its address checked (the key server's /pubkey shape,
+ * cn_ksproto_pubkey_at), and the configured one if any. */
 static AK_WUR ak_err fetch_key(mpc *m, cn_signer *s, int has_want, const uint8_t want[20],
                                char *err, size_t cap)
 {
     char path[ID_MAX + 16];
-    uint8_t raw[65], a2[20];
-    size_t raw_len = 0;
     cJSON *j = NULL;
     snprintf(path, sizeof path, "/v1/keys/%s", m->key_id);
     ak_err rc = mpc_call(m, &j, "GET", path, NULL);
-    if (rc != AK_OK) {
+    if (rc != AK_OK)
         cn_rcfg_err(err, cap, W ": GET /v1/keys/%s failed: %s", m->key_id, ak_strerror(rc));
-        goto out;
-    }
-    rc = AK_ERR_UPSTREAM;
-    const cJSON *pk = cJSON_GetObjectItemCaseSensitive(j, "public_key");
-    const cJSON *ad = cJSON_GetObjectItemCaseSensitive(j, "address");
-    if (!str_is(j, "key_id", m->key_id) || !str_is(j, "curve", "secp256k1") ||
-        !cJSON_IsString(pk) || !cJSON_IsString(ad) ||
-        ak_hex_decode(raw, sizeof raw, &raw_len, pk->valuestring, strlen(pk->valuestring)) !=
-            AK_OK ||
-        ak_pubkey_parse(s->pubkey, raw, raw_len) != AK_OK ||
-        ak_addr_parse(a2, ad->valuestring, strlen(ad->valuestring)) != AK_OK) {
-        cn_rcfg_err(err, cap, W ": key answer malformed (key_id, curve, public_key, address)");
-        goto out;
-    }
-    ak_addr_from_pubkey(s->address, s->pubkey);
-    if (memcmp(s->address, a2, 20) != 0) {
-        cn_rcfg_err(err, cap, W ": the key's address does not match keccak(public_key)");
-        goto out;
-    }
-    if (has_want && memcmp(s->address, want, 20) != 0) {
+    else
+        rc = cn_ksproto_pubkey_at(s->pubkey, s->address, j, m->key_id, W ": key", err, cap);
+    if (rc == AK_OK && has_want && memcmp(s->address, want, 20) != 0) {
         char got[AK_ADDR_STR_SIZE];
         ak_addr_to_checksum(got, s->address);
         rc = AK_ERR_PRIVKEY;
         cn_rcfg_err(err, cap, W ": key %s is %s, not the configured address", m->key_id, got);
-        goto out;
     }
-    rc = AK_OK;
-out:
     cJSON_Delete(j);
     return rc;
 }

@@ -71,29 +71,12 @@ static ak_err vault_headers(void *user, struct curl_slist **out, const char *met
     (void)body;
     (void)body_len;
     hdr_ctx *h = user;
-    char line[CN_RCFG_SECRET_MAX + 32];
-    struct curl_slist *l = curl_slist_append(NULL, "Content-Type: application/json");
-    ak_err rc = AK_ERR_NOMEM;
-    if (l == NULL)
-        goto out;
-    if (curl_slist_append(l, "Expect:") == NULL)
-        goto out;
-    if (h->v->ns[0] != '\0') {
-        snprintf(line, sizeof line, "X-Vault-Namespace: %s", h->v->ns);
-        if (curl_slist_append(l, line) == NULL)
-            goto out;
-    }
-    if (h->with_token) {
-        snprintf(line, sizeof line, "X-Vault-Token: %s", h->v->token.s);
-        if (curl_slist_append(l, line) == NULL)
-            goto out;
-    }
-    *out = l;
-    l = NULL;
-    rc = AK_OK;
-out:
-    ak_wipe(line, sizeof line);
-    cn_rhttp_headers_free(l);
+    ak_err rc = cn_rhttp_header_add(out, AK_OK, "Content-Type: application/json");
+    rc = cn_rhttp_header_add(out, rc, "Expect:");
+    if (h->v->ns[0] != '\0')
+        rc = cn_rhttp_header_add(out, rc, "X-Vault-Namespace: %s", h->v->ns);
+    if (h->with_token)
+        rc = cn_rhttp_header_add(out, rc, "X-Vault-Token: %s", h->v->token.s);
     return rc;
 }
 

@@ -13,6 +13,7 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
+#include "ak_hex.h"
 #include "ak_secmem.h"
 
 #define SCOPE_MAX 128
@@ -40,16 +41,6 @@ static void sb_str(sb *b, const char *s)
     sb_put(b, s, strlen(s));
 }
 
-static void hex_lower(char *out, const uint8_t *in, size_t n)
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[in[i] >> 4];
-        out[2 * i + 1] = d[in[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
 void cn_sigv4_amz_date(char out[CN_SIGV4_DATE_SIZE], time_t t)
 {
     struct tm tm;
@@ -61,7 +52,7 @@ void cn_sigv4_payload_hash(char out[CN_SIGV4_HASH_SIZE], const uint8_t *data, si
 {
     uint8_t h[SHA256_DIGEST_LENGTH];
     SHA256(len ? data : (const uint8_t *)"", len, h);
-    hex_lower(out, h, sizeof h);
+    ak_hex_bare(out, h, sizeof h);
 }
 
 static int unreserved(unsigned char c)
@@ -300,7 +291,7 @@ static AK_WUR ak_err build_sts(char *out, size_t cap, char scope[SCOPE_MAX], cha
         goto out;
     snprintf(scope, SCOPE_MAX, "%.8s/%s/%s/aws4_request", r->amz_date, r->region, r->service);
     SHA256((const uint8_t *)creq, strlen(creq), h);
-    hex_lower(hx, h, sizeof h);
+    ak_hex_bare(hx, h, sizeof h);
     int n = snprintf(out, cap, "AWS4-HMAC-SHA256\n%s\n%s\n%s", r->amz_date, scope, hx);
     rc = n < 0 || (size_t)n >= cap ? AK_ERR_BUFFER : AK_OK;
 out:
@@ -353,7 +344,7 @@ ak_err cn_sigv4_authorization(char *out, size_t cap, const cn_sigv4_req *req)
         !hmac256(k1, k2, 32, req->service, strlen(req->service)) ||
         !hmac256(k2, k1, 32, "aws4_request", 12) || !hmac256(k1, k2, 32, sts, strlen(sts)))
         goto out;
-    hex_lower(sig_hex, k1, 32);
+    ak_hex_bare(sig_hex, k1, 32);
     int n = snprintf(out, cap, "AWS4-HMAC-SHA256 Credential=%s/%s, SignedHeaders=%s, Signature=%s",
                      req->access_key_id, scope, sh, sig_hex);
     if (n < 0 || (size_t)n >= cap) {

@@ -203,6 +203,9 @@ static void test_top_level_and_secret(void)
 
 static void test_helpers(void)
 {
+    CHECK(ak_cfg_visible("tok~!\"en", 8) && ak_cfg_visible("", 0));
+    CHECK(!ak_cfg_visible("a b", 3) && !ak_cfg_visible("a\tb", 3) && !ak_cfg_visible("a\x7f", 2));
+    CHECK(!ak_cfg_visible("\xc3\xa9", 2) && !ak_cfg_visible("a\r\nX: y", 7));
     CHECK(ak_cfg_safe_id("a-b.c:d_e", 16, 0));
     CHECK(!ak_cfg_safe_id("", 16, 0));
     CHECK(!ak_cfg_safe_id("a/b", 16, 0));

@@ -106,6 +106,10 @@ static void test_encode(void)
     CHECK_STR(buf, "0x");
     CHECK_EQ_INT(ak_hex_encode(buf, 2, NULL, 0), AK_ERR_BUFFER);
     CHECK_EQ_INT(ak_hex_encode(NULL, 10, in, 1), AK_ERR_ARG);
+    ak_hex_bare(buf, in, 4); /* no prefix */
+    CHECK_STR(buf, "dead0bef");
+    ak_hex_bare(buf, in, 0);
+    CHECK_STR(buf, "");
 
     /* all 256 byte values round-trip */
     uint8_t all[256], got[256];

@@ -329,6 +329,23 @@ static void test_workload_credentials(void)
     CHECK_EQ_INT(make(&s, NO_KEYS(), err, sizeof err), AK_ERR_CONFIG);
     CHECK(strstr(err, "container credentials endpoint: HTTP 403") != NULL);
     CHECK(strstr(err, "wrong") == NULL);
+    /* the token from AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE (before the variable), its newline
+     * dropped; an empty file is refused */
+    char tf[] = "/tmp/ak_awstok_XXXXXX";
+    int fd = mkstemp(tf);
+    CHECK(fd >= 0 && write(fd, "ecs-test-auth\n", 14) == 14);
+    setenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", tf, 1);
+    CHECK_EQ_INT(make(&s, NO_KEYS(), err, sizeof err), AK_OK);
+    CHECK(s != NULL && sign_and_check(s));
+    cn_signer_free(s);
+    s = NULL;
+    CHECK(fd >= 0 && ftruncate(fd, 0) == 0);
+    CHECK_EQ_INT(make(&s, NO_KEYS(), err, sizeof err), AK_ERR_CONFIG);
+    CHECK(strstr(err, "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE: cannot read it") != NULL);
+    unsetenv("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE");
+    if (fd >= 0)
+        close(fd);
+    unlink(tf);
     /* plain http only to loopback or the ECS/EKS addresses: refused before any request */
     setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://example.com/creds", 1);
     CHECK_EQ_INT(make(&s, NO_KEYS(), err, sizeof err), AK_ERR_CONFIG);

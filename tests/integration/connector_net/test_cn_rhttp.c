@@ -12,7 +12,9 @@
  * AK_ERR_UNAVAILABLE, while cn_rhttp_accept_any hands it over at once; failover from a dead URL
  * to anvil marks the dead one down for CN_RHTTP_COOLDOWN_MS of the injected clock; bounds: a
  * node answer over max_response is AK_ERR_LIMIT, an answer over a wrapped buffer AK_ERR_UPSTREAM;
- * options refused (a certificate without its key, a secret header line with a line break).
+ * options refused (a certificate without its key, a secret header line with a line break);
+ * header lines chained (cn_rhttp_header_add), too much text or one line too many refused and
+ * the list freed.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -291,6 +293,29 @@ static void test_bounds(void)
     CHECK(h == NULL);
     CHECK_EQ_INT(cn_rhttp_new_ext(&h, &o, &crlf), AK_ERR_ARG);
     CHECK(h == NULL);
+    /* Header lines: they chain; text over CN_RHTTP_HDR_TEXT, or a line over CN_RHTTP_HDR_LINES,
+     * frees the list, and later calls do nothing and hand the error on. */
+    struct curl_slist *l = NULL;
+    char *big = calloc(1, CN_RHTTP_HDR_TEXT + 1);
+    ak_err rc = cn_rhttp_header_add(&l, AK_OK, "X-A: %d", 1);
+    rc = cn_rhttp_header_add(&l, rc, "X-B: %s", "two");
+    CHECK(rc == AK_OK && l != NULL && l->next != NULL && strcmp(l->next->data, "X-B: two") == 0 &&
+          strcmp(l->data, "X-A: 1") == 0 && l->next->next == NULL);
+    if (big != NULL)
+        memset(big, 'v', CN_RHTTP_HDR_TEXT - 16);
+    rc = cn_rhttp_header_add(&l, rc, "X-C: %s", big ? big : "");
+    CHECK_EQ_INT(rc, big ? AK_ERR_LIMIT : AK_OK);
+    CHECK_EQ_INT(cn_rhttp_header_add(&l, rc, "X-D: 4"), rc);
+    CHECK(big == NULL || l == NULL);
+    cn_rhttp_headers_free(l);
+    l = NULL;
+    rc = AK_OK;
+    for (int i = 0; i < CN_RHTTP_HDR_LINES; i++)
+        rc = cn_rhttp_header_add(&l, rc, "X-%d: x", i);
+    CHECK(rc == AK_OK && l != NULL);
+    CHECK_EQ_INT(cn_rhttp_header_add(&l, rc, "X-Z: one too many"), AK_ERR_LIMIT);
+    CHECK(l == NULL);
+    free(big);
 }
 
 int main(int argc, char **argv)

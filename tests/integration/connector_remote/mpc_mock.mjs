@@ -6,7 +6,8 @@
 // Signatures come from an independent implementation (@noble/curves, RFC 6979, lowS:false, so
 // about half are high-s); the format rotates DER / r||s / r||s||v to exercise all three.
 // Modes (DIR/mpc.mode): ok | slow | close | garbage | 503 | badsig (signature over another
-// digest) | wrongrid (request_id not echoed) | 422 (policy refusal).
+// digest) | wrongrid (request_id not echoed) | 422 (policy refusal) | badaddr (the key's address
+// is not its public key's).
 // Test-only: GET /__last -> the last authenticated request {method, path, headers, body};
 // GET /__stats -> {"signed","summaries","rejected":{code:count}}.
 import crypto from 'node:crypto';
@@ -86,6 +87,9 @@ serve(port, dir, 'mpc', (req, res, body, url, m) => {
   if (req.method === 'GET' && url.pathname === '/v1/health') return send(res, 200, { status: 'ok' });
   if (req.method === 'GET' && url.pathname.startsWith('/v1/keys/')) {
     if (url.pathname !== '/v1/keys/' + KEY_ID) return fail(res, 404, 'key_not_found', 'no such key');
+    if (m === 'badaddr') { // an address that is not keccak(public_key)
+      return send(res, 200, { key_id: KEY_ID, curve: 'secp256k1', public_key: pub, address: '0x' + '11'.repeat(20) });
+    }
     return send(res, 200, { key_id: KEY_ID, curve: 'secp256k1', public_key: pub, address });
   }
   const withSummary = url.pathname === '/v1/sign_with_summary';

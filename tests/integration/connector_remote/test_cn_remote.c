@@ -775,6 +775,10 @@ static void test_mpc(void)
              "\"secret_key_file\":\"%s/mpc_secret\",\"key_id\":\"nope\",\"ca\":\"%s/ca.crt\"}",
              port, dir, dir);
     expect_fail(cn_mpc_signer_new, cfg2, AK_ERR_KEY_NOT_FOUND, "/v1/keys/nope");
+    set_mode("mpc", "badaddr");
+    expect_fail(cn_mpc_signer_new, mpc_cfg(port, "mpc_secret", NULL), AK_ERR_UPSTREAM,
+                "mpc_kms: key address does not match keccak(public_key)");
+    set_mode("mpc", "ok");
     expect_fail(cn_mpc_signer_new, mpc_cfg(port, "mpc_secret", "\"summary\":1"), AK_ERR_CONFIG,
                 "summary");
     stop_mock(pid);

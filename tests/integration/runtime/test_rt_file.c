@@ -1,5 +1,5 @@
 /* test_rt_file.c - rt_file_read: a file of exactly the limit, one byte over (refused, not cut),
- * empty, missing, a directory. */
+ * empty, missing, a directory; rt_file_read_into the same into the caller's buffer. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +42,15 @@ int main(void)
     CHECK_STR(buf, "");
     free(buf);
     buf = NULL;
+
+    /* Into the caller's buffer: cap - 1 bytes fit, one more is refused and the buffer wiped. */
+    char small[11];
+    write_file(path, "0123456789");
+    CHECK_EQ_INT(rt_file_read_into(small, sizeof small, &len, path), AK_OK);
+    CHECK(len == 10 && strcmp(small, "0123456789") == 0);
+    CHECK_EQ_INT(rt_file_read_into(small, sizeof small - 1, &len, path), AK_ERR_LIMIT);
+    CHECK(len == 0 && small[0] == '\0' && small[8] == '\0');
+    CHECK_EQ_INT(rt_file_read_into(small, sizeof small, &len, dir), AK_ERR_IO);
 
     CHECK_EQ_INT(rt_file_read(&buf, &len, dir, 10), AK_ERR_IO); /* a directory */
     unlink(path);
