@@ -123,6 +123,7 @@ size_t st_schema_steps(const st_migration **steps);
 typedef struct {
     PGconn *conn;
     int busy;
+    int overlap;       /* held by a reservation begun without waiting (st_pg.overlapped) */
     unsigned prepared; /* bit i: statement i is prepared on conn */
 } st_slot;
 
@@ -136,6 +137,7 @@ struct st_pg {
     pthread_cond_t freed;
     st_slot *slots;
     unsigned waiters;          /* under lock: callers waiting for a free slot */
+    unsigned overlapped;       /* under lock: slots held by reservations begun without waiting */
     int schema_ok;             /* under lock: some connection saw the schema at its version */
     char last_err[ST_ERR_MAX]; /* under lock: why the last failure failed */
 };

@@ -57,8 +57,11 @@ void st_pool_err(st_pg *p, const char *what, const char *detail)
 /* ---- pool --------------------------------------------------------------------------------- */
 
 /* A free slot (one with a live connection first) within the deadline; deadline 0: only one free
- * now and wanted by no caller already waiting (AK_ERR_BUSY otherwise, not recorded as a failure):
- * a reservation begun without waiting never overtakes one that waits. */
+ * now and wanted by no caller already waiting, and only while reservations begun without waiting
+ * hold less than half the pool (AK_ERR_BUSY otherwise, not recorded as a failure): a reservation
+ * begun without waiting never overtakes one that waits, and those held across the node's fee
+ * calls (bounded by the node's timeout, not the statement's) leave the other half to one-shot
+ * statements: releases, /ready, the paymaster. */
 static ak_err acquire(st_pg *p, int64_t deadline, st_slot **out)
 {
     ak_err rc = AK_OK;
@@ -69,8 +72,11 @@ static ak_err acquire(st_pg *p, int64_t deadline, st_slot **out)
             if (!p->slots[i].busy && (best == NULL || (best->conn == NULL && p->slots[i].conn)))
                 best = &p->slots[i]; /* prefer a slot with a live connection */
         }
-        if (best != NULL && (deadline != 0 || p->waiters == 0)) {
+        int may_overlap = p->waiters == 0 && p->overlapped < p->cfg.pool_size / 2;
+        if (best != NULL && (deadline != 0 || may_overlap)) {
             best->busy = 1;
+            best->overlap = deadline == 0;
+            p->overlapped += deadline == 0;
             *out = best;
             break;
         }
@@ -108,6 +114,8 @@ static void give_back(st_pg *p, st_slot *s, int broken)
     }
     pthread_mutex_lock(&p->lock);
     s->busy = 0;
+    p->overlapped -= s->overlap != 0;
+    s->overlap = 0;
     pthread_cond_signal(&p->freed);
     pthread_mutex_unlock(&p->lock);
 }

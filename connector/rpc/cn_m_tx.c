@@ -1,8 +1,8 @@
 /*
  * cn_m_tx.c - eth_signTransaction and eth_sendTransaction: parse the transaction object
- * (cn_txreq.c), apply the account's policy, fill gas and fees from the node (cn_txreq_fill.c)
- * while the shared store's reservation is in flight (cn_nonce_state.h), then sign (and send) it
- * with the client's nonce, or with one cn_nonce or the store allocates.
+ * (cn_txreq.c), apply the account's policy, fill gas from the node (cn_txreq_fill.c), then the
+ * fees while the shared store's reservation is in flight (cn_nonce_state.h), then sign (and send)
+ * it with the client's nonce, or with one cn_nonce or the store allocates.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -132,13 +132,13 @@ static ak_err admit(tx_job *j, cn_rpc_err *e)
     return AK_OK;
 }
 
-/* Step 3 (run by step 4 while the store reserves): gas and fees from the node, and the policy on
- * a filled blob fee. */
-static ak_err fill(void *ctx, cn_rpc_err *e)
+/* Step 3, before anything is reserved: the blob fee and gas from the node (a call that reverts
+ * is refused here) and the policy on a filled blob fee - the request's own faults never take a
+ * nonce (cn_nonce_state.h: a nonce given back behind another one in flight is a gap). */
+static ak_err fill_gas(tx_job *j, cn_rpc_err *e)
 {
-    tx_job *j = ctx;
     char why[160];
-    ak_err rc = cn_txreq_fill(&j->t, j->env->ds, e);
+    ak_err rc = cn_txreq_fill_gas(&j->t, j->env->ds, e);
     if (rc != AK_OK)
         return rc;
     if (j->t.type == 3 &&
@@ -147,6 +147,13 @@ static ak_err fill(void *ctx, cn_rpc_err *e)
         return AK_ERR_FORBIDDEN;
     }
     return AK_OK;
+}
+
+/* Step 3, run by step 4 while the store reserves: the fees from the node. */
+static ak_err fill_fees(void *ctx, cn_rpc_err *e)
+{
+    tx_job *j = ctx;
+    return cn_txreq_fill_fees(&j->t, j->env->ds, e);
 }
 
 static void log_tx(const tx_job *j)
@@ -211,7 +218,7 @@ static ak_err local_nonce(void *ctx, cn_rpc_err *e)
 }
 
 /*
- * Steps 3 and 4: the nonce and the account's cumulative cap (cn_nonce_state.h), with fill run
+ * Step 4: the nonce and the account's cumulative cap (cn_nonce_state.h), with the fees filled
  * while the reservation's statement is in flight. With the postgres backend a filled nonce and
  * the reservation are one call to the shared store (after the node's pending count); otherwise
  * the reservation (if the policy has a cap) wraps the client's nonce or the in-process one.
@@ -225,9 +232,9 @@ static ak_err allocate(tx_job *j, cn_rpc_err *e)
         lim = (st_spend_limit){c.window_s, c.has_max_value, c.max_value, c.max_tx};
     if (j->env->state_nonces && !j->t.has_nonce)
         return cn_nonce_run_state(j->env->state, j->env->chain_id, j->t.from, &j->t.tx.value,
-                                  capped ? &lim : NULL, j->env->nonce_retries, fill, pending,
+                                  capped ? &lim : NULL, j->env->nonce_retries, fill_fees, pending,
                                   sign_and_send, j, e);
-    return cn_spend_run(j->env->state, j->t.from, &j->t.tx.value, capped ? &lim : NULL, fill,
+    return cn_spend_run(j->env->state, j->t.from, &j->t.tx.value, capped ? &lim : NULL, fill_fees,
                         j->t.has_nonce ? own_nonce : local_nonce, j, e);
 }
 
@@ -236,8 +243,8 @@ static cJSON *run(const cn_method_env *env, const cn_call *call, const cJSON *pa
 {
     tx_job j = {.env = env, .call = call, .send = send};
     ak_err rc = parse(&j, params, e);
-    if (rc == AK_OK && (rc = admit(&j, e)) == AK_OK)
-        rc = allocate(&j, e); /* fill included */
+    if (rc == AK_OK && (rc = admit(&j, e)) == AK_OK && (rc = fill_gas(&j, e)) == AK_OK)
+        rc = allocate(&j, e); /* the fees filled meanwhile */
     (void)rc;                 /* e says why */
     if (j.res == NULL && e->code == 0 && e->passthrough == NULL)
         cn_err_set(e, CN_E_INTERNAL, "out of memory");

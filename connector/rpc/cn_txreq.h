@@ -24,11 +24,12 @@
  * A member not valid for the resulting type is a contradiction and refused (gasPrice with
  * maxFeePerGas, blob members with type 0x2, authorizationList with type != 0x4, ...).
  *
- * Filling (cn_txreq_fill): gas from eth_estimateGas (with the access list, blob hashes and
- * authorizations); legacy/2930 gasPrice from eth_gasPrice; maxPriorityFeePerGas from
- * eth_maxPriorityFeePerGas (else the highest recent eth_feeHistory reward), maxFeePerGas = 2 *
- * next base fee + priority fee (eth_feeHistory); maxFeePerBlobGas = 2 * eth_blobBaseFee;
- * chainId is ours. Nonces are filled by the caller (per-sender serialisation: cn_methods.c).
+ * Filling (cn_txreq_fill_gas, then cn_txreq_fill_fees): gas from eth_estimateGas (with the access
+ * list, blob hashes and authorizations); legacy/2930 gasPrice from eth_gasPrice;
+ * maxPriorityFeePerGas from eth_maxPriorityFeePerGas (else the highest recent eth_feeHistory
+ * reward), maxFeePerGas = 2 * next base fee + priority fee (eth_feeHistory); maxFeePerBlobGas = 2 *
+ * eth_blobBaseFee; chainId is ours. Nonces are filled by the caller (per-sender serialisation:
+ * cn_methods.c).
  *
  * Bounds: data <= AK_TX_MAX_DATA, access list <= CN_TXREQ_MAX_ACCESS_ENTRIES entries of <=
  * CN_TXREQ_MAX_STORAGE_KEYS keys, RLP <= AK_TX_MAX_ACCESS_LIST; member names echoed in errors
@@ -101,8 +102,12 @@ AK_WUR ak_err cn_txreq_get_sidecar(cn_txreq *t, const cJSON *obj, cn_rpc_err *e)
 AK_WUR ak_err cn_txreq_network_form(const cn_txreq *t, uint8_t **out, size_t *out_len,
                                     const uint8_t *signed_tx, size_t signed_len, cn_rpc_err *e);
 
-/* Fill gas and fees from the node (not the nonce). */
-AK_WUR ak_err cn_txreq_fill(cn_txreq *t, const cn_transport *ds, cn_rpc_err *e);
+/* Fill from the node (not the nonce), in two steps: cn_txreq_fill_gas (the blob fee, then gas:
+ * eth_estimateGas, where a call that reverts is refused) before anything is reserved for the
+ * transaction, cn_txreq_fill_fees (gasPrice or the EIP-1559 fees) while the reservation is in
+ * flight (cn_m_tx.c). */
+AK_WUR ak_err cn_txreq_fill_gas(cn_txreq *t, const cn_transport *ds, cn_rpc_err *e);
+AK_WUR ak_err cn_txreq_fill_fees(cn_txreq *t, const cn_transport *ds, cn_rpc_err *e);
 
 void cn_txreq_free(cn_txreq *t); /* safe on a zeroed or partly parsed request */
 

@@ -242,7 +242,7 @@ static ak_err fill_blob_fee(cn_txreq *t, const cn_transport *ds, cn_rpc_err *e)
     return AK_OK;
 }
 
-ak_err cn_txreq_fill(cn_txreq *t, const cn_transport *ds, cn_rpc_err *e)
+ak_err cn_txreq_fill_gas(cn_txreq *t, const cn_transport *ds, cn_rpc_err *e)
 {
     ak_err rc = AK_OK;
     if (t->type == 3 && !t->has_blob_fee && (rc = fill_blob_fee(t, ds, e)) != AK_OK)
@@ -252,6 +252,12 @@ ak_err cn_txreq_fill(cn_txreq *t, const cn_transport *ds, cn_rpc_err *e)
             return rc;
         t->has_gas = 1;
     }
+    return AK_OK;
+}
+
+ak_err cn_txreq_fill_fees(cn_txreq *t, const cn_transport *ds, cn_rpc_err *e)
+{
+    ak_err rc = AK_OK;
     if (t->type >= 2)
         return fill_1559(t, ds, e);
     if (!t->has_gas_price) {

@@ -7,8 +7,8 @@
 //     mined twice, and the gaps the dead replica left are re-used after the trust window;
 //   - the database stopped: -32603 "state store unavailable" within the statement timeout,
 //     /ready 503 naming the database, personal_sign keeps working; back by itself;
-//   - the reservation in flight while fill asks the node (cn_nonce_state.c): a fill that fails
-//     gives the nonce and the reservation back (the database's rows); the database frozen
+//   - gas filled before the reservation, the fees while it is in flight (cn_m_tx.c): a send that
+//     reverts takes nothing (the database's rows) and leaves no gap among concurrent sends; the database frozen
 //     meanwhile: -32603, nothing signed, back by itself after the thaw.
 // PostgreSQL (pg_lib.sh), the key server, anvil and the connectors are stopped by PID.
 import { spawnSync } from 'node:child_process';
@@ -254,8 +254,8 @@ t('a send the node refuses releases its reservation; max_tx counts transactions'
   await Promise.all(reps.map((c) => c.stop()));
 });
 
-// The reservation is sent before fill's node calls and read after them (cn_nonce_state.c).
-t('a fill that fails while the reservation is in flight gives back the nonce and the reservation (rows)', async () => {
+// Gas is filled before the reservation; the fees while it is in flight (cn_m_tx.c).
+t('a send whose gas cannot be filled takes no nonce and no reservation (rows), no gap among concurrent sends', async () => {
   const policy = { cumulative_cap: { value_wei: (2n * ETH).toString(), window_s: 900 } };
   reps = await Promise.all([0, 1].map((i) => replica(i, { policy })));
   const reverter = ethers.Wallet.createRandom().address;
@@ -289,6 +289,11 @@ t('a fill that fails while the reservation is in flight gives back the nonce and
   await waitFor(async () => (await nonceOf('latest')) === pending + 2, { what: 'both mined', timeoutMs: 30000 });
   const nonces = await Promise.all(hashes.map(async (h) => Number((await rpc(anvil.url, 'eth_getTransactionByHash', [h])).nonce)));
   assertEq(nonces.sort((a, b) => a - b).join(','), `${pending},${pending + 1}`, 'the given-back nonces were used, no gap');
+  // Concurrent with good sends (value 0: under the cap): a send that reverts is refused before
+  // anything is reserved, so it leaves no nonce gap that would hold the others at the node.
+  const mix = await Promise.all([0, 1, 2, 3, 4, 5].map((i) => rpcRaw(reps[i % 2].url, 'eth_sendTransaction', [{ from: addr, to: i % 2 ? reverter : to, value: '0x0' }])));
+  mix.forEach((j, i) => assert(i % 2 ? j.error && !j.result : typeof j.result === 'string', `mixed send ${i}: ${JSON.stringify(j)}`));
+  await waitFor(async () => (await nonceOf('latest')) === pending + 5, { what: 'the three good sends mined without waiting for the trust window', timeoutMs: TRUST_MS / 2 });
 });
 
 t('the database frozen while the reservation is in flight: -32603, nothing signed; back after the thaw', async () => {
