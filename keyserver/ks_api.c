@@ -370,45 +370,38 @@ static const char *decide(const ks_view *ctx, const ks_tls_conn *id, sign_req *r
 
 typedef struct {
     ks_audit *audit;
-    const ks_audit_rec *rec;
-    int written; /* the decision record is in the log (it carries the intent) */
+    uint64_t ticket;
 } decision_sync;
 
-/* The decision record, written and made durable while the HSM signs; any failure is
- * AK_ERR_AUDIT (the signature is then wiped unread). */
 static ak_err decision_sync_run(void *arg)
 {
-    decision_sync *d = arg;
-    uint64_t ticket = 0;
-    if (ks_audit_write(d->audit, d->rec, &ticket) != AK_OK)
-        return AK_ERR_AUDIT;
-    d->written = 1;
-    return ks_audit_sync(d->audit, ticket) == AK_OK ? AK_OK : AK_ERR_AUDIT;
+    const decision_sync *d = arg;
+    return ks_audit_sync(d->audit, d->ticket);
 }
 
 /*
- * One allowed single /sign, with the audit's write and fdatasync off the latency path (issue
- * 16): the HSM call is handed to the session's worker first, then a "decision" record (outcome
- * "allowed": this client, this key, this digest, sent to the HSM) is written and made durable
- * WHILE the HSM signs (p11_token_sign_during; before the call when calls run inline); the
+ * One allowed single /sign, with the audit's fdatasync off the latency path (issue 16): a
+ * "decision" record (outcome "allowed": this client, this key, this digest, sent to the HSM) is
+ * written BEFORE the HSM call and made durable WHILE the HSM signs (p11_token_sign_during); the
  * signature is used only if that record is durable, so no signature ever leaves without a
  * durable record naming it. The result record ("signed" / "hsm_error", with the latency) is
  * written after, by the caller (record()), and is not waited for: it becomes durable with the
  * next fdatasync. Returns the outcome, or NULL if the decision could not be made durable (fail
- * closed: the signature is wiped unread).
+ * closed: nothing is signed, or the signature is wiped unread).
  */
-static const char *sign_durable(const ks_view *ctx, const ks_tls_conn *id, sign_req *rq, long k,
-                                sign_result *res)
+static const char *sign_durable(const ks_view *ctx, const ks_tls_conn *id, const sign_req *rq,
+                                long k, sign_result *res)
 {
     uint8_t der[AK_DER_SIG_MAX];
     size_t der_len = 0;
     ks_audit_rec ar;
-    decision_sync ds = {ctx->audit, &ar, 0};
+    decision_sync ds = {ctx->audit, 0};
     audit_rec(&ar, id, rq, "allowed", 0);
+    if (ks_audit_write(ctx->audit, &ar, &ds.ticket) != AK_OK)
+        return NULL;
     ak_err e = p11_token_sign_during(ctx->tok, ctx->keys[k], rq->digest, der, sizeof der, &der_len,
                                      decision_sync_run, &ds);
-    rq->intent_audited = ds.written; /* else the result record carries the intent */
-    if (e == AK_ERR_AUDIT) {         /* the decision is not durable: the signature must not leave */
+    if (e == AK_ERR_AUDIT) { /* the decision is not durable: the signature must not leave */
         ak_wipe(der, sizeof der);
         return NULL;
     }
@@ -420,8 +413,7 @@ static const char *sign_durable(const ks_view *ctx, const ks_tls_conn *id, sign_
 /*
  * Decide, sign, write the audit record. Returns 0 if a record could not be written (fail
  * closed). *ticket gets the ticket the caller syncs (ks_audit_sync) before the reply leaves: a
- * refusal's record, or an HSM call's result record if its decision record was never written
- * (no session in time); 0 after an HSM call whose decision record was made durable before the
+ * refusal's record; 0 after an HSM call, whose decision record was made durable before the
  * signature was used (sign_durable). A batch syncs once for all its records.
  */
 static int do_sign(const ks_view *ctx, const ks_tls_conn *id, sign_req *rq, sign_result *res,
@@ -439,8 +431,8 @@ static int do_sign(const ks_view *ctx, const ks_tls_conn *id, sign_req *rq, sign
             ak_wipe(res->sig_b64, sizeof res->sig_b64);
             return 0;
         }
-        if (rq->intent_audited)
-            ticket = &unused; /* the decision is durable: the result record is not waited for */
+        rq->intent_audited = 1; /* the decision record carries the intent (and counts for caps) */
+        ticket = &unused;       /* the result record is not waited for (see sign_durable) */
     }
     return record(ctx, id, rq, res, outcome, t0, ticket);
 }
