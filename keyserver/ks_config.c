@@ -4,7 +4,6 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,24 +11,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ak_cfg.h"
 #include "ak_hex.h"
 #include "ak_json.h"
 #include "ak_secmem.h"
 #include "ks_policy.h"
 #include "p11_uri.h"
-
-/* Format "field: reason" into msg and return AK_ERR_CONFIG. */
-__attribute__((format(printf, 3, 4))) static ak_err cfg_fail(char *msg, size_t cap, const char *fmt,
-                                                             ...)
-{
-    if (msg != NULL && cap > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, cap, fmt, ap);
-        va_end(ap);
-    }
-    return AK_ERR_CONFIG;
-}
 
 /* Reject members of obj whose names are not in allowed (NULL-terminated). */
 static ak_err check_members(const cJSON *obj, const char *where, const char *const *allowed,
@@ -43,8 +30,8 @@ static ak_err check_members(const cJSON *obj, const char *where, const char *con
             if (it->string != NULL && strcmp(it->string, allowed[i]) == 0)
                 ok = 1;
         if (!ok)
-            return cfg_fail(msg, cap, "%s%s%s: unknown field", where, *where ? "." : "",
-                            it->string ? it->string : "?");
+            return ak_cfg_fail(msg, cap, "%s%s%s: unknown field", where, *where ? "." : "",
+                               it->string ? it->string : "?");
     }
     return AK_OK;
 }
@@ -55,17 +42,17 @@ static ak_err get_str(char *out, size_t out_cap, const cJSON *obj, const char *w
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
     if (v == NULL) {
         if (required)
-            return cfg_fail(msg, cap, "%s.%s: missing (a string is required)", where, name);
+            return ak_cfg_fail(msg, cap, "%s.%s: missing (a string is required)", where, name);
         out[0] = '\0';
         return AK_OK;
     }
     if (!cJSON_IsString(v) || v->valuestring == NULL)
-        return cfg_fail(msg, cap, "%s.%s: must be a string", where, name);
+        return ak_cfg_fail(msg, cap, "%s.%s: must be a string", where, name);
     size_t n = strlen(v->valuestring);
     if (n == 0)
-        return cfg_fail(msg, cap, "%s.%s: must not be empty", where, name);
+        return ak_cfg_fail(msg, cap, "%s.%s: must not be empty", where, name);
     if (n >= out_cap)
-        return cfg_fail(msg, cap, "%s.%s: longer than %zu bytes", where, name, out_cap - 1);
+        return ak_cfg_fail(msg, cap, "%s.%s: longer than %zu bytes", where, name, out_cap - 1);
     memcpy(out, v->valuestring, n + 1);
     return AK_OK;
 }
@@ -82,7 +69,7 @@ static ak_err get_uint(unsigned long *out, const cJSON *obj, const char *where, 
     /* Range first: converting an out-of-range (or NaN) double to an integer is undefined. */
     if (!cJSON_IsNumber(v) || !(v->valuedouble >= (double)lo && v->valuedouble <= (double)hi) ||
         v->valuedouble != (double)(unsigned long)v->valuedouble)
-        return cfg_fail(msg, cap, "%s.%s: must be an integer in %lu..%lu", where, name, lo, hi);
+        return ak_cfg_fail(msg, cap, "%s.%s: must be an integer in %lu..%lu", where, name, lo, hi);
     *out = (unsigned long)v->valuedouble;
     return AK_OK;
 }
@@ -97,7 +84,7 @@ static ak_err get_bool(int *out, const cJSON *obj, const char *name, int dflt, c
         return AK_OK;
     }
     if (!cJSON_IsBool(v))
-        return cfg_fail(msg, cap, "%s: must be true or false", name);
+        return ak_cfg_fail(msg, cap, "%s: must be true or false", name);
     *out = cJSON_IsTrue(v);
     return AK_OK;
 }
@@ -109,11 +96,11 @@ static ak_err get_obj(const cJSON **out, const cJSON *root, const char *name, in
     *out = NULL;
     if (v == NULL) {
         if (required)
-            return cfg_fail(msg, cap, "%s: missing (an object is required)", name);
+            return ak_cfg_fail(msg, cap, "%s: missing (an object is required)", name);
         return AK_OK;
     }
     if (!cJSON_IsObject(v))
-        return cfg_fail(msg, cap, "%s: must be an object", name);
+        return ak_cfg_fail(msg, cap, "%s: must be an object", name);
     *out = v;
     return AK_OK;
 }
@@ -121,7 +108,7 @@ static ak_err get_obj(const cJSON **out, const cJSON *root, const char *name, in
 static ak_err check_readable(const char *path, const char *field, char *msg, size_t cap)
 {
     if (access(path, R_OK) != 0)
-        return cfg_fail(msg, cap, "%s: cannot read \"%s\": %s", field, path, strerror(errno));
+        return ak_cfg_fail(msg, cap, "%s: cannot read \"%s\": %s", field, path, strerror(errno));
     return AK_OK;
 }
 
@@ -173,7 +160,7 @@ static ak_err parse_listen_tls(ks_config *c, const cJSON *root, char *msg, size_
         (e = get_bool(&c->tls_crl_required, t, "tls.crl_required", 0, msg, cap)) != AK_OK)
         return e;
     if (c->tls_crl_required && c->tls_crl[0] == '\0')
-        return cfg_fail(msg, cap, "tls.crl: missing (tls.crl_required is true)");
+        return ak_cfg_fail(msg, cap, "tls.crl: missing (tls.crl_required is true)");
     if ((e = check_readable(c->tls_cert, "tls.cert", msg, cap)) != AK_OK ||
         (e = check_readable(c->tls_key, "tls.key", msg, cap)) != AK_OK ||
         (e = check_readable(c->tls_client_ca, "tls.client_ca", msg, cap)) != AK_OK)
@@ -204,11 +191,11 @@ static ak_err parse_pkcs11(ks_config *c, const cJSON *root, char *msg, size_t ca
         (e = get_str(c->pin_env, sizeof c->pin_env, p, "pkcs11", "pin_env", 0, msg, cap)) != AK_OK)
         return e;
     if (strlen(c->token_label) > 32)
-        return cfg_fail(msg, cap, "pkcs11.token_label: longer than 32 bytes");
+        return ak_cfg_fail(msg, cap, "pkcs11.token_label: longer than 32 bytes");
     if ((c->pin_file[0] != '\0') == (c->pin_env[0] != '\0'))
-        return cfg_fail(msg, cap,
-                        "pkcs11: exactly one of pin_file or pin_env is required "
-                        "(the PIN is never given on the command line)");
+        return ak_cfg_fail(msg, cap,
+                           "pkcs11: exactly one of pin_file or pin_env is required "
+                           "(the PIN is never given on the command line)");
     if ((e = check_readable(c->module, "pkcs11.module", msg, cap)) != AK_OK)
         return e;
     /* 32: more than a network HSM's parallel sessions, so its own queue is never empty while
@@ -221,7 +208,7 @@ static ak_err parse_pkcs11(ks_config *c, const cJSON *root, char *msg, size_t ca
     c->op_timeout_ms = (unsigned)v;
     const cJSON *b = cJSON_GetObjectItemCaseSensitive(p, "bounded_calls");
     if (b != NULL && !cJSON_IsBool(b))
-        return cfg_fail(msg, cap, "pkcs11.bounded_calls: must be true or false");
+        return ak_cfg_fail(msg, cap, "pkcs11.bounded_calls: must be true or false");
     c->bounded_calls = b == NULL || cJSON_IsTrue(b);
     return AK_OK;
 }
@@ -236,19 +223,19 @@ static ak_err parse_keys(ks_config *c, const cJSON *root, char *msg, size_t cap)
         return e;
     size_t n = (size_t)cJSON_GetArraySize(k);
     if (n == 0 || n > KS_MAX_KEYS)
-        return cfg_fail(msg, cap, "keys: must name 1..%d keys", KS_MAX_KEYS);
+        return ak_cfg_fail(msg, cap, "keys: must name 1..%d keys", KS_MAX_KEYS);
     c->keys = calloc(n + 1, sizeof *c->keys) /* +1: see ks_config_free */;
     if (c->keys == NULL)
         return AK_ERR_NOMEM;
     cJSON_ArrayForEach(it, k)
     {
         if (!key_id_ok(it->string))
-            return cfg_fail(msg, cap,
-                            "keys.%.*s: a key id is 1..%d printable characters, "
-                            "no spaces or quotes",
-                            64, it->string, KS_KEY_ID_MAX);
+            return ak_cfg_fail(msg, cap,
+                               "keys.%.*s: a key id is 1..%d printable characters, "
+                               "no spaces or quotes",
+                               64, it->string, KS_KEY_ID_MAX);
         if (ks_config_key_index(c, it->string, strlen(it->string)) >= 0)
-            return cfg_fail(msg, cap, "keys.%s: duplicated key id", it->string);
+            return ak_cfg_fail(msg, cap, "keys.%s: duplicated key id", it->string);
         ks_key_cfg *kc = &c->keys[c->n_keys];
         const cJSON *u = it;
         if (cJSON_IsObject(it)) {
@@ -265,9 +252,9 @@ static ak_err parse_keys(ks_config *c, const cJSON *root, char *msg, size_t cap)
                 return e;
         }
         if (!cJSON_IsString(u) || u->valuestring == NULL)
-            return cfg_fail(msg, cap,
-                            "keys.%s: must be a pkcs11: URI string or {\"uri\", \"policy\"}",
-                            it->string);
+            return ak_cfg_fail(msg, cap,
+                               "keys.%s: must be a pkcs11: URI string or {\"uri\", \"policy\"}",
+                               it->string);
         memset(&uri, 0, sizeof uri);
         umsg[0] = '\0';
         e = p11_uri_parse(&uri, u->valuestring, strlen(u->valuestring), umsg, sizeof umsg);
@@ -276,18 +263,18 @@ static ak_err parse_keys(ks_config *c, const cJSON *root, char *msg, size_t cap)
         int other_token = uri.has_token && strcmp(uri.token, c->token_label) != 0;
         p11_uri_clear(&uri);
         if (e != AK_OK)
-            return cfg_fail(msg, cap, "keys.%s: %s", it->string, umsg[0] ? umsg : "bad URI");
+            return ak_cfg_fail(msg, cap, "keys.%s: %s", it->string, umsg[0] ? umsg : "bad URI");
         if (has_pin)
-            return cfg_fail(msg, cap,
-                            "keys.%s: pin-value is not allowed in a key URI (use "
-                            "pkcs11.pin_file or pkcs11.pin_env)",
-                            it->string);
+            return ak_cfg_fail(msg, cap,
+                               "keys.%s: pin-value is not allowed in a key URI (use "
+                               "pkcs11.pin_file or pkcs11.pin_env)",
+                               it->string);
         if (!has_key)
-            return cfg_fail(msg, cap, "keys.%s: the URI must name the key (object= or id=)",
-                            it->string);
+            return ak_cfg_fail(msg, cap, "keys.%s: the URI must name the key (object= or id=)",
+                               it->string);
         if (other_token)
-            return cfg_fail(msg, cap, "keys.%s: token= differs from pkcs11.token_label",
-                            it->string);
+            return ak_cfg_fail(msg, cap, "keys.%s: token= differs from pkcs11.token_label",
+                               it->string);
         snprintf(kc->key_id, sizeof kc->key_id, "%s", it->string);
         kc->uri = strdup(u->valuestring);
         if (kc->uri == NULL)
@@ -302,7 +289,7 @@ static ak_err parse_identity(ks_client_cfg *cl, const char *name, char *msg, siz
     if (strncmp(name, "cn:", 3) == 0) {
         size_t n = strlen(name + 3);
         if (n == 0 || n > KS_CN_MAX)
-            return cfg_fail(msg, cap, "clients.%.64s: a CN is 1..%d bytes", name, KS_CN_MAX);
+            return ak_cfg_fail(msg, cap, "clients.%.64s: a CN is 1..%d bytes", name, KS_CN_MAX);
         memcpy(cl->cn, name + 3, n + 1);
         return AK_OK;
     }
@@ -314,19 +301,20 @@ static ak_err parse_identity(ks_client_cfg *cl, const char *name, char *msg, siz
             if (*p == ':')
                 continue;
             if (h == 64)
-                return cfg_fail(msg, cap, "clients.%.80s: fingerprint longer than 32 bytes", name);
+                return ak_cfg_fail(msg, cap, "clients.%.80s: fingerprint longer than 32 bytes",
+                                   name);
             hex[h++] = *p;
         }
         hex[h] = '\0';
         size_t len = 0;
         if (h != 64 || ak_hex_decode_bare(cl->fp, sizeof cl->fp, &len, hex, h) != AK_OK ||
             len != 32)
-            return cfg_fail(msg, cap, "clients.%.80s: a fingerprint is 32 bytes of hex", name);
+            return ak_cfg_fail(msg, cap, "clients.%.80s: a fingerprint is 32 bytes of hex", name);
         cl->by_fingerprint = 1;
         return AK_OK;
     }
-    return cfg_fail(msg, cap,
-                    "clients.%.64s: an identity is \"cn:<subject CN>\" or \"sha256:<hex>\"", name);
+    return ak_cfg_fail(
+        msg, cap, "clients.%.64s: an identity is \"cn:<subject CN>\" or \"sha256:<hex>\"", name);
 }
 
 /* clients.<id>.policies: {key id: policy} (ks_config.h says what an override replaces). */
@@ -340,8 +328,8 @@ static ak_err parse_overrides(const ks_config *c, ks_client_cfg *cl, const cJSON
         return AK_OK;
     size_t n = (size_t)cJSON_GetArraySize(ps);
     if (!cJSON_IsObject(ps) || n == 0 || n > KS_MAX_KEYS)
-        return cfg_fail(msg, cap, "%s.policies: an object {key id: policy} of 1..%d keys", where,
-                        KS_MAX_KEYS);
+        return ak_cfg_fail(msg, cap, "%s.policies: an object {key id: policy} of 1..%d keys", where,
+                           KS_MAX_KEYS);
     cl->policy_key = calloc(n, sizeof *cl->policy_key);
     cl->policies = calloc(n, sizeof *cl->policies); /* NOLINT(bugprone-sizeof-expression) */
     if (cl->policy_key == NULL || cl->policies == NULL)
@@ -351,15 +339,15 @@ static ak_err parse_overrides(const ks_config *c, ks_client_cfg *cl, const cJSON
         long k = ks_config_key_index(c, it->string, strlen(it->string));
         snprintf(w, sizeof w, "%s.policies.%.128s", where, it->string);
         if (k < 0)
-            return cfg_fail(msg, cap, "%s: unknown key id", w);
+            return ak_cfg_fail(msg, cap, "%s: unknown key id", w);
         if ((e = ks_policy_parse(&cl->policies[cl->n_policies], it, w, msg, cap)) != AK_OK)
             return e;
         cl->policy_key[cl->n_policies++] = (uint32_t)k;
         if (cl->policies[cl->n_policies - 1]->has_cumulative_cap)
-            return cfg_fail(msg, cap,
-                            "%s.cumulative_cap: a cumulative cap belongs to the key (set it in "
-                            "keys.%.128s.policy)",
-                            w, it->string);
+            return ak_cfg_fail(msg, cap,
+                               "%s.cumulative_cap: a cumulative cap belongs to the key (set it in "
+                               "keys.%.128s.policy)",
+                               w, it->string);
     }
     return AK_OK;
 }
@@ -372,7 +360,7 @@ static ak_err parse_clients(ks_config *c, const cJSON *root, char *msg, size_t c
         return e;
     size_t n = (size_t)cJSON_GetArraySize(cls);
     if (n == 0 || n > KS_MAX_CLIENTS)
-        return cfg_fail(msg, cap, "clients: must name 1..%d clients", KS_MAX_CLIENTS);
+        return ak_cfg_fail(msg, cap, "clients: must name 1..%d clients", KS_MAX_CLIENTS);
     c->clients = calloc(n, sizeof *c->clients);
     if (c->clients == NULL)
         return AK_ERR_NOMEM;
@@ -396,24 +384,25 @@ static ak_err parse_clients(ks_config *c, const cJSON *root, char *msg, size_t c
                 (e = get_uint(&burst, it, where, "burst", 1, 1000000, rate, msg, cap)) != AK_OK)
                 return e;
             if (burst > 0 && rate == 0)
-                return cfg_fail(msg, cap, "%s.burst: needs max_signatures_per_s", where);
+                return ak_cfg_fail(msg, cap, "%s.burst: needs max_signatures_per_s", where);
             cl->rate_per_s = (unsigned)rate;
             cl->rate_burst = (unsigned)burst;
             if ((e = parse_overrides(c, cl, it, where, msg, cap)) != AK_OK)
                 return e;
             v = cJSON_GetObjectItemCaseSensitive(it, "keys");
             if (v == NULL)
-                return cfg_fail(msg, cap, "%s.keys: missing (\"*\" or an array of key ids)", where);
+                return ak_cfg_fail(msg, cap, "%s.keys: missing (\"*\" or an array of key ids)",
+                                   where);
         }
         if (cJSON_IsString(v) && strcmp(v->valuestring, "*") == 0) {
             cl->all_keys = 1;
             continue;
         }
         if (!cJSON_IsArray(v))
-            return cfg_fail(msg, cap,
-                            "clients.%.64s: must be \"*\", an array of key ids or an object "
-                            "with \"keys\"",
-                            name);
+            return ak_cfg_fail(msg, cap,
+                               "clients.%.64s: must be \"*\", an array of key ids or an object "
+                               "with \"keys\"",
+                               name);
         size_t m = (size_t)cJSON_GetArraySize(v);
         cl->key_idx = calloc(m ? m : 1, sizeof *cl->key_idx);
         if (cl->key_idx == NULL)
@@ -422,11 +411,12 @@ static ak_err parse_clients(ks_config *c, const cJSON *root, char *msg, size_t c
         cJSON_ArrayForEach(k, v)
         {
             if (!cJSON_IsString(k))
-                return cfg_fail(msg, cap, "clients.%.64s[%zu]: must be a key id string", name, i);
+                return ak_cfg_fail(msg, cap, "clients.%.64s[%zu]: must be a key id string", name,
+                                   i);
             long idx = ks_config_key_index(c, k->valuestring, strlen(k->valuestring));
             if (idx < 0)
-                return cfg_fail(msg, cap, "clients.%.64s[%zu]: unknown key id \"%.64s\"", name, i,
-                                k->valuestring);
+                return ak_cfg_fail(msg, cap, "clients.%.64s[%zu]: unknown key id \"%.64s\"", name,
+                                   i, k->valuestring);
             cl->key_idx[cl->n_keys++] = (uint32_t)idx;
             i++;
         }
@@ -461,7 +451,7 @@ static ak_err parse_audit(ks_config *c, const cJSON *root, char *msg, size_t cap
         c->audit_interval_ms = (unsigned)f->valuedouble;
         return AK_OK;
     }
-    return cfg_fail(msg, cap, "audit.fsync: must be \"always\" or an interval in ms (1..10000)");
+    return ak_cfg_fail(msg, cap, "audit.fsync: must be \"always\" or an interval in ms (1..10000)");
 }
 
 /* "state" (optional): the shared store of an HA pair (st_store.h), parsed by the store's own
@@ -476,9 +466,9 @@ static ak_err parse_state(ks_config *c, const cJSON *root, char *msg, size_t cap
     if ((e = st_cfg_parse(&c->state, s, msg, cap)) != AK_OK)
         return e;
     if (c->state.backend != ST_POSTGRES)
-        return cfg_fail(msg, cap,
-                        "state.backend: the key server takes only \"postgres\" (without a "
-                        "\"state\" section each key's cumulative cap is kept in this process)");
+        return ak_cfg_fail(msg, cap,
+                           "state.backend: the key server takes only \"postgres\" (without a "
+                           "\"state\" section each key's cumulative cap is kept in this process)");
     c->has_state = 1;
     return AK_OK;
 }
@@ -529,10 +519,10 @@ static ak_err parse_limits(ks_config *c, const cJSON *root, char *msg, size_t ca
         c->max_connections > 128 ? 64 : (c->max_connections + 1) / 2 - (c->max_connections > 1));
 #undef LIM
     if (c->max_connections >= 2 && c->max_unauth >= c->max_connections)
-        return cfg_fail(msg, cap,
-                        "limits.max_unauthenticated: must be below limits.max_connections (%u), "
-                        "or connections that never authenticate could hold every slot",
-                        c->max_connections);
+        return ak_cfg_fail(msg, cap,
+                           "limits.max_unauthenticated: must be below limits.max_connections (%u), "
+                           "or connections that never authenticate could hold every slot",
+                           c->max_connections);
     return AK_OK;
 }
 
@@ -543,7 +533,7 @@ static ak_err read_file(char **out, size_t *len, const char *path, char *msg, si
     size_t n = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
-        err = cfg_fail(msg, cap, "cannot open \"%s\": %s", path, strerror(errno));
+        err = ak_cfg_fail(msg, cap, "cannot open \"%s\": %s", path, strerror(errno));
         goto out;
     }
     buf = malloc(KS_CONFIG_MAX_FILE + 1);
@@ -556,14 +546,14 @@ static ak_err read_file(char **out, size_t *len, const char *path, char *msg, si
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            err = cfg_fail(msg, cap, "cannot read \"%s\": %s", path, strerror(errno));
+            err = ak_cfg_fail(msg, cap, "cannot read \"%s\": %s", path, strerror(errno));
             goto out;
         }
         if (r == 0)
             break;
         n += (size_t)r;
         if (n > KS_CONFIG_MAX_FILE) {
-            err = cfg_fail(msg, cap, "\"%s\": larger than %d bytes", path, KS_CONFIG_MAX_FILE);
+            err = ak_cfg_fail(msg, cap, "\"%s\": larger than %d bytes", path, KS_CONFIG_MAX_FILE);
             goto out;
         }
     }
@@ -604,21 +594,21 @@ ak_err ks_config_load(ks_config **out, const char *path, char *msg, size_t msg_c
         size_t line = 1;
         for (size_t i = 0; i < off && i < len; i++)
             line += text[i] == '\n';
-        err = cfg_fail(msg, msg_cap, "\"%s\": not valid JSON (near line %zu)", path, line);
+        err = ak_cfg_fail(msg, msg_cap, "\"%s\": not valid JSON (near line %zu)", path, line);
         goto out;
     }
     if (!cJSON_IsObject(root)) {
-        err = cfg_fail(msg, msg_cap, "\"%s\": the top level must be an object", path);
+        err = ak_cfg_fail(msg, msg_cap, "\"%s\": the top level must be an object", path);
         goto out;
     }
     /* cJSON cuts names at \u0000 and keeps duplicate keys (ak_json.h): a repeated client or
      * section would silently be ignored, so both are refused like any other typo. */
     if (ak_json_has_nul(text, len)) {
-        err = cfg_fail(msg, msg_cap, "\"%s\": contains a NUL character (\\u0000)", path);
+        err = ak_cfg_fail(msg, msg_cap, "\"%s\": contains a NUL character (\\u0000)", path);
         goto out;
     }
     if (ak_json_check_keys(root) != AK_OK) {
-        err = cfg_fail(msg, msg_cap, "\"%s\": a key appears twice in the same object", path);
+        err = ak_cfg_fail(msg, msg_cap, "\"%s\": a key appears twice in the same object", path);
         goto out;
     }
     if ((err = check_members(root, "", allowed, msg, msg_cap)) != AK_OK ||
@@ -680,14 +670,14 @@ ak_err ks_config_read_pin(const ks_config *c, char **pin, size_t *pin_len, char 
     if (c->pin_env[0] != '\0') {
         char *v = getenv(c->pin_env);
         if (v == NULL || v[0] == '\0') {
-            err = cfg_fail(msg, msg_cap, "pkcs11.pin_env: environment variable %s is not set",
-                           c->pin_env);
+            err = ak_cfg_fail(msg, msg_cap, "pkcs11.pin_env: environment variable %s is not set",
+                              c->pin_env);
             goto out;
         }
         n = strlen(v);
         if (n >= KS_PIN_BUF) {
-            err =
-                cfg_fail(msg, msg_cap, "pkcs11.pin_env: PIN longer than %d bytes", KS_PIN_BUF - 1);
+            err = ak_cfg_fail(msg, msg_cap, "pkcs11.pin_env: PIN longer than %d bytes",
+                              KS_PIN_BUF - 1);
             goto out;
         }
         memcpy(buf, v, n);
@@ -695,14 +685,14 @@ ak_err ks_config_read_pin(const ks_config *c, char **pin, size_t *pin_len, char 
          * overwrite them in place, then drop the variable. */
         ak_wipe(v, n);
         if (unsetenv(c->pin_env) != 0) {
-            err = cfg_fail(msg, msg_cap, "pkcs11.pin_env: cannot unset %s", c->pin_env);
+            err = ak_cfg_fail(msg, msg_cap, "pkcs11.pin_env: cannot unset %s", c->pin_env);
             goto out;
         }
     } else {
         fd = open(c->pin_file, O_RDONLY | O_CLOEXEC);
         if (fd < 0) {
-            err = cfg_fail(msg, msg_cap, "pkcs11.pin_file: cannot open \"%s\": %s", c->pin_file,
-                           strerror(errno));
+            err = ak_cfg_fail(msg, msg_cap, "pkcs11.pin_file: cannot open \"%s\": %s", c->pin_file,
+                              strerror(errno));
             goto out;
         }
         if ((err = ks_config_check_secret(c, fd, "pkcs11.pin_file", c->pin_file, msg, msg_cap)) !=
@@ -713,15 +703,16 @@ ak_err ks_config_read_pin(const ks_config *c, char **pin, size_t *pin_len, char 
             if (r < 0 && errno == EINTR)
                 continue;
             if (r < 0) {
-                err = cfg_fail(msg, msg_cap, "pkcs11.pin_file: read failed: %s", strerror(errno));
+                err =
+                    ak_cfg_fail(msg, msg_cap, "pkcs11.pin_file: read failed: %s", strerror(errno));
                 goto out;
             }
             if (r == 0)
                 break;
             n += (size_t)r;
             if (n >= KS_PIN_BUF) {
-                err = cfg_fail(msg, msg_cap, "pkcs11.pin_file: PIN longer than %d bytes",
-                               KS_PIN_BUF - 1);
+                err = ak_cfg_fail(msg, msg_cap, "pkcs11.pin_file: PIN longer than %d bytes",
+                                  KS_PIN_BUF - 1);
                 goto out;
             }
         }
@@ -732,7 +723,7 @@ ak_err ks_config_read_pin(const ks_config *c, char **pin, size_t *pin_len, char 
         buf[n] = '\0';
     }
     if (n == 0) {
-        err = cfg_fail(msg, msg_cap, "pkcs11: the PIN is empty");
+        err = ak_cfg_fail(msg, msg_cap, "pkcs11: the PIN is empty");
         goto out;
     }
     *pin = buf;
@@ -753,13 +744,14 @@ ak_err ks_config_check_secret(const ks_config *c, int fd, const char *field, con
     if (c->allow_insecure_secret_files)
         return AK_OK;
     if (fstat(fd, &st) != 0)
-        return cfg_fail(msg, msg_cap, "%s: cannot stat \"%s\": %s", field, path, strerror(errno));
+        return ak_cfg_fail(msg, msg_cap, "%s: cannot stat \"%s\": %s", field, path,
+                           strerror(errno));
     if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
-        return cfg_fail(msg, msg_cap,
-                        "%s: \"%s\" is accessible to group or others (mode %04o): a secret file "
-                        "must be mode 0600 or 0400 (chmod go= it), or set "
-                        "allow_insecure_secret_files",
-                        field, path, (unsigned)(st.st_mode & 07777));
+        return ak_cfg_fail(msg, msg_cap,
+                           "%s: \"%s\" is accessible to group or others (mode %04o): a secret file "
+                           "must be mode 0600 or 0400 (chmod go= it), or set "
+                           "allow_insecure_secret_files",
+                           field, path, (unsigned)(st.st_mode & 07777));
     if (st.st_uid == geteuid())
         return AK_OK;
     if (c->user[0] != '\0') {
@@ -769,9 +761,9 @@ ak_err ks_config_check_secret(const ks_config *c, int fd, const char *field, con
             res->pw_uid == st.st_uid)
             return AK_OK;
     }
-    return cfg_fail(msg, msg_cap,
-                    "%s: \"%s\" is owned by uid %u, not by the daemon's user (uid %u%s%s): "
-                    "chown it, or set allow_insecure_secret_files",
-                    field, path, (unsigned)st.st_uid, (unsigned)geteuid(),
-                    c->user[0] != '\0' ? " or user " : "", c->user);
+    return ak_cfg_fail(msg, msg_cap,
+                       "%s: \"%s\" is owned by uid %u, not by the daemon's user (uid %u%s%s): "
+                       "chown it, or set allow_insecure_secret_files",
+                       field, path, (unsigned)st.st_uid, (unsigned)geteuid(),
+                       c->user[0] != '\0' ? " or user " : "", c->user);
 }

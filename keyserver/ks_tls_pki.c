@@ -3,26 +3,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#define KS_ISSUERS_FILE_MAX (1024 * 1024)
+#include "ak_cfg.h"
 
-__attribute__((format(printf, 3, 4))) static ak_err fail(char *msg, size_t cap, const char *fmt,
-                                                         ...)
-{
-    if (msg != NULL && cap > 0) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, cap, fmt, ap);
-        va_end(ap);
-    }
-    return AK_ERR_CONFIG;
-}
+#define KS_ISSUERS_FILE_MAX (1024 * 1024)
 
 static void utc(char out[32], time_t t)
 {
@@ -62,26 +51,27 @@ ak_err ks_tls_crl_check(const gnutls_datum_t *trust, const gnutls_datum_t *crl,
     char t1[32], t2[32];
     int rc = gnutls_x509_crt_list_import2(&cas, &n_ca, trust, GNUTLS_X509_FMT_PEM, 0);
     if (rc < 0 || n_ca == 0) {
-        err = fail(msg, msg_cap, "tls.client_ca: no PEM CA certificate in \"%s\"",
-                   cfg->tls_client_ca);
+        err = ak_cfg_fail(msg, msg_cap, "tls.client_ca: no PEM CA certificate in \"%s\"",
+                          cfg->tls_client_ca);
         goto out;
     }
     rc = gnutls_x509_crl_list_import2(&crls, &n_crl, crl, GNUTLS_X509_FMT_PEM, 0);
     if (rc < 0 || n_crl == 0) {
-        err = fail(msg, msg_cap, "tls.crl: no valid PEM CRL in \"%s\"%s%s", path,
-                   rc < 0 ? ": " : "", rc < 0 ? gnutls_strerror(rc) : "");
+        err = ak_cfg_fail(msg, msg_cap, "tls.crl: no valid PEM CRL in \"%s\"%s%s", path,
+                          rc < 0 ? ": " : "", rc < 0 ? gnutls_strerror(rc) : "");
         goto out;
     }
     if (n_crl > KS_TLS_PKI_MAX) {
-        err = fail(msg, msg_cap, "tls.crl: \"%s\" holds more than %d CRLs", path, KS_TLS_PKI_MAX);
+        err = ak_cfg_fail(msg, msg_cap, "tls.crl: \"%s\" holds more than %d CRLs", path,
+                          KS_TLS_PKI_MAX);
         goto out;
     }
     for (unsigned i = 0; i < n_crl; i++) {
         unsigned st = 0;
         rc = gnutls_x509_crl_verify(crls[i], cas, n_ca, 0, &st);
         if (rc < 0 || st != 0) {
-            err = fail(msg, msg_cap, "tls.crl: \"%s\" (CRL %u) refused: %s", path, i + 1,
-                       rc < 0 ? gnutls_strerror(rc) : crl_reason(st));
+            err = ak_cfg_fail(msg, msg_cap, "tls.crl: \"%s\" (CRL %u) refused: %s", path, i + 1,
+                              rc < 0 ? gnutls_strerror(rc) : crl_reason(st));
             goto out;
         }
         time_t tu = gnutls_x509_crl_get_this_update(crls[i]);
@@ -89,21 +79,23 @@ ak_err ks_tls_crl_check(const gnutls_datum_t *trust, const gnutls_datum_t *crl,
         utc(t1, tu);
         utc(t2, nu);
         if (tu == (time_t)-1 || tu > now) {
-            err = fail(msg, msg_cap,
-                       "tls.crl: \"%s\" (CRL %u) refused: it is dated in the future (thisUpdate "
-                       "%s)",
-                       path, i + 1, t1);
+            err = ak_cfg_fail(
+                msg, msg_cap,
+                "tls.crl: \"%s\" (CRL %u) refused: it is dated in the future (thisUpdate "
+                "%s)",
+                path, i + 1, t1);
             goto out;
         }
         if (nu == (time_t)-1) {
-            err = fail(msg, msg_cap, "tls.crl: \"%s\" (CRL %u) refused: it has no nextUpdate", path,
-                       i + 1);
+            err =
+                ak_cfg_fail(msg, msg_cap, "tls.crl: \"%s\" (CRL %u) refused: it has no nextUpdate",
+                            path, i + 1);
             goto out;
         }
         if (nu <= now) {
-            err = fail(msg, msg_cap,
-                       "tls.crl: \"%s\" (CRL %u) refused: it has expired (nextUpdate %s)", path,
-                       i + 1, t2);
+            err = ak_cfg_fail(msg, msg_cap,
+                              "tls.crl: \"%s\" (CRL %u) refused: it has expired (nextUpdate %s)",
+                              path, i + 1, t2);
             goto out;
         }
     }
@@ -113,10 +105,10 @@ ak_err ks_tls_crl_check(const gnutls_datum_t *trust, const gnutls_datum_t *crl,
             for (unsigned i = 0; i < n_crl && !found; i++)
                 found = gnutls_x509_crl_check_issuer(crls[i], cas[c]) != 0;
             if (!found) {
-                err = fail(msg, msg_cap,
-                           "tls.crl: \"%s\" has no CRL for CA %u of tls.client_ca "
-                           "(tls.crl_required is true)",
-                           path, c + 1);
+                err = ak_cfg_fail(msg, msg_cap,
+                                  "tls.crl: \"%s\" has no CRL for CA %u of tls.client_ca "
+                                  "(tls.crl_required is true)",
+                                  path, c + 1);
                 goto out;
             }
         }
@@ -142,7 +134,8 @@ static ak_err read_pem(gnutls_datum_t *out, const char *path, char *msg, size_t 
         goto out;
     }
     if (fd < 0) {
-        err = fail(msg, cap, "tls.client_issuers: cannot open \"%s\": %s", path, strerror(errno));
+        err = ak_cfg_fail(msg, cap, "tls.client_issuers: cannot open \"%s\": %s", path,
+                          strerror(errno));
         goto out;
     }
     for (;;) {
@@ -150,14 +143,15 @@ static ak_err read_pem(gnutls_datum_t *out, const char *path, char *msg, size_t 
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0) {
-            err = fail(msg, cap, "tls.client_issuers: read failed: %s", strerror(errno));
+            err = ak_cfg_fail(msg, cap, "tls.client_issuers: read failed: %s", strerror(errno));
             goto out;
         }
         if (r == 0)
             break;
         n += (size_t)r;
         if (n > KS_ISSUERS_FILE_MAX) {
-            err = fail(msg, cap, "tls.client_issuers: larger than %d bytes", KS_ISSUERS_FILE_MAX);
+            err = ak_cfg_fail(msg, cap, "tls.client_issuers: larger than %d bytes",
+                              KS_ISSUERS_FILE_MAX);
             goto out;
         }
     }
@@ -191,29 +185,31 @@ ak_err ks_tls_issuers_load(gnutls_x509_crt_t **out, unsigned *n_out,
         goto out;
     int rc = gnutls_x509_crt_list_import2(&iss, &n, pinned ? &own : trust, GNUTLS_X509_FMT_PEM, 0);
     if (rc < 0 || n == 0) {
-        err = fail(msg, msg_cap, "%s: no PEM certificate in \"%s\"", field, path);
+        err = ak_cfg_fail(msg, msg_cap, "%s: no PEM certificate in \"%s\"", field, path);
         goto out;
     }
     if (n > KS_TLS_PKI_MAX) {
-        err = fail(msg, msg_cap, "%s: \"%s\" holds more than %d certificates", field, path,
-                   KS_TLS_PKI_MAX);
+        err = ak_cfg_fail(msg, msg_cap, "%s: \"%s\" holds more than %d certificates", field, path,
+                          KS_TLS_PKI_MAX);
         goto out;
     }
     gnutls_certificate_get_trust_list(cred, &tl);
     for (unsigned i = 0; i < n && pinned; i++) {
         unsigned ca = 0, st = 1;
         if (gnutls_x509_crt_get_basic_constraints(iss[i], NULL, &ca, NULL) < 0 || !ca) {
-            err = fail(msg, msg_cap, "tls.client_issuers: certificate %u of \"%s\" is not a CA",
-                       i + 1, path);
+            err = ak_cfg_fail(msg, msg_cap,
+                              "tls.client_issuers: certificate %u of \"%s\" is not a CA", i + 1,
+                              path);
             goto out;
         }
         /* An issuer listed here must itself chain to the client CA (a root verifies as itself);
          * an intermediate is checked alone, so it must be signed by a root of client_ca. */
         if (gnutls_x509_trust_list_verify_crt(tl, &iss[i], 1, 0, &st, NULL) < 0 || st != 0) {
-            err = fail(msg, msg_cap,
-                       "tls.client_issuers: certificate %u of \"%s\" does not verify against "
-                       "tls.client_ca",
-                       i + 1, path);
+            err =
+                ak_cfg_fail(msg, msg_cap,
+                            "tls.client_issuers: certificate %u of \"%s\" does not verify against "
+                            "tls.client_ca",
+                            i + 1, path);
             goto out;
         }
     }
