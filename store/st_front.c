@@ -451,6 +451,17 @@ struct st_op {
     st_resv resv;
 };
 
+/* The begin functions' one exit: *op = o if rc is AK_OK, else o freed. */
+static ak_err op_begun(st_op **op, st_op *o, ak_err rc)
+{
+    if (rc != AK_OK) {
+        free(o);
+        return rc;
+    }
+    *op = o;
+    return AK_OK;
+}
+
 ak_err st_tx_reserve_begin(st_store *st, st_op **op, uint64_t chain_id, const uint8_t account[20],
                            uint64_t node_pending, const ak_u256 *value, const st_spend_limit *lim)
 {
@@ -475,12 +486,7 @@ ak_err st_tx_reserve_begin(st_store *st, st_op **op, uint64_t chain_id, const ui
     else
         o->rc = st_mem_tx_reserve(st->mem, &o->nonce, &o->resv, chain_id, account, node_pending,
                                   value, lim, now, st->cfg.nonce_trust_ms);
-    if (rc != AK_OK) {
-        free(o);
-        return rc;
-    }
-    *op = o;
-    return AK_OK;
+    return op_begun(op, o, rc);
 }
 
 ak_err st_spend_reserve_begin(st_store *st, st_op **op, const uint8_t account[20],
@@ -500,12 +506,7 @@ ak_err st_spend_reserve_begin(st_store *st, st_op **op, const uint8_t account[20
         rc = st_pg_spend_begin(st->pg, &o->pg, account, value, lim, now);
     else
         o->rc = st_mem_spend_reserve(st->mem, &o->resv, account, value, lim, now);
-    if (rc != AK_OK) {
-        free(o);
-        return rc;
-    }
-    *op = o;
-    return AK_OK;
+    return op_begun(op, o, rc);
 }
 
 ak_err st_reserve_end(st_op *op, uint64_t *nonce, st_resv *out)
