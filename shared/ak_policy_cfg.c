@@ -240,6 +240,8 @@ static ak_err parse_cumulative(ak_policy *p, const cJSON *v, const char *where, 
         } else if (strcmp(m->string, "comment") != 0) {
             return ak_cfg_fail(msg, cap, "%s.cumulative_cap.%.64s: unknown field", where,
                                m->string);
+        } else if (!cJSON_IsString(m)) {
+            return ak_cfg_fail(msg, cap, "%s.cumulative_cap.comment: must be a string", where);
         }
     }
     if (max_tx && (p->cumulative_window_s == 0 || (!has_val && p->cumulative_max_tx == 0)))

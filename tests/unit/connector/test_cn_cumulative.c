@@ -73,6 +73,8 @@ static void test_refused(void)
         {"{\"cumulative_cap\":{\"max_tx\":-2,\"window_s\":60}}", "cumulative_cap.max_tx"},
         {"{\"cumulative_cap\":{\"max_tx\":2,\"window_s\":60,\"per\":\"day\"}}",
          "cumulative_cap.per"},
+        {"{\"cumulative_cap\":{\"max_tx\":2,\"window_s\":60,\"comment\":1}}",
+         "cumulative_cap.comment: must be a string"},
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         cn_policy *p = parse(bad[i][0], AK_ERR_CONFIG, bad[i][1]);
